@@ -1,0 +1,1 @@
+//! Sink: output records.
