@@ -1,1 +1,293 @@
-//! config
+//! Config: the TOML configuration file and its defaults.
+//!
+//! Owns every tunable of the sensor, with units in the key names, and turns
+//! them into the per-stage limit structs. Unknown keys and bad values are
+//! errors naming the key and the line. Command-line options override the
+//! file (see `cli`).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::detect::DetectLimits;
+use crate::http::HttpLimits;
+use crate::reassembly::ReassemblyConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sensor: SensorConfig,
+    pub capture: CaptureConfig,
+    pub pipeline: PipelineSection,
+    pub reassembly: ReassemblySection,
+    pub http: HttpSection,
+    pub detect: DetectSection,
+    pub output: OutputSection,
+    pub trust: TrustSection,
+}
+
+/// `[sensor]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SensorConfig {
+    /// Name stored with every row; default: the host name.
+    pub name: Option<String>,
+}
+
+/// `[capture]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// BPF capture filter. Live default `tcp port 8445`; files default: none.
+    pub filter: Option<String>,
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Detection worker threads; 0 = number of available cores.
+    pub workers: usize,
+    /// Capacity of each worker's queue, in batches. When full, `read` waits
+    /// and `live` drops the batch (counted).
+    pub queue_batches: usize,
+    /// Segments per batch handed from the capture thread to a worker.
+    pub batch_segments: usize,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection { workers: 0, queue_batches: 64, batch_segments: 256 }
+    }
+}
+
+/// `[reassembly]`: totals for the whole sensor, split evenly across workers.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReassemblySection {
+    /// Most TCP flows tracked; at the cap the least recently seen is evicted.
+    pub max_flows: usize,
+    /// Most out-of-order bytes buffered per flow direction; beyond, the hole is skipped.
+    pub max_buffered_bytes_per_flow: usize,
+    /// Most out-of-order bytes buffered in total; beyond, holes are skipped.
+    pub memcap_bytes: usize,
+    /// Idle time (capture clock) after which a flow ends.
+    pub idle_timeout_secs: u64,
+    /// How long an ended flow absorbs late retransmissions.
+    pub closed_linger_secs: u64,
+}
+
+impl Default for ReassemblySection {
+    fn default() -> Self {
+        let d = ReassemblyConfig::default();
+        ReassemblySection {
+            max_flows: d.max_flows,
+            max_buffered_bytes_per_flow: d.max_buffered_bytes_per_flow,
+            memcap_bytes: d.memcap_bytes,
+            idle_timeout_secs: d.idle_timeout_ns / 1_000_000_000,
+            closed_linger_secs: d.closed_linger_ns / 1_000_000_000,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Most bytes of request line + headers; longer heads are cut (anomaly).
+    pub max_header_bytes: usize,
+    /// Most header fields kept per request (anomaly beyond).
+    pub max_headers: usize,
+    /// Most body bytes kept for inspection; the rest is counted and skipped.
+    pub max_body_inspect_bytes: usize,
+    /// Most unanswered requests remembered per flow for response pairing.
+    pub max_tx_per_flow: usize,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        let d = HttpLimits::default();
+        HttpSection {
+            max_header_bytes: d.max_header_bytes,
+            max_headers: d.max_headers,
+            max_body_inspect_bytes: d.max_body_inspect_bytes,
+            max_tx_per_flow: d.max_tx_per_flow,
+        }
+    }
+}
+
+/// `[detect]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectSection {
+    /// Rule file or folder replacing the built-in set.
+    pub rules: Option<PathBuf>,
+    /// Most inspection points per request.
+    pub max_points: usize,
+    /// Most bytes inspected per point.
+    pub max_point_bytes: usize,
+    /// Most nested decoding layers.
+    pub max_decode_depth: usize,
+    /// Most hits reported per request.
+    pub max_hits_per_request: usize,
+}
+
+impl Default for DetectSection {
+    fn default() -> Self {
+        let d = DetectLimits::default();
+        DetectSection {
+            rules: None,
+            max_points: d.max_points,
+            max_point_bytes: d.max_point_bytes,
+            max_decode_depth: d.max_decode_depth,
+            max_hits_per_request: d.max_hits_per_request,
+        }
+    }
+}
+
+/// What records are emitted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EmitMode {
+    /// One record per attack hit.
+    #[default]
+    Attacks,
+    /// One record per parsed request, attack or not.
+    Requests,
+}
+
+/// `[output]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputSection {
+    pub emit: EmitMode,
+    /// JSON Lines destination; `-` for standard output.
+    pub path: Option<PathBuf>,
+}
+
+/// `[trust]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustSection {
+    /// Packet sources (CIDR or address) whose X-Real-IP / X-Forwarded-For are believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// The configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{what}: '{value}' is not an IP address or CIDR network")]
+    BadCidr { what: String, value: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse TOML text; errors carry the key and line (toml's messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })
+    }
+
+    pub fn reassembly_config(&self, workers: usize) -> ReassemblyConfig {
+        let r = &self.reassembly;
+        let n = workers.max(1);
+        ReassemblyConfig {
+            max_flows: (r.max_flows / n).max(1),
+            max_buffered_bytes_per_flow: r.max_buffered_bytes_per_flow,
+            memcap_bytes: (r.memcap_bytes / n).max(1),
+            idle_timeout_ns: r.idle_timeout_secs.saturating_mul(1_000_000_000),
+            closed_linger_ns: r.closed_linger_secs.saturating_mul(1_000_000_000),
+        }
+    }
+
+    pub fn http_limits(&self) -> HttpLimits {
+        let h = &self.http;
+        HttpLimits {
+            max_header_bytes: h.max_header_bytes,
+            max_headers: h.max_headers,
+            max_body_inspect_bytes: h.max_body_inspect_bytes,
+            max_tx_per_flow: h.max_tx_per_flow,
+        }
+    }
+
+    pub fn detect_limits(&self) -> DetectLimits {
+        let d = &self.detect;
+        DetectLimits {
+            max_points: d.max_points,
+            max_point_bytes: d.max_point_bytes,
+            max_decode_depth: d.max_decode_depth,
+            max_hits_per_request: d.max_hits_per_request,
+        }
+    }
+}
+
+/// Parse `10.0.0.0/8`, `192.0.2.1` or `2001:db8::/32`.
+pub fn parse_cidr(what: &str, value: &str) -> Result<IpNet, ConfigError> {
+    let v = value.trim();
+    if let Ok(net) = v.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(ConfigError::BadCidr { what: what.to_string(), value: value.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.pipeline.queue_batches, 64);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_key_and_line() {
+        let e = Config::parse("[reassembly]\nmax_flows = 10\nmax_flowz = 3\n", Path::new("s.toml")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("s.toml"), "{msg}");
+        assert!(msg.contains("max_flowz"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_is_an_error() {
+        let e = Config::parse("[output]\nemit = \"everything\"\n", Path::new("s.toml")).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn caps_are_split_across_workers() {
+        let c = Config::parse("[reassembly]\nmax_flows = 1000\nmemcap_bytes = 4000\n", Path::new("s")).unwrap();
+        let r = c.reassembly_config(4);
+        assert_eq!(r.max_flows, 250);
+        assert_eq!(r.memcap_bytes, 1000);
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(parse_cidr("t", "10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_cidr("t", "192.0.2.1").unwrap().to_string(), "192.0.2.1/32");
+        assert!(parse_cidr("t", "::1").is_ok());
+        assert!(parse_cidr("t", "nope").is_err());
+    }
+}

@@ -5,6 +5,7 @@
 //! [`pipeline`] and configured by [`config`]. See `ARCHITECTURE.md`.
 
 pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;

@@ -1,1 +1,286 @@
-//! metrics
+//! Metrics: counters of every stage, their aggregation across workers, and
+//! their rendering (the end-of-run summary; Prometheus names).
+//!
+//! Names follow `specula_<stage>_<noun>_<unit>_total`; labels are bounded
+//! (reasons and classes, never addresses or URIs).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::decode::SkipReason;
+use crate::detect::{AttackClass, DetectStats};
+use crate::http::HttpStats;
+use crate::reassembly::ReassemblyStats;
+use crate::sink::SinkStats;
+
+/// Capture-side counters (the capture thread).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub files: u64,
+    pub files_failed: u64,
+    pub files_damaged: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub filtered_out: u64,
+    /// Frames the BPF filter could not be applied to (kept, not filtered).
+    pub filter_errors: u64,
+    pub tcp_segments: u64,
+    /// Frames that gave no TCP segment, by [`SkipReason`] (index = position in `SkipReason::ALL`).
+    pub skipped: [u64; SkipReason::ALL.len()],
+}
+
+impl CaptureCounters {
+    pub fn skip(&mut self, reason: SkipReason) {
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            if let Some(c) = self.skipped.get_mut(i) {
+                *c += 1;
+            }
+        }
+    }
+}
+
+/// Capture thread → worker dispatch counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchStats {
+    pub batches_sent: u64,
+    pub queue_full_waits: u64,
+    pub dropped_batches: u64,
+    pub dropped_segments: u64,
+}
+
+/// What one worker reports when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub reassembly: ReassemblyStats,
+    pub http: HttpStats,
+    pub detect: DetectStats,
+    pub requests: u64,
+    pub responses: u64,
+    pub attack_requests: u64,
+    pub hits_by_class: [u64; AttackClass::ALL.len()],
+    pub records: u64,
+    pub records_dropped: u64,
+    pub peak_flows: u64,
+    pub peak_buffered_bytes: u64,
+}
+
+/// Everything a run counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineReport {
+    pub capture: CaptureCounters,
+    pub dispatch: DispatchStats,
+    pub workers: Vec<WorkerReport>,
+    pub worker_panics: u64,
+    pub sink: SinkStats,
+}
+
+impl PipelineReport {
+    pub fn add_worker(&mut self, w: &WorkerReport) {
+        self.workers.push(w.clone());
+    }
+
+    fn sum(&self, f: impl Fn(&WorkerReport) -> u64) -> u64 {
+        self.workers.iter().map(f).sum()
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.sum(|w| w.requests)
+    }
+
+    pub fn hits(&self, class: AttackClass) -> u64 {
+        self.sum(|w| w.hits_by_class.get(class as usize).copied().unwrap_or(0))
+    }
+
+    pub fn total_hits(&self) -> u64 {
+        AttackClass::ALL.iter().map(|c| self.hits(*c)).sum()
+    }
+
+    /// Every counter as `(prometheus name, optional label, value)`.
+    pub fn counters(&self) -> Vec<(&'static str, Option<(&'static str, &'static str)>, u64)> {
+        let c = &self.capture;
+        let mut v = vec![
+            ("specula_capture_files_total", None, c.files),
+            ("specula_capture_files_failed_total", None, c.files_failed),
+            ("specula_capture_files_damaged_total", None, c.files_damaged),
+            ("specula_capture_packets_total", None, c.frames),
+            ("specula_capture_bytes_total", None, c.bytes),
+            ("specula_capture_filtered_packets_total", None, c.filtered_out),
+            ("specula_capture_filter_errors_total", None, c.filter_errors),
+            ("specula_decode_tcp_segments_total", None, c.tcp_segments),
+        ];
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            v.push(("specula_decode_skipped_packets_total", Some(("reason", r.as_str())), c.skipped.get(i).copied().unwrap_or(0)));
+        }
+        let d = &self.dispatch;
+        v.push(("specula_pipeline_batches_total", None, d.batches_sent));
+        v.push(("specula_pipeline_queue_full_waits_total", None, d.queue_full_waits));
+        v.push(("specula_pipeline_dropped_segments_total", Some(("reason", "queue_full")), d.dropped_segments));
+        macro_rules! r {
+            ($name:literal, $f:ident) => {
+                v.push(($name, None, self.sum(|w| w.reassembly.$f)))
+            };
+        }
+        r!("specula_reassembly_segments_total", segments);
+        r!("specula_reassembly_flows_total", flows_created);
+        r!("specula_reassembly_flows_ended_total", flows_ended);
+        r!("specula_reassembly_flows_evicted_total", flows_evicted);
+        r!("specula_reassembly_flows_timed_out_total", flows_timed_out);
+        r!("specula_reassembly_midstream_pickups_total", midstream_pickups);
+        r!("specula_reassembly_retransmitted_segments_total", retransmitted_segments);
+        r!("specula_reassembly_out_of_order_segments_total", out_of_order_segments);
+        r!("specula_reassembly_overlap_segments_total", overlap_segments);
+        r!("specula_reassembly_overlap_different_data_total", overlap_different_data);
+        r!("specula_reassembly_gaps_total", gaps);
+        r!("specula_reassembly_gap_bytes_total", gap_bytes);
+        r!("specula_reassembly_per_flow_cap_hits_total", per_flow_cap_hits);
+        r!("specula_reassembly_memcap_hits_total", memcap_hits);
+        r!("specula_reassembly_ignored_segments_total", ignored_segments);
+        macro_rules! h {
+            ($name:literal, $f:ident) => {
+                v.push(($name, None, self.sum(|w| w.http.$f)))
+            };
+        }
+        h!("specula_http_requests_total", requests);
+        h!("specula_http_responses_total", responses);
+        h!("specula_http_incomplete_requests_total", incomplete_requests);
+        h!("specula_http_header_limit_hits_total", header_limit_hits);
+        h!("specula_http_header_count_limit_hits_total", header_count_limit_hits);
+        h!("specula_http_body_skipped_bytes_total", body_bytes_skipped);
+        h!("specula_http_resync_skipped_bytes_total", resync_bytes_skipped);
+        h!("specula_http_gaps_total", gaps);
+        h!("specula_http_non_http_bytes_total", non_http_bytes);
+        macro_rules! t {
+            ($name:literal, $f:ident) => {
+                v.push(($name, None, self.sum(|w| w.detect.$f)))
+            };
+        }
+        t!("specula_detect_requests_total", requests);
+        t!("specula_detect_points_total", points);
+        t!("specula_detect_regex_evaluations_total", regex_evaluations);
+        t!("specula_detect_point_limit_hits_total", point_limit_hits);
+        t!("specula_detect_point_bytes_truncated_total", point_bytes_truncated);
+        t!("specula_detect_decode_depth_hits_total", decode_depth_hits);
+        t!("specula_detect_hit_limit_hits_total", hit_limit_hits);
+        for class in AttackClass::ALL {
+            v.push(("specula_detect_hits_total", Some(("class", class.as_str())), self.hits(class)));
+        }
+        v.push(("specula_pipeline_records_total", None, self.sum(|w| w.records)));
+        v.push(("specula_pipeline_dropped_records_total", Some(("reason", "queue_full")), self.sum(|w| w.records_dropped)));
+        v.push(("specula_pipeline_worker_panics_total", None, self.worker_panics));
+        v.push(("specula_sink_records_total", None, self.sink.records_written));
+        v.push(("specula_sink_bytes_total", None, self.sink.bytes_written));
+        v.push(("specula_sink_write_errors_total", None, self.sink.write_errors));
+        v
+    }
+
+    /// Prometheus text exposition of [`counters`](Self::counters).
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        let mut last = "";
+        for (name, label, value) in self.counters() {
+            if name != last {
+                let _ = writeln!(s, "# TYPE {name} counter");
+                last = name;
+            }
+            match label {
+                Some((k, l)) => {
+                    let _ = writeln!(s, "{name}{{{k}=\"{l}\"}} {value}");
+                }
+                None => {
+                    let _ = writeln!(s, "{name} {value}");
+                }
+            }
+        }
+        s
+    }
+
+    /// The human summary printed at the end of `read`.
+    pub fn summary(&self, elapsed: Duration) -> String {
+        let c = &self.capture;
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let flows = self.sum(|w| w.reassembly.flows_created);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "specula: {} file(s), {} packets, {} bytes, {} TCP segments, {} flows, {} requests, {} attack hits on {} requests",
+            c.files,
+            c.frames,
+            c.bytes,
+            c.tcp_segments,
+            flows,
+            self.requests(),
+            self.total_hits(),
+            self.sum(|w| w.attack_requests),
+        );
+        let by_class: Vec<String> = AttackClass::ALL
+            .iter()
+            .filter(|k| self.hits(**k) > 0)
+            .map(|k| format!("{} {}", k.as_str(), self.hits(*k)))
+            .collect();
+        if !by_class.is_empty() {
+            let _ = writeln!(s, "  attacks by class: {}", by_class.join(", "));
+        }
+        let drops: Vec<String> = self
+            .counters()
+            .into_iter()
+            .filter(|(name, _, v)| {
+                *v > 0
+                    && (name.contains("skipped")
+                        || name.contains("dropped")
+                        || name.contains("gap")
+                        || name.contains("evicted")
+                        || name.contains("cap_hits")
+                        || name.contains("limit_hits")
+                        || name.contains("truncated")
+                        || name.contains("overlap_different")
+                        || name.contains("failed")
+                        || name.contains("damaged")
+                        || name.contains("errors")
+                        || name.contains("panics"))
+            })
+            .map(|(name, label, v)| {
+                let short = name.trim_start_matches("specula_").trim_end_matches("_total");
+                match label {
+                    Some((_, l)) => format!("{short}{{{l}}}={v}"),
+                    None => format!("{short}={v}"),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "  drops and anomalies: {}", if drops.is_empty() { "none".to_string() } else { drops.join(", ") });
+        let _ = writeln!(
+            s,
+            "  elapsed {:.3} s, {:.1} Mbit/s, {:.0} packets/s, {:.0} requests/s, peak {} flows, {} records written",
+            secs,
+            c.bytes as f64 * 8.0 / secs / 1e6,
+            c.frames as f64 / secs,
+            self.requests() as f64 / secs,
+            self.workers.iter().map(|w| w.peak_flows).sum::<u64>(),
+            self.sink.records_written,
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_names_and_labels() {
+        let mut r = PipelineReport::default();
+        r.capture.frames = 7;
+        r.capture.skip(SkipReason::NotTcp);
+        let mut w = WorkerReport::default();
+        w.hits_by_class[AttackClass::Xss as usize] = 2;
+        r.add_worker(&w);
+        r.add_worker(&w);
+        let text = r.prometheus();
+        assert!(text.contains("specula_capture_packets_total 7\n"), "{text}");
+        assert!(text.contains("specula_decode_skipped_packets_total{reason=\"not_tcp\"} 1\n"));
+        assert!(text.contains("specula_detect_hits_total{class=\"xss\"} 4\n"));
+        assert_eq!(r.total_hits(), 4);
+        let s = r.summary(Duration::from_secs(1));
+        assert!(s.contains("xss 4"), "{s}");
+        assert!(s.contains("decode_skipped_packets{not_tcp}=1"), "{s}");
+    }
+}

@@ -1,0 +1,287 @@
+//! Command line: argument definitions and the `read`, `rules check` and
+//! `config check` commands. A thin layer: parsing options, building the
+//! pipeline from the library, printing results. Errors are `anyhow` with
+//! context naming the file or option.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::capture::FrameFilter;
+use crate::config::{parse_cidr, Config, EmitMode};
+use crate::detect::{Detector, RuleSet};
+use crate::metrics::PipelineReport;
+use crate::pipeline::{offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
+use crate::sink::{JsonLinesWriter, RecordSink, SinkError};
+
+/// Specula: a passive HTTP attack sensor.
+#[derive(Debug, Parser)]
+#[command(name = "specula", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse pcap or pcapng files (gzip too); `-` reads standard input.
+    Read(ReadArgs),
+    /// Rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rule file or folder (default: the built-in set) and print the rule count.
+    Check { path: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file.
+    Check { path: PathBuf },
+}
+
+/// Options shared by `read` and `live`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// TOML configuration (command-line options override it).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// `attacks`: one record per attack hit; `requests`: one record per request.
+    #[arg(long, value_enum)]
+    pub emit: Option<EmitMode>,
+    /// JSON Lines destination, `-` for standard output (the default).
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Insert into ClickHouse at URL (HTTP interface).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// ClickHouse database.
+    #[arg(long, value_name = "NAME", default_value = "specula")]
+    pub database: String,
+    /// Rule file or folder replacing the built-in set.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+    /// Detection worker threads (default: available cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// BPF capture filter (also applied to files).
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Packet sources whose X-Real-IP / X-Forwarded-For are believed (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Capture files (pcap, pcapng, gzip of either); `-` is standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// How a command ended, for the exit status.
+pub enum Outcome {
+    Success,
+    /// Finished, but something the user must know failed (exit 1).
+    Failed,
+    /// Standard output was closed by its reader: stop quietly.
+    OutputClosed,
+}
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Read(args) => run_read(args),
+        Command::Rules { command: RulesCommand::Check { path } } => rules_check(path.as_deref()),
+        Command::Config { command: ConfigCommand::Check { path } } => {
+            Config::load(&path)?;
+            println!("{}: ok", path.display());
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn rules_check(path: Option<&Path>) -> Result<Outcome> {
+    let set = match path {
+        None => RuleSet::builtin(),
+        Some(p) => match RuleSet::load(p) {
+            Ok(s) => s,
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                bail!("{}: {} error(s) in rules", p.display(), errors.len());
+            }
+        },
+    };
+    let what = path.map_or_else(|| "built-in rules".to_string(), |p| p.display().to_string());
+    println!("{what}: {} rules ok", set.len());
+    Ok(Outcome::Success)
+}
+
+/// The configuration after applying command-line overrides.
+struct Effective {
+    config: Config,
+    workers: usize,
+    rules: RuleSet,
+    trusted: ClientIpPolicy,
+    filter: Option<String>,
+}
+
+fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effective> {
+    let mut config = match &common.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(e) = common.emit {
+        config.output.emit = e;
+    }
+    if let Some(o) = &common.output {
+        config.output.path = Some(o.clone());
+    }
+    if let Some(r) = &common.rules {
+        config.detect.rules = Some(r.clone());
+    }
+    if let Some(w) = common.workers {
+        config.pipeline.workers = w;
+    }
+    if let Some(f) = &common.filter {
+        config.capture.filter = Some(f.clone());
+    }
+    if !common.trusted_proxy.is_empty() {
+        config.trust.trusted_proxies = common.trusted_proxy.clone();
+    }
+    let workers = match config.pipeline.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    if workers > 1024 {
+        bail!("--workers {workers}: at most 1024");
+    }
+    let rules = match &config.detect.rules {
+        None => RuleSet::builtin(),
+        Some(p) => RuleSet::load(p).map_err(|errors| {
+            let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+            anyhow::anyhow!("{}: {} error(s) in rules, first: {first}", p.display(), errors.len())
+        })?,
+    };
+    let trusted = ClientIpPolicy {
+        trusted_proxies: config
+            .trust
+            .trusted_proxies
+            .iter()
+            .map(|v| parse_cidr("--trusted-proxy", v))
+            .collect::<Result<_, _>>()?,
+    };
+    let filter = config.capture.filter.clone().or(default_filter.map(str::to_string));
+    Ok(Effective { config, workers, rules, trusted, filter })
+}
+
+fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
+    match path {
+        None => Ok(Box::new(JsonLinesWriter::new(Box::new(std::io::stdout()), "standard output"))),
+        Some(p) if p == Path::new("-") => {
+            Ok(Box::new(JsonLinesWriter::new(Box::new(std::io::stdout()), "standard output")))
+        }
+        Some(p) => {
+            let f = std::fs::File::create(p).with_context(|| format!("cannot create output {}", p.display()))?;
+            Ok(Box::new(JsonLinesWriter::new(Box::new(f), p.display().to_string())))
+        }
+    }
+}
+
+fn run_read(args: ReadArgs) -> Result<Outcome> {
+    let eff = effective(&args.common, None)?;
+    if let Some(url) = &args.common.clickhouse {
+        bail!("--clickhouse {url}: ClickHouse output is not available in this build yet; use --output");
+    }
+    let mut filter = match &eff.filter {
+        Some(expr) => Some(FrameFilter::new(expr).with_context(|| format!("--filter '{expr}'"))?),
+        None => None,
+    };
+    let stdin_count = args.files.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin_count > 1 {
+        bail!("standard input (-) can be read only once");
+    }
+    let sink = open_output(eff.config.output.path.as_deref())?;
+    let detector = Arc::new(Detector::new(&eff.rules, eff.config.detect_limits()));
+    let opts = PipelineOptions {
+        workers: eff.workers,
+        queue_batches: eff.config.pipeline.queue_batches,
+        batch_segments: eff.config.pipeline.batch_segments,
+        reassembly: eff.config.reassembly_config(eff.workers),
+        http: eff.config.http_limits(),
+        detector,
+        emit: eff.config.output.emit,
+        client_ip: eff.trusted,
+        when_full: WhenFull::Block,
+    };
+    let started = Instant::now();
+    let mut pipeline = Pipeline::start(opts, sink);
+    let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut progress = |path: &Path, done: u64, total: Option<u64>| {
+        if let Some(bar) = &bar {
+            bar.set_message(path.display().to_string());
+            bar.set_length(total.unwrap_or(done));
+            bar.set_position(done);
+        }
+    };
+    let mut report = PipelineReport::default();
+    let outcomes = offline::read_files(&args.files, filter.as_mut(), &mut pipeline, &mut report.capture, &mut progress);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let capture = std::mem::take(&mut report.capture);
+    let (mut report, sink_result) = pipeline.finish();
+    report.capture = capture;
+    let elapsed = started.elapsed();
+    let mut failed = false;
+    for o in &outcomes {
+        if let Some(e) = &o.error {
+            // A damaged file analysed up to the damage is reported; it fails
+            // the run only if nothing could be read from it.
+            eprintln!("specula: {e}{}", if o.frames > 0 { format!(" (analysed the {} packets before it)", o.frames) } else { String::new() });
+            if o.frames == 0 {
+                failed = true;
+            }
+        }
+    }
+    match sink_result {
+        Ok(stats) => report.sink = stats,
+        Err(SinkError::Closed) => return Ok(Outcome::OutputClosed),
+        Err(e) => {
+            eprint!("{}", report.summary(elapsed));
+            return Err(e).context("output failed");
+        }
+    }
+    let _ = std::io::stderr().write_all(report.summary(elapsed).as_bytes());
+    if report.worker_panics > 0 {
+        failed = true;
+    }
+    Ok(if failed { Outcome::Failed } else { Outcome::Success })
+}

@@ -1,0 +1,201 @@
+//! Turning a request and its hits into output records: endpoints, the real
+//! client behind trusted proxies, the request key.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::config::EmitMode;
+use crate::detect::Hit;
+use crate::http::{Request, Version};
+use crate::reassembly::{Direction, Endpoint, FlowInfo};
+use crate::sink::{escape_bytes, format_ts, AttackFields, Record};
+
+/// Which packet sources may tell us the real client (`X-Real-IP`,
+/// `X-Forwarded-For`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpPolicy {
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl ClientIpPolicy {
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The real client of a request sent from `src`, and whether it came from
+    /// a header. Headers are believed only when `src` is a trusted proxy;
+    /// `X-Real-IP` wins, then `X-Forwarded-For` walked from the right,
+    /// skipping trusted hops (the rightmost untrusted address is the first
+    /// one no trusted proxy could have forged).
+    pub fn resolve(&self, src: IpAddr, req: &Request) -> (IpAddr, bool) {
+        if !self.is_trusted(src) {
+            return (src, false);
+        }
+        if let Some(ip) = req.header("x-real-ip").and_then(parse_ip) {
+            return (ip, true);
+        }
+        let mut last = None;
+        for h in req.headers.iter().rev().filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for")) {
+            for part in h.value.rsplit(|b| *b == b',') {
+                let Some(ip) = parse_ip(part) else { return last.map_or((src, false), |ip| (ip, true)) };
+                if !self.is_trusted(ip) {
+                    return (ip, true);
+                }
+                last = Some(ip);
+            }
+        }
+        last.map_or((src, false), |ip| (ip, true))
+    }
+}
+
+fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(raw).ok()?.trim();
+    let s = s.strip_prefix('[').and_then(|r| r.split(']').next()).unwrap_or(s);
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    // "192.0.2.1:1234"
+    let (host, _port) = s.rsplit_once(':')?;
+    host.parse::<IpAddr>().ok()
+}
+
+fn version_str(v: Version) -> String {
+    match v {
+        Version::Http09 => "HTTP/0.9".to_string(),
+        Version::Http10 => "HTTP/1.0".to_string(),
+        Version::Http11 => "HTTP/1.1".to_string(),
+        Version::Other(a, b) => format!("HTTP/{a}.{b}"),
+    }
+}
+
+/// Most bytes of `matched` kept (contract: at most 256).
+const MATCHED_MAX: usize = 256;
+
+/// Append the records of one request to `out`: one per hit with
+/// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`.
+pub(crate) fn build_records(
+    flow: &FlowInfo,
+    req: &Request,
+    hits: &[Hit],
+    emit: EmitMode,
+    policy: &ClientIpPolicy,
+    out: &mut Vec<Record>,
+) {
+    if emit == EmitMode::Attacks && hits.is_empty() {
+        return;
+    }
+    let (src, dst): (Endpoint, Endpoint) = match req.dir {
+        Direction::ToServer => (flow.client, flow.server),
+        Direction::ToClient => (flow.server, flow.client),
+    };
+    let (client, from_header) = policy.resolve(src.ip, req);
+    let base = Record {
+        ts: format_ts(req.ts),
+        src_ip: src.ip.to_string(),
+        src_port: src.port,
+        dst_ip: dst.ip.to_string(),
+        dst_port: dst.port,
+        client_ip: client.to_string(),
+        method: escape_bytes(&req.method),
+        uri: escape_bytes(&req.uri),
+        host: req.header("host").map(escape_bytes),
+        user_agent: req.header("user-agent").map(escape_bytes),
+        request_id: req.header("x-request-id").map(escape_bytes),
+        body_len: req.body_len,
+        version: version_str(req.version),
+        complete: req.complete,
+        request_key: format!("{:016x}-{:016x}-{}", req.ts.0, flow.key.dispatch_hash(), req.index),
+        client_ip_from_header: from_header,
+        attack: None,
+        attack_classes: None,
+    };
+    match emit {
+        EmitMode::Requests => {
+            let mut classes: Vec<&'static str> = hits.iter().map(|h| h.class.as_str()).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            out.push(Record { attack_classes: Some(classes), ..base });
+        }
+        EmitMode::Attacks => {
+            for h in hits {
+                let matched = h.matched.get(..MATCHED_MAX.min(h.matched.len())).unwrap_or(&[]);
+                out.push(Record {
+                    attack: Some(AttackFields {
+                        attack_class: h.class.as_str(),
+                        rule_id: h.rule_id.to_string(),
+                        severity: h.severity.as_str(),
+                        location: h.location.clone(),
+                        matched: escape_bytes(matched),
+                    }),
+                    ..base.clone()
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use crate::http::{Anomalies, Header};
+
+    fn req(headers: &[(&str, &str)]) -> Request {
+        Request {
+            ts: Timestamp(0),
+            dir: Direction::ToServer,
+            index: 0,
+            method: b"GET".to_vec(),
+            uri: b"/".to_vec(),
+            version: Version::Http11,
+            headers: headers
+                .iter()
+                .map(|(n, v)| Header { name: n.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
+                .collect(),
+            body: vec![],
+            body_len: 0,
+            anomalies: Anomalies::default(),
+            complete: true,
+        }
+    }
+
+    fn policy(nets: &[&str]) -> ClientIpPolicy {
+        ClientIpPolicy { trusted_proxies: nets.iter().map(|n| crate::config::parse_cidr("t", n).unwrap()).collect() }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_source_headers_are_ignored() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Real-IP", "1.2.3.4"), ("X-Forwarded-For", "5.6.7.8")]);
+        assert_eq!(p.resolve(ip("192.0.2.9"), &r), (ip("192.0.2.9"), false));
+    }
+
+    #[test]
+    fn trusted_source_real_ip_wins() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Forwarded-For", "5.6.7.8"), ("X-Real-IP", "1.2.3.4")]);
+        assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("1.2.3.4"), true));
+    }
+
+    #[test]
+    fn forwarded_for_walks_from_the_right_skipping_trusted_hops() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Forwarded-For", "6.6.6.6, 198.51.100.7, 10.1.1.1")]);
+        // 6.6.6.6 may be forged by the client; 198.51.100.7 is what our trusted proxy saw.
+        assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("198.51.100.7"), true));
+    }
+
+    #[test]
+    fn garbage_header_falls_back() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Real-IP", "not an ip")]);
+        assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("10.0.0.1"), false));
+        let r = req(&[("X-Real-IP", "[2001:db8::1]:443")]);
+        assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("2001:db8::1"), true));
+    }
+}

@@ -1,0 +1,92 @@
+//! The output record and its text encodings.
+
+use serde::Serialize;
+
+use crate::capture::Timestamp;
+
+/// One output row: a request, or one attack hit on a request (then
+/// `attack` is set). Field names are the external contract
+/// (`shared/CONTRACT.md`); strings hold bytes escaped by [`escape_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// RFC 3339 UTC with microseconds, time of the request's first byte.
+    pub ts: String,
+    pub src_ip: String,
+    pub src_port: u16,
+    pub dst_ip: String,
+    pub dst_port: u16,
+    pub client_ip: String,
+    pub method: String,
+    pub uri: String,
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub body_len: u64,
+    /// HTTP version as sent (`HTTP/1.1`, `HTTP/0.9` when absent).
+    pub version: String,
+    /// True when the whole request was seen (no gap, not cut by the end).
+    pub complete: bool,
+    /// Groups the hits of one request: `<ts ns hex>-<flow hash hex>-<index>`.
+    pub request_key: String,
+    /// True when `client_ip` came from a trusted proxy's header.
+    pub client_ip_from_header: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackFields>,
+    /// With `--emit requests`: the classes detected on this request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack_classes: Option<Vec<&'static str>>,
+}
+
+/// The fields an attack record adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttackFields {
+    pub attack_class: &'static str,
+    pub rule_id: String,
+    pub severity: &'static str,
+    pub location: String,
+    pub matched: String,
+}
+
+/// Bytes to a string, never losing one: valid UTF-8 is kept as is, every
+/// byte of an invalid sequence becomes `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 3339 UTC with microseconds (`2024-05-01T12:00:00.123456Z`).
+pub fn format_ts(ts: Timestamp) -> String {
+    let secs = i64::try_from(ts.secs()).unwrap_or(i64::MAX);
+    match chrono::DateTime::from_timestamp(secs, ts.subsec_nanos()) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => "1970-01-01T00:00:00.000000Z".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_keeps_utf8_and_escapes_the_rest() {
+        assert_eq!(escape_bytes(b"abc"), "abc");
+        assert_eq!(escape_bytes("é".as_bytes()), "é");
+        assert_eq!(escape_bytes(b"a\xffb\xc3"), "a\\xFFb\\xC3");
+        assert_eq!(escape_bytes(b""), "");
+    }
+
+    #[test]
+    fn ts_is_rfc3339_micro_utc() {
+        assert_eq!(format_ts(Timestamp::from_secs_nanos(0, 0)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_ts(Timestamp::from_secs_nanos(1_700_000_000, 123_456_789)),
+            "2023-11-14T22:13:20.123456Z"
+        );
+    }
+}
