@@ -291,3 +291,16 @@ mod tests {
         assert!(parse_cidr("t", "nope").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file_tests {
+    use super::*;
+
+    /// The shipped example documents the defaults: it must parse and equal them.
+    #[test]
+    fn example_config_parses_to_the_defaults() {
+        let text = include_str!("../specula.example.toml");
+        let c = Config::parse(text, Path::new("specula.example.toml")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+}

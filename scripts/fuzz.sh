@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each (default 60), seeded from testdata/.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); uses RUSTC_BOOTSTRAP because the
+# machine's toolchain is stable and libFuzzer's sanitizer flags are nightly-only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+export RUSTC_BOOTSTRAP=1
+targets=$(cd fuzz && cargo fuzz list)
+for t in $targets; do
+  mkdir -p "fuzz/corpus/$t"
+  case "$t" in
+    capture_file) cp -n testdata/*.pcap* "fuzz/corpus/$t/" 2>/dev/null || true ;;
+    rules) cp -n rules/*.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
+  esac
+  echo "== fuzz $t for ${secs}s"
+  (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
+done

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, property and integration tests.
+# Needs ../shared/corpus beside the repository (the corpora others wrote).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+[ -d ../shared/corpus ] || { echo "error: ../shared/corpus is missing (the shared corpora must sit beside the repository)" >&2; exit 1; }
+echo "== cargo fmt --check"; cargo fmt --all -- --check
+echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"; cargo test --all-targets -- --nocapture 2>&1 | tee /tmp/specula-test.log
+grep -q "test result: ok" /tmp/specula-test.log

@@ -1,0 +1,120 @@
+//! The command line's contract: errors name the file or option, exit codes,
+//! damaged input analysed up to the damage.
+
+mod common;
+
+use common::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = run(&["read", "--no-progress", "/nonexistent/x.pcap"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/nonexistent/x.pcap"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.txt");
+    std::fs::write(&p, b"hello, this is not a capture file at all\n").unwrap();
+    let out = run(&["read", "--no-progress", p.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("notes.txt"), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_option_fails() {
+    let out = run(&["read", "--no-such-option", "x.pcap"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn truncated_capture_is_analysed_up_to_the_damage() {
+    // Cut a real capture in the middle of a packet: what precedes is analysed,
+    // the damage is reported, and since something was read the exit is 0.
+    let src = std::fs::read(corpus().join("crs/crs.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.pcap");
+    std::fs::write(&p, &src[..src.len() / 2 + 7]).unwrap();
+    let out = run(&["read", "--no-progress", "--emit", "requests", p.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(err.contains("cut.pcap"), "damage must be reported naming the file: {err}");
+    let records = parse_jsonl(&out.stdout);
+    assert!(records.len() > 2000, "requests before the damage are reported, got {}", records.len());
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn summary_goes_to_stderr() {
+    let out = run(&["read", "--no-progress", corpus().join("crs/crs.pcap").to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    for word in ["packets", "flows", "requests", "elapsed", "Mbit/s", "drops"] {
+        assert!(err.contains(word), "summary lacks {word}: {err}");
+    }
+}
+
+#[test]
+fn stdin_and_gzip_give_the_same_records_as_the_file() {
+    use std::io::Write;
+    let pcap = corpus().join("crs/crs.pcap");
+    let direct = run_jsonl(&["read", "--no-progress", "--emit", "requests", "--workers", "1", pcap.to_str().unwrap()]);
+    let bytes = std::fs::read(&pcap).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut child = specula()
+        .args(["read", "--no-progress", "--emit", "requests", "--workers", "1", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&gz));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let via_stdin = parse_jsonl(&out.stdout);
+    assert_eq!(direct.len(), via_stdin.len());
+    let key = |v: &serde_json::Value| s(v, "request_key");
+    let mut a: Vec<String> = direct.iter().map(key).collect();
+    let mut b: Vec<String> = via_stdin.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn rules_check_reports_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[[rule]]\nid = \"x-1\"\nclass = \"sqli\"\nseverity = \"high\"\ntargets = [\"query\"]\npattern = '''(unclosed'''\n",
+    )
+    .unwrap();
+    let out = run(&["rules", "check", p.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("bad.toml:6:"), "error must point at line 6: {err}");
+    let ok = run(&["rules", "check"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("rules ok"));
+}
+
+#[test]
+fn bpf_filter_is_applied_to_files() {
+    let pcap = corpus().join("crs/crs.pcap");
+    let all = run_jsonl(&["read", "--no-progress", "--emit", "requests", pcap.to_str().unwrap()]);
+    let none = run_jsonl(&["read", "--no-progress", "--emit", "requests", "--filter", "tcp port 9", pcap.to_str().unwrap()]);
+    assert!(!all.is_empty());
+    assert!(none.is_empty(), "a filter matching nothing must leave no records");
+    let bad = run(&["read", "--no-progress", "--filter", "tcp portt 80", pcap.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--filter"), "{}", stderr(&bad));
+}

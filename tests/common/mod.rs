@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests: run the binary, read JSON Lines.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn specula() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_specula"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/corpus` beside the repository (CI clones it there). Tests that
+/// need it fail loudly when it is missing: a silent skip would prove nothing.
+pub fn corpus() -> PathBuf {
+    let p = repo().join("../shared/corpus");
+    assert!(p.is_dir(), "the shared corpus is missing at {}", p.display());
+    p
+}
+
+pub fn run(args: &[&str]) -> Output {
+    let out = specula().args(args).output().expect("run specula");
+    out
+}
+
+/// Run `specula` with `args`, expect success, parse standard output as JSON Lines.
+pub fn run_jsonl(args: &[&str]) -> Vec<Value> {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "specula {:?} failed: {}\n{}",
+        args,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_jsonl(&out.stdout)
+}
+
+pub fn parse_jsonl(bytes: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(bytes)
+        .expect("output is UTF-8")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+pub fn read_jsonl_file(path: &Path) -> Vec<Value> {
+    parse_jsonl(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+pub fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
