@@ -463,7 +463,8 @@ fn ip_tcp(src: SocketAddr, dst: SocketAddr, s: &Segment) -> Result<Vec<u8>, Synt
 ///     .teardown(Teardown::Fin)
 ///     .frames(LinkType::ETHERNET)
 ///     .unwrap();
-/// assert_eq!(frames.len(), 3 + 2 + 3);
+/// // handshake, request, response + ACK, FIN exchange
+/// assert_eq!(frames.len(), 3 + 1 + 2 + 3);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TcpConversation {

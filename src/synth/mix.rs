@@ -902,4 +902,106 @@ mod tests {
         assert!(s.contains(r#""attack_class":"sqli""#) && s.contains(r#""partial":true"#));
         assert_eq!(serde_json::from_str::<TruthRequest>(&s).unwrap(), t);
     }
+
+    /// Parse with httparse and de-chunk: returns (headers, body, consumed).
+    fn parse_one(buf: &[u8]) -> (Vec<(String, String)>, Vec<u8>, usize) {
+        let mut hs = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut hs);
+        let httparse::Status::Complete(n) = req.parse(buf).unwrap() else {
+            panic!("partial")
+        };
+        let headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8(h.value.to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        let get = |k: &str| headers.iter().find(|h| h.0 == k).map(|h| h.1.clone());
+        let mut at = n;
+        let mut body = Vec::new();
+        if get("transfer-encoding").as_deref() == Some("chunked") {
+            assert!(get("content-length").is_none());
+            loop {
+                let line_end = at + buf[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&buf[at..line_end]).unwrap(), 16)
+                        .unwrap();
+                at = line_end + 2;
+                if size == 0 {
+                    assert_eq!(&buf[at..at + 2], b"\r\n");
+                    at += 2;
+                    break;
+                }
+                body.extend_from_slice(&buf[at..at + size]);
+                assert_eq!(&buf[at + size..at + size + 2], b"\r\n");
+                at += size + 2;
+            }
+        } else if let Some(cl) = get("content-length") {
+            let cl: usize = cl.parse().unwrap();
+            body.extend_from_slice(&buf[at..at + cl]);
+            at += cl;
+        }
+        (headers, body, at)
+    }
+
+    /// Every generated request is valid HTTP/1.1 with exact body framing,
+    /// carries its truth, and bodies are what their Content-Type says.
+    #[test]
+    fn generated_requests_are_well_formed() {
+        let cfg = MixConfig {
+            attack_ratio: 0.4,
+            ..MixConfig::default()
+        };
+        let mut rng = Rng::new(5);
+        let mut gen = RequestGen {
+            next_id: 0,
+            seed: 5,
+        };
+        let (mut chunked, mut json, mut multipart) = (0, 0, 0);
+        for i in 0..2000 {
+            let (bytes, t) = gen.request(&mut rng, &cfg, i % 7 == 0);
+            let (headers, body, used) = parse_one(&bytes);
+            assert_eq!(
+                used,
+                bytes.len(),
+                "framing of {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let get = |k: &str| headers.iter().find(|h| h.0 == k).map(|h| h.1.clone());
+            assert_eq!(get("x-request-id").unwrap(), t.request_id);
+            assert_eq!(get("host").unwrap(), t.host);
+            assert!(bytes.starts_with(format!("{} {} HTTP/1.1\r\n", t.method, t.uri).as_bytes()));
+            assert!(get("x-real-ip").is_some() && get("x-forwarded-for").is_some());
+            if get("transfer-encoding").is_some() {
+                chunked += 1;
+            }
+            match get("content-type").as_deref() {
+                Some("application/json") => {
+                    json += 1;
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    if t.location_kind.as_deref() == Some("body:json") {
+                        assert!(!v["search"]["q"].as_str().unwrap().is_empty());
+                    }
+                }
+                Some(ct) if ct.starts_with("multipart/form-data; boundary=") => {
+                    multipart += 1;
+                    let b = &ct["multipart/form-data; boundary=".len()..];
+                    assert!(body.ends_with(format!("--{b}--\r\n").as_bytes()));
+                }
+                _ => {}
+            }
+            if t.attack_class.as_deref() == Some("scanner") {
+                assert_eq!(t.location.as_deref(), Some("header:user-agent"));
+                assert!(SCANNERS.contains(&get("user-agent").unwrap().as_str()));
+            }
+        }
+        assert!(
+            chunked > 50 && json > 100 && multipart > 50,
+            "{chunked} {json} {multipart}"
+        );
+    }
 }
