@@ -889,6 +889,62 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn mss_is_clamped_at_the_limits() {
+        let big = vec![b'x'; MAX_SEGMENT_BYTES + 5000];
+        let segs = conv().mss(usize::MAX).client(big.clone()).segments();
+        let data: Vec<usize> = segs
+            .iter()
+            .filter(|s| !s.payload.is_empty())
+            .map(|s| s.payload.len())
+            .collect();
+        assert_eq!(data, vec![MAX_SEGMENT_BYTES, 5000]);
+        // The largest segment still renders (IPv4 and IPv6 length fields).
+        assert_eq!(
+            rejoin(
+                &conv()
+                    .mss(usize::MAX)
+                    .client(big.clone())
+                    .frames(LinkType::RAW)
+                    .unwrap(),
+                LinkType::RAW,
+                40000
+            ),
+            big
+        );
+        let v6 = TcpConversation::new("[::1]:40000".parse().unwrap(), "[::2]:80".parse().unwrap());
+        assert!(v6.mss(usize::MAX).client(big).frames(LinkType::RAW).is_ok());
+        let segs = conv().mss(0).client(b"abc".to_vec()).segments();
+        assert_eq!(segs.iter().filter(|s| s.payload.len() == 1).count(), 3);
+    }
+
+    #[test]
+    fn timestamps_follow_timing() {
+        let f = conv()
+            .timing(Timestamp(5_000_000_123), 7)
+            .client(b"a".to_vec())
+            .frames(LinkType::RAW)
+            .unwrap();
+        let ts: Vec<u64> = f.iter().map(|(t, _)| t.0).collect();
+        assert_eq!(ts[0], 5_000_000_123);
+        assert!(ts.windows(2).all(|w| w[1] == w[0] + 7));
+    }
+
+    #[test]
+    fn out_of_range_impairments_are_ignored() {
+        let base = conv().client(b"abc".to_vec());
+        let imp = base
+            .clone()
+            .impair(Impairment::Drop { index: 99 })
+            .impair(Impairment::Retransmit { index: 99 })
+            .impair(Impairment::OverlapRetransmit { index: 0 })
+            .impair(Impairment::OverlapDifferent {
+                index: 99,
+                data: vec![],
+            });
+        assert_eq!(imp.segments(), base.segments());
+    }
+
+    #[test]
     fn rst_teardown() {
         let segs = conv()
             .client(b"a".to_vec())

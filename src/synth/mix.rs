@@ -882,6 +882,41 @@ mod tests {
     }
 
     #[test]
+    fn bad_config_and_degenerate_values() {
+        let bad = MixConfig {
+            attack_ratio: 1.5,
+            ..MixConfig::default()
+        };
+        assert!(generate_mix(&bad, Vec::new()).is_err());
+        // zero flows, inverted request range, zero mss: still a valid capture
+        let odd = MixConfig {
+            concurrent_flows: 0,
+            requests_per_connection: (5, 2),
+            mss: 0,
+            max_requests: Some(3),
+            target_bytes: u64::MAX,
+            ..MixConfig::default()
+        };
+        let mut buf = Vec::new();
+        let t = generate_mix(&odd, &mut buf).unwrap();
+        assert_eq!(t.requests.len(), 3);
+        let mut r = PcapReader::new(&buf[..]).unwrap();
+        let mut last = std::time::Duration::ZERO;
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap();
+            assert!(p.timestamp > last, "strictly increasing time");
+            last = p.timestamp;
+        }
+        let empty = MixConfig {
+            target_bytes: 0,
+            ..MixConfig::default()
+        };
+        let mut buf = Vec::new();
+        let t = generate_mix(&empty, &mut buf).unwrap();
+        assert_eq!((t.requests.len(), t.packets, buf.len()), (0, 0, 24));
+    }
+
+    #[test]
     fn encodings() {
         assert_eq!(percent("a b/'", false), "a%20b%2F%27");
         assert_eq!(percent("a b", true), "a+b");
