@@ -26,27 +26,35 @@ pub struct MixConfig {
     pub seed: u64,
     /// Stop opening connections and sending requests once this many bytes
     /// (pcap file bytes) are written; open connections are then closed, so
-    /// the file ends a little above the target.
+    /// the file ends a little above the target (at most a few packets per
+    /// open flow). Default 10 MiB.
     pub target_bytes: u64,
-    /// Also stop after this many requests (for small fixtures).
+    /// Also stop after this many requests (for small fixtures). Default none.
     pub max_requests: Option<u64>,
-    /// Connections open at once, their packets interleaved (at least 1).
+    /// Connections open at once, their packets interleaved (0 counts as 1).
+    /// Memory is about this many × one request/response exchange (a few
+    /// KiB each). Default 64.
     pub concurrent_flows: usize,
-    /// Fraction of requests carrying an attack (0.0..=1.0).
+    /// Fraction of requests carrying an attack, within 0.0..=1.0 (else an
+    /// error); classes are drawn uniformly. Default 0.03.
     pub attack_ratio: f64,
-    /// 802.1Q tag on every frame (VLAN 100..=103, one per proxy group).
+    /// 802.1Q tag on every frame (VLAN 100..=103 by proxy). Default off.
     pub vlan: bool,
     /// Per client data segment: probability of swapping it with the next.
+    /// Default 0.
     pub reorder_prob: f64,
-    /// Per client data segment: probability of a retransmission.
+    /// Per client data segment: probability of an exact retransmission
+    /// (sent again after the next segment). Default 0.
     pub retrans_prob: f64,
-    /// Add `X-Real-IP` / `X-Forwarded-For` as a reverse proxy would.
+    /// Add `X-Real-IP` / `X-Forwarded-For` / `X-Forwarded-Proto` as a
+    /// reverse proxy would (`X-Request-ID` is always sent). Default on.
     pub mirror_headers: bool,
-    /// Server (mirror target) port.
+    /// Server (mirror target) port. Default 8445.
     pub server_port: u16,
-    /// Requests per keep-alive connection, inclusive range.
+    /// Requests per keep-alive connection, inclusive range (a low bound of
+    /// 0 counts as 1, an inverted range as its low bound). Default 1..=8.
     pub requests_per_connection: (usize, usize),
-    /// Client payload bytes per segment.
+    /// Client payload bytes per segment (clamped to 1..=65000). Default 1448.
     pub mss: usize,
 }
 
