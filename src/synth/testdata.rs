@@ -56,12 +56,8 @@ const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
 fn addrs(v6: bool) -> (SocketAddr, SocketAddr) {
     if v6 {
         (
-            "[2001:db8:10::7]:51000"
-                .parse()
-                .unwrap_or(SocketAddr::from(([0u16; 8], 51000))),
-            "[2001:db8:20::5]:8445"
-                .parse()
-                .unwrap_or(SocketAddr::from(([0u16; 8], 8445))),
+            SocketAddr::from(([0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 7], 51000)),
+            SocketAddr::from(([0x2001, 0xdb8, 0x20, 0, 0, 0, 0, 5], 8445)),
         )
     } else {
         (
