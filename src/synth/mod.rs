@@ -30,12 +30,14 @@ mod mix;
 pub mod testdata;
 mod writer;
 
-pub use conversation::{Direction, Impairment, Segment, TcpConversation, Teardown};
+pub use conversation::{
+    Direction, Impairment, Segment, TcpConversation, Teardown, DEFAULT_START, MAX_SEGMENT_BYTES,
+};
 pub use mix::{
     generate_mix, generate_mix_streaming, AttackClassTruth, MixConfig, MixSummary, MixTruth,
     TruthRequest,
 };
-pub use writer::{gzip, write_pcap, write_pcapng, PcapNgInterface};
+pub use writer::{gzip, write_pcap, write_pcapng, PcapNgInterface, SNAPLEN};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
