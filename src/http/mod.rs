@@ -8,6 +8,27 @@
 //! as [`Anomaly`] flags on the [`Request`]. After a gap the parser
 //! resynchronises on the next request line. Sees stream events only, never
 //! addresses. Hands on [`HttpEvent`]s.
+//!
+//! Guarantees:
+//! - Input may be split at any byte: the same requests come out (only `ts`
+//!   depends on the split). Every byte is examined a bounded number of
+//!   times; the end of a head is searched in new bytes only.
+//! - Memory per flow is bounded: one head buffer per direction (at most
+//!   `max_header_bytes`), at most `max_body_inspect_bytes` of body per
+//!   request, `max_tx_per_flow` transactions awaiting a response, and while
+//!   the roles are undecided at most `max_header_bytes` plus one chunk.
+//! - No input panics (`unwrap`, `expect` and indexing are denied here).
+//! - A request whose request line was seen is always emitted: complete, or
+//!   with `complete == false` and `Gap` / `Incomplete` at a gap or the end.
+//!
+//! Layout: `head` (end-of-head search, httparse then a lenient parser,
+//! RFC 9112 §2-§5), `body` (Content-Length, chunked with extensions and
+//! trailers, RFC 9112 §6-§7), `seek` (finding a message start after garbage
+//! or a gap), `request` and `response` (the two state machines). Trailer
+//! fields of a chunked request are appended to `Request::headers`.
+//!
+//! httparse runs with its strict defaults on purpose: whatever it rejects
+//! goes through the lenient parser, which is where anomalies are recorded.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -44,7 +65,8 @@ pub struct HttpLimits {
     /// in `body_len` and skipped, never buffered.
     pub max_body_inspect_bytes: usize,
     /// Most requests parsed but not yet answered kept per flow for response
-    /// pairing (HEAD / 1xx handling); older ones are forgotten.
+    /// pairing (HEAD / 1xx handling); older ones are forgotten (counted in
+    /// `HttpStats::tx_queue_overflows`).
     pub max_tx_per_flow: usize,
 }
 

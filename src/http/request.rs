@@ -92,14 +92,14 @@ impl Default for RequestSide {
     }
 }
 
-struct ReqBody<'a, 'b> {
+/// Keeps body bytes up to `max_body_inspect_bytes`, counts all of them.
+struct ReqBody<'a> {
     req: &'a mut Request,
     limits: &'a HttpLimits,
     stats: &'a mut HttpStats,
-    _p: std::marker::PhantomData<&'b ()>,
 }
 
-impl BodyTarget for ReqBody<'_, '_> {
+impl BodyTarget for ReqBody<'_> {
     fn data(&mut self, bytes: &[u8]) {
         let room = self
             .limits
@@ -268,7 +268,6 @@ impl RequestSide {
                         req: &mut req,
                         limits: cx.limits,
                         stats: cx.stats,
-                        _p: std::marker::PhantomData,
                     };
                     match body.feed(rest, cx.limits.max_header_bytes, &mut t) {
                         Progress::More => {
@@ -397,7 +396,6 @@ impl RequestSide {
                     req: &mut req,
                     limits: cx.limits,
                     stats: cx.stats,
-                    _p: std::marker::PhantomData,
                 };
                 if body.gap(len, &mut t) {
                     if body.is_done() {

@@ -890,3 +890,90 @@ proptest! {
         prop_assert_eq!(stats.requests, out.iter().filter(|e| matches!(e, HttpEvent::Request(_))).count() as u64);
     }
 }
+
+#[test]
+fn hostile_responses_do_not_disturb_requests() {
+    let r = run(&[
+        C(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nHTTP/1.1 101 x\r\n\r\n"),
+        C(b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"\x00garbage\r\nHTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+        GapS(1000),
+        C(b"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    let uris: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (q.uri.clone(), q.complete, q.anomalies))
+        .collect();
+    assert_eq!(
+        uris,
+        vec![
+            (b"/1".to_vec(), true, Anomalies::default()),
+            (b"/2".to_vec(), true, Anomalies::default()),
+            (b"/3".to_vec(), true, Anomalies::default()),
+        ]
+    );
+}
+
+#[test]
+fn gap_in_response_head_and_body() {
+    let r = run(&[
+        C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+        GapS(8),
+        S(b"HTTP/1.1 404 Not"),
+        GapS(5),
+        S(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .resps
+        .iter()
+        .map(|x| (x.status, x.body_len, x.request_index))
+        .collect();
+    assert_eq!(got, vec![(200, 10, Some(0)), (500, 0, Some(1))]);
+    assert_eq!(r.stats.gaps, 2);
+}
+
+#[test]
+fn roles_held_while_undecided_are_bounded() {
+    let lim = HttpLimits {
+        max_header_bytes: 32,
+        ..HttpLimits::default()
+    };
+    // ToServer looks like a server, ToClient stays silent: after the limit
+    // the default roles are taken and the bytes go to the request side.
+    let r = run_with(
+        &lim,
+        &[
+            C(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            C(b"GET /late HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    );
+    assert_eq!(r.reqs.len(), 1);
+    check(
+        &r.reqs[0],
+        "GET",
+        "/late",
+        Version::Http11,
+        b"",
+        &[Anomaly::GarbageBeforeRequest],
+        true,
+    );
+    assert_eq!(r.stats.non_http_bytes, 36);
+}
+
+#[test]
+fn candidate_split_across_chunks_keeps_first_ts() {
+    let r = run(&[C(b"junk\r\nGE"), C(b"T /x HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    check(
+        &r.reqs[0],
+        "GET",
+        "/x",
+        Version::Http11,
+        b"",
+        &[Anomaly::GarbageBeforeRequest],
+        true,
+    );
+    assert_eq!(r.reqs[0].ts, Timestamp(0));
+}
