@@ -222,6 +222,7 @@ pub struct Request {
     /// The request-target exactly as sent (spaces inside kept).
     pub uri: Vec<u8>,
     pub version: Version,
+    /// Header fields as sent, then the trailer fields of a chunked body.
     pub headers: Vec<Header>,
     /// Body after de-chunking, at most `max_body_inspect_bytes`.
     pub body: Vec<u8>,

@@ -110,17 +110,19 @@ impl BodyTarget for ReqBody<'_> {
             .body
             .extend_from_slice(bytes.get(..keep).unwrap_or_default());
         self.stats.body_bytes_skipped += (bytes.len() - keep) as u64;
-        self.req.body_len += bytes.len() as u64;
+        self.req.body_len = self.req.body_len.saturating_add(bytes.len() as u64);
     }
     fn gap(&mut self, len: u64) {
-        self.req.body_len += len;
+        // Gap lengths come from sequence numbers an attacker picks.
+        self.req.body_len = self.req.body_len.saturating_add(len);
         self.req.anomalies.set(Anomaly::Gap);
     }
     fn trailer(&mut self, h: Header) {
         if self.req.headers.len() < self.limits.max_headers {
             self.req.headers.push(h);
-        } else {
+        } else if !self.req.anomalies.has(Anomaly::TooManyHeaders) {
             self.req.anomalies.set(Anomaly::TooManyHeaders);
+            self.stats.header_count_limit_hits += 1;
         }
     }
     fn anomaly(&mut self, a: Anomaly) {

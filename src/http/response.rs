@@ -52,10 +52,10 @@ struct Count<'a>(&'a mut u64);
 
 impl BodyTarget for Count<'_> {
     fn data(&mut self, bytes: &[u8]) {
-        *self.0 += bytes.len() as u64;
+        *self.0 = self.0.saturating_add(bytes.len() as u64);
     }
     fn gap(&mut self, len: u64) {
-        *self.0 += len;
+        *self.0 = self.0.saturating_add(len);
     }
     fn trailer(&mut self, _h: Header) {}
     fn anomaly(&mut self, _a: Anomaly) {}

@@ -977,3 +977,62 @@ fn candidate_split_across_chunks_keeps_first_ts() {
     );
     assert_eq!(r.reqs[0].ts, Timestamp(0));
 }
+
+/// A conversation with both directions, a 100-continue, HEAD, chunked
+/// responses and a role-neutral order of steps.
+const CONVERSATION: &[(Direction, &[u8])] = &[
+    (
+        Direction::ToServer,
+        b"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\nPOST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ),
+    (
+        Direction::ToClient,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 123\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+    ),
+    (Direction::ToServer, b"a\r\n0123456789\r\n0\r\n\r\n"),
+    (
+        Direction::ToClient,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ),
+];
+
+fn feed_conversation(cuts: &[usize]) -> Vec<HttpEvent> {
+    let lim = HttpLimits::default();
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    for (dir, data) in CONVERSATION {
+        let mut cs: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+        cs.sort_unstable();
+        let mut prev = 0;
+        for c in cs.iter().chain(std::iter::once(&data.len())) {
+            s.on_data(
+                &lim,
+                &mut stats,
+                *dir,
+                Timestamp(0),
+                &data[prev..*c],
+                &mut out,
+            );
+            prev = *c;
+        }
+    }
+    s.on_end(&lim, &mut stats, &mut out);
+    out
+}
+
+proptest! {
+    #[test]
+    fn any_split_of_a_conversation_gives_same_events(cuts in proptest::collection::vec(0usize..200, 0..8)) {
+        let whole = feed_conversation(&[]);
+        prop_assert_eq!(&whole, &feed_conversation(&cuts));
+        let statuses: Vec<_> = whole
+            .iter()
+            .filter_map(|e| match e {
+                HttpEvent::Response(r) => Some((r.status, r.body_len, r.request_index)),
+                HttpEvent::Request(_) => None,
+            })
+            .collect();
+        prop_assert_eq!(statuses, vec![(200, 0, Some(0)), (100, 0, Some(1)), (200, 3, Some(1))]);
+    }
+}
