@@ -1036,3 +1036,40 @@ proptest! {
         prop_assert_eq!(statuses, vec![(200, 0, Some(0)), (100, 0, Some(1)), (200, 3, Some(1))]);
     }
 }
+
+#[test]
+fn large_head_trickled_byte_by_byte_is_linear() {
+    // 60 KiB of headers one byte per call: a quadratic end-of-head search
+    // would take billions of steps here.
+    let mut input = b"GET /big HTTP/1.1\r\nHost: h\r\n".to_vec();
+    let mut pads = 0;
+    while input.len() < 60 * 1024 {
+        input.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        pads += 1;
+    }
+    input.extend_from_slice(b"\r\n");
+    let lim = HttpLimits {
+        max_headers: 2000,
+        ..HttpLimits::default()
+    };
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    for b in &input {
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToServer,
+            Timestamp(0),
+            std::slice::from_ref(b),
+            &mut out,
+        );
+        assert!(s.held_bytes() <= lim.max_header_bytes);
+    }
+    assert_eq!(out.len(), 1);
+    let HttpEvent::Request(q) = &out[0] else {
+        panic!("not a request")
+    };
+    assert!(q.complete && q.anomalies.is_empty());
+    assert_eq!(q.headers.len(), pads + 1);
+}
