@@ -8,9 +8,49 @@
 //! as [`Anomaly`] flags on the [`Request`]. After a gap the parser
 //! resynchronises on the next request line. Sees stream events only, never
 //! addresses. Hands on [`HttpEvent`]s.
+//!
+//! Guarantees:
+//! - Input may be split at any byte: the same requests come out (only `ts`
+//!   depends on the split). Every byte is examined a bounded number of
+//!   times; the end of a head is searched in new bytes only.
+//! - Memory per flow is bounded: one head buffer per direction (at most
+//!   `max_header_bytes`), at most `max_body_inspect_bytes` of body per
+//!   request, `max_tx_per_flow` transactions awaiting a response, and while
+//!   the roles are undecided at most `max_header_bytes` plus one chunk.
+//! - No input panics (`unwrap`, `expect` and indexing are denied here).
+//! - A request whose request line was seen is always emitted: complete, or
+//!   with `complete == false` and `Gap` / `Incomplete` at a gap or the end.
+//!
+//! Layout: `head` (end-of-head search, httparse then a lenient parser,
+//! RFC 9112 §2-§5), `body` (Content-Length, chunked with extensions and
+//! trailers, RFC 9112 §6-§7), `seek` (finding a message start after garbage
+//! or a gap), `request` and `response` (the two state machines). Trailer
+//! fields of a chunked request are appended to `Request::headers`.
+//!
+//! httparse runs with its strict defaults on purpose: whatever it rejects
+//! goes through the lenient parser, which is where anomalies are recorded.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::collections::VecDeque;
 
 use crate::capture::Timestamp;
 use crate::reassembly::Direction;
+
+mod body;
+mod head;
+mod request;
+mod response;
+mod seek;
+#[cfg(test)]
+mod tests;
+
+use request::{Cx, RequestSide, TxInfo};
+use response::ResponseSide;
 
 /// Limits of one session. Each has a counter in [`HttpStats`] when hit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +65,8 @@ pub struct HttpLimits {
     /// in `body_len` and skipped, never buffered.
     pub max_body_inspect_bytes: usize,
     /// Most requests parsed but not yet answered kept per flow for response
-    /// pairing (HEAD / 1xx handling); older ones are forgotten.
+    /// pairing (HEAD / 1xx handling); older ones are forgotten (counted in
+    /// `HttpStats::tx_queue_overflows`).
     pub max_tx_per_flow: usize,
 }
 
@@ -181,6 +222,7 @@ pub struct Request {
     /// The request-target exactly as sent (spaces inside kept).
     pub uri: Vec<u8>,
     pub version: Version,
+    /// Header fields as sent, then the trailer fields of a chunked body.
     pub headers: Vec<Header>,
     /// Body after de-chunking, at most `max_body_inspect_bytes`.
     pub body: Vec<u8>,
@@ -230,11 +272,88 @@ pub struct HttpStats {
     pub resync_bytes_skipped: u64,
     pub gaps: u64,
     pub non_http_bytes: u64,
+    /// Unanswered requests forgotten because `max_tx_per_flow` was reached.
+    pub tx_queue_overflows: u64,
 }
 
+/// First bytes of each direction looked at to decide the roles (the held
+/// data itself is bounded by `max_header_bytes`).
+const ROLE_PREFIX_BYTES: usize = 64;
+
 /// HTTP state of one flow (both directions). See the module docs.
+///
+/// Roles come from content: `ToServer` carries requests unless its first
+/// bytes are `HTTP/` and the first bytes of `ToClient` are a plausible
+/// request line, in which case the roles are swapped (reassembly guessed
+/// wrong). While that is undecided, data is held (at most
+/// `max_header_bytes` in total, then the default roles are taken).
 #[derive(Debug, Default)]
-pub struct HttpSession {}
+pub struct HttpSession {
+    roles: Roles,
+    req: RequestSide,
+    resp: ResponseSide,
+    /// Requests not yet answered, oldest first (`max_tx_per_flow`).
+    txq: VecDeque<TxInfo>,
+    /// After a 101 or a CONNECT tunnel: nothing more is HTTP.
+    tunnel: bool,
+}
+
+#[derive(Debug)]
+enum Roles {
+    Undecided(Pending),
+    /// The direction that carries requests.
+    Decided(Direction),
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Roles::Undecided(Pending::default())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    chunks: Vec<(Direction, Timestamp, Vec<u8>)>,
+    bytes: usize,
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+}
+
+impl Pending {
+    fn note(&mut self, dir: Direction, data: &[u8]) {
+        let p = match dir {
+            Direction::ToServer => &mut self.to_server,
+            Direction::ToClient => &mut self.to_client,
+        };
+        let take = ROLE_PREFIX_BYTES.saturating_sub(p.len()).min(data.len());
+        p.extend_from_slice(data.get(..take).unwrap_or_default());
+    }
+
+    /// Some(requests direction) once the first bytes decide it.
+    fn decide(&self) -> Option<Direction> {
+        let server = head::plausible_response(&self.to_server);
+        if server == head::Plausible::No {
+            return Some(Direction::ToServer);
+        }
+        let tc = self
+            .to_client
+            .iter()
+            .position(|b| *b != b'\r' && *b != b'\n')
+            .and_then(|i| self.to_client.get(i..))
+            .unwrap_or_default();
+        let client = if tc.is_empty() {
+            head::Plausible::More
+        } else {
+            head::plausible_request(tc)
+        };
+        match (server, client) {
+            (_, head::Plausible::No) => Some(Direction::ToServer),
+            (head::Plausible::Yes, head::Plausible::Yes) => Some(Direction::ToClient),
+            _ if self.to_client.len() >= ROLE_PREFIX_BYTES => Some(Direction::ToServer),
+            _ => None,
+        }
+    }
+}
 
 impl HttpSession {
     /// In-order bytes of one direction.
@@ -247,7 +366,87 @@ impl HttpSession {
         data: &[u8],
         out: &mut Vec<HttpEvent>,
     ) {
-        let _ = (limits, stats, dir, ts, data, out);
+        if data.is_empty() {
+            return;
+        }
+        if let Roles::Undecided(p) = &mut self.roles {
+            p.note(dir, data);
+            match p.decide() {
+                Some(req_dir) => self.settle(limits, stats, req_dir, out),
+                None => {
+                    p.bytes += data.len();
+                    p.chunks.push((dir, ts, data.to_vec()));
+                    if p.bytes > limits.max_header_bytes {
+                        self.settle(limits, stats, Direction::ToServer, out);
+                    }
+                    return;
+                }
+            }
+        }
+        self.route(limits, stats, dir, ts, data, out);
+    }
+
+    /// Fix the roles and replay what was held.
+    fn settle(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        req_dir: Direction,
+        out: &mut Vec<HttpEvent>,
+    ) {
+        let old = std::mem::replace(&mut self.roles, Roles::Decided(req_dir));
+        self.req.set_dir(req_dir);
+        if let Roles::Undecided(p) = old {
+            for (dir, ts, data) in p.chunks {
+                self.route(limits, stats, dir, ts, &data, out);
+            }
+        }
+    }
+
+    /// The largest buffer held (a head, a role-deciding backlog); for the
+    /// bounded-memory property test.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        let pending = match &self.roles {
+            Roles::Undecided(p) => p.bytes,
+            Roles::Decided(_) => 0,
+        };
+        pending.max(self.req.held()).max(self.resp.held())
+    }
+
+    fn req_dir(&self) -> Direction {
+        match self.roles {
+            Roles::Decided(d) => d,
+            Roles::Undecided(_) => Direction::ToServer,
+        }
+    }
+
+    fn route(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        out: &mut Vec<HttpEvent>,
+    ) {
+        if self.tunnel {
+            stats.non_http_bytes += data.len() as u64;
+            return;
+        }
+        let req_dir = self.req_dir();
+        let mut cx = Cx {
+            limits,
+            stats,
+            out,
+            txq: &mut self.txq,
+        };
+        if dir == req_dir {
+            self.req.on_data(&mut cx, ts, data);
+        } else if self.resp.on_data(&mut cx, ts, data).tunnel {
+            self.tunnel = true;
+            self.req.enter_tunnel(&mut cx);
+        }
     }
 
     /// `len` bytes of one direction were lost.
@@ -259,11 +458,40 @@ impl HttpSession {
         len: u64,
         out: &mut Vec<HttpEvent>,
     ) {
-        let _ = (limits, stats, dir, len, out);
+        stats.gaps += 1;
+        if matches!(self.roles, Roles::Undecided(_)) {
+            self.settle(limits, stats, Direction::ToServer, out);
+        }
+        if self.tunnel {
+            stats.non_http_bytes = stats.non_http_bytes.saturating_add(len);
+            return;
+        }
+        let req_dir = self.req_dir();
+        let mut cx = Cx {
+            limits,
+            stats,
+            out,
+            txq: &mut self.txq,
+        };
+        if dir == req_dir {
+            self.req.on_gap(&mut cx, len);
+        } else {
+            self.resp.on_gap(&mut cx, len);
+        }
     }
 
     /// The flow ended: emit what is pending (incomplete requests too).
     pub fn on_end(&mut self, limits: &HttpLimits, stats: &mut HttpStats, out: &mut Vec<HttpEvent>) {
-        let _ = (limits, stats, out);
+        if matches!(self.roles, Roles::Undecided(_)) {
+            self.settle(limits, stats, Direction::ToServer, out);
+        }
+        let mut cx = Cx {
+            limits,
+            stats,
+            out,
+            txq: &mut self.txq,
+        };
+        self.req.on_end(&mut cx);
+        self.resp.on_end(&mut cx);
     }
 }

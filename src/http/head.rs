@@ -1,0 +1,687 @@
+//! Message heads: incremental end-of-head search, strict parsing with
+//! httparse and a lenient fallback that records anomalies (RFC 9112 §2.2,
+//! §3, §4, §5).
+//!
+//! The head is copied once, into [`HeadBuf`], never beyond
+//! `max_header_bytes`. The end is searched only in new bytes (line by line,
+//! remembering where the current line started), so a byte-at-a-time trickle
+//! stays linear.
+
+use super::{Anomalies, Anomaly, Header, Version};
+
+/// Longest method token we accept as the start of a plausible request line.
+pub(super) const MAX_METHOD_LEN: usize = 24;
+
+/// Methods accepted with any request-target shape when resynchronising.
+const KNOWN_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"TRACE",
+    b"CONNECT",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+];
+
+/// Answer of a prefix classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plausible {
+    Yes,
+    No,
+    More,
+}
+
+/// tchar of RFC 9110 §5.6.2.
+pub(super) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Does `p` start a plausible request line (`TOKEN SP non-space`, where an
+/// unknown token must be followed by `/` or `http`)?
+pub(super) fn plausible_request(p: &[u8]) -> Plausible {
+    let tok_len = p.iter().take_while(|b| is_tchar(**b)).count();
+    if tok_len > MAX_METHOD_LEN {
+        return Plausible::No;
+    }
+    if tok_len == p.len() {
+        return Plausible::More;
+    }
+    if tok_len == 0 || p.get(tok_len) != Some(&b' ') {
+        return Plausible::No;
+    }
+    let method = p.get(..tok_len).unwrap_or_default();
+    let rest = p.get(tok_len + 1..).unwrap_or_default();
+    let known = KNOWN_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method));
+    match rest.first() {
+        None => Plausible::More,
+        Some(&b) if known => {
+            if is_ws(b) || b == b'\r' || b == b'\n' {
+                Plausible::No
+            } else {
+                Plausible::Yes
+            }
+        }
+        Some(b'/') => Plausible::Yes,
+        Some(_) => prefix_match(rest, b"http", true),
+    }
+}
+
+/// Does `p` start a status line (`HTTP/`)?
+pub(super) fn plausible_response(p: &[u8]) -> Plausible {
+    prefix_match(p, b"HTTP/", false)
+}
+
+fn prefix_match(p: &[u8], want: &[u8], ignore_case: bool) -> Plausible {
+    let n = p.len().min(want.len());
+    let (a, b) = (
+        p.get(..n).unwrap_or_default(),
+        want.get(..n).unwrap_or_default(),
+    );
+    let same = if ignore_case {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    };
+    match (same, n == want.len()) {
+        (false, _) => Plausible::No,
+        (true, true) => Plausible::Yes,
+        (true, false) => Plausible::More,
+    }
+}
+
+/// Outcome of feeding bytes to a [`HeadBuf`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scan {
+    /// The head ended; this many input bytes belonged to it.
+    Complete(usize),
+    /// All input consumed, head not finished.
+    NeedMore,
+    /// The limit was reached after this many input bytes; the buffer holds
+    /// exactly `max` bytes.
+    TooLong(usize),
+}
+
+/// The bytes of one head, bounded by `max_header_bytes`.
+#[derive(Debug, Default)]
+pub(super) struct HeadBuf {
+    pub buf: Vec<u8>,
+    /// Start of the current, unterminated line in `buf`.
+    line_start: usize,
+    /// Terminated lines so far.
+    pub lines: usize,
+    /// A request head: a first line without version ends the head (HTTP/0.9).
+    request: bool,
+}
+
+impl HeadBuf {
+    pub fn new(prefix: Vec<u8>, request: bool) -> HeadBuf {
+        HeadBuf {
+            buf: prefix,
+            line_start: 0,
+            lines: 0,
+            request,
+        }
+    }
+
+    /// Whether the current unterminated line has anything but CR.
+    pub fn partial_line_has_content(&self) -> bool {
+        self.buf
+            .get(self.line_start..)
+            .is_some_and(|l| l.iter().any(|b| *b != b'\r'))
+    }
+
+    /// Copy head bytes of `data` (and no more) and look for the empty line
+    /// that ends the head (RFC 9112 §2.2: LF alone is accepted as a line end).
+    pub fn feed(&mut self, data: &[u8], max: usize) -> Scan {
+        let mut pos = 0;
+        loop {
+            let rest = data.get(pos..).unwrap_or_default();
+            let room = max.saturating_sub(self.buf.len());
+            let Some(i) = memchr::memchr(b'\n', rest) else {
+                if rest.len() > room {
+                    self.buf
+                        .extend_from_slice(rest.get(..room).unwrap_or_default());
+                    return Scan::TooLong(pos + room);
+                }
+                self.buf.extend_from_slice(rest);
+                return Scan::NeedMore;
+            };
+            let take = i + 1;
+            if take > room {
+                self.buf
+                    .extend_from_slice(rest.get(..room).unwrap_or_default());
+                return Scan::TooLong(pos + room);
+            }
+            self.buf
+                .extend_from_slice(rest.get(..take).unwrap_or_default());
+            pos += take;
+            let end = self.buf.len().saturating_sub(1);
+            let line = strip_cr(self.buf.get(self.line_start..end).unwrap_or_default());
+            let first = self.lines == 0;
+            self.lines += 1;
+            self.line_start = self.buf.len();
+            if first {
+                if self.request
+                    && parse_request_line(line, &mut Anomalies::default()).2 == Version::Http09
+                {
+                    return Scan::Complete(pos);
+                }
+            } else if line.is_empty() {
+                return Scan::Complete(pos);
+            }
+        }
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+pub(super) fn trim_ws(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if is_ws(*first) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if is_ws(*last) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// A parsed request head.
+#[derive(Debug, Default)]
+pub(super) struct RequestHead {
+    pub method: Vec<u8>,
+    pub uri: Vec<u8>,
+    pub version: Option<Version>,
+    pub headers: Vec<Header>,
+    pub anomalies: Anomalies,
+}
+
+/// A parsed status line and headers.
+#[derive(Debug, Default)]
+pub(super) struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<Header>,
+}
+
+/// Line-ending anomalies of a head: LF without CR, CR without LF.
+fn line_ending_anomalies(buf: &[u8], a: &mut Anomalies) {
+    for i in memchr::memchr_iter(b'\n', buf) {
+        if i == 0 || buf.get(i - 1) != Some(&b'\r') {
+            a.set(Anomaly::BareLf);
+            break;
+        }
+    }
+    for i in memchr::memchr_iter(b'\r', buf) {
+        // A CR at the very end of a truncated head is not known to be bare.
+        if let Some(next) = buf.get(i + 1) {
+            if *next != b'\n' {
+                a.set(Anomaly::BareCr);
+                break;
+            }
+        }
+    }
+}
+
+/// Parse a whole request head (`complete`) or what there is of one.
+/// httparse first; when it rejects, the lenient parser, which never fails.
+pub(super) fn parse_request(head: &HeadBuf, complete: bool, max_headers: usize) -> RequestHead {
+    let buf = head.buf.as_slice();
+    let mut out = if complete {
+        parse_request_strict(buf, head.lines.saturating_sub(2), max_headers)
+    } else {
+        None
+    }
+    .unwrap_or_else(|| parse_request_lenient(buf, max_headers));
+    line_ending_anomalies(buf, &mut out.anomalies);
+    if out.version == Some(Version::Http11)
+        && !out
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(b"host"))
+    {
+        out.anomalies.set(Anomaly::MissingHost);
+    }
+    if matches!(
+        out.version,
+        Some(Version::Other(..)) | Some(Version::Http09)
+    ) {
+        out.anomalies.set(Anomaly::UnusualVersion);
+    }
+    out
+}
+
+fn parse_request_strict(buf: &[u8], n_headers: usize, max_headers: usize) -> Option<RequestHead> {
+    let mut hs = vec![httparse::EMPTY_HEADER; n_headers.min(max_headers)];
+    let mut req = httparse::Request::new(&mut hs);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    let version = match req.version? {
+        0 => Version::Http10,
+        1 => Version::Http11,
+        _ => return None,
+    };
+    Some(RequestHead {
+        method: req.method?.as_bytes().to_vec(),
+        uri: req.path?.as_bytes().to_vec(),
+        version: Some(version),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| Header {
+                name: h.name.as_bytes().to_vec(),
+                value: trim_ws(h.value).to_vec(),
+            })
+            .collect(),
+        anomalies: Anomalies::default(),
+    })
+}
+
+/// Iterate lines: (content without the line end, terminated?).
+fn lines(buf: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
+    let mut rest = Some(buf);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                Some((strip_cr(r.get(..i).unwrap_or_default()), true))
+            }
+            None => {
+                rest = None;
+                (!r.is_empty()).then_some((r, false))
+            }
+        }
+    })
+}
+
+fn parse_request_lenient(buf: &[u8], max_headers: usize) -> RequestHead {
+    let mut out = RequestHead::default();
+    let mut it = lines(buf);
+    if let Some((line, _)) = it.next() {
+        let (m, u, v) = parse_request_line(line, &mut out.anomalies);
+        out.method = m.to_vec();
+        out.uri = u.to_vec();
+        out.version = Some(v);
+        if v != Version::Http09 {
+            parse_header_lines(it, max_headers, &mut out.headers, &mut out.anomalies);
+        }
+    }
+    out
+}
+
+/// Header lines until the empty line; unterminated last lines are dropped.
+fn parse_header_lines<'a>(
+    it: impl Iterator<Item = (&'a [u8], bool)>,
+    max_headers: usize,
+    headers: &mut Vec<Header>,
+    a: &mut Anomalies,
+) {
+    // Whether the last header line was kept (obs-fold continues it).
+    let mut last_kept = false;
+    for (line, terminated) in it {
+        if !terminated || line.is_empty() {
+            break;
+        }
+        if line.first().is_some_and(|b| is_ws(*b)) {
+            // obs-fold (RFC 9112 §5.2): join with one space.
+            a.set(Anomaly::HeaderWhitespace);
+            match headers.last_mut() {
+                Some(h) if last_kept => {
+                    h.value.push(b' ');
+                    h.value.extend_from_slice(trim_ws(line));
+                }
+                _ => a.set(Anomaly::InvalidHeader),
+            }
+            continue;
+        }
+        let h = match memchr::memchr(b':', line) {
+            Some(i) => {
+                let raw_name = line.get(..i).unwrap_or_default();
+                let name = trim_ws(raw_name);
+                if name.len() != raw_name.len() {
+                    a.set(Anomaly::HeaderWhitespace);
+                }
+                if name.is_empty() || !name.iter().all(|b| is_tchar(*b)) {
+                    a.set(Anomaly::InvalidHeader);
+                }
+                Header {
+                    name: name.to_vec(),
+                    value: trim_ws(line.get(i + 1..).unwrap_or_default()).to_vec(),
+                }
+            }
+            None => {
+                // Kept (name = the line) so that detection still sees it.
+                a.set(Anomaly::InvalidHeader);
+                Header {
+                    name: trim_ws(line).to_vec(),
+                    value: Vec::new(),
+                }
+            }
+        };
+        if headers.len() >= max_headers {
+            a.set(Anomaly::TooManyHeaders);
+            last_kept = false;
+        } else {
+            headers.push(h);
+            last_kept = true;
+        }
+    }
+}
+
+/// Lenient request line: method = first token, version = last token when it
+/// is `HTTP/...`, target = everything between (spaces kept).
+pub(super) fn parse_request_line<'a>(
+    line: &'a [u8],
+    a: &mut Anomalies,
+) -> (&'a [u8], &'a [u8], Version) {
+    let trimmed = trim_ws(line);
+    if trimmed.len() != line.len() {
+        a.set(Anomaly::InvalidRequestLine);
+    }
+    let m_end = trimmed
+        .iter()
+        .position(|b| is_ws(*b))
+        .unwrap_or(trimmed.len());
+    let method = trimmed.get(..m_end).unwrap_or_default();
+    let after = trimmed.get(m_end..).unwrap_or_default();
+    let rest = trim_ws(after);
+    if after.len() > rest.len() + 1 {
+        a.set(Anomaly::InvalidRequestLine);
+    }
+    if method.is_empty() || !method.iter().all(|b| is_tchar(*b)) {
+        a.set(Anomaly::InvalidRequestLine);
+    }
+    let (uri, version) = match rest.iter().rposition(|b| is_ws(*b)) {
+        Some(i) => {
+            let last = rest.get(i + 1..).unwrap_or_default();
+            if is_version_token(last) {
+                let uri_part = rest.get(..i).unwrap_or_default();
+                let uri = trim_ws(uri_part);
+                if uri.len() != uri_part.len() {
+                    a.set(Anomaly::InvalidRequestLine);
+                }
+                (uri, parse_version(last, a))
+            } else {
+                (rest, Version::Http09)
+            }
+        }
+        None if is_version_token(rest) => {
+            a.set(Anomaly::InvalidRequestLine);
+            (&[][..], parse_version(rest, a))
+        }
+        None => (rest, Version::Http09),
+    };
+    if uri.iter().any(|b| is_ws(*b)) {
+        a.set(Anomaly::SpaceInUri);
+    }
+    if uri.is_empty() || uri.iter().any(|b| b.is_ascii_control() && !is_ws(*b)) {
+        a.set(Anomaly::InvalidRequestLine);
+    }
+    (method, uri, version)
+}
+
+fn is_version_token(t: &[u8]) -> bool {
+    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
+}
+
+/// `HTTP/x.y` (RFC 9112 §2.3); anything else of the form `HTTP/...` is
+/// `Other(0, 0)` with `InvalidRequestLine`.
+fn parse_version(t: &[u8], a: &mut Anomalies) -> Version {
+    if t.get(..5) != Some(b"HTTP/") {
+        a.set(Anomaly::InvalidRequestLine);
+    }
+    match t.get(5..) {
+        Some([maj, b'.', min]) if maj.is_ascii_digit() && min.is_ascii_digit() => {
+            match (maj - b'0', min - b'0') {
+                (1, 0) => Version::Http10,
+                (1, 1) => Version::Http11,
+                (x, y) => Version::Other(x, y),
+            }
+        }
+        _ => {
+            a.set(Anomaly::InvalidRequestLine);
+            Version::Other(0, 0)
+        }
+    }
+}
+
+/// The version of a request line, read from its last bytes (used when the
+/// line was cut by the head limit).
+pub(super) fn version_from_tail(tail: &[u8]) -> Version {
+    let t = trim_ws(strip_cr(tail));
+    let last = match t.iter().rposition(|b| is_ws(*b)) {
+        Some(i) => t.get(i + 1..).unwrap_or_default(),
+        None => t,
+    };
+    if is_version_token(last) {
+        parse_version(last, &mut Anomalies::default())
+    } else {
+        Version::Http09
+    }
+}
+
+/// Parse a response head (possibly cut by the limit). Never fails: an
+/// unreadable status code is 0.
+pub(super) fn parse_response(head: &HeadBuf, complete: bool, max_headers: usize) -> ResponseHead {
+    let buf = head.buf.as_slice();
+    if complete {
+        let mut hs = vec![httparse::EMPTY_HEADER; head.lines.saturating_sub(2).min(max_headers)];
+        let mut resp = httparse::Response::new(&mut hs);
+        if let (Ok(httparse::Status::Complete(_)), Some(code)) = (resp.parse(buf), resp.code) {
+            return ResponseHead {
+                status: code,
+                headers: resp
+                    .headers
+                    .iter()
+                    .map(|h| Header {
+                        name: h.name.as_bytes().to_vec(),
+                        value: trim_ws(h.value).to_vec(),
+                    })
+                    .collect(),
+            };
+        }
+    }
+    let mut out = ResponseHead::default();
+    let mut it = lines(buf);
+    if let Some((line, _)) = it.next() {
+        let after_version = line
+            .iter()
+            .position(|b| is_ws(*b))
+            .and_then(|i| line.get(i..))
+            .unwrap_or_default();
+        let code = trim_ws(after_version);
+        let digits = code.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 3 {
+            out.status = code
+                .iter()
+                .take(3)
+                .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+        }
+        parse_header_lines(it, max_headers, &mut out.headers, &mut Anomalies::default());
+    }
+    out
+}
+
+/// How the body of a message is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Transfer-Encoding and Content-Length of a header list, with anomalies.
+/// Returns (te: None if absent, Some(true) if the final coding is chunked;
+/// the first valid Content-Length; whether a Content-Length was present).
+pub(super) fn te_cl(headers: &[Header], a: &mut Anomalies) -> (Option<bool>, Option<u64>, bool) {
+    let mut te = None;
+    let mut cl = None;
+    let mut cl_seen = 0usize;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = h
+                .value
+                .rsplit(|b| *b == b',')
+                .next()
+                .map(trim_ws)
+                .unwrap_or_default();
+            let chunked = last.eq_ignore_ascii_case(b"chunked");
+            let only = trim_ws(&h.value).eq_ignore_ascii_case(b"chunked");
+            if !only || te.is_some() {
+                a.set(Anomaly::InvalidTe);
+            }
+            // The last Transfer-Encoding field decides, like a joined list.
+            te = Some(chunked);
+        } else if h.name.eq_ignore_ascii_case(b"content-length") {
+            cl_seen += 1;
+            if cl_seen > 1 {
+                a.set(Anomaly::DuplicateCl);
+            }
+            match parse_decimal(trim_ws(&h.value)) {
+                Some(n) => {
+                    cl = cl.or(Some(n));
+                }
+                None => a.set(Anomaly::InvalidCl),
+            }
+        }
+    }
+    if te.is_some() && cl_seen > 0 {
+        a.set(Anomaly::ClAndTe);
+    }
+    (te, cl, cl_seen > 0)
+}
+
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_request_lines() {
+        assert_eq!(plausible_request(b"GET /"), Plausible::Yes);
+        assert_eq!(plausible_request(b"GET x"), Plausible::Yes);
+        assert_eq!(plausible_request(b"FOO /"), Plausible::Yes);
+        assert_eq!(plausible_request(b"FOO htt"), Plausible::More);
+        assert_eq!(plausible_request(b"FOO http"), Plausible::Yes);
+        assert_eq!(plausible_request(b"FOO x"), Plausible::No);
+        assert_eq!(plausible_request(b"GET  "), Plausible::No);
+        assert_eq!(plausible_request(b"HTTP/1.1 200"), Plausible::No);
+        assert_eq!(plausible_request(b"GE"), Plausible::More);
+        assert_eq!(plausible_request(b"\x00"), Plausible::No);
+        assert_eq!(plausible_request(&[b'A'; 30]), Plausible::No);
+        assert_eq!(plausible_response(b"HTT"), Plausible::More);
+        assert_eq!(plausible_response(b"HTTP/"), Plausible::Yes);
+        assert_eq!(plausible_response(b"GET"), Plausible::No);
+    }
+
+    #[test]
+    fn request_line_lenient() {
+        let mut a = Anomalies::default();
+        let (m, u, v) = parse_request_line(b"GET /a b c HTTP/1.1", &mut a);
+        assert_eq!((m, u, v), (&b"GET"[..], &b"/a b c"[..], Version::Http11));
+        assert!(a.has(Anomaly::SpaceInUri));
+        assert!(!a.has(Anomaly::InvalidRequestLine));
+        let mut a = Anomalies::default();
+        assert_eq!(parse_request_line(b"GET /x", &mut a).2, Version::Http09);
+        assert!(a.is_empty());
+        let mut a = Anomalies::default();
+        assert_eq!(
+            parse_request_line(b"GET / HTTP/2.0", &mut a).2,
+            Version::Other(2, 0)
+        );
+        let mut a = Anomalies::default();
+        assert_eq!(
+            parse_request_line(b"GET / HTTP/1.x", &mut a).2,
+            Version::Other(0, 0)
+        );
+        assert!(a.has(Anomaly::InvalidRequestLine));
+        assert_eq!(version_from_tail(b"aaaa HTTP/1.0\r"), Version::Http10);
+        assert_eq!(version_from_tail(b"aaaa"), Version::Http09);
+    }
+
+    #[test]
+    fn head_scan_limits() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut h = HeadBuf::new(Vec::new(), true);
+        assert_eq!(h.feed(head, head.len()), Scan::Complete(head.len()));
+        let mut h = HeadBuf::new(Vec::new(), true);
+        assert_eq!(h.feed(head, head.len() - 1), Scan::TooLong(head.len() - 1));
+        assert_eq!(h.buf.len(), head.len() - 1);
+        let mut h = HeadBuf::new(Vec::new(), true);
+        assert_eq!(h.feed(b"GET /x\nrest", 100), Scan::Complete(7));
+    }
+
+    #[test]
+    fn te_cl_rules() {
+        let hs = |v: &[(&str, &str)]| -> Vec<Header> {
+            v.iter()
+                .map(|(n, v)| Header {
+                    name: n.as_bytes().to_vec(),
+                    value: v.as_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let mut a = Anomalies::default();
+        assert_eq!(
+            te_cl(
+                &hs(&[
+                    ("Content-Length", "x"),
+                    ("content-length", "7"),
+                    ("Content-Length", "9")
+                ]),
+                &mut a
+            ),
+            (None, Some(7), true)
+        );
+        assert!(a.has(Anomaly::InvalidCl) && a.has(Anomaly::DuplicateCl));
+        let mut a = Anomalies::default();
+        assert_eq!(
+            te_cl(
+                &hs(&[
+                    ("Content-Length", "3"),
+                    ("Transfer-Encoding", "gzip, chunked")
+                ]),
+                &mut a
+            ),
+            (Some(true), Some(3), true)
+        );
+        assert!(a.has(Anomaly::ClAndTe) && a.has(Anomaly::InvalidTe));
+        assert_eq!(parse_decimal(b"18446744073709551615"), None);
+        assert_eq!(
+            parse_decimal(b"1844674407370955161"),
+            Some(1_844_674_407_370_955_161)
+        );
+    }
+}

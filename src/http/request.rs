@@ -1,0 +1,475 @@
+//! The request side of a session: an explicit state machine
+//! `Seek → Head → (SkipHead) → Body → Seek`, fed with arbitrary chunks.
+//!
+//! Guarantees: at most `max_header_bytes` of head and
+//! `max_body_inspect_bytes` of body are held per request; every byte is
+//! looked at a bounded number of times; a request whose head was read is
+//! always emitted (complete, or incomplete at a gap / the end).
+
+use super::body::{Body, BodyTarget, Progress};
+use super::head::{self, Framing, HeadBuf, Scan};
+use super::seek::Seek;
+use super::{Anomaly, Header, HttpEvent, HttpLimits, HttpStats, Request, Version};
+use crate::capture::Timestamp;
+use crate::reassembly::Direction;
+
+/// What the response side needs to know of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TxInfo {
+    pub index: u32,
+    pub head: bool,
+    pub connect: bool,
+    pub upgrade: bool,
+}
+
+/// Borrowed session context.
+pub(super) struct Cx<'a> {
+    pub limits: &'a HttpLimits,
+    pub stats: &'a mut HttpStats,
+    pub out: &'a mut Vec<HttpEvent>,
+    pub txq: &'a mut std::collections::VecDeque<TxInfo>,
+}
+
+impl Cx<'_> {
+    /// Remember a request for response pairing; the queue is bounded by
+    /// `max_tx_per_flow` (the oldest is forgotten).
+    pub fn push_tx(&mut self, tx: TxInfo) {
+        if self.limits.max_tx_per_flow == 0 {
+            return;
+        }
+        while self.txq.len() >= self.limits.max_tx_per_flow {
+            self.txq.pop_front();
+            self.stats.tx_queue_overflows += 1;
+        }
+        self.txq.push_back(tx);
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Seek(Seek),
+    Head {
+        head: HeadBuf,
+        ts: Timestamp,
+        garbage: bool,
+    },
+    /// The head hit `max_header_bytes`: skipping to its end.
+    SkipHead {
+        req: Box<Request>,
+        /// Still inside the request line: keep its last bytes for the version.
+        in_first_line: bool,
+        tail: Vec<u8>,
+        line_has_content: bool,
+    },
+    Body {
+        req: Box<Request>,
+        body: Body,
+    },
+    /// No longer HTTP (after 101 / CONNECT).
+    Tunnel,
+}
+
+/// Bytes of the request line's end kept while skipping an over-long line.
+const TAIL_BYTES: usize = 16;
+
+#[derive(Debug)]
+pub(super) struct RequestSide {
+    state: State,
+    next_index: u32,
+    /// No request seen yet: skipped bytes are `non_http_bytes`.
+    at_start: bool,
+    dir: Direction,
+}
+
+impl Default for RequestSide {
+    fn default() -> Self {
+        RequestSide {
+            state: State::Seek(Seek::default()),
+            next_index: 0,
+            at_start: true,
+            dir: Direction::ToServer,
+        }
+    }
+}
+
+/// Keeps body bytes up to `max_body_inspect_bytes`, counts all of them.
+struct ReqBody<'a> {
+    req: &'a mut Request,
+    limits: &'a HttpLimits,
+    stats: &'a mut HttpStats,
+}
+
+impl BodyTarget for ReqBody<'_> {
+    fn data(&mut self, bytes: &[u8]) {
+        let room = self
+            .limits
+            .max_body_inspect_bytes
+            .saturating_sub(self.req.body.len());
+        let keep = bytes.len().min(room);
+        self.req
+            .body
+            .extend_from_slice(bytes.get(..keep).unwrap_or_default());
+        self.stats.body_bytes_skipped += (bytes.len() - keep) as u64;
+        self.req.body_len = self.req.body_len.saturating_add(bytes.len() as u64);
+    }
+    fn gap(&mut self, len: u64) {
+        // Gap lengths come from sequence numbers an attacker picks.
+        self.req.body_len = self.req.body_len.saturating_add(len);
+        self.req.anomalies.set(Anomaly::Gap);
+    }
+    fn trailer(&mut self, h: Header) {
+        if self.req.headers.len() < self.limits.max_headers {
+            self.req.headers.push(h);
+        } else if !self.req.anomalies.has(Anomaly::TooManyHeaders) {
+            self.req.anomalies.set(Anomaly::TooManyHeaders);
+            self.stats.header_count_limit_hits += 1;
+        }
+    }
+    fn anomaly(&mut self, a: Anomaly) {
+        self.req.anomalies.set(a);
+    }
+}
+
+impl RequestSide {
+    pub fn set_dir(&mut self, dir: Direction) {
+        self.dir = dir;
+    }
+
+    fn counter<'s>(&self, stats: &'s mut HttpStats) -> &'s mut u64 {
+        if self.at_start {
+            &mut stats.non_http_bytes
+        } else {
+            &mut stats.resync_bytes_skipped
+        }
+    }
+
+    pub fn on_data(&mut self, cx: &mut Cx<'_>, ts: Timestamp, data: &[u8]) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let rest = data.get(pos..).unwrap_or_default();
+            let state = std::mem::replace(&mut self.state, State::Tunnel);
+            self.state = match state {
+                State::Tunnel => {
+                    cx.stats.non_http_bytes += rest.len() as u64;
+                    pos = data.len();
+                    State::Tunnel
+                }
+                State::Seek(mut seek) => {
+                    let counter = self.counter(cx.stats);
+                    match seek.feed(rest, ts, head::plausible_request, counter) {
+                        Some(found) => {
+                            pos += found.consumed;
+                            State::Head {
+                                head: HeadBuf::new(found.prefix, true),
+                                ts: found.ts,
+                                garbage: seek.skipped > 0,
+                            }
+                        }
+                        None => {
+                            pos = data.len();
+                            State::Seek(seek)
+                        }
+                    }
+                }
+                State::Head {
+                    mut head,
+                    ts,
+                    garbage,
+                } => match head.feed(rest, cx.limits.max_header_bytes) {
+                    Scan::NeedMore => {
+                        pos = data.len();
+                        State::Head { head, ts, garbage }
+                    }
+                    Scan::Complete(n) => {
+                        pos += n;
+                        let req = self.build(cx, &head, true, ts, garbage);
+                        self.after_head(cx, req)
+                    }
+                    Scan::TooLong(n) => {
+                        pos += n;
+                        cx.stats.header_limit_hits += 1;
+                        let mut req = self.build(cx, &head, false, ts, garbage);
+                        req.anomalies.set(Anomaly::HeaderTooLong);
+                        // Host may be among the headers cut off.
+                        req.anomalies.0 &= !(Anomaly::MissingHost as u32);
+                        let in_first_line = head.lines == 0;
+                        let tail = if in_first_line {
+                            let b = &head.buf;
+                            b.get(b.len().saturating_sub(TAIL_BYTES)..)
+                                .unwrap_or_default()
+                                .to_vec()
+                        } else {
+                            Vec::new()
+                        };
+                        State::SkipHead {
+                            req,
+                            in_first_line,
+                            tail,
+                            line_has_content: head.partial_line_has_content(),
+                        }
+                    }
+                },
+                State::SkipHead {
+                    mut req,
+                    mut in_first_line,
+                    mut tail,
+                    mut line_has_content,
+                } => {
+                    let (seg, eol) = match memchr::memchr(b'\n', rest) {
+                        Some(i) => (rest.get(..i).unwrap_or_default(), true),
+                        None => (rest, false),
+                    };
+                    pos += seg.len() + usize::from(eol);
+                    line_has_content |= seg.iter().any(|b| *b != b'\r');
+                    if in_first_line {
+                        tail.extend_from_slice(
+                            seg.get(seg.len().saturating_sub(TAIL_BYTES)..)
+                                .unwrap_or_default(),
+                        );
+                        let cut = tail.len().saturating_sub(TAIL_BYTES);
+                        tail.drain(..cut);
+                    }
+                    if !eol {
+                        State::SkipHead {
+                            req,
+                            in_first_line,
+                            tail,
+                            line_has_content,
+                        }
+                    } else if in_first_line {
+                        req.version = head::version_from_tail(&tail);
+                        // The guess made on the cut line no longer holds.
+                        req.anomalies.0 &= !(Anomaly::UnusualVersion as u32);
+                        if matches!(req.version, Version::Http09 | Version::Other(..)) {
+                            req.anomalies.set(Anomaly::UnusualVersion);
+                        }
+                        if req.version == Version::Http09 {
+                            self.after_head(cx, req)
+                        } else {
+                            in_first_line = false;
+                            State::SkipHead {
+                                req,
+                                in_first_line,
+                                tail: Vec::new(),
+                                line_has_content: false,
+                            }
+                        }
+                    } else if !line_has_content {
+                        self.after_head(cx, req)
+                    } else {
+                        State::SkipHead {
+                            req,
+                            in_first_line,
+                            tail,
+                            line_has_content: false,
+                        }
+                    }
+                }
+                State::Body { mut req, mut body } => {
+                    let mut t = ReqBody {
+                        req: &mut req,
+                        limits: cx.limits,
+                        stats: cx.stats,
+                    };
+                    match body.feed(rest, cx.limits.max_header_bytes, &mut t) {
+                        Progress::More => {
+                            pos = data.len();
+                            State::Body { req, body }
+                        }
+                        Progress::Done(n) => {
+                            pos += n;
+                            self.emit(cx, *req, true);
+                            State::Seek(Seek::default())
+                        }
+                        Progress::Invalid { consumed, replay } => {
+                            pos += consumed;
+                            self.emit(cx, *req, false);
+                            self.state = State::Seek(Seek::default());
+                            // The broken size line may be a smuggled request line.
+                            self.on_data(cx, ts, &replay);
+                            continue;
+                        }
+                    }
+                }
+            };
+        }
+    }
+
+    /// Build the request of a head read so far.
+    fn build(
+        &mut self,
+        cx: &mut Cx<'_>,
+        head: &HeadBuf,
+        complete: bool,
+        ts: Timestamp,
+        garbage: bool,
+    ) -> Box<Request> {
+        let h = head::parse_request(head, complete, cx.limits.max_headers);
+        let mut anomalies = h.anomalies;
+        if anomalies.has(Anomaly::TooManyHeaders) {
+            cx.stats.header_count_limit_hits += 1;
+        }
+        if garbage {
+            anomalies.set(Anomaly::GarbageBeforeRequest);
+        }
+        let index = self.next_index;
+        self.next_index = self.next_index.wrapping_add(1);
+        self.at_start = false;
+        Box::new(Request {
+            ts,
+            dir: self.dir,
+            index,
+            method: h.method,
+            uri: h.uri,
+            version: h.version.unwrap_or(Version::Http09),
+            headers: h.headers,
+            body: Vec::new(),
+            body_len: 0,
+            anomalies,
+            complete: false,
+        })
+    }
+
+    /// The head is over: register the transaction, pick the body framing
+    /// (RFC 9112 §6.3: TE chunked wins over CL; neither means no body).
+    fn after_head(&mut self, cx: &mut Cx<'_>, mut req: Box<Request>) -> State {
+        cx.push_tx(TxInfo {
+            index: req.index,
+            head: req.method.eq_ignore_ascii_case(b"HEAD"),
+            connect: req.method.eq_ignore_ascii_case(b"CONNECT"),
+            upgrade: req.header("upgrade").is_some(),
+        });
+        let framing = if req.version == Version::Http09 {
+            Framing::None
+        } else {
+            match head::te_cl(&req.headers, &mut req.anomalies) {
+                (Some(true), _, _) => Framing::Chunked,
+                (_, Some(n), _) if n > 0 => Framing::Length(n),
+                _ => Framing::None,
+            }
+        };
+        match framing {
+            Framing::Chunked => State::Body {
+                req,
+                body: Body::chunked(),
+            },
+            Framing::Length(n) => State::Body {
+                req,
+                body: Body::length(n),
+            },
+            Framing::None => {
+                self.emit(cx, *req, true);
+                State::Seek(Seek::default())
+            }
+        }
+    }
+
+    fn emit(&mut self, cx: &mut Cx<'_>, mut req: Request, complete: bool) {
+        req.complete = complete;
+        cx.stats.requests += 1;
+        if !complete {
+            cx.stats.incomplete_requests += 1;
+        }
+        cx.out.push(HttpEvent::Request(req));
+    }
+
+    /// `len` bytes lost (RFC 9293 gives no way to recover them).
+    /// Bytes buffered now (head or candidate), for the memory-bound test.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Seek(seek) => seek.pending(),
+            State::Head { head, .. } => head.buf.len(),
+            State::SkipHead { tail, .. } => tail.len(),
+            State::Body { req, .. } => req.body.len(),
+            State::Tunnel => 0,
+        }
+    }
+
+    pub fn on_gap(&mut self, cx: &mut Cx<'_>, len: u64) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        self.state = match state {
+            State::Tunnel => {
+                cx.stats.non_http_bytes = cx.stats.non_http_bytes.saturating_add(len);
+                State::Tunnel
+            }
+            State::Body { mut req, mut body } => {
+                let mut t = ReqBody {
+                    req: &mut req,
+                    limits: cx.limits,
+                    stats: cx.stats,
+                };
+                if body.gap(len, &mut t) {
+                    if body.is_done() {
+                        self.emit(cx, *req, true);
+                        State::Seek(Seek::default())
+                    } else {
+                        State::Body { req, body }
+                    }
+                } else {
+                    req.anomalies.set(Anomaly::Gap);
+                    self.emit(cx, *req, false);
+                    self.after_gap()
+                }
+            }
+            State::Head { head, ts, garbage } => {
+                let mut req = self.build(cx, &head, false, ts, garbage);
+                req.anomalies.set(Anomaly::Gap);
+                self.emit(cx, *req, false);
+                self.after_gap()
+            }
+            State::SkipHead { mut req, .. } => {
+                req.anomalies.set(Anomaly::Gap);
+                self.emit(cx, *req, false);
+                self.after_gap()
+            }
+            State::Seek(mut seek) => {
+                let counter = self.counter(cx.stats);
+                seek.restart(counter);
+                State::Seek(seek)
+            }
+        };
+    }
+
+    fn after_gap(&mut self) -> State {
+        // Later skipped bytes are resynchronisation, not a midstream start.
+        self.at_start = false;
+        State::Seek(Seek::default())
+    }
+
+    /// The stream ended: emit what was started.
+    pub fn on_end(&mut self, cx: &mut Cx<'_>) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        match state {
+            State::Head { head, ts, garbage } => {
+                let mut req = self.build(cx, &head, false, ts, garbage);
+                req.anomalies.set(Anomaly::Incomplete);
+                self.emit(cx, *req, false);
+            }
+            State::SkipHead { mut req, .. } | State::Body { mut req, .. } => {
+                req.anomalies.set(Anomaly::Incomplete);
+                self.emit(cx, *req, false);
+            }
+            State::Seek(seek) => {
+                let n = seek.pending() as u64;
+                *self.counter(cx.stats) += n;
+            }
+            State::Tunnel => {}
+        }
+    }
+
+    /// The flow stopped being HTTP: emit a request still reading its body,
+    /// ignore everything after.
+    pub fn enter_tunnel(&mut self, cx: &mut Cx<'_>) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        match state {
+            State::Body { mut req, .. } => {
+                req.anomalies.set(Anomaly::Incomplete);
+                self.emit(cx, *req, false);
+            }
+            State::Head { head, .. } => cx.stats.non_http_bytes += head.buf.len() as u64,
+            State::Seek(seek) => cx.stats.non_http_bytes += seek.pending() as u64,
+            State::SkipHead { .. } | State::Tunnel => {}
+        }
+    }
+}

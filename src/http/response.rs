@@ -1,0 +1,317 @@
+//! The response side of a session: `Seek → Head → Body → Seek`, pairing
+//! each final response with the oldest unanswered request (FIFO).
+//!
+//! Responses only consume bytes and pair transactions; whatever a hostile
+//! server sends, the only effects on the request side are pairing and the
+//! switch to "not HTTP" after a `101` answering a request that asked for an
+//! Upgrade, or a 2xx answering CONNECT (RFC 9112 §6.3 items 1-2).
+
+use super::body::{Body, BodyTarget, Progress};
+use super::head::{self, HeadBuf, Scan};
+use super::request::{Cx, TxInfo};
+use super::seek::Seek;
+use super::{Anomaly, Header, HttpEvent, Response};
+use crate::capture::Timestamp;
+
+#[derive(Debug)]
+enum State {
+    Seek(Seek),
+    Head {
+        head: HeadBuf,
+        ts: Timestamp,
+    },
+    /// Head over `max_header_bytes`: skipping to its end, then until close.
+    SkipHead {
+        resp: Response,
+        line_has_content: bool,
+    },
+    Body {
+        resp: Response,
+        body: Body,
+    },
+    Tunnel,
+}
+
+#[derive(Debug)]
+pub(super) struct ResponseSide {
+    state: State,
+    at_start: bool,
+}
+
+impl Default for ResponseSide {
+    fn default() -> Self {
+        ResponseSide {
+            state: State::Seek(Seek::default()),
+            at_start: true,
+        }
+    }
+}
+
+/// Counts body bytes; keeps nothing.
+struct Count<'a>(&'a mut u64);
+
+impl BodyTarget for Count<'_> {
+    fn data(&mut self, bytes: &[u8]) {
+        *self.0 = self.0.saturating_add(bytes.len() as u64);
+    }
+    fn gap(&mut self, len: u64) {
+        *self.0 = self.0.saturating_add(len);
+    }
+    fn trailer(&mut self, _h: Header) {}
+    fn anomaly(&mut self, _a: Anomaly) {}
+}
+
+/// What the session must do after a response chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Outcome {
+    /// The flow is no longer HTTP.
+    pub tunnel: bool,
+}
+
+impl ResponseSide {
+    fn counter<'s>(&self, cx: &'s mut Cx<'_>) -> &'s mut u64 {
+        if self.at_start {
+            &mut cx.stats.non_http_bytes
+        } else {
+            &mut cx.stats.resync_bytes_skipped
+        }
+    }
+
+    pub fn on_data(&mut self, cx: &mut Cx<'_>, ts: Timestamp, data: &[u8]) -> Outcome {
+        let mut pos = 0;
+        let mut outcome = Outcome::default();
+        while pos < data.len() {
+            let rest = data.get(pos..).unwrap_or_default();
+            let state = std::mem::replace(&mut self.state, State::Tunnel);
+            self.state = match state {
+                State::Tunnel => {
+                    cx.stats.non_http_bytes += rest.len() as u64;
+                    pos = data.len();
+                    State::Tunnel
+                }
+                State::Seek(mut seek) => {
+                    let counter = self.counter(cx);
+                    match seek.feed(rest, ts, head::plausible_response, counter) {
+                        Some(found) => {
+                            pos += found.consumed;
+                            State::Head {
+                                head: HeadBuf::new(found.prefix, false),
+                                ts: found.ts,
+                            }
+                        }
+                        None => {
+                            pos = data.len();
+                            State::Seek(seek)
+                        }
+                    }
+                }
+                State::Head { mut head, ts } => match head.feed(rest, cx.limits.max_header_bytes) {
+                    Scan::NeedMore => {
+                        pos = data.len();
+                        State::Head { head, ts }
+                    }
+                    Scan::Complete(n) => {
+                        pos += n;
+                        self.at_start = false;
+                        let h = head::parse_response(&head, true, cx.limits.max_headers);
+                        self.after_head(cx, ts, h.status, &h.headers, &mut outcome)
+                    }
+                    Scan::TooLong(n) => {
+                        pos += n;
+                        self.at_start = false;
+                        cx.stats.header_limit_hits += 1;
+                        let h = head::parse_response(&head, false, cx.limits.max_headers);
+                        let request_index = cx.txq.pop_front().map(|t| t.index);
+                        State::SkipHead {
+                            resp: Response {
+                                ts,
+                                status: h.status,
+                                body_len: 0,
+                                request_index,
+                            },
+                            line_has_content: head.partial_line_has_content(),
+                        }
+                    }
+                },
+                State::SkipHead {
+                    resp,
+                    mut line_has_content,
+                } => {
+                    let (seg, eol) = match memchr::memchr(b'\n', rest) {
+                        Some(i) => (rest.get(..i).unwrap_or_default(), true),
+                        None => (rest, false),
+                    };
+                    pos += seg.len() + usize::from(eol);
+                    line_has_content |= seg.iter().any(|b| *b != b'\r');
+                    if eol && !line_has_content {
+                        // Framing unknown: read until close.
+                        State::Body {
+                            resp,
+                            body: Body::UntilClose,
+                        }
+                    } else {
+                        State::SkipHead {
+                            resp,
+                            line_has_content: line_has_content && !eol,
+                        }
+                    }
+                }
+                State::Body { mut resp, mut body } => {
+                    match body.feed(
+                        rest,
+                        cx.limits.max_header_bytes,
+                        &mut Count(&mut resp.body_len),
+                    ) {
+                        Progress::More => {
+                            pos = data.len();
+                            State::Body { resp, body }
+                        }
+                        Progress::Done(n) => {
+                            pos += n;
+                            emit(cx, resp);
+                            State::Seek(Seek::default())
+                        }
+                        Progress::Invalid { consumed, .. } => {
+                            pos += consumed;
+                            emit(cx, resp);
+                            State::Seek(Seek::default())
+                        }
+                    }
+                }
+            };
+            if outcome.tunnel {
+                self.state = State::Tunnel;
+                cx.stats.non_http_bytes += data.len().saturating_sub(pos) as u64;
+                break;
+            }
+        }
+        outcome
+    }
+
+    /// Pair and frame a response (RFC 9112 §6.3).
+    fn after_head(
+        &mut self,
+        cx: &mut Cx<'_>,
+        ts: Timestamp,
+        status: u16,
+        headers: &[Header],
+        outcome: &mut Outcome,
+    ) -> State {
+        let front: Option<TxInfo> = cx.txq.front().copied();
+        let mut resp = Response {
+            ts,
+            status,
+            body_len: 0,
+            request_index: front.map(|t| t.index),
+        };
+        if (100..200).contains(&status) {
+            // Interim: the request stays unanswered, unless this is the
+            // switch its Upgrade asked for.
+            if status == 101 && front.is_some_and(|t| t.upgrade) {
+                cx.txq.pop_front();
+                outcome.tunnel = true;
+            }
+            emit(cx, resp);
+            return State::Seek(Seek::default());
+        }
+        cx.txq.pop_front();
+        let tx = front;
+        if tx.is_some_and(|t| t.connect) && (200..300).contains(&status) {
+            outcome.tunnel = true;
+            emit(cx, resp);
+            return State::Seek(Seek::default());
+        }
+        if tx.is_some_and(|t| t.head) || status == 204 || status == 304 {
+            emit(cx, resp);
+            return State::Seek(Seek::default());
+        }
+        let mut a = super::Anomalies::default();
+        let body = match head::te_cl(headers, &mut a) {
+            (Some(true), _, _) => Body::chunked(),
+            (Some(false), _, _) => Body::UntilClose,
+            (None, Some(0), _) => {
+                emit(cx, resp);
+                return State::Seek(Seek::default());
+            }
+            (None, Some(n), _) => Body::length(n),
+            (None, None, _) => Body::UntilClose,
+        };
+        resp.body_len = 0;
+        State::Body { resp, body }
+    }
+
+    /// Bytes buffered now (head or candidate), for the memory-bound test.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Seek(seek) => seek.pending(),
+            State::Head { head, .. } => head.buf.len(),
+            State::SkipHead { .. } | State::Body { .. } => 0,
+            State::Tunnel => 0,
+        }
+    }
+
+    pub fn on_gap(&mut self, cx: &mut Cx<'_>, len: u64) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        self.state = match state {
+            State::Tunnel => {
+                cx.stats.non_http_bytes = cx.stats.non_http_bytes.saturating_add(len);
+                State::Tunnel
+            }
+            State::Body { mut resp, mut body } => {
+                if body.gap(len, &mut Count(&mut resp.body_len)) {
+                    if body.is_done() {
+                        emit(cx, resp);
+                        self.resync()
+                    } else {
+                        State::Body { resp, body }
+                    }
+                } else {
+                    emit(cx, resp);
+                    self.resync()
+                }
+            }
+            State::SkipHead { resp, .. } => {
+                emit(cx, resp);
+                self.resync()
+            }
+            State::Head { .. } => self.resync(),
+            State::Seek(mut seek) => {
+                let counter = self.counter(cx);
+                seek.restart(counter);
+                State::Seek(seek)
+            }
+        };
+    }
+
+    fn resync(&mut self) -> State {
+        self.at_start = false;
+        State::Seek(Seek::default())
+    }
+
+    pub fn on_end(&mut self, cx: &mut Cx<'_>) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        match state {
+            State::Body { resp, .. } | State::SkipHead { resp, .. } => emit(cx, resp),
+            State::Head { head, ts } => {
+                let h = head::parse_response(&head, false, cx.limits.max_headers);
+                let request_index = cx.txq.pop_front().map(|t| t.index);
+                emit(
+                    cx,
+                    Response {
+                        ts,
+                        status: h.status,
+                        body_len: 0,
+                        request_index,
+                    },
+                );
+            }
+            State::Seek(_) | State::Tunnel => {}
+        }
+    }
+}
+
+fn emit(cx: &mut Cx<'_>, resp: Response) {
+    cx.stats.responses += 1;
+    cx.out.push(HttpEvent::Response(resp));
+}
