@@ -149,6 +149,7 @@ impl PipelineReport {
         h!("specula_http_resync_skipped_bytes_total", resync_bytes_skipped);
         h!("specula_http_gaps_total", gaps);
         h!("specula_http_non_http_bytes_total", non_http_bytes);
+        h!("specula_http_tx_queue_overflows_total", tx_queue_overflows);
         macro_rules! t {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.detect.$f)))
@@ -236,6 +237,7 @@ impl PipelineReport {
                         || name.contains("failed")
                         || name.contains("damaged")
                         || name.contains("errors")
+                        || name.contains("overflows")
                         || name.contains("panics"))
             })
             .map(|(name, label, v)| {
