@@ -72,7 +72,9 @@
 //! - FIN: data up to the FIN is delivered as it completes; when both
 //!   directions have delivered everything up to their FIN the flow ends with
 //!   [`EndReason::Fin`]. A flow with one FIN that then goes idle also ends
-//!   with `Fin` (and counts `flows_timed_out`).
+//!   with `Fin` (and counts `flows_timed_out`). The first FIN of a direction
+//!   fixes its end; bytes sent after it are still handed on (a receiver would
+//!   drop them, but showing them can only add detections, not hide any).
 //! - RST: believed when its sequence number is within 64 KiB at or after the
 //!   next expected byte of its direction (or that direction is unknown);
 //!   otherwise it is ignored, so a forged out-of-window RST cannot blind us to
@@ -89,7 +91,8 @@
 //! - `end_all`: every open flow ends with `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the table entry (about 300 bytes) plus `S` plus its buffered
+//! Per flow: the slab entry (288 bytes on 64-bit, checked by a test) and its
+//! map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` counts payload bytes held; each
 //! chunk also costs a small allocation and map node, bounded by the
 //! 1024-chunk cap per direction. Idle expiry and eviction take O(1) per flow

@@ -595,3 +595,15 @@ impl<S: Default> FlowTable<S> {
         list.len = list.len.saturating_sub(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The module docs promise a small per-flow footprint; keep it honest.
+    #[test]
+    fn entry_size_stays_small() {
+        let size = std::mem::size_of::<Slot<()>>();
+        assert!(size <= 320, "slot is {size} bytes");
+    }
+}
