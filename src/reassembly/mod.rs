@@ -101,7 +101,10 @@
 //! # Known gaps
 //! Receive windows and window scaling are not tracked, so an out-of-order
 //! segment up to 2^31 bytes ahead is accepted and buffered (bounded by the
-//! caps); urgent data is treated as ordinary data.
+//! caps). FIXME: a sender can therefore push junk far ahead until a cap
+//! skips the hole, making the real bytes of the hole look old (they are then
+//! dropped as retransmissions); the gap is reported, so the loss is visible.
+//! Urgent data is treated as ordinary data.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
