@@ -7,6 +7,118 @@
 //! Knows only [`decode`](crate::decode). Hands on, through a
 //! [`StreamHandler`], in-order data, gaps and flow ends, together with a
 //! per-flow user state `S` that the table stores beside the flow.
+//!
+//! The observer is passive (a mirror port): it may miss packets, see one
+//! direction only, and the sender picks every number. Nothing here panics on
+//! wire data and everything that grows is capped.
+//!
+//! # Guarantees
+//! - Per direction, bytes are handed on in stream order, each offset at most
+//!   once; a byte never seen is reported exactly once inside an
+//!   [`on_gap`](StreamHandler::on_gap) of the right length.
+//! - In-order data is passed straight from the segment (no copy); only
+//!   out-of-order data is copied and buffered.
+//! - `on_end` is called exactly once per flow; `FlowInfo::id` is unique and
+//!   increasing within a table.
+//! - The `ts` given with data is the capture time of the segment that carried
+//!   its first byte.
+//!
+//! # Sequence numbers (RFC 9293 §3.4)
+//! Each direction maps 32-bit sequence numbers to a 64-bit stream offset from
+//! its first data byte, comparing with wrapping arithmetic within half the
+//! number space around the next expected byte. A segment more than 2^31
+//! bytes behind is old; one up to 2^31 ahead is out of order.
+//!
+//! # Roles and stream start
+//! - SYN without ACK: its sender is the client, `handshake_seen` is set and
+//!   that direction's data starts at ISN + 1. A SYN's payload (TCP Fast Open,
+//!   RFC 7413) is data.
+//! - SYN+ACK: its sender is the server; its direction starts at ISN + 1.
+//! - Midstream pickup (no SYN seen): the first segment with payload (or FIN)
+//!   in a direction fixes that direction's start. The endpoint with the lower
+//!   port is guessed to be the server; with equal ports, the destination of
+//!   the first segment. Data sent before that point is lost to us.
+//! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
+//!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
+//! - A SYN with another ISN on an open flow is ignored (a real endpoint sends
+//!   a challenge ACK, RFC 9293 §3.10.7.4); a SYN on a lingering closed
+//!   4-tuple (port reuse) starts a new flow with a new id.
+//!
+//! # Overlaps: first data wins
+//! Bytes already delivered or already buffered are never replaced by a later
+//! copy. A segment whose bytes overlap buffered data with different content
+//! counts `overlap_different_data` (Suricata's check-overlap-different-data);
+//! overlaps count `overlap_segments`. A segment that is entirely old counts
+//! `retransmitted_segments` and is dropped; a partially new one delivers only
+//! its new part. FIXME: re-sent bytes that were already *delivered* are not
+//! compared (no window of delivered bytes is kept, to keep flows small).
+//!
+//! # Gaps
+//! A hole in a direction is skipped (`on_gap(len)`, then what follows is
+//! delivered; `gaps` and `gap_bytes` count it) when:
+//! - that direction buffers more than `max_buffered_bytes_per_flow` bytes or
+//!   more than 1024 separate chunks (`per_flow_cap_hits`, once per segment);
+//! - the table buffers more than `memcap_bytes` (`memcap_hits`): the flow
+//!   receiving the segment skips its holes until the table is back under the
+//!   cap, so `buffered_bytes()` never exceeds the memcap between calls (and
+//!   by at most one segment within one);
+//! - the peer acknowledges bytes beyond the hole while we hold later data
+//!   (the bytes were sent and received, our capture lost them): we skip up to
+//!   the ACK, but never beyond the end of the data we hold;
+//! - the flow ends for any reason: everything buffered is flushed, each hole
+//!   reported as a gap.
+//!
+//! # Ends
+//! - FIN: data up to the FIN is delivered as it completes; when both
+//!   directions have delivered everything up to their FIN the flow ends with
+//!   [`EndReason::Fin`]. A flow with one FIN that then goes idle also ends
+//!   with `Fin` (and counts `flows_timed_out`). The first FIN of a direction
+//!   fixes its end; bytes sent after it are still handed on (a receiver would
+//!   drop them, but showing them can only add detections, not hide any).
+//! - RST: believed when its sequence number is within 64 KiB at or after the
+//!   next expected byte of its direction (or that direction is unknown);
+//!   otherwise it is ignored, so a forged out-of-window RST cannot blind us to
+//!   a connection that goes on. A believed RST flushes and ends with `Rst`.
+//! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
+//!   late retransmissions and ACKs are ignored instead of creating a new
+//!   midstream flow.
+//! - Idle for `idle_timeout_ns` of capture time: `IdleTimeout`. Time only
+//!   moves forward: `process` expires flows when a segment's timestamp is the
+//!   latest seen, `advance_time` does so explicitly.
+//! - At `max_flows` entries (open plus lingering), creating a flow first drops
+//!   the oldest lingering entry, else evicts the least recently seen open flow
+//!   (`Evicted`, `flows_evicted`). With `max_flows == 0` nothing is tracked.
+//! - `end_all`: every open flow ends with `Shutdown`.
+//!
+//! # Memory
+//! Per flow: the slab entry (288 bytes on 64-bit, checked by a test) and its
+//! map entry (about 50 bytes) plus `S` plus its buffered
+//! out-of-order chunks. `buffered_bytes()` counts payload bytes held; each
+//! chunk also costs a small allocation and map node, bounded by the
+//! 1024-chunk cap per direction. Idle expiry and eviction take O(1) per flow
+//! affected (least-recently-seen lists); nothing scans the table.
+//!
+//! # Known gaps
+//! Receive windows and window scaling are not tracked, so an out-of-order
+//! segment up to 2^31 bytes ahead is accepted and buffered (bounded by the
+//! caps). FIXME: a sender can therefore push junk far ahead until a cap
+//! skips the hole, making the real bytes of the hole look old (they are then
+//! dropped as retransmissions); the gap is reported, so the loss is visible.
+//! Urgent data is treated as ordinary data.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod assembler;
+mod seq;
+mod table;
+#[cfg(test)]
+mod tests;
+
+pub use table::FlowTable;
 
 use std::net::IpAddr;
 
@@ -198,58 +310,4 @@ pub struct ReassemblyStats {
     pub memcap_hits: u64,
     /// Segments ignored (no payload on an unknown flow, after close, ...).
     pub ignored_segments: u64,
-}
-
-/// The flow table. See the module docs.
-pub struct FlowTable<S> {
-    _config: ReassemblyConfig,
-    stats: ReassemblyStats,
-    _state: std::marker::PhantomData<S>,
-}
-
-impl<S: Default> FlowTable<S> {
-    pub fn new(config: ReassemblyConfig) -> Self {
-        FlowTable {
-            _config: config,
-            stats: ReassemblyStats::default(),
-            _state: std::marker::PhantomData,
-        }
-    }
-
-    /// Feed one segment captured at `ts`.
-    pub fn process<H: StreamHandler<S>>(
-        &mut self,
-        ts: Timestamp,
-        seg: &TcpSegment<'_>,
-        handler: &mut H,
-    ) {
-        let _ = (ts, seg, handler);
-    }
-
-    /// Advance capture time: ends idle flows (and lingering closed ones).
-    pub fn advance_time<H: StreamHandler<S>>(&mut self, now: Timestamp, handler: &mut H) {
-        let _ = (now, handler);
-    }
-
-    /// End every flow (capture finished); buffered data is delivered first.
-    pub fn end_all<H: StreamHandler<S>>(&mut self, handler: &mut H) {
-        let _ = handler;
-    }
-
-    pub fn len(&self) -> usize {
-        0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Out-of-order bytes currently buffered across all flows.
-    pub fn buffered_bytes(&self) -> usize {
-        0
-    }
-
-    pub fn stats(&self) -> &ReassemblyStats {
-        &self.stats
-    }
 }

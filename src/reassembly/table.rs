@@ -1,0 +1,609 @@
+//! The flow table: flows by symmetric key, least-recently-seen order, caps.
+//!
+//! Entries live in a slab (`Vec` of slots with a free list) and are threaded
+//! on one of two intrusive doubly linked lists ordered by last-seen capture
+//! time: open flows and lingering closed flows. Touching a flow moves it to
+//! the tail; idle expiry pops from the head until the head is recent enough
+//! and eviction takes the head, so both are O(1) per flow affected and never
+//! scan the table. The table clock only moves forward (the largest capture
+//! time seen), which keeps both lists sorted even when capture timestamps
+//! jump backwards.
+
+use ahash::AHashMap;
+
+use super::assembler::{Acct, Assembler, Deliver};
+use super::{
+    Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats,
+    StreamHandler,
+};
+use crate::capture::Timestamp;
+use crate::decode::TcpSegment;
+
+/// End of a list / no slot.
+const NIL: u32 = u32::MAX;
+
+/// Largest distance (bytes) ahead of the next expected sequence number at
+/// which an RST is believed (RFC 9293 §3.10.7.4 accepts an RST in the receive
+/// window; a passive observer does not know the window, so it assumes an
+/// unscaled 64 KiB one). An RST before the next expected byte, or far ahead
+/// of it, is ignored: a receiver would not act on it, and believing it would
+/// let a sender end our view of a connection that goes on.
+const RST_WINDOW_BYTES: i64 = 65_535;
+
+/// A tracked connection.
+struct Flow<S> {
+    info: FlowInfo,
+    state: S,
+    to_server: Assembler,
+    to_client: Assembler,
+}
+
+// Entries are stored inline in the slab: a box per flow would cost an
+// allocation and a pointer chase on the hot path to save space only on
+// lingering and vacant slots.
+#[allow(clippy::large_enum_variant)]
+enum Body<S> {
+    Open(Flow<S>),
+    /// Ended with FIN/RST; kept only to absorb late segments.
+    Lingering,
+}
+
+struct Node<S> {
+    key: FlowKey,
+    prev: u32,
+    next: u32,
+    last_seen: Timestamp,
+    body: Body<S>,
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Slot<S> {
+    Vacant { next_free: u32 },
+    Occupied(Node<S>),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+    };
+}
+
+/// Which list a node is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Open,
+    Lingering,
+}
+
+/// Hands one direction's output to the user's handler.
+struct Out<'a, S, H> {
+    info: &'a FlowInfo,
+    state: &'a mut S,
+    handler: &'a mut H,
+    dir: Direction,
+}
+
+impl<S, H: StreamHandler<S>> Deliver for Out<'_, S, H> {
+    fn data(&mut self, ts: Timestamp, data: &[u8]) {
+        if !data.is_empty() {
+            self.handler
+                .on_data(self.info, self.state, self.dir, ts, data);
+        }
+    }
+    fn gap(&mut self, len: u64) {
+        self.handler.on_gap(self.info, self.state, self.dir, len);
+    }
+}
+
+/// The flow table. See the module docs of [`reassembly`](super).
+pub struct FlowTable<S> {
+    config: ReassemblyConfig,
+    stats: ReassemblyStats,
+    map: AHashMap<FlowKey, u32>,
+    slab: Vec<Slot<S>>,
+    free: u32,
+    open: List,
+    lingering: List,
+    /// Out-of-order bytes held by every assembler.
+    buffered: usize,
+    /// Largest capture time seen.
+    now: Timestamp,
+    next_id: u64,
+}
+
+impl<S: Default> FlowTable<S> {
+    pub fn new(config: ReassemblyConfig) -> Self {
+        FlowTable {
+            config,
+            stats: ReassemblyStats::default(),
+            map: AHashMap::new(),
+            slab: Vec::new(),
+            free: NIL,
+            open: List::EMPTY,
+            lingering: List::EMPTY,
+            buffered: 0,
+            now: Timestamp(0),
+            next_id: 1,
+        }
+    }
+
+    /// Feed one segment captured at `ts`. When `ts` is later than any time
+    /// seen so far, idle and lingering flows are expired first.
+    pub fn process<H: StreamHandler<S>>(
+        &mut self,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
+        self.stats.segments += 1;
+        if ts > self.now {
+            self.now = ts;
+            self.expire(handler);
+        }
+        let flags = seg.flags;
+        let key = FlowKey::of_segment(seg);
+        match self.map.get(&key).copied() {
+            Some(idx) => {
+                let lingering = matches!(
+                    self.slab.get(idx as usize),
+                    Some(Slot::Occupied(Node {
+                        body: Body::Lingering,
+                        ..
+                    }))
+                );
+                if !lingering {
+                    self.on_flow_segment(idx, ts, seg, handler);
+                } else if flags.syn() && !flags.ack() && !flags.rst() {
+                    // Port reuse: a new connection on a closed 4-tuple.
+                    self.remove(idx);
+                    self.create(key, ts, seg, handler);
+                } else {
+                    self.stats.ignored_segments += 1;
+                }
+            }
+            None => {
+                if !flags.rst() && (flags.syn() || !seg.payload.is_empty()) {
+                    self.create(key, ts, seg, handler);
+                } else {
+                    // Pure ACKs, FINs and RSTs of flows we do not know.
+                    self.stats.ignored_segments += 1;
+                }
+            }
+        }
+    }
+
+    /// Advance capture time: ends idle flows (and lingering closed ones).
+    pub fn advance_time<H: StreamHandler<S>>(&mut self, now: Timestamp, handler: &mut H) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.expire(handler);
+    }
+
+    /// End every flow (capture finished); buffered data is delivered first,
+    /// holes reported as gaps. The table is empty afterwards.
+    pub fn end_all<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        while self.open.head != NIL {
+            self.end_flow(self.open.head, EndReason::Shutdown, false, handler);
+        }
+        while self.lingering.head != NIL {
+            self.remove(self.lingering.head);
+        }
+    }
+
+    /// Open flows (lingering closed flows are not counted).
+    pub fn len(&self) -> usize {
+        self.open.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closed flows kept for `closed_linger_ns` to absorb late segments.
+    pub fn lingering(&self) -> usize {
+        self.lingering.len
+    }
+
+    /// Out-of-order bytes currently buffered across all flows.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    pub fn stats(&self) -> &ReassemblyStats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &ReassemblyConfig {
+        &self.config
+    }
+
+    fn expire<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        loop {
+            let head = self.open.head;
+            let Some(node) = self.node(head) else { break };
+            if self.now.since(node.last_seen) < self.config.idle_timeout_ns {
+                break;
+            }
+            let fin = matches!(&node.body, Body::Open(f) if f.to_server.fin_seen() || f.to_client.fin_seen());
+            // One FIN then silence is a close whose last packets we missed.
+            let reason = if fin {
+                EndReason::Fin
+            } else {
+                EndReason::IdleTimeout
+            };
+            self.stats.flows_timed_out += 1;
+            self.end_flow(head, reason, false, handler);
+        }
+        loop {
+            let head = self.lingering.head;
+            let Some(node) = self.node(head) else { break };
+            if self.now.since(node.last_seen) < self.config.closed_linger_ns {
+                break;
+            }
+            self.remove(head);
+        }
+    }
+
+    fn node(&self, idx: u32) -> Option<&Node<S>> {
+        match self.slab.get(idx as usize) {
+            Some(Slot::Occupied(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Start a flow with the segment that creates it.
+    fn create<H: StreamHandler<S>>(
+        &mut self,
+        key: FlowKey,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
+        if !self.make_room(handler) {
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let dst = Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        let (syn, ack) = (seg.flags.syn(), seg.flags.ack());
+        let (client, server) = if syn && !ack {
+            (src, dst)
+        } else if syn {
+            (dst, src)
+        } else if seg.src_port < seg.dst_port {
+            // Midstream: services listen on the lower port ...
+            (dst, src)
+        } else {
+            // ... and with equal ports the first packet goes to the server.
+            (src, dst)
+        };
+        if !syn {
+            self.stats.midstream_pickups += 1;
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        let flow = Flow {
+            info: FlowInfo {
+                id,
+                key,
+                client,
+                server,
+                handshake_seen: syn && !ack,
+                first_ts: ts,
+            },
+            state: S::default(),
+            to_server: Assembler::default(),
+            to_client: Assembler::default(),
+        };
+        let node = Node {
+            key,
+            prev: NIL,
+            next: NIL,
+            last_seen: self.now,
+            body: Body::Open(flow),
+        };
+        let idx = if self.free != NIL {
+            let idx = self.free;
+            if let Some(slot) = self.slab.get_mut(idx as usize) {
+                if let Slot::Vacant { next_free } = slot {
+                    self.free = *next_free;
+                }
+                *slot = Slot::Occupied(node);
+            }
+            idx
+        } else {
+            let Ok(idx) = u32::try_from(self.slab.len()) else {
+                self.stats.ignored_segments += 1;
+                return;
+            };
+            self.slab.push(Slot::Occupied(node));
+            idx
+        };
+        self.map.insert(key, idx);
+        self.link_tail(Which::Open, idx);
+        self.stats.flows_created += 1;
+        self.on_flow_segment(idx, ts, seg, handler);
+    }
+
+    /// Make room for one more entry under `max_flows`: drop the oldest
+    /// lingering entry, else evict the least recently seen open flow.
+    fn make_room<H: StreamHandler<S>>(&mut self, handler: &mut H) -> bool {
+        // Slot indices are u32 with NIL reserved.
+        let cap = self.config.max_flows.min(NIL as usize);
+        while self.map.len() >= cap {
+            if self.lingering.head != NIL {
+                self.remove(self.lingering.head);
+            } else if self.open.head != NIL {
+                self.stats.flows_evicted += 1;
+                self.end_flow(self.open.head, EndReason::Evicted, false, handler);
+            } else {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A segment of an open flow.
+    fn on_flow_segment<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
+        self.touch(idx);
+        let Some(Slot::Occupied(Node {
+            body: Body::Open(flow),
+            ..
+        })) = self.slab.get_mut(idx as usize)
+        else {
+            return;
+        };
+        let Flow {
+            info,
+            state,
+            to_server,
+            to_client,
+        } = flow;
+        let from_client = seg.src == info.client.ip && seg.src_port == info.client.port;
+        let (dir, me, peer) = if from_client {
+            (Direction::ToServer, to_server, to_client)
+        } else {
+            (Direction::ToClient, to_client, to_server)
+        };
+        let mut acct = Acct {
+            stats: &mut self.stats,
+            total: &mut self.buffered,
+        };
+        let flags = seg.flags;
+
+        if flags.rst() {
+            let believed = !me.started() || (0..=RST_WINDOW_BYTES).contains(&me.rel(seg.seq));
+            if believed {
+                self.end_flow(idx, EndReason::Rst, true, handler);
+            } else {
+                acct.stats.ignored_segments += 1;
+            }
+            return;
+        }
+
+        // Where the payload starts: after the SYN's own sequence number.
+        let data_seq = if flags.syn() {
+            let first = seg.seq.wrapping_add(1);
+            if !me.started() {
+                me.start(first);
+            } else if !me.starts_at(first) {
+                // A SYN with another ISN on a live flow: a real endpoint
+                // answers it with a challenge ACK (RFC 9293 §3.10.7.4), it does
+                // not restart; we ignore it rather than let it reset our view.
+                acct.stats.ignored_segments += 1;
+                return;
+            }
+            first
+        } else {
+            seg.seq
+        };
+        if !me.started() && (!seg.payload.is_empty() || flags.fin()) {
+            // Midstream: the first data (or FIN) fixes the start.
+            me.start(data_seq);
+        }
+
+        if flags.ack() {
+            let mut out = Out {
+                info,
+                state: &mut *state,
+                handler: &mut *handler,
+                dir: dir.reverse(),
+            };
+            peer.ack(seg.ack, &mut out, &mut acct);
+        }
+        if me.started() {
+            let mut out = Out {
+                info,
+                state: &mut *state,
+                handler: &mut *handler,
+                dir,
+            };
+            me.segment(data_seq, seg.payload, ts, &mut out, &mut acct);
+            me.enforce_caps(
+                self.config.max_buffered_bytes_per_flow,
+                self.config.memcap_bytes,
+                &mut out,
+                &mut acct,
+            );
+            if flags.fin() {
+                me.set_fin(data_seq, seg.payload.len());
+            }
+        }
+        if me.finished() && peer.finished() {
+            self.end_flow(idx, EndReason::Fin, true, handler);
+        }
+    }
+
+    /// Flush an open flow, call `on_end` once, then keep it lingering (FIN,
+    /// RST) or forget it.
+    fn end_flow<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        reason: EndReason,
+        linger: bool,
+        handler: &mut H,
+    ) {
+        let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) else {
+            return;
+        };
+        let Body::Open(flow) = &mut node.body else {
+            return;
+        };
+        let Flow {
+            info,
+            state,
+            to_server,
+            to_client,
+        } = flow;
+        let mut acct = Acct {
+            stats: &mut self.stats,
+            total: &mut self.buffered,
+        };
+        for (dir, asm) in [
+            (Direction::ToServer, to_server),
+            (Direction::ToClient, to_client),
+        ] {
+            let mut out = Out {
+                info,
+                state: &mut *state,
+                handler: &mut *handler,
+                dir,
+            };
+            asm.flush(&mut out, &mut acct);
+        }
+        handler.on_end(info, state, reason);
+        self.stats.flows_ended += 1;
+        if linger && self.config.closed_linger_ns > 0 {
+            node.body = Body::Lingering;
+            node.last_seen = self.now;
+            self.unlink(Which::Open, idx);
+            self.link_tail(Which::Lingering, idx);
+        } else {
+            self.remove(idx);
+        }
+    }
+
+    /// Forget an entry entirely (it must have been ended if it was open).
+    fn remove(&mut self, idx: u32) {
+        let which = match self.node(idx) {
+            Some(Node {
+                body: Body::Open(_),
+                ..
+            }) => Which::Open,
+            Some(_) => Which::Lingering,
+            None => return,
+        };
+        self.unlink(which, idx);
+        let free = self.free;
+        if let Some(slot) = self.slab.get_mut(idx as usize) {
+            let old = std::mem::replace(slot, Slot::Vacant { next_free: free });
+            if let Slot::Occupied(node) = old {
+                self.map.remove(&node.key);
+                if let Body::Open(flow) = node.body {
+                    // Never happens after end_flow; keep the count honest anyway.
+                    let held = flow.to_server.buffered() + flow.to_client.buffered();
+                    self.buffered = self.buffered.saturating_sub(held);
+                }
+            }
+            self.free = idx;
+        }
+    }
+
+    /// Mark an open flow as just seen.
+    fn touch(&mut self, idx: u32) {
+        let now = self.now;
+        if let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) {
+            node.last_seen = now;
+        }
+        if self.open.tail != idx {
+            self.unlink(Which::Open, idx);
+            self.link_tail(Which::Open, idx);
+        }
+    }
+
+    fn list(&mut self, which: Which) -> &mut List {
+        match which {
+            Which::Open => &mut self.open,
+            Which::Lingering => &mut self.lingering,
+        }
+    }
+
+    fn links(&mut self, idx: u32) -> Option<(&mut u32, &mut u32)> {
+        match self.slab.get_mut(idx as usize) {
+            Some(Slot::Occupied(n)) => Some((&mut n.prev, &mut n.next)),
+            _ => None,
+        }
+    }
+
+    fn link_tail(&mut self, which: Which, idx: u32) {
+        let tail = self.list(which).tail;
+        if let Some((prev, next)) = self.links(idx) {
+            *prev = tail;
+            *next = NIL;
+        } else {
+            return;
+        }
+        if let Some((_, next)) = self.links(tail) {
+            *next = idx;
+        }
+        let list = self.list(which);
+        if list.head == NIL {
+            list.head = idx;
+        }
+        list.tail = idx;
+        list.len += 1;
+    }
+
+    fn unlink(&mut self, which: Which, idx: u32) {
+        let Some((prev, next)) = self.links(idx) else {
+            return;
+        };
+        let (p, n) = (*prev, *next);
+        *prev = NIL;
+        *next = NIL;
+        match self.links(p) {
+            Some((_, pn)) => *pn = n,
+            None => self.list(which).head = n,
+        }
+        match self.links(n) {
+            Some((np, _)) => *np = p,
+            None => self.list(which).tail = p,
+        }
+        let list = self.list(which);
+        list.len = list.len.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The module docs promise a small per-flow footprint; keep it honest.
+    #[test]
+    fn entry_size_stays_small() {
+        let size = std::mem::size_of::<Slot<()>>();
+        assert!(size <= 320, "slot is {size} bytes");
+    }
+}

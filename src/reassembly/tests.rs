@@ -1,0 +1,742 @@
+//! Flow-table tests: a recording handler fed with hand-made segments, and
+//! property tests over segmentation, reordering and arbitrary input.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::decode::TcpFlags;
+
+const C: (u8, u16) = (1, 40000);
+const SV: (u8, u16) = (2, 80);
+
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const FIN: u8 = TcpFlags::FIN;
+const RST: u8 = TcpFlags::RST;
+const PSH: u8 = TcpFlags::PSH;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn ep(e: (u8, u16)) -> Endpoint {
+    Endpoint {
+        ip: ip(e.0),
+        port: e.1,
+    }
+}
+
+fn seg(
+    src: (u8, u16),
+    dst: (u8, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> TcpSegment<'_> {
+    TcpSegment {
+        src: ip(src.0),
+        dst: ip(dst.0),
+        src_port: src.1,
+        dst_port: dst.1,
+        seq,
+        ack,
+        flags: TcpFlags(flags),
+        window: 65535,
+        payload,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Data {
+        id: u64,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: Vec<u8>,
+    },
+    Gap {
+        id: u64,
+        dir: Direction,
+        len: u64,
+    },
+    End {
+        id: u64,
+        reason: EndReason,
+    },
+}
+
+/// Records everything; the per-flow state counts the calls made for a flow.
+#[derive(Default)]
+struct Rec {
+    events: Vec<Ev>,
+    infos: HashMap<u64, FlowInfo>,
+    /// Calls per flow, as counted in the per-flow state at on_end.
+    state_at_end: HashMap<u64, usize>,
+}
+
+impl StreamHandler<usize> for Rec {
+    fn on_data(
+        &mut self,
+        flow: &FlowInfo,
+        state: &mut usize,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+    ) {
+        *state += 1;
+        self.infos.insert(flow.id, *flow);
+        self.events.push(Ev::Data {
+            id: flow.id,
+            dir,
+            ts,
+            bytes: data.to_vec(),
+        });
+    }
+    fn on_gap(&mut self, flow: &FlowInfo, state: &mut usize, dir: Direction, len: u64) {
+        *state += 1;
+        self.infos.insert(flow.id, *flow);
+        self.events.push(Ev::Gap {
+            id: flow.id,
+            dir,
+            len,
+        });
+    }
+    fn on_end(&mut self, flow: &FlowInfo, state: &mut usize, reason: EndReason) {
+        self.infos.insert(flow.id, *flow);
+        self.state_at_end.insert(flow.id, *state);
+        self.events.push(Ev::End {
+            id: flow.id,
+            reason,
+        });
+    }
+}
+
+impl Rec {
+    fn stream(&self, id: u64, d: Direction) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in &self.events {
+            if let Ev::Data {
+                id: i, dir, bytes, ..
+            } = e
+            {
+                if *i == id && *dir == d {
+                    out.extend_from_slice(bytes);
+                }
+            }
+        }
+        out
+    }
+    fn gaps(&self, id: u64, d: Direction) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Gap { id: i, dir, len } if *i == id && *dir == d => Some(*len),
+                _ => None,
+            })
+            .collect()
+    }
+    fn ends(&self) -> Vec<(u64, EndReason)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::End { id, reason } => Some((*id, *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+struct T {
+    t: FlowTable<usize>,
+    r: Rec,
+}
+
+impl T {
+    fn new(cfg: ReassemblyConfig) -> T {
+        T {
+            t: FlowTable::new(cfg),
+            r: Rec::default(),
+        }
+    }
+    fn feed(&mut self, ts: u64, s: TcpSegment<'_>) {
+        self.t.process(Timestamp(ts), &s, &mut self.r);
+    }
+    /// SYN, SYN-ACK, ACK with client ISN `ci` and server ISN `si`.
+    fn handshake(&mut self, ts: u64, ci: u32, si: u32) {
+        self.feed(ts, seg(C, SV, ci, 0, SYN, b""));
+        self.feed(ts, seg(SV, C, si, ci.wrapping_add(1), SYN | ACK, b""));
+        self.feed(
+            ts,
+            seg(C, SV, ci.wrapping_add(1), si.wrapping_add(1), ACK, b""),
+        );
+    }
+    fn end_all(&mut self) {
+        self.t.end_all(&mut self.r);
+    }
+}
+
+const CI: u32 = 1000;
+const SI: u32 = 5000;
+use Direction::{ToClient, ToServer};
+
+#[test]
+fn in_order_with_handshake() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(C, SV, CI + 1, SI + 1, ACK | PSH, b"GET / HTTP/1.1\r\n"),
+    );
+    t.feed(
+        3,
+        seg(SV, C, SI + 1, CI + 17, ACK | PSH, b"HTTP/1.1 200 OK\r\n"),
+    );
+    assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1\r\n");
+    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
+    let info = t.r.infos[&1];
+    assert_eq!((info.client, info.server), (ep(C), ep(SV)));
+    assert!(info.handshake_seen);
+    assert_eq!(info.first_ts, Timestamp(1));
+    assert_eq!(t.t.len(), 1);
+    let s = t.t.stats();
+    assert_eq!(
+        (s.segments, s.flows_created, s.midstream_pickups),
+        (5, 1, 0)
+    );
+    assert_eq!(t.t.buffered_bytes(), 0);
+}
+
+#[test]
+fn out_of_order_is_buffered_then_delivered_with_its_own_ts() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 4, SI + 1, ACK, b"def"));
+    assert_eq!(t.t.buffered_bytes(), 3);
+    assert!(t.r.stream(1, ToServer).is_empty());
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"abc"));
+    assert_eq!(t.r.stream(1, ToServer), b"abcdef");
+    assert_eq!(t.t.buffered_bytes(), 0);
+    let ts: Vec<Timestamp> =
+        t.r.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Data { ts, .. } => Some(*ts),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(ts, vec![Timestamp(3), Timestamp(2)]);
+    assert_eq!(t.t.stats().out_of_order_segments, 1);
+}
+
+#[test]
+fn retransmission_is_dropped_and_counted() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"abc"));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"abc"));
+    assert_eq!(t.r.stream(1, ToServer), b"abc");
+    assert_eq!(t.t.stats().retransmitted_segments, 1);
+}
+
+#[test]
+fn overlap_with_same_data() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 5, SI + 1, ACK, b"efgh"));
+    t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK, b"cdef"));
+    t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK, b"abcdefghij"));
+    assert_eq!(t.r.stream(1, ToServer), b"abcdefghij");
+    let s = t.t.stats();
+    assert_eq!(s.overlap_segments, 2);
+    assert_eq!(s.overlap_different_data, 0);
+    assert_eq!(t.t.buffered_bytes(), 0);
+}
+
+#[test]
+fn overlap_with_different_data_first_wins() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 3, SI + 1, ACK, b"XX"));
+    t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK, b"cdYY"));
+    t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK, b"ab"));
+    // "cd" arrived after "XX" for the same offsets: "XX" wins.
+    assert_eq!(t.r.stream(1, ToServer), b"abXXYY");
+    let s = t.t.stats();
+    assert_eq!(s.overlap_segments, 1);
+    assert_eq!(s.overlap_different_data, 1);
+    assert!(t.r.gaps(1, ToServer).is_empty());
+}
+
+#[test]
+fn gap_when_per_flow_cap_is_exceeded() {
+    let cfg = ReassemblyConfig {
+        max_buffered_bytes_per_flow: 8,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 11, SI + 1, ACK, b"01234567"));
+    // Exactly at the cap: still waiting for the hole.
+    assert_eq!(t.t.buffered_bytes(), 8);
+    assert!(t.r.gaps(1, ToServer).is_empty());
+    t.feed(3, seg(C, SV, CI + 19, SI + 1, ACK, b"8"));
+    assert_eq!(t.r.gaps(1, ToServer), vec![10]);
+    assert_eq!(t.r.stream(1, ToServer), b"012345678");
+    let s = t.t.stats();
+    assert_eq!((s.per_flow_cap_hits, s.gaps, s.gap_bytes), (1, 1, 10));
+    assert_eq!(t.t.buffered_bytes(), 0);
+    // The late bytes of the hole are now old.
+    t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK, b"abcdefghij"));
+    assert_eq!(t.r.stream(1, ToServer), b"012345678");
+}
+
+#[test]
+fn gap_when_peer_acks_beyond_the_hole() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 6, SI + 1, ACK, b"fgh"));
+    // Server ACKs everything: bytes 1..=5 were received, we lost them.
+    t.feed(3, seg(SV, C, SI + 1, CI + 9, ACK, b""));
+    assert_eq!(t.r.gaps(1, ToServer), vec![5]);
+    assert_eq!(t.r.stream(1, ToServer), b"fgh");
+    assert_eq!(t.t.buffered_bytes(), 0);
+}
+
+#[test]
+fn fin_on_both_sides_ends_and_lingers() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | FIN, b"bye"));
+    assert!(t.r.ends().is_empty());
+    t.feed(3, seg(SV, C, SI + 1, CI + 5, ACK | FIN, b"ok"));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Fin)]);
+    assert_eq!(t.r.stream(1, ToServer), b"bye");
+    assert_eq!(t.r.stream(1, ToClient), b"ok");
+    assert_eq!((t.t.len(), t.t.lingering()), (0, 1));
+    // The last ACK and a late retransmission do not create a new flow.
+    t.feed(4, seg(C, SV, CI + 5, SI + 4, ACK, b""));
+    t.feed(5, seg(SV, C, SI + 1, CI + 5, ACK | FIN, b"ok"));
+    assert_eq!(t.t.stats().flows_created, 1);
+    assert_eq!(t.t.stats().ignored_segments, 2);
+    // Linger ends by capture time.
+    let linger = t.t.config().closed_linger_ns;
+    t.t.advance_time(Timestamp(5 + linger), &mut t.r);
+    assert_eq!(t.t.lingering(), 0);
+    t.end_all();
+    assert_eq!(t.r.ends().len(), 1);
+    assert_eq!(t.t.stats().flows_ended, 1);
+}
+
+#[test]
+fn fin_with_missing_data_waits_then_completes() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 4, SI + 1, ACK | FIN, b"def"));
+    t.feed(3, seg(SV, C, SI + 1, CI + 1, ACK | FIN, b""));
+    assert!(t.r.ends().is_empty());
+    t.feed(4, seg(C, SV, CI + 1, SI + 2, ACK, b"abc"));
+    assert_eq!(t.r.stream(1, ToServer), b"abcdef");
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Fin)]);
+}
+
+#[test]
+fn rst_flushes_with_gaps_and_ends() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"ab"));
+    t.feed(3, seg(C, SV, CI + 6, SI + 1, ACK, b"fg"));
+    // Out of window (behind what was delivered): ignored.
+    t.feed(4, seg(SV, C, SI - 100, 0, RST, b""));
+    assert!(t.r.ends().is_empty());
+    t.feed(5, seg(SV, C, SI + 1, 0, RST, b""));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+    assert_eq!(t.r.gaps(1, ToServer), vec![3]);
+    assert_eq!(t.r.stream(1, ToServer), b"abfg");
+    assert_eq!(t.t.buffered_bytes(), 0);
+    assert_eq!(t.t.lingering(), 1);
+    t.feed(6, seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
+    assert_eq!(t.t.stats().flows_created, 1);
+    t.end_all();
+    assert_eq!(t.r.ends().len(), 1);
+}
+
+#[test]
+fn idle_timeout_by_capture_time() {
+    let cfg = ReassemblyConfig {
+        idle_timeout_ns: 100,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(10, CI, SI);
+    t.feed(50, seg(C, SV, CI + 3, SI + 1, ACK, b"x"));
+    t.t.advance_time(Timestamp(149), &mut t.r);
+    assert!(t.r.ends().is_empty());
+    // Another flow's packet moves the clock.
+    t.feed(150, seg((3, 1234), SV, 7, 0, SYN, b""));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::IdleTimeout)]);
+    assert_eq!(t.r.gaps(1, ToServer), vec![2]);
+    assert_eq!(t.r.stream(1, ToServer), b"x");
+    assert_eq!(t.t.stats().flows_timed_out, 1);
+    assert_eq!(t.t.len(), 1);
+    // A timestamp going backwards does not expire anything.
+    t.feed(20, seg((3, 1234), SV, 8, 0, ACK, b"y"));
+    t.t.advance_time(Timestamp(249), &mut t.r);
+    assert_eq!(t.t.len(), 1);
+    t.t.advance_time(Timestamp(250), &mut t.r);
+    assert_eq!(t.t.len(), 0);
+}
+
+#[test]
+fn one_fin_then_idle_ends_with_fin() {
+    let cfg = ReassemblyConfig {
+        idle_timeout_ns: 100,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(10, CI, SI);
+    t.feed(20, seg(C, SV, CI + 1, SI + 1, ACK | FIN, b"q"));
+    t.t.advance_time(Timestamp(120), &mut t.r);
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Fin)]);
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let ci = u32::MAX - 3;
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, ci, u32::MAX);
+    // Data starts at u32::MAX - 2 and crosses zero.
+    t.feed(2, seg(C, SV, 2, 0, ACK, b"fgh"));
+    t.feed(3, seg(C, SV, ci.wrapping_add(1), 0, ACK, b"abcde"));
+    t.feed(4, seg(SV, C, 0, 2, ACK, b"srv"));
+    assert_eq!(t.r.stream(1, ToServer), b"abcdefgh");
+    assert_eq!(t.r.stream(1, ToClient), b"srv");
+    assert!(t.r.gaps(1, ToServer).is_empty());
+}
+
+#[test]
+fn midstream_pickup_guesses_roles() {
+    let mut t = T::new(ReassemblyConfig::default());
+    // A pure ACK of an unknown flow creates nothing.
+    t.feed(1, seg(SV, C, 10, 20, ACK, b""));
+    assert_eq!((t.t.len(), t.t.stats().ignored_segments), (0, 1));
+    // Server data first: the lower port is still the server.
+    t.feed(2, seg(SV, C, 10, 20, ACK, b"HTTP/1.1"));
+    t.feed(3, seg(C, SV, 20, 18, ACK, b"GET"));
+    let info = t.r.infos[&1];
+    assert_eq!((info.client, info.server), (ep(C), ep(SV)));
+    assert!(!info.handshake_seen);
+    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1");
+    assert_eq!(t.r.stream(1, ToServer), b"GET");
+    assert_eq!(t.t.stats().midstream_pickups, 1);
+    // Equal ports: the destination of the first segment is the server.
+    t.feed(4, seg((7, 5000), (8, 5000), 1, 1, ACK, b"x"));
+    let info = t.r.infos[&2];
+    assert_eq!((info.client, info.server), (ep((7, 5000)), ep((8, 5000))));
+}
+
+#[test]
+fn syn_ack_alone_sets_roles() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"req"));
+    t.feed(3, seg(SV, C, SI + 1, CI + 4, ACK, b"resp"));
+    let info = t.r.infos[&1];
+    assert_eq!((info.client, info.server), (ep(C), ep(SV)));
+    assert!(!info.handshake_seen);
+    assert_eq!(t.r.stream(1, ToServer), b"req");
+    assert_eq!(t.r.stream(1, ToClient), b"resp");
+    assert_eq!(t.t.stats().midstream_pickups, 0);
+}
+
+#[test]
+fn tcp_fast_open_payload_is_data() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI, 0, SYN, b"GET /"));
+    t.feed(2, seg(SV, C, SI, CI + 6, SYN | ACK, b""));
+    t.feed(3, seg(C, SV, CI + 6, SI + 1, ACK, b" HTTP/1.1"));
+    // Retransmitted SYN with the same data is old.
+    t.feed(4, seg(C, SV, CI, 0, SYN, b"GET /"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1");
+    assert_eq!(t.t.stats().retransmitted_segments, 1);
+}
+
+#[test]
+fn port_reuse_after_close_is_a_new_flow() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, RST | ACK, b""));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+    t.handshake(3, 90_000, 7);
+    t.feed(4, seg(C, SV, 90_001, 8, ACK, b"again"));
+    assert_eq!(t.r.stream(2, ToServer), b"again");
+    assert!(t.r.infos[&2].handshake_seen);
+    // A SYN with another ISN on the open flow does not restart it.
+    t.feed(5, seg(C, SV, 123, 0, SYN, b""));
+    t.feed(6, seg(C, SV, 90_006, 8, ACK, b"!"));
+    assert_eq!(t.r.stream(2, ToServer), b"again!");
+    t.end_all();
+    assert_eq!(
+        t.r.ends(),
+        vec![(1, EndReason::Rst), (2, EndReason::Shutdown)]
+    );
+}
+
+#[test]
+fn max_flows_eviction_exactly_at_the_cap() {
+    let cfg = ReassemblyConfig {
+        max_flows: 3,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    for (i, ts) in [(1u8, 1u64), (2, 2), (3, 3)] {
+        t.feed(ts, seg((10 + i, 1000), SV, 0, 0, SYN, b""));
+    }
+    // The first flow is seen again: the second becomes the oldest.
+    t.feed(4, seg((11, 1000), SV, 1, 0, ACK, b"x"));
+    assert_eq!(t.t.len(), 3);
+    assert!(t.r.ends().is_empty());
+    assert_eq!(t.t.stats().flows_evicted, 0);
+    t.feed(5, seg((14, 1000), SV, 0, 0, SYN, b""));
+    assert_eq!(t.t.len(), 3);
+    assert_eq!(t.r.ends(), vec![(2, EndReason::Evicted)]);
+    assert_eq!(t.t.stats().flows_evicted, 1);
+}
+
+#[test]
+fn lingering_entries_make_room_before_eviction() {
+    let cfg = ReassemblyConfig {
+        max_flows: 1,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, RST, b""));
+    assert_eq!(t.t.lingering(), 1);
+    t.feed(3, seg((9, 999), SV, 0, 0, SYN, b""));
+    assert_eq!((t.t.len(), t.t.lingering()), (1, 0));
+    assert_eq!(t.t.stats().flows_evicted, 0);
+}
+
+#[test]
+fn max_flows_zero_tracks_nothing() {
+    let cfg = ReassemblyConfig {
+        max_flows: 0,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(1, CI, SI);
+    assert_eq!(t.t.len(), 0);
+    assert_eq!(t.t.stats().ignored_segments, 3);
+}
+
+#[test]
+fn memcap_makes_the_receiving_flow_skip_its_hole() {
+    let cfg = ReassemblyConfig {
+        memcap_bytes: 10,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.feed(1, seg((3, 3000), SV, 100, 0, SYN, b""));
+    t.feed(1, seg((3, 3000), SV, 106, 0, ACK, b"123456"));
+    t.handshake(2, CI, SI);
+    t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK, b"cdef"));
+    // At the cap exactly: both still buffered.
+    assert_eq!(t.t.buffered_bytes(), 10);
+    assert_eq!(t.t.stats().memcap_hits, 0);
+    t.feed(4, seg(C, SV, CI + 7, SI + 1, ACK, b"g"));
+    assert_eq!(t.t.stats().memcap_hits, 1);
+    // The receiving flow (id 2) skipped its hole; flow 1 keeps its bytes.
+    assert_eq!(t.r.gaps(2, ToServer), vec![2]);
+    assert_eq!(t.r.stream(2, ToServer), b"cdefg");
+    assert!(t.r.gaps(1, ToServer).is_empty());
+    assert_eq!(t.t.buffered_bytes(), 6);
+}
+
+#[test]
+fn end_all_flushes_and_ends_every_flow_once() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 5, SI + 1, ACK, b"e"));
+    t.feed(3, seg((4, 4444), SV, 9, 0, ACK, b"mid"));
+    t.end_all();
+    assert_eq!(
+        t.r.ends(),
+        vec![(1, EndReason::Shutdown), (2, EndReason::Shutdown)]
+    );
+    assert_eq!(t.r.gaps(1, ToServer), vec![4]);
+    assert_eq!(t.r.stream(1, ToServer), b"e");
+    assert_eq!(t.r.state_at_end[&1], 2);
+    assert!(t.t.is_empty());
+    assert_eq!(t.t.buffered_bytes(), 0);
+    assert_eq!(t.t.stats().flows_ended, 2);
+}
+
+/// Client ISNs: anywhere, and close to the wrap.
+fn isn() -> impl Strategy<Value = u32> {
+    prop_oneof![any::<u32>(), (u32::MAX - 5000)..=u32::MAX]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any segmentation, order and duplication (including overlapping
+    /// retransmissions of the same bytes) gives back the original stream.
+    #[test]
+    fn any_segmentation_order_and_duplication_is_lossless(
+        data in prop::collection::vec(any::<u8>(), 1..3000),
+        ci in isn(),
+        si in any::<u32>(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+        extra in prop::collection::vec(
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..12),
+        keys in prop::collection::vec(any::<u32>(), 64),
+    ) {
+        let mut bounds: Vec<usize> = cuts.iter().map(|i| i.index(data.len())).collect();
+        bounds.push(0);
+        bounds.push(data.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut ranges: Vec<(usize, usize)> =
+            bounds.windows(2).filter_map(|w| match w { [a, b] => Some((*a, *b)), _ => None }).collect();
+        for (a, b) in &extra {
+            let (a, b) = (a.index(data.len()), b.index(data.len() + 1));
+            if a < b {
+                ranges.push((a, b));
+            }
+        }
+        let mut order: Vec<(u32, (usize, usize))> = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (keys.get(i % keys.len()).copied().unwrap_or(0) ^ i as u32, r))
+            .collect();
+        order.sort_by_key(|(k, _)| *k);
+
+        let mut t = T::new(ReassemblyConfig::default());
+        t.handshake(1, ci, si);
+        for (n, (_, (a, b))) in order.iter().enumerate() {
+            let s = seg(C, SV, ci.wrapping_add(1).wrapping_add(*a as u32), si.wrapping_add(1),
+                        ACK, &data[*a..*b]);
+            t.feed(2 + n as u64, s);
+        }
+        prop_assert_eq!(t.t.buffered_bytes(), 0);
+        t.end_all();
+        prop_assert_eq!(t.r.stream(1, ToServer), data);
+        prop_assert!(t.r.gaps(1, ToServer).is_empty());
+        prop_assert_eq!(t.t.stats().overlap_different_data, 0);
+        prop_assert_eq!(t.r.ends(), vec![(1, EndReason::Shutdown)]);
+    }
+
+    /// Arbitrary segments on a few flows never panic, keep the memcap, and
+    /// every flow ends exactly once.
+    #[test]
+    fn arbitrary_segments_keep_invariants(
+        segs in prop::collection::vec(
+            (0usize..3, any::<bool>(), prop_oneof![0u32..3000, any::<u32>()],
+             prop_oneof![0u32..3000, any::<u32>()], any::<u8>(),
+             prop::collection::vec(any::<u8>(), 0..64), 0u64..300),
+            1..200),
+    ) {
+        let cfg = ReassemblyConfig {
+            max_flows: 2,
+            max_buffered_bytes_per_flow: 200,
+            memcap_bytes: 300,
+            idle_timeout_ns: 1_000,
+            closed_linger_ns: 400,
+        };
+        let mut t = T::new(cfg.clone());
+        let ends = [((1, 1111), (2, 80)), ((3, 2222), (2, 80)), ((4, 80), (5, 80))];
+        let mut ts = 0u64;
+        for (f, rev, seq, ack, flags, payload, dt) in &segs {
+            let (a, b) = ends[*f];
+            let (src, dst) = if *rev { (b, a) } else { (a, b) };
+            // Jitter: timestamps mostly advance, sometimes go back.
+            ts = ts.wrapping_add(*dt).saturating_sub(50);
+            t.feed(ts, seg(src, dst, *seq, *ack, *flags, payload));
+            prop_assert!(t.t.buffered_bytes() <= cfg.memcap_bytes);
+            prop_assert!(t.t.len() + t.t.lingering() <= cfg.max_flows);
+        }
+        t.end_all();
+        let created = t.t.stats().flows_created;
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        for (id, _) in t.r.ends() {
+            *seen.entry(id).or_default() += 1;
+        }
+        prop_assert_eq!(seen.len() as u64, created);
+        prop_assert!(seen.values().all(|n| *n == 1));
+        prop_assert!((1..=created).all(|id| seen.contains_key(&id)));
+        // No event for a flow after its end.
+        let mut ended = std::collections::HashSet::new();
+        for e in &t.r.events {
+            match e {
+                Ev::End { id, .. } => { ended.insert(*id); }
+                Ev::Data { id, .. } | Ev::Gap { id, .. } => prop_assert!(!ended.contains(id)),
+            }
+        }
+        prop_assert_eq!(t.t.stats().flows_ended, created);
+        prop_assert_eq!(t.t.buffered_bytes(), 0);
+        prop_assert!(t.t.is_empty());
+        prop_assert_eq!(t.t.lingering(), 0);
+    }
+
+    /// Under arbitrary loss, reordering, overlaps, ACKs and caps, every byte
+    /// handed on sits at its true stream offset: the payload is a function of
+    /// the offset, and position = delivered bytes + gap lengths.
+    #[test]
+    fn delivered_bytes_sit_at_their_offsets(
+        ci in isn(),
+        si in isn(),
+        segs in prop::collection::vec(
+            (any::<bool>(), 0u32..1500, 0usize..80, any::<u8>(), 0u32..1600),
+            1..150),
+    ) {
+        let cfg = ReassemblyConfig {
+            max_buffered_bytes_per_flow: 300,
+            memcap_bytes: 450,
+            ..ReassemblyConfig::default()
+        };
+        let mut t = T::new(cfg);
+        t.handshake(1, ci, si);
+        let byte = |dir: bool, off: u32| (off % 251) as u8 ^ if dir { 0x55 } else { 0 };
+        for (n, (to_client, off, len, flags, ack_off)) in segs.iter().enumerate() {
+            let payload: Vec<u8> = (0..*len as u32).map(|i| byte(*to_client, off + i)).collect();
+            // No SYN: the handshake fixed both starts. RST rarely.
+            let mut flags = flags & !SYN;
+            if n % 40 != 39 {
+                flags &= !RST;
+            }
+            let s = if *to_client {
+                seg(SV, C, si.wrapping_add(1).wrapping_add(*off),
+                    ci.wrapping_add(1).wrapping_add(*ack_off), flags, &payload)
+            } else {
+                seg(C, SV, ci.wrapping_add(1).wrapping_add(*off),
+                    si.wrapping_add(1).wrapping_add(*ack_off), flags, &payload)
+            };
+            t.feed(2 + n as u64, s);
+        }
+        t.end_all();
+        for (dir, to_client) in [(ToServer, false), (ToClient, true)] {
+            let mut pos = 0u64;
+            for e in &t.r.events {
+                match e {
+                    Ev::Data { id: 1, dir: d, bytes, .. } if *d == dir => {
+                        for b in bytes {
+                            prop_assert_eq!(*b, byte(to_client, pos as u32));
+                            pos += 1;
+                        }
+                    }
+                    Ev::Gap { id: 1, dir: d, len } if *d == dir => {
+                        prop_assert!(*len > 0);
+                        pos += len;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        prop_assert_eq!(t.r.ends().len(), 1);
+        prop_assert_eq!(t.t.buffered_bytes(), 0);
+    }
+}
