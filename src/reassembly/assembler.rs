@@ -21,6 +21,26 @@ use crate::capture::Timestamp;
 /// cap the assembler skips holes like at the per-flow byte cap.
 pub(crate) const MAX_CHUNKS_PER_DIRECTION: usize = 1024;
 
+/// How many recently delivered segments are fingerprinted per direction to
+/// notice a retransmission that carries *different* bytes at offsets already
+/// delivered (the classic insertion/evasion: the sensor kept the first copy,
+/// the server may have kept the second). 24 bytes each.
+const RECENT_SEGMENTS: usize = 3;
+
+/// Offset, length and hash of a delivered segment.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fingerprint {
+    start: u64,
+    len: u32,
+    hash: u64,
+}
+
+fn fingerprint_hash(data: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    // Fixed seeds: results do not depend on the run.
+    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9).hash_one(data)
+}
+
 /// Where an assembler hands in-order data and gaps.
 pub(crate) trait Deliver {
     fn data(&mut self, ts: Timestamp, data: &[u8]);
@@ -64,6 +84,9 @@ pub(crate) struct Assembler {
     buffered: usize,
     /// Out-of-order data by stream offset; non-overlapping, all > `next`.
     chunks: BTreeMap<u64, Chunk>,
+    /// Fingerprints of the last delivered segments (a ring).
+    recent: [Fingerprint; RECENT_SEGMENTS],
+    recent_pos: u8,
 }
 
 impl Assembler {
@@ -103,6 +126,39 @@ impl Assembler {
         self.next.saturating_add_signed(rel)
     }
 
+    /// Hand `data` (at offset `next`) on, remember its fingerprint, advance.
+    fn emit<D: Deliver>(&mut self, out: &mut D, ts: Timestamp, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        out.data(ts, data);
+        let pos = usize::from(self.recent_pos) % RECENT_SEGMENTS;
+        if let Some(slot) = self.recent.get_mut(pos) {
+            *slot = Fingerprint {
+                start: self.next,
+                len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                hash: fingerprint_hash(data),
+            };
+        }
+        self.recent_pos = ((pos + 1) % RECENT_SEGMENTS) as u8;
+        self.next = self.next.saturating_add(data.len() as u64);
+    }
+
+    /// Whether re-sent bytes `data` starting at stream offset `start` (all
+    /// before `next`) differ from a recently delivered segment they fully
+    /// cover. Re-sent bytes that only partly cover a remembered segment, or
+    /// that are older than the last few segments, cannot be compared.
+    fn resent_differs(&self, start: u64, data: &[u8]) -> bool {
+        self.recent.iter().any(|f| {
+            if f.len == 0 || f.start < start {
+                return false;
+            }
+            let lo = usize::try_from(f.start - start).unwrap_or(usize::MAX);
+            let hi = lo.saturating_add(f.len as usize);
+            data.get(lo..hi).is_some_and(|same_range| fingerprint_hash(same_range) != f.hash)
+        })
+    }
+
     /// Whether a FIN was seen and every byte before it was delivered (or
     /// skipped as a gap).
     pub(crate) fn finished(&self) -> bool {
@@ -139,6 +195,9 @@ impl Assembler {
         if end <= 0 {
             // Everything in it was already delivered (or skipped).
             acct.stats.retransmitted_segments += 1;
+            if self.resent_differs(self.abs(rel), data) {
+                acct.stats.overlap_different_data += 1;
+            }
             return;
         }
         if rel > 0 {
@@ -154,12 +213,13 @@ impl Assembler {
         if self.chunks.is_empty() {
             // Hot path: in order, nothing buffered, no copy.
             if old_part {
-                // FIXME: the re-sent bytes are not compared with what was
-                // delivered (no window of delivered bytes is kept).
                 acct.stats.overlap_segments += 1;
+                let old = data.get(..data.len() - new.len()).unwrap_or_default();
+                if self.resent_differs(self.abs(rel), old) {
+                    acct.stats.overlap_different_data += 1;
+                }
             }
-            out.data(ts, new);
-            self.next = self.next.saturating_add(new.len() as u64);
+            self.emit(out, ts, new);
             return;
         }
         let (overlap, different) = self.deliver_through_chunks(new, ts, out, acct);
@@ -202,8 +262,7 @@ impl Assembler {
                             different = true;
                         }
                     }
-                    out.data(chunk.ts, held);
-                    self.next = self.next.saturating_add(held.len() as u64);
+                    self.emit(out, chunk.ts, held);
                     rest = rest.get(n..).unwrap_or_default();
                 }
                 Some(cs) => {
@@ -211,13 +270,11 @@ impl Assembler {
                     let Some((now, later)) = rest.split_at_checked(room.min(rest.len())) else {
                         break;
                     };
-                    out.data(ts, now);
-                    self.next = self.next.saturating_add(now.len() as u64);
+                    self.emit(out, ts, now);
                     rest = later;
                 }
                 None => {
-                    out.data(ts, rest);
-                    self.next = self.next.saturating_add(rest.len() as u64);
+                    self.emit(out, ts, rest);
                     rest = &[];
                 }
             }
@@ -236,8 +293,7 @@ impl Assembler {
             self.release(chunk.data.len(), acct);
             let skip = usize::try_from(self.next.saturating_sub(cs)).unwrap_or(usize::MAX);
             if let Some(held) = chunk.data.get(skip..) {
-                out.data(chunk.ts, held);
-                self.next = self.next.saturating_add(held.len() as u64);
+                self.emit(out, chunk.ts, held);
             }
         }
     }
@@ -504,6 +560,22 @@ mod tests {
         f.seg(0, b"ab", 3);
         assert_eq!(f.rec.out, b"abcdEFgh");
         assert_eq!(f.stats.overlap_different_data, 1);
+    }
+
+    #[test]
+    fn resent_delivered_bytes_that_differ_are_counted() {
+        let mut f = Fixture::new(0);
+        f.seg(0, b"GET /good HTTP/1.1", 1);
+        f.seg(0, b"GET /good HTTP/1.1", 2);
+        assert_eq!(f.stats.overlap_different_data, 0, "an exact copy is not an anomaly");
+        f.seg(0, b"GET /evil HTTP/1.1", 3);
+        assert_eq!(f.stats.overlap_different_data, 1);
+        // First data wins: the evil copy is never delivered.
+        assert_eq!(f.rec.out, b"GET /good HTTP/1.1");
+        // A copy that is old in part and new in part is compared too.
+        f.seg(0, b"GET /evil HTTP/1.1 more", 4);
+        assert_eq!(f.stats.overlap_different_data, 2);
+        assert_eq!(f.rec.out, b"GET /good HTTP/1.1 more");
     }
 
     #[test]

@@ -50,8 +50,11 @@
 //! counts `overlap_different_data` (Suricata's check-overlap-different-data);
 //! overlaps count `overlap_segments`. A segment that is entirely old counts
 //! `retransmitted_segments` and is dropped; a partially new one delivers only
-//! its new part. FIXME: re-sent bytes that were already *delivered* are not
-//! compared (no window of delivered bytes is kept, to keep flows small).
+//! its new part. Re-sent bytes that were already *delivered* are compared
+//! with fingerprints (offset, length, hash) of the last 3 delivered segments
+//! per direction: a copy that fully covers one of them with different bytes
+//! counts `overlap_different_data` too. Older or partially covering copies
+//! cannot be compared (no window of delivered bytes is kept, to keep flows small).
 //!
 //! # Gaps
 //! A hole in a direction is skipped (`on_gap(len)`, then what follows is
