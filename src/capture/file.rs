@@ -684,3 +684,11 @@ fn pcapng_step(
         Err(e) => Step::Damaged(format!("bad pcapng block: {e}")),
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests_support {
+    /// Nanoseconds for `ticks` at pcapng `if_tsresol` value `tsresol`.
+    pub fn to_nanos(tsresol: u8, ticks: u64) -> u64 {
+        super::TsUnit::from_tsresol(tsresol).to_nanos(ticks)
+    }
+}

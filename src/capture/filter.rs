@@ -28,10 +28,24 @@ impl std::fmt::Debug for FrameFilter {
     }
 }
 
+/// libpcap's DLT_RAW on this platform.
+#[cfg(target_os = "openbsd")]
+const DLT_RAW: i32 = 14;
+#[cfg(not(target_os = "openbsd"))]
+const DLT_RAW: i32 = 12;
+
+/// `pcap_open_dead` takes a DLT_ value, files carry LINKTYPE_ values; they
+/// agree except for a few low numbers (libpcap's `pcap-common.c`), of which
+/// raw IP is the one we meet.
+fn dlt_of(linktype: LinkType) -> Result<i32, String> {
+    match linktype {
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => Ok(DLT_RAW),
+        LinkType(v) => i32::try_from(v).map_err(|_| format!("link type {v} out of range")),
+    }
+}
+
 fn compile(expr: &str, linktype: LinkType) -> Result<BpfProgram, String> {
-    let lt =
-        i32::try_from(linktype.0).map_err(|_| format!("link type {} out of range", linktype.0))?;
-    let cap = Capture::dead(Linktype(lt)).map_err(|e| e.to_string())?;
+    let cap = Capture::dead(Linktype(dlt_of(linktype)?)).map_err(|e| e.to_string())?;
     cap.compile(expr, true).map_err(|e| e.to_string())
 }
 

@@ -115,3 +115,6 @@ pub struct Frame<'a> {
     /// Length of the frame on the wire.
     pub orig_len: u32,
 }
+
+#[cfg(test)]
+mod tests;
