@@ -235,7 +235,6 @@ impl FileReader {
             path: shown.clone(),
             source,
         };
-        let counter = Arc::new(AtomicU64::new(0));
         let (raw, file_len): (Box<dyn Read + Send>, Option<u64>) = if is_stdin {
             (Box::new(io::stdin()), None)
         } else {
@@ -243,12 +242,33 @@ impl FileReader {
             let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(f), len)
         };
+        Self::from_boxed(shown, raw, file_len)
+    }
+
+    /// Read a capture from any byte stream (a pipe, a socket, memory);
+    /// `name` is used in messages. Format detection as for [`open`](Self::open).
+    pub fn from_reader<R: Read + Send + 'static>(
+        name: &Path,
+        reader: R,
+    ) -> Result<FileReader, CaptureError> {
+        Self::from_boxed(name.to_path_buf(), Box::new(reader), None)
+    }
+
+    fn from_boxed(
+        shown: PathBuf,
+        raw: Box<dyn Read + Send>,
+        file_len: Option<u64>,
+    ) -> Result<FileReader, CaptureError> {
+        let counter = Arc::new(AtomicU64::new(0));
         let mut raw = CountingReader {
             inner: raw,
             count: Arc::clone(&counter),
         };
         let mut magic = [0u8; 2];
-        let got = read_full(&mut raw, &mut magic).map_err(open_err)?;
+        let got = read_full(&mut raw, &mut magic).map_err(|source| CaptureError::Open {
+            path: shown.clone(),
+            source,
+        })?;
         let prefix = io::Cursor::new(magic.get(..got).unwrap_or_default().to_vec());
         let gzip = magic == [0x1f, 0x8b];
         let input: Box<dyn Read + Send> = if gzip {
