@@ -582,3 +582,28 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn pcapng_block_with_impossible_length_is_damage() {
+    let mut bytes = pcapng_sample();
+    // The first IDB follows the 28-byte SHB: make its length not a multiple of 4.
+    bytes[28 + 4] = 0x15;
+    let (_f, mut r) = open_bytes(&bytes);
+    let (frames, err) = read_all(&mut r);
+    assert!(frames.is_empty());
+    match err {
+        Some(CaptureError::Damaged {
+            frame: 1, reason, ..
+        }) => {
+            assert!(reason.contains("bad pcapng block"), "{reason}")
+        }
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+}
+
+#[test]
+fn reader_and_filter_can_move_to_a_capture_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<FileReader>();
+    assert_send::<FrameFilter>();
+}
