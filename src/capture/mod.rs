@@ -4,8 +4,54 @@
 //! input) with a fixed-size buffer, and (later) live libpcap capture. Hands on
 //! [`Frame`]s: a timestamp, a link type and the captured bytes, borrowed from
 //! the reader's buffer until the next call.
+//!
+//! Guarantees: memory use is bounded by [`file::MAX_RECORD_BYTES`] whatever
+//! the file's size; wire bytes never cause a panic; a damaged file yields the
+//! frames before the damage, then one [`CaptureError::Damaged`], then the end.
+//! [`FrameFilter`] applies a BPF expression to frames read from files.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+pub mod file;
+pub mod filter;
+
+pub use file::FileReader;
+pub use filter::FrameFilter;
+
+/// Why a capture could not be opened or read further. Every message is one
+/// line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file (or standard input) could not be opened or its header read.
+    #[error("cannot read capture {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The content is neither pcap, pcapng nor gzip of one of them.
+    #[error("{} is not a pcap or pcapng capture: {reason}", .path.display())]
+    NotACapture { path: PathBuf, reason: String },
+    /// The file is damaged or truncated at frame number `frame` (1-based:
+    /// the frame that could not be read).
+    #[error("capture {} is damaged at frame {frame}: {reason}", .path.display())]
+    Damaged {
+        path: PathBuf,
+        frame: u64,
+        reason: String,
+    },
+    /// A BPF filter expression was rejected by libpcap.
+    #[error("invalid capture filter {expr:?}: {message}")]
+    Filter { expr: String, message: String },
+}
 
 /// Capture time in nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -49,6 +95,8 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// Cisco HDLC: 4-byte header, protocol (an ethertype) at bytes 2..4.
+    pub const CHDLC: LinkType = LinkType(104);
 }
 
 impl fmt::Debug for LinkType {
@@ -67,3 +115,6 @@ pub struct Frame<'a> {
     /// Length of the frame on the wire.
     pub orig_len: u32,
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,8 +5,31 @@
 //! IPv4 and IPv6 with extension headers, then TCP. Allocates nothing, does no
 //! I/O, never panics; anything it cannot or will not decode is a
 //! [`SkipReason`] that the caller counts. Hands on `TcpSegment`s.
+//!
+//! Also decoded: 802.1Q/802.1ad/QinQ tags, PPPoE sessions, MPLS, Cisco HDLC,
+//! and tunnels down to the innermost TCP (IP-in-IP, GRE with ERSPAN II/III
+//! and transparent Ethernet, VXLAN, Geneve, Teredo), at most
+//! [`MAX_ENCAP_DEPTH`] deep; [`decode_frame_ext`] says which.
+//!
+//! Length policy: the payload is trimmed to the IP length (Ethernet padding
+//! dropped); when the capture holds fewer bytes than the IP length (snap
+//! length), the captured bytes are handed on. Running out of captured bytes
+//! inside a header is [`SkipReason::Truncated`]; lengths that contradict each
+//! other (a header longer than the IP length that holds it, IHL < 5, TCP
+//! data offset < 5) are `Malformed*`. Checksums are not verified: offloading
+//! makes bad ones common in captures.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::net::IpAddr;
+
+mod wire;
+
+pub use wire::{MAX_ENCAP_DEPTH, MAX_IPV6_EXT_HEADERS, MAX_LINK_TAGS};
 
 use crate::capture::LinkType;
 
@@ -73,6 +96,11 @@ pub enum SkipReason {
     MalformedTcp,
     /// The frame was captured shorter than its headers (snap length).
     Truncated,
+    /// A tunnel header (GRE, ERSPAN, VXLAN, Geneve, Teredo) was cut short
+    /// or held impossible values.
+    MalformedTunnel,
+    /// More than [`MAX_ENCAP_DEPTH`] tunnels were nested.
+    EncapTooDeep,
 }
 
 impl SkipReason {
@@ -87,9 +115,11 @@ impl SkipReason {
             SkipReason::MalformedIp => "malformed_ip",
             SkipReason::MalformedTcp => "malformed_tcp",
             SkipReason::Truncated => "truncated",
+            SkipReason::MalformedTunnel => "malformed_tunnel",
+            SkipReason::EncapTooDeep => "encap_too_deep",
         }
     }
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 10] = [
         SkipReason::UnsupportedLinkType,
         SkipReason::NotIp,
         SkipReason::NotTcp,
@@ -98,11 +128,38 @@ impl SkipReason {
         SkipReason::MalformedIp,
         SkipReason::MalformedTcp,
         SkipReason::Truncated,
+        SkipReason::MalformedTunnel,
+        SkipReason::EncapTooDeep,
     ];
 }
 
-/// Decode one frame down to TCP.
-pub fn decode_frame(linktype: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
-    let _ = (linktype, data);
-    Err(SkipReason::UnsupportedLinkType)
+/// What lay around the TCP segment: tunnels and VLAN tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecodeInfo {
+    /// Tunnels crossed to reach the TCP segment (0: not tunnelled).
+    pub encap_depth: u8,
+    /// Innermost tunnel id: VXLAN/Geneve VNI, GRE key, else ERSPAN session
+    /// id; 0 if none.
+    pub tunnel_id: u32,
+    /// Outermost 802.1Q/802.1ad VLAN id; 0 if untagged.
+    pub vlan_id: u16,
 }
+
+/// Decode one frame down to TCP.
+#[inline]
+pub fn decode_frame(linktype: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
+    decode_frame_ext(linktype, data).map(|(seg, _)| seg)
+}
+
+/// Decode one frame down to the innermost TCP, with tunnel and VLAN details.
+pub fn decode_frame_ext(
+    linktype: LinkType,
+    data: &[u8],
+) -> Result<(TcpSegment<'_>, DecodeInfo), SkipReason> {
+    let mut info = DecodeInfo::default();
+    let seg = wire::link(linktype, data, &mut info)?;
+    Ok((seg, info))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,816 @@
+//! Fixtures for every link type, layer and tunnel, built with etherparse's
+//! `PacketBuilder` for the inner IP/TCP and wrapped by hand.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::PacketBuilder;
+use proptest::prelude::*;
+
+use super::*;
+use crate::capture::LinkType;
+
+const PAYLOAD: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+const SRC4: [u8; 4] = [10, 0, 0, 1];
+const DST4: [u8; 4] = [10, 0, 0, 2];
+const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+fn ip4_tcp(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(SRC4, DST4, 64)
+        .tcp(40000, 80, 1000, 512)
+        .ack(2000)
+        .psh();
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn ip6_tcp(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ipv6(SRC6, DST6, 64)
+        .tcp(40000, 80, 1000, 512)
+        .ack(2000)
+        .psh();
+    let mut v = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn eth(ethertype: u16, inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+    v.extend_from_slice(&ethertype.to_be_bytes());
+    v.extend_from_slice(inner);
+    v
+}
+
+/// Ethernet with VLAN tags: `tags` are (tpid, vid), outermost first.
+fn eth_tagged(tags: &[(u16, u16)], et: u16, inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+    let mut tpids: Vec<u16> = tags.iter().map(|t| t.0).collect();
+    tpids.push(et);
+    v.extend_from_slice(&tpids[0].to_be_bytes());
+    for (i, (_, vid)) in tags.iter().enumerate() {
+        v.extend_from_slice(&vid.to_be_bytes());
+        v.extend_from_slice(&tpids[i + 1].to_be_bytes());
+    }
+    v.extend_from_slice(inner);
+    v
+}
+
+fn udp(sport: u16, dport: u16, inner: &[u8]) -> Vec<u8> {
+    let len = (8 + inner.len()) as u16;
+    cat(&[
+        &sport.to_be_bytes(),
+        &dport.to_be_bytes(),
+        &len.to_be_bytes(),
+        &[0, 0],
+        inner,
+    ])
+}
+
+/// Outer IPv4 header (no options) around `inner` with protocol `proto`.
+fn ip4_wrap(proto: u8, inner: &[u8]) -> Vec<u8> {
+    let total = (20 + inner.len()) as u16;
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+    v.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+    v.extend_from_slice(inner);
+    v
+}
+
+fn ip6_wrap(nh: u8, inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x60, 0, 0, 0];
+    v.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    v.extend_from_slice(&[nh, 64]);
+    v.extend_from_slice(&SRC6);
+    v.extend_from_slice(&DST6);
+    v.extend_from_slice(inner);
+    v
+}
+
+fn assert_v4(seg: &TcpSegment<'_>) {
+    assert_eq!(seg.src, IpAddr::V4(Ipv4Addr::from(SRC4)));
+    assert_eq!(seg.dst, IpAddr::V4(Ipv4Addr::from(DST4)));
+    assert_eq!((seg.src_port, seg.dst_port), (40000, 80));
+    assert_eq!((seg.seq, seg.ack, seg.window), (1000, 2000, 512));
+    assert!(seg.flags.ack() && seg.flags.psh() && !seg.flags.syn());
+    assert_eq!(seg.payload, PAYLOAD);
+}
+
+fn assert_v6(seg: &TcpSegment<'_>) {
+    assert_eq!(seg.src, IpAddr::V6(Ipv6Addr::from(SRC6)));
+    assert_eq!(seg.dst, IpAddr::V6(Ipv6Addr::from(DST6)));
+    assert_eq!((seg.src_port, seg.dst_port, seg.seq), (40000, 80, 1000));
+    assert_eq!(seg.payload, PAYLOAD);
+}
+
+/// Decode a frame that must yield a segment. The bytes are leaked so that
+/// fixtures can be built inline (tests only).
+fn ok(lt: LinkType, d: &[u8]) -> (TcpSegment<'static>, DecodeInfo) {
+    let d: &'static [u8] = Box::leak(d.to_vec().into_boxed_slice());
+    match decode_frame_ext(lt, d) {
+        Ok(x) => x,
+        Err(e) => panic!("expected a segment, got {e:?}"),
+    }
+}
+
+// ---- link layers -------------------------------------------------------
+
+#[test]
+fn ethernet_ipv4_and_ipv6() {
+    let f = eth(0x0800, &ip4_tcp(PAYLOAD));
+    let (s, info) = ok(LinkType::ETHERNET, &f);
+    assert_v4(&s);
+    assert_eq!(info, DecodeInfo::default());
+    assert_v6(&ok(LinkType::ETHERNET, &eth(0x86dd, &ip6_tcp(PAYLOAD))).0);
+    // Built by etherparse end to end, too.
+    let b = PacketBuilder::ethernet2([2; 6], [3; 6])
+        .ipv4(SRC4, DST4, 64)
+        .tcp(40000, 80, 1000, 512)
+        .ack(2000)
+        .psh();
+    let mut v = Vec::new();
+    b.write(&mut v, PAYLOAD).unwrap();
+    assert_v4(&decode_frame(LinkType::ETHERNET, &v).unwrap());
+}
+
+#[test]
+fn ethernet_padding_is_trimmed() {
+    // A bare ACK is 54 bytes; Ethernet pads it to 60.
+    let mut f = eth(0x0800, &ip4_tcp(b""));
+    f.extend_from_slice(&[0xAA; 6]);
+    let s = decode_frame(LinkType::ETHERNET, &f).unwrap();
+    assert_eq!(s.payload, b"");
+    let mut f = eth(0x86dd, &ip6_tcp(b"x"));
+    f.extend_from_slice(&[0xAA; 9]);
+    assert_eq!(decode_frame(LinkType::ETHERNET, &f).unwrap().payload, b"x");
+}
+
+#[test]
+fn snaplen_cut_payload_hands_on_captured_bytes() {
+    let f = eth(0x0800, &ip4_tcp(PAYLOAD));
+    let cut = &f[..f.len() - 5];
+    let s = decode_frame(LinkType::ETHERNET, cut).unwrap();
+    assert_eq!(s.payload, &PAYLOAD[..PAYLOAD.len() - 5]);
+    let f = eth(0x86dd, &ip6_tcp(PAYLOAD));
+    let s = decode_frame(LinkType::ETHERNET, &f[..f.len() - 3]).unwrap();
+    assert_eq!(s.payload, &PAYLOAD[..PAYLOAD.len() - 3]);
+}
+
+#[test]
+fn vlan_qinq_and_8021ad() {
+    let ip = ip4_tcp(PAYLOAD);
+    let (s, info) = ok(
+        LinkType::ETHERNET,
+        &eth_tagged(&[(0x8100, 100)], 0x0800, &ip),
+    );
+    assert_v4(&s);
+    assert_eq!(info.vlan_id, 100);
+    let f = eth_tagged(&[(0x88a8, 200), (0x8100, 300)], 0x86dd, &ip6_tcp(PAYLOAD));
+    let (s, info) = ok(LinkType::ETHERNET, &f);
+    assert_v6(&s);
+    assert_eq!(info.vlan_id, 200);
+    let f = eth_tagged(&[(0x9100, 7), (0x9100, 8), (0x8100, 9)], 0x0800, &ip);
+    assert_v4(&ok(LinkType::ETHERNET, &f).0);
+    // etherparse's double VLAN agrees.
+    let b = PacketBuilder::ethernet2([2; 6], [3; 6])
+        .double_vlan(
+            etherparse::VlanId::try_new(5).unwrap(),
+            etherparse::VlanId::try_new(6).unwrap(),
+        )
+        .ipv4(SRC4, DST4, 64)
+        .tcp(40000, 80, 1000, 512)
+        .ack(2000)
+        .psh();
+    let mut v = Vec::new();
+    b.write(&mut v, PAYLOAD).unwrap();
+    let (s, info) = ok(LinkType::ETHERNET, &v);
+    assert_v4(&s);
+    assert_eq!(info.vlan_id, 5);
+}
+
+#[test]
+fn too_many_vlan_tags_is_malformed_link() {
+    let tags = vec![(0x8100u16, 1u16); MAX_LINK_TAGS + 1];
+    let f = eth_tagged(&tags, 0x0800, &ip4_tcp(PAYLOAD));
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &f),
+        Err(SkipReason::MalformedLink)
+    );
+    let tags = vec![(0x8100u16, 1u16); MAX_LINK_TAGS];
+    let f = eth_tagged(&tags, 0x0800, &ip4_tcp(PAYLOAD));
+    assert_v4(&decode_frame(LinkType::ETHERNET, &f).unwrap());
+}
+
+#[test]
+fn ethernet_non_ip_and_truncation() {
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &eth(0x0806, &[0; 28])),
+        Err(SkipReason::NotIp)
+    );
+    let f = eth(0x0800, &ip4_tcp(PAYLOAD));
+    for n in [0, 5, 13] {
+        assert_eq!(
+            decode_frame(LinkType::ETHERNET, &f[..n]),
+            Err(SkipReason::Truncated)
+        );
+    }
+    // Cut inside a VLAN tag.
+    let f = eth_tagged(&[(0x8100, 1)], 0x0800, &ip4_tcp(PAYLOAD));
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &f[..16]),
+        Err(SkipReason::Truncated)
+    );
+}
+
+#[test]
+fn pppoe_and_mpls() {
+    let ip = ip4_tcp(PAYLOAD);
+    let pppoe = cat(&[
+        &[0x11, 0, 0, 1],
+        &((ip.len() + 2) as u16).to_be_bytes(),
+        &[0, 0x21],
+        &ip,
+    ]);
+    assert_v4(&ok(LinkType::ETHERNET, &eth(0x8864, &pppoe)).0);
+    // Two labels, the second with bottom-of-stack.
+    let mpls = cat(&[
+        &[0, 0x01, 0x00, 64],
+        &[0, 0x02, 0x01, 64],
+        &ip6_tcp(PAYLOAD),
+    ]);
+    assert_v6(&ok(LinkType::ETHERNET, &eth(0x8847, &mpls)).0);
+}
+
+#[test]
+fn null_loop_both_byte_orders() {
+    let ip4 = ip4_tcp(PAYLOAD);
+    let ip6 = ip6_tcp(PAYLOAD);
+    for af in [2u32.to_le_bytes(), 2u32.to_be_bytes()] {
+        assert_v4(&decode_frame(LinkType::NULL, &cat(&[&af, &ip4])).unwrap());
+    }
+    for v in [24u32, 28, 30] {
+        for af in [v.to_le_bytes(), v.to_be_bytes()] {
+            assert_v6(&decode_frame(LinkType::NULL, &cat(&[&af, &ip6])).unwrap());
+        }
+    }
+    assert_v4(&decode_frame(LinkType::LOOP, &cat(&[&2u32.to_be_bytes(), &ip4])).unwrap());
+    assert_v6(&decode_frame(LinkType::LOOP, &cat(&[&30u32.to_be_bytes(), &ip6])).unwrap());
+    // LOOP is network order only.
+    assert_eq!(
+        decode_frame(LinkType::LOOP, &cat(&[&2u32.to_le_bytes(), &ip4])),
+        Err(SkipReason::NotIp)
+    );
+    assert_eq!(
+        decode_frame(LinkType::NULL, &cat(&[&7u32.to_le_bytes(), &ip4])),
+        Err(SkipReason::NotIp)
+    );
+    assert_eq!(
+        decode_frame(LinkType::NULL, &[2, 0, 0]),
+        Err(SkipReason::Truncated)
+    );
+}
+
+#[test]
+fn raw_ipv4_ipv6_linktypes() {
+    let ip4 = ip4_tcp(PAYLOAD);
+    let ip6 = ip6_tcp(PAYLOAD);
+    for lt in [LinkType::RAW, LinkType::RAW_12, LinkType::RAW_14] {
+        assert_v4(&decode_frame(lt, &ip4).unwrap());
+        assert_v6(&decode_frame(lt, &ip6).unwrap());
+        assert_eq!(decode_frame(lt, &[]), Err(SkipReason::Truncated));
+        assert_eq!(decode_frame(lt, &[0x50; 40]), Err(SkipReason::MalformedIp));
+    }
+    assert_v4(&decode_frame(LinkType::IPV4, &ip4).unwrap());
+    assert_v6(&decode_frame(LinkType::IPV6, &ip6).unwrap());
+    assert_eq!(
+        decode_frame(LinkType::IPV4, &ip6),
+        Err(SkipReason::MalformedIp)
+    );
+    assert_eq!(
+        decode_frame(LinkType::IPV6, &ip4),
+        Err(SkipReason::MalformedIp)
+    );
+}
+
+#[test]
+fn linux_sll_and_sll2() {
+    let ip4 = ip4_tcp(PAYLOAD);
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    sll.extend_from_slice(&0x0800u16.to_be_bytes());
+    assert_v4(&decode_frame(LinkType::LINUX_SLL, &cat(&[&sll, &ip4])).unwrap());
+    assert_eq!(
+        decode_frame(LinkType::LINUX_SLL, &sll[..15]),
+        Err(SkipReason::Truncated)
+    );
+    // etherparse builds the same SLL header.
+    let b = PacketBuilder::linux_sll(
+        etherparse::LinuxSllPacketType::OUTGOING,
+        6,
+        [2, 0, 0, 0, 0, 1, 0, 0],
+    )
+    .ipv4(SRC4, DST4, 64)
+    .tcp(40000, 80, 1000, 512)
+    .ack(2000)
+    .psh();
+    let mut v = Vec::new();
+    b.write(&mut v, PAYLOAD).unwrap();
+    assert_v4(&decode_frame(LinkType::LINUX_SLL, &v).unwrap());
+
+    let mut sll2 = 0x86ddu16.to_be_bytes().to_vec();
+    sll2.extend_from_slice(&[0, 0, 0, 0, 0, 2, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(sll2.len(), 20);
+    assert_v6(&decode_frame(LinkType::LINUX_SLL2, &cat(&[&sll2, &ip6_tcp(PAYLOAD)])).unwrap());
+    assert_eq!(
+        decode_frame(LinkType::LINUX_SLL2, &sll2[..19]),
+        Err(SkipReason::Truncated)
+    );
+    let mut arp = sll2.clone();
+    arp[..2].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(
+        decode_frame(LinkType::LINUX_SLL2, &arp),
+        Err(SkipReason::NotIp)
+    );
+}
+
+#[test]
+fn chdlc() {
+    let f = cat(&[&[0x0f, 0x00, 0x08, 0x00], &ip4_tcp(PAYLOAD)]);
+    assert_v4(&decode_frame(LinkType::CHDLC, &f).unwrap());
+    let f = cat(&[&[0x8f, 0x00, 0x86, 0xdd], &ip6_tcp(PAYLOAD)]);
+    assert_v6(&decode_frame(LinkType::CHDLC, &f).unwrap());
+    assert_eq!(
+        decode_frame(LinkType::CHDLC, &[0x0f, 0, 8]),
+        Err(SkipReason::Truncated)
+    );
+}
+
+#[test]
+fn unsupported_linktype() {
+    assert_eq!(
+        decode_frame(LinkType(147), &ip4_tcp(PAYLOAD)),
+        Err(SkipReason::UnsupportedLinkType)
+    );
+}
+
+// ---- IPv4 --------------------------------------------------------------
+
+/// IPv4+TCP with `opts` inserted as IPv4 options (length multiple of 4).
+fn ip4_with_options(opts: &[u8]) -> Vec<u8> {
+    let base = ip4_tcp(PAYLOAD);
+    let mut v = cat(&[&base[..20], opts, &base[20..]]);
+    v[0] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = v.len() as u16;
+    v[2..4].copy_from_slice(&total.to_be_bytes());
+    v
+}
+
+#[test]
+fn ipv4_options_are_skipped() {
+    let v = ip4_with_options(&[0x94, 0x04, 0, 0, 0x01, 0x01, 0x01, 0x00]);
+    assert_v4(&decode_frame(LinkType::RAW, &v).unwrap());
+}
+
+#[test]
+fn ipv4_impossible_lengths() {
+    let base = ip4_tcp(PAYLOAD);
+    let mut v = base.clone();
+    v[0] = 0x44; // IHL 4 < 5
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedIp)
+    );
+    let mut v = base.clone();
+    v[2..4].copy_from_slice(&19u16.to_be_bytes()); // total < IHL
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedIp)
+    );
+    let mut v = base.clone();
+    v[2..4].copy_from_slice(&30u16.to_be_bytes()); // TCP header beyond IP length
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedTcp)
+    );
+    // IHL beyond the captured bytes.
+    let mut v = base[..24].to_vec();
+    v[0] = 0x47;
+    assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::Truncated));
+    for n in [1, 19, 20, 39] {
+        assert_eq!(
+            decode_frame(LinkType::RAW, &base[..n]),
+            Err(SkipReason::Truncated),
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn ipv4_total_length_zero_uses_captured_bytes() {
+    let mut v = ip4_tcp(PAYLOAD);
+    v[2..4].copy_from_slice(&[0, 0]);
+    assert_v4(&decode_frame(LinkType::RAW, &v).unwrap());
+}
+
+#[test]
+fn ipv4_fragments_are_skipped() {
+    let base = ip4_tcp(PAYLOAD);
+    for flags in [[0x20u8, 0x00], [0x00, 0x10], [0x20, 0x01]] {
+        let mut v = base.clone();
+        v[6..8].copy_from_slice(&flags);
+        assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::IpFragment));
+    }
+    let mut v = base.clone();
+    v[6..8].copy_from_slice(&[0x40, 0x00]); // DF only: a whole packet
+    assert_v4(&decode_frame(LinkType::RAW, &v).unwrap());
+}
+
+#[test]
+fn ipv4_not_tcp() {
+    let v = ip4_wrap(1, &[8, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::NotTcp));
+    let v = ip4_wrap(17, &udp(1234, 53, b"q"));
+    assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::NotTcp));
+}
+
+// ---- IPv6 --------------------------------------------------------------
+
+/// IPv6+TCP with extension headers `exts` (each (type, bytes), bytes[0] is
+/// overwritten with the next header).
+fn ip6_with_ext(exts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let base = ip6_tcp(PAYLOAD);
+    let mut body = Vec::new();
+    for (i, (_, bytes)) in exts.iter().enumerate() {
+        let mut b = bytes.clone();
+        b[0] = exts.get(i + 1).map(|e| e.0).unwrap_or(6);
+        body.extend_from_slice(&b);
+    }
+    body.extend_from_slice(&base[40..]);
+    let mut v = base[..40].to_vec();
+    v[4..6].copy_from_slice(&(body.len() as u16).to_be_bytes());
+    v[6] = exts.first().map(|e| e.0).unwrap_or(6);
+    v.extend_from_slice(&body);
+    v
+}
+
+fn opts8() -> Vec<u8> {
+    vec![0, 0, 1, 4, 0, 0, 0, 0] // PadN
+}
+
+#[test]
+fn ipv6_extension_headers() {
+    let routing = vec![0, 2, 0, 0, 0, 0, 0, 0]
+        .into_iter()
+        .chain(DST6.iter().copied())
+        .collect::<Vec<_>>();
+    let frag_atomic = vec![0, 0, 0, 0, 0, 0, 0, 42];
+    let v = ip6_with_ext(&[
+        (0, opts8()),
+        (60, opts8()),
+        (43, routing),
+        (44, frag_atomic),
+        (51, vec![0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]),
+    ]);
+    assert_v6(&decode_frame(LinkType::RAW, &v).unwrap());
+}
+
+#[test]
+fn ipv6_fragments_are_skipped() {
+    for off_m in [[0u8, 1], [0, 8], [1, 0]] {
+        let v = ip6_with_ext(&[(44, vec![0, 0, off_m[0], off_m[1], 0, 0, 0, 1])]);
+        assert_eq!(
+            decode_frame(LinkType::RAW, &v),
+            Err(SkipReason::IpFragment),
+            "{off_m:?}"
+        );
+    }
+}
+
+#[test]
+fn ipv6_impossible_lengths() {
+    let base = ip6_tcp(PAYLOAD);
+    for n in [0, 1, 39, 40, 59] {
+        assert_eq!(
+            decode_frame(LinkType::RAW, &base[..n]),
+            Err(SkipReason::Truncated),
+            "{n}"
+        );
+    }
+    // Payload length smaller than the TCP header.
+    let mut v = base.clone();
+    v[4..6].copy_from_slice(&10u16.to_be_bytes());
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedTcp)
+    );
+    // Extension header longer than the payload length.
+    let mut v = ip6_with_ext(&[(0, opts8())]);
+    v[41] = 200;
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedIp)
+    );
+    // ... or cut by the capture.
+    let v = ip6_with_ext(&[(0, opts8())]);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v[..45]),
+        Err(SkipReason::Truncated)
+    );
+    // Too many extension headers.
+    let many: Vec<(u8, Vec<u8>)> = (0..=MAX_IPV6_EXT_HEADERS).map(|_| (60, opts8())).collect();
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip6_with_ext(&many)),
+        Err(SkipReason::MalformedIp)
+    );
+    let max: Vec<(u8, Vec<u8>)> = (0..MAX_IPV6_EXT_HEADERS).map(|_| (60, opts8())).collect();
+    assert_v6(&decode_frame(LinkType::RAW, &ip6_with_ext(&max)).unwrap());
+    // No next header.
+    let v = ip6_wrap(59, &[]);
+    assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::NotTcp));
+}
+
+// ---- TCP ---------------------------------------------------------------
+
+#[test]
+fn tcp_bad_data_offset_and_options() {
+    let mut v = ip4_tcp(PAYLOAD);
+    v[20 + 12] = 0x40; // data offset 4
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedTcp)
+    );
+    let mut v = ip4_tcp(PAYLOAD);
+    v[20 + 12] = 0xf0; // 60 bytes: beyond the IP length
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedTcp)
+    );
+    // Options counted by the data offset.
+    let mut v = ip4_tcp(PAYLOAD);
+    v[20 + 12] = 0x60;
+    let s = decode_frame(LinkType::RAW, &v).unwrap();
+    assert_eq!(s.payload, &PAYLOAD[4..]);
+    // TCP cut by the capture.
+    let v = ip4_tcp(PAYLOAD);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v[..30]),
+        Err(SkipReason::Truncated)
+    );
+}
+
+// ---- tunnels -----------------------------------------------------------
+
+#[test]
+fn ip_in_ip() {
+    let (s, info) = ok(LinkType::RAW, &ip4_wrap(4, &ip4_tcp(PAYLOAD)));
+    assert_v4(&s);
+    assert_eq!(info.encap_depth, 1);
+    let (s, info) = ok(LinkType::RAW, &ip4_wrap(41, &ip6_tcp(PAYLOAD)));
+    assert_v6(&s);
+    assert_eq!(info.encap_depth, 1);
+    let (s, info) = ok(LinkType::RAW, &ip6_wrap(4, &ip4_tcp(PAYLOAD)));
+    assert_v4(&s);
+    assert_eq!(info.encap_depth, 1);
+    // Inner IP claims more than the outer payload holds.
+    let mut inner = ip4_tcp(PAYLOAD);
+    inner[2..4].copy_from_slice(&500u16.to_be_bytes());
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(4, &inner)),
+        Err(SkipReason::MalformedIp)
+    );
+}
+
+#[test]
+fn encapsulation_depth_limit() {
+    let mut p = ip4_tcp(PAYLOAD);
+    for _ in 0..MAX_ENCAP_DEPTH {
+        p = ip4_wrap(4, &p);
+    }
+    let (s, info) = ok(LinkType::RAW, &p);
+    assert_v4(&s);
+    assert_eq!(info.encap_depth, MAX_ENCAP_DEPTH);
+    let p = ip4_wrap(4, &p);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &p),
+        Err(SkipReason::EncapTooDeep)
+    );
+}
+
+fn gre(flags: u16, proto: u16, extra: &[u8], inner: &[u8]) -> Vec<u8> {
+    cat(&[&flags.to_be_bytes(), &proto.to_be_bytes(), extra, inner])
+}
+
+#[test]
+fn gre_ip_and_key() {
+    let (s, info) = ok(
+        LinkType::RAW,
+        &ip4_wrap(47, &gre(0, 0x0800, &[], &ip4_tcp(PAYLOAD))),
+    );
+    assert_v4(&s);
+    assert_eq!((info.encap_depth, info.tunnel_id), (1, 0));
+    // Checksum + key + sequence present.
+    let extra = [0, 0, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 9];
+    let g = gre(0xb000, 0x86dd, &extra, &ip6_tcp(PAYLOAD));
+    let (s, info) = ok(LinkType::RAW, &ip4_wrap(47, &g));
+    assert_v6(&s);
+    assert_eq!(info.tunnel_id, 0x1234);
+    // Transparent Ethernet bridging.
+    let g = gre(
+        0x2000,
+        0x6558,
+        &[0, 0, 0, 7],
+        &eth(0x0800, &ip4_tcp(PAYLOAD)),
+    );
+    let (s, info) = ok(LinkType::RAW, &ip6_wrap(47, &g));
+    assert_v4(&s);
+    assert_eq!(info.tunnel_id, 7);
+    // Cut GRE header; PPTP (version 1) is not decoded.
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(47, &[0, 0, 8])),
+        Err(SkipReason::MalformedTunnel)
+    );
+    let g = gre(0x3001, 0x880b, &[0, 0, 0, 0, 0, 0, 0, 0], &[]);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(47, &g)),
+        Err(SkipReason::NotTcp)
+    );
+}
+
+#[test]
+fn gre_erspan() {
+    let inner = eth(0x0800, &ip4_tcp(PAYLOAD));
+    // Type II: GRE with sequence, 8-byte ERSPAN header, version 1, session 0x155.
+    let hdr2 = [0x10, 0x64, 0x01, 0x55, 0, 0, 0, 0];
+    let g = gre(0x1000, 0x88be, &[0, 0, 0, 1], &cat(&[&hdr2, &inner]));
+    let (s, info) = ok(LinkType::ETHERNET, &eth(0x0800, &ip4_wrap(47, &g)));
+    assert_v4(&s);
+    assert_eq!((info.encap_depth, info.tunnel_id), (1, 0x155));
+    // Type I: no sequence, no ERSPAN header.
+    let g = gre(0, 0x88be, &[], &inner);
+    assert_v4(&ok(LinkType::RAW, &ip4_wrap(47, &g)).0);
+    // Type III, with and without the platform-specific subheader.
+    let hdr3 = [0x20, 0x00, 0x00, 0x2a, 0, 0, 0, 0, 0, 0, 0, 0];
+    let g = gre(0x1000, 0x22eb, &[0, 0, 0, 1], &cat(&[&hdr3, &inner]));
+    let (s, info) = ok(LinkType::RAW, &ip4_wrap(47, &g));
+    assert_v4(&s);
+    assert_eq!(info.tunnel_id, 42);
+    let mut hdr3o = hdr3.to_vec();
+    hdr3o[11] = 1;
+    hdr3o.extend_from_slice(&[0; 8]);
+    let g = gre(0x1000, 0x22eb, &[0, 0, 0, 1], &cat(&[&hdr3o, &inner]));
+    assert_v4(&ok(LinkType::RAW, &ip4_wrap(47, &g)).0);
+    // Bad ERSPAN version; truncated ERSPAN header.
+    let mut bad = hdr2;
+    bad[0] = 0x30;
+    let g = gre(0x1000, 0x88be, &[0, 0, 0, 1], &cat(&[&bad, &inner]));
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(47, &g)),
+        Err(SkipReason::MalformedTunnel)
+    );
+    let g = gre(0x1000, 0x22eb, &[0, 0, 0, 1], &hdr3[..6]);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(47, &g)),
+        Err(SkipReason::MalformedTunnel)
+    );
+}
+
+#[test]
+fn vxlan() {
+    let vx = cat(&[
+        &[0x08, 0, 0, 0, 0x00, 0x30, 0x39, 0],
+        &eth(0x0800, &ip4_tcp(PAYLOAD)),
+    ]);
+    let f = eth(0x0800, &ip4_wrap(17, &udp(50000, 4789, &vx)));
+    let (s, info) = ok(LinkType::ETHERNET, &f);
+    assert_v4(&s);
+    assert_eq!((info.encap_depth, info.tunnel_id), (1, 12345));
+    // I flag missing; header cut.
+    let mut bad = vx.clone();
+    bad[0] = 0;
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(1, 4789, &bad))),
+        Err(SkipReason::MalformedTunnel)
+    );
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(1, 4789, &vx[..5]))),
+        Err(SkipReason::MalformedTunnel)
+    );
+}
+
+#[test]
+fn geneve() {
+    // One 8-byte option (length 2 words), Ethernet payload, VNI 77.
+    let hdr = [
+        0x02, 0, 0x65, 0x58, 0, 0, 77, 0, 0x01, 0x02, 0x03, 0x01, 0, 0, 0, 0,
+    ];
+    let g = cat(&[&hdr, &eth(0x86dd, &ip6_tcp(PAYLOAD))]);
+    let (s, info) = ok(LinkType::RAW, &ip6_wrap(17, &udp(1, 6081, &g)));
+    assert_v6(&s);
+    assert_eq!((info.encap_depth, info.tunnel_id), (1, 77));
+    // IPv4 directly.
+    let g = cat(&[&[0, 0, 0x08, 0x00, 0, 0, 1, 0], &ip4_tcp(PAYLOAD)[..]]);
+    assert_v4(&ok(LinkType::RAW, &ip4_wrap(17, &udp(1, 6081, &g))).0);
+    // Options longer than the datagram.
+    let g = [0x3f, 0, 0x65, 0x58, 0, 0, 1, 0];
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(1, 6081, &g))),
+        Err(SkipReason::MalformedTunnel)
+    );
+}
+
+#[test]
+fn teredo() {
+    let ip6 = ip6_tcp(PAYLOAD);
+    let (s, info) = ok(LinkType::RAW, &ip4_wrap(17, &udp(3544, 50000, &ip6)));
+    assert_v6(&s);
+    assert_eq!(info.encap_depth, 1);
+    // Origin indication, then IPv6.
+    let oi = cat(&[&[0, 0, 0x12, 0x34, 1, 2, 3, 4], &ip6]);
+    assert_v6(&ok(LinkType::RAW, &ip4_wrap(17, &udp(50000, 3544, &oi))).0);
+    // Authentication (id 1 byte, auth 0), then origin indication, then IPv6.
+    let auth = cat(&[&[0, 1, 1, 0, 9], &[0; 8], &[0], &oi]);
+    assert_v6(&ok(LinkType::RAW, &ip4_wrap(17, &udp(50000, 3544, &auth))).0);
+    // Something else on port 3544 is just UDP.
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(3544, 1, b"hello teredo"))),
+        Err(SkipReason::NotTcp)
+    );
+    let mut padded = ip6.clone();
+    padded.push(0);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(3544, 1, &padded))),
+        Err(SkipReason::NotTcp)
+    );
+}
+
+#[test]
+fn skip_reason_names_are_stable_and_unique() {
+    let names: Vec<&str> = SkipReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "unsupported_link_type",
+            "not_ip",
+            "not_tcp",
+            "ip_fragment",
+            "malformed_link",
+            "malformed_ip",
+            "malformed_tcp",
+            "truncated",
+            "malformed_tunnel",
+            "encap_too_deep"
+        ]
+    );
+}
+
+const LINKTYPES: [LinkType; 12] = [
+    LinkType::NULL,
+    LinkType::ETHERNET,
+    LinkType::RAW_12,
+    LinkType::RAW_14,
+    LinkType::RAW,
+    LinkType::LOOP,
+    LinkType::LINUX_SLL,
+    LinkType::IPV4,
+    LinkType::IPV6,
+    LinkType::LINUX_SLL2,
+    LinkType::CHDLC,
+    LinkType(147),
+];
+
+proptest! {
+    #[test]
+    fn never_panics_on_arbitrary_bytes(lt in 0usize..LINKTYPES.len(), data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_frame_ext(LINKTYPES[lt], &data);
+    }
+
+    /// Mutating bytes of valid tunnelled frames reaches deep code paths.
+    #[test]
+    fn never_panics_on_mutated_frames(
+        which in 0usize..4,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        let vx = cat(&[&[0x08, 0, 0, 0, 0, 0, 1, 0], &eth(0x0800, &ip4_tcp(PAYLOAD))]);
+        let mut f = match which {
+            0 => eth(0x0800, &ip4_wrap(17, &udp(1, 4789, &vx))),
+            1 => eth(0x86dd, &ip6_with_ext(&[(0, opts8()), (44, vec![0; 8])])),
+            2 => eth(0x0800, &ip4_wrap(47, &gre(0x1000, 0x22eb, &[0, 0, 0, 1], &cat(&[&[0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], &[0; 8], &vx])))),
+            _ => eth(0x0800, &ip4_wrap(17, &udp(3544, 1, &ip6_tcp(PAYLOAD)))),
+        };
+        for (at, b) in edits {
+            let n = f.len();
+            f[at % n] = b;
+        }
+        let n = cut % (f.len() + 1);
+        if let Ok((seg, _)) = decode_frame_ext(LinkType::ETHERNET, &f[..n]) {
+            // The payload always lies inside the frame.
+            let start = seg.payload.as_ptr() as usize - f.as_ptr() as usize;
+            prop_assert!(start + seg.payload.len() <= n);
+        }
+    }
+}
