@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 use specula::capture::FileReader;
 
 fuzz_target!(|data: &[u8]| {
-    let mut reader = match FileReader::from_reader(Box::new(std::io::Cursor::new(data.to_vec())), "fuzz") {
+    let mut reader = match FileReader::from_reader(std::path::Path::new("fuzz"), std::io::Cursor::new(data.to_vec())) {
         Ok(r) => r,
         Err(_) => return,
     };

@@ -36,7 +36,6 @@ struct Fingerprint {
 }
 
 fn fingerprint_hash(data: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
     // Fixed seeds: results do not depend on the run.
     ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9).hash_one(data)
 }
