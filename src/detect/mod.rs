@@ -9,10 +9,30 @@
 //! Sees a [`Request`](crate::http::Request), nothing below it. Hands on
 //! [`Hit`]s.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::http::Request;
+
+mod builtin;
+pub mod decode;
+mod engine;
+pub mod point;
+pub mod rule;
+#[cfg(test)]
+mod tests;
+
+use engine::Engine;
+pub use engine::{Scratch, MAX_MATCHED_BYTES};
+pub use rule::{Rule, Target};
 
 /// Attack class, as stored in records (`attack_class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,22 +153,89 @@ pub struct RuleError {
 
 /// A validated set of rules.
 #[derive(Debug, Clone, Default)]
-pub struct RuleSet {}
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
 
 impl RuleSet {
-    /// The signatures compiled into the binary.
+    /// The signatures compiled into the binary (`rules/*.toml`). They are
+    /// validated by the tests; should one ever fail to parse, the error is
+    /// logged and the remaining rules are used.
     pub fn builtin() -> RuleSet {
-        RuleSet {}
+        let mut seen = HashMap::new();
+        let mut rules = Vec::new();
+        for (name, source) in builtin::FILES {
+            let (mut r, errors) = rule::parse_source(source, Path::new(name), &mut seen);
+            for e in errors {
+                tracing::error!("built-in rules: {e}");
+            }
+            rules.append(&mut r);
+        }
+        RuleSet { rules }
+    }
+
+    /// Parse one rule file's text; `path` is only used in errors.
+    pub fn parse(source: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
+        let mut seen = HashMap::new();
+        let (rules, errors) = rule::parse_source(source, path, &mut seen);
+        if errors.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Load a rule file, or every `*.toml` file of a folder (sorted by name).
+    /// Returns every error of every file.
     pub fn load(path: &Path) -> Result<RuleSet, Vec<RuleError>> {
-        let _ = path;
-        Ok(RuleSet {})
+        let io_err = |p: &Path, e: std::io::Error| RuleError {
+            path: p.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: e.to_string(),
+        };
+        let files = if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| vec![io_err(path, e)])?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| vec![io_err(path, e)])?;
+                let p = entry.path();
+                if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+                    files.push(p);
+                }
+            }
+            files.sort();
+            files
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut seen = HashMap::new();
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(src) => {
+                    let (mut r, mut e) = rule::parse_source(&src, &f, &mut seen);
+                    rules.append(&mut r);
+                    errors.append(&mut e);
+                }
+                Err(e) => errors.push(io_err(&f, e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
     }
 
     pub fn len(&self) -> usize {
-        0
+        self.rules.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,18 +280,48 @@ pub struct DetectStats {
     pub hit_limit_hits: u64,
 }
 
-/// Compiled rules, shared read-only by every worker.
+/// Compiled rules, shared read-only by every worker (`Send + Sync`).
 #[derive(Debug)]
-pub struct Detector {}
+pub struct Detector {
+    engine: Engine,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
 
 impl Detector {
     pub fn new(rules: &RuleSet, limits: DetectLimits) -> Detector {
-        let _ = (rules, limits);
-        Detector {}
+        Detector {
+            engine: Engine::new(rules, limits),
+        }
     }
 
-    /// Inspect one request; hits are appended to `hits`.
+    /// Number of rules without prefilter literals (run on every value).
+    pub fn always_evaluated_rules(&self) -> usize {
+        self.engine.always_evaluated()
+    }
+
+    /// Inspect one request; hits are appended to `hits`. Uses a thread-local
+    /// [`Scratch`], so steady-state inspection allocates only the hits.
     pub fn inspect(&self, req: &Request, stats: &mut DetectStats, hits: &mut Vec<Hit>) {
-        let _ = (req, stats, hits);
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => self.engine.inspect(req, &mut scratch, stats, hits),
+            // Re-entrance cannot happen today; stay correct if it ever does.
+            Err(_) => self
+                .engine
+                .inspect(req, &mut Scratch::default(), stats, hits),
+        });
+    }
+
+    /// Like [`Detector::inspect`] with caller-owned buffers.
+    pub fn inspect_with(
+        &self,
+        req: &Request,
+        scratch: &mut Scratch,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+    ) {
+        self.engine.inspect(req, scratch, stats, hits);
     }
 }
