@@ -21,7 +21,9 @@
 //!   raw request-target).
 //! * `pattern`: a `regex` crate expression matched on bytes. The engine is
 //!   linear-time (no backtracking, no look-around, no back-references) and
-//!   compiled with a size limit of [`REGEX_SIZE_LIMIT`] bytes.
+//!   compiled with a size limit of [`REGEX_SIZE_LIMIT`] bytes. Unicode mode
+//!   is off: the input is bytes, `.` matches any byte, and `\w`, `\s`, `\b`
+//!   and `(?i)` are ASCII-only (which also keeps automata small).
 //! * `prefilter`: literals, matched ASCII case-insensitively; the regex only
 //!   runs on a value in which at least one occurs. When absent they are
 //!   derived from the pattern (regex-syntax literal extraction, prefix then
@@ -278,6 +280,7 @@ fn parse_rule(
     }
     let regex = pattern.as_ref().and_then(|(p, span)| {
         match RegexBuilder::new(p)
+            .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()

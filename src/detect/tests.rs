@@ -768,6 +768,8 @@ fn crs_corpus_measurement() {
     let mut stats = DetectStats::default();
     let mut hits = Vec::new();
     let mut rule_counts: BTreeMap<String, u32> = BTreeMap::new();
+    // Set SPECULA_CRS_DUMP=FILE to get one line per case (id, expect, category, rules).
+    let mut dump = std::env::var_os("SPECULA_CRS_DUMP").and_then(|p| std::fs::File::create(p).ok());
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -784,6 +786,18 @@ fn crs_corpus_measurement() {
         let cat = v["category"].as_str().unwrap_or("?").to_string();
         let e = by_cat.entry(cat).or_default();
         let hit = !hits.is_empty();
+        if let Some(f) = dump.as_mut() {
+            use std::io::Write as _;
+            let ids: Vec<&str> = hits.iter().map(|h| &*h.rule_id).collect();
+            let _ = writeln!(
+                f,
+                "{}\t{}\t{}\t{}",
+                v["id"].as_str().unwrap_or("?"),
+                v["expect"].as_str().unwrap_or("?"),
+                v["category"].as_str().unwrap_or("?"),
+                ids.join(",")
+            );
+        }
         if v["expect"] == "detect" {
             e[0] += 1;
             e[1] += u32::from(hit);
@@ -828,7 +842,7 @@ fn crs_corpus_measurement() {
 }
 
 /// Reached rate minus a margin (see the measurement printout).
-const CRS_DETECT_FLOOR: f64 = 0.0;
+const CRS_DETECT_FLOOR: f64 = 0.45;
 
 // ---- property test ---------------------------------------------------------
 
