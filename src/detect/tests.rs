@@ -772,6 +772,7 @@ fn crs_corpus_measurement() {
     let mut hits = Vec::new();
     let mut rule_counts: BTreeMap<String, u32> = BTreeMap::new();
     // Set SPECULA_CRS_DUMP=FILE to get one line per case (id, expect, category, rules).
+    let started = std::time::Instant::now();
     let mut dump = std::env::var_os("SPECULA_CRS_DUMP").and_then(|p| std::fs::File::create(p).ok());
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -838,6 +839,13 @@ fn crs_corpus_measurement() {
         100.0 * f64::from(tot[3]) / f64::from(tot[2].max(1))
     );
     eprintln!("rules firing on clean cases: {rule_counts:?}");
+    eprintln!(
+        "{} requests, {} points, {} regex evaluations in {:?} (debug build)",
+        stats.requests,
+        stats.points,
+        stats.regex_evaluations,
+        started.elapsed()
+    );
     assert!(
         det >= CRS_DETECT_FLOOR,
         "detection rate {det:.3} fell below {CRS_DETECT_FLOOR}"
