@@ -462,7 +462,7 @@ fn hit_fields_location_and_matched() {
             AttackClass::Sqli,
             Severity::High,
             "query:id",
-            &b"UNION SELECT"[..]
+            &b"UNION SELECT 1"[..]
         ))
     );
     // One hit per (rule, location), even with repeated arguments.
