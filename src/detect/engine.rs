@@ -54,7 +54,7 @@ impl Compiled {
     }
 }
 
-/// Reusable per-thread buffers of [`Detector::inspect_with`].
+/// Reusable per-thread buffers of [`super::Detector::inspect_with`].
 #[derive(Debug, Default)]
 pub struct Scratch {
     points: Points,

@@ -1,12 +1,20 @@
 //! Detect: signatures over a normalised view of one request.
 //!
-//! Owns the rule file format (parsing, validation with line-precise errors,
-//! the built-in set compiled into the binary), the decoding and splitting of
-//! a request into named inspection points (path, query arguments, headers,
-//! cookies, form and JSON bodies), and the matching engine: a literal
-//! prefilter (aho-corasick) that selects candidate rules, then regex
-//! confirmation. Protocol anomalies found by `http` become `protocol` hits.
-//! Sees a [`Request`](crate::http::Request), nothing below it. Hands on
+//! Owns the rule file format ([`rule`]: parsing, validation with
+//! line-precise errors, the built-in set of `rules/*.toml` compiled into the
+//! binary), the splitting of a request into named inspection points
+//! ([`point`]: path, query arguments, headers, cookies, form / JSON /
+//! multipart bodies), their decoding layers ([`decode`]: percent, `%u`, HTML
+//! entities, `\x`/`\u` escapes, NUL removal, path normalisation), and the
+//! matching engine: one Aho-Corasick literal prefilter that selects candidate
+//! rules, then linear-time regex confirmation. Protocol anomalies found by
+//! `http` become `protocol` hits.
+//!
+//! Guarantees: never panics on request bytes; work per request is bounded by
+//! [`DetectLimits`] (points, bytes per point, decoding depth, hits), and each
+//! limit hit is counted in [`DetectStats`]; one hit per (rule, location);
+//! [`Detector`] is `Send + Sync` and inspection reuses per-thread buffers.
+//! Sees a [`Request`], nothing below it. Hands on
 //! [`Hit`]s.
 
 #![forbid(unsafe_code)]
@@ -247,13 +255,20 @@ impl RuleSet {
 /// [`DetectStats`], never silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectLimits {
-    /// Most inspection points per request.
+    /// Most inspection points per request (default 512); later points are
+    /// not inspected (`point_limit_hits`).
     pub max_points: usize,
-    /// Most bytes inspected per point.
+    /// Most bytes inspected per point (default 16 KiB); the rest is not
+    /// inspected (`point_bytes_truncated`).
     pub max_point_bytes: usize,
-    /// Most nested decoding layers (percent-decoding of percent-decoding ...).
+    /// Most decoding rounds per point (one round = percent, HTML entities,
+    /// backslash escapes; each layer that changes is inspected). Also bounds
+    /// the repeated percent-decoding of the path. Default 3. Input still
+    /// encoded after that is inspected as is and counted in
+    /// `decode_depth_hits`.
     pub max_decode_depth: usize,
-    /// Most hits reported per request.
+    /// Most hits reported per request (default 32); inspection of the
+    /// request stops there (`hit_limit_hits`).
     pub max_hits_per_request: usize,
 }
 
