@@ -1,18 +1,46 @@
 //! Detect: signatures over a normalised view of one request.
 //!
-//! Owns the rule file format (parsing, validation with line-precise errors,
-//! the built-in set compiled into the binary), the decoding and splitting of
-//! a request into named inspection points (path, query arguments, headers,
-//! cookies, form and JSON bodies), and the matching engine: a literal
-//! prefilter (aho-corasick) that selects candidate rules, then regex
-//! confirmation. Protocol anomalies found by `http` become `protocol` hits.
-//! Sees a [`Request`](crate::http::Request), nothing below it. Hands on
+//! Owns the rule file format ([`rule`]: parsing, validation with
+//! line-precise errors, the built-in set of `rules/*.toml` compiled into the
+//! binary), the splitting of a request into named inspection points
+//! ([`point`]: path, query arguments, headers, cookies, form / JSON /
+//! multipart bodies), their decoding layers ([`decode`]: percent, `%u`, HTML
+//! entities, `\x`/`\u` escapes, NUL removal, path normalisation), and the
+//! matching engine: one Aho-Corasick literal prefilter that selects candidate
+//! rules, then linear-time regex confirmation. Protocol anomalies found by
+//! `http` become `protocol` hits.
+//!
+//! Guarantees: never panics on request bytes; work per request is bounded by
+//! [`DetectLimits`] (points, bytes per point, decoding depth, hits), and each
+//! limit hit is counted in [`DetectStats`]; one hit per (rule, location);
+//! [`Detector`] is `Send + Sync` and inspection reuses per-thread buffers.
+//! Sees a [`Request`], nothing below it. Hands on
 //! [`Hit`]s.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::http::Request;
+
+mod builtin;
+pub mod decode;
+mod engine;
+pub mod point;
+pub mod rule;
+#[cfg(test)]
+mod tests;
+
+use engine::Engine;
+pub use engine::{Scratch, MAX_MATCHED_BYTES};
+pub use rule::{Rule, Target};
 
 /// Attack class, as stored in records (`attack_class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,22 +161,89 @@ pub struct RuleError {
 
 /// A validated set of rules.
 #[derive(Debug, Clone, Default)]
-pub struct RuleSet {}
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
 
 impl RuleSet {
-    /// The signatures compiled into the binary.
+    /// The signatures compiled into the binary (`rules/*.toml`). They are
+    /// validated by the tests; should one ever fail to parse, the error is
+    /// logged and the remaining rules are used.
     pub fn builtin() -> RuleSet {
-        RuleSet {}
+        let mut seen = HashMap::new();
+        let mut rules = Vec::new();
+        for (name, source) in builtin::FILES {
+            let (mut r, errors) = rule::parse_source(source, Path::new(name), &mut seen);
+            for e in errors {
+                tracing::error!("built-in rules: {e}");
+            }
+            rules.append(&mut r);
+        }
+        RuleSet { rules }
+    }
+
+    /// Parse one rule file's text; `path` is only used in errors.
+    pub fn parse(source: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
+        let mut seen = HashMap::new();
+        let (rules, errors) = rule::parse_source(source, path, &mut seen);
+        if errors.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Load a rule file, or every `*.toml` file of a folder (sorted by name).
+    /// Returns every error of every file.
     pub fn load(path: &Path) -> Result<RuleSet, Vec<RuleError>> {
-        let _ = path;
-        Ok(RuleSet {})
+        let io_err = |p: &Path, e: std::io::Error| RuleError {
+            path: p.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: e.to_string(),
+        };
+        let files = if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| vec![io_err(path, e)])?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| vec![io_err(path, e)])?;
+                let p = entry.path();
+                if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+                    files.push(p);
+                }
+            }
+            files.sort();
+            files
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut seen = HashMap::new();
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(src) => {
+                    let (mut r, mut e) = rule::parse_source(&src, &f, &mut seen);
+                    rules.append(&mut r);
+                    errors.append(&mut e);
+                }
+                Err(e) => errors.push(io_err(&f, e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(RuleSet { rules })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
     }
 
     pub fn len(&self) -> usize {
-        0
+        self.rules.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -160,13 +255,20 @@ impl RuleSet {
 /// [`DetectStats`], never silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectLimits {
-    /// Most inspection points per request.
+    /// Most inspection points per request (default 512); later points are
+    /// not inspected (`point_limit_hits`).
     pub max_points: usize,
-    /// Most bytes inspected per point.
+    /// Most bytes inspected per point (default 16 KiB); the rest is not
+    /// inspected (`point_bytes_truncated`).
     pub max_point_bytes: usize,
-    /// Most nested decoding layers (percent-decoding of percent-decoding ...).
+    /// Most decoding rounds per point (one round = percent, HTML entities,
+    /// backslash escapes; each layer that changes is inspected). Also bounds
+    /// the repeated percent-decoding of the path. Default 3. Input still
+    /// encoded after that is inspected as is and counted in
+    /// `decode_depth_hits`.
     pub max_decode_depth: usize,
-    /// Most hits reported per request.
+    /// Most hits reported per request (default 32); inspection of the
+    /// request stops there (`hit_limit_hits`).
     pub max_hits_per_request: usize,
 }
 
@@ -193,18 +295,48 @@ pub struct DetectStats {
     pub hit_limit_hits: u64,
 }
 
-/// Compiled rules, shared read-only by every worker.
+/// Compiled rules, shared read-only by every worker (`Send + Sync`).
 #[derive(Debug)]
-pub struct Detector {}
+pub struct Detector {
+    engine: Engine,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
 
 impl Detector {
     pub fn new(rules: &RuleSet, limits: DetectLimits) -> Detector {
-        let _ = (rules, limits);
-        Detector {}
+        Detector {
+            engine: Engine::new(rules, limits),
+        }
     }
 
-    /// Inspect one request; hits are appended to `hits`.
+    /// Number of rules without prefilter literals (run on every value).
+    pub fn always_evaluated_rules(&self) -> usize {
+        self.engine.always_evaluated()
+    }
+
+    /// Inspect one request; hits are appended to `hits`. Uses a thread-local
+    /// [`Scratch`], so steady-state inspection allocates only the hits.
     pub fn inspect(&self, req: &Request, stats: &mut DetectStats, hits: &mut Vec<Hit>) {
-        let _ = (req, stats, hits);
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => self.engine.inspect(req, &mut scratch, stats, hits),
+            // Re-entrance cannot happen today; stay correct if it ever does.
+            Err(_) => self
+                .engine
+                .inspect(req, &mut Scratch::default(), stats, hits),
+        });
+    }
+
+    /// Like [`Detector::inspect`] with caller-owned buffers.
+    pub fn inspect_with(
+        &self,
+        req: &Request,
+        scratch: &mut Scratch,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+    ) {
+        self.engine.inspect(req, scratch, stats, hits);
     }
 }

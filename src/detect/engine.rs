@@ -1,0 +1,409 @@
+//! Matching engine: literal prefilter, then regex confirmation.
+//!
+//! All prefilter literals of all rules are compiled into one ASCII
+//! case-insensitive Aho-Corasick automaton, searched with overlapping
+//! semantics so that every rule whose literal occurs is selected (leftmost
+//! semantics would hide a literal that overlaps an earlier one). Per point
+//! and decoding layer: automaton → candidate bitset → target filter → regex.
+//! Rules without literals run on every layer after that. Regexes are the
+//! `regex` crate's (finite automata, linear time in the input).
+
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::decode::{backslash_escapes, html_entities, percent_decode, remove_nul};
+use super::point::{Kind, Point, Points};
+use super::rule::{Rule, Target};
+use super::{AttackClass, DetectLimits, DetectStats, Hit, RuleSet, Severity};
+use crate::http::{Anomaly, Request};
+
+/// Most bytes of matched text kept in a [`Hit`].
+pub const MAX_MATCHED_BYTES: usize = 256;
+
+#[derive(Debug)]
+struct Compiled {
+    id: Arc<str>,
+    class: AttackClass,
+    severity: Severity,
+    regex: regex::bytes::Regex,
+    /// Bit per [`Kind`] (see `kind_bit`).
+    kinds: u8,
+    /// Lowercase header names for `header:NAME` targets.
+    headers: Vec<String>,
+}
+
+fn kind_bit(k: Kind) -> u8 {
+    match k {
+        Kind::Path => 1,
+        Kind::Query => 2,
+        Kind::Body => 4,
+        Kind::Cookie => 8,
+        Kind::Header => 16,
+        Kind::Method => 32,
+        Kind::Uri => 64,
+    }
+}
+
+impl Compiled {
+    fn applies(&self, p: &Point, points: &Points) -> bool {
+        if self.kinds & kind_bit(p.kind) != 0 {
+            return true;
+        }
+        p.kind == Kind::Header && self.headers.iter().any(|h| h == points.header_name(p))
+    }
+}
+
+/// Reusable per-thread buffers of [`super::Detector::inspect_with`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    points: Points,
+    layer_a: Vec<u8>,
+    layer_b: Vec<u8>,
+    layer_c: Vec<u8>,
+    candidates: Vec<u64>,
+    hit_here: Vec<u64>,
+}
+
+fn bit_set(bits: &mut [u64], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+fn bit_get(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// The compiled form of a [`RuleSet`].
+#[derive(Debug)]
+pub(crate) struct Engine {
+    rules: Vec<Compiled>,
+    ac: Option<AhoCorasick>,
+    /// Rules of each automaton pattern.
+    pattern_rules: Vec<Vec<u32>>,
+    /// Rules with no literal, always evaluated.
+    always: Vec<u32>,
+    limits: DetectLimits,
+}
+
+/// Severity of each anomaly that becomes a `protocol` hit; `None` for those
+/// that do not.
+fn anomaly_severity(a: Anomaly) -> Option<Severity> {
+    use Anomaly as A;
+    match a {
+        // Framing ambiguities: the request smuggling toolbox (RFC 9112 §6.3, §11.2).
+        A::ClAndTe | A::DuplicateCl | A::InvalidTe => Some(Severity::High),
+        A::InvalidCl | A::InvalidChunk | A::BareCr => Some(Severity::Medium),
+        // Oversized heads and header floods: fuzzing, overflow attempts.
+        A::HeaderTooLong | A::TooManyHeaders => Some(Severity::Medium),
+        A::InvalidRequestLine | A::InvalidHeader | A::GarbageBeforeRequest => {
+            Some(Severity::Medium)
+        }
+        A::SpaceInUri | A::UnusualVersion => Some(Severity::Low),
+        // Not attacks: Gap and Incomplete are capture artefacts. BareLf is
+        // sent by many hand-written clients and IoT stacks and is tolerated by
+        // RFC 9112 §2.2; MissingHost is common from scripts and HTTP/1.0-style
+        // clients; HeaderWhitespace (obs-fold, space before colon) shows up in
+        // old proxies. All three would flood real traffic with low-value
+        // records, and the dangerous variants are caught as InvalidHeader.
+        A::BareLf | A::Gap | A::Incomplete | A::HeaderWhitespace | A::MissingHost => None,
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(set: &RuleSet, limits: DetectLimits) -> Engine {
+        let mut rules = Vec::with_capacity(set.rules().len());
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut lit_index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut always = Vec::new();
+        for (i, r) in set.rules().iter().enumerate() {
+            let idx = i as u32;
+            rules.push(compile(r));
+            if r.prefilter.is_empty() {
+                always.push(idx);
+            }
+            for lit in &r.prefilter {
+                let lit = lit.to_ascii_lowercase();
+                let slot = *lit_index.entry(lit.clone()).or_insert_with(|| {
+                    literals.push(lit);
+                    pattern_rules.push(Vec::new());
+                    pattern_rules.len() - 1
+                });
+                if let Some(v) = pattern_rules.get_mut(slot) {
+                    if !v.contains(&idx) {
+                        v.push(idx);
+                    }
+                }
+            }
+        }
+        let ac = if literals.is_empty() {
+            None
+        } else {
+            match AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&literals)
+            {
+                Ok(ac) => Some(ac),
+                Err(e) => {
+                    // Only possible past aho-corasick's size limits; fall back
+                    // to evaluating every rule rather than none.
+                    tracing::error!("prefilter automaton failed ({e}); evaluating all rules");
+                    always = (0..rules.len() as u32).collect();
+                    None
+                }
+            }
+        };
+        Engine {
+            rules,
+            ac,
+            pattern_rules,
+            always,
+            limits,
+        }
+    }
+
+    pub(crate) fn always_evaluated(&self) -> usize {
+        self.always.len()
+    }
+
+    pub(crate) fn inspect(
+        &self,
+        req: &Request,
+        scratch: &mut Scratch,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+    ) {
+        stats.requests += 1;
+        let max_hits = self.limits.max_hits_per_request;
+        let mut count = 0usize;
+
+        for a in req.anomalies.iter() {
+            let Some(severity) = anomaly_severity(a) else {
+                continue;
+            };
+            if count >= max_hits {
+                stats.hit_limit_hits += 1;
+                return;
+            }
+            hits.push(Hit {
+                rule_id: Arc::from(format!("protocol-{}", a.as_str())),
+                class: AttackClass::Protocol,
+                severity,
+                location: "request".to_string(),
+                matched: Vec::new(),
+            });
+            count += 1;
+        }
+
+        let Scratch {
+            points,
+            layer_a,
+            layer_b,
+            layer_c,
+            candidates,
+            hit_here,
+        } = scratch;
+        points.extract(req, &self.limits, stats);
+        let words = self.rules.len().div_ceil(64);
+        candidates.clear();
+        candidates.resize(words, 0);
+        hit_here.clear();
+        hit_here.resize(words, 0);
+        let first_hit = hits.len();
+
+        for p in &points.points {
+            stats.points += 1;
+            hit_here.iter_mut().for_each(|w| *w = 0);
+            let value = points.value(p);
+            // Layer 0: the value as extracted.
+            let mut cur: &mut Vec<u8> = layer_a;
+            cur.clear();
+            cur.extend_from_slice(value);
+            if !self.layer(
+                p, points, cur, candidates, hit_here, stats, hits, first_hit, &mut count,
+            ) {
+                return;
+            }
+            let mut next: &mut Vec<u8> = layer_b;
+            let spare: &mut Vec<u8> = layer_c;
+            let depth = self.limits.max_decode_depth;
+            let mut round = 0;
+            let mut still_changing = true;
+            while still_changing && round < depth {
+                still_changing = false;
+                round += 1;
+                for step in 0..3u8 {
+                    next.clear();
+                    let changed = match step {
+                        0 => percent_decode(cur, false, next),
+                        1 => html_entities(cur, next),
+                        _ => backslash_escapes(cur, next),
+                    };
+                    if changed {
+                        still_changing = true;
+                        std::mem::swap(&mut cur, &mut next);
+                        if !self.layer(
+                            p, points, cur, candidates, hit_here, stats, hits, first_hit,
+                            &mut count,
+                        ) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if still_changing && round >= depth {
+                next.clear();
+                spare.clear();
+                if percent_decode(cur, false, next) || html_entities(cur, spare) {
+                    stats.decode_depth_hits += 1;
+                }
+            }
+            next.clear();
+            if remove_nul(cur, next)
+                && !self.layer(
+                    p, points, next, candidates, hit_here, stats, hits, first_hit, &mut count,
+                )
+            {
+                return;
+            }
+        }
+    }
+
+    /// Run the rules on one layer of one point. Returns false once the hit
+    /// limit is reached (the request is done).
+    #[allow(clippy::too_many_arguments)]
+    fn layer(
+        &self,
+        p: &Point,
+        points: &Points,
+        data: &[u8],
+        candidates: &mut [u64],
+        hit_here: &mut [u64],
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first_hit: usize,
+        count: &mut usize,
+    ) -> bool {
+        if data.is_empty() {
+            return true;
+        }
+        candidates.iter_mut().for_each(|w| *w = 0);
+        let mut any = false;
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(data) {
+                if let Some(rs) = self.pattern_rules.get(m.pattern().as_usize()) {
+                    for &r in rs {
+                        bit_set(candidates, r as usize);
+                        any = true;
+                    }
+                }
+            }
+        }
+        if any {
+            for (wi, &w) in candidates.iter().enumerate() {
+                let mut w = w;
+                while w != 0 {
+                    let bit = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    let ri = wi * 64 + bit;
+                    if !self.eval(ri, p, points, data, hit_here, stats, hits, first_hit, count) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for &ri in &self.always {
+            if !self.eval(
+                ri as usize,
+                p,
+                points,
+                data,
+                hit_here,
+                stats,
+                hits,
+                first_hit,
+                count,
+            ) {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn eval(
+        &self,
+        ri: usize,
+        p: &Point,
+        points: &Points,
+        data: &[u8],
+        hit_here: &mut [u64],
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first_hit: usize,
+        count: &mut usize,
+    ) -> bool {
+        let Some(rule) = self.rules.get(ri) else {
+            return true;
+        };
+        if bit_get(hit_here, ri) || !rule.applies(p, points) {
+            return true;
+        }
+        stats.regex_evaluations += 1;
+        let Some(m) = rule.regex.find(data) else {
+            return true;
+        };
+        bit_set(hit_here, ri);
+        let loc = points.loc(p);
+        // One hit per (rule, location): repeated names share a location.
+        if hits
+            .get(first_hit..)
+            .unwrap_or_default()
+            .iter()
+            .any(|h| h.rule_id == rule.id && h.location == loc)
+        {
+            return true;
+        }
+        if *count >= self.limits.max_hits_per_request {
+            stats.hit_limit_hits += 1;
+            return false;
+        }
+        let mb = m.as_bytes();
+        hits.push(Hit {
+            rule_id: rule.id.clone(),
+            class: rule.class,
+            severity: rule.severity,
+            location: loc.to_string(),
+            matched: mb.get(..MAX_MATCHED_BYTES).unwrap_or(mb).to_vec(),
+        });
+        *count += 1;
+        true
+    }
+}
+
+fn compile(r: &Rule) -> Compiled {
+    let mut kinds = 0u8;
+    let mut headers = Vec::new();
+    for t in &r.targets {
+        match t {
+            Target::Path => kinds |= kind_bit(Kind::Path),
+            Target::Query => kinds |= kind_bit(Kind::Query),
+            Target::Body => kinds |= kind_bit(Kind::Body),
+            Target::Cookie => kinds |= kind_bit(Kind::Cookie),
+            Target::Headers => kinds |= kind_bit(Kind::Header),
+            Target::Method => kinds |= kind_bit(Kind::Method),
+            Target::Uri => kinds |= kind_bit(Kind::Uri),
+            Target::Header(h) => headers.push(h.clone()),
+        }
+    }
+    Compiled {
+        id: Arc::from(r.id.as_str()),
+        class: r.class,
+        severity: r.severity,
+        regex: r.regex.clone(),
+        kinds,
+        headers,
+    }
+}

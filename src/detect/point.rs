@@ -1,0 +1,616 @@
+//! Splitting a request into named inspection points.
+//!
+//! Owns the mapping from a [`Request`] to `(kind, location, value)` triples:
+//! the decoded and normalised path, each query argument (name and value),
+//! each header, each cookie, and the body split by its Content-Type (form,
+//! JSON, multipart, else raw). Values live in one reusable byte arena and
+//! locations in one reusable string arena of [`Points`], so a worker that
+//! keeps its `Points` allocates nothing once they have grown. Bounded by
+//! [`DetectLimits`]: at most `max_points` points (the rest are dropped and
+//! counted in `point_limit_hits`), at most `max_point_bytes` bytes per value
+//! (cut and counted in `point_bytes_truncated`).
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use super::decode::{normalise_path, percent_decode};
+use super::{DetectLimits, DetectStats};
+use crate::http::Request;
+
+/// Most nesting levels of a JSON body that are walked.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Most bytes of a name kept in a location string.
+pub const MAX_LOCATION_NAME: usize = 128;
+/// Most multipart parts split out of one body.
+pub const MAX_MULTIPART_PARTS: usize = 64;
+
+/// The kind of an inspection point (what rule targets select on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Path,
+    Query,
+    Body,
+    Cookie,
+    Header,
+    Method,
+    Uri,
+}
+
+/// One inspection point; ranges index the arenas of [`Points`].
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub kind: Kind,
+    /// Location string (`query:id`), in `Points::locs`.
+    pub loc: Range<usize>,
+    /// Lowercase header name for `Kind::Header`, in `Points::locs`.
+    pub header: Range<usize>,
+    /// Value bytes, in `Points::values`.
+    pub value: Range<usize>,
+}
+
+/// The inspection points of one request, with reusable arenas.
+#[derive(Debug, Default)]
+pub struct Points {
+    pub points: Vec<Point>,
+    pub locs: String,
+    pub values: Vec<u8>,
+    tmp: Vec<u8>,
+    tmp2: Vec<u8>,
+    limit_hit: bool,
+}
+
+impl Points {
+    pub fn value(&self, p: &Point) -> &[u8] {
+        self.values.get(p.value.clone()).unwrap_or_default()
+    }
+    pub fn loc(&self, p: &Point) -> &str {
+        self.locs.get(p.loc.clone()).unwrap_or_default()
+    }
+    pub fn header_name(&self, p: &Point) -> &str {
+        self.locs.get(p.header.clone()).unwrap_or_default()
+    }
+
+    fn clear(&mut self) {
+        self.points.clear();
+        self.locs.clear();
+        self.values.clear();
+        self.limit_hit = false;
+    }
+
+    /// Add a point whose location is `prefix` + `name` (lossy, bounded).
+    fn push(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &str,
+        name: &[u8],
+        value: &[u8],
+    ) {
+        if self.points.len() >= limits.max_points {
+            if !self.limit_hit {
+                self.limit_hit = true;
+                stats.point_limit_hits += 1;
+            }
+            return;
+        }
+        let loc_start = self.locs.len();
+        self.locs.push_str(prefix);
+        push_name(&mut self.locs, name);
+        let loc = loc_start..self.locs.len();
+        let header = if kind == Kind::Header {
+            let s = self.locs.len();
+            for &b in name.iter().take(MAX_LOCATION_NAME) {
+                self.locs.push(char::from(b.to_ascii_lowercase()));
+            }
+            s..self.locs.len()
+        } else {
+            0..0
+        };
+        let mut v = value;
+        if v.len() > limits.max_point_bytes {
+            stats.point_bytes_truncated += 1;
+            v = v.get(..limits.max_point_bytes).unwrap_or(v);
+        }
+        let vs = self.values.len();
+        self.values.extend_from_slice(v);
+        self.points.push(Point {
+            kind,
+            loc,
+            header,
+            value: vs..self.values.len(),
+        });
+    }
+
+    /// Fill with the points of `req`.
+    pub fn extract(&mut self, req: &Request, limits: &DetectLimits, stats: &mut DetectStats) {
+        self.clear();
+        let mut tmp = std::mem::take(&mut self.tmp);
+        let mut tmp2 = std::mem::take(&mut self.tmp2);
+
+        self.push(limits, stats, Kind::Method, "method", b"", &req.method);
+        self.push(limits, stats, Kind::Uri, "uri", b"", &req.uri);
+
+        let uri = req.uri.as_slice();
+        let (path, query) = match memchr::memchr(b'?', uri) {
+            Some(i) => (
+                uri.get(..i).unwrap_or_default(),
+                uri.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (uri, &b""[..]),
+        };
+        let path = strip_fragment(strip_authority(path));
+        // Path: percent-decode until stable (double encoding), then normalise.
+        tmp.clear();
+        tmp.extend_from_slice(path);
+        let mut rounds = 0;
+        loop {
+            tmp2.clear();
+            if !percent_decode(&tmp, false, &mut tmp2) {
+                break;
+            }
+            std::mem::swap(&mut tmp, &mut tmp2);
+            rounds += 1;
+            if rounds >= limits.max_decode_depth.max(1) {
+                tmp2.clear();
+                if percent_decode(&tmp, false, &mut tmp2) {
+                    stats.decode_depth_hits += 1;
+                }
+                break;
+            }
+        }
+        tmp2.clear();
+        normalise_path(&tmp, &mut tmp2);
+        self.push(limits, stats, Kind::Path, "path", b"", &tmp2);
+
+        let query = strip_fragment(query);
+        self.urlencoded(
+            limits,
+            stats,
+            Kind::Query,
+            "query:",
+            query,
+            &mut tmp,
+            &mut tmp2,
+        );
+
+        let mut content_type: &[u8] = b"";
+        for h in &req.headers {
+            self.push(limits, stats, Kind::Header, "header:", &h.name, &h.value);
+            if h.name.eq_ignore_ascii_case(b"cookie") {
+                self.cookies(limits, stats, &h.value);
+            } else if h.name.eq_ignore_ascii_case(b"content-type") {
+                content_type = &h.value;
+            }
+        }
+
+        if !req.body.is_empty() {
+            self.body(limits, stats, content_type, &req.body, &mut tmp, &mut tmp2);
+        }
+        self.tmp = tmp;
+        self.tmp2 = tmp2;
+    }
+
+    /// `a=1&b=2` data: each name and value, `+` as space, percent-decoded.
+    #[allow(clippy::too_many_arguments)]
+    fn urlencoded(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &str,
+        data: &[u8],
+        name_buf: &mut Vec<u8>,
+        value_buf: &mut Vec<u8>,
+    ) {
+        for pair in data.split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match memchr::memchr(b'=', pair) {
+                Some(i) => (
+                    pair.get(..i).unwrap_or_default(),
+                    pair.get(i + 1..).unwrap_or_default(),
+                ),
+                None => (pair, &b""[..]),
+            };
+            name_buf.clear();
+            percent_decode(name, true, name_buf);
+            value_buf.clear();
+            percent_decode(value, true, value_buf);
+            if !name_buf.is_empty() {
+                self.push(limits, stats, kind, prefix, name_buf, name_buf);
+            }
+            if !value_buf.is_empty() {
+                self.push(limits, stats, kind, prefix, name_buf, value_buf);
+            }
+        }
+    }
+
+    /// `Cookie: a=1; b=2` (RFC 6265 §4.2.1): each cookie name and value.
+    fn cookies(&mut self, limits: &DetectLimits, stats: &mut DetectStats, header: &[u8]) {
+        for c in header.split(|&b| b == b';') {
+            let c = c.trim_ascii();
+            if c.is_empty() {
+                continue;
+            }
+            let (name, value) = match memchr::memchr(b'=', c) {
+                Some(i) => (
+                    c.get(..i).unwrap_or_default().trim_ascii(),
+                    c.get(i + 1..).unwrap_or_default().trim_ascii(),
+                ),
+                None => (&b""[..], c),
+            };
+            // Names are attacker-chosen too, but ordinary names are not worth
+            // a point each: only inspect names with non-token bytes.
+            if name
+                .iter()
+                .any(|&b| !(b.is_ascii_alphanumeric() || b"_-.$".contains(&b)))
+            {
+                self.push(limits, stats, Kind::Cookie, "cookie:", name, name);
+            }
+            if !value.is_empty() {
+                self.push(limits, stats, Kind::Cookie, "cookie:", name, value);
+            }
+        }
+    }
+
+    fn body(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        content_type: &[u8],
+        body: &[u8],
+        tmp: &mut Vec<u8>,
+        tmp2: &mut Vec<u8>,
+    ) {
+        let ct = content_type.trim_ascii();
+        let mime = ct
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        if mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
+            self.urlencoded(limits, stats, Kind::Body, "body:", body, tmp, tmp2);
+            return;
+        }
+        let is_json = mime.eq_ignore_ascii_case(b"application/json")
+            || (mime.len() >= 5
+                && mime
+                    .get(mime.len() - 5..)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")));
+        if is_json {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+                let mut path = String::new();
+                self.json(limits, stats, &v, &mut path, 0);
+                return;
+            }
+        }
+        if mime.eq_ignore_ascii_case(b"multipart/form-data")
+            && self.multipart(limits, stats, ct, body)
+        {
+            return;
+        }
+        self.push(limits, stats, Kind::Body, "body", b"", body);
+    }
+
+    fn json(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        v: &serde_json::Value,
+        path: &mut String,
+        depth: usize,
+    ) {
+        use serde_json::Value as J;
+        if depth > MAX_JSON_DEPTH {
+            stats.decode_depth_hits += 1;
+            return;
+        }
+        let base = path.len();
+        match v {
+            J::String(s) => {
+                self.push(
+                    limits,
+                    stats,
+                    Kind::Body,
+                    "body:json:",
+                    path.as_bytes(),
+                    s.as_bytes(),
+                );
+            }
+            J::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let _ = write!(path, "[{i}]");
+                    self.json(limits, stats, x, path, depth + 1);
+                    path.truncate(base);
+                }
+            }
+            J::Object(o) => {
+                for (k, x) in o {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    self.push(
+                        limits,
+                        stats,
+                        Kind::Body,
+                        "body:json:",
+                        path.as_bytes(),
+                        k.as_bytes(),
+                    );
+                    self.json(limits, stats, x, path, depth + 1);
+                    path.truncate(base);
+                }
+            }
+            // Numbers, booleans and null carry no attack text.
+            _ => {}
+        }
+    }
+
+    /// multipart/form-data (RFC 7578): each part's content as `body:NAME`,
+    /// and its filename. Returns false when the body is not well-formed
+    /// enough to split (it is then inspected raw).
+    fn multipart(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        content_type: &[u8],
+        body: &[u8],
+    ) -> bool {
+        let Some(boundary) = param(content_type, b"boundary") else {
+            return false;
+        };
+        if boundary.is_empty() {
+            return false;
+        }
+        let mut delim = Vec::with_capacity(boundary.len() + 2);
+        delim.extend_from_slice(b"--");
+        delim.extend_from_slice(boundary);
+        let finder = memchr::memmem::Finder::new(&delim);
+        let starts: Vec<usize> = finder
+            .find_iter(body)
+            .take(MAX_MULTIPART_PARTS + 1)
+            .collect();
+        if starts.len() < 2 {
+            return false;
+        }
+        for w in starts.windows(2) {
+            let (Some(&a), Some(&b)) = (w.first(), w.get(1)) else {
+                continue;
+            };
+            let Some(part) = body.get(a + delim.len()..b) else {
+                continue;
+            };
+            let part = part
+                .strip_prefix(b"\r\n")
+                .or_else(|| part.strip_prefix(b"\n"))
+                .unwrap_or(part);
+            let part = part
+                .strip_suffix(b"\r\n")
+                .or_else(|| part.strip_suffix(b"\n"))
+                .unwrap_or(part);
+            let (head, content) = match memchr::memmem::find(part, b"\r\n\r\n") {
+                Some(i) => (
+                    part.get(..i).unwrap_or_default(),
+                    part.get(i + 4..).unwrap_or_default(),
+                ),
+                None => match memchr::memmem::find(part, b"\n\n") {
+                    Some(i) => (
+                        part.get(..i).unwrap_or_default(),
+                        part.get(i + 2..).unwrap_or_default(),
+                    ),
+                    None => (part, &b""[..]),
+                },
+            };
+            let mut name: &[u8] = b"";
+            let mut filename: Option<&[u8]> = None;
+            for line in head.split(|&b| b == b'\n') {
+                let line = line.trim_ascii();
+                let Some(colon) = memchr::memchr(b':', line) else {
+                    continue;
+                };
+                let hname = line.get(..colon).unwrap_or_default().trim_ascii();
+                let hval = line.get(colon + 1..).unwrap_or_default();
+                if hname.eq_ignore_ascii_case(b"content-disposition") {
+                    name = param(hval, b"name").unwrap_or_default();
+                    filename = param(hval, b"filename");
+                } else {
+                    // Part headers (Content-Type of an upload) are attacker text too.
+                    self.push(limits, stats, Kind::Body, "body:", name, hval.trim_ascii());
+                }
+            }
+            if let Some(f) = filename {
+                self.push(limits, stats, Kind::Body, "body:", name, f);
+            }
+            if !content.is_empty() {
+                self.push(limits, stats, Kind::Body, "body:", name, content);
+            }
+        }
+        true
+    }
+}
+
+/// A `key=value` parameter of a header value (`; boundary="x"`), quotes removed.
+fn param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    for piece in header.split(|&b| b == b';') {
+        let piece = piece.trim_ascii();
+        let Some(eq) = memchr::memchr(b'=', piece) else {
+            continue;
+        };
+        let k = piece.get(..eq).unwrap_or_default().trim_ascii();
+        if k.eq_ignore_ascii_case(key) {
+            let v = piece.get(eq + 1..).unwrap_or_default().trim_ascii();
+            let v = v
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v);
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Remove `scheme://authority` of an absolute-form target (RFC 9112 §3.2.2).
+fn strip_authority(path: &[u8]) -> &[u8] {
+    if let Some(i) = memchr::memmem::find(path, b"://") {
+        if path
+            .get(..i)
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|b| b.is_ascii_alphabetic()))
+        {
+            let rest = path.get(i + 3..).unwrap_or_default();
+            return match memchr::memchr(b'/', rest) {
+                Some(j) => rest.get(j..).unwrap_or_default(),
+                None => b"/",
+            };
+        }
+    }
+    path
+}
+
+fn strip_fragment(s: &[u8]) -> &[u8] {
+    match memchr::memchr(b'#', s) {
+        Some(i) => s.get(..i).unwrap_or_default(),
+        None => s,
+    }
+}
+
+/// Append a name to a location: lossy UTF-8, at most `MAX_LOCATION_NAME` bytes.
+fn push_name(out: &mut String, name: &[u8]) {
+    let name = name.get(..MAX_LOCATION_NAME).unwrap_or(name);
+    out.push_str(&String::from_utf8_lossy(name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::tests::req;
+
+    fn points(r: &Request) -> Vec<(String, String)> {
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(r, &DetectLimits::default(), &mut st);
+        p.points
+            .iter()
+            .map(|x| {
+                (
+                    p.loc(x).to_string(),
+                    String::from_utf8_lossy(p.value(x)).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn has(ps: &[(String, String)], loc: &str, val: &str) -> bool {
+        ps.iter().any(|(l, v)| l == loc && v == val)
+    }
+
+    #[test]
+    fn path_query_headers_cookies() {
+        let r = req(
+            "GET",
+            "/a%252e%252e%5c..//x?id=1+or+1%3D1&id=2&%3Cn%3E=v#frag",
+            &[("User-Agent", "x"), ("Cookie", "s=abc; _ga=GA1.2.3; t=%27")],
+            b"",
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "path", "/a../../x"), "{ps:?}");
+        assert!(has(&ps, "query:id", "1 or 1=1"));
+        assert!(has(&ps, "query:id", "2"));
+        assert!(has(&ps, "query:id", "id"));
+        assert!(has(&ps, "query:<n>", "<n>"));
+        assert!(has(&ps, "header:User-Agent", "x"));
+        assert!(has(&ps, "cookie:t", "%27"));
+        assert!(has(&ps, "cookie:_ga", "GA1.2.3"));
+        assert!(has(&ps, "method", "GET"));
+        assert!(ps.iter().all(|(l, v)| l == "uri" || !v.contains("frag")));
+    }
+
+    #[test]
+    fn absolute_form_target() {
+        let r = req("GET", "http://h.example:80/p/q?a=b", &[], b"");
+        assert!(has(&points(&r), "path", "/p/q"));
+    }
+
+    #[test]
+    fn form_json_multipart_raw_bodies() {
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"a=%3Cb%3E&c=d+e",
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:a", "<b>") && has(&ps, "body:c", "d e"));
+
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/vnd.api+json; charset=utf-8")],
+            br#"{"a":{"b":[1,"x",{"c":"y"}]},"k":null}"#,
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:json:a.b[1]", "x"), "{ps:?}");
+        assert!(has(&ps, "body:json:a.b[2].c", "y"));
+        assert!(has(&ps, "body:json:a.b[2].c", "c"));
+        assert!(has(&ps, "body:json:k", "k"));
+
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.php\"\r\nContent-Type: text/plain\r\n\r\n<?php x\r\n--XX\r\nContent-Disposition: form-data; name=\"g\"\r\n\r\nhello\r\n--XX--\r\n";
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            body,
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:f", "a.php"), "{ps:?}");
+        assert!(has(&ps, "body:f", "<?php x"));
+        assert!(has(&ps, "body:f", "text/plain"));
+        assert!(has(&ps, "body:g", "hello"));
+
+        let r = req("POST", "/", &[("Content-Type", "text/xml")], b"<x/>");
+        assert!(has(&points(&r), "body", "<x/>"));
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            b"{bad",
+        );
+        assert!(has(&points(&r), "body", "{bad"));
+    }
+
+    #[test]
+    fn limits_are_counted() {
+        let limits = DetectLimits {
+            max_points: 4,
+            max_point_bytes: 3,
+            ..DetectLimits::default()
+        };
+        let r = req("GET", "/?a=1&b=2&c=3&d=4", &[], b"");
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(&r, &limits, &mut st);
+        assert_eq!(p.points.len(), 4);
+        assert_eq!(st.point_limit_hits, 1);
+        // "/?a=1&b=2&c=3&d=4" is cut to 3 bytes as the `uri` point.
+        assert_eq!(st.point_bytes_truncated, 1);
+        let uri = p.points.iter().find(|x| x.kind == Kind::Uri);
+        assert_eq!(uri.map(|x| p.value(x)), Some(&b"/?a"[..]));
+    }
+
+    #[test]
+    fn json_depth_guard() {
+        let deep = format!("{}\"x\"{}", "[".repeat(40), "]".repeat(40));
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            deep.as_bytes(),
+        );
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(&r, &DetectLimits::default(), &mut st);
+        assert_eq!(st.decode_depth_hits, 1);
+    }
+}

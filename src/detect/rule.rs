@@ -1,0 +1,584 @@
+//! Rule file format: parsing and validation with line-precise errors.
+//!
+//! A rule file is TOML holding an array of `[[rule]]` tables:
+//!
+//! ```toml
+//! [[rule]]
+//! id = "sqli-union-select"          # unique, [a-z0-9_.-]+
+//! class = "sqli"                    # an AttackClass name (sqli, xss, rce, ptrav, scanner, ...)
+//! severity = "high"                 # low | medium | high | critical
+//! targets = ["path", "query", "body", "cookie", "header:user-agent", "headers"]
+//! pattern = '''(?i)\bunion\b[\s\S]{0,40}?\bselect\b'''
+//! prefilter = ["union"]             # optional, see below
+//! description = "UNION-based SQL injection"
+//! references = ["https://owasp.org/..."]   # optional
+//! ```
+//!
+//! * `targets`: `path` (decoded, normalised path), `query` (each argument
+//!   name and value), `body` (each form / JSON / multipart name and value, or
+//!   the raw body), `cookie` (each cookie), `headers` (every header value),
+//!   `header:NAME` (one header, name case-insensitive), `method`, `uri` (the
+//!   raw request-target).
+//! * `pattern`: a `regex` crate expression matched on bytes. The engine is
+//!   linear-time (no backtracking, no look-around, no back-references) and
+//!   compiled with a size limit of [`REGEX_SIZE_LIMIT`] bytes. Unicode mode
+//!   is off: the input is bytes, `.` matches any byte, and `\w`, `\s`, `\b`
+//!   and `(?i)` are ASCII-only (which also keeps automata small).
+//! * `prefilter`: literals, matched ASCII case-insensitively; the regex only
+//!   runs on a value in which at least one occurs. When absent they are
+//!   derived from the pattern (regex-syntax literal extraction, prefix then
+//!   suffix); a rule with no usable literal (shorter than
+//!   [`MIN_DERIVED_LITERAL`] bytes, or too many) is evaluated on every value.
+//!
+//! Every problem is reported, not just the first, as a [`RuleError`] whose
+//! line and column point at the offending key or value.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use regex::bytes::{Regex, RegexBuilder};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use toml_edit::{ImDocument, Item, Table, Value};
+
+use super::{AttackClass, RuleError, Severity};
+
+/// Compiled size limit of one rule's regex, bytes.
+pub const REGEX_SIZE_LIMIT: usize = 2 * 1024 * 1024;
+/// Derived prefilter literals shorter than this make the rule always-evaluated.
+pub const MIN_DERIVED_LITERAL: usize = 3;
+/// More derived literals than this make the rule always-evaluated.
+const MAX_DERIVED_LITERALS: usize = 64;
+
+/// Where in a request a rule looks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Path,
+    Query,
+    Body,
+    Cookie,
+    /// Every header value.
+    Headers,
+    /// One header, lowercase name.
+    Header(String),
+    Method,
+    Uri,
+}
+
+impl Target {
+    /// Parse a `targets` entry.
+    pub fn parse(s: &str) -> Option<Target> {
+        Some(match s {
+            "path" => Target::Path,
+            "query" => Target::Query,
+            "body" => Target::Body,
+            "cookie" => Target::Cookie,
+            "headers" => Target::Headers,
+            "method" => Target::Method,
+            "uri" => Target::Uri,
+            _ => {
+                let name = s.strip_prefix("header:")?;
+                if name.is_empty() || !name.bytes().all(is_token_byte) {
+                    return None;
+                }
+                Target::Header(name.to_ascii_lowercase())
+            }
+        })
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// One validated, compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub class: AttackClass,
+    pub severity: Severity,
+    pub targets: Vec<Target>,
+    pub pattern: String,
+    pub regex: Regex,
+    /// Prefilter literals (lowercase); empty means always evaluated.
+    pub prefilter: Vec<Vec<u8>>,
+    /// Whether `prefilter` was written in the file (else derived).
+    pub prefilter_explicit: bool,
+    pub description: String,
+    pub references: Vec<String>,
+}
+
+const KEYS: [&str; 8] = [
+    "id",
+    "class",
+    "severity",
+    "targets",
+    "pattern",
+    "prefilter",
+    "description",
+    "references",
+];
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, col)
+}
+
+struct Ctx<'a> {
+    source: &'a str,
+    path: &'a Path,
+    errors: Vec<RuleError>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Option<Range<usize>>, message: String) {
+        let (line, col) = line_col(self.source, span.map_or(0, |s| s.start));
+        self.errors.push(RuleError {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+        });
+    }
+}
+
+/// Parse one rule file. Returns the valid rules and every error found;
+/// `seen` carries ids across files for the duplicate check.
+pub(crate) fn parse_source(
+    source: &str,
+    path: &Path,
+    seen: &mut HashMap<String, (std::path::PathBuf, usize, usize)>,
+) -> (Vec<Rule>, Vec<RuleError>) {
+    let mut ctx = Ctx {
+        source,
+        path,
+        errors: Vec::new(),
+    };
+    let doc = match ImDocument::parse(source) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = e.message().trim().to_string();
+            ctx.err(e.span(), format!("TOML syntax: {msg}"));
+            return (Vec::new(), ctx.errors);
+        }
+    };
+    let root = doc.as_table();
+    for (key, _) in root.iter() {
+        if key != "rule" {
+            let span = root.key(key).and_then(|k| k.span());
+            ctx.err(
+                span,
+                format!("unknown top-level key `{key}` (expected `[[rule]]`)"),
+            );
+        }
+    }
+    let mut rules = Vec::new();
+    match root.get("rule") {
+        None => {}
+        Some(Item::ArrayOfTables(arr)) => {
+            for table in arr.iter() {
+                if let Some(rule) = parse_rule(&mut ctx, table, seen) {
+                    rules.push(rule);
+                }
+            }
+        }
+        Some(other) => ctx.err(
+            other.span(),
+            "`rule` must be an array of tables `[[rule]]`".into(),
+        ),
+    }
+    (rules, ctx.errors)
+}
+
+fn parse_rule(
+    ctx: &mut Ctx<'_>,
+    table: &Table,
+    seen: &mut HashMap<String, (std::path::PathBuf, usize, usize)>,
+) -> Option<Rule> {
+    let errors_before = ctx.errors.len();
+    let table_span = table.span();
+    for (key, _) in table.iter() {
+        if !KEYS.contains(&key) {
+            let span = table.key(key).and_then(|k| k.span());
+            ctx.err(
+                span,
+                format!("unknown key `{key}` (expected one of {})", KEYS.join(", ")),
+            );
+        }
+    }
+    let id = req_str(ctx, table, "id", table_span.clone());
+    let class = req_str(ctx, table, "class", table_span.clone());
+    let severity = req_str(ctx, table, "severity", table_span.clone());
+    let pattern = req_str(ctx, table, "pattern", table_span.clone());
+    let description = req_str(ctx, table, "description", table_span.clone());
+    let targets = req_str_array(ctx, table, "targets", table_span.clone(), true);
+    let prefilter = opt_str_array(ctx, table, "prefilter");
+    let references = opt_str_array(ctx, table, "references");
+
+    if let Some((id, span)) = &id {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        {
+            ctx.err(
+                Some(span.clone()),
+                format!("invalid id `{id}`: must match [a-z0-9_.-]+"),
+            );
+        } else if let Some((p, l, c)) = seen.get(id) {
+            ctx.err(
+                Some(span.clone()),
+                format!(
+                    "duplicate id `{id}` (first defined at {}:{l}:{c})",
+                    p.display()
+                ),
+            );
+        } else {
+            let (l, c) = line_col(ctx.source, span.start);
+            seen.insert(id.clone(), (ctx.path.to_path_buf(), l, c));
+        }
+    }
+    let class = class.and_then(|(c, span)| {
+        let parsed = AttackClass::parse(&c);
+        if parsed.is_none() {
+            let names: Vec<&str> = AttackClass::ALL.iter().map(|c| c.as_str()).collect();
+            ctx.err(
+                Some(span),
+                format!("unknown class `{c}` (expected one of {})", names.join(", ")),
+            );
+        }
+        parsed
+    });
+    let severity = severity.and_then(|(s, span)| {
+        let parsed = Severity::parse(&s);
+        if parsed.is_none() {
+            ctx.err(
+                Some(span),
+                format!("unknown severity `{s}` (expected low, medium, high or critical)"),
+            );
+        }
+        parsed
+    });
+    let mut parsed_targets = Vec::new();
+    for (t, span) in targets.unwrap_or_default() {
+        match Target::parse(&t) {
+            Some(t) => parsed_targets.push(t),
+            None => ctx.err(
+                Some(span),
+                format!(
+                    "unknown target `{t}` (expected path, query, body, cookie, headers, \
+                     header:NAME, method or uri)"
+                ),
+            ),
+        }
+    }
+    let regex = pattern.as_ref().and_then(|(p, span)| {
+        match RegexBuilder::new(p)
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                ctx.err(Some(span.clone()), format!("pattern does not compile: {e}"));
+                None
+            }
+        }
+    });
+    let prefilter_explicit = prefilter.is_some();
+    let mut literals = Vec::new();
+    for (lit, span) in prefilter.unwrap_or_default() {
+        if lit.is_empty() {
+            ctx.err(Some(span), "empty prefilter literal".into());
+        } else {
+            literals.push(lit.to_ascii_lowercase().into_bytes());
+        }
+    }
+    if ctx.errors.len() != errors_before {
+        return None;
+    }
+    let (id, _) = id?;
+    let (pattern, _) = pattern?;
+    if !prefilter_explicit {
+        literals = derive_literals(&pattern);
+    }
+    literals.sort();
+    literals.dedup();
+    Some(Rule {
+        id,
+        class: class?,
+        severity: severity?,
+        targets: parsed_targets,
+        regex: regex?,
+        pattern,
+        prefilter: literals,
+        prefilter_explicit,
+        description: description?.0,
+        references: references
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect(),
+    })
+}
+
+fn value_span(table: &Table, key: &str) -> Option<Range<usize>> {
+    table
+        .get(key)
+        .and_then(|i| i.span())
+        .or_else(|| table.key(key).and_then(|k| k.span()))
+}
+
+fn req_str(
+    ctx: &mut Ctx<'_>,
+    table: &Table,
+    key: &str,
+    table_span: Option<Range<usize>>,
+) -> Option<(String, Range<usize>)> {
+    match table.get(key) {
+        None => {
+            ctx.err(table_span, format!("missing key `{key}`"));
+            None
+        }
+        Some(Item::Value(Value::String(s))) => {
+            Some((s.value().clone(), s.span().unwrap_or_default()))
+        }
+        Some(_) => {
+            ctx.err(value_span(table, key), format!("`{key}` must be a string"));
+            None
+        }
+    }
+}
+
+fn opt_str_array(
+    ctx: &mut Ctx<'_>,
+    table: &Table,
+    key: &str,
+) -> Option<Vec<(String, Range<usize>)>> {
+    table.get(key)?;
+    req_str_array(ctx, table, key, None, false)
+}
+
+fn req_str_array(
+    ctx: &mut Ctx<'_>,
+    table: &Table,
+    key: &str,
+    table_span: Option<Range<usize>>,
+    non_empty: bool,
+) -> Option<Vec<(String, Range<usize>)>> {
+    match table.get(key) {
+        None => {
+            ctx.err(table_span, format!("missing key `{key}`"));
+            None
+        }
+        Some(Item::Value(Value::Array(arr))) => {
+            let mut out = Vec::new();
+            for v in arr.iter() {
+                match v {
+                    Value::String(s) => out.push((s.value().clone(), s.span().unwrap_or_default())),
+                    other => ctx.err(other.span(), format!("`{key}` entries must be strings")),
+                }
+            }
+            if non_empty && arr.is_empty() {
+                ctx.err(arr.span(), format!("`{key}` must not be empty"));
+            }
+            Some(out)
+        }
+        Some(_) => {
+            ctx.err(
+                value_span(table, key),
+                format!("`{key}` must be an array of strings"),
+            );
+            None
+        }
+    }
+}
+
+/// Literals one of which occurs in every match of `pattern`, lowercase, or
+/// empty when none are usable. Case-insensitivity is dropped before
+/// extraction: the prefilter matches ASCII case-insensitively anyway, so the
+/// literal set is a (sound) superset.
+pub(crate) fn derive_literals(pattern: &str) -> Vec<Vec<u8>> {
+    let stripped = pattern.strip_prefix("(?i)").unwrap_or(pattern);
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .unicode(false)
+        .build()
+        .parse(stripped)
+    else {
+        return Vec::new();
+    };
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let mut ex = Extractor::new();
+        // limit_class(1): stop at any real class (`\s`, `[a-z]`) instead of
+        // multiplying literals by its members.
+        ex.kind(kind)
+            .limit_class(1)
+            .limit_total(MAX_DERIVED_LITERALS);
+        let seq = ex.extract(&hir);
+        let Some(lits) = seq.literals() else { continue };
+        if lits.is_empty() || lits.len() > MAX_DERIVED_LITERALS {
+            continue;
+        }
+        if lits
+            .iter()
+            .all(|l| l.as_bytes().len() >= MIN_DERIVED_LITERAL)
+        {
+            let mut out: Vec<Vec<u8>> = lits
+                .iter()
+                .map(|l| l.as_bytes().to_ascii_lowercase())
+                .collect();
+            out.sort();
+            out.dedup();
+            return out;
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(src: &str) -> Vec<(usize, usize, String)> {
+        let mut seen = HashMap::new();
+        let (_, e) = parse_source(src, Path::new("t.toml"), &mut seen);
+        e.into_iter().map(|e| (e.line, e.col, e.message)).collect()
+    }
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "a-1"
+class = "sqli"
+severity = "high"
+targets = ["query", "header:user-agent"]
+pattern = '(?i)\bunion\b\s+select'
+description = "d"
+"#;
+
+    #[test]
+    fn good_rule_parses_and_derives_literal() {
+        let mut seen = HashMap::new();
+        let (rules, e) = parse_source(GOOD, Path::new("t.toml"), &mut seen);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].prefilter, vec![b"union".to_vec()]);
+        assert_eq!(rules[0].targets[1], Target::Header("user-agent".into()));
+        assert!(!rules[0].prefilter_explicit);
+    }
+
+    #[test]
+    fn syntax_error_position() {
+        let e = errs("[[rule]]\nid = \"x\nclass = 1\n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, 2, "{e:?}");
+        assert!(e[0].2.starts_with("TOML syntax"));
+    }
+
+    #[test]
+    fn unknown_key_points_at_key() {
+        let src = GOOD.replace(
+            "description = \"d\"",
+            "description = \"d\"\n  colour = \"red\"",
+        );
+        let e = errs(&src);
+        assert_eq!(e, vec![(9, 3, e[0].2.clone())]);
+        assert!(e[0].2.contains("unknown key `colour`"));
+    }
+
+    #[test]
+    fn missing_key_points_at_table() {
+        let src = GOOD.replace("severity = \"high\"\n", "");
+        let e = errs(&src);
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].0, e[0].1), (2, 1));
+        assert!(e[0].2.contains("missing key `severity`"));
+    }
+
+    #[test]
+    fn unknown_class_severity_target_point_at_value() {
+        let src = GOOD
+            .replace("\"sqli\"", "\"sqlx\"")
+            .replace("\"high\"", "\"extreme\"")
+            .replace("\"query\"", "\"querystring\"");
+        let e = errs(&src);
+        assert_eq!(e.len(), 3, "{e:?}");
+        let pos: Vec<(usize, usize)> = e.iter().map(|x| (x.0, x.1)).collect();
+        assert!(pos.contains(&(4, 9)), "{e:?}");
+        assert!(pos.contains(&(5, 12)), "{e:?}");
+        assert!(pos.contains(&(6, 12)), "{e:?}");
+    }
+
+    #[test]
+    fn bad_regex_has_regex_text() {
+        let src = GOOD.replace(r"(?i)\bunion\b\s+select", "(unclosed");
+        let e = errs(&src);
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].0, e[0].1), (7, 11));
+        assert!(e[0].2.contains("pattern does not compile"));
+        assert!(e[0].2.contains("unclosed group"), "{}", e[0].2);
+    }
+
+    #[test]
+    fn empty_prefilter_literal() {
+        let src = GOOD.replace(
+            "description = \"d\"",
+            "description = \"d\"\nprefilter = [\"ok\", \"\"]",
+        );
+        let e = errs(&src);
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].0, e[0].1), (9, 20));
+        assert_eq!(e[0].2, "empty prefilter literal");
+    }
+
+    #[test]
+    fn duplicate_id_across_files_and_all_errors_reported() {
+        let mut seen = HashMap::new();
+        let (_, e) = parse_source(GOOD, Path::new("a.toml"), &mut seen);
+        assert!(e.is_empty());
+        let two = format!("{GOOD}{}", GOOD.replace("\"high\"", "\"nope\""));
+        let (rules, e) = parse_source(&two, Path::new("b.toml"), &mut seen);
+        assert!(rules.is_empty());
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0]
+            .message
+            .contains("duplicate id `a-1` (first defined at a.toml:3:6)"));
+        assert_eq!((e[0].line, e[0].col), (3, 6));
+        assert_eq!((e[1].line, e[1].col), (11, 6));
+        assert_eq!((e[2].line, e[2].col), (13, 12));
+    }
+
+    #[test]
+    fn derived_literals() {
+        assert_eq!(derive_literals("(?i)<script"), vec![b"<script".to_vec()]);
+        assert_eq!(
+            derive_literals("(?i)(?:sleep|benchmark)\\s*\\("),
+            vec![b"benchmark".to_vec(), b"sleep".to_vec()]
+        );
+        // Leading wildcard: falls back to suffix extraction.
+        assert_eq!(
+            derive_literals(r"[\s\S]{0,10}passwd"),
+            vec![b"passwd".to_vec()]
+        );
+        assert!(derive_literals(r"\d+").is_empty());
+        assert!(derive_literals(r"a.b").is_empty());
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            Target::parse("header:X-Api"),
+            Some(Target::Header("x-api".into()))
+        );
+        assert_eq!(Target::parse("header:"), None);
+        assert_eq!(Target::parse("header:a b"), None);
+        assert_eq!(Target::parse("cookies"), None);
+    }
+}

