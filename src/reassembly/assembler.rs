@@ -24,7 +24,7 @@ pub(crate) const MAX_CHUNKS_PER_DIRECTION: usize = 1024;
 /// How many recently delivered segments are fingerprinted per direction to
 /// notice a retransmission that carries *different* bytes at offsets already
 /// delivered (the classic insertion/evasion: the sensor kept the first copy,
-/// the server may have kept the second). 24 bytes each.
+/// the server may have kept the second). 16 bytes each.
 const RECENT_SEGMENTS: usize = 3;
 
 /// Offset, length and hash of a delivered segment.
@@ -32,12 +32,13 @@ const RECENT_SEGMENTS: usize = 3;
 struct Fingerprint {
     start: u64,
     len: u32,
-    hash: u64,
+    /// Low half of a 64-bit hash: a forged collision needs 2^32 tries per segment.
+    hash: u32,
 }
 
-fn fingerprint_hash(data: &[u8]) -> u64 {
+fn fingerprint_hash(data: &[u8]) -> u32 {
     // Fixed seeds: results do not depend on the run.
-    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9).hash_one(data)
+    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9).hash_one(data) as u32
 }
 
 /// Where an assembler hands in-order data and gaps.
