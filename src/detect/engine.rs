@@ -31,6 +31,8 @@ struct Compiled {
     kinds: u8,
     /// Lowercase header names for `header:NAME` targets.
     headers: Vec<String>,
+    /// The `custom-headers` target.
+    custom_headers: bool,
 }
 
 fn kind_bit(k: Kind) -> u8 {
@@ -50,7 +52,9 @@ impl Compiled {
         if self.kinds & kind_bit(p.kind) != 0 {
             return true;
         }
-        p.kind == Kind::Header && self.headers.iter().any(|h| h == points.header_name(p))
+        p.kind == Kind::Header
+            && ((self.custom_headers && !super::rule::is_standard_header(points.header_name(p).as_bytes()))
+                || self.headers.iter().any(|h| h == points.header_name(p)))
     }
 }
 
@@ -386,6 +390,7 @@ impl Engine {
 fn compile(r: &Rule) -> Compiled {
     let mut kinds = 0u8;
     let mut headers = Vec::new();
+    let mut custom_headers = false;
     for t in &r.targets {
         match t {
             Target::Path => kinds |= kind_bit(Kind::Path),
@@ -396,6 +401,7 @@ fn compile(r: &Rule) -> Compiled {
             Target::Method => kinds |= kind_bit(Kind::Method),
             Target::Uri => kinds |= kind_bit(Kind::Uri),
             Target::Header(h) => headers.push(h.clone()),
+            Target::CustomHeaders => custom_headers = true,
         }
     }
     Compiled {
@@ -405,5 +411,6 @@ fn compile(r: &Rule) -> Compiled {
         regex: r.regex.clone(),
         kinds,
         headers,
+        custom_headers,
     }
 }

@@ -17,6 +17,8 @@
 //! * `targets`: `path` (decoded, normalised path), `query` (each argument
 //!   name and value), `body` (each form / JSON / multipart name and value, or
 //!   the raw body), `cookie` (each cookie), `headers` (every header value),
+//!   `custom-headers` (every header that is not a standard one with a fixed
+//!   format, see [`is_standard_header`]),
 //!   `header:NAME` (one header, name case-insensitive), `method`, `uri` (the
 //!   raw request-target).
 //! * `pattern`: a `regex` crate expression matched on bytes. The engine is
@@ -59,6 +61,10 @@ pub enum Target {
     Cookie,
     /// Every header value.
     Headers,
+    /// Every header that is not a standard header with a fixed format
+    /// (see [`is_standard_header`]): application headers such as
+    /// `X-Search-Filter` carry user input, `Accept` or `Sec-Fetch-Mode` do not.
+    CustomHeaders,
     /// One header, lowercase name.
     Header(String),
     Method,
@@ -74,6 +80,7 @@ impl Target {
             "body" => Target::Body,
             "cookie" => Target::Cookie,
             "headers" => Target::Headers,
+            "custom-headers" => Target::CustomHeaders,
             "method" => Target::Method,
             "uri" => Target::Uri,
             _ => {
@@ -85,6 +92,25 @@ impl Target {
             }
         })
     }
+}
+
+/// Headers whose values browsers, proxies and HTTP stacks fill with a fixed
+/// grammar (RFC 9110/9111, Fetch metadata, client hints), or that other
+/// targets already cover (`cookie`, `header:user-agent`, `header:referer`).
+/// Lowercase names.
+pub fn is_standard_header(name: &[u8]) -> bool {
+    const STANDARD: &[&[u8]] = &[
+        b"accept", b"accept-charset", b"accept-encoding", b"accept-language", b"authorization", b"cache-control",
+        b"connection", b"content-encoding", b"content-length", b"content-type", b"cookie", b"date", b"dnt",
+        b"expect", b"forwarded", b"host", b"if-match", b"if-modified-since", b"if-none-match", b"if-range",
+        b"if-unmodified-since", b"keep-alive", b"max-forwards", b"origin", b"pragma", b"priority",
+        b"proxy-authorization", b"proxy-connection", b"range", b"referer", b"te", b"trailer",
+        b"transfer-encoding", b"upgrade", b"upgrade-insecure-requests", b"user-agent", b"via",
+        b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-proto", b"x-real-ip",
+        b"x-request-id", b"x-requested-with", b"x-correlation-id", b"traceparent", b"tracestate",
+        b"x-server-addr", b"x-server-port", b"content-md5", b"purpose", b"save-data",
+    ];
+    STANDARD.contains(&name) || name.starts_with(b"sec-") || name.starts_with(b"x-b3-")
 }
 
 /// RFC 9110 §5.6.2 `tchar`.

@@ -123,7 +123,9 @@ pub enum Anomaly {
     HeaderWhitespace = 1 << 15,
     /// Missing Host on HTTP/1.1.
     MissingHost = 1 << 16,
-    /// Bytes before a request that could not be a request line (skipped).
+    /// Bytes that could not be a request line between two known messages
+    /// (skipped). Not set at a midstream start or after a gap, where the
+    /// unknown tail of a message is expected.
     GarbageBeforeRequest = 1 << 17,
 }
 

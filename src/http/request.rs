@@ -78,15 +78,19 @@ pub(super) struct RequestSide {
     next_index: u32,
     /// No request seen yet: skipped bytes are `non_http_bytes`.
     at_start: bool,
+    /// At the stream start or after a gap: bytes before the next request
+    /// are expected (the tail of a message we did not see).
+    expect_garbage: bool,
     dir: Direction,
 }
 
 impl Default for RequestSide {
     fn default() -> Self {
         RequestSide {
-            state: State::Seek(Seek::default()),
+            state: State::Seek(Seek::anywhere()),
             next_index: 0,
             at_start: true,
+            expect_garbage: true,
             dir: Direction::ToServer,
         }
     }
@@ -162,7 +166,9 @@ impl RequestSide {
                             State::Head {
                                 head: HeadBuf::new(found.prefix, true),
                                 ts: found.ts,
-                                garbage: seek.skipped > 0,
+                                // Skipped bytes at a midstream start or after a gap are
+                                // the unknown tail of a message, not an anomaly.
+                                garbage: seek.skipped > 0 && !self.expect_garbage,
                             }
                         }
                         None => {
@@ -315,6 +321,7 @@ impl RequestSide {
         let index = self.next_index;
         self.next_index = self.next_index.wrapping_add(1);
         self.at_start = false;
+        self.expect_garbage = false;
         Box::new(Request {
             ts,
             dir: self.dir,
@@ -434,7 +441,8 @@ impl RequestSide {
     fn after_gap(&mut self) -> State {
         // Later skipped bytes are resynchronisation, not a midstream start.
         self.at_start = false;
-        State::Seek(Seek::default())
+        self.expect_garbage = true;
+        State::Seek(Seek::anywhere())
     }
 
     /// The stream ended: emit what was started.

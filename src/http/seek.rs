@@ -19,6 +19,11 @@ pub(super) struct Seek {
     cand_ts: Timestamp,
     /// Bytes skipped since the last message (decides GarbageBeforeRequest).
     pub skipped: u64,
+    /// Also look for a request start in the middle of a line. Used where the
+    /// previous message's end is unknown (midstream pickup, after a gap): the
+    /// next request then follows the unknown tail of a body directly, not
+    /// after a line break.
+    anywhere: bool,
 }
 
 impl Default for Seek {
@@ -28,8 +33,24 @@ impl Default for Seek {
             cand: Vec::new(),
             cand_ts: Timestamp::default(),
             skipped: 0,
+            anywhere: false,
         }
     }
+}
+
+/// Method tokens (with their space) that may start a request in the middle
+/// of a line in [`Seek::anywhere`] mode. Case-sensitive (RFC 9110 §9.1).
+fn method_starts() -> Option<&'static aho_corasick::AhoCorasick> {
+    static AC: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
+    AC.get_or_init(|| {
+        let methods = [
+            "GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PROPFIND ",
+        ];
+        // The patterns are fixed and valid; an error here is impossible, and a
+        // missing automaton only disables mid-line search.
+        aho_corasick::AhoCorasick::new(methods).ok()
+    })
+    .as_ref()
 }
 
 /// A message start was found.
@@ -44,6 +65,11 @@ pub(super) struct Found {
 }
 
 impl Seek {
+    /// A seeker that also finds request starts in the middle of a line.
+    pub fn anywhere() -> Seek {
+        Seek { anywhere: true, ..Seek::default() }
+    }
+
     /// Drop any candidate (its bytes count as skipped) and treat the next
     /// byte as a line start: after a gap we cannot know better, and the
     /// classifier guards against false starts.
@@ -73,12 +99,23 @@ impl Seek {
         while pos < data.len() {
             let rest = data.get(pos..).unwrap_or_default();
             if !self.at_line_start {
-                let skip = match memchr(b'\n', rest) {
-                    Some(i) => {
+                let newline = memchr(b'\n', rest);
+                let method = if self.anywhere {
+                    let upto = newline.unwrap_or(rest.len());
+                    method_starts().and_then(|ac| ac.find(rest.get(..upto).unwrap_or_default())).map(|m| m.start())
+                } else {
+                    None
+                };
+                let skip = match (method, newline) {
+                    (Some(i), _) => {
+                        self.at_line_start = true;
+                        i
+                    }
+                    (None, Some(i)) => {
                         self.at_line_start = true;
                         i + 1
                     }
-                    None => rest.len(),
+                    (None, None) => rest.len(),
                 };
                 self.skipped += skip as u64;
                 *counter += skip as u64;
