@@ -19,6 +19,12 @@ const NOT_YET: &[(&str, &str)] = &[];
 
 type FlowId = (String, u64, String, u64);
 
+/// One spelling per address: tshark writes IPv4-mapped IPv6 as
+/// `::ffff:506:708`, Rust (following RFC 5952 §5) as `::ffff:5.6.7.8`.
+fn canonical_ip(s: &str) -> String {
+    s.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_else(|_| s.to_string())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Req {
     method: String,
@@ -30,7 +36,12 @@ struct Req {
 fn expected_flows(e: &Value) -> BTreeMap<FlowId, Vec<(Req, String)>> {
     let mut flows: BTreeMap<FlowId, Vec<(Req, String)>> = BTreeMap::new();
     for r in e["requests"].as_array().expect("requests") {
-        let key = (s(r, "src"), r["sport"].as_u64().unwrap_or(0), s(r, "dst"), r["dport"].as_u64().unwrap_or(0));
+        let key = (
+            canonical_ip(&s(r, "src")),
+            r["sport"].as_u64().unwrap_or(0),
+            canonical_ip(&s(r, "dst")),
+            r["dport"].as_u64().unwrap_or(0),
+        );
         let version = s(r, "version");
         flows.entry(key).or_default().push((
             Req { method: s(r, "method"), uri: s(r, "uri"), host: s(r, "host"), user_agent: s(r, "user_agent") },

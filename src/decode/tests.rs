@@ -745,6 +745,18 @@ fn teredo() {
         decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(3544, 1, &padded))),
         Err(SkipReason::NotTcp)
     );
+    // Relays use other ports (decode-teredo-01 in the corpus: 3797 <-> 32900):
+    // an exact IPv6 packet in any UDP datagram is Teredo.
+    assert_v6(&ok(LinkType::RAW, &ip4_wrap(17, &udp(3797, 32900, &ip6))).0);
+    // Ordinary UDP elsewhere stays UDP, whatever it looks like.
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(53, 40000, &padded))),
+        Err(SkipReason::NotTcp)
+    );
+    assert_eq!(
+        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(53, 40000, &[0, 1, 200, 200, 1]))),
+        Err(SkipReason::NotTcp)
+    );
 }
 
 #[test]

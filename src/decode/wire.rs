@@ -332,19 +332,21 @@ fn udp<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
     };
     let tunnel =
         dport == PORT_VXLAN || dport == PORT_GENEVE || dport == PORT_TEREDO || sport == PORT_TEREDO;
-    if !tunnel {
-        return Err(SkipReason::NotTcp);
-    }
     let ulen = usize::from(ulen);
     if ulen < 8 || (ulen > p.len() && !short) {
-        return Err(SkipReason::MalformedTunnel);
+        return Err(if tunnel { SkipReason::MalformedTunnel } else { SkipReason::NotTcp });
     }
     let short = ulen > p.len();
     let payload = p.get(8..ulen.min(p.len())).unwrap_or_default();
     match dport {
         PORT_VXLAN => vxlan(payload, short, info),
         PORT_GENEVE => geneve(payload, short, info),
-        _ => teredo(payload, short, info),
+        // Teredo relays use any port (the client's mapped port and the
+        // relay's): like tshark's teredo heuristic, any other UDP datagram
+        // that is exactly one IPv6 packet is decoded as Teredo. The exact
+        // length check keeps ordinary UDP (DNS, QUIC, ...) out.
+        _ if tunnel => teredo(payload, short, info),
+        _ => teredo(payload, short, info).map_err(|_| SkipReason::NotTcp),
     }
 }
 
