@@ -285,10 +285,11 @@ const ROLE_PREFIX_BYTES: usize = 64;
 /// HTTP state of one flow (both directions). See the module docs.
 ///
 /// Roles come from content: `ToServer` carries requests unless its first
-/// bytes are `HTTP/` and the first bytes of `ToClient` are a plausible
-/// request line, in which case the roles are swapped (reassembly guessed
-/// wrong). While that is undecided, data is held (at most
-/// `max_header_bytes` in total, then the default roles are taken).
+/// bytes are not a plausible request line (a response, or nothing at all in a
+/// one-sided capture) while the first bytes of `ToClient` are one, in which
+/// case the roles are swapped (reassembly guessed wrong, e.g. a client on a
+/// port lower than the server's). While that is undecided, data is held (at
+/// most `max_header_bytes` in total, then the best guess is taken).
 #[derive(Debug, Default)]
 pub struct HttpSession {
     roles: Roles,
@@ -331,28 +332,47 @@ impl Pending {
         p.extend_from_slice(data.get(..take).unwrap_or_default());
     }
 
-    /// Some(requests direction) once the first bytes decide it.
+    /// Some(requests direction) once the first bytes decide it: the
+    /// direction whose first bytes are a plausible request line, `ToServer`
+    /// when both or neither are.
     fn decide(&self) -> Option<Direction> {
-        let server = head::plausible_response(&self.to_server);
-        if server == head::Plausible::No {
-            return Some(Direction::ToServer);
-        }
-        let tc = self
-            .to_client
-            .iter()
-            .position(|b| *b != b'\r' && *b != b'\n')
-            .and_then(|i| self.to_client.get(i..))
-            .unwrap_or_default();
-        let client = if tc.is_empty() {
-            head::Plausible::More
-        } else {
-            head::plausible_request(tc)
-        };
+        use head::Plausible::{More, No, Yes};
+        let server = plausible_request_start(&self.to_server);
+        let client = plausible_request_start(&self.to_client);
         match (server, client) {
-            (_, head::Plausible::No) => Some(Direction::ToServer),
-            (head::Plausible::Yes, head::Plausible::Yes) => Some(Direction::ToClient),
-            _ if self.to_client.len() >= ROLE_PREFIX_BYTES => Some(Direction::ToServer),
-            _ => None,
+            (Yes, _) | (No, No) => Some(Direction::ToServer),
+            (No | More, Yes) => Some(Direction::ToClient),
+            (More, No) | (No, More) | (More, More) => None,
+        }
+    }
+
+    /// The requests direction when no more data will come to decide.
+    fn default_dir(&self) -> Direction {
+        let server = plausible_request_start(&self.to_server);
+        let client = plausible_request_start(&self.to_client);
+        if client == head::Plausible::Yes && server != head::Plausible::Yes {
+            Direction::ToClient
+        } else {
+            Direction::ToServer
+        }
+    }
+}
+
+/// Whether the first bytes of a direction (blank lines skipped) begin a
+/// request line; `More` while nothing or too little was seen.
+fn plausible_request_start(prefix: &[u8]) -> head::Plausible {
+    let rest = prefix
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .and_then(|i| prefix.get(i..))
+        .unwrap_or_default();
+    if rest.is_empty() {
+        head::Plausible::More
+    } else {
+        match head::plausible_request(rest) {
+            // Too little to judge yet, but the prefix is all we keep.
+            head::Plausible::More if prefix.len() >= ROLE_PREFIX_BYTES => head::Plausible::No,
+            p => p,
         }
     }
 }
@@ -379,7 +399,8 @@ impl HttpSession {
                     p.bytes += data.len();
                     p.chunks.push((dir, ts, data.to_vec()));
                     if p.bytes > limits.max_header_bytes {
-                        self.settle(limits, stats, Direction::ToServer, out);
+                        let dir = p.default_dir();
+                        self.settle(limits, stats, dir, out);
                     }
                     return;
                 }
@@ -461,8 +482,9 @@ impl HttpSession {
         out: &mut Vec<HttpEvent>,
     ) {
         stats.gaps += 1;
-        if matches!(self.roles, Roles::Undecided(_)) {
-            self.settle(limits, stats, Direction::ToServer, out);
+        if let Roles::Undecided(p) = &self.roles {
+            let dir = p.default_dir();
+            self.settle(limits, stats, dir, out);
         }
         if self.tunnel {
             stats.non_http_bytes = stats.non_http_bytes.saturating_add(len);
@@ -484,8 +506,9 @@ impl HttpSession {
 
     /// The flow ended: emit what is pending (incomplete requests too).
     pub fn on_end(&mut self, limits: &HttpLimits, stats: &mut HttpStats, out: &mut Vec<HttpEvent>) {
-        if matches!(self.roles, Roles::Undecided(_)) {
-            self.settle(limits, stats, Direction::ToServer, out);
+        if let Roles::Undecided(p) = &self.roles {
+            let dir = p.default_dir();
+            self.settle(limits, stats, dir, out);
         }
         let mut cx = Cx {
             limits,

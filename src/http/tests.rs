@@ -743,6 +743,22 @@ fn role_swap() {
     assert!(r.reqs.is_empty());
 }
 
+/// A one-sided midstream capture where reassembly took the client for the
+/// server (client port 53, server port 80): only `ToClient` carries data,
+/// and it is requests.
+#[test]
+fn one_sided_requests_on_the_guessed_server_side() {
+    let r = run(&[S(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"/a"[..], b"/b"]);
+    assert!(r.reqs.iter().all(|q| q.dir == Direction::ToClient));
+    assert!(r.resps.is_empty());
+    // When both sides send request lines, the side that spoke first is the client.
+    let r = run(&[C(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"GET /s HTTP/1.1\r\n\r\n")]);
+    assert_eq!(r.reqs.len(), 1);
+    assert_eq!(r.reqs[0].uri, b"/c");
+}
+
 #[test]
 fn tx_queue_is_bounded() {
     let lim = HttpLimits {
