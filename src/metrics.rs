@@ -135,6 +135,7 @@ impl PipelineReport {
         r!("specula_reassembly_per_flow_cap_hits_total", per_flow_cap_hits);
         r!("specula_reassembly_memcap_hits_total", memcap_hits);
         r!("specula_reassembly_ignored_segments_total", ignored_segments);
+        r!("specula_reassembly_data_after_rst_segments_total", data_after_rst);
         macro_rules! h {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.http.$f)))

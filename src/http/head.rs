@@ -53,6 +53,9 @@ fn is_ws(b: u8) -> bool {
 
 /// Does `p` start a plausible request line (`TOKEN SP non-space`, where an
 /// unknown token must be followed by `/` or `http`)?
+/// Extra whitespace accepted between a known method and the target.
+const MAX_EXTRA_SPACES: usize = 8;
+
 pub(super) fn plausible_request(p: &[u8]) -> Plausible {
     let tok_len = p.iter().take_while(|b| is_tchar(**b)).count();
     if tok_len > MAX_METHOD_LEN {
@@ -65,12 +68,21 @@ pub(super) fn plausible_request(p: &[u8]) -> Plausible {
         return Plausible::No;
     }
     let method = p.get(..tok_len).unwrap_or_default();
-    let rest = p.get(tok_len + 1..).unwrap_or_default();
+    let mut rest = p.get(tok_len + 1..).unwrap_or_default();
     let known = KNOWN_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method));
+    if known {
+        // RFC 9112 §3: recipients MAY parse on whitespace-delimited word
+        // boundaries; servers do, so `GET  /` is a request (a few extra SP/HTAB).
+        let extra = rest.iter().take_while(|b| is_ws(**b)).count();
+        if extra > MAX_EXTRA_SPACES {
+            return Plausible::No;
+        }
+        rest = rest.get(extra..).unwrap_or_default();
+    }
     match rest.first() {
         None => Plausible::More,
         Some(&b) if known => {
-            if is_ws(b) || b == b'\r' || b == b'\n' {
+            if b == b'\r' || b == b'\n' {
                 Plausible::No
             } else {
                 Plausible::Yes

@@ -84,7 +84,10 @@
 //!   a connection that goes on. A believed RST flushes and ends with `Rst`.
 //! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
 //!   late retransmissions and ACKs are ignored instead of creating a new
-//!   midstream flow.
+//!   midstream flow. Exception: data after an RST starts a new midstream flow
+//!   (`data_after_rst`): the receiver may have dropped the RST (bad checksum,
+//!   a stack that ignores it), and a sensor that believed it must not go
+//!   blind to the rest of the connection.
 //! - Idle for `idle_timeout_ns` of capture time: `IdleTimeout`. Time only
 //!   moves forward: `process` expires flows when a segment's timestamp is the
 //!   latest seen, `advance_time` does so explicitly.
@@ -314,4 +317,7 @@ pub struct ReassemblyStats {
     pub memcap_hits: u64,
     /// Segments ignored (no payload on an unknown flow, after close, ...).
     pub ignored_segments: u64,
+    /// Data segments after an RST ended the flow, picked up as a new
+    /// midstream flow (an RST the receiver ignored must not blind us).
+    pub data_after_rst: u64,
 }

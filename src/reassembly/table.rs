@@ -45,7 +45,10 @@ struct Flow<S> {
 enum Body<S> {
     Open(Flow<S>),
     /// Ended with FIN/RST; kept only to absorb late segments.
-    Lingering,
+    Lingering {
+        /// Ended by an RST (see `process`: data after it starts a new flow).
+        by_rst: bool,
+    },
 }
 
 struct Node<S> {
@@ -153,21 +156,30 @@ impl<S: Default> FlowTable<S> {
         let key = FlowKey::of_segment(seg);
         match self.map.get(&key).copied() {
             Some(idx) => {
-                let lingering = matches!(
-                    self.slab.get(idx as usize),
+                let lingering = match self.slab.get(idx as usize) {
                     Some(Slot::Occupied(Node {
-                        body: Body::Lingering,
+                        body: Body::Lingering { by_rst },
                         ..
-                    }))
-                );
-                if !lingering {
-                    self.on_flow_segment(idx, ts, seg, handler);
-                } else if flags.syn() && !flags.ack() && !flags.rst() {
-                    // Port reuse: a new connection on a closed 4-tuple.
-                    self.remove(idx);
-                    self.create(key, ts, seg, handler);
-                } else {
-                    self.stats.ignored_segments += 1;
+                    })) => Some(*by_rst),
+                    _ => None,
+                };
+                match lingering {
+                    None => self.on_flow_segment(idx, ts, seg, handler),
+                    Some(_) if flags.syn() && !flags.ack() && !flags.rst() => {
+                        // Port reuse: a new connection on a closed 4-tuple.
+                        self.remove(idx);
+                        self.create(key, ts, seg, handler);
+                    }
+                    Some(true) if !flags.rst() && !seg.payload.is_empty() => {
+                        // Data after an RST: an RST the receiver dropped (bad
+                        // checksum, out of window for its stack) is a classic
+                        // way to blind a sensor. Pick the data up as a new
+                        // midstream flow rather than lose it.
+                        self.stats.data_after_rst += 1;
+                        self.remove(idx);
+                        self.create(key, ts, seg, handler);
+                    }
+                    Some(_) => self.stats.ignored_segments += 1,
                 }
             }
             None => {
@@ -496,7 +508,9 @@ impl<S: Default> FlowTable<S> {
         handler.on_end(info, state, reason);
         self.stats.flows_ended += 1;
         if linger && self.config.closed_linger_ns > 0 {
-            node.body = Body::Lingering;
+            node.body = Body::Lingering {
+                by_rst: reason == EndReason::Rst,
+            };
             node.last_seen = self.now;
             self.unlink(Which::Open, idx);
             self.link_tail(Which::Lingering, idx);

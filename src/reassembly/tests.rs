@@ -358,10 +358,17 @@ fn rst_flushes_with_gaps_and_ends() {
     assert_eq!(t.r.stream(1, ToServer), b"abfg");
     assert_eq!(t.t.buffered_bytes(), 0);
     assert_eq!(t.t.lingering(), 1);
-    t.feed(6, seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
+    // A late pure ACK after the RST is absorbed.
+    t.feed(6, seg(C, SV, CI + 8, SI + 1, ACK, b""));
     assert_eq!(t.t.stats().flows_created, 1);
+    // Data after the RST: the receiver may have ignored the RST (evasion),
+    // so the data is picked up as a new midstream flow, not lost.
+    t.feed(7, seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
+    assert_eq!(t.t.stats().flows_created, 2);
+    assert_eq!(t.t.stats().data_after_rst, 1);
+    assert_eq!(t.r.stream(2, ToServer), b"late");
     t.end_all();
-    assert_eq!(t.r.ends().len(), 1);
+    assert_eq!(t.r.ends().len(), 2);
 }
 
 #[test]
