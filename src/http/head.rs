@@ -608,7 +608,11 @@ mod tests {
         assert_eq!(plausible_request(b"FOO htt"), Plausible::More);
         assert_eq!(plausible_request(b"FOO http"), Plausible::Yes);
         assert_eq!(plausible_request(b"FOO x"), Plausible::No);
-        assert_eq!(plausible_request(b"GET  "), Plausible::No);
+        // Extra spaces after a known method (RFC 9112 §3 leniency), bounded.
+        assert_eq!(plausible_request(b"GET  "), Plausible::More);
+        assert_eq!(plausible_request(b"GET  /"), Plausible::Yes);
+        assert_eq!(plausible_request(b"GET          /"), Plausible::No);
+        assert_eq!(plausible_request(b"GET \r\n"), Plausible::No);
         assert_eq!(plausible_request(b"HTTP/1.1 200"), Plausible::No);
         assert_eq!(plausible_request(b"GE"), Plausible::More);
         assert_eq!(plausible_request(b"\x00"), Plausible::No);

@@ -278,6 +278,9 @@ pub struct HttpStats {
     pub tx_queue_overflows: u64,
 }
 
+/// Client bytes looked at after a CONNECT/upgrade to tell HTTP/1 from the rest.
+const TUNNEL_PROBE_BYTES: usize = 24;
+
 /// First bytes of each direction looked at to decide the roles (the held
 /// data itself is bounded by `max_header_bytes`).
 const ROLE_PREFIX_BYTES: usize = 64;
@@ -299,6 +302,11 @@ pub struct HttpSession {
     txq: VecDeque<TxInfo>,
     /// After a 101 or a CONNECT tunnel: nothing more is HTTP.
     tunnel: bool,
+    /// A tunnel was announced while the request side was idle: the client's
+    /// first bytes (held here, at most `TUNNEL_PROBE_BYTES`) decide whether it
+    /// carries cleartext HTTP/1 (a proxy tunnel to a plain-HTTP origin: keep
+    /// parsing and inspecting) or something else (TLS, WebSocket, h2).
+    probe: Option<(Timestamp, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -465,10 +473,35 @@ impl HttpSession {
             txq: &mut self.txq,
         };
         if dir == req_dir {
-            self.req.on_data(&mut cx, ts, data);
+            let Some((probe_ts, mut probe)) = self.probe.take() else {
+                self.req.on_data(&mut cx, ts, data);
+                return;
+            };
+            let take = TUNNEL_PROBE_BYTES.saturating_sub(probe.len()).min(data.len());
+            probe.extend_from_slice(data.get(..take).unwrap_or_default());
+            let rest = data.get(take..).unwrap_or_default();
+            match head::plausible_request(&probe) {
+                head::Plausible::Yes => {
+                    self.resp.resume();
+                    self.req.on_data(&mut cx, probe_ts, &probe);
+                    self.req.on_data(&mut cx, ts, rest);
+                }
+                head::Plausible::More if rest.is_empty() && probe.len() < TUNNEL_PROBE_BYTES => {
+                    self.probe = Some((probe_ts, probe));
+                }
+                _ => {
+                    cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
+                    self.tunnel = true;
+                    self.req.enter_tunnel(&mut cx);
+                }
+            }
         } else if self.resp.on_data(&mut cx, ts, data).tunnel {
-            self.tunnel = true;
-            self.req.enter_tunnel(&mut cx);
+            if self.req.idle() {
+                self.probe = Some((ts, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
+            } else {
+                self.tunnel = true;
+                self.req.enter_tunnel(&mut cx);
+            }
         }
     }
 
@@ -485,6 +518,18 @@ impl HttpSession {
         if let Roles::Undecided(p) = &self.roles {
             let dir = p.default_dir();
             self.settle(limits, stats, dir, out);
+        }
+        if let Some((_, probe)) = self.probe.take() {
+            // A gap before the tunnel's first bytes: we cannot tell; assume a tunnel.
+            stats.non_http_bytes += probe.len() as u64;
+            self.tunnel = true;
+            let mut cx = Cx {
+                limits,
+                stats: &mut *stats,
+                out: &mut *out,
+                txq: &mut self.txq,
+            };
+            self.req.enter_tunnel(&mut cx);
         }
         if self.tunnel {
             stats.non_http_bytes = stats.non_http_bytes.saturating_add(len);
@@ -509,6 +554,9 @@ impl HttpSession {
         if let Roles::Undecided(p) = &self.roles {
             let dir = p.default_dir();
             self.settle(limits, stats, dir, out);
+        }
+        if let Some((_, probe)) = self.probe.take() {
+            stats.non_http_bytes += probe.len() as u64;
         }
         let mut cx = Cx {
             limits,

@@ -380,7 +380,11 @@ impl RequestSide {
         cx.out.push(HttpEvent::Request(req));
     }
 
-    /// `len` bytes lost (RFC 9293 gives no way to recover them).
+    /// Between requests with nothing held: a tunnel can start here cleanly.
+    pub fn idle(&self) -> bool {
+        matches!(&self.state, State::Seek(seek) if seek.pending() == 0)
+    }
+
     /// Bytes buffered now (head or candidate), for the memory-bound test.
     #[cfg(test)]
     pub fn held(&self) -> usize {

@@ -188,6 +188,14 @@ impl ResponseSide {
         outcome
     }
 
+    /// The announced tunnel turned out to carry HTTP/1 (a proxy tunnel to a
+    /// plain-HTTP origin): parse responses again.
+    pub fn resume(&mut self) {
+        if matches!(self.state, State::Tunnel) {
+            self.state = State::Seek(Seek::default());
+        }
+    }
+
     /// Pair and frame a response (RFC 9112 §6.3).
     fn after_head(
         &mut self,

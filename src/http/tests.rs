@@ -698,6 +698,30 @@ fn unrequested_101_does_not_blind_the_sensor() {
 }
 
 #[test]
+fn connect_tunnel_carrying_cleartext_http_is_parsed() {
+    // http-connect-fragmented in the corpus: a proxy tunnel to a plain-HTTP
+    // origin, the tunnelled request split after two bytes.
+    let r = run(&[
+        C(b"CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b"GE"),
+        C(b"T /inner?q=1 HTTP/1.1\r\nHost: abc\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"abc:80"[..], b"/inner?q=1"]);
+    assert_eq!(r.stats.non_http_bytes, 0);
+    // A gap before the tunnel's first bytes: a tunnel is assumed.
+    let r = run(&[
+        C(b"CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        GapC(10),
+        C(b"GET /x HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(r.reqs.len(), 1);
+}
+
+#[test]
 fn connect_tunnel() {
     let r = run(&[
         C(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
