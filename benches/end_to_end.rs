@@ -27,9 +27,18 @@ fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
         client_ip: ClientIpPolicy::default(),
         when_full: WhenFull::Block,
     };
-    let mut p = Pipeline::start(opts, Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")));
+    let mut p = Pipeline::start(
+        opts,
+        Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
+    );
     let mut counters = CaptureCounters::default();
-    let outcomes = offline::read_files(&[path.to_path_buf()], None, &mut p, &mut counters, &mut |_, _, _| {});
+    let outcomes = offline::read_files(
+        &[path.to_path_buf()],
+        None,
+        &mut p,
+        &mut counters,
+        &mut |_, _, _| {},
+    );
     assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
     let (report, sink) = p.finish();
     assert!(sink.is_ok());
@@ -50,7 +59,9 @@ fn bench(c: &mut Criterion) {
         };
         g.throughput(Throughput::Bytes(meta.len()));
         for workers in [1usize, 2] {
-            g.bench_function(format!("{name}_workers_{workers}"), |b| b.iter(|| run(&path, workers, &detector)));
+            g.bench_function(format!("{name}_workers_{workers}"), |b| {
+                b.iter(|| run(&path, workers, &detector))
+            });
         }
     }
     g.finish();

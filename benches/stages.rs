@@ -9,7 +9,9 @@ use specula::capture::{LinkType, Timestamp};
 use specula::decode::{decode_frame, TcpFlags, TcpSegment};
 use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
-use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler};
+use specula::reassembly::{
+    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler,
+};
 use specula::sink::{JsonLinesWriter, Record, RecordSink};
 
 const REQ: &[u8] = b"POST /api/v1/orders?id=1234&ref=home HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36\r\nAccept: application/json\r\nCookie: session=abc123; _ga=GA1.2.3\r\nX-Real-IP: 198.51.100.23\r\nX-Request-ID: 5f0c2d1e-aaaa-bbbb-cccc-0123456789ab\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 47\r\n\r\nitem=widget&qty=3&note=please+deliver+after+5pm";
@@ -29,7 +31,9 @@ fn bench_decode(c: &mut Criterion) {
     let frame = ethernet_frame(REQ);
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Bytes(frame.len() as u64));
-    g.bench_function("ethernet_ipv4_tcp", |b| b.iter(|| black_box(decode_frame(LinkType::ETHERNET, black_box(&frame)))));
+    g.bench_function("ethernet_ipv4_tcp", |b| {
+        b.iter(|| black_box(decode_frame(LinkType::ETHERNET, black_box(&frame))))
+    });
     g.finish();
 }
 
@@ -68,7 +72,12 @@ fn bench_reassembly(c: &mut Criterion) {
                 let mut h = Count(0);
                 for i in 0..10u32 {
                     for f in 0..1000u16 {
-                        let s = seg(1000 + i * 1400, TcpFlags::ACK | TcpFlags::PSH, &payload, 20000 + f);
+                        let s = seg(
+                            1000 + i * 1400,
+                            TcpFlags::ACK | TcpFlags::PSH,
+                            &payload,
+                            20000 + f,
+                        );
                         table.process(Timestamp(u64::from(i) + 1), &s, &mut h);
                     }
                 }
@@ -96,7 +105,14 @@ fn bench_http(c: &mut Criterion) {
                 let mut stats = HttpStats::default();
                 let mut out = Vec::with_capacity(128);
                 for part in data.chunks(chunk) {
-                    s.on_data(&limits, &mut stats, Direction::ToServer, Timestamp(1), part, &mut out);
+                    s.on_data(
+                        &limits,
+                        &mut stats,
+                        Direction::ToServer,
+                        Timestamp(1),
+                        part,
+                        &mut out,
+                    );
                 }
                 black_box(out.len())
             })
@@ -111,8 +127,22 @@ fn parsed_requests() -> Vec<Request> {
     let mut stats = HttpStats::default();
     let mut out = Vec::new();
     let attack = b"GET /search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--&page=2 HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0\r\n\r\n";
-    s.on_data(&limits, &mut stats, Direction::ToServer, Timestamp(1), REQ, &mut out);
-    s.on_data(&limits, &mut stats, Direction::ToServer, Timestamp(1), attack, &mut out);
+    s.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(1),
+        REQ,
+        &mut out,
+    );
+    s.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(1),
+        attack,
+        &mut out,
+    );
     out.into_iter()
         .filter_map(|e| match e {
             HttpEvent::Request(r) => Some(r),
@@ -178,5 +208,12 @@ fn bench_record_encoding(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_reassembly, bench_http, bench_detect, bench_record_encoding);
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_reassembly,
+    bench_http,
+    bench_detect,
+    bench_record_encoding
+);
 criterion_main!(benches);

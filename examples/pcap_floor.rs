@@ -20,5 +20,8 @@ fn main() {
         bytes += p.data.len() as u64;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{packets} packets, {bytes} bytes in {secs:.3} s ({:.2} Gbit/s)", bytes as f64 * 8.0 / secs / 1e9);
+    println!(
+        "{packets} packets, {bytes} bytes in {secs:.3} s ({:.2} Gbit/s)",
+        bytes as f64 * 8.0 / secs / 1e9
+    );
 }

@@ -110,8 +110,12 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Read(args) => run_read(args),
-        Command::Rules { command: RulesCommand::Check { path } } => rules_check(path.as_deref()),
-        Command::Config { command: ConfigCommand::Check { path } } => {
+        Command::Rules {
+            command: RulesCommand::Check { path },
+        } => rules_check(path.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Check { path },
+        } => {
             Config::load(&path)?;
             println!("{}: ok", path.display());
             Ok(Outcome::Success)
@@ -170,7 +174,9 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
         config.trust.trusted_proxies = common.trusted_proxy.clone();
     }
     let workers = match config.pipeline.workers {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         n => n,
     };
     if workers > 1024 {
@@ -180,7 +186,11 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
         None => RuleSet::builtin(),
         Some(p) => RuleSet::load(p).map_err(|errors| {
             let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-            anyhow::anyhow!("{}: {} error(s) in rules, first: {first}", p.display(), errors.len())
+            anyhow::anyhow!(
+                "{}: {} error(s) in rules, first: {first}",
+                p.display(),
+                errors.len()
+            )
         })?,
     };
     let trusted = ClientIpPolicy {
@@ -191,19 +201,37 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
             .map(|v| parse_cidr("--trusted-proxy", v))
             .collect::<Result<_, _>>()?,
     };
-    let filter = config.capture.filter.clone().or(default_filter.map(str::to_string));
-    Ok(Effective { config, workers, rules, trusted, filter })
+    let filter = config
+        .capture
+        .filter
+        .clone()
+        .or(default_filter.map(str::to_string));
+    Ok(Effective {
+        config,
+        workers,
+        rules,
+        trusted,
+        filter,
+    })
 }
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
     match path {
-        None => Ok(Box::new(JsonLinesWriter::new(Box::new(std::io::stdout()), "standard output"))),
-        Some(p) if p == Path::new("-") => {
-            Ok(Box::new(JsonLinesWriter::new(Box::new(std::io::stdout()), "standard output")))
-        }
+        None => Ok(Box::new(JsonLinesWriter::new(
+            Box::new(std::io::stdout()),
+            "standard output",
+        ))),
+        Some(p) if p == Path::new("-") => Ok(Box::new(JsonLinesWriter::new(
+            Box::new(std::io::stdout()),
+            "standard output",
+        ))),
         Some(p) => {
-            let f = std::fs::File::create(p).with_context(|| format!("cannot create output {}", p.display()))?;
-            Ok(Box::new(JsonLinesWriter::new(Box::new(f), p.display().to_string())))
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create output {}", p.display()))?;
+            Ok(Box::new(JsonLinesWriter::new(
+                Box::new(f),
+                p.display().to_string(),
+            )))
         }
     }
 }
@@ -239,8 +267,10 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -252,7 +282,13 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         }
     };
     let mut report = PipelineReport::default();
-    let outcomes = offline::read_files(&args.files, filter.as_mut(), &mut pipeline, &mut report.capture, &mut progress);
+    let outcomes = offline::read_files(
+        &args.files,
+        filter.as_mut(),
+        &mut pipeline,
+        &mut report.capture,
+        &mut progress,
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -265,7 +301,14 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         if let Some(e) = &o.error {
             // A damaged file analysed up to the damage is reported; it fails
             // the run only if nothing could be read from it.
-            eprintln!("specula: {e}{}", if o.frames > 0 { format!(" (analysed the {} packets before it)", o.frames) } else { String::new() });
+            eprintln!(
+                "specula: {e}{}",
+                if o.frames > 0 {
+                    format!(" (analysed the {} packets before it)", o.frames)
+                } else {
+                    String::new()
+                }
+            );
             if o.frames == 0 {
                 failed = true;
             }
@@ -283,5 +326,9 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     if report.worker_panics > 0 {
         failed = true;
     }
-    Ok(if failed { Outcome::Failed } else { Outcome::Success })
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
 }

@@ -60,7 +60,11 @@ pub struct PipelineSection {
 
 impl Default for PipelineSection {
     fn default() -> Self {
-        PipelineSection { workers: 0, queue_batches: 64, batch_segments: 256 }
+        PipelineSection {
+            workers: 0,
+            queue_batches: 64,
+            batch_segments: 256,
+        }
     }
 }
 
@@ -193,15 +197,19 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     /// Parse TOML text; errors carry the key and line (toml's messages).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
     }
 
     pub fn reassembly_config(&self, workers: usize) -> ReassemblyConfig {
@@ -246,7 +254,10 @@ pub fn parse_cidr(what: &str, value: &str) -> Result<IpNet, ConfigError> {
     if let Ok(ip) = v.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    Err(ConfigError::BadCidr { what: what.to_string(), value: value.to_string() })
+    Err(ConfigError::BadCidr {
+        what: what.to_string(),
+        value: value.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -262,7 +273,11 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_naming_key_and_line() {
-        let e = Config::parse("[reassembly]\nmax_flows = 10\nmax_flowz = 3\n", Path::new("s.toml")).unwrap_err();
+        let e = Config::parse(
+            "[reassembly]\nmax_flows = 10\nmax_flowz = 3\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("s.toml"), "{msg}");
         assert!(msg.contains("max_flowz"), "{msg}");
@@ -271,13 +286,18 @@ mod tests {
 
     #[test]
     fn bad_value_is_an_error() {
-        let e = Config::parse("[output]\nemit = \"everything\"\n", Path::new("s.toml")).unwrap_err();
+        let e =
+            Config::parse("[output]\nemit = \"everything\"\n", Path::new("s.toml")).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]
     fn caps_are_split_across_workers() {
-        let c = Config::parse("[reassembly]\nmax_flows = 1000\nmemcap_bytes = 4000\n", Path::new("s")).unwrap();
+        let c = Config::parse(
+            "[reassembly]\nmax_flows = 1000\nmemcap_bytes = 4000\n",
+            Path::new("s"),
+        )
+        .unwrap();
         let r = c.reassembly_config(4);
         assert_eq!(r.max_flows, 250);
         assert_eq!(r.memcap_bytes, 1000);
@@ -285,8 +305,14 @@ mod tests {
 
     #[test]
     fn cidrs() {
-        assert_eq!(parse_cidr("t", "10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
-        assert_eq!(parse_cidr("t", "192.0.2.1").unwrap().to_string(), "192.0.2.1/32");
+        assert_eq!(
+            parse_cidr("t", "10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_cidr("t", "192.0.2.1").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
         assert!(parse_cidr("t", "::1").is_ok());
         assert!(parse_cidr("t", "nope").is_err());
     }

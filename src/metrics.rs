@@ -13,6 +13,9 @@ use crate::http::HttpStats;
 use crate::reassembly::ReassemblyStats;
 use crate::sink::SinkStats;
 
+/// One counter: Prometheus name, optional `(label, value)`, count.
+pub type Counter = (&'static str, Option<(&'static str, &'static str)>, u64);
+
 /// Capture-side counters (the capture thread).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureCounters {
@@ -96,7 +99,7 @@ impl PipelineReport {
     }
 
     /// Every counter as `(prometheus name, optional label, value)`.
-    pub fn counters(&self) -> Vec<(&'static str, Option<(&'static str, &'static str)>, u64)> {
+    pub fn counters(&self) -> Vec<Counter> {
         let c = &self.capture;
         let mut v = vec![
             ("specula_capture_files_total", None, c.files),
@@ -104,17 +107,33 @@ impl PipelineReport {
             ("specula_capture_files_damaged_total", None, c.files_damaged),
             ("specula_capture_packets_total", None, c.frames),
             ("specula_capture_bytes_total", None, c.bytes),
-            ("specula_capture_filtered_packets_total", None, c.filtered_out),
+            (
+                "specula_capture_filtered_packets_total",
+                None,
+                c.filtered_out,
+            ),
             ("specula_capture_filter_errors_total", None, c.filter_errors),
             ("specula_decode_tcp_segments_total", None, c.tcp_segments),
         ];
         for (i, r) in SkipReason::ALL.iter().enumerate() {
-            v.push(("specula_decode_skipped_packets_total", Some(("reason", r.as_str())), c.skipped.get(i).copied().unwrap_or(0)));
+            v.push((
+                "specula_decode_skipped_packets_total",
+                Some(("reason", r.as_str())),
+                c.skipped.get(i).copied().unwrap_or(0),
+            ));
         }
         let d = &self.dispatch;
         v.push(("specula_pipeline_batches_total", None, d.batches_sent));
-        v.push(("specula_pipeline_queue_full_waits_total", None, d.queue_full_waits));
-        v.push(("specula_pipeline_dropped_segments_total", Some(("reason", "queue_full")), d.dropped_segments));
+        v.push((
+            "specula_pipeline_queue_full_waits_total",
+            None,
+            d.queue_full_waits,
+        ));
+        v.push((
+            "specula_pipeline_dropped_segments_total",
+            Some(("reason", "queue_full")),
+            d.dropped_segments,
+        ));
         macro_rules! r {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.reassembly.$f)))
@@ -125,17 +144,41 @@ impl PipelineReport {
         r!("specula_reassembly_flows_ended_total", flows_ended);
         r!("specula_reassembly_flows_evicted_total", flows_evicted);
         r!("specula_reassembly_flows_timed_out_total", flows_timed_out);
-        r!("specula_reassembly_midstream_pickups_total", midstream_pickups);
-        r!("specula_reassembly_retransmitted_segments_total", retransmitted_segments);
-        r!("specula_reassembly_out_of_order_segments_total", out_of_order_segments);
-        r!("specula_reassembly_overlap_segments_total", overlap_segments);
-        r!("specula_reassembly_overlap_different_data_total", overlap_different_data);
+        r!(
+            "specula_reassembly_midstream_pickups_total",
+            midstream_pickups
+        );
+        r!(
+            "specula_reassembly_retransmitted_segments_total",
+            retransmitted_segments
+        );
+        r!(
+            "specula_reassembly_out_of_order_segments_total",
+            out_of_order_segments
+        );
+        r!(
+            "specula_reassembly_overlap_segments_total",
+            overlap_segments
+        );
+        r!(
+            "specula_reassembly_overlap_different_data_total",
+            overlap_different_data
+        );
         r!("specula_reassembly_gaps_total", gaps);
         r!("specula_reassembly_gap_bytes_total", gap_bytes);
-        r!("specula_reassembly_per_flow_cap_hits_total", per_flow_cap_hits);
+        r!(
+            "specula_reassembly_per_flow_cap_hits_total",
+            per_flow_cap_hits
+        );
         r!("specula_reassembly_memcap_hits_total", memcap_hits);
-        r!("specula_reassembly_ignored_segments_total", ignored_segments);
-        r!("specula_reassembly_data_after_rst_segments_total", data_after_rst);
+        r!(
+            "specula_reassembly_ignored_segments_total",
+            ignored_segments
+        );
+        r!(
+            "specula_reassembly_data_after_rst_segments_total",
+            data_after_rst
+        );
         macro_rules! h {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.http.$f)))
@@ -143,11 +186,20 @@ impl PipelineReport {
         }
         h!("specula_http_requests_total", requests);
         h!("specula_http_responses_total", responses);
-        h!("specula_http_incomplete_requests_total", incomplete_requests);
+        h!(
+            "specula_http_incomplete_requests_total",
+            incomplete_requests
+        );
         h!("specula_http_header_limit_hits_total", header_limit_hits);
-        h!("specula_http_header_count_limit_hits_total", header_count_limit_hits);
+        h!(
+            "specula_http_header_count_limit_hits_total",
+            header_count_limit_hits
+        );
         h!("specula_http_body_skipped_bytes_total", body_bytes_skipped);
-        h!("specula_http_resync_skipped_bytes_total", resync_bytes_skipped);
+        h!(
+            "specula_http_resync_skipped_bytes_total",
+            resync_bytes_skipped
+        );
         h!("specula_http_gaps_total", gaps);
         h!("specula_http_non_http_bytes_total", non_http_bytes);
         h!("specula_http_tx_queue_overflows_total", tx_queue_overflows);
@@ -160,18 +212,45 @@ impl PipelineReport {
         t!("specula_detect_points_total", points);
         t!("specula_detect_regex_evaluations_total", regex_evaluations);
         t!("specula_detect_point_limit_hits_total", point_limit_hits);
-        t!("specula_detect_point_bytes_truncated_total", point_bytes_truncated);
+        t!(
+            "specula_detect_point_bytes_truncated_total",
+            point_bytes_truncated
+        );
         t!("specula_detect_decode_depth_hits_total", decode_depth_hits);
         t!("specula_detect_hit_limit_hits_total", hit_limit_hits);
         for class in AttackClass::ALL {
-            v.push(("specula_detect_hits_total", Some(("class", class.as_str())), self.hits(class)));
+            v.push((
+                "specula_detect_hits_total",
+                Some(("class", class.as_str())),
+                self.hits(class),
+            ));
         }
-        v.push(("specula_pipeline_records_total", None, self.sum(|w| w.records)));
-        v.push(("specula_pipeline_dropped_records_total", Some(("reason", "queue_full")), self.sum(|w| w.records_dropped)));
-        v.push(("specula_pipeline_worker_panics_total", None, self.worker_panics));
-        v.push(("specula_sink_records_total", None, self.sink.records_written));
+        v.push((
+            "specula_pipeline_records_total",
+            None,
+            self.sum(|w| w.records),
+        ));
+        v.push((
+            "specula_pipeline_dropped_records_total",
+            Some(("reason", "queue_full")),
+            self.sum(|w| w.records_dropped),
+        ));
+        v.push((
+            "specula_pipeline_worker_panics_total",
+            None,
+            self.worker_panics,
+        ));
+        v.push((
+            "specula_sink_records_total",
+            None,
+            self.sink.records_written,
+        ));
         v.push(("specula_sink_bytes_total", None, self.sink.bytes_written));
-        v.push(("specula_sink_write_errors_total", None, self.sink.write_errors));
+        v.push((
+            "specula_sink_write_errors_total",
+            None,
+            self.sink.write_errors,
+        ));
         v
     }
 
@@ -242,14 +321,24 @@ impl PipelineReport {
                         || name.contains("panics"))
             })
             .map(|(name, label, v)| {
-                let short = name.trim_start_matches("specula_").trim_end_matches("_total");
+                let short = name
+                    .trim_start_matches("specula_")
+                    .trim_end_matches("_total");
                 match label {
                     Some((_, l)) => format!("{short}{{{l}}}={v}"),
                     None => format!("{short}={v}"),
                 }
             })
             .collect();
-        let _ = writeln!(s, "  drops and anomalies: {}", if drops.is_empty() { "none".to_string() } else { drops.join(", ") });
+        let _ = writeln!(
+            s,
+            "  drops and anomalies: {}",
+            if drops.is_empty() {
+                "none".to_string()
+            } else {
+                drops.join(", ")
+            }
+        );
         let _ = writeln!(
             s,
             "  elapsed {:.3} s, {:.1} Mbit/s, {:.0} packets/s, {:.0} requests/s, peak {} flows, {} records written",

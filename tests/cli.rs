@@ -13,7 +13,11 @@ fn stderr(out: &std::process::Output) -> String {
 fn missing_file_is_a_clear_error() {
     let out = run(&["read", "--no-progress", "/nonexistent/x.pcap"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("/nonexistent/x.pcap"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/x.pcap"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -40,17 +44,34 @@ fn truncated_capture_is_analysed_up_to_the_damage() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cut.pcap");
     std::fs::write(&p, &src[..src.len() / 2 + 7]).unwrap();
-    let out = run(&["read", "--no-progress", "--emit", "requests", p.to_str().unwrap()]);
+    let out = run(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        p.to_str().unwrap(),
+    ]);
     let err = stderr(&out);
-    assert!(err.contains("cut.pcap"), "damage must be reported naming the file: {err}");
+    assert!(
+        err.contains("cut.pcap"),
+        "damage must be reported naming the file: {err}"
+    );
     let records = parse_jsonl(&out.stdout);
-    assert!(records.len() > 2000, "requests before the damage are reported, got {}", records.len());
+    assert!(
+        records.len() > 2000,
+        "requests before the damage are reported, got {}",
+        records.len()
+    );
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
 
 #[test]
 fn summary_goes_to_stderr() {
-    let out = run(&["read", "--no-progress", corpus().join("crs/crs.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "read",
+        "--no-progress",
+        corpus().join("crs/crs.pcap").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let err = stderr(&out);
     for word in ["packets", "flows", "requests", "elapsed", "Mbit/s", "drops"] {
@@ -62,13 +83,29 @@ fn summary_goes_to_stderr() {
 fn stdin_and_gzip_give_the_same_records_as_the_file() {
     use std::io::Write;
     let pcap = corpus().join("crs/crs.pcap");
-    let direct = run_jsonl(&["read", "--no-progress", "--emit", "requests", "--workers", "1", pcap.to_str().unwrap()]);
+    let direct = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        "--workers",
+        "1",
+        pcap.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&pcap).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&bytes).unwrap();
     let gz = gz.finish().unwrap();
     let mut child = specula()
-        .args(["read", "--no-progress", "--emit", "requests", "--workers", "1", "-"])
+        .args([
+            "read",
+            "--no-progress",
+            "--emit",
+            "requests",
+            "--workers",
+            "1",
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -101,7 +138,10 @@ fn rules_check_reports_line_and_column() {
     let out = run(&["rules", "check", p.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("bad.toml:6:"), "error must point at line 6: {err}");
+    assert!(
+        err.contains("bad.toml:6:"),
+        "error must point at line 6: {err}"
+    );
     let ok = run(&["rules", "check"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("rules ok"));
@@ -110,11 +150,34 @@ fn rules_check_reports_line_and_column() {
 #[test]
 fn bpf_filter_is_applied_to_files() {
     let pcap = corpus().join("crs/crs.pcap");
-    let all = run_jsonl(&["read", "--no-progress", "--emit", "requests", pcap.to_str().unwrap()]);
-    let none = run_jsonl(&["read", "--no-progress", "--emit", "requests", "--filter", "tcp port 9", pcap.to_str().unwrap()]);
+    let all = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        pcap.to_str().unwrap(),
+    ]);
+    let none = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        "--filter",
+        "tcp port 9",
+        pcap.to_str().unwrap(),
+    ]);
     assert!(!all.is_empty());
-    assert!(none.is_empty(), "a filter matching nothing must leave no records");
-    let bad = run(&["read", "--no-progress", "--filter", "tcp portt 80", pcap.to_str().unwrap()]);
+    assert!(
+        none.is_empty(),
+        "a filter matching nothing must leave no records"
+    );
+    let bad = run(&[
+        "read",
+        "--no-progress",
+        "--filter",
+        "tcp portt 80",
+        pcap.to_str().unwrap(),
+    ]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--filter"), "{}", stderr(&bad));
 }

@@ -14,8 +14,19 @@ use common::*;
 /// CRS categories that are about the request (response-phase rules look at
 /// what the server sent, which a request-only view cannot see).
 const REQUEST_CATEGORIES: &[&str] = &[
-    "sqli", "xss", "rce", "php", "java", "lfi", "rfi", "generic", "session-fixation", "multipart", "protocol",
-    "scanner", "method-enforcement",
+    "sqli",
+    "xss",
+    "rce",
+    "php",
+    "java",
+    "lfi",
+    "rfi",
+    "generic",
+    "session-fixation",
+    "multipart",
+    "protocol",
+    "scanner",
+    "method-enforcement",
 ];
 
 /// The Specula class a CRS category corresponds to, where one does.
@@ -37,14 +48,24 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
     let dir = corpus().join("crs");
     let tests = read_jsonl_file(&dir.join("tests.jsonl"));
     let pcap = dir.join("crs.pcap");
-    let records = run_jsonl(&["read", "--emit", "requests", "--no-progress", pcap.to_str().unwrap()]);
+    let records = run_jsonl(&[
+        "read",
+        "--emit",
+        "requests",
+        "--no-progress",
+        pcap.to_str().unwrap(),
+    ]);
 
     let mut by_id: HashMap<String, BTreeSet<String>> = HashMap::new();
     for r in &records {
         let id = s(r, "request_id");
         let classes: BTreeSet<String> = r["attack_classes"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         by_id.entry(id).or_default().extend(classes);
     }
@@ -61,7 +82,8 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         };
         let row = table.entry(category.clone()).or_default();
         let any = !classes.is_empty();
-        let class_hit = class_of(&category).is_some_and(|want| want.iter().any(|c| classes.contains(*c)));
+        let class_hit =
+            class_of(&category).is_some_and(|want| want.iter().any(|c| classes.contains(*c)));
         if s(t, "expect") == "detect" {
             row[0] += 1;
             row[1] += u64::from(any);
@@ -72,9 +94,22 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         }
     }
 
-    let pct = |a: u64, b: u64| if b == 0 { "-".to_string() } else { format!("{:.1}%", 100.0 * a as f64 / b as f64) };
-    eprintln!("CRS corpus: {} tests, {} request records", tests.len(), records.len());
-    eprintln!("{:<22} {:>7} {:>9} {:>11} {:>7} {:>9}", "category", "detect", "any hit", "class hit", "clean", "flagged");
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * a as f64 / b as f64)
+        }
+    };
+    eprintln!(
+        "CRS corpus: {} tests, {} request records",
+        tests.len(),
+        records.len()
+    );
+    eprintln!(
+        "{:<22} {:>7} {:>9} {:>11} {:>7} {:>9}",
+        "category", "detect", "any hit", "class hit", "clean", "flagged"
+    );
     let (mut d, mut a, mut c, mut cl, mut f) = (0, 0, 0, 0, 0);
     for (cat, row) in &table {
         eprintln!(
@@ -94,8 +129,25 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
             f += row[4];
         }
     }
-    eprintln!("{:<22} {:>7} {:>9} {:>11} {:>7} {:>9}", "request categories", d, pct(a, d), pct(c, d), cl, pct(f, cl));
+    eprintln!(
+        "{:<22} {:>7} {:>9} {:>11} {:>7} {:>9}",
+        "request categories",
+        d,
+        pct(a, d),
+        pct(c, d),
+        cl,
+        pct(f, cl)
+    );
 
-    assert!(missing.is_empty(), "{} CRS requests were not found in the output, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
-    assert_eq!(records.len(), tests.len(), "one request record per CRS request");
+    assert!(
+        missing.is_empty(),
+        "{} CRS requests were not found in the output, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(
+        records.len(),
+        tests.len(),
+        "one request record per CRS request"
+    );
 }

@@ -22,7 +22,9 @@ type FlowId = (String, u64, String, u64);
 /// One spelling per address: tshark writes IPv4-mapped IPv6 as
 /// `::ffff:506:708`, Rust (following RFC 5952 §5) as `::ffff:5.6.7.8`.
 fn canonical_ip(s: &str) -> String {
-    s.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_else(|_| s.to_string())
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|_| s.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +46,12 @@ fn expected_flows(e: &Value) -> BTreeMap<FlowId, Vec<(Req, String)>> {
         );
         let version = s(r, "version");
         flows.entry(key).or_default().push((
-            Req { method: s(r, "method"), uri: s(r, "uri"), host: s(r, "host"), user_agent: s(r, "user_agent") },
+            Req {
+                method: s(r, "method"),
+                uri: s(r, "uri"),
+                host: s(r, "host"),
+                user_agent: s(r, "user_agent"),
+            },
             version,
         ));
     }
@@ -96,9 +103,13 @@ fn compare(e: &Value, records: &[Value]) -> Result<(), String> {
             problems.push(format!(
                 "flow {flow:?}: expected {} requests {:?}, got {} {:?}",
                 exp.len(),
-                exp.iter().map(|(r, _)| format!("{} {}", r.method, r.uri)).collect::<Vec<_>>(),
+                exp.iter()
+                    .map(|(r, _)| format!("{} {}", r.method, r.uri))
+                    .collect::<Vec<_>>(),
                 got.len(),
-                got.iter().map(|r| format!("{} {}", r.method, r.uri)).collect::<Vec<_>>()
+                got.iter()
+                    .map(|r| format!("{} {}", r.method, r.uri))
+                    .collect::<Vec<_>>()
             ));
             continue;
         }
@@ -108,7 +119,9 @@ fn compare(e: &Value, records: &[Value]) -> Result<(), String> {
                 || want.host != have.host
                 || want.user_agent != have.user_agent
             {
-                problems.push(format!("flow {flow:?} request {i}: expected {want:?}, got {have:?}"));
+                problems.push(format!(
+                    "flow {flow:?} request {i}: expected {want:?}, got {have:?}"
+                ));
             }
         }
     }
@@ -128,20 +141,36 @@ fn compare(e: &Value, records: &[Value]) -> Result<(), String> {
 fn suricata_verify_requests_match_expected() {
     let dir = corpus().join("suricata-verify");
     let entries = read_jsonl_file(&dir.join("expected.jsonl"));
-    assert!(entries.len() >= 100, "expected.jsonl looks truncated: {} entries", entries.len());
+    assert!(
+        entries.len() >= 100,
+        "expected.jsonl looks truncated: {} entries",
+        entries.len()
+    );
     let mut failures = Vec::new();
     let mut stale = Vec::new();
     let mut matched = 0;
     for e in &entries {
         let pcap = s(e, "pcap");
         let path = dir.join(&pcap);
-        let out = run(&["read", "--emit", "requests", "--workers", "2", "--no-progress", path.to_str().unwrap()]);
+        let out = run(&[
+            "read",
+            "--emit",
+            "requests",
+            "--workers",
+            "2",
+            "--no-progress",
+            path.to_str().unwrap(),
+        ]);
         let listed = NOT_YET.iter().find(|(p, _)| *p == pcap);
         // Exit 1 is allowed for a damaged capture that was analysed; any other failure is not.
         let result = if out.status.code() == Some(0) || out.status.code() == Some(1) {
             compare(e, &parse_jsonl(&out.stdout))
         } else {
-            Err(format!("exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "exit {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
         };
         match (result, listed) {
             (Ok(()), None) => matched += 1,
@@ -155,6 +184,14 @@ fn suricata_verify_requests_match_expected() {
         entries.len(),
         NOT_YET.len()
     );
-    assert!(stale.is_empty(), "these captures now match: remove them from NOT_YET: {stale:?}");
-    assert!(failures.is_empty(), "{} captures differ from expected.jsonl:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "these captures now match: remove them from NOT_YET: {stale:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} captures differ from expected.jsonl:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -37,14 +37,25 @@ fn every_testdata_capture_matches_its_truth() {
     let mut problems = Vec::new();
     let mut counted = (0, 0, 0);
     for (capture, truth) in captures() {
-        let out = run(&["read", "--no-progress", "--emit", "requests", capture.to_str().unwrap()]);
+        let out = run(&[
+            "read",
+            "--no-progress",
+            "--emit",
+            "requests",
+            capture.to_str().unwrap(),
+        ]);
         let name = capture.file_name().unwrap().to_string_lossy().to_string();
         if !out.status.success() {
-            problems.push(format!("{name}: exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr)));
+            problems.push(format!(
+                "{name}: exit {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
             continue;
         }
         let records = parse_jsonl(&out.stdout);
-        let by_id: HashMap<String, &Value> = records.iter().map(|r| (s(r, "request_id"), r)).collect();
+        let by_id: HashMap<String, &Value> =
+            records.iter().map(|r| (s(r, "request_id"), r)).collect();
         for t in read_jsonl_file(&truth) {
             let id = s(&t, "request_id");
             let partial = t["partial"].as_bool().unwrap_or(false);
@@ -57,58 +68,132 @@ fn every_testdata_capture_matches_its_truth() {
             counted.0 += 1;
             for k in ["method", "uri", "host"] {
                 if s(r, k) != s(&t, k) {
-                    problems.push(format!("{name} {id}: {k} = {:?}, truth {:?}", s(r, k), s(&t, k)));
+                    problems.push(format!(
+                        "{name} {id}: {k} = {:?}, truth {:?}",
+                        s(r, k),
+                        s(&t, k)
+                    ));
                 }
             }
             let classes: BTreeSet<String> = r["attack_classes"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             match t.get("attack_class").and_then(Value::as_str) {
                 Some(class) => {
                     counted.1 += 1;
                     if !classes.contains(class) {
-                        problems.push(format!("{name} {id}: attack {class} at {} missed (got {classes:?})", s(&t, "location")));
+                        problems.push(format!(
+                            "{name} {id}: attack {class} at {} missed (got {classes:?})",
+                            s(&t, "location")
+                        ));
                     }
                 }
                 None => {
                     counted.2 += 1;
                     // Capture artefacts (gaps) may legitimately raise protocol anomalies.
-                    let flagged: Vec<&String> = classes.iter().filter(|c| !(partial && *c == "protocol")).collect();
+                    let flagged: Vec<&String> = classes
+                        .iter()
+                        .filter(|c| !(partial && *c == "protocol"))
+                        .collect();
                     if !flagged.is_empty() {
-                        problems.push(format!("{name} {id}: benign request flagged as {flagged:?}: {}", s(r, "uri")));
+                        problems.push(format!(
+                            "{name} {id}: benign request flagged as {flagged:?}: {}",
+                            s(r, "uri")
+                        ));
                     }
                 }
             }
         }
     }
-    eprintln!("testdata: {} requests checked, {} attacks, {} benign", counted.0, counted.1, counted.2);
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    eprintln!(
+        "testdata: {} requests checked, {} attacks, {} benign",
+        counted.0, counted.1, counted.2
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn overlapping_different_data_is_counted() {
-    let out = run(&["read", "--no-progress", repo().join("testdata/overlap-different.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "read",
+        "--no-progress",
+        repo()
+            .join("testdata/overlap-different.pcap")
+            .to_str()
+            .unwrap(),
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("overlap_different_data="), "the summary must show the overlap anomaly: {err}");
+    assert!(
+        err.contains("overlap_different_data="),
+        "the summary must show the overlap anomaly: {err}"
+    );
 }
 
 #[test]
 fn a_lost_segment_is_counted_as_a_gap() {
-    let out = run(&["read", "--no-progress", repo().join("testdata/gap.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "read",
+        "--no-progress",
+        repo().join("testdata/gap.pcap").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("reassembly_gaps="), "the summary must show the gap: {err}");
+    assert!(
+        err.contains("reassembly_gaps="),
+        "the summary must show the gap: {err}"
+    );
 }
 
 #[test]
 fn attack_records_carry_contract_fields() {
-    let records = run_jsonl(&["read", "--no-progress", repo().join("testdata/sample-mirror.pcap").to_str().unwrap()]);
+    let records = run_jsonl(&[
+        "read",
+        "--no-progress",
+        repo().join("testdata/sample-mirror.pcap").to_str().unwrap(),
+    ]);
     assert!(!records.is_empty());
-    let classes = ["sqli", "nosqli", "xss", "rce", "ptrav", "rfi", "ssrf", "ssti", "xxe", "ldapi", "crlf", "ssi", "mail_injection", "scanner", "protocol"];
+    let classes = [
+        "sqli",
+        "nosqli",
+        "xss",
+        "rce",
+        "ptrav",
+        "rfi",
+        "ssrf",
+        "ssti",
+        "xxe",
+        "ldapi",
+        "crlf",
+        "ssi",
+        "mail_injection",
+        "scanner",
+        "protocol",
+    ];
     for r in &records {
-        for k in ["ts", "src_ip", "dst_ip", "client_ip", "method", "uri", "attack_class", "rule_id", "severity", "location", "matched"] {
+        for k in [
+            "ts",
+            "src_ip",
+            "dst_ip",
+            "client_ip",
+            "method",
+            "uri",
+            "attack_class",
+            "rule_id",
+            "severity",
+            "location",
+            "matched",
+        ] {
             assert!(r[k].is_string(), "{k} must be a string in {r}");
         }
         for k in ["src_port", "dst_port", "body_len"] {
@@ -118,15 +203,29 @@ fn attack_records_carry_contract_fields() {
         assert!(["low", "medium", "high", "critical"].contains(&r["severity"].as_str().unwrap()));
         assert!(r["matched"].as_str().unwrap().len() <= 256 * 4);
         let ts = r["ts"].as_str().unwrap();
-        assert!(ts.len() == 27 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.', "ts format: {ts}");
+        assert!(
+            ts.len() == 27 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.',
+            "ts format: {ts}"
+        );
     }
 }
 
 #[test]
 fn trusted_proxy_headers_give_the_client_ip() {
     let pcap = repo().join("testdata/sample-mirror.pcap");
-    let untrusted = run_jsonl(&["read", "--no-progress", "--emit", "requests", pcap.to_str().unwrap()]);
-    assert!(untrusted.iter().all(|r| s(r, "client_ip") == s(r, "src_ip")), "headers must not be believed by default");
+    let untrusted = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(
+        untrusted
+            .iter()
+            .all(|r| s(r, "client_ip") == s(r, "src_ip")),
+        "headers must not be believed by default"
+    );
     let trusted = run_jsonl(&[
         "read",
         "--no-progress",
@@ -136,7 +235,14 @@ fn trusted_proxy_headers_give_the_client_ip() {
         "0.0.0.0/0",
         pcap.to_str().unwrap(),
     ]);
-    let from_header = trusted.iter().filter(|r| r["client_ip_from_header"] == true).count();
-    assert!(from_header > trusted.len() / 2, "mirror headers should give most client IPs: {from_header}/{}", trusted.len());
+    let from_header = trusted
+        .iter()
+        .filter(|r| r["client_ip_from_header"] == true)
+        .count();
+    assert!(
+        from_header > trusted.len() / 2,
+        "mirror headers should give most client IPs: {from_header}/{}",
+        trusted.len()
+    );
     assert!(trusted.iter().any(|r| s(r, "client_ip") != s(r, "src_ip")));
 }

@@ -6,8 +6,16 @@ use common::*;
 
 fn sorted_lines(args: &[&str]) -> Vec<String> {
     let out = run(args);
-    assert!(out.status.success(), "specula {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    assert!(
+        out.status.success(),
+        "specula {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     lines.sort();
     lines
 }
@@ -22,9 +30,13 @@ fn same_records_with_1_2_and_5_workers() {
             let one = sorted_lines(&["read", "--no-progress", "--emit", emit, "--workers", "1", f]);
             assert!(!one.is_empty(), "{f} gave no {emit} records");
             for n in ["2", "5"] {
-                let many = sorted_lines(&["read", "--no-progress", "--emit", emit, "--workers", n, f]);
+                let many =
+                    sorted_lines(&["read", "--no-progress", "--emit", emit, "--workers", n, f]);
                 assert_eq!(one.len(), many.len(), "{f} --emit {emit}: 1 worker vs {n}");
-                assert!(one == many, "{f} --emit {emit}: records differ between 1 and {n} workers");
+                assert!(
+                    one == many,
+                    "{f} --emit {emit}: records differ between 1 and {n} workers"
+                );
             }
         }
     }

@@ -754,7 +754,10 @@ fn teredo() {
         Err(SkipReason::NotTcp)
     );
     assert_eq!(
-        decode_frame(LinkType::RAW, &ip4_wrap(17, &udp(53, 40000, &[0, 1, 200, 200, 1]))),
+        decode_frame(
+            LinkType::RAW,
+            &ip4_wrap(17, &udp(53, 40000, &[0, 1, 200, 200, 1]))
+        ),
         Err(SkipReason::NotTcp)
     );
 }

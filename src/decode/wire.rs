@@ -334,7 +334,11 @@ fn udp<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
         dport == PORT_VXLAN || dport == PORT_GENEVE || dport == PORT_TEREDO || sport == PORT_TEREDO;
     let ulen = usize::from(ulen);
     if ulen < 8 || (ulen > p.len() && !short) {
-        return Err(if tunnel { SkipReason::MalformedTunnel } else { SkipReason::NotTcp });
+        return Err(if tunnel {
+            SkipReason::MalformedTunnel
+        } else {
+            SkipReason::NotTcp
+        });
     }
     let short = ulen > p.len();
     let payload = p.get(8..ulen.min(p.len())).unwrap_or_default();

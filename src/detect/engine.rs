@@ -53,7 +53,8 @@ impl Compiled {
             return true;
         }
         p.kind == Kind::Header
-            && ((self.custom_headers && !super::rule::is_standard_header(points.header_name(p).as_bytes()))
+            && ((self.custom_headers
+                && !super::rule::is_standard_header(points.header_name(p).as_bytes()))
                 || self.headers.iter().any(|h| h == points.header_name(p)))
     }
 }

@@ -477,7 +477,9 @@ impl HttpSession {
                 self.req.on_data(&mut cx, ts, data);
                 return;
             };
-            let take = TUNNEL_PROBE_BYTES.saturating_sub(probe.len()).min(data.len());
+            let take = TUNNEL_PROBE_BYTES
+                .saturating_sub(probe.len())
+                .min(data.len());
             probe.extend_from_slice(data.get(..take).unwrap_or_default());
             let rest = data.get(take..).unwrap_or_default();
             match head::plausible_request(&probe) {

@@ -44,7 +44,16 @@ fn method_starts() -> Option<&'static aho_corasick::AhoCorasick> {
     static AC: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
     AC.get_or_init(|| {
         let methods = [
-            "GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PROPFIND ",
+            "GET ",
+            "POST ",
+            "HEAD ",
+            "PUT ",
+            "DELETE ",
+            "OPTIONS ",
+            "PATCH ",
+            "CONNECT ",
+            "TRACE ",
+            "PROPFIND ",
         ];
         // The patterns are fixed and valid; an error here is impossible, and a
         // missing automaton only disables mid-line search.
@@ -67,7 +76,10 @@ pub(super) struct Found {
 impl Seek {
     /// A seeker that also finds request starts in the middle of a line.
     pub fn anywhere() -> Seek {
-        Seek { anywhere: true, ..Seek::default() }
+        Seek {
+            anywhere: true,
+            ..Seek::default()
+        }
     }
 
     /// Drop any candidate (its bytes count as skipped) and treat the next
@@ -102,7 +114,9 @@ impl Seek {
                 let newline = memchr(b'\n', rest);
                 let method = if self.anywhere {
                     let upto = newline.unwrap_or(rest.len());
-                    method_starts().and_then(|ac| ac.find(rest.get(..upto).unwrap_or_default())).map(|m| m.start())
+                    method_starts()
+                        .and_then(|ac| ac.find(rest.get(..upto).unwrap_or_default()))
+                        .map(|m| m.start())
                 } else {
                     None
                 };

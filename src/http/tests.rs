@@ -569,15 +569,7 @@ fn garbage_before_request() {
         b"\x00\x01binary body tail\r\nmore junk\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n",
     )]);
     assert_eq!(r.reqs.len(), 1);
-    check(
-        &r.reqs[0],
-        "GET",
-        "/x",
-        Version::Http11,
-        b"",
-        &[],
-        true,
-    );
+    check(&r.reqs[0], "GET", "/x", Version::Http11, b"", &[], true);
     assert_eq!(r.stats.non_http_bytes, 30);
     // Only garbage: counted, nothing reported.
     let r = run(&[C(b"\x16\x03\x01 tls hello")]);
@@ -772,13 +764,19 @@ fn role_swap() {
 /// and it is requests.
 #[test]
 fn one_sided_requests_on_the_guessed_server_side() {
-    let r = run(&[S(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    let r = run(&[
+        S(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
     let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
     assert_eq!(uris, vec![&b"/a"[..], b"/b"]);
     assert!(r.reqs.iter().all(|q| q.dir == Direction::ToClient));
     assert!(r.resps.is_empty());
     // When both sides send request lines, the side that spoke first is the client.
-    let r = run(&[C(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"GET /s HTTP/1.1\r\n\r\n")]);
+    let r = run(&[
+        C(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"GET /s HTTP/1.1\r\n\r\n"),
+    ]);
     assert_eq!(r.reqs.len(), 1);
     assert_eq!(r.reqs[0].uri, b"/c");
 }
@@ -991,30 +989,14 @@ fn roles_held_while_undecided_are_bounded() {
         ],
     );
     assert_eq!(r.reqs.len(), 1);
-    check(
-        &r.reqs[0],
-        "GET",
-        "/late",
-        Version::Http11,
-        b"",
-        &[],
-        true,
-    );
+    check(&r.reqs[0], "GET", "/late", Version::Http11, b"", &[], true);
     assert_eq!(r.stats.non_http_bytes, 36);
 }
 
 #[test]
 fn candidate_split_across_chunks_keeps_first_ts() {
     let r = run(&[C(b"junk\r\nGE"), C(b"T /x HTTP/1.1\r\nHost: h\r\n\r\n")]);
-    check(
-        &r.reqs[0],
-        "GET",
-        "/x",
-        Version::Http11,
-        b"",
-        &[],
-        true,
-    );
+    check(&r.reqs[0], "GET", "/x", Version::Http11, b"", &[], true);
     assert_eq!(r.reqs[0].ts, Timestamp(0));
 }
 
@@ -1118,19 +1100,39 @@ fn large_head_trickled_byte_by_byte_is_linear() {
 /// Bytes at a midstream start or after a gap are expected: none.
 #[test]
 fn garbage_is_an_anomaly_only_between_known_messages() {
-    let r = run(&[C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nxx junk\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    let r = run(&[C(
+        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nxx junk\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+    )]);
     assert_eq!(r.reqs.len(), 2);
     check(&r.reqs[0], "GET", "/a", Version::Http11, b"", &[], true);
-    check(&r.reqs[1], "GET", "/b", Version::Http11, b"", &[Anomaly::GarbageBeforeRequest], true);
+    check(
+        &r.reqs[1],
+        "GET",
+        "/b",
+        Version::Http11,
+        b"",
+        &[Anomaly::GarbageBeforeRequest],
+        true,
+    );
 }
 
 /// A midstream pickup inside a body: the next request follows the body's
 /// last byte directly, on the same line.
 #[test]
 fn midstream_finds_a_request_in_the_middle_of_a_line() {
-    let r = run(&[C(b"name=x&note=tail of a bodyGET /next?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    let r = run(&[C(
+        b"name=x&note=tail of a bodyGET /next?q=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+    )]);
     assert_eq!(r.reqs.len(), 1);
-    check(&r.reqs[0], "GET", "/next?q=1", Version::Http11, b"", &[], true);
+    check(
+        &r.reqs[0],
+        "GET",
+        "/next?q=1",
+        Version::Http11,
+        b"",
+        &[],
+        true,
+    );
     // The same after a gap on a keep-alive connection.
     let r = run(&[
         C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"),

@@ -32,7 +32,11 @@ pub(crate) struct SegmentBatch {
 
 impl SegmentBatch {
     pub fn with_capacity(segments: usize) -> Self {
-        SegmentBatch { payload: Vec::with_capacity(segments * 512), segs: Vec::with_capacity(segments), now: Timestamp(0) }
+        SegmentBatch {
+            payload: Vec::with_capacity(segments * 512),
+            segs: Vec::with_capacity(segments),
+            now: Timestamp(0),
+        }
     }
 
     pub fn push(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {

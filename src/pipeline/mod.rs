@@ -108,7 +108,9 @@ impl Pipeline {
             .unwrap_or_else(|e| panic!("cannot start sink thread: {e}"));
         let batch_segments = opts.batch_segments.max(1);
         Pipeline {
-            pending: (0..n).map(|_| SegmentBatch::with_capacity(batch_segments)).collect(),
+            pending: (0..n)
+                .map(|_| SegmentBatch::with_capacity(batch_segments))
+                .collect(),
             senders,
             recycle: recycle_rx,
             workers,
@@ -153,11 +155,18 @@ impl Pipeline {
     }
 
     fn send(&mut self, idx: usize) {
-        let fresh = self.recycle.try_recv().unwrap_or_else(|_| SegmentBatch::with_capacity(self.batch_segments));
-        let Some(slot) = self.pending.get_mut(idx) else { return };
+        let fresh = self
+            .recycle
+            .try_recv()
+            .unwrap_or_else(|_| SegmentBatch::with_capacity(self.batch_segments));
+        let Some(slot) = self.pending.get_mut(idx) else {
+            return;
+        };
         let mut batch = std::mem::replace(slot, fresh);
         batch.now = self.now;
-        let Some(tx) = self.senders.get(idx) else { return };
+        let Some(tx) = self.senders.get(idx) else {
+            return;
+        };
         let segs = batch.len() as u64;
         self.dispatch.batches_sent += 1;
         match self.when_full {
@@ -187,9 +196,18 @@ impl Pipeline {
     /// Send what is pending, end every flow, drain the workers and the sink.
     pub fn finish(mut self) -> (PipelineReport, Result<SinkStats, SinkError>) {
         self.tick();
-        let Pipeline { senders, workers, sink, dispatch, .. } = self;
+        let Pipeline {
+            senders,
+            workers,
+            sink,
+            dispatch,
+            ..
+        } = self;
         drop(senders);
-        let mut report = PipelineReport { dispatch, ..PipelineReport::default() };
+        let mut report = PipelineReport {
+            dispatch,
+            ..PipelineReport::default()
+        };
         for w in workers {
             match w.join() {
                 Ok(r) => report.add_worker(&r),
@@ -207,7 +225,10 @@ impl Pipeline {
     }
 }
 
-fn run_sink(mut sink: Box<dyn RecordSink>, rx: Receiver<Vec<Record>>) -> Result<SinkStats, SinkError> {
+fn run_sink(
+    mut sink: Box<dyn RecordSink>,
+    rx: Receiver<Vec<Record>>,
+) -> Result<SinkStats, SinkError> {
     let mut result = Ok(());
     for batch in rx.iter() {
         if result.is_ok() {

@@ -36,7 +36,11 @@ pub fn read_files(
             Ok(r) => r,
             Err(e) => {
                 counters.files_failed += 1;
-                outcomes.push(FileOutcome { path: path.clone(), frames: 0, error: Some(e) });
+                outcomes.push(FileOutcome {
+                    path: path.clone(),
+                    frames: 0,
+                    error: Some(e),
+                });
                 continue;
             }
         };
@@ -81,7 +85,11 @@ pub fn read_files(
             }
         }
         progress(path, reader.bytes_read(), reader.file_len());
-        outcomes.push(FileOutcome { path: path.clone(), frames, error });
+        outcomes.push(FileOutcome {
+            path: path.clone(),
+            frames,
+            error,
+        });
     }
     outcomes
 }

@@ -36,9 +36,16 @@ impl ClientIpPolicy {
             return (ip, true);
         }
         let mut last = None;
-        for h in req.headers.iter().rev().filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for")) {
+        for h in req
+            .headers
+            .iter()
+            .rev()
+            .filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for"))
+        {
             for part in h.value.rsplit(|b| *b == b',') {
-                let Some(ip) = parse_ip(part) else { return last.map_or((src, false), |ip| (ip, true)) };
+                let Some(ip) = parse_ip(part) else {
+                    return last.map_or((src, false), |ip| (ip, true));
+                };
                 if !self.is_trusted(ip) {
                     return (ip, true);
                 }
@@ -51,7 +58,10 @@ impl ClientIpPolicy {
 
 fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     let s = std::str::from_utf8(raw).ok()?.trim();
-    let s = s.strip_prefix('[').and_then(|r| r.split(']').next()).unwrap_or(s);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .unwrap_or(s);
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip);
     }
@@ -105,7 +115,12 @@ pub(crate) fn build_records(
         body_len: req.body_len,
         version: version_str(req.version),
         complete: req.complete,
-        request_key: format!("{:016x}-{:016x}-{}", req.ts.0, flow.key.dispatch_hash(), req.index),
+        request_key: format!(
+            "{:016x}-{:016x}-{}",
+            req.ts.0,
+            flow.key.dispatch_hash(),
+            req.index
+        ),
         client_ip_from_header: from_header,
         attack: None,
         attack_classes: None,
@@ -115,11 +130,17 @@ pub(crate) fn build_records(
             let mut classes: Vec<&'static str> = hits.iter().map(|h| h.class.as_str()).collect();
             classes.sort_unstable();
             classes.dedup();
-            out.push(Record { attack_classes: Some(classes), ..base });
+            out.push(Record {
+                attack_classes: Some(classes),
+                ..base
+            });
         }
         EmitMode::Attacks => {
             for h in hits {
-                let matched = h.matched.get(..MATCHED_MAX.min(h.matched.len())).unwrap_or(&[]);
+                let matched = h
+                    .matched
+                    .get(..MATCHED_MAX.min(h.matched.len()))
+                    .unwrap_or(&[]);
                 out.push(Record {
                     attack: Some(AttackFields {
                         attack_class: h.class.as_str(),
@@ -151,7 +172,10 @@ mod tests {
             version: Version::Http11,
             headers: headers
                 .iter()
-                .map(|(n, v)| Header { name: n.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
+                .map(|(n, v)| Header {
+                    name: n.as_bytes().to_vec(),
+                    value: v.as_bytes().to_vec(),
+                })
                 .collect(),
             body: vec![],
             body_len: 0,
@@ -161,7 +185,12 @@ mod tests {
     }
 
     fn policy(nets: &[&str]) -> ClientIpPolicy {
-        ClientIpPolicy { trusted_proxies: nets.iter().map(|n| crate::config::parse_cidr("t", n).unwrap()).collect() }
+        ClientIpPolicy {
+            trusted_proxies: nets
+                .iter()
+                .map(|n| crate::config::parse_cidr("t", n).unwrap())
+                .collect(),
+        }
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -49,7 +49,11 @@ struct Ctx {
 }
 
 impl Worker {
-    pub fn new(opts: &PipelineOptions, out_tx: Sender<Vec<Record>>, recycle: Sender<SegmentBatch>) -> Worker {
+    pub fn new(
+        opts: &PipelineOptions,
+        out_tx: Sender<Vec<Record>>,
+        recycle: Sender<SegmentBatch>,
+    ) -> Worker {
         Worker {
             table: FlowTable::new(opts.reassembly.clone()),
             recycle,
@@ -80,9 +84,13 @@ impl Worker {
                     if batch.now > Timestamp(0) {
                         self.table.advance_time(batch.now, &mut self.ctx);
                     }
-                    self.ctx.report.peak_flows = self.ctx.report.peak_flows.max(self.table.len() as u64);
-                    self.ctx.report.peak_buffered_bytes =
-                        self.ctx.report.peak_buffered_bytes.max(self.table.buffered_bytes() as u64);
+                    self.ctx.report.peak_flows =
+                        self.ctx.report.peak_flows.max(self.table.len() as u64);
+                    self.ctx.report.peak_buffered_bytes = self
+                        .ctx
+                        .report
+                        .peak_buffered_bytes
+                        .max(self.table.buffered_bytes() as u64);
                     batch.clear();
                     let _ = self.recycle.try_send(batch);
                     self.ctx.flush_records();
@@ -106,7 +114,8 @@ impl Ctx {
             match ev {
                 HttpEvent::Request(req) => {
                     self.hits.clear();
-                    self.detector.inspect(req, &mut self.detect_stats, &mut self.hits);
+                    self.detector
+                        .inspect(req, &mut self.detect_stats, &mut self.hits);
                     self.report.requests += 1;
                     if !self.hits.is_empty() {
                         self.report.attack_requests += 1;
@@ -114,7 +123,14 @@ impl Ctx {
                     for h in &self.hits {
                         self.report.hits_by_class[h.class as usize] += 1;
                     }
-                    build_records(flow, req, &self.hits, self.emit, &self.client_ip, &mut self.out);
+                    build_records(
+                        flow,
+                        req,
+                        &self.hits,
+                        self.emit,
+                        &self.client_ip,
+                        &mut self.out,
+                    );
                     if self.out.len() >= RECORD_BATCH {
                         self.flush_records();
                     }
@@ -145,22 +161,44 @@ impl Ctx {
 }
 
 impl StreamHandler<FlowState> for Ctx {
-    fn on_data(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, ts: Timestamp, data: &[u8]) {
-        state.http.on_data(&self.http_limits, &mut self.http_stats, dir, ts, data, &mut self.events);
+    fn on_data(
+        &mut self,
+        flow: &FlowInfo,
+        state: &mut FlowState,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+    ) {
+        state.http.on_data(
+            &self.http_limits,
+            &mut self.http_stats,
+            dir,
+            ts,
+            data,
+            &mut self.events,
+        );
         if !self.events.is_empty() {
             self.handle_events(flow);
         }
     }
 
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, len: u64) {
-        state.http.on_gap(&self.http_limits, &mut self.http_stats, dir, len, &mut self.events);
+        state.http.on_gap(
+            &self.http_limits,
+            &mut self.http_stats,
+            dir,
+            len,
+            &mut self.events,
+        );
         if !self.events.is_empty() {
             self.handle_events(flow);
         }
     }
 
     fn on_end(&mut self, flow: &FlowInfo, state: &mut FlowState, _reason: EndReason) {
-        state.http.on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
+        state
+            .http
+            .on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
         if !self.events.is_empty() {
             self.handle_events(flow);
         }

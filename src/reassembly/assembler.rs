@@ -38,7 +38,8 @@ struct Fingerprint {
 
 fn fingerprint_hash(data: &[u8]) -> u32 {
     // Fixed seeds: results do not depend on the run.
-    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9).hash_one(data) as u32
+    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9)
+        .hash_one(data) as u32
 }
 
 /// Where an assembler hands in-order data and gaps.
@@ -155,7 +156,8 @@ impl Assembler {
             }
             let lo = usize::try_from(f.start - start).unwrap_or(usize::MAX);
             let hi = lo.saturating_add(f.len as usize);
-            data.get(lo..hi).is_some_and(|same_range| fingerprint_hash(same_range) != f.hash)
+            data.get(lo..hi)
+                .is_some_and(|same_range| fingerprint_hash(same_range) != f.hash)
         })
     }
 
@@ -567,7 +569,10 @@ mod tests {
         let mut f = Fixture::new(0);
         f.seg(0, b"GET /good HTTP/1.1", 1);
         f.seg(0, b"GET /good HTTP/1.1", 2);
-        assert_eq!(f.stats.overlap_different_data, 0, "an exact copy is not an anomaly");
+        assert_eq!(
+            f.stats.overlap_different_data, 0,
+            "an exact copy is not an anomaly"
+        );
         f.seg(0, b"GET /evil HTTP/1.1", 3);
         assert_eq!(f.stats.overlap_different_data, 1);
         // First data wins: the evil copy is never delivered.

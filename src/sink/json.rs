@@ -27,7 +27,10 @@ impl JsonLinesWriter {
         if e.kind() == io::ErrorKind::BrokenPipe {
             SinkError::Closed
         } else {
-            SinkError::Io { what: self.what.clone(), source: e }
+            SinkError::Io {
+                what: self.what.clone(),
+                source: e,
+            }
         }
     }
 }

@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn ts_is_rfc3339_micro_utc() {
-        assert_eq!(format_ts(Timestamp::from_secs_nanos(0, 0)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_ts(Timestamp::from_secs_nanos(0, 0)),
+            "1970-01-01T00:00:00.000000Z"
+        );
         assert_eq!(
             format_ts(Timestamp::from_secs_nanos(1_700_000_000, 123_456_789)),
             "2023-11-14T22:13:20.123456Z"

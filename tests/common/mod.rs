@@ -18,7 +18,11 @@ pub fn repo() -> PathBuf {
 /// need it fail loudly when it is missing: a silent skip would prove nothing.
 pub fn corpus() -> PathBuf {
     let p = repo().join("../shared/corpus");
-    assert!(p.is_dir(), "the shared corpus is missing at {}", p.display());
+    assert!(
+        p.is_dir(),
+        "the shared corpus is missing at {}",
+        p.display()
+    );
     p
 }
 
