@@ -181,3 +181,52 @@ fn bpf_filter_is_applied_to_files() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--filter"), "{}", stderr(&bad));
 }
+
+#[test]
+fn several_files_in_one_run_give_the_records_of_each() {
+    let a = repo().join("testdata/linktypes-sll2.pcap");
+    let b = repo().join("testdata/multi-interface.pcapng");
+    let one = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        a.to_str().unwrap(),
+    ]);
+    let two = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        b.to_str().unwrap(),
+    ]);
+    let both = run_jsonl(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert!(!one.is_empty() && !two.is_empty());
+    assert_eq!(both.len(), one.len() + two.len());
+}
+
+#[test]
+fn a_missing_file_among_good_ones_fails_the_run_but_analyses_the_rest() {
+    let good = repo().join("testdata/linktypes-ethernet.pcap");
+    let out = run(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        "/nonexistent.pcap",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/nonexistent.pcap"));
+    assert!(
+        !parse_jsonl(&out.stdout).is_empty(),
+        "the good file is still analysed"
+    );
+}
