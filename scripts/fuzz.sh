@@ -15,5 +15,5 @@ for t in $targets; do
     rules) cp -n rules/*.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
   esac
   echo "== fuzz $t for ${secs}s"
-  (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
+  (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
 done

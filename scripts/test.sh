@@ -9,3 +9,4 @@ echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"; cargo test --all-targets -- --nocapture 2>&1 | tee /tmp/specula-test.log
 grep -q "test result: ok" /tmp/specula-test.log
+echo "== fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)"; bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
