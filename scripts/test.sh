@@ -7,6 +7,6 @@ bash scripts/deps.sh
 [ -d ../shared/corpus ] || { echo "error: ../shared/corpus is missing (the shared corpora must sit beside the repository)" >&2; exit 1; }
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
+echo "== fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)"; bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 echo "== cargo test"; cargo test --all-targets -- --nocapture 2>&1 | tee /tmp/specula-test.log
 grep -q "test result: ok" /tmp/specula-test.log
-echo "== fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)"; bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
