@@ -41,6 +41,16 @@ fn push_code_point(out: &mut Vec<u8>, cp: u32) {
 /// (form and query data, WHATWG urlencoded parsing). Returns true when
 /// anything was decoded.
 pub fn percent_decode(input: &[u8], plus: bool, out: &mut Vec<u8>) -> bool {
+    // Most values have nothing to decode: find out without copying.
+    let trigger = if plus {
+        memchr::memchr2(b'%', b'+', input)
+    } else {
+        memchr::memchr(b'%', input)
+    };
+    if trigger.is_none() {
+        out.extend_from_slice(input);
+        return false;
+    }
     let mut changed = false;
     let mut i = 0;
     while let Some(&b) = input.get(i) {
@@ -106,6 +116,10 @@ const NAMED: &[(&[u8], &[u8])] = &[
 /// `&#xHH`, with or without the final `;` (browsers accept both). Returns
 /// true when anything was decoded.
 pub fn html_entities(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if memchr::memchr(b'&', input).is_none() {
+        out.extend_from_slice(input);
+        return false;
+    }
     let mut changed = false;
     let mut i = 0;
     while let Some(&b) = input.get(i) {
@@ -177,6 +191,10 @@ fn decode_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 /// `\xNN`, `\uXXXX`, `\u{X..}`. Other backslashes are kept. Returns true when
 /// anything was decoded.
 pub fn backslash_escapes(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if memchr::memchr(b'\\', input).is_none() {
+        out.extend_from_slice(input);
+        return false;
+    }
     let mut changed = false;
     let mut i = 0;
     while let Some(&b) = input.get(i) {
@@ -226,6 +244,10 @@ pub fn backslash_escapes(input: &[u8], out: &mut Vec<u8>) -> bool {
 /// Drop NUL bytes (C-string truncation tricks, `sel%00ect`). Returns true
 /// when any was removed.
 pub fn remove_nul(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if memchr::memchr(0, input).is_none() {
+        out.extend_from_slice(input);
+        return false;
+    }
     let before = out.len();
     out.extend(input.iter().copied().filter(|&b| b != 0));
     out.len() - before != input.len()

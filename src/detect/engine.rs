@@ -148,6 +148,10 @@ impl Engine {
             match AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                // A full DFA: overlapping search is a table lookup per byte
+                // (the NFA's was the top cost of inspection). The literal set
+                // is small, so its memory is a few MiB at most.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(&literals)
             {
                 Ok(ac) => Some(ac),
