@@ -11,11 +11,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::capture::FrameFilter;
+use std::sync::atomic::AtomicBool;
+
+use crate::capture::{FrameFilter, LiveCapture, LiveOptions};
 use crate::config::{parse_cidr, Config, EmitMode};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
-use crate::pipeline::{offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
+use crate::pipeline::{live, offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
 use crate::sink::{JsonLinesWriter, RecordSink, SinkError};
 
 /// Specula: a passive HTTP attack sensor.
@@ -30,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Analyse pcap or pcapng files (gzip too); `-` reads standard input.
     Read(ReadArgs),
+    /// Capture from an interface until SIGINT/SIGTERM, then flush and exit.
+    Live(LiveArgs),
     /// Rule files.
     Rules {
         #[command(subcommand)]
@@ -98,6 +102,27 @@ pub struct ReadArgs {
     pub files: Vec<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Interface to capture from (a SPAN port, the mirror target's NIC, `lo`, `any`).
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    pub interface: String,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Bytes captured per packet.
+    #[arg(long, default_value_t = 65535, value_name = "BYTES")]
+    pub snaplen: i32,
+    /// Kernel capture buffer in bytes.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub buffer_bytes: i32,
+}
+
+/// Default configuration file of `live`, used when present.
+pub const DEFAULT_LIVE_CONFIG: &str = "/etc/specula/specula.toml";
+
 /// How a command ended, for the exit status.
 pub enum Outcome {
     Success,
@@ -110,6 +135,7 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Read(args) => run_read(args),
+        Command::Live(args) => run_live(args),
         Command::Rules {
             command: RulesCommand::Check { path },
         } => rules_check(path.as_deref()),
@@ -215,6 +241,64 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
     })
 }
 
+fn pipeline_options(eff: &Effective, when_full: WhenFull) -> PipelineOptions {
+    PipelineOptions {
+        workers: eff.workers,
+        queue_batches: eff.config.pipeline.queue_batches,
+        batch_segments: eff.config.pipeline.batch_segments,
+        reassembly: eff.config.reassembly_config(eff.workers),
+        http: eff.config.http_limits(),
+        detector: Arc::new(Detector::new(&eff.rules, eff.config.detect_limits())),
+        emit: eff.config.output.emit,
+        client_ip: eff.trusted.clone(),
+        when_full,
+    }
+}
+
+fn run_live(mut args: LiveArgs) -> Result<Outcome> {
+    if args.common.config.is_none() && Path::new(DEFAULT_LIVE_CONFIG).exists() {
+        args.common.config = Some(PathBuf::from(DEFAULT_LIVE_CONFIG));
+    }
+    let eff = effective(&args.common, Some("tcp port 8445"))?;
+    if let Some(url) = &args.common.clickhouse {
+        bail!("--clickhouse {url}: ClickHouse output is not available in this build yet; use --output");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    let live = LiveOptions {
+        interface: args.interface.clone(),
+        filter: eff.filter.clone().unwrap_or_default(),
+        snaplen: args.snaplen,
+        promiscuous: !args.no_promisc,
+        buffer_bytes: args.buffer_bytes,
+        immediate: true,
+    };
+    let mut cap = LiveCapture::open(&live)?;
+    let sink = open_output(eff.config.output.path.as_deref())?;
+    let started = Instant::now();
+    let mut pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest), sink);
+    eprintln!(
+        "specula: capturing on {} (filter: {})",
+        live.interface, live.filter
+    );
+    let mut capture = crate::metrics::CaptureCounters::default();
+    let captured = live::capture_until(&mut cap, &mut pipeline, &mut capture, &stop);
+    let (mut report, sink_result) = pipeline.finish();
+    report.capture = capture;
+    if let Ok(stats) = &sink_result {
+        report.sink = stats.clone();
+    }
+    let _ = std::io::stderr().write_all(report.summary(started.elapsed()).as_bytes());
+    captured?;
+    match sink_result {
+        Ok(_) | Err(SinkError::Closed) => Ok(Outcome::Success),
+        Err(e) => Err(e).context("output failed"),
+    }
+}
+
 fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
     match path {
         None => Ok(Box::new(JsonLinesWriter::new(
@@ -250,18 +334,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         bail!("standard input (-) can be read only once");
     }
     let sink = open_output(eff.config.output.path.as_deref())?;
-    let detector = Arc::new(Detector::new(&eff.rules, eff.config.detect_limits()));
-    let opts = PipelineOptions {
-        workers: eff.workers,
-        queue_batches: eff.config.pipeline.queue_batches,
-        batch_segments: eff.config.pipeline.batch_segments,
-        reassembly: eff.config.reassembly_config(eff.workers),
-        http: eff.config.http_limits(),
-        detector,
-        emit: eff.config.output.emit,
-        client_ip: eff.trusted,
-        when_full: WhenFull::Block,
-    };
+    let opts = pipeline_options(&eff, WhenFull::Block);
     let started = Instant::now();
     let mut pipeline = Pipeline::start(opts, sink);
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {

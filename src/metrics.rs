@@ -27,6 +27,11 @@ pub struct CaptureCounters {
     pub filtered_out: u64,
     /// Frames the BPF filter could not be applied to (kept, not filtered).
     pub filter_errors: u64,
+    /// Live capture: packets the kernel saw for us, and those it or the
+    /// interface dropped (libpcap's statistics).
+    pub kernel_received: u64,
+    pub kernel_dropped: u64,
+    pub interface_dropped: u64,
     pub tcp_segments: u64,
     /// Frames that gave no TCP segment, by [`SkipReason`] (index = position in `SkipReason::ALL`).
     pub skipped: [u64; SkipReason::ALL.len()],
@@ -113,6 +118,21 @@ impl PipelineReport {
                 c.filtered_out,
             ),
             ("specula_capture_filter_errors_total", None, c.filter_errors),
+            (
+                "specula_capture_kernel_received_packets_total",
+                None,
+                c.kernel_received,
+            ),
+            (
+                "specula_capture_dropped_packets_total",
+                Some(("reason", "kernel")),
+                c.kernel_dropped,
+            ),
+            (
+                "specula_capture_dropped_packets_total",
+                Some(("reason", "interface")),
+                c.interface_dropped,
+            ),
             ("specula_decode_tcp_segments_total", None, c.tcp_segments),
         ];
         for (i, r) in SkipReason::ALL.iter().enumerate() {

@@ -22,9 +22,11 @@ use std::path::PathBuf;
 
 pub mod file;
 pub mod filter;
+pub mod live;
 
 pub use file::FileReader;
 pub use filter::FrameFilter;
+pub use live::{LiveCapture, LiveOptions, LiveStats};
 
 /// Why a capture could not be opened or read further. Every message is one
 /// line naming the file.
@@ -51,6 +53,9 @@ pub enum CaptureError {
     /// A BPF filter expression was rejected by libpcap.
     #[error("invalid capture filter {expr:?}: {message}")]
     Filter { expr: String, message: String },
+    /// A live interface could not be opened or read.
+    #[error("interface {interface}: {message}")]
+    Live { interface: String, message: String },
 }
 
 /// Capture time in nanoseconds since the Unix epoch.

@@ -10,6 +10,7 @@
 //! [`WhenFull`] policy: `read` waits, `live` drops and counts.
 
 mod batch;
+pub mod live;
 pub mod offline;
 mod record;
 mod worker;
@@ -186,6 +187,15 @@ impl Pipeline {
                 }
             },
         }
+    }
+
+    /// Move the capture clock forward (live capture with no packets) and
+    /// send what is pending, so idle flows expire.
+    pub fn advance_to(&mut self, now: Timestamp) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.tick();
     }
 
     /// Current depth of each worker queue (batches).

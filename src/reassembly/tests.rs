@@ -743,7 +743,14 @@ proptest! {
                 }
             }
         }
-        prop_assert_eq!(t.r.ends().len(), 1);
+        // Flow 1 ends exactly once; data after an RST may start later flows
+        // (`data_after_rst`), each of which also ends exactly once.
+        let ends = t.r.ends();
+        let mut ids: Vec<u64> = ends.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        let created = t.t.stats().flows_created;
+        prop_assert_eq!(ids, (1..=created).collect::<Vec<u64>>());
+        prop_assert_eq!(created, 1 + t.t.stats().data_after_rst);
         prop_assert_eq!(t.t.buffered_bytes(), 0);
     }
 }
