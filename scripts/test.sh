@@ -8,5 +8,5 @@ bash scripts/deps.sh
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
 echo "== fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)"; bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
-echo "== cargo test"; cargo test --all-targets -- --nocapture 2>&1 | tee /tmp/specula-test.log
+echo "== cargo test"; cargo test --all-targets --no-fail-fast -- --nocapture 2>&1 | tee /tmp/specula-test.log
 grep -q "test result: ok" /tmp/specula-test.log
