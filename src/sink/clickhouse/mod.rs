@@ -762,7 +762,11 @@ impl Inserter {
         let version = self.rt.block_on(async move {
             let v: String = admin.query("SELECT version()").fetch_one().await?;
             let version = ServerVersion::parse(&v).unwrap_or(ServerVersion::OLDEST);
-            for stmt in ddl(&db, version, retention) {
+            // Tables first; views only once the columns they name exist.
+            let (views, tables): (Vec<String>, Vec<String>) = ddl(&db, version, retention)
+                .into_iter()
+                .partition(|s| s.starts_with("CREATE VIEW"));
+            for stmt in tables {
                 admin.query_raw(&stmt).execute().await?;
             }
             let mut problems = Vec::new();
@@ -782,6 +786,11 @@ impl Inserter {
                 }
                 for (name, want, found) in schema::mismatched_columns(cols, &present) {
                     problems.push(format!("{table}.{name} is {found}, expected {want}"));
+                }
+            }
+            if problems.is_empty() {
+                for stmt in views {
+                    admin.query_raw(&stmt).execute().await?;
                 }
             }
             Ok::<_, clickhouse::error::Error>((version, problems))
