@@ -46,6 +46,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod queries;
 pub mod row;
 pub mod schema;
 
