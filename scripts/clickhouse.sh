@@ -111,16 +111,19 @@ XML
     </quotas>
 </yandex>
 XML
-    chown -R clickhouse:clickhouse "$dir"
+    if [[ $(id -u) -eq 0 ]]; then chown -R clickhouse:clickhouse "$dir"; fi
 }
 
 start() {
     if ! command -v clickhouse-server >/dev/null 2>&1; then
+        [[ $(id -u) -eq 0 ]] || die "clickhouse-server is not installed and installing needs root"
         DEBIAN_FRONTEND=noninteractive apt-get install -y clickhouse-server >&2 \
             || die "apt-get install clickhouse-server failed"
     fi
     command -v curl >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y curl >&2
-    id clickhouse >/dev/null 2>&1 || useradd --system --no-create-home clickhouse
+    if [[ $(id -u) -eq 0 ]] && ! id clickhouse >/dev/null 2>&1; then
+        useradd --system --no-create-home clickhouse
+    fi
     mkdir -p "$dir"
     if running && answers; then url; return; fi
     write_config

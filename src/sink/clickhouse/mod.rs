@@ -144,6 +144,28 @@ impl Default for ClickHouseConfig {
     }
 }
 
+impl ClickHouseConfig {
+    /// Applies command-line options (`--clickhouse URL`, `--database NAME`)
+    /// and the `[sensor] name` over this (file or default) configuration.
+    pub fn with_overrides(
+        mut self,
+        url: Option<&str>,
+        database: Option<&str>,
+        sensor: Option<&str>,
+    ) -> ClickHouseConfig {
+        if let Some(u) = url {
+            self.url = u.to_string();
+        }
+        if let Some(d) = database {
+            self.database = d.to_string();
+        }
+        if let Some(s) = sensor {
+            self.sensor.get_or_insert_with(|| s.to_string());
+        }
+        self
+    }
+}
+
 /// Whether an insert error may succeed if tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -989,6 +1011,21 @@ mod tests {
         assert!(toml::from_str::<ClickHouseConfig>("nope = 1").is_err());
         let c: ClickHouseConfig = toml::from_str("spool_when_full = \"drop_newest\"").unwrap();
         assert_eq!(c.spool_when_full, SpoolFull::DropNewest);
+    }
+
+    #[test]
+    fn command_line_overrides() {
+        let c =
+            ClickHouseConfig::default().with_overrides(Some("http://x:1"), Some("db"), Some("s1"));
+        assert_eq!((c.url.as_str(), c.database.as_str()), ("http://x:1", "db"));
+        assert_eq!(c.sensor.as_deref(), Some("s1"));
+        let c = ClickHouseConfig {
+            sensor: Some("own".into()),
+            ..ClickHouseConfig::default()
+        }
+        .with_overrides(None, None, Some("s1"));
+        assert_eq!(c.sensor.as_deref(), Some("own"));
+        assert_eq!(c.database, "specula");
     }
 
     #[test]
