@@ -5,7 +5,8 @@
 //! whole path (`Record` → row conversion on the caller's thread → batching,
 //! RowBinary, LZ4 and HTTP on the inserter thread → server), and the rate of
 //! the conversion alone. `SPECULA_BENCH_ROWS` sets the row count (default
-//! 1,000,000), `SPECULA_BENCH_BATCH_ROWS` the batch size (default 10,000).
+//! 1,000,000), `SPECULA_BENCH_BATCH_ROWS` the batch size (default 10,000);
+//! `SPECULA_BENCH_COMPRESSION=0` turns LZ4 off.
 
 use std::time::Instant;
 
@@ -83,6 +84,7 @@ fn main() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(10_000),
+        compression: std::env::var("SPECULA_BENCH_COMPRESSION").map_or(true, |v| v != "0"),
         ..ClickHouseConfig::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -102,6 +104,10 @@ fn main() {
         secs
     );
     drop(sink);
+    if std::env::var("SPECULA_BENCH_KEEP").is_ok() {
+        println!("kept database {db}");
+        return;
+    }
     let _ = std::process::Command::new("curl")
         .args(["-sS", "--data-binary", &format!("DROP DATABASE {db}")])
         .arg(std::env::var("SPECULA_TEST_CLICKHOUSE_URL").unwrap_or_default())

@@ -24,7 +24,7 @@ free_port() {
     fi
     local p
     for p in $(seq 18123 18999); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        if ! in_use "$p"; then echo "$p"; return; fi
     done
     die "no free port"
 }
@@ -32,6 +32,10 @@ free_port() {
 server_pid() {
     # The server started from this DIR: exact command line, never a broad match.
     pgrep -o -x -f "clickhouse-server --config-file=$dir/config.xml" || true
+}
+
+in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 running() {
@@ -50,8 +54,11 @@ answers() {
 
 write_config() {
     mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
-    [[ -f "$dir/http_port" ]] || free_port >"$dir/http_port"
-    [[ -f "$dir/tcp_port" ]] || free_port >"$dir/tcp_port"
+    # Keep the ports of an earlier start unless something else took them.
+    local f
+    for f in http_port tcp_port; do
+        if [[ ! -s "$dir/$f" ]] || in_use "$(cat "$dir/$f")"; then free_port >"$dir/$f"; fi
+    done
     local http tcp
     http=$(cat "$dir/http_port"); tcp=$(cat "$dir/tcp_port")
     cat >"$dir/config.xml" <<XML
@@ -136,11 +143,16 @@ start() {
         >"$dir/log/stdout.log" 2>&1 </dev/null &)
     local i
     for i in $(seq 1 120); do
-        if answers; then running || true; url; return; fi
+        # Our own process must answer (not another server on a reused port).
+        if running && answers; then url; return; fi
+        # Gone after a few seconds: it failed (port taken, bad config).
+        if [[ $i -gt 10 ]] && ! running; then break; fi
         sleep 0.5
     done
     echo "clickhouse.sh: server did not answer on $(url); log tail:" >&2
-    tail -n 40 "$dir/log/server.err.log" "$dir/log/stdout.log" 2>/dev/null >&2 || true
+    for f in "$dir/log/server.err.log" "$dir/log/stdout.log"; do
+        [[ -s "$f" ]] && { echo "==> $f" >&2; tail -n 40 "$f" >&2; }
+    done
     exit 1
 }
 
