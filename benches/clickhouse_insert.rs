@@ -48,13 +48,13 @@ fn record(i: u32) -> Record {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness=false benches.
+    }
     let Ok(url) = std::env::var("SPECULA_TEST_CLICKHOUSE_URL") else {
         eprintln!("SPECULA_TEST_CLICKHOUSE_URL is not set (scripts/clickhouse.sh start)");
         std::process::exit(2);
     };
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo bench -- --list` probes harness=false benches.
-    }
     let n: u32 = std::env::var("SPECULA_BENCH_ROWS")
         .ok()
         .and_then(|s| s.parse().ok())
