@@ -5,8 +5,10 @@
 //! ([`JsonLinesWriter`]) now, ClickHouse later. Receives records from the
 //! workers through the pipeline; hands them to storage.
 
+pub mod clickhouse;
 mod json;
 mod record;
+pub mod spool;
 
 pub use json::JsonLinesWriter;
 pub use record::{escape_bytes, format_ts, AttackFields, Record};

@@ -1,0 +1,1062 @@
+//! ClickHouse sink: batches attack rows and a per-minute request rollup and
+//! inserts them over the HTTP interface (RowBinary, LZ4), losing nothing.
+//!
+//! Owns: the schema ([`schema`]), the row types ([`row`]), and one inserter
+//! thread running a current-thread tokio runtime. [`ClickHouseSink`] (the
+//! [`RecordSink`] the pipeline's sink thread calls) converts records to rows
+//! and hands them to the inserter over a bounded channel
+//! ([`ClickHouseConfig::queue_batches`]); when the inserter is behind, the
+//! sink thread waits, the pipeline's own bounded queue fills, and `live`
+//! drops and counts there (the capture path never waits on ClickHouse).
+//!
+//! The inserter batches by rows, bytes and age, and runs one insert at a
+//! time (so at most one per table is in flight). A failed insert is
+//! classified ([`classify`]): retriable errors (connection refused/reset,
+//! timeouts, HTTP 5xx, server codes for overload and network trouble) are
+//! retried with capped exponential backoff and full jitter, then the batch
+//! goes to the [`Spool`]; permanent errors (unknown table/column, type
+//! mismatch, syntax, unparsable data) are never retried: the batch goes to
+//! the spool's dead-letter area with the server's message. While the spool
+//! holds batches, new batches are appended to it too, so replay keeps the
+//! original order; the oldest batch is retried every
+//! [`ClickHouseConfig::replay_interval_ms`], and at start.
+//!
+//! **Delivery guarantee: at-least-once** for every row handed to
+//! [`RecordSink::write_batch`] before [`RecordSink::flush`] returns `Ok`, as
+//! long as a spool directory is configured and not full (drops are counted
+//! in [`ClickHouseStats::spool_dropped_batches`]). A batch leaves the spool
+//! only after the server answered 200 to its insert. Duplicates arise only
+//! when the server committed an insert but the answer was lost (timeout,
+//! reset) and the batch was sent again, or when the sensor died between a
+//! successful replay and the deletion of the spool file. They are tolerated:
+//! `attacks` is a `ReplacingMergeTree` keyed by `(…, request_key, rule_id,
+//! location)`, so a duplicate hit collapses at merge time, and queries that
+//! must be exact before merges use `FINAL` or
+//! `uniqExact(request_key, rule_id, location)`. The `requests_1m` rollup
+//! (`SummingMergeTree`) may over-count by such a duplicate batch; it is a
+//! traffic gauge, not evidence.
+//!
+//! Without a spool directory the guarantee is best effort: batches that
+//! still fail after the retries are counted in
+//! [`ClickHouseStats::batches_lost`] and the next `flush` returns an error.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod queries;
+pub mod row;
+pub mod schema;
+
+pub use row::{AttackRow, Rollup, RollupRow};
+pub use schema::{ddl, schema_text, ServerVersion};
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::sink::spool::{PushOutcome, Spool, SpoolError, SpoolFull};
+use crate::sink::{Record, RecordSink, SinkError, SinkStats};
+
+use schema::{ATTACKS_TABLE, ATTACK_COLUMNS, ROLLUP_COLUMNS, ROLLUP_TABLE};
+
+/// Default retention of both tables, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Configuration of the ClickHouse sink (`[clickhouse]` in the TOML file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding the tables. Default `specula`.
+    pub database: String,
+    /// User name; default the server's `default` user.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Name of this sensor in the `sensor` column. Default: the host name.
+    pub sensor: Option<String>,
+    /// A batch is inserted once it holds this many attack rows. Default 10,000.
+    pub batch_max_rows: usize,
+    /// ... or this many (uncompressed, approximate) bytes. Default 16 MiB.
+    pub batch_max_bytes: usize,
+    /// ... or when its oldest row is this old, in milliseconds. Default 1,000.
+    pub batch_max_age_ms: u64,
+    /// Capacity of the queue from the sink thread to the inserter, in record
+    /// batches; when full the sink thread waits. Default 64.
+    pub queue_batches: usize,
+    /// Insert attempts of a new batch before it is spooled. Default 5.
+    pub retry_max_attempts: u32,
+    /// First backoff delay, in milliseconds; doubles per attempt. Default 100.
+    pub retry_initial_delay_ms: u64,
+    /// Cap of the backoff delay, in milliseconds. Default 5,000.
+    pub retry_max_delay_ms: u64,
+    /// Time limit of one insert (send and answer), in milliseconds. Default 30,000.
+    pub insert_timeout_ms: u64,
+    /// Use LZ4 compression on inserts. Default true.
+    pub compression: bool,
+    /// Days of data kept (table TTL from 19.6, else day partitions are
+    /// dropped hourly); 0 keeps everything. Default 90.
+    pub retention_days: u32,
+    /// Spool directory for batches that could not be inserted. Default none
+    /// (then undeliverable batches are lost and counted).
+    pub spool_dir: Option<PathBuf>,
+    /// Cap of the spool, in bytes. Default 1 GiB.
+    pub spool_max_bytes: u64,
+    /// What to drop when the spool is full. Default `drop_oldest`.
+    pub spool_when_full: SpoolFull,
+    /// How often the oldest spooled batch is retried, in milliseconds. Default 1,000.
+    pub replay_interval_ms: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "specula".into(),
+            user: None,
+            password: None,
+            sensor: None,
+            batch_max_rows: 10_000,
+            batch_max_bytes: 16 << 20,
+            batch_max_age_ms: 1_000,
+            queue_batches: 64,
+            retry_max_attempts: 5,
+            retry_initial_delay_ms: 100,
+            retry_max_delay_ms: 5_000,
+            insert_timeout_ms: 30_000,
+            compression: true,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
+            spool_when_full: SpoolFull::DropOldest,
+            replay_interval_ms: 1_000,
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// Applies command-line options (`--clickhouse URL`, `--database NAME`)
+    /// and the `[sensor] name` over this (file or default) configuration.
+    pub fn with_overrides(
+        mut self,
+        url: Option<&str>,
+        database: Option<&str>,
+        sensor: Option<&str>,
+    ) -> ClickHouseConfig {
+        if let Some(u) = url {
+            self.url = u.to_string();
+        }
+        if let Some(d) = database {
+            self.database = d.to_string();
+        }
+        if let Some(s) = sensor {
+            self.sensor.get_or_insert_with(|| s.to_string());
+        }
+        self
+    }
+}
+
+/// Whether an insert error may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Retriable,
+    Permanent,
+}
+
+/// The ClickHouse sink could not start or work.
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("clickhouse at {url}: {message}")]
+    Server {
+        url: String,
+        kind: ErrorKind,
+        message: String,
+    },
+    #[error("clickhouse spool: {0}")]
+    Spool(#[from] SpoolError),
+    #[error("starting the clickhouse inserter thread: {0}")]
+    Thread(#[source] io::Error),
+}
+
+/// Server error codes that mean "try again later" (overload, network, timeouts).
+const RETRIABLE_CODES: &[u32] = &[
+    3,   // UNEXPECTED_END_OF_FILE (connection cut)
+    159, // TIMEOUT_EXCEEDED
+    164, // READONLY (replica catching up)
+    173, // CANNOT_ALLOCATE_MEMORY
+    198, // DNS_ERROR
+    202, // TOO_MANY_SIMULTANEOUS_QUERIES
+    203, // NO_FREE_CONNECTION
+    209, // SOCKET_TIMEOUT
+    210, // NETWORK_ERROR
+    236, // ABORTED
+    241, // MEMORY_LIMIT_EXCEEDED
+    242, // TABLE_IS_READ_ONLY
+    252, // TOO_MANY_PARTS
+    319, // UNKNOWN_STATUS_OF_INSERT
+    425, // SYSTEM_ERROR
+];
+
+/// The `Code: N` of a ClickHouse exception message.
+pub fn server_code(message: &str) -> Option<u32> {
+    let (_, rest) = message.split_once("Code: ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Retriable or permanent (see the module doc).
+pub fn classify(err: &clickhouse::error::Error) -> ErrorKind {
+    use clickhouse::error::Error as E;
+    match err {
+        E::Network(_) | E::TimedOut => ErrorKind::Retriable,
+        E::BadResponse(msg) => classify_message(msg),
+        _ => ErrorKind::Permanent,
+    }
+}
+
+/// Classifies the text of a bad response: a known server code decides; an
+/// HTTP status line without a code is retriable only for 5xx.
+pub fn classify_message(msg: &str) -> ErrorKind {
+    if let Some(code) = server_code(msg) {
+        return if RETRIABLE_CODES.contains(&code) {
+            ErrorKind::Retriable
+        } else {
+            ErrorKind::Permanent
+        };
+    }
+    let status = msg
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse::<u16>().ok());
+    match status {
+        Some(s) if (400..500).contains(&s) && s != 408 && s != 429 => ErrorKind::Permanent,
+        _ => ErrorKind::Retriable,
+    }
+}
+
+/// Counters of the ClickHouse sink, all monotonic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClickHouseStats {
+    pub attack_rows_inserted: u64,
+    pub rollup_rows_inserted: u64,
+    pub batches_inserted: u64,
+    pub bytes_inserted: u64,
+    pub insert_errors: u64,
+    pub insert_retries: u64,
+    pub batches_spooled: u64,
+    pub batches_replayed: u64,
+    pub batches_dead_lettered: u64,
+    pub spool_dropped_batches: u64,
+    /// Batches neither inserted nor spooled (no spool, or spool I/O failed).
+    pub batches_lost: u64,
+    pub rows_lost: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    attack_rows_inserted: AtomicU64,
+    rollup_rows_inserted: AtomicU64,
+    batches_inserted: AtomicU64,
+    bytes_inserted: AtomicU64,
+    insert_errors: AtomicU64,
+    insert_retries: AtomicU64,
+    batches_spooled: AtomicU64,
+    batches_replayed: AtomicU64,
+    batches_dead_lettered: AtomicU64,
+    spool_dropped_batches: AtomicU64,
+    batches_lost: AtomicU64,
+    rows_lost: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> ClickHouseStats {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ClickHouseStats {
+            attack_rows_inserted: g(&self.attack_rows_inserted),
+            rollup_rows_inserted: g(&self.rollup_rows_inserted),
+            batches_inserted: g(&self.batches_inserted),
+            bytes_inserted: g(&self.bytes_inserted),
+            insert_errors: g(&self.insert_errors),
+            insert_retries: g(&self.insert_retries),
+            batches_spooled: g(&self.batches_spooled),
+            batches_replayed: g(&self.batches_replayed),
+            batches_dead_lettered: g(&self.batches_dead_lettered),
+            spool_dropped_batches: g(&self.spool_dropped_batches),
+            batches_lost: g(&self.batches_lost),
+            rows_lost: g(&self.rows_lost),
+        }
+    }
+}
+
+enum Msg {
+    Rows {
+        attacks: Vec<AttackRow>,
+        rollup: Rollup,
+    },
+    /// Insert or spool everything; answer with the first loss since the last flush.
+    Flush(Sender<Result<(), String>>),
+}
+
+/// The [`RecordSink`] writing to ClickHouse. See the module doc.
+pub struct ClickHouseSink {
+    tx: Option<Sender<Msg>>,
+    worker: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    sensor: String,
+}
+
+impl ClickHouseSink {
+    /// Starts the inserter: checks the server, creates or upgrades the
+    /// schema, replays the spool. An unreachable server is an error only
+    /// when no spool is configured (then rows would be lost); a schema the
+    /// rows do not fit is always an error.
+    pub fn start(cfg: ClickHouseConfig) -> Result<ClickHouseSink, ClickHouseError> {
+        let sensor = cfg
+            .sensor
+            .clone()
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        let spool = match &cfg.spool_dir {
+            Some(dir) => Some(Spool::open(dir, cfg.spool_max_bytes, cfg.spool_when_full)?),
+            None => None,
+        };
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = bounded(cfg.queue_batches.max(1));
+        let (ready_tx, ready_rx) = bounded(1);
+        let c2 = Arc::clone(&counters);
+        let sensor2 = sensor.clone();
+        let worker = std::thread::Builder::new()
+            .name("specula-clickhouse".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(ClickHouseError::Thread(e)));
+                        return;
+                    }
+                };
+                let mut ins = Inserter::new(cfg, rt, spool, c2, sensor2);
+                let first = ins.ensure_schema();
+                let fatal = match &first {
+                    Err(f) => f.kind == ErrorKind::Permanent || ins.spool.is_none(),
+                    Ok(()) => false,
+                };
+                let _ = ready_tx.send(first.map_err(|f| ClickHouseError::Server {
+                    url: ins.cfg.url.clone(),
+                    kind: f.kind,
+                    message: f.message,
+                }));
+                if fatal {
+                    return;
+                }
+                ins.drain_spool(true);
+                ins.run(rx);
+            })
+            .map_err(ClickHouseError::Thread)?;
+        let started = ready_rx.recv().unwrap_or_else(|_| {
+            Err(ClickHouseError::Thread(io::Error::other(
+                "inserter thread ended",
+            )))
+        });
+        match started {
+            Ok(()) => {}
+            Err(ClickHouseError::Server {
+                kind: ErrorKind::Retriable,
+                ref message,
+                ..
+            }) if !worker.is_finished() => {
+                tracing::warn!(%message, "clickhouse unreachable at start; spooling until it is back");
+            }
+            Err(e) => {
+                let _ = worker.join();
+                return Err(e);
+            }
+        }
+        Ok(ClickHouseSink {
+            tx: Some(tx),
+            worker: Some(worker),
+            counters,
+            sensor,
+        })
+    }
+
+    /// Detailed counters.
+    pub fn clickhouse_stats(&self) -> ClickHouseStats {
+        self.counters.snapshot()
+    }
+
+    /// The sensor name written in every row.
+    pub fn sensor(&self) -> &str {
+        &self.sensor
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), SinkError> {
+        let gone = || SinkError::Io {
+            what: "clickhouse inserter".into(),
+            source: io::Error::other("inserter thread ended"),
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(msg)
+            .map_err(|_| gone())
+    }
+}
+
+impl RecordSink for ClickHouseSink {
+    fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
+        let mut attacks = Vec::with_capacity(records.len());
+        let mut rollup = Rollup::default();
+        for r in records {
+            match AttackRow::from_record(r, &self.sensor) {
+                Some(row) => attacks.push(row),
+                None => rollup.add(r),
+            }
+        }
+        if attacks.is_empty() && rollup.is_empty() {
+            return Ok(());
+        }
+        self.send(Msg::Rows { attacks, rollup })
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let (ack_tx, ack_rx) = bounded(1);
+        self.send(Msg::Flush(ack_tx))?;
+        match ack_rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(SinkError::Io {
+                what: "clickhouse insert".into(),
+                source: io::Error::other(message),
+            }),
+            Err(_) => Err(SinkError::Io {
+                what: "clickhouse inserter".into(),
+                source: io::Error::other("inserter thread ended"),
+            }),
+        }
+    }
+
+    fn stats(&self) -> SinkStats {
+        let s = self.counters.snapshot();
+        SinkStats {
+            records_written: s.attack_rows_inserted,
+            bytes_written: s.bytes_inserted,
+            write_errors: s.insert_errors,
+        }
+    }
+}
+
+impl Drop for ClickHouseSink {
+    fn drop(&mut self) {
+        // Closing the channel makes the inserter insert or spool what it
+        // holds and end.
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// An insert failure, classified.
+#[derive(Debug, Clone)]
+struct Failure {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl From<clickhouse::error::Error> for Failure {
+    fn from(e: clickhouse::error::Error) -> Self {
+        Failure {
+            kind: classify(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A batch for one table.
+enum Batch {
+    Attacks(Vec<AttackRow>),
+    Rollup(Vec<RollupRow>),
+}
+
+impl Batch {
+    fn kind(&self) -> &'static str {
+        match self {
+            Batch::Attacks(_) => ATTACKS_TABLE,
+            Batch::Rollup(_) => ROLLUP_TABLE,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Batch::Attacks(r) => r.len(),
+            Batch::Rollup(r) => r.len(),
+        }
+    }
+
+    /// The spool payload: one JSON object per row.
+    fn encode(&self) -> Vec<u8> {
+        fn lines<T: Serialize>(rows: &[T]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for r in rows {
+                // Serializing plain structs of strings and integers cannot fail.
+                if serde_json::to_writer(&mut out, r).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+            out
+        }
+        match self {
+            Batch::Attacks(r) => lines(r),
+            Batch::Rollup(r) => lines(r),
+        }
+    }
+
+    fn decode(kind: &str, payload: &[u8]) -> Result<Batch, String> {
+        fn lines<T: DeserializeOwned>(payload: &[u8]) -> Result<Vec<T>, String> {
+            payload
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    serde_json::from_slice(l).map_err(|e| format!("undecodable spool row: {e}"))
+                })
+                .collect()
+        }
+        match kind {
+            ATTACKS_TABLE => lines(payload).map(Batch::Attacks),
+            ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
+            other => Err(format!("unknown spool kind {other:?}")),
+        }
+    }
+}
+
+struct Inserter {
+    cfg: ClickHouseConfig,
+    rt: tokio::runtime::Runtime,
+    /// Without a database: it may not exist yet.
+    admin: clickhouse::Client,
+    client: clickhouse::Client,
+    spool: Option<Spool>,
+    counters: Arc<Counters>,
+    sensor: String,
+    version: Option<ServerVersion>,
+    attacks: Vec<AttackRow>,
+    attack_bytes: usize,
+    rollup: Rollup,
+    oldest_row: Option<Instant>,
+    next_replay: Instant,
+    next_retention: Instant,
+    /// The first loss since the last flush, reported by the flush.
+    loss: Option<String>,
+    jitter: u64,
+}
+
+impl Inserter {
+    fn new(
+        cfg: ClickHouseConfig,
+        rt: tokio::runtime::Runtime,
+        spool: Option<Spool>,
+        counters: Arc<Counters>,
+        sensor: String,
+    ) -> Inserter {
+        let mut admin = clickhouse::Client::default()
+            .with_url(cfg.url.clone())
+            .with_validation(false)
+            .with_compression(if cfg.compression {
+                clickhouse::Compression::Lz4
+            } else {
+                clickhouse::Compression::None
+            });
+        if let Some(u) = &cfg.user {
+            admin = admin.with_user(u.clone());
+        }
+        if let Some(p) = &cfg.password {
+            admin = admin.with_password(p.clone());
+        }
+        let client = admin.clone().with_database(cfg.database.clone());
+        let now = Instant::now();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
+        Inserter {
+            cfg,
+            rt,
+            admin,
+            client,
+            spool,
+            counters,
+            sensor,
+            version: None,
+            attacks: Vec::new(),
+            attack_bytes: 0,
+            rollup: Rollup::default(),
+            oldest_row: None,
+            next_replay: now,
+            next_retention: now,
+            loss: None,
+            jitter: seed | 1,
+        }
+    }
+
+    fn run(&mut self, rx: Receiver<Msg>) {
+        let max_age = Duration::from_millis(self.cfg.batch_max_age_ms);
+        let replay = Duration::from_millis(self.cfg.replay_interval_ms.max(1));
+        loop {
+            let wait = match self.oldest_row {
+                Some(t) => (t + max_age).saturating_duration_since(Instant::now()),
+                None => replay,
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Rows { attacks, rollup }) => {
+                    if self.oldest_row.is_none() {
+                        self.oldest_row = Some(Instant::now());
+                    }
+                    self.attack_bytes += attacks.iter().map(AttackRow::approx_bytes).sum::<usize>();
+                    self.attacks.extend(attacks);
+                    self.rollup.merge(rollup);
+                    if self.attacks.len() >= self.cfg.batch_max_rows
+                        || self.attack_bytes >= self.cfg.batch_max_bytes
+                        || self.rollup.len() >= row::ROLLUP_MAX_CELLS
+                    {
+                        self.flush_buffers();
+                    }
+                }
+                Ok(Msg::Flush(ack)) => {
+                    self.flush_buffers();
+                    self.drain_spool(true);
+                    let _ = ack.send(self.loss.take().map_or(Ok(()), Err));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.oldest_row.is_some_and(|t| t.elapsed() >= max_age) {
+                        self.flush_buffers();
+                    }
+                    self.drain_spool(false);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.flush_buffers();
+                    self.drain_spool(true);
+                    return;
+                }
+            }
+            self.retention();
+        }
+    }
+
+    fn flush_buffers(&mut self) {
+        self.oldest_row = None;
+        self.attack_bytes = 0;
+        if !self.attacks.is_empty() {
+            let rows = std::mem::take(&mut self.attacks);
+            self.deliver(Batch::Attacks(rows));
+        }
+        if !self.rollup.is_empty() {
+            let rows = self.rollup.take(&self.sensor);
+            self.deliver(Batch::Rollup(rows));
+        }
+    }
+
+    /// Inserts a new batch (with retries), or spools or dead-letters it.
+    fn deliver(&mut self, batch: Batch) {
+        if self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+            // Keep the order: behind what is already waiting.
+            self.spool_batch(&batch);
+            self.drain_spool(false);
+            return;
+        }
+        match self.insert_with_retry(&batch) {
+            Ok(()) => {}
+            Err(f) if f.kind == ErrorKind::Permanent => self.dead_letter_new(&batch, &f.message),
+            Err(_) => self.spool_batch(&batch),
+        }
+    }
+
+    fn insert_with_retry(&mut self, batch: &Batch) -> Result<(), Failure> {
+        let attempts = self.cfg.retry_max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            match self.insert_once(batch) {
+                Ok(()) => return Ok(()),
+                Err(f) if f.kind == ErrorKind::Permanent => return Err(f),
+                Err(f) => {
+                    attempt += 1;
+                    if attempt >= attempts {
+                        return Err(f);
+                    }
+                    bump(&self.counters.insert_retries, 1);
+                    std::thread::sleep(self.backoff(attempt));
+                }
+            }
+        }
+    }
+
+    /// Capped exponential backoff with full jitter in [delay/2, delay].
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let base = self
+            .cfg
+            .retry_initial_delay_ms
+            .saturating_mul(1u64 << (attempt - 1).min(30))
+            .min(self.cfg.retry_max_delay_ms);
+        // xorshift64: jitter needs no cryptographic quality.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let half = base / 2;
+        Duration::from_millis(half + self.jitter % (base - half + 1))
+    }
+
+    fn insert_once(&mut self, batch: &Batch) -> Result<(), Failure> {
+        if self.version.is_none() {
+            self.ensure_schema()?;
+        }
+        let timeout = Some(Duration::from_millis(self.cfg.insert_timeout_ms));
+        let client = self.client.clone();
+        let result = self.rt.block_on(async move {
+            match batch {
+                Batch::Attacks(rows) => {
+                    let mut ins = client
+                        .insert::<AttackRow>(ATTACKS_TABLE)
+                        .await?
+                        .with_timeouts(timeout, timeout);
+                    for r in rows {
+                        ins.write(r).await?;
+                    }
+                    ins.end().await
+                }
+                Batch::Rollup(rows) => {
+                    let mut ins = client
+                        .insert::<RollupRow>(ROLLUP_TABLE)
+                        .await?
+                        .with_timeouts(timeout, timeout);
+                    for r in rows {
+                        ins.write(r).await?;
+                    }
+                    ins.end().await
+                }
+            }
+        });
+        match result {
+            Ok(()) => {
+                let n = batch.rows() as u64;
+                match batch {
+                    Batch::Attacks(rows) => {
+                        bump(&self.counters.attack_rows_inserted, n);
+                        let bytes: usize = rows.iter().map(AttackRow::approx_bytes).sum();
+                        bump(&self.counters.bytes_inserted, bytes as u64);
+                    }
+                    Batch::Rollup(_) => bump(&self.counters.rollup_rows_inserted, n),
+                }
+                bump(&self.counters.batches_inserted, 1);
+                Ok(())
+            }
+            Err(e) => {
+                bump(&self.counters.insert_errors, 1);
+                let f = Failure::from(e);
+                if f.kind == ErrorKind::Permanent {
+                    // The table may have changed under us: check it again next time.
+                    self.version = None;
+                }
+                tracing::warn!(table = batch.kind(), error = %f.message, "clickhouse insert failed");
+                Err(f)
+            }
+        }
+    }
+
+    /// Creates what is missing and adds missing columns; refuses a table
+    /// whose column types differ from ours.
+    fn ensure_schema(&mut self) -> Result<(), Failure> {
+        let admin = self.admin.clone();
+        let db = self.cfg.database.clone();
+        let retention = self.cfg.retention_days;
+        let version = self.rt.block_on(async move {
+            let v: String = admin.query("SELECT version()").fetch_one().await?;
+            let version = ServerVersion::parse(&v).unwrap_or(ServerVersion::OLDEST);
+            // Tables first; views only once the columns they name exist.
+            let (views, tables): (Vec<String>, Vec<String>) = ddl(&db, version, retention)
+                .into_iter()
+                .partition(|s| s.starts_with("CREATE VIEW"));
+            for stmt in tables {
+                admin.query_raw(&stmt).execute().await?;
+            }
+            let mut problems = Vec::new();
+            for (table, cols) in [
+                (ATTACKS_TABLE, ATTACK_COLUMNS),
+                (ROLLUP_TABLE, ROLLUP_COLUMNS),
+            ] {
+                let present: Vec<(String, String)> = admin
+                    .query("SELECT name, type FROM system.columns WHERE database = ? AND table = ?")
+                    .bind(db.as_str())
+                    .bind(table)
+                    .fetch_all()
+                    .await?;
+                let names: Vec<String> = present.iter().map(|(n, _)| n.clone()).collect();
+                for stmt in schema::add_missing_columns(&db, table, cols, &names) {
+                    admin.query_raw(&stmt).execute().await?;
+                }
+                for (name, want, found) in schema::mismatched_columns(cols, &present) {
+                    problems.push(format!("{table}.{name} is {found}, expected {want}"));
+                }
+            }
+            if problems.is_empty() {
+                for stmt in views {
+                    admin.query_raw(&stmt).execute().await?;
+                }
+            }
+            Ok::<_, clickhouse::error::Error>((version, problems))
+        });
+        match version {
+            Ok((v, problems)) if problems.is_empty() => {
+                self.version = Some(v);
+                Ok(())
+            }
+            Ok((_, problems)) => Err(Failure {
+                kind: ErrorKind::Permanent,
+                message: format!("schema mismatch: {}", problems.join("; ")),
+            }),
+            Err(e) => Err(Failure::from(e)),
+        }
+    }
+
+    /// Replays spooled batches in order until one fails. Unless `force`,
+    /// only when the replay interval has passed since the last failure.
+    fn drain_spool(&mut self, force: bool) {
+        if !force && Instant::now() < self.next_replay {
+            return;
+        }
+        loop {
+            let Some(spool) = self.spool.as_mut() else {
+                return;
+            };
+            let Some(entry) = spool.oldest() else { return };
+            let decoded = spool
+                .read(&entry)
+                .map_err(|e| e.to_string())
+                .and_then(|p| Batch::decode(&entry.kind, &p));
+            let outcome = match decoded {
+                Ok(batch) => self.insert_once(&batch).map_err(|f| (f.kind, f.message)),
+                Err(msg) => Err((ErrorKind::Permanent, msg)),
+            };
+            let Some(spool) = self.spool.as_mut() else {
+                return;
+            };
+            let step = match outcome {
+                Ok(()) => {
+                    bump(&self.counters.batches_replayed, 1);
+                    spool.remove(&entry)
+                }
+                Err((ErrorKind::Permanent, msg)) => {
+                    bump(&self.counters.batches_dead_lettered, 1);
+                    spool.dead_letter(&entry, &msg)
+                }
+                Err((ErrorKind::Retriable, _)) => {
+                    self.next_replay =
+                        Instant::now() + Duration::from_millis(self.cfg.replay_interval_ms);
+                    return;
+                }
+            };
+            if let Err(e) = step {
+                // Cannot even delete: stop replaying rather than loop on it.
+                tracing::error!(error = %e, "clickhouse spool");
+                self.loss.get_or_insert_with(|| e.to_string());
+                self.next_replay =
+                    Instant::now() + Duration::from_millis(self.cfg.replay_interval_ms);
+                return;
+            }
+        }
+    }
+
+    fn spool_batch(&mut self, batch: &Batch) {
+        let rows = batch.rows() as u64;
+        let Some(spool) = self.spool.as_mut() else {
+            self.lose(
+                rows,
+                "clickhouse unreachable and no spool configured".into(),
+            );
+            return;
+        };
+        let before = spool.stats().dropped_batches;
+        let result = spool.push(batch.kind(), &batch.encode());
+        let dropped = spool.stats().dropped_batches - before;
+        bump(&self.counters.spool_dropped_batches, dropped);
+        match result {
+            Ok(PushOutcome::Stored { .. }) => bump(&self.counters.batches_spooled, 1),
+            Ok(PushOutcome::Dropped) => {
+                tracing::warn!(rows, "clickhouse spool full: batch dropped");
+            }
+            Err(e) => self.lose(rows, e.to_string()),
+        }
+    }
+
+    fn dead_letter_new(&mut self, batch: &Batch, reason: &str) {
+        let rows = batch.rows() as u64;
+        tracing::error!(
+            table = batch.kind(),
+            rows,
+            reason,
+            "clickhouse rejected a batch"
+        );
+        match self.spool.as_mut() {
+            Some(spool) => match spool.dead_letter_payload(batch.kind(), &batch.encode(), reason) {
+                Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
+                Err(e) => self.lose(rows, e.to_string()),
+            },
+            None => self.lose(rows, format!("rejected by clickhouse: {reason}")),
+        }
+    }
+
+    fn lose(&mut self, rows: u64, why: String) {
+        bump(&self.counters.batches_lost, 1);
+        bump(&self.counters.rows_lost, rows);
+        tracing::error!(rows, reason = %why, "clickhouse batch lost");
+        self.loss.get_or_insert(why);
+    }
+
+    /// Servers without table TTL: drop day partitions past the retention,
+    /// at most hourly.
+    fn retention(&mut self) {
+        let Some(v) = self.version else { return };
+        if v.has_table_ttl() || self.cfg.retention_days == 0 || Instant::now() < self.next_retention
+        {
+            return;
+        }
+        self.next_retention = Instant::now() + Duration::from_secs(3600);
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::days(i64::from(self.cfg.retention_days));
+        let cutoff: u32 = cutoff.format("%Y%m%d").to_string().parse().unwrap_or(0);
+        let admin = self.admin.clone();
+        let db = self.cfg.database.clone();
+        let result = self.rt.block_on(async move {
+            for table in [ATTACKS_TABLE, ROLLUP_TABLE] {
+                let parts: Vec<String> = admin
+                    .query_raw(&schema::expired_partitions_query(&db, table))
+                    .fetch_all()
+                    .await?;
+                for stmt in schema::drop_partitions(&db, table, &parts, cutoff) {
+                    admin.query_raw(&stmt).execute().await?;
+                }
+            }
+            Ok::<_, clickhouse::error::Error>(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "clickhouse retention");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_codes_are_found() {
+        assert_eq!(
+            server_code("Code: 60, e.displayText() = DB::Exception: Table x doesn't exist"),
+            Some(60)
+        );
+        assert_eq!(
+            server_code("Code: 252. DB::Exception: Too many parts"),
+            Some(252)
+        );
+        assert_eq!(server_code("no code"), None);
+        assert_eq!(server_code("Code: "), None);
+    }
+
+    #[test]
+    fn classification() {
+        use ErrorKind::*;
+        assert_eq!(
+            classify_message("Code: 60, e.displayText() = DB::Exception: no table"),
+            Permanent
+        );
+        assert_eq!(classify_message("Code: 53. Type mismatch"), Permanent);
+        assert_eq!(classify_message("Code: 62. Syntax error"), Permanent);
+        assert_eq!(classify_message("Code: 252. Too many parts"), Retriable);
+        assert_eq!(classify_message("Code: 241. Memory limit"), Retriable);
+        assert_eq!(classify_message("503 Service Unavailable"), Retriable);
+        assert_eq!(classify_message("400 Bad Request"), Permanent);
+        assert_eq!(classify_message("429 Too Many Requests"), Retriable);
+        assert_eq!(classify(&clickhouse::error::Error::TimedOut), Retriable);
+        assert_eq!(
+            classify(&clickhouse::error::Error::Network("reset".into())),
+            Retriable
+        );
+        assert_eq!(
+            classify(&clickhouse::error::Error::NotEnoughData),
+            Permanent
+        );
+    }
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let c: ClickHouseConfig =
+            toml::from_str("url = \"http://h:1\"\nspool_dir = \"/s\"").unwrap();
+        assert_eq!(c.url, "http://h:1");
+        assert_eq!(c.batch_max_rows, 10_000);
+        assert_eq!(c.batch_max_age_ms, 1_000);
+        assert_eq!(c.spool_when_full, SpoolFull::DropOldest);
+        assert!(toml::from_str::<ClickHouseConfig>("nope = 1").is_err());
+        let c: ClickHouseConfig = toml::from_str("spool_when_full = \"drop_newest\"").unwrap();
+        assert_eq!(c.spool_when_full, SpoolFull::DropNewest);
+    }
+
+    #[test]
+    fn command_line_overrides() {
+        let c =
+            ClickHouseConfig::default().with_overrides(Some("http://x:1"), Some("db"), Some("s1"));
+        assert_eq!((c.url.as_str(), c.database.as_str()), ("http://x:1", "db"));
+        assert_eq!(c.sensor.as_deref(), Some("s1"));
+        let c = ClickHouseConfig {
+            sensor: Some("own".into()),
+            ..ClickHouseConfig::default()
+        }
+        .with_overrides(None, None, Some("s1"));
+        assert_eq!(c.sensor.as_deref(), Some("own"));
+        assert_eq!(c.database, "specula");
+    }
+
+    #[test]
+    fn spool_payload_round_trips() {
+        let rows: Vec<AttackRow> = (0..3)
+            .map(|i| AttackRow::from_record(&row::tests::record(i, true), "s").unwrap())
+            .collect();
+        let b = Batch::Attacks(rows.clone());
+        match Batch::decode(ATTACKS_TABLE, &b.encode()).unwrap() {
+            Batch::Attacks(back) => assert_eq!(back, rows),
+            Batch::Rollup(_) => panic!("wrong kind"),
+        }
+        assert!(Batch::decode("other", b"").is_err());
+        assert!(Batch::decode(ATTACKS_TABLE, b"{not json\n").is_err());
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let cfg = ClickHouseConfig {
+            retry_initial_delay_ms: 100,
+            retry_max_delay_ms: 1000,
+            ..ClickHouseConfig::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut ins = Inserter::new(cfg, rt, None, Arc::default(), "s".into());
+        for attempt in 1..40 {
+            let d = ins.backoff(attempt).as_millis() as u64;
+            let base = (100u64 << (attempt - 1).min(30)).min(1000);
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d}");
+        }
+    }
+}
