@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 need=()
-for pkg in libpcap-dev pkg-config; do
+for pkg in libpcap-dev pkg-config curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -8,5 +8,11 @@ bash scripts/deps.sh
 echo "== cargo fmt --check"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
 echo "== fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)"; bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+echo "== ClickHouse (Debian clickhouse-server, private instance on loopback)"
+ch_dir=$(mktemp -d /tmp/specula-ch-test.XXXXXX)
+SPECULA_TEST_CLICKHOUSE_URL=$(bash scripts/clickhouse.sh start "$ch_dir")
+export SPECULA_TEST_CLICKHOUSE_URL
+trap 'bash scripts/clickhouse.sh stop "$ch_dir" >/dev/null 2>&1 || true' EXIT
+echo "ClickHouse at $SPECULA_TEST_CLICKHOUSE_URL"
 echo "== cargo test"; cargo test --all-targets --no-fail-fast -- --nocapture 2>&1 | tee /tmp/specula-test.log
 grep -q "test result: ok" /tmp/specula-test.log

@@ -18,6 +18,7 @@ use crate::config::{parse_cidr, Config, EmitMode};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
 use crate::pipeline::{live, offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
+use crate::sink::clickhouse::{schema, ClickHouseConfig, ClickHouseSink, ServerVersion};
 use crate::sink::{JsonLinesWriter, RecordSink, SinkError};
 
 /// Specula: a passive HTTP attack sensor.
@@ -38,6 +39,18 @@ pub enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Print the ClickHouse DDL the sensor uses (it creates what is missing at start).
+    Schema {
+        /// Database name.
+        #[arg(long, value_name = "NAME", default_value = "specula")]
+        database: String,
+        /// DDL for this server version (e.g. 18.16.1, 24.8); default: the oldest supported.
+        #[arg(long, value_name = "VERSION")]
+        server_version: Option<String>,
+        /// Days of attack rows kept (0 = forever).
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<u32>,
     },
     /// Configuration files.
     Config {
@@ -73,9 +86,9 @@ pub struct CommonArgs {
     /// Insert into ClickHouse at URL (HTTP interface).
     #[arg(long, value_name = "URL")]
     pub clickhouse: Option<String>,
-    /// ClickHouse database.
-    #[arg(long, value_name = "NAME", default_value = "specula")]
-    pub database: String,
+    /// ClickHouse database (default `specula`).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
     /// Rule file or folder replacing the built-in set.
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
@@ -136,6 +149,21 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Read(args) => run_read(args),
         Command::Live(args) => run_live(args),
+        Command::Schema {
+            database,
+            server_version,
+            retention_days,
+        } => {
+            let version = match server_version {
+                None => ServerVersion::OLDEST,
+                Some(v) => ServerVersion::parse(&v).with_context(|| {
+                    format!("--server-version {v}: expected a version like 18.16.1")
+                })?,
+            };
+            let retention = retention_days.unwrap_or(ClickHouseConfig::default().retention_days);
+            print!("{}", schema::schema_text_for(&database, version, retention));
+            Ok(Outcome::Success)
+        }
         Command::Rules {
             command: RulesCommand::Check { path },
         } => rules_check(path.as_deref()),
@@ -259,10 +287,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     if args.common.config.is_none() && Path::new(DEFAULT_LIVE_CONFIG).exists() {
         args.common.config = Some(PathBuf::from(DEFAULT_LIVE_CONFIG));
     }
-    let eff = effective(&args.common, Some("tcp port 8445"))?;
-    if let Some(url) = &args.common.clickhouse {
-        bail!("--clickhouse {url}: ClickHouse output is not available in this build yet; use --output");
-    }
+    let mut eff = effective(&args.common, Some("tcp port 8445"))?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -277,7 +302,8 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         immediate: true,
     };
     let mut cap = LiveCapture::open(&live)?;
-    let sink = open_output(eff.config.output.path.as_deref())?;
+    let (sink, emit) = open_sink(&args.common, &eff)?;
+    eff.config.output.emit = emit;
     let started = Instant::now();
     let mut pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest), sink);
     eprintln!(
@@ -297,6 +323,31 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         Ok(_) | Err(SinkError::Closed) => Ok(Outcome::Success),
         Err(e) => Err(e).context("output failed"),
     }
+}
+
+/// The sink a run writes to: ClickHouse when asked for (command line or
+/// `[clickhouse]`), else JSON Lines. Also returns the emit mode the sink needs.
+fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink>, EmitMode)> {
+    if common.clickhouse.is_none() && eff.config.clickhouse.is_none() {
+        return Ok((
+            open_output(eff.config.output.path.as_deref())?,
+            eff.config.output.emit,
+        ));
+    }
+    let cfg = eff
+        .config
+        .clickhouse
+        .clone()
+        .unwrap_or_default()
+        .with_overrides(
+            common.clickhouse.as_deref(),
+            common.database.as_deref(),
+            eff.config.sensor.name.as_deref(),
+        );
+    let url = cfg.url.clone();
+    let sink = ClickHouseSink::start(cfg).with_context(|| format!("ClickHouse at {url}"))?;
+    // The attack table needs the hits, the traffic rollup every request.
+    Ok((Box::new(sink), EmitMode::Both))
 }
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
@@ -321,10 +372,7 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
 }
 
 fn run_read(args: ReadArgs) -> Result<Outcome> {
-    let eff = effective(&args.common, None)?;
-    if let Some(url) = &args.common.clickhouse {
-        bail!("--clickhouse {url}: ClickHouse output is not available in this build yet; use --output");
-    }
+    let mut eff = effective(&args.common, None)?;
     let mut filter = match &eff.filter {
         Some(expr) => Some(FrameFilter::new(expr).with_context(|| format!("--filter '{expr}'"))?),
         None => None,
@@ -333,7 +381,8 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     if stdin_count > 1 {
         bail!("standard input (-) can be read only once");
     }
-    let sink = open_output(eff.config.output.path.as_deref())?;
+    let (sink, emit) = open_sink(&args.common, &eff)?;
+    eff.config.output.emit = emit;
     let opts = pipeline_options(&eff, WhenFull::Block);
     let started = Instant::now();
     let mut pipeline = Pipeline::start(opts, sink);

@@ -27,6 +27,8 @@ pub struct Config {
     pub detect: DetectSection,
     pub output: OutputSection,
     pub trust: TrustSection,
+    /// `[clickhouse]`: insert rows into ClickHouse (see `sink::clickhouse::ClickHouseConfig`).
+    pub clickhouse: Option<crate::sink::clickhouse::ClickHouseConfig>,
 }
 
 /// `[sensor]`
@@ -161,6 +163,9 @@ pub enum EmitMode {
     Attacks,
     /// One record per parsed request, attack or not.
     Requests,
+    /// Both: the request record, then one record per hit (what the
+    /// ClickHouse sink needs for its attack table and its traffic rollup).
+    Both,
 }
 
 /// `[output]`

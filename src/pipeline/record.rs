@@ -83,7 +83,8 @@ fn version_str(v: Version) -> String {
 const MATCHED_MAX: usize = 256;
 
 /// Append the records of one request to `out`: one per hit with
-/// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`.
+/// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`, the request
+/// record then the hits with `EmitMode::Both`.
 pub(crate) fn build_records(
     flow: &FlowInfo,
     req: &Request,
@@ -125,33 +126,31 @@ pub(crate) fn build_records(
         attack: None,
         attack_classes: None,
     };
-    match emit {
-        EmitMode::Requests => {
-            let mut classes: Vec<&'static str> = hits.iter().map(|h| h.class.as_str()).collect();
-            classes.sort_unstable();
-            classes.dedup();
+    if emit != EmitMode::Attacks {
+        let mut classes: Vec<&'static str> = hits.iter().map(|h| h.class.as_str()).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        out.push(Record {
+            attack_classes: Some(classes),
+            ..base.clone()
+        });
+    }
+    if emit != EmitMode::Requests {
+        for h in hits {
+            let matched = h
+                .matched
+                .get(..MATCHED_MAX.min(h.matched.len()))
+                .unwrap_or(&[]);
             out.push(Record {
-                attack_classes: Some(classes),
-                ..base
+                attack: Some(AttackFields {
+                    attack_class: h.class.as_str(),
+                    rule_id: h.rule_id.to_string(),
+                    severity: h.severity.as_str(),
+                    location: h.location.clone(),
+                    matched: escape_bytes(matched),
+                }),
+                ..base.clone()
             });
-        }
-        EmitMode::Attacks => {
-            for h in hits {
-                let matched = h
-                    .matched
-                    .get(..MATCHED_MAX.min(h.matched.len()))
-                    .unwrap_or(&[]);
-                out.push(Record {
-                    attack: Some(AttackFields {
-                        attack_class: h.class.as_str(),
-                        rule_id: h.rule_id.to_string(),
-                        severity: h.severity.as_str(),
-                        location: h.location.clone(),
-                        matched: escape_bytes(matched),
-                    }),
-                    ..base.clone()
-                });
-            }
         }
     }
 }
