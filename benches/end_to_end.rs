@@ -7,25 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use specula::config::EmitMode;
 use specula::detect::{DetectLimits, Detector, RuleSet};
-use specula::http::HttpLimits;
 use specula::metrics::CaptureCounters;
-use specula::pipeline::{offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
-use specula::reassembly::ReassemblyConfig;
+use specula::pipeline::{offline, Pipeline, PipelineOptions};
 use specula::sink::JsonLinesWriter;
 
 fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
     let opts = PipelineOptions {
         workers,
-        queue_batches: 64,
-        batch_segments: 256,
-        reassembly: ReassemblyConfig::default(),
-        http: HttpLimits::default(),
-        detector: Arc::clone(detector),
-        emit: EmitMode::Attacks,
-        client_ip: ClientIpPolicy::default(),
-        when_full: WhenFull::Block,
+        ..PipelineOptions::new(Arc::clone(detector))
     };
     let mut p = Pipeline::start(
         opts,

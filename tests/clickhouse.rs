@@ -606,22 +606,15 @@ fn retention_removes_old_days() {
 
 /// Runs the real pipeline on a capture into `sink`.
 fn run_pipeline(path: &Path, sink: Box<dyn RecordSink>) {
-    use specula::config::EmitMode;
     use specula::detect::{DetectLimits, Detector, RuleSet};
-    use specula::http::HttpLimits;
     use specula::metrics::CaptureCounters;
-    use specula::pipeline::{offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
-    use specula::reassembly::ReassemblyConfig;
+    use specula::pipeline::{offline, Pipeline, PipelineOptions};
     let opts = PipelineOptions {
         workers: 2,
-        queue_batches: 64,
-        batch_segments: 256,
-        reassembly: ReassemblyConfig::default(),
-        http: HttpLimits::default(),
-        detector: Arc::new(Detector::new(&RuleSet::builtin(), DetectLimits::default())),
-        emit: EmitMode::Attacks,
-        client_ip: ClientIpPolicy::default(),
-        when_full: WhenFull::Block,
+        ..PipelineOptions::new(Arc::new(Detector::new(
+            &RuleSet::builtin(),
+            DetectLimits::default(),
+        )))
     };
     let mut p = Pipeline::start(opts, sink);
     let mut counters = CaptureCounters::default();

@@ -59,14 +59,7 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
     let mut by_id: HashMap<String, BTreeSet<String>> = HashMap::new();
     for r in &records {
         let id = s(r, "request_id");
-        let classes: BTreeSet<String> = r["attack_classes"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let classes = attack_classes(r);
         by_id.entry(id).or_default().extend(classes);
     }
 

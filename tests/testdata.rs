@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::*;
@@ -75,14 +75,7 @@ fn every_testdata_capture_matches_its_truth() {
                     ));
                 }
             }
-            let classes: BTreeSet<String> = r["attack_classes"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| c.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let classes = attack_classes(r);
             match t.get("attack_class").and_then(Value::as_str) {
                 Some(class) => {
                     counted.1 += 1;

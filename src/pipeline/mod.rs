@@ -58,6 +58,28 @@ pub struct PipelineOptions {
     pub when_full: WhenFull,
 }
 
+impl PipelineOptions {
+    /// The defaults of the configuration file, with `detector`: one worker per
+    /// core, attack records, no trusted proxy, waiting when a queue is full.
+    pub fn new(detector: Arc<Detector>) -> PipelineOptions {
+        let config = crate::config::Config::default();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        PipelineOptions {
+            workers,
+            queue_batches: config.pipeline.queue_batches,
+            batch_segments: config.pipeline.batch_segments,
+            reassembly: config.reassembly_config(workers),
+            http: config.http_limits(),
+            detector,
+            emit: EmitMode::Attacks,
+            client_ip: ClientIpPolicy::default(),
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
 /// Capture time between two ticks that let idle flows expire on workers
 /// that receive no traffic.
 const TICK_NS: u64 = 1_000_000_000;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the binary, read JSON Lines.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -63,4 +64,16 @@ pub fn s(v: &Value, k: &str) -> String {
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     }
+}
+
+/// The `attack_classes` of a `--emit requests` record.
+pub fn attack_classes(r: &Value) -> BTreeSet<String> {
+    r["attack_classes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
