@@ -329,9 +329,20 @@ struct Proxy {
 
 impl Proxy {
     /// A port where nothing listens yet.
+    /// A port nothing listens on. Tests run in parallel and some start
+    /// proxies on the ports they got here, so a port is never handed out
+    /// twice in this process (the kernel may give a just-released one again).
     fn closed_port() -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
+        static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut given = GIVEN.lock().unwrap();
+        loop {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            if !given.contains(&port) {
+                given.push(port);
+                return port;
+            }
+        }
     }
 
     fn start(port: u16) -> Proxy {
