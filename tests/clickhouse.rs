@@ -449,7 +449,7 @@ fn the_spool_survives_a_restart() {
         // First life: the server is unreachable, rows are spooled, the
         // sensor stops.
         let mut cfg = config(&db);
-        cfg.url = format!("http://127.0.0.1:{}", Proxy::closed_port());
+        cfg.url = "http://127.0.0.1:1".to_string(); // never bound: see the unreachable test
         cfg.spool_dir = Some(spool.path().to_path_buf());
         let mut sink = ClickHouseSink::start(cfg).unwrap();
         let records: Vec<Record> = (0..300).map(|i| record(i, true)).collect();
@@ -482,7 +482,14 @@ fn the_spool_survives_a_restart() {
 #[test]
 fn unreachable_without_a_spool_is_an_error_at_start() {
     let mut cfg = config("specula_test_unreachable");
-    cfg.url = format!("http://127.0.0.1:{}", Proxy::closed_port());
+    // Port 1 (tcpmux): privileged and never bound by these tests or their
+    // neighbours, unlike a port borrowed from the kernel, which a parallel
+    // process may take before the sink connects.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", 1)).is_err(),
+        "something listens on 127.0.0.1:1; this test needs it closed"
+    );
+    cfg.url = "http://127.0.0.1:1".to_string();
     let err = ClickHouseSink::start(cfg).err().unwrap();
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }
