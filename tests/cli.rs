@@ -150,13 +150,7 @@ fn rules_check_reports_line_and_column() {
 #[test]
 fn bpf_filter_is_applied_to_files() {
     let pcap = corpus().join("crs/crs.pcap");
-    let all = run_jsonl(&[
-        "read",
-        "--no-progress",
-        "--emit",
-        "requests",
-        pcap.to_str().unwrap(),
-    ]);
+    let all = requests_of(&[&pcap]);
     let none = run_jsonl(&[
         "read",
         "--no-progress",
@@ -186,28 +180,9 @@ fn bpf_filter_is_applied_to_files() {
 fn several_files_in_one_run_give_the_records_of_each() {
     let a = repo().join("testdata/linktypes-sll2.pcap");
     let b = repo().join("testdata/multi-interface.pcapng");
-    let one = run_jsonl(&[
-        "read",
-        "--no-progress",
-        "--emit",
-        "requests",
-        a.to_str().unwrap(),
-    ]);
-    let two = run_jsonl(&[
-        "read",
-        "--no-progress",
-        "--emit",
-        "requests",
-        b.to_str().unwrap(),
-    ]);
-    let both = run_jsonl(&[
-        "read",
-        "--no-progress",
-        "--emit",
-        "requests",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-    ]);
+    let one = requests_of(&[&a]);
+    let two = requests_of(&[&b]);
+    let both = requests_of(&[&a, &b]);
     assert!(!one.is_empty() && !two.is_empty());
     assert_eq!(both.len(), one.len() + two.len());
 }

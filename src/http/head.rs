@@ -56,6 +56,17 @@ fn is_ws(b: u8) -> bool {
 /// Extra whitespace accepted between a known method and the target.
 const MAX_EXTRA_SPACES: usize = 8;
 
+/// httparse's borrowed header fields as owned [`Header`]s, values trimmed.
+fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header {
+            name: h.name.as_bytes().to_vec(),
+            value: trim_ws(h.value).to_vec(),
+        })
+        .collect()
+}
+
 pub(super) fn plausible_request(p: &[u8]) -> Plausible {
     let tok_len = p.iter().take_while(|b| is_tchar(**b)).count();
     if tok_len > MAX_METHOD_LEN {
@@ -302,14 +313,7 @@ fn parse_request_strict(buf: &[u8], n_headers: usize, max_headers: usize) -> Opt
         method: req.method?.as_bytes().to_vec(),
         uri: req.path?.as_bytes().to_vec(),
         version: Some(version),
-        headers: req
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.as_bytes().to_vec(),
-                value: trim_ws(h.value).to_vec(),
-            })
-            .collect(),
+        headers: owned_headers(req.headers),
         anomalies: Anomalies::default(),
     })
 }
@@ -508,14 +512,7 @@ pub(super) fn parse_response(head: &HeadBuf, complete: bool, max_headers: usize)
         if let (Ok(httparse::Status::Complete(_)), Some(code)) = (resp.parse(buf), resp.code) {
             return ResponseHead {
                 status: code,
-                headers: resp
-                    .headers
-                    .iter()
-                    .map(|h| Header {
-                        name: h.name.as_bytes().to_vec(),
-                        value: trim_ws(h.value).to_vec(),
-                    })
-                    .collect(),
+                headers: owned_headers(resp.headers),
             };
         }
     }

@@ -45,6 +45,13 @@ pub fn run_jsonl(args: &[&str]) -> Vec<Value> {
     parse_jsonl(&out.stdout)
 }
 
+/// `specula read --no-progress --emit requests FILE...`: one record per request.
+pub fn requests_of(files: &[&Path]) -> Vec<Value> {
+    let mut args = vec!["read", "--no-progress", "--emit", "requests"];
+    args.extend(files.iter().map(|f| f.to_str().expect("UTF-8 path")));
+    run_jsonl(&args)
+}
+
 pub fn parse_jsonl(bytes: &[u8]) -> Vec<Value> {
     std::str::from_utf8(bytes)
         .expect("output is UTF-8")
