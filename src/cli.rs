@@ -11,13 +11,18 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::capture::{FrameFilter, LiveCapture, LiveOptions};
-use crate::config::{parse_cidr, Config, EmitMode};
+use crate::config::{parse_cidr, Config, EmitMode, LogFormat};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
-use crate::pipeline::{live, offline, ClientIpPolicy, Pipeline, PipelineOptions, WhenFull};
+use crate::pipeline::{
+    live, offline, ClientIpPolicy, Pipeline, PipelineOptions, PipelineView, RulesHandle, WhenFull,
+};
+use crate::privilege;
 use crate::sink::clickhouse::{schema, ClickHouseConfig, ClickHouseSink, ServerVersion};
 use crate::sink::{JsonLinesWriter, RecordSink, SinkError};
 
@@ -74,6 +79,12 @@ pub enum ConfigCommand {
 /// Options shared by `read` and `live`.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
+    /// Log level or `tracing` filter (default `info`; `RUST_LOG` also works).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log lines as `human` text or `json` objects.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// TOML configuration (command-line options override it).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -119,18 +130,32 @@ pub struct ReadArgs {
 pub struct LiveArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Interface to capture from (a SPAN port, the mirror target's NIC, `lo`, `any`).
+    /// Interface to capture from (a SPAN port, the mirror target's NIC, `lo`,
+    /// `any`); repeat for several (e.g. both directions of a TAP). Default:
+    /// `[capture] interfaces`.
     #[arg(long, short = 'i', value_name = "IFACE")]
-    pub interface: String,
-    /// Do not put the interface in promiscuous mode.
+    pub interface: Vec<String>,
+    /// Do not put the interfaces in promiscuous mode.
     #[arg(long)]
     pub no_promisc: bool,
-    /// Bytes captured per packet.
-    #[arg(long, default_value_t = 65535, value_name = "BYTES")]
-    pub snaplen: i32,
-    /// Kernel capture buffer in bytes.
-    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
-    pub buffer_bytes: i32,
+    /// Bytes captured per packet (default 65535).
+    #[arg(long, value_name = "BYTES")]
+    pub snaplen: Option<u32>,
+    /// Kernel capture buffer per interface in bytes (default 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub buffer_bytes: Option<u32>,
+    /// Run the built-in mirror target on ADDR:PORT: accept mirrored requests
+    /// and answer 204 (NGINX `mirror` and Envoy need a server). Not needed on
+    /// a SPAN/TAP port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub sink: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics and health at /healthz.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+    /// When started as root: the user to become once capture and listeners
+    /// are open (default `specula`, else `nobody`; `root` keeps root).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 /// Default configuration file of `live`, used when present.
@@ -288,41 +313,214 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         args.common.config = Some(PathBuf::from(DEFAULT_LIVE_CONFIG));
     }
     let mut eff = effective(&args.common, Some("tcp port 8445"))?;
+    init_logging(&args.common, &eff.config);
+    let cfg = &eff.config;
+    let interfaces = if args.interface.is_empty() {
+        cfg.capture.interfaces.clone()
+    } else {
+        args.interface.clone()
+    };
+    if interfaces.is_empty() {
+        bail!("no interface: give --interface IFACE (or [capture] interfaces in the config)");
+    }
+    let as_i32 = |what: &str, v: u32| {
+        i32::try_from(v).with_context(|| format!("{what} {v}: at most {}", i32::MAX))
+    };
+    let mut options = Vec::new();
+    for interface in &interfaces {
+        options.push(LiveOptions {
+            interface: interface.clone(),
+            filter: eff.filter.clone().unwrap_or_default(),
+            snaplen: as_i32("--snaplen", args.snaplen.unwrap_or(cfg.capture.snaplen))?,
+            promiscuous: cfg.capture.promiscuous && !args.no_promisc,
+            buffer_bytes: as_i32(
+                "--buffer-bytes",
+                args.buffer_bytes.unwrap_or(cfg.capture.buffer_bytes),
+            )?,
+            immediate: cfg.capture.immediate,
+        });
+    }
+    // Everything that needs root first: captures, listeners, the sink's files.
+    let mut captures = Vec::new();
+    for o in &options {
+        captures.push(LiveCapture::open(o)?);
+    }
+    let view_slot: Arc<OnceLock<Arc<PipelineView>>> = Arc::new(OnceLock::new());
+    let sink_listen = args.sink.clone().or(cfg.sink.listen.clone());
+    let mirror_target = match &sink_listen {
+        Some(addr) => Some(servers::start_mirror_target(addr, &cfg.sink)?),
+        None => None,
+    };
+    let mirror_stats = mirror_target.as_ref().map(|t| t.stats_handle());
+    let metrics_listen = args.metrics.clone().or(cfg.metrics.listen.clone());
+    let metrics_server = match &metrics_listen {
+        Some(addr) => Some(servers::start_metrics(
+            addr,
+            Arc::clone(&view_slot),
+            mirror_stats.clone(),
+        )?),
+        None => None,
+    };
+    let user = args.user.clone().or(cfg.sensor.user.clone());
+    let target = privilege::target(user.as_deref())?;
+    let (sink, emit) = open_sink(&args.common, &eff)?;
+    eff.config.output.emit = emit;
+    if let Some(t) = &target {
+        if let Some(dir) = eff
+            .config
+            .clickhouse
+            .as_ref()
+            .and_then(|c| c.spool_dir.as_ref())
+        {
+            privilege::hand_over(dir, t)
+                .with_context(|| format!("giving the spool {} to {}", dir.display(), t.name))?;
+        }
+        privilege::drop_to(t)?;
+    }
+    let running_as = match &target {
+        Some(t) => t.name.clone(),
+        None => nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::Uid::effective().to_string(), |u| u.name),
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
-    let live = LiveOptions {
-        interface: args.interface.clone(),
-        filter: eff.filter.clone().unwrap_or_default(),
-        snaplen: args.snaplen,
-        promiscuous: !args.no_promisc,
-        buffer_bytes: args.buffer_bytes,
-        immediate: true,
-    };
-    let mut cap = LiveCapture::open(&live)?;
-    let (sink, emit) = open_sink(&args.common, &eff)?;
-    eff.config.output.emit = emit;
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .context("cannot install the SIGHUP handler")?;
+
     let started = Instant::now();
-    let mut pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest), sink);
-    eprintln!(
-        "specula: capturing on {} (filter: {})",
-        live.interface, live.filter
+    let pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest), sink);
+    let view = pipeline.view();
+    let _ = view_slot.set(Arc::clone(&view));
+    let rules = pipeline.rules();
+    let mut threads = Vec::new();
+    for cap in captures {
+        let d = pipeline.new_dispatcher();
+        threads.push(
+            live::spawn_capture(cap, d, Arc::clone(&view), Arc::clone(&stop))
+                .context("cannot start a capture thread")?,
+        );
+    }
+    tracing::info!(
+        interfaces = %interfaces.join(","),
+        filter = %options.first().map(|o| o.filter.as_str()).unwrap_or(""),
+        user = %running_as,
+        sink = %sink_listen.as_deref().unwrap_or("off"),
+        metrics = %metrics_listen.as_deref().unwrap_or("off"),
+        "capturing on {} (filter: {})",
+        interfaces.join(", "),
+        options.first().map(|o| o.filter.as_str()).unwrap_or("")
     );
+
+    while !stop.load(Ordering::Relaxed) {
+        if threads.iter().all(|t| t.is_finished()) {
+            tracing::error!("every capture ended; stopping");
+            break;
+        }
+        if reload.swap(false, Ordering::Relaxed) {
+            reload_rules(&eff, &rules);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    tracing::info!("stopping: draining the pipeline and flushing the output");
     let mut capture = crate::metrics::CaptureCounters::default();
-    let captured = live::capture_until(&mut cap, &mut pipeline, &mut capture, &stop);
+    let mut extra_dispatch = crate::metrics::DispatchStats::default();
+    let mut capture_errors = Vec::new();
+    for t in threads {
+        match t.join() {
+            Ok(o) => {
+                capture.add(&o.capture);
+                extra_dispatch.add(&o.dispatch);
+                if let Some(e) = o.error {
+                    capture_errors.push(e);
+                }
+            }
+            Err(_) => capture_errors.push(crate::capture::CaptureError::Live {
+                interface: "?".into(),
+                message: "capture thread panicked".into(),
+            }),
+        }
+    }
     let (mut report, sink_result) = pipeline.finish();
     report.capture = capture;
+    report.dispatch.add(&extra_dispatch);
     if let Ok(stats) = &sink_result {
         report.sink = stats.clone();
     }
-    let _ = std::io::stderr().write_all(report.summary(started.elapsed()).as_bytes());
-    captured?;
+    if let Some(m) = metrics_server {
+        m.shutdown();
+    }
+    let mut summary = report.summary(started.elapsed());
+    if let Some(t) = mirror_target {
+        let s = t.stats();
+        summary.push_str(&format!(
+            "  mirror target: {} connections ({} refused), {} requests answered, {} body bytes discarded\n",
+            s.connections_accepted, s.connections_refused, s.requests_answered, s.body_bytes_discarded
+        ));
+        t.shutdown();
+    }
+    let _ = std::io::stderr().write_all(summary.as_bytes());
+    if let Some(e) = capture_errors.into_iter().next() {
+        return Err(e.into());
+    }
     match sink_result {
         Ok(_) | Err(SinkError::Closed) => Ok(Outcome::Success),
         Err(e) => Err(e).context("output failed"),
     }
+}
+
+/// SIGHUP: load the rules again; on any error keep the running ones.
+fn reload_rules(eff: &Effective, handle: &RulesHandle) {
+    let loaded = match &eff.config.detect.rules {
+        None => Ok(RuleSet::builtin()),
+        Some(p) => RuleSet::load(p).map_err(|errors| {
+            let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            format!(
+                "{}: {} error(s): {}",
+                p.display(),
+                errors.len(),
+                all.join("; ")
+            )
+        }),
+    };
+    match loaded {
+        Ok(set) => {
+            let n = set.len();
+            handle.replace(Detector::new(&set, eff.config.detect_limits()), n);
+            tracing::info!(rules = n, "rules reloaded");
+        }
+        Err(message) => {
+            handle.failed();
+            tracing::error!("rule reload failed, keeping the running rules: {message}");
+        }
+    }
+}
+
+/// Set up `tracing` once: command line, then `RUST_LOG`, then the config.
+fn init_logging(common: &CommonArgs, config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match (&common.log_level, std::env::var("RUST_LOG")) {
+        (Some(level), _) => EnvFilter::try_new(level),
+        (None, Ok(env)) if !env.is_empty() => EnvFilter::try_new(env),
+        _ => EnvFilter::try_new(&config.logging.level),
+    }
+    .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match common.log_format.unwrap_or(config.logging.format) {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 /// The sink a run writes to: ClickHouse when asked for (command line or
@@ -373,6 +571,7 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
 
 fn run_read(args: ReadArgs) -> Result<Outcome> {
     let mut eff = effective(&args.common, None)?;
+    init_logging(&args.common, &eff.config);
     let mut filter = match &eff.filter {
         Some(expr) => Some(FrameFilter::new(expr).with_context(|| format!("--filter '{expr}'"))?),
         None => None,
@@ -453,4 +652,50 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// The two small HTTP servers of `live`, adapted for the CLI. (Stub until the
+/// serve module lands.)
+mod servers {
+    use std::sync::{Arc, OnceLock};
+
+    use anyhow::{bail, Result};
+
+    use crate::config::SinkSection;
+    use crate::pipeline::PipelineView;
+
+    #[derive(Debug, Clone, Default)]
+    pub struct TargetStats {
+        pub connections_accepted: u64,
+        pub connections_refused: u64,
+        pub requests_answered: u64,
+        pub body_bytes_discarded: u64,
+    }
+
+    pub struct Target;
+    impl Target {
+        pub fn stats(&self) -> TargetStats {
+            TargetStats::default()
+        }
+        pub fn stats_handle(&self) -> Arc<()> {
+            Arc::new(())
+        }
+        pub fn shutdown(self) {}
+    }
+    pub struct Metrics;
+    impl Metrics {
+        pub fn shutdown(self) {}
+    }
+
+    pub fn start_mirror_target(addr: &str, _cfg: &SinkSection) -> Result<Target> {
+        bail!("--sink {addr}: not built yet")
+    }
+
+    pub fn start_metrics(
+        addr: &str,
+        _view: Arc<OnceLock<Arc<PipelineView>>>,
+        _target: Option<Arc<()>>,
+    ) -> Result<Metrics> {
+        bail!("--metrics {addr}: not built yet")
+    }
 }

@@ -27,6 +27,9 @@ pub struct Config {
     pub detect: DetectSection,
     pub output: OutputSection,
     pub trust: TrustSection,
+    pub sink: SinkSection,
+    pub metrics: MetricsSection,
+    pub logging: LoggingSection,
     /// `[clickhouse]`: insert rows into ClickHouse (see `sink::clickhouse::ClickHouseConfig`).
     pub clickhouse: Option<crate::sink::clickhouse::ClickHouseConfig>,
 }
@@ -37,14 +40,104 @@ pub struct Config {
 pub struct SensorConfig {
     /// Name stored with every row; default: the host name.
     pub name: Option<String>,
+    /// When `live` starts as root: the user it drops to once the capture and
+    /// listeners are open. Default `specula`, else `nobody`. `root` keeps root.
+    pub user: Option<String>,
 }
 
 /// `[capture]`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaptureConfig {
+    /// Interfaces `live` captures from when no `--interface` is given.
+    pub interfaces: Vec<String>,
     /// BPF capture filter. Live default `tcp port 8445`; files default: none.
     pub filter: Option<String>,
+    /// Put the interfaces in promiscuous mode (SPAN ports need it).
+    pub promiscuous: bool,
+    /// Bytes captured per packet.
+    pub snaplen: u32,
+    /// Kernel capture ring per interface, in bytes.
+    pub buffer_bytes: u32,
+    /// Deliver packets as they arrive rather than in kernel batches.
+    pub immediate: bool,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            interfaces: Vec::new(),
+            filter: None,
+            promiscuous: true,
+            snaplen: 65535,
+            buffer_bytes: 64 << 20,
+            immediate: true,
+        }
+    }
+}
+
+/// `[sink]`: the built-in mirror target (`--sink`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkSection {
+    /// Address to accept mirrored requests on (e.g. `0.0.0.0:8445`); none = off.
+    pub listen: Option<String>,
+    /// Most connections open at once; more are closed at once (counted).
+    pub max_connections: usize,
+    /// Time allowed to send a request head.
+    pub header_timeout_secs: u64,
+    /// Idle keep-alive connections are closed after this long.
+    pub idle_timeout_secs: u64,
+    /// Largest request head accepted.
+    pub max_head_bytes: usize,
+}
+
+impl Default for SinkSection {
+    fn default() -> Self {
+        SinkSection {
+            listen: None,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_head_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address of the Prometheus `/metrics` and `/healthz` endpoint; none = off.
+    pub listen: Option<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `[logging]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSection {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a `tracing` filter
+    /// such as `info,specula::sink=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        LoggingSection {
+            level: "info".into(),
+            format: LogFormat::Human,
+        }
+    }
 }
 
 /// `[pipeline]`

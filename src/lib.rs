@@ -12,6 +12,7 @@ pub mod detect;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod privilege;
 pub mod reassembly;
 pub mod sink;
 pub mod synth;

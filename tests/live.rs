@@ -56,6 +56,9 @@ fn live_capture_on_loopback_finds_requests_and_flushes_on_sigterm() {
         line.contains("capturing on lo"),
         "unexpected first line: {line}"
     );
+    // Started as root, it dropped to an unprivileged user before any packet.
+    let uid = proc_uid(child.id());
+    assert_ne!(uid, 0, "still root after the capture opened: {line}");
 
     let requests = [
         ("live-1", "/index.html"),
@@ -119,4 +122,175 @@ fn live_on_a_missing_interface_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuchif0"), "{err}");
+}
+
+/// Real user id of a running process, from /proc.
+fn proc_uid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A stand-in mirror target on loopback: accept, read, answer 204.
+fn answer_204() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `specula live` with its stderr collected line by line.
+struct LiveSensor {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl LiveSensor {
+    fn start(args: &[&str]) -> LiveSensor {
+        let mut child = specula().args(args).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut sensor = LiveSensor {
+            child,
+            lines: rx,
+            log: Vec::new(),
+        };
+        sensor.wait_for("capturing on");
+        sensor
+    }
+
+    /// Wait (at most 20 s) for a log line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no log line with '{needle}'; log so far: {:#?}", self.log),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// SIGTERM, wait for a clean exit, return the whole log.
+    fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "specula live did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.log.push(line);
+        }
+        let log = self.log.join("\n");
+        assert!(status.success(), "exit {status}: {log}");
+        log
+    }
+}
+
+fn get(port: u16, uri: &str, id: &str) {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!("GET {uri} HTTP/1.1\r\nHost: t.example\r\nX-Request-ID: {id}\r\n\r\n");
+    conn.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    let _ = conn.read(&mut buf);
+}
+
+fn rule_file(token: &str) -> String {
+    format!(
+        "[[rule]]\nid = \"test-{token}\"\nclass = \"rce\"\nseverity = \"high\"\ntargets = [\"query\"]\npattern = '{token}-zz9'\ndescription = \"test rule\"\n"
+    )
+}
+
+#[test]
+fn sighup_reloads_rules_and_broken_rules_keep_the_running_ones() {
+    let port = answer_204();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, rule_file("alpha")).unwrap();
+    let out = dir.path().join("attacks.jsonl");
+    let filter = format!("tcp port {port}");
+    let mut sensor = LiveSensor::start(&[
+        "live",
+        "-i",
+        "lo",
+        "--filter",
+        &filter,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--workers",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    // The capture thread sends what it holds at least once a second.
+    let settle = || std::thread::sleep(Duration::from_millis(1500));
+    get(port, "/?q=alpha-zz9", "r1");
+    settle();
+    std::fs::write(&rules, rule_file("beta")).unwrap();
+    sensor.signal("-HUP");
+    sensor.wait_for("rules reloaded");
+    get(port, "/?q=beta-zz9", "r2");
+    get(port, "/?q=alpha-zz9", "r3");
+    settle();
+    std::fs::write(&rules, "[[rule]]\nid = \"broken\"\npattern = '('\n").unwrap();
+    sensor.signal("-HUP");
+    let failed = sensor.wait_for("rule reload failed");
+    assert!(failed.contains("rules.toml"), "{failed}");
+    get(port, "/?q=beta-zz9&again=1", "r4");
+    settle();
+    sensor.stop();
+    let hits: Vec<(String, String)> = read_jsonl_file(&out)
+        .iter()
+        .map(|r| (s(r, "request_id"), s(r, "rule_id")))
+        .collect();
+    assert_eq!(
+        hits,
+        vec![
+            ("r1".to_string(), "test-alpha".to_string()),
+            ("r2".to_string(), "test-beta".to_string()),
+            ("r4".to_string(), "test-beta".to_string()),
+        ]
+    );
 }

@@ -103,6 +103,11 @@ impl LiveCapture {
         }
     }
 
+    /// The interface name this capture was opened on.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
     pub fn stats(&mut self) -> LiveStats {
         match self.cap.stats() {
             Ok(s) => LiveStats {

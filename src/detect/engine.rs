@@ -116,6 +116,12 @@ fn anomaly_severity(a: Anomaly) -> Option<Severity> {
 }
 
 impl Engine {
+    pub(crate) fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}
+
+impl Engine {
     pub(crate) fn new(set: &RuleSet, limits: DetectLimits) -> Engine {
         let mut rules = Vec::with_capacity(set.rules().len());
         let mut literals: Vec<Vec<u8>> = Vec::new();

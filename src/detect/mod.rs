@@ -312,6 +312,11 @@ impl Detector {
         }
     }
 
+    /// Number of compiled rules.
+    pub fn rule_count(&self) -> usize {
+        self.engine.rule_count()
+    }
+
     /// Number of rules without prefilter literals (run on every value).
     pub fn always_evaluated_rules(&self) -> usize {
         self.engine.always_evaluated()

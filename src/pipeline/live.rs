@@ -1,15 +1,18 @@
-//! The capture thread of `specula live`: interface → decode → dispatch, until
-//! asked to stop. Queues that are full drop (and count): the kernel ring
-//! cannot wait.
+//! The capture threads of `specula live`: interface → decode → dispatch,
+//! one thread per interface, until asked to stop. Queues that are full drop
+//! (and count): the kernel ring cannot wait.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, LiveCapture, Timestamp};
 use crate::decode::decode_frame;
-use crate::metrics::CaptureCounters;
+use crate::metrics::{CaptureCounters, DispatchStats};
 
-use super::Pipeline;
+use super::view::{PipelineView, PUBLISH_EVERY};
+use super::Dispatcher;
 
 /// Pause when the ring is empty: short enough to add no real latency, long
 /// enough to cost no CPU on an idle link.
@@ -18,15 +21,66 @@ const IDLE_WAIT: Duration = Duration::from_millis(2);
 /// How often idle flows are expired when no packet moves the clock.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+/// Frames read between two looks at the clock and the stop flag.
+const FRAMES_PER_CHECK: u32 = 256;
+
+/// What one capture thread did.
+pub struct SourceOutcome {
+    pub interface: String,
+    pub capture: CaptureCounters,
+    pub dispatch: DispatchStats,
+    pub error: Option<CaptureError>,
+}
+
+/// Capture from `cap` into `dispatcher` on a new thread until `stop` is set
+/// or the capture fails. Counters are published to `view` as they grow.
+pub fn spawn_capture(
+    mut cap: LiveCapture,
+    mut dispatcher: Dispatcher,
+    view: Arc<PipelineView>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<SourceOutcome>> {
+    let interface = cap.interface().to_string();
+    std::thread::Builder::new()
+        .name(format!("specula-capture-{interface}"))
+        .spawn(move || {
+            let slot = view.register_source(&interface);
+            let mut counters = CaptureCounters::default();
+            let result = capture_until(
+                &mut cap,
+                &mut dispatcher,
+                &mut counters,
+                &stop,
+                Some((&view, slot)),
+            );
+            let error = result.err();
+            if let Some(e) = &error {
+                tracing::error!(interface = %interface, "capture failed: {e}");
+            }
+            let dispatch = dispatcher.finish();
+            view.publish_source(slot, &counters, &dispatch);
+            view.source_ended(slot, error.as_ref().map(|e| e.to_string()));
+            SourceOutcome {
+                interface,
+                capture: counters,
+                dispatch,
+                error,
+            }
+        })
+}
+
 /// Capture until `stop` is set (or the capture fails), then return.
 pub fn capture_until(
     cap: &mut LiveCapture,
-    pipeline: &mut Pipeline,
+    dispatcher: &mut Dispatcher,
     counters: &mut CaptureCounters,
     stop: &AtomicBool,
+    view: Option<(&PipelineView, usize)>,
 ) -> Result<(), CaptureError> {
     let mut last_tick = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    let mut last_publish = Instant::now();
+    let mut since_check = 0u32;
+    loop {
         match cap.next_frame()? {
             Some(frame) => {
                 counters.frames += 1;
@@ -34,25 +88,44 @@ pub fn capture_until(
                 match decode_frame(frame.linktype, frame.data) {
                     Ok(seg) => {
                         counters.tcp_segments += 1;
-                        pipeline.push(frame.ts, &seg);
+                        dispatcher.push(frame.ts, &seg);
                     }
                     Err(reason) => counters.skip(reason),
+                }
+                since_check += 1;
+                if since_check < FRAMES_PER_CHECK {
+                    continue;
                 }
             }
             // Nothing waiting: idle briefly (the kernel ring keeps what arrives).
             None => std::thread::sleep(IDLE_WAIT),
         }
+        since_check = 0;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         if last_tick.elapsed() >= IDLE_TICK {
             last_tick = Instant::now();
-            // No packet for a while: let the wall clock drive expiry.
-            pipeline.advance_to(wall_clock());
+            // Let the wall clock drive expiry even when no packet moves it.
+            dispatcher.advance_to(wall_clock());
+        }
+        if let Some((view, slot)) = view {
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                last_publish = Instant::now();
+                kernel_stats(cap, counters);
+                view.publish_source(slot, counters, dispatcher.stats());
+            }
         }
     }
+    kernel_stats(cap, counters);
+    Ok(())
+}
+
+fn kernel_stats(cap: &mut LiveCapture, counters: &mut CaptureCounters) {
     let s = cap.stats();
     counters.kernel_received = s.received;
     counters.kernel_dropped = s.dropped_by_kernel;
     counters.interface_dropped = s.dropped_by_interface;
-    Ok(())
 }
 
 fn wall_clock() -> Timestamp {

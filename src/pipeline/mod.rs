@@ -10,25 +10,31 @@
 //! [`WhenFull`] policy: `read` waits, `live` drops and counts.
 
 mod batch;
+mod dispatch;
 pub mod live;
 pub mod offline;
 mod record;
+mod view;
 mod worker;
 
+pub use dispatch::Dispatcher;
 pub use record::ClientIpPolicy;
+pub use view::{PipelineView, SourceStatus};
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use arc_swap::ArcSwap;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 
 use crate::capture::Timestamp;
 use crate::config::EmitMode;
 use crate::decode::TcpSegment;
 use crate::detect::Detector;
 use crate::http::HttpLimits;
-use crate::metrics::{DispatchStats, PipelineReport, WorkerReport};
-use crate::reassembly::{FlowKey, ReassemblyConfig};
+use crate::metrics::{PipelineReport, WorkerReport};
+use crate::reassembly::ReassemblyConfig;
 use crate::sink::{Record, RecordSink, SinkError, SinkStats};
 
 use batch::SegmentBatch;
@@ -80,31 +86,41 @@ impl PipelineOptions {
     }
 }
 
-/// Capture time between two ticks that let idle flows expire on workers
-/// that receive no traffic.
-const TICK_NS: u64 = 1_000_000_000;
-/// A batch is sent once it holds this many payload bytes, whatever its count.
-const BATCH_MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 /// Capacity of the worker → sink queue, in record batches.
 const SINK_QUEUE_BATCHES: usize = 1024;
 
-enum WorkerMsg {
+pub(crate) enum WorkerMsg {
     Batch(SegmentBatch),
 }
 
-/// A running pipeline. Feed it with [`push`](Pipeline::push), end it with
-/// [`finish`](Pipeline::finish).
+/// Swaps the detector of running workers (SIGHUP): each worker picks up the
+/// new one before its next batch; requests in flight finish with the old.
+#[derive(Clone)]
+pub struct RulesHandle {
+    current: Arc<ArcSwap<Detector>>,
+    view: Arc<PipelineView>,
+}
+
+impl RulesHandle {
+    pub fn replace(&self, detector: Detector, rules: usize) {
+        self.current.store(Arc::new(detector));
+        self.view.rule_reload(Some(rules));
+    }
+
+    /// Count a reload that failed (the old rules stay).
+    pub fn failed(&self) {
+        self.view.rule_reload(None);
+    }
+}
+
+/// A running pipeline. Feed it with [`push`](Pipeline::push) (or through
+/// more [`Dispatcher`]s), end it with [`finish`](Pipeline::finish).
 pub struct Pipeline {
-    senders: Vec<Sender<WorkerMsg>>,
-    pending: Vec<SegmentBatch>,
-    recycle: Receiver<SegmentBatch>,
+    dispatcher: Dispatcher,
     workers: Vec<JoinHandle<WorkerReport>>,
     sink: JoinHandle<Result<SinkStats, SinkError>>,
-    batch_segments: usize,
-    when_full: WhenFull,
-    last_tick: Timestamp,
-    now: Timestamp,
-    dispatch: DispatchStats,
+    view: Arc<PipelineView>,
+    rules: Arc<ArcSwap<Detector>>,
 }
 
 impl Pipeline {
@@ -112,12 +128,29 @@ impl Pipeline {
         let n = opts.workers.max(1);
         let (rec_tx, rec_rx) = bounded::<Vec<Record>>(SINK_QUEUE_BATCHES);
         let (recycle_tx, recycle_rx) = bounded::<SegmentBatch>(n * (opts.queue_batches + 2));
+        let rules = Arc::new(ArcSwap::from(Arc::clone(&opts.detector)));
         let mut senders = Vec::with_capacity(n);
-        let mut workers = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut receivers = Vec::with_capacity(n);
+        for _ in 0..n {
             let (tx, rx) = bounded::<WorkerMsg>(opts.queue_batches.max(1));
             senders.push(tx);
-            let ctx = worker::Worker::new(&opts, rec_tx.clone(), recycle_tx.clone());
+            receivers.push(rx);
+        }
+        let view = Arc::new(PipelineView::new(
+            receivers.clone(),
+            opts.queue_batches.max(1),
+        ));
+        view.set_rules_loaded(opts.detector.rule_count());
+        let mut workers = Vec::with_capacity(n);
+        for (i, rx) in receivers.into_iter().enumerate() {
+            let ctx = worker::Worker::new(
+                &opts,
+                i,
+                Arc::clone(&rules),
+                Arc::clone(&view),
+                rec_tx.clone(),
+                recycle_tx.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("specula-worker-{i}"))
                 .spawn(move || ctx.run(rx))
@@ -125,117 +158,74 @@ impl Pipeline {
             workers.push(handle);
         }
         drop(rec_tx);
+        let sink_view = Arc::clone(&view);
         let sink = std::thread::Builder::new()
             .name("specula-sink".into())
-            .spawn(move || run_sink(sink, rec_rx))
+            .spawn(move || run_sink(sink, rec_rx, &sink_view))
             .unwrap_or_else(|e| panic!("cannot start sink thread: {e}"));
-        let batch_segments = opts.batch_segments.max(1);
         Pipeline {
-            pending: (0..n)
-                .map(|_| SegmentBatch::with_capacity(batch_segments))
-                .collect(),
-            senders,
-            recycle: recycle_rx,
+            dispatcher: Dispatcher::new(senders, recycle_rx, opts.batch_segments, opts.when_full),
             workers,
             sink,
-            batch_segments,
-            when_full: opts.when_full,
-            last_tick: Timestamp(0),
-            now: Timestamp(0),
-            dispatch: DispatchStats::default(),
+            view,
+            rules,
         }
     }
 
     /// Hand one decoded segment captured at `ts` to its worker.
     pub fn push(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
-        let n = self.senders.len();
-        let idx = (FlowKey::of_segment(seg).dispatch_hash() % n as u64) as usize;
-        if ts > self.now {
-            self.now = ts;
-        }
-        let full = match self.pending.get_mut(idx) {
-            Some(batch) => {
-                batch.push(ts, seg);
-                batch.len() >= self.batch_segments || batch.payload_len() >= BATCH_MAX_PAYLOAD_BYTES
-            }
-            None => false,
-        };
-        if full {
-            self.send(idx);
-        }
-        if self.now.since(self.last_tick) >= TICK_NS {
-            self.tick();
-        }
+        self.dispatcher.push(ts, seg);
     }
 
-    /// Send every pending batch (even empty ones, which carry the capture
-    /// time so idle flows expire on every worker).
+    /// Send every pending batch.
     pub fn tick(&mut self) {
-        self.last_tick = self.now;
-        for i in 0..self.senders.len() {
-            self.send(i);
-        }
+        self.dispatcher.tick();
     }
 
-    fn send(&mut self, idx: usize) {
-        let fresh = self
-            .recycle
-            .try_recv()
-            .unwrap_or_else(|_| SegmentBatch::with_capacity(self.batch_segments));
-        let Some(slot) = self.pending.get_mut(idx) else {
-            return;
-        };
-        let mut batch = std::mem::replace(slot, fresh);
-        batch.now = self.now;
-        let Some(tx) = self.senders.get(idx) else {
-            return;
-        };
-        let segs = batch.len() as u64;
-        self.dispatch.batches_sent += 1;
-        match self.when_full {
-            WhenFull::Block => {
-                if tx.is_full() {
-                    self.dispatch.queue_full_waits += 1;
-                }
-                if tx.send(WorkerMsg::Batch(batch)).is_err() {
-                    self.dispatch.dropped_segments += segs;
-                }
-            }
-            WhenFull::DropNewest => match tx.try_send(WorkerMsg::Batch(batch)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.dispatch.dropped_segments += segs;
-                    self.dispatch.dropped_batches += 1;
-                }
-            },
-        }
-    }
-
-    /// Move the capture clock forward (live capture with no packets) and
-    /// send what is pending, so idle flows expire.
+    /// Move the capture clock forward and send what is pending.
     pub fn advance_to(&mut self, now: Timestamp) {
-        if now > self.now {
-            self.now = now;
+        self.dispatcher.advance_to(now);
+    }
+
+    /// The dispatcher of the calling capture thread.
+    pub fn dispatcher(&mut self) -> &mut Dispatcher {
+        &mut self.dispatcher
+    }
+
+    /// Another dispatcher for another capture thread. Every one must be
+    /// [`finish`](Dispatcher::finish)ed before [`Pipeline::finish`], which
+    /// waits for the workers, and the workers for every dispatcher.
+    pub fn new_dispatcher(&self) -> Dispatcher {
+        self.dispatcher.sibling()
+    }
+
+    /// The live view (for `/metrics`, `/healthz`).
+    pub fn view(&self) -> Arc<PipelineView> {
+        Arc::clone(&self.view)
+    }
+
+    /// The handle that swaps the rules of the running workers.
+    pub fn rules(&self) -> RulesHandle {
+        RulesHandle {
+            current: Arc::clone(&self.rules),
+            view: Arc::clone(&self.view),
         }
-        self.tick();
     }
 
     /// Current depth of each worker queue (batches).
     pub fn queue_depths(&self) -> Vec<usize> {
-        self.senders.iter().map(|s| s.len()).collect()
+        self.dispatcher.queue_depths()
     }
 
     /// Send what is pending, end every flow, drain the workers and the sink.
-    pub fn finish(mut self) -> (PipelineReport, Result<SinkStats, SinkError>) {
-        self.tick();
+    pub fn finish(self) -> (PipelineReport, Result<SinkStats, SinkError>) {
         let Pipeline {
-            senders,
+            dispatcher,
             workers,
             sink,
-            dispatch,
             ..
         } = self;
-        drop(senders);
+        let dispatch = dispatcher.finish();
         let mut report = PipelineReport {
             dispatch,
             ..PipelineReport::default()
@@ -260,13 +250,27 @@ impl Pipeline {
 fn run_sink(
     mut sink: Box<dyn RecordSink>,
     rx: Receiver<Vec<Record>>,
+    view: &PipelineView,
 ) -> Result<SinkStats, SinkError> {
     let mut result = Ok(());
-    for batch in rx.iter() {
+    let mut last_publish = Instant::now();
+    loop {
+        let batch = match rx.recv_timeout(view::PUBLISH_EVERY) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => {
+                view.publish_sink(sink.stats());
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if result.is_ok() {
             result = sink.write_batch(&batch);
         }
         // After a failure keep draining so workers never block on a dead sink.
+        if last_publish.elapsed() >= view::PUBLISH_EVERY {
+            last_publish = Instant::now();
+            view.publish_sink(sink.stats());
+        }
     }
     if result.is_ok() {
         result = sink.flush();

@@ -2,7 +2,9 @@
 //! reassembly → http → detect → records for them.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::capture::Timestamp;
@@ -15,6 +17,7 @@ use crate::sink::Record;
 
 use super::batch::SegmentBatch;
 use super::record::{build_records, ClientIpPolicy};
+use super::view::{PipelineView, PUBLISH_EVERY};
 use super::{PipelineOptions, WhenFull, WorkerMsg};
 
 /// Records are handed to the sink in groups of about this many.
@@ -30,6 +33,9 @@ pub(crate) struct Worker {
     table: FlowTable<FlowState>,
     ctx: Ctx,
     recycle: Sender<SegmentBatch>,
+    index: usize,
+    rules: Arc<ArcSwap<Detector>>,
+    view: Arc<PipelineView>,
 }
 
 /// Everything the stream handler needs, apart from the table.
@@ -51,12 +57,18 @@ struct Ctx {
 impl Worker {
     pub fn new(
         opts: &PipelineOptions,
+        index: usize,
+        rules: Arc<ArcSwap<Detector>>,
+        view: Arc<PipelineView>,
         out_tx: Sender<Vec<Record>>,
         recycle: Sender<SegmentBatch>,
     ) -> Worker {
         Worker {
             table: FlowTable::new(opts.reassembly.clone()),
             recycle,
+            index,
+            rules,
+            view,
             ctx: Ctx {
                 http_limits: opts.http.clone(),
                 http_stats: HttpStats::default(),
@@ -75,9 +87,15 @@ impl Worker {
     }
 
     pub fn run(mut self, rx: Receiver<WorkerMsg>) -> WorkerReport {
+        let mut last_publish = Instant::now();
         for msg in rx.iter() {
             match msg {
                 WorkerMsg::Batch(mut batch) => {
+                    // Rules swapped by a reload apply from the next batch on.
+                    let current = self.rules.load();
+                    if !Arc::ptr_eq(&current, &self.ctx.detector) {
+                        self.ctx.detector = Arc::clone(&current);
+                    }
                     for (ts, seg) in batch.iter() {
                         self.table.process(ts, &seg, &mut self.ctx);
                     }
@@ -94,15 +112,28 @@ impl Worker {
                     batch.clear();
                     let _ = self.recycle.try_send(batch);
                     self.ctx.flush_records();
+                    if last_publish.elapsed() >= PUBLISH_EVERY {
+                        last_publish = Instant::now();
+                        self.view.publish_worker(self.index, self.report());
+                    }
                 }
             }
         }
         self.table.end_all(&mut self.ctx);
         self.ctx.flush_records();
-        let mut report = std::mem::take(&mut self.ctx.report);
+        let report = self.report();
+        self.view.publish_worker(self.index, report.clone());
+        report
+    }
+
+    /// Counters so far.
+    fn report(&self) -> WorkerReport {
+        let mut report = self.ctx.report.clone();
         report.reassembly = self.table.stats().clone();
         report.http = self.ctx.http_stats.clone();
         report.detect = self.ctx.detect_stats.clone();
+        report.flows_active = self.table.len() as u64;
+        report.buffered_bytes = self.table.buffered_bytes() as u64;
         report
     }
 }

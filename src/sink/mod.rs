@@ -15,12 +15,28 @@ pub use record::{escape_bytes, format_ts, AttackFields, Record};
 
 use std::io;
 
-/// Counters of a sink, all monotonic.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters of a sink, all monotonic, and its health.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkStats {
     pub records_written: u64,
     pub bytes_written: u64,
     pub write_errors: u64,
+    /// False while deliveries fail.
+    pub healthy: bool,
+    /// The last delivery error, if any.
+    pub last_error: Option<String>,
+}
+
+impl Default for SinkStats {
+    fn default() -> Self {
+        SinkStats {
+            records_written: 0,
+            bytes_written: 0,
+            write_errors: 0,
+            healthy: true,
+            last_error: None,
+        }
+    }
 }
 
 /// Anything records can be written to.

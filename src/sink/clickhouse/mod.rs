@@ -457,6 +457,7 @@ impl RecordSink for ClickHouseSink {
             records_written: s.attack_rows_inserted,
             bytes_written: s.bytes_inserted,
             write_errors: s.insert_errors,
+            ..SinkStats::default()
         }
     }
 }
