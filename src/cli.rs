@@ -346,13 +346,19 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         captures.push(LiveCapture::open(o)?);
     }
     let view_slot: Arc<OnceLock<Arc<PipelineView>>> = Arc::new(OnceLock::new());
-    let sink_listen = args.sink.clone().or(cfg.sink.listen.clone());
+    let sink_listen = match &args.sink {
+        Some(a) => Some(parse_addr("--sink", a)?),
+        None => cfg.sink.listen,
+    };
     let mirror_target = match &sink_listen {
         Some(addr) => Some(servers::start_mirror_target(addr, &cfg.sink)?),
         None => None,
     };
     let mirror_stats = mirror_target.as_ref().map(|t| t.stats_handle());
-    let metrics_listen = args.metrics.clone().or(cfg.metrics.listen.clone());
+    let metrics_listen = match &args.metrics {
+        Some(a) => Some(parse_addr("--metrics", a)?),
+        None => cfg.metrics.listen,
+    };
     let metrics_server = match &metrics_listen {
         Some(addr) => Some(servers::start_metrics(
             addr,
@@ -411,8 +417,8 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         interfaces = %interfaces.join(","),
         filter = %options.first().map(|o| o.filter.as_str()).unwrap_or(""),
         user = %running_as,
-        sink = %sink_listen.as_deref().unwrap_or("off"),
-        metrics = %metrics_listen.as_deref().unwrap_or("off"),
+        sink = %sink_listen.map_or("off".into(), |a| a.to_string()),
+        metrics = %metrics_listen.map_or("off".into(), |a| a.to_string()),
         "capturing on {} (filter: {})",
         interfaces.join(", "),
         options.first().map(|o| o.filter.as_str()).unwrap_or("")
@@ -474,6 +480,11 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         Ok(_) | Err(SinkError::Closed) => Ok(Outcome::Success),
         Err(e) => Err(e).context("output failed"),
     }
+}
+
+fn parse_addr(what: &str, v: &str) -> Result<std::net::SocketAddr> {
+    v.parse()
+        .with_context(|| format!("{what} {v}: expected ADDRESS:PORT like 0.0.0.0:8445 or [::]:8445"))
 }
 
 /// SIGHUP: load the rules again; on any error keep the running ones.
@@ -657,6 +668,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
 /// The two small HTTP servers of `live`, adapted for the CLI. (Stub until the
 /// serve module lands.)
 mod servers {
+    use std::net::SocketAddr;
     use std::sync::{Arc, OnceLock};
 
     use anyhow::{bail, Result};
@@ -687,12 +699,12 @@ mod servers {
         pub fn shutdown(self) {}
     }
 
-    pub fn start_mirror_target(addr: &str, _cfg: &SinkSection) -> Result<Target> {
+    pub fn start_mirror_target(addr: &SocketAddr, _cfg: &SinkSection) -> Result<Target> {
         bail!("--sink {addr}: not built yet")
     }
 
     pub fn start_metrics(
-        addr: &str,
+        addr: &SocketAddr,
         _view: Arc<OnceLock<Arc<PipelineView>>>,
         _target: Option<Arc<()>>,
     ) -> Result<Metrics> {

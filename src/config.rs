@@ -5,7 +5,7 @@
 //! errors naming the key and the line. Command-line options override the
 //! file (see `cli`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -81,7 +81,7 @@ impl Default for CaptureConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SinkSection {
     /// Address to accept mirrored requests on (e.g. `0.0.0.0:8445`); none = off.
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     /// Most connections open at once; more are closed at once (counted).
     pub max_connections: usize,
     /// Time allowed to send a request head.
@@ -109,7 +109,7 @@ impl Default for SinkSection {
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
     /// Address of the Prometheus `/metrics` and `/healthz` endpoint; none = off.
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// Log line format.
@@ -127,6 +127,7 @@ pub enum LogFormat {
 pub struct LoggingSection {
     /// `error`, `warn`, `info`, `debug`, `trace`, or a `tracing` filter
     /// such as `info,specula::sink=debug`. `RUST_LOG` overrides it.
+    #[serde(deserialize_with = "log_filter")]
     pub level: String,
     pub format: LogFormat,
 }
@@ -275,6 +276,7 @@ pub struct OutputSection {
 #[serde(default, deny_unknown_fields)]
 pub struct TrustSection {
     /// Packet sources (CIDR or address) whose X-Real-IP / X-Forwarded-For are believed.
+    #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<String>,
 }
 
@@ -343,6 +345,22 @@ impl Config {
     }
 }
 
+/// Checked while parsing, so the error names the key and line.
+fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    for v in &list {
+        parse_cidr("trusted_proxies", v).map_err(serde::de::Error::custom)?;
+    }
+    Ok(list)
+}
+
+fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let level = String::deserialize(d)?;
+    tracing_subscriber::EnvFilter::try_new(&level)
+        .map_err(|e| serde::de::Error::custom(format!("'{level}' is not a log filter: {e}")))?;
+    Ok(level)
+}
+
 /// Parse `10.0.0.0/8`, `192.0.2.1` or `2001:db8::/32`.
 pub fn parse_cidr(what: &str, value: &str) -> Result<IpNet, ConfigError> {
     let v = value.trim();
@@ -387,6 +405,27 @@ mod tests {
         let e =
             Config::parse("[output]\nemit = \"everything\"\n", Path::new("s.toml")).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        for (text, line) in [
+            ("[trust]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n", "line 2"),
+            ("[sink]\n\nlisten = \"0.0.0.0\"\n", "line 3"),
+            ("[metrics]\nlisten = \"localhost:x\"\n", "line 2"),
+            ("[logging]\nlevel = \"info,[\"\n", "line 2"),
+            ("[logging]\nformat = \"xml\"\n", "line 2"),
+            ("[capture]\nsnaplen = -1\n", "line 2"),
+        ] {
+            let e = Config::parse(text, Path::new("s.toml")).unwrap_err().to_string();
+            assert!(e.contains(line), "{text}: {e}");
+        }
+        let ok = Config::parse(
+            "[sink]\nlisten = \"0.0.0.0:8445\"\n[metrics]\nlisten = \"[::1]:9108\"\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.sink.listen, Some("0.0.0.0:8445".parse().unwrap()));
     }
 
     #[test]
