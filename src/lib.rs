@@ -11,6 +11,7 @@ pub mod decode;
 pub mod detect;
 pub mod http;
 pub mod metrics;
+pub mod mirror_target;
 pub mod pipeline;
 pub mod privilege;
 pub mod reassembly;

@@ -4,6 +4,8 @@
 //! Names follow `specula_<stage>_<noun>_<unit>_total`; labels are bounded
 //! (reasons and classes, never addresses or URIs).
 
+pub mod http;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
