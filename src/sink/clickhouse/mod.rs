@@ -39,6 +39,20 @@
 //! Without a spool directory the guarantee is best effort: batches that
 //! still fail after the retries are counted in
 //! [`ClickHouseStats::batches_lost`] and the next `flush` returns an error.
+//!
+//! Visibility: every counter, the spool gauges and the health
+//! ([`ClickHouseStats::healthy`], false from a failed insert until the next
+//! successful one, and `last_error` with credentials removed by [`redact`])
+//! live in atomics shared with the inserter, so [`RecordSink::stats`] is a
+//! few loads and never waits on an insert in flight.
+//!
+//! Throughput (measured with `benches/clickhouse_insert.rs` against 18.16 on
+//! the same 2-core host): the client spends well under half the CPU of the
+//! server per row (RowBinary encoding streams in 256 KiB chunks while the
+//! server parses); the server's parse and part write bound the rate, so
+//! batch size (10k vs 50k), LZ4 on loopback, the engine and the sorting key
+//! change it by less than the run-to-run noise. `LowCardinality` needs an
+//! experimental setting on 18.16 and is not used.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
