@@ -295,6 +295,14 @@ fn a_rejected_batch_goes_to_the_dead_letter_area_with_the_server_message() {
     sink.flush().unwrap();
     let s = sink.clickhouse_stats();
     assert_eq!(s.batches_dead_lettered, 1, "{s:?}");
+    assert!(!s.healthy, "a rejected insert is a failure: {s:?}");
+    assert!(
+        s.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("body_excerpt"),
+        "{s:?}"
+    );
     assert_eq!(
         s.insert_retries, 0,
         "permanent errors are not retried: {s:?}"
@@ -414,6 +422,14 @@ fn an_outage_spools_then_replays_everything_exactly_once() {
     assert_eq!(s.attack_rows_inserted, 0);
     assert!(s.batches_spooled >= 10, "{s:?}");
     assert!(batch_files(spool.path()) >= 10);
+    // What the live metrics and /healthz see during the outage.
+    let st = sink.stats();
+    assert!(!st.healthy, "{st:?}");
+    let err = st.last_error.clone().unwrap_or_default();
+    assert!(!err.is_empty(), "{st:?}");
+    assert_eq!(st.batches_spooled, s.batches_spooled);
+    assert_eq!(st.spool_batches, batch_files(spool.path()) as u64);
+    assert!(st.spool_bytes > 0, "{st:?}");
 
     // The server comes back: the spool drains on its own, in order.
     let _proxy = Proxy::start(port);
@@ -426,6 +442,15 @@ fn an_outage_spools_then_replays_everything_exactly_once() {
     assert_eq!(batch_files(spool.path()), 0, "{s:?}");
     assert_eq!(s.attack_rows_inserted, 1000, "{s:?}");
     assert_eq!(s.batches_lost, 0);
+    let st = sink.stats();
+    assert!(st.healthy, "healthy again after the replay: {st:?}");
+    assert_eq!((st.spool_batches, st.spool_bytes), (0, 0), "{st:?}");
+    assert_eq!(st.batches_replayed, st.batches_spooled, "{st:?}");
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some(err.as_str()),
+        "kept after recovery"
+    );
     // Exactly once: no duplicate even before merges.
     assert_eq!(
         count(&format!("SELECT toUInt64(count()) FROM {db}.attacks")),
@@ -701,5 +726,174 @@ fn a_capture_gives_the_same_rows_as_json_lines() {
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w);
     }
+    exec(&format!("DROP DATABASE {db}"));
+}
+
+/// The attack rows and the request count spooled in `dir`'s batch files.
+fn spooled(dir: &Path) -> (Vec<(String, String, String)>, u64) {
+    let mut hits = Vec::new();
+    let mut requests = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if !path.extension().is_some_and(|x| x == "batch") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if name.ends_with("-attacks.batch") {
+                let s = |k: &str| v[k].as_str().unwrap().to_string();
+                hits.push((s("request_key"), s("rule_id"), s("location")));
+            } else {
+                requests += v["requests"].as_u64().unwrap();
+            }
+        }
+    }
+    (hits, requests)
+}
+
+/// The issue's outage test with a real process: a sensor whose server is
+/// down spools its batches, is killed with SIGKILL, and the next run (on an
+/// empty capture) delivers every row exactly once and empties the spool.
+#[test]
+fn a_sigkilled_sensor_loses_nothing_and_the_next_run_delivers_once() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let bin = env!("CARGO_BIN_EXE_specula");
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample-mirror.pcap");
+    let bytes = std::fs::read(&capture).unwrap();
+    // What the capture holds, from the JSON Lines path.
+    let run_jsonl = |emit: &str| -> Vec<serde_json::Value> {
+        let out = Command::new(bin)
+            .args(["read", "--no-progress", "--emit", emit])
+            .arg(&capture)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut want: Vec<(String, String, String)> = run_jsonl("attacks")
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("request_key"), s("rule_id"), s("location"))
+        })
+        .collect();
+    want.sort();
+    let want_requests = run_jsonl("requests").len() as u64;
+    assert!(want.len() > 10 && want_requests > 10, "{}", want.len());
+
+    let db = fresh_db("sigkill");
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("specula.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pipeline]\n\
+             # every segment goes to its worker at once: the pipe stays open\n\
+             batch_segments = 1\n\
+             [clickhouse]\n\
+             database = \"{db}\"\n\
+             spool_dir = \"{}\"\n\
+             batch_max_age_ms = 50\n\
+             retry_max_attempts = 1\n\
+             replay_interval_ms = 50\n\
+             retention_days = 0\n",
+            spool.display()
+        ),
+    )
+    .unwrap();
+    let port = Proxy::closed_port();
+    let ch_url = format!("http://127.0.0.1:{port}");
+
+    // First life: the server is down; the capture arrives on a pipe that
+    // stays open, so the sensor never reaches its orderly end.
+    let stderr = std::fs::File::create(dir.path().join("first.stderr")).unwrap();
+    let mut child = Command::new(bin)
+        .args(["read", "--no-progress", "--config"])
+        .arg(&config)
+        .args(["--clickhouse", &ch_url, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (mut hits, requests) = if spool.is_dir() {
+            spooled(&spool)
+        } else {
+            (Vec::new(), 0)
+        };
+        hits.sort();
+        if hits == want && requests == want_requests {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spool holds {} of {} hits and {requests} of {want_requests} requests; stderr: {}",
+            hits.len(),
+            want.len(),
+            std::fs::read_to_string(dir.path().join("first.stderr")).unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sensor ended early"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no flush, no destructor runs
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    drop(stdin);
+    assert!(batch_files(&spool) >= 2, "attacks and rollup batches");
+
+    // Second life: the server is back; an empty capture (the same pcap
+    // header, no packets) is enough for the spool to be replayed.
+    let _proxy = Proxy::start(port);
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, bytes.get(..24).unwrap()).unwrap();
+    let out = Command::new(bin)
+        .args(["read", "--no-progress", "--config"])
+        .arg(&config)
+        .args(["--clickhouse", &ch_url])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(batch_files(&spool), 0, "the spool is empty");
+    assert_eq!(batch_files(&spool.join(DEAD_DIR)), 0, "nothing rejected");
+    let got: Vec<(String, String, String)> = rt()
+        .block_on(
+            client()
+                .query(&format!(
+                    "SELECT request_key, rule_id, location FROM {db}.attacks \
+                     ORDER BY request_key, rule_id, location"
+                ))
+                .fetch_all(),
+        )
+        .unwrap();
+    // Exactly once: the same multiset of hits, no duplicate before merges.
+    assert_eq!(got, want);
+    assert_eq!(
+        count(&format!(
+            "SELECT toUInt64(sum(requests)) FROM {db}.requests_1m"
+        )),
+        want_requests
+    );
     exec(&format!("DROP DATABASE {db}"));
 }

@@ -298,17 +298,45 @@ impl PipelineReport {
             self.sink.records_written,
         ));
         v.push(("specula_sink_bytes_total", None, self.sink.bytes_written));
-        v.push((
-            "specula_sink_write_errors_total",
-            None,
-            self.sink.write_errors,
-        ));
+        let k = &self.sink;
+        v.extend([
+            ("specula_sink_write_errors_total", None, k.write_errors),
+            ("specula_sink_insert_retries_total", None, k.insert_retries),
+            (
+                "specula_sink_spooled_batches_total",
+                None,
+                k.batches_spooled,
+            ),
+            (
+                "specula_sink_replayed_batches_total",
+                None,
+                k.batches_replayed,
+            ),
+            (
+                "specula_sink_dead_lettered_batches_total",
+                None,
+                k.batches_dead_lettered,
+            ),
+            (
+                "specula_sink_spool_dropped_batches_total",
+                None,
+                k.spool_dropped_batches,
+            ),
+            ("specula_sink_lost_batches_total", None, k.batches_lost),
+            ("specula_sink_lost_rows_total", None, k.rows_lost),
+        ]);
         v
     }
 
-    /// Gauges of the sink (spool size), as `(name, label, value)`.
+    /// The sink's gauges (current values, `# TYPE ... gauge`): spool
+    /// occupancy and health (1 healthy, 0 failing).
     pub fn gauges(&self) -> Vec<Counter> {
-        Vec::new()
+        let k = &self.sink;
+        vec![
+            ("specula_sink_spool_batches", None, k.spool_batches),
+            ("specula_sink_spool_bytes", None, k.spool_bytes),
+            ("specula_sink_healthy", None, u64::from(k.healthy)),
+        ]
     }
 
     /// Prometheus text exposition of [`counters`](Self::counters).
@@ -375,7 +403,12 @@ impl PipelineReport {
                         || name.contains("damaged")
                         || name.contains("errors")
                         || name.contains("overflows")
-                        || name.contains("panics"))
+                        || name.contains("panics")
+                        || name.starts_with("specula_sink_")
+                            && (name.contains("spooled")
+                                || name.contains("dead_lettered")
+                                || name.contains("lost")
+                                || name.contains("retries")))
             })
             .map(|(name, label, v)| {
                 let short = name
@@ -396,6 +429,20 @@ impl PipelineReport {
                 drops.join(", ")
             }
         );
+        let k = &self.sink;
+        if !k.healthy || k.spool_batches > 0 {
+            let _ = writeln!(
+                s,
+                "  sink: {}, {} batches ({} bytes) wait in the spool{}",
+                if k.healthy { "healthy" } else { "failing" },
+                k.spool_batches,
+                k.spool_bytes,
+                k.last_error
+                    .as_deref()
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default(),
+            );
+        }
         let _ = writeln!(
             s,
             "  elapsed {:.3} s, {:.1} Mbit/s, {:.0} packets/s, {:.0} requests/s, peak {} flows, {} records written",
@@ -431,5 +478,50 @@ mod tests {
         let s = r.summary(Duration::from_secs(1));
         assert!(s.contains("xss 4"), "{s}");
         assert!(s.contains("decode_skipped_packets{not_tcp}=1"), "{s}");
+    }
+
+    #[test]
+    fn sink_counters_gauges_and_health_are_shown() {
+        let mut r = PipelineReport::default();
+        let s = r.summary(Duration::from_secs(1));
+        assert!(s.contains("drops and anomalies: none"), "{s}");
+        assert!(
+            !s.contains("sink:"),
+            "a healthy empty sink says nothing: {s}"
+        );
+        assert!(r.gauges().contains(&("specula_sink_healthy", None, 1)));
+        r.sink.batches_spooled = 3;
+        r.sink.batches_replayed = 1;
+        r.sink.rows_lost = 7;
+        r.sink.insert_retries = 4;
+        r.sink.spool_batches = 2;
+        r.sink.spool_bytes = 4096;
+        r.sink.healthy = false;
+        r.sink.last_error = Some("Connection refused".into());
+        let c = r.counters();
+        assert!(c.contains(&("specula_sink_spooled_batches_total", None, 3)));
+        assert!(c.contains(&("specula_sink_replayed_batches_total", None, 1)));
+        assert!(c.contains(&("specula_sink_lost_rows_total", None, 7)));
+        let g = r.gauges();
+        assert!(g.contains(&("specula_sink_spool_batches", None, 2)));
+        assert!(g.contains(&("specula_sink_spool_bytes", None, 4096)));
+        assert!(g.contains(&("specula_sink_healthy", None, 0)));
+        assert!(
+            g.iter().all(|(name, _, _)| !name.ends_with("_total")),
+            "gauges are not totals"
+        );
+        let s = r.summary(Duration::from_secs(1));
+        for part in [
+            "sink_spooled_batches=3",
+            "sink_lost_rows=7",
+            "sink_insert_retries=4",
+        ] {
+            assert!(s.contains(part), "{part} missing: {s}");
+        }
+        assert!(!s.contains("replayed"), "a replay is not an anomaly: {s}");
+        assert!(
+            s.contains("sink: failing, 2 batches (4096 bytes) wait in the spool, last error: Connection refused"),
+            "{s}"
+        );
     }
 }

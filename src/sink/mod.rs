@@ -2,8 +2,10 @@
 //!
 //! Owns the output record ([`Record`], the only serde type of the data path),
 //! the escaping of bytes that are not UTF-8, and the writers: JSON Lines
-//! ([`JsonLinesWriter`]) now, ClickHouse later. Receives records from the
-//! workers through the pipeline; hands them to storage.
+//! ([`JsonLinesWriter`]) and ClickHouse ([`clickhouse::ClickHouseSink`],
+//! with its crash-safe [`spool`]); every sink reports [`SinkStats`].
+//! Receives records from the workers through the pipeline; hands them to
+//! storage.
 
 pub mod clickhouse;
 mod json;
@@ -15,24 +17,65 @@ pub use record::{escape_bytes, format_ts, AttackFields, Record};
 
 use std::io;
 
-/// Counters of a sink, all monotonic, and its health.
+/// What a sink reports while it runs: counters (monotonic), gauges and
+/// health. [`RecordSink::stats`] is called after every batch for the live
+/// metrics and `/healthz`, so sinks keep these in atomics or plain fields and
+/// a snapshot costs a few loads (and one short lock for `last_error`).
+///
+/// Rows a sink could not deliver at once are either spooled (and replayed
+/// later), dead-lettered (rejected for good, kept on disk) or lost; a JSON
+/// Lines writer has no spool and ends the run on its first write error, so
+/// for it only the first three counters move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkStats {
+    /// Rows stored (ClickHouse: attack rows the server acknowledged).
     pub records_written: u64,
+    /// Approximate uncompressed bytes of those rows.
     pub bytes_written: u64,
+    /// Failed writes or insert attempts (each retry that fails counts).
     pub write_errors: u64,
-    /// False while deliveries fail.
+    /// Insert attempts repeated after a retriable failure.
+    pub insert_retries: u64,
+    /// Batches written to the spool because the destination was failing.
+    pub batches_spooled: u64,
+    /// Spooled batches delivered later and removed from the spool.
+    pub batches_replayed: u64,
+    /// Batches the destination rejected for good, kept in the dead-letter area.
+    pub batches_dead_lettered: u64,
+    /// Batches deleted or refused because the spool was full (rows lost).
+    pub spool_dropped_batches: u64,
+    /// Batches neither delivered nor spooled (no spool, or spool I/O failed).
+    pub batches_lost: u64,
+    /// Rows of those lost batches.
+    pub rows_lost: u64,
+    /// Gauge: batches waiting in the spool now.
+    pub spool_batches: u64,
+    /// Gauge: bytes of those batches on disk now.
+    pub spool_bytes: u64,
+    /// False while the destination is failing (inserts fail, batches go to
+    /// the spool or are lost); true again after the next successful write.
     pub healthy: bool,
-    /// The last delivery error, if any.
+    /// Message of the most recent failure (kept after recovery, so an
+    /// operator can see what happened); never contains credentials.
     pub last_error: Option<String>,
 }
 
 impl Default for SinkStats {
+    /// A sink that has not failed yet: healthy, all counters zero.
     fn default() -> Self {
         SinkStats {
             records_written: 0,
             bytes_written: 0,
             write_errors: 0,
+            insert_retries: 0,
+            batches_spooled: 0,
+            batches_replayed: 0,
+            batches_dead_lettered: 0,
+            spool_dropped_batches: 0,
+            batches_lost: 0,
+            rows_lost: 0,
+            spool_batches: 0,
+            spool_bytes: 0,
             healthy: true,
             last_error: None,
         }
