@@ -3,7 +3,8 @@
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 need=()
-for pkg in libpcap-dev pkg-config curl; do
+# nginx, tcpreplay, iproute2: the live end-to-end tests (tests/live_*.rs) and scripts/bench-live.sh.
+for pkg in libpcap-dev pkg-config curl nginx tcpreplay iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

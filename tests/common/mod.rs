@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod netns;
+
 pub fn specula() -> Command {
     Command::new(env!("CARGO_BIN_EXE_specula"))
 }
