@@ -27,6 +27,8 @@ pub struct Config {
     pub detect: DetectSection,
     pub output: OutputSection,
     pub trust: TrustSection,
+    /// `[masking]`: request context on attack records, secrets masked.
+    pub masking: crate::pipeline::mask::MaskingSection,
     /// `[clickhouse]`: insert rows into ClickHouse (see `sink::clickhouse::ClickHouseConfig`).
     pub clickhouse: Option<crate::sink::clickhouse::ClickHouseConfig>,
 }

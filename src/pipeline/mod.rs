@@ -11,10 +11,12 @@
 
 mod batch;
 pub mod live;
+pub mod mask;
 pub mod offline;
 mod record;
 mod worker;
 
+pub use mask::Masker;
 pub use record::ClientIpPolicy;
 
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct PipelineOptions {
     pub emit: EmitMode,
     pub client_ip: ClientIpPolicy,
     pub when_full: WhenFull,
+    /// Masks secrets in records before they leave the worker.
+    pub masker: Arc<Masker>,
 }
 
 impl PipelineOptions {
@@ -76,6 +80,7 @@ impl PipelineOptions {
             emit: EmitMode::Attacks,
             client_ip: ClientIpPolicy::default(),
             when_full: WhenFull::Block,
+            masker: Arc::new(Masker::default()),
         }
     }
 }
