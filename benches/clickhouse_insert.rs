@@ -54,6 +54,7 @@ fn record(i: u32) -> Record {
             location: "query:q".into(),
             matched: "' UNION SELECT password FROM users--".into(),
         }),
+        context: None,
         attack_classes: None,
     }
 }

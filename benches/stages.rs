@@ -196,6 +196,7 @@ fn bench_record_encoding(c: &mut Criterion) {
             location: "query:q".into(),
             matched: "UNION SELECT password".into(),
         }),
+        context: None,
         attack_classes: None,
     };
     let batch = vec![rec; 1000];

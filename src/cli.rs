@@ -294,8 +294,8 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
     })
 }
 
-fn pipeline_options(eff: &Effective, when_full: WhenFull) -> PipelineOptions {
-    PipelineOptions {
+fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOptions> {
+    Ok(PipelineOptions {
         workers: eff.workers,
         queue_batches: eff.config.pipeline.queue_batches,
         batch_segments: eff.config.pipeline.batch_segments,
@@ -305,7 +305,8 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> PipelineOptions {
         emit: eff.config.output.emit,
         client_ip: eff.trusted.clone(),
         when_full,
-    }
+        masker: Arc::new(crate::pipeline::Masker::from_config(&eff.config.masking)?),
+    })
 }
 
 fn run_live(mut args: LiveArgs) -> Result<Outcome> {
@@ -401,7 +402,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         .context("cannot install the SIGHUP handler")?;
 
     let started = Instant::now();
-    let pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest), sink);
+    let pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest)?, sink);
     let view = pipeline.view();
     let _ = view_slot.set(Arc::clone(&view));
     let rules = pipeline.rules();
@@ -593,7 +594,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     }
     let (sink, emit) = open_sink(&args.common, &eff)?;
     eff.config.output.emit = emit;
-    let opts = pipeline_options(&eff, WhenFull::Block);
+    let opts = pipeline_options(&eff, WhenFull::Block)?;
     let started = Instant::now();
     let mut pipeline = Pipeline::start(opts, sink);
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {

@@ -30,6 +30,8 @@ pub struct Config {
     pub sink: SinkSection,
     pub metrics: MetricsSection,
     pub logging: LoggingSection,
+    /// `[masking]`: request context on attack records, secrets masked.
+    pub masking: crate::pipeline::mask::MaskingSection,
     /// `[clickhouse]`: insert rows into ClickHouse (see `sink::clickhouse::ClickHouseConfig`).
     pub clickhouse: Option<crate::sink::clickhouse::ClickHouseConfig>,
 }

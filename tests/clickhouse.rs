@@ -97,6 +97,7 @@ fn record(i: u32, attack: bool) -> Record {
             location: "query:id".into(),
             matched: format!("' OR 1=1 -- {i}"),
         }),
+        context: None,
         attack_classes: (!attack).then(|| if i % 2 == 0 { vec!["sqli"] } else { vec![] }),
     }
 }
@@ -694,6 +695,9 @@ fn row_as_record_json(r: &AttackRow) -> serde_json::Value {
         "client_ip_from_header": r.client_ip_from_header == 1,
         "attack_class": r.attack_class, "rule_id": r.rule_id, "severity": r.severity,
         "location": r.location, "matched": r.matched,
+        "request_line": r.request_line,
+        "headers": r.header_names.iter().zip(&r.header_values).collect::<Vec<_>>(),
+        "body_excerpt": r.body_excerpt,
     })
 }
 

@@ -12,12 +12,14 @@
 mod batch;
 mod dispatch;
 pub mod live;
+pub mod mask;
 pub mod offline;
 mod record;
 mod view;
 mod worker;
 
 pub use dispatch::Dispatcher;
+pub use mask::Masker;
 pub use record::ClientIpPolicy;
 pub use view::{PipelineView, SourceStatus};
 
@@ -62,6 +64,8 @@ pub struct PipelineOptions {
     pub emit: EmitMode,
     pub client_ip: ClientIpPolicy,
     pub when_full: WhenFull,
+    /// Masks secrets in records before they leave the worker.
+    pub masker: Arc<Masker>,
 }
 
 impl PipelineOptions {
@@ -82,6 +86,7 @@ impl PipelineOptions {
             emit: EmitMode::Attacks,
             client_ip: ClientIpPolicy::default(),
             when_full: WhenFull::Block,
+            masker: Arc::new(Masker::default()),
         }
     }
 }

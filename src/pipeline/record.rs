@@ -1,5 +1,6 @@
 //! Turning a request and its hits into output records: endpoints, the real
-//! client behind trusted proxies, the request key.
+//! client behind trusted proxies, the request key, and (attack records) the
+//! request context, all masked by the [`Masker`] before they leave the worker.
 
 use std::net::IpAddr;
 
@@ -9,7 +10,9 @@ use crate::config::EmitMode;
 use crate::detect::Hit;
 use crate::http::{Request, Version};
 use crate::reassembly::{Direction, Endpoint, FlowInfo};
-use crate::sink::{escape_bytes, format_ts, AttackFields, Record};
+use crate::sink::{escape_bytes, format_ts, AttackFields, Record, RequestContext};
+
+use super::mask::{MaskedRequest, Masker};
 
 /// Which packet sources may tell us the real client (`X-Real-IP`,
 /// `X-Forwarded-For`).
@@ -82,6 +85,26 @@ fn version_str(v: Version) -> String {
 /// Most bytes of `matched` kept (contract: at most 256).
 const MATCHED_MAX: usize = 256;
 
+/// The request context of attack records, from the masked request.
+fn context(req: &Request, masked: &MaskedRequest) -> RequestContext {
+    let mut line = escape_bytes(&req.method);
+    line.push(' ');
+    line.push_str(&escape_bytes(&masked.uri));
+    if req.version != Version::Http09 {
+        line.push(' ');
+        line.push_str(&version_str(req.version));
+    }
+    RequestContext {
+        request_line: line,
+        headers: masked
+            .headers
+            .iter()
+            .map(|(n, v)| (escape_bytes(n), escape_bytes(v)))
+            .collect(),
+        body_excerpt: escape_bytes(&masked.body_excerpt),
+    }
+}
+
 /// Append the records of one request to `out`: one per hit with
 /// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`, the request
 /// record then the hits with `EmitMode::Both`.
@@ -91,11 +114,19 @@ pub(crate) fn build_records(
     hits: &[Hit],
     emit: EmitMode,
     policy: &ClientIpPolicy,
+    masker: &Masker,
     out: &mut Vec<Record>,
 ) {
     if emit == EmitMode::Attacks && hits.is_empty() {
         return;
     }
+    // Masked once per request: the whole view for attack records, only the
+    // target for a request record (masking is not per packet, nor per hit).
+    let masked = (emit != EmitMode::Requests && !hits.is_empty()).then(|| masker.mask_request(req));
+    let uri = match &masked {
+        Some(m) => escape_bytes(&m.uri),
+        None => escape_bytes(&masker.mask_uri(&req.uri)),
+    };
     let (src, dst): (Endpoint, Endpoint) = match req.dir {
         Direction::ToServer => (flow.client, flow.server),
         Direction::ToClient => (flow.server, flow.client),
@@ -109,7 +140,7 @@ pub(crate) fn build_records(
         dst_port: dst.port,
         client_ip: client.to_string(),
         method: escape_bytes(&req.method),
-        uri: escape_bytes(&req.uri),
+        uri,
         host: req.header("host").map(escape_bytes),
         user_agent: req.header("user-agent").map(escape_bytes),
         request_id: req.header("x-request-id").map(escape_bytes),
@@ -124,6 +155,7 @@ pub(crate) fn build_records(
         ),
         client_ip_from_header: from_header,
         attack: None,
+        context: None,
         attack_classes: None,
     };
     if emit != EmitMode::Attacks {
@@ -135,20 +167,19 @@ pub(crate) fn build_records(
             ..base.clone()
         });
     }
-    if emit != EmitMode::Requests {
+    if let Some(masked) = &masked {
+        let ctx = context(req, masked);
         for h in hits {
-            let matched = h
-                .matched
-                .get(..MATCHED_MAX.min(h.matched.len()))
-                .unwrap_or(&[]);
+            let matched = masker.mask_matched(masked, &h.location, &h.matched, MATCHED_MAX);
             out.push(Record {
                 attack: Some(AttackFields {
                     attack_class: h.class.as_str(),
                     rule_id: h.rule_id.to_string(),
                     severity: h.severity.as_str(),
                     location: h.location.clone(),
-                    matched: escape_bytes(matched),
+                    matched: escape_bytes(&matched),
                 }),
+                context: Some(ctx.clone()),
                 ..base.clone()
             });
         }

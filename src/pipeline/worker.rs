@@ -16,6 +16,7 @@ use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, StreamHandler
 use crate::sink::Record;
 
 use super::batch::SegmentBatch;
+use super::mask::Masker;
 use super::record::{build_records, ClientIpPolicy};
 use super::view::{PipelineView, PUBLISH_EVERY};
 use super::{PipelineOptions, WhenFull, WorkerMsg};
@@ -48,6 +49,7 @@ struct Ctx {
     hits: Vec<Hit>,
     emit: EmitMode,
     client_ip: ClientIpPolicy,
+    masker: Arc<Masker>,
     when_full: WhenFull,
     out: Vec<Record>,
     out_tx: Sender<Vec<Record>>,
@@ -78,6 +80,7 @@ impl Worker {
                 hits: Vec::new(),
                 emit: opts.emit,
                 client_ip: opts.client_ip.clone(),
+                masker: Arc::clone(&opts.masker),
                 when_full: opts.when_full,
                 out: Vec::with_capacity(RECORD_BATCH),
                 out_tx,
@@ -160,6 +163,7 @@ impl Ctx {
                         &self.hits,
                         self.emit,
                         &self.client_ip,
+                        &self.masker,
                         &mut self.out,
                     );
                     if self.out.len() >= RECORD_BATCH {

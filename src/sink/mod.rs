@@ -13,7 +13,7 @@ mod record;
 pub mod spool;
 
 pub use json::JsonLinesWriter;
-pub use record::{escape_bytes, format_ts, AttackFields, Record};
+pub use record::{escape_bytes, format_ts, AttackFields, Record, RequestContext};
 
 use std::io;
 

@@ -32,6 +32,10 @@ pub struct Record {
     pub client_ip_from_header: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackFields>,
+    /// Attack records only: what was sent, secrets masked (see
+    /// `pipeline::mask`). Absent from request records (size).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub context: Option<RequestContext>,
     /// With `--emit requests`: the classes detected on this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attack_classes: Option<Vec<&'static str>>,
@@ -45,6 +49,19 @@ pub struct AttackFields {
     pub severity: &'static str,
     pub location: String,
     pub matched: String,
+}
+
+/// The request as sent, carried by attack records, with secrets masked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestContext {
+    /// `METHOD SP target SP version` (no version for HTTP/0.9), rebuilt
+    /// from the parsed line; the target masked like `uri`.
+    pub request_line: String,
+    /// Every header field in order (then trailers), as `[name, value]`.
+    pub headers: Vec<(String, String)>,
+    /// The first `[masking] body_excerpt_bytes` of the body (after
+    /// de-chunking), cut on a character boundary, never inside a mask.
+    pub body_excerpt: String,
 }
 
 /// Bytes to a string, never losing one: valid UTF-8 is kept as is, every
@@ -79,6 +96,45 @@ mod tests {
         assert_eq!(escape_bytes("é".as_bytes()), "é");
         assert_eq!(escape_bytes(b"a\xffb\xc3"), "a\\xFFb\\xC3");
         assert_eq!(escape_bytes(b""), "");
+    }
+
+    #[test]
+    fn context_is_flattened_into_attack_records_only() {
+        let mut r = Record {
+            ts: "t".into(),
+            src_ip: "1".into(),
+            src_port: 1,
+            dst_ip: "2".into(),
+            dst_port: 2,
+            client_ip: "1".into(),
+            method: "GET".into(),
+            uri: "/".into(),
+            host: None,
+            user_agent: None,
+            request_id: None,
+            body_len: 0,
+            version: "HTTP/1.1".into(),
+            complete: true,
+            request_key: "k".into(),
+            client_ip_from_header: false,
+            attack: None,
+            context: None,
+            attack_classes: Some(vec![]),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v.get("headers").is_none() && v.get("request_line").is_none());
+        r.context = Some(RequestContext {
+            request_line: "GET / HTTP/1.1".into(),
+            headers: vec![("Host".into(), "a".into()), ("X".into(), "\\xFF".into())],
+            body_excerpt: "b".into(),
+        });
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["request_line"], "GET / HTTP/1.1");
+        assert_eq!(
+            v["headers"],
+            serde_json::json!([["Host", "a"], ["X", "\\xFF"]])
+        );
+        assert_eq!(v["body_excerpt"], "b");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sink::Record;
 
-/// Longest body excerpt stored, in bytes (cut on a char boundary).
+/// Default longest body excerpt, in bytes; the excerpt itself is cut (and
+/// masked) by the pipeline (`[masking] body_excerpt_bytes`).
 pub const BODY_EXCERPT_MAX_BYTES: usize = 1024;
 
 /// One row of `attacks`.
@@ -82,20 +83,37 @@ impl AttackRow {
     pub fn from_record(r: &Record, sensor: &str) -> Option<AttackRow> {
         let a = r.attack.as_ref()?;
         let (ts, ts_us) = parse_ts(&r.ts);
-        // What the record carries of the headers; the full list needs
-        // `Record` fields that do not exist yet (see the module report).
-        let mut header_names = Vec::new();
-        let mut header_values = Vec::new();
-        for (name, value) in [
-            ("Host", &r.host),
-            ("User-Agent", &r.user_agent),
-            ("X-Request-ID", &r.request_id),
-        ] {
-            if let Some(v) = value {
-                header_names.push(name.to_string());
-                header_values.push(v.clone());
+        // The request context, as the JSON record carries it (masked by the
+        // pipeline). Records built without one (older callers, tests) give
+        // what the record has: the rebuilt line and the known headers.
+        let (request_line, header_names, header_values, body_excerpt) = match &r.context {
+            Some(c) => (
+                c.request_line.clone(),
+                c.headers.iter().map(|(n, _)| n.clone()).collect(),
+                c.headers.iter().map(|(_, v)| v.clone()).collect(),
+                c.body_excerpt.clone(),
+            ),
+            None => {
+                let mut names = Vec::new();
+                let mut values = Vec::new();
+                for (name, value) in [
+                    ("Host", &r.host),
+                    ("User-Agent", &r.user_agent),
+                    ("X-Request-ID", &r.request_id),
+                ] {
+                    if let Some(v) = value {
+                        names.push(name.to_string());
+                        values.push(v.clone());
+                    }
+                }
+                (
+                    format!("{} {} {}", r.method, r.uri, r.version),
+                    names,
+                    values,
+                    String::new(),
+                )
             }
-        }
+        };
         Some(AttackRow {
             ts,
             ts_us,
@@ -120,10 +138,10 @@ impl AttackRow {
             severity: a.severity.to_string(),
             location: a.location.clone(),
             matched: a.matched.clone(),
-            request_line: format!("{} {} {}", r.method, r.uri, r.version),
+            request_line,
             header_names,
             header_values,
-            body_excerpt: String::new(),
+            body_excerpt,
         })
     }
 
@@ -261,6 +279,7 @@ pub(crate) mod tests {
                 location: "query:id".into(),
                 matched: "' OR 1=1".into(),
             }),
+            context: None,
             attack_classes: (!attack).then(|| vec!["sqli"]),
         }
     }
@@ -296,6 +315,45 @@ pub(crate) mod tests {
         assert_eq!(row.header_names, ["Host", "User-Agent"]);
         assert_eq!(row.header_values, ["example.test", "curl/8"]);
         assert!(AttackRow::from_record(&record(7, false), "s").is_none());
+    }
+
+    #[test]
+    fn attack_row_carries_the_records_context() {
+        let mut r = record(3, true);
+        r.context = Some(crate::sink::RequestContext {
+            request_line: "POST /login?password=[masked:0123456789ab] HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), "example.test".into()),
+                (
+                    "Authorization".into(),
+                    "Bearer [masked:a1a1a1a1a1a1]".into(),
+                ),
+                ("X-Odd".into(), "\\xFF".into()),
+            ],
+            body_excerpt: "user=bob&password=[masked:0123456789ab]".into(),
+        });
+        let row = AttackRow::from_record(&r, "s").unwrap();
+        assert_eq!(
+            row.request_line,
+            "POST /login?password=[masked:0123456789ab] HTTP/1.1"
+        );
+        assert_eq!(row.header_names, ["Host", "Authorization", "X-Odd"]);
+        assert_eq!(
+            row.header_values,
+            ["example.test", "Bearer [masked:a1a1a1a1a1a1]", "\\xFF"]
+        );
+        assert_eq!(row.body_excerpt, "user=bob&password=[masked:0123456789ab]");
+        // JSON and ClickHouse carry the same values: the row's pairs are the record's.
+        let json = serde_json::to_value(&r).unwrap();
+        let pairs: Vec<(String, String)> = row
+            .header_names
+            .iter()
+            .cloned()
+            .zip(row.header_values.iter().cloned())
+            .collect();
+        assert_eq!(json["headers"], serde_json::to_value(&pairs).unwrap());
+        assert_eq!(json["request_line"], row.request_line.as_str());
+        assert_eq!(json["body_excerpt"], row.body_excerpt.as_str());
     }
 
     #[test]

@@ -1,0 +1,1626 @@
+//! Masking of secrets in what records carry of a request.
+//!
+//! Owns the [`Masker`]: the `[masking]` configuration, the key, the name
+//! patterns, and the rules that turn a parsed [`Request`] into its masked
+//! view ([`MaskedRequest`]: target, headers, body excerpt) and mask a hit's
+//! `matched` text. It runs in the worker, before a record exists, so no sink,
+//! log or spool file ever sees a clear secret. Detection is not affected: it
+//! ran earlier on the clear request.
+//!
+//! A masked value becomes `[masked:<12 hex>]`, the first 6 bytes of the
+//! BLAKE3 keyed hash of the clear value: equal values correlate across
+//! records without being revealed. The key comes from `SPECULA_MASK_KEY`,
+//! else `[masking] key_file`, else is random per process (correlation then
+//! holds only within one run).
+//!
+//! What is masked (when `enabled`, the default):
+//! - headers `Authorization` / `Proxy-Authorization` (the scheme is kept),
+//!   `Cookie` (names kept, each value masked), and every header whose name
+//!   matches a header or parameter pattern (`X-Api-Key`, `*-Token`, ...);
+//!   the query of `Referer` like the request's own;
+//! - query, `;name=value` path, form (urlencoded and multipart) and JSON
+//!   values whose names match a parameter pattern (names are percent-decoded,
+//!   compared case-insensitively ignoring `-`, `_`, `.` and spaces, and also
+//!   per segment of `a.b[c]`);
+//! - `matched` when the hit's location is such a point, and any clear secret
+//!   found in the request that also appears elsewhere (6 bytes or longer);
+//! - card-like numbers (13–19 digits, spaces or dashes between, passing
+//!   Luhn) anywhere in the target, headers, excerpt and `matched`.
+//!
+//! Work is bounded: it runs once per attack request (and on the target of
+//! request records), over the head and at most `body_excerpt_bytes` +
+//! [`SWEEP_MAX_BYTES`] bytes of body. It never panics on any input.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memchr::memmem;
+use serde::Deserialize;
+
+use crate::detect::decode::percent_decode;
+use crate::http::Request;
+
+/// Environment variable holding the key material (never a command-line
+/// flag: it would show in `ps`).
+pub const KEY_ENV: &str = "SPECULA_MASK_KEY";
+/// Fewest bytes of key material accepted (after trimming whitespace).
+pub const KEY_MIN_BYTES: usize = 16;
+/// Length of a mask: `[masked:` + 12 hex + `]`.
+pub const TOKEN_LEN: usize = 21;
+const TOKEN_PREFIX: &[u8] = b"[masked:";
+/// Hex characters of the hash shown.
+const TOKEN_HEX: usize = 12;
+/// Shortest clear secret searched for elsewhere (shorter ones would mask
+/// ordinary words).
+const SWEEP_MIN_BYTES: usize = 6;
+/// Longest clear secret searched for elsewhere; also how far past the
+/// excerpt the body is masked, so a secret straddling the cut is whole.
+pub const SWEEP_MAX_BYTES: usize = 4096;
+/// Most clear secrets remembered per request for that search.
+const SWEEP_MAX_SECRETS: usize = 64;
+/// Deepest JSON nesting tracked; deeper values are masked whatever their key.
+const JSON_MAX_DEPTH: usize = 128;
+
+/// Default parameter-name patterns (`*` matches anything), in normalised
+/// form: lowercase, without `-`, `_`, `.` and spaces.
+pub const DEFAULT_PARAMS: &[&str] = &[
+    "*passw*",
+    "pass",
+    "*passphrase*",
+    "*passcode*",
+    "*pwd",
+    "*secret*",
+    "*token*",
+    "*apikey*",
+    "*accesskey*",
+    "*privatekey*",
+    "*credential*",
+    "*signature*",
+    "*session*",
+    "*sessid*",
+    "sid",
+    "auth",
+    "*authorization*",
+    "*cardnumber*",
+    "*cardno*",
+    "*ccnum*",
+    "cc",
+    "pan",
+    "cvv*",
+    "cvc*",
+    "*securitycode*",
+    "pin",
+    "otp",
+];
+
+/// Default header-name patterns, besides the parameter patterns (which
+/// apply to header names too).
+pub const DEFAULT_HEADERS: &[&str] = &[
+    "authorization",
+    "proxyauthorization",
+    "cookie",
+    "setcookie",
+    "xapikey",
+    "xauthtoken",
+    "*token",
+    "*secret",
+    "*apikey",
+    "*key",
+];
+
+/// `[masking]`: request context on attack records and the masking of
+/// secrets in it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaskingSection {
+    /// Mask secrets (default true). When false, records carry clear values.
+    pub enabled: bool,
+    /// File whose content (at least 16 bytes, whitespace trimmed) keys the
+    /// hash. `SPECULA_MASK_KEY` wins over it. Neither: a random key per run.
+    pub key_file: Option<PathBuf>,
+    /// Most body bytes copied into `body_excerpt` of attack records (default
+    /// 1024; 0 = none). Cut on a character boundary, never inside a mask.
+    pub body_excerpt_bytes: usize,
+    /// Parameter-name patterns replacing the defaults ([`DEFAULT_PARAMS`]).
+    pub params: Option<Vec<String>>,
+    /// Parameter-name patterns added to `params` or the defaults.
+    pub extra_params: Vec<String>,
+    /// Header-name patterns added to the defaults ([`DEFAULT_HEADERS`]).
+    pub extra_headers: Vec<String>,
+    /// Names (header, parameter, cookie, JSON key) never masked.
+    pub keep: Vec<String>,
+    /// Mask card-like numbers (13–19 digits passing Luhn) anywhere.
+    pub card_numbers: bool,
+}
+
+impl Default for MaskingSection {
+    fn default() -> Self {
+        MaskingSection {
+            enabled: true,
+            key_file: None,
+            body_excerpt_bytes: 1024,
+            params: None,
+            extra_params: Vec::new(),
+            extra_headers: Vec::new(),
+            keep: Vec::new(),
+            card_numbers: true,
+        }
+    }
+}
+
+/// The masking configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MaskError {
+    #[error("cannot read masking key file {}: {source}", path.display())]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("masking key from {what} is {len} bytes: at least {KEY_MIN_BYTES} needed")]
+    KeyTooShort { what: String, len: usize },
+}
+
+/// Where the key came from (for diagnostics; the key itself is never shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env,
+    File(PathBuf),
+    /// Random per process: masks correlate only within one run.
+    Random,
+}
+
+/// Masks secrets; shared by the workers (immutable, `Arc`).
+pub struct Masker {
+    enabled: bool,
+    key: [u8; 32],
+    key_source: KeySource,
+    params: Vec<Vec<u8>>,
+    headers: Vec<Vec<u8>>,
+    keep: Vec<Vec<u8>>,
+    mask_cards: bool,
+    excerpt_bytes: usize,
+}
+
+impl Default for Masker {
+    /// The default `[masking]` with the process's random key (no
+    /// environment, no file): what [`PipelineOptions::new`](super::PipelineOptions::new) uses.
+    fn default() -> Self {
+        Masker::with_key(&MaskingSection::default(), random_key(), KeySource::Random)
+    }
+}
+
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("enabled", &self.enabled)
+            .field("key_source", &self.key_source)
+            .field("excerpt_bytes", &self.excerpt_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The masked view of one request, shared by its attack records. Bytes as
+/// sent (escaped by the record builder), secrets replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaskedRequest {
+    pub uri: Vec<u8>,
+    /// Every header in order: (name, value).
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body_excerpt: Vec<u8>,
+    secrets: Secrets,
+}
+
+/// Clear secrets met while masking a request, with their masks, to find
+/// them again in other text of the same request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Secrets {
+    items: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Secrets {
+    fn add(&mut self, clear: &[u8], token: &[u8]) {
+        if !(SWEEP_MIN_BYTES..=SWEEP_MAX_BYTES).contains(&clear.len())
+            || self.items.len() >= SWEEP_MAX_SECRETS
+            || self.items.iter().any(|(c, _)| c == clear)
+        {
+            return;
+        }
+        self.items.push((clear.to_vec(), token.to_vec()));
+    }
+}
+
+/// The process's random key, drawn once so every pipeline of a process
+/// masks alike.
+fn random_key() -> [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        if getrandom::fill(&mut k).is_err() {
+            // No OS entropy (should not happen): derive from what differs
+            // between runs. Weak, but masks stay unreadable without the key.
+            let seed = format!(
+                "{:?}-{}-{:p}",
+                std::time::SystemTime::now(),
+                std::process::id(),
+                &k
+            );
+            k = blake3::derive_key("specula mask fallback key", seed.as_bytes());
+        }
+        k
+    })
+}
+
+fn key_from_material(what: &str, material: &[u8]) -> Result<[u8; 32], MaskError> {
+    let m = material.trim_ascii();
+    if m.len() < KEY_MIN_BYTES {
+        return Err(MaskError::KeyTooShort {
+            what: what.to_string(),
+            len: m.len(),
+        });
+    }
+    Ok(blake3::derive_key("specula 2024 masking key v1", m))
+}
+
+/// Patterns in normalised form (`*` alone masks every name).
+fn patterns(list: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<Vec<u8>> {
+    list.into_iter()
+        .map(|p| normalise(p.as_ref().as_bytes()))
+        .collect()
+}
+
+/// Lowercase, without `-`, `_`, `.` and spaces.
+fn normalise(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .filter(|b| !matches!(b, b'-' | b'_' | b'.' | b' '))
+        .map(u8::to_ascii_lowercase)
+        .collect()
+}
+
+/// Glob with `*` only, iterative (linear backtracking on the last star).
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(c) if Some(c) == s.get(si) => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..).unwrap_or_default().iter().all(|&c| c == b'*')
+}
+
+fn any_glob(pats: &[Vec<u8>], s: &[u8]) -> bool {
+    !s.is_empty() && pats.iter().any(|p| glob(p, s))
+}
+
+impl Masker {
+    /// The masker of a configuration: key from `SPECULA_MASK_KEY`, else
+    /// `key_file`, else random per process.
+    pub fn from_config(cfg: &MaskingSection) -> Result<Masker, MaskError> {
+        let (key, source) = if let Some(v) = std::env::var_os(KEY_ENV) {
+            (
+                key_from_material(KEY_ENV, v.as_encoded_bytes())?,
+                KeySource::Env,
+            )
+        } else if let Some(path) = &cfg.key_file {
+            (Self::key_from_file(path)?, KeySource::File(path.clone()))
+        } else {
+            (random_key(), KeySource::Random)
+        };
+        Ok(Self::with_key(cfg, key, source))
+    }
+
+    /// Key material read from a file (trimmed, at least 16 bytes).
+    pub fn key_from_file(path: &Path) -> Result<[u8; 32], MaskError> {
+        let bytes = std::fs::read(path).map_err(|source| MaskError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        key_from_material(&path.display().to_string(), &bytes)
+    }
+
+    /// The masker of a configuration with a given key.
+    pub fn with_key(cfg: &MaskingSection, key: [u8; 32], key_source: KeySource) -> Masker {
+        let mut params = match &cfg.params {
+            Some(list) => patterns(list),
+            None => patterns(DEFAULT_PARAMS),
+        };
+        params.extend(patterns(&cfg.extra_params));
+        let mut headers = patterns(DEFAULT_HEADERS);
+        headers.extend(patterns(&cfg.extra_headers));
+        Masker {
+            enabled: cfg.enabled,
+            key,
+            key_source,
+            params,
+            headers,
+            keep: patterns(&cfg.keep),
+            mask_cards: cfg.card_numbers,
+            excerpt_bytes: cfg.body_excerpt_bytes,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
+    pub fn body_excerpt_bytes(&self) -> usize {
+        self.excerpt_bytes
+    }
+
+    /// `[masked:<12 hex>]` of a clear value.
+    pub fn token(&self, clear: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(TOKEN_LEN);
+        self.push_token(clear, &mut out);
+        out
+    }
+
+    fn push_token(&self, clear: &[u8], out: &mut Vec<u8>) {
+        let hash = blake3::keyed_hash(&self.key, clear);
+        out.extend_from_slice(TOKEN_PREFIX);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for b in hash.as_bytes().iter().take(TOKEN_HEX / 2) {
+            for nibble in [b >> 4, b & 15] {
+                out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+            }
+        }
+        out.push(b']');
+    }
+
+    /// Push the mask of `clear` and remember `clear` (and `raw`, its form as
+    /// sent when it differs) for the sweep.
+    fn mask_value(&self, clear: &[u8], raw: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let start = out.len();
+        self.push_token(clear, out);
+        let token = out.get(start..).unwrap_or_default().to_vec();
+        secrets.add(clear, &token);
+        if raw != clear {
+            secrets.add(raw, &token);
+        }
+    }
+
+    /// Is a name one of the kept ones?
+    fn kept(&self, name: &[u8]) -> bool {
+        if self.keep.is_empty() {
+            return false;
+        }
+        let decoded = decode_name(name);
+        let whole = normalise(&decoded);
+        let last = decoded
+            .split(|&b| matches!(b, b'.' | b'[' | b']'))
+            .rfind(|s| !s.is_empty())
+            .map(normalise)
+            .unwrap_or_default();
+        any_glob(&self.keep, &whole) || any_glob(&self.keep, &last)
+    }
+
+    /// Does a (percent-encoded) name match one of `pats`, whole or by one of
+    /// its `.`/`[]` segments?
+    fn name_matches(pats: &[Vec<u8>], name: &[u8]) -> bool {
+        let decoded = decode_name(name);
+        if any_glob(pats, &normalise(&decoded)) {
+            return true;
+        }
+        decoded
+            .split(|&b| matches!(b, b'.' | b'[' | b']'))
+            .filter(|s| !s.is_empty() && s.len() != decoded.len())
+            .any(|s| any_glob(pats, &normalise(s)))
+    }
+
+    /// Is the value of the parameter (query, form, JSON key) `name` masked?
+    pub fn param_masked(&self, name: &[u8]) -> bool {
+        self.enabled && !self.kept(name) && Self::name_matches(&self.params, name)
+    }
+
+    /// Is the value of header `name` masked (wholly, or per cookie)?
+    pub fn header_masked(&self, name: &[u8]) -> bool {
+        self.enabled
+            && !self.kept(name)
+            && (Self::name_matches(&self.headers, name) || Self::name_matches(&self.params, name))
+    }
+
+    /// Is a hit's location (`query:NAME`, `header:NAME`, `cookie:NAME`,
+    /// `body:NAME`, `body:json:a.b[2]`) a masked point?
+    pub fn location_masked(&self, location: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let loc = location.as_bytes();
+        if let Some(name) = loc.strip_prefix(b"header:") {
+            self.header_masked(name)
+        } else if let Some(name) = loc.strip_prefix(b"cookie:") {
+            self.header_masked(b"cookie") && !self.kept(name)
+        } else if let Some(path) = loc.strip_prefix(b"body:json:") {
+            self.param_masked(path)
+        } else if let Some(name) = loc
+            .strip_prefix(b"query:")
+            .or_else(|| loc.strip_prefix(b"body:"))
+        {
+            self.param_masked(name)
+        } else {
+            false
+        }
+    }
+
+    /// The target of a request record: parameters and card numbers masked.
+    pub fn mask_uri(&self, uri: &[u8]) -> Vec<u8> {
+        if !self.enabled {
+            return uri.to_vec();
+        }
+        let mut out = Vec::with_capacity(uri.len());
+        self.uri_into(uri, &mut out, &mut Secrets::default());
+        self.cards(out)
+    }
+
+    /// The masked view of a request: target, every header, body excerpt.
+    pub fn mask_request(&self, req: &Request) -> MaskedRequest {
+        let limit = self.excerpt_bytes;
+        if !self.enabled {
+            let body = &req.body;
+            let cut = cut_excerpt(body, limit);
+            return MaskedRequest {
+                uri: req.uri.clone(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .collect(),
+                body_excerpt: body.get(..cut).unwrap_or_default().to_vec(),
+                secrets: Secrets::default(),
+            };
+        }
+        let mut secrets = Secrets::default();
+        let mut content_type: &[u8] = b"";
+        // (name, value, already masked)
+        let mut headers: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::with_capacity(req.headers.len());
+        for h in &req.headers {
+            if content_type.is_empty() && h.name.eq_ignore_ascii_case(b"content-type") {
+                content_type = &h.value;
+            }
+            let (value, masked) = self.header_value(&h.name, &h.value, &mut secrets);
+            headers.push((h.name.clone(), value, masked));
+        }
+        let mut uri = Vec::with_capacity(req.uri.len());
+        self.uri_into(&req.uri, &mut uri, &mut secrets);
+        let mut body = Vec::new();
+        if limit > 0 {
+            self.body_into(
+                content_type,
+                &req.body,
+                limit.saturating_add(SWEEP_MAX_BYTES),
+                &mut body,
+                &mut secrets,
+            );
+        }
+        // Clear secrets met in one place, seen again elsewhere.
+        let uri = self.cards(self.sweep(&uri, &secrets));
+        let headers = headers
+            .into_iter()
+            .map(|(n, v, masked)| {
+                if masked {
+                    (n, v)
+                } else {
+                    (n, self.cards(self.sweep(&v, &secrets)))
+                }
+            })
+            .collect();
+        let mut body = self.cards(self.sweep(&body, &secrets));
+        body.truncate(cut_excerpt(&body, limit));
+        MaskedRequest {
+            uri,
+            headers,
+            body_excerpt: body,
+            secrets,
+        }
+    }
+
+    /// A hit's `matched` text: masked whole when its location is a masked
+    /// point, else with the request's known secrets and card numbers masked;
+    /// at most `max` bytes (never cut inside a mask).
+    pub fn mask_matched(
+        &self,
+        req: &MaskedRequest,
+        location: &str,
+        matched: &[u8],
+        max: usize,
+    ) -> Vec<u8> {
+        let mut out = if !self.enabled || matched.is_empty() {
+            matched.to_vec()
+        } else if self.location_masked(location) {
+            self.token(matched)
+        } else {
+            self.cards(self.sweep(matched, &req.secrets))
+        };
+        out.truncate(cut_excerpt(&out, max));
+        out
+    }
+
+    /// A header's value and whether it was masked as a whole.
+    fn header_value(&self, name: &[u8], value: &[u8], secrets: &mut Secrets) -> (Vec<u8>, bool) {
+        if name.eq_ignore_ascii_case(b"referer") && !self.header_masked(name) {
+            let mut out = Vec::with_capacity(value.len());
+            self.uri_into(value, &mut out, secrets);
+            return (out, false);
+        }
+        if !self.header_masked(name) || value.is_empty() {
+            return (value.to_vec(), false);
+        }
+        let mut out = Vec::with_capacity(64);
+        if name.eq_ignore_ascii_case(b"cookie") {
+            self.cookies_into(value, &mut out, secrets);
+        } else if name.eq_ignore_ascii_case(b"authorization")
+            || name.eq_ignore_ascii_case(b"proxy-authorization")
+        {
+            // `Bearer abc`: keep the scheme (RFC 9110 §11.4), mask the credentials.
+            let v = value.trim_ascii();
+            match memchr::memchr(b' ', v) {
+                Some(i) => {
+                    let scheme = v.get(..i).unwrap_or_default();
+                    let cred = v.get(i + 1..).unwrap_or_default().trim_ascii();
+                    out.extend_from_slice(scheme);
+                    out.push(b' ');
+                    if !cred.is_empty() {
+                        self.mask_value(cred, cred, &mut out, secrets);
+                    }
+                }
+                None => self.mask_value(v, v, &mut out, secrets),
+            }
+        } else {
+            self.mask_value(value, value, &mut out, secrets);
+        }
+        (out, true)
+    }
+
+    /// `Cookie: a=1; b=2` (RFC 6265 §4.2.1): names kept, values masked.
+    fn cookies_into(&self, value: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let mut first = true;
+        for c in value.split(|&b| b == b';') {
+            if !first {
+                out.push(b';');
+            }
+            first = false;
+            let lead = c.len() - c.trim_ascii_start().len();
+            out.extend_from_slice(c.get(..lead).unwrap_or_default());
+            let c = c.trim_ascii_start();
+            let (name, val) = match memchr::memchr(b'=', c) {
+                Some(i) => (c.get(..i).unwrap_or_default(), c.get(i + 1..)),
+                None => (c, None),
+            };
+            match val {
+                Some(v) => {
+                    out.extend_from_slice(name);
+                    out.push(b'=');
+                    let clear = v.trim_ascii();
+                    if clear.is_empty() || self.kept(name.trim_ascii()) {
+                        out.extend_from_slice(v);
+                    } else {
+                        self.mask_value(clear, clear, out, secrets);
+                    }
+                }
+                // A nameless cookie is all value.
+                None if !c.trim_ascii().is_empty() => {
+                    self.mask_value(c.trim_ascii(), c.trim_ascii(), out, secrets)
+                }
+                None => out.extend_from_slice(c),
+            }
+        }
+    }
+
+    /// A target: `;name=value` in the path and `name=value` in the query
+    /// masked by name; the fragment as sent.
+    fn uri_into(&self, uri: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let (path, query) = match memchr::memchr(b'?', uri) {
+            Some(i) => (uri.get(..i).unwrap_or_default(), uri.get(i..)),
+            None => (uri, None),
+        };
+        // Path parameters (`/a;jsessionid=XYZ/b`).
+        for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+            if i > 0 {
+                out.push(b'/');
+            }
+            let mut parts = seg.split(|&b| b == b';');
+            out.extend_from_slice(parts.next().unwrap_or_default());
+            for p in parts {
+                out.push(b';');
+                self.pairs_into(p, b';', out, secrets);
+            }
+        }
+        if let Some(q) = query {
+            let q = q.get(1..).unwrap_or_default();
+            out.push(b'?');
+            let (q, frag) = match memchr::memchr(b'#', q) {
+                Some(i) => (q.get(..i).unwrap_or_default(), q.get(i..)),
+                None => (q, None),
+            };
+            self.pairs_into(q, b'&', out, secrets);
+            out.extend_from_slice(frag.unwrap_or_default());
+        }
+    }
+
+    /// `a=1&b=2` data: values of masked names replaced, everything else
+    /// (separators, empty values, odd pieces) copied. Multiple `=` belong to
+    /// the value.
+    fn pairs_into(&self, data: &[u8], sep: u8, out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let mut first = true;
+        for pair in data.split(|&b| b == sep) {
+            if !first {
+                out.push(sep);
+            }
+            first = false;
+            self.pair_into(pair, out, secrets);
+        }
+    }
+
+    fn pair_into(&self, pair: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        match memchr::memchr(b'=', pair) {
+            Some(i) => {
+                let name = pair.get(..i).unwrap_or_default();
+                let raw = pair.get(i + 1..).unwrap_or_default();
+                out.extend_from_slice(name);
+                out.push(b'=');
+                if !raw.is_empty() && self.param_masked(name) {
+                    let mut clear = Vec::with_capacity(raw.len());
+                    percent_decode(raw, true, &mut clear);
+                    self.mask_value(&clear, raw, out, secrets);
+                } else {
+                    out.extend_from_slice(raw);
+                }
+            }
+            None => out.extend_from_slice(pair),
+        }
+    }
+
+    /// The body, masked by its type, up to about `limit` bytes of output.
+    fn body_into(
+        &self,
+        content_type: &[u8],
+        body: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+        secrets: &mut Secrets,
+    ) {
+        let ct = content_type.trim_ascii();
+        let mime = ct
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let is_json = mime.eq_ignore_ascii_case(b"application/json")
+            || (mime.len() >= 5
+                && mime
+                    .get(mime.len() - 5..)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
+            || matches!(body.trim_ascii_start().first(), Some(b'{' | b'['));
+        if mime.eq_ignore_ascii_case(b"multipart/form-data") {
+            if let Some(b) = param(ct, b"boundary").filter(|b| !b.is_empty()) {
+                self.multipart_into(b, body, limit, out, secrets);
+                return;
+            }
+        }
+        if is_json {
+            self.json_into(body, limit, out, secrets);
+            return;
+        }
+        // Form data, and anything else scanned as if it were (over-masking
+        // an odd body is safer than leaking a `password=` in it).
+        let body = body.get(..limit.min(body.len())).unwrap_or_default();
+        let mut first = true;
+        for pair in body.split(|&b| b == b'&') {
+            if !first {
+                out.push(b'&');
+            }
+            first = false;
+            self.pair_into(pair, out, secrets);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+
+    /// multipart/form-data (RFC 7578): content of parts with masked names
+    /// replaced; headers and delimiters copied.
+    fn multipart_into(
+        &self,
+        boundary: &[u8],
+        body: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+        secrets: &mut Secrets,
+    ) {
+        let mut delim = Vec::with_capacity(boundary.len() + 2);
+        delim.extend_from_slice(b"--");
+        delim.extend_from_slice(boundary);
+        let finder = memmem::Finder::new(&delim);
+        let mut pos = match finder.find(body) {
+            Some(p) => p,
+            None => {
+                out.extend_from_slice(body.get(..limit.min(body.len())).unwrap_or_default());
+                return;
+            }
+        };
+        out.extend_from_slice(body.get(..pos).unwrap_or_default());
+        while pos < body.len() && out.len() < limit {
+            let after = pos + delim.len();
+            let next = body
+                .get(after..)
+                .and_then(|rest| finder.find(rest))
+                .map_or(body.len(), |n| after + n);
+            let part = body.get(pos..next).unwrap_or_default();
+            self.part_into(part, delim.len(), out, secrets);
+            pos = next;
+        }
+    }
+
+    /// One part, from its delimiter to the next one.
+    fn part_into(&self, part: &[u8], delim_len: usize, out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let head_end = memmem::find(part, b"\r\n\r\n")
+            .map(|i| i + 4)
+            .or_else(|| memmem::find(part, b"\n\n").map(|i| i + 2));
+        let Some(head_end) = head_end.filter(|&h| h >= delim_len) else {
+            out.extend_from_slice(part);
+            return;
+        };
+        let head = part.get(..head_end).unwrap_or_default();
+        let content = part.get(head_end..).unwrap_or_default();
+        let mut name: &[u8] = b"";
+        for line in head.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if let Some(colon) = memchr::memchr(b':', line) {
+                let hname = line.get(..colon).unwrap_or_default().trim_ascii();
+                if hname.eq_ignore_ascii_case(b"content-disposition") {
+                    name = param(line.get(colon + 1..).unwrap_or_default(), b"name")
+                        .unwrap_or_default();
+                }
+            }
+        }
+        // The line break before the next delimiter belongs to it.
+        let (value, tail) = match content.strip_suffix(b"\r\n") {
+            Some(v) => (v, &b"\r\n"[..]),
+            None => match content.strip_suffix(b"\n") {
+                Some(v) => (v, &b"\n"[..]),
+                None => (content, &b""[..]),
+            },
+        };
+        out.extend_from_slice(head);
+        if !value.is_empty() && self.param_masked(name) {
+            self.mask_value(value, value, out, secrets);
+        } else {
+            out.extend_from_slice(value);
+        }
+        out.extend_from_slice(tail);
+    }
+
+    /// JSON, scanned tolerantly (a cut or broken document is fine): string
+    /// and number values under masked keys, and everything inside them,
+    /// become `"[masked:…]"`.
+    fn json_into(&self, body: &[u8], limit: usize, out: &mut Vec<u8>, secrets: &mut Secrets) {
+        // Per open container: (is object, masked, expecting a key, key masked).
+        struct Level {
+            object: bool,
+            masked: bool,
+            want_key: bool,
+            key_masked: bool,
+        }
+        let mut stack: Vec<Level> = Vec::new();
+        let mut overflow = 0usize;
+        let mut i = 0usize;
+        while let Some(&b) = body.get(i) {
+            if out.len() >= limit {
+                break;
+            }
+            // Is a value starting here masked?
+            let value_masked = overflow > 0
+                || stack
+                    .last()
+                    .is_some_and(|l| l.masked || (l.object && l.key_masked));
+            match b {
+                b'{' | b'[' => {
+                    if stack.len() >= JSON_MAX_DEPTH {
+                        overflow += 1;
+                    } else {
+                        stack.push(Level {
+                            object: b == b'{',
+                            masked: value_masked,
+                            want_key: b == b'{',
+                            key_masked: false,
+                        });
+                    }
+                    out.push(b);
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    if overflow > 0 {
+                        overflow -= 1;
+                    } else {
+                        stack.pop();
+                    }
+                    out.push(b);
+                    i += 1;
+                }
+                b',' => {
+                    if let Some(l) = stack.last_mut() {
+                        if l.object && overflow == 0 {
+                            l.want_key = true;
+                            l.key_masked = false;
+                        }
+                    }
+                    out.push(b);
+                    i += 1;
+                }
+                b'"' => {
+                    let end = json_string_end(body, i + 1);
+                    let content = body.get(i + 1..end).unwrap_or_default();
+                    let close = end + usize::from(body.get(end) == Some(&b'"'));
+                    let is_key = overflow == 0 && stack.last().is_some_and(|l| l.want_key);
+                    if is_key {
+                        let masked = self.param_masked(content);
+                        if let Some(l) = stack.last_mut() {
+                            l.want_key = false;
+                            l.key_masked = masked;
+                        }
+                        out.extend_from_slice(body.get(i..close).unwrap_or_default());
+                    } else if value_masked && !content.is_empty() {
+                        out.push(b'"');
+                        self.mask_value(content, content, out, secrets);
+                        out.push(b'"');
+                    } else {
+                        out.extend_from_slice(body.get(i..close).unwrap_or_default());
+                    }
+                    i = close.max(i + 1);
+                }
+                b'-' | b'0'..=b'9' => {
+                    let mut end = i;
+                    while body
+                        .get(end)
+                        .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                    {
+                        end += 1;
+                    }
+                    let num = body.get(i..end).unwrap_or_default();
+                    if value_masked {
+                        out.push(b'"');
+                        self.mask_value(num, num, out, secrets);
+                        out.push(b'"');
+                    } else {
+                        out.extend_from_slice(num);
+                    }
+                    i = end.max(i + 1);
+                }
+                _ => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// `text` with every remembered clear secret replaced by its mask
+    /// (never inside an existing mask).
+    fn sweep(&self, text: &[u8], secrets: &Secrets) -> Vec<u8> {
+        let mut cur = text.to_vec();
+        for (clear, token) in &secrets.items {
+            if memmem::find(&cur, clear).is_none() {
+                continue;
+            }
+            let mut next = Vec::with_capacity(cur.len());
+            let mut rest: &[u8] = &cur;
+            // Split at existing masks so none is rewritten.
+            while !rest.is_empty() {
+                let (plain, masked, after) = match memmem::find(rest, TOKEN_PREFIX) {
+                    Some(p) => {
+                        let end = (p + TOKEN_LEN).min(rest.len());
+                        (
+                            rest.get(..p).unwrap_or_default(),
+                            rest.get(p..end).unwrap_or_default(),
+                            rest.get(end..).unwrap_or_default(),
+                        )
+                    }
+                    None => (rest, &b""[..], &b""[..]),
+                };
+                replace_all(plain, clear, token, &mut next);
+                next.extend_from_slice(masked);
+                rest = after;
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    /// `text` with card-like numbers masked (when enabled).
+    fn cards(&self, text: Vec<u8>) -> Vec<u8> {
+        if !self.mask_cards || text.iter().filter(|b| b.is_ascii_digit()).count() < 13 {
+            return text;
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0usize;
+        while let Some(&b) = text.get(i) {
+            let boundary_before = i == 0 || !text.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            if !(b.is_ascii_digit() && boundary_before) {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            // A run of digits with single spaces or dashes between them.
+            let mut digits = Vec::with_capacity(19);
+            let mut j = i;
+            let mut end = i;
+            while let Some(&c) = text.get(j) {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    j += 1;
+                    end = j;
+                } else if matches!(c, b' ' | b'-')
+                    && text.get(j + 1).is_some_and(u8::is_ascii_digit)
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let boundary_after = !text.get(end).is_some_and(u8::is_ascii_alphanumeric);
+            let run = text.get(i..end).unwrap_or_default();
+            if boundary_after && (13..=19).contains(&digits.len()) && luhn(&digits) {
+                self.push_token(&digits, &mut out);
+            } else {
+                out.extend_from_slice(run);
+            }
+            i = end.max(i + 1);
+        }
+        out
+    }
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8], out: &mut Vec<u8>) {
+    let mut last = 0usize;
+    for p in memmem::find_iter(hay, needle) {
+        if p < last {
+            continue;
+        }
+        out.extend_from_slice(hay.get(last..p).unwrap_or_default());
+        out.extend_from_slice(with);
+        last = p + needle.len();
+    }
+    out.extend_from_slice(hay.get(last..).unwrap_or_default());
+}
+
+/// Index of the closing quote of a JSON string whose content starts at
+/// `from` (or the end of the input).
+fn json_string_end(body: &[u8], from: usize) -> usize {
+    let mut j = from;
+    while let Some(&c) = body.get(j) {
+        match c {
+            b'\\' => j += 2,
+            b'"' => return j,
+            _ => j += 1,
+        }
+    }
+    body.len()
+}
+
+/// Luhn check of ASCII digits (ISO/IEC 7812-1).
+fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (k, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d.wrapping_sub(b'0'));
+        if k % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn decode_name(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    percent_decode(name, true, &mut out);
+    out
+}
+
+/// A `key=value` parameter of a header value (`; boundary="x"`), quotes removed.
+fn param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    for piece in header.split(|&b| b == b';') {
+        let piece = piece.trim_ascii();
+        let Some(eq) = memchr::memchr(b'=', piece) else {
+            continue;
+        };
+        if piece
+            .get(..eq)
+            .unwrap_or_default()
+            .trim_ascii()
+            .eq_ignore_ascii_case(key)
+        {
+            let v = piece.get(eq + 1..).unwrap_or_default().trim_ascii();
+            return Some(
+                v.strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(v),
+            );
+        }
+    }
+    None
+}
+
+/// Where to cut `text` to keep at most `max` bytes: never inside a mask,
+/// never inside a UTF-8 character.
+pub fn cut_excerpt(text: &[u8], max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    let mut cut = max;
+    // Inside a mask that starts before the cut and ends after it?
+    let from = cut.saturating_sub(TOKEN_LEN - 1);
+    if let Some(p) = text
+        .get(from..cut)
+        .and_then(|w| memmem::rfind(w, TOKEN_PREFIX))
+    {
+        if from + p + TOKEN_LEN > cut {
+            cut = from + p;
+        }
+    }
+    // A partial prefix of "[masked:" at the very end is not a mask yet, but
+    // its bytes are copied only if the full mask does not follow.
+    for k in 1..TOKEN_PREFIX.len() {
+        if k > cut {
+            break;
+        }
+        let tail = text.get(cut - k..cut).unwrap_or_default();
+        if TOKEN_PREFIX.starts_with(tail)
+            && text
+                .get(cut - k..)
+                .is_some_and(|t| t.starts_with(TOKEN_PREFIX))
+        {
+            cut -= k;
+            break;
+        }
+    }
+    // Back off to a character boundary.
+    let mut back = 0;
+    while back < 3 && cut > 0 && text.get(cut).is_some_and(|b| b & 0xC0 == 0x80) {
+        cut -= 1;
+        back += 1;
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use crate::http::{Anomalies, Header, Version};
+    use crate::reassembly::Direction;
+
+    fn masker_with(f: impl FnOnce(&mut MaskingSection)) -> Masker {
+        let mut cfg = MaskingSection::default();
+        f(&mut cfg);
+        Masker::with_key(&cfg, [7u8; 32], KeySource::Random)
+    }
+
+    fn masker() -> Masker {
+        masker_with(|_| {})
+    }
+
+    fn req(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+        Request {
+            ts: Timestamp(0),
+            dir: Direction::ToServer,
+            index: 0,
+            method: b"POST".to_vec(),
+            uri: uri.as_bytes().to_vec(),
+            version: Version::Http11,
+            headers: headers
+                .iter()
+                .map(|(n, v)| Header {
+                    name: n.as_bytes().to_vec(),
+                    value: v.as_bytes().to_vec(),
+                })
+                .collect(),
+            body: body.to_vec(),
+            body_len: body.len() as u64,
+            anomalies: Anomalies::default(),
+            complete: true,
+        }
+    }
+
+    fn t(m: &Masker, clear: &str) -> String {
+        String::from_utf8(m.token(clear.as_bytes())).unwrap()
+    }
+
+    fn s(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    fn header(mr: &MaskedRequest, name: &str) -> String {
+        s(&mr
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .unwrap()
+            .1)
+    }
+
+    #[test]
+    fn token_is_keyed_stable_and_short() {
+        let m = masker();
+        let a = t(&m, "hunter2");
+        assert_eq!(a.len(), TOKEN_LEN);
+        assert!(a.starts_with("[masked:") && a.ends_with(']'));
+        assert!(a[8..20].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, t(&m, "hunter2"));
+        assert_ne!(a, t(&m, "hunter3"));
+        let other = Masker::with_key(&MaskingSection::default(), [8u8; 32], KeySource::Random);
+        assert_ne!(a, t(&other, "hunter2"), "another key, another mask");
+    }
+
+    #[test]
+    fn glob_and_names() {
+        assert!(glob(b"*passw*", b"userpassword"));
+        assert!(glob(b"pass", b"pass"));
+        assert!(!glob(b"pass", b"passage"));
+        assert!(glob(b"*token", b"xcsrftoken"));
+        assert!(!glob(b"*token", b"tokens1"));
+        assert!(glob(b"a*b*c", b"axxbyyc"));
+        assert!(!glob(b"a*b*c", b"axxbyy"));
+        let m = masker();
+        for n in [
+            "password",
+            "Pass%77ord",
+            "user[password]",
+            "user.pass",
+            "API_KEY",
+            "apiKey",
+            "x-api-key",
+            "PHPSESSID",
+            "jsessionid",
+            "card_number",
+            "cvv2",
+            "pin",
+            "sid",
+            "access_token",
+            "client_secret",
+        ] {
+            assert!(m.param_masked(n.as_bytes()), "{n}");
+        }
+        for n in [
+            "q", "id", "search", "passage", "author", "pinned", "user", "", "%",
+        ] {
+            assert!(!m.param_masked(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
+    fn authorization_keeps_its_scheme() {
+        let m = masker();
+        let r = req(
+            "/",
+            &[
+                ("Authorization", "Bearer eyJhbGciOi.secret.sig"),
+                ("Proxy-Authorization", "Basic dXNlcjpwYXNzd29yZA=="),
+                ("Host", "example.test"),
+            ],
+            b"",
+        );
+        let mr = m.mask_request(&r);
+        assert_eq!(
+            header(&mr, "authorization"),
+            format!("Bearer {}", t(&m, "eyJhbGciOi.secret.sig"))
+        );
+        assert_eq!(
+            header(&mr, "proxy-authorization"),
+            format!("Basic {}", t(&m, "dXNlcjpwYXNzd29yZA=="))
+        );
+        assert_eq!(header(&mr, "host"), "example.test");
+        // No scheme: all of it.
+        let mr = m.mask_request(&req("/", &[("Authorization", "opaque")], b""));
+        assert_eq!(header(&mr, "authorization"), t(&m, "opaque"));
+    }
+
+    #[test]
+    fn cookies_keep_names_and_mask_each_value() {
+        let m = masker_with(|c| c.keep = vec!["theme".into()]);
+        let r = req(
+            "/",
+            &[("Cookie", "sid=abc123; theme=dark;  lang=; =x; bare")],
+            b"",
+        );
+        let mr = m.mask_request(&r);
+        assert_eq!(
+            header(&mr, "cookie"),
+            format!(
+                "sid={}; theme=dark;  lang=; ={}; {}",
+                t(&m, "abc123"),
+                t(&m, "x"),
+                t(&m, "bare")
+            )
+        );
+    }
+
+    #[test]
+    fn credential_like_headers_are_masked() {
+        let m = masker_with(|c| c.extra_headers = vec!["X-Tenant".into()]);
+        let r = req(
+            "/",
+            &[
+                ("X-Api-Key", "k1"),
+                ("X-Auth-Token", "k2"),
+                ("X-CSRF-Token", "k3"),
+                ("X-Client-Secret", "k4"),
+                ("X-Tenant", "acme"),
+                ("User-Agent", "curl/8"),
+                ("Accept", "*/*"),
+            ],
+            b"",
+        );
+        let mr = m.mask_request(&r);
+        for (n, v) in [
+            ("x-api-key", "k1"),
+            ("x-auth-token", "k2"),
+            ("x-csrf-token", "k3"),
+            ("x-client-secret", "k4"),
+            ("x-tenant", "acme"),
+        ] {
+            assert_eq!(header(&mr, n), t(&m, v), "{n}");
+        }
+        assert_eq!(header(&mr, "user-agent"), "curl/8");
+        assert_eq!(header(&mr, "accept"), "*/*");
+    }
+
+    #[test]
+    fn query_and_path_parameters() {
+        let m = masker();
+        let u = m.mask_uri(
+            b"/login;jsessionid=S1/x?user=bob&password=p%40ss&token=a=b=c&pass%77ord=zz&q=&x#frag",
+        );
+        assert_eq!(
+            s(&u),
+            format!(
+                "/login;jsessionid={}/x?user=bob&password={}&token={}&pass%77ord={}&q=&x#frag",
+                t(&m, "S1"),
+                t(&m, "p@ss"),
+                t(&m, "a=b=c"),
+                t(&m, "zz")
+            )
+        );
+        assert_eq!(m.mask_uri(b"/plain?q=1"), b"/plain?q=1");
+        assert_eq!(m.mask_uri(b""), b"");
+        assert_eq!(m.mask_uri(b"?"), b"?");
+    }
+
+    #[test]
+    fn referer_query_is_masked() {
+        let m = masker();
+        let mr = m.mask_request(&req(
+            "/",
+            &[("Referer", "https://a.test/cb?code=1&access_token=AT99")],
+            b"",
+        ));
+        assert_eq!(
+            header(&mr, "referer"),
+            format!("https://a.test/cb?code=1&access_token={}", t(&m, "AT99"))
+        );
+    }
+
+    #[test]
+    fn form_body() {
+        let m = masker();
+        let mr = m.mask_request(&req(
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"user=bob&password=hunter2%21&remember=1",
+        ));
+        assert_eq!(
+            s(&mr.body_excerpt),
+            format!("user=bob&password={}&remember=1", t(&m, "hunter2!"))
+        );
+    }
+
+    #[test]
+    fn json_body_masks_by_key_and_below() {
+        let m = masker();
+        let body = br#"{"user":"bob","password":"s3cr\"et","api_key":12345,"card":{"number":"x","n":[1,"y"]},"list":[{"token":"T"}],"ok":true}"#;
+        let mr = m.mask_request(&req("/", &[("Content-Type", "application/json")], body));
+        let want = format!(
+            r#"{{"user":"bob","password":"{}","api_key":"{}","card":{{"number":"x","n":[1,"y"]}},"list":[{{"token":"{}"}}],"ok":true}}"#,
+            t(&m, r#"s3cr\"et"#),
+            t(&m, "12345"),
+            t(&m, "T")
+        );
+        assert_eq!(s(&mr.body_excerpt), want);
+        // Nested under a masked key: everything inside.
+        let mr = m.mask_request(&req("/", &[], br#"{"credentials":{"u":"a","p":["b",2]}}"#));
+        assert_eq!(
+            s(&mr.body_excerpt),
+            format!(
+                r#"{{"credentials":{{"u":"{}","p":["{}","{}"]}}}}"#,
+                t(&m, "a"),
+                t(&m, "b"),
+                t(&m, "2")
+            )
+        );
+    }
+
+    #[test]
+    fn broken_json_never_panics_and_still_masks() {
+        let m = masker();
+        for body in [
+            &br#"{"password":"abc"#[..],
+            br#"{"password""#,
+            br#"{"password":"#,
+            br#"{"a":"\"#,
+            br#"]]]}}}{"password":1"#,
+            b"{\xff\xfe\"password\":\"\xc3\"}",
+            br#"""#,
+            b"[",
+        ] {
+            let mr = m.mask_request(&req("/", &[("Content-Type", "application/json")], body));
+            assert!(!s(&mr.body_excerpt).contains("abc"));
+        }
+        let deep = format!("{}\"password\"{}", "[".repeat(300), "]".repeat(300));
+        let mr = m.mask_request(&req("/", &[], deep.as_bytes()));
+        assert!(
+            !s(&mr.body_excerpt).contains("\"password\""),
+            "deep values are masked"
+        );
+    }
+
+    #[test]
+    fn multipart_fields_by_name() {
+        let m = masker();
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n--XX--\r\n";
+        let mr = m.mask_request(&req(
+            "/",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            body,
+        ));
+        let want = format!(
+            "--XX\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{}\r\n--XX--\r\n",
+            t(&m, "hunter2")
+        );
+        assert_eq!(s(&mr.body_excerpt), want);
+        // Cut before the closing delimiter: masked to the end.
+        let mr = m.mask_request(&req(
+            "/",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            b"--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2",
+        ));
+        assert!(!s(&mr.body_excerpt).contains("hunter2"));
+    }
+
+    #[test]
+    fn card_numbers_pass_luhn() {
+        let m = masker();
+        assert!(luhn(b"4111111111111111"));
+        assert!(!luhn(b"4111111111111112"));
+        let u =
+            m.mask_uri(b"/pay?note=4111-1111-1111-1111&id=4111111111111112&ts=x4111111111111111");
+        assert_eq!(
+            s(&u),
+            format!(
+                "/pay?note={}&id=4111111111111112&ts=x4111111111111111",
+                t(&m, "4111111111111111")
+            )
+        );
+        let mr = m.mask_request(&req("/", &[], b"card 5500 0000 0000 0004 ok"));
+        assert_eq!(
+            s(&mr.body_excerpt),
+            format!("card {} ok", t(&m, "5500000000000004"))
+        );
+        let off = masker_with(|c| c.card_numbers = false);
+        assert_eq!(
+            off.mask_uri(b"/?n=4111111111111111"),
+            b"/?n=4111111111111111"
+        );
+    }
+
+    #[test]
+    fn matched_at_a_masked_point_is_masked() {
+        let m = masker();
+        let r = req(
+            "/login?password=%27%20OR%201%3D1--",
+            &[("Cookie", "sid=x' or 1=1")],
+            b"",
+        );
+        let mr = m.mask_request(&r);
+        assert_eq!(
+            m.mask_matched(&mr, "query:password", b"' OR 1=1--", 256),
+            m.token(b"' OR 1=1--")
+        );
+        assert_eq!(
+            m.mask_matched(&mr, "cookie:sid", b"x' or 1=1", 256),
+            m.token(b"x' or 1=1")
+        );
+        assert_eq!(
+            m.mask_matched(&mr, "body:json:user.password", b"x", 256),
+            m.token(b"x")
+        );
+        assert_eq!(
+            m.mask_matched(&mr, "query:q", b"<script>", 256),
+            b"<script>"
+        );
+        assert_eq!(m.mask_matched(&mr, "path", b"../../", 256), b"../../");
+        // Not a masked point, but the clear secret shows: swept.
+        let raw = b"/login?password=%27%20OR%201%3D1--";
+        let got = m.mask_matched(&mr, "uri", raw, 256);
+        assert!(!s(&got).contains("%27%20OR%201%3D1--"), "{}", s(&got));
+        assert!(m.location_masked("header:Authorization"));
+        assert!(!m.location_masked("header:User-Agent"));
+    }
+
+    #[test]
+    fn secrets_seen_elsewhere_are_swept() {
+        let m = masker();
+        let r = req(
+            "/logout/SESSION-ABCDEF",
+            &[
+                ("Cookie", "sid=SESSION-ABCDEF"),
+                ("X-Debug", "was SESSION-ABCDEF"),
+            ],
+            b"raw SESSION-ABCDEF text",
+        );
+        let mr = m.mask_request(&r);
+        let tok = t(&m, "SESSION-ABCDEF");
+        assert_eq!(s(&mr.uri), format!("/logout/{tok}"));
+        assert_eq!(header(&mr, "x-debug"), format!("was {tok}"));
+        assert_eq!(s(&mr.body_excerpt), format!("raw {tok} text"));
+    }
+
+    #[test]
+    fn excerpt_is_cut_on_a_boundary_never_inside_a_mask() {
+        let m = masker_with(|c| c.body_excerpt_bytes = 12);
+        let mr = m.mask_request(&req("/", &[], b"a=1&password=xyz&b=2"));
+        // "a=1&password" is 12 bytes; the mask after "=" would cross the cut.
+        assert_eq!(s(&mr.body_excerpt), "a=1&password");
+        let m = masker_with(|c| c.body_excerpt_bytes = 3);
+        let mr = m.mask_request(&req("/", &[], "aéb".as_bytes()));
+        assert_eq!(s(&mr.body_excerpt), "a\u{e9}");
+        let mr = m.mask_request(&req("/", &[], "ééé".as_bytes()));
+        assert_eq!(s(&mr.body_excerpt), "\u{e9}");
+        let m = masker_with(|c| c.body_excerpt_bytes = 0);
+        assert!(m
+            .mask_request(&req("/", &[], b"abc"))
+            .body_excerpt
+            .is_empty());
+        let tok = masker().token(b"x");
+        for cut in 0..tok.len() {
+            let c = cut_excerpt(&tok, cut);
+            assert_eq!(c, 0, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn excerpt_masks_values_straddling_the_cut_whole() {
+        let m = masker_with(|c| c.body_excerpt_bytes = 40);
+        let body = format!("pad={}&password=hunter2hunter2", "x".repeat(20));
+        let mr = m.mask_request(&req("/", &[], body.as_bytes()));
+        assert!(
+            !s(&mr.body_excerpt).contains("hunter"),
+            "{}",
+            s(&mr.body_excerpt)
+        );
+        assert!(mr.body_excerpt.len() <= 40);
+    }
+
+    #[test]
+    fn disabled_masks_nothing() {
+        let m = masker_with(|c| c.enabled = false);
+        let r = req(
+            "/?password=p",
+            &[("Authorization", "Basic abc"), ("Cookie", "sid=1")],
+            b"password=p",
+        );
+        let mr = m.mask_request(&r);
+        assert_eq!(mr.uri, b"/?password=p");
+        assert_eq!(header(&mr, "authorization"), "Basic abc");
+        assert_eq!(mr.body_excerpt, b"password=p");
+        assert_eq!(m.mask_matched(&mr, "query:password", b"p", 256), b"p");
+        assert_eq!(m.mask_uri(b"/?password=p"), b"/?password=p");
+    }
+
+    #[test]
+    fn replace_and_keep_lists() {
+        let m = masker_with(|c| {
+            c.params = Some(vec!["only_this".into()]);
+            c.extra_params = vec!["*Ssn".into()];
+        });
+        assert!(m.param_masked(b"ONLY-THIS"));
+        assert!(m.param_masked(b"user_ssn"));
+        assert!(!m.param_masked(b"password"));
+        let m = masker_with(|c| c.keep = vec!["csrf_token".into()]);
+        assert!(!m.param_masked(b"csrf_token"));
+        assert!(m.param_masked(b"token"));
+        // `*` (here spelt `-*_`) masks every parameter; an empty pattern none.
+        let m = masker_with(|c| c.params = Some(vec!["-*_".into(), "".into()]));
+        assert!(m.param_masked(b"q") && m.param_masked(b"id"));
+        let m = masker_with(|c| c.params = Some(vec!["".into()]));
+        assert!(!m.param_masked(b"q") && !m.param_masked(b"password"));
+        // The default masker masks with the built-in lists.
+        assert!(Masker::default().param_masked(b"password"));
+        assert!(Masker::default().header_masked(b"Authorization"));
+    }
+
+    #[test]
+    fn key_material_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        std::fs::write(&p, "0123456789abcdef0123\n").unwrap();
+        let k1 = Masker::key_from_file(&p).unwrap();
+        std::fs::write(&p, "0123456789abcdef0123").unwrap();
+        assert_eq!(Masker::key_from_file(&p).unwrap(), k1, "trimmed");
+        std::fs::write(&p, "short").unwrap();
+        assert!(matches!(
+            Masker::key_from_file(&p),
+            Err(MaskError::KeyTooShort { len: 5, .. })
+        ));
+        assert!(matches!(
+            Masker::key_from_file(&dir.path().join("missing")),
+            Err(MaskError::KeyFile { .. })
+        ));
+        let dbg = format!("{:?}", masker());
+        assert!(!dbg.contains("7, 7"), "the key never shows: {dbg}");
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let m = masker();
+        let odd: &[&[u8]] = &[
+            b"",
+            b"?",
+            b"&",
+            b"=",
+            b"==",
+            b"%",
+            b"%%7",
+            b"pass%77ord",
+            b";",
+            b";=",
+            b"/;a;b=;c",
+            b"\xff\xfe=\xff",
+            b"password=\xff",
+            b"?password",
+            b"#?password=x",
+        ];
+        for o in odd {
+            let _ = m.mask_uri(o);
+            let _ = m.mask_request(&req(
+                &String::from_utf8_lossy(o),
+                &[
+                    ("Cookie", &String::from_utf8_lossy(o)),
+                    ("Authorization", " "),
+                ],
+                o,
+            ));
+            let mr = m.mask_request(&req(
+                "/",
+                &[("Content-Type", "multipart/form-data; boundary=")],
+                o,
+            ));
+            let _ = m.mask_matched(&mr, &String::from_utf8_lossy(o), o, 3);
+        }
+    }
+}
