@@ -355,7 +355,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         Some(addr) => Some(servers::start_mirror_target(addr, &cfg.sink)?),
         None => None,
     };
-    let mirror_stats = mirror_target.as_ref().map(|t| t.stats_handle());
+    let mirror_stats = mirror_target.clone();
     let metrics_listen = match &args.metrics {
         Some(a) => Some(parse_addr("--metrics", a)?),
         None => cfg.metrics.listen,
@@ -466,12 +466,16 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     }
     let mut summary = report.summary(started.elapsed());
     if let Some(t) = mirror_target {
+        drop(mirror_stats);
         let s = t.stats();
         summary.push_str(&format!(
             "  mirror target: {} connections ({} refused), {} requests answered, {} body bytes discarded\n",
             s.connections_accepted, s.connections_refused, s.requests_answered, s.body_bytes_discarded
         ));
-        t.shutdown();
+        // The metrics server held the other reference; it is shut down.
+        if let Ok(t) = Arc::try_unwrap(t) {
+            t.shutdown();
+        }
     }
     let _ = std::io::stderr().write_all(summary.as_bytes());
     if let Some(e) = capture_errors.into_iter().next() {
@@ -484,8 +488,9 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
 }
 
 fn parse_addr(what: &str, v: &str) -> Result<std::net::SocketAddr> {
-    v.parse()
-        .with_context(|| format!("{what} {v}: expected ADDRESS:PORT like 0.0.0.0:8445 or [::]:8445"))
+    v.parse().with_context(|| {
+        format!("{what} {v}: expected ADDRESS:PORT like 0.0.0.0:8445 or [::]:8445")
+    })
 }
 
 /// SIGHUP: load the rules again; on any error keep the running ones.
@@ -555,7 +560,12 @@ fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink
             eff.config.sensor.name.as_deref(),
         );
     let url = cfg.url.clone();
-    let sink = ClickHouseSink::start(cfg).with_context(|| format!("ClickHouse at {url}"))?;
+    let sink = ClickHouseSink::start(cfg).with_context(|| {
+        format!(
+            "ClickHouse at {}",
+            crate::sink::clickhouse::redact_url(&url)
+        )
+    })?;
     // The attack table needs the hits, the traffic rollup every request.
     Ok((Box::new(sink), EmitMode::Both))
 }
@@ -666,49 +676,59 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     })
 }
 
-/// The two small HTTP servers of `live`, adapted for the CLI. (Stub until the
-/// serve module lands.)
+/// The two small HTTP servers of `live`, built from the configuration.
 mod servers {
     use std::net::SocketAddr;
     use std::sync::{Arc, OnceLock};
+    use std::time::Duration;
 
-    use anyhow::{bail, Result};
+    use anyhow::{Context, Result};
 
     use crate::config::SinkSection;
+    use crate::metrics::http::{Health, MetricsServer};
+    use crate::mirror_target::{MirrorTarget, MirrorTargetOptions};
     use crate::pipeline::PipelineView;
 
-    #[derive(Debug, Clone, Default)]
-    pub struct TargetStats {
-        pub connections_accepted: u64,
-        pub connections_refused: u64,
-        pub requests_answered: u64,
-        pub body_bytes_discarded: u64,
+    pub fn start_mirror_target(addr: &SocketAddr, cfg: &SinkSection) -> Result<Arc<MirrorTarget>> {
+        let opts = MirrorTargetOptions {
+            listen: *addr,
+            max_connections: cfg.max_connections,
+            header_timeout: Duration::from_secs(cfg.header_timeout_secs),
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
+            max_head_bytes: cfg.max_head_bytes,
+        };
+        let target = MirrorTarget::start(opts).with_context(|| format!("--sink {addr}"))?;
+        Ok(Arc::new(target))
     }
 
-    pub struct Target;
-    impl Target {
-        pub fn stats(&self) -> TargetStats {
-            TargetStats::default()
-        }
-        pub fn stats_handle(&self) -> Arc<()> {
-            Arc::new(())
-        }
-        pub fn shutdown(self) {}
-    }
-    pub struct Metrics;
-    impl Metrics {
-        pub fn shutdown(self) {}
-    }
-
-    pub fn start_mirror_target(addr: &SocketAddr, _cfg: &SinkSection) -> Result<Target> {
-        bail!("--sink {addr}: not built yet")
-    }
-
+    /// `/metrics` renders the pipeline's live view (and the mirror target's
+    /// counters); `/healthz` is unhealthy until the pipeline runs.
     pub fn start_metrics(
         addr: &SocketAddr,
-        _view: Arc<OnceLock<Arc<PipelineView>>>,
-        _target: Option<Arc<()>>,
-    ) -> Result<Metrics> {
-        bail!("--metrics {addr}: not built yet")
+        view: Arc<OnceLock<Arc<PipelineView>>>,
+        target: Option<Arc<MirrorTarget>>,
+    ) -> Result<MetricsServer> {
+        let render_view = Arc::clone(&view);
+        let render = Arc::new(move || {
+            let mut text = render_view
+                .get()
+                .map(|v| v.prometheus())
+                .unwrap_or_default();
+            if let Some(t) = &target {
+                text.push_str(&t.stats().prometheus());
+            }
+            text
+        });
+        let health = Arc::new(move || match view.get() {
+            Some(v) => {
+                let (healthy, body) = v.health();
+                Health { healthy, body }
+            }
+            None => Health {
+                healthy: false,
+                body: r#"{"status":"starting"}"#.to_string(),
+            },
+        });
+        MetricsServer::start(*addr, render, health).with_context(|| format!("--metrics {addr}"))
     }
 }

@@ -412,14 +412,19 @@ mod tests {
     #[test]
     fn bad_values_name_their_line() {
         for (text, line) in [
-            ("[trust]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n", "line 2"),
+            (
+                "[trust]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n",
+                "line 2",
+            ),
             ("[sink]\n\nlisten = \"0.0.0.0\"\n", "line 3"),
             ("[metrics]\nlisten = \"localhost:x\"\n", "line 2"),
             ("[logging]\nlevel = \"info,[\"\n", "line 2"),
             ("[logging]\nformat = \"xml\"\n", "line 2"),
             ("[capture]\nsnaplen = -1\n", "line 2"),
         ] {
-            let e = Config::parse(text, Path::new("s.toml")).unwrap_err().to_string();
+            let e = Config::parse(text, Path::new("s.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(line), "{text}: {e}");
         }
         let ok = Config::parse(

@@ -133,7 +133,11 @@ fn proc_uid(pid: u32) -> u32 {
 
 /// A stand-in mirror target on loopback: accept, read, answer 204.
 fn answer_204() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    answer_204_on("127.0.0.1")
+}
+
+fn answer_204_on(addr: &str) -> u16 {
+    let listener = TcpListener::bind((addr, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
@@ -293,4 +297,114 @@ fn sighup_reloads_rules_and_broken_rules_keep_the_running_ones() {
             ("r4".to_string(), "test-beta".to_string()),
         ]
     );
+}
+
+/// A tiny HTTP/1.1 GET: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = conn.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+}
+
+/// Two interfaces in one process (loopback and a veth to a namespace), the
+/// metrics endpoint counting both, /healthz healthy while they run.
+#[test]
+fn two_interfaces_one_pipeline_and_live_metrics() {
+    use common::netns::{Netns, Side, Veth};
+    let ns = Netns::new("mif");
+    let veth = Veth::new(Side::Root, Side::In(&ns), true);
+    let port = answer_204_on("0.0.0.0");
+    let metrics_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("requests.jsonl");
+    let filter = format!("tcp port {port}");
+    let sensor = LiveSensor::start(&[
+        "live",
+        "-i",
+        "lo",
+        "-i",
+        &veth.a,
+        "--filter",
+        &filter,
+        "--emit",
+        "requests",
+        "--metrics",
+        &metrics_addr,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    get(port, "/via-loopback", "lo-1");
+    let status = ns
+        .command("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-H",
+            "X-Request-ID: veth-1",
+        ])
+        .arg(format!("http://{}:{port}/via-veth", veth.a_addr))
+        .status()
+        .unwrap();
+    assert!(status.success(), "curl from the namespace");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let (code, text) = http_get(&metrics_addr, "/metrics");
+        assert_eq!(code, 200, "{text}");
+        if metric(&text, "specula_http_requests_total ").unwrap_or(0) >= 2 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "requests not counted:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        metric(&text, "specula_capture_up{interface=\"lo\"} "),
+        Some(1),
+        "{text}"
+    );
+    let veth_up = format!("specula_capture_up{{interface=\"{}\"}} ", veth.a);
+    assert_eq!(metric(&text, &veth_up), Some(1), "{text}");
+    assert!(
+        text.contains("# TYPE specula_pipeline_queue_batches gauge"),
+        "{text}"
+    );
+    let (code, health) = http_get(&metrics_addr, "/healthz");
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    sensor.stop();
+    let mut ids: Vec<String> = read_jsonl_file(&out)
+        .iter()
+        .map(|r| s(r, "request_id"))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["lo-1", "veth-1"]);
 }

@@ -50,75 +50,15 @@ fn clickhouse(sql: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// THE ONE PLACE that decides who answers NGINX's mirror subrequests.
+// Who answers NGINX's mirror subrequests.
 //
-// Until `specula live --sink ADDR:PORT` lands, a test-side listener in the
-// root namespace answers 204 to every request. To switch to the built-in
-// sink, set `BUILTIN_SINK` to true: the sensor then gets `--sink ADDR:PORT`
-// and no test-side listener is started.
-const BUILTIN_SINK: bool = false;
-
-/// Extra `specula live` arguments, and the test-side listener (kept alive by
-/// the caller) when the built-in sink is not used.
-fn mirror_target(addr: SocketAddr) -> (Vec<String>, Option<TestSink>) {
-    if BUILTIN_SINK {
-        // The `--sink` variant: specula itself accepts the mirror connections.
-        (vec!["--sink".into(), addr.to_string()], None)
-    } else {
-        (Vec::new(), Some(TestSink::start(addr)))
-    }
+// The sensor itself is the mirror target (`--sink ADDR:PORT`): it accepts
+// NGINX's mirror connections and answers 204, and the test checks NGINX's
+// logs to prove every mirror subrequest got its answer.
+fn mirror_target(addr: SocketAddr) -> Vec<String> {
+    vec!["--sink".into(), addr.to_string()]
 }
 
-/// A stand-in mirror target: accepts connections on `addr` and answers 204
-/// to every request it reads (requests are small here: one read each is
-/// enough to answer, and a keep-alive peer gets one 204 per request head).
-struct TestSink {
-    _thread: std::thread::JoinHandle<()>,
-}
-
-impl TestSink {
-    fn start(addr: SocketAddr) -> TestSink {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind(addr)
-            .unwrap_or_else(|e| panic!("bind the test mirror target {addr}: {e}"));
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let mut conn = conn;
-                    let mut pending = Vec::new();
-                    let mut buf = [0u8; 16384];
-                    while let Ok(n) = conn.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        pending.extend_from_slice(&buf[..n]);
-                        // Answer once per complete request (head + Content-Length body).
-                        while let Some(len) = request_len(&pending) {
-                            pending.drain(..len);
-                            if conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        TestSink { _thread: thread }
-    }
-}
-
-/// Length of the first whole request in `buf` (NGINX sends Content-Length
-/// bodies to a mirror), or None when more bytes are needed.
-fn request_len(buf: &[u8]) -> Option<usize> {
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let body = head
-        .lines()
-        .filter_map(|l| l.strip_prefix("content-length:"))
-        .find_map(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    (buf.len() >= head_end + body).then_some(head_end + body)
-}
 // ---------------------------------------------------------------------------
 
 /// NGINX as a mirroring reverse proxy: the app is a second server block on
@@ -378,13 +318,18 @@ fn nginx_mirror_to_live_sensor_to_clickhouse() {
     let nginx_addr = back.b_addr;
     let client_addr = front.a_addr;
 
-    let (sink_args, _test_sink) = mirror_target(sensor_addr);
+    let sink_args = mirror_target(sensor_addr);
 
+    let metrics_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr")
+    };
     let mut cmd = specula();
     cmd.args(["live", "-i", &back.a, "--filter"])
         .arg(format!("tcp port {MIRROR_PORT}"))
         .args(["--trusted-proxy", &format!("{nginx_addr}/32")])
         .args(["--clickhouse", &clickhouse_url(), "--database", &db])
+        .args(["--metrics", &metrics_addr.to_string()])
         .args(&sink_args);
     let sensor = Sensor::start(cmd, &back.a);
 
@@ -432,6 +377,28 @@ fn nginx_mirror_to_live_sensor_to_clickhouse() {
         std::fs::read_to_string(&mirror_log).is_ok_and(|s| s.lines().count() >= reqs.len())
     });
     std::thread::sleep(Duration::from_millis(500));
+
+    // The live endpoint sees the run: every request parsed, every mirror
+    // subrequest answered by the sink, capture and ClickHouse healthy.
+    let metric = |name: &str| -> u64 {
+        let text = http_get(metrics_addr, "/metrics").1;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "metrics to count every request",
+        || metric("specula_http_requests_total ") >= reqs.len() as u64,
+    );
+    assert!(metric("specula_mirror_requests_answered_total ") >= reqs.len() as u64);
+    assert_eq!(
+        metric("specula_capture_dropped_packets_total{reason=\"kernel\"} "),
+        0
+    );
+    let (code, body) = http_get(metrics_addr, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
 
     let (status, summary) = sensor.stop();
     assert!(status.success(), "specula live exit {status}: {summary}");
@@ -514,4 +481,29 @@ fn nginx_mirror_to_live_sensor_to_clickhouse() {
         "nginx: {status}"
     );
     clickhouse(&format!("DROP DATABASE IF EXISTS {db}"));
+}
+
+/// A tiny HTTP/1.1 GET: (status code, body).
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    let _ = conn.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }

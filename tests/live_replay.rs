@@ -81,6 +81,8 @@ fn replayed_capture_gives_the_same_attacks_as_reading_it() {
     let out = dir.path().join("live.jsonl");
 
     let mut cmd = ns.command(env!("CARGO_BIN_EXE_specula"));
+    // The same masking key as `read` above, or the masks would differ.
+    cmd.env("SPECULA_MASK_KEY", TEST_MASK_KEY);
     cmd.args([
         "live", "-i", &veth.b, "--filter", "tcp", "--emit", "attacks", "--output",
     ])

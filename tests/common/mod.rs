@@ -9,9 +9,16 @@ use serde_json::Value;
 
 pub mod netns;
 
+/// The binary, with a fixed masking key: without one every process masks
+/// with its own random key, and two runs could not be compared.
 pub fn specula() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_specula"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_specula"));
+    cmd.env("SPECULA_MASK_KEY", TEST_MASK_KEY);
+    cmd
 }
+
+/// The masking key of [`specula`] (tests that check key handling override it).
+pub const TEST_MASK_KEY: &str = "specula-integration-tests-key-0001";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
