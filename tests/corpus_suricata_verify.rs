@@ -149,11 +149,17 @@ fn suricata_verify_requests_match_expected() {
     let mut failures = Vec::new();
     let mut stale = Vec::new();
     let mut matched = 0;
+    // This test compares parsing with tshark's view, byte for byte: secrets
+    // masking (on by default, tested in tests/masking.rs) is turned off.
+    let no_masking = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(no_masking.path(), "[masking]\nenabled = false\n").unwrap();
     for e in &entries {
         let pcap = s(e, "pcap");
         let path = dir.join(&pcap);
         let out = run(&[
             "read",
+            "--config",
+            no_masking.path().to_str().unwrap(),
             "--emit",
             "requests",
             "--workers",

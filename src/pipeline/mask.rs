@@ -983,7 +983,7 @@ impl Masker {
             }
             let boundary_after = !text.get(end).is_some_and(u8::is_ascii_alphanumeric);
             let run = text.get(i..end).unwrap_or_default();
-            if boundary_after && (13..=19).contains(&digits.len()) && luhn(&digits) {
+            if boundary_after && card_brand_length(&digits) && luhn(&digits) {
                 self.push_token(&digits, &mut out);
             } else {
                 out.extend_from_slice(run);
@@ -1019,6 +1019,37 @@ fn json_string_end(body: &[u8], from: usize) -> usize {
         }
     }
     body.len()
+}
+
+/// Whether the digits have the issuer prefix and length of a payment card
+/// network (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay,
+/// Maestro). Luhn alone passes one random number in ten, and 13-digit
+/// millisecond timestamps (cache busters, `?ver=1316355691345`) are
+/// everywhere in URLs; none of them starts like a card.
+fn card_brand_length(d: &[u8]) -> bool {
+    let n = d.len();
+    let prefix = |k: usize| -> u32 {
+        d.iter()
+            .take(k)
+            .fold(0u32, |acc, c| acc * 10 + u32::from(c.wrapping_sub(b'0')))
+    };
+    let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
+    match p1 {
+        // Visa
+        4 => matches!(n, 13 | 16 | 19),
+        // Mastercard (51–55, 2221–2720)
+        5 if (51..=55).contains(&p2) => n == 16,
+        2 if (2221..=2720).contains(&p4) => n == 16,
+        // Amex, Diners, JCB
+        3 if p2 == 34 || p2 == 37 => n == 15,
+        3 if p2 == 36 || p2 == 38 || (300..=305).contains(&p3) => (14..=19).contains(&n),
+        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&n),
+        // Discover, UnionPay, Maestro
+        6 if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&n),
+        6 if p2 == 62 => (16..=19).contains(&n),
+        5 | 6 if matches!(p2, 50 | 56..=59 | 63 | 67) => (12..=19).contains(&n) && n >= 13,
+        _ => false,
+    }
 }
 
 /// Luhn check of ASCII digits (ISO/IEC 7812-1).
@@ -1410,6 +1441,24 @@ mod tests {
             b"--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2",
         ));
         assert!(!s(&mr.body_excerpt).contains("hunter2"));
+    }
+
+    #[test]
+    fn timestamps_and_ids_are_not_cards() {
+        let m = masker_with(|_| {});
+        // 13-digit millisecond timestamp passing Luhn; 16-digit id starting with 1.
+        for n in ["1316355691345", "1234567812345670"] {
+            assert!(
+                luhn(n.as_bytes()),
+                "{n} passes Luhn: only the brand check keeps it"
+            );
+            let mr = m.mask_request(&req("/", &[], format!("id {n} ok").as_bytes()));
+            assert_eq!(mr.body_excerpt, format!("id {n} ok").into_bytes(), "{n}");
+        }
+        assert!(card_brand_length(b"4111111111111111"));
+        assert!(card_brand_length(b"378282246310005"));
+        assert!(card_brand_length(b"5500000000000004"));
+        assert!(!card_brand_length(b"1316355691345"));
     }
 
     #[test]
