@@ -205,3 +205,46 @@ fn a_missing_file_among_good_ones_fails_the_run_but_analyses_the_rest() {
         "the good file is still analysed"
     );
 }
+
+/// The configurations we ship or document pass `specula config check`; a
+/// bad value is refused with its key and line.
+#[test]
+fn shipped_and_documented_configs_check() {
+    let example = repo().join("specula.example.toml");
+    let out = run(&["config", "check", example.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let install = std::fs::read_to_string(repo().join("docs/INSTALL.md")).unwrap();
+    let blocks: Vec<&str> = install
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert!(!blocks.is_empty(), "docs/INSTALL.md has a TOML example");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        let p = dir.path().join(format!("install-{i}.toml"));
+        std::fs::write(&p, b).unwrap();
+        let out = run(&["config", "check", p.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "docs/INSTALL.md example {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[sink]\nlisten = \"0.0.0.0:8445\"\n[metrics]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = run(&["config", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 4") && err.contains("listen"), "{err}");
+}
