@@ -135,6 +135,10 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Sqli,
         &[
             "1' UNION SELECT username, password FROM users--",
+            "1 INSERT/**/INTO logins(u) VALUES ('x')",
+            "x'; SELECT password FROM users",
+            "1) AS total FROM orders WHERE id=1",
+            "1;CREATE TABLE t(x int)",
             "-1 union/**/all/**/select 1,2,3",
             "admin' OR '1'='1",
             "x\" or \"\"=\"",
@@ -172,6 +176,9 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
     (
         AttackClass::Rce,
         &[
+            "cat /[e]tc/pa[s]swd",
+            "for /f %i in ('whoami') do echo %i",
+            "x; flock -u / whoami",
             "; cat /etc/passwd",
             "| id",
             "127.0.0.1 && whoami",
@@ -246,6 +253,13 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         &["me@example.com\r\nBcc: victim@example.org"],
     ),
     (AttackClass::Rfi, &["http://203.0.113.5/shell.txt?", "https://evil.example/x.php?"]),
+    (
+        AttackClass::SessionFixation,
+        &[
+            "<script>document.cookie=\"sessionid=1234; domain=.example.dom\"</script>",
+            "x\r\nSet-Cookie: PHPSESSID=attacker",
+        ],
+    ),
 ];
 
 #[test]
