@@ -151,7 +151,7 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
             "1' and extractvalue(1,concat(0x7e,version()))--",
             "' or exists(select * from information_schema.tables)--",
             "1 order by 5--",
-            "SELECT * FROM users",
+            "1=(SELECT * FROM users)",
             "1/*!50000union*/select 1",
             "1 and pg_sleep(10)",
         ],
