@@ -36,7 +36,9 @@ fn class_of(category: &str) -> Option<&'static [&'static str]> {
         // CRS files its MongoDB operator rules (942290) under SQL injection.
         "sqli" => &["sqli", "nosqli"],
         "xss" => &["xss"],
-        "rce" | "php" | "java" => &["rce"],
+        // CRS files SMTP/IMAP/POP3 command injection (932300-932321) under RCE.
+        "rce" => &["rce", "mail_injection"],
+        "php" | "java" => &["rce"],
         "lfi" => &["ptrav"],
         "rfi" => &["rfi", "ssrf"],
         // 934: Node.js / Python / Ruby / Perl injection, SSRF, template injection.
@@ -56,8 +58,8 @@ fn class_of(category: &str) -> Option<&'static [&'static str]> {
 const FLOORS: &[(&str, f64, f64)] = &[
     ("sqli", 46.3, 9.2),
     ("xss", 66.2, 11.1),
-    ("rce", 51.7, 10.5),
-    ("php", 51.4, 7.9),
+    ("rce", 55.9, 10.5),
+    ("php", 61.9, 7.9),
     ("java", 65.4, 78.8),
     ("lfi", 62.1, 6.2),
     ("rfi", 27.0, 0.0),

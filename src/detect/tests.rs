@@ -177,6 +177,9 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Rce,
         &[
             "cat /[e]tc/pa[s]swd",
+            "<? echo shell_exec('id');",
+            "define('x', 'sys' . 'tem');(x)('uname');",
+            "${@$b}(12)",
             "for /f %i in ('whoami') do echo %i",
             "x; flock -u / whoami",
             "; cat /etc/passwd",
@@ -250,7 +253,11 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
     (AttackClass::Ldapi, &["*)(uid=*))(|(uid=*", "admin)(|(password=*)"]),
     (
         AttackClass::MailInjection,
-        &["me@example.com\r\nBcc: victim@example.org"],
+        &[
+            "me@example.com\r\nBcc: victim@example.org",
+            "x\r\nRCPT TO:<victim@example.org>",
+            "\r\na001 EXAMINE INBOX",
+        ],
     ),
     (AttackClass::Rfi, &["http://203.0.113.5/shell.txt?", "https://evil.example/x.php?"]),
     (
