@@ -160,6 +160,7 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Xss,
         &[
             "<script>alert(1)</script>",
+            "self[\"alert\"](document[\"cookie\"])",
             "<ScRiPt src=//evil.example/x.js>",
             "<img src=x onerror=alert(document.cookie)>",
             "<svg/onload=confirm(1)>",
@@ -222,6 +223,9 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Ssrf,
         &[
             "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://0251.0376.0251.0376/",
+            "http://[::ffff:169.254.169.254]/",
             "http://127.0.0.1:8080/admin",
             "gopher://localhost:6379/_INFO",
             "http://[::1]/",
