@@ -2,7 +2,7 @@
 //! (sorted by name, as `RuleSet::load` would read the folder).
 
 /// `(file name, contents)` of every built-in rule file.
-pub(crate) const FILES: [(&str, &str); 6] = [
+pub(crate) const FILES: [(&str, &str); 7] = [
     (
         "rules/injection.toml",
         include_str!("../../rules/injection.toml"),
@@ -12,6 +12,10 @@ pub(crate) const FILES: [(&str, &str); 6] = [
     (
         "rules/scanner.toml",
         include_str!("../../rules/scanner.toml"),
+    ),
+    (
+        "rules/session.toml",
+        include_str!("../../rules/session.toml"),
     ),
     ("rules/sqli.toml", include_str!("../../rules/sqli.toml")),
     ("rules/xss.toml", include_str!("../../rules/xss.toml")),

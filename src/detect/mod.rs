@@ -58,12 +58,14 @@ pub enum AttackClass {
     Crlf,
     Ssi,
     MailInjection,
+    /// Setting or planting a session identifier for the victim (CRS 943).
+    SessionFixation,
     Scanner,
     Protocol,
 }
 
 impl AttackClass {
-    pub const ALL: [AttackClass; 15] = [
+    pub const ALL: [AttackClass; 16] = [
         AttackClass::Sqli,
         AttackClass::Nosqli,
         AttackClass::Xss,
@@ -77,6 +79,7 @@ impl AttackClass {
         AttackClass::Crlf,
         AttackClass::Ssi,
         AttackClass::MailInjection,
+        AttackClass::SessionFixation,
         AttackClass::Scanner,
         AttackClass::Protocol,
     ];
@@ -96,6 +99,7 @@ impl AttackClass {
             AttackClass::Crlf => "crlf",
             AttackClass::Ssi => "ssi",
             AttackClass::MailInjection => "mail_injection",
+            AttackClass::SessionFixation => "session_fixation",
             AttackClass::Scanner => "scanner",
             AttackClass::Protocol => "protocol",
         }

@@ -135,6 +135,10 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Sqli,
         &[
             "1' UNION SELECT username, password FROM users--",
+            "1 INSERT/**/INTO logins(u) VALUES ('x')",
+            "x'; SELECT password FROM users",
+            "1) AS total FROM orders WHERE id=1",
+            "1;CREATE TABLE t(x int)",
             "-1 union/**/all/**/select 1,2,3",
             "admin' OR '1'='1",
             "x\" or \"\"=\"",
@@ -147,7 +151,7 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
             "1' and extractvalue(1,concat(0x7e,version()))--",
             "' or exists(select * from information_schema.tables)--",
             "1 order by 5--",
-            "SELECT * FROM users",
+            "1=(SELECT * FROM users)",
             "1/*!50000union*/select 1",
             "1 and pg_sleep(10)",
         ],
@@ -156,6 +160,7 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Xss,
         &[
             "<script>alert(1)</script>",
+            "self[\"alert\"](document[\"cookie\"])",
             "<ScRiPt src=//evil.example/x.js>",
             "<img src=x onerror=alert(document.cookie)>",
             "<svg/onload=confirm(1)>",
@@ -172,6 +177,12 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
     (
         AttackClass::Rce,
         &[
+            "cat /[e]tc/pa[s]swd",
+            "<? echo shell_exec('id');",
+            "define('x', 'sys' . 'tem');(x)('uname');",
+            "${@$b}(12)",
+            "for /f %i in ('whoami') do echo %i",
+            "x; flock -u / whoami",
             "; cat /etc/passwd",
             "| id",
             "127.0.0.1 && whoami",
@@ -212,6 +223,9 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
         AttackClass::Ssrf,
         &[
             "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://0251.0376.0251.0376/",
+            "http://[::ffff:169.254.169.254]/",
             "http://127.0.0.1:8080/admin",
             "gopher://localhost:6379/_INFO",
             "http://[::1]/",
@@ -243,9 +257,20 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
     (AttackClass::Ldapi, &["*)(uid=*))(|(uid=*", "admin)(|(password=*)"]),
     (
         AttackClass::MailInjection,
-        &["me@example.com\r\nBcc: victim@example.org"],
+        &[
+            "me@example.com\r\nBcc: victim@example.org",
+            "x\r\nRCPT TO:<victim@example.org>",
+            "\r\na001 EXAMINE INBOX",
+        ],
     ),
     (AttackClass::Rfi, &["http://203.0.113.5/shell.txt?", "https://evil.example/x.php?"]),
+    (
+        AttackClass::SessionFixation,
+        &[
+            "<script>document.cookie=\"sessionid=1234; domain=.example.dom\"</script>",
+            "x\r\nSet-Cookie: PHPSESSID=attacker",
+        ],
+    ),
 ];
 
 #[test]
