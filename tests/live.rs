@@ -13,23 +13,7 @@ use common::*;
 
 #[test]
 fn live_capture_on_loopback_finds_requests_and_flushes_on_sigterm() {
-    // A stand-in for the mirror target: accept, read, answer 204.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
-                }
-            });
-        }
-    });
+    let port = answer_204();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("live.jsonl");
     let filter = format!("tcp port {port}");
@@ -134,26 +118,6 @@ fn proc_uid(pid: u32) -> u32 {
 /// A stand-in mirror target on loopback: accept, read, answer 204.
 fn answer_204() -> u16 {
     answer_204_on("127.0.0.1")
-}
-
-fn answer_204_on(addr: &str) -> u16 {
-    let listener = TcpListener::bind((addr, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
-                }
-            });
-        }
-    });
-    port
 }
 
 /// `specula live` with its stderr collected line by line.
@@ -297,30 +261,6 @@ fn sighup_reloads_rules_and_broken_rules_keep_the_running_ones() {
             ("r4".to_string(), "test-beta".to_string()),
         ]
     );
-}
-
-/// A tiny HTTP/1.1 GET: (status code, body).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    let _ = conn.read_to_string(&mut text);
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
 }
 
 fn metric(text: &str, name: &str) -> Option<u64> {

@@ -23,7 +23,7 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -51,8 +51,8 @@ fn live_runs_as_nobody_with_only_cap_net_raw_and_finds_the_attack() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_running_as_root();
     let dir = read_only_install();
-    let server = MirrorTarget::start();
-    let filter = format!("tcp port {}", server.port);
+    let port = answer_204_on("127.0.0.1");
+    let filter = format!("tcp port {}", port);
 
     let mut sensor = Sensor::spawn(&dir, Privileges::CaptureOnly, &filter);
     sensor.wait_until_capturing();
@@ -66,7 +66,7 @@ fn live_runs_as_nobody_with_only_cap_net_raw_and_finds_the_attack() {
         ),
         ("svc-3", "POST", "/cart"),
     ];
-    let mut conn = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
     for (id, method, uri) in requests {
         let body = if method == "POST" {
             "item=42&qty=1"
@@ -143,7 +143,7 @@ fn live_runs_as_nobody_with_only_cap_net_raw_and_finds_the_attack() {
     assert!(attack_classes(&records[0]).is_empty(), "{}", records[0]);
     assert!(attack_classes(&records[2]).is_empty(), "{}", records[2]);
     assert_eq!(s(&records[2], "body_len"), "13", "{}", records[2]);
-    assert_eq!(s(&records[1], "dst_port"), server.port.to_string());
+    assert_eq!(s(&records[1], "dst_port"), port.to_string());
 }
 
 /// The negative control: the same start without CAP_NET_RAW cannot capture,
@@ -356,33 +356,6 @@ impl Drop for Sensor {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// A stand-in for a mirror target on 127.0.0.1: accept, read, answer 204.
-struct MirrorTarget {
-    port: u16,
-}
-
-impl MirrorTarget {
-    fn start() -> MirrorTarget {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let mut conn = conn;
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = conn.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
-                    }
-                });
-            }
-        });
-        MirrorTarget { port }
     }
 }
 

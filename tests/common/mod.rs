@@ -93,3 +93,51 @@ pub fn attack_classes(r: &Value) -> BTreeSet<String> {
         })
         .unwrap_or_default()
 }
+
+/// A stand-in mirror target on `addr` (port chosen by the kernel): accept,
+/// read, answer 204 to whatever arrives. Returns the port.
+pub fn answer_204_on(addr: &str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind((addr, 0)).expect("bind the stand-in target");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A tiny HTTP/1.1 GET (for `/metrics`, `/healthz`): (status code, body).
+pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    let _ = conn.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
