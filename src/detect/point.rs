@@ -359,7 +359,7 @@ impl Points {
         content_type: &[u8],
         body: &[u8],
     ) -> bool {
-        let Some(boundary) = param(content_type, b"boundary") else {
+        let Some(boundary) = header_param(content_type, b"boundary") else {
             return false;
         };
         if boundary.is_empty() {
@@ -414,8 +414,8 @@ impl Points {
                 let hname = line.get(..colon).unwrap_or_default().trim_ascii();
                 let hval = line.get(colon + 1..).unwrap_or_default();
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
-                    name = param(hval, b"name").unwrap_or_default();
-                    filename = param(hval, b"filename");
+                    name = header_param(hval, b"name").unwrap_or_default();
+                    filename = header_param(hval, b"filename");
                 } else {
                     // Part headers (Content-Type of an upload) are attacker text too.
                     self.push(limits, stats, Kind::Body, "body:", name, hval.trim_ascii());
@@ -433,7 +433,7 @@ impl Points {
 }
 
 /// A `key=value` parameter of a header value (`; boundary="x"`), quotes removed.
-fn param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+pub fn header_param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     for piece in header.split(|&b| b == b';') {
         let piece = piece.trim_ascii();
         let Some(eq) = memchr::memchr(b'=', piece) else {

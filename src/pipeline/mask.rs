@@ -43,6 +43,7 @@ use memchr::memmem;
 use serde::Deserialize;
 
 use crate::detect::decode::percent_decode;
+use crate::detect::point::header_param;
 use crate::http::Request;
 
 /// Environment variable holding the key material (never a command-line
@@ -716,7 +717,7 @@ impl Masker {
                     .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
             || matches!(body.trim_ascii_start().first(), Some(b'{' | b'['));
         if mime.eq_ignore_ascii_case(b"multipart/form-data") {
-            if let Some(b) = param(ct, b"boundary").filter(|b| !b.is_empty()) {
+            if let Some(b) = header_param(ct, b"boundary").filter(|b| !b.is_empty()) {
                 self.multipart_into(b, body, limit, out, secrets);
                 return;
             }
@@ -792,7 +793,7 @@ impl Masker {
             if let Some(colon) = memchr::memchr(b':', line) {
                 let hname = line.get(..colon).unwrap_or_default().trim_ascii();
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
-                    name = param(line.get(colon + 1..).unwrap_or_default(), b"name")
+                    name = header_param(line.get(colon + 1..).unwrap_or_default(), b"name")
                         .unwrap_or_default();
                 }
             }
@@ -1072,30 +1073,6 @@ fn decode_name(name: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len());
     percent_decode(name, true, &mut out);
     out
-}
-
-/// A `key=value` parameter of a header value (`; boundary="x"`), quotes removed.
-fn param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    for piece in header.split(|&b| b == b';') {
-        let piece = piece.trim_ascii();
-        let Some(eq) = memchr::memchr(b'=', piece) else {
-            continue;
-        };
-        if piece
-            .get(..eq)
-            .unwrap_or_default()
-            .trim_ascii()
-            .eq_ignore_ascii_case(key)
-        {
-            let v = piece.get(eq + 1..).unwrap_or_default().trim_ascii();
-            return Some(
-                v.strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(v),
-            );
-        }
-    }
-    None
 }
 
 /// Where to cut `text` to keep at most `max` bytes: never inside a mask,
