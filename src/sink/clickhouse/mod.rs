@@ -437,7 +437,7 @@ impl ClickHouseSink {
                 {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(ClickHouseError::Thread(e)));
+                        let _ = ready_tx.send((Err(ClickHouseError::Thread(e)), true));
                         return;
                     }
                 };
@@ -447,11 +447,16 @@ impl ClickHouseSink {
                     Err(f) => f.kind == ErrorKind::Permanent || ins.spool.is_none(),
                     Ok(()) => false,
                 };
-                let _ = ready_tx.send(first.map_err(|f| ClickHouseError::Server {
-                    url: redact_url(&ins.cfg.url),
-                    kind: f.kind,
-                    message: f.message,
-                }));
+                // The verdict travels with the result: asking the caller to
+                // look at `is_finished()` raced with this thread's exit.
+                let _ = ready_tx.send((
+                    first.map_err(|f| ClickHouseError::Server {
+                        url: redact_url(&ins.cfg.url),
+                        kind: f.kind,
+                        message: f.message,
+                    }),
+                    fatal,
+                ));
                 if fatal {
                     return;
                 }
@@ -459,10 +464,13 @@ impl ClickHouseSink {
                 ins.run(rx);
             })
             .map_err(ClickHouseError::Thread)?;
-        let started = ready_rx.recv().unwrap_or_else(|_| {
-            Err(ClickHouseError::Thread(io::Error::other(
-                "inserter thread ended",
-            )))
+        let (started, fatal) = ready_rx.recv().unwrap_or_else(|_| {
+            (
+                Err(ClickHouseError::Thread(io::Error::other(
+                    "inserter thread ended",
+                ))),
+                true,
+            )
         });
         match started {
             Ok(()) => {}
@@ -470,7 +478,7 @@ impl ClickHouseSink {
                 kind: ErrorKind::Retriable,
                 ref message,
                 ..
-            }) if !worker.is_finished() => {
+            }) if !fatal => {
                 tracing::warn!(%message, "clickhouse unreachable at start; spooling until it is back");
             }
             Err(e) => {
