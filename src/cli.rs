@@ -355,7 +355,6 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         Some(addr) => Some(servers::start_mirror_target(addr, &cfg.sink)?),
         None => None,
     };
-    let mirror_stats = mirror_target.clone();
     let metrics_listen = match &args.metrics {
         Some(a) => Some(parse_addr("--metrics", a)?),
         None => cfg.metrics.listen,
@@ -364,7 +363,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         Some(addr) => Some(servers::start_metrics(
             addr,
             Arc::clone(&view_slot),
-            mirror_stats.clone(),
+            mirror_target.clone(),
         )?),
         None => None,
     };
@@ -466,7 +465,6 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     }
     let mut summary = report.summary(started.elapsed());
     if let Some(t) = mirror_target {
-        drop(mirror_stats);
         let s = t.stats();
         summary.push_str(&format!(
             "  mirror target: {} connections ({} refused), {} requests answered, {} body bytes discarded\n",

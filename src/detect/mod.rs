@@ -36,7 +36,7 @@ mod engine;
 pub mod point;
 pub mod rule;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use engine::Engine;
 pub use engine::{Scratch, MAX_MATCHED_BYTES};

@@ -265,11 +265,7 @@ impl Points {
         tmp2: &mut Vec<u8>,
     ) {
         let ct = content_type.trim_ascii();
-        let mime = ct
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
+        let mime = media_type(ct);
         if mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
             self.urlencoded(limits, stats, Kind::Body, "body:", body, tmp, tmp2);
             return;
@@ -430,6 +426,16 @@ impl Points {
         }
         true
     }
+}
+
+/// The media type of a `Content-Type` value, without its parameters
+/// (RFC 9110 §8.3.1): `multipart/form-data; boundary=x` → `multipart/form-data`.
+pub fn media_type(content_type: &[u8]) -> &[u8] {
+    content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
 }
 
 /// A `key=value` parameter of a header value (`; boundary="x"`), quotes removed.

@@ -43,7 +43,7 @@ use memchr::memmem;
 use serde::Deserialize;
 
 use crate::detect::decode::percent_decode;
-use crate::detect::point::header_param;
+use crate::detect::point::{header_param, media_type};
 use crate::http::Request;
 
 /// Environment variable holding the key material (never a command-line
@@ -705,11 +705,7 @@ impl Masker {
         secrets: &mut Secrets,
     ) {
         let ct = content_type.trim_ascii();
-        let mime = ct
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
+        let mime = media_type(ct);
         let is_json = mime.eq_ignore_ascii_case(b"application/json")
             || (mime.len() >= 5
                 && mime
@@ -1120,9 +1116,6 @@ pub fn cut_excerpt(text: &[u8], max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Timestamp;
-    use crate::http::{Anomalies, Header, Version};
-    use crate::reassembly::Direction;
 
     fn masker_with(f: impl FnOnce(&mut MaskingSection)) -> Masker {
         let mut cfg = MaskingSection::default();
@@ -1135,25 +1128,7 @@ mod tests {
     }
 
     fn req(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-        Request {
-            ts: Timestamp(0),
-            dir: Direction::ToServer,
-            index: 0,
-            method: b"POST".to_vec(),
-            uri: uri.as_bytes().to_vec(),
-            version: Version::Http11,
-            headers: headers
-                .iter()
-                .map(|(n, v)| Header {
-                    name: n.as_bytes().to_vec(),
-                    value: v.as_bytes().to_vec(),
-                })
-                .collect(),
-            body: body.to_vec(),
-            body_len: body.len() as u64,
-            anomalies: Anomalies::default(),
-            complete: true,
-        }
+        crate::detect::tests::req("POST", uri, headers, body)
     }
 
     fn t(m: &Masker, clear: &str) -> String {

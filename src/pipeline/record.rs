@@ -189,29 +189,9 @@ pub(crate) fn build_records(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Timestamp;
-    use crate::http::{Anomalies, Header};
 
     fn req(headers: &[(&str, &str)]) -> Request {
-        Request {
-            ts: Timestamp(0),
-            dir: Direction::ToServer,
-            index: 0,
-            method: b"GET".to_vec(),
-            uri: b"/".to_vec(),
-            version: Version::Http11,
-            headers: headers
-                .iter()
-                .map(|(n, v)| Header {
-                    name: n.as_bytes().to_vec(),
-                    value: v.as_bytes().to_vec(),
-                })
-                .collect(),
-            body: vec![],
-            body_len: 0,
-            anomalies: Anomalies::default(),
-            complete: true,
-        }
+        crate::detect::tests::req("GET", "/", headers, b"")
     }
 
     fn policy(nets: &[&str]) -> ClientIpPolicy {
