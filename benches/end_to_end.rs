@@ -25,6 +25,7 @@ fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
     let outcomes = offline::read_files(
         &[path.to_path_buf()],
         None,
+        &mut specula::decode::Decoder::default(),
         &mut p,
         &mut counters,
         &mut |_, _, _| {},

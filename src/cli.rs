@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::capture::{FrameFilter, LiveCapture, LiveOptions};
 use crate::config::{parse_cidr, Config, EmitMode, LogFormat};
+use crate::decode::Decoder;
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
 use crate::pipeline::{
@@ -409,8 +410,14 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     for cap in captures {
         let d = pipeline.new_dispatcher();
         threads.push(
-            live::spawn_capture(cap, d, Arc::clone(&view), Arc::clone(&stop))
-                .context("cannot start a capture thread")?,
+            live::spawn_capture(
+                cap,
+                d,
+                Decoder::default(),
+                Arc::clone(&view),
+                Arc::clone(&stop),
+            )
+            .context("cannot start a capture thread")?,
         );
     }
     tracing::info!(
@@ -626,6 +633,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     let outcomes = offline::read_files(
         &args.files,
         filter.as_mut(),
+        &mut Decoder::default(),
         &mut pipeline,
         &mut report.capture,
         &mut progress,

@@ -665,6 +665,7 @@ fn run_pipeline(path: &Path, sink: Box<dyn RecordSink>) {
     let outcomes = offline::read_files(
         &[path.to_path_buf()],
         None,
+        &mut specula::decode::Decoder::default(),
         &mut p,
         &mut counters,
         &mut |_, _, _| {},

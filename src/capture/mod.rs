@@ -102,6 +102,11 @@ impl LinkType {
     pub const LINUX_SLL2: LinkType = LinkType(276);
     /// Cisco HDLC: 4-byte header, protocol (an ethertype) at bytes 2..4.
     pub const CHDLC: LinkType = LinkType(104);
+    /// Specula's own (DLT_USER0): a UDP datagram's payload that starts with
+    /// a VXLAN header, as the UDP tunnel listener receives it.
+    pub const VXLAN_PAYLOAD: LinkType = LinkType(147);
+    /// Specula's own (DLT_USER1): a UDP payload starting with a Geneve header.
+    pub const GENEVE_PAYLOAD: LinkType = LinkType(148);
 }
 
 impl fmt::Debug for LinkType {

@@ -27,8 +27,10 @@
 
 use std::net::IpAddr;
 
+mod decoder;
 mod wire;
 
+pub use decoder::{DecodeOptions, Decoder};
 pub use wire::{MAX_ENCAP_DEPTH, MAX_IPV6_EXT_HEADERS, MAX_LINK_TAGS};
 
 use crate::capture::LinkType;

@@ -126,6 +126,8 @@ pub(super) fn link<'a>(linktype: LinkType, d: &'a [u8], info: &mut DecodeInfo) -
             let proto = be16(d, 2).ok_or(trunc)?;
             ethertype(proto, d.get(4..).ok_or(trunc)?, true, info)
         }
+        LinkType::VXLAN_PAYLOAD => vxlan(d, true, info),
+        LinkType::GENEVE_PAYLOAD => geneve(d, true, info),
         _ => Err(SkipReason::UnsupportedLinkType),
     }
 }

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, LiveCapture, Timestamp};
-use crate::decode::decode_frame;
+use crate::decode::Decoder;
 use crate::metrics::{CaptureCounters, DispatchStats};
 
 use super::view::{PipelineView, PUBLISH_EVERY};
@@ -37,6 +37,7 @@ pub struct SourceOutcome {
 pub fn spawn_capture(
     mut cap: LiveCapture,
     mut dispatcher: Dispatcher,
+    mut decoder: Decoder,
     view: Arc<PipelineView>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<SourceOutcome>> {
@@ -48,6 +49,7 @@ pub fn spawn_capture(
             let mut counters = CaptureCounters::default();
             let result = capture_until(
                 &mut cap,
+                &mut decoder,
                 &mut dispatcher,
                 &mut counters,
                 &stop,
@@ -72,6 +74,7 @@ pub fn spawn_capture(
 /// Capture until `stop` is set (or the capture fails), then return.
 pub fn capture_until(
     cap: &mut LiveCapture,
+    decoder: &mut Decoder,
     dispatcher: &mut Dispatcher,
     counters: &mut CaptureCounters,
     stop: &AtomicBool,
@@ -85,8 +88,8 @@ pub fn capture_until(
             Some(frame) => {
                 counters.frames += 1;
                 counters.bytes += u64::from(frame.orig_len).max(frame.data.len() as u64);
-                match decode_frame(frame.linktype, frame.data) {
-                    Ok(seg) => {
+                match decoder.decode(frame.ts, frame.linktype, frame.data) {
+                    Ok((seg, _)) => {
                         counters.tcp_segments += 1;
                         dispatcher.push(frame.ts, &seg);
                     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::capture::{CaptureError, FileReader, FrameFilter};
-use crate::decode::decode_frame;
+use crate::decode::Decoder;
 use crate::metrics::CaptureCounters;
 
 use super::Pipeline;
@@ -25,6 +25,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(&Path, u64, Option<u64>);
 pub fn read_files(
     paths: &[PathBuf],
     mut filter: Option<&mut FrameFilter>,
+    decoder: &mut Decoder,
     pipeline: &mut Pipeline,
     counters: &mut CaptureCounters,
     progress: Progress<'_>,
@@ -73,8 +74,8 @@ pub fn read_files(
                     }
                 }
             }
-            match decode_frame(frame.linktype, frame.data) {
-                Ok(seg) => {
+            match decoder.decode(frame.ts, frame.linktype, frame.data) {
+                Ok((seg, _)) => {
                     counters.tcp_segments += 1;
                     pipeline.push(frame.ts, &seg);
                 }
