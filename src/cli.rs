@@ -301,7 +301,7 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
         queue_batches: eff.config.pipeline.queue_batches,
         batch_segments: eff.config.pipeline.batch_segments,
         reassembly: eff.config.reassembly_config(eff.workers),
-        http: eff.config.http_limits(),
+        http: eff.config.http_limits(eff.workers),
         detector: Arc::new(Detector::new(&eff.rules, eff.config.detect_limits())),
         emit: eff.config.output.emit,
         client_ip: eff.trusted.clone(),

@@ -172,6 +172,8 @@ impl Default for PipelineSection {
 pub struct ReassemblySection {
     /// Most TCP flows tracked; at the cap the least recently seen is evicted.
     pub max_flows: usize,
+    /// Most bytes of flow-table memory; lowers `max_flows` to what fits.
+    pub flow_memcap_bytes: usize,
     /// Most out-of-order bytes buffered per flow direction; beyond, the hole is skipped.
     pub max_buffered_bytes_per_flow: usize,
     /// Most out-of-order bytes buffered in total; beyond, holes are skipped.
@@ -187,6 +189,7 @@ impl Default for ReassemblySection {
         let d = ReassemblyConfig::default();
         ReassemblySection {
             max_flows: d.max_flows,
+            flow_memcap_bytes: d.flow_memcap_bytes,
             max_buffered_bytes_per_flow: d.max_buffered_bytes_per_flow,
             memcap_bytes: d.memcap_bytes,
             idle_timeout_secs: d.idle_timeout_ns / 1_000_000_000,
@@ -207,6 +210,10 @@ pub struct HttpSection {
     pub max_body_inspect_bytes: usize,
     /// Most unanswered requests remembered per flow for response pairing.
     pub max_tx_per_flow: usize,
+    /// Most bytes held by the HTTP parsers of all flows together (split
+    /// between workers); over it the least recently seen flows are ended
+    /// early (counted as `flows_evicted_memcap`).
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for HttpSection {
@@ -217,6 +224,7 @@ impl Default for HttpSection {
             max_headers: d.max_headers,
             max_body_inspect_bytes: d.max_body_inspect_bytes,
             max_tx_per_flow: d.max_tx_per_flow,
+            max_buffered_bytes: 128 << 20,
         }
     }
 }
@@ -319,6 +327,7 @@ impl Config {
         let n = workers.max(1);
         ReassemblyConfig {
             max_flows: (r.max_flows / n).max(1),
+            flow_memcap_bytes: (r.flow_memcap_bytes / n).max(1),
             max_buffered_bytes_per_flow: r.max_buffered_bytes_per_flow,
             memcap_bytes: (r.memcap_bytes / n).max(1),
             idle_timeout_ns: r.idle_timeout_secs.saturating_mul(1_000_000_000),
@@ -326,13 +335,15 @@ impl Config {
         }
     }
 
-    pub fn http_limits(&self) -> HttpLimits {
+    /// The HTTP limits of one of `workers` workers.
+    pub fn http_limits(&self, workers: usize) -> HttpLimits {
         let h = &self.http;
         HttpLimits {
             max_header_bytes: h.max_header_bytes,
             max_headers: h.max_headers,
             max_body_inspect_bytes: h.max_body_inspect_bytes,
             max_tx_per_flow: h.max_tx_per_flow,
+            max_buffered_bytes: (h.max_buffered_bytes / workers.max(1)).max(1),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! `specula-gen mix --seed 1 --size 1GiB --flows 2000 --attack-ratio 0.03 --out big.pcap --truth big.truth.jsonl`
 //! `specula-gen testdata --dir testdata`
+//! `specula-gen adversary --scenario syn-flood --out flood.pcap` (see `scripts/adversarial.sh`)
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use specula::synth::adversary::{write_adversary, AdversaryConfig, Scenario};
 use specula::synth::{generate_mix_streaming, testdata, MixConfig};
 
 #[derive(Parser)]
@@ -60,6 +62,24 @@ enum Cmd {
         /// Ground truth as JSON Lines.
         #[arg(long)]
         truth: Option<PathBuf>,
+    },
+    /// Hostile traffic followed by attack canaries (load and evasion tests).
+    Adversary {
+        /// syn-flood, half-open, trickle, big-body, many-headers, deep-nesting, pathological.
+        #[arg(long)]
+        scenario: String,
+        /// Flows, bytes, headers or depth (see `synth::adversary::Scenario`);
+        /// default: the full scale of issue 8. Sizes take units (1GB).
+        #[arg(long, value_parser = parse_size)]
+        scale: Option<u64>,
+        /// Ordinary attack requests sent after the hostile traffic.
+        #[arg(long, default_value_t = 20)]
+        canaries: u32,
+        #[arg(long)]
+        out: PathBuf,
+        /// The request ids a sensor must report, one per line.
+        #[arg(long)]
+        ids: Option<PathBuf>,
     },
     /// Rebuild the committed testdata/ fixtures (byte-identical).
     Testdata {
@@ -147,6 +167,43 @@ fn run() -> Result<()> {
             eprintln!(
                 "wrote {} packets, {} bytes, {} requests ({} attacks)",
                 sum.packets, sum.bytes, sum.requests, sum.attacks
+            );
+        }
+        Cmd::Adversary {
+            scenario,
+            scale,
+            canaries,
+            out,
+            ids,
+        } => {
+            let Some(scenario) = Scenario::parse(&scenario) else {
+                let names: Vec<_> = Scenario::ALL.iter().map(|s| s.as_str()).collect();
+                bail!(
+                    "unknown scenario `{scenario}` (one of {})",
+                    names.join(", ")
+                );
+            };
+            let cfg = AdversaryConfig {
+                scenario,
+                scale: scale.unwrap_or_else(|| scenario.full_scale()),
+                canaries,
+            };
+            let f = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let sum = write_adversary(BufWriter::with_capacity(1 << 20, f), &cfg)
+                .with_context(|| format!("writing {}", out.display()))?;
+            if let Some(p) = ids {
+                let mut text = sum.attack_request_ids.join("\n");
+                text.push('\n');
+                std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            }
+            eprintln!(
+                "wrote {} {} (scale {}): {} packets, {} bytes, {} attack requests",
+                out.display(),
+                scenario.as_str(),
+                cfg.scale,
+                sum.frames,
+                sum.bytes,
+                sum.attack_request_ids.len()
             );
         }
         Cmd::Testdata { dir } => {

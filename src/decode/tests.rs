@@ -352,7 +352,7 @@ fn chdlc() {
 #[test]
 fn unsupported_linktype() {
     assert_eq!(
-        decode_frame(LinkType(147), &ip4_tcp(PAYLOAD)),
+        decode_frame(LinkType(162), &ip4_tcp(PAYLOAD)),
         Err(SkipReason::UnsupportedLinkType)
     );
 }

@@ -68,6 +68,11 @@ pub struct HttpLimits {
     /// pairing (HEAD / 1xx handling); older ones are forgotten (counted in
     /// `HttpStats::tx_queue_overflows`).
     pub max_tx_per_flow: usize,
+    /// Most bytes held by all the sessions of one owner (a worker), summed
+    /// in [`HttpStats::buffered_bytes`]. The sessions do not enforce it
+    /// themselves: the owner evicts its least recently seen flows while the
+    /// sum is over it (see `reassembly::StreamHandler::over_memcap`).
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -77,6 +82,7 @@ impl Default for HttpLimits {
             max_headers: 256,
             max_body_inspect_bytes: 64 * 1024,
             max_tx_per_flow: 64,
+            max_buffered_bytes: 64 << 20,
         }
     }
 }
@@ -276,6 +282,9 @@ pub struct HttpStats {
     pub non_http_bytes: u64,
     /// Unanswered requests forgotten because `max_tx_per_flow` was reached.
     pub tx_queue_overflows: u64,
+    /// Gauge, not a counter: bytes held right now by every session that
+    /// shares these stats (heads, role backlogs, kept bodies).
+    pub buffered_bytes: u64,
 }
 
 /// Client bytes looked at after a CONNECT/upgrade to tell HTTP/1 from the rest.
@@ -386,8 +395,47 @@ fn plausible_request_start(prefix: &[u8]) -> head::Plausible {
 }
 
 impl HttpSession {
+    /// Bytes this session holds now (summed into `HttpStats::buffered_bytes`).
+    pub fn buffered_bytes(&self) -> usize {
+        let pending = match &self.roles {
+            Roles::Undecided(p) => p.bytes + p.to_server.len() + p.to_client.len(),
+            Roles::Decided(_) => 0,
+        };
+        let probe = self.probe.as_ref().map_or(0, |(_, p)| p.len());
+        pending + probe + self.req.held() + self.resp.held()
+    }
+
+    /// Runs `f` and moves `stats.buffered_bytes` by what it changed.
+    fn accounted(
+        &mut self,
+        stats: &mut HttpStats,
+        f: impl FnOnce(&mut HttpSession, &mut HttpStats),
+    ) {
+        let before = self.buffered_bytes() as u64;
+        f(self, stats);
+        let after = self.buffered_bytes() as u64;
+        stats.buffered_bytes = stats
+            .buffered_bytes
+            .saturating_sub(before)
+            .saturating_add(after);
+    }
+
     /// In-order bytes of one direction.
     pub fn on_data(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        out: &mut Vec<HttpEvent>,
+    ) {
+        self.accounted(stats, |s, stats| {
+            s.on_data_inner(limits, stats, dir, ts, data, out)
+        });
+    }
+
+    fn on_data_inner(
         &mut self,
         limits: &HttpLimits,
         stats: &mut HttpStats,
@@ -516,6 +564,19 @@ impl HttpSession {
         len: u64,
         out: &mut Vec<HttpEvent>,
     ) {
+        self.accounted(stats, |s, stats| {
+            s.on_gap_inner(limits, stats, dir, len, out)
+        });
+    }
+
+    fn on_gap_inner(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        dir: Direction,
+        len: u64,
+        out: &mut Vec<HttpEvent>,
+    ) {
         stats.gaps += 1;
         if let Roles::Undecided(p) = &self.roles {
             let dir = p.default_dir();
@@ -551,8 +612,21 @@ impl HttpSession {
         }
     }
 
-    /// The flow ended: emit what is pending (incomplete requests too).
+    /// The flow ended: emit what is pending (incomplete requests too). The
+    /// session must not be fed afterwards.
     pub fn on_end(&mut self, limits: &HttpLimits, stats: &mut HttpStats, out: &mut Vec<HttpEvent>) {
+        // The session is dropped after its end: all it held is released.
+        let before = self.buffered_bytes() as u64;
+        self.on_end_inner(limits, stats, out);
+        stats.buffered_bytes = stats.buffered_bytes.saturating_sub(before);
+    }
+
+    fn on_end_inner(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        out: &mut Vec<HttpEvent>,
+    ) {
         if let Roles::Undecided(p) = &self.roles {
             let dir = p.default_dir();
             self.settle(limits, stats, dir, out);

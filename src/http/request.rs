@@ -385,14 +385,23 @@ impl RequestSide {
         matches!(&self.state, State::Seek(seek) if seek.pending() == 0)
     }
 
-    /// Bytes buffered now (head or candidate), for the memory-bound test.
-    #[cfg(test)]
+    /// Bytes buffered now: the head or candidate, or the parsed request
+    /// (target, headers, kept body) while its body streams by.
     pub fn held(&self) -> usize {
         match &self.state {
             State::Seek(seek) => seek.pending(),
             State::Head { head, .. } => head.buf.len(),
             State::SkipHead { tail, .. } => tail.len(),
-            State::Body { req, .. } => req.body.len(),
+            State::Body { req, .. } => {
+                req.body.len()
+                    + req.uri.len()
+                    + req.method.len()
+                    + req
+                        .headers
+                        .iter()
+                        .map(|h| h.name.len() + h.value.len())
+                        .sum::<usize>()
+            }
             State::Tunnel => 0,
         }
     }

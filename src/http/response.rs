@@ -248,8 +248,7 @@ impl ResponseSide {
         State::Body { resp, body }
     }
 
-    /// Bytes buffered now (head or candidate), for the memory-bound test.
-    #[cfg(test)]
+    /// Bytes buffered now (head or candidate).
     pub fn held(&self) -> usize {
         match &self.state {
             State::Seek(seek) => seek.pending(),

@@ -893,7 +893,7 @@ proptest! {
             0..40),
         seed in proptest::collection::vec(0usize..6, 0..4),
     ) {
-        let lim = HttpLimits { max_header_bytes: 40, max_headers: 3, max_body_inspect_bytes: 16, max_tx_per_flow: 2 };
+        let lim = HttpLimits { max_header_bytes: 40, max_headers: 3, max_body_inspect_bytes: 16, max_tx_per_flow: 2, ..HttpLimits::default() };
         let mut s = HttpSession::default();
         let mut stats = HttpStats::default();
         let mut out = Vec::new();
@@ -1141,4 +1141,61 @@ fn midstream_finds_a_request_in_the_middle_of_a_line() {
     ]);
     let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
     assert_eq!(uris, vec![&b"/a"[..], b"/p", b"/c"]);
+}
+
+#[test]
+fn buffered_bytes_follow_what_sessions_hold() {
+    let limits = HttpLimits::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    let mut a = HttpSession::default();
+    let mut b = HttpSession::default();
+    let head = b"GET /a HTTP/1.1\r\nHost: x\r\n";
+    a.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(1),
+        head,
+        &mut out,
+    );
+    b.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(1),
+        head,
+        &mut out,
+    );
+    assert_eq!(stats.buffered_bytes, 2 * head.len() as u64);
+    // Completing the head hands the request on: nothing left held.
+    a.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(2),
+        b"\r\n",
+        &mut out,
+    );
+    assert_eq!(stats.buffered_bytes, head.len() as u64);
+    assert_eq!(out.len(), 1);
+    // A POST whose body streams: target, headers and kept body are held.
+    let post = b"POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345";
+    a.on_data(
+        &limits,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(3),
+        post,
+        &mut out,
+    );
+    assert_eq!(
+        stats.buffered_bytes,
+        head.len() as u64 + a.buffered_bytes() as u64
+    );
+    assert!(a.buffered_bytes() >= 5 + 2 + 4 + 14 + 2);
+    // Ending a session releases all it held.
+    a.on_end(&limits, &mut stats, &mut out);
+    b.on_end(&limits, &mut stats, &mut out);
+    assert_eq!(stats.buffered_bytes, 0);
 }

@@ -195,6 +195,10 @@ impl PipelineReport {
         r!("specula_reassembly_flows_total", flows_created);
         r!("specula_reassembly_flows_ended_total", flows_ended);
         r!("specula_reassembly_flows_evicted_total", flows_evicted);
+        r!(
+            "specula_reassembly_flows_evicted_memcap_total",
+            flows_evicted_memcap
+        );
         r!("specula_reassembly_flows_timed_out_total", flows_timed_out);
         r!(
             "specula_reassembly_midstream_pickups_total",

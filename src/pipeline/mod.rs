@@ -22,6 +22,8 @@ pub use dispatch::Dispatcher;
 pub use mask::Masker;
 pub use record::ClientIpPolicy;
 pub use view::{PipelineView, SourceStatus};
+#[cfg(test)]
+pub(crate) type FlowStateProbe = worker::FlowState;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -81,7 +83,7 @@ impl PipelineOptions {
             queue_batches: config.pipeline.queue_batches,
             batch_segments: config.pipeline.batch_segments,
             reassembly: config.reassembly_config(workers),
-            http: config.http_limits(),
+            http: config.http_limits(workers),
             detector,
             emit: EmitMode::Attacks,
             client_ip: ClientIpPolicy::default(),

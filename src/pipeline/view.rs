@@ -187,6 +187,14 @@ impl PipelineView {
             vec![(None, report.workers.iter().map(|w| w.buffered_bytes).sum())],
         );
         gauge(
+            "specula_http_buffered_bytes",
+            "Bytes held now by the HTTP parsers (heads, kept bodies).",
+            vec![(
+                None,
+                report.workers.iter().map(|w| w.http.buffered_bytes).sum(),
+            )],
+        );
+        gauge(
             "specula_detect_rules",
             "Rules in the detector now.",
             vec![(None, self.rules_loaded.load(Ordering::Relaxed))],

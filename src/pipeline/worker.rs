@@ -230,6 +230,10 @@ impl StreamHandler<FlowState> for Ctx {
         }
     }
 
+    fn over_memcap(&self) -> bool {
+        self.http_stats.buffered_bytes > self.http_limits.max_buffered_bytes as u64
+    }
+
     fn on_end(&mut self, flow: &FlowInfo, state: &mut FlowState, _reason: EndReason) {
         state
             .http

@@ -265,6 +265,13 @@ pub trait StreamHandler<S> {
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction, len: u64);
     /// The flow is gone; its state is dropped after this call.
     fn on_end(&mut self, flow: &FlowInfo, state: &mut S, reason: EndReason);
+    /// True while the handler's own per-flow state (parser buffers) is over
+    /// its budget: the table then ends its least recently seen flows
+    /// (`EndReason::Evicted`, counted in `flows_evicted_memcap`) until it is
+    /// not, or only the flow being fed is left.
+    fn over_memcap(&self) -> bool {
+        false
+    }
 }
 
 /// Limits of the flow table. Every cap has a counter in [`ReassemblyStats`].
@@ -273,6 +280,11 @@ pub struct ReassemblyConfig {
     /// Most flows tracked at once; at the cap the least recently seen flow is
     /// evicted (its buffered data flushed with gaps) and `flows_evicted` counts it.
     pub max_flows: usize,
+    /// Most bytes of flow-table memory (the slab of flow entries and the
+    /// index); it lowers the effective `max_flows` to what fits, see
+    /// `FlowTable::flow_capacity`. Parser buffers are bounded separately
+    /// (`memcap_bytes`, `HttpLimits::max_buffered_bytes`).
+    pub flow_memcap_bytes: usize,
     /// Most out-of-order bytes buffered per direction of a flow; beyond it the
     /// assembler skips the hole (a gap) and delivers what it holds.
     pub max_buffered_bytes_per_flow: usize,
@@ -290,6 +302,7 @@ impl Default for ReassemblyConfig {
     fn default() -> Self {
         ReassemblyConfig {
             max_flows: 1_000_000,
+            flow_memcap_bytes: 256 << 20,
             max_buffered_bytes_per_flow: 1 << 20,
             memcap_bytes: 64 << 20,
             idle_timeout_ns: 120 * 1_000_000_000,
@@ -305,6 +318,9 @@ pub struct ReassemblyStats {
     pub flows_created: u64,
     pub flows_ended: u64,
     pub flows_evicted: u64,
+    /// Flows ended early because the handler's buffers were over budget
+    /// (`StreamHandler::over_memcap`).
+    pub flows_evicted_memcap: u64,
     pub flows_timed_out: u64,
     pub midstream_pickups: u64,
     pub retransmitted_segments: u64,

@@ -121,11 +121,44 @@ pub struct FlowTable<S> {
     /// Largest capture time seen.
     now: Timestamp,
     next_id: u64,
+    /// Most entries: `max_flows`, lowered to what `flow_memcap_bytes` holds.
+    capacity: usize,
+}
+
+/// Bytes of table memory that `n` entries can take: the slab (grown to at
+/// most `n`, see `create`) and the index (a hashbrown table of
+/// `next_power_of_two(n * 8 / 7)` buckets, each an entry plus a control byte).
+fn table_bytes<S>(n: usize) -> usize {
+    let buckets = (n.saturating_mul(8) / 7).max(1).next_power_of_two();
+    n.saturating_mul(std::mem::size_of::<Slot<S>>())
+        .saturating_add(buckets.saturating_mul(std::mem::size_of::<(FlowKey, u32)>() + 1))
+}
+
+/// The largest entry count whose table fits in `memcap`, at most
+/// `max_flows` (at least 1 unless `max_flows` is 0).
+fn capacity_for<S>(max_flows: usize, memcap: usize) -> usize {
+    if max_flows == 0 {
+        return 0;
+    }
+    let (mut lo, mut hi) = (1usize, max_flows.min(NIL as usize - 1));
+    if table_bytes::<S>(hi) <= memcap {
+        return hi;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if table_bytes::<S>(mid) <= memcap {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 impl<S: Default> FlowTable<S> {
     pub fn new(config: ReassemblyConfig) -> Self {
         FlowTable {
+            capacity: capacity_for::<S>(config.max_flows, config.flow_memcap_bytes),
             config,
             stats: ReassemblyStats::default(),
             map: AHashMap::new(),
@@ -190,6 +223,23 @@ impl<S: Default> FlowTable<S> {
                     self.stats.ignored_segments += 1;
                 }
             }
+        }
+        if !seg.payload.is_empty() {
+            self.relieve(handler);
+        }
+    }
+
+    /// Most flows held at once (see [`ReassemblyConfig::flow_memcap_bytes`]).
+    pub fn flow_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// End least recently seen flows while the handler is over its memory
+    /// budget, sparing the most recent one (the flow being fed).
+    fn relieve<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        while handler.over_memcap() && self.open.len > 1 && self.open.head != NIL {
+            self.stats.flows_evicted_memcap += 1;
+            self.end_flow(self.open.head, EndReason::Evicted, false, handler);
         }
     }
 
@@ -344,6 +394,16 @@ impl<S: Default> FlowTable<S> {
                 self.stats.ignored_segments += 1;
                 return;
             };
+            if self.slab.len() == self.slab.capacity() {
+                // Grow by doubling, but never past the capacity the memcap
+                // was computed for.
+                let more = self
+                    .slab
+                    .len()
+                    .max(64)
+                    .min(self.capacity.saturating_sub(self.slab.len()));
+                self.slab.reserve_exact(more.max(1));
+            }
             self.slab.push(Slot::Occupied(node));
             idx
         };
@@ -356,8 +416,7 @@ impl<S: Default> FlowTable<S> {
     /// Make room for one more entry under `max_flows`: drop the oldest
     /// lingering entry, else evict the least recently seen open flow.
     fn make_room<H: StreamHandler<S>>(&mut self, handler: &mut H) -> bool {
-        // Slot indices are u32 with NIL reserved.
-        let cap = self.config.max_flows.min(NIL as usize);
+        let cap = self.capacity;
         while self.map.len() >= cap {
             if self.lingering.head != NIL {
                 self.remove(self.lingering.head);
@@ -619,5 +678,19 @@ mod tests {
     fn entry_size_stays_small() {
         let size = std::mem::size_of::<Slot<()>>();
         assert!(size <= 384, "slot is {size} bytes");
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "slot={} key={} info={} asm={} http={}",
+            std::mem::size_of::<super::Slot<crate::pipeline::FlowStateProbe>>(),
+            std::mem::size_of::<super::FlowKey>(),
+            std::mem::size_of::<super::FlowInfo>(),
+            std::mem::size_of::<super::Assembler>(),
+            std::mem::size_of::<crate::http::HttpSession>(),
+        );
     }
 }

@@ -653,6 +653,7 @@ proptest! {
             memcap_bytes: 300,
             idle_timeout_ns: 1_000,
             closed_linger_ns: 400,
+            ..ReassemblyConfig::default()
         };
         let mut t = T::new(cfg.clone());
         let ends = [((1, 1111), (2, 80)), ((3, 2222), (2, 80)), ((4, 80), (5, 80))];
@@ -753,4 +754,83 @@ proptest! {
         prop_assert_eq!(created, 1 + t.t.stats().data_after_rst);
         prop_assert_eq!(t.t.buffered_bytes(), 0);
     }
+}
+
+#[test]
+fn flow_memcap_lowers_the_flow_capacity() {
+    let cfg = ReassemblyConfig {
+        flow_memcap_bytes: 256 * 1024,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    let cap = t.t.flow_capacity();
+    assert!(cap > 10 && cap < 1_000, "capacity {cap}");
+    for i in 0..cap as u32 + 10 {
+        let port = 1024 + i as u16;
+        t.feed(u64::from(i), seg((1, port), SV, 1, 0, SYN, b""));
+    }
+    assert_eq!(t.t.len(), cap);
+    assert_eq!(t.t.stats().flows_evicted, 10);
+    // Unlimited memory leaves max_flows in charge.
+    let t = T::new(ReassemblyConfig {
+        max_flows: 7,
+        flow_memcap_bytes: usize::MAX,
+        ..ReassemblyConfig::default()
+    });
+    assert_eq!(t.t.flow_capacity(), 7);
+}
+
+/// Holds every delivered byte until the flow ends; over `limit` it asks
+/// the table for relief.
+struct Budget {
+    held: HashMap<u64, usize>,
+    limit: usize,
+    ended: Vec<(u64, EndReason)>,
+}
+
+impl StreamHandler<usize> for Budget {
+    fn on_data(&mut self, f: &FlowInfo, _: &mut usize, _: Direction, _: Timestamp, d: &[u8]) {
+        *self.held.entry(f.id).or_default() += d.len();
+    }
+    fn on_gap(&mut self, _: &FlowInfo, _: &mut usize, _: Direction, _: u64) {}
+    fn on_end(&mut self, f: &FlowInfo, _: &mut usize, reason: EndReason) {
+        self.held.remove(&f.id);
+        self.ended.push((f.id, reason));
+    }
+    fn over_memcap(&self) -> bool {
+        self.held.values().sum::<usize>() > self.limit
+    }
+}
+
+#[test]
+fn handler_over_budget_ends_least_recent_flows_first() {
+    let mut t = FlowTable::<usize>::new(ReassemblyConfig::default());
+    let mut h = Budget {
+        held: HashMap::new(),
+        limit: 250,
+        ended: Vec::new(),
+    };
+    for i in 0..5u16 {
+        let c = (1, 2000 + i);
+        t.process(Timestamp(u64::from(i)), &seg(c, SV, 1, 0, SYN, b""), &mut h);
+        t.process(
+            Timestamp(u64::from(i)),
+            &seg(c, SV, 2, 0, ACK, &[b'x'; 100]),
+            &mut h,
+        );
+        assert!(h.held.values().sum::<usize>() <= 250);
+    }
+    assert_eq!(t.stats().flows_evicted_memcap, 3);
+    let ended: Vec<u64> = h.ended.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ended, vec![1, 2, 3], "oldest first");
+    assert!(h.ended.iter().all(|(_, r)| *r == EndReason::Evicted));
+    // A single flow over the budget is never ended by it.
+    let mut h = Budget {
+        held: HashMap::new(),
+        limit: 10,
+        ended: Vec::new(),
+    };
+    let mut t = FlowTable::<usize>::new(ReassemblyConfig::default());
+    t.process(Timestamp(1), &seg(C, SV, 1, 0, ACK, &[b'y'; 100]), &mut h);
+    assert!(h.ended.is_empty());
 }
