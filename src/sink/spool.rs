@@ -63,6 +63,9 @@ pub struct SpoolStats {
     pub dropped_batches: u64,
     pub dropped_bytes: u64,
     pub dead_lettered_batches: u64,
+    /// Writes refused by a full disk; each made the policy drop a batch
+    /// (counted in `dropped_batches`).
+    pub disk_full: u64,
 }
 
 /// A spool operation failed.
@@ -76,6 +79,18 @@ pub enum SpoolError {
     },
     #[error("spool kind {0:?}: only a-z, 0-9 and _ are allowed")]
     BadKind(String),
+}
+
+impl SpoolError {
+    /// The file system is full (or the user's quota is).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
+            }
+            SpoolError::BadKind(_) => false,
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -213,7 +228,36 @@ impl Spool {
         let name = file_name(seq, kind);
         let tmp = self.dir.join(format!("{name}.{TMP_EXT}"));
         let fin = self.dir.join(format!("{name}.{BATCH_EXT}"));
-        write_synced(&tmp, payload)?;
+        // The disk may fill before the byte cap does (other files, a small
+        // partition): then the same policy applies as at the cap.
+        loop {
+            match write_synced(&tmp, payload) {
+                Ok(()) => break,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    if !e.is_disk_full() {
+                        return Err(e);
+                    }
+                    self.stats.disk_full += 1;
+                    tracing::warn!(
+                        spool = %self.dir.display(),
+                        policy = ?self.when_full,
+                        "spool disk full: dropping a batch ({e})"
+                    );
+                    let oldest = match self.when_full {
+                        SpoolFull::DropOldest => self.oldest(),
+                        SpoolFull::DropNewest => None,
+                    };
+                    let Some(oldest) = oldest else {
+                        self.count_drop(size);
+                        return Ok(PushOutcome::Dropped);
+                    };
+                    self.delete(&oldest)?;
+                    self.count_drop(oldest.bytes);
+                    dropped_oldest += 1;
+                }
+            }
+        }
         fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
         sync_dir(&self.dir)?;
         self.used_bytes = self.used_bytes.saturating_add(size);
