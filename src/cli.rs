@@ -554,7 +554,15 @@ fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink
             eff.config.output.emit,
         ));
     }
-    let cfg = eff
+    if let Some(url) = common.clickhouse.as_deref() {
+        if url_has_password(url) {
+            bail!(
+                "--clickhouse: a password on the command line is visible to every user in `ps`; \
+                 set SPECULA_CLICKHOUSE_PASSWORD or [clickhouse] password instead"
+            );
+        }
+    }
+    let mut cfg = eff
         .config
         .clickhouse
         .clone()
@@ -564,6 +572,7 @@ fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink
             common.database.as_deref(),
             eff.config.sensor.name.as_deref(),
         );
+    credentials_from_env(&mut cfg, |k| std::env::var(k).ok());
     let url = cfg.url.clone();
     let sink = ClickHouseSink::start(cfg).with_context(|| {
         format!(
@@ -573,6 +582,32 @@ fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink
     })?;
     // The attack table needs the hits, the traffic rollup every request.
     Ok((Box::new(sink), EmitMode::Both))
+}
+
+/// Whether a URL's user-info carries a password (`scheme://user:pass@host`).
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// `SPECULA_CLICKHOUSE_USER` / `SPECULA_CLICKHOUSE_PASSWORD` (systemd's
+/// `EnvironmentFile`, readable by root only) take precedence over the file:
+/// they keep the password out of configuration files and of `ps`.
+fn credentials_from_env(cfg: &mut ClickHouseConfig, var: impl Fn(&str) -> Option<String>) {
+    if let Some(user) = var("SPECULA_CLICKHOUSE_USER").filter(|u| !u.is_empty()) {
+        cfg.user = Some(user);
+    }
+    if let Some(password) = var("SPECULA_CLICKHOUSE_PASSWORD").filter(|p| !p.is_empty()) {
+        cfg.password = Some(password);
+    }
+    // A password alone would be sent with an empty user name, which the
+    // server reports as an unknown user: it is the `default` user's.
+    if cfg.password.is_some() && cfg.user.is_none() {
+        cfg.user = Some("default".into());
+    }
 }
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
@@ -736,5 +771,42 @@ mod servers {
             },
         });
         MetricsServer::start(*addr, render, health).with_context(|| format!("--metrics {addr}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_found() {
+        assert!(url_has_password("http://u:secret@127.0.0.1:8123"));
+        assert!(url_has_password("https://u:p%40ss@h/"));
+        assert!(!url_has_password("http://u@127.0.0.1:8123"));
+        assert!(!url_has_password("http://127.0.0.1:8123/?a=b:c@d"));
+        assert!(!url_has_password("127.0.0.1:8123"));
+    }
+
+    #[test]
+    fn environment_credentials_win_over_the_file() {
+        let mut cfg = ClickHouseConfig {
+            user: Some("file".into()),
+            password: Some("from-file".into()),
+            ..ClickHouseConfig::default()
+        };
+        credentials_from_env(&mut cfg, |_| None);
+        assert_eq!(cfg.password.as_deref(), Some("from-file"));
+        credentials_from_env(&mut cfg, |k| match k {
+            "SPECULA_CLICKHOUSE_PASSWORD" => Some("from-env".into()),
+            "SPECULA_CLICKHOUSE_USER" => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!(cfg.password.as_deref(), Some("from-env"));
+        assert_eq!(cfg.user.as_deref(), Some("file"));
+        let mut cfg = ClickHouseConfig::default();
+        credentials_from_env(&mut cfg, |k| {
+            (k == "SPECULA_CLICKHOUSE_PASSWORD").then(|| "p".to_string())
+        });
+        assert_eq!(cfg.user.as_deref(), Some("default"));
     }
 }

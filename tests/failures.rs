@@ -292,3 +292,48 @@ fn clickhouse_killed_and_restarted_during_live_loses_and_duplicates_nothing() {
     // The outage was real for the sensor: batches went through the spool.
     assert!(counter(&log, "sink_spooled_batches") > 0, "{log}");
 }
+
+/// The suite's ClickHouse (CI starts it; see tests/clickhouse.rs).
+fn suite_clickhouse_url() -> String {
+    std::env::var("SPECULA_TEST_CLICKHOUSE_URL").expect(
+        "SPECULA_TEST_CLICKHOUSE_URL is not set: start one with scripts/clickhouse.sh start",
+    )
+}
+
+#[test]
+fn clickhouse_passwords_stay_off_the_command_line_and_out_of_the_logs() {
+    let pcap = repo().join("testdata/sample-mirror.pcap");
+    let pcap = pcap.to_str().unwrap();
+    // On the command line, a password is refused before anything runs.
+    let out = run(&[
+        "read",
+        "--clickhouse",
+        "http://ops:hunter2-cli@127.0.0.1:1",
+        pcap,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("SPECULA_CLICKHOUSE_PASSWORD"), "{err}");
+    assert!(!err.contains("hunter2-cli"), "{err}");
+    // From the environment it is used (the suite's server has a `default`
+    // user without password, so a password makes it refuse us) and never
+    // printed, not even in the server's refusal.
+    let out = specula()
+        .env("SPECULA_CLICKHOUSE_PASSWORD", "hunter2-env")
+        .args([
+            "read",
+            "--no-progress",
+            "--clickhouse",
+            &suite_clickhouse_url(),
+            pcap,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.to_ascii_lowercase().contains("password"),
+        "the server's refusal should say why: {err}"
+    );
+    assert!(!err.contains("hunter2-env"), "{err}");
+}
