@@ -215,7 +215,7 @@ impl UdpTunnelSocket {
         Ok(UdpTunnelSocket {
             socket,
             kind: opts.kind,
-            name,
+            name: format!("{}:{local}", opts.kind.as_str()),
             local,
             buf: vec![0; MAX_DATAGRAM_BYTES],
             cmsg: nix::cmsg_space!(u32, nix::sys::time::TimeSpec),
@@ -224,7 +224,7 @@ impl UdpTunnelSocket {
         })
     }
 
-    /// `vxlan:ADDR:PORT` or `geneve:ADDR:PORT`, as given to `bind` (the
+    /// `vxlan:ADDR:PORT` or `geneve:ADDR:PORT` with the bound address (the
     /// source name in metrics and logs).
     pub fn name(&self) -> &str {
         &self.name
@@ -358,7 +358,8 @@ mod tests {
     #[test]
     fn receives_a_datagram_with_a_timestamp() {
         let mut s = UdpTunnelSocket::bind(&opts(TunnelKind::Vxlan, "127.0.0.1:0")).unwrap();
-        assert!(s.name().starts_with("vxlan:127.0.0.1:0"), "{}", s.name());
+        assert_eq!(s.name(), format!("vxlan:{}", s.local_addr()));
+        assert_ne!(s.local_addr().port(), 0);
         assert!(s.recv_buffer_bytes() > 0);
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sent = vxlan(7, &[0xab; 1400]);
