@@ -384,6 +384,12 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
              (or [capture] interfaces, listen_vxlan, listen_geneve in the config)"
         );
     }
+    if interfaces.is_empty() && cfg.capture.filter.is_some() {
+        tracing::warn!(
+            "the BPF filter applies to interfaces only; the UDP listeners analyse every inner TCP packet \
+             (filter in the mirror session, or with --vni)"
+        );
+    }
     let as_i32 = |what: &str, v: u32| {
         i32::try_from(v).with_context(|| format!("{what} {v}: at most {}", i32::MAX))
     };
