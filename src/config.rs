@@ -70,7 +70,8 @@ pub struct CaptureConfig {
     /// UDP addresses `live` receives Geneve traffic on (AWS Gateway Load
     /// Balancer; usually `0.0.0.0:6081`). Default: none.
     pub listen_geneve: Vec<SocketAddr>,
-    /// VNIs (0..=16777215) the UDP listeners analyse; datagrams with another
+    /// VNIs (0..=16777215) the UDP listeners analyse, read from the header
+    /// each listener receives (not from a tunnel nested inside); datagrams with another
     /// VNI are dropped and counted (`specula_capture_vni_filtered_packets_total`).
     /// Default: empty, every VNI. `--vni` replaces the list.
     #[serde(deserialize_with = "vni_list")]

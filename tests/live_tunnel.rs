@@ -445,3 +445,47 @@ fn a_listener_on_a_taken_port_is_an_error_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("16777216"), "{err}");
 }
+
+/// AWS Traffic Mirroring to a Gateway Load Balancer endpoint: the GWLB's
+/// Geneve (with a TLV option, as GWLB adds) carries the mirror's VXLAN.
+#[test]
+fn geneve_listener_opens_vxlan_nested_inside() {
+    let port = free_udp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let metrics = free_tcp_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nested.jsonl");
+    let sensor = LiveSensor::start(&[
+        "live",
+        "--listen-geneve",
+        &listen,
+        "--emit",
+        "requests",
+        "--metrics",
+        &metrics,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let frames = request_frames(40004, "nested");
+    for f in &frames {
+        let mut vx = vxlan_header(7);
+        vx.extend_from_slice(f);
+        // Geneve with 8 bytes of options (length 2 words): class 0x0108, type 1, 4 bytes of data.
+        let mut p = vec![0x02, 0x00, 0x65, 0x58, 0, 0, 0, 0];
+        p.extend_from_slice(&[0x01, 0x08, 0x01, 0x01, 0xde, 0xad, 0xbe, 0xef]);
+        p.extend_from_slice(&outer_frame(4789, &vx));
+        tx.send_to(&p, &listen).unwrap();
+    }
+    wait_metric(
+        &metrics,
+        "specula_capture_packets_total ",
+        frames.len() as u64,
+    );
+    sensor.stop();
+    let ids: Vec<String> = read_jsonl_file(&out)
+        .iter()
+        .map(|r| s(r, "request_id"))
+        .collect();
+    assert_eq!(ids, vec!["nested"]);
+}
