@@ -415,13 +415,16 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     let mut listeners = Vec::new();
     for t in &tunnels {
         let sock = UdpTunnelSocket::bind(t)?;
-        if sock.recv_buffer_bytes() < t.recv_buffer_bytes {
+        let asked = t
+            .recv_buffer_bytes
+            .min(crate::capture::udp::MAX_RECV_BUFFER_BYTES);
+        if sock.recv_buffer_bytes() < asked {
             tracing::warn!(
                 listener = %sock.name(),
                 "the kernel granted a {} byte receive buffer instead of {} (net.core.rmem_max; \
                  start as root or raise it)",
                 sock.recv_buffer_bytes(),
-                t.recv_buffer_bytes
+                asked
             );
         }
         listeners.push(sock);

@@ -80,7 +80,7 @@ pub struct CaptureConfig {
     /// it absorbs bursts. Root forces it past `net.core.rmem_max`, otherwise
     /// the kernel caps it there. When full the kernel drops datagrams,
     /// counted in `specula_capture_dropped_packets_total{reason="kernel"}`.
-    /// Default 32 MiB.
+    /// Default 32 MiB, at most 1 GiB (larger values are cut to it).
     pub udp_buffer_bytes: u32,
 }
 

@@ -32,6 +32,10 @@ use crate::capture::{CaptureError, LinkType, Timestamp};
 /// receive buffer holds any datagram whole.
 pub const MAX_DATAGRAM_BYTES: usize = 65_536;
 
+/// Largest receive buffer asked of the kernel (1 GiB); larger requests are
+/// cut to it.
+pub const MAX_RECV_BUFFER_BYTES: usize = 1 << 30;
+
 /// How long one [`UdpTunnelSocket::recv`] waits before returning `Ok(None)`.
 pub const RECV_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -143,8 +147,9 @@ impl VniFilter {
 pub struct UdpTunnelOptions {
     pub kind: TunnelKind,
     pub listen: SocketAddr,
-    /// Kernel receive buffer (`SO_RCVBUF`) in bytes: what absorbs bursts
-    /// while the thread is busy. Beyond it the kernel drops (counted).
+    /// Kernel receive buffer (`SO_RCVBUF`) in bytes, at most
+    /// [`MAX_RECV_BUFFER_BYTES`]: what absorbs bursts while the thread is
+    /// busy. Beyond it the kernel drops (counted).
     pub recv_buffer_bytes: usize,
 }
 
@@ -191,10 +196,12 @@ impl UdpTunnelSocket {
             message: format!("{what}: {e}"),
         };
         let socket = UdpSocket::bind(opts.listen).map_err(|e| err("cannot bind", &e))?;
+        // The kernel takes an int and doubles it: larger values would wrap.
+        let want = opts.recv_buffer_bytes.min(MAX_RECV_BUFFER_BYTES);
         // Forcing passes net.core.rmem_max but needs CAP_NET_ADMIN; without
         // it the kernel caps the plain option at rmem_max.
-        if socket::setsockopt(&socket, sockopt::RcvBufForce, &opts.recv_buffer_bytes).is_err() {
-            socket::setsockopt(&socket, sockopt::RcvBuf, &opts.recv_buffer_bytes)
+        if socket::setsockopt(&socket, sockopt::RcvBufForce, &want).is_err() {
+            socket::setsockopt(&socket, sockopt::RcvBuf, &want)
                 .map_err(|e| err("cannot set the receive buffer", &e))?;
         }
         socket::setsockopt(&socket, sockopt::RxqOvfl, &1)
