@@ -15,9 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::capture::{FrameFilter, LiveCapture, LiveOptions};
+use crate::capture::{
+    FrameFilter, LiveCapture, LiveOptions, TunnelKind, UdpTunnelOptions, UdpTunnelSocket, VniFilter,
+};
 use crate::config::{parse_cidr, Config, EmitMode, LogFormat};
-use crate::decode::Decoder;
+use crate::decode::{DecodeOptions, Decoder};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
 use crate::pipeline::{
@@ -39,7 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Analyse pcap or pcapng files (gzip too); `-` reads standard input.
     Read(ReadArgs),
-    /// Capture from an interface until SIGINT/SIGTERM, then flush and exit.
+    /// Capture from interfaces and/or UDP tunnel listeners until SIGINT/SIGTERM, then flush and exit.
     Live(LiveArgs),
     /// Rule files.
     Rules {
@@ -153,6 +155,22 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics and health at /healthz.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+    /// Receive VXLAN mirror traffic (AWS VPC Traffic Mirroring, Azure vTAP)
+    /// on this UDP address, e.g. 0.0.0.0:4789; repeatable. No interface is
+    /// needed. Default: `[capture] listen_vxlan`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_vxlan: Vec<String>,
+    /// Receive Geneve traffic (AWS Gateway Load Balancer) on this UDP
+    /// address, e.g. 0.0.0.0:6081; repeatable. Default: `[capture] listen_geneve`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen_geneve: Vec<String>,
+    /// Analyse only this VNI on the UDP listeners (repeatable); datagrams
+    /// with another are counted and dropped. Default: `[capture] vnis` (all).
+    #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xFF_FFFF))]
+    pub vnis: Vec<u32>,
+    /// Kernel receive buffer per UDP listener in bytes (default 32 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub udp_buffer_bytes: Option<u32>,
     /// When started as root: the user to become once capture and listeners
     /// are open (default `specula`, else `nobody`; `root` keeps root).
     #[arg(long, value_name = "NAME")]
@@ -322,8 +340,55 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     } else {
         args.interface.clone()
     };
-    if interfaces.is_empty() {
-        bail!("no interface: give --interface IFACE (or [capture] interfaces in the config)");
+    let mut tunnels = Vec::new();
+    let vxlan = if args.listen_vxlan.is_empty() {
+        cfg.capture.listen_vxlan.clone()
+    } else {
+        let parsed: Result<Vec<_>> = args
+            .listen_vxlan
+            .iter()
+            .map(|a| parse_addr("--listen-vxlan", a))
+            .collect();
+        parsed?
+    };
+    let geneve = if args.listen_geneve.is_empty() {
+        cfg.capture.listen_geneve.clone()
+    } else {
+        let parsed: Result<Vec<_>> = args
+            .listen_geneve
+            .iter()
+            .map(|a| parse_addr("--listen-geneve", a))
+            .collect();
+        parsed?
+    };
+    let udp_buffer_bytes = args
+        .udp_buffer_bytes
+        .unwrap_or(cfg.capture.udp_buffer_bytes);
+    for (kind, addrs) in [(TunnelKind::Vxlan, vxlan), (TunnelKind::Geneve, geneve)] {
+        for listen in addrs {
+            tunnels.push(UdpTunnelOptions {
+                kind,
+                listen,
+                recv_buffer_bytes: usize::try_from(udp_buffer_bytes).unwrap_or(usize::MAX),
+            });
+        }
+    }
+    let vnis = VniFilter::new(if args.vnis.is_empty() {
+        &cfg.capture.vnis
+    } else {
+        &args.vnis
+    });
+    if interfaces.is_empty() && tunnels.is_empty() {
+        bail!(
+            "no packet source: give --interface IFACE, --listen-vxlan ADDR:PORT or --listen-geneve ADDR:PORT \
+             (or [capture] interfaces, listen_vxlan, listen_geneve in the config)"
+        );
+    }
+    if interfaces.is_empty() && cfg.capture.filter.is_some() {
+        tracing::warn!(
+            "the BPF filter applies to interfaces only; the UDP listeners analyse every inner TCP packet \
+             (filter in the mirror session, or with --vni)"
+        );
     }
     let as_i32 = |what: &str, v: u32| {
         i32::try_from(v).with_context(|| format!("{what} {v}: at most {}", i32::MAX))
@@ -347,6 +412,28 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     for o in &options {
         captures.push(LiveCapture::open(o)?);
     }
+    let mut listeners = Vec::new();
+    for t in &tunnels {
+        let sock = UdpTunnelSocket::bind(t)?;
+        let asked = t
+            .recv_buffer_bytes
+            .min(crate::capture::udp::MAX_RECV_BUFFER_BYTES);
+        if sock.recv_buffer_bytes() < asked {
+            tracing::warn!(
+                listener = %sock.name(),
+                "the kernel granted a {} byte receive buffer instead of {} (net.core.rmem_max; \
+                 start as root or raise it)",
+                sock.recv_buffer_bytes(),
+                asked
+            );
+        }
+        listeners.push(sock);
+    }
+    let sources: Vec<String> = interfaces
+        .iter()
+        .cloned()
+        .chain(listeners.iter().map(|l| l.name().to_string()))
+        .collect();
     let view_slot: Arc<OnceLock<Arc<PipelineView>>> = Arc::new(OnceLock::new());
     let sink_listen = match &args.sink {
         Some(a) => Some(parse_addr("--sink", a)?),
@@ -420,15 +507,30 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
             .context("cannot start a capture thread")?,
         );
     }
+    for sock in listeners {
+        let d = pipeline.new_dispatcher();
+        threads.push(
+            crate::pipeline::udp::spawn_listener(
+                sock,
+                vnis.clone(),
+                d,
+                Decoder::new(DecodeOptions::default()),
+                Arc::clone(&view),
+                Arc::clone(&stop),
+            )
+            .context("cannot start a UDP listener thread")?,
+        );
+    }
     tracing::info!(
         interfaces = %interfaces.join(","),
+        vnis = ?vnis.vnis(),
         filter = %options.first().map(|o| o.filter.as_str()).unwrap_or(""),
         user = %running_as,
         sink = %sink_listen.map_or("off".into(), |a| a.to_string()),
         metrics = %metrics_listen.map_or("off".into(), |a| a.to_string()),
         "capturing on {} (filter: {})",
-        interfaces.join(", "),
-        options.first().map(|o| o.filter.as_str()).unwrap_or("")
+        sources.join(", "),
+        options.first().map_or("none", |o| o.filter.as_str())
     );
 
     while !stop.load(Ordering::Relaxed) {

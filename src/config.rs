@@ -63,6 +63,25 @@ pub struct CaptureConfig {
     pub buffer_bytes: u32,
     /// Deliver packets as they arrive rather than in kernel batches.
     pub immediate: bool,
+    /// UDP addresses `live` receives VXLAN mirror traffic on (AWS VPC
+    /// Traffic Mirroring, Azure vTAP; usually `0.0.0.0:4789`), one thread
+    /// each. Default: none. `--listen-vxlan` replaces the list.
+    pub listen_vxlan: Vec<SocketAddr>,
+    /// UDP addresses `live` receives Geneve traffic on (AWS Gateway Load
+    /// Balancer; usually `0.0.0.0:6081`). Default: none.
+    pub listen_geneve: Vec<SocketAddr>,
+    /// VNIs (0..=16777215) the UDP listeners analyse, read from the header
+    /// each listener receives (not from a tunnel nested inside); datagrams with another
+    /// VNI are dropped and counted (`specula_capture_vni_filtered_packets_total`).
+    /// Default: empty, every VNI. `--vni` replaces the list.
+    #[serde(deserialize_with = "vni_list")]
+    pub vnis: Vec<u32>,
+    /// Kernel receive buffer (SO_RCVBUF) of each UDP listener, in bytes;
+    /// it absorbs bursts. Root forces it past `net.core.rmem_max`, otherwise
+    /// the kernel caps it there. When full the kernel drops datagrams,
+    /// counted in `specula_capture_dropped_packets_total{reason="kernel"}`.
+    /// Default 32 MiB, at most 1 GiB (larger values are cut to it).
+    pub udp_buffer_bytes: u32,
 }
 
 impl Default for CaptureConfig {
@@ -74,6 +93,10 @@ impl Default for CaptureConfig {
             snaplen: 65535,
             buffer_bytes: 64 << 20,
             immediate: true,
+            listen_vxlan: Vec::new(),
+            listen_geneve: Vec::new(),
+            vnis: Vec::new(),
+            udp_buffer_bytes: 32 << 20,
         }
     }
 }
@@ -367,6 +390,18 @@ fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
     Ok(list)
 }
 
+/// Checked while parsing, so the error names the key and line.
+fn vni_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    let list = Vec::<u32>::deserialize(d)?;
+    let max = crate::capture::udp::MAX_VNI;
+    if let Some(v) = list.iter().find(|v| **v > max) {
+        return Err(serde::de::Error::custom(format!(
+            "VNI {v} is out of range: at most {max} (24 bits)"
+        )));
+    }
+    Ok(list)
+}
+
 fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let level = String::deserialize(d)?;
     tracing_subscriber::EnvFilter::try_new(&level)
@@ -432,6 +467,8 @@ mod tests {
             ("[logging]\nlevel = \"info,[\"\n", "line 2"),
             ("[logging]\nformat = \"xml\"\n", "line 2"),
             ("[capture]\nsnaplen = -1\n", "line 2"),
+            ("[capture]\nvnis = [7, 16777216]\n", "line 2"),
+            ("[capture]\nlisten_vxlan = [\"0.0.0.0\"]\n", "line 2"),
         ] {
             let e = Config::parse(text, Path::new("s.toml"))
                 .unwrap_err()
@@ -444,6 +481,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.sink.listen, Some("0.0.0.0:8445".parse().unwrap()));
+    }
+
+    #[test]
+    fn udp_listener_keys() {
+        let c = Config::parse(
+            "[capture]\nlisten_vxlan = [\"0.0.0.0:4789\"]\nlisten_geneve = [\"[::]:6081\"]\nvnis = [7, 16777215]\nudp_buffer_bytes = 1048576\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.capture.listen_vxlan,
+            vec!["0.0.0.0:4789".parse().unwrap()]
+        );
+        assert_eq!(c.capture.listen_geneve, vec!["[::]:6081".parse().unwrap()]);
+        assert_eq!(c.capture.vnis, vec![7, 16_777_215]);
+        assert_eq!(c.capture.udp_buffer_bytes, 1 << 20);
+        let e = Config::parse("[capture]\nvnis = [16777216]\n", Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("16777216") && e.contains("24 bits"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Capture: where frames come from.
 //!
 //! Owns reading pcap / pcapng / gzip-compressed captures (files or standard
-//! input) with a fixed-size buffer, and (later) live libpcap capture. Hands on
+//! input) with a fixed-size buffer, live libpcap capture, and UDP tunnel
+//! listeners (VXLAN/Geneve mirror targets, [`udp`]). Hands on
 //! [`Frame`]s: a timestamp, a link type and the captured bytes, borrowed from
 //! the reader's buffer until the next call.
 //!
@@ -23,10 +24,12 @@ use std::path::PathBuf;
 pub mod file;
 pub mod filter;
 pub mod live;
+pub mod udp;
 
 pub use file::FileReader;
 pub use filter::FrameFilter;
 pub use live::{LiveCapture, LiveOptions, LiveStats};
+pub use udp::{TunnelKind, UdpTunnelOptions, UdpTunnelSocket, VniFilter};
 
 /// Why a capture could not be opened or read further. Every message is one
 /// line naming the file.
@@ -56,6 +59,9 @@ pub enum CaptureError {
     /// A live interface could not be opened or read.
     #[error("interface {interface}: {message}")]
     Live { interface: String, message: String },
+    /// A UDP tunnel listener (`vxlan:ADDR:PORT`) could not be bound or read.
+    #[error("UDP listener {listen}: {message}")]
+    Listen { listen: String, message: String },
 }
 
 /// Capture time in nanoseconds since the Unix epoch.

@@ -35,6 +35,9 @@ pub struct CaptureCounters {
     pub kernel_dropped: u64,
     pub interface_dropped: u64,
     pub tcp_segments: u64,
+    /// UDP tunnel listeners: datagrams dropped because their VNI is not in
+    /// the configured VNI filter.
+    pub vni_filtered: u64,
     /// Frames that gave no TCP segment, by [`SkipReason`] (index = position in `SkipReason::ALL`).
     pub skipped: [u64; SkipReason::ALL.len()],
 }
@@ -53,6 +56,7 @@ impl CaptureCounters {
         self.kernel_dropped += o.kernel_dropped;
         self.interface_dropped += o.interface_dropped;
         self.tcp_segments += o.tcp_segments;
+        self.vni_filtered += o.vni_filtered;
         for (a, b) in self.skipped.iter_mut().zip(o.skipped.iter()) {
             *a += b;
         }
@@ -166,6 +170,11 @@ impl PipelineReport {
                 c.interface_dropped,
             ),
             ("specula_decode_tcp_segments_total", None, c.tcp_segments),
+            (
+                "specula_capture_vni_filtered_packets_total",
+                None,
+                c.vni_filtered,
+            ),
         ];
         for (i, r) in SkipReason::ALL.iter().enumerate() {
             v.push((

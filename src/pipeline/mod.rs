@@ -15,6 +15,7 @@ pub mod live;
 pub mod mask;
 pub mod offline;
 mod record;
+pub mod udp;
 mod view;
 mod worker;
 
