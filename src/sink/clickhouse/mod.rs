@@ -395,6 +395,9 @@ pub fn redact(message: &str, cfg: &ClickHouseConfig) -> String {
 enum Msg {
     Rows {
         attacks: Vec<AttackRow>,
+        /// Their [`AttackRow::approx_bytes`], summed on the sink thread so
+        /// the inserter (the serial part of the path) does not.
+        bytes: usize,
         rollup: Rollup,
     },
     /// Insert or spool everything; answer with the first loss since the last flush.
@@ -520,17 +523,25 @@ impl ClickHouseSink {
 impl RecordSink for ClickHouseSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
         let mut attacks = Vec::with_capacity(records.len());
+        let mut bytes = 0;
         let mut rollup = Rollup::default();
         for r in records {
             match AttackRow::from_record(r, &self.sensor) {
-                Some(row) => attacks.push(row),
+                Some(row) => {
+                    bytes += row.approx_bytes();
+                    attacks.push(row);
+                }
                 None => rollup.add(r),
             }
         }
         if attacks.is_empty() && rollup.is_empty() {
             return Ok(());
         }
-        self.send(Msg::Rows { attacks, rollup })
+        self.send(Msg::Rows {
+            attacks,
+            bytes,
+            rollup,
+        })
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -597,23 +608,24 @@ impl From<clickhouse::error::Error> for Failure {
     }
 }
 
-/// A batch for one table.
+/// A batch for one table; attack rows with their summed
+/// [`AttackRow::approx_bytes`].
 enum Batch {
-    Attacks(Vec<AttackRow>),
+    Attacks(Vec<AttackRow>, usize),
     Rollup(Vec<RollupRow>),
 }
 
 impl Batch {
     fn kind(&self) -> &'static str {
         match self {
-            Batch::Attacks(_) => ATTACKS_TABLE,
+            Batch::Attacks(..) => ATTACKS_TABLE,
             Batch::Rollup(_) => ROLLUP_TABLE,
         }
     }
 
     fn rows(&self) -> usize {
         match self {
-            Batch::Attacks(r) => r.len(),
+            Batch::Attacks(r, _) => r.len(),
             Batch::Rollup(r) => r.len(),
         }
     }
@@ -631,7 +643,7 @@ impl Batch {
             out
         }
         match self {
-            Batch::Attacks(r) => lines(r),
+            Batch::Attacks(r, _) => lines(r),
             Batch::Rollup(r) => lines(r),
         }
     }
@@ -647,7 +659,10 @@ impl Batch {
                 .collect()
         }
         match kind {
-            ATTACKS_TABLE => lines(payload).map(Batch::Attacks),
+            ATTACKS_TABLE => lines::<AttackRow>(payload).map(|rows| {
+                let bytes = rows.iter().map(AttackRow::approx_bytes).sum();
+                Batch::Attacks(rows, bytes)
+            }),
             ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
             other => Err(format!("unknown spool kind {other:?}")),
         }
@@ -732,11 +747,15 @@ impl Inserter {
                 None => replay,
             };
             match rx.recv_timeout(wait) {
-                Ok(Msg::Rows { attacks, rollup }) => {
+                Ok(Msg::Rows {
+                    attacks,
+                    bytes,
+                    rollup,
+                }) => {
                     if self.oldest_row.is_none() {
                         self.oldest_row = Some(Instant::now());
                     }
-                    self.attack_bytes += attacks.iter().map(AttackRow::approx_bytes).sum::<usize>();
+                    self.attack_bytes += bytes;
                     self.attacks.extend(attacks);
                     self.rollup.merge(rollup);
                     if self.attacks.len() >= self.cfg.batch_max_rows
@@ -769,10 +788,10 @@ impl Inserter {
 
     fn flush_buffers(&mut self) {
         self.oldest_row = None;
-        self.attack_bytes = 0;
+        let bytes = std::mem::take(&mut self.attack_bytes);
         if !self.attacks.is_empty() {
             let rows = std::mem::take(&mut self.attacks);
-            self.deliver(Batch::Attacks(rows));
+            self.deliver(Batch::Attacks(rows, bytes));
         }
         if !self.rollup.is_empty() {
             let rows = self.rollup.take(&self.sensor);
@@ -846,7 +865,7 @@ impl Inserter {
         let client = self.client.clone();
         let result = self.rt.block_on(async move {
             match batch {
-                Batch::Attacks(rows) => {
+                Batch::Attacks(rows, _) => {
                     let mut ins = client
                         .insert::<AttackRow>(ATTACKS_TABLE)
                         .await?
@@ -873,10 +892,9 @@ impl Inserter {
                 self.counters.succeeded();
                 let n = batch.rows() as u64;
                 match batch {
-                    Batch::Attacks(rows) => {
+                    Batch::Attacks(_, bytes) => {
                         bump(&self.counters.attack_rows_inserted, n);
-                        let bytes: usize = rows.iter().map(AttackRow::approx_bytes).sum();
-                        bump(&self.counters.bytes_inserted, bytes as u64);
+                        bump(&self.counters.bytes_inserted, *bytes as u64);
                     }
                     Batch::Rollup(_) => bump(&self.counters.rollup_rows_inserted, n),
                 }
@@ -1166,9 +1184,13 @@ mod tests {
         let rows: Vec<AttackRow> = (0..3)
             .map(|i| AttackRow::from_record(&row::tests::record(i, true), "s").unwrap())
             .collect();
-        let b = Batch::Attacks(rows.clone());
+        let bytes = rows.iter().map(AttackRow::approx_bytes).sum();
+        let b = Batch::Attacks(rows.clone(), bytes);
         match Batch::decode(ATTACKS_TABLE, &b.encode()).unwrap() {
-            Batch::Attacks(back) => assert_eq!(back, rows),
+            Batch::Attacks(back, back_bytes) => {
+                assert_eq!(back, rows);
+                assert_eq!(back_bytes, bytes);
+            }
             Batch::Rollup(_) => panic!("wrong kind"),
         }
         assert!(Batch::decode("other", b"").is_err());
