@@ -62,6 +62,7 @@
 
 pub mod queries;
 pub mod row;
+pub mod rowbinary;
 pub mod schema;
 
 pub use row::{AttackRow, Rollup, RollupRow};
@@ -82,6 +83,10 @@ use crate::sink::spool::{PushOutcome, Spool, SpoolError, SpoolFull};
 use crate::sink::{Record, RecordSink, SinkError, SinkStats};
 
 use schema::{ATTACKS_TABLE, ATTACK_COLUMNS, ROLLUP_COLUMNS, ROLLUP_TABLE};
+
+/// Attack rows are sent in chunks of about this many bytes (one LZ4 frame
+/// each; the `clickhouse` crate uses 256 KiB frames too).
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// Default retention of both tables, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -394,10 +399,9 @@ pub fn redact(message: &str, cfg: &ClickHouseConfig) -> String {
 
 enum Msg {
     Rows {
-        attacks: Vec<AttackRow>,
-        /// Their [`AttackRow::approx_bytes`], summed on the sink thread so
-        /// the inserter (the serial part of the path) does not.
-        bytes: usize,
+        /// Attack rows, RowBinary-encoded by the sink thread ([`rowbinary`]).
+        attacks: Vec<u8>,
+        attack_rows: usize,
         rollup: Rollup,
     },
     /// Insert or spool everything; answer with the first loss since the last flush.
@@ -522,24 +526,26 @@ impl ClickHouseSink {
 
 impl RecordSink for ClickHouseSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        let mut attacks = Vec::with_capacity(records.len());
-        let mut bytes = 0;
+        // Encoded here, by the thread that builds (and so frees) the rows:
+        // see the `rowbinary` module doc.
+        let mut attacks = Vec::with_capacity(records.len() * 512);
+        let mut attack_rows = 0;
         let mut rollup = Rollup::default();
         for r in records {
             match AttackRow::from_record(r, &self.sensor) {
                 Some(row) => {
-                    bytes += row.approx_bytes();
-                    attacks.push(row);
+                    rowbinary::encode_attack(&row, &mut attacks);
+                    attack_rows += 1;
                 }
                 None => rollup.add(r),
             }
         }
-        if attacks.is_empty() && rollup.is_empty() {
+        if attack_rows == 0 && rollup.is_empty() {
             return Ok(());
         }
         self.send(Msg::Rows {
             attacks,
-            bytes,
+            attack_rows,
             rollup,
         })
     }
@@ -608,10 +614,10 @@ impl From<clickhouse::error::Error> for Failure {
     }
 }
 
-/// A batch for one table; attack rows with their summed
-/// [`AttackRow::approx_bytes`].
+/// A batch for one table.
 enum Batch {
-    Attacks(Vec<AttackRow>, usize),
+    /// RowBinary chunks (see [`rowbinary`]) and how many rows they hold.
+    Attacks(Vec<bytes::Bytes>, usize),
     Rollup(Vec<RollupRow>),
 }
 
@@ -625,13 +631,21 @@ impl Batch {
 
     fn rows(&self) -> usize {
         match self {
-            Batch::Attacks(r, _) => r.len(),
+            Batch::Attacks(_, n) => *n,
+            Batch::Rollup(r) => r.len(),
+        }
+    }
+
+    /// Uncompressed bytes on the wire (attack rows) or rows (rollup).
+    fn wire_bytes(&self) -> usize {
+        match self {
+            Batch::Attacks(chunks, _) => chunks.iter().map(bytes::Bytes::len).sum(),
             Batch::Rollup(r) => r.len(),
         }
     }
 
     /// The spool payload: one JSON object per row.
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Result<Vec<u8>, String> {
         fn lines<T: Serialize>(rows: &[T]) -> Vec<u8> {
             let mut out = Vec::new();
             for r in rows {
@@ -643,8 +657,15 @@ impl Batch {
             out
         }
         match self {
-            Batch::Attacks(r, _) => lines(r),
-            Batch::Rollup(r) => lines(r),
+            Batch::Attacks(chunks, _) => {
+                let mut out = Vec::new();
+                for c in chunks {
+                    let rows = rowbinary::decode_attacks(c).map_err(|e| e.to_string())?;
+                    out.extend(lines(&rows));
+                }
+                Ok(out)
+            }
+            Batch::Rollup(r) => Ok(lines(r)),
         }
     }
 
@@ -660,8 +681,11 @@ impl Batch {
         }
         match kind {
             ATTACKS_TABLE => lines::<AttackRow>(payload).map(|rows| {
-                let bytes = rows.iter().map(AttackRow::approx_bytes).sum();
-                Batch::Attacks(rows, bytes)
+                let mut buf = Vec::new();
+                for r in &rows {
+                    rowbinary::encode_attack(r, &mut buf);
+                }
+                Batch::Attacks(vec![buf.into()], rows.len())
             }),
             ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
             other => Err(format!("unknown spool kind {other:?}")),
@@ -679,7 +703,10 @@ struct Inserter {
     counters: Arc<Counters>,
     sensor: String,
     version: Option<ServerVersion>,
-    attacks: Vec<AttackRow>,
+    /// RowBinary chunks of the batch being filled; small chunks are
+    /// coalesced up to [`CHUNK_BYTES`] so each compressed frame is sizeable.
+    attacks: Vec<Vec<u8>>,
+    attack_rows: usize,
     attack_bytes: usize,
     rollup: Rollup,
     oldest_row: Option<Instant>,
@@ -728,6 +755,7 @@ impl Inserter {
             sensor,
             version: None,
             attacks: Vec::new(),
+            attack_rows: 0,
             attack_bytes: 0,
             rollup: Rollup::default(),
             oldest_row: None,
@@ -749,16 +777,23 @@ impl Inserter {
             match rx.recv_timeout(wait) {
                 Ok(Msg::Rows {
                     attacks,
-                    bytes,
+                    attack_rows,
                     rollup,
                 }) => {
                     if self.oldest_row.is_none() {
                         self.oldest_row = Some(Instant::now());
                     }
-                    self.attack_bytes += bytes;
-                    self.attacks.extend(attacks);
+                    self.attack_bytes += attacks.len();
+                    self.attack_rows += attack_rows;
+                    match self.attacks.last_mut() {
+                        Some(last) if last.len() + attacks.len() <= CHUNK_BYTES => {
+                            last.extend_from_slice(&attacks);
+                        }
+                        _ if !attacks.is_empty() => self.attacks.push(attacks),
+                        _ => {}
+                    }
                     self.rollup.merge(rollup);
-                    if self.attacks.len() >= self.cfg.batch_max_rows
+                    if self.attack_rows >= self.cfg.batch_max_rows
                         || self.attack_bytes >= self.cfg.batch_max_bytes
                         || self.rollup.len() >= row::ROLLUP_MAX_CELLS
                     {
@@ -788,10 +823,14 @@ impl Inserter {
 
     fn flush_buffers(&mut self) {
         self.oldest_row = None;
-        let bytes = std::mem::take(&mut self.attack_bytes);
-        if !self.attacks.is_empty() {
-            let rows = std::mem::take(&mut self.attacks);
-            self.deliver(Batch::Attacks(rows, bytes));
+        self.attack_bytes = 0;
+        let rows = std::mem::take(&mut self.attack_rows);
+        if rows > 0 {
+            let chunks = std::mem::take(&mut self.attacks);
+            self.deliver(Batch::Attacks(
+                chunks.into_iter().map(bytes::Bytes::from).collect(),
+                rows,
+            ));
         }
         if !self.rollup.is_empty() {
             let rows = self.rollup.take(&self.sensor);
@@ -865,13 +904,14 @@ impl Inserter {
         let client = self.client.clone();
         let result = self.rt.block_on(async move {
             match batch {
-                Batch::Attacks(rows, _) => {
+                Batch::Attacks(chunks, _) => {
+                    // Pre-encoded rows (see `rowbinary`); the crate
+                    // compresses each chunk as one LZ4 frame.
                     let mut ins = client
-                        .insert::<AttackRow>(ATTACKS_TABLE)
-                        .await?
+                        .insert_formatted_with(rowbinary::insert_sql(ATTACKS_TABLE))
                         .with_timeouts(timeout, timeout);
-                    for r in rows {
-                        ins.write(r).await?;
+                    for c in chunks {
+                        ins.send(c.clone()).await?;
                     }
                     ins.end().await
                 }
@@ -892,9 +932,9 @@ impl Inserter {
                 self.counters.succeeded();
                 let n = batch.rows() as u64;
                 match batch {
-                    Batch::Attacks(_, bytes) => {
+                    Batch::Attacks(..) => {
                         bump(&self.counters.attack_rows_inserted, n);
-                        bump(&self.counters.bytes_inserted, *bytes as u64);
+                        bump(&self.counters.bytes_inserted, batch.wire_bytes() as u64);
                     }
                     Batch::Rollup(_) => bump(&self.counters.rollup_rows_inserted, n),
                 }
@@ -1030,15 +1070,22 @@ impl Inserter {
 
     fn spool_batch(&mut self, batch: &Batch) {
         let rows = batch.rows() as u64;
-        let Some(spool) = self.spool.as_mut() else {
+        if self.spool.is_none() {
             self.lose(
                 rows,
                 "clickhouse unreachable and no spool configured".into(),
             );
             return;
+        }
+        let payload = match batch.encode() {
+            Ok(p) => p,
+            Err(e) => return self.lose(rows, e),
+        };
+        let Some(spool) = self.spool.as_mut() else {
+            return;
         };
         let before = spool.stats().dropped_batches;
-        let result = spool.push(batch.kind(), &batch.encode());
+        let result = spool.push(batch.kind(), &payload);
         let dropped = spool.stats().dropped_batches - before;
         bump(&self.counters.spool_dropped_batches, dropped);
         self.counters.spool_gauges(Some(spool));
@@ -1059,8 +1106,12 @@ impl Inserter {
             reason,
             "clickhouse rejected a batch"
         );
+        let payload = match batch.encode() {
+            Ok(p) => p,
+            Err(e) => return self.lose(rows, e),
+        };
         match self.spool.as_mut() {
-            Some(spool) => match spool.dead_letter_payload(batch.kind(), &batch.encode(), reason) {
+            Some(spool) => match spool.dead_letter_payload(batch.kind(), &payload, reason) {
                 Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
                 Err(e) => self.lose(rows, e.to_string()),
             },
@@ -1184,12 +1235,19 @@ mod tests {
         let rows: Vec<AttackRow> = (0..3)
             .map(|i| AttackRow::from_record(&row::tests::record(i, true), "s").unwrap())
             .collect();
-        let bytes = rows.iter().map(AttackRow::approx_bytes).sum();
-        let b = Batch::Attacks(rows.clone(), bytes);
-        match Batch::decode(ATTACKS_TABLE, &b.encode()).unwrap() {
-            Batch::Attacks(back, back_bytes) => {
-                assert_eq!(back, rows);
-                assert_eq!(back_bytes, bytes);
+        // Two chunks, as the inserter holds them.
+        let (mut c1, mut c2) = (Vec::new(), Vec::new());
+        rowbinary::encode_attack(&rows[0], &mut c1);
+        for r in &rows[1..] {
+            rowbinary::encode_attack(r, &mut c2);
+        }
+        let b = Batch::Attacks(vec![c1.into(), c2.into()], rows.len());
+        let payload = b.encode().unwrap();
+        assert_eq!(payload.iter().filter(|b| **b == b'\n').count(), 3);
+        match Batch::decode(ATTACKS_TABLE, &payload).unwrap() {
+            Batch::Attacks(back, n) => {
+                assert_eq!(n, 3);
+                assert_eq!(rowbinary::decode_attacks(&back[0]).unwrap(), rows);
             }
             Batch::Rollup(_) => panic!("wrong kind"),
         }
