@@ -16,8 +16,8 @@
 //! (100,000 rows / 128 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
 //! (default 3), each time into a fresh database, and prints the median.
 //!
-//! Figures per run: wall rows/s and MB/s (approximate uncompressed row
-//! bytes) from the first write to the end of the final flush; the CPU time
+//! Figures per run: wall rows/s and MB/s (uncompressed RowBinary bytes of
+//! the rows) from the first write to the end of the final flush; the CPU time
 //! of this process (row conversion, encoding, compression, HTTP) per row;
 //! and, when the server's pid is known (`SPECULA_BENCH_SERVER_PID`, or the
 //! `pid` file of `scripts/clickhouse.sh` in `SPECULA_CH_DIR`), the server's

@@ -1,10 +1,11 @@
 //! ClickHouse sink: batches attack rows and a per-minute request rollup and
 //! inserts them over the HTTP interface (RowBinary, LZ4), losing nothing.
 //!
-//! Owns: the schema ([`schema`]), the row types ([`row`]), and one inserter
-//! thread running a current-thread tokio runtime. [`ClickHouseSink`] (the
-//! [`RecordSink`] the pipeline's sink thread calls) converts records to rows
-//! and hands them to the inserter over a bounded channel
+//! Owns: the schema ([`schema`]), the row types ([`row`]) and their wire
+//! encoding ([`rowbinary`]), and one inserter thread running a
+//! current-thread tokio runtime. [`ClickHouseSink`] (the [`RecordSink`] the
+//! pipeline's sink thread calls) converts records to rows, encodes attack
+//! rows, and hands them to the inserter over a bounded channel
 //! ([`ClickHouseConfig::queue_batches`]); when the inserter is behind, the
 //! sink thread waits, the pipeline's own bounded queue fills, and `live`
 //! drops and counts there (the capture path never waits on ClickHouse).
@@ -46,13 +47,16 @@
 //! live in atomics shared with the inserter, so [`RecordSink::stats`] is a
 //! few loads and never waits on an insert in flight.
 //!
-//! Throughput (measured with `benches/clickhouse_insert.rs` against 18.16 on
-//! the same 2-core host): the client spends well under half the CPU of the
-//! server per row (RowBinary encoding streams in 256 KiB chunks while the
-//! server parses); the server's parse and part write bound the rate, so
-//! batch size (10k vs 50k), LZ4 on loopback, the engine and the sorting key
-//! change it by less than the run-to-run noise. `LowCardinality` needs an
-//! experimental setting on 18.16 and is not used.
+//! Throughput (`benches/clickhouse_insert.rs`, figures and the profile of
+//! the server in `docs/CLICKHOUSE.md`): the server is the limit. 18.16
+//! runs an INSERT on one thread (parse, sort, write the part) and merges
+//! take about half its CPU, so fewer, larger inserts are the lever that
+//! counts (100,000-row batches cost ~37% less server CPU per row than
+//! 10,000-row ones); the wire format (RowBinary vs Native) and insert
+//! settings change it by less than the noise. On the client side, attack
+//! rows are RowBinary-encoded by the sink thread ([`rowbinary`]), which
+//! keeps encoding while an insert is in flight; the inserter only
+//! compresses and sends pre-encoded chunks.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -106,7 +110,7 @@ pub struct ClickHouseConfig {
     pub sensor: Option<String>,
     /// A batch is inserted once it holds this many attack rows. Default 10,000.
     pub batch_max_rows: usize,
-    /// ... or this many (uncompressed, approximate) bytes. Default 16 MiB.
+    /// ... or this many bytes of encoded (uncompressed RowBinary) attack rows. Default 16 MiB.
     pub batch_max_bytes: usize,
     /// ... or when its oldest row is this old, in milliseconds. Default 1,000.
     pub batch_max_age_ms: u64,
@@ -270,6 +274,7 @@ pub struct ClickHouseStats {
     pub attack_rows_inserted: u64,
     pub rollup_rows_inserted: u64,
     pub batches_inserted: u64,
+    /// Uncompressed RowBinary bytes of the attack rows inserted.
     pub bytes_inserted: u64,
     pub insert_errors: u64,
     pub insert_retries: u64,
