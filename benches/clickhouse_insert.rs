@@ -12,8 +12,8 @@
 //!   excerpt), ~1.9 KB of row: the worst case of the default masking
 //!   settings;
 //!
-//! each at the default batch (10,000 rows / 16 MiB) and at a large one
-//! (100,000 rows / 128 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
+//! each at the default batch (100,000 rows / 64 MiB) and at the former
+//! default (10,000 rows / 16 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
 //! (default 3), each time into a fresh database, and prints the median.
 //!
 //! Figures per run: wall rows/s and MB/s (uncompressed RowBinary bytes of
@@ -27,13 +27,13 @@
 //!
 //! Environment: `SPECULA_BENCH_ROWS` (small rows per run, default
 //! 1,000,000; full rows: a quarter), `SPECULA_BENCH_REPEAT` (3),
-//! `SPECULA_BENCH_CASES` (a comma list of `small-default`, `small-large`,
-//! `full-default`, `full-large`; default all), `SPECULA_BENCH_COMPRESSION=0`
+//! `SPECULA_BENCH_CASES` (a comma list of `small-default`, `small-10k`,
+//! `full-default`, `full-10k`; default all), `SPECULA_BENCH_COMPRESSION=0`
 //! (LZ4 off), `SPECULA_BENCH_KEEP` (keep the databases).
 
 use std::time::{Duration, Instant};
 
-use specula::sink::clickhouse::{AttackRow, ClickHouseConfig, ClickHouseSink};
+use specula::sink::clickhouse::{rowbinary, AttackRow, ClickHouseConfig, ClickHouseSink};
 use specula::sink::{AttackFields, Record, RecordSink, RequestContext};
 
 fn record(i: u32) -> Record {
@@ -168,26 +168,26 @@ const CASES: &[Case] = &[
     Case {
         name: "small-default",
         full: false,
-        batch_rows: 10_000,
-        batch_bytes: 16 << 20,
+        batch_rows: 100_000,
+        batch_bytes: 64 << 20,
     },
     Case {
-        name: "small-large",
+        name: "small-10k",
         full: false,
-        batch_rows: 100_000,
-        batch_bytes: 128 << 20,
+        batch_rows: 10_000,
+        batch_bytes: 16 << 20,
     },
     Case {
         name: "full-default",
         full: true,
-        batch_rows: 10_000,
-        batch_bytes: 16 << 20,
+        batch_rows: 100_000,
+        batch_bytes: 64 << 20,
     },
     Case {
-        name: "full-large",
+        name: "full-10k",
         full: true,
-        batch_rows: 100_000,
-        batch_bytes: 128 << 20,
+        batch_rows: 10_000,
+        batch_bytes: 16 << 20,
     },
 ];
 
@@ -335,7 +335,11 @@ fn main() {
         let row_bytes = records
             .first()
             .and_then(|r| AttackRow::from_record(r, "bench"))
-            .map_or(0, |r| r.approx_bytes());
+            .map_or(0, |r| {
+                let mut buf = Vec::new();
+                rowbinary::encode_attack(&r, &mut buf);
+                buf.len()
+            });
         let mut runs = Vec::new();
         for rep in 0..repeat {
             let load_before = load();
