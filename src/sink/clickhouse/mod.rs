@@ -536,7 +536,7 @@ impl RecordSink for ClickHouseSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
         // Encoded here, by the thread that builds (and so frees) the rows:
         // see the `rowbinary` module doc.
-        let mut attacks = Vec::with_capacity(records.len() * 512);
+        let mut attacks = Vec::new();
         let mut attack_rows = 0;
         let mut rollup = Rollup::default();
         for r in records {
