@@ -1,28 +1,40 @@
 //! Sustained insert throughput of the ClickHouse sink into a real server
 //! (`SPECULA_TEST_CLICKHOUSE_URL`, e.g. from `scripts/clickhouse.sh start`).
 //!
-//! Two phases, rows/s and MB/s (approximate uncompressed RowBinary bytes):
-//! - `sink`: the whole path (`Record` → row conversion on the caller's
-//!   thread → batching, RowBinary, LZ4 and HTTP on the inserter thread →
-//!   server), plus the rate of the conversion alone;
-//! - `rows`: realistic rows as the sensor will write them (a 1 KiB body
-//!   excerpt and 12 headers each), inserted in batches exactly as the
-//!   inserter does (one insert in flight), with the levers below, so each
-//!   lever is measured alone.
+//! Every case goes through the whole sink ([`ClickHouseSink`]): `Record` →
+//! row conversion on the caller's thread (in groups of 256, as the
+//! pipeline's workers hand them on) → batching, RowBinary, LZ4 and HTTP on
+//! the inserter thread (one insert in flight) → server. Cases:
+//! - `small`: the default record of a typical attack (request line, Host
+//!   and User-Agent, no body), ~470 bytes of row; the rows of the shared
+//!   CRS corpus average the same size;
+//! - `full`: a record with a full context (12 headers, a 1 KiB body
+//!   excerpt), ~1.9 KB of row: the worst case of the default masking
+//!   settings;
 //!
-//! Environment: `SPECULA_BENCH_ROWS` (default 1,000,000),
-//! `SPECULA_BENCH_BATCH_ROWS` (default 10,000), `SPECULA_BENCH_COMPRESSION=0`
-//! (LZ4 off), `SPECULA_BENCH_PHASES` (`sink,rows`),
-//! `SPECULA_BENCH_SETTINGS` (`name=value,...`, per-insert server settings,
-//! `rows` phase), `SPECULA_BENCH_ENGINE` (`rows` phase: `replacing`, the real
-//! table; `merge`, a `MergeTree` with the same key; `merge_ts`, a
-//! `MergeTree` ordered by `ts` only), `SPECULA_BENCH_KEEP` (keep the database).
+//! each at the default batch (100,000 rows / 64 MiB) and at the former
+//! default (10,000 rows / 16 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
+//! (default 3), each time into a fresh database, and prints the median.
+//!
+//! Figures per run: wall rows/s and MB/s (uncompressed RowBinary bytes of
+//! the rows) from the first write to the end of the final flush; the CPU time
+//! of this process (row conversion, encoding, compression, HTTP) per row;
+//! and, when the server's pid is known (`SPECULA_BENCH_SERVER_PID`, or the
+//! `pid` file of `scripts/clickhouse.sh` in `SPECULA_CH_DIR`), the server's
+//! CPU time per row, counted until its background merges of the run are
+//! over: that is the sustained cost, which wall figures on a busy machine
+//! hide. CPU times come from `/proc/<pid>/stat` (`USER_HZ` = 100 ticks/s).
+//!
+//! Environment: `SPECULA_BENCH_ROWS` (small rows per run, default
+//! 1,000,000; full rows: a quarter), `SPECULA_BENCH_REPEAT` (3),
+//! `SPECULA_BENCH_CASES` (a comma list of `small-default`, `small-10k`,
+//! `full-default`, `full-10k`; default all), `SPECULA_BENCH_COMPRESSION=0`
+//! (LZ4 off), `SPECULA_BENCH_KEEP` (keep the databases).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use specula::sink::clickhouse::schema::ATTACK_COLUMNS;
-use specula::sink::clickhouse::{AttackRow, ClickHouseConfig, ClickHouseSink};
-use specula::sink::{AttackFields, Record, RecordSink};
+use specula::sink::clickhouse::{rowbinary, AttackRow, ClickHouseConfig, ClickHouseSink};
+use specula::sink::{AttackFields, Record, RecordSink, RequestContext};
 
 fn record(i: u32) -> Record {
     Record {
@@ -59,10 +71,11 @@ fn record(i: u32) -> Record {
     }
 }
 
-/// A row as the sensor will write it once the record carries the request's
-/// headers and body: 12 headers and a 1 KiB body excerpt.
-fn realistic_row(i: u32) -> AttackRow {
-    let mut row = AttackRow::from_record(&record(i), "bench").unwrap_or_else(|| panic!("attack"));
+/// A record with a full context: 12 headers and a 1 KiB body excerpt.
+fn full_record(i: u32) -> Record {
+    let mut r = record(i);
+    r.method = "POST".into();
+    r.body_len = 4096;
     let headers = [
         ("Host", "shop.example".to_string()),
         (
@@ -79,7 +92,7 @@ fn realistic_row(i: u32) -> AttackRow {
             "Content-Type",
             "application/x-www-form-urlencoded".to_string(),
         ),
-        ("Content-Length", "1024".to_string()),
+        ("Content-Length", "4096".to_string()),
         (
             "Cookie",
             format!("session={:032x}; theme=dark", u64::from(i) * 2_654_435_761),
@@ -95,15 +108,20 @@ fn realistic_row(i: u32) -> AttackRow {
         ),
         ("Connection", "keep-alive".to_string()),
     ];
-    row.header_names = headers.iter().map(|(n, _)| (*n).to_string()).collect();
-    row.header_values = headers.into_iter().map(|(_, v)| v).collect();
     let mut body = format!("id={i}&q=%27%20UNION%20SELECT%20password%20FROM%20users--&data=");
     while body.len() < 1024 {
         body.push_str("lorem%20ipsum%20dolor%20sit%20amet%2C%20");
     }
     body.truncate(1024);
-    row.body_excerpt = body;
-    row
+    r.context = Some(RequestContext {
+        request_line: format!("POST {} HTTP/1.1", r.uri),
+        headers: headers
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        body_excerpt: body,
+    });
+    r
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -113,147 +131,160 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The `rows` phase: see the module doc.
-fn rows_phase(url: &str, db: &str, n: u32, batch: usize, compression: bool) {
-    let rows: Vec<AttackRow> = (0..n).map(realistic_row).collect();
-    let bytes: usize = rows.iter().map(AttackRow::approx_bytes).sum();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut client = clickhouse::Client::default()
-        .with_url(url)
-        .with_validation(false)
-        .with_compression(if compression {
-            clickhouse::Compression::Lz4
-        } else {
-            clickhouse::Compression::None
-        });
-    let settings = std::env::var("SPECULA_BENCH_SETTINGS").unwrap_or_default();
-    for kv in settings.split(',').filter(|s| !s.is_empty()) {
-        let (k, v) = kv
-            .split_once('=')
-            .unwrap_or_else(|| panic!("bad setting {kv}"));
-        client = client.with_setting(k, v);
-    }
-    let engine = std::env::var("SPECULA_BENCH_ENGINE").unwrap_or_else(|_| "replacing".into());
-    let table = format!("rows_{engine}");
-    let cols: Vec<String> = ATTACK_COLUMNS
-        .iter()
-        .map(|(n, t)| format!("{n} {t}"))
-        .collect();
-    let (eng, key) = match engine.as_str() {
-        "replacing" => (
-            "ReplacingMergeTree()",
-            "(toStartOfHour(ts), attack_class, client_ip, host, request_key, rule_id, location)",
-        ),
-        "merge" => (
-            "MergeTree()",
-            "(toStartOfHour(ts), attack_class, client_ip, host, request_key, rule_id, location)",
-        ),
-        "merge_ts" => ("MergeTree()", "ts"),
-        other => panic!("SPECULA_BENCH_ENGINE={other}: replacing, merge or merge_ts"),
-    };
-    let admin = client.clone();
-    let ddl = format!(
-        "CREATE TABLE {db}.{table} ({}) ENGINE = {eng} PARTITION BY toYYYYMMDD(ts) ORDER BY {key}",
-        cols.join(", ")
-    );
-    rt.block_on(admin.query_raw(&ddl).execute())
-        .unwrap_or_else(|e| panic!("{ddl}: {e}"));
-    let client = client.with_database(db);
-    let t = Instant::now();
-    for chunk in rows.chunks(batch) {
-        rt.block_on(async {
-            let mut ins = client.insert::<AttackRow>(&table).await?;
-            for r in chunk {
-                ins.write(r).await?;
-            }
-            ins.end().await
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "rows phase ({engine}, batch {batch}, lz4 {compression}, settings [{settings}]): {:.0} rows/s, {:.1} MB/s ({} rows of ~{} bytes, {:.2} s)",
-        f64::from(n) / secs,
-        bytes as f64 / secs / 1e6,
-        n,
-        bytes / rows.len().max(1),
-        secs
-    );
-    // Encoding alone (RowBinary into memory), the client's share of the work.
-    let t = Instant::now();
-    let mut sink = Vec::with_capacity(bytes + rows.len() * 64);
-    for r in &rows {
-        encode_row_binary(r, &mut sink);
-    }
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "  row building + copy into a buffer alone: {:.0} rows/s ({} bytes)",
-        f64::from(n) / secs,
-        sink.len()
-    );
+/// utime + stime of a process, in seconds (`/proc/<pid>/stat`, fields 14
+/// and 15 in `USER_HZ` ticks; the command name may hold spaces, so fields
+/// are counted after its closing parenthesis).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
-/// A stand-in for the crate's RowBinary encoder: the same bytes moved, to
-/// bound the client's share (length-prefixed strings and fixed integers).
-fn encode_row_binary(r: &AttackRow, out: &mut Vec<u8>) {
-    fn s(out: &mut Vec<u8>, v: &str) {
-        let mut n = v.len();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
+fn server_pid() -> Option<String> {
+    if let Ok(p) = std::env::var("SPECULA_BENCH_SERVER_PID") {
+        return Some(p);
+    }
+    let dir = std::env::var("SPECULA_CH_DIR").ok()?;
+    let pid = std::fs::read_to_string(format!("{dir}/pid")).ok()?;
+    Some(pid.trim().to_string())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().next().unwrap_or("?").to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+struct Case {
+    name: &'static str,
+    full: bool,
+    batch_rows: usize,
+    batch_bytes: usize,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "small-default",
+        full: false,
+        batch_rows: 100_000,
+        batch_bytes: 64 << 20,
+    },
+    Case {
+        name: "small-10k",
+        full: false,
+        batch_rows: 10_000,
+        batch_bytes: 16 << 20,
+    },
+    Case {
+        name: "full-default",
+        full: true,
+        batch_rows: 100_000,
+        batch_bytes: 64 << 20,
+    },
+    Case {
+        name: "full-10k",
+        full: true,
+        batch_rows: 10_000,
+        batch_bytes: 16 << 20,
+    },
+];
+
+/// One run's figures.
+struct Run {
+    rows_per_s: f64,
+    mb_per_s: f64,
+    client_us_per_row: f64,
+    /// Until the end of the last insert, and until merges were over.
+    server_us_per_row: Option<(f64, f64)>,
+    batches: u64,
+}
+
+struct Env {
+    url: String,
+    rt: tokio::runtime::Runtime,
+    admin: clickhouse::Client,
+    server: Option<String>,
+    compression: bool,
+    keep: bool,
+}
+
+impl Env {
+    fn sql(&self, q: &str) {
+        self.rt
+            .block_on(self.admin.query_raw(q).execute())
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+
+    /// Waits until the server runs no merge of `db` (three empty polls in a row).
+    fn wait_merges(&self, db: &str) {
+        let mut idle = 0;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while idle < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            let n: u64 = self
+                .rt
+                .block_on(
+                    self.admin
+                        .query("SELECT count() FROM system.merges WHERE database = ?")
+                        .bind(db)
+                        .fetch_one(),
+                )
+                .unwrap_or_else(|e| panic!("system.merges: {e}"));
+            idle = if n == 0 { idle + 1 } else { 0 };
         }
-        out.extend_from_slice(v.as_bytes());
     }
-    out.extend_from_slice(&r.ts.to_le_bytes());
-    out.extend_from_slice(&r.ts_us.to_le_bytes());
-    for v in [&r.sensor, &r.request_key, &r.src_ip] {
-        s(out, v);
+}
+
+fn run_case(env: &Env, case: &Case, records: &[Record], rep: usize) -> Run {
+    let db = format!("specula_bench_{}_{}_{rep}", std::process::id(), case.name).replace('-', "_");
+    let mut sink = ClickHouseSink::start(ClickHouseConfig {
+        url: env.url.clone(),
+        database: db.clone(),
+        sensor: Some("bench".into()),
+        retention_days: 0,
+        batch_max_rows: case.batch_rows,
+        batch_max_bytes: case.batch_bytes,
+        compression: env.compression,
+        ..ClickHouseConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let me = std::process::id().to_string();
+    let server0 = env.server.as_deref().and_then(cpu_secs);
+    let client0 = cpu_secs(&me).unwrap_or(0.0);
+    let t = Instant::now();
+    for chunk in records.chunks(256) {
+        sink.write_batch(chunk).unwrap_or_else(|e| panic!("{e}"));
     }
-    out.extend_from_slice(&r.src_port.to_le_bytes());
-    s(out, &r.dst_ip);
-    out.extend_from_slice(&r.dst_port.to_le_bytes());
-    s(out, &r.client_ip);
-    out.push(r.client_ip_from_header);
-    for v in [&r.method, &r.uri, &r.host] {
-        s(out, v);
+    sink.flush().unwrap_or_else(|e| panic!("{e}"));
+    let secs = t.elapsed().as_secs_f64();
+    let client = cpu_secs(&me).unwrap_or(0.0) - client0;
+    let server1 = env.server.as_deref().and_then(cpu_secs);
+    let s = sink.clickhouse_stats();
+    drop(sink);
+    env.wait_merges(&db);
+    let server2 = env.server.as_deref().and_then(cpu_secs);
+    let rows = s.attack_rows_inserted as f64;
+    assert_eq!(s.attack_rows_inserted, records.len() as u64, "rows lost");
+    if !env.keep {
+        env.sql(&format!("DROP DATABASE IF EXISTS {db}"));
     }
-    for v in [&r.user_agent, &r.request_id] {
-        match v {
-            Some(v) => {
-                out.push(0);
-                s(out, v);
-            }
-            None => out.push(1),
-        }
+    Run {
+        rows_per_s: rows / secs,
+        mb_per_s: s.bytes_inserted as f64 / secs / 1e6,
+        client_us_per_row: client * 1e6 / rows,
+        server_us_per_row: match (server0, server1, server2) {
+            (Some(a), Some(b), Some(c)) => Some(((b - a) * 1e6 / rows, (c - a) * 1e6 / rows)),
+            _ => None,
+        },
+        batches: s.batches_inserted,
     }
-    out.extend_from_slice(&r.body_len.to_le_bytes());
-    s(out, &r.version);
-    out.push(r.complete);
-    for v in [
-        &r.attack_class,
-        &r.rule_id,
-        &r.severity,
-        &r.location,
-        &r.matched,
-        &r.request_line,
-    ] {
-        s(out, v);
-    }
-    for list in [&r.header_names, &r.header_values] {
-        out.push(list.len() as u8);
-        for v in list {
-            s(out, v);
-        }
-    }
-    s(out, &r.body_excerpt);
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -264,83 +295,95 @@ fn main() {
         eprintln!("SPECULA_TEST_CLICKHOUSE_URL is not set (scripts/clickhouse.sh start)");
         std::process::exit(2);
     };
-    let n: u32 = std::env::var("SPECULA_BENCH_ROWS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let batch_rows: usize = env_or("SPECULA_BENCH_BATCH_ROWS", 10_000);
-    let compression = std::env::var("SPECULA_BENCH_COMPRESSION").map_or(true, |v| v != "0");
-    let phases = std::env::var("SPECULA_BENCH_PHASES").unwrap_or_else(|_| "sink,rows".into());
-    let db = format!("specula_bench_{}", std::process::id());
-    if phases.contains("sink") {
-        sink_phase(&url, &db, n, batch_rows, compression);
+    let n: u32 = env_or("SPECULA_BENCH_ROWS", 1_000_000);
+    let repeat: usize = env_or("SPECULA_BENCH_REPEAT", 3).max(1);
+    let wanted = std::env::var("SPECULA_BENCH_CASES").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let env = Env {
+        admin: clickhouse::Client::default()
+            .with_url(url.as_str())
+            .with_validation(false),
+        url,
+        rt,
+        server: server_pid(),
+        compression: std::env::var("SPECULA_BENCH_COMPRESSION").map_or(true, |v| v != "0"),
+        keep: std::env::var("SPECULA_BENCH_KEEP").is_ok(),
+    };
+    if env.server.is_none() {
+        println!("server CPU: unknown (set SPECULA_BENCH_SERVER_PID or SPECULA_CH_DIR)");
     }
-    if phases.contains("rows") {
-        let ddl = format!("CREATE DATABASE IF NOT EXISTS {db}");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let client = clickhouse::Client::default().with_url(url.as_str());
-        rt.block_on(client.query_raw(&ddl).execute())
-            .unwrap_or_else(|e| panic!("{e}"));
-        rows_phase(&url, &db, n, batch_rows, compression);
+    let mut small: Vec<Record> = Vec::new();
+    let mut full: Vec<Record> = Vec::new();
+    for case in CASES {
+        if !wanted.is_empty() && !wanted.split(',').any(|w| w == case.name) {
+            continue;
+        }
+        let records = if case.full {
+            if full.is_empty() {
+                full = (0..(n / 4).max(1)).map(full_record).collect();
+            }
+            &full
+        } else {
+            if small.is_empty() {
+                small = (0..n).map(record).collect();
+            }
+            &small
+        };
+        let row_bytes = records
+            .first()
+            .and_then(|r| AttackRow::from_record(r, "bench"))
+            .map_or(0, |r| {
+                let mut buf = Vec::new();
+                rowbinary::encode_attack(&r, &mut buf);
+                buf.len()
+            });
+        let mut runs = Vec::new();
+        for rep in 0..repeat {
+            let load_before = load();
+            let r = run_case(&env, case, records, rep);
+            let server = r
+                .server_us_per_row
+                .map_or("server ? µs/row".into(), |(i, m)| {
+                    format!("server {i:.2} µs/row inserting, {m:.2} with merges")
+                });
+            println!(
+                "{} run {}: {:.0} rows/s, {:.1} MB/s, {} batches; client {:.2} µs/row; {server}; load {load_before}",
+                case.name,
+                rep + 1,
+                r.rows_per_s,
+                r.mb_per_s,
+                r.batches,
+                r.client_us_per_row,
+            );
+            runs.push(r);
+        }
+        let sustained: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.server_us_per_row.map(|(_, m)| m))
+            .collect();
+        let server = if sustained.is_empty() {
+            String::new()
+        } else {
+            let us = median(sustained);
+            format!(
+                "; server {us:.2} µs/row with merges = {:.0} rows per server CPU second",
+                1e6 / us
+            )
+        };
+        println!(
+            "== {} ({} rows of ~{row_bytes} B, batch {} rows / {} MiB, lz4 {}): median of {repeat}: {:.0} rows/s, {:.1} MB/s; client {:.2} µs/row{server}; load now {}",
+            case.name,
+            records.len(),
+            case.batch_rows,
+            case.batch_bytes >> 20,
+            env.compression,
+            median(runs.iter().map(|r| r.rows_per_s).collect()),
+            median(runs.iter().map(|r| r.mb_per_s).collect()),
+            median(runs.iter().map(|r| r.client_us_per_row).collect()),
+            load(),
+        );
     }
-    if std::env::var("SPECULA_BENCH_KEEP").is_ok() {
-        println!("kept database {db}");
-        return;
-    }
-    let _ = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--data-binary",
-            &format!("DROP DATABASE IF EXISTS {db}"),
-        ])
-        .arg(&url)
-        .status();
-}
-
-/// The `sink` phase: see the module doc.
-fn sink_phase(url: &str, db: &str, n: u32, batch_rows: usize, compression: bool) {
-    let records: Vec<Record> = (0..n).map(record).collect();
-
-    let t = Instant::now();
-    let rows: usize = records
-        .iter()
-        .filter_map(|r| AttackRow::from_record(r, "bench"))
-        .map(|r| r.approx_bytes())
-        .sum();
-    let conv = t.elapsed().as_secs_f64();
-    println!(
-        "conversion only: {:.0} rows/s ({:.1} MB/s)",
-        f64::from(n) / conv,
-        rows as f64 / conv / 1e6
-    );
-
-    let mut sink = ClickHouseSink::start(ClickHouseConfig {
-        url: url.to_string(),
-        database: db.to_string(),
-        sensor: Some("bench".into()),
-        retention_days: 0,
-        batch_max_rows: batch_rows,
-        compression,
-        ..ClickHouseConfig::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let t = Instant::now();
-    for chunk in records.chunks(1024) {
-        sink.write_batch(chunk).unwrap_or_else(|e| panic!("{e}"));
-    }
-    sink.flush().unwrap_or_else(|e| panic!("{e}"));
-    let secs = t.elapsed().as_secs_f64();
-    let s = sink.clickhouse_stats();
-    println!(
-        "sink phase (batch {batch_rows}, lz4 {compression}): {:.0} rows/s, {:.1} MB/s ({} rows in {} batches, {:.2} s)",
-        s.attack_rows_inserted as f64 / secs,
-        s.bytes_inserted as f64 / secs / 1e6,
-        s.attack_rows_inserted,
-        s.batches_inserted,
-        secs
-    );
-    drop(sink);
 }

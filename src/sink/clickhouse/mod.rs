@@ -1,10 +1,11 @@
 //! ClickHouse sink: batches attack rows and a per-minute request rollup and
 //! inserts them over the HTTP interface (RowBinary, LZ4), losing nothing.
 //!
-//! Owns: the schema ([`schema`]), the row types ([`row`]), and one inserter
-//! thread running a current-thread tokio runtime. [`ClickHouseSink`] (the
-//! [`RecordSink`] the pipeline's sink thread calls) converts records to rows
-//! and hands them to the inserter over a bounded channel
+//! Owns: the schema ([`schema`]), the row types ([`row`]) and their wire
+//! encoding ([`rowbinary`]), and one inserter thread running a
+//! current-thread tokio runtime. [`ClickHouseSink`] (the [`RecordSink`] the
+//! pipeline's sink thread calls) converts records to rows, encodes attack
+//! rows, and hands them to the inserter over a bounded channel
 //! ([`ClickHouseConfig::queue_batches`]); when the inserter is behind, the
 //! sink thread waits, the pipeline's own bounded queue fills, and `live`
 //! drops and counts there (the capture path never waits on ClickHouse).
@@ -46,13 +47,16 @@
 //! live in atomics shared with the inserter, so [`RecordSink::stats`] is a
 //! few loads and never waits on an insert in flight.
 //!
-//! Throughput (measured with `benches/clickhouse_insert.rs` against 18.16 on
-//! the same 2-core host): the client spends well under half the CPU of the
-//! server per row (RowBinary encoding streams in 256 KiB chunks while the
-//! server parses); the server's parse and part write bound the rate, so
-//! batch size (10k vs 50k), LZ4 on loopback, the engine and the sorting key
-//! change it by less than the run-to-run noise. `LowCardinality` needs an
-//! experimental setting on 18.16 and is not used.
+//! Throughput (`benches/clickhouse_insert.rs`, figures and the profile of
+//! the server in `docs/CLICKHOUSE.md`): the server is the limit. 18.16
+//! runs an INSERT on one thread (parse, sort, write the part) and merges
+//! take about half its CPU, so fewer, larger inserts are the lever that
+//! counts (100,000-row batches cost ~37% less server CPU per row than
+//! 10,000-row ones); the wire format (RowBinary vs Native) and insert
+//! settings change it by less than the noise. On the client side, attack
+//! rows are RowBinary-encoded by the sink thread ([`rowbinary`]), which
+//! keeps encoding while an insert is in flight; the inserter only
+//! compresses and sends pre-encoded chunks.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -62,6 +66,7 @@
 
 pub mod queries;
 pub mod row;
+pub mod rowbinary;
 pub mod schema;
 
 pub use row::{AttackRow, Rollup, RollupRow};
@@ -83,6 +88,10 @@ use crate::sink::{Record, RecordSink, SinkError, SinkStats};
 
 use schema::{ATTACKS_TABLE, ATTACK_COLUMNS, ROLLUP_COLUMNS, ROLLUP_TABLE};
 
+/// Attack rows are sent in chunks of about this many bytes (one LZ4 frame
+/// each; the `clickhouse` crate uses 256 KiB frames too).
+const CHUNK_BYTES: usize = 256 << 10;
+
 /// Default retention of both tables, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
@@ -99,9 +108,12 @@ pub struct ClickHouseConfig {
     pub password: Option<String>,
     /// Name of this sensor in the `sensor` column. Default: the host name.
     pub sensor: Option<String>,
-    /// A batch is inserted once it holds this many attack rows. Default 10,000.
+    /// A batch is inserted once it holds this many attack rows. Default
+    /// 100,000: below that rate the age limit decides; above it, fewer and
+    /// larger inserts cost the server a third of the CPU per row that
+    /// 10,000-row ones do (merges; `docs/CLICKHOUSE.md`).
     pub batch_max_rows: usize,
-    /// ... or this many (uncompressed, approximate) bytes. Default 16 MiB.
+    /// ... or this many bytes of encoded (uncompressed RowBinary) attack rows. Default 64 MiB.
     pub batch_max_bytes: usize,
     /// ... or when its oldest row is this old, in milliseconds. Default 1,000.
     pub batch_max_age_ms: u64,
@@ -140,8 +152,8 @@ impl Default for ClickHouseConfig {
             user: None,
             password: None,
             sensor: None,
-            batch_max_rows: 10_000,
-            batch_max_bytes: 16 << 20,
+            batch_max_rows: 100_000,
+            batch_max_bytes: 64 << 20,
             batch_max_age_ms: 1_000,
             queue_batches: 64,
             retry_max_attempts: 5,
@@ -265,6 +277,7 @@ pub struct ClickHouseStats {
     pub attack_rows_inserted: u64,
     pub rollup_rows_inserted: u64,
     pub batches_inserted: u64,
+    /// Uncompressed RowBinary bytes of the attack rows inserted.
     pub bytes_inserted: u64,
     pub insert_errors: u64,
     pub insert_retries: u64,
@@ -394,7 +407,9 @@ pub fn redact(message: &str, cfg: &ClickHouseConfig) -> String {
 
 enum Msg {
     Rows {
-        attacks: Vec<AttackRow>,
+        /// Attack rows, RowBinary-encoded by the sink thread ([`rowbinary`]).
+        attacks: Vec<u8>,
+        attack_rows: usize,
         rollup: Rollup,
     },
     /// Insert or spool everything; answer with the first loss since the last flush.
@@ -519,18 +534,28 @@ impl ClickHouseSink {
 
 impl RecordSink for ClickHouseSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        let mut attacks = Vec::with_capacity(records.len());
+        // Encoded here, by the thread that builds (and so frees) the rows:
+        // see the `rowbinary` module doc.
+        let mut attacks = Vec::new();
+        let mut attack_rows = 0;
         let mut rollup = Rollup::default();
         for r in records {
             match AttackRow::from_record(r, &self.sensor) {
-                Some(row) => attacks.push(row),
+                Some(row) => {
+                    rowbinary::encode_attack(&row, &mut attacks);
+                    attack_rows += 1;
+                }
                 None => rollup.add(r),
             }
         }
-        if attacks.is_empty() && rollup.is_empty() {
+        if attack_rows == 0 && rollup.is_empty() {
             return Ok(());
         }
-        self.send(Msg::Rows { attacks, rollup })
+        self.send(Msg::Rows {
+            attacks,
+            attack_rows,
+            rollup,
+        })
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -599,27 +624,36 @@ impl From<clickhouse::error::Error> for Failure {
 
 /// A batch for one table.
 enum Batch {
-    Attacks(Vec<AttackRow>),
+    /// RowBinary chunks (see [`rowbinary`]) and how many rows they hold.
+    Attacks(Vec<bytes::Bytes>, usize),
     Rollup(Vec<RollupRow>),
 }
 
 impl Batch {
     fn kind(&self) -> &'static str {
         match self {
-            Batch::Attacks(_) => ATTACKS_TABLE,
+            Batch::Attacks(..) => ATTACKS_TABLE,
             Batch::Rollup(_) => ROLLUP_TABLE,
         }
     }
 
     fn rows(&self) -> usize {
         match self {
-            Batch::Attacks(r) => r.len(),
+            Batch::Attacks(_, n) => *n,
+            Batch::Rollup(r) => r.len(),
+        }
+    }
+
+    /// Uncompressed bytes on the wire (attack rows) or rows (rollup).
+    fn wire_bytes(&self) -> usize {
+        match self {
+            Batch::Attacks(chunks, _) => chunks.iter().map(bytes::Bytes::len).sum(),
             Batch::Rollup(r) => r.len(),
         }
     }
 
     /// The spool payload: one JSON object per row.
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Result<Vec<u8>, String> {
         fn lines<T: Serialize>(rows: &[T]) -> Vec<u8> {
             let mut out = Vec::new();
             for r in rows {
@@ -631,8 +665,15 @@ impl Batch {
             out
         }
         match self {
-            Batch::Attacks(r) => lines(r),
-            Batch::Rollup(r) => lines(r),
+            Batch::Attacks(chunks, _) => {
+                let mut out = Vec::new();
+                for c in chunks {
+                    let rows = rowbinary::decode_attacks(c).map_err(|e| e.to_string())?;
+                    out.extend(lines(&rows));
+                }
+                Ok(out)
+            }
+            Batch::Rollup(r) => Ok(lines(r)),
         }
     }
 
@@ -647,7 +688,13 @@ impl Batch {
                 .collect()
         }
         match kind {
-            ATTACKS_TABLE => lines(payload).map(Batch::Attacks),
+            ATTACKS_TABLE => lines::<AttackRow>(payload).map(|rows| {
+                let mut buf = Vec::new();
+                for r in &rows {
+                    rowbinary::encode_attack(r, &mut buf);
+                }
+                Batch::Attacks(vec![buf.into()], rows.len())
+            }),
             ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
             other => Err(format!("unknown spool kind {other:?}")),
         }
@@ -664,7 +711,10 @@ struct Inserter {
     counters: Arc<Counters>,
     sensor: String,
     version: Option<ServerVersion>,
-    attacks: Vec<AttackRow>,
+    /// RowBinary chunks of the batch being filled; small chunks are
+    /// coalesced up to [`CHUNK_BYTES`] so each compressed frame is sizeable.
+    attacks: Vec<Vec<u8>>,
+    attack_rows: usize,
     attack_bytes: usize,
     rollup: Rollup,
     oldest_row: Option<Instant>,
@@ -713,6 +763,7 @@ impl Inserter {
             sensor,
             version: None,
             attacks: Vec::new(),
+            attack_rows: 0,
             attack_bytes: 0,
             rollup: Rollup::default(),
             oldest_row: None,
@@ -732,14 +783,25 @@ impl Inserter {
                 None => replay,
             };
             match rx.recv_timeout(wait) {
-                Ok(Msg::Rows { attacks, rollup }) => {
+                Ok(Msg::Rows {
+                    attacks,
+                    attack_rows,
+                    rollup,
+                }) => {
                     if self.oldest_row.is_none() {
                         self.oldest_row = Some(Instant::now());
                     }
-                    self.attack_bytes += attacks.iter().map(AttackRow::approx_bytes).sum::<usize>();
-                    self.attacks.extend(attacks);
+                    self.attack_bytes += attacks.len();
+                    self.attack_rows += attack_rows;
+                    match self.attacks.last_mut() {
+                        Some(last) if last.len() + attacks.len() <= CHUNK_BYTES => {
+                            last.extend_from_slice(&attacks);
+                        }
+                        _ if !attacks.is_empty() => self.attacks.push(attacks),
+                        _ => {}
+                    }
                     self.rollup.merge(rollup);
-                    if self.attacks.len() >= self.cfg.batch_max_rows
+                    if self.attack_rows >= self.cfg.batch_max_rows
                         || self.attack_bytes >= self.cfg.batch_max_bytes
                         || self.rollup.len() >= row::ROLLUP_MAX_CELLS
                     {
@@ -770,9 +832,13 @@ impl Inserter {
     fn flush_buffers(&mut self) {
         self.oldest_row = None;
         self.attack_bytes = 0;
-        if !self.attacks.is_empty() {
-            let rows = std::mem::take(&mut self.attacks);
-            self.deliver(Batch::Attacks(rows));
+        let rows = std::mem::take(&mut self.attack_rows);
+        if rows > 0 {
+            let chunks = std::mem::take(&mut self.attacks);
+            self.deliver(Batch::Attacks(
+                chunks.into_iter().map(bytes::Bytes::from).collect(),
+                rows,
+            ));
         }
         if !self.rollup.is_empty() {
             let rows = self.rollup.take(&self.sensor);
@@ -846,13 +912,14 @@ impl Inserter {
         let client = self.client.clone();
         let result = self.rt.block_on(async move {
             match batch {
-                Batch::Attacks(rows) => {
+                Batch::Attacks(chunks, _) => {
+                    // Pre-encoded rows (see `rowbinary`); the crate
+                    // compresses each chunk as one LZ4 frame.
                     let mut ins = client
-                        .insert::<AttackRow>(ATTACKS_TABLE)
-                        .await?
+                        .insert_formatted_with(rowbinary::insert_sql(ATTACKS_TABLE))
                         .with_timeouts(timeout, timeout);
-                    for r in rows {
-                        ins.write(r).await?;
+                    for c in chunks {
+                        ins.send(c.clone()).await?;
                     }
                     ins.end().await
                 }
@@ -873,10 +940,9 @@ impl Inserter {
                 self.counters.succeeded();
                 let n = batch.rows() as u64;
                 match batch {
-                    Batch::Attacks(rows) => {
+                    Batch::Attacks(..) => {
                         bump(&self.counters.attack_rows_inserted, n);
-                        let bytes: usize = rows.iter().map(AttackRow::approx_bytes).sum();
-                        bump(&self.counters.bytes_inserted, bytes as u64);
+                        bump(&self.counters.bytes_inserted, batch.wire_bytes() as u64);
                     }
                     Batch::Rollup(_) => bump(&self.counters.rollup_rows_inserted, n),
                 }
@@ -1012,15 +1078,22 @@ impl Inserter {
 
     fn spool_batch(&mut self, batch: &Batch) {
         let rows = batch.rows() as u64;
-        let Some(spool) = self.spool.as_mut() else {
+        if self.spool.is_none() {
             self.lose(
                 rows,
                 "clickhouse unreachable and no spool configured".into(),
             );
             return;
+        }
+        let payload = match batch.encode() {
+            Ok(p) => p,
+            Err(e) => return self.lose(rows, e),
+        };
+        let Some(spool) = self.spool.as_mut() else {
+            return;
         };
         let before = spool.stats().dropped_batches;
-        let result = spool.push(batch.kind(), &batch.encode());
+        let result = spool.push(batch.kind(), &payload);
         let dropped = spool.stats().dropped_batches - before;
         bump(&self.counters.spool_dropped_batches, dropped);
         self.counters.spool_gauges(Some(spool));
@@ -1041,8 +1114,12 @@ impl Inserter {
             reason,
             "clickhouse rejected a batch"
         );
+        let payload = match batch.encode() {
+            Ok(p) => p,
+            Err(e) => return self.lose(rows, e),
+        };
         match self.spool.as_mut() {
-            Some(spool) => match spool.dead_letter_payload(batch.kind(), &batch.encode(), reason) {
+            Some(spool) => match spool.dead_letter_payload(batch.kind(), &payload, reason) {
                 Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
                 Err(e) => self.lose(rows, e.to_string()),
             },
@@ -1138,7 +1215,8 @@ mod tests {
         let c: ClickHouseConfig =
             toml::from_str("url = \"http://h:1\"\nspool_dir = \"/s\"").unwrap();
         assert_eq!(c.url, "http://h:1");
-        assert_eq!(c.batch_max_rows, 10_000);
+        assert_eq!(c.batch_max_rows, 100_000);
+        assert_eq!(c.batch_max_bytes, 64 << 20);
         assert_eq!(c.batch_max_age_ms, 1_000);
         assert_eq!(c.spool_when_full, SpoolFull::DropOldest);
         assert!(toml::from_str::<ClickHouseConfig>("nope = 1").is_err());
@@ -1166,9 +1244,20 @@ mod tests {
         let rows: Vec<AttackRow> = (0..3)
             .map(|i| AttackRow::from_record(&row::tests::record(i, true), "s").unwrap())
             .collect();
-        let b = Batch::Attacks(rows.clone());
-        match Batch::decode(ATTACKS_TABLE, &b.encode()).unwrap() {
-            Batch::Attacks(back) => assert_eq!(back, rows),
+        // Two chunks, as the inserter holds them.
+        let (mut c1, mut c2) = (Vec::new(), Vec::new());
+        rowbinary::encode_attack(&rows[0], &mut c1);
+        for r in &rows[1..] {
+            rowbinary::encode_attack(r, &mut c2);
+        }
+        let b = Batch::Attacks(vec![c1.into(), c2.into()], rows.len());
+        let payload = b.encode().unwrap();
+        assert_eq!(payload.iter().filter(|b| **b == b'\n').count(), 3);
+        match Batch::decode(ATTACKS_TABLE, &payload).unwrap() {
+            Batch::Attacks(back, n) => {
+                assert_eq!(n, 3);
+                assert_eq!(rowbinary::decode_attacks(&back[0]).unwrap(), rows);
+            }
             Batch::Rollup(_) => panic!("wrong kind"),
         }
         assert!(Batch::decode("other", b"").is_err());
