@@ -166,25 +166,25 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        name: "small-default",
+        name: "small-100k",
         full: false,
         batch_rows: 100_000,
         batch_bytes: 64 << 20,
     },
     Case {
-        name: "small-10k",
+        name: "small-default-10k",
         full: false,
         batch_rows: 10_000,
         batch_bytes: 16 << 20,
     },
     Case {
-        name: "full-default",
+        name: "full-100k",
         full: true,
         batch_rows: 100_000,
         batch_bytes: 64 << 20,
     },
     Case {
-        name: "full-10k",
+        name: "full-default-10k",
         full: true,
         batch_rows: 10_000,
         batch_bytes: 16 << 20,

@@ -109,11 +109,12 @@ pub struct ClickHouseConfig {
     /// Name of this sensor in the `sensor` column. Default: the host name.
     pub sensor: Option<String>,
     /// A batch is inserted once it holds this many attack rows. Default
-    /// 100,000: below that rate the age limit decides; above it, fewer and
-    /// larger inserts cost the server a third of the CPU per row that
-    /// 10,000-row ones do (merges; `docs/CLICKHOUSE.md`).
+    /// 10,000 (the replay and loss unit stays small); a sensor that
+    /// sustains more than ~10,000 attack rows/s should raise it to 100,000:
+    /// fewer, larger inserts cost the server a third of the CPU per row
+    /// (merges; `docs/CLICKHOUSE.md`).
     pub batch_max_rows: usize,
-    /// ... or this many bytes of encoded (uncompressed RowBinary) attack rows. Default 64 MiB.
+    /// ... or this many bytes of encoded (uncompressed RowBinary) attack rows. Default 16 MiB.
     pub batch_max_bytes: usize,
     /// ... or when its oldest row is this old, in milliseconds. Default 1,000.
     pub batch_max_age_ms: u64,
@@ -152,8 +153,8 @@ impl Default for ClickHouseConfig {
             user: None,
             password: None,
             sensor: None,
-            batch_max_rows: 100_000,
-            batch_max_bytes: 64 << 20,
+            batch_max_rows: 10_000,
+            batch_max_bytes: 16 << 20,
             batch_max_age_ms: 1_000,
             queue_batches: 64,
             retry_max_attempts: 5,
@@ -1215,8 +1216,8 @@ mod tests {
         let c: ClickHouseConfig =
             toml::from_str("url = \"http://h:1\"\nspool_dir = \"/s\"").unwrap();
         assert_eq!(c.url, "http://h:1");
-        assert_eq!(c.batch_max_rows, 100_000);
-        assert_eq!(c.batch_max_bytes, 64 << 20);
+        assert_eq!(c.batch_max_rows, 10_000);
+        assert_eq!(c.batch_max_bytes, 16 << 20);
         assert_eq!(c.batch_max_age_ms, 1_000);
         assert_eq!(c.spool_when_full, SpoolFull::DropOldest);
         assert!(toml::from_str::<ClickHouseConfig>("nope = 1").is_err());
