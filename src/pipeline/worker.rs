@@ -1,5 +1,6 @@
 //! A worker thread: owns a share of the flows and runs
-//! reassembly → http → detect → records for them.
+//! reassembly → http → detect → records for them, holding the records of
+//! requests on two-sided flows until their response (see `pairing`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use crate::sink::Record;
 
 use super::batch::SegmentBatch;
 use super::mask::Masker;
+use super::pairing::{FlowPairing, Pairing};
 use super::record::{build_records, ClientIpPolicy};
 use super::view::{PipelineView, PUBLISH_EVERY};
 use super::{PipelineOptions, WhenFull, WorkerMsg};
@@ -28,6 +30,7 @@ const RECORD_BATCH: usize = 256;
 #[derive(Default)]
 pub(crate) struct FlowState {
     http: HttpSession,
+    pairing: FlowPairing,
 }
 
 pub(crate) struct Worker {
@@ -54,6 +57,9 @@ struct Ctx {
     out: Vec<Record>,
     out_tx: Sender<Vec<Record>>,
     report: WorkerReport,
+    pairing: Pairing,
+    /// Latest capture time seen (segments and batch ticks).
+    now: Timestamp,
 }
 
 impl Worker {
@@ -85,6 +91,8 @@ impl Worker {
                 out: Vec::with_capacity(RECORD_BATCH),
                 out_tx,
                 report: WorkerReport::default(),
+                pairing: Pairing::new(opts.pairing.clone()),
+                now: Timestamp(0),
             },
         }
     }
@@ -100,11 +108,16 @@ impl Worker {
                         self.ctx.detector = Arc::clone(&current);
                     }
                     for (ts, seg) in batch.iter() {
+                        self.ctx.now = self.ctx.now.max(ts);
+                        self.ctx.pairing.note_segment(ts, &seg);
                         self.table.process(ts, &seg, &mut self.ctx);
                     }
                     if batch.now > Timestamp(0) {
+                        self.ctx.now = self.ctx.now.max(batch.now);
                         self.table.advance_time(batch.now, &mut self.ctx);
                     }
+                    let now = self.ctx.now;
+                    self.ctx.pairing.expire(now, &mut self.ctx.out);
                     self.ctx.report.peak_flows =
                         self.ctx.report.peak_flows.max(self.table.len() as u64);
                     self.ctx.report.peak_buffered_bytes = self
@@ -123,6 +136,7 @@ impl Worker {
             }
         }
         self.table.end_all(&mut self.ctx);
+        self.ctx.pairing.release_all(&mut self.ctx.out);
         self.ctx.flush_records();
         let report = self.report();
         self.view.publish_worker(self.index, report.clone());
@@ -135,6 +149,7 @@ impl Worker {
         report.reassembly = self.table.stats().clone();
         report.http = self.ctx.http_stats.clone();
         report.detect = self.ctx.detect_stats.clone();
+        report.pairing = self.ctx.pairing.stats();
         report.flows_active = self.table.len() as u64;
         report.buffered_bytes = self.table.buffered_bytes() as u64;
         report
@@ -142,7 +157,7 @@ impl Worker {
 }
 
 impl Ctx {
-    fn handle_events(&mut self, flow: &FlowInfo) {
+    fn handle_events(&mut self, flow: &FlowInfo, fp: &mut FlowPairing) {
         let events = std::mem::take(&mut self.events);
         for ev in &events {
             match ev {
@@ -157,20 +172,43 @@ impl Ctx {
                     for h in &self.hits {
                         self.report.hits_by_class[h.class as usize] += 1;
                     }
-                    build_records(
-                        flow,
-                        req,
-                        &self.hits,
-                        self.emit,
-                        &self.client_ip,
-                        &self.masker,
-                        &mut self.out,
-                    );
-                    if self.out.len() >= RECORD_BATCH {
-                        self.flush_records();
+                    let dst_port = match req.dir {
+                        Direction::ToServer => flow.server.port,
+                        Direction::ToClient => flow.client.port,
+                    };
+                    if self.pairing.should_hold(fp, req.dir, dst_port) {
+                        let mut held = self.pairing.take_vec();
+                        build_records(
+                            flow,
+                            req,
+                            &self.hits,
+                            self.emit,
+                            &self.client_ip,
+                            &self.masker,
+                            &mut held,
+                        );
+                        self.pairing
+                            .hold(fp, req.index, req.ts, self.now, held, &mut self.out);
+                    } else {
+                        build_records(
+                            flow,
+                            req,
+                            &self.hits,
+                            self.emit,
+                            &self.client_ip,
+                            &self.masker,
+                            &mut self.out,
+                        );
+                        self.pairing.passed(fp, req.index);
                     }
                 }
-                HttpEvent::Response(_) => self.report.responses += 1,
+                HttpEvent::Response(resp) => {
+                    self.report.responses += 1;
+                    self.pairing.on_response(fp, resp, &mut self.out);
+                }
+            }
+            if self.out.len() >= RECORD_BATCH {
+                self.flush_records();
             }
         }
         self.events = events;
@@ -204,6 +242,8 @@ impl StreamHandler<FlowState> for Ctx {
         ts: Timestamp,
         data: &[u8],
     ) {
+        self.pairing.touch(flow, &mut state.pairing);
+        state.pairing.note_data(dir);
         state.http.on_data(
             &self.http_limits,
             &mut self.http_stats,
@@ -213,11 +253,12 @@ impl StreamHandler<FlowState> for Ctx {
             &mut self.events,
         );
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
         }
     }
 
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, len: u64) {
+        self.pairing.touch(flow, &mut state.pairing);
         state.http.on_gap(
             &self.http_limits,
             &mut self.http_stats,
@@ -226,7 +267,7 @@ impl StreamHandler<FlowState> for Ctx {
             &mut self.events,
         );
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
         }
     }
 
@@ -235,7 +276,12 @@ impl StreamHandler<FlowState> for Ctx {
             .http
             .on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
+        }
+        self.pairing
+            .end_flow(flow, &mut state.pairing, &mut self.out);
+        if self.out.len() >= RECORD_BATCH {
+            self.flush_records();
         }
     }
 }
