@@ -27,6 +27,7 @@
 
 mod conversation;
 mod mix;
+pub mod span;
 pub mod testdata;
 mod writer;
 
