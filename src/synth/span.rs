@@ -109,6 +109,8 @@ fn keepalive() -> Result<Fixture, SynthError> {
     let (c, s) = addrs(52000);
     let id = |n: u32| format!("span-ka-{n}");
     let sqli = "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--";
+    // Not refused: the 500 shows the payload reached the application.
+    let sqli_reached = "/api/items?id=1%27%20OR%20%271%27%3D%271";
     let upload = b"title=holiday&text=a+plain+note";
     let waf_page = b"<html><body><h1>403 Forbidden</h1>Request blocked by WAF.</body></html>";
     let error_page = b"<html><body>Internal Server Error</body></html>";
@@ -161,7 +163,7 @@ fn keepalive() -> Result<Fixture, SynthError> {
             &[("ETag", "\"abc\""), ("Content-Length", "512")],
             b"",
         ))
-        .client(request(&id(6), "GET", "/api/items?id=42", HOST, &[], b""))
+        .client(request(&id(6), "GET", sqli_reached, HOST, &[], b""))
         .server(response(
             &id(6),
             "500 Internal Server Error",
@@ -212,7 +214,12 @@ fn keepalive() -> Result<Fixture, SynthError> {
             false,
         ),
         answered(
-            TruthRequest::benign(&id(6), "GET", "/api/items?id=42", HOST),
+            attack(
+                TruthRequest::benign(&id(6), "GET", sqli_reached, HOST),
+                "sqli",
+                "query",
+                "query:id",
+            ),
             500,
             error_page.len() as u64,
             false,
