@@ -432,6 +432,23 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_before_the_request_is_complete_still_pairs() {
+        let (mut w, _rx) = worker(65_536);
+        // A WAF refuses an upload after its head, before the body is done.
+        let head =
+            b"POST /up HTTP/1.1\r\nHost: a\r\nX-Request-ID: r1\r\nContent-Length: 8\r\n\r\nabcd";
+        let c = conv(80)
+            .client(head.to_vec())
+            .server(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec())
+            .client(b"efgh".to_vec());
+        feed(&mut w, &c);
+        assert_eq!(w.ctx.out.len(), 1);
+        let r = &w.ctx.out[0];
+        assert_eq!((r.response_status, r.blocked, r.body_len), (403, true, 8));
+        assert_eq!(w.ctx.pairing.stats().held_records, 0);
+    }
+
+    #[test]
     fn pipelined_answers_pair_in_order_and_a_late_request_waits() {
         let (mut w, _rx) = worker(65_536);
         let mut reqs = req(1);
