@@ -325,6 +325,10 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
         client_ip: eff.trusted.clone(),
         when_full,
         masker: Arc::new(crate::pipeline::Masker::from_config(&eff.config.masking)?),
+        pairing: eff
+            .config
+            .responses
+            .pairing_options(&eff.config.reassembly_config(eff.workers)),
     })
 }
 

@@ -34,6 +34,8 @@ pub struct Config {
     pub masking: crate::pipeline::mask::MaskingSection,
     /// `[clickhouse]`: insert rows into ClickHouse (see `sink::clickhouse::ClickHouseConfig`).
     pub clickhouse: Option<crate::sink::clickhouse::ClickHouseConfig>,
+    /// `[responses]`: pairing requests with responses on two-sided captures.
+    pub responses: ResponsesSection,
 }
 
 /// `[sensor]`
@@ -313,6 +315,67 @@ pub struct TrustSection {
     pub trusted_proxies: Vec<String>,
 }
 
+/// `[responses]`: on a SPAN/TAP capture that shows the server's side, the
+/// records of a request wait in the worker for its response and carry
+/// `response_status`, `response_bytes`, `response_time_ms` and `blocked`.
+/// Flows that never show the server (a one-sided mirror) never wait.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponsesSection {
+    /// Pair requests with responses. Off: nothing waits, the fields stay 0.
+    pub pair: bool,
+    /// Longest wait for a response (capture clock) after the request was
+    /// complete, in milliseconds; then the records go out unpaired (counted).
+    /// Default 5000.
+    pub timeout_ms: u64,
+    /// Response statuses that mean the request was refused (`blocked`).
+    /// Default `[403, 406, 429]`: what WAFs (ModSecurity/CRS, cloud WAFs)
+    /// and rate limiters answer. 5xx is left out on purpose: a 500 on an
+    /// injection attempt usually means the payload reached the application
+    /// and broke it. Add 503 when an nginx `limit_req` answers with it.
+    #[serde(deserialize_with = "status_list")]
+    pub blocked_statuses: Vec<u16>,
+    /// Server ports whose responses are not the application's and are never
+    /// paired: default `[8445]`, where `specula live --sink` answers 204 to
+    /// mirrored requests.
+    pub ignore_ports: Vec<u16>,
+    /// Most records held per worker (the total is this times the workers);
+    /// beyond it the oldest are released unpaired (counted). Default 65536.
+    pub max_held_records: usize,
+}
+
+impl Default for ResponsesSection {
+    fn default() -> Self {
+        use crate::pipeline::pairing;
+        ResponsesSection {
+            pair: true,
+            timeout_ms: pairing::DEFAULT_TIMEOUT_MS,
+            blocked_statuses: pairing::DEFAULT_BLOCKED_STATUSES.to_vec(),
+            ignore_ports: pairing::DEFAULT_IGNORE_PORTS.to_vec(),
+            max_held_records: pairing::DEFAULT_MAX_HELD_RECORDS,
+        }
+    }
+}
+
+impl ResponsesSection {
+    /// The worker's options; hints of SYN-ACKs are bounded like the flows
+    /// of one worker (`reassembly` is the per-worker flow table config).
+    pub fn pairing_options(
+        &self,
+        reassembly: &ReassemblyConfig,
+    ) -> crate::pipeline::PairingOptions {
+        crate::pipeline::PairingOptions {
+            enabled: self.pair,
+            timeout_ns: self.timeout_ms.saturating_mul(1_000_000),
+            blocked_statuses: self.blocked_statuses.clone(),
+            ignore_ports: self.ignore_ports.clone(),
+            max_held_records: self.max_held_records,
+            max_hints: reassembly.max_flows.max(1),
+            hint_max_age_ns: reassembly.idle_timeout_ns,
+        }
+    }
+}
+
 /// The configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -400,6 +463,16 @@ fn vni_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error
         )));
     }
     Ok(list)
+}
+
+fn status_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    let v = Vec::<u16>::deserialize(d)?;
+    if let Some(bad) = v.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(serde::de::Error::custom(format!(
+            "{bad} is not an HTTP status (100..=599)"
+        )));
+    }
+    Ok(v)
 }
 
 fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {

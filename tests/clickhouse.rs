@@ -90,6 +90,10 @@ fn record(i: u32, attack: bool) -> Record {
         complete: i % 6 != 0,
         request_key: format!("{:016x}-beef-0", u64::from(i) * 1_000_000_007),
         client_ip_from_header: i % 2 == 1,
+        response_status: 0,
+        response_bytes: 0,
+        response_time_ms: 0,
+        blocked: false,
         attack: attack.then(|| AttackFields {
             attack_class: ["sqli", "xss", "rce"][(i % 3) as usize],
             rule_id: format!("rule-{}", i % 11),
@@ -648,13 +652,19 @@ fn retention_removes_old_days() {
     exec(&format!("DROP DATABASE {db}"));
 }
 
-/// Runs the real pipeline on a capture into `sink`.
+/// Runs the real pipeline on a capture into `sink` (attack records).
 fn run_pipeline(path: &Path, sink: Box<dyn RecordSink>) {
+    run_pipeline_emit(path, sink, specula::config::EmitMode::Attacks);
+}
+
+/// Runs the real pipeline on a capture into `sink`, emitting `emit`.
+fn run_pipeline_emit(path: &Path, sink: Box<dyn RecordSink>, emit: specula::config::EmitMode) {
     use specula::detect::{DetectLimits, Detector, RuleSet};
     use specula::metrics::CaptureCounters;
     use specula::pipeline::{offline, Pipeline, PipelineOptions};
     let opts = PipelineOptions {
         workers: 2,
+        emit,
         ..PipelineOptions::new(Arc::new(Detector::new(
             &RuleSet::builtin(),
             DetectLimits::default(),
@@ -694,6 +704,8 @@ fn row_as_record_json(r: &AttackRow) -> serde_json::Value {
         "complete": r.complete == 1,
         "request_key": r.request_key,
         "client_ip_from_header": r.client_ip_from_header == 1,
+        "response_status": r.response_status, "response_bytes": r.response_bytes,
+        "response_time_ms": r.response_time_ms, "blocked": r.blocked == 1,
         "attack_class": r.attack_class, "rule_id": r.rule_id, "severity": r.severity,
         "location": r.location, "matched": r.matched,
         "request_line": r.request_line,
@@ -899,6 +911,84 @@ fn a_sigkilled_sensor_loses_nothing_and_the_next_run_delivers_once() {
             "SELECT toUInt64(sum(requests)) FROM {db}.requests_1m"
         )),
         want_requests
+    );
+    exec(&format!("DROP DATABASE {db}"));
+}
+
+/// Two-sided captures: the attack rows carry the responses, the rollup the
+/// status classes, and the documented report separates attacks that reached
+/// the application from those refused.
+#[test]
+fn span_captures_separate_reached_from_blocked_attacks() {
+    use specula::sink::clickhouse::queries::{render, REPORTS};
+    let db = fresh_db("span");
+    for name in ["span-keepalive.pcap", "span-pipelining.pcap"] {
+        let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(name);
+        run_pipeline_emit(
+            &capture,
+            Box::new(ClickHouseSink::start(config(&db)).unwrap()),
+            specula::config::EmitMode::Both,
+        );
+    }
+    let mut rows: Vec<(String, u16, u64, u8)> = read_back(&db)
+        .iter()
+        .map(|r| {
+            (
+                r.request_id.clone().unwrap(),
+                r.response_status,
+                r.response_bytes,
+                r.blocked,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows.dedup();
+    assert_eq!(
+        rows,
+        [
+            ("span-ka-2".to_string(), 403, 71, 1),
+            ("span-ka-6".to_string(), 500, 47, 0),
+            ("span-pipe-2".to_string(), 406, 2, 1),
+        ]
+    );
+    // The rollup counts request records by status class (1..5, 0 unseen):
+    // 200 OK ×4 + 201 Created; 304; 403 + 406; 500.
+    let classes: Vec<(u8, u64)> = rt()
+        .block_on(
+            client()
+                .query(&format!(
+                    "SELECT status_class, toUInt64(sum(requests)) FROM {db}.requests_1m \
+                     GROUP BY status_class ORDER BY status_class"
+                ))
+                .fetch_all::<(u8, u64)>(),
+        )
+        .unwrap();
+    assert_eq!(classes, [(2, 6), (3, 1), (4, 2), (5, 1)]);
+    // The report, without its time window (the fixtures are from 2026-01-01).
+    let report = REPORTS
+        .iter()
+        .find(|r| r.name == "reached-vs-blocked")
+        .unwrap();
+    let sql = render(report, &db, &[]).replace("ts >= now() - 86400", "1");
+    let got: Vec<(String, u64, u64, u64, u64)> = rt()
+        .block_on(
+            client()
+                .query(&format!(
+                    "SELECT attack_class, toUInt64(requests), toUInt64(refused), \
+                     toUInt64(reached_app), toUInt64(no_response) FROM ({sql}) \
+                     ORDER BY attack_class"
+                ))
+                .fetch_all::<(String, u64, u64, u64, u64)>(),
+        )
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            ("ptrav".to_string(), 1, 1, 0, 0),
+            ("sqli".to_string(), 2, 1, 1, 0),
+        ]
     );
     exec(&format!("DROP DATABASE {db}"));
 }

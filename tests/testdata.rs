@@ -2,7 +2,8 @@
 //! (`NAME.truth.jsonl`, written by the generator in `src/synth`): every whole
 //! request is found with its method, target and host; every attack is found
 //! with its class; benign requests (which quote attack words in prose) are
-//! not flagged.
+//! not flagged; on two-sided (`span-*`) captures every request carries the
+//! response its truth names.
 
 mod common;
 
@@ -73,6 +74,22 @@ fn every_testdata_capture_matches_its_truth() {
                         s(r, k),
                         s(&t, k)
                     ));
+                }
+            }
+            // Response fields: always present; on two-sided fixtures the
+            // truth says what each request's response was (0 = none).
+            for k in [
+                "response_status",
+                "response_bytes",
+                "response_time_ms",
+                "blocked",
+            ] {
+                match (r.get(k), t.get(k)) {
+                    (None, _) => problems.push(format!("{name} {id}: no {k}")),
+                    (Some(got), Some(want)) if got != want => {
+                        problems.push(format!("{name} {id}: {k} = {got}, truth {want}"))
+                    }
+                    _ => {}
                 }
             }
             let classes = attack_classes(r);

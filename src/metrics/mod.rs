@@ -95,6 +95,8 @@ pub struct WorkerReport {
     pub reassembly: ReassemblyStats,
     pub http: HttpStats,
     pub detect: DetectStats,
+    /// Request/response pairing (two-sided captures).
+    pub pairing: crate::pipeline::PairingStats,
     pub requests: u64,
     pub responses: u64,
     pub attack_requests: u64,
@@ -290,6 +292,28 @@ impl PipelineReport {
                 self.hits(class),
             ));
         }
+        v.push((
+            "specula_pairing_paired_requests_total",
+            None,
+            self.sum(|w| w.pairing.paired),
+        ));
+        for (reason, n) in [
+            ("timeout", self.sum(|w| w.pairing.released_timeout)),
+            ("flow_end", self.sum(|w| w.pairing.released_flow_end)),
+            ("over_cap", self.sum(|w| w.pairing.released_over_cap)),
+            ("unanswered", self.sum(|w| w.pairing.released_unanswered)),
+        ] {
+            v.push((
+                "specula_pairing_unpaired_requests_total",
+                Some(("reason", reason)),
+                n,
+            ));
+        }
+        v.push((
+            "specula_pairing_hints_dropped_total",
+            None,
+            self.sum(|w| w.pairing.hints_dropped),
+        ));
         v.push((
             "specula_pipeline_records_total",
             None,

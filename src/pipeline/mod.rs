@@ -14,6 +14,7 @@ mod dispatch;
 pub mod live;
 pub mod mask;
 pub mod offline;
+pub mod pairing;
 mod record;
 pub mod udp;
 mod view;
@@ -21,6 +22,7 @@ mod worker;
 
 pub use dispatch::Dispatcher;
 pub use mask::Masker;
+pub use pairing::{PairingOptions, PairingStats};
 pub use record::ClientIpPolicy;
 pub use view::{PipelineView, SourceStatus};
 #[cfg(test)]
@@ -69,6 +71,8 @@ pub struct PipelineOptions {
     pub when_full: WhenFull,
     /// Masks secrets in records before they leave the worker.
     pub masker: Arc<Masker>,
+    /// Pairing requests with responses on two-sided captures (`[responses]`).
+    pub pairing: PairingOptions,
 }
 
 impl PipelineOptions {
@@ -90,6 +94,9 @@ impl PipelineOptions {
             client_ip: ClientIpPolicy::default(),
             when_full: WhenFull::Block,
             masker: Arc::new(Masker::default()),
+            pairing: config
+                .responses
+                .pairing_options(&config.reassembly_config(workers)),
         }
     }
 }

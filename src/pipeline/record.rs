@@ -154,6 +154,10 @@ pub(crate) fn build_records(
             req.index
         ),
         client_ip_from_header: from_header,
+        response_status: 0,
+        response_bytes: 0,
+        response_time_ms: 0,
+        blocked: false,
         attack: None,
         context: None,
         attack_classes: None,

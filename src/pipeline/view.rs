@@ -195,6 +195,14 @@ impl PipelineView {
             )],
         );
         gauge(
+            "specula_pairing_held_records",
+            "Records waiting for their response now.",
+            vec![(
+                None,
+                report.workers.iter().map(|w| w.pairing.held_records).sum(),
+            )],
+        );
+        gauge(
             "specula_detect_rules",
             "Rules in the detector now.",
             vec![(None, self.rules_loaded.load(Ordering::Relaxed))],

@@ -1,5 +1,6 @@
 //! A worker thread: owns a share of the flows and runs
-//! reassembly → http → detect → records for them.
+//! reassembly → http → detect → records for them, holding the records of
+//! requests on two-sided flows until their response (see `pairing`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::capture::Timestamp;
 use crate::config::EmitMode;
+use crate::decode::TcpSegment;
 use crate::detect::{DetectStats, Detector, Hit};
 use crate::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use crate::metrics::WorkerReport;
@@ -17,6 +19,7 @@ use crate::sink::Record;
 
 use super::batch::SegmentBatch;
 use super::mask::Masker;
+use super::pairing::{FlowPairing, Pairing};
 use super::record::{build_records, ClientIpPolicy};
 use super::view::{PipelineView, PUBLISH_EVERY};
 use super::{PipelineOptions, WhenFull, WorkerMsg};
@@ -28,6 +31,7 @@ const RECORD_BATCH: usize = 256;
 #[derive(Default)]
 pub(crate) struct FlowState {
     http: HttpSession,
+    pairing: FlowPairing,
 }
 
 pub(crate) struct Worker {
@@ -54,6 +58,9 @@ struct Ctx {
     out: Vec<Record>,
     out_tx: Sender<Vec<Record>>,
     report: WorkerReport,
+    pairing: Pairing,
+    /// Latest capture time seen (segments and batch ticks).
+    now: Timestamp,
 }
 
 impl Worker {
@@ -85,6 +92,8 @@ impl Worker {
                 out: Vec::with_capacity(RECORD_BATCH),
                 out_tx,
                 report: WorkerReport::default(),
+                pairing: Pairing::new(opts.pairing.clone()),
+                now: Timestamp(0),
             },
         }
     }
@@ -100,11 +109,9 @@ impl Worker {
                         self.ctx.detector = Arc::clone(&current);
                     }
                     for (ts, seg) in batch.iter() {
-                        self.table.process(ts, &seg, &mut self.ctx);
+                        self.segment(ts, &seg);
                     }
-                    if batch.now > Timestamp(0) {
-                        self.table.advance_time(batch.now, &mut self.ctx);
-                    }
+                    self.advance(batch.now);
                     self.ctx.report.peak_flows =
                         self.ctx.report.peak_flows.max(self.table.len() as u64);
                     self.ctx.report.peak_buffered_bytes = self
@@ -123,10 +130,28 @@ impl Worker {
             }
         }
         self.table.end_all(&mut self.ctx);
+        self.ctx.pairing.release_all(&mut self.ctx.out);
         self.ctx.flush_records();
         let report = self.report();
         self.view.publish_worker(self.index, report.clone());
         report
+    }
+
+    fn segment(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
+        self.ctx.now = self.ctx.now.max(ts);
+        self.ctx.pairing.note_segment(ts, seg);
+        self.table.process(ts, seg, &mut self.ctx);
+    }
+
+    /// End of a batch: move the capture clock (`Timestamp(0)`: no tick),
+    /// expire idle flows, release records whose response is overdue.
+    fn advance(&mut self, now: Timestamp) {
+        if now > Timestamp(0) {
+            self.ctx.now = self.ctx.now.max(now);
+            self.table.advance_time(now, &mut self.ctx);
+        }
+        let now = self.ctx.now;
+        self.ctx.pairing.expire(now, &mut self.ctx.out);
     }
 
     /// Counters so far.
@@ -135,6 +160,7 @@ impl Worker {
         report.reassembly = self.table.stats().clone();
         report.http = self.ctx.http_stats.clone();
         report.detect = self.ctx.detect_stats.clone();
+        report.pairing = self.ctx.pairing.stats();
         report.flows_active = self.table.len() as u64;
         report.buffered_bytes = self.table.buffered_bytes() as u64;
         report
@@ -142,7 +168,7 @@ impl Worker {
 }
 
 impl Ctx {
-    fn handle_events(&mut self, flow: &FlowInfo) {
+    fn handle_events(&mut self, flow: &FlowInfo, fp: &mut FlowPairing) {
         let events = std::mem::take(&mut self.events);
         for ev in &events {
             match ev {
@@ -157,20 +183,43 @@ impl Ctx {
                     for h in &self.hits {
                         self.report.hits_by_class[h.class as usize] += 1;
                     }
-                    build_records(
-                        flow,
-                        req,
-                        &self.hits,
-                        self.emit,
-                        &self.client_ip,
-                        &self.masker,
-                        &mut self.out,
-                    );
-                    if self.out.len() >= RECORD_BATCH {
-                        self.flush_records();
+                    let dst_port = match req.dir {
+                        Direction::ToServer => flow.server.port,
+                        Direction::ToClient => flow.client.port,
+                    };
+                    if self.pairing.should_hold(fp, req.dir, dst_port) {
+                        let mut held = self.pairing.take_vec();
+                        build_records(
+                            flow,
+                            req,
+                            &self.hits,
+                            self.emit,
+                            &self.client_ip,
+                            &self.masker,
+                            &mut held,
+                        );
+                        self.pairing
+                            .hold(fp, req.index, req.ts, self.now, held, &mut self.out);
+                    } else {
+                        build_records(
+                            flow,
+                            req,
+                            &self.hits,
+                            self.emit,
+                            &self.client_ip,
+                            &self.masker,
+                            &mut self.out,
+                        );
+                        self.pairing.passed(fp, req.index);
                     }
                 }
-                HttpEvent::Response(_) => self.report.responses += 1,
+                HttpEvent::Response(resp) => {
+                    self.report.responses += 1;
+                    self.pairing.on_response(fp, resp, &mut self.out);
+                }
+            }
+            if self.out.len() >= RECORD_BATCH {
+                self.flush_records();
             }
         }
         self.events = events;
@@ -204,6 +253,8 @@ impl StreamHandler<FlowState> for Ctx {
         ts: Timestamp,
         data: &[u8],
     ) {
+        self.pairing.touch(flow, &mut state.pairing);
+        state.pairing.note_data(dir);
         state.http.on_data(
             &self.http_limits,
             &mut self.http_stats,
@@ -213,11 +264,12 @@ impl StreamHandler<FlowState> for Ctx {
             &mut self.events,
         );
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
         }
     }
 
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, len: u64) {
+        self.pairing.touch(flow, &mut state.pairing);
         state.http.on_gap(
             &self.http_limits,
             &mut self.http_stats,
@@ -226,7 +278,7 @@ impl StreamHandler<FlowState> for Ctx {
             &mut self.events,
         );
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
         }
     }
 
@@ -239,7 +291,195 @@ impl StreamHandler<FlowState> for Ctx {
             .http
             .on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
         if !self.events.is_empty() {
-            self.handle_events(flow);
+            self.handle_events(flow, &mut state.pairing);
         }
+        self.pairing
+            .end_flow(flow, &mut state.pairing, &mut self.out);
+        if self.out.len() >= RECORD_BATCH {
+            self.flush_records();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::detect::{DetectLimits, RuleSet};
+    use crate::synth::{TcpConversation, Teardown, DEFAULT_START};
+    use std::net::SocketAddr;
+
+    fn worker(port_cap: usize) -> (Worker, Receiver<Vec<Record>>) {
+        let detector = Arc::new(Detector::new(&RuleSet::builtin(), DetectLimits::default()));
+        let mut opts = PipelineOptions::new(Arc::clone(&detector));
+        opts.emit = EmitMode::Requests;
+        opts.pairing.max_held_records = port_cap;
+        let (out_tx, out_rx) = crossbeam_channel::bounded(1024);
+        let (recycle, _) = crossbeam_channel::bounded(1);
+        let view = Arc::new(PipelineView::new(Vec::new(), 1));
+        let rules = Arc::new(ArcSwap::from(detector));
+        (Worker::new(&opts, 0, rules, view, out_tx, recycle), out_rx)
+    }
+
+    fn req(n: usize) -> Vec<u8> {
+        format!("GET /r{n} HTTP/1.1\r\nHost: a\r\nX-Request-ID: r{n}\r\n\r\n").into_bytes()
+    }
+
+    fn conv(server_port: u16) -> TcpConversation {
+        TcpConversation::new(
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([10, 0, 0, 2], server_port)),
+        )
+        .timing(DEFAULT_START, 1_000_000)
+        .teardown(Teardown::None)
+    }
+
+    /// Feed frames; returns the number of records out after each frame.
+    fn feed(w: &mut Worker, c: &TcpConversation) -> Vec<(usize, u64)> {
+        let mut v = Vec::new();
+        for (ts, f) in c.frames(LinkType::ETHERNET).unwrap() {
+            let seg = crate::decode::decode_frame(LinkType::ETHERNET, &f).unwrap();
+            w.segment(ts, &seg);
+            v.push((w.ctx.out.len(), w.ctx.pairing.stats().held_records));
+        }
+        v
+    }
+
+    fn ids(out: &[Record]) -> Vec<String> {
+        out.iter().map(|r| r.request_id.clone().unwrap()).collect()
+    }
+
+    #[test]
+    fn one_sided_records_come_out_at_once() {
+        let (mut w, _rx) = worker(65_536);
+        // SYN seen, never a SYN-ACK nor a server byte.
+        let c = conv(80).server_silent(true).client(req(1)).client(req(2));
+        let trace = feed(&mut w, &c);
+        // The frame that completes a request yields its record right away.
+        assert_eq!(trace.last().unwrap(), &(2, 0));
+        assert_eq!(trace[1], (1, 0), "{trace:?}");
+        assert!(w.ctx.out.iter().all(|r| r.response_status == 0));
+    }
+
+    #[test]
+    fn two_sided_records_wait_for_their_response() {
+        let (mut w, _rx) = worker(65_536);
+        let ok = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nno!".to_vec();
+        let c = conv(80).client(req(1)).server(ok);
+        let trace = feed(&mut w, &c);
+        // SYN, SYN-ACK, ACK, request (held), response (paired), ACK.
+        assert_eq!(trace[3], (0, 1), "{trace:?}");
+        assert_eq!(trace.last().unwrap(), &(1, 0));
+        let r = &w.ctx.out[0];
+        assert_eq!(
+            (r.response_status, r.response_bytes, r.blocked),
+            (403, 3, true)
+        );
+        assert_eq!(r.response_time_ms, 1);
+        assert_eq!(w.ctx.pairing.stats().paired, 1);
+    }
+
+    #[test]
+    fn unanswered_records_go_out_at_the_timeout() {
+        let (mut w, _rx) = worker(65_536);
+        let c = conv(80).client(req(1));
+        feed(&mut w, &c);
+        assert_eq!(
+            (w.ctx.out.len(), w.ctx.pairing.stats().held_records),
+            (0, 1)
+        );
+        assert_eq!(w.ctx.pairing.stats().released_timeout, 0);
+        // Frames 1 ms apart: SYN, SYN-ACK, ACK, the request (complete at
+        // +3 ms), the server's ACK. Just before the deadline: still held;
+        // at it: released unpaired.
+        let done = DEFAULT_START.0 + 3_000_000;
+        w.advance(Timestamp(done + 4_999_000_000));
+        assert_eq!(w.ctx.out.len(), 0);
+        w.advance(Timestamp(done + 5_000_000_000));
+        assert_eq!(w.ctx.out.len(), 1);
+        assert_eq!(w.ctx.out[0].response_status, 0);
+        assert_eq!(w.ctx.pairing.stats().released_timeout, 1);
+        assert_eq!(w.ctx.pairing.stats().held_records, 0);
+    }
+
+    #[test]
+    fn the_mirror_targets_answers_do_not_hold_records() {
+        let (mut w, _rx) = worker(65_536);
+        let c = conv(8445)
+            .client(req(1))
+            .server(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec());
+        let trace = feed(&mut w, &c);
+        assert_eq!(trace[3], (1, 0), "{trace:?}");
+        assert_eq!(w.ctx.out[0].response_status, 0);
+    }
+
+    #[test]
+    fn the_held_record_cap_holds_under_a_flood_of_unanswered_requests() {
+        let cap = 8;
+        let (mut w, _rx) = worker(cap);
+        let mut c = conv(80);
+        for n in 0..100 {
+            c = c.client(req(n));
+        }
+        let trace = feed(&mut w, &c);
+        assert!(
+            trace.iter().all(|(_, held)| *held <= cap as u64),
+            "{trace:?}"
+        );
+        let s = w.ctx.pairing.stats();
+        assert_eq!((s.released_over_cap, s.held_records), (92, 8));
+        // The flow's end releases the rest, in request order.
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.ctx.pairing.stats().released_flow_end, 8);
+        let want: Vec<String> = (0..100).map(|n| format!("r{n}")).collect();
+        assert_eq!(ids(&w.ctx.out), want);
+    }
+
+    #[test]
+    fn an_answer_before_the_request_is_complete_still_pairs() {
+        let (mut w, _rx) = worker(65_536);
+        // A WAF refuses an upload after its head, before the body is done.
+        let head =
+            b"POST /up HTTP/1.1\r\nHost: a\r\nX-Request-ID: r1\r\nContent-Length: 8\r\n\r\nabcd";
+        let c = conv(80)
+            .client(head.to_vec())
+            .server(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec())
+            .client(b"efgh".to_vec());
+        feed(&mut w, &c);
+        assert_eq!(w.ctx.out.len(), 1);
+        let r = &w.ctx.out[0];
+        assert_eq!((r.response_status, r.blocked, r.body_len), (403, true, 8));
+        assert_eq!(w.ctx.pairing.stats().held_records, 0);
+    }
+
+    #[test]
+    fn pipelined_answers_pair_in_order_and_a_late_request_waits() {
+        let (mut w, _rx) = worker(65_536);
+        let mut reqs = req(1);
+        reqs.extend(req(2));
+        reqs.extend(req(3));
+        let mut resp = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na".to_vec();
+        resp.extend_from_slice(
+            b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+        );
+        let c = conv(80).mss(40).client(reqs).server(resp);
+        feed(&mut w, &c);
+        // Two answers for three requests: the third waits.
+        let got: Vec<(String, u16, u64)> = w
+            .ctx
+            .out
+            .iter()
+            .map(|r| {
+                (
+                    r.request_id.clone().unwrap(),
+                    r.response_status,
+                    r.response_bytes,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("r1".into(), 200, 1), ("r2".into(), 500, 2)]);
+        assert_eq!(w.ctx.pairing.stats().held_records, 1);
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(ids(&w.ctx.out), ["r1", "r2", "r3"]);
     }
 }

@@ -30,6 +30,18 @@ pub struct Record {
     pub request_key: String,
     /// True when `client_ip` came from a trusted proxy's header.
     pub client_ip_from_header: bool,
+    /// Status of the response that answered this request; 0 when none was
+    /// seen (one-sided capture, no answer within `[responses] timeout_ms`,
+    /// flow cut, mirror-target port, pairing off).
+    pub response_status: u16,
+    /// Body bytes of that response after de-chunking; 0 when unseen.
+    pub response_bytes: u64,
+    /// Response's first byte minus the request's first byte, capture clock,
+    /// in milliseconds; 0 when unseen.
+    pub response_time_ms: u32,
+    /// True when the response status is one of `[responses]
+    /// blocked_statuses` (default 403, 406, 429): the request was refused.
+    pub blocked: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackFields>,
     /// Attack records only: what was sent, secrets masked (see
@@ -117,6 +129,10 @@ mod tests {
             complete: true,
             request_key: "k".into(),
             client_ip_from_header: false,
+            response_status: 0,
+            response_bytes: 0,
+            response_time_ms: 0,
+            blocked: false,
             attack: None,
             context: None,
             attack_classes: Some(vec![]),

@@ -134,6 +134,18 @@ pub struct TruthRequest {
     /// Free text for edge cases (what a first-wins reassembler sees, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Two-sided captures: the record's `response_status` (0: none seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<u16>,
+    /// Two-sided captures: the record's `response_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<u64>,
+    /// Two-sided captures: the record's `response_time_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_time_ms: Option<u32>,
+    /// Two-sided captures: the record's `blocked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<bool>,
 }
 
 impl TruthRequest {
@@ -149,6 +161,10 @@ impl TruthRequest {
             encoding: None,
             partial: false,
             note: None,
+            response_status: None,
+            response_bytes: None,
+            response_time_ms: None,
+            blocked: None,
         }
     }
 }

@@ -28,6 +28,7 @@
 pub mod adversary;
 mod conversation;
 mod mix;
+pub mod span;
 pub mod testdata;
 mod writer;
 

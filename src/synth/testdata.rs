@@ -229,6 +229,7 @@ pub fn fixtures() -> Result<Vec<Fixture>, SynthError> {
     out.push(seq_wrap()?);
     out.push(smuggling()?);
     out.push(one_sided()?);
+    out.extend(super::span::fixtures()?);
     Ok(out)
 }
 
@@ -742,7 +743,7 @@ mod tests {
     fn fixtures_are_deterministic_and_small() {
         let a = fixtures().unwrap();
         let b = fixtures().unwrap();
-        assert_eq!(a.len(), 21);
+        assert_eq!(a.len(), 25);
         let mut total = 0;
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.name, y.name);
@@ -773,6 +774,7 @@ mod tests {
                 "overlap-different.pcap",
                 "reorder-retrans.pcap",
                 "pipelining.pcap",
+                "span-pipelining.pcap",
                 "gap.pcap",
                 "chunked.pcap",
                 "seq-wrap.pcap",

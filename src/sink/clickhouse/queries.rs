@@ -53,6 +53,16 @@ pub const REPORTS: &[Report] = &[
               FROM {db}.requests_1m WHERE minute >= now() - 86400 \
               GROUP BY host ORDER BY per_1000 DESC LIMIT 50",
     },
+    Report {
+        name: "reached-vs-blocked",
+        title: "Attacks that reached the application vs blocked, per class (last 24 hours)",
+        sql: "SELECT attack_class, uniqExact(request_key) AS requests, \
+              uniqExactIf(request_key, blocked = 1) AS refused, \
+              uniqExactIf(request_key, response_status > 0 AND blocked = 0) AS reached_app, \
+              uniqExactIf(request_key, response_status = 0) AS no_response \
+              FROM {db}.attacks WHERE ts >= now() - 86400 \
+              GROUP BY attack_class ORDER BY requests DESC",
+    },
 ];
 
 /// A ClickHouse string literal.

@@ -39,6 +39,16 @@ pub struct AttackRow {
     pub body_len: u64,
     pub version: String,
     pub complete: u8,
+    /// Response fields (0 when no response was seen). Defaulted so that
+    /// spool files written before they existed still replay.
+    #[serde(default)]
+    pub response_status: u16,
+    #[serde(default)]
+    pub response_bytes: u64,
+    #[serde(default)]
+    pub response_time_ms: u32,
+    #[serde(default)]
+    pub blocked: u8,
     pub attack_class: String,
     pub rule_id: String,
     pub severity: String,
@@ -133,6 +143,10 @@ impl AttackRow {
             body_len: r.body_len,
             version: r.version.clone(),
             complete: u8::from(r.complete),
+            response_status: r.response_status,
+            response_bytes: r.response_bytes,
+            response_time_ms: r.response_time_ms,
+            blocked: u8::from(r.blocked),
             attack_class: a.attack_class.to_string(),
             rule_id: a.rule_id.clone(),
             severity: a.severity.to_string(),
@@ -168,7 +182,15 @@ impl AttackRow {
             + self.header_values.iter().map(String::len).sum::<usize>()
             + self.body_excerpt.len();
         // Fixed-width columns plus one length byte per string.
-        strings + 64
+        strings + 80
+    }
+}
+
+/// 1..=5 for a 1xx..5xx response, 0 when none was seen (or nonsense).
+pub fn status_class(status: u16) -> u8 {
+    match status / 100 {
+        c @ 1..=5 => c as u8,
+        _ => 0,
     }
 }
 
@@ -196,7 +218,7 @@ impl Rollup {
             ts - ts % 60,
             r.host.clone().unwrap_or_default(),
             r.method.clone(),
-            0u8,
+            status_class(r.response_status),
         );
         let attacked = r.attack_classes.as_ref().is_some_and(|c| !c.is_empty());
         let cell = self.cells.entry(key).or_default();
@@ -243,7 +265,14 @@ impl Rollup {
                 },
             )
             .collect();
-        rows.sort_by(|a, b| (a.minute, &a.host, &a.method).cmp(&(b.minute, &b.host, &b.method)));
+        rows.sort_by(|a, b| {
+            (a.minute, &a.host, &a.method, a.status_class).cmp(&(
+                b.minute,
+                &b.host,
+                &b.method,
+                b.status_class,
+            ))
+        });
         rows
     }
 }
@@ -272,6 +301,10 @@ pub(crate) mod tests {
             complete: true,
             request_key: format!("{i:x}-abc-0"),
             client_ip_from_header: false,
+            response_status: 0,
+            response_bytes: 0,
+            response_time_ms: 0,
+            blocked: false,
             attack: attack.then(|| AttackFields {
                 attack_class: "sqli",
                 rule_id: "sqli-001".into(),
@@ -376,5 +409,59 @@ pub(crate) mod tests {
         assert_eq!(rows[0].attacked_requests, 3);
         assert_eq!(rows[0].minute % 60, 0);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn attack_row_carries_the_response_fields() {
+        let mut r = record(2, true);
+        r.response_status = 403;
+        r.response_bytes = 162;
+        r.response_time_ms = 12;
+        r.blocked = true;
+        let row = AttackRow::from_record(&r, "s").unwrap();
+        assert_eq!(
+            (
+                row.response_status,
+                row.response_bytes,
+                row.response_time_ms,
+                row.blocked
+            ),
+            (403, 162, 12, 1)
+        );
+    }
+
+    #[test]
+    fn spooled_rows_of_the_previous_version_still_replay() {
+        let row = AttackRow::from_record(&record(5, true), "s").unwrap();
+        let mut v = serde_json::to_value(&row).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for k in [
+            "response_status",
+            "response_bytes",
+            "response_time_ms",
+            "blocked",
+        ] {
+            assert!(obj.remove(k).is_some(), "{k}");
+        }
+        let old: AttackRow = serde_json::from_value(v).unwrap();
+        assert_eq!(old, row);
+        assert_eq!((old.response_status, old.blocked), (0, 0));
+    }
+
+    #[test]
+    fn rollup_uses_the_status_class() {
+        assert_eq!(
+            [0, 99, 100, 204, 304, 403, 503, 600, 999].map(status_class),
+            [0, 0, 1, 2, 3, 4, 5, 0, 0]
+        );
+        let mut roll = Rollup::default();
+        for (i, status) in [(0, 200), (1, 200), (2, 403), (3, 0)] {
+            let mut r = record(i, false);
+            r.response_status = status;
+            roll.add(&r);
+        }
+        let rows = roll.take("s");
+        let classes: Vec<(u8, u64)> = rows.iter().map(|r| (r.status_class, r.requests)).collect();
+        assert_eq!(classes, [(0, 1), (2, 2), (4, 1)]);
     }
 }
