@@ -59,6 +59,7 @@ fn record(i: u32) -> Record {
         complete: true,
         request_key: format!("{:016x}-beef-0", u64::from(i) * 1_000_000_007),
         client_ip_from_header: false,
+        client_ip_claimed: None,
         response_status: 0,
         response_bytes: 0,
         response_time_ms: 0,

@@ -189,6 +189,7 @@ fn bench_record_encoding(c: &mut Criterion) {
         complete: true,
         request_key: "0000000000000001-00000000000000ff-0".into(),
         client_ip_from_header: true,
+        client_ip_claimed: None,
         response_status: 0,
         response_bytes: 0,
         response_time_ms: 0,

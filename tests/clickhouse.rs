@@ -90,6 +90,7 @@ fn record(i: u32, attack: bool) -> Record {
         complete: i % 6 != 0,
         request_key: format!("{:016x}-beef-0", u64::from(i) * 1_000_000_007),
         client_ip_from_header: i % 2 == 1,
+        client_ip_claimed: None,
         response_status: 0,
         response_bytes: 0,
         response_time_ms: 0,
@@ -691,7 +692,7 @@ fn row_as_record_json(r: &AttackRow) -> serde_json::Value {
         .unwrap()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "ts": ts,
         "src_ip": r.src_ip, "src_port": r.src_port,
         "dst_ip": r.dst_ip, "dst_port": r.dst_port,
@@ -711,7 +712,11 @@ fn row_as_record_json(r: &AttackRow) -> serde_json::Value {
         "request_line": r.request_line,
         "headers": r.header_names.iter().zip(&r.header_values).collect::<Vec<_>>(),
         "body_excerpt": r.body_excerpt,
-    })
+    });
+    if !r.client_ip_claimed.is_empty() {
+        v["client_ip_claimed"] = r.client_ip_claimed.clone().into();
+    }
+    v
 }
 
 #[test]

@@ -59,6 +59,26 @@ impl ClientIpPolicy {
     }
 }
 
+/// Most bytes of an untrusted claim kept in `client_ip_claimed`.
+const MAX_CLAIM_BYTES: usize = 128;
+
+impl ClientIpPolicy {
+    /// What `src` claimed as the client when it is not a trusted proxy: the
+    /// `X-Real-IP` value, else the `X-Forwarded-For` chain (a spoofing
+    /// attempt, or a proxy missing from `--trusted-proxy`), cut to
+    /// [`MAX_CLAIM_BYTES`].
+    pub fn untrusted_claim(&self, src: IpAddr, req: &Request) -> Option<String> {
+        if self.is_trusted(src) {
+            return None;
+        }
+        let value = req
+            .header("x-real-ip")
+            .or_else(|| req.header("x-forwarded-for"))?;
+        let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
+        Some(escape_bytes(value.trim_ascii()))
+    }
+}
+
 fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     let s = std::str::from_utf8(raw).ok()?.trim();
     let s = s
@@ -154,6 +174,7 @@ pub(crate) fn build_records(
             req.index
         ),
         client_ip_from_header: from_header,
+        client_ip_claimed: policy.untrusted_claim(src.ip, req),
         response_status: 0,
         response_bytes: 0,
         response_time_ms: 0,
@@ -240,5 +261,28 @@ mod tests {
         assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("10.0.0.1"), false));
         let r = req(&[("X-Real-IP", "[2001:db8::1]:443")]);
         assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("2001:db8::1"), true));
+    }
+
+    #[test]
+    fn untrusted_claims_are_kept_visible_but_not_believed() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Forwarded-For", " 1.2.3.4, 5.6.7.8 ")]);
+        // From the Internet: not believed, but recorded as a claim.
+        assert_eq!(p.resolve(ip("203.0.113.9"), &r), (ip("203.0.113.9"), false));
+        assert_eq!(
+            p.untrusted_claim(ip("203.0.113.9"), &r).as_deref(),
+            Some("1.2.3.4, 5.6.7.8")
+        );
+        // From the trusted proxy: believed, no claim to report.
+        assert_eq!(p.untrusted_claim(ip("10.0.0.1"), &r), None);
+        // Nothing claimed.
+        assert_eq!(p.untrusted_claim(ip("203.0.113.9"), &req(&[])), None);
+        // A claim is cut and escaped, never stored whole.
+        let long = "9".repeat(1000);
+        let r = req(&[("X-Real-IP", long.as_str())]);
+        assert_eq!(
+            p.untrusted_claim(ip("203.0.113.9"), &r).map(|c| c.len()),
+            Some(MAX_CLAIM_BYTES)
+        );
     }
 }

@@ -30,6 +30,11 @@ pub struct Record {
     pub request_key: String,
     /// True when `client_ip` came from a trusted proxy's header.
     pub client_ip_from_header: bool,
+    /// What a source that is not a trusted proxy claimed in `X-Real-IP` /
+    /// `X-Forwarded-For` (not believed: `client_ip` is the packet's source).
+    /// Absent when nothing was claimed or the claim was believed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip_claimed: Option<String>,
     /// Status of the response that answered this request; 0 when none was
     /// seen (one-sided capture, no answer within `[responses] timeout_ms`,
     /// flow cut, mirror-target port, pairing off).
@@ -129,6 +134,7 @@ mod tests {
             complete: true,
             request_key: "k".into(),
             client_ip_from_header: false,
+            client_ip_claimed: None,
             response_status: 0,
             response_bytes: 0,
             response_time_ms: 0,

@@ -29,6 +29,9 @@ pub struct AttackRow {
     pub dst_port: u16,
     pub client_ip: String,
     pub client_ip_from_header: u8,
+    /// An untrusted source's `X-Real-IP`/`X-Forwarded-For` claim; empty if none.
+    #[serde(default)]
+    pub client_ip_claimed: String,
     pub method: String,
     pub uri: String,
     /// Empty when the request had no `Host` (it is part of the sorting key,
@@ -135,6 +138,7 @@ impl AttackRow {
             dst_port: r.dst_port,
             client_ip: r.client_ip.clone(),
             client_ip_from_header: u8::from(r.client_ip_from_header),
+            client_ip_claimed: r.client_ip_claimed.clone().unwrap_or_default(),
             method: r.method.clone(),
             uri: r.uri.clone(),
             host: r.host.clone().unwrap_or_default(),
@@ -301,6 +305,7 @@ pub(crate) mod tests {
             complete: true,
             request_key: format!("{i:x}-abc-0"),
             client_ip_from_header: false,
+            client_ip_claimed: None,
             response_status: 0,
             response_bytes: 0,
             response_time_ms: 0,

@@ -80,6 +80,7 @@ pub const ATTACK_COLUMNS: &[(&str, &str)] = &[
     ("dst_port", "UInt16"),
     ("client_ip", "String"),
     ("client_ip_from_header", "UInt8"),
+    ("client_ip_claimed", "String"),
     ("method", "String"),
     ("uri", "String"),
     ("host", "String"),
