@@ -35,6 +35,7 @@ pub mod decode;
 mod engine;
 pub mod point;
 pub mod rule;
+pub mod sqli;
 #[cfg(test)]
 pub(crate) mod tests;
 
