@@ -27,8 +27,9 @@
 //! keyword (`SELECT`, `DROP`, `EXEC`...), `U` set operator (`UNION`...), `B`
 //! `ORDER BY` / `GROUP BY`, `k` other keyword (`FROM`, `HAVING`...), `&`
 //! logic (`AND`, `OR`, `XOR`, `&&`, `||`), `o` operator (`=`, `LIKE`, `IN`,
-//! `+`...), `c` comment (kept only at the end), `(` `)` `,` `;`, and `?`
-//! for anything else.
+//! `+`...), `c` comment (kept only at the end), `(` `)` `,` `;`, `t` text
+//! (a string left open at the end that holds spaces: prose, not a value),
+//! and `?` for anything else.
 //!
 //! Bounded work: tokenizing stops after [`MAX_TOKENS`] folded tokens and is
 //! linear in the input, which the engine caps per point.
@@ -107,7 +108,7 @@ fn classify(upper: &[u8]) -> (u8, Word) {
         | b"WAITFOR" | b"HANDLER" | b"MERGE" | b"RENAME" | b"PRAGMA" | b"ATTACH" => b'E',
         b"AND" | b"OR" | b"XOR" => b'&',
         b"LIKE" | b"RLIKE" | b"REGEXP" | b"GLOB" | b"IS" | b"IN" | b"BETWEEN" | b"DIV" | b"MOD"
-        | b"SOUNDS" | b"COLLATE" | b"ESCAPE" => b'o',
+        | b"SOUNDS" | b"COLLATE" | b"ESCAPE" | b"NOTNULL" | b"ISNULL" => b'o',
         b"NOT" => return (b'o', Word::Not),
         b"NULL" | b"TRUE" | b"FALSE" | b"CURRENT_USER" | b"SESSION_USER" | b"SYSTEM_USER"
         | b"CURRENT_DATE" | b"CURRENT_TIME" | b"CURRENT_TIMESTAMP" => b'1',
@@ -267,25 +268,37 @@ impl Tokens {
 /// End of a string starting after its opening `q` at `i`: the index after
 /// the closing quote, or the input length when it is never closed.
 /// `''` inside is an escaped quote, and so is `\'` (MySQL).
-fn string_end(s: &[u8], mut i: usize, q: u8) -> usize {
+fn string_end(s: &[u8], i: usize, q: u8) -> usize {
+    string_close(s, i, q, true).unwrap_or(s.len())
+}
+
+/// Like [`string_end`], `None` when the string is never closed; with
+/// `backslash` false only `''` escapes (ANSI SQL, PostgreSQL, MSSQL, SQLite).
+fn string_close(s: &[u8], mut i: usize, q: u8, backslash: bool) -> Option<usize> {
     while let Some(&b) = s.get(i) {
-        if b == b'\\' {
+        if b == b'\\' && backslash {
             i += 2;
         } else if b == q {
             if s.get(i + 1) == Some(&q) {
                 i += 2;
             } else {
-                return i + 1;
+                return Some(i + 1);
             }
         } else {
             i += 1;
         }
     }
-    s.len()
+    None
 }
 
 /// Tokenize `s` as if it followed an opening quote `ctx` (or none).
+#[cfg(test)]
 fn tokenize(s: &[u8], ctx: QuoteContext) -> Tokens {
+    tokenize_with(s, ctx, true)
+}
+
+/// `backslash`: whether `\'` escapes the quote that closes the context.
+fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
     let mut out = Tokens::new();
     let mut i = 0usize;
     match ctx {
@@ -296,7 +309,7 @@ fn tokenize(s: &[u8], ctx: QuoteContext) -> Tokens {
             } else {
                 b'"'
             };
-            let end = string_end(s, 0, q);
+            let end = string_close(s, 0, q, backslash).unwrap_or(s.len());
             out.push(Tok {
                 kind: b's',
                 start: 0,
@@ -346,8 +359,16 @@ fn tokenize(s: &[u8], ctx: QuoteContext) -> Tokens {
                 kind = b'c';
             }
             b'\'' | b'"' => {
-                i = string_end(s, i + 1, b);
-                kind = b's';
+                let closed = string_close(s, i + 1, b, true);
+                i = closed.unwrap_or(s.len());
+                // A string the value leaves open is closed by the query's
+                // own quote (`' OR 'a` + `'`): a short token then. Open text
+                // with spaces is prose after an apostrophe or a quote mark.
+                let open = closed.is_none();
+                let spaced = s
+                    .get(start..i)
+                    .is_some_and(|t| t.iter().any(|&c| is_space(c)));
+                kind = if open && spaced { b't' } else { b's' };
             }
             b'`' => {
                 // `a`.`b` and `a`.b are one qualified name.
@@ -557,13 +578,14 @@ fn shapes() -> Option<&'static Shapes> {
     static S: OnceLock<Option<Shapes>> = OnceLock::new();
     S.get_or_init(|| {
         let bare = Regex::new(&format!(
-            r"^((?:[1v]\)*|\)+)?)(?:{COMMON}|&[1sv]o)|^()(?:\(*E(?:ok|f\(|[1v][,k]|n,))"
+            r"^((?:[1v]\)*|\)+)?)(?:{COMMON}|&[1sv]o)|^()(?:\(+E(?:ok|f\(|[1v][,k]|n,))"
         ));
         // After the closing quote: also `OR 1`, `OR 'x'`, `OR TRUE--`, a bare
-        // comment (`admin'--`), and a comparison that keeps the quotes
-        // balanced (`'='`, `' = 'x' OR`).
+        // comment (`admin'--`), a comparison that keeps the quotes balanced
+        // (`'='`, `' = 'x' OR`), an operator cut short by a comment
+        // (`' COLLATE nocase--`, `' NOTNULL --`), and a bare `UNION SELECT`.
         let quoted = Regex::new(&format!(
-            r"^(s\)*)(?:{COMMON}|&[1sv](?:c|;|$)|c$|o[1sv](?:&|c|;|$)|;c?$)"
+            r"^(s\)*)(?:{COMMON}|&[1sv](?:c|;|$)|c$|o[1sv](?:&|c|;|$)|o[1svn]?c|;c?$|U(?:k|\()*E(?:c|$))"
         ));
         match (bare, quoted) {
             (Ok(bare), Ok(quoted)) => Some(Shapes { bare, quoted }),
@@ -577,8 +599,30 @@ fn shapes() -> Option<&'static Shapes> {
 }
 
 fn check_reading(s: &[u8], ctx: QuoteContext, joined: bool) -> Option<Finding> {
+    check_reading_with(s, ctx, joined, true).or_else(|| {
+        // `\'` closes the string for databases without backslash escapes,
+        // and is how an injection gets past an application that escapes
+        // quotes but not backslashes: read that way too when it occurs.
+        let q = if ctx == QuoteContext::Double {
+            b'"'
+        } else {
+            b'\''
+        };
+        let first = memchr::memchr(q, s)?;
+        (ctx != QuoteContext::None && first > 0 && s.get(first - 1) == Some(&b'\\'))
+            .then(|| check_reading_with(s, ctx, joined, false))
+            .flatten()
+    })
+}
+
+fn check_reading_with(
+    s: &[u8],
+    ctx: QuoteContext,
+    joined: bool,
+    backslash: bool,
+) -> Option<Finding> {
     let shapes = shapes()?;
-    let toks = tokenize(s, ctx);
+    let toks = tokenize_with(s, ctx, backslash);
     let fp = toks.fingerprint();
     let re = if ctx == QuoteContext::None {
         &shapes.bare
@@ -606,9 +650,7 @@ pub fn check(input: &[u8], scratch: &mut Vec<u8>) -> Option<Finding> {
     if let Some(f) = check_all(input, false) {
         return Some(f);
     }
-    if memchr::memmem::find(input, b"/*").is_none() {
-        return None;
-    }
+    memchr::memmem::find(input, b"/*")?;
     scratch.clear();
     let mut i = 0;
     while let Some(&b) = input.get(i) {
@@ -722,8 +764,7 @@ mod tests {
             ("1; exec master..xp_cmdshell 'dir'", QuoteContext::None),
             ("1 and 1=(select count(*) from t)", QuoteContext::None),
             ("1 order by 3--", QuoteContext::None),
-            ("select * from users", QuoteContext::None),
-            ("select count(*) from users", QuoteContext::None),
+            ("(select * from users)", QuoteContext::None),
             ("union select 1,2", QuoteContext::None),
             ("' OR '1'='1", QuoteContext::Single),
             ("admin'--", QuoteContext::Single),
@@ -750,6 +791,9 @@ mod tests {
             ("x' and 1 in (select 1)--", QuoteContext::Single),
             ("x'; waitfor delay '0:0:5'--", QuoteContext::Single),
             ("x' and not 1=2--", QuoteContext::Single),
+            ("a@b.example\\' or json_valid (id);", QuoteContext::Single),
+            ("user'collate nocase--", QuoteContext::Single),
+            ("x' notnull --", QuoteContext::Single),
         ] {
             let f = hit(s).unwrap_or_else(|| panic!("missed {s:?}"));
             assert_eq!(f.context, ctx, "{s:?}: {f:?}");
@@ -843,6 +887,13 @@ mod tests {
             "{\"query\": \"hello world\", \"page\": 2}",
             "it's -- honestly -- fine",
             "he said \"yes\" and left",
+            "\"or\" operator in logic",
+            "'and' is a conjunction",
+            // A whole statement is how people quote SQL in prose and
+            // code questions; only a breakout out of a value is flagged.
+            "select * from life where fun = true (just kidding)",
+            "select count(*) from users",
+            "back\\slash' and more text",
         ] {
             assert!(hit(s).is_none(), "flagged {s:?}: {:?}", hit(s));
         }

@@ -284,9 +284,11 @@ fn builtin_rules_are_valid() {
     }
     assert_eq!(RuleSet::builtin().len(), total);
     assert!(total >= 50, "{total}");
-    // Rules without literals run on every value: keep them few.
+    // Rules without literals run on every value: keep them few. The two
+    // tokenizer rules (specula-sqli-lex, specula-xss-lex) are among them by
+    // design; at most 3 regex rules may join them.
     let always = detector().always_evaluated_rules();
-    assert!(always <= 3, "{always} always-evaluated rules");
+    assert!(always <= 5, "{always} always-evaluated rules");
 }
 
 #[test]
