@@ -314,9 +314,20 @@ pub fn check(s: &[u8]) -> Option<Finding> {
             });
         }
     }
+    if let Some(f) = bare_css(s) {
+        return Some(f);
+    }
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         match b {
+            // An unquoted attribute value broken out of with a space:
+            // `x onload=...`. Only the common events, or any with code.
+            b' ' | b'\t' | b'\n' | b'\r' | b'/' | 0x0c => {
+                if let Some(f) = unquoted_handler(s, i) {
+                    return Some(f);
+                }
+                i += 1;
+            }
             b'<' => {
                 let closing = s.get(i + 1) == Some(&b'/');
                 let name_start = i + 1 + usize::from(closing);
@@ -352,6 +363,86 @@ pub fn check(s: &[u8]) -> Option<Finding> {
                 i += 1;
             }
             _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Events that fire without user action or on the most common ones.
+const COMMON_EVENTS: &[&[u8]] = &[
+    b"onload",
+    b"onerror",
+    b"onclick",
+    b"onmouseover",
+    b"onfocus",
+    b"onblur",
+    b"onanimationstart",
+    b"ontoggle",
+    b"onbegin",
+    b"onpageshow",
+    b"onmouseenter",
+];
+
+/// After a separator at `sep`: `on*=` (the separator ended an unquoted
+/// attribute value).
+fn unquoted_handler(s: &[u8], sep: usize) -> Option<Finding> {
+    let start = sep + 1;
+    let mut i = start;
+    while s.get(i).is_some_and(u8::is_ascii_alphabetic) {
+        i += 1;
+    }
+    let name = s.get(start..i)?;
+    if !is_event_name(name) {
+        return None;
+    }
+    let mut j = i;
+    while s.get(j).is_some_and(|&b| is_html_space(b)) {
+        j += 1;
+    }
+    if s.get(j) != Some(&b'=') {
+        return None;
+    }
+    let v = s.get(j + 1..).unwrap_or_default();
+    let v = v.get(..v.len().min(64)).unwrap_or_default();
+    let common = COMMON_EVENTS.iter().any(|e| name.eq_ignore_ascii_case(e));
+    (common || handler_code(v)).then(|| Finding {
+        reason: Reason::AttributeBreakout,
+        range: start..(j + 1 + v.len()).min(s.len()),
+    })
+}
+
+/// A value pasted into a `style` attribute or CSS: `x:expression(`,
+/// `url(javascript:`.
+fn bare_css(s: &[u8]) -> Option<Finding> {
+    let l = s.to_ascii_lowercase();
+    for p in memchr::memmem::find_iter(&l, b"url(") {
+        let rest = l.get(p + 4..).unwrap_or_default();
+        let k = rest
+            .iter()
+            .position(|&b| !is_html_space(b) && b != b'"' && b != b'\'')
+            .unwrap_or(rest.len());
+        let r = rest.get(k..).unwrap_or_default();
+        if r.starts_with(b"javascript") || r.starts_with(b"vbscript") {
+            return Some(Finding {
+                reason: Reason::CssCode,
+                range: p..(p + 4 + k + 10).min(s.len()),
+            });
+        }
+    }
+    for p in memchr::memmem::find_iter(&l, b"expression") {
+        let before = l.get(..p).unwrap_or_default();
+        let colon = before
+            .iter()
+            .rev()
+            .find(|&&b| !is_html_space(b))
+            .is_some_and(|&b| b == b':');
+        let after = l.get(p + 10..).unwrap_or_default();
+        let paren = after.iter().find(|&&b| !is_html_space(b)) == Some(&b'(');
+        if colon && paren {
+            return Some(Finding {
+                reason: Reason::CssCode,
+                range: p..(p + 11).min(s.len()),
+            });
         }
     }
     None
@@ -488,6 +579,11 @@ mod tests {
             ("javascript:alert(1)", ScriptUrl),
             ("  JaVaScRiPt:alert(document.domain)", ScriptUrl),
             ("data:text/html,<script>alert(1)</script>", ScriptUrl),
+            ("x onload=go", AttributeBreakout),
+            ("  onmouseover= x", AttributeBreakout),
+            ("x/onanything=alert(1)", AttributeBreakout),
+            ("color:expression(alert(1))", CssCode),
+            ("x:url( 'javascript:alert(1)')", CssCode),
         ] {
             assert_eq!(reason(s), Some(r), "{s:?}");
         }
@@ -510,6 +606,9 @@ mod tests {
             "it's 'alert' level",
             "don't; print the page",
             "online=true",
+            "status: online = yes",
+            "turn the oven on = 180 degrees",
+            "url(/img/a.png)",
             "{\"note\": \"x < 5 && y > 2\"}",
             "mailto:someone@example.com",
             "data:image/png;base64,iVBORw0KGgo=",
