@@ -29,6 +29,11 @@
 
 use std::ops::Range;
 
+/// Bytes of a `<style>` block read for CSS that runs code.
+const STYLE_WINDOW: usize = 1024;
+/// Bytes after a JS sink name searched for its call parenthesis.
+const CALL_WINDOW: usize = 64;
+
 /// Why a value was flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -286,8 +291,11 @@ fn scan_tag(s: &[u8], lt: usize, name: Range<usize>, closing: bool) -> Result<us
         }
     }
     if tag == b"style" {
-        // A style block: its text up to `</style` is CSS.
+        // A style block: its text up to `</style` is CSS. Only the next
+        // STYLE_WINDOW bytes are read, so that many `<style>` tags cost
+        // linear work, not quadratic.
         let body = s.get(i..).unwrap_or_default();
+        let body = body.get(..body.len().min(STYLE_WINDOW)).unwrap_or(body);
         let end =
             memchr::memmem::find(&body.to_ascii_lowercase(), b"</style").unwrap_or(body.len());
         if css_code(body.get(..end).unwrap_or_default()) || starts_with_ci(body, 0, b"@import") {
@@ -496,10 +504,14 @@ fn breakout(s: &[u8], q: usize) -> Option<Finding> {
             k += 1;
         }
         if sink_at(s, k) {
-            let end =
-                memchr::memchr(b'(', s.get(k..).unwrap_or_default()).map_or(s.len(), |p| k + p + 1);
+            let window = s.get(k..).unwrap_or_default();
+            let window = window
+                .get(..window.len().min(CALL_WINDOW))
+                .unwrap_or(window);
+            let paren = memchr::memchr(b'(', window);
+            let end = paren.map_or(k + window.len(), |p| k + p + 1);
             // The sink must be called (or accessed, `document.cookie`).
-            let called = end < s.len() || s.get(k..).is_some_and(|r| r.contains(&b'.'));
+            let called = paren.is_some() || window.contains(&b'.');
             if called {
                 return Some(Finding {
                     reason: Reason::JsBreakout,
@@ -625,6 +637,15 @@ mod tests {
         let s = b"hello <img src=x onerror=alert(1)> world";
         let f = check(s).unwrap();
         assert_eq!(s.get(f.range).unwrap(), b"<img src=x onerror=alert(1)");
+    }
+
+    #[test]
+    fn repeated_openers_stay_linear() {
+        // Would be quadratic if each opener scanned the rest of the value.
+        let many_styles = "<style>".repeat(4000);
+        assert_eq!(reason(&many_styles), None);
+        let many_sinks = "';alert ".repeat(4000);
+        assert_eq!(reason(&many_sinks), None);
     }
 
     #[test]
