@@ -260,8 +260,13 @@ impl Tokens {
         true
     }
 
-    fn fingerprint(&self) -> Vec<u8> {
-        self.toks.iter().take(self.len).map(|t| t.kind).collect()
+    /// The token types, on the stack (no allocation per reading).
+    fn fingerprint(&self) -> ([u8; MAX_TOKENS], usize) {
+        let mut fp = [0u8; MAX_TOKENS];
+        for (d, t) in fp.iter_mut().zip(self.toks.iter().take(self.len)) {
+            *d = t.kind;
+        }
+        (fp, self.len.min(MAX_TOKENS))
     }
 }
 
@@ -623,13 +628,18 @@ fn check_reading_with(
 ) -> Option<Finding> {
     let shapes = shapes()?;
     let toks = tokenize_with(s, ctx, backslash);
-    let fp = toks.fingerprint();
+    let (fp, n) = toks.fingerprint();
+    let fp = fp.get(..n).unwrap_or_default();
     let re = if ctx == QuoteContext::None {
         &shapes.bare
     } else {
         &shapes.quoted
     };
-    let caps = re.captures(&fp)?;
+    // `is_match` first: it allocates nothing, and almost every value fails.
+    if !re.is_match(fp) {
+        return None;
+    }
+    let caps = re.captures(fp)?;
     let m = caps.get(0)?;
     let prefix = caps.get(1).or_else(|| caps.get(2)).map_or(0, |g| g.len());
     let first = toks.toks.get(prefix.min(toks.len.saturating_sub(1)))?;
@@ -637,7 +647,7 @@ fn check_reading_with(
     let last = toks.toks.get(toks.len.max(m.end()).saturating_sub(1))?;
     Some(Finding {
         context: ctx,
-        fingerprint: String::from_utf8_lossy(&fp).into_owned(),
+        fingerprint: String::from_utf8_lossy(fp).into_owned(),
         range: first.start..last.end.max(first.start),
         joined,
     })
@@ -684,7 +694,8 @@ mod tests {
     use super::*;
 
     fn fp(s: &str, ctx: QuoteContext) -> String {
-        String::from_utf8(tokenize(s.as_bytes(), ctx).fingerprint()).unwrap()
+        let (fp, n) = tokenize(s.as_bytes(), ctx).fingerprint();
+        String::from_utf8(fp[..n].to_vec()).unwrap()
     }
     fn hit(s: &str) -> Option<Finding> {
         check(s.as_bytes(), &mut Vec::new())

@@ -307,6 +307,13 @@ fn scan_tag(s: &[u8], lt: usize, name: Range<usize>, closing: bool) -> Result<us
 
 /// Look for an XSS shape in `s`.
 pub fn check(s: &[u8]) -> Option<Finding> {
+    // Every shape needs a tag, a quote, an `=` (handler) or a `:` (URL,
+    // CSS); most values have none of them and cost two memchr passes.
+    if memchr::memchr3(b'<', b'=', b':', s).is_none()
+        && memchr::memchr3(b'\'', b'"', b'`', s).is_none()
+    {
+        return None;
+    }
     // A whole value that is a code URL with a call in it (an `href` or
     // redirect parameter).
     if let Some(p) = script_url(s) {
@@ -422,6 +429,8 @@ fn unquoted_handler(s: &[u8], sep: usize) -> Option<Finding> {
 /// A value pasted into a `style` attribute or CSS: `x:expression(`,
 /// `url(javascript:`.
 fn bare_css(s: &[u8]) -> Option<Finding> {
+    // Both shapes call something.
+    memchr::memchr(b'(', s)?;
     let l = s.to_ascii_lowercase();
     for p in memchr::memmem::find_iter(&l, b"url(") {
         let rest = l.get(p + 4..).unwrap_or_default();
