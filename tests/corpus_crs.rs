@@ -56,8 +56,14 @@ fn class_of(category: &str) -> Option<&'static [&'static str]> {
 /// against drift rather than measuring false positives; `tests/benign.rs` does
 /// that.
 const FLOORS: &[(&str, f64, f64)] = &[
-    ("sqli", 46.3, 9.2),
-    ("xss", 68.1, 11.1),
+    // The tokenizer checks (specula-sqli-lex, -xss-lex) raised these. The
+    // sqli clean bound went up from 9.2 once, by clean cases that are
+    // injection probes aimed at another rule: `user'collate foo--`
+    // (942120-30), `x'~email--` (942520-17) and the Oracle out-of-band
+    // payload `||(SELECT(DBMS_LDAP.INIT('169.1.1.1',19))FROM(DUAL))`
+    // (942360-29).
+    ("sqli", 52.3, 11.0),
+    ("xss", 70.5, 11.1),
     ("rce", 55.9, 10.5),
     ("php", 61.9, 7.9),
     ("java", 65.4, 78.8),

@@ -6,7 +6,10 @@
 //! semantics would hide a literal that overlaps an earlier one). Per point
 //! and decoding layer: automaton → candidate bitset → target filter → regex.
 //! Rules without literals run on every layer after that. Regexes are the
-//! `regex` crate's (finite automata, linear time in the input).
+//! `regex` crate's (finite automata, linear time in the input). Tokenizer
+//! rules (`kind = "sqli-lex"` / `"xss-lex"`, see [`super::sqli`] and
+//! [`super::xss`]) have no literals and run on every layer of the points
+//! they target, like any rule; both are linear in the (capped) value.
 
 use std::sync::Arc;
 
@@ -14,7 +17,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::decode::{backslash_escapes, html_entities, percent_decode, remove_nul};
 use super::point::{Kind, Point, Points};
-use super::rule::{Rule, Target};
+use super::rule::{Matcher, Rule, Target};
+use super::{sqli, xss};
 use super::{AttackClass, DetectLimits, DetectStats, Hit, RuleSet, Severity};
 use crate::http::{Anomaly, Request};
 
@@ -26,7 +30,7 @@ struct Compiled {
     id: Arc<str>,
     class: AttackClass,
     severity: Severity,
-    regex: regex::bytes::Regex,
+    matcher: Matcher,
     /// Bit per [`Kind`] (see `kind_bit`).
     kinds: u8,
     /// Lowercase header names for `header:NAME` targets.
@@ -68,6 +72,8 @@ pub struct Scratch {
     layer_c: Vec<u8>,
     candidates: Vec<u64>,
     hit_here: Vec<u64>,
+    /// The comment-free copy the SQL tokenizer reads a second time.
+    lex: Vec<u8>,
 }
 
 fn bit_set(bits: &mut [u64], i: usize) {
@@ -219,6 +225,7 @@ impl Engine {
             layer_c,
             candidates,
             hit_here,
+            lex,
         } = scratch;
         points.extract(req, &self.limits, stats);
         let words = self.rules.len().div_ceil(64);
@@ -237,7 +244,7 @@ impl Engine {
             cur.clear();
             cur.extend_from_slice(value);
             if !self.layer(
-                p, points, cur, candidates, hit_here, stats, hits, first_hit, &mut count,
+                p, points, cur, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
             ) {
                 return;
             }
@@ -260,7 +267,7 @@ impl Engine {
                         still_changing = true;
                         std::mem::swap(&mut cur, &mut next);
                         if !self.layer(
-                            p, points, cur, candidates, hit_here, stats, hits, first_hit,
+                            p, points, cur, candidates, hit_here, lex, stats, hits, first_hit,
                             &mut count,
                         ) {
                             return;
@@ -278,7 +285,7 @@ impl Engine {
             next.clear();
             if remove_nul(cur, next)
                 && !self.layer(
-                    p, points, next, candidates, hit_here, stats, hits, first_hit, &mut count,
+                    p, points, next, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
                 )
             {
                 return;
@@ -296,6 +303,7 @@ impl Engine {
         data: &[u8],
         candidates: &mut [u64],
         hit_here: &mut [u64],
+        lex: &mut Vec<u8>,
         stats: &mut DetectStats,
         hits: &mut Vec<Hit>,
         first_hit: usize,
@@ -323,7 +331,9 @@ impl Engine {
                     let bit = w.trailing_zeros() as usize;
                     w &= w - 1;
                     let ri = wi * 64 + bit;
-                    if !self.eval(ri, p, points, data, hit_here, stats, hits, first_hit, count) {
+                    if !self.eval(
+                        ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
+                    ) {
                         return false;
                     }
                 }
@@ -336,6 +346,7 @@ impl Engine {
                 points,
                 data,
                 hit_here,
+                lex,
                 stats,
                 hits,
                 first_hit,
@@ -355,6 +366,7 @@ impl Engine {
         points: &Points,
         data: &[u8],
         hit_here: &mut [u64],
+        lex: &mut Vec<u8>,
         stats: &mut DetectStats,
         hits: &mut Vec<Hit>,
         first_hit: usize,
@@ -367,8 +379,19 @@ impl Engine {
             return true;
         }
         stats.regex_evaluations += 1;
-        let Some(m) = rule.regex.find(data) else {
-            return true;
+        let mb: &[u8] = match &rule.matcher {
+            Matcher::Regex(re) => match re.find(data) {
+                Some(m) => m.as_bytes(),
+                None => return true,
+            },
+            Matcher::SqliLex => match sqli::check(data, lex) {
+                Some(f) => f.matched(data, lex),
+                None => return true,
+            },
+            Matcher::XssLex => match xss::check(data) {
+                Some(f) => data.get(f.range).unwrap_or_default(),
+                None => return true,
+            },
         };
         bit_set(hit_here, ri);
         let loc = points.loc(p);
@@ -385,7 +408,6 @@ impl Engine {
             stats.hit_limit_hits += 1;
             return false;
         }
-        let mb = m.as_bytes();
         hits.push(Hit {
             rule_id: rule.id.clone(),
             class: rule.class,
@@ -419,7 +441,7 @@ fn compile(r: &Rule) -> Compiled {
         id: Arc::from(r.id.as_str()),
         class: r.class,
         severity: r.severity,
-        regex: r.regex.clone(),
+        matcher: r.matcher.clone(),
         kinds,
         headers,
         custom_headers,

@@ -35,12 +35,14 @@ pub mod decode;
 mod engine;
 pub mod point;
 pub mod rule;
+pub mod sqli;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod xss;
 
 use engine::Engine;
 pub use engine::{Scratch, MAX_MATCHED_BYTES};
-pub use rule::{Rule, Target};
+pub use rule::{Matcher, Rule, Target};
 
 /// Attack class, as stored in records (`attack_class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -26,6 +26,12 @@
 //!   compiled with a size limit of [`REGEX_SIZE_LIMIT`] bytes. Unicode mode
 //!   is off: the input is bytes, `.` matches any byte, and `\w`, `\s`, `\b`
 //!   and `(?i)` are ASCII-only (which also keeps automata small).
+//! * `kind` (optional): `regex` (the default), or one of the built-in
+//!   tokenizer checks, `sqli-lex` ([`super::sqli`]) or `xss-lex`
+//!   ([`super::xss`]), which take no `pattern` or `prefilter`; `id`,
+//!   `class`, `severity` and `targets` work as for any rule, so such an
+//!   entry is how a rule file turns a tokenizer check on, points it at
+//!   request parts, or (by leaving it out) turns it off.
 //! * `prefilter`: literals, matched ASCII case-insensitively; the regex only
 //!   runs on a value in which at least one occurs. When absent they are
 //!   derived from the pattern (regex-syntax literal extraction, prefix then
@@ -161,6 +167,17 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// How a rule matches a value.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// `kind = "regex"` (the default): the `pattern`.
+    Regex(Regex),
+    /// `kind = "sqli-lex"`: the SQL tokenizer check ([`super::sqli`]).
+    SqliLex,
+    /// `kind = "xss-lex"`: the HTML/JS tokenizer check ([`super::xss`]).
+    XssLex,
+}
+
 /// One validated, compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -168,8 +185,9 @@ pub struct Rule {
     pub class: AttackClass,
     pub severity: Severity,
     pub targets: Vec<Target>,
+    /// The regex source; empty for tokenizer rules.
     pub pattern: String,
-    pub regex: Regex,
+    pub matcher: Matcher,
     /// Prefilter literals (lowercase); empty means always evaluated.
     pub prefilter: Vec<Vec<u8>>,
     /// Whether `prefilter` was written in the file (else derived).
@@ -178,8 +196,9 @@ pub struct Rule {
     pub references: Vec<String>,
 }
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "id",
+    "kind",
     "class",
     "severity",
     "targets",
@@ -284,7 +303,40 @@ fn parse_rule(
     let id = req_str(ctx, table, "id", table_span.clone());
     let class = req_str(ctx, table, "class", table_span.clone());
     let severity = req_str(ctx, table, "severity", table_span.clone());
-    let pattern = req_str(ctx, table, "pattern", table_span.clone());
+    let kind = match table.get("kind") {
+        None => Some("regex".to_string()),
+        Some(Item::Value(Value::String(k))) => match k.value().as_str() {
+            v @ ("regex" | "sqli-lex" | "xss-lex") => Some(v.to_string()),
+            other => {
+                ctx.err(
+                    k.span(),
+                    format!("unknown kind `{other}` (expected regex, sqli-lex or xss-lex)"),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            ctx.err(value_span(table, "kind"), "`kind` must be a string".into());
+            None
+        }
+    };
+    let lex = kind.as_deref().is_some_and(|k| k != "regex");
+    let pattern = if lex {
+        for key in ["pattern", "prefilter"] {
+            if table.contains_key(key) {
+                ctx.err(
+                    table.key(key).and_then(|k| k.span()),
+                    format!(
+                        "`{key}` is not used by a tokenizer rule (kind `{}`)",
+                        kind.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        Some((String::new(), 0..0))
+    } else {
+        req_str(ctx, table, "pattern", table_span.clone())
+    };
     let description = req_str(ctx, table, "description", table_span.clone());
     let targets = req_str_array(ctx, table, "targets", table_span.clone(), true);
     let prefilter = opt_str_array(ctx, table, "prefilter");
@@ -347,7 +399,7 @@ fn parse_rule(
             ),
         }
     }
-    let regex = pattern.as_ref().and_then(|(p, span)| {
+    let regex = pattern.as_ref().filter(|_| !lex).and_then(|(p, span)| {
         match RegexBuilder::new(p)
             .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT)
@@ -361,6 +413,7 @@ fn parse_rule(
             }
         }
     });
+    let prefilter = prefilter.filter(|_| !lex);
     let prefilter_explicit = prefilter.is_some();
     let mut literals = Vec::new();
     for (lit, span) in prefilter.unwrap_or_default() {
@@ -375,9 +428,14 @@ fn parse_rule(
     }
     let (id, _) = id?;
     let (pattern, _) = pattern?;
-    if !prefilter_explicit {
+    if !prefilter_explicit && !lex {
         literals = derive_literals(&pattern);
     }
+    let matcher = match kind?.as_str() {
+        "sqli-lex" => Matcher::SqliLex,
+        "xss-lex" => Matcher::XssLex,
+        _ => Matcher::Regex(regex?),
+    };
     literals.sort();
     literals.dedup();
     Some(Rule {
@@ -385,7 +443,7 @@ fn parse_rule(
         class: class?,
         severity: severity?,
         targets: parsed_targets,
-        regex: regex?,
+        matcher,
         pattern,
         prefilter: literals,
         prefilter_explicit,
