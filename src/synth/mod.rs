@@ -28,6 +28,7 @@
 mod conversation;
 mod mix;
 pub mod testdata;
+mod tunnel;
 mod writer;
 
 pub use conversation::{
