@@ -14,6 +14,7 @@ for t in $targets; do
     capture_file) cp -n testdata/*.pcap* "fuzz/corpus/$t/" 2>/dev/null || true ;;
     rules) cp -n rules/*.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
     config) cp -n specula.example.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
+    decode) cp -n fuzz/seeds/decode/* "fuzz/corpus/$t/" 2>/dev/null || true ;;
   esac
   echo "== fuzz $t for ${secs}s"
   (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
