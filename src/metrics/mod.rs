@@ -514,6 +514,30 @@ mod tests {
     }
 
     #[test]
+    fn defrag_counters_are_exported_and_summed() {
+        let mut a = CaptureCounters::default();
+        a.defrag.fragments = 5;
+        a.defrag.timed_out = 1;
+        a.defrag.overlaps_different = 2;
+        let mut r = PipelineReport::default();
+        r.capture.add(&a);
+        r.capture.add(&a);
+        let text = r.prometheus();
+        assert!(
+            text.contains("specula_decode_defrag_fragments_total 10\n"),
+            "{text}"
+        );
+        assert!(text
+            .contains("specula_decode_defrag_dropped_datagrams_total{reason=\"timed_out\"} 2\n"));
+        assert!(text.contains("specula_decode_defrag_overlap_different_data_total 4\n"));
+        let s = r.summary(Duration::from_secs(1));
+        assert!(
+            s.contains("decode_defrag_dropped_datagrams{timed_out}=2"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn sink_counters_gauges_and_health_are_shown() {
         let mut r = PipelineReport::default();
         let s = r.summary(Duration::from_secs(1));
