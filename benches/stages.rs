@@ -57,6 +57,7 @@ fn seg(seq: u32, flags: u8, payload: &[u8], port: u16) -> TcpSegment<'_> {
         flags: TcpFlags(flags),
         window: 65535,
         payload,
+        tunnel: 0,
     }
 }
 

@@ -27,6 +27,7 @@ for line in open("../shared/corpus/crs/tests.jsonl"):
     (out / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
 PY
       fi ;;
+    decode) cp -n fuzz/seeds/decode/* "fuzz/corpus/$t/" 2>/dev/null || true ;;
   esac
   echo "== fuzz $t for ${secs}s"
   (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)

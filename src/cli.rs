@@ -504,7 +504,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
             live::spawn_capture(
                 cap,
                 d,
-                Decoder::default(),
+                Decoder::new(eff.config.decode_options()),
                 Arc::clone(&view),
                 Arc::clone(&stop),
             )
@@ -774,7 +774,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     let outcomes = offline::read_files(
         &args.files,
         filter.as_mut(),
-        &mut Decoder::default(),
+        &mut Decoder::new(eff.config.decode_options()),
         &mut pipeline,
         &mut report.capture,
         &mut progress,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::decode::{Decaps, DecodeOptions, DefragOptions, OverlapPolicy};
 use crate::detect::DetectLimits;
 use crate::http::HttpLimits;
 use crate::reassembly::ReassemblyConfig;
@@ -22,6 +23,8 @@ pub struct Config {
     pub sensor: SensorConfig,
     pub capture: CaptureConfig,
     pub pipeline: PipelineSection,
+    /// `[decode]`: decapsulations, tunnel identity, IP defragmentation.
+    pub decode: DecodeSection,
     pub reassembly: ReassemblySection,
     pub http: HttpSection,
     pub detect: DetectSection,
@@ -187,6 +190,109 @@ impl Default for PipelineSection {
             workers: 0,
             queue_batches: 64,
             batch_segments: 256,
+        }
+    }
+}
+
+/// A decapsulation named in `[decode] decapsulate`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Decap {
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
+    Ipip,
+    Teredo,
+    Mpls,
+}
+
+/// An overlap policy of `[decode]` (see `decode::OverlapPolicy`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    First,
+    Last,
+    DropDifferent,
+    DropAny,
+}
+
+impl From<Overlap> for OverlapPolicy {
+    fn from(o: Overlap) -> Self {
+        match o {
+            Overlap::First => OverlapPolicy::First,
+            Overlap::Last => OverlapPolicy::Last,
+            Overlap::DropDifferent => OverlapPolicy::DropDifferent,
+            Overlap::DropAny => OverlapPolicy::DropAny,
+        }
+    }
+}
+
+/// `[decode]`: per capture thread (each `-i` has its own defragmenter).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeSection {
+    /// UDP destination ports decoded as VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP destination ports decoded as Geneve.
+    pub geneve_ports: Vec<u16>,
+    /// Decapsulations opened; traffic in any other is skipped and counted
+    /// (`specula_decode_skipped_packets_total{reason="decap_disabled"}`).
+    pub decapsulate: Vec<Decap>,
+    /// Tunnel ids (VNI, GRE key, ERSPAN session; every level) are part of
+    /// the flow key.
+    pub tunnel_in_flow_key: bool,
+    /// VLAN ids are part of the flow key.
+    pub vlan_in_flow_key: bool,
+    /// Reassemble IP fragments.
+    pub defrag: bool,
+    /// Most bytes held by incomplete datagrams; at the cap the oldest go.
+    pub defrag_max_bytes: usize,
+    /// Most incomplete datagrams; at the cap the oldest goes.
+    pub defrag_max_datagrams: usize,
+    /// Most fragments per datagram; beyond, the datagram is dropped.
+    pub defrag_max_fragments_per_datagram: usize,
+    /// A datagram still incomplete this long after its first fragment
+    /// (capture clock) is dropped.
+    pub defrag_timeout_secs: u64,
+    /// first | last | drop_different | drop_any
+    pub defrag_ipv4_overlap: Overlap,
+    /// first | last | drop_different | drop_any
+    pub defrag_ipv6_overlap: Overlap,
+}
+
+impl Default for DecodeSection {
+    fn default() -> Self {
+        let d = DecodeOptions::default();
+        let c = d.decaps;
+        let on = [
+            (c.gre, Decap::Gre),
+            (c.erspan, Decap::Erspan),
+            (c.vxlan, Decap::Vxlan),
+            (c.geneve, Decap::Geneve),
+            (c.ipip, Decap::Ipip),
+            (c.teredo, Decap::Teredo),
+            (c.mpls, Decap::Mpls),
+        ];
+        let overlap = |p: OverlapPolicy| match p {
+            OverlapPolicy::First => Overlap::First,
+            OverlapPolicy::Last => Overlap::Last,
+            OverlapPolicy::DropDifferent => Overlap::DropDifferent,
+            OverlapPolicy::DropAny => Overlap::DropAny,
+        };
+        DecodeSection {
+            vxlan_ports: d.vxlan_ports,
+            geneve_ports: d.geneve_ports,
+            decapsulate: on.iter().filter(|(b, _)| *b).map(|(_, x)| *x).collect(),
+            tunnel_in_flow_key: d.tunnel_in_flow_key,
+            vlan_in_flow_key: d.vlan_in_flow_key,
+            defrag: d.defrag.enabled,
+            defrag_max_bytes: d.defrag.max_bytes,
+            defrag_max_datagrams: d.defrag.max_datagrams,
+            defrag_max_fragments_per_datagram: d.defrag.max_fragments_per_datagram,
+            defrag_timeout_secs: d.defrag.timeout_ns / 1_000_000_000,
+            defrag_ipv4_overlap: overlap(d.defrag.ipv4_overlap),
+            defrag_ipv6_overlap: overlap(d.defrag.ipv6_overlap),
         }
     }
 }
@@ -418,6 +524,36 @@ impl Config {
             memcap_bytes: (r.memcap_bytes / n).max(1),
             idle_timeout_ns: r.idle_timeout_secs.saturating_mul(1_000_000_000),
             closed_linger_ns: r.closed_linger_secs.saturating_mul(1_000_000_000),
+        }
+    }
+
+    /// The decoder options of one capture thread.
+    pub fn decode_options(&self) -> DecodeOptions {
+        let d = &self.decode;
+        let on = |x: Decap| d.decapsulate.contains(&x);
+        DecodeOptions {
+            vxlan_ports: d.vxlan_ports.clone(),
+            geneve_ports: d.geneve_ports.clone(),
+            decaps: Decaps {
+                gre: on(Decap::Gre),
+                erspan: on(Decap::Erspan),
+                vxlan: on(Decap::Vxlan),
+                geneve: on(Decap::Geneve),
+                ipip: on(Decap::Ipip),
+                teredo: on(Decap::Teredo),
+                mpls: on(Decap::Mpls),
+            },
+            tunnel_in_flow_key: d.tunnel_in_flow_key,
+            vlan_in_flow_key: d.vlan_in_flow_key,
+            defrag: DefragOptions {
+                enabled: d.defrag,
+                max_bytes: d.defrag_max_bytes,
+                max_datagrams: d.defrag_max_datagrams,
+                max_fragments_per_datagram: d.defrag_max_fragments_per_datagram,
+                timeout_ns: d.defrag_timeout_secs.saturating_mul(1_000_000_000),
+                ipv4_overlap: d.defrag_ipv4_overlap.into(),
+                ipv6_overlap: d.defrag_ipv6_overlap.into(),
+            },
         }
     }
 

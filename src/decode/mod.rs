@@ -9,7 +9,12 @@
 //! Also decoded: 802.1Q/802.1ad/QinQ tags, PPPoE sessions, MPLS, Cisco HDLC,
 //! and tunnels down to the innermost TCP (IP-in-IP, GRE with ERSPAN II/III
 //! and transparent Ethernet, VXLAN, Geneve, Teredo), at most
-//! [`MAX_ENCAP_DEPTH`] deep; [`decode_frame_ext`] says which.
+//! [`MAX_ENCAP_DEPTH`] deep; [`decode_frame_ext`] says which. Which of them
+//! are opened, and on which UDP ports, is a [`DecodeOptions`] choice.
+//!
+//! The [`Decoder`] (one per capture thread) adds IP defragmentation
+//! (IPv4 and IPv6, `defrag`): the one place where decoding keeps state,
+//! bounded by [`DefragOptions`].
 //!
 //! Length policy: the payload is trimmed to the IP length (Ethernet padding
 //! dropped); when the capture holds fewer bytes than the IP length (snap
@@ -28,9 +33,11 @@
 use std::net::IpAddr;
 
 mod decoder;
+mod defrag;
 mod wire;
 
-pub use decoder::{DecodeOptions, Decoder};
+pub use decoder::{Decaps, DecodeOptions, Decoder};
+pub use defrag::{DefragOptions, DefragStats, OverlapPolicy};
 pub use wire::{MAX_ENCAP_DEPTH, MAX_IPV6_EXT_HEADERS, MAX_LINK_TAGS};
 
 use crate::capture::LinkType;
@@ -66,8 +73,9 @@ impl TcpFlags {
     }
 }
 
-/// A decoded TCP segment; `payload` borrows from the frame and is trimmed to
-/// the IP length (no Ethernet padding).
+/// A decoded TCP segment; `payload` borrows from the frame (or from the
+/// [`Decoder`]'s defragmentation buffer) and is trimmed to the IP length
+/// (no Ethernet padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpSegment<'a> {
     pub src: IpAddr,
@@ -79,6 +87,16 @@ pub struct TcpSegment<'a> {
     pub flags: TcpFlags,
     pub window: u16,
     pub payload: &'a [u8],
+    /// Identity of the tunnels the segment came through, part of the flow
+    /// key: every level's VXLAN/Geneve VNI, GRE key and ERSPAN session id
+    /// (and VLAN ids if `vlan_in_flow_key`) folded into one number, so that
+    /// two mirrored networks reusing the same addresses stay apart. 0 when
+    /// none (or `tunnel_in_flow_key = false`). Both directions of a flow are
+    /// assumed to arrive in the same tunnel session (true of VPC Traffic
+    /// Mirroring, GWLB, ERSPAN and RSPAN sessions that mirror both
+    /// directions of a source); a mirror that sends each direction in its
+    /// own session needs `tunnel_in_flow_key = false`.
+    pub tunnel: u64,
 }
 
 /// Why a frame yielded no TCP segment. Counted per reason, never fatal.
@@ -90,7 +108,10 @@ pub enum SkipReason {
     NotIp,
     /// IP carries something other than TCP (UDP, ICMP, ...).
     NotTcp,
-    /// An IP fragment; reassembly of fragments is not done at this layer.
+    /// An IP fragment that completed no datagram: held by the
+    /// [`Decoder`]'s defragmenter, dropped by it (its counters say why), or
+    /// seen by a stateless decode ([`decode_frame`]) or with defragmentation
+    /// off.
     IpFragment,
     /// A header was cut short or held impossible values.
     MalformedLink,
@@ -103,6 +124,9 @@ pub enum SkipReason {
     MalformedTunnel,
     /// More than [`MAX_ENCAP_DEPTH`] tunnels were nested.
     EncapTooDeep,
+    /// A tunnel or label stack whose decapsulation is turned off
+    /// ([`Decaps`]).
+    DecapDisabled,
 }
 
 impl SkipReason {
@@ -119,9 +143,10 @@ impl SkipReason {
             SkipReason::Truncated => "truncated",
             SkipReason::MalformedTunnel => "malformed_tunnel",
             SkipReason::EncapTooDeep => "encap_too_deep",
+            SkipReason::DecapDisabled => "decap_disabled",
         }
     }
-    pub const ALL: [SkipReason; 10] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::UnsupportedLinkType,
         SkipReason::NotIp,
         SkipReason::NotTcp,
@@ -132,6 +157,7 @@ impl SkipReason {
         SkipReason::Truncated,
         SkipReason::MalformedTunnel,
         SkipReason::EncapTooDeep,
+        SkipReason::DecapDisabled,
     ];
 }
 
@@ -153,14 +179,17 @@ pub fn decode_frame(linktype: LinkType, data: &[u8]) -> Result<TcpSegment<'_>, S
     decode_frame_ext(linktype, data).map(|(seg, _)| seg)
 }
 
-/// Decode one frame down to the innermost TCP, with tunnel and VLAN details.
+/// Decode one frame down to the innermost TCP, with tunnel and VLAN
+/// details, with the default [`DecodeOptions`] and no defragmentation
+/// (fragments are [`SkipReason::IpFragment`]); see [`Decoder`] for both.
 pub fn decode_frame_ext(
     linktype: LinkType,
     data: &[u8],
 ) -> Result<(TcpSegment<'_>, DecodeInfo), SkipReason> {
-    let mut info = DecodeInfo::default();
-    let seg = wire::link(linktype, data, &mut info)?;
-    Ok((seg, info))
+    static DEFAULT: std::sync::OnceLock<DecodeOptions> = std::sync::OnceLock::new();
+    let mut cx = wire::Ctx::new(DEFAULT.get_or_init(DecodeOptions::default));
+    let seg = wire::link(linktype, data, &mut cx)?;
+    Ok((seg, cx.info))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::capture::LinkType;
+use crate::capture::Timestamp;
 
 const PAYLOAD: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
 const SRC4: [u8; 4] = [10, 0, 0, 1];
@@ -352,7 +353,7 @@ fn chdlc() {
 #[test]
 fn unsupported_linktype() {
     assert_eq!(
-        decode_frame(LinkType(162), &ip4_tcp(PAYLOAD)),
+        decode_frame(LinkType(146), &ip4_tcp(PAYLOAD)),
         Err(SkipReason::UnsupportedLinkType)
     );
 }
@@ -777,7 +778,8 @@ fn skip_reason_names_are_stable_and_unique() {
             "malformed_tcp",
             "truncated",
             "malformed_tunnel",
-            "encap_too_deep"
+            "encap_too_deep",
+            "decap_disabled"
         ]
     );
 }
@@ -828,4 +830,316 @@ proptest! {
             prop_assert!(start + seg.payload.len() <= n);
         }
     }
+}
+
+// ---- options, tunnel identity, Decoder defragmentation -----------------
+
+fn vxlan_frame(vni: u32, dport: u16, inner: &[u8]) -> Vec<u8> {
+    let v = vni.to_be_bytes();
+    let vx = cat(&[&[0x08, 0, 0, 0, v[1], v[2], v[3], 0], inner]);
+    eth(0x0800, &ip4_wrap(17, &udp(50000, dport, &vx)))
+}
+
+fn geneve_hdr(vni: u32, proto: u16) -> Vec<u8> {
+    let v = vni.to_be_bytes();
+    let p = proto.to_be_bytes();
+    vec![0, 0, p[0], p[1], v[1], v[2], v[3], 0]
+}
+
+fn decoder(f: impl FnOnce(&mut DecodeOptions)) -> Decoder {
+    let mut o = DecodeOptions::default();
+    f(&mut o);
+    Decoder::new(o)
+}
+
+#[test]
+fn tunnel_identity_separates_vnis_and_is_symmetric() {
+    let inner = eth(0x0800, &ip4_tcp(PAYLOAD));
+    let a = ok(LinkType::ETHERNET, &vxlan_frame(1, 4789, &inner)).0;
+    let b = ok(LinkType::ETHERNET, &vxlan_frame(2, 4789, &inner)).0;
+    let plain = ok(LinkType::ETHERNET, &inner).0;
+    assert_ne!(a.tunnel, b.tunnel);
+    assert_ne!(a.tunnel, 0);
+    assert_eq!(plain.tunnel, 0);
+    // VNI 1 in VXLAN differs from GRE key 1.
+    let g = gre(0x2000, 0x6558, &[0, 0, 0, 1], &inner);
+    let c = ok(LinkType::RAW, &ip4_wrap(47, &g)).0;
+    assert_ne!(a.tunnel, c.tunnel);
+    // Nesting folds every level: Geneve 7 carrying VXLAN 9 differs from
+    // Geneve 8 carrying VXLAN 9, and from VXLAN 9 alone.
+    let nested = |outer: u32| {
+        let vx = vxlan_frame(9, 4789, &inner);
+        let g = cat(&[&geneve_hdr(outer, 0x6558), &vx]);
+        ok(LinkType::RAW, &ip4_wrap(17, &udp(1, 6081, &g))).0.tunnel
+    };
+    let vx9 = ok(LinkType::ETHERNET, &vxlan_frame(9, 4789, &inner))
+        .0
+        .tunnel;
+    assert_ne!(nested(7), nested(8));
+    assert_ne!(nested(7), vx9);
+    assert_eq!(nested(7), nested(7));
+    // Off: no tunnel identity.
+    let mut d = decoder(|o| o.tunnel_in_flow_key = false);
+    let f = vxlan_frame(1, 4789, &inner);
+    assert_eq!(
+        d.decode(Timestamp(0), LinkType::ETHERNET, &f)
+            .unwrap()
+            .0
+            .tunnel,
+        0
+    );
+}
+
+#[test]
+fn vlan_in_flow_key_is_opt_in() {
+    let f = eth_tagged(&[(0x8100, 10)], 0x0800, &ip4_tcp(PAYLOAD));
+    let g = eth_tagged(&[(0x8100, 20)], 0x0800, &ip4_tcp(PAYLOAD));
+    assert_eq!(ok(LinkType::ETHERNET, &f).0.tunnel, 0);
+    let mut d = decoder(|o| o.vlan_in_flow_key = true);
+    let a = d
+        .decode(Timestamp(0), LinkType::ETHERNET, &f)
+        .unwrap()
+        .0
+        .tunnel;
+    let b = d
+        .decode(Timestamp(0), LinkType::ETHERNET, &g)
+        .unwrap()
+        .0
+        .tunnel;
+    assert!(a != 0 && b != 0 && a != b);
+}
+
+#[test]
+fn ports_and_disabled_decapsulations() {
+    let inner = eth(0x0800, &ip4_tcp(PAYLOAD));
+    // 8472 is VXLAN by default; 4790 only when configured.
+    assert_v4(&ok(LinkType::ETHERNET, &vxlan_frame(5, 8472, &inner)).0);
+    let f = vxlan_frame(5, 4790, &inner);
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &f),
+        Err(SkipReason::NotTcp)
+    );
+    let mut d = decoder(|o| o.vxlan_ports = vec![4790]);
+    assert_v4(&d.decode(Timestamp(0), LinkType::ETHERNET, &f).unwrap().0);
+    let f = vxlan_frame(5, 4789, &inner);
+    assert_eq!(
+        d.decode(Timestamp(0), LinkType::ETHERNET, &f).unwrap_err(),
+        SkipReason::NotTcp
+    );
+    // Each decapsulation off is `DecapDisabled`.
+    let g = cat(&[&geneve_hdr(3, 0x6558), &inner]);
+    let gre_ip = ip4_wrap(47, &gre(0, 0x0800, &[], &ip4_tcp(PAYLOAD)));
+    let erspan = ip4_wrap(47, &gre(0, 0x88be, &[], &inner));
+    type Case = (fn(&mut Decaps), LinkType, Vec<u8>);
+    let cases: Vec<Case> = vec![
+        (|c| c.vxlan = false, LinkType::ETHERNET, f.clone()),
+        (
+            |c| c.geneve = false,
+            LinkType::RAW,
+            ip4_wrap(17, &udp(1, 6081, &g)),
+        ),
+        (|c| c.gre = false, LinkType::RAW, gre_ip.clone()),
+        (|c| c.erspan = false, LinkType::RAW, erspan.clone()),
+        (
+            |c| c.ipip = false,
+            LinkType::RAW,
+            ip4_wrap(4, &ip4_tcp(PAYLOAD)),
+        ),
+        (
+            |c| c.ipip = false,
+            LinkType::RAW,
+            ip4_wrap(41, &ip6_tcp(PAYLOAD)),
+        ),
+        (
+            |c| c.mpls = false,
+            LinkType::ETHERNET,
+            eth(0x8847, &cat(&[&[0, 0, 0x11, 64], &ip4_tcp(PAYLOAD)[..]])),
+        ),
+        (
+            |c| c.teredo = false,
+            LinkType::RAW,
+            ip4_wrap(17, &udp(3544, 40000, &ip6_tcp(PAYLOAD))),
+        ),
+    ];
+    for (off, lt, frame) in cases {
+        assert!(decode_frame(lt, &frame).is_ok());
+        let mut o = DecodeOptions::default();
+        off(&mut o.decaps);
+        let mut d = Decoder::new(o);
+        assert_eq!(
+            d.decode(Timestamp(0), lt, &frame).unwrap_err(),
+            SkipReason::DecapDisabled
+        );
+    }
+    // GRE off does not hide ERSPAN's neighbour traffic: plain TCP still works.
+    let mut d = decoder(|o| o.decaps.gre = false);
+    assert_v4(
+        &d.decode(Timestamp(0), LinkType::RAW, &ip4_tcp(PAYLOAD))
+            .unwrap()
+            .0,
+    );
+}
+
+/// IPv4 fragment of `payload` (what follows the IP header) at byte `off`.
+fn frag4(proto: u8, id: u16, off: usize, more: bool, data: &[u8]) -> Vec<u8> {
+    let total = (20 + data.len()) as u16;
+    let fo = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&fo.to_be_bytes());
+    v.extend_from_slice(&[64, proto, 0, 0]);
+    v.extend_from_slice(&SRC4);
+    v.extend_from_slice(&DST4);
+    v.extend_from_slice(data);
+    v
+}
+
+/// IPv6 fragment (fragment header directly after the fixed header).
+fn frag6(nh: u8, id: u32, off: usize, more: bool, data: &[u8]) -> Vec<u8> {
+    let om = (off as u16) | u16::from(more);
+    let fh = cat(&[&[nh, 0], &om.to_be_bytes(), &id.to_be_bytes(), data]);
+    ip6_wrap(44, &fh)
+}
+
+/// Feed frames to a decoder; the segments it yields (owned payloads).
+fn feed(d: &mut Decoder, lt: LinkType, frames: &[Vec<u8>]) -> Vec<(TcpSegment<'static>, u8)> {
+    let mut out = Vec::new();
+    for f in frames {
+        if let Ok((s, info)) = d.decode(Timestamp(1), lt, f) {
+            let p: &'static [u8] = Box::leak(s.payload.to_vec().into_boxed_slice());
+            out.push((TcpSegment { payload: p, ..s }, info.encap_depth));
+        }
+    }
+    out
+}
+
+#[test]
+fn decoder_reassembles_ipv4_in_any_order() {
+    let body = [PAYLOAD; 4].concat();
+    let tcp = &ip4_tcp(&body)[20..];
+    let parts = [(0, 24), (24, 48), (48, tcp.len())];
+    let frames: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|&(a, b)| frag4(6, 7, a, b != tcp.len(), &tcp[a..b]))
+        .collect();
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+        let mut d = Decoder::default();
+        let fs: Vec<Vec<u8>> = order.iter().map(|&i| frames[i].clone()).collect();
+        let segs = feed(&mut d, LinkType::RAW, &fs);
+        assert_eq!(segs.len(), 1, "order {order:?}");
+        assert_eq!(segs[0].0.payload, &body[..]);
+        assert_eq!((segs[0].0.src_port, segs[0].0.dst_port), (40000, 80));
+        assert_eq!(d.stats().fragments, 3);
+        assert_eq!(d.stats().reassembled, 1);
+        assert_eq!(d.defrag_in_progress(), (0, 0));
+    }
+    // Defragmentation off: fragments are skipped as before.
+    let mut d = decoder(|o| o.defrag.enabled = false);
+    assert!(feed(&mut d, LinkType::RAW, &frames).is_empty());
+    assert_eq!(d.stats().fragments, 0);
+}
+
+#[test]
+fn decoder_reassembles_ipv6_and_fragmented_vxlan_outer() {
+    let tcp = &ip6_tcp(PAYLOAD)[40..];
+    let frames = vec![
+        frag6(6, 0xdead_beef, 16, false, &tcp[16..]),
+        frag6(6, 0xdead_beef, 0, true, &tcp[..16]),
+    ];
+    // A first fragment shorter than a TCP header is dropped (RFC 1858).
+    let mut d = Decoder::default();
+    assert!(feed(&mut d, LinkType::RAW, &frames).is_empty());
+    assert_eq!(d.stats().dropped_tiny, 1);
+    let frames = vec![
+        frag6(6, 0xdead_beef, 24, false, &tcp[24..]),
+        frag6(6, 0xdead_beef, 0, true, &tcp[..24]),
+    ];
+    let mut d = Decoder::default();
+    let segs = feed(&mut d, LinkType::RAW, &frames);
+    assert_eq!(segs.len(), 1);
+    assert_v6(&segs[0].0);
+
+    // The outer IPv4 of a VXLAN packet, fragmented (cloud mirror MTU).
+    let inner = eth(0x0800, &ip4_tcp(PAYLOAD));
+    let v = 0x00_abcd_u32.to_be_bytes();
+    let vx = cat(&[&[0x08, 0, 0, 0, v[1], v[2], v[3], 0], &inner[..]]);
+    let dgram = udp(50000, 4789, &vx);
+    let cut = 32;
+    let frames = vec![
+        eth(0x0800, &frag4(17, 99, 0, true, &dgram[..cut])),
+        eth(0x0800, &frag4(17, 99, cut, false, &dgram[cut..])),
+    ];
+    let mut d = Decoder::default();
+    let segs = feed(&mut d, LinkType::ETHERNET, &frames);
+    assert_eq!(segs.len(), 1);
+    assert_v4(&segs[0].0);
+    assert_eq!(segs[0].1, 1, "one tunnel crossed");
+    let whole = ok(LinkType::ETHERNET, &vxlan_frame(0xabcd, 4789, &inner)).0;
+    assert_eq!(segs[0].0.tunnel, whole.tunnel);
+}
+
+#[test]
+fn decoder_overlap_policies_are_visible() {
+    let tcp = ip4_tcp(b"GET /aaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n")[20..].to_vec();
+    let mut evil = tcp.clone();
+    evil[40..48].copy_from_slice(b"bbbbbbbb");
+    // First fragment 0..48, then an overlapping copy of 40..end with other
+    // bytes at 40..48, then the real tail.
+    let frames = vec![
+        frag4(6, 1, 0, true, &tcp[..48]),
+        frag4(6, 1, 40, false, &evil[40..]),
+    ];
+    let run = |p: OverlapPolicy| {
+        let mut d = decoder(|o| o.defrag.ipv4_overlap = p);
+        let segs = feed(&mut d, LinkType::RAW, &frames);
+        (
+            segs.first().map(|s| s.0.payload.to_vec()),
+            d.stats().clone(),
+        )
+    };
+    let (first, st) = run(OverlapPolicy::First);
+    assert_eq!(first.as_deref(), Some(&tcp[20..]));
+    assert_eq!((st.overlaps, st.overlaps_different), (1, 1));
+    let (last, _) = run(OverlapPolicy::Last);
+    assert_eq!(last.as_deref(), Some(&evil[20..]));
+    let (none, st) = run(OverlapPolicy::DropDifferent);
+    assert_eq!((none, st.dropped_overlap), (None, 1));
+    // IPv6 defaults to dropping a datagram whose overlap differs, but
+    // tolerates identical duplicates.
+    let t6 = &ip6_tcp(PAYLOAD)[40..];
+    let mut e6 = t6.to_vec();
+    e6[24] ^= 0xff;
+    let mut d = Decoder::default();
+    let f = vec![
+        frag6(6, 5, 0, true, &t6[..32]),
+        frag6(6, 5, 24, false, &e6[24..]),
+    ];
+    assert!(feed(&mut d, LinkType::RAW, &f).is_empty());
+    assert_eq!(d.stats().dropped_overlap, 1);
+    let f = vec![
+        frag6(6, 6, 0, true, &t6[..32]),
+        frag6(6, 6, 0, true, &t6[..32]),
+        frag6(6, 6, 24, false, &t6[24..]),
+    ];
+    assert_eq!(feed(&mut d, LinkType::RAW, &f).len(), 1);
+}
+
+#[test]
+fn decoder_times_out_datagrams_on_the_capture_clock() {
+    let tcp = &ip4_tcp(PAYLOAD)[20..];
+    let a = frag4(6, 3, 0, true, &tcp[..24]);
+    let b = frag4(6, 3, 24, false, &tcp[24..]);
+    let mut d = Decoder::default();
+    assert!(d.decode(Timestamp(0), LinkType::RAW, &a).is_err());
+    d.expire(Timestamp(29_000_000_000));
+    assert_eq!(d.defrag_in_progress().0, 1);
+    d.expire(Timestamp(30_000_000_000));
+    assert_eq!(d.defrag_in_progress(), (0, 0));
+    assert_eq!(d.stats().timed_out, 1);
+    // The tail alone, later, completes nothing.
+    assert!(d
+        .decode(Timestamp(31_000_000_000), LinkType::RAW, &b)
+        .is_err());
+    assert_eq!(d.stats().reassembled, 0);
 }

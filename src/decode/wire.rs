@@ -5,11 +5,100 @@
 //! bytes may have been cut by the capture (snap length), false when an outer
 //! header declared their exact length. Running out of bytes is then
 //! `Truncated` if `short`, else the layer's `Malformed*` reason.
+//!
+//! The parsers share a [`Ctx`]: the options (which decapsulations, which
+//! ports), what was crossed so far ([`DecodeInfo`], the folded tunnel
+//! identity) and, when an IP fragment ends the walk, that fragment for the
+//! defragmenter. The plain Ethernet → IP → TCP path reads no option.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::decoder::DecodeOptions;
 use super::{DecodeInfo, SkipReason, TcpFlags, TcpSegment};
 use crate::capture::LinkType;
+
+/// What the layer parsers share while walking one frame.
+pub(super) struct Ctx<'o, 'd> {
+    pub opts: &'o DecodeOptions,
+    pub info: DecodeInfo,
+    /// Every tunnel id crossed so far (and VLAN ids if configured), folded:
+    /// see [`Ctx::fold`]. 0 when none.
+    pub key: u64,
+    /// The IP fragment that ended the walk with `SkipReason::IpFragment`.
+    pub frag: Option<Fragment<'d>>,
+}
+
+impl<'o, 'd> Ctx<'o, 'd> {
+    pub fn new(opts: &'o DecodeOptions) -> Self {
+        Ctx {
+            opts,
+            info: DecodeInfo::default(),
+            key: 0,
+            frag: None,
+        }
+    }
+
+    /// Fold one level's identity into the key. The kind keeps a VXLAN VNI 5
+    /// apart from a GRE key 5; the order of levels matters (a splitmix64
+    /// step per level), so Geneve 7 carrying VXLAN 9 differs from the
+    /// reverse. Never 0 once something was folded.
+    fn fold(&mut self, kind: u64, id: u32) {
+        let mut x = self.key ^ (kind << 32 | u64::from(id));
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        self.key = if x == 0 { 1 } else { x };
+    }
+
+    fn fold_tunnel(&mut self, kind: u64, id: u32) {
+        if self.opts.tunnel_in_flow_key {
+            self.fold(kind, id);
+        }
+    }
+}
+
+const KIND_VXLAN: u64 = 1;
+const KIND_GENEVE: u64 = 2;
+const KIND_GRE_KEY: u64 = 3;
+const KIND_ERSPAN: u64 = 4;
+const KIND_VLAN: u64 = 5;
+
+/// One IP fragment, as the defragmenter needs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fragment<'d> {
+    pub v6: bool,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4: the 16-bit identification; IPv6: the 32-bit one.
+    pub id: u32,
+    /// IPv4 protocol; IPv6: the fragment header's next header.
+    pub proto: u8,
+    /// Byte offset of `data` in the datagram's payload.
+    pub offset: usize,
+    /// More fragments follow (M / MF flag).
+    pub more: bool,
+    pub data: &'d [u8],
+    /// The folded tunnel identity at this level ([`Ctx::key`]).
+    pub tunnel: u64,
+}
+
+/// Decode the payload of a reassembled datagram (what followed the IPv4
+/// header, or the IPv6 fragment header) down to TCP.
+pub(super) fn resume<'a>(
+    v6: bool,
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    payload: &'a [u8],
+    cx: &mut Ctx<'_, 'a>,
+) -> Res<'a> {
+    if v6 {
+        ipv6_chain(proto, src, dst, payload, false, cx)
+    } else {
+        transport(proto, src, dst, payload, false, cx)
+    }
+}
 
 /// Most tunnels crossed to reach TCP; deeper nesting is
 /// [`SkipReason::EncapTooDeep`].
@@ -47,8 +136,6 @@ const IPPROTO_MOBILITY: u8 = 135;
 const IPPROTO_HIP: u8 = 139;
 const IPPROTO_SHIM6: u8 = 140;
 
-const PORT_VXLAN: u16 = 4789;
-const PORT_GENEVE: u16 = 6081;
 const PORT_TEREDO: u16 = 3544;
 
 #[inline]
@@ -79,19 +166,19 @@ fn ran_out(short: bool, malformed: SkipReason) -> SkipReason {
 }
 
 #[inline]
-fn enter_tunnel(info: &mut DecodeInfo) -> Result<(), SkipReason> {
-    info.encap_depth = info.encap_depth.saturating_add(1);
-    if info.encap_depth > MAX_ENCAP_DEPTH {
+fn enter_tunnel(cx: &mut Ctx<'_, '_>) -> Result<(), SkipReason> {
+    cx.info.encap_depth = cx.info.encap_depth.saturating_add(1);
+    if cx.info.encap_depth > MAX_ENCAP_DEPTH {
         return Err(SkipReason::EncapTooDeep);
     }
     Ok(())
 }
 
 /// Entry point: strip the link header named by `linktype`.
-pub(super) fn link<'a>(linktype: LinkType, d: &'a [u8], info: &mut DecodeInfo) -> Res<'a> {
+pub(super) fn link<'a>(linktype: LinkType, d: &'a [u8], cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let trunc = SkipReason::Truncated;
     match linktype {
-        LinkType::ETHERNET => ethernet(d, true, info),
+        LinkType::ETHERNET => ethernet(d, true, cx),
         LinkType::NULL | LinkType::LOOP => {
             let af: [u8; 4] = d.get(..4).ok_or(trunc)?.try_into().map_err(|_| trunc)?;
             let rest = d.get(4..).ok_or(trunc)?;
@@ -104,55 +191,58 @@ pub(super) fn link<'a>(linktype: LinkType, d: &'a [u8], info: &mut DecodeInfo) -
             };
             let is = |v: u32| [host, be].contains(&v);
             if is(2) {
-                ipv4(rest, true, info)
+                ipv4(rest, true, cx)
             } else if is(24) || is(28) || is(30) {
-                ipv6(rest, true, info)
+                ipv6(rest, true, cx)
             } else {
                 Err(SkipReason::NotIp)
             }
         }
-        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => ip_by_version(d, true, info),
-        LinkType::IPV4 => ipv4(d, true, info),
-        LinkType::IPV6 => ipv6(d, true, info),
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 => ip_by_version(d, true, cx),
+        LinkType::IPV4 => ipv4(d, true, cx),
+        LinkType::IPV6 => ipv6(d, true, cx),
         LinkType::LINUX_SLL => {
             let proto = be16(d, 14).ok_or(trunc)?;
-            ethertype(proto, d.get(16..).ok_or(trunc)?, true, info)
+            ethertype(proto, d.get(16..).ok_or(trunc)?, true, cx)
         }
         LinkType::LINUX_SLL2 => {
             let proto = be16(d, 0).ok_or(trunc)?;
-            ethertype(proto, d.get(20..).ok_or(trunc)?, true, info)
+            ethertype(proto, d.get(20..).ok_or(trunc)?, true, cx)
         }
         LinkType::CHDLC => {
             let proto = be16(d, 2).ok_or(trunc)?;
-            ethertype(proto, d.get(4..).ok_or(trunc)?, true, info)
+            ethertype(proto, d.get(4..).ok_or(trunc)?, true, cx)
         }
-        LinkType::VXLAN_PAYLOAD => vxlan(d, true, info),
-        LinkType::GENEVE_PAYLOAD => geneve(d, true, info),
+        LinkType::VXLAN_PAYLOAD => vxlan(d, true, cx),
+        LinkType::GENEVE_PAYLOAD => geneve(d, true, cx),
         _ => Err(SkipReason::UnsupportedLinkType),
     }
 }
 
 /// Ethernet II header (14 bytes), then the ethertype.
-fn ethernet<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn ethernet<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let et = be16(d, 12).ok_or(ran_out(short, SkipReason::MalformedLink))?;
     let rest = d
         .get(14..)
         .ok_or(ran_out(short, SkipReason::MalformedLink))?;
-    ethertype(et, rest, short, info)
+    ethertype(et, rest, short, cx)
 }
 
 /// Dispatch on an ethertype, through VLAN tags, PPPoE and MPLS.
-fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedLink);
     for _ in 0..=MAX_LINK_TAGS {
         match et {
-            ET_IPV4 => return ipv4(d, short, info),
-            ET_IPV6 => return ipv6(d, short, info),
+            ET_IPV4 => return ipv4(d, short, cx),
+            ET_IPV6 => return ipv6(d, short, cx),
             ET_VLAN | ET_QINQ | ET_QINQ_OLD => {
                 // 802.1Q / 802.1ad tag: TCI, then the next ethertype.
                 let tci = be16(d, 0).ok_or(cut)?;
-                if info.vlan_id == 0 {
-                    info.vlan_id = tci & 0x0fff;
+                if cx.info.vlan_id == 0 {
+                    cx.info.vlan_id = tci & 0x0fff;
+                }
+                if cx.opts.vlan_in_flow_key {
+                    cx.fold(KIND_VLAN, u32::from(tci & 0x0fff));
                 }
                 et = be16(d, 2).ok_or(cut)?;
                 d = d.get(4..).ok_or(cut)?;
@@ -162,18 +252,21 @@ fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, info: &mut DecodeInf
                 let ppp = be16(d, 6).ok_or(cut)?;
                 let rest = d.get(8..).ok_or(cut)?;
                 return match ppp {
-                    0x0021 => ipv4(rest, short, info),
-                    0x0057 => ipv6(rest, short, info),
+                    0x0021 => ipv4(rest, short, cx),
+                    0x0057 => ipv6(rest, short, cx),
                     _ => Err(SkipReason::NotIp),
                 };
             }
             ET_MPLS | ET_MPLS_MC => {
+                if !cx.opts.decaps.mpls {
+                    return Err(SkipReason::DecapDisabled);
+                }
                 // Label stack (RFC 3032): the S bit marks the last label;
                 // IP follows (no control word), version nibble decides.
                 let entry = be32(d, 0).ok_or(cut)?;
                 d = d.get(4..).ok_or(cut)?;
                 if entry & 0x100 != 0 {
-                    return ip_by_version(d, short, info);
+                    return ip_by_version(d, short, cx);
                 }
             }
             _ => return Err(SkipReason::NotIp),
@@ -182,16 +275,16 @@ fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, info: &mut DecodeInf
     Err(SkipReason::MalformedLink)
 }
 
-fn ip_by_version<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn ip_by_version<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     match byte(d, 0).ok_or(ran_out(short, SkipReason::MalformedIp))? >> 4 {
-        4 => ipv4(d, short, info),
-        6 => ipv6(d, short, info),
+        4 => ipv4(d, short, cx),
+        6 => ipv6(d, short, cx),
         _ => Err(SkipReason::MalformedIp),
     }
 }
 
 /// IPv4 (RFC 791), options skipped via IHL.
-fn ipv4<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn ipv4<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedIp);
     let vihl = byte(d, 0).ok_or(cut)?;
     if vihl >> 4 != 4 {
@@ -215,21 +308,36 @@ fn ipv4<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
         return Err(SkipReason::MalformedIp);
     }
     let frag = be16(hdr, 6).ok_or(cut)?;
-    if frag & 0x3fff != 0 {
-        // More-fragments set or a non-zero offset.
-        return Err(SkipReason::IpFragment);
-    }
     let proto = byte(hdr, 9).ok_or(cut)?;
     let src = Ipv4Addr::from(be32(hdr, 12).ok_or(cut)?);
     let dst = Ipv4Addr::from(be32(hdr, 16).ok_or(cut)?);
     let end = total.min(d.len());
     let payload = d.get(ihl..end).ok_or(cut)?;
     let inner_short = total > d.len();
-    transport(proto, src.into(), dst.into(), payload, inner_short, info)
+    if frag & 0x3fff != 0 {
+        // More-fragments set or a non-zero offset (RFC 791): a fragment
+        // cut by the snap length cannot be reassembled.
+        if inner_short {
+            return Err(SkipReason::Truncated);
+        }
+        cx.frag = Some(Fragment {
+            v6: false,
+            src: src.into(),
+            dst: dst.into(),
+            id: u32::from(be16(hdr, 4).ok_or(cut)?),
+            proto,
+            offset: usize::from(frag & 0x1fff) * 8,
+            more: frag & 0x2000 != 0,
+            data: payload,
+            tunnel: cx.key,
+        });
+        return Err(SkipReason::IpFragment);
+    }
+    transport(proto, src.into(), dst.into(), payload, inner_short, cx)
 }
 
 /// IPv6 (RFC 8200) with extension headers.
-fn ipv6<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn ipv6<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedIp);
     let hdr = d.get(..40).ok_or(cut)?;
     if byte(hdr, 0).ok_or(cut)? >> 4 != 6 {
@@ -247,35 +355,55 @@ fn ipv6<'a>(d: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
     let src: [u8; 16] = hdr.get(8..24).ok_or(cut)?.try_into().map_err(|_| cut)?;
     let dst: [u8; 16] = hdr.get(24..40).ok_or(cut)?.try_into().map_err(|_| cut)?;
     let inner_short = plen > avail;
-    let inner_cut = ran_out(inner_short, SkipReason::MalformedIp);
-    let mut p = d.get(40..40 + plen.min(avail)).ok_or(cut)?;
-    let mut nh = byte(hdr, 6).ok_or(cut)?;
+    let p = d.get(40..40 + plen.min(avail)).ok_or(cut)?;
+    let nh = byte(hdr, 6).ok_or(cut)?;
+    let (src, dst) = (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into());
+    ipv6_chain(nh, src, dst, p, inner_short, cx)
+}
+
+/// The IPv6 extension header chain starting with next header `nh`, then
+/// the transport.
+fn ipv6_chain<'a>(
+    mut nh: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    mut p: &'a [u8],
+    short: bool,
+    cx: &mut Ctx<'_, 'a>,
+) -> Res<'a> {
+    let cut = ran_out(short, SkipReason::MalformedIp);
     for _ in 0..=MAX_IPV6_EXT_HEADERS {
         let len = match nh {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_MOBILITY
-            | IPPROTO_HIP | IPPROTO_SHIM6 => (usize::from(byte(p, 1).ok_or(inner_cut)?) + 1) * 8,
-            IPPROTO_AH => (usize::from(byte(p, 1).ok_or(inner_cut)?) + 2) * 4,
+            | IPPROTO_HIP | IPPROTO_SHIM6 => (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8,
+            IPPROTO_AH => (usize::from(byte(p, 1).ok_or(cut)?) + 2) * 4,
             IPPROTO_FRAGMENT => {
-                let off_m = be16(p, 2).ok_or(inner_cut)?;
+                // RFC 8200 §4.5: next header, reserved, offset/flags, id.
+                let off_m = be16(p, 2).ok_or(cut)?;
                 // An "atomic" fragment (offset 0, M = 0) is a whole packet.
                 if off_m & 0xfff9 != 0 {
+                    if short {
+                        return Err(SkipReason::Truncated);
+                    }
+                    cx.frag = Some(Fragment {
+                        v6: true,
+                        src,
+                        dst,
+                        id: be32(p, 4).ok_or(cut)?,
+                        proto: byte(p, 0).ok_or(cut)?,
+                        offset: usize::from(off_m & 0xfff8),
+                        more: off_m & 0x0001 != 0,
+                        data: p.get(8..).ok_or(cut)?,
+                        tunnel: cx.key,
+                    });
                     return Err(SkipReason::IpFragment);
                 }
                 8
             }
-            _ => {
-                return transport(
-                    nh,
-                    Ipv6Addr::from(src).into(),
-                    Ipv6Addr::from(dst).into(),
-                    p,
-                    inner_short,
-                    info,
-                )
-            }
+            _ => return transport(nh, src, dst, p, short, cx),
         };
-        nh = byte(p, 0).ok_or(inner_cut)?;
-        p = p.get(len..).ok_or(inner_cut)?;
+        nh = byte(p, 0).ok_or(cut)?;
+        p = p.get(len..).ok_or(cut)?;
     }
     Err(SkipReason::MalformedIp)
 }
@@ -287,26 +415,28 @@ fn transport<'a>(
     dst: IpAddr,
     p: &'a [u8],
     short: bool,
-    info: &mut DecodeInfo,
+    cx: &mut Ctx<'_, 'a>,
 ) -> Res<'a> {
     match proto {
-        IPPROTO_TCP => tcp(src, dst, p, short),
+        IPPROTO_TCP => tcp(src, dst, p, short, cx.key),
+        IPPROTO_IPIP | IPPROTO_IPV6 if !cx.opts.decaps.ipip => Err(SkipReason::DecapDisabled),
         IPPROTO_IPIP => {
-            enter_tunnel(info)?;
-            ipv4(p, short, info)
+            enter_tunnel(cx)?;
+            ipv4(p, short, cx)
         }
         IPPROTO_IPV6 => {
-            enter_tunnel(info)?;
-            ipv6(p, short, info)
+            enter_tunnel(cx)?;
+            ipv6(p, short, cx)
         }
-        IPPROTO_GRE => gre(p, short, info),
-        IPPROTO_UDP => udp(p, short, info),
+        IPPROTO_GRE if !cx.opts.decaps.gre => Err(SkipReason::DecapDisabled),
+        IPPROTO_GRE => gre(p, short, cx),
+        IPPROTO_UDP => udp(p, short, cx),
         _ => Err(SkipReason::NotTcp),
     }
 }
 
 /// TCP header (RFC 9293 §3.1); options skipped via the data offset.
-fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool) -> Res<'_> {
+fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool, tunnel: u64) -> Res<'_> {
     let cut = ran_out(short, SkipReason::MalformedTcp);
     let hdr = p.get(..20).ok_or(cut)?;
     let doff = usize::from(byte(hdr, 12).ok_or(cut)? >> 4) * 4;
@@ -324,16 +454,21 @@ fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool) -> Res<'_> {
         flags: TcpFlags(byte(hdr, 13).ok_or(cut)?),
         window: be16(hdr, 14).ok_or(cut)?,
         payload,
+        tunnel,
     })
 }
 
 /// UDP: only as a carrier of VXLAN, Geneve or Teredo.
-fn udp<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn udp<'a>(p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let (Some(sport), Some(dport), Some(ulen)) = (be16(p, 0), be16(p, 2), be16(p, 4)) else {
         return Err(SkipReason::NotTcp);
     };
-    let tunnel =
-        dport == PORT_VXLAN || dport == PORT_GENEVE || dport == PORT_TEREDO || sport == PORT_TEREDO;
+    let o = cx.opts;
+    // Which tunnel the ports name (disabled decapsulations are checked
+    // below, after the length, so a bad datagram is still malformed).
+    let vx = o.vxlan_ports.contains(&dport);
+    let gn = !vx && o.geneve_ports.contains(&dport);
+    let tunnel = vx || gn || dport == PORT_TEREDO || sport == PORT_TEREDO;
     let ulen = usize::from(ulen);
     if ulen < 8 || (ulen > p.len() && !short) {
         return Err(if tunnel {
@@ -344,33 +479,41 @@ fn udp<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
     }
     let short = ulen > p.len();
     let payload = p.get(8..ulen.min(p.len())).unwrap_or_default();
-    match dport {
-        PORT_VXLAN => vxlan(payload, short, info),
-        PORT_GENEVE => geneve(payload, short, info),
+    match () {
+        _ if vx && !o.decaps.vxlan => Err(SkipReason::DecapDisabled),
+        _ if vx => vxlan(payload, short, cx),
+        _ if gn && !o.decaps.geneve => Err(SkipReason::DecapDisabled),
+        _ if gn => geneve(payload, short, cx),
+        _ if !o.decaps.teredo => Err(if tunnel {
+            SkipReason::DecapDisabled
+        } else {
+            SkipReason::NotTcp
+        }),
         // Teredo relays use any port (the client's mapped port and the
         // relay's): like tshark's teredo heuristic, any other UDP datagram
         // that is exactly one IPv6 packet is decoded as Teredo. The exact
         // length check keeps ordinary UDP (DNS, QUIC, ...) out.
-        _ if tunnel => teredo(payload, short, info),
-        _ => teredo(payload, short, info).map_err(|_| SkipReason::NotTcp),
+        _ if tunnel => teredo(payload, short, cx),
+        _ => teredo(payload, short, cx).map_err(|_| SkipReason::NotTcp),
     }
 }
 
 /// VXLAN (RFC 7348): 8-byte header with the VNI, then Ethernet.
-fn vxlan<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn vxlan<'a>(p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedTunnel);
     let flags = byte(p, 0).ok_or(cut)?;
     let vni = be32(p, 4).ok_or(cut)? >> 8;
     if flags & 0x08 == 0 {
         return Err(SkipReason::MalformedTunnel);
     }
-    enter_tunnel(info)?;
-    info.tunnel_id = vni;
-    ethernet(p.get(8..).ok_or(cut)?, short, info)
+    enter_tunnel(cx)?;
+    cx.info.tunnel_id = vni;
+    cx.fold_tunnel(KIND_VXLAN, vni);
+    ethernet(p.get(8..).ok_or(cut)?, short, cx)
 }
 
 /// Geneve (RFC 8926): 8-byte header plus options, then the protocol type.
-fn geneve<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn geneve<'a>(p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedTunnel);
     let b0 = byte(p, 0).ok_or(cut)?;
     if b0 >> 6 != 0 {
@@ -380,19 +523,20 @@ fn geneve<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
     let proto = be16(p, 2).ok_or(cut)?;
     let vni = be32(p, 4).ok_or(cut)? >> 8;
     let rest = p.get(hlen..).ok_or(cut)?;
-    enter_tunnel(info)?;
-    info.tunnel_id = vni;
+    enter_tunnel(cx)?;
+    cx.info.tunnel_id = vni;
+    cx.fold_tunnel(KIND_GENEVE, vni);
     if proto == ET_TEB {
-        ethernet(rest, short, info)
+        ethernet(rest, short, cx)
     } else {
-        ethertype(proto, rest, short, info)
+        ethertype(proto, rest, short, cx)
     }
 }
 
 /// Teredo (RFC 4380): optional authentication and origin indication
 /// headers, then IPv6 whose length must fill the datagram (as Suricata
 /// checks), so that other traffic on port 3544 is not taken for IPv6.
-fn teredo<'a>(mut p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn teredo<'a>(mut p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedTunnel);
     if be16(p, 0) == Some(0x0001) {
         let id_len = usize::from(byte(p, 2).ok_or(cut)?);
@@ -413,13 +557,13 @@ fn teredo<'a>(mut p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
     if version != Some(6) || !fits {
         return Err(SkipReason::NotTcp);
     }
-    enter_tunnel(info)?;
-    ipv6(p, short, info)
+    enter_tunnel(cx)?;
+    ipv6(p, short, cx)
 }
 
 /// GRE (RFC 2784, key and sequence of RFC 2890), carrying IP, Ethernet or
 /// ERSPAN.
-fn gre<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
+fn gre<'a>(p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedTunnel);
     let flags = be16(p, 0).ok_or(cut)?;
     let proto = be16(p, 2).ok_or(cut)?;
@@ -441,11 +585,18 @@ fn gre<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
         off += 4;
     }
     let rest = p.get(off..).ok_or(cut)?;
-    enter_tunnel(info)?;
-    info.tunnel_id = key.unwrap_or(0);
+    let erspan = matches!(proto, ET_ERSPAN2 | ET_ERSPAN3);
+    if erspan && !cx.opts.decaps.erspan {
+        return Err(SkipReason::DecapDisabled);
+    }
+    enter_tunnel(cx)?;
+    cx.info.tunnel_id = key.unwrap_or(0);
+    if let Some(k) = key {
+        cx.fold_tunnel(KIND_GRE_KEY, k);
+    }
     match proto {
-        ET_TEB => ethernet(rest, short, info),
-        ET_ERSPAN2 if !has_seq => ethernet(rest, short, info), // ERSPAN type I: no header
+        ET_TEB => ethernet(rest, short, cx),
+        ET_ERSPAN2 if !has_seq => ethernet(rest, short, cx), // ERSPAN type I: no header
         ET_ERSPAN2 => {
             let w0 = be16(rest, 0).ok_or(cut)?;
             let session = be16(rest, 2).ok_or(cut)? & 0x03ff;
@@ -453,9 +604,10 @@ fn gre<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
                 return Err(SkipReason::MalformedTunnel);
             }
             if key.is_none() {
-                info.tunnel_id = u32::from(session);
+                cx.info.tunnel_id = u32::from(session);
             }
-            ethernet(rest.get(8..).ok_or(cut)?, short, info)
+            cx.fold_tunnel(KIND_ERSPAN, u32::from(session));
+            ethernet(rest.get(8..).ok_or(cut)?, short, cx)
         }
         ET_ERSPAN3 => {
             let w0 = be16(rest, 0).ok_or(cut)?;
@@ -470,12 +622,13 @@ fn gre<'a>(p: &'a [u8], short: bool, info: &mut DecodeInfo) -> Res<'a> {
                 return Err(SkipReason::NotIp);
             }
             if key.is_none() {
-                info.tunnel_id = u32::from(session);
+                cx.info.tunnel_id = u32::from(session);
             }
+            cx.fold_tunnel(KIND_ERSPAN, u32::from(session));
             // Optional 8-byte platform-specific subheader (O bit).
             let hlen = if b11 & 0x01 != 0 { 20 } else { 12 };
-            ethernet(rest.get(hlen..).ok_or(cut)?, short, info)
+            ethernet(rest.get(hlen..).ok_or(cut)?, short, cx)
         }
-        _ => ethertype(proto, rest, short, info),
+        _ => ethertype(proto, rest, short, cx),
     }
 }

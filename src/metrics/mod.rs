@@ -9,7 +9,7 @@ pub mod http;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::decode::SkipReason;
+use crate::decode::{DefragStats, SkipReason};
 use crate::detect::{AttackClass, DetectStats};
 use crate::http::HttpStats;
 use crate::reassembly::ReassemblyStats;
@@ -40,6 +40,8 @@ pub struct CaptureCounters {
     pub vni_filtered: u64,
     /// Frames that gave no TCP segment, by [`SkipReason`] (index = position in `SkipReason::ALL`).
     pub skipped: [u64; SkipReason::ALL.len()],
+    /// IP defragmentation (the capture thread's `Decoder`).
+    pub defrag: DefragStats,
 }
 
 impl CaptureCounters {
@@ -60,6 +62,7 @@ impl CaptureCounters {
         for (a, b) in self.skipped.iter_mut().zip(o.skipped.iter()) {
             *a += b;
         }
+        self.defrag.add(&o.defrag);
     }
 
     pub fn skip(&mut self, reason: SkipReason) {
@@ -183,6 +186,36 @@ impl PipelineReport {
                 "specula_decode_skipped_packets_total",
                 Some(("reason", r.as_str())),
                 c.skipped.get(i).copied().unwrap_or(0),
+            ));
+        }
+        let f = &c.defrag;
+        v.push(("specula_decode_defrag_fragments_total", None, f.fragments));
+        v.push(("specula_decode_defrag_datagrams_total", None, f.reassembled));
+        v.push(("specula_decode_defrag_overlaps_total", None, f.overlaps));
+        v.push((
+            "specula_decode_defrag_overlap_different_data_total",
+            None,
+            f.overlaps_different,
+        ));
+        for (reason, n) in [
+            ("timed_out", f.timed_out),
+            ("memcap", f.dropped_memcap),
+            ("max_datagrams", f.dropped_max_datagrams),
+            ("max_fragments", f.dropped_max_fragments),
+            ("too_big", f.dropped_too_big),
+            ("overlap", f.dropped_overlap),
+        ] {
+            v.push((
+                "specula_decode_defrag_dropped_datagrams_total",
+                Some(("reason", reason)),
+                n,
+            ));
+        }
+        for (reason, n) in [("tiny", f.dropped_tiny), ("malformed", f.dropped_malformed)] {
+            v.push((
+                "specula_decode_defrag_dropped_fragments_total",
+                Some(("reason", reason)),
+                n,
             ));
         }
         let d = &self.dispatch;
@@ -515,6 +548,30 @@ mod tests {
         let s = r.summary(Duration::from_secs(1));
         assert!(s.contains("xss 4"), "{s}");
         assert!(s.contains("decode_skipped_packets{not_tcp}=1"), "{s}");
+    }
+
+    #[test]
+    fn defrag_counters_are_exported_and_summed() {
+        let mut a = CaptureCounters::default();
+        a.defrag.fragments = 5;
+        a.defrag.timed_out = 1;
+        a.defrag.overlaps_different = 2;
+        let mut r = PipelineReport::default();
+        r.capture.add(&a);
+        r.capture.add(&a);
+        let text = r.prometheus();
+        assert!(
+            text.contains("specula_decode_defrag_fragments_total 10\n"),
+            "{text}"
+        );
+        assert!(text
+            .contains("specula_decode_defrag_dropped_datagrams_total{reason=\"timed_out\"} 2\n"));
+        assert!(text.contains("specula_decode_defrag_overlap_different_data_total 4\n"));
+        let s = r.summary(Duration::from_secs(1));
+        assert!(
+            s.contains("decode_defrag_dropped_datagrams{timed_out}=2"),
+            "{s}"
+        );
     }
 
     #[test]

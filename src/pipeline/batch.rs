@@ -16,6 +16,7 @@ struct SegmentMeta {
     ack: u32,
     flags: TcpFlags,
     window: u16,
+    tunnel: u64,
     start: usize,
     len: usize,
 }
@@ -52,6 +53,7 @@ impl SegmentBatch {
             ack: seg.ack,
             flags: seg.flags,
             window: seg.window,
+            tunnel: seg.tunnel,
             start,
             len: seg.payload.len(),
         });
@@ -87,6 +89,7 @@ impl SegmentBatch {
                     flags: m.flags,
                     window: m.window,
                     payload,
+                    tunnel: m.tunnel,
                 },
             )
         })

@@ -110,17 +110,21 @@ pub fn capture_until(
         if last_tick.elapsed() >= IDLE_TICK {
             last_tick = Instant::now();
             // Let the wall clock drive expiry even when no packet moves it.
-            dispatcher.advance_to(wall_clock());
+            let now = wall_clock();
+            decoder.expire(now);
+            dispatcher.advance_to(now);
         }
         if let Some((view, slot)) = view {
             if last_publish.elapsed() >= PUBLISH_EVERY {
                 last_publish = Instant::now();
                 kernel_stats(cap, counters);
+                counters.defrag = decoder.stats().clone();
                 view.publish_source(slot, counters, dispatcher.stats());
             }
         }
     }
     kernel_stats(cap, counters);
+    counters.defrag = decoder.stats().clone();
     Ok(())
 }
 

@@ -25,8 +25,6 @@ pub use mask::Masker;
 pub use pairing::{PairingOptions, PairingStats};
 pub use record::ClientIpPolicy;
 pub use view::{PipelineView, SourceStatus};
-#[cfg(test)]
-pub(crate) type FlowStateProbe = worker::FlowState;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -81,6 +81,11 @@ pub fn read_files(
                 }
                 Err(reason) => counters.skip(reason),
             }
+            if frames % 1024 == 0 {
+                // Fragments also expire as new ones arrive; this catches
+                // datagrams left behind once fragments stop coming.
+                decoder.expire(frame.ts);
+            }
             if frames % 65_536 == 0 {
                 progress(path, reader.bytes_read(), reader.file_len());
             }
@@ -92,5 +97,6 @@ pub fn read_files(
             error,
         });
     }
+    counters.defrag = decoder.stats().clone();
     outcomes
 }

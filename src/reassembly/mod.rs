@@ -97,7 +97,7 @@
 //! - `end_all`: every open flow ends with `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the slab entry (384 bytes on 64-bit, of which 96 are the
+//! Per flow: the slab entry (400 bytes on 64-bit, of which 96 are the
 //! fingerprints of recently delivered segments; checked by a test) and its
 //! map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` counts payload bytes held; each
@@ -140,24 +140,40 @@ pub struct Endpoint {
 }
 
 /// Symmetric flow key: both directions of a connection give the same key
-/// (`lo` is the smaller endpoint).
+/// (`lo` is the smaller endpoint). `tunnel` is the segment's tunnel
+/// identity ([`TcpSegment::tunnel`]): the same 4-tuple in two mirrored
+/// networks (two VNIs, GRE keys, ERSPAN sessions) is two flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     pub lo: Endpoint,
     pub hi: Endpoint,
+    pub tunnel: u64,
 }
 
 impl FlowKey {
+    /// The key of an untunnelled connection between `a` and `b`.
     pub fn new(a: Endpoint, b: Endpoint) -> FlowKey {
+        FlowKey::with_tunnel(a, b, 0)
+    }
+
+    pub fn with_tunnel(a: Endpoint, b: Endpoint, tunnel: u64) -> FlowKey {
         if a <= b {
-            FlowKey { lo: a, hi: b }
+            FlowKey {
+                lo: a,
+                hi: b,
+                tunnel,
+            }
         } else {
-            FlowKey { lo: b, hi: a }
+            FlowKey {
+                lo: b,
+                hi: a,
+                tunnel,
+            }
         }
     }
 
     pub fn of_segment(seg: &TcpSegment<'_>) -> FlowKey {
-        FlowKey::new(
+        FlowKey::with_tunnel(
             Endpoint {
                 ip: seg.src,
                 port: seg.src_port,
@@ -166,11 +182,13 @@ impl FlowKey {
                 ip: seg.dst,
                 port: seg.dst_port,
             },
+            seg.tunnel,
         )
     }
 
     /// A hash that is the same for both directions and for every run, used to
-    /// pick a worker. (FNV-1a over the canonical key.)
+    /// pick a worker. (FNV-1a over the canonical key; the tunnel identity
+    /// only when there is one, so untunnelled keys hash as they always did.)
     pub fn dispatch_hash(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
@@ -185,6 +203,9 @@ impl FlowKey {
                 IpAddr::V6(v6) => eat(&v6.octets()),
             }
             eat(&ep.port.to_be_bytes());
+        }
+        if self.tunnel != 0 {
+            eat(&self.tunnel.to_be_bytes());
         }
         h
     }

@@ -47,6 +47,7 @@ fn seg(
         flags: TcpFlags(flags),
         window: 65535,
         payload,
+        tunnel: 0,
     }
 }
 

@@ -30,6 +30,7 @@ mod conversation;
 mod mix;
 pub mod span;
 pub mod testdata;
+mod tunnel;
 mod writer;
 
 pub use conversation::{

@@ -1,0 +1,165 @@
+//! Caps and edge cases of the defragmenter, driven with `Fragment`s.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::*;
+
+fn frag(id: u32, offset: usize, more: bool, data: &[u8]) -> Fragment<'_> {
+    Fragment {
+        v6: false,
+        src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        id,
+        proto: 17,
+        offset,
+        more,
+        data,
+        tunnel: 0,
+    }
+}
+
+fn opts(f: impl FnOnce(&mut DefragOptions)) -> Defrag {
+    let mut o = DefragOptions::default();
+    f(&mut o);
+    Defrag::new(o)
+}
+
+const T: Timestamp = Timestamp(0);
+
+#[test]
+fn completes_and_reuses_nothing_stale() {
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag(1, 0, true, &[1; 16])).is_none());
+    assert_eq!((d.datagrams(), d.bytes_held()), (1, 16));
+    let c = d.insert(T, &frag(1, 16, false, &[2; 5])).unwrap();
+    assert!(!c.v6 && c.proto == 17);
+    assert_eq!(d.output(), [[1u8; 16].as_slice(), &[2; 5]].concat());
+    assert_eq!((d.datagrams(), d.bytes_held()), (0, 0));
+}
+
+#[test]
+fn tunnel_identity_is_part_of_the_key() {
+    let mut d = Defrag::default();
+    let mut a = frag(1, 0, true, &[1; 16]);
+    a.tunnel = 5;
+    assert!(d.insert(T, &a).is_none());
+    let mut b = frag(1, 16, false, &[2; 4]);
+    b.tunnel = 6;
+    assert!(d.insert(T, &b).is_none());
+    assert_eq!(d.datagrams(), 2);
+    b.tunnel = 5;
+    assert!(d.insert(T, &b).is_some());
+}
+
+#[test]
+fn max_datagrams_drops_the_oldest() {
+    let mut d = opts(|o| o.max_datagrams = 2);
+    for id in 0..3 {
+        d.insert(Timestamp(id.into()), &frag(id, 0, true, &[0; 8]));
+    }
+    assert_eq!(d.datagrams(), 2);
+    assert_eq!(d.stats().dropped_max_datagrams, 1);
+    // Datagram 0 is gone: its tail completes nothing; 2 completes.
+    assert!(d.insert(T, &frag(0, 8, false, &[0; 8])).is_none());
+    assert!(d.insert(T, &frag(2, 8, false, &[0; 8])).is_some());
+    let mut z = opts(|o| o.max_datagrams = 0);
+    assert!(z.insert(T, &frag(1, 0, false, &[0; 8])).is_none());
+    assert_eq!(z.stats().dropped_max_datagrams, 1);
+}
+
+#[test]
+fn memcap_drops_oldest_then_the_datagram_that_cannot_fit() {
+    let mut d = opts(|o| o.max_bytes = 64);
+    d.insert(T, &frag(1, 0, true, &[0; 40]));
+    d.insert(T, &frag(2, 0, true, &[0; 40]));
+    assert_eq!((d.datagrams(), d.bytes_held()), (1, 40));
+    assert_eq!(d.stats().dropped_memcap, 1);
+    // At the cap exactly: fits.
+    assert!(d.insert(T, &frag(2, 40, false, &[0; 24])).is_some());
+    // Alone bigger than the cap: dropped.
+    d.insert(T, &frag(3, 0, true, &[0; 80]));
+    assert_eq!((d.datagrams(), d.bytes_held()), (0, 0));
+    assert_eq!(d.stats().dropped_memcap, 2);
+}
+
+#[test]
+fn fragment_count_size_and_consistency_limits() {
+    let mut d = opts(|o| o.max_fragments_per_datagram = 2);
+    d.insert(T, &frag(1, 0, true, &[0; 8]));
+    d.insert(T, &frag(1, 8, true, &[0; 8]));
+    assert!(d.insert(T, &frag(1, 16, false, &[0; 8])).is_none());
+    assert_eq!((d.stats().dropped_max_fragments, d.datagrams()), (1, 0));
+
+    let mut d = Defrag::default();
+    // 65,528 + 16 > 65,535: ping of death.
+    d.insert(T, &frag(1, 0, true, &[0; 8]));
+    assert!(d.insert(T, &frag(1, 65_528, false, &[0; 16])).is_none());
+    assert_eq!((d.stats().dropped_too_big, d.datagrams()), (1, 0));
+    // At the limit: 65,528 + 7 = 65,535 is fine (held, not complete).
+    assert!(d.insert(T, &frag(2, 65_528, false, &[0; 7])).is_none());
+    assert_eq!(d.datagrams(), 1);
+    // Two different ends: inconsistent.
+    assert!(d.insert(T, &frag(2, 64, false, &[0; 8])).is_none());
+    assert_eq!((d.stats().dropped_malformed, d.datagrams()), (1, 0));
+    // Data past a known end.
+    d.insert(T, &frag(3, 8, false, &[0; 8]));
+    assert!(d.insert(T, &frag(3, 16, true, &[0; 8])).is_none());
+    assert_eq!(d.stats().dropped_malformed, 2);
+    // IPv4 non-last fragment not a multiple of 8: cut, as Linux does.
+    let mut d = Defrag::default();
+    d.insert(T, &frag(4, 0, true, &[1; 12]));
+    assert!(d.insert(T, &frag(4, 8, false, &[2; 4])).is_some());
+    assert_eq!(d.output(), [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    // IPv6: discarded.
+    let mut f6 = frag(5, 0, true, &[1; 12]);
+    f6.v6 = true;
+    assert!(d.insert(T, &f6).is_none());
+    assert_eq!((d.stats().dropped_malformed, d.datagrams()), (1, 0));
+}
+
+#[test]
+fn rfc1858_tiny_and_header_rewriting_fragments() {
+    let mut d = Defrag::default();
+    let mut f = frag(1, 8, false, &[0; 12]);
+    f.proto = 6;
+    assert!(d.insert(T, &f).is_none());
+    let mut f = frag(1, 0, true, &[0; 16]);
+    f.proto = 6;
+    assert!(d.insert(T, &f).is_none());
+    assert!(d.insert(T, &frag(2, 0, true, &[])).is_none());
+    assert_eq!(d.stats().dropped_tiny, 2);
+    assert_eq!(d.datagrams(), 0);
+    // UDP first fragment of 8 bytes holds the header: fine.
+    assert!(d.insert(T, &frag(3, 0, true, &[0; 8])).is_none());
+    assert_eq!(d.datagrams(), 1);
+}
+
+#[test]
+fn drop_any_and_expiry_order() {
+    let mut d = opts(|o| o.ipv4_overlap = OverlapPolicy::DropAny);
+    d.insert(T, &frag(1, 0, true, &[0; 16]));
+    assert!(d.insert(T, &frag(1, 8, false, &[0; 16])).is_none());
+    assert_eq!(
+        (d.stats().dropped_overlap, d.stats().overlaps_different),
+        (1, 0)
+    );
+    let mut d = opts(|o| o.timeout_ns = 10);
+    d.insert(Timestamp(0), &frag(1, 0, true, &[0; 8]));
+    d.insert(Timestamp(5), &frag(2, 0, true, &[0; 8]));
+    d.expire(Timestamp(12));
+    assert_eq!((d.datagrams(), d.stats().timed_out), (1, 1));
+    // A fragment at t=15 first expires datagram 2, then starts anew.
+    d.insert(Timestamp(15), &frag(2, 8, false, &[0; 8]));
+    assert_eq!((d.datagrams(), d.stats().timed_out), (1, 2));
+}
+
+#[test]
+fn order_queue_stays_bounded() {
+    let mut d = Defrag::default();
+    for id in 0..10_000u32 {
+        d.insert(T, &frag(id, 0, true, &[0; 8]));
+        d.insert(T, &frag(id, 8, false, &[0; 8]));
+    }
+    assert_eq!(d.datagrams(), 0);
+    assert!(d.order.len() <= 1024 + 1, "{}", d.order.len());
+}
