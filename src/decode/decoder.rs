@@ -157,4 +157,10 @@ impl Decoder {
     pub fn expire(&mut self, now: Timestamp) {
         self.defrag.expire(now);
     }
+
+    /// The capture is over: datagrams still waiting for fragments will never
+    /// complete; they are dropped and counted as timed out.
+    pub fn finish(&mut self) {
+        self.defrag.expire(Timestamp(u64::MAX));
+    }
 }

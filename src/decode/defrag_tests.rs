@@ -163,3 +163,16 @@ fn order_queue_stays_bounded() {
     assert_eq!(d.datagrams(), 0);
     assert!(d.order.len() <= 1024 + 1, "{}", d.order.len());
 }
+
+#[test]
+fn the_end_of_the_capture_counts_what_is_still_waiting() {
+    let mut d = Defrag::default();
+    d.insert(T, &frag(1, 0, true, &[0; 16]));
+    d.insert(T, &frag(2, 0, true, &[0; 16]));
+    // The default timeout has not passed, but no fragment will come.
+    d.expire(Timestamp(u64::MAX));
+    assert_eq!(
+        (d.datagrams(), d.bytes_held(), d.stats().timed_out),
+        (0, 0, 2)
+    );
+}

@@ -124,6 +124,7 @@ pub fn capture_until(
         }
     }
     kernel_stats(cap, counters);
+    decoder.finish();
     counters.defrag = decoder.stats().clone();
     Ok(())
 }

@@ -97,6 +97,7 @@ pub fn read_files(
             error,
         });
     }
+    decoder.finish();
     counters.defrag = decoder.stats().clone();
     outcomes
 }

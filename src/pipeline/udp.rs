@@ -125,11 +125,14 @@ pub fn receive_until(
             if last_publish.elapsed() >= PUBLISH_EVERY {
                 last_publish = Instant::now();
                 counters.kernel_dropped = sock.kernel_dropped();
+                counters.defrag = decoder.stats().clone();
                 view.publish_source(slot, counters, dispatcher.stats());
             }
         }
     }
     counters.kernel_dropped = sock.kernel_dropped();
+    decoder.finish();
+    counters.defrag = decoder.stats().clone();
     Ok(())
 }
 
