@@ -7,7 +7,7 @@ use specula::http::{HttpLimits, HttpSession, HttpStats};
 use specula::reassembly::Direction;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = HttpLimits { max_header_bytes: 1024, max_headers: 16, max_body_inspect_bytes: 512, max_tx_per_flow: 4 };
+    let limits = HttpLimits { max_header_bytes: 1024, max_headers: 16, max_body_inspect_bytes: 512, max_tx_per_flow: 4, ..HttpLimits::default() };
     let mut stats = HttpStats::default();
     let mut s = HttpSession::default();
     let mut out = Vec::new();

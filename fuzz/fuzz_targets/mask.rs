@@ -11,7 +11,7 @@ use specula::pipeline::Masker;
 use specula::reassembly::Direction;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = HttpLimits { max_header_bytes: 4096, max_headers: 64, max_body_inspect_bytes: 8192, max_tx_per_flow: 4 };
+    let limits = HttpLimits { max_header_bytes: 4096, max_headers: 64, max_body_inspect_bytes: 8192, max_tx_per_flow: 4, ..HttpLimits::default() };
     let cfg = MaskingSection { body_excerpt_bytes: 256, ..MaskingSection::default() };
     let masker = Masker::with_key(&cfg, [7u8; 32], KeySource::Random);
     let mut stats = HttpStats::default();

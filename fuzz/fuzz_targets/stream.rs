@@ -41,6 +41,9 @@ impl StreamHandler<HttpSession> for Sink {
         s.on_gap(&self.limits, &mut self.stats, dir, len, &mut self.events);
         self.drain();
     }
+    fn over_memcap(&self) -> bool {
+        self.stats.buffered_bytes > self.limits.max_buffered_bytes as u64
+    }
     fn on_end(&mut self, _f: &FlowInfo, s: &mut HttpSession, _r: EndReason) {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);
         self.drain();
@@ -54,9 +57,10 @@ fuzz_target!(|data: &[u8]| {
         memcap_bytes: 16384,
         idle_timeout_ns: 10_000,
         closed_linger_ns: 1_000,
+        ..ReassemblyConfig::default()
     };
     let mut table: FlowTable<HttpSession> = FlowTable::new(cfg.clone());
-    let limits = HttpLimits { max_header_bytes: 2048, max_headers: 16, max_body_inspect_bytes: 1024, max_tx_per_flow: 4 };
+    let limits = HttpLimits { max_header_bytes: 2048, max_headers: 16, max_body_inspect_bytes: 1024, max_tx_per_flow: 4, max_buffered_bytes: 4096 };
     let mut sink = Sink { limits, stats: HttpStats::default(), events: Vec::new(), detect_stats: DetectStats::default() };
     // Frames are length-prefixed (u16 LE) raw IPv4/IPv6 packets.
     let mut rest = data;
@@ -75,4 +79,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     table.end_all(&mut sink);
+    // Every session released what it held.
+    assert_eq!(sink.stats.buffered_bytes, 0);
 });
