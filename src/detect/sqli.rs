@@ -575,9 +575,10 @@ struct Shapes {
 /// * `& f(`: `AND SLEEP(5)`.
 /// * `& ( E`: `AND (SELECT ...)`.
 /// * `B 1|n` then `,` or a comment or the end: `ORDER BY 3--`.
-/// * `HAVING`-like keyword then a comparison: `HAVING 1=1`.
+/// * `HAVING`-like keyword then a comparison that ends there or goes on as
+///   SQL: `HAVING 1=1--`, `WHERE 1=1 OR`, not prose like `where 1 = 1 in logic`.
 /// * `o ( E` or `o f(`: `+ (SELECT ...)`, `|| SLEEP(5)`.
-const COMMON: &str = r"U(?:k|\()*E(?:[1svfok(]|n[,k)c])|;E(?:[1svfok(B]|n[,k(s1v]|c)|&(?:o|\()*[1sv]o[1svnf(o]|&(?:o|\()*no[1sv(f]|&(?:o|\()*f\(|&\(*E|B[1n](?:,|c|$|\))|k[1sn]o[1sv(]|o\(+E|of\(";
+const COMMON: &str = r"U(?:k|\()*E(?:[1svfok(]|n[,k)c])|;E(?:[1svfok(B]|n[,k(s1v]|c)|&(?:o|\()*[1sv]o[1svnf(o]|&(?:o|\()*no[1sv(f]|&(?:o|\()*f\(|&\(*E|B[1n](?:,|c|$|\))|k[1sn]o(?:\(|[1sv](?:$|[c&;)]|o[1sv(]))|o\(+E|of\(";
 
 fn shapes() -> Option<&'static Shapes> {
     static S: OnceLock<Option<Shapes>> = OnceLock::new();
@@ -861,6 +862,8 @@ mod tests {
             "O'Brien",
             "Dan O'Brien's \"special\" plan",
             "select a plan",
+            "where 1 = 1 in logic",
+            "a filter like where x = 1 in the docs",
             "Select your plan",
             "drop shipping",
             "drop shipping; select a supplier",
