@@ -10,10 +10,10 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use etherparse::PacketBuilder;
+use etherparse::{EtherType, Ethernet2Header};
 use pcap_file::pcap::PcapWriter;
 
-use super::conversation::{TcpConversation, Teardown};
+use super::conversation::{ip_tcp, Direction, Segment, TcpConversation, Teardown};
 use super::writer::{pcap_writer, write_frame};
 use super::SynthError;
 use crate::capture::{LinkType, Timestamp};
@@ -147,21 +147,23 @@ impl<W: Write> Emitter<W> {
         flags: u8,
         payload: &[u8],
     ) -> Result<(), SynthError> {
-        let mut t = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src.ip().octets(), dst.ip().octets(), 64)
-            .tcp(src.port(), dst.port(), seq, 64240);
-        if flags & SYN != 0 {
-            t = t.syn();
-        }
-        if flags & ACK != 0 {
-            t = t.ack(ack);
-        }
-        if flags & PSH != 0 {
-            t = t.psh();
-        }
+        let seg = Segment {
+            dir: Direction::ClientToServer,
+            seq,
+            ack,
+            flags,
+            payload: payload.to_vec(),
+            client_index: None,
+        };
+        let ip = ip_tcp(SocketAddr::V4(src), SocketAddr::V4(dst), &seg)?;
+        let eth = Ethernet2Header {
+            source: [2, 0, 0, 0, 0, 1],
+            destination: [2, 0, 0, 0, 0, 2],
+            ether_type: EtherType::IPV4,
+        };
         self.buf.clear();
-        t.write(&mut self.buf, payload)
-            .map_err(|e| SynthError::Build(e.to_string()))?;
+        self.buf.extend_from_slice(&eth.to_bytes());
+        self.buf.extend_from_slice(&ip);
         let frame = std::mem::take(&mut self.buf);
         let r = self.frame(&frame);
         self.buf = frame;

@@ -424,7 +424,7 @@ impl LinkSpec {
 
 /// IP + TCP bytes of one segment, built with etherparse's `PacketBuilder`
 /// (checksums computed).
-fn ip_tcp(src: SocketAddr, dst: SocketAddr, s: &Segment) -> Result<Vec<u8>, SynthError> {
+pub(crate) fn ip_tcp(src: SocketAddr, dst: SocketAddr, s: &Segment) -> Result<Vec<u8>, SynthError> {
     let step = match (src.ip(), dst.ip()) {
         (IpAddr::V4(a), IpAddr::V4(b)) => PacketBuilder::ipv4(a.octets(), b.octets(), 64),
         (IpAddr::V6(a), IpAddr::V6(b)) => PacketBuilder::ipv6(a.octets(), b.octets(), 64),
