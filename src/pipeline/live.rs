@@ -55,20 +55,33 @@ pub fn spawn_capture(
                 &stop,
                 Some((&view, slot)),
             );
-            let error = result.err();
-            if let Some(e) = &error {
+            if let Err(e) = &result {
                 tracing::error!(interface = %interface, "capture failed: {e}");
             }
-            let dispatch = dispatcher.finish();
-            view.publish_source(slot, &counters, &dispatch);
-            view.source_ended(slot, error.as_ref().map(|e| e.to_string()));
-            SourceOutcome {
-                interface,
-                capture: counters,
-                dispatch,
-                error,
-            }
+            end_source(&view, slot, interface, counters, dispatcher, result)
         })
+}
+
+/// The end of a source thread (an interface or a UDP listener): send what
+/// its dispatcher holds, publish its last counters and how it ended.
+pub(super) fn end_source(
+    view: &PipelineView,
+    slot: usize,
+    interface: String,
+    counters: CaptureCounters,
+    dispatcher: Dispatcher,
+    result: Result<(), CaptureError>,
+) -> SourceOutcome {
+    let error = result.err();
+    let dispatch = dispatcher.finish();
+    view.publish_source(slot, &counters, &dispatch);
+    view.source_ended(slot, error.as_ref().map(|e| e.to_string()));
+    SourceOutcome {
+        interface,
+        capture: counters,
+        dispatch,
+        error,
+    }
 }
 
 /// Capture until `stop` is set (or the capture fails), then return.

@@ -54,19 +54,10 @@ pub fn spawn_listener(
                 &stop,
                 Some((&view, slot)),
             );
-            let error = result.err();
-            if let Some(e) = &error {
+            if let Err(e) = &result {
                 tracing::error!(listener = %name, "listener failed: {e}");
             }
-            let dispatch = dispatcher.finish();
-            view.publish_source(slot, &counters, &dispatch);
-            view.source_ended(slot, error.as_ref().map(|e| e.to_string()));
-            SourceOutcome {
-                interface: name,
-                capture: counters,
-                dispatch,
-                error,
-            }
+            super::live::end_source(&view, slot, name, counters, dispatcher, result)
         })
 }
 
