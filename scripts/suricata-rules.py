@@ -14,7 +14,7 @@ The regex becomes a `pcre` (Rust `regex` syntax is, for what the rules use,
 PCRE syntax; a leading `(?i)` becomes the `i` modifier). Specula matches each
 point (one parameter value, one header value) on its own, so `^` and `$`
 outside character classes are widened to also match at the separators of the
-buffer Suricata sees (`?&=;/` and header lines). A rule whose prefilter is a
+buffer Suricata sees (`?&=;/`, header lines, JSON quotes). A rule whose prefilter is a
 single literal also gets `content:"..."; nocase; fast_pattern;` so Suricata's
 multi-pattern matcher selects it the way Specula's prefilter does; a rule with
 several alternative literals has no content (Suricata contents are ANDed, so
@@ -29,8 +29,8 @@ import sys
 import tomllib
 
 # What Suricata sees before `^` / after `$` where Specula sees a point's edge.
-START = r"(?:^|(?<=[?&=/;,:\s]))"
-END = r"(?:$|(?=[&;#,\s]))"
+START = r"(?:^|(?<=[?&=/;\n\"])|(?<=: ))"
+END = r"(?:$|(?=[&;#\r\"]))"
 
 
 # Buffers whose CR/LF are separators (header lines, multipart parts) where
