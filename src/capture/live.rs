@@ -1,5 +1,11 @@
 //! Live capture with libpcap: one interface, BPF filter, kernel statistics.
 
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
 use crate::capture::{CaptureError, Frame, LinkType, Timestamp};
 
 /// Options of a live capture.
@@ -82,7 +88,26 @@ impl LiveCapture {
         })
     }
 
-    /// The next frame, or `Ok(None)` when none is waiting (the caller idles briefly).
+    /// Block until a frame is waiting or `timeout` has passed, without using
+    /// CPU: `poll` on the capture's socket, which the kernel wakes as soon as
+    /// a frame lands in the ring (immediate mode) or a block is retired.
+    /// `Ok(true)` when something is ready; `Ok(false)` on timeout or when a
+    /// signal interrupted the wait (the caller looks at its stop flag).
+    pub fn wait_readable(&self, timeout: Duration) -> Result<bool, CaptureError> {
+        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(n) => Ok(n > 0),
+            Err(Errno::EINTR) => Ok(false),
+            Err(e) => Err(CaptureError::Live {
+                interface: self.interface.clone(),
+                message: format!("poll: {e}"),
+            }),
+        }
+    }
+
+    /// The next frame, or `Ok(None)` when none is waiting (the caller then
+    /// blocks in [`LiveCapture::wait_readable`]).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         match self.cap.next_packet() {
             Ok(p) => {

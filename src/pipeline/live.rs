@@ -14,9 +14,10 @@ use crate::metrics::{CaptureCounters, DispatchStats};
 use super::view::{PipelineView, PUBLISH_EVERY};
 use super::Dispatcher;
 
-/// Pause when the ring is empty: short enough to add no real latency, long
-/// enough to cost no CPU on an idle link.
-const IDLE_WAIT: Duration = Duration::from_millis(2);
+/// Longest blocking wait on an empty ring: the capture socket wakes the
+/// thread as soon as a frame arrives (no added latency, no CPU while idle);
+/// the bound only sets how soon an idle thread sees its stop flag.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// How often idle flows are expired when no packet moves the clock.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -113,8 +114,12 @@ pub fn capture_until(
                     continue;
                 }
             }
-            // Nothing waiting: idle briefly (the kernel ring keeps what arrives).
-            None => std::thread::sleep(IDLE_WAIT),
+            // Nothing waiting: block until the kernel has a frame (or the
+            // bound passes), then look at the stop flag and the clock (cheap,
+            // and a slow trickle must not postpone them by FRAMES_PER_CHECK).
+            None => {
+                cap.wait_readable(IDLE_WAIT)?;
+            }
         }
         since_check = 0;
         if stop.load(Ordering::Relaxed) {
