@@ -10,7 +10,9 @@
 # Environment: FILTER (default `tcp port 8445`, the generator's port), WORKERS
 # (specula --workers, default: cores), STEPS (binary-search steps, default 6),
 # BUFFER_BYTES (specula --buffer-bytes, default specula's), PROFILE (`release`,
-# the default, or `dev` for a quick look without the release build).
+# the default, or `dev` for a quick look without the release build),
+# REPLAY_OPTS (extra tcpreplay options, default `--preload-pcap`: the capture is
+# read into memory first so the disk does not set the rate).
 #
 # Runs as root. Both veth ends live in a namespace created for this run
 # (nothing touches the host's interfaces); a trap removes it and stops the
@@ -95,7 +97,8 @@ run_one() {
         sleep 0.1
     done
     grep -q "capturing on $vb" "$log" || die "specula live did not open the capture: $(cat "$log")"
-    ip netns exec "$ns" tcpreplay -i "$va" "$@" "$cap" >"$tlog" 2>&1 || die "tcpreplay failed: $(cat "$tlog")"
+    # shellcheck disable=SC2086 # REPLAY_OPTS is a list of options
+    ip netns exec "$ns" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} "$@" "$cap" >"$tlog" 2>&1 || die "tcpreplay failed: $(cat "$tlog")"
     sleep 2   # let the workers drain what is queued
     kill -TERM "$sensor_pid"
     wait "$sensor_pid" || die "specula live failed: $(cat "$log")"
@@ -122,6 +125,12 @@ run_one() {
 
 echo "capture: $cap ($(du -h "$cap" | cut -f1)), filter: $filter, workers: ${WORKERS:-cores}"
 printf '%-12s %10s %12s %10s %14s %10s %12s\n' "rate asked" "Gbit/s" "packets/s" "kernel" "pipeline s+r" "requests" "packets sent"
+
+# What tcpreplay manages on its own (no sensor): the ceiling of this method.
+ip netns exec "$ns" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} --topspeed "$cap" >"$work/alone.log" 2>&1 ||
+    die "tcpreplay failed: $(cat "$work/alone.log")"
+printf '%-12s %10.3f %12.0f   (no sensor: the replay ceiling)\n' "tcpreplay" \
+    "$(awk '/Rated:/ {print $4 / 1000}' "$work/alone.log")" "$(awk '/Rated:/ {print $6}' "$work/alone.log")"
 
 run_one topspeed --topspeed
 top_mbps=${last_mbps%.*}
