@@ -28,11 +28,11 @@ requests=$(wc -l < "$truth")
 attacks=$(grep -c '"attack_class"' "$truth" || true)
 
 declare -A wall cpu
-printf '%-30s %8s %8s %8s %11s %11s %9s\n' tool "wall s" "CPU s" "Gbit/s" "packets/s" "requests/s" "peak RSS"
 run() { # name cmd...
   local name="$1"; shift
-  if ! /usr/bin/time -f "%e %U %S %M" -o "$dir/time.txt" "$@" >"$dir/$name.stdout" 2>"$dir/$name.stderr"; then
-    echo "$name failed:"; tail -5 "$dir/$name.stderr"; return
+  local log="$dir/${name//[^A-Za-z0-9]/_}"
+  if ! /usr/bin/time -f "%e %U %S %M" -o "$dir/time.txt" "$@" >"$log.stdout" 2>"$log.stderr"; then
+    echo "$name failed:"; tail -5 "$log.stderr"; return
   fi
   local secs user sys rss
   read -r secs user sys rss < <(tail -1 "$dir/time.txt")
@@ -51,6 +51,7 @@ ratio() { # label numerator-name denominator-name [cpu]
 
 echo "machine: $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
 echo "capture: $pcap ($bytes bytes, $packets packets, $requests requests, $attacks attacks)"
+printf '%-30s %8s %8s %8s %11s %11s %9s\n' tool "wall s" "CPU s" "Gbit/s" "packets/s" "requests/s" "peak RSS"
 run "libpcap read loop" ./target/release/examples/pcap_floor "$pcap"
 for w in 1 2; do
   run "specula --workers $w" ./target/release/specula read --no-progress --workers "$w" \
