@@ -11,6 +11,7 @@
 # (specula --workers, default: cores), STEPS (binary-search steps, default 6),
 # BUFFER_BYTES (specula --buffer-bytes, default specula's), PROFILE (`release`,
 # the default, or `dev` for a quick look without the release build),
+# CONFIG (a specula TOML configuration, e.g. `[capture] immediate = false`),
 # REPLAY_OPTS (extra tcpreplay options, default `--preload-pcap`: the capture is
 # read into memory first so the disk does not set the rate).
 #
@@ -88,6 +89,7 @@ run_one() {
     local args=(live -i "$vb" --filter "$filter" --emit attacks --output /dev/null)
     [ -n "${WORKERS:-}" ] && args+=(--workers "$WORKERS")
     [ -n "${BUFFER_BYTES:-}" ] && args+=(--buffer-bytes "$BUFFER_BYTES")
+    [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
     ip netns exec "$ns" "$bin" "${args[@]}" 2>"$log" &
     sensor_pid=$!
     local i
