@@ -237,7 +237,9 @@ case "$cmd" in
     start) start ;;
     stop) stop ;;
     url) running || die "not running (dir $dir)"; url ;;
-    https-url) running || die "not running (dir $dir)"; https_url ;;
+    https-url) running || die "not running (dir $dir)"
+        [[ -s "$dir/https_port" ]] || die "no HTTPS port in $dir: started by an older script; stop and start it"
+        https_url ;;
     ca) [[ -s "$dir/tls/ca.crt" ]] || die "no CA in $dir/tls (start the server first)"; echo "$dir/tls/ca.crt" ;;
     *) die "usage: $0 start|stop|url|https-url|ca [DIR]" ;;
 esac

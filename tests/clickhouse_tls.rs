@@ -60,7 +60,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn exec(sql: &str) {
     rt().block_on(admin().query_raw(sql).execute())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {}", specula::sink::clickhouse::tls::describe(&e)));
 }
 
 fn fresh_db(name: &str) -> String {
@@ -135,8 +135,18 @@ fn config_file(dir: &Path, db: &str, extra: &str) -> PathBuf {
 }
 
 fn read(config: &Path, url: &str, file: &Path) -> Output {
-    common::specula()
-        .args(["read", "--no-progress", "--config"])
+    read_with_roots(config, url, file, None)
+}
+
+/// `specula read`; `roots` stands in for the system's trust store
+/// (`SSL_CERT_FILE`, read by rustls-native-certs), so the test does not
+/// depend on the machine's CA bundle.
+fn read_with_roots(config: &Path, url: &str, file: &Path, roots: Option<&Path>) -> Output {
+    let mut cmd = common::specula();
+    if let Some(r) = roots {
+        cmd.env("SSL_CERT_FILE", r).env_remove("SSL_CERT_DIR");
+    }
+    cmd.args(["read", "--no-progress", "--config"])
         .arg(config)
         .args(["--clickhouse", url])
         .arg(file)
@@ -233,28 +243,32 @@ fn a_wrong_ca_a_wrong_host_name_or_no_ca_fail_clearly() {
     let port = url.rsplit(':').next().unwrap().to_string();
     let localhost = format!("https://localhost:{port}");
     let with_ca = |ca: &Path| format!("tls_ca_file = \"{}\"\n", toml_path(ca));
-    for (name, extra, url, reason) in [
+    let other = beside_ca("other-ca.crt");
+    for (name, extra, roots, url, reason) in [
         (
             "another CA",
-            with_ca(&beside_ca("other-ca.crt")),
+            with_ca(&other),
+            None,
             url.as_str(),
             "UnknownIssuer",
         ),
         (
-            "the system roots",
+            "the system roots (without the private CA)",
             String::new(),
+            Some(other.as_path()),
             url.as_str(),
             "UnknownIssuer",
         ),
         (
             "a host name the certificate does not name",
             with_ca(&ca()),
+            None,
             localhost.as_str(),
             "not valid for name",
         ),
     ] {
         let cfg = config_file(dir.path(), &db, &extra);
-        let out = read(&cfg, url, &capture());
+        let out = read_with_roots(&cfg, url, &capture(), roots);
         let err = stderr(&out);
         assert!(!out.status.success(), "{name}: {err}");
         assert!(err.contains(url), "{name}: the URL is named: {err}");
