@@ -308,9 +308,16 @@ fn main() {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let env = Env {
-        admin: clickhouse::Client::default()
-            .with_url(url.as_str())
-            .with_validation(false),
+        // The sensor's own builder (TLS for an https:// URL, with the CA
+        // in SPECULA_TEST_CLICKHOUSE_CA).
+        admin: specula::sink::clickhouse::client(&specula::sink::clickhouse::ClickHouseConfig {
+            url: url.clone(),
+            tls_ca_file: specula::sink::clickhouse::tls::is_https(&url)
+                .then(|| std::env::var_os("SPECULA_TEST_CLICKHOUSE_CA").map(Into::into))
+                .flatten(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}")),
         url,
         rt,
         server: server_pid(),

@@ -4,6 +4,16 @@
 #   scripts/clickhouse.sh start [DIR]   install (apt) if missing, start, wait, print the URL
 #   scripts/clickhouse.sh stop  [DIR]   stop the server started from DIR (data is kept)
 #   scripts/clickhouse.sh url   [DIR]   print the URL of the running server
+#   scripts/clickhouse.sh https-url [DIR]  print its HTTPS URL (https://127.0.0.1:PORT)
+#   scripts/clickhouse.sh ca    [DIR]   print the path of the private CA (PEM) that signed its certificate
+#
+# Besides the HTTP port the server serves HTTPS (<https_port>) with a certificate
+# from a private CA generated in DIR/tls at the first start (openssl CLI):
+#   ca.crt            the CA to trust (what `[clickhouse] tls_ca_file` names)
+#   server.crt/.key   the server's certificate, for IP 127.0.0.1 only: no DNS name,
+#                     so https://localhost:PORT is a host-name mismatch tests can use
+#   client.crt/.key   a client certificate from the same CA (mutual TLS)
+#   other-ca.crt      a second CA that signed nothing here (a wrong CA for tests)
 #
 # DIR defaults to $SPECULA_CH_DIR or /tmp/specula-ch. The server listens on
 # 127.0.0.1 only, on free ports chosen at the first start and kept in DIR, and
@@ -45,6 +55,37 @@ running() {
 }
 
 url() { echo "http://127.0.0.1:$(cat "$dir/http_port")"; }
+https_url() { echo "https://127.0.0.1:$(cat "$dir/https_port")"; }
+
+# A private CA, a server certificate for 127.0.0.1 and a client certificate.
+# Kept across starts; webpki (rustls) needs v3 certificates with a SAN and a
+# CA with basicConstraints CA:TRUE.
+make_certs() {
+    local t="$dir/tls"
+    [[ -s "$t/ca.crt" && -s "$t/server.crt" && -s "$t/client.crt" && -s "$t/other-ca.crt" ]] && return
+    command -v openssl >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >&2
+    mkdir -p "$t"
+    local ca
+    for ca in ca other-ca; do
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 -subj "/CN=specula test $ca" \
+            -keyout "$t/$ca.key" -out "$t/$ca.crt" -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    done
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1" >"$t/server.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$t/server.ext" -out "$t/server.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=specula-sensor" \
+        -keyout "$t/client.key" -out "$t/client.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=clientAuth" >"$t/client.ext"
+    openssl x509 -req -in "$t/client.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$t/client.ext" -out "$t/client.crt" 2>/dev/null
+    rm -f "$t"/*.csr "$t"/*.ext
+    [[ -s "$t/server.crt" && -s "$t/client.crt" ]] || die "generating the test certificates failed"
+}
 
 answers() {
     local out
@@ -56,11 +97,12 @@ write_config() {
     mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
     # Keep the ports of an earlier start unless something else took them.
     local f
-    for f in http_port tcp_port; do
+    for f in http_port https_port tcp_port; do
         if [[ ! -s "$dir/$f" ]] || in_use "$(cat "$dir/$f")"; then free_port >"$dir/$f"; fi
     done
-    local http tcp
-    http=$(cat "$dir/http_port"); tcp=$(cat "$dir/tcp_port")
+    make_certs
+    local http https tcp
+    http=$(cat "$dir/http_port"); https=$(cat "$dir/https_port"); tcp=$(cat "$dir/tcp_port")
     cat >"$dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -73,6 +115,20 @@ write_config() {
     </logger>
     <http_port>$http</http_port>
     <tcp_port>$tcp</tcp_port>
+    <https_port>$https</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>$dir/tls/server.crt</certificateFile>
+            <privateKeyFile>$dir/tls/server.key</privateKeyFile>
+            <!-- relaxed: a client certificate is asked for and, when sent, must come from this CA -->
+            <caConfig>$dir/tls/ca.crt</caConfig>
+            <verificationMode>relaxed</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
     <listen_host>127.0.0.1</listen_host>
     <max_connections>256</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
@@ -119,6 +175,16 @@ XML
 </yandex>
 XML
     if [[ $(id -u) -eq 0 ]]; then chown -R clickhouse:clickhouse "$dir"; fi
+    # The CA and the client key are read by tests run by any user.
+    chmod 755 "$dir" "$dir/tls"; chmod 644 "$dir/tls"/*.crt "$dir/tls/client.key"
+}
+
+# The HTTPS port answers too (through the private CA): a server that cannot
+# load its certificate still answers on HTTP.
+answers_https() {
+    local out
+    out=$(curl -fsS --max-time 2 --cacert "$dir/tls/ca.crt" "$(https_url)/?query=SELECT%201" 2>/dev/null) || return 1
+    [[ "$out" == "1" ]]
 }
 
 start() {
@@ -144,7 +210,7 @@ start() {
     local i
     for i in $(seq 1 120); do
         # Our own process must answer (not another server on a reused port).
-        if running && answers; then url; return; fi
+        if running && answers && answers_https; then url; return; fi
         # Gone after a few seconds: it failed (port taken, bad config).
         if [[ $i -gt 10 ]] && ! running; then break; fi
         sleep 0.5
@@ -171,5 +237,9 @@ case "$cmd" in
     start) start ;;
     stop) stop ;;
     url) running || die "not running (dir $dir)"; url ;;
-    *) die "usage: $0 start|stop|url [DIR]" ;;
+    https-url) running || die "not running (dir $dir)"
+        [[ -s "$dir/https_port" ]] || die "no HTTPS port in $dir: started by an older script; stop and start it"
+        https_url ;;
+    ca) [[ -s "$dir/tls/ca.crt" ]] || die "no CA in $dir/tls (start the server first)"; echo "$dir/tls/ca.crt" ;;
+    *) die "usage: $0 start|stop|url|https-url|ca [DIR]" ;;
 esac

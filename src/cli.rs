@@ -97,7 +97,7 @@ pub struct CommonArgs {
     /// JSON Lines destination, `-` for standard output (the default).
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Insert into ClickHouse at URL (HTTP interface).
+    /// Insert into ClickHouse at URL (HTTP interface; https:// verifies the server, CA in `[clickhouse] tls_ca_file`).
     #[arg(long, value_name = "URL")]
     pub clickhouse: Option<String>,
     /// ClickHouse database (default `specula`).

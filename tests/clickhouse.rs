@@ -33,10 +33,13 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The sensor's own client builder, as every ClickHouse client is made.
 fn client() -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(url())
-        .with_validation(false)
+    specula::sink::clickhouse::client(&ClickHouseConfig {
+        url: url(),
+        ..ClickHouseConfig::default()
+    })
+    .unwrap()
 }
 
 fn exec(sql: &str) {

@@ -256,3 +256,32 @@ fn trusted_proxy_headers_give_the_client_ip() {
     );
     assert!(trusted.iter().any(|r| s(r, "client_ip") != s(r, "src_ip")));
 }
+
+/// Every request whose untrusted source claims a client is counted
+/// (`specula_http_client_ip_claims_untrusted_total`, shown in the summary),
+/// whatever the emit mode; from a trusted proxy nothing is.
+#[test]
+fn untrusted_client_ip_claims_are_counted() {
+    let pcap = repo().join("testdata/sample-mirror.pcap");
+    let pcap = pcap.to_str().unwrap();
+    let claimed = run_jsonl(&["read", "--no-progress", "--emit", "requests", pcap])
+        .iter()
+        .filter(|r| r.get("client_ip_claimed").is_some_and(|c| !c.is_null()))
+        .count();
+    assert!(claimed > 10, "the mirror capture carries claims: {claimed}");
+    let summary = |extra: &[&str]| {
+        let mut args = vec!["read", "--no-progress", "--emit", "attacks"];
+        args.extend_from_slice(extra);
+        args.push(pcap);
+        let out = run(&args);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = summary(&[]);
+    assert!(
+        err.contains(&format!("http_client_ip_claims_untrusted={claimed}")),
+        "{err}"
+    );
+    let err = summary(&["--trusted-proxy", "0.0.0.0/0"]);
+    assert!(!err.contains("claims_untrusted"), "{err}");
+}

@@ -103,6 +103,9 @@ pub struct WorkerReport {
     pub requests: u64,
     pub responses: u64,
     pub attack_requests: u64,
+    /// Requests whose source, not a trusted proxy, sent `X-Real-IP` /
+    /// `X-Forwarded-For` (recorded in `client_ip_claimed`, not believed).
+    pub client_ip_claims_untrusted: u64,
     pub hits_by_class: [u64; AttackClass::ALL.len()],
     pub records: u64,
     pub records_dropped: u64,
@@ -303,6 +306,11 @@ impl PipelineReport {
         h!("specula_http_gaps_total", gaps);
         h!("specula_http_non_http_bytes_total", non_http_bytes);
         h!("specula_http_tx_queue_overflows_total", tx_queue_overflows);
+        v.push((
+            "specula_http_client_ip_claims_untrusted_total",
+            None,
+            self.sum(|w| w.client_ip_claims_untrusted),
+        ));
         macro_rules! t {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.detect.$f)))
@@ -474,6 +482,7 @@ impl PipelineReport {
                         || name.contains("errors")
                         || name.contains("overflows")
                         || name.contains("panics")
+                        || name.contains("untrusted")
                         || name.starts_with("specula_sink_")
                             && (name.contains("spooled")
                                 || name.contains("dead_lettered")
@@ -548,6 +557,26 @@ mod tests {
         let s = r.summary(Duration::from_secs(1));
         assert!(s.contains("xss 4"), "{s}");
         assert!(s.contains("decode_skipped_packets{not_tcp}=1"), "{s}");
+    }
+
+    #[test]
+    fn untrusted_client_ip_claims_are_exported_and_shown() {
+        let mut r = PipelineReport::default();
+        let s = r.summary(Duration::from_secs(1));
+        assert!(!s.contains("untrusted"), "{s}");
+        let w = WorkerReport {
+            client_ip_claims_untrusted: 3,
+            ..WorkerReport::default()
+        };
+        r.add_worker(&w);
+        r.add_worker(&w);
+        let text = r.prometheus();
+        assert!(
+            text.contains("specula_http_client_ip_claims_untrusted_total 6\n"),
+            "{text}"
+        );
+        let s = r.summary(Duration::from_secs(1));
+        assert!(s.contains("http_client_ip_claims_untrusted=6"), "{s}");
     }
 
     #[test]

@@ -68,14 +68,24 @@ impl ClientIpPolicy {
     /// attempt, or a proxy missing from `--trusted-proxy`), cut to
     /// [`MAX_CLAIM_BYTES`].
     pub fn untrusted_claim(&self, src: IpAddr, req: &Request) -> Option<String> {
+        let value = self.untrusted_claim_bytes(src, req)?;
+        let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
+        Some(escape_bytes(value.trim_ascii()))
+    }
+
+    /// Whether `src`, not a trusted proxy, claims a client in `X-Real-IP` /
+    /// `X-Forwarded-For` (what `specula_http_client_ip_claims_untrusted_total`
+    /// counts, per request, whether or not a record is written).
+    pub fn claims_untrusted(&self, src: IpAddr, req: &Request) -> bool {
+        self.untrusted_claim_bytes(src, req).is_some()
+    }
+
+    fn untrusted_claim_bytes<'r>(&self, src: IpAddr, req: &'r Request) -> Option<&'r [u8]> {
         if self.is_trusted(src) {
             return None;
         }
-        let value = req
-            .header("x-real-ip")
-            .or_else(|| req.header("x-forwarded-for"))?;
-        let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
-        Some(escape_bytes(value.trim_ascii()))
+        req.header("x-real-ip")
+            .or_else(|| req.header("x-forwarded-for"))
     }
 }
 
@@ -273,10 +283,17 @@ mod tests {
             p.untrusted_claim(ip("203.0.113.9"), &r).as_deref(),
             Some("1.2.3.4, 5.6.7.8")
         );
+        assert!(p.claims_untrusted(ip("203.0.113.9"), &r));
         // From the trusted proxy: believed, no claim to report.
         assert_eq!(p.untrusted_claim(ip("10.0.0.1"), &r), None);
+        assert!(!p.claims_untrusted(ip("10.0.0.1"), &r));
         // Nothing claimed.
         assert_eq!(p.untrusted_claim(ip("203.0.113.9"), &req(&[])), None);
+        assert!(!p.claims_untrusted(ip("203.0.113.9"), &req(&[])));
+        // Without any trusted proxy, every claim is untrusted.
+        let none = policy(&[]);
+        let r = req(&[("X-Real-IP", "1.2.3.4")]);
+        assert!(none.claims_untrusted(ip("10.0.0.1"), &r));
         // A claim is cut and escaped, never stored whole.
         let long = "9".repeat(1000);
         let r = req(&[("X-Real-IP", long.as_str())]);

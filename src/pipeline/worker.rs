@@ -177,6 +177,13 @@ impl Ctx {
                     self.detector
                         .inspect(req, &mut self.detect_stats, &mut self.hits);
                     self.report.requests += 1;
+                    let src_ip = match req.dir {
+                        Direction::ToServer => flow.client.ip,
+                        Direction::ToClient => flow.server.ip,
+                    };
+                    if self.client_ip.claims_untrusted(src_ip, req) {
+                        self.report.client_ip_claims_untrusted += 1;
+                    }
                     if !self.hits.is_empty() {
                         self.report.attack_requests += 1;
                     }

@@ -68,9 +68,11 @@ pub mod queries;
 pub mod row;
 pub mod rowbinary;
 pub mod schema;
+pub mod tls;
 
 pub use row::{AttackRow, Rollup, RollupRow};
 pub use schema::{ddl, schema_text, ServerVersion};
+pub use tls::{client, TlsError};
 
 use std::io;
 use std::path::PathBuf;
@@ -99,7 +101,9 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`, or
+    /// `https://clickhouse.example:8443` for TLS (the server's certificate
+    /// and host name are always verified; see [`tls`]).
     pub url: String,
     /// Database holding the tables. Default `specula`.
     pub database: String,
@@ -143,6 +147,16 @@ pub struct ClickHouseConfig {
     pub spool_when_full: SpoolFull,
     /// How often the oldest spooled batch is retried, in milliseconds. Default 1,000.
     pub replay_interval_ms: u64,
+    /// PEM file of the CA(s) that signed the server's certificate, for an
+    /// `https://` URL. Replaces the system's roots. Default none (the
+    /// system's roots).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate chain the sensor presents (mutual TLS); needs
+    /// `tls_client_key_file`. Default none.
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_client_cert_file`.
+    /// Default none.
+    pub tls_client_key_file: Option<PathBuf>,
 }
 
 impl Default for ClickHouseConfig {
@@ -167,6 +181,9 @@ impl Default for ClickHouseConfig {
             spool_max_bytes: 1 << 30,
             spool_when_full: SpoolFull::DropOldest,
             replay_interval_ms: 1_000,
+            tls_ca_file: None,
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
         }
     }
 }
@@ -208,6 +225,12 @@ pub enum ClickHouseError {
         url: String,
         kind: ErrorKind,
         message: String,
+    },
+    #[error("clickhouse at {url}: {source}")]
+    Tls {
+        url: String,
+        #[source]
+        source: TlsError,
     },
     #[error("clickhouse spool: {0}")]
     Spool(#[from] SpoolError),
@@ -435,6 +458,10 @@ impl ClickHouseSink {
             .sensor
             .clone()
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        let admin = tls::client(&cfg).map_err(|source| ClickHouseError::Tls {
+            url: redact_url(&cfg.url),
+            source,
+        })?;
         let spool = match &cfg.spool_dir {
             Some(dir) => Some(Spool::open(dir, cfg.spool_max_bytes, cfg.spool_when_full)?),
             None => None,
@@ -457,7 +484,7 @@ impl ClickHouseSink {
                         return;
                     }
                 };
-                let mut ins = Inserter::new(cfg, rt, spool, c2, sensor2);
+                let mut ins = Inserter::new(cfg, admin, rt, spool, c2, sensor2);
                 let first = ins.ensure_schema();
                 let fatal = match &first {
                     Err(f) => f.kind == ErrorKind::Permanent || ins.spool.is_none(),
@@ -492,10 +519,10 @@ impl ClickHouseSink {
             Ok(()) => {}
             Err(ClickHouseError::Server {
                 kind: ErrorKind::Retriable,
+                ref url,
                 ref message,
-                ..
             }) if !fatal => {
-                tracing::warn!(%message, "clickhouse unreachable at start; spooling until it is back");
+                tracing::warn!(%url, %message, "clickhouse unreachable at start; spooling until it is back");
             }
             Err(e) => {
                 let _ = worker.join();
@@ -618,7 +645,7 @@ impl From<clickhouse::error::Error> for Failure {
     fn from(e: clickhouse::error::Error) -> Self {
         Failure {
             kind: classify(&e),
-            message: e.to_string(),
+            message: tls::describe(&e),
         }
     }
 }
@@ -729,25 +756,12 @@ struct Inserter {
 impl Inserter {
     fn new(
         cfg: ClickHouseConfig,
+        admin: clickhouse::Client,
         rt: tokio::runtime::Runtime,
         spool: Option<Spool>,
         counters: Arc<Counters>,
         sensor: String,
     ) -> Inserter {
-        let mut admin = clickhouse::Client::default()
-            .with_url(cfg.url.clone())
-            .with_validation(false)
-            .with_compression(if cfg.compression {
-                clickhouse::Compression::Lz4
-            } else {
-                clickhouse::Compression::None
-            });
-        if let Some(u) = &cfg.user {
-            admin = admin.with_user(u.clone());
-        }
-        if let Some(p) = &cfg.password {
-            admin = admin.with_password(p.clone());
-        }
         let client = admin.clone().with_database(cfg.database.clone());
         let now = Instant::now();
         counters.spool_gauges(spool.as_ref());
@@ -958,7 +972,12 @@ impl Inserter {
                     // The table may have changed under us: check it again next time.
                     self.version = None;
                 }
-                tracing::warn!(table = batch.kind(), error = %f.message, "clickhouse insert failed");
+                tracing::warn!(
+                    url = %redact_url(&self.cfg.url),
+                    table = batch.kind(),
+                    error = %f.message,
+                    "clickhouse insert failed"
+                );
                 Err(f)
             }
         }
@@ -1163,7 +1182,8 @@ impl Inserter {
             Ok::<_, clickhouse::error::Error>(())
         });
         if let Err(e) = result {
-            tracing::warn!(error = %e, "clickhouse retention");
+            let error = redact(&tls::describe(&e), &self.cfg);
+            tracing::warn!(%error, "clickhouse retention");
         }
     }
 }
@@ -1312,7 +1332,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let mut ins = Inserter::new(cfg, rt, None, Arc::default(), "s".into());
+        let admin = client(&cfg).unwrap();
+        let mut ins = Inserter::new(cfg, admin, rt, None, Arc::default(), "s".into());
         for attempt in 1..40 {
             let d = ins.backoff(attempt).as_millis() as u64;
             let base = (100u64 << (attempt - 1).min(30)).min(1000);
