@@ -52,6 +52,9 @@ fn kind_bit(k: Kind) -> u8 {
 }
 
 impl Compiled {
+    /// Whether the rule targets point `p` (the reference for
+    /// `Engine::applicable`, which computes it for all rules at once).
+    #[cfg(test)]
     fn applies(&self, p: &Point, points: &Points) -> bool {
         if self.kinds & kind_bit(p.kind) != 0 {
             return true;
@@ -72,6 +75,8 @@ pub struct Scratch {
     layer_c: Vec<u8>,
     candidates: Vec<u64>,
     hit_here: Vec<u64>,
+    /// Rules whose targets include the current point (see `Engine::applicable`).
+    applicable: Vec<u64>,
     /// The comment-free copy the SQL tokenizer reads a second time.
     lex: Vec<u8>,
 }
@@ -94,6 +99,14 @@ pub(crate) struct Engine {
     pattern_rules: Vec<Vec<u32>>,
     /// Rules with no literal, always evaluated.
     always: Vec<u32>,
+    /// `always` as a bitset.
+    always_bits: Vec<u64>,
+    /// Rules targeting each point [`Kind`] (index: `kind_bit` position).
+    kind_rules: [Vec<u64>; 7],
+    /// Rules with the `custom-headers` target.
+    custom_header_rules: Vec<u64>,
+    /// Rules naming a header (`header:NAME`), by lowercase name.
+    named_header_rules: Vec<(String, Vec<u64>)>,
     limits: DetectLimits,
 }
 
@@ -176,12 +189,74 @@ impl Engine {
                 }
             }
         };
+        let words = rules.len().div_ceil(64);
+        let mut always_bits = vec![0u64; words];
+        for &ri in &always {
+            bit_set(&mut always_bits, ri as usize);
+        }
+        let mut kind_rules: [Vec<u64>; 7] = Default::default();
+        kind_rules.iter_mut().for_each(|v| v.resize(words, 0));
+        let mut custom_header_rules = vec![0u64; words];
+        let mut named_header_rules: Vec<(String, Vec<u64>)> = Vec::new();
+        for (ri, rule) in rules.iter().enumerate() {
+            for (k, bits) in kind_rules.iter_mut().enumerate() {
+                if rule.kinds & (1 << k) != 0 {
+                    bit_set(bits, ri);
+                }
+            }
+            if rule.custom_headers {
+                bit_set(&mut custom_header_rules, ri);
+            }
+            for h in &rule.headers {
+                let slot = match named_header_rules.iter().position(|(n, _)| n == h) {
+                    Some(i) => i,
+                    None => {
+                        named_header_rules.push((h.clone(), vec![0u64; words]));
+                        named_header_rules.len() - 1
+                    }
+                };
+                if let Some((_, bits)) = named_header_rules.get_mut(slot) {
+                    bit_set(bits, ri);
+                }
+            }
+        }
         Engine {
             rules,
             ac,
             pattern_rules,
             always,
+            always_bits,
+            kind_rules,
+            custom_header_rules,
+            named_header_rules,
             limits,
+        }
+    }
+
+    /// The rules whose targets include point `p`, as a bitset in `out`
+    /// (the same test as [`Compiled::applies`], done once per point rather
+    /// than once per rule and decoding layer).
+    fn applicable(&self, p: &Point, points: &Points, out: &mut [u64]) {
+        let kind = self
+            .kind_rules
+            .get(kind_bit(p.kind).trailing_zeros() as usize);
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = kind.and_then(|k| k.get(i)).copied().unwrap_or(0);
+        }
+        if p.kind != Kind::Header {
+            return;
+        }
+        let name = points.header_name(p);
+        let mut add = |bits: &[u64]| {
+            for (w, b) in out.iter_mut().zip(bits) {
+                *w |= b;
+            }
+        };
+        if !super::rule::is_standard_header(name.as_bytes()) {
+            add(&self.custom_header_rules);
+        }
+        if let Some((_, bits)) = self.named_header_rules.iter().find(|(n, _)| n == name) {
+            add(bits);
         }
     }
 
@@ -225,6 +300,7 @@ impl Engine {
             layer_c,
             candidates,
             hit_here,
+            applicable,
             lex,
         } = scratch;
         points.extract(req, &self.limits, stats);
@@ -233,18 +309,22 @@ impl Engine {
         candidates.resize(words, 0);
         hit_here.clear();
         hit_here.resize(words, 0);
+        applicable.clear();
+        applicable.resize(words, 0);
         let first_hit = hits.len();
 
         for p in &points.points {
             stats.points += 1;
             hit_here.iter_mut().for_each(|w| *w = 0);
+            self.applicable(p, points, applicable);
             let value = points.value(p);
             // Layer 0: the value as extracted.
             let mut cur: &mut Vec<u8> = layer_a;
             cur.clear();
             cur.extend_from_slice(value);
             if !self.layer(
-                p, points, cur, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
+                p, points, cur, candidates, applicable, hit_here, lex, stats, hits, first_hit,
+                &mut count,
             ) {
                 return;
             }
@@ -267,8 +347,8 @@ impl Engine {
                         still_changing = true;
                         std::mem::swap(&mut cur, &mut next);
                         if !self.layer(
-                            p, points, cur, candidates, hit_here, lex, stats, hits, first_hit,
-                            &mut count,
+                            p, points, cur, candidates, applicable, hit_here, lex, stats, hits,
+                            first_hit, &mut count,
                         ) {
                             return;
                         }
@@ -285,7 +365,8 @@ impl Engine {
             next.clear();
             if remove_nul(cur, next)
                 && !self.layer(
-                    p, points, next, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
+                    p, points, next, candidates, applicable, hit_here, lex, stats, hits, first_hit,
+                    &mut count,
                 )
             {
                 return;
@@ -294,7 +375,9 @@ impl Engine {
     }
 
     /// Run the rules on one layer of one point. Returns false once the hit
-    /// limit is reached (the request is done).
+    /// limit is reached (the request is done). Only rules in `applicable`
+    /// (those targeting the point) are evaluated: first the prefilter's
+    /// candidates, then the rules without literals, each in rule order.
     #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
@@ -302,6 +385,7 @@ impl Engine {
         points: &Points,
         data: &[u8],
         candidates: &mut [u64],
+        applicable: &[u64],
         hit_here: &mut [u64],
         lex: &mut Vec<u8>,
         stats: &mut DetectStats,
@@ -325,8 +409,8 @@ impl Engine {
             }
         }
         if any {
-            for (wi, &w) in candidates.iter().enumerate() {
-                let mut w = w;
+            for (wi, (&w, &a)) in candidates.iter().zip(applicable).enumerate() {
+                let mut w = w & a;
                 while w != 0 {
                     let bit = w.trailing_zeros() as usize;
                     w &= w - 1;
@@ -339,20 +423,17 @@ impl Engine {
                 }
             }
         }
-        for &ri in &self.always {
-            if !self.eval(
-                ri as usize,
-                p,
-                points,
-                data,
-                hit_here,
-                lex,
-                stats,
-                hits,
-                first_hit,
-                count,
-            ) {
-                return false;
+        for (wi, (&w, &a)) in self.always_bits.iter().zip(applicable).enumerate() {
+            let mut w = w & a;
+            while w != 0 {
+                let bit = w.trailing_zeros() as usize;
+                w &= w - 1;
+                let ri = wi * 64 + bit;
+                if !self.eval(
+                    ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
+                ) {
+                    return false;
+                }
             }
         }
         true
@@ -375,7 +456,8 @@ impl Engine {
         let Some(rule) = self.rules.get(ri) else {
             return true;
         };
-        if bit_get(hit_here, ri) || !rule.applies(p, points) {
+        // `layer` passes only rules that apply to `p`.
+        if bit_get(hit_here, ri) {
             return true;
         }
         stats.regex_evaluations += 1;
@@ -445,5 +527,51 @@ fn compile(r: &Rule) -> Compiled {
         kinds,
         headers,
         custom_headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::tests::req;
+
+    /// The per-point bitset selects exactly the rules whose targets include
+    /// the point, for every kind of point and standard, custom and named headers.
+    #[test]
+    fn applicable_bitset_matches_each_rules_targets() {
+        let engine = Engine::new(&RuleSet::builtin(), DetectLimits::default());
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Host", "a"),
+            ("User-Agent", "x"),
+            ("Referer", "http://b/"),
+            ("Cookie", "s=1; t=2"),
+            ("X-Custom", "v"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        let named: Vec<String> = engine
+            .named_header_rules
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        headers.extend(named.iter().map(|n| (n.as_str(), "v")));
+        let r = req("POST", "/p/a?q=1&r=2", &headers, b"f=1&g=2");
+        let mut points = Points::default();
+        points.extract(&r, &DetectLimits::default(), &mut DetectStats::default());
+        let mut bits = vec![0u64; engine.rules.len().div_ceil(64)];
+        let mut kinds = std::collections::HashSet::new();
+        for p in &points.points {
+            kinds.insert(kind_bit(p.kind));
+            engine.applicable(p, &points, &mut bits);
+            for (ri, rule) in engine.rules.iter().enumerate() {
+                assert_eq!(
+                    bit_get(&bits, ri),
+                    rule.applies(p, &points),
+                    "rule {} at {}",
+                    rule.id,
+                    points.loc(p)
+                );
+            }
+        }
+        assert!(kinds.len() >= 6, "{kinds:?}");
     }
 }

@@ -171,6 +171,11 @@ impl HeadBuf {
     /// Copy head bytes of `data` (and no more) and look for the empty line
     /// that ends the head (RFC 9112 §2.2: LF alone is accepted as a line end).
     pub fn feed(&mut self, data: &[u8], max: usize) -> Scan {
+        // One allocation for what this call can copy, rather than a doubling
+        // per line. Exact, so an unfinished head holds no spare capacity
+        // beyond what `held()` accounts (a finished one is parsed and dropped).
+        self.buf
+            .reserve_exact(data.len().min(max.saturating_sub(self.buf.len())));
         let mut pos = 0;
         loop {
             let rest = data.get(pos..).unwrap_or_default();
