@@ -937,7 +937,7 @@ mod props {
             r.anomalies = Anomalies(anomalies);
             static SMALL: OnceLock<Detector> = OnceLock::new();
             let d = SMALL.get_or_init(|| {
-                let limits = DetectLimits { max_points: 16, max_point_bytes: 64, max_decode_depth: 2, max_hits_per_request: 8 };
+                let limits = DetectLimits { max_points: 16, max_point_bytes: 64, max_decode_depth: 2, max_hits_per_request: 8, ..DetectLimits::default() };
                 Detector::new(&RuleSet::builtin(), limits)
             });
             let mut stats = DetectStats::default();
