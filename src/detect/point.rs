@@ -836,6 +836,225 @@ mod tests {
         assert!(has(&points(&r), "body", "{bad"));
     }
 
+    fn stats_of(r: &Request) -> DetectStats {
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(r, &DetectLimits::default(), &mut st);
+        st
+    }
+
+    #[test]
+    fn xml_and_soap_bodies() {
+        let body = br#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><login user="a' or 1=1--">&x;</login></soap:Body></soap:Envelope>"#;
+        for ct in [
+            "application/soap+xml; charset=utf-8",
+            "text/xml",
+            "application/atom+xml",
+        ] {
+            let r = req("POST", "/ws", &[("Content-Type", ct)], body);
+            let ps = points(&r);
+            assert!(
+                has(
+                    &ps,
+                    "body:xml:/soap:Envelope/soap:Body/login/@user",
+                    "a' or 1=1--"
+                ),
+                "{ps:?}"
+            );
+            assert!(has(&ps, "body:xml:/soap:Envelope/soap:Body/login", "&x;"));
+            assert!(has(
+                &ps,
+                "body:xml:!ENTITY",
+                r#"<!ENTITY x SYSTEM "file:///etc/passwd">"#
+            ));
+            // The raw body stays a point.
+            assert!(ps.iter().any(|(l, v)| l == "body" && v.len() == body.len()));
+        }
+        // A lying Content-Type: sniffed.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "text/plain")],
+            br#"<?xml version="1.0"?><a b="c">d</a>"#,
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "body:xml:/a/@b", "c") && has(&ps, "body:xml:/a", "d"),
+            "{ps:?}"
+        );
+        // Malformed: what parsed is kept, the raw body is there, counted.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/xml")],
+            b"<a><b>x</b><",
+        );
+        assert!(has(&points(&r), "body:xml:/a/b", "x"));
+        assert!(has(&points(&r), "body", "<a><b>x</b><"));
+        assert_eq!(stats_of(&r).body_parse_errors, 1);
+        let deep = format!(
+            "{}x{}",
+            "<a>".repeat(MAX_XML_DEPTH + 1),
+            "</a>".repeat(MAX_XML_DEPTH + 1)
+        );
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/xml")],
+            deep.as_bytes(),
+        );
+        assert_eq!(stats_of(&r).body_depth_hits, 1);
+    }
+
+    #[test]
+    fn graphql_requests() {
+        let body = br#"{"operationName":"Q","query":"query Q($n: String) { user(name: \"x' union select 1--\") { id } }","variables":{"n":"<svg onload=x>"}}"#;
+        let r = req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "body:graphql:arg:name", "x' union select 1--"),
+            "{ps:?}"
+        );
+        assert!(ps
+            .iter()
+            .any(|(l, v)| l == "body:graphql:query" && v.starts_with("query Q")));
+        assert!(has(&ps, "body:json:variables.n", "<svg onload=x>"));
+        assert!(has(&ps, "body:json:operationName", "Q"));
+        assert!(!ps.iter().any(|(l, _)| l == "body:json:query"), "{ps:?}");
+        // Variables sent as a JSON string, and a batch.
+        let body = br#"[{"query":"{ a }","variables":"{\"id\":\"1 or 1=1\"}"},{"query":"mutation { b(x: \"y\") }"}]"#;
+        let r = req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:json:variables.id", "1 or 1=1"), "{ps:?}");
+        assert!(has(&ps, "body:graphql:arg:x", "y"));
+        // application/graphql and GET ?query=.
+        let r = req(
+            "POST",
+            "/g",
+            &[("Content-Type", "application/graphql")],
+            br#"{ f(p: "../../etc/passwd") }"#,
+        );
+        assert!(has(&points(&r), "body:graphql:arg:p", "../../etc/passwd"));
+        let r = req(
+            "GET",
+            "/g?query=%7B%20f(p%3A%20%22%3Cscript%3E%22)%20%7D",
+            &[],
+            b"",
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "query:graphql:arg:p", "<script>"), "{ps:?}");
+        // An ordinary `query` parameter is not GraphQL.
+        let r = req("GET", "/s?query=shoes", &[], b"");
+        assert!(!points(&r).iter().any(|(l, _)| l.contains("graphql")));
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn compressed_bodies() {
+        let form = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Encoding", "gzip"),
+        ];
+        let r = req("POST", "/", &form, &gzip(b"a=1%27+or+1%3D1--"));
+        assert!(has(&points(&r), "body:a", "1' or 1=1--"));
+        // Two codings, undone from the last.
+        let enc = [
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip, x-gzip"),
+        ];
+        let r = req("POST", "/", &enc, &gzip(&gzip(br#"{"k":"v"}"#)));
+        assert!(has(&points(&r), "body:json:k", "v"));
+        // Not gzip after all, or a coding not supported: inspected raw, counted.
+        let r = req("POST", "/", &form, b"a=b");
+        assert!(has(&points(&r), "body:a", "b"));
+        assert_eq!(stats_of(&r).body_inflate_errors, 1);
+        let r = req("POST", "/", &[("Content-Encoding", "br")], b"x");
+        assert_eq!(stats_of(&r).body_inflate_errors, 1);
+        // A bomb: a finding, counted, the first bytes inspected.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Encoding", "gzip")],
+            &gzip(&vec![b'A'; 4 << 20]),
+        );
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(&r, &DetectLimits::default(), &mut st);
+        assert_eq!(st.body_inflate_bombs, 1);
+        assert_eq!(p.findings, vec!["compression-bomb"]);
+        let body = p
+            .points
+            .iter()
+            .find(|x| p.loc(x) == "body")
+            .map(|x| p.value(x).len());
+        assert_eq!(body, Some(DetectLimits::default().max_point_bytes));
+    }
+
+    #[test]
+    fn base64_and_jwt_values() {
+        // {"alg":"none"} . {"sub":"' or 1=1--"} . (no signature)
+        let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiInIG9yIDE9MS0tIn0.";
+        let auth = format!("Bearer {jwt}");
+        let r = req(
+            "GET",
+            "/?d=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg%3D%3D&id=0123456789abcdef0123",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Cookie", &format!("t={jwt}")),
+            ],
+            b"",
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "query:d:base64", "<script>alert(1)</script>"),
+            "{ps:?}"
+        );
+        assert!(has(
+            &ps,
+            "header:Authorization:jwt.header",
+            r#"{"alg":"none"}"#
+        ));
+        assert!(has(
+            &ps,
+            "header:Authorization:jwt.payload",
+            r#"{"sub":"' or 1=1--"}"#
+        ));
+        assert!(has(&ps, "cookie:t:jwt.payload", r#"{"sub":"' or 1=1--"}"#));
+        assert!(!ps.iter().any(|(l, _)| l == "query:id:base64"), "{ps:?}");
+        assert_eq!(stats_of(&r).base64_decoded, 5);
+    }
+
+    #[test]
+    fn overlong_utf8_path() {
+        let r = req(
+            "GET",
+            "/scripts/..%c0%af..%e0%80%afwinnt/system32/cmd.exe",
+            &[],
+            b"",
+        );
+        assert!(has(
+            &points(&r),
+            "path",
+            "/scripts/../../winnt/system32/cmd.exe"
+        ));
+    }
+
     #[test]
     fn limits_are_counted() {
         let limits = DetectLimits {
