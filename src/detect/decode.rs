@@ -366,7 +366,7 @@ pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
             _ => return false,
         }
     }
-    if (std && url) || !(upper && lower) && !digit || !(upper || lower) {
+    if (std && url) || !(digit || upper && lower) || !(upper || lower) {
         return false;
     }
     let start = out.len();
