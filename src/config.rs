@@ -374,6 +374,10 @@ pub struct DetectSection {
     pub max_decode_depth: usize,
     /// Most hits reported per request.
     pub max_hits_per_request: usize,
+    /// Most bytes a compressed request body is inflated to (a bomb beyond).
+    pub max_inflated_body_bytes: usize,
+    /// Most inflated bytes per compressed byte (a bomb beyond).
+    pub max_inflate_ratio: usize,
 }
 
 impl Default for DetectSection {
@@ -385,6 +389,8 @@ impl Default for DetectSection {
             max_point_bytes: d.max_point_bytes,
             max_decode_depth: d.max_decode_depth,
             max_hits_per_request: d.max_hits_per_request,
+            max_inflated_body_bytes: d.max_inflated_body_bytes,
+            max_inflate_ratio: d.max_inflate_ratio,
         }
     }
 }
@@ -576,6 +582,8 @@ impl Config {
             max_point_bytes: d.max_point_bytes,
             max_decode_depth: d.max_decode_depth,
             max_hits_per_request: d.max_hits_per_request,
+            max_inflated_body_bytes: d.max_inflated_body_bytes,
+            max_inflate_ratio: d.max_inflate_ratio,
         }
     }
 }

@@ -62,14 +62,14 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // (942120-30), `x'~email--` (942520-17) and the Oracle out-of-band
     // payload `||(SELECT(DBMS_LDAP.INIT('169.1.1.1',19))FROM(DUAL))`
     // (942360-29).
-    ("sqli", 52.3, 11.0),
+    ("sqli", 52.8, 11.0),
     ("xss", 70.5, 11.1),
-    ("rce", 55.9, 10.5),
-    ("php", 61.9, 7.9),
-    ("java", 65.4, 78.8),
+    ("rce", 56.4, 10.5),
+    ("php", 62.2, 7.9),
+    ("java", 67.3, 78.8),
     ("lfi", 62.1, 6.2),
-    ("rfi", 27.0, 0.0),
-    ("generic", 53.4, 15.8),
+    ("rfi", 29.7, 0.0),
+    ("generic", 55.9, 15.8),
     // Was 73.8 / 80.0 for a few hours with generic names (`sid`, `session`)
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
     ("session-fixation", 59.5, 40.0),

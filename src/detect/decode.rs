@@ -270,6 +270,122 @@ pub fn normalise_path(input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Overlong UTF-8 forms of ASCII folded to the ASCII byte (`%c0%af` → `/`,
+/// `%e0%80%af` → `/`, `%f0%80%80%af` → `/`, and `%c1%9c` → `\`), the IIS
+/// and Tomcat path-traversal evasions (CVE-2000-0884, CVE-2008-2938). Only
+/// sequences that decode to U+0000..U+007F are folded; other bytes are
+/// copied. Returns true when any was folded.
+pub fn fold_overlong_utf8(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if !input
+        .iter()
+        .any(|&b| matches!(b, 0xc0 | 0xc1 | 0xe0 | 0xf0))
+    {
+        out.extend_from_slice(input);
+        return false;
+    }
+    let cont = |b: Option<&u8>| {
+        b.filter(|&&c| c & 0xc0 == 0x80)
+            .map(|&c| u32::from(c & 0x3f))
+    };
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        let folded = match b {
+            0xc0 | 0xc1 => cont(input.get(i + 1)).map(|c1| ((u32::from(b & 0x1f) << 6) | c1, 2)),
+            0xe0 => match (cont(input.get(i + 1)), cont(input.get(i + 2))) {
+                (Some(c1), Some(c2)) => Some(((c1 << 6) | c2, 3)),
+                _ => None,
+            },
+            0xf0 => match (
+                cont(input.get(i + 1)),
+                cont(input.get(i + 2)),
+                cont(input.get(i + 3)),
+            ) {
+                (Some(c1), Some(c2), Some(c3)) => Some(((c1 << 12) | (c2 << 6) | c3, 4)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match folded {
+            Some((cp, n)) if cp < 0x80 => {
+                out.push(cp as u8);
+                i += n;
+                changed = true;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    changed
+}
+
+/// Shortest value tried as base64 (shorter ones are words and ids).
+pub const MIN_BASE64_LEN: usize = 16;
+
+/// The two base64 alphabets (RFC 4648 §4 and §5), decoding with or without
+/// padding and ignoring trailing bits.
+fn base64_engine(url: bool) -> &'static base64::engine::GeneralPurpose {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const CFG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    static STD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CFG);
+    static URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CFG);
+    if url {
+        &URL
+    } else {
+        &STD
+    }
+}
+
+/// Decode `input` when it has the shape of base64 or base64url text (at
+/// least [`MIN_BASE64_LEN`] bytes of one alphabet, padding only at the end,
+/// a length that can be base64, both letter cases or a digit present) and
+/// what it decodes to is mostly printable text (at least 90% printable ASCII
+/// or whitespace, so keys, hashes and random ids are not handed on). The
+/// decoded bytes are appended to `out`; returns true when they were.
+pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
+    use base64::Engine as _;
+    let body = input
+        .strip_suffix(b"==")
+        .or_else(|| input.strip_suffix(b"="))
+        .unwrap_or(input);
+    if body.len() < MIN_BASE64_LEN || body.len() % 4 == 1 {
+        return false;
+    }
+    let (mut std, mut url, mut upper, mut lower, mut digit) = (false, false, false, false, false);
+    for &b in body {
+        match b {
+            b'A'..=b'Z' => upper = true,
+            b'a'..=b'z' => lower = true,
+            b'0'..=b'9' => digit = true,
+            b'+' | b'/' => std = true,
+            b'-' | b'_' => url = true,
+            _ => return false,
+        }
+    }
+    if (std && url) || !(digit || upper && lower) || !(upper || lower) {
+        return false;
+    }
+    let start = out.len();
+    if base64_engine(url).decode_vec(body, out).is_err() {
+        out.truncate(start);
+        return false;
+    }
+    let decoded = out.get(start..).unwrap_or_default();
+    let printable = decoded
+        .iter()
+        .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        .count();
+    if decoded.is_empty() || printable * 10 < decoded.len() * 9 {
+        out.truncate(start);
+        return false;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +443,58 @@ mod tests {
             (br"C:\windows\x".to_vec(), false)
         );
         assert_eq!(run(backslash_escapes, br"\u{"), (br"\u{".to_vec(), false));
+    }
+
+    #[test]
+    fn overlong_utf8() {
+        let f = fold_overlong_utf8;
+        assert_eq!(
+            run(f, b"..\xc0\xaf..\xc0\xafetc"),
+            (b"../../etc".to_vec(), true)
+        );
+        assert_eq!(
+            run(f, b"\xe0\x80\xaf\xf0\x80\x80\xaf"),
+            (b"//".to_vec(), true)
+        );
+        assert_eq!(run(f, b"\xc1\x9c"), (b"\\".to_vec(), true));
+        // Real UTF-8 and broken sequences are copied.
+        assert_eq!(
+            run(f, "é€😀".as_bytes()),
+            ("é€😀".as_bytes().to_vec(), false)
+        );
+        assert_eq!(run(f, b"\xc0"), (b"\xc0".to_vec(), false));
+        assert_eq!(run(f, b"\xe0\x80"), (b"\xe0\x80".to_vec(), false));
+        assert_eq!(run(f, b"\xc0A"), (b"\xc0A".to_vec(), false));
+        // An overlong form of a non-ASCII code point is left alone.
+        assert_eq!(run(f, b"\xe0\x83\xbf"), (b"\xe0\x83\xbf".to_vec(), false));
+    }
+
+    #[test]
+    fn base64_shape() {
+        // "<script>alert(1)</script>" in both alphabets, padded or not.
+        assert_eq!(
+            run(base64_text, b"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
+            (b"<script>alert(1)</script>".to_vec(), true)
+        );
+        assert_eq!(
+            run(base64_text, b"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg"),
+            (b"<script>alert(1)</script>".to_vec(), true)
+        );
+        // "?>" runs have '/' and '+' in std and '_' and '-' in url form.
+        let q = b"?>?>?>?>?>?>?>?>".to_vec();
+        assert_eq!(
+            run(base64_text, b"Pz4_Pj8-Pz4_Pj8-Pz4_Pg=="),
+            (q.clone(), true)
+        );
+        assert_eq!(run(base64_text, b"Pz4/Pj8+Pz4/Pj8+Pz4/Pg=="), (q, true));
+        // Too short, mixed alphabets, words, random bytes, bad length.
+        assert!(!run(base64_text, b"YWRtaW4=").1);
+        assert!(!run(base64_text, b"Pz4_Pj8+Pz4_Pj8-Pz4_Pg==").1);
+        assert!(!run(base64_text, b"abcdefghijklmnopqrstuvwxyz").1);
+        assert!(!run(base64_text, b"3q2+7wAAAAD/////3q2+7wAAAAD/////").1);
+        assert!(!run(base64_text, b"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0P").1);
+        assert!(!run(base64_text, b"PHNjcmlwdD5h bGVydCgxKTwvc2NyaXB0Pg").1);
+        assert!(!run(base64_text, b"1234567890123456").1);
     }
 
     #[test]

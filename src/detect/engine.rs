@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::decode::{backslash_escapes, html_entities, percent_decode, remove_nul};
+use super::decode::{
+    backslash_escapes, fold_overlong_utf8, html_entities, percent_decode, remove_nul,
+};
 use super::point::{Kind, Point, Points};
 use super::rule::{Matcher, Rule, Target};
 use super::{sqli, xss};
@@ -304,6 +306,21 @@ impl Engine {
             lex,
         } = scratch;
         points.extract(req, &self.limits, stats);
+        // Body findings (a compression bomb) are protocol hits like anomalies.
+        for &f in &points.findings {
+            if count >= max_hits {
+                stats.hit_limit_hits += 1;
+                return;
+            }
+            hits.push(Hit {
+                rule_id: Arc::from(format!("protocol-{f}")),
+                class: AttackClass::Protocol,
+                severity: Severity::Medium,
+                location: "body".to_string(),
+                matched: Vec::new(),
+            });
+            count += 1;
+        }
         let words = self.rules.len().div_ceil(64);
         candidates.clear();
         candidates.resize(words, 0);
@@ -336,12 +353,13 @@ impl Engine {
             while still_changing && round < depth {
                 still_changing = false;
                 round += 1;
-                for step in 0..3u8 {
+                for step in 0..4u8 {
                     next.clear();
                     let changed = match step {
                         0 => percent_decode(cur, false, next),
                         1 => html_entities(cur, next),
-                        _ => backslash_escapes(cur, next),
+                        2 => backslash_escapes(cur, next),
+                        _ => fold_overlong_utf8(cur, next),
                     };
                     if changed {
                         still_changing = true;

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use crate::http::Request;
 
+pub mod body;
 mod builtin;
 pub mod decode;
 mod engine;
@@ -276,6 +277,14 @@ pub struct DetectLimits {
     /// Most hits reported per request (default 32); inspection of the
     /// request stops there (`hit_limit_hits`).
     pub max_hits_per_request: usize,
+    /// Most bytes a `Content-Encoding: gzip / x-gzip / deflate` request body
+    /// is inflated to (default 256 KiB). Beyond it the body is a bomb: a
+    /// `protocol-compression-bomb` hit, `body_inflate_bombs`, and only the
+    /// first bytes are inspected.
+    pub max_inflated_body_bytes: usize,
+    /// Most inflated bytes per compressed byte (default 100; outputs under
+    /// 4 KiB never count). Beyond it: a bomb, as above.
+    pub max_inflate_ratio: usize,
 }
 
 impl Default for DetectLimits {
@@ -285,6 +294,8 @@ impl Default for DetectLimits {
             max_point_bytes: 16 * 1024,
             max_decode_depth: 3,
             max_hits_per_request: 32,
+            max_inflated_body_bytes: 256 * 1024,
+            max_inflate_ratio: 100,
         }
     }
 }
@@ -299,6 +310,17 @@ pub struct DetectStats {
     pub point_bytes_truncated: u64,
     pub decode_depth_hits: u64,
     pub hit_limit_hits: u64,
+    /// XML bodies that were not well-formed (inspected raw as well).
+    pub body_parse_errors: u64,
+    /// XML bodies nested deeper than the walk goes.
+    pub body_depth_hits: u64,
+    /// Compressed bodies over `max_inflated_body_bytes` or `max_inflate_ratio`.
+    pub body_inflate_bombs: u64,
+    /// Compressed bodies that could not be inflated (bad data or a coding
+    /// that is not supported); inspected as they are.
+    pub body_inflate_errors: u64,
+    /// Values decoded from base64 / JWT parts and inspected as extra points.
+    pub base64_decoded: u64,
 }
 
 /// Compiled rules, shared read-only by every worker (`Send + Sync`).

@@ -3,7 +3,10 @@
 //! Owns the mapping from a [`Request`] to `(kind, location, value)` triples:
 //! the decoded and normalised path, each query argument (name and value),
 //! each header, each cookie, and the body split by its Content-Type (form,
-//! JSON, multipart, else raw). Values live in one reusable byte arena and
+//! JSON, multipart, XML/SOAP, GraphQL, else raw), after inflating a
+//! `Content-Encoding: gzip / deflate` body (see [`super::body`]). Values that
+//! have the shape of base64 text, and the header and payload of JWTs, are
+//! decoded into extra points (`cookie:s:base64`, `header:Authorization:jwt.payload`). Values live in one reusable byte arena and
 //! locations in one reusable string arena of [`Points`], so a worker that
 //! keeps its `Points` allocates nothing once they have grown. Bounded by
 //! [`DetectLimits`]: at most `max_points` points (the rest are dropped and
@@ -13,7 +16,9 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use super::decode::{normalise_path, percent_decode};
+use super::body::inflate::{self, Coding, Inflated};
+use super::body::{graphql, xml};
+use super::decode::{base64_text, fold_overlong_utf8, normalise_path, percent_decode};
 use super::{DetectLimits, DetectStats};
 use crate::http::Request;
 
@@ -23,6 +28,8 @@ pub const MAX_JSON_DEPTH: usize = 32;
 pub const MAX_LOCATION_NAME: usize = 128;
 /// Most multipart parts split out of one body.
 pub const MAX_MULTIPART_PARTS: usize = 64;
+/// Most nesting levels of an XML body that are walked.
+pub const MAX_XML_DEPTH: usize = 32;
 
 /// The kind of an inspection point (what rule targets select on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +61,16 @@ pub struct Points {
     pub points: Vec<Point>,
     pub locs: String,
     pub values: Vec<u8>,
+    /// Protocol findings of the body (`compression-bomb`), reported by the
+    /// engine as `protocol-NAME` hits at `body`.
+    pub findings: Vec<&'static str>,
     tmp: Vec<u8>,
     tmp2: Vec<u8>,
+    /// The inflated body (at most `max_inflated_body_bytes`).
+    inflated: Vec<u8>,
+    inflated2: Vec<u8>,
+    /// Base64-decoded values.
+    b64: Vec<u8>,
     limit_hit: bool,
 }
 
@@ -74,6 +89,7 @@ impl Points {
         self.points.clear();
         self.locs.clear();
         self.values.clear();
+        self.findings.clear();
         self.limit_hit = false;
     }
 
@@ -87,6 +103,66 @@ impl Points {
         name: &[u8],
         value: &[u8],
     ) {
+        self.push_with(limits, stats, kind, prefix, name, "", value);
+    }
+
+    /// Add a point, then the base64 text or JWT parts it carries as extra
+    /// points (`LOC:base64`, `LOC:jwt.header`, `LOC:jwt.payload`). For
+    /// header values an auth scheme (`Basic `, `Bearer `) is skipped.
+    #[allow(clippy::too_many_arguments)]
+    fn push_decoding(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &str,
+        name: &[u8],
+        value: &[u8],
+    ) {
+        self.push(limits, stats, kind, prefix, name, value);
+        if value.len() < super::decode::MIN_BASE64_LEN {
+            return;
+        }
+        let v = match memchr::memrchr(b' ', value) {
+            Some(i) if kind == Kind::Header => value.get(i + 1..).unwrap_or_default(),
+            _ => value,
+        };
+        let mut b64 = std::mem::take(&mut self.b64);
+        let mut parts = v.split(|&b| b == b'.');
+        if let (Some(h), Some(p), Some(_sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if h.starts_with(b"eyJ") {
+                for (part, suffix) in [(h, ":jwt.header"), (p, ":jwt.payload")] {
+                    b64.clear();
+                    if base64_text(part, &mut b64) {
+                        stats.base64_decoded += 1;
+                        self.push_with(limits, stats, kind, prefix, name, suffix, &b64);
+                    }
+                }
+            }
+        } else {
+            b64.clear();
+            if base64_text(v, &mut b64) {
+                stats.base64_decoded += 1;
+                self.push_with(limits, stats, kind, prefix, name, ":base64", &b64);
+            }
+        }
+        self.b64 = b64;
+    }
+
+    /// Add a point whose location is `prefix` + `name` + `suffix`.
+    #[allow(clippy::too_many_arguments)]
+    fn push_with(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &str,
+        name: &[u8],
+        suffix: &str,
+        value: &[u8],
+    ) {
         if self.points.len() >= limits.max_points {
             if !self.limit_hit {
                 self.limit_hit = true;
@@ -97,6 +173,7 @@ impl Points {
         let loc_start = self.locs.len();
         self.locs.push_str(prefix);
         push_name(&mut self.locs, name);
+        self.locs.push_str(suffix);
         let loc = loc_start..self.locs.len();
         let header = if kind == Kind::Header {
             let s = self.locs.len();
@@ -159,6 +236,11 @@ impl Points {
                 break;
             }
         }
+        // Overlong UTF-8 (`%c0%af`) folded to ASCII before normalising.
+        tmp2.clear();
+        if fold_overlong_utf8(&tmp, &mut tmp2) {
+            std::mem::swap(&mut tmp, &mut tmp2);
+        }
         tmp2.clear();
         normalise_path(&tmp, &mut tmp2);
         self.push(limits, stats, Kind::Path, "path", b"", &tmp2);
@@ -175,20 +257,103 @@ impl Points {
         );
 
         let mut content_type: &[u8] = b"";
+        let mut content_encoding: &[u8] = b"";
         for h in &req.headers {
-            self.push(limits, stats, Kind::Header, "header:", &h.name, &h.value);
+            self.push_decoding(limits, stats, Kind::Header, "header:", &h.name, &h.value);
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, &h.value);
             } else if h.name.eq_ignore_ascii_case(b"content-type") {
                 content_type = &h.value;
+            } else if h.name.eq_ignore_ascii_case(b"content-encoding") {
+                content_encoding = &h.value;
             }
         }
 
         if !req.body.is_empty() {
-            self.body(limits, stats, content_type, &req.body, &mut tmp, &mut tmp2);
+            let mut inflated = std::mem::take(&mut self.inflated);
+            let mut inflated2 = std::mem::take(&mut self.inflated2);
+            let body = self.decode_body(
+                limits,
+                stats,
+                content_encoding,
+                &req.body,
+                &mut inflated,
+                &mut inflated2,
+            );
+            self.body(limits, stats, content_type, body, &mut tmp, &mut tmp2);
+            self.inflated = inflated;
+            self.inflated2 = inflated2;
         }
         self.tmp = tmp;
         self.tmp2 = tmp2;
+    }
+
+    /// Undo `Content-Encoding` (RFC 9110 §8.4: codings listed in the order
+    /// applied, so undone from the last). Returns the bytes to inspect: the
+    /// inflated body, or the body as it came when it is not encoded or
+    /// cannot be inflated (counted). A bomb adds a `compression-bomb`
+    /// finding and the first `max_inflated_body_bytes` are inspected.
+    fn decode_body<'a>(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        content_encoding: &[u8],
+        body: &'a [u8],
+        a: &'a mut Vec<u8>,
+        b: &'a mut Vec<u8>,
+    ) -> &'a [u8] {
+        if content_encoding.trim_ascii().is_empty() {
+            return body;
+        }
+        let mut codings = Vec::with_capacity(inflate::MAX_CODINGS);
+        for name in content_encoding.split(|&c| c == b',') {
+            match Coding::parse(name) {
+                Ok(Some(c)) => codings.push(c),
+                Ok(None) => {}
+                Err(inflate::Unsupported) => {
+                    stats.body_inflate_errors += 1;
+                    return body;
+                }
+            }
+        }
+        if codings.len() > inflate::MAX_CODINGS {
+            stats.body_inflate_errors += 1;
+            return body;
+        }
+        // Which buffer holds the current bytes: the body, `a` or `b`.
+        let mut cur = 0u8;
+        for c in codings.into_iter().rev() {
+            let (input, out): (&[u8], &mut Vec<u8>) = match cur {
+                0 => (body, &mut *a),
+                1 => (a.as_slice(), &mut *b),
+                _ => (b.as_slice(), &mut *a),
+            };
+            let r = inflate::inflate(
+                c,
+                input,
+                limits.max_inflated_body_bytes,
+                limits.max_inflate_ratio,
+                out,
+            );
+            match r {
+                Inflated::Complete | Inflated::Truncated => cur = if cur == 1 { 2 } else { 1 },
+                Inflated::Bomb => {
+                    stats.body_inflate_bombs += 1;
+                    self.findings.push("compression-bomb");
+                    cur = if cur == 1 { 2 } else { 1 };
+                    break;
+                }
+                Inflated::Invalid => {
+                    stats.body_inflate_errors += 1;
+                    break;
+                }
+            }
+        }
+        match cur {
+            0 => body,
+            1 => a,
+            _ => b,
+        }
     }
 
     /// `a=1&b=2` data: each name and value, `+` as space, percent-decoded.
@@ -222,7 +387,16 @@ impl Points {
                 self.push(limits, stats, kind, prefix, name_buf, name_buf);
             }
             if !value_buf.is_empty() {
-                self.push(limits, stats, kind, prefix, name_buf, value_buf);
+                self.push_decoding(limits, stats, kind, prefix, name_buf, value_buf);
+                // GraphQL over GET (`?query={...}`) or a form field.
+                if name_buf.as_slice() == b"query" && graphql::looks_like_query(value_buf) {
+                    let gp = if kind == Kind::Query {
+                        "query:graphql:"
+                    } else {
+                        "body:graphql:"
+                    };
+                    self.graphql(limits, stats, kind, gp, value_buf);
+                }
             }
         }
     }
@@ -250,7 +424,7 @@ impl Points {
                 self.push(limits, stats, Kind::Cookie, "cookie:", name, name);
             }
             if !value.is_empty() {
-                self.push(limits, stats, Kind::Cookie, "cookie:", name, value);
+                self.push_decoding(limits, stats, Kind::Cookie, "cookie:", name, value);
             }
         }
     }
@@ -277,10 +451,16 @@ impl Points {
                     .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")));
         if is_json {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-                let mut path = String::new();
-                self.json(limits, stats, &v, &mut path, 0);
+                if !self.graphql_json(limits, stats, &v) {
+                    let mut path = String::new();
+                    self.json(limits, stats, &v, &mut path, 0);
+                }
                 return;
             }
+        }
+        if mime.eq_ignore_ascii_case(b"application/graphql") {
+            self.graphql(limits, stats, Kind::Body, "body:graphql:", body);
+            return;
         }
         if mime.eq_ignore_ascii_case(b"multipart/form-data")
             && self.multipart(limits, stats, ct, body)
@@ -288,6 +468,76 @@ impl Points {
             return;
         }
         self.push(limits, stats, Kind::Body, "body", b"", body);
+        // XML is walked as well as inspected raw: markup across elements
+        // (an XSS payload as XML) only shows in the raw body.
+        if xml::is_xml_media_type(mime) || xml::sniff(body) {
+            let r = xml::walk(body, MAX_XML_DEPTH, |loc, v| {
+                self.push(limits, stats, Kind::Body, "body:xml:", loc.as_bytes(), v)
+            });
+            match r {
+                Ok(()) => {}
+                Err(xml::XmlStop::Malformed) => stats.body_parse_errors += 1,
+                Err(xml::XmlStop::TooDeep) => stats.body_depth_hits += 1,
+            }
+        }
+    }
+
+    /// A GraphQL document: the text as `PREFIX query`, and its string
+    /// literals as `PREFIX arg:NAME` / `PREFIX string`.
+    fn graphql(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &str,
+        text: &[u8],
+    ) {
+        self.push(limits, stats, kind, prefix, b"query", text);
+        graphql::walk(text, |loc, v| {
+            self.push(limits, stats, kind, prefix, loc.as_bytes(), v)
+        });
+    }
+
+    /// A JSON GraphQL request (or a batch of them): `query` as a GraphQL
+    /// document, `variables` (also when sent as a JSON string) and the
+    /// other members as JSON points. False when `v` is not one.
+    fn graphql_json(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        v: &serde_json::Value,
+    ) -> bool {
+        use serde_json::Value as J;
+        fn is_op(v: &J) -> bool {
+            v.get("query")
+                .and_then(J::as_str)
+                .is_some_and(|q| graphql::looks_like_query(q.as_bytes()))
+        }
+        let ops: Vec<&serde_json::Map<String, J>> = match v {
+            J::Object(o) if is_op(v) => vec![o],
+            J::Array(a) if !a.is_empty() && a.iter().all(is_op) => {
+                a.iter().filter_map(J::as_object).collect()
+            }
+            _ => return false,
+        };
+        let mut path = String::new();
+        for o in ops {
+            for (k, x) in o {
+                path.clear();
+                path.push_str(k);
+                match (k.as_str(), x) {
+                    ("query", J::String(q)) => {
+                        self.graphql(limits, stats, Kind::Body, "body:graphql:", q.as_bytes());
+                    }
+                    ("variables", J::String(vs)) => match serde_json::from_str::<J>(vs) {
+                        Ok(inner) => self.json(limits, stats, &inner, &mut path, 1),
+                        Err(_) => self.json(limits, stats, x, &mut path, 1),
+                    },
+                    _ => self.json(limits, stats, x, &mut path, 1),
+                }
+            }
+        }
+        true
     }
 
     fn json(
@@ -584,6 +834,225 @@ mod tests {
             b"{bad",
         );
         assert!(has(&points(&r), "body", "{bad"));
+    }
+
+    fn stats_of(r: &Request) -> DetectStats {
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(r, &DetectLimits::default(), &mut st);
+        st
+    }
+
+    #[test]
+    fn xml_and_soap_bodies() {
+        let body = br#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><login user="a' or 1=1--">&x;</login></soap:Body></soap:Envelope>"#;
+        for ct in [
+            "application/soap+xml; charset=utf-8",
+            "text/xml",
+            "application/atom+xml",
+        ] {
+            let r = req("POST", "/ws", &[("Content-Type", ct)], body);
+            let ps = points(&r);
+            assert!(
+                has(
+                    &ps,
+                    "body:xml:/soap:Envelope/soap:Body/login/@user",
+                    "a' or 1=1--"
+                ),
+                "{ps:?}"
+            );
+            assert!(has(&ps, "body:xml:/soap:Envelope/soap:Body/login", "&x;"));
+            assert!(has(
+                &ps,
+                "body:xml:!ENTITY",
+                r#"<!ENTITY x SYSTEM "file:///etc/passwd">"#
+            ));
+            // The raw body stays a point.
+            assert!(ps.iter().any(|(l, v)| l == "body" && v.len() == body.len()));
+        }
+        // A lying Content-Type: sniffed.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "text/plain")],
+            br#"<?xml version="1.0"?><a b="c">d</a>"#,
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "body:xml:/a/@b", "c") && has(&ps, "body:xml:/a", "d"),
+            "{ps:?}"
+        );
+        // Malformed: what parsed is kept, the raw body is there, counted.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/xml")],
+            b"<a><b>x</b><",
+        );
+        assert!(has(&points(&r), "body:xml:/a/b", "x"));
+        assert!(has(&points(&r), "body", "<a><b>x</b><"));
+        assert_eq!(stats_of(&r).body_parse_errors, 1);
+        let deep = format!(
+            "{}x{}",
+            "<a>".repeat(MAX_XML_DEPTH + 1),
+            "</a>".repeat(MAX_XML_DEPTH + 1)
+        );
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/xml")],
+            deep.as_bytes(),
+        );
+        assert_eq!(stats_of(&r).body_depth_hits, 1);
+    }
+
+    #[test]
+    fn graphql_requests() {
+        let body = br#"{"operationName":"Q","query":"query Q($n: String) { user(name: \"x' union select 1--\") { id } }","variables":{"n":"<svg onload=x>"}}"#;
+        let r = req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "body:graphql:arg:name", "x' union select 1--"),
+            "{ps:?}"
+        );
+        assert!(ps
+            .iter()
+            .any(|(l, v)| l == "body:graphql:query" && v.starts_with("query Q")));
+        assert!(has(&ps, "body:json:variables.n", "<svg onload=x>"));
+        assert!(has(&ps, "body:json:operationName", "Q"));
+        assert!(!ps.iter().any(|(l, _)| l == "body:json:query"), "{ps:?}");
+        // Variables sent as a JSON string, and a batch.
+        let body = br#"[{"query":"{ a }","variables":"{\"id\":\"1 or 1=1\"}"},{"query":"mutation { b(x: \"y\") }"}]"#;
+        let r = req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:json:variables.id", "1 or 1=1"), "{ps:?}");
+        assert!(has(&ps, "body:graphql:arg:x", "y"));
+        // application/graphql and GET ?query=.
+        let r = req(
+            "POST",
+            "/g",
+            &[("Content-Type", "application/graphql")],
+            br#"{ f(p: "../../etc/passwd") }"#,
+        );
+        assert!(has(&points(&r), "body:graphql:arg:p", "../../etc/passwd"));
+        let r = req(
+            "GET",
+            "/g?query=%7B%20f(p%3A%20%22%3Cscript%3E%22)%20%7D",
+            &[],
+            b"",
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "query:graphql:arg:p", "<script>"), "{ps:?}");
+        // An ordinary `query` parameter is not GraphQL.
+        let r = req("GET", "/s?query=shoes", &[], b"");
+        assert!(!points(&r).iter().any(|(l, _)| l.contains("graphql")));
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn compressed_bodies() {
+        let form = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Encoding", "gzip"),
+        ];
+        let r = req("POST", "/", &form, &gzip(b"a=1%27+or+1%3D1--"));
+        assert!(has(&points(&r), "body:a", "1' or 1=1--"));
+        // Two codings, undone from the last.
+        let enc = [
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip, x-gzip"),
+        ];
+        let r = req("POST", "/", &enc, &gzip(&gzip(br#"{"k":"v"}"#)));
+        assert!(has(&points(&r), "body:json:k", "v"));
+        // Not gzip after all, or a coding not supported: inspected raw, counted.
+        let r = req("POST", "/", &form, b"a=b");
+        assert!(has(&points(&r), "body:a", "b"));
+        assert_eq!(stats_of(&r).body_inflate_errors, 1);
+        let r = req("POST", "/", &[("Content-Encoding", "br")], b"x");
+        assert_eq!(stats_of(&r).body_inflate_errors, 1);
+        // A bomb: a finding, counted, the first bytes inspected.
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Encoding", "gzip")],
+            &gzip(&vec![b'A'; 4 << 20]),
+        );
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(&r, &DetectLimits::default(), &mut st);
+        assert_eq!(st.body_inflate_bombs, 1);
+        assert_eq!(p.findings, vec!["compression-bomb"]);
+        let body = p
+            .points
+            .iter()
+            .find(|x| p.loc(x) == "body")
+            .map(|x| p.value(x).len());
+        assert_eq!(body, Some(DetectLimits::default().max_point_bytes));
+    }
+
+    #[test]
+    fn base64_and_jwt_values() {
+        // {"alg":"none"} . {"sub":"' or 1=1--"} . (no signature)
+        let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiInIG9yIDE9MS0tIn0.";
+        let auth = format!("Bearer {jwt}");
+        let r = req(
+            "GET",
+            "/?d=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg%3D%3D&id=0123456789abcdef0123",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Cookie", &format!("t={jwt}")),
+            ],
+            b"",
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "query:d:base64", "<script>alert(1)</script>"),
+            "{ps:?}"
+        );
+        assert!(has(
+            &ps,
+            "header:Authorization:jwt.header",
+            r#"{"alg":"none"}"#
+        ));
+        assert!(has(
+            &ps,
+            "header:Authorization:jwt.payload",
+            r#"{"sub":"' or 1=1--"}"#
+        ));
+        assert!(has(&ps, "cookie:t:jwt.payload", r#"{"sub":"' or 1=1--"}"#));
+        assert!(!ps.iter().any(|(l, _)| l == "query:id:base64"), "{ps:?}");
+        assert_eq!(stats_of(&r).base64_decoded, 5);
+    }
+
+    #[test]
+    fn overlong_utf8_path() {
+        let r = req(
+            "GET",
+            "/scripts/..%c0%af..%e0%80%afwinnt/system32/cmd.exe",
+            &[],
+            b"",
+        );
+        assert!(has(
+            &points(&r),
+            "path",
+            "/scripts/../../winnt/system32/cmd.exe"
+        ));
     }
 
     #[test]

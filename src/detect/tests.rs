@@ -937,7 +937,7 @@ mod props {
             r.anomalies = Anomalies(anomalies);
             static SMALL: OnceLock<Detector> = OnceLock::new();
             let d = SMALL.get_or_init(|| {
-                let limits = DetectLimits { max_points: 16, max_point_bytes: 64, max_decode_depth: 2, max_hits_per_request: 8 };
+                let limits = DetectLimits { max_points: 16, max_point_bytes: 64, max_decode_depth: 2, max_hits_per_request: 8, ..DetectLimits::default() };
                 Detector::new(&RuleSet::builtin(), limits)
             });
             let mut stats = DetectStats::default();
@@ -1060,4 +1060,65 @@ fn tokenizer_rule_keys_are_checked() {
     // A regex rule still needs its pattern.
     let e = err(head);
     assert!(e.contains("missing key `pattern`"), "{e}");
+}
+
+/// Body parsers and decoding layers, end to end through the built-in rules:
+/// the hit's location names the point the new parser made.
+#[test]
+fn body_parsers_and_layers_reach_the_rules() {
+    let at = |r: &Request, rule: &str| -> Vec<String> {
+        hits_of(r)
+            .iter()
+            .filter(|h| &*h.rule_id == rule)
+            .map(|h| h.location.clone())
+            .collect()
+    };
+    let xxe =
+        br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#;
+    let r = req("POST", "/", &[("Content-Type", "application/xml")], xxe);
+    let locs = at(&r, "xxe-external-entity");
+    assert!(locs.iter().any(|l| l == "body:xml:!ENTITY"), "{locs:?}");
+    assert!(locs.iter().any(|l| l == "body:xml:!DOCTYPE"), "{locs:?}");
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &vec![b'0'; 8 << 20]).unwrap();
+    let bomb = gz.finish().unwrap();
+    let r = req("POST", "/", &[("Content-Encoding", "gzip")], &bomb);
+    let h = hits_of(&r);
+    let h = h
+        .iter()
+        .find(|h| &*h.rule_id == "protocol-compression-bomb");
+    assert_eq!(
+        h.map(|h| (h.class, h.location.as_str())),
+        Some((AttackClass::Protocol, "body"))
+    );
+
+    // Overlong UTF-8 in a parameter is folded as a layer.
+    let r = req(
+        "GET",
+        "/?f=..%c0%af..%c0%af..%c0%afetc%c0%afpasswd",
+        &[],
+        b"",
+    );
+    assert!(
+        hits_of(&r)
+            .iter()
+            .any(|h| h.class == AttackClass::Ptrav && h.location == "query:f"),
+        "{:?}",
+        hits_of(&r)
+    );
+    // Base64 text in a cookie.
+    let r = req(
+        "GET",
+        "/",
+        &[("Cookie", "prefs=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")],
+        b"",
+    );
+    assert!(
+        hits_of(&r)
+            .iter()
+            .any(|h| h.class == AttackClass::Xss && h.location == "cookie:prefs:base64"),
+        "{:?}",
+        hits_of(&r)
+    );
 }

@@ -326,6 +326,17 @@ impl PipelineReport {
         );
         t!("specula_detect_decode_depth_hits_total", decode_depth_hits);
         t!("specula_detect_hit_limit_hits_total", hit_limit_hits);
+        t!("specula_detect_body_parse_errors_total", body_parse_errors);
+        t!("specula_detect_body_depth_hits_total", body_depth_hits);
+        t!(
+            "specula_detect_body_inflate_bombs_total",
+            body_inflate_bombs
+        );
+        t!(
+            "specula_detect_body_inflate_errors_total",
+            body_inflate_errors
+        );
+        t!("specula_detect_base64_decoded_total", base64_decoded);
         for class in AttackClass::ALL {
             v.push((
                 "specula_detect_hits_total",

@@ -1,0 +1,218 @@
+//! Content-Encoding of request bodies (RFC 9110 §8.4.1): `gzip`, `x-gzip`,
+//! `deflate` (zlib, or raw deflate as some clients send it).
+//!
+//! Owns the inflation of a body into a caller-owned buffer under two caps:
+//! an output size (`max_bytes`) and a ratio to the input (`max_ratio`, with a
+//! floor of [`RATIO_FLOOR_BYTES`] so tiny, very compressible bodies are not
+//! called bombs). Hands on the outcome; the caller counts it, turns a bomb
+//! into a `protocol` finding and inspects what was inflated (up to the cap)
+//! or, when nothing could be inflated, the raw body.
+
+use std::io::Read;
+
+use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+
+/// Output below this size is never a bomb, whatever the ratio.
+pub const RATIO_FLOOR_BYTES: usize = 4096;
+/// Most codings applied in sequence (`Content-Encoding: gzip, gzip`).
+pub const MAX_CODINGS: usize = 2;
+
+/// A content coding that is not inflated (br, zstd, compress, unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported;
+
+/// A supported content coding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Deflate,
+}
+
+impl Coding {
+    /// The coding named by one `Content-Encoding` list element; `None` for
+    /// `identity` and the empty name; `Err(Unsupported)` for the rest.
+    pub fn parse(name: &[u8]) -> Result<Option<Coding>, Unsupported> {
+        let n = name.trim_ascii();
+        if n.eq_ignore_ascii_case(b"gzip") || n.eq_ignore_ascii_case(b"x-gzip") {
+            Ok(Some(Coding::Gzip))
+        } else if n.eq_ignore_ascii_case(b"deflate") {
+            Ok(Some(Coding::Deflate))
+        } else if n.is_empty() || n.eq_ignore_ascii_case(b"identity") {
+            Ok(None)
+        } else {
+            Err(Unsupported)
+        }
+    }
+}
+
+/// What became of an inflation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflated {
+    /// The whole input inflated within the caps.
+    Complete,
+    /// The input ended early (a body cut at the inspection cap); `out` holds
+    /// what it inflated to.
+    Truncated,
+    /// The size or ratio cap was exceeded; `out` holds the first bytes.
+    Bomb,
+    /// Not data of that coding (nothing usable in `out`).
+    Invalid,
+}
+
+/// Inflate `input` into `out` (cleared first).
+pub fn inflate(
+    coding: Coding,
+    input: &[u8],
+    max_bytes: usize,
+    max_ratio: usize,
+    out: &mut Vec<u8>,
+) -> Inflated {
+    out.clear();
+    let cap = input
+        .len()
+        .saturating_mul(max_ratio)
+        .max(RATIO_FLOOR_BYTES)
+        .min(max_bytes);
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    let res = match coding {
+        Coding::Gzip => MultiGzDecoder::new(input).take(limit).read_to_end(out),
+        Coding::Deflate if is_zlib(input) => ZlibDecoder::new(input).take(limit).read_to_end(out),
+        Coding::Deflate => DeflateDecoder::new(input).take(limit).read_to_end(out),
+    };
+    if out.len() > cap {
+        out.truncate(cap);
+        return Inflated::Bomb;
+    }
+    match res {
+        Ok(_) => Inflated::Complete,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {
+            Inflated::Truncated
+        }
+        Err(_) if !out.is_empty() => Inflated::Truncated,
+        Err(_) => Inflated::Invalid,
+    }
+}
+
+/// A zlib header (RFC 1950 §2.2): method 8, header checksum a multiple of 31.
+fn is_zlib(b: &[u8]) -> bool {
+    match (b.first(), b.get(1)) {
+        (Some(&cmf), Some(&flg)) => {
+            cmf & 0x0f == 8 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+    use flate2::Compression;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_zlib_raw_deflate() {
+        let data = b"id=1' union select password from users--";
+        let mut out = Vec::new();
+        assert_eq!(
+            inflate(Coding::Gzip, &gz(data), 1 << 20, 100, &mut out),
+            Inflated::Complete
+        );
+        assert_eq!(out, data);
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(data).unwrap();
+        assert_eq!(
+            inflate(
+                Coding::Deflate,
+                &z.finish().unwrap(),
+                1 << 20,
+                100,
+                &mut out
+            ),
+            Inflated::Complete
+        );
+        assert_eq!(out, data);
+        let mut d = DeflateEncoder::new(Vec::new(), Compression::default());
+        d.write_all(data).unwrap();
+        assert_eq!(
+            inflate(
+                Coding::Deflate,
+                &d.finish().unwrap(),
+                1 << 20,
+                100,
+                &mut out
+            ),
+            Inflated::Complete
+        );
+        assert_eq!(out, data);
+        // Two gzip members one after the other are one body.
+        let mut two = gz(b"ab");
+        two.extend(gz(b"cd"));
+        assert_eq!(
+            inflate(Coding::Gzip, &two, 1 << 20, 100, &mut out),
+            Inflated::Complete
+        );
+        assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn truncated_invalid_and_bombs() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let z = gz(&data);
+        let mut out = Vec::new();
+        let half = z.get(..z.len() / 2).unwrap();
+        assert_eq!(
+            inflate(Coding::Gzip, half, 1 << 20, 100, &mut out),
+            Inflated::Truncated
+        );
+        assert!(!out.is_empty() && data.starts_with(&out));
+        assert_eq!(
+            inflate(Coding::Gzip, b"not gzip at all", 1 << 20, 100, &mut out),
+            Inflated::Invalid
+        );
+        assert!(out.is_empty());
+        assert_eq!(
+            inflate(Coding::Gzip, b"", 1 << 20, 100, &mut out),
+            Inflated::Invalid
+        );
+
+        // One MiB of zeros: about 1000:1.
+        let bomb = gz(&vec![0u8; 1 << 20]);
+        assert_eq!(
+            inflate(Coding::Gzip, &bomb, 1 << 30, 100, &mut out),
+            Inflated::Bomb
+        );
+        assert_eq!(out.len(), bomb.len() * 100);
+        // The size cap, at the limit and one byte over.
+        let zeros = gz(&[0u8; 10_000]);
+        assert_eq!(
+            inflate(Coding::Gzip, &zeros, 10_000, 1_000_000, &mut out),
+            Inflated::Complete
+        );
+        assert_eq!(
+            inflate(Coding::Gzip, &zeros, 9_999, 1_000_000, &mut out),
+            Inflated::Bomb
+        );
+        assert_eq!(out.len(), 9_999);
+        // Small and very compressible is not a bomb (ratio floor).
+        assert_eq!(
+            inflate(Coding::Gzip, &gz(&[b'a'; 4000]), 1 << 20, 2, &mut out),
+            Inflated::Complete
+        );
+    }
+
+    #[test]
+    fn coding_names() {
+        assert_eq!(Coding::parse(b" x-gzip "), Ok(Some(Coding::Gzip)));
+        assert_eq!(Coding::parse(b"GZIP"), Ok(Some(Coding::Gzip)));
+        assert_eq!(Coding::parse(b"deflate"), Ok(Some(Coding::Deflate)));
+        assert_eq!(Coding::parse(b"identity"), Ok(None));
+        assert_eq!(Coding::parse(b"br"), Err(Unsupported));
+    }
+}
