@@ -10,12 +10,16 @@
 //! rules (`kind = "sqli-lex"` / `"xss-lex"`, see [`super::sqli`] and
 //! [`super::xss`]) have no literals and run on every layer of the points
 //! they target, like any rule; both are linear in the (capped) value.
+//! Rules with a `normalize` list also run on each layer's normalised form
+//! ([`super::normalize`]), built only when some rule asks for it and only
+//! searched again when it differs from the layer.
 
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::decode::{backslash_escapes, html_entities, percent_decode, remove_nul};
+use super::normalize::Normalize;
 use super::point::{Kind, Point, Points};
 use super::rule::{Matcher, Rule, Target};
 use super::{sqli, xss};
@@ -37,6 +41,8 @@ struct Compiled {
     headers: Vec<String>,
     /// The `custom-headers` target.
     custom_headers: bool,
+    /// Bits of the normalisations the rule also runs on ([`Normalize::bit`]).
+    normalize: u8,
 }
 
 fn kind_bit(k: Kind) -> u8 {
@@ -74,6 +80,8 @@ pub struct Scratch {
     hit_here: Vec<u64>,
     /// The comment-free copy the SQL tokenizer reads a second time.
     lex: Vec<u8>,
+    /// The per-class normalised copy of the current layer.
+    norm: Vec<u8>,
 }
 
 fn bit_set(bits: &mut [u64], i: usize) {
@@ -94,6 +102,8 @@ pub(crate) struct Engine {
     pattern_rules: Vec<Vec<u32>>,
     /// Rules with no literal, always evaluated.
     always: Vec<u32>,
+    /// Union of the rules' normalisation bits: which extra layers to build.
+    normalize: u8,
     limits: DetectLimits,
 }
 
@@ -176,8 +186,10 @@ impl Engine {
                 }
             }
         };
+        let normalize = rules.iter().fold(0, |m, r| m | r.normalize);
         Engine {
             rules,
+            normalize,
             ac,
             pattern_rules,
             always,
@@ -226,6 +238,7 @@ impl Engine {
             candidates,
             hit_here,
             lex,
+            norm,
         } = scratch;
         points.extract(req, &self.limits, stats);
         let words = self.rules.len().div_ceil(64);
@@ -244,7 +257,7 @@ impl Engine {
             cur.clear();
             cur.extend_from_slice(value);
             if !self.layer(
-                p, points, cur, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
+                p, points, cur, candidates, hit_here, lex, norm, stats, hits, first_hit, &mut count,
             ) {
                 return;
             }
@@ -267,8 +280,8 @@ impl Engine {
                         still_changing = true;
                         std::mem::swap(&mut cur, &mut next);
                         if !self.layer(
-                            p, points, cur, candidates, hit_here, lex, stats, hits, first_hit,
-                            &mut count,
+                            p, points, cur, candidates, hit_here, lex, norm, stats, hits,
+                            first_hit, &mut count,
                         ) {
                             return;
                         }
@@ -285,7 +298,7 @@ impl Engine {
             next.clear();
             if remove_nul(cur, next)
                 && !self.layer(
-                    p, points, next, candidates, hit_here, lex, stats, hits, first_hit, &mut count,
+                    p, points, next, candidates, hit_here, lex, norm, stats, hits, first_hit, &mut count,
                 )
             {
                 return;
@@ -293,14 +306,62 @@ impl Engine {
         }
     }
 
-    /// Run the rules on one layer of one point. Returns false once the hit
-    /// limit is reached (the request is done).
+    /// Run the rules on one layer of one point, then the rules that ask for
+    /// a normalisation on that layer's normalised form (when it differs).
+    /// Returns false once the hit limit is reached (the request is done).
     #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
         p: &Point,
         points: &Points,
         data: &[u8],
+        candidates: &mut [u64],
+        hit_here: &mut [u64],
+        lex: &mut Vec<u8>,
+        norm: &mut Vec<u8>,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first_hit: usize,
+        count: &mut usize,
+    ) -> bool {
+        if !self.rules_on(
+            p, points, data, 0, candidates, hit_here, lex, stats, hits, first_hit, count,
+        ) {
+            return false;
+        }
+        for n in Normalize::ALL {
+            if self.normalize & n.bit() != 0
+                && n.apply(data, norm)
+                && !self.rules_on(
+                    p,
+                    points,
+                    norm,
+                    n.bit(),
+                    candidates,
+                    hit_here,
+                    lex,
+                    stats,
+                    hits,
+                    first_hit,
+                    count,
+                )
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Run the rules on `data`: all of them when `only` is 0, else those
+    /// whose normalisation mask has a bit of `only`. Returns false once the
+    /// hit limit is reached.
+    #[allow(clippy::too_many_arguments)]
+    fn rules_on(
+        &self,
+        p: &Point,
+        points: &Points,
+        data: &[u8],
+        only: u8,
         candidates: &mut [u64],
         hit_here: &mut [u64],
         lex: &mut Vec<u8>,
@@ -331,6 +392,14 @@ impl Engine {
                     let bit = w.trailing_zeros() as usize;
                     w &= w - 1;
                     let ri = wi * 64 + bit;
+                    if only != 0
+                        && self
+                            .rules
+                            .get(ri)
+                            .map_or(true, |r| r.normalize & only == 0)
+                    {
+                        continue;
+                    }
                     if !self.eval(
                         ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
                     ) {
@@ -340,6 +409,14 @@ impl Engine {
             }
         }
         for &ri in &self.always {
+            if only != 0
+                && self
+                    .rules
+                    .get(ri as usize)
+                    .map_or(true, |r| r.normalize & only == 0)
+            {
+                continue;
+            }
             if !self.eval(
                 ri as usize,
                 p,
@@ -438,6 +515,7 @@ fn compile(r: &Rule) -> Compiled {
         }
     }
     Compiled {
+        normalize: r.normalize.iter().fold(0, |m, n| m | n.bit()),
         id: Arc::from(r.id.as_str()),
         class: r.class,
         severity: r.severity,

@@ -33,6 +33,7 @@ use crate::http::Request;
 mod builtin;
 pub mod decode;
 mod engine;
+pub mod normalize;
 pub mod point;
 pub mod rule;
 pub mod sqli;
