@@ -5,12 +5,19 @@
 //! on `clean` cases, and holds both to a ratchet ([`FLOORS`]): the class-hit
 //! rate of each category may only go up, its clean flag rate only down.
 //! Raise the figures when detection improves; never lower them to pass.
+//!
+//! `SPECULA_CRS_MISSES=lfi,rce` (or `all`) also prints, for those
+//! categories, every `detect` case without a class hit and every flagged
+//! `clean` case, with its request-target percent-decoded, so misses
+//! can be studied by technique (`scripts/crs_misses.py` shows bodies and
+//! headers too, and can run another rule folder).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::*;
+use serde_json::Value;
 
 /// CRS categories that are about the request (response-phase rules look at
 /// what the server sent, which a request-only view cannot see).
@@ -96,6 +103,12 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         by_id.entry(id).or_default().extend(classes);
     }
 
+    let show: Vec<String> = std::env::var("SPECULA_CRS_MISSES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
     let mut missing = Vec::new();
     // category -> (detect cases, any hit, class hit, clean cases, clean flagged)
     let mut table: BTreeMap<String, [u64; 5]> = BTreeMap::new();
@@ -110,7 +123,11 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         let any = !classes.is_empty();
         let class_hit =
             class_of(&category).is_some_and(|want| want.iter().any(|c| classes.contains(*c)));
-        if s(t, "expect") == "detect" {
+        let detect = s(t, "expect") == "detect";
+        if show.iter().any(|c| c == "all" || *c == category) && (detect != class_hit) {
+            print_case(t, detect, classes);
+        }
+        if detect {
             row[0] += 1;
             row[1] += u64::from(any);
             row[2] += u64::from(class_hit);
@@ -189,5 +206,26 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         records.len(),
         tests.len(),
         "one request record per CRS request"
+    );
+}
+
+/// One CRS case for `SPECULA_CRS_MISSES`: id, the classes it got, the
+/// percent-decoded request-target and the upstream description (bodies and
+/// headers: `scripts/crs_misses.py`).
+fn print_case(t: &Value, detect: bool, classes: &BTreeSet<String>) {
+    let mut target = Vec::new();
+    let raw = s(t, "target");
+    if !specula::detect::decode::percent_decode(raw.as_bytes(), true, &mut target) {
+        target = raw.into_bytes();
+    }
+    let target = String::from_utf8_lossy(&target);
+    eprintln!(
+        "{} {} {:?} {} {}  -- {}",
+        if detect { "MISS" } else { "FLAG" },
+        s(t, "id"),
+        classes,
+        s(t, "method"),
+        target.chars().take(200).collect::<String>(),
+        s(t, "desc").chars().take(120).collect::<String>()
     );
 }
