@@ -206,7 +206,9 @@ fn brace_list_ahead(rest: &[u8]) -> bool {
 /// * `-- ` and `#` comments read as one space up to the end of the line, so
 ///   `union--x\nselect` reads `union select`.
 /// * Runs of whitespace (space, tab, CR, LF, VT, FF) read as one space.
-/// * ASCII letters are lowercased.
+/// * ASCII letters are lowercased. Case alone does not count as a change:
+///   rule patterns and prefilters are case-insensitive, so a layer that only
+///   differs in case would be searched again for nothing.
 ///
 /// Quoted strings are not parsed: a `#` or `--` inside one is rare in
 /// an injection, and the raw layers still see the value as sent.
@@ -257,15 +259,12 @@ pub fn sql(input: &[u8], out: &mut Vec<u8>) -> bool {
                 i += 1;
             }
             _ => {
-                if b.is_ascii_uppercase() {
-                    changed = true;
-                }
                 out.push(b.to_ascii_lowercase());
                 i += 1;
             }
         }
     }
-    changed && out.as_slice() != input
+    changed
 }
 
 /// Index of the line feed ending the line that holds `i` (or the end).
@@ -355,7 +354,11 @@ mod tests {
     fn sql_reports_no_change_when_there_is_none() {
         let mut out = Vec::new();
         assert!(!sql(b"1 union select 1", &mut out));
-        assert!(sql(b"1 Union select 1", &mut out));
+        // Case alone is no change (rules are case-insensitive), but the
+        // output is still lowercase.
+        assert!(!sql(b"1 Union SELECT 1", &mut out));
+        assert_eq!(out, b"1 union select 1");
+        assert!(sql(b"1 Union  SELECT 1", &mut out));
         for input in [&b""[..], b"/", b"/*", b"/*!", b"-", b"*", b"\xff#"] {
             sql(input, &mut out);
             assert!(out.len() <= input.len());
@@ -378,5 +381,89 @@ mod tests {
             assert_eq!(Normalize::parse(n.as_str()), Some(n));
         }
         assert_eq!(Normalize::parse("path"), None);
+    }
+
+    /// The engine runs a rule on the normalised layer only when the rule
+    /// asks for it.
+    #[test]
+    fn engine_runs_normalised_layer_for_rules_that_ask() {
+        use crate::detect::tests::req;
+        use crate::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+        let src = r#"
+[[rule]]
+id = "with"
+class = "rce"
+severity = "high"
+normalize = ["shell"]
+targets = ["query"]
+pattern = '(?i)\bcat /etc/passwd'
+prefilter = ["cat"]
+description = "d"
+
+[[rule]]
+id = "without"
+class = "rce"
+severity = "high"
+targets = ["query"]
+pattern = '(?i)\bcat /etc/passwd'
+prefilter = ["cat"]
+description = "d"
+
+[[rule]]
+id = "sql"
+class = "sqli"
+severity = "high"
+normalize = ["sql"]
+targets = ["query"]
+pattern = 'union select'
+description = "d"
+"#;
+        let set = RuleSet::parse(src, std::path::Path::new("t.toml")).unwrap();
+        let det = Detector::new(&set, DetectLimits::default());
+        let ids = |uri: &str| {
+            let mut stats = DetectStats::default();
+            let mut hits = Vec::new();
+            det.inspect(&req("GET", uri, &[], b""), &mut stats, &mut hits);
+            let mut v: Vec<String> = hits.iter().map(|h| h.rule_id.to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids("/?a=cat%20/etc/passwd"), ["with", "without"]);
+        assert_eq!(ids("/?a=c%27%27at$IFS/etc/pa%5Csswd"), ["with"]);
+        assert_eq!(ids("/?a={cat,/etc/passwd}"), ["with"]);
+        // `union select` is lowercase only: the raw layer misses the
+        // commented, upper-case form, the normalised one sees it.
+        assert_eq!(ids("/?a=1%20UNION/**/SELECT%201"), ["sql"]);
+        assert!(ids("/?a=c%27%27at%20/etc/hosts").is_empty());
+    }
+
+    /// Evasions of each kind reach the built-in rules.
+    #[test]
+    fn builtin_rules_see_shell_and_sql_evasions() {
+        use crate::detect::tests::req;
+        use crate::detect::{AttackClass, DetectLimits, DetectStats, Detector, RuleSet};
+        let det = Detector::new(&RuleSet::builtin(), DetectLimits::default());
+        let cases: &[(&str, AttackClass)] = &[
+            ("/?q=x;c%27%27at%20/etc/passwd", AttackClass::Rce),
+            ("/?q=x|c%5Cat${IFS}/etc/passwd", AttackClass::Rce),
+            ("/?q=x;c$@at%20/etc/pa$9sswd", AttackClass::Rce),
+            ("/?q=;{cat,/etc/passwd}", AttackClass::Rce),
+            ("/?q=a%26%26c^m^d%20/c%20dir", AttackClass::Rce),
+            ("/?q=time%20who", AttackClass::Rce),
+            ("/?id=1%20UNION/**/SELECT%20password%20FROM%20users", AttackClass::Sqli),
+            ("/?id=1%27%20and%20benchmark(5000000,md5(1))--", AttackClass::Sqli),
+            ("/?t=HJ1bnRpbWU", AttackClass::Rce),
+            ("/?u=http://[0:0:0:0:0:ffff:169.254.169.254]/", AttackClass::Ssrf),
+        ];
+        for (uri, class) in cases {
+            let mut stats = DetectStats::default();
+            let mut hits = Vec::new();
+            det.inspect(&req("GET", uri, &[], b""), &mut stats, &mut hits);
+            assert!(
+                hits.iter().any(|h| h.class == *class),
+                "{uri}: {:?}",
+                hits.iter().map(|h| &h.rule_id).collect::<Vec<_>>()
+            );
+        }
     }
 }
