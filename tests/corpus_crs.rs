@@ -69,17 +69,24 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // (942120-30), `x'~email--` (942520-17) and the Oracle out-of-band
     // payload `||(SELECT(DBMS_LDAP.INIT('169.1.1.1',19))FROM(DUAL))`
     // (942360-29).
-    ("sqli", 52.3, 11.0),
+    ("sqli", 68.0, 11.0),
     ("xss", 70.5, 11.1),
-    ("rce", 55.9, 10.5),
-    ("php", 61.9, 7.9),
-    ("java", 65.4, 78.8),
-    ("lfi", 62.1, 6.2),
-    ("rfi", 27.0, 0.0),
-    ("generic", 53.4, 15.8),
+    // The rce, php and generic clean bounds went up from 10.5, 7.9 and
+    // 15.8 once (rules/*.toml signatures for every class), by clean cases
+    // that are attacks aimed at a sibling rule of another paranoia level:
+    // `;vi dddd silent\ \!whoami wq`, `;top ...`, `` `cut x``dig y` ``
+    // (932230, 932236-6), `time curl coreruleset.org` (932260-14);
+    // `exec (`, `symlink#x()`, `xucfirst()` (933150-20, 933161-5/-14);
+    // the metadata address `169.254.169.254/latest/user-data` (934110-6).
+    ("rce", 70.1, 12.9),
+    ("php", 80.2, 10.5),
+    ("java", 94.1, 78.8),
+    ("lfi", 74.2, 6.2),
+    ("rfi", 62.2, 0.0),
+    ("generic", 77.3, 18.4),
     // Was 73.8 / 80.0 for a few hours with generic names (`sid`, `session`)
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
-    ("session-fixation", 59.5, 40.0),
+    ("session-fixation", 69.0, 40.0),
     ("scanner", 100.0, 50.0),
 ];
 

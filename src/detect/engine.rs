@@ -298,7 +298,8 @@ impl Engine {
             next.clear();
             if remove_nul(cur, next)
                 && !self.layer(
-                    p, points, next, candidates, hit_here, lex, norm, stats, hits, first_hit, &mut count,
+                    p, points, next, candidates, hit_here, lex, norm, stats, hits, first_hit,
+                    &mut count,
                 )
             {
                 return;
@@ -392,12 +393,7 @@ impl Engine {
                     let bit = w.trailing_zeros() as usize;
                     w &= w - 1;
                     let ri = wi * 64 + bit;
-                    if only != 0
-                        && self
-                            .rules
-                            .get(ri)
-                            .map_or(true, |r| r.normalize & only == 0)
-                    {
+                    if only != 0 && self.rules.get(ri).map_or(true, |r| r.normalize & only == 0) {
                         continue;
                     }
                     if !self.eval(

@@ -150,7 +150,11 @@ fn push_space(out: &mut Vec<u8>) {
 /// Length after the `$` of `IFS` or `{IFS}`, when the name ends there
 /// (`$IFSX` is another variable).
 fn ifs_len(rest: &[u8]) -> Option<usize> {
-    if rest.len() >= 5 && rest.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"{ifs}")) {
+    if rest.len() >= 5
+        && rest
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"{ifs}"))
+    {
         return Some(5);
     }
     let name = rest.get(..3)?;
@@ -326,7 +330,16 @@ mod tests {
 
     #[test]
     fn shell_edge_bytes() {
-        for input in [&b""[..], b"$", b"\\", b"{", b"{,", b"${", b"${9", b"\xff$\xfe"] {
+        for input in [
+            &b""[..],
+            b"$",
+            b"\\",
+            b"{",
+            b"{,",
+            b"${",
+            b"${9",
+            b"\xff$\xfe",
+        ] {
             let mut out = Vec::new();
             shell(input, &mut out);
             assert!(out.len() <= input.len());
@@ -450,10 +463,19 @@ description = "d"
             ("/?q=;{cat,/etc/passwd}", AttackClass::Rce),
             ("/?q=a%26%26c^m^d%20/c%20dir", AttackClass::Rce),
             ("/?q=time%20who", AttackClass::Rce),
-            ("/?id=1%20UNION/**/SELECT%20password%20FROM%20users", AttackClass::Sqli),
-            ("/?id=1%27%20and%20benchmark(5000000,md5(1))--", AttackClass::Sqli),
+            (
+                "/?id=1%20UNION/**/SELECT%20password%20FROM%20users",
+                AttackClass::Sqli,
+            ),
+            (
+                "/?id=1%27%20and%20benchmark(5000000,md5(1))--",
+                AttackClass::Sqli,
+            ),
             ("/?t=HJ1bnRpbWU", AttackClass::Rce),
-            ("/?u=http://[0:0:0:0:0:ffff:169.254.169.254]/", AttackClass::Ssrf),
+            (
+                "/?u=http://[0:0:0:0:0:ffff:169.254.169.254]/",
+                AttackClass::Ssrf,
+            ),
         ];
         for (uri, class) in cases {
             let mut stats = DetectStats::default();

@@ -628,7 +628,10 @@ description = "d"
 
     #[test]
     fn normalize_field_parses_and_rejects_unknown_names() {
-        let src = GOOD.replace("description", "normalize = [\"shell\", \"sql\", \"shell\"]\ndescription");
+        let src = GOOD.replace(
+            "description",
+            "normalize = [\"shell\", \"sql\", \"shell\"]\ndescription",
+        );
         let mut seen = HashMap::new();
         let (rules, e) = parse_source(&src, Path::new("t.toml"), &mut seen);
         assert!(e.is_empty(), "{e:?}");
