@@ -5,12 +5,19 @@
 //! on `clean` cases, and holds both to a ratchet ([`FLOORS`]): the class-hit
 //! rate of each category may only go up, its clean flag rate only down.
 //! Raise the figures when detection improves; never lower them to pass.
+//!
+//! `SPECULA_CRS_MISSES=lfi,rce` (or `all`) also prints, for those
+//! categories, every `detect` case without a class hit and every flagged
+//! `clean` case, with its request-target percent-decoded, so misses
+//! can be studied by technique (`scripts/crs_misses.py` shows bodies and
+//! headers too, and can run another rule folder).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::*;
+use serde_json::Value;
 
 /// CRS categories that are about the request (response-phase rules look at
 /// what the server sent, which a request-only view cannot see).
@@ -62,17 +69,24 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // (942120-30), `x'~email--` (942520-17) and the Oracle out-of-band
     // payload `||(SELECT(DBMS_LDAP.INIT('169.1.1.1',19))FROM(DUAL))`
     // (942360-29).
-    ("sqli", 52.8, 11.0),
+    ("sqli", 68.7, 11.0),
     ("xss", 70.5, 11.1),
-    ("rce", 56.4, 10.5),
-    ("php", 62.2, 7.9),
-    ("java", 67.3, 78.8),
-    ("lfi", 62.1, 6.2),
-    ("rfi", 29.7, 0.0),
-    ("generic", 55.9, 15.8),
+    // The rce, php and generic clean bounds went up from 10.5, 7.9 and
+    // 15.8 once (rules/*.toml signatures for every class), by clean cases
+    // that are attacks aimed at a sibling rule of another paranoia level:
+    // `;vi dddd silent\ \!whoami wq`, `;top ...`, `` `cut x``dig y` ``
+    // (932230, 932236-6), `time curl coreruleset.org` (932260-14);
+    // `exec (`, `symlink#x()`, `xucfirst()` (933150-20, 933161-5/-14);
+    // the metadata address `169.254.169.254/latest/user-data` (934110-6).
+    ("rce", 70.5, 12.9),
+    ("php", 81.7, 10.5),
+    ("java", 94.1, 78.8),
+    ("lfi", 74.2, 6.2),
+    ("rfi", 64.9, 0.0),
+    ("generic", 79.8, 18.4),
     // Was 73.8 / 80.0 for a few hours with generic names (`sid`, `session`)
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
-    ("session-fixation", 59.5, 40.0),
+    ("session-fixation", 69.0, 40.0),
     ("scanner", 100.0, 50.0),
 ];
 
@@ -96,6 +110,12 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         by_id.entry(id).or_default().extend(classes);
     }
 
+    let show: Vec<String> = std::env::var("SPECULA_CRS_MISSES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
     let mut missing = Vec::new();
     // category -> (detect cases, any hit, class hit, clean cases, clean flagged)
     let mut table: BTreeMap<String, [u64; 5]> = BTreeMap::new();
@@ -110,7 +130,11 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         let any = !classes.is_empty();
         let class_hit =
             class_of(&category).is_some_and(|want| want.iter().any(|c| classes.contains(*c)));
-        if s(t, "expect") == "detect" {
+        let detect = s(t, "expect") == "detect";
+        if show.iter().any(|c| c == "all" || *c == category) && (detect != class_hit) {
+            print_case(t, detect, classes);
+        }
+        if detect {
             row[0] += 1;
             row[1] += u64::from(any);
             row[2] += u64::from(class_hit);
@@ -189,5 +213,26 @@ fn crs_requests_are_all_parsed_and_detection_is_reported() {
         records.len(),
         tests.len(),
         "one request record per CRS request"
+    );
+}
+
+/// One CRS case for `SPECULA_CRS_MISSES`: id, the classes it got, the
+/// percent-decoded request-target and the upstream description (bodies and
+/// headers: `scripts/crs_misses.py`).
+fn print_case(t: &Value, detect: bool, classes: &BTreeSet<String>) {
+    let mut target = Vec::new();
+    let raw = s(t, "target");
+    if !specula::detect::decode::percent_decode(raw.as_bytes(), true, &mut target) {
+        target = raw.into_bytes();
+    }
+    let target = String::from_utf8_lossy(&target);
+    eprintln!(
+        "{} {} {:?} {} {}  -- {}",
+        if detect { "MISS" } else { "FLAG" },
+        s(t, "id"),
+        classes,
+        s(t, "method"),
+        target.chars().take(200).collect::<String>(),
+        s(t, "desc").chars().take(120).collect::<String>()
     );
 }

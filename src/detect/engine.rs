@@ -10,6 +10,9 @@
 //! rules (`kind = "sqli-lex"` / `"xss-lex"`, see [`super::sqli`] and
 //! [`super::xss`]) have no literals and run on every layer of the points
 //! they target, like any rule; both are linear in the (capped) value.
+//! Rules with a `normalize` list also run on each layer's normalised form
+//! ([`super::normalize`]), built only when some rule asks for it and only
+//! searched again when it differs from the layer.
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use super::decode::{
     backslash_escapes, fold_overlong_utf8, html_entities, percent_decode, remove_nul,
 };
+use super::normalize::Normalize;
 use super::point::{Kind, Point, Points};
 use super::rule::{Matcher, Rule, Target};
 use super::{sqli, xss};
@@ -39,6 +43,8 @@ struct Compiled {
     headers: Vec<String>,
     /// The `custom-headers` target.
     custom_headers: bool,
+    /// Bits of the normalisations the rule also runs on ([`Normalize::bit`]).
+    normalize: u8,
 }
 
 fn kind_bit(k: Kind) -> u8 {
@@ -81,6 +87,8 @@ pub struct Scratch {
     applicable: Vec<u64>,
     /// The comment-free copy the SQL tokenizer reads a second time.
     lex: Vec<u8>,
+    /// The per-class normalised copy of the current layer.
+    norm: Vec<u8>,
 }
 
 fn bit_set(bits: &mut [u64], i: usize) {
@@ -109,6 +117,8 @@ pub(crate) struct Engine {
     custom_header_rules: Vec<u64>,
     /// Rules naming a header (`header:NAME`), by lowercase name.
     named_header_rules: Vec<(String, Vec<u64>)>,
+    /// Union of the rules' normalisation bits: which extra layers to build.
+    normalize: u8,
     limits: DetectLimits,
 }
 
@@ -222,8 +232,10 @@ impl Engine {
                 }
             }
         }
+        let normalize = rules.iter().fold(0, |m, r| m | r.normalize);
         Engine {
             rules,
+            normalize,
             ac,
             pattern_rules,
             always,
@@ -304,6 +316,7 @@ impl Engine {
             hit_here,
             applicable,
             lex,
+            norm,
         } = scratch;
         points.extract(req, &self.limits, stats);
         // Body findings (a compression bomb) are protocol hits like anomalies.
@@ -340,8 +353,8 @@ impl Engine {
             cur.clear();
             cur.extend_from_slice(value);
             if !self.layer(
-                p, points, cur, candidates, applicable, hit_here, lex, stats, hits, first_hit,
-                &mut count,
+                p, points, cur, candidates, applicable, hit_here, lex, norm, stats, hits,
+                first_hit, &mut count,
             ) {
                 return;
             }
@@ -365,8 +378,8 @@ impl Engine {
                         still_changing = true;
                         std::mem::swap(&mut cur, &mut next);
                         if !self.layer(
-                            p, points, cur, candidates, applicable, hit_here, lex, stats, hits,
-                            first_hit, &mut count,
+                            p, points, cur, candidates, applicable, hit_here, lex, norm, stats,
+                            hits, first_hit, &mut count,
                         ) {
                             return;
                         }
@@ -383,8 +396,8 @@ impl Engine {
             next.clear();
             if remove_nul(cur, next)
                 && !self.layer(
-                    p, points, next, candidates, applicable, hit_here, lex, stats, hits, first_hit,
-                    &mut count,
+                    p, points, next, candidates, applicable, hit_here, lex, norm, stats, hits,
+                    first_hit, &mut count,
                 )
             {
                 return;
@@ -392,16 +405,66 @@ impl Engine {
         }
     }
 
-    /// Run the rules on one layer of one point. Returns false once the hit
-    /// limit is reached (the request is done). Only rules in `applicable`
-    /// (those targeting the point) are evaluated: first the prefilter's
-    /// candidates, then the rules without literals, each in rule order.
+    /// Run the rules on one layer of one point, then the rules that ask for
+    /// a normalisation on that layer's normalised form (when it differs).
+    /// Only rules in `applicable` (those targeting the point) are evaluated.
+    /// Returns false once the hit limit is reached (the request is done).
     #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
         p: &Point,
         points: &Points,
         data: &[u8],
+        candidates: &mut [u64],
+        applicable: &[u64],
+        hit_here: &mut [u64],
+        lex: &mut Vec<u8>,
+        norm: &mut Vec<u8>,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first_hit: usize,
+        count: &mut usize,
+    ) -> bool {
+        if !self.rules_on(
+            p, points, data, 0, candidates, applicable, hit_here, lex, stats, hits, first_hit,
+            count,
+        ) {
+            return false;
+        }
+        for n in Normalize::ALL {
+            if self.normalize & n.bit() != 0
+                && n.apply(data, norm)
+                && !self.rules_on(
+                    p,
+                    points,
+                    norm,
+                    n.bit(),
+                    candidates,
+                    applicable,
+                    hit_here,
+                    lex,
+                    stats,
+                    hits,
+                    first_hit,
+                    count,
+                )
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Run the rules on `data`: all of them when `only` is 0, else those
+    /// whose normalisation mask has a bit of `only`. Returns false once the
+    /// hit limit is reached.
+    #[allow(clippy::too_many_arguments)]
+    fn rules_on(
+        &self,
+        p: &Point,
+        points: &Points,
+        data: &[u8],
+        only: u8,
         candidates: &mut [u64],
         applicable: &[u64],
         hit_here: &mut [u64],
@@ -433,6 +496,9 @@ impl Engine {
                     let bit = w.trailing_zeros() as usize;
                     w &= w - 1;
                     let ri = wi * 64 + bit;
+                    if only != 0 && self.rules.get(ri).map_or(true, |r| r.normalize & only == 0) {
+                        continue;
+                    }
                     if !self.eval(
                         ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
                     ) {
@@ -447,6 +513,9 @@ impl Engine {
                 let bit = w.trailing_zeros() as usize;
                 w &= w - 1;
                 let ri = wi * 64 + bit;
+                if only != 0 && self.rules.get(ri).map_or(true, |r| r.normalize & only == 0) {
+                    continue;
+                }
                 if !self.eval(
                     ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
                 ) {
@@ -538,6 +607,7 @@ fn compile(r: &Rule) -> Compiled {
         }
     }
     Compiled {
+        normalize: r.normalize.iter().fold(0, |m, n| m | n.bit()),
         id: Arc::from(r.id.as_str()),
         class: r.class,
         severity: r.severity,

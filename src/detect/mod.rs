@@ -34,6 +34,7 @@ pub mod body;
 mod builtin;
 pub mod decode;
 mod engine;
+pub mod normalize;
 pub mod point;
 pub mod rule;
 pub mod sqli;

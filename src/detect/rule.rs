@@ -32,6 +32,11 @@
 //!   `class`, `severity` and `targets` work as for any rule, so such an
 //!   entry is how a rule file turns a tokenizer check on, points it at
 //!   request parts, or (by leaving it out) turns it off.
+//! * `normalize` (optional): a list of per-class normalisations
+//!   ([`super::normalize`]), `shell` or `sql`. The rule then also runs on
+//!   the normalised form of every layer it sees (quotes, `$IFS`, brace lists
+//!   removed for `shell`; comments, whitespace runs and case for `sql`), so
+//!   one pattern covers the evasions. Regex rules only.
 //! * `prefilter`: literals, matched ASCII case-insensitively; the regex only
 //!   runs on a value in which at least one occurs. When absent they are
 //!   derived from the pattern (regex-syntax literal extraction, prefix then
@@ -49,6 +54,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use toml_edit::{ImDocument, Item, Table, Value};
 
+use super::normalize::Normalize;
 use super::{AttackClass, RuleError, Severity};
 
 /// Compiled size limit of one rule's regex, bytes.
@@ -192,13 +198,16 @@ pub struct Rule {
     pub prefilter: Vec<Vec<u8>>,
     /// Whether `prefilter` was written in the file (else derived).
     pub prefilter_explicit: bool,
+    /// Extra normalised layers the rule also runs on (`normalize`).
+    pub normalize: Vec<Normalize>,
     pub description: String,
     pub references: Vec<String>,
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "id",
     "kind",
+    "normalize",
     "class",
     "severity",
     "targets",
@@ -341,6 +350,21 @@ fn parse_rule(
     let targets = req_str_array(ctx, table, "targets", table_span.clone(), true);
     let prefilter = opt_str_array(ctx, table, "prefilter");
     let references = opt_str_array(ctx, table, "references");
+    let mut normalize = Vec::new();
+    for (n, span) in opt_str_array(ctx, table, "normalize").unwrap_or_default() {
+        match Normalize::parse(&n) {
+            Some(_) if lex => ctx.err(
+                Some(span),
+                "`normalize` is not used by a tokenizer rule".into(),
+            ),
+            Some(v) if !normalize.contains(&v) => normalize.push(v),
+            Some(_) => {}
+            None => ctx.err(
+                Some(span),
+                format!("unknown normalize `{n}` (expected shell or sql)"),
+            ),
+        }
+    }
 
     if let Some((id, span)) = &id {
         if id.is_empty()
@@ -447,6 +471,7 @@ fn parse_rule(
         pattern,
         prefilter: literals,
         prefilter_explicit,
+        normalize,
         description: description?.0,
         references: references
             .unwrap_or_default()
@@ -599,6 +624,21 @@ description = "d"
         assert_eq!(rules[0].prefilter, vec![b"union".to_vec()]);
         assert_eq!(rules[0].targets[1], Target::Header("user-agent".into()));
         assert!(!rules[0].prefilter_explicit);
+    }
+
+    #[test]
+    fn normalize_field_parses_and_rejects_unknown_names() {
+        let src = GOOD.replace(
+            "description",
+            "normalize = [\"shell\", \"sql\", \"shell\"]\ndescription",
+        );
+        let mut seen = HashMap::new();
+        let (rules, e) = parse_source(&src, Path::new("t.toml"), &mut seen);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(rules[0].normalize, vec![Normalize::Shell, Normalize::Sql]);
+        let bad = errs(&GOOD.replace("description", "normalize = [\"path\"]\ndescription"));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].2.contains("unknown normalize `path`"), "{bad:?}");
     }
 
     #[test]
