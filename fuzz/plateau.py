@@ -45,7 +45,7 @@ with open(log_path, "wb") as log:
                 if cov > last["cov"]:
                     grew_at = time.time()
                 last.update(runs=runs, cov=cov, ft=ft, corp=corp)
-            if b"ERROR: libFuzzer" in line or b"panicked at" in line:
+            if b"Test unit written to" in line:
                 crashes += 1
         if not stopped and time.time() - grew_at > flat_s and time.time() - start > flat_s:
             os.killpg(p.pid, signal.SIGINT)
@@ -57,7 +57,7 @@ with open(log_path, "wb") as log:
         if m:
             runs, cov, ft, corp = (int(x or 0) for x in m.groups())
             last.update(runs=runs, cov=cov, ft=ft, corp=corp)
-        if b"ERROR: libFuzzer" in line or b"panicked at" in line:
+        if b"Test unit written to" in line:
             crashes += 1
         m = re.match(rb"stat::number_of_executed_units: (\d+)", line)
         if m:
