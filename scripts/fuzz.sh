@@ -1,34 +1,75 @@
 #!/usr/bin/env bash
-# Run every fuzz target for SECONDS each (default 60), seeded from testdata/.
+# Run fuzz targets for SECONDS each (default 60), seeded from testdata/,
+# fuzz/seeds/ and ../shared/corpus (CRS requests).
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]     (no TARGET: all of them)
+#   FUZZ_SEED_ONLY=1 bash scripts/fuzz.sh 0 [TARGET...]   (seed, do not run)
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); uses RUSTC_BOOTSTRAP because the
 # machine's toolchain is stable and libFuzzer's sanitizer flags are nightly-only.
+# Plateau runs (stop when coverage stops growing): see docs/FUZZING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
+shift || true
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-targets=$(cd fuzz && cargo fuzz list)
-for t in $targets; do
-  mkdir -p "fuzz/corpus/$t"
-  case "$t" in
-    capture_file) cp -n testdata/*.pcap* "fuzz/corpus/$t/" 2>/dev/null || true ;;
-    rules) cp -n rules/*.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
-    config) cp -n specula.example.toml "fuzz/corpus/$t/" 2>/dev/null || true ;;
-    lex) # one seed per CRS sqli/xss request target (the tokenizers' real diet)
-      if [ -f ../shared/corpus/crs/tests.jsonl ]; then
-        python3 - "fuzz/corpus/$t" <<'PY' || true
-import base64, json, sys, hashlib, pathlib
-out = pathlib.Path(sys.argv[1])
-for line in open("../shared/corpus/crs/tests.jsonl"):
+if [ "$#" -gt 0 ]; then targets="$*"; else targets=$(cd fuzz && cargo fuzz list); fi
+crs=../shared/corpus/crs/tests.jsonl
+
+# Seeds from the CRS regression requests (base64 raw HTTP in tests.jsonl), in
+# the input format of target $1: raw (whole request), sqli-xss (raw, those
+# categories only), parts (target and body, one seed each), points
+# (content-type \n target \n cookie \n body), split (mode 0, cut seed, raw).
+crs_seeds() {
+  [ -f "$crs" ] || return 0
+  python3 - "$1" "$2" "$crs" <<'PY' || true
+import base64, hashlib, json, pathlib, sys
+fmt, out, src = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+def put(seed):
+    seed = seed[:4096]
+    if seed:
+        (out / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+for line in open(src):
     t = json.loads(line)
-    if str(t.get("category", "")) not in ("sqli", "xss"):
+    raw = base64.b64decode(t.get("raw", ""))
+    if fmt == "sqli-xss":
+        if str(t.get("category", "")) in ("sqli", "xss"):
+            put(raw)
         continue
-    seed = base64.b64decode(t.get("raw", ""))[:4096]
-    (out / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+    if fmt == "raw":
+        put(raw)
+        continue
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    target = lines[0].split(b" ")[1] if len(lines[0].split(b" ")) > 1 else b""
+    hdr = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(b":")
+        hdr.setdefault(k.strip().lower(), v.strip())
+    if fmt == "parts":
+        put(target)
+        put(body)
+    elif fmt == "points":
+        put(b"\n".join([hdr.get(b"content-type", b""), target, hdr.get(b"cookie", b""), body]))
+    elif fmt == "split":
+        put(b"\x00\x07" + raw)
 PY
-      fi ;;
-    decode) cp -n fuzz/seeds/decode/* "fuzz/corpus/$t/" 2>/dev/null || true ;;
+}
+
+for t in $targets; do
+  c="fuzz/corpus/$t"
+  mkdir -p "$c"
+  [ -d "fuzz/seeds/$t" ] && cp -n fuzz/seeds/"$t"/* "$c/" 2>/dev/null || true
+  case "$t" in
+    capture_file) cp -n testdata/*.pcap* "$c/" 2>/dev/null || true ;;
+    rules) cp -n rules/*.toml "$c/" 2>/dev/null || true ;;
+    config) cp -n specula.example.toml "$c/" 2>/dev/null || true ;;
+    lex) crs_seeds sqli-xss "$c" ;; # the tokenizers' real diet
+    decoders) crs_seeds parts "$c" ;;
+    body_points) crs_seeds points "$c" ;;
+    detect_request) crs_seeds raw "$c" ;;
+    http_split) crs_seeds split "$c" ;;
   esac
+  [ -n "${FUZZ_SEED_ONLY:-}" ] && continue
   echo "== fuzz $t for ${secs}s"
   (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
 done

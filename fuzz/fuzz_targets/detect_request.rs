@@ -1,0 +1,60 @@
+//! A whole request (raw HTTP/1 bytes, parsed by `http`) through the
+//! detection engine with the built-in rules, under the default and under
+//! tight limits. Work is bounded and every cap that bites is counted: at
+//! most `max_hits_per_request` hits, at most `max_points` points inspected,
+//! each rule evaluated at most once per decoding layer of a point, matched
+//! text at most `MAX_MATCHED_BYTES`, one hit per (rule, location).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use specula::capture::Timestamp;
+use specula::detect::{DetectLimits, DetectStats, Detector, Hit, RuleSet, MAX_MATCHED_BYTES};
+use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
+use specula::reassembly::Direction;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+const TIGHT: DetectLimits =
+    DetectLimits { max_points: 8, max_point_bytes: 64, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10 };
+
+fn detectors() -> &'static [(Detector, DetectLimits, usize); 2] {
+    static D: OnceLock<[(Detector, DetectLimits, usize); 2]> = OnceLock::new();
+    D.get_or_init(|| {
+        let rules = RuleSet::builtin();
+        let n = rules.len();
+        let def = DetectLimits::default();
+        [(Detector::new(&rules, def.clone()), def, n), (Detector::new(&rules, TIGHT), TIGHT, n)]
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let limits = HttpLimits { max_header_bytes: 8192, max_headers: 64, max_body_inspect_bytes: 16384, ..HttpLimits::default() };
+    let mut hstats = HttpStats::default();
+    let mut s = HttpSession::default();
+    let mut events = Vec::new();
+    s.on_data(&limits, &mut hstats, Direction::ToServer, Timestamp(0), data, &mut events);
+    s.on_end(&limits, &mut hstats, &mut events);
+    for ev in &events {
+        let HttpEvent::Request(req) = ev else { continue };
+        for (det, lim, rules) in detectors() {
+            let mut st = DetectStats::default();
+            let mut hits: Vec<Hit> = Vec::new();
+            det.inspect(req, &mut st, &mut hits);
+            assert_eq!(st.requests, 1);
+            assert!(hits.len() <= lim.max_hits_per_request, "hit cap exceeded");
+            assert!(st.hit_limit_hits <= 1);
+            if st.hit_limit_hits == 1 {
+                assert_eq!(hits.len(), lim.max_hits_per_request, "hit cap counted but not reached");
+            }
+            assert!(st.points as usize <= lim.max_points, "point cap exceeded");
+            assert!(st.point_limit_hits <= 1);
+            // Layers per point: as extracted, 3 per decoding round, NUL removal.
+            let layers = (2 + 3 * lim.max_decode_depth) as u64;
+            assert!(st.regex_evaluations <= st.points * layers * *rules as u64, "unbounded evaluations");
+            let mut seen = HashSet::new();
+            for h in &hits {
+                assert!(h.matched.len() <= MAX_MATCHED_BYTES);
+                assert!(seen.insert((h.rule_id.clone(), h.location.clone())), "duplicate hit {h:?}");
+            }
+        }
+    }
+});

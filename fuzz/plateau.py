@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Run one cargo-fuzz target until its coverage plateaus.
+
+Usage (from the repository root, after scripts/fuzz.sh has seeded the corpus):
+    python3 fuzz/plateau.py TARGET [MAX_SECONDS=360] [FLAT_SECONDS=120]
+
+Stops when `cov:` has not grown for FLAT_SECONDS, or at MAX_SECONDS. Prints
+one summary line: target, runs, seconds, final cov, ft, corpus, crashes.
+"""
+import os, re, signal, subprocess, sys, time
+
+target = sys.argv[1]
+max_s = int(sys.argv[2]) if len(sys.argv) > 2 else 360
+flat_s = int(sys.argv[3]) if len(sys.argv) > 3 else 120
+root = os.path.dirname(os.path.abspath(__file__))
+log_path = os.path.join("/tmp", f"fuzz-plateau-{target}.log")
+env = dict(os.environ, RUSTC_BOOTSTRAP="1")
+cmd = ["cargo", "fuzz", "run", "-O", target, "--",
+       f"-max_total_time={max_s}", "-rss_limit_mb=2048", "-max_len=65536",
+       "-print_final_stats=1"]
+start = time.time()
+status = re.compile(rb"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)(?: corp: (\d+))?")
+last = {"runs": 0, "cov": 0, "ft": 0, "corp": 0}
+grew_at = start
+crashes = 0
+with open(log_path, "wb") as log:
+    p = subprocess.Popen(cmd, cwd=root, env=env, stderr=subprocess.PIPE,
+                         stdout=log, start_new_session=True)
+    os.set_blocking(p.stderr.fileno(), False)
+    buf = b""
+    stopped = False
+    while p.poll() is None:
+        time.sleep(1)
+        try:
+            chunk = p.stderr.read() or b""
+        except BlockingIOError:
+            chunk = b""
+        log.write(chunk)
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            m = status.match(line)
+            if m:
+                runs, cov, ft, corp = (int(x or 0) for x in m.groups())
+                if cov > last["cov"]:
+                    grew_at = time.time()
+                last.update(runs=runs, cov=cov, ft=ft, corp=corp)
+            if b"Test unit written to" in line:
+                crashes += 1
+        if not stopped and time.time() - grew_at > flat_s and time.time() - start > flat_s:
+            os.killpg(p.pid, signal.SIGINT)
+            stopped = True
+    rest = p.stderr.read() or b""
+    log.write(rest)
+    for line in rest.split(b"\n"):
+        m = status.match(line)
+        if m:
+            runs, cov, ft, corp = (int(x or 0) for x in m.groups())
+            last.update(runs=runs, cov=cov, ft=ft, corp=corp)
+        if b"Test unit written to" in line:
+            crashes += 1
+        m = re.match(rb"stat::number_of_executed_units: (\d+)", line)
+        if m:
+            last["runs"] = int(m.group(1))
+secs = int(time.time() - start)
+why = "plateau" if stopped else ("crash" if crashes else "max_time")
+print(f"{target}\truns={last['runs']}\tsecs={secs}\tcov={last['cov']}\tft={last['ft']}"
+      f"\tcorpus={last['corp']}\tcrashes={crashes}\tstop={why}\tlog={log_path}", flush=True)
