@@ -69,8 +69,13 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // (942120-30), `x'~email--` (942520-17) and the Oracle out-of-band
     // payload `||(SELECT(DBMS_LDAP.INIT('169.1.1.1',19))FROM(DUAL))`
     // (942360-29).
-    ("sqli", 68.7, 11.0),
-    ("xss", 70.5, 11.1),
+    // Raised by session 4 (issue 5: rules/sqli.toml clause fragments, JSON
+    // operators, provider functions; rules/xss.toml spaced tags, context
+    // breakouts). The xss clean bound went up from 11.1 once, by
+    // `941180-4=-->`: a bare comment close, which the detect cases of the
+    // sibling rule 941181 (`-->` as a value or name) require us to flag.
+    ("sqli", 80.3, 11.0),
+    ("xss", 83.6, 13.0),
     // The rce, php and generic clean bounds went up from 10.5, 7.9 and
     // 15.8 once (rules/*.toml signatures for every class), by clean cases
     // that are attacks aimed at a sibling rule of another paranoia level:

@@ -22,6 +22,11 @@
 //!   with a call in it (`javascript:alert(1)`), and a quote that closes a JS
 //!   string followed by a call to a well-known sink (`';alert(1)//`).
 //!
+//! * a tag written with the US-ASCII half-width brackets 0xBC and 0xBE,
+//!   which old IE read as `<` and `>` on a page without a charset
+//!   (`\xbcscript\xbe`). In UTF-8 text 0xBC is a continuation byte (`ü` is
+//!   C3 BC), so only an 0xBC at the start or after an ASCII byte counts.
+//!
 //! Plain prose with `<` (`a < b and c > d`) is not a tag: a tag name starts
 //! right after `<` with a letter. Work is linear in the input (each byte is
 //! looked at a bounded number of times) and the input is capped per point
@@ -33,6 +38,8 @@ use std::ops::Range;
 const STYLE_WINDOW: usize = 1024;
 /// Bytes after a JS sink name searched for its call parenthesis.
 const CALL_WINDOW: usize = 64;
+/// Bytes after a half-width tag name searched for its closing 0xBE or `>`.
+const HALF_WIDTH_WINDOW: usize = 200;
 
 /// Why a value was flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,7 @@ pub enum Reason {
     DangerousTag,
     AttributeBreakout,
     JsBreakout,
+    HalfWidthTag,
 }
 
 /// An XSS shape found in a value.
@@ -307,6 +315,9 @@ fn scan_tag(s: &[u8], lt: usize, name: Range<usize>, closing: bool) -> Result<us
 
 /// Look for an XSS shape in `s`.
 pub fn check(s: &[u8]) -> Option<Finding> {
+    if let Some(f) = half_width_tag(s) {
+        return Some(f);
+    }
     // Every shape needs a tag, a quote, an `=` (handler) or a `:` (URL,
     // CSS); most values have none of them and cost two memchr passes.
     if memchr::memchr3(b'<', b'=', b':', s).is_none()
@@ -378,6 +389,43 @@ pub fn check(s: &[u8]) -> Option<Finding> {
                 i += 1;
             }
             _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A tag between the US-ASCII half-width brackets: 0xBC (at the start or
+/// after an ASCII byte, so not inside a UTF-8 character), an optional `/`,
+/// a tag name, then 0xBE or `>` within [`HALF_WIDTH_WINDOW`] bytes with no
+/// other bracket between.
+fn half_width_tag(s: &[u8]) -> Option<Finding> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(0xbc, s.get(from..)?) {
+        let lt = from + off;
+        from = lt + 1;
+        if lt > 0 && s.get(lt - 1).is_some_and(|b| !b.is_ascii()) {
+            continue;
+        }
+        let name_start = lt + 1 + usize::from(s.get(lt + 1) == Some(&b'/'));
+        let mut e = name_start;
+        while s.get(e).is_some_and(u8::is_ascii_alphabetic) {
+            e += 1;
+        }
+        if e == name_start {
+            continue;
+        }
+        let end = s.len().min(e + HALF_WIDTH_WINDOW);
+        let window = s.get(e..end).unwrap_or_default();
+        if let Some(gt) = window
+            .iter()
+            .position(|&b| matches!(b, 0xbc | 0xbe | b'<' | b'>'))
+        {
+            if matches!(window.get(gt), Some(0xbe | b'>')) {
+                return Some(Finding {
+                    reason: Reason::HalfWidthTag,
+                    range: lt..e + gt + 1,
+                });
+            }
         }
     }
     None
@@ -658,6 +706,23 @@ mod tests {
     }
 
     #[test]
+    fn half_width_brackets() {
+        let tag = |s: &[u8]| check(s).map(|f| f.reason);
+        assert_eq!(
+            tag(b"test\xbctest\xbetest(\xa2XSS\xa2)\xbc/test\xbe"),
+            Some(Reason::HalfWidthTag)
+        );
+        assert_eq!(tag(b"\xbcscript\xbealert(1)"), Some(Reason::HalfWidthTag));
+        // UTF-8 text: 0xBC and 0xBE are continuation bytes of `\u{fc}`/`\u{fe}`.
+        assert_eq!(tag("Gr\u{fc}ße an \u{fe}".as_bytes()), None);
+        assert_eq!(tag("\u{fc}ber \u{fe}".as_bytes()), None);
+        // No name, or no closing bracket.
+        assert_eq!(tag(b"\xbc \xbe"), None);
+        assert_eq!(tag(b"\xbcscript"), None);
+        assert_eq!(tag(b"\xbc"), None);
+    }
+
+    #[test]
     fn truncated_inputs_do_not_panic() {
         for s in [
             &b"<"[..],
@@ -679,6 +744,9 @@ mod tests {
             b"<style>",
             b"<meta http-equiv=refresh content=",
             b"\xff<\xfe",
+            b"\xbc",
+            b"\xbc/",
+            b"a\xbcb",
         ] {
             let _ = check(s);
         }
