@@ -602,6 +602,13 @@ impl Points {
         }
     }
 
+    /// Record a finding of one part unless it is an unclosed tail.
+    fn part_finding(&mut self, tail: bool, f: MultipartFinding) {
+        if !tail {
+            self.finding(f.as_str());
+        }
+    }
+
     /// multipart/form-data (RFC 7578, RFC 2046 §5.1): each part's content as
     /// `body:NAME`, each part header as `body:multipart:NAME:header:HNAME`,
     /// its filename as `body:multipart:NAME:filename` and the boundary as
@@ -684,6 +691,13 @@ impl Points {
             let Some(part) = body.get(a + delim.len()..b) else {
                 continue;
             };
+            // The part after the last delimiter of an unclosed body: it may
+            // have been cut by a capture limit, so it is inspected but its
+            // shape is not judged, and an empty one is ignored.
+            let tail = !closed && b == body.len();
+            if tail && part.trim_ascii().is_empty() {
+                continue;
+            }
             let part = match part.strip_prefix(b"\r\n") {
                 Some(p) => {
                     line_ends.crlf = true;
@@ -736,28 +750,28 @@ impl Points {
                 }
                 if raw.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
                     // Obsolete line folding (RFC 7578 §4.8 forbids it).
-                    self.finding(MultipartFinding::MalformedHeader.as_str());
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
                 }
                 let line = raw.trim_ascii();
                 if line.is_empty() {
                     continue;
                 }
                 let Some(colon) = memchr::memchr(b':', line) else {
-                    self.finding(MultipartFinding::MalformedHeader.as_str());
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
                     continue;
                 };
                 let hname = line.get(..colon).unwrap_or_default();
                 let hval = line.get(colon + 1..).unwrap_or_default().trim_ascii();
                 if hname.is_empty() || !hname.iter().all(|&b| is_tchar(b)) {
                     // `Content- Disposition`: a name no header parser agrees on.
-                    self.finding(MultipartFinding::MalformedHeader.as_str());
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
                 }
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
                     dispositions += 1;
                     if !quotes_balanced(hval)
                         || !media_type(hval).eq_ignore_ascii_case(b"form-data")
                     {
-                        self.finding(MultipartFinding::MalformedDisposition.as_str());
+                        self.part_finding(tail, MultipartFinding::MalformedDisposition);
                     }
                     if dispositions == 1 {
                         name = header_param(hval, b"name").unwrap_or_default();
@@ -767,7 +781,7 @@ impl Points {
                     if hname.eq_ignore_ascii_case(b"content-type") {
                         if let Some(cs) = header_param(hval, b"charset") {
                             if !charset_allowed(cs) {
-                                self.finding(MultipartFinding::PartCharset.as_str());
+                                self.part_finding(tail, MultipartFinding::PartCharset);
                             }
                         }
                     }
@@ -775,9 +789,9 @@ impl Points {
                 }
             }
             match dispositions {
-                0 => self.finding(MultipartFinding::NoDisposition.as_str()),
+                0 => self.part_finding(tail, MultipartFinding::NoDisposition),
                 1 => {}
-                _ => self.finding(MultipartFinding::DuplicateDisposition.as_str()),
+                _ => self.part_finding(tail, MultipartFinding::DuplicateDisposition),
             }
             for (hname, hval) in headers {
                 // Part headers (Content-Type of an upload) are attacker text too.
@@ -807,7 +821,7 @@ impl Points {
             }
             // `_charset_` names the charset of the other fields (RFC 7578 §4.6).
             if name.eq_ignore_ascii_case(b"_charset_") && !charset_allowed(content.trim_ascii()) {
-                self.finding(MultipartFinding::CharsetField.as_str());
+                self.part_finding(tail, MultipartFinding::CharsetField);
             }
             if !content.is_empty() {
                 self.push(limits, stats, Kind::Body, "body:", name, content);
@@ -1221,6 +1235,12 @@ mod tests {
         let ps = points(&r);
         assert!(has(&ps, "body:c", "<script>"), "{ps:?}");
         assert!(findings(&r).is_empty());
+        // A tail cut inside its headers, or an empty one, is not judged.
+        let cut =
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\nContent-Dispo";
+        assert!(multipart_findings(MP, cut).is_empty());
+        let empty = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\n";
+        assert!(multipart_findings(MP, empty).is_empty());
     }
 
     fn stats_of(r: &Request) -> DetectStats {
