@@ -93,6 +93,10 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
     ("session-fixation", 69.0, 40.0),
     ("scanner", 100.0, 50.0),
+    // Multipart anomalies as `protocol-multipart-*` findings (src/detect/
+    // point.rs). The clean cases flagged are RCE payloads in uploads
+    // (922130-3/-5/-6) and parts without headers (922130-8).
+    ("multipart", 100.0, 21.1),
 ];
 
 #[test]

@@ -595,9 +595,27 @@ impl Points {
         }
     }
 
-    /// multipart/form-data (RFC 7578): each part's content as `body:NAME`,
-    /// and its filename. Returns false when the body is not well-formed
-    /// enough to split (it is then inspected raw).
+    /// Record a protocol finding once per request.
+    fn finding(&mut self, f: &'static str) {
+        if !self.findings.contains(&f) {
+            self.findings.push(f);
+        }
+    }
+
+    /// Record a finding of one part unless it is an unclosed tail.
+    fn part_finding(&mut self, tail: bool, f: MultipartFinding) {
+        if !tail {
+            self.finding(f.as_str());
+        }
+    }
+
+    /// multipart/form-data (RFC 7578, RFC 2046 §5.1): each part's content as
+    /// `body:NAME`, each part header as `body:multipart:NAME:header:HNAME`,
+    /// its filename as `body:multipart:NAME:filename` and the boundary as
+    /// `body:multipart:boundary`. Parser-differential shapes are recorded
+    /// as `multipart-*` findings (see [`MultipartFinding`]). Returns false
+    /// when the body is not well-formed enough to split (it is then
+    /// inspected raw).
     fn multipart(
         &mut self,
         limits: &DetectLimits,
@@ -606,22 +624,66 @@ impl Points {
         body: &[u8],
     ) -> bool {
         let Some(boundary) = header_param(content_type, b"boundary") else {
+            self.finding(MultipartFinding::BadBoundary.as_str());
             return false;
         };
+        if !boundary_ok(content_type, boundary) {
+            self.finding(MultipartFinding::BadBoundary.as_str());
+        }
         if boundary.is_empty() {
             return false;
         }
+        self.push(
+            limits,
+            stats,
+            Kind::Body,
+            "body:multipart:boundary",
+            b"",
+            boundary,
+        );
         let mut delim = Vec::with_capacity(boundary.len() + 2);
         delim.extend_from_slice(b"--");
         delim.extend_from_slice(boundary);
         let finder = memchr::memmem::Finder::new(&delim);
-        let starts: Vec<usize> = finder
-            .find_iter(body)
-            .take(MAX_MULTIPART_PARTS + 1)
-            .collect();
+        let mut starts: Vec<usize> = Vec::new();
+        let mut closed = false;
+        for i in finder.find_iter(body).take(MAX_MULTIPART_PARTS + 1) {
+            // A delimiter starts a line (RFC 2046 §5.1.1); elsewhere some
+            // parsers split and others do not.
+            if i > 0 && body.get(i - 1) != Some(&b'\n') {
+                self.finding(MultipartFinding::BoundaryMidLine.as_str());
+            }
+            starts.push(i);
+            let after = body.get(i + delim.len()..).unwrap_or_default();
+            if let Some(epilogue) = after.strip_prefix(b"--") {
+                closed = true;
+                // RFC 2046 allows an epilogue, but no client sends one and
+                // parsers differ on whether more parts follow; it is
+                // inspected as one value.
+                let epilogue = epilogue.trim_ascii();
+                if !epilogue.is_empty() {
+                    self.finding(MultipartFinding::DataAfterClose.as_str());
+                    self.push(
+                        limits,
+                        stats,
+                        Kind::Body,
+                        "body:multipart:epilogue",
+                        b"",
+                        epilogue,
+                    );
+                }
+                break;
+            }
+        }
+        if !closed && (1..=MAX_MULTIPART_PARTS).contains(&starts.len()) {
+            // No closing delimiter: the last part runs to the end (it is
+            // inspected, not dropped; a capture may have cut the body).
+            starts.push(body.len());
+        }
         if starts.len() < 2 {
             return false;
         }
+        let mut line_ends = LineEnds::default();
         for w in starts.windows(2) {
             let (Some(&a), Some(&b)) = (w.first(), w.get(1)) else {
                 continue;
@@ -629,53 +691,262 @@ impl Points {
             let Some(part) = body.get(a + delim.len()..b) else {
                 continue;
             };
-            let part = part
-                .strip_prefix(b"\r\n")
-                .or_else(|| part.strip_prefix(b"\n"))
-                .unwrap_or(part);
+            // The part after the last delimiter of an unclosed body: it may
+            // have been cut by a capture limit, so it is inspected but its
+            // shape is not judged, and an empty one is ignored.
+            let tail = !closed && b == body.len();
+            if tail && part.trim_ascii().is_empty() {
+                continue;
+            }
+            let part = match part.strip_prefix(b"\r\n") {
+                Some(p) => {
+                    line_ends.crlf = true;
+                    p
+                }
+                None => match part.strip_prefix(b"\n") {
+                    Some(p) => {
+                        line_ends.lf = true;
+                        p
+                    }
+                    None => part,
+                },
+            };
             let part = part
                 .strip_suffix(b"\r\n")
                 .or_else(|| part.strip_suffix(b"\n"))
                 .unwrap_or(part);
             let (head, content) = match memchr::memmem::find(part, b"\r\n\r\n") {
-                Some(i) => (
-                    part.get(..i).unwrap_or_default(),
-                    part.get(i + 4..).unwrap_or_default(),
-                ),
+                Some(i) => {
+                    line_ends.crlf = true;
+                    (
+                        part.get(..i + 2).unwrap_or_default(),
+                        part.get(i + 4..).unwrap_or_default(),
+                    )
+                }
                 None => match memchr::memmem::find(part, b"\n\n") {
-                    Some(i) => (
-                        part.get(..i).unwrap_or_default(),
-                        part.get(i + 2..).unwrap_or_default(),
-                    ),
+                    Some(i) => {
+                        line_ends.lf = true;
+                        (
+                            part.get(..i + 1).unwrap_or_default(),
+                            part.get(i + 2..).unwrap_or_default(),
+                        )
+                    }
                     None => (part, &b""[..]),
                 },
             };
             let mut name: &[u8] = b"";
             let mut filename: Option<&[u8]> = None;
-            for line in head.split(|&b| b == b'\n') {
-                let line = line.trim_ascii();
+            let mut dispositions = 0usize;
+            let mut headers: Vec<(&[u8], &[u8])> = Vec::new();
+            // `head` keeps its last line end, so every line but an empty
+            // tail (or an unterminated head) was ended by a `\n`.
+            let mut lines = head.split(|&b| b == b'\n').peekable();
+            while let Some(raw) = lines.next() {
+                if lines.peek().is_some() {
+                    match raw.strip_suffix(b"\r") {
+                        Some(_) => line_ends.crlf = true,
+                        None => line_ends.lf = true,
+                    }
+                }
+                if raw.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                    // Obsolete line folding (RFC 7578 §4.8 forbids it).
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
+                }
+                let line = raw.trim_ascii();
+                if line.is_empty() {
+                    continue;
+                }
                 let Some(colon) = memchr::memchr(b':', line) else {
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
                     continue;
                 };
-                let hname = line.get(..colon).unwrap_or_default().trim_ascii();
-                let hval = line.get(colon + 1..).unwrap_or_default();
+                let hname = line.get(..colon).unwrap_or_default();
+                let hval = line.get(colon + 1..).unwrap_or_default().trim_ascii();
+                if hname.is_empty() || !hname.iter().all(|&b| is_tchar(b)) {
+                    // `Content- Disposition`: a name no header parser agrees on.
+                    self.part_finding(tail, MultipartFinding::MalformedHeader);
+                }
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
-                    name = header_param(hval, b"name").unwrap_or_default();
-                    filename = header_param(hval, b"filename");
+                    dispositions += 1;
+                    if !quotes_balanced(hval)
+                        || !media_type(hval).eq_ignore_ascii_case(b"form-data")
+                    {
+                        self.part_finding(tail, MultipartFinding::MalformedDisposition);
+                    }
+                    if dispositions == 1 {
+                        name = header_param(hval, b"name").unwrap_or_default();
+                        filename = header_param(hval, b"filename");
+                    }
                 } else {
-                    // Part headers (Content-Type of an upload) are attacker text too.
-                    self.push(limits, stats, Kind::Body, "body:", name, hval.trim_ascii());
+                    if hname.eq_ignore_ascii_case(b"content-type") {
+                        if let Some(cs) = header_param(hval, b"charset") {
+                            if !charset_allowed(cs) {
+                                self.part_finding(tail, MultipartFinding::PartCharset);
+                            }
+                        }
+                    }
+                    headers.push((hname, hval));
                 }
             }
+            match dispositions {
+                0 => self.part_finding(tail, MultipartFinding::NoDisposition),
+                1 => {}
+                _ => self.part_finding(tail, MultipartFinding::DuplicateDisposition),
+            }
+            for (hname, hval) in headers {
+                // Part headers (Content-Type of an upload) are attacker text too.
+                let mut suffix = String::from(":header:");
+                push_name(&mut suffix, hname);
+                suffix.make_ascii_lowercase();
+                self.push_with(
+                    limits,
+                    stats,
+                    Kind::Body,
+                    "body:multipart:",
+                    name,
+                    &suffix,
+                    hval,
+                );
+            }
             if let Some(f) = filename {
-                self.push(limits, stats, Kind::Body, "body:", name, f);
+                self.push_with(
+                    limits,
+                    stats,
+                    Kind::Body,
+                    "body:multipart:",
+                    name,
+                    ":filename",
+                    f,
+                );
+            }
+            // `_charset_` names the charset of the other fields (RFC 7578 §4.6).
+            if name.eq_ignore_ascii_case(b"_charset_") && !charset_allowed(content.trim_ascii()) {
+                self.part_finding(tail, MultipartFinding::CharsetField);
             }
             if !content.is_empty() {
                 self.push(limits, stats, Kind::Body, "body:", name, content);
             }
         }
+        if line_ends.crlf && line_ends.lf {
+            self.finding(MultipartFinding::MixedLineEnds.as_str());
+        }
         true
     }
+}
+
+/// A multipart shape that parsers disagree on or RFC 7578 forbids; reported
+/// as a `protocol-multipart-*` hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultipartFinding {
+    /// No `boundary` parameter, or one outside RFC 2046 `bchars` / longer
+    /// than 70 / with an unmatched quote / given twice.
+    BadBoundary,
+    /// A delimiter not at the start of a line.
+    BoundaryMidLine,
+    /// Text after the closing delimiter.
+    DataAfterClose,
+    /// A part without `Content-Disposition`.
+    NoDisposition,
+    /// A part with more than one `Content-Disposition`.
+    DuplicateDisposition,
+    /// A `Content-Disposition` that is not `form-data` or has an unmatched quote.
+    MalformedDisposition,
+    /// A part header line without a colon, with a non-token name, or folded.
+    MalformedHeader,
+    /// A part `Content-Type` charset other than UTF-8, ISO-8859-1/15,
+    /// windows-1252 or US-ASCII.
+    PartCharset,
+    /// A `_charset_` field naming such a charset.
+    CharsetField,
+    /// Both CRLF and bare LF line ends in the multipart framing.
+    MixedLineEnds,
+}
+
+impl MultipartFinding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadBoundary => "multipart-bad-boundary",
+            Self::BoundaryMidLine => "multipart-boundary-mid-line",
+            Self::DataAfterClose => "multipart-data-after-close",
+            Self::NoDisposition => "multipart-no-disposition",
+            Self::DuplicateDisposition => "multipart-duplicate-disposition",
+            Self::MalformedDisposition => "multipart-malformed-disposition",
+            Self::MalformedHeader => "multipart-malformed-header",
+            Self::PartCharset => "multipart-part-charset",
+            Self::CharsetField => "multipart-charset-field",
+            Self::MixedLineEnds => "multipart-mixed-line-ends",
+        }
+    }
+}
+
+#[derive(Default)]
+struct LineEnds {
+    crlf: bool,
+    lf: bool,
+}
+
+/// Charsets a form may declare (the CRS default
+/// `allowed_request_content_type_charset` plus US-ASCII).
+fn charset_allowed(cs: &[u8]) -> bool {
+    let cs = cs.trim_ascii();
+    let cs = cs
+        .strip_prefix(b"\"")
+        .and_then(|c| c.strip_suffix(b"\""))
+        .unwrap_or(cs);
+    [
+        &b"utf-8"[..],
+        b"utf8",
+        b"iso-8859-1",
+        b"iso-8859-15",
+        b"windows-1252",
+        b"us-ascii",
+    ]
+    .iter()
+    .any(|a| cs.eq_ignore_ascii_case(a))
+}
+
+/// The boundary parameter is a valid RFC 2046 §5.1.1 boundary, given once,
+/// with matched quotes.
+fn boundary_ok(content_type: &[u8], boundary: &[u8]) -> bool {
+    let given = content_type
+        .split(|&b| b == b';')
+        .filter(|p| {
+            let p = p.trim_ascii();
+            p.len() >= 9
+                && p.get(..8)
+                    .is_some_and(|k| k.eq_ignore_ascii_case(b"boundary"))
+                && p.get(8..)
+                    .is_some_and(|r| r.trim_ascii_start().starts_with(b"="))
+        })
+        .count();
+    given == 1
+        && quotes_balanced(content_type)
+        && (1..=70).contains(&boundary.len())
+        && !boundary.ends_with(b" ")
+        && boundary
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b))
+}
+
+/// An RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Every `"` opened in a header value is closed (`\"` escapes one).
+fn quotes_balanced(v: &[u8]) -> bool {
+    let mut open = false;
+    let mut esc = false;
+    for &b in v {
+        if esc {
+            esc = false;
+        } else if open && b == b'\\' {
+            esc = true;
+        } else if b == b'"' {
+            open = !open;
+        }
+    }
+    !open
 }
 
 /// The media type of a `Content-Type` value, without its parameters
@@ -820,10 +1091,16 @@ mod tests {
             body,
         );
         let ps = points(&r);
-        assert!(has(&ps, "body:f", "a.php"), "{ps:?}");
+        assert!(has(&ps, "body:multipart:f:filename", "a.php"), "{ps:?}");
         assert!(has(&ps, "body:f", "<?php x"));
-        assert!(has(&ps, "body:f", "text/plain"));
+        assert!(has(
+            &ps,
+            "body:multipart:f:header:content-type",
+            "text/plain"
+        ));
         assert!(has(&ps, "body:g", "hello"));
+        assert!(has(&ps, "body:multipart:boundary", "XX"));
+        assert!(findings(&r).is_empty(), "{:?}", findings(&r));
 
         let r = req("POST", "/", &[("Content-Type", "text/xml")], b"<x/>");
         assert!(has(&points(&r), "body", "<x/>"));
@@ -834,6 +1111,136 @@ mod tests {
             b"{bad",
         );
         assert!(has(&points(&r), "body", "{bad"));
+    }
+
+    fn findings(r: &Request) -> Vec<&'static str> {
+        let mut p = Points::default();
+        let mut st = DetectStats::default();
+        p.extract(r, &DetectLimits::default(), &mut st);
+        p.findings
+    }
+
+    fn multipart_findings(content_type: &str, body: &[u8]) -> Vec<&'static str> {
+        findings(&req("POST", "/", &[("Content-Type", content_type)], body))
+    }
+
+    const MP: &str = "multipart/form-data; boundary=b";
+
+    #[test]
+    fn multipart_well_formed_has_no_findings() {
+        // RFC 7578 §4 shapes: a field, a file, a `_charset_` field, LF-only
+        // framing throughout, a quoted boundary and a preamble.
+        let crlf = b"--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nUTF-8\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a;b.txt\"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx\r\n--b--\r\n";
+        assert!(multipart_findings(MP, crlf).is_empty());
+        let lf = b"--b\nContent-Disposition: form-data; name=\"a\"\n\n1\n--b--\n";
+        assert!(multipart_findings(MP, lf).is_empty());
+        let quoted = b"preamble\r\n--a b:c\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--a b:c--\r\n";
+        assert!(multipart_findings("multipart/form-data; boundary=\"a b:c\"", quoted).is_empty());
+    }
+
+    #[test]
+    fn multipart_part_charsets() {
+        for cs in ["utf-7", "UTF-16", "shift_jis", "\"utf-7\""] {
+            let body = format!("--b\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain;  CHARSET = {cs}\r\n\r\n+ADw-\r\n--b--\r\n");
+            assert_eq!(
+                multipart_findings(MP, body.as_bytes()),
+                vec!["multipart-part-charset"],
+                "{cs}"
+            );
+        }
+        let body =
+            b"--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nutf-\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, body),
+            vec!["multipart-charset-field"]
+        );
+    }
+
+    #[test]
+    fn multipart_dispositions() {
+        let dup = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"1.php\"\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, dup),
+            vec!["multipart-duplicate-disposition"]
+        );
+        // The first disposition names the part, as most parsers keep it.
+        let r = req("POST", "/", &[("Content-Type", MP)], dup);
+        assert!(has(&points(&r), "body:f", "x"));
+        let none = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, none),
+            vec!["multipart-no-disposition"]
+        );
+        let quote = b"--b\r\nContent-Disposition: form-data; name=\"a\"; filename=\"x.php\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, quote),
+            vec!["multipart-malformed-disposition"]
+        );
+        let kind = b"--b\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, kind),
+            vec!["multipart-malformed-disposition"]
+        );
+    }
+
+    #[test]
+    fn multipart_malformed_headers() {
+        let space = b"--b\r\nContent- Disposition: form-data; name=\"f\"\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, space),
+            vec!["multipart-malformed-header"]
+        );
+        let folded = b"--b\r\nContent-Disposition: form-data;\r\n name=\"a\"\r\n\r\nx\r\n--b--\r\n";
+        assert!(multipart_findings(MP, folded).contains(&"multipart-malformed-header"));
+        let no_colon =
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\njunk\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, no_colon),
+            vec!["multipart-malformed-header"]
+        );
+    }
+
+    #[test]
+    fn multipart_framing() {
+        let mixed = b"--b\r\nContent-Disposition: form-data; name=\"a\"\n\nx\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, mixed),
+            vec!["multipart-mixed-line-ends"]
+        );
+        let after = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n--b\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\n<script>\r\n";
+        assert!(multipart_findings(MP, after).contains(&"multipart-data-after-close"));
+        let mid = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx--b\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\ny\r\n--b--\r\n";
+        assert_eq!(
+            multipart_findings(MP, mid),
+            vec!["multipart-boundary-mid-line"]
+        );
+        let ok = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n";
+        for ct in [
+            "multipart/form-data",
+            "multipart/form-data; boundary=\"b",
+            "multipart/form-data; boundary=b; boundary=c",
+            "multipart/form-data; boundary=b<",
+        ] {
+            assert!(
+                multipart_findings(ct, ok).contains(&"multipart-bad-boundary"),
+                "{ct}"
+            );
+        }
+    }
+
+    #[test]
+    fn multipart_unterminated_last_part_is_inspected() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\n<script>";
+        let r = req("POST", "/", &[("Content-Type", MP)], body);
+        let ps = points(&r);
+        assert!(has(&ps, "body:c", "<script>"), "{ps:?}");
+        assert!(findings(&r).is_empty());
+        // A tail cut inside its headers, or an empty one, is not judged.
+        let cut =
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\nContent-Dispo";
+        assert!(multipart_findings(MP, cut).is_empty());
+        let empty = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b\r\n";
+        assert!(multipart_findings(MP, empty).is_empty());
     }
 
     fn stats_of(r: &Request) -> DetectStats {
