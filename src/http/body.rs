@@ -40,9 +40,16 @@ pub(super) enum Chunk {
     DataEnd {
         seen_cr: bool,
     },
-    /// Trailer section after the last chunk.
+    /// Trailer section after the last chunk (RFC 9112 §7.1.2): field
+    /// lines up to an empty line.
     Trailer {
+        /// Kept bytes of the current line: all of it while it may still
+        /// fit, at most one byte more than the room left.
         line: Vec<u8>,
+        /// Length of the current line so far (CR included, LF not), kept
+        /// or not.
+        line_len: usize,
+        /// Bytes of the field lines before this one (LF included).
         total: usize,
     },
 }
@@ -202,6 +209,7 @@ fn feed_chunked(
                     *c = if size == 0 {
                         Chunk::Trailer {
                             line: Vec::new(),
+                            line_len: 0,
                             total: 0,
                         }
                     } else {
@@ -233,33 +241,46 @@ fn feed_chunked(
                     };
                 }
             }
-            Chunk::Trailer { line, total } => {
+            Chunk::Trailer {
+                line,
+                line_len,
+                total,
+            } => {
                 let (seg, done_line) = match memchr::memchr(b'\n', rest) {
                     Some(i) => (rest.get(..i).unwrap_or_default(), true),
                     None => (rest, false),
                 };
                 pos += seg.len() + usize::from(done_line);
-                *total = total.saturating_add(seg.len() + 1);
-                if *total <= max_trailer_bytes {
-                    line.extend_from_slice(seg);
-                } else {
+                // Only lengths decide, never where a segment ended: a line
+                // is kept whole or dropped whole.
+                let room = max_trailer_bytes.saturating_sub(*total);
+                let keep = room.saturating_add(1).saturating_sub(line.len());
+                line.extend_from_slice(seg.get(..keep.min(seg.len())).unwrap_or_default());
+                *line_len = line_len.saturating_add(seg.len());
+                if !done_line {
+                    continue;
+                }
+                let l = line.strip_suffix(b"\r").unwrap_or(line);
+                if *line_len <= 1 && l.is_empty() {
+                    // The empty line ends the section, whatever its size.
+                    return Progress::Done(pos);
+                }
+                let len = line_len.saturating_add(1);
+                if len > room {
+                    // Over the section bound: dropped, and the section
+                    // goes on to its empty line.
                     t.anomaly(Anomaly::HeaderTooLong);
+                } else if let Some(i) = memchr::memchr(b':', l) {
+                    t.trailer(Header {
+                        name: trim_ws(l.get(..i).unwrap_or_default()).to_vec(),
+                        value: trim_ws(l.get(i + 1..).unwrap_or_default()).to_vec(),
+                    });
+                } else {
+                    t.anomaly(Anomaly::InvalidHeader);
                 }
-                if done_line {
-                    let l = line.strip_suffix(b"\r").unwrap_or(line);
-                    if l.is_empty() {
-                        return Progress::Done(pos);
-                    }
-                    if let Some(i) = memchr::memchr(b':', l) {
-                        t.trailer(Header {
-                            name: trim_ws(l.get(..i).unwrap_or_default()).to_vec(),
-                            value: trim_ws(l.get(i + 1..).unwrap_or_default()).to_vec(),
-                        });
-                    } else {
-                        t.anomaly(Anomaly::InvalidHeader);
-                    }
-                    line.clear();
-                }
+                *total = total.saturating_add(len);
+                *line_len = 0;
+                line.clear();
             }
         }
     }
@@ -319,6 +340,31 @@ mod tests {
             assert_eq!(s.data, b"Wikipedia");
             assert_eq!(s.trailers.len(), 1);
             assert!(s.a.is_empty());
+        }
+    }
+
+    /// Fuzz finding `http_split-chunked-trailer` (minimised): a trailer
+    /// line over the limit ended the body when it came in one piece (it
+    /// was kept as an empty line) and was kept truncated when cut. Both
+    /// must drop the line with `HeaderTooLong` and go on to the empty line.
+    #[test]
+    fn over_long_trailer_line_same_whole_and_cut() {
+        let input = b"0\r\nX-B: 1\r\nX-Trailer: 0123456789\r\n\r\nNEXT";
+        let max = 16;
+        for step in 1..=input.len() {
+            let mut s = Sink::default();
+            let mut b = Body::chunked();
+            let mut done = None;
+            for (i, piece) in input.chunks(step).enumerate() {
+                if let Progress::Done(n) = b.feed(piece, max, &mut s) {
+                    done = Some(i * step + n);
+                    break;
+                }
+            }
+            assert_eq!(done, Some(input.len() - 4), "step {step}");
+            let names: Vec<&[u8]> = s.trailers.iter().map(|h| h.name.as_slice()).collect();
+            assert_eq!(names, [&b"X-B"[..]], "step {step}");
+            assert!(s.a.has(Anomaly::HeaderTooLong), "step {step}");
         }
     }
 
