@@ -489,25 +489,52 @@ impl Engine {
                 }
             }
         }
-        if any {
-            for (wi, (&w, &a)) in candidates.iter().zip(applicable).enumerate() {
-                let mut w = w & a;
-                while w != 0 {
-                    let bit = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    let ri = wi * 64 + bit;
-                    if only != 0 && self.rules.get(ri).map_or(true, |r| r.normalize & only == 0) {
-                        continue;
-                    }
-                    if !self.eval(
-                        ri, p, points, data, hit_here, lex, stats, hits, first_hit, count,
-                    ) {
-                        return false;
-                    }
-                }
-            }
+        // Prefilter candidates first, then the rules without literals, each
+        // in rule order and only where the rule targets this point.
+        if any
+            && !self.eval_set(
+                candidates, applicable, only, p, points, data, hit_here, lex, stats, hits,
+                first_hit, count,
+            )
+        {
+            return false;
         }
-        for (wi, (&w, &a)) in self.always_bits.iter().zip(applicable).enumerate() {
+        self.eval_set(
+            &self.always_bits,
+            applicable,
+            only,
+            p,
+            points,
+            data,
+            hit_here,
+            lex,
+            stats,
+            hits,
+            first_hit,
+            count,
+        )
+    }
+
+    /// Evaluate the rules in `set & applicable` (skipping, when `only` is
+    /// set, those that did not ask for that normalisation). Returns false
+    /// once the hit limit is reached.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_set(
+        &self,
+        set: &[u64],
+        applicable: &[u64],
+        only: u8,
+        p: &Point,
+        points: &Points,
+        data: &[u8],
+        hit_here: &mut [u64],
+        lex: &mut Vec<u8>,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first_hit: usize,
+        count: &mut usize,
+    ) -> bool {
+        for (wi, (&w, &a)) in set.iter().zip(applicable).enumerate() {
             let mut w = w & a;
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
