@@ -8,7 +8,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
-use specula::detect::point::{Kind, Points, MAX_JSON_DEPTH, MAX_LOCATION_NAME};
+use specula::detect::point::{Kind, Points, MAX_JSON_DEPTH, MAX_LOCATION_LEN, MAX_LOCATION_NAME};
 use specula::detect::{DetectLimits, DetectStats};
 use specula::http::{Anomalies, Header, Request, Version};
 use specula::reassembly::Direction;
@@ -56,9 +56,7 @@ fn check(req: &Request, limits: &DetectLimits, reused: &mut Points) {
         assert!(x.value.start <= x.value.end && x.value.end <= p.values.len());
         assert!(x.loc.start <= x.loc.end && x.loc.end <= p.locs.len());
         assert!(p.value(x).len() <= limits.max_point_bytes);
-        // "body:json:" + at most MAX_LOCATION_NAME bytes, each at most one
-        // U+FFFD (3 bytes) after lossy conversion.
-        assert!(p.loc(x).len() <= 10 + 3 * MAX_LOCATION_NAME, "location too long");
+        assert!(p.loc(x).len() <= MAX_LOCATION_LEN, "location too long");
         assert!(p.header_name(x).chars().count() <= MAX_LOCATION_NAME);
     }
     assert!(p.values.len() <= limits.max_points * limits.max_point_bytes);

@@ -26,6 +26,11 @@ use crate::http::Request;
 pub const MAX_JSON_DEPTH: usize = 32;
 /// Most bytes of a name kept in a location string.
 pub const MAX_LOCATION_NAME: usize = 128;
+/// Most bytes of a whole location string: prefix, name and suffix (a part
+/// header's suffix holds a second name). Names are capped first, so this is
+/// a backstop; when it bites, the name is cut before the suffix, which names
+/// the decoded layer (`:base64`, `:jwt.payload`).
+pub const MAX_LOCATION_LEN: usize = 320;
 /// Most multipart parts split out of one body.
 pub const MAX_MULTIPART_PARTS: usize = 64;
 /// Most nesting levels of an XML body that are walked.
@@ -173,7 +178,10 @@ impl Points {
         let loc_start = self.locs.len();
         self.locs.push_str(prefix);
         push_name(&mut self.locs, name);
+        let room = MAX_LOCATION_LEN.saturating_sub(suffix.len());
+        truncate_at_char(&mut self.locs, loc_start + room);
         self.locs.push_str(suffix);
+        truncate_at_char(&mut self.locs, loc_start + MAX_LOCATION_LEN);
         let loc = loc_start..self.locs.len();
         let header = if kind == Kind::Header {
             let s = self.locs.len();
@@ -1003,10 +1011,24 @@ fn strip_fragment(s: &[u8]) -> &[u8] {
     }
 }
 
-/// Append a name to a location: lossy UTF-8, at most `MAX_LOCATION_NAME` bytes.
+/// Append a name to a location: lossy UTF-8, at most `MAX_LOCATION_NAME`
+/// bytes after the conversion (an invalid byte becomes a 3-byte U+FFFD).
 fn push_name(out: &mut String, name: &[u8]) {
     let name = name.get(..MAX_LOCATION_NAME).unwrap_or(name);
+    let start = out.len();
     out.push_str(&String::from_utf8_lossy(name));
+    truncate_at_char(out, start + MAX_LOCATION_NAME);
+}
+
+/// Cut `s` to at most `len` bytes, at a character boundary.
+fn truncate_at_char(s: &mut String, len: usize) {
+    if s.len() > len {
+        let mut end = len;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
 }
 
 #[cfg(test)]
@@ -1031,6 +1053,42 @@ mod tests {
 
     fn has(ps: &[(String, String)], loc: &str, val: &str) -> bool {
         ps.iter().any(|(l, v)| l == loc && v == val)
+    }
+
+    /// Found by the body_points fuzz target: a name of invalid UTF-8 (each
+    /// byte becomes a 3-byte U+FFFD) plus a decoded-layer suffix overran the
+    /// location bound. The whole location is bounded; the suffix survives.
+    #[test]
+    fn location_is_bounded_and_keeps_its_layer_suffix() {
+        let mut r = req("POST", "/", &[("Cookie", ""), ("Content-Type", "")], b"");
+        let mut cookie = vec![0xffu8; 200];
+        cookie.extend_from_slice(b"=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==");
+        r.headers[0].value = cookie;
+        r.headers[1].value = b"multipart/form-data; boundary=B".to_vec();
+        let mut body = b"--B\r\nContent-Disposition: form-data; name=\"".to_vec();
+        body.extend_from_slice(&[0xfe; 200]);
+        body.extend_from_slice(b"\"\r\n");
+        body.extend_from_slice(&[0xfd; 200]);
+        body.extend_from_slice(b": v\r\n\r\ncontent\r\n--B--\r\n");
+        r.body = body;
+        let ps = points(&r);
+        assert!(!ps.is_empty());
+        for (loc, _) in &ps {
+            assert!(loc.len() <= MAX_LOCATION_LEN, "{} bytes: {loc}", loc.len());
+        }
+        let b64 = ps.iter().find(|(l, _)| l.ends_with(":base64"));
+        assert_eq!(
+            b64.map(|(l, v)| (l.starts_with("cookie:\u{fffd}"), v.as_str())),
+            Some((true, "<script>alert(1)</script>")),
+            "{ps:?}"
+        );
+        assert!(
+            ps.iter()
+                .any(|(l, v)| l.starts_with("body:multipart:\u{fffd}")
+                    && l.contains(":header:\u{fffd}")
+                    && v == "v"),
+            "{ps:?}"
+        );
     }
 
     #[test]
