@@ -81,6 +81,24 @@ fn spooled_seqs(dir: &Path) -> Vec<u64> {
     v
 }
 
+/// Completed batch files in a spool directory (none when it does not exist yet).
+fn spool_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.split('-')
+                        .next()
+                        .is_some_and(|n| n.parse::<u64>().is_ok())
+                        && !name.ends_with(".tmp")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn a_full_spool_disk_drops_by_policy_and_is_never_a_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -234,6 +252,18 @@ fn clickhouse_killed_and_restarted_during_live_loses_and_duplicates_nothing() {
             ch.ctl("stop");
         }
         if i == 2 * N / 3 {
+            // Keep the server down until the sensor has felt the outage (a
+            // batch spooled): on a loaded machine the middle third can
+            // otherwise reach the sink only after the restart, and the test
+            // would prove nothing about the outage.
+            let waited = Instant::now();
+            while spool_files(&spool) == 0 {
+                assert!(
+                    waited.elapsed() < Duration::from_secs(60),
+                    "no batch spooled during the outage"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
             ch.ctl("start");
         }
         if i % 50 == 0 {
