@@ -90,10 +90,13 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // credential folders, backup names, Vite /@fs/; rules/injection.toml URL
     // parser confusion, internal host names, IPv6 literals, ftp:// and
     // data:text values, React Flight gadgets, constant-condition loops;
-    // framework session names). Clean bounds unchanged.
+    // framework session names). The generic clean bound went up from 18.4
+    // once, by `username__startswith=p` (934220-4): clean for the relation
+    // rule 934220 but the ORM-leak oracle that sibling rule 934210 must
+    // flag (sqli-orm-filter-leak, class sqli, so it adds no generic hit).
     ("lfi", 96.9, 6.2),
     ("rfi", 81.0, 0.0),
-    ("generic", 89.9, 18.4),
+    ("generic", 89.9, 21.1),
     // Was 73.8 / 80.0 for a few hours with generic names (`sid`, `session`)
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
     // Still without them (943110 `sessionid`, `session-id` stay misses); the

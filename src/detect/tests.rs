@@ -1424,4 +1424,37 @@ mod s5_lfirfi {
             );
         }
     }
+
+    #[test]
+    fn sqli_orm_filter_leak_names() {
+        for u in [
+            "/api/users?username__startswith=a",
+            "/api/users?email__iendswith=corp.example",
+            "/api/users?bio__iregex=%5Ea",
+            "/api/users?password__isnull=false",
+            "/api/posts?author__user__password__startswith=pbkdf2",
+            "/api/posts?author__api_key__gt=m",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(has(&r, AttackClass::Sqli), "{u}: {:?}", hits_of(&r));
+        }
+        let r = req(
+            "POST",
+            "/api/search",
+            &[("Content-Type", "application/json")],
+            br#"{"created_by__departments__user__username__startswith":"p"}"#,
+        );
+        assert!(has(&r, AttackClass::Sqli), "{:?}", hits_of(&r));
+        for u in [
+            "/admin/blog/post/?author__id__exact=3",
+            "/api/items?name__exact=a&city__in=b",
+            "/api/items?created__gte=2024-01-01",
+            "/search?q=use+field__startswith+for+filtering",
+            "/api/items?__startswith=x",
+            "/api/items?password=x",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(!has(&r, AttackClass::Sqli), "{u}: {:?}", hits_of(&r));
+        }
+    }
 }
