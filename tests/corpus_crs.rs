@@ -86,12 +86,22 @@ const FLOORS: &[(&str, f64, f64)] = &[
     ("rce", 70.5, 12.9),
     ("php", 81.7, 10.5),
     ("java", 94.1, 78.8),
-    ("lfi", 74.2, 6.2),
-    ("rfi", 64.9, 0.0),
-    ("generic", 79.8, 18.4),
+    // Raised by session 5 (rules/ptrav.toml `..;` segments, 0xNN literals,
+    // credential folders, backup names, Vite /@fs/; rules/injection.toml URL
+    // parser confusion, internal host names, IPv6 literals, ftp:// and
+    // data:text values, React Flight gadgets, constant-condition loops;
+    // framework session names). The generic clean bound went up from 18.4
+    // once, by `username__startswith=p` (934220-4): clean for the relation
+    // rule 934220 but the ORM-leak oracle that sibling rule 934210 must
+    // flag (sqli-orm-filter-leak, class sqli, so it adds no generic hit).
+    ("lfi", 96.9, 6.2),
+    ("rfi", 81.0, 0.0),
+    ("generic", 89.9, 21.1),
     // Was 73.8 / 80.0 for a few hours with generic names (`sid`, `session`)
     // in the parameter rule; they flag ordinary traffic (see rules/session.toml).
-    ("session-fixation", 69.0, 40.0),
+    // Still without them (943110 `sessionid`, `session-id` stay misses); the
+    // rise is server-specific names (weblogicsession, jservsession, cfsid...).
+    ("session-fixation", 90.4, 40.0),
     ("scanner", 100.0, 50.0),
     // Multipart anomalies as `protocol-multipart-*` findings (src/detect/
     // point.rs). The clean cases flagged are RCE payloads in uploads

@@ -1122,3 +1122,339 @@ fn body_parsers_and_layers_reach_the_rules() {
         hits_of(&r)
     );
 }
+
+mod s5_lfirfi {
+    //! Session 5: traversal, remote include / SSRF, server-side JavaScript
+    //! and session-fixation techniques (rules/ptrav.toml, injection.toml,
+    //! session.toml).
+    use super::*;
+
+    fn has(r: &Request, class: AttackClass) -> bool {
+        hits_of(r).iter().any(|h| h.class == class)
+    }
+
+    /// Each payload must hit with `class` in every placement and with HTML
+    /// entities in the query.
+    fn everywhere(class: AttackClass, payloads: &[&str]) {
+        let mut failures = Vec::new();
+        for p in payloads {
+            let mut cases = placements(p);
+            cases.push((
+                "html entities".into(),
+                req("GET", &format!("/q?x={}", pct(&html_entities(p))), &[], b""),
+            ));
+            for (place, r) in cases {
+                if !has(&r, class) {
+                    failures.push(format!("{place}: {p:?} -> {:?}", hits_of(&r)));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// None of the values may be flagged, in any placement.
+    fn nowhere(values: &[&str]) {
+        let mut failures = Vec::new();
+        for v in values {
+            for (place, r) in placements(v) {
+                let hits = hits_of(&r);
+                if !hits.is_empty() {
+                    failures.push(format!("{place}: {v:?} -> {hits:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    fn path_hits(path: &str, class: AttackClass) -> bool {
+        has(&req("GET", path, BROWSER_HEADERS, b""), class)
+    }
+
+    #[test]
+    fn ptrav_path_parameter_and_hex_literal_traversal() {
+        everywhere(
+            AttackClass::Ptrav,
+            &[
+                "..;/manager/html",
+                "..;.\\..;\\x",
+                "0x2e0x2e0x2fconfig",
+                "..0x5cboot",
+                "0x5c0x2e.\u{0}/",
+                "/app/0x2e0x2e/x",
+            ],
+        );
+        assert!(path_hits("/app/..;/admin/", AttackClass::Ptrav));
+        // In a header and an XML attribute.
+        let r = req("GET", "/", &[("X-Probe", "0x2e0x2e0x5cwin")], b"");
+        assert!(has(&r, AttackClass::Ptrav), "{:?}", hits_of(&r));
+        let r = req(
+            "POST",
+            "/x",
+            &[("Content-Type", "application/xml")],
+            b"<?xml version=\"1.0\"?><a p=\"0x2f..0x2fetc\"></a>",
+        );
+        assert!(has(&r, AttackClass::Ptrav), "{:?}", hits_of(&r));
+    }
+
+    #[test]
+    fn ptrav_pseudo_files_credentials_and_tool_folders() {
+        everywhere(
+            AttackClass::Ptrav,
+            &[
+                "/proc/sys/kernel/randomize_va_space",
+                "/srv/app/.docker/secrets",
+                "deploy/.kube/config",
+                "~/.gnupg/secring.gpg",
+            ],
+        );
+        let r = req(
+            "GET",
+            "/",
+            &[("User-Agent", "cat /proc/sys/kernel/core_pattern")],
+            b"",
+        );
+        assert!(has(&r, AttackClass::Ptrav), "{:?}", hits_of(&r));
+        for p in [
+            "/x/y/proc/kallsyms",
+            "/.plandex/context.json",
+            "/.fabric/fabric.env",
+            "/repo/.rovodev/agent.md",
+            "/.aiignore",
+            "/.cursorignore",
+            "/.npmignore",
+            "/.cursorrules",
+            "/@fs/home/app/src/main.ts",
+            "/@fs/etc/passwd?import&raw??",
+            "/@id/__x00__virtual:entry",
+        ] {
+            assert!(path_hits(p, AttackClass::Ptrav), "{p}");
+        }
+        for p in [
+            "/docs/sys/class",
+            "/@alice/posts",
+            "/@id/profile",
+            "/.well-known/security.txt",
+            "/guides/rules",
+            "/api/proc/status",
+        ] {
+            assert!(!path_hits(p, AttackClass::Ptrav), "{p}");
+        }
+    }
+
+    #[test]
+    fn ptrav_backup_file_parameter() {
+        for u in [
+            "/download?file=backup.sql.zip",
+            "/download?file=db/dump-2024.sql.gz",
+            "/get?f=..%2Fsite.bak",
+            "/get?f=users.sqlite3",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(has(&r, AttackClass::Ptrav), "{u}: {:?}", hits_of(&r));
+        }
+        for u in [
+            "/download?file=report.pdf",
+            "/search?q=how+to+restore+a+.sql+file",
+            "/get?f=notes.sql.txt",
+            "/get?lang=sql",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(hits_of(&r).is_empty(), "{u}: {:?}", hits_of(&r));
+        }
+    }
+
+    #[test]
+    fn ptrav_near_misses() {
+        nowhere(&[
+            "wait...; then go",
+            "0x2e is the code of a dot",
+            "see /proc for details",
+            "my .dockerfile tips",
+            "photos/2024/holiday.zip",
+        ]);
+    }
+
+    #[test]
+    fn rfi_ssrf_url_techniques() {
+        everywhere(
+            AttackClass::Ssrf,
+            &[
+                "http://good.example/:x@evil.example/",
+                "https://good.example/:a@b@evil.example/",
+                "http://\\\\l\\\\o\\\\c\\\\a\\\\l\\\\h\\\\o\\\\s\\\\t/",
+                "http://\\evil.example/",
+                "http://[a::b]/",
+                "https://[2001:db8::5]:8443/x",
+                "host.docker.internal/",
+                "http://gateway.docker.internal:2375/containers",
+                "api.default.svc.cluster.local/",
+                "http://kubernetes.default.svc/api",
+                "localtest.me/",
+                "http://app.lvh.me:3000/",
+                "127.0.0.1.nip.io:8080/",
+                "localhost4.localdomain4/",
+                "ipv6-localhost/",
+            ],
+        );
+        everywhere(
+            AttackClass::Rfi,
+            &[
+                "ftp://files.example.net/pub/x",
+                "ftps://10.1.2.3",
+                "data:text/plain;base64,PD9waHAgcGhwaW5mbygpOz8+",
+                "data:application/x-httpd-php,x",
+            ],
+        );
+        // JSON key, XML element text, path.
+        let r = req(
+            "POST",
+            "/p",
+            &[("Content-Type", "application/json")],
+            br#"{ "data:text/plain":"x" }"#,
+        );
+        assert!(has(&r, AttackClass::Rfi), "{:?}", hits_of(&r));
+        let r = req(
+            "POST",
+            "/api/",
+            &[("Content-Type", "application/xml")],
+            b"<?xml version=\"1.0\"?><c><t>ftp%3A%2F%2F198.51.100.9</t></c>",
+        );
+        assert!(
+            has(&r, AttackClass::Rfi) || has(&r, AttackClass::Ssrf),
+            "{:?}",
+            hits_of(&r)
+        );
+        assert!(path_hits("/view/file:///usr/share/app/x", AttackClass::Rfi));
+    }
+
+    #[test]
+    fn rfi_ssrf_near_misses() {
+        nowhere(&[
+            "https://medium.com/@alice/my-post",
+            "https://www.tiktok.com/@user.name/video/1",
+            "http://example.com/a:b",
+            "https://example.com/x?a=1#frag",
+            "https:\\/\\/example.com\\/path\\/x",
+            "localhost",
+            "mylocalhost",
+            "example.com/",
+            "we used ftp://files.example.net back then",
+            "the docker.internal network",
+        ]);
+        // An inline image is no remote include (rce-php-wrapper in
+        // rules/rce.toml still flags it as a PHP data: wrapper).
+        for (place, r) in placements("data:image/png;base64,iVBORw0KGgo=") {
+            assert!(!has(&r, AttackClass::Rfi), "{place}: {:?}", hits_of(&r));
+        }
+    }
+
+    #[test]
+    fn js_flight_gadget_and_endless_loop() {
+        everywhere(
+            AttackClass::Rce,
+            &[
+                "while(String);",
+                "while(!!{})",
+                "while (!undefined) {}",
+                "while(!NaN)",
+                "while((true)))",
+                "while(Object);",
+                "while(!0);",
+            ],
+        );
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            br#"{"then":"$1:__proto__:then","_response":{"_formData":{"get":"$3:constructor:constructor"}}}"#,
+        );
+        assert!(has(&r, AttackClass::Rce), "{:?}", hits_of(&r));
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "multipart/form-data; boundary=b")],
+            b"--b\r\nContent-Disposition: form-data; name=\"0\"\r\n\r\n{\"value\":\"{\\\"set\\\":\\\"$7:Module:prototype:_compile\\\"}\"}\r\n--b--\r\n",
+        );
+        assert!(has(&r, AttackClass::Rce), "{:?}", hits_of(&r));
+        nowhere(&[
+            "while (true) loops can hang",
+            "while(!true);",
+            "while (busy) wait",
+            r#"{"ref":"$1:items","price":"$5"}"#,
+            "the constructor:prototype chain in JS",
+        ]);
+    }
+
+    #[test]
+    fn session_fixation_server_names() {
+        for u in [
+            "/console/login?weblogicsession=abc123",
+            "/servlet/x?JServSession=abc",
+            "/x?jwsession=1",
+            "/app.cfm?CFSID=12345",
+            "/login?phpsession=abc",
+            "/api/signin?__Secure-next-auth.session-token=t",
+            "/api/signin?__Host-authjs.session-token=t",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(
+                has(&r, AttackClass::SessionFixation),
+                "{u}: {:?}",
+                hits_of(&r)
+            );
+        }
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            br#"{ "phpsession":"foo" }"#,
+        );
+        assert!(has(&r, AttackClass::SessionFixation), "{:?}", hits_of(&r));
+        for u in [
+            "/login?sessionid=abc123",
+            "/ad?sid=42",
+            "/x?session=1",
+            "/x?my_phpsession_count=2",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(
+                !has(&r, AttackClass::SessionFixation),
+                "{u}: {:?}",
+                hits_of(&r)
+            );
+        }
+    }
+
+    #[test]
+    fn sqli_orm_filter_leak_names() {
+        for u in [
+            "/api/users?username__startswith=a",
+            "/api/users?email__iendswith=corp.example",
+            "/api/users?bio__iregex=%5Ea",
+            "/api/users?password__isnull=false",
+            "/api/posts?author__user__password__startswith=pbkdf2",
+            "/api/posts?author__api_key__gt=m",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(has(&r, AttackClass::Sqli), "{u}: {:?}", hits_of(&r));
+        }
+        let r = req(
+            "POST",
+            "/api/search",
+            &[("Content-Type", "application/json")],
+            br#"{"created_by__departments__user__username__startswith":"p"}"#,
+        );
+        assert!(has(&r, AttackClass::Sqli), "{:?}", hits_of(&r));
+        for u in [
+            "/admin/blog/post/?author__id__exact=3",
+            "/api/items?name__exact=a&city__in=b",
+            "/api/items?created__gte=2024-01-01",
+            "/search?q=use+field__startswith+for+filtering",
+            "/api/items?__startswith=x",
+            "/api/items?password=x",
+        ] {
+            let r = req("GET", u, BROWSER_HEADERS, b"");
+            assert!(!has(&r, AttackClass::Sqli), "{u}: {:?}", hits_of(&r));
+        }
+    }
+}
