@@ -245,7 +245,10 @@ fn filler_expansion_len(rest: &[u8], prev: Option<u8>) -> Option<usize> {
 /// Length of the blanks between two backticks when the substitution they
 /// delimit is empty (`` `` `` or `` ` ` ``), given the bytes after the first.
 fn empty_backticks_len(rest: &[u8]) -> Option<usize> {
-    let blanks = rest.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+    let blanks = rest
+        .iter()
+        .take_while(|&&c| c == b' ' || c == b'\t')
+        .count();
     (rest.get(blanks) == Some(&b'`')).then_some(blanks)
 }
 
@@ -401,7 +404,10 @@ mod tests {
         // Longer or assigned variables, expansions with operators and a
         // price stay.
         assert_eq!(sh("echo $HOME $path"), "echo $HOME $path");
-        assert_eq!(sh("cost$total=1 x$a{b} a$b[0]"), "cost$total=1 x$a{b} a$b[0]");
+        assert_eq!(
+            sh("cost$total=1 x$a{b} a$b[0]"),
+            "cost$total=1 x$a{b} a$b[0]"
+        );
         assert_eq!(sh("100$ or $$ alone"), "100$ or $$ alone");
         assert_eq!(sh("a <(b) c >()"), "a <(b) c >()");
         assert_eq!(sh("{\"a\":1,\"b\":2}"), "{a:1,b:2}");
