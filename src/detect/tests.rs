@@ -1355,6 +1355,8 @@ mod s5_rce {
             "pip install requests==2.31.0",
             "kubectl get pods -n kube-system",
             "Touch (Remastered)",
+            "Hash (food)",
+            "Pack (canine)",
             "range (10-20)",
             "File (new)",
             "Time (UTC)",
