@@ -134,6 +134,13 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0 | 0xa0)
 }
 
+/// A Latin-1 non-breaking space (0xA0, which MySQL reads as whitespace in a
+/// latin1 connection: `1'%A0OR%A01=1`) ends a word, unless it follows a
+/// non-ASCII byte, where it is part of a UTF-8 character (`à` is C3 A0).
+fn latin1_space(s: &[u8], i: usize) -> bool {
+    s.get(i) == Some(&0xa0) && (i == 0 || s.get(i - 1).is_some_and(u8::is_ascii))
+}
+
 /// The folded tokens of one reading.
 struct Tokens {
     toks: [Tok; MAX_TOKENS],
@@ -449,7 +456,9 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
             _ if is_word_byte(b) => {
                 // String prefixes: N'..', X'..', B'..', E'..' and _charset'..'.
                 let mut j = i;
-                while s.get(j).is_some_and(|&c| is_word_byte(c)) {
+                while s.get(j).is_some_and(|&c| is_word_byte(c))
+                    && !latin1_space(s, j)
+                {
                     j += 1;
                 }
                 let w = s.get(i..j).unwrap_or_default();
