@@ -456,9 +456,7 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
             _ if is_word_byte(b) => {
                 // String prefixes: N'..', X'..', B'..', E'..' and _charset'..'.
                 let mut j = i;
-                while s.get(j).is_some_and(|&c| is_word_byte(c))
-                    && !latin1_space(s, j)
-                {
+                while s.get(j).is_some_and(|&c| is_word_byte(c)) && !latin1_space(s, j) {
                     j += 1;
                 }
                 let w = s.get(i..j).unwrap_or_default();

@@ -1139,7 +1139,12 @@ mod s5_sqli_xss {
         let mut cases = placements(payload);
         cases.push((
             "html entities".into(),
-            req("GET", &format!("/q?x={}", pct(&html_entities(payload))), &[], b""),
+            req(
+                "GET",
+                &format!("/q?x={}", pct(&html_entities(payload))),
+                &[],
+                b"",
+            ),
         ));
         for (place, r) in cases {
             let ids = rules_hit(&r);
@@ -1248,6 +1253,44 @@ mod s5_sqli_xss {
             b"",
         );
         assert!(rules_hit(&r).iter().any(|i| i == "xss-context-breakout"));
+    }
+
+    #[test]
+    fn fullwidth_forms_fold_to_ascii() {
+        let mut out = Vec::new();
+        assert!(crate::detect::decode::fold_fullwidth(
+            "＜ｓｃｒｉｐｔ＞　＇～".as_bytes(),
+            &mut out
+        ));
+        assert_eq!(out, b"<script> '~");
+        out.clear();
+        assert!(!crate::detect::decode::fold_fullwidth(
+            "日本語 café".as_bytes(),
+            &mut out
+        ));
+        assert_eq!(out, "日本語 café".as_bytes());
+        for (class, p) in [
+            (AttackClass::Sqli, "1＇ ｏｒ １＝１--"),
+            (
+                AttackClass::Sqli,
+                "１ ＵＮＩＯＮ ＳＥＬＥＣＴ password FROM users",
+            ),
+            (AttackClass::Xss, "＜script＞alert(1)＜/script＞"),
+            (AttackClass::Xss, "＜svg onload＝alert(1)＞"),
+        ] {
+            for (place, r) in placements(p) {
+                let hits = hits_of(&r);
+                assert!(
+                    hits.iter().any(|h| h.class == class),
+                    "missed {p:?} in {place}: {hits:?}"
+                );
+            }
+        }
+        // Full-width prose and numbers stay clean.
+        no_class(
+            &[AttackClass::Sqli, AttackClass::Xss],
+            "ＴＥＬ：０３－１２３４－５６７８　東京都",
+        );
     }
 
     #[test]
