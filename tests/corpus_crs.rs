@@ -74,8 +74,15 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // breakouts). The xss clean bound went up from 11.1 once, by
     // `941180-4=-->`: a bare comment close, which the detect cases of the
     // sibling rule 941181 (`-->` as a value or name) require us to flag.
-    ("sqli", 80.3, 11.0),
-    ("xss", 83.6, 13.0),
+    // Raised by session 5 (stacked statements cut short, keywords split by
+    // comments, accent quotes, NOT REGEXP literals, open subqueries, NoSQL
+    // operator objects and JS busy-waits; `&Tab;`-spelt schemes, spaced tags
+    // in User-Agent). The sqli clean bound went up from 11.0 once, by
+    // `'1' not regexp '1'` (942131-7): clean for CRS's tautology rule as it
+    // is false, but boolean-blind injection sends exactly such true/false
+    // pairs, and its true twin 942131-6 is a detect case.
+    ("sqli", 81.7, 11.7),
+    ("xss", 85.0, 13.0),
     // The rce, php and generic clean bounds went up from 10.5, 7.9 and
     // 15.8 once (rules/*.toml signatures for every class), by clean cases
     // that are attacks aimed at a sibling rule of another paranoia level:

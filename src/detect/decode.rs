@@ -321,6 +321,40 @@ pub fn fold_overlong_utf8(input: &[u8], out: &mut Vec<u8>) -> bool {
     changed
 }
 
+/// Full-width ASCII (U+FF01..U+FF5E, `＜ｓｃｒｉｐｔ＞`, `＇ ｏｒ １＝１`) and the
+/// ideographic space (U+3000) folded to ASCII, as NFKC normalisation,
+/// Windows best-fit conversion and some database collations do on the way
+/// to the application. Returns true when anything was folded.
+pub fn fold_fullwidth(input: &[u8], out: &mut Vec<u8>) -> bool {
+    if memchr::memchr2(0xef, 0xe3, input).is_none() {
+        out.extend_from_slice(input);
+        return false;
+    }
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        let folded = match (b, input.get(i + 1), input.get(i + 2)) {
+            // U+FF01..U+FF3F: EF BC 81..BF; U+FF40..U+FF5E: EF BD 80..9E.
+            (0xef, Some(0xbc), Some(&c)) if (0x81..=0xbf).contains(&c) => Some(c - 0x60),
+            (0xef, Some(0xbd), Some(&c)) if (0x80..=0x9e).contains(&c) => Some(c - 0x20),
+            (0xe3, Some(0x80), Some(0x80)) => Some(b' '),
+            _ => None,
+        };
+        match folded {
+            Some(a) => {
+                out.push(a);
+                i += 3;
+                changed = true;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    changed
+}
+
 /// Shortest value tried as base64 (shorter ones are words and ids).
 pub const MIN_BASE64_LEN: usize = 16;
 

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::decode::{
-    backslash_escapes, fold_overlong_utf8, html_entities, percent_decode, remove_nul,
+    backslash_escapes, fold_fullwidth, fold_overlong_utf8, html_entities, percent_decode,
+    remove_nul,
 };
 use super::normalize::Normalize;
 use super::point::{Kind, Point, Points};
@@ -366,13 +367,14 @@ impl Engine {
             while still_changing && round < depth {
                 still_changing = false;
                 round += 1;
-                for step in 0..4u8 {
+                for step in 0..5u8 {
                     next.clear();
                     let changed = match step {
                         0 => percent_decode(cur, false, next),
                         1 => html_entities(cur, next),
                         2 => backslash_escapes(cur, next),
-                        _ => fold_overlong_utf8(cur, next),
+                        3 => fold_overlong_utf8(cur, next),
+                        _ => fold_fullwidth(cur, next),
                     };
                     if changed {
                         still_changing = true;

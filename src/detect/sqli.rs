@@ -134,6 +134,13 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0 | 0xa0)
 }
 
+/// A Latin-1 non-breaking space (0xA0, which MySQL reads as whitespace in a
+/// latin1 connection: `1'%A0OR%A01=1`) ends a word, unless it follows a
+/// non-ASCII byte, where it is part of a UTF-8 character (`à` is C3 A0).
+fn latin1_space(s: &[u8], i: usize) -> bool {
+    s.get(i) == Some(&0xa0) && (i == 0 || s.get(i - 1).is_some_and(u8::is_ascii))
+}
+
 /// The folded tokens of one reading.
 struct Tokens {
     toks: [Tok; MAX_TOKENS],
@@ -449,7 +456,7 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
             _ if is_word_byte(b) => {
                 // String prefixes: N'..', X'..', B'..', E'..' and _charset'..'.
                 let mut j = i;
-                while s.get(j).is_some_and(|&c| is_word_byte(c)) {
+                while s.get(j).is_some_and(|&c| is_word_byte(c)) && !latin1_space(s, j) {
                     j += 1;
                 }
                 let w = s.get(i..j).unwrap_or_default();
@@ -569,7 +576,10 @@ struct Shapes {
 /// What may follow the breakout, in every context.
 ///
 /// * `U k* E` then a projection: `UNION [ALL] SELECT 1,2`, `UNION SELECT *`.
-/// * `; E` then something a statement needs: `; DROP TABLE`, `; EXEC xp_x 'a'`.
+/// * `; E` then something a statement needs: `; DROP TABLE`, `; EXEC xp_x 'a'`,
+///   or a statement cut short (`;drop`, `;update users`, `;truncate[t`);
+///   `; SET @var`. (Shapes are anchored: the `;` opens the value or follows
+///   the breakout, so prose with a semicolon mid-sentence is not read.)
 /// * `& [o(]* value o value`: `OR 1=1`, `AND 'a'='a'`, `OR NOT (2>1)`.
 /// * `& name o value`: `OR x=1`, `AND id IN (...)`.
 /// * `& f(`: `AND SLEEP(5)`.
@@ -578,13 +588,13 @@ struct Shapes {
 /// * `HAVING`-like keyword then a comparison that ends there or goes on as
 ///   SQL: `HAVING 1=1--`, `WHERE 1=1 OR`, not prose like `where 1 = 1 in logic`.
 /// * `o ( E` or `o f(`: `+ (SELECT ...)`, `|| SLEEP(5)`.
-const COMMON: &str = r"U(?:k|\()*E(?:[1svfok(]|n[,k)c])|;E(?:[1svfok(B]|n[,k(s1v]|c)|&(?:o|\()*[1sv]o[1svnf(o]|&(?:o|\()*no[1sv(f]|&(?:o|\()*f\(|&\(*E|B[1n](?:,|c|$|\))|k[1sn]o(?:\(|[1sv](?:$|[c&;)]|o[1sv(]))|o\(+E|of\(";
+const COMMON: &str = r"U(?:k|\()*E(?:[1svfok(]|n[,k)c])|;E(?:[1svfok(B?]|n[,k(s1v?]|n?$|c)|;kv|&(?:o|\()*[1sv]o[1svnf(o]|&(?:o|\()*no[1sv(f]|&(?:o|\()*f\(|&\(*E|B[1n](?:,|c|$|\))|k[1sn]o(?:\(|[1sv](?:$|[c&;)]|o[1sv(]))|o\(+E|of\(";
 
 fn shapes() -> Option<&'static Shapes> {
     static S: OnceLock<Option<Shapes>> = OnceLock::new();
     S.get_or_init(|| {
         let bare = Regex::new(&format!(
-            r"^((?:[1v]\)*|\)+)?)(?:{COMMON}|&[1sv]o)|^()(?:\(+E(?:ok|f\(|[1v][,k]|n,))"
+            r"^((?:[1v]\)*|\)+)?)(?:{COMMON}|&[1sv]o)|^()(?:\(+E(?:ok|f\(|[1v][,k]|n,|$))"
         ));
         // After the closing quote: also `OR 1`, `OR 'x'`, `OR TRUE--`, a bare
         // comment (`admin'--`), a comparison that keeps the quotes balanced
@@ -663,11 +673,24 @@ pub fn check(input: &[u8], scratch: &mut Vec<u8>) -> Option<Finding> {
     }
     memchr::memmem::find(input, b"/*")?;
     scratch.clear();
+    // Where a comment was cut out between two word bytes (`DR/**/OP`).
+    let mut joins = [0usize; MAX_JOINS];
+    let mut n_joins = 0;
     let mut i = 0;
     while let Some(&b) = input.get(i) {
         if b == b'/' && input.get(i + 1) == Some(&b'*') && input.get(i + 2) != Some(&b'!') {
             match memchr::memmem::find(input.get(i + 2..).unwrap_or_default(), b"*/") {
-                Some(p) => i += 2 + p + 2,
+                Some(p) => {
+                    i += 2 + p + 2;
+                    let glued = scratch.last().is_some_and(|&c| c.is_ascii_alphabetic())
+                        && input.get(i).is_some_and(u8::is_ascii_alphabetic);
+                    if glued {
+                        if let Some(slot) = joins.get_mut(n_joins) {
+                            *slot = scratch.len();
+                            n_joins += 1;
+                        }
+                    }
+                }
                 None => break,
             }
         } else {
@@ -675,7 +698,66 @@ pub fn check(input: &[u8], scratch: &mut Vec<u8>) -> Option<Finding> {
             i += 1;
         }
     }
-    check_all(scratch, true)
+    check_all(scratch, true).or_else(|| split_keyword(scratch, joins.get(..n_joins)?))
+}
+
+/// Comments cut out of one word, kept track of per value.
+const MAX_JOINS: usize = 8;
+
+/// A statement, set or logic keyword spelt across a comment (`DR/**/OP`,
+/// `UN/*x*/ION`, `S/**/ELECT`): no SQL engine reads that as the keyword, so
+/// it is written only for filters that strip comments, which is evasion
+/// whatever follows. `joins` are the offsets in the comment-free `s` where
+/// a comment sat between two letters (in order); a word may span several
+/// of them (`S/**/EL/**/ECT`) or end at one (`DR/**/OP/*x*/table`).
+fn split_keyword(s: &[u8], joins: &[usize]) -> Option<Finding> {
+    let alnum = |i: usize| s.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let mut k = 0;
+    while let Some(&j) = joins.get(k) {
+        // The run of letters holding this join, and every join inside it.
+        let mut start = j;
+        while start > 0 && alnum(start - 1) {
+            start -= 1;
+        }
+        let mut end = j;
+        while alnum(end) {
+            end += 1;
+        }
+        let mut cuts = [0usize; MAX_JOINS + 2];
+        let mut n = 0;
+        let inner = joins.iter().copied().skip(k).take_while(|&c| c < end);
+        for c in std::iter::once(start)
+            .chain(inner)
+            .chain(std::iter::once(end))
+        {
+            if let Some(slot) = cuts.get_mut(n) {
+                *slot = c;
+                n += 1;
+            }
+        }
+        // The next run starts at the first join past this one.
+        k = joins.iter().position(|&c| c >= end).unwrap_or(joins.len());
+        let cuts = cuts.get(..n).unwrap_or_default();
+        // Pieces from cut `a` to cut `c` that span at least one join.
+        for (a, &from) in cuts.iter().enumerate() {
+            for &to in cuts.iter().skip(a + 2) {
+                let w = s.get(from..to).unwrap_or_default();
+                if w.len() > 16 {
+                    break;
+                }
+                let (kind, _) = classify(&w.to_ascii_uppercase());
+                if matches!(kind, b'E' | b'U' | b'&') {
+                    return Some(Finding {
+                        context: QuoteContext::None,
+                        fingerprint: String::from(char::from(kind)),
+                        range: from..s.len().min(to + 32),
+                        joined: true,
+                    });
+                }
+            }
+        }
+    }
+    None
 }
 
 fn check_all(s: &[u8], joined: bool) -> Option<Finding> {

@@ -1733,3 +1733,204 @@ mod s5_rce {
         );
     }
 }
+
+/// Session 5, SQL injection and XSS: stacked statements cut short, keywords
+/// split by comments, Latin-1 spaces, accent quotes, NOT REGEXP literals,
+/// open subqueries, NoSQL operator objects and JS busy-waits; XSS schemes
+/// spelt with `&Tab;`, spaced tags in User-Agent, `valueOf=` breakouts.
+mod s5_sqli_xss {
+    use super::*;
+
+    fn rules_hit(r: &Request) -> Vec<String> {
+        hits_of(r).iter().map(|h| h.rule_id.to_string()).collect()
+    }
+
+    /// Every placement (and HTML entities in the query) hits `rule`.
+    fn hits_everywhere(rule: &str, payload: &str) {
+        let mut cases = placements(payload);
+        cases.push((
+            "html entities".into(),
+            req(
+                "GET",
+                &format!("/q?x={}", pct(&html_entities(payload))),
+                &[],
+                b"",
+            ),
+        ));
+        for (place, r) in cases {
+            let ids = rules_hit(&r);
+            assert!(
+                ids.iter().any(|i| i == rule),
+                "{rule} missed {payload:?} in {place}: {ids:?}"
+            );
+        }
+    }
+
+    fn no_class(classes: &[AttackClass], payload: &str) {
+        for (place, r) in placements(payload) {
+            let hits = hits_of(&r);
+            assert!(
+                !hits.iter().any(|h| classes.contains(&h.class)),
+                "flagged {payload:?} in {place}: {hits:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn stacked_statements_cut_short() {
+        for p in [
+            ";update users",
+            ";drop",
+            "; DROP",
+            ";SET @OLD_SQL_MODE",
+            "; set @x",
+            ";truncate[logs",
+            "1;delete",
+            "x'; update users",
+            "(select",
+        ] {
+            hits_everywhere("specula-sqli-lex", p);
+        }
+    }
+
+    #[test]
+    fn keywords_split_by_comments() {
+        for p in [
+            "DR/**/OP/*bypass deny listing*/sampletable",
+            "S/**/EL/**/ECT password",
+            "x UN/*foo*/ION all",
+            "1 O/**/R 2",
+        ] {
+            hits_everywhere("specula-sqli-lex", p);
+        }
+        // A Latin-1 non-breaking space is whitespace to MySQL.
+        let r = req("GET", "/item?id=1'%A0or%A01=1--", &[], b"");
+        assert!(rules_hit(&r).iter().any(|i| i == "specula-sqli-lex"));
+    }
+
+    #[test]
+    fn quotes_literals_and_subqueries() {
+        for p in ["1´ OR ´1´=´x´#", "admin’ #", "admin‘--", "x＇ or ＇a＇=＇a"] {
+            hits_everywhere("sqli-typographic-quote", p);
+        }
+        for p in ["'1' not regexp '2'", "1 not like 2", "'a' NOT RLIKE 'b'"] {
+            hits_everywhere("sqli-clause-fragment", p);
+        }
+        for p in ["x=(select", "[@vendor]=(SELECT", "id in ( select"] {
+            hits_everywhere("sqli-subquery-exists", p);
+        }
+    }
+
+    #[test]
+    fn nosql_operator_objects_and_js_delays() {
+        for p in [
+            r#"{"$ne": null}"#,
+            r#"{"$gt":""}"#,
+            r#"{"name": {"$regex": ".*"}}"#,
+            "{'$where': 'this.a'}",
+        ] {
+            hits_everywhere("nosqli-json-operator-value", p);
+        }
+        for p in [
+            "x' (function(){var a=new Date();do{var b=new Date();}while(b-a<20000);}()) '",
+            "';while(Date.now()-t<5000){};'",
+            "1;while(new Date().getTime() - s < 3000);",
+        ] {
+            hits_everywhere("nosqli-js-time-delay", p);
+        }
+    }
+
+    #[test]
+    fn xss_scheme_tag_and_breakout_variants() {
+        for p in [
+            "v&newline;b&tab;s&newline;c&newline;r&tab;i&tab;p&newline;t&colon;:",
+            "j&Tab;a&Tab;v&Tab;a&Tab;s&Tab;c&Tab;r&Tab;i&Tab;p&Tab;t&colon;alert(1)",
+        ] {
+            let r = req("GET", &format!("/q?u={}", pct(p)), &[], b"");
+            assert!(rules_hit(&r).iter().any(|i| i == "xss-js-uri"), "{p:?}");
+        }
+        for ua in ["Mozilla/5.0 <f o r m action=x>", "x <s c r i p t>"] {
+            let r = req("GET", "/", &[("User-Agent", ua)], b"");
+            assert!(
+                rules_hit(&r).iter().any(|i| i == "xss-spaced-tag"),
+                "{ua:?}"
+            );
+        }
+        hits_everywhere("xss-context-breakout", "\"in valueOf=");
+        let r = req(
+            "GET",
+            "/q?v=%22in%20\\u0076\\u0061l\\u0075e\\u004F\\u0066%3d",
+            &[],
+            b"",
+        );
+        assert!(rules_hit(&r).iter().any(|i| i == "xss-context-breakout"));
+    }
+
+    #[test]
+    fn fullwidth_forms_fold_to_ascii() {
+        let mut out = Vec::new();
+        assert!(crate::detect::decode::fold_fullwidth(
+            "＜ｓｃｒｉｐｔ＞　＇～".as_bytes(),
+            &mut out
+        ));
+        assert_eq!(out, b"<script> '~");
+        out.clear();
+        assert!(!crate::detect::decode::fold_fullwidth(
+            "日本語 café".as_bytes(),
+            &mut out
+        ));
+        assert_eq!(out, "日本語 café".as_bytes());
+        for (class, p) in [
+            (AttackClass::Sqli, "1＇ ｏｒ １＝１--"),
+            (
+                AttackClass::Sqli,
+                "１ ＵＮＩＯＮ ＳＥＬＥＣＴ password FROM users",
+            ),
+            (AttackClass::Xss, "＜script＞alert(1)＜/script＞"),
+            (AttackClass::Xss, "＜svg onload＝alert(1)＞"),
+        ] {
+            for (place, r) in placements(p) {
+                let hits = hits_of(&r);
+                assert!(
+                    hits.iter().any(|h| h.class == class),
+                    "missed {p:?} in {place}: {hits:?}"
+                );
+            }
+        }
+        // Full-width prose and numbers stay clean.
+        no_class(
+            &[AttackClass::Sqli, AttackClass::Xss],
+            "ＴＥＬ：０３－１２３４－５６７８　東京都",
+        );
+    }
+
+    #[test]
+    fn near_misses_stay_clean() {
+        let sql = [AttackClass::Sqli, AttackClass::Nosqli];
+        for p in [
+            "Hello; drop me a line",
+            "drop shipping; select a supplier",
+            "thanks; update to follow",
+            "voilà à bientôt",
+            "docs/**/or",
+            "a/*note*/b",
+            "the kids’ toys",
+            "Jane’s #1 fan",
+            "it’s -- honestly -- fine",
+            "(selected items)",
+            "price = (select one)",
+            r#"{"price": "$19.99", "tags": ["$ne"]}"#,
+            "new Date() while loading",
+            "do { x = new Date() } while (waiting)",
+            "1 not like the others",
+        ] {
+            no_class(&sql, p);
+        }
+        for p in [
+            "tab; newline; colon: punctuation names",
+            "the value of x in valueOf",
+        ] {
+            no_class(&[AttackClass::Xss], p);
+        }
+    }
+}
