@@ -74,7 +74,11 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // breakouts). The xss clean bound went up from 11.1 once, by
     // `941180-4=-->`: a bare comment close, which the detect cases of the
     // sibling rule 941181 (`-->` as a value or name) require us to flag.
-    ("sqli", 80.3, 11.0),
+    // The sqli clean bound went up from 11.0 in session 5 by three GET
+    // requests that carry a form body (942190-43/-45/-46): content on GET is
+    // the protocol-body-on-get finding (the CRS 920170 shape), whatever the
+    // body says.
+    ("sqli", 80.3, 12.9),
     ("xss", 83.6, 13.0),
     // The rce, php and generic clean bounds went up from 10.5, 7.9 and
     // 15.8 once (rules/*.toml signatures for every class), by clean cases
@@ -83,7 +87,12 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // (932230, 932236-6), `time curl coreruleset.org` (932260-14);
     // `exec (`, `symlink#x()`, `xucfirst()` (933150-20, 933161-5/-14);
     // the metadata address `169.254.169.254/latest/user-data` (934110-6).
-    ("rce", 70.5, 12.9),
+    // The rce clean bound went up from 12.9 in session 5 by three IMAP/POP3
+    // near-misses whose arguments carry C0 controls (`is%020not` 932310-8,
+    // `top%10` 932320-7: protocol-control-char, the CRS 920271 shape) or a
+    // broken escape (`We%examine` 932311-2: protocol-percent-invalid, the
+    // CRS 920220 shape).
+    ("rce", 70.5, 13.9),
     ("php", 81.7, 10.5),
     ("java", 94.1, 78.8),
     ("lfi", 74.2, 6.2),
@@ -97,6 +106,25 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // point.rs). The clean cases flagged are RCE payloads in uploads
     // (922130-3/-5/-6) and parts without headers (922130-8).
     ("multipart", 100.0, 21.1),
+    // Request-level findings of src/detect/protocol.rs and rules/
+    // protocol.toml (session 5). The clean bound went up from 3.1: the clean
+    // cases now flagged are anomalies aimed at a sibling rule: a chunked POST
+    // without Content-Type (920171-1, the 920640 shape); Range values that
+    // RFC 9110 §14.1.1 makes invalid (`0-1` without a unit 920190-1, the
+    // 921230 shape; `Range: test` 920450-6; `110-11` 920200-9); broken
+    // percent-encoding (920230-2, 920260-2, the 920220 shape); `Host: %00`
+    // (920290-2); `filename="file=.txt"` (920410-2, as detect 920120-1);
+    // charset `/gar/bage` (920470-3); `boundary= x` (920470-11, as detect
+    // 920470-12); an EBCDIC body charset in x-up-devcap-post-charset that
+    // CRS only checks for UP browsers (920490-2); `\u0065`-escaped letters
+    // that CRS skips only when its JSON body processor runs (920540-3/-5).
+    // Not matched on purpose (policy at PL2-4, or legal traffic): missing or
+    // empty Accept / User-Agent, IP-literal Host, HTTP/1.0 without Host,
+    // `_method` overrides, restricted extensions and headers, argument value
+    // length, parameter pollution, `foo[1]a` names, LDAP filters (ldapi).
+    ("protocol", 59.4, 8.8),
+    // Unregistered methods (TEST, FOO); DELETE and SUBSCRIBE are policy.
+    ("method-enforcement", 75.0, 0.0),
 ];
 
 #[test]

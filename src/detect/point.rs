@@ -1466,7 +1466,7 @@ mod tests {
         let r = req(
             "POST",
             "/",
-            &[("Content-Encoding", "gzip")],
+            &[("Content-Encoding", "gzip"), ("Content-Type", "text/plain")],
             &gzip(&vec![b'A'; 4 << 20]),
         );
         let mut p = Points::default();

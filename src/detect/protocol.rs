@@ -133,6 +133,25 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             content_type(value, found);
         } else if name.eq_ignore_ascii_case(b"accept") {
             accept(value, found);
+        } else if name.eq_ignore_ascii_case(b"host") {
+            // RFC 9112 §3.2: an empty Host is only for targets without an
+            // authority, which http(s) never are.
+            if value.trim_ascii().is_empty() {
+                found("host-empty");
+            }
+        } else if name.eq_ignore_ascii_case(b"cookie") {
+            // RFC 2109 `$Version` from a client: servers that still honour
+            // it switch to quoted-string cookie parsing, so `"a; b=c"` is
+            // one value to them and several cookies to a filter (cookie
+            // smuggling). RFC 6265 clients never send it.
+            let first = value.trim_ascii_start();
+            if first.len() >= 8
+                && first
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"$version"))
+            {
+                found("cookie-v1-attribute");
+            }
         } else if name.eq_ignore_ascii_case(b"x-up-devcap-post-charset") {
             // Openwave UP browsers: the charset of the POST body.
             if !charset_known(value) {
@@ -180,7 +199,7 @@ fn framing(req: &Request, found: &mut dyn FnMut(&'static str)) {
         if te || cl_nonzero || req.body_len > 0 {
             found("body-on-get");
         }
-    } else if !te && cl.is_none() && has_header(req, "content-type") {
+    } else if !te && cl.is_none() && req.body_len == 0 && has_header(req, "content-type") {
         // Content-Type announces content, yet nothing frames it (RFC 9112
         // §6.3: the body is then empty): whoever parses next may read the
         // following bytes as this request's body.
@@ -456,7 +475,10 @@ fn is_control(b: u8) -> bool {
     (b < 0x20 && b != b'\t' && b != b'\r' && b != b'\n') || b == 0x7f
 }
 
-/// `%` not followed by two hex digits.
+/// `%` followed by a letter or digit and another text byte that do not
+/// make a hex pair (`%1G`, `%w2`, `%7%6F`, `%u0F`): an escape that decoders repair differently (IIS, ASP and
+/// PHP disagree). A `%` before a space, punctuation or the end is a literal
+/// percent sign a sloppy client left unencoded and is not flagged.
 fn bad_percent(raw: &[u8]) -> bool {
     let mut i = 0;
     while let Some(off) = raw.get(i..).and_then(|r| memchr::memchr(b'%', r)) {
@@ -466,7 +488,9 @@ fn bad_percent(raw: &[u8]) -> bool {
         let is_hex = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_hexdigit());
         let u = h1.is_some_and(|c| c == b'u' || c == b'U')
             && (2..6).all(|k| is_hex(raw.get(p + k).copied()));
-        if !(is_hex(h1) && is_hex(h2)) && !u {
+        let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        let h2_text = h2.is_some_and(|c| !c.is_ascii_whitespace() && c != b'&' && c != b'=');
+        if alnum(h1) && h2_text && !(is_hex(h1) && is_hex(h2)) && !u {
             return true;
         }
         i = p + 1;
@@ -553,8 +577,19 @@ fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
     });
     let mut count = 0usize;
-    let sources: [&[u8]; 2] = [query, if form { &req.body } else { b"" }];
-    for src in sources {
+    // A hand-written form body often ends in a line break: not part of
+    // its last argument.
+    let body: &[u8] = if form {
+        let mut b = req.body.as_slice();
+        while let Some(rest) = b.strip_suffix(b"\n").or_else(|| b.strip_suffix(b"\r")) {
+            b = rest;
+        }
+        b
+    } else {
+        b""
+    };
+    let sources: [&[u8]; 2] = [query, body];
+    for (si, src) in sources.into_iter().enumerate() {
         if src.is_empty() {
             continue;
         }
@@ -564,7 +599,8 @@ fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
         if fullwidth_u(src) {
             found("percent-u-fullwidth");
         }
-        for pair in src.split(|&b| b == b'&') {
+        let last = src.split(|&b| b == b'&').count().saturating_sub(1);
+        for (pi, pair) in src.split(|&b| b == b'&').enumerate() {
             if pair.is_empty() {
                 continue;
             }
@@ -584,7 +620,13 @@ fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             if dec.len() > policy.max_arg_name_len {
                 found("arg-name-long");
             }
-            if dec.iter().any(|&b| b == b'\r' || b == b'\n') {
+            // A hand-written body may end in an (encoded) line break.
+            let name_dec = if si == 1 && pi == last {
+                dec.trim_ascii_end()
+            } else {
+                dec.as_slice()
+            };
+            if name_dec.iter().any(|&b| b == b'\r' || b == b'\n') {
                 // A line break in a parameter name: header or log injection.
                 found("crlf-in-arg-name");
             }
