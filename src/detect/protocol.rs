@@ -506,8 +506,10 @@ fn fullwidth_u(raw: &[u8]) -> bool {
             && w.get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b'u'))
             && w.get(2).is_some_and(|c| c.eq_ignore_ascii_case(&b'f'))
             && w.get(3).is_some_and(|c| c.eq_ignore_ascii_case(&b'f'))
-            && w.get(4)
-                .is_some_and(|c| b"0123456789abcdefABCDEF".contains(c))
+            // FF00-FF5F: fullwidth ASCII. FF61 on (halfwidth katakana) is
+            // what JavaScript `escape()` produces for Japanese text.
+            && w.get(4).is_some_and(|c| b"012345".contains(c))
+            && w.get(5).is_some_and(u8::is_ascii_hexdigit)
     })
 }
 

@@ -1389,6 +1389,9 @@ mod s5_protocol {
             "protocol-percent-invalid"
         ));
         assert!(has(&q("/?a=%uFF0F"), "protocol-percent-u-fullwidth"));
+        assert!(has(&q("/?a=foo%uff1c"), "protocol-percent-u-fullwidth"));
+        // escape() of halfwidth katakana is ordinary old JavaScript.
+        assert!(!has(&q("/?a=%uFF71%uFF72"), "protocol-percent-u-fullwidth"));
         assert!(has(&q("/?a=%c0%af"), "protocol-utf8-invalid"));
         assert!(has(&q("/?a=%e0%80%af"), "protocol-utf8-invalid"));
         assert!(has(&q("/?a=%F5%80%BF%BF"), "protocol-utf8-invalid"));
