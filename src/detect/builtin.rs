@@ -2,10 +2,14 @@
 //! (sorted by name, as `RuleSet::load` would read the folder).
 
 /// `(file name, contents)` of every built-in rule file.
-pub(crate) const FILES: [(&str, &str); 7] = [
+pub(crate) const FILES: [(&str, &str); 8] = [
     (
         "rules/injection.toml",
         include_str!("../../rules/injection.toml"),
+    ),
+    (
+        "rules/protocol.toml",
+        include_str!("../../rules/protocol.toml"),
     ),
     ("rules/ptrav.toml", include_str!("../../rules/ptrav.toml")),
     ("rules/rce.toml", include_str!("../../rules/rce.toml")),

@@ -36,6 +36,7 @@ pub mod decode;
 mod engine;
 pub mod normalize;
 pub mod point;
+pub mod protocol;
 pub mod rule;
 pub mod sqli;
 #[cfg(test)]

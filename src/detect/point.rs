@@ -210,6 +210,10 @@ impl Points {
     /// Fill with the points of `req`.
     pub fn extract(&mut self, req: &Request, limits: &DetectLimits, stats: &mut DetectStats) {
         self.clear();
+        // Request-level protocol findings (method, framing, Range, encodings).
+        super::protocol::check(req, &super::protocol::ProtocolPolicy::default(), &mut |f| {
+            self.finding(f)
+        });
         let mut tmp = std::mem::take(&mut self.tmp);
         let mut tmp2 = std::mem::take(&mut self.tmp2);
 
@@ -781,6 +785,9 @@ impl Points {
                     {
                         self.part_finding(tail, MultipartFinding::MalformedDisposition);
                     }
+                    if super::protocol::disposition_param_injection(hval) {
+                        self.part_finding(tail, MultipartFinding::ParamInjection);
+                    }
                     if dispositions == 1 {
                         name = header_param(hval, b"name").unwrap_or_default();
                         filename = header_param(hval, b"filename");
@@ -868,6 +875,9 @@ pub enum MultipartFinding {
     CharsetField,
     /// Both CRLF and bare LF line ends in the multipart framing.
     MixedLineEnds,
+    /// `;`, `=`, `"` or `\` inside a part's `name` / `filename` (see
+    /// [`super::protocol::disposition_param_injection`]).
+    ParamInjection,
 }
 
 impl MultipartFinding {
@@ -883,6 +893,7 @@ impl MultipartFinding {
             Self::PartCharset => "multipart-part-charset",
             Self::CharsetField => "multipart-charset-field",
             Self::MixedLineEnds => "multipart-mixed-line-ends",
+            Self::ParamInjection => "multipart-param-injection",
         }
     }
 }
@@ -1188,7 +1199,7 @@ mod tests {
     fn multipart_well_formed_has_no_findings() {
         // RFC 7578 §4 shapes: a field, a file, a `_charset_` field, LF-only
         // framing throughout, a quoted boundary and a preamble.
-        let crlf = b"--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nUTF-8\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a;b.txt\"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx\r\n--b--\r\n";
+        let crlf = b"--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nUTF-8\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a b.txt\"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx\r\n--b--\r\n";
         assert!(multipart_findings(MP, crlf).is_empty());
         let lf = b"--b\nContent-Disposition: form-data; name=\"a\"\n\n1\n--b--\n";
         assert!(multipart_findings(MP, lf).is_empty());
@@ -1455,7 +1466,7 @@ mod tests {
         let r = req(
             "POST",
             "/",
-            &[("Content-Encoding", "gzip")],
+            &[("Content-Encoding", "gzip"), ("Content-Type", "text/plain")],
             &gzip(&vec![b'A'; 4 << 20]),
         );
         let mut p = Points::default();

@@ -1934,3 +1934,389 @@ mod s5_sqli_xss {
         }
     }
 }
+
+mod s5_protocol {
+    use super::*;
+
+    /// The `protocol-*` finding ids of a request.
+    fn ids(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .into_iter()
+            .filter(|h| h.class == AttackClass::Protocol)
+            .map(|h| h.rule_id.to_string())
+            .collect()
+    }
+
+    fn has(r: &Request, id: &str) -> bool {
+        ids(r).iter().any(|i| i == id)
+    }
+
+    const HOST: (&str, &str) = ("Host", "example.com");
+    const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+    #[test]
+    fn ordinary_requests_have_no_protocol_findings() {
+        let ok = [
+            req("GET", "/", BROWSER_HEADERS, b""),
+            req(
+                "GET",
+                "/a?b=c&d=%C3%A9t%C3%A9&e=caf%E9&f=50%25",
+                &[HOST],
+                b"",
+            ),
+            req(
+                "POST",
+                "/login",
+                &[HOST, FORM, ("Content-Length", "13")],
+                b"user=a&pw=b+c",
+            ),
+            req(
+                "POST",
+                "/api",
+                &[
+                    HOST,
+                    ("Content-Type", "application/json; charset=utf-8"),
+                    ("Content-Length", "7"),
+                ],
+                b"{\"a\":1}",
+            ),
+            req("POST", "/ping", &[HOST, ("Content-Length", "0")], b""),
+            req("DELETE", "/item/3", &[HOST], b""),
+            req("PROPFIND", "/dav/", &[HOST, ("Depth", "1")], b""),
+            req("GET", "/v.mp4", &[HOST, ("Range", "bytes=0-1023")], b""),
+            req("GET", "/v.mp4", &[HOST, ("Range", "bytes=100-, -500")], b""),
+            req(
+                "GET",
+                "/",
+                &[HOST, ("Connection", "keep-alive, Upgrade")],
+                b"",
+            ),
+            req(
+                "GET",
+                "/",
+                &[HOST, ("Referer", "https://x.example/?q=100%25+sure")],
+                b"",
+            ),
+            req(
+                "GET",
+                "/",
+                &[
+                    HOST,
+                    ("Accept", "text/html;q=0.9;charset=\"iso-8859-1\",*/*;q=0.8"),
+                ],
+                b"",
+            ),
+            // A textarea in a GET form: line breaks in a value are legal.
+            req("GET", "/s?text=line1%0D%0Aline2", &[HOST], b""),
+            // `_method` overrides are a framework feature, not an anomaly.
+            req(
+                "POST",
+                "/r?_method=DELETE",
+                &[HOST, ("Content-Length", "0")],
+                b"",
+            ),
+        ];
+        for r in &ok {
+            assert!(
+                ids(r).is_empty(),
+                "{} {:?}",
+                String::from_utf8_lossy(&r.uri),
+                ids(r)
+            );
+        }
+    }
+
+    #[test]
+    fn methods() {
+        assert!(has(
+            &req("FOO", "/", &[HOST], b""),
+            "protocol-method-unregistered"
+        ));
+        assert!(has(
+            &req("REALLYLONGUNREALMETHOD", "/", &[HOST], b""),
+            "protocol-method-unregistered"
+        ));
+        assert!(has(
+            &req("|GET", "/", &[HOST], b""),
+            "protocol-method-invalid"
+        ));
+        assert!(has(
+            &req("get", "/", &[HOST], b""),
+            "protocol-method-invalid"
+        ));
+        assert!(ids(&req("MKCOL", "/d/", &[HOST], b"")).is_empty());
+    }
+
+    #[test]
+    fn framing() {
+        let te = ("Transfer-Encoding", "chunked");
+        assert!(has(
+            &req(
+                "GET",
+                "/",
+                &[HOST, FORM, ("Content-Length", "7")],
+                b"hi=test"
+            ),
+            "protocol-body-on-get"
+        ));
+        assert!(has(
+            &req("HEAD", "/", &[HOST, te], b"Hi"),
+            "protocol-body-on-get"
+        ));
+        // Content-Type announces content that nothing frames.
+        assert!(has(
+            &req("POST", "/", &[HOST, FORM], b""),
+            "protocol-body-length-missing"
+        ));
+        // Content without a type.
+        for m in ["POST", "PUT", "PATCH"] {
+            assert!(has(
+                &req(m, "/r", &[HOST, ("Content-Length", "9")], b"{\"a\":12}"),
+                "protocol-body-content-type-missing"
+            ));
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        let r = |v: &'static str, uri: &str| req("GET", uri, &[HOST, ("Range", v)], b"");
+        assert!(has(&r("bytes=5-0", "/"), "protocol-range-invalid"));
+        assert!(has(&r("bytes=0-,5-0,5-1", "/"), "protocol-range-invalid"));
+        assert!(has(&r("1-2", "/"), "protocol-range-invalid"));
+        assert!(has(&r("bytes=a-b", "/"), "protocol-range-invalid"));
+        assert!(has(
+            &r("bytes=1-10,11-20,21-30,31-40,41-50,51-60", "/"),
+            "protocol-range-many"
+        ));
+        // PDF byte-serving asks for many ranges.
+        assert!(!has(
+            &r("bytes=1-10,11-20,21-30,31-40,41-50,51-60", "/a.pdf"),
+            "protocol-range-many"
+        ));
+        let mut many = String::from("bytes=0-1");
+        for i in 1..70 {
+            many.push_str(&format!(",{}-{}", i * 10, i * 10 + 1));
+        }
+        let big = req("GET", "/a.pdf", &[HOST, ("Range", many.as_str())], b"");
+        assert!(has(&big, "protocol-range-many"));
+        assert!(has(
+            &req("GET", "/", &[HOST, ("Request-Range", "bytes=0-1")], b""),
+            "protocol-request-range"
+        ));
+    }
+
+    #[test]
+    fn headers() {
+        let h = |n: &'static str, v: &'static str| req("GET", "/", &[HOST, (n, v)], b"");
+        assert!(has(
+            &h("Connection", "keep-alive, close"),
+            "protocol-connection-conflict"
+        ));
+        assert!(has(
+            &h("Connection", "close,close"),
+            "protocol-connection-conflict"
+        ));
+        assert!(has(&h("Referer", "http://a/%00"), "protocol-nul-byte"));
+        assert!(has(
+            &h("X-Note", "a%0d%0aSet-Cookie: x=1"),
+            "protocol-crlf-in-header"
+        ));
+        assert!(has(&h("Cookie", "hi%13=bye"), "protocol-control-char"));
+        assert!(has(
+            &h("Cookie", "$Version=1; a=\"b; c=d\""),
+            "protocol-cookie-v1-attribute"
+        ));
+        assert!(has(
+            &h("Accept", "text/html; charset=CP1026"),
+            "protocol-charset-evasion"
+        ));
+        assert!(has(
+            &req("GET", "/", &[("Host", "")], b""),
+            "protocol-host-empty"
+        ));
+    }
+
+    #[test]
+    fn content_types() {
+        let post = |ct: &'static str| {
+            req(
+                "POST",
+                "/",
+                &[HOST, ("Content-Type", ct), ("Content-Length", "4")],
+                b"a=bc",
+            )
+        };
+        for ct in [
+            "application/x-www-form-urlencoded; charset=ibm037",
+            "application/x-www-form-urlencoded;charset=utf-7",
+            "application/x-www-form-urlencoded; charset=utf-8; CHARSET=utf-7",
+            "application/x-www-form-urlencoded; charset=\"garbage\"",
+        ] {
+            assert!(has(&post(ct), "protocol-charset-evasion"), "{ct}");
+        }
+        for ct in [
+            "application/x-www-form-urlencoded;boundary=\"application/json\"",
+            "application/x-www-form-urlencoded; a=\"text/xml\"",
+            "text/plain; x=\"charset=utf-7\"",
+        ] {
+            assert!(has(&post(ct), "protocol-content-type-confusion"), "{ct}");
+        }
+        for ct in [
+            "my-new-content-type",
+            "application",
+            "multipart/",
+            "text/xml; blah",
+            "multipart/related",
+        ] {
+            assert!(has(&post(ct), "protocol-content-type-malformed"), "{ct}");
+        }
+        for ct in [
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "application/x-www-form-urlencoded; charset='utf-8'",
+            "text/plain; charset=windows-1252",
+            "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk",
+        ] {
+            assert!(
+                ids(&post(ct))
+                    .iter()
+                    .all(|i| !i.contains("content-type") && !i.contains("charset")),
+                "{ct} {:?}",
+                ids(&post(ct))
+            );
+        }
+    }
+
+    #[test]
+    fn argument_encodings() {
+        let q = |uri: &str| req("GET", uri, &[HOST], b"");
+        assert!(has(&q("/?a=b%00"), "protocol-nul-byte"));
+        assert!(has(&q("/?a%00=b"), "protocol-nul-byte"));
+        assert!(has(&q("/?a=b%03"), "protocol-control-char"));
+        assert!(has(&q("/?a=%1G"), "protocol-percent-invalid"));
+        assert!(has(&q("/?a=%7ometext"), "protocol-percent-invalid"));
+        // A literal percent sign left unencoded is sloppy, not an escape.
+        assert!(!has(&q("/?a=text%"), "protocol-percent-invalid"));
+        assert!(!has(
+            &q("/?a=24%25)+or+(~2%+if"),
+            "protocol-percent-invalid"
+        ));
+        assert!(has(&q("/?a=%uFF0F"), "protocol-percent-u-fullwidth"));
+        assert!(has(&q("/?a=foo%uff1c"), "protocol-percent-u-fullwidth"));
+        // escape() of halfwidth katakana is ordinary old JavaScript.
+        assert!(!has(&q("/?a=%uFF71%uFF72"), "protocol-percent-u-fullwidth"));
+        assert!(has(&q("/?a=%c0%af"), "protocol-utf8-invalid"));
+        assert!(has(&q("/?a=%e0%80%af"), "protocol-utf8-invalid"));
+        assert!(has(&q("/?a=%F5%80%BF%BF"), "protocol-utf8-invalid"));
+        assert!(has(&q("/?a=%E2%A3"), "protocol-utf8-invalid"));
+        assert!(has(&q("/?a=%ed%a0%80"), "protocol-utf8-invalid"));
+        assert!(has(&q("/foo%0d%0aSet-Cookie:x"), "protocol-crlf-in-path"));
+        assert!(has(&q("/?a%0d%0aX=1"), "protocol-crlf-in-arg-name"));
+        let long = format!("/?{}=1", "n".repeat(101));
+        assert!(has(&q(&long), "protocol-arg-name-long"));
+        let many: Vec<String> = (0..300).map(|i| format!("p{i}=1")).collect();
+        assert!(has(
+            &q(&format!("/?{}", many.join("&"))),
+            "protocol-args-many"
+        ));
+        // The same checks on a form body.
+        let body = req(
+            "POST",
+            "/",
+            &[HOST, FORM, ("Content-Length", "9")],
+            b"x=new%w20",
+        );
+        assert!(has(&body, "protocol-percent-invalid"));
+        // Near misses: Latin-1 text, encoded percent, valid UTF-8, %u of a letter.
+        assert!(ids(&q("/?a=caf%E9&b=%C3%A9&c=100%25&d=%u0041&e=%F0%9F%98%80")).is_empty());
+        assert!(ids(&q(&format!("/?{}=1", "n".repeat(100)))).is_empty());
+    }
+
+    #[test]
+    fn multipart_parameter_injection() {
+        let mp = |disp: &str| {
+            let body = format!(
+                "--b\r\nContent-Disposition: form-data; {disp}\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
+            );
+            req(
+                "POST",
+                "/",
+                &[
+                    HOST,
+                    ("Content-Type", "multipart/form-data; boundary=b"),
+                    ("Content-Length", "1"),
+                ],
+                body.as_bytes(),
+            )
+        };
+        for d in [
+            "name=\"fi;le\"; filename=\"t\"",
+            "name=\"amp;zzz\"; filename=\"t\"",
+            "name=\"f\"; filename=\"te;st.txt\"",
+            "name=\"f\"; filename=\"file=.txt\"",
+            "name=\"f\"; filename=\"te\\\"st.txt\"",
+            "name=\"f\"; filename=\"1.j\\s\\p\"",
+            "name=\"cv.p\\d\\f\"; filename=\"cv.pdf\"",
+            "name=\"&amp;fi;zzz\"; filename=\"t\"",
+        ] {
+            assert!(has(&mp(d), "protocol-multipart-param-injection"), "{d}");
+        }
+        for d in [
+            "name=\"f\"; filename=\"report v2.pdf\"",
+            "name=\"f\"; filename=\"John's CV.pdf\"",
+            "name=\"zzz&eacute;&amp;&#233;zzz\"; filename=\"zzz&amp;zzz\"",
+            "name=\"f\"; filename=\"C:\\Users\\me\\a.txt\"",
+            "name=\"\"; filename=\"\"",
+        ] {
+            assert!(!has(&mp(d), "protocol-multipart-param-injection"), "{d}");
+        }
+    }
+
+    #[test]
+    fn signatures_in_values() {
+        let form = |b: &'static [u8]| req("POST", "/", &[HOST, FORM, ("Content-Length", "1")], b);
+        assert!(has(
+            &form(b"var=%0APOST+/+HTTP/1.1"),
+            "protocol-embedded-request"
+        ));
+        assert!(has(
+            &form(b"var=aaaHEAD+http://example.com/+HTTP/1.1"),
+            "protocol-embedded-request"
+        ));
+        assert!(has(
+            &req("GET", "/?a=GET%20http://x.test%20HTTP/1.2", &[HOST], b""),
+            "protocol-embedded-request"
+        ));
+        assert!(has(
+            &req(
+                "GET",
+                "/?l=x%0d%0aContent-Length:%200%0d%0a%0d%0aHTTP/1.1%20200%20OK",
+                &[HOST],
+                b""
+            ),
+            "protocol-response-splitting"
+        ));
+        assert!(has(
+            &req("GET", "/?unix:AAAA|http://example.com/", &[HOST], b""),
+            "protocol-proxy-unix-socket"
+        ));
+        assert!(has(
+            &form(b"t=%5Cu0061lert"),
+            "protocol-unicode-escaped-ascii"
+        ));
+        // Near misses.
+        for b in [
+            &b"q=how+to+GET+data+over+HTTP/2"[..],
+            b"q=get+it+from+http://example.com/",
+            b"t=caf\\u00e9+%5Cu2603",
+            b"q=HTTP/1.1+200+is+the+status",
+        ] {
+            let r = req("POST", "/", &[HOST, FORM, ("Content-Length", "1")], b);
+            assert!(
+                ids(&r).is_empty(),
+                "{} {:?}",
+                String::from_utf8_lossy(b),
+                ids(&r)
+            );
+        }
+    }
+}
