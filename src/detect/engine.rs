@@ -330,7 +330,14 @@ impl Engine {
                 rule_id: Arc::from(format!("protocol-{f}")),
                 class: AttackClass::Protocol,
                 severity: Severity::Medium,
-                location: "body".to_string(),
+                // Multipart and inflation findings are about the body; the
+                // others (src/detect/protocol.rs) about the request as a whole.
+                location: if f.starts_with("multipart-") || f == "compression-bomb" {
+                    "body"
+                } else {
+                    "request"
+                }
+                .to_string(),
                 matched: Vec::new(),
             });
             count += 1;

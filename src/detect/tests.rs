@@ -1708,7 +1708,13 @@ mod s5_rce {
         let mut failures = Vec::new();
         for p in benign {
             for (place, r) in placements(p) {
-                let hits = hits_of(&r);
+                // A raw line break inside a header value (the cookie
+                // placement) is a protocol anomaly in its own right; these
+                // near-misses are about the command classes.
+                let hits: Vec<_> = hits_of(&r)
+                    .into_iter()
+                    .filter(|h| h.class != AttackClass::Protocol)
+                    .collect();
                 if !hits.is_empty() {
                     failures.push(format!("{place}: {p:?} -> {hits:?}"));
                 }
