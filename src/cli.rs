@@ -320,7 +320,11 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
         batch_segments: eff.config.pipeline.batch_segments,
         reassembly: eff.config.reassembly_config(eff.workers),
         http: eff.config.http_limits(eff.workers),
-        detector: Arc::new(Detector::new(&eff.rules, eff.config.detect_limits())),
+        detector: Arc::new(Detector::with_tuning(
+            &eff.rules,
+            eff.config.detect_limits(),
+            &eff.config.detect_tuning(),
+        )),
         emit: eff.config.output.emit,
         client_ip: eff.trusted.clone(),
         when_full,
@@ -621,7 +625,14 @@ fn reload_rules(eff: &Effective, handle: &RulesHandle) {
     match loaded {
         Ok(set) => {
             let n = set.len();
-            handle.replace(Detector::new(&set, eff.config.detect_limits()), n);
+            handle.replace(
+                Detector::with_tuning(
+                    &set,
+                    eff.config.detect_limits(),
+                    &eff.config.detect_tuning(),
+                ),
+                n,
+            );
             tracing::info!(rules = n, "rules reloaded");
         }
         Err(message) => {

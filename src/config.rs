@@ -378,6 +378,12 @@ pub struct DetectSection {
     pub max_inflated_body_bytes: usize,
     /// Most inflated bytes per compressed byte (a bomb beyond).
     pub max_inflate_ratio: usize,
+    /// Rules whose `paranoia` is above this level do not run (1-4).
+    #[serde(deserialize_with = "paranoia_level")]
+    pub paranoia: u8,
+    /// `[[detect.exclude]]`: hits dropped by rule id or class, scoped to a
+    /// host, a path prefix and a location prefix.
+    pub exclude: Vec<crate::detect::tuning::Exclusion>,
 }
 
 impl Default for DetectSection {
@@ -391,7 +397,22 @@ impl Default for DetectSection {
             max_hits_per_request: d.max_hits_per_request,
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
+            paranoia: 1,
+            exclude: Vec::new(),
         }
+    }
+}
+
+/// Checked while parsing, so the error names the key and line.
+fn paranoia_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = u8::deserialize(d)?;
+    if (1..=crate::detect::rule::MAX_PARANOIA).contains(&n) {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "paranoia must be from 1 to {}, not {n}",
+            crate::detect::rule::MAX_PARANOIA
+        )))
     }
 }
 
@@ -584,6 +605,14 @@ impl Config {
             max_hits_per_request: d.max_hits_per_request,
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
+        }
+    }
+
+    /// `[detect] paranoia` and `[[detect.exclude]]`.
+    pub fn detect_tuning(&self) -> crate::detect::tuning::Tuning {
+        crate::detect::tuning::Tuning {
+            paranoia: self.detect.paranoia,
+            exclude: self.detect.exclude.clone(),
         }
     }
 }

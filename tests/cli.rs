@@ -248,3 +248,59 @@ fn shipped_and_documented_configs_check() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 4") && err.contains("listen"), "{err}");
 }
+
+/// `[[detect.exclude]]` drops exactly the hits it scopes (class + host
+/// here), every other hit stays, and `[detect] paranoia` out of range is a
+/// config error naming the line.
+#[test]
+fn exclusions_in_the_config_drop_exactly_what_they_scope() {
+    let sample = repo().join("testdata/sample-mirror.pcap");
+    let classes_by_host = |config: Option<&std::path::Path>| {
+        let mut args = vec!["read".to_string(), "--no-progress".into()];
+        if let Some(c) = config {
+            args.push("--config".into());
+            args.push(c.display().to_string());
+        }
+        args.push(sample.display().to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut v: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    r["attack_class"].as_str().unwrap_or_default().to_string(),
+                    r["host"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let all = classes_by_host(None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tune.toml");
+    std::fs::write(
+        &config,
+        "[[detect.exclude]]\nclass = \"sqli\"\nhost = \"shop.example.com\"\n",
+    )
+    .unwrap();
+    let tuned = classes_by_host(Some(&config));
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|(c, h)| !(c == "sqli" && h == "shop.example.com"))
+        .cloned()
+        .collect();
+    assert!(
+        expected.len() < all.len(),
+        "the sample has no sqli on shop.example.com"
+    );
+    assert_eq!(tuned, expected);
+
+    std::fs::write(&config, "[detect]\nmax_points = 512\nparanoia = 0\n").unwrap();
+    let out = run(&["config", "check", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("line 3") && err.contains("paranoia"), "{err}");
+}

@@ -41,6 +41,7 @@ pub mod rule;
 pub mod sqli;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod tuning;
 pub mod xss;
 
 use engine::Engine;
@@ -323,12 +324,17 @@ pub struct DetectStats {
     pub body_inflate_errors: u64,
     /// Values decoded from base64 / JWT parts and inspected as extra points.
     pub base64_decoded: u64,
+    /// Hits dropped by a `[[detect.exclude]]` entry.
+    pub hits_excluded: u64,
 }
 
 /// Compiled rules, shared read-only by every worker (`Send + Sync`).
 #[derive(Debug)]
 pub struct Detector {
     engine: Engine,
+    exclusions: Vec<tuning::Exclusion>,
+    /// Rules left out because their paranoia level is above the configured one.
+    rules_above_paranoia: usize,
 }
 
 thread_local! {
@@ -337,9 +343,56 @@ thread_local! {
 
 impl Detector {
     pub fn new(rules: &RuleSet, limits: DetectLimits) -> Detector {
+        Detector::with_tuning(rules, limits, &tuning::Tuning::default())
+    }
+
+    /// Compile the rules of `rules` whose paranoia level is at most
+    /// `tuning.paranoia`, and drop hits `tuning.exclude` names.
+    pub fn with_tuning(rules: &RuleSet, limits: DetectLimits, tuning: &tuning::Tuning) -> Detector {
+        let kept: Vec<Rule> = rules
+            .rules
+            .iter()
+            .filter(|r| r.paranoia <= tuning.paranoia)
+            .cloned()
+            .collect();
+        let rules_above_paranoia = rules.rules.len() - kept.len();
         Detector {
-            engine: Engine::new(rules, limits),
+            engine: Engine::new(&RuleSet { rules: kept }, limits),
+            exclusions: tuning.exclude.clone(),
+            rules_above_paranoia,
         }
+    }
+
+    /// Rules of the set not compiled because of the paranoia level.
+    pub fn rules_above_paranoia(&self) -> usize {
+        self.rules_above_paranoia
+    }
+
+    /// Drop the hits from `first` on that an exclusion names.
+    fn apply_exclusions(
+        &self,
+        req: &Request,
+        stats: &mut DetectStats,
+        hits: &mut Vec<Hit>,
+        first: usize,
+    ) {
+        if self.exclusions.is_empty() || hits.len() <= first {
+            return;
+        }
+        let scope = tuning::Scope::of(req);
+        let mut kept = first;
+        for i in first..hits.len() {
+            let drop = hits
+                .get(i)
+                .is_some_and(|h| tuning::excluded(&self.exclusions, &scope, h));
+            if drop {
+                stats.hits_excluded += 1;
+            } else {
+                hits.swap(kept, i);
+                kept += 1;
+            }
+        }
+        hits.truncate(kept);
     }
 
     /// Number of compiled rules.
@@ -355,6 +408,7 @@ impl Detector {
     /// Inspect one request; hits are appended to `hits`. Uses a thread-local
     /// [`Scratch`], so steady-state inspection allocates only the hits.
     pub fn inspect(&self, req: &Request, stats: &mut DetectStats, hits: &mut Vec<Hit>) {
+        let first = hits.len();
         SCRATCH.with(|s| match s.try_borrow_mut() {
             Ok(mut scratch) => self.engine.inspect(req, &mut scratch, stats, hits),
             // Re-entrance cannot happen today; stay correct if it ever does.
@@ -362,6 +416,7 @@ impl Detector {
                 .engine
                 .inspect(req, &mut Scratch::default(), stats, hits),
         });
+        self.apply_exclusions(req, stats, hits, first);
     }
 
     /// Like [`Detector::inspect`] with caller-owned buffers.
@@ -372,6 +427,8 @@ impl Detector {
         stats: &mut DetectStats,
         hits: &mut Vec<Hit>,
     ) {
+        let first = hits.len();
         self.engine.inspect(req, scratch, stats, hits);
+        self.apply_exclusions(req, stats, hits, first);
     }
 }

@@ -12,6 +12,7 @@
 //! prefilter = ["union"]             # optional, see below
 //! description = "UNION-based SQL injection"
 //! references = ["https://owasp.org/..."]   # optional
+//! paranoia = 1                      # optional, 1-4 (default 1), see below
 //! ```
 //!
 //! * `targets`: `path` (decoded, normalised path), `query` (each argument
@@ -37,6 +38,9 @@
 //!   the normalised form of every layer it sees (quotes, `$IFS`, brace lists
 //!   removed for `shell`; comments, whitespace runs and case for `sql`), so
 //!   one pattern covers the evasions. Regex rules only.
+//! * `paranoia` (optional): the lowest `[detect] paranoia` level (1-4) at
+//!   which the rule runs; default 1. Broad signatures that also flag some
+//!   ordinary traffic belong at 2 and above.
 //! * `prefilter`: literals, matched ASCII case-insensitively; the regex only
 //!   runs on a value in which at least one occurs. When absent they are
 //!   derived from the pattern (regex-syntax literal extraction, prefix then
@@ -202,10 +206,18 @@ pub struct Rule {
     pub normalize: Vec<Normalize>,
     pub description: String,
     pub references: Vec<String>,
+    /// Paranoia level 1-4 (default 1): the rule runs only when the
+    /// configured `[detect] paranoia` is at least this. Higher levels hold
+    /// broader signatures that catch more and flag more ordinary traffic.
+    pub paranoia: u8,
 }
 
-const KEYS: [&str; 10] = [
+/// Highest paranoia level a rule or the configuration can name.
+pub const MAX_PARANOIA: u8 = 4;
+
+const KEYS: [&str; 11] = [
     "id",
+    "paranoia",
     "kind",
     "normalize",
     "class",
@@ -350,6 +362,21 @@ fn parse_rule(
     let targets = req_str_array(ctx, table, "targets", table_span.clone(), true);
     let prefilter = opt_str_array(ctx, table, "prefilter");
     let references = opt_str_array(ctx, table, "references");
+    let paranoia = match table.get("paranoia") {
+        None => 1,
+        Some(Item::Value(Value::Integer(n)))
+            if (1..=i64::from(MAX_PARANOIA)).contains(n.value()) =>
+        {
+            *n.value() as u8
+        }
+        Some(_) => {
+            ctx.err(
+                value_span(table, "paranoia"),
+                format!("`paranoia` must be an integer from 1 to {MAX_PARANOIA}"),
+            );
+            1
+        }
+    };
     let mut normalize = Vec::new();
     for (n, span) in opt_str_array(ctx, table, "normalize").unwrap_or_default() {
         match Normalize::parse(&n) {
@@ -478,6 +505,7 @@ fn parse_rule(
             .into_iter()
             .map(|(s, _)| s)
             .collect(),
+        paranoia,
     })
 }
 

@@ -337,6 +337,7 @@ impl PipelineReport {
             body_inflate_errors
         );
         t!("specula_detect_base64_decoded_total", base64_decoded);
+        t!("specula_detect_hits_excluded_total", hits_excluded);
         for class in AttackClass::ALL {
             v.push((
                 "specula_detect_hits_total",

@@ -1,0 +1,435 @@
+//! User tuning of detection: the paranoia level (which rules run at all)
+//! and exclusions (hits dropped by rule id or class, scoped to a host, a
+//! path prefix and a request point). Owns the matching of a hit against
+//! the exclusions; hands the [`super::Detector`] a verdict per hit.
+//!
+//! Exclusions are checked after matching, on the hits only, so they cost
+//! nothing on requests without hits. Their path scope is compared with the
+//! decoded, normalised path (`/api/upload/../admin` is `/admin`), so a
+//! request cannot walk into an excluded prefix it does not really address.
+
+use serde::Deserialize;
+
+use super::decode::{normalise_path, percent_decode};
+use super::rule::MAX_PARANOIA;
+use super::{AttackClass, Hit};
+use crate::http::Request;
+
+/// Paranoia level and exclusions (`[detect] paranoia`, `[[detect.exclude]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Rules with a `paranoia` above this level do not run (1-4, default 1).
+    pub paranoia: u8,
+    /// Hits matching any of these are dropped (and counted).
+    pub exclude: Vec<Exclusion>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            paranoia: 1,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl Tuning {
+    /// Checks what serde cannot: the level's range.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_PARANOIA).contains(&self.paranoia) {
+            return Err(format!(
+                "paranoia must be from 1 to {MAX_PARANOIA}, not {}",
+                self.paranoia
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One exclusion: which hits (`rule` and/or `class`) where (`host`,
+/// `path_prefix`, `location`). Every field given must match.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawExclusion")]
+pub struct Exclusion {
+    /// Rule id, or an id prefix ending in `*` (`protocol-range-*`).
+    pub rule: Option<String>,
+    pub class: Option<AttackClass>,
+    /// Host name without port, case-insensitive; `*.example.com` matches
+    /// every subdomain of example.com.
+    pub host: Option<String>,
+    /// Prefix of the decoded, normalised path.
+    pub path_prefix: Option<String>,
+    /// Prefix of the hit's location (`query:q`, `cookie:`, `header:user-agent`,
+    /// `body:json:comment`), case-insensitive.
+    pub location: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExclusion {
+    rule: Option<String>,
+    class: Option<String>,
+    host: Option<String>,
+    path_prefix: Option<String>,
+    location: Option<String>,
+}
+
+impl TryFrom<RawExclusion> for Exclusion {
+    type Error = String;
+
+    fn try_from(r: RawExclusion) -> Result<Self, String> {
+        if r.rule.is_none() && r.class.is_none() {
+            return Err("an exclusion needs `rule` or `class` (or both)".into());
+        }
+        if r.rule.as_deref().is_some_and(str::is_empty) {
+            return Err("`rule` is empty".into());
+        }
+        let class = match r.class {
+            Some(c) => Some(AttackClass::parse(&c).ok_or_else(|| format!("unknown class `{c}`"))?),
+            None => None,
+        };
+        if let Some(p) = &r.path_prefix {
+            if !p.starts_with('/') {
+                return Err(format!("`path_prefix` must start with `/`: `{p}`"));
+            }
+        }
+        Ok(Exclusion {
+            rule: r.rule,
+            class,
+            host: r.host.map(|h| h.to_ascii_lowercase()),
+            path_prefix: r.path_prefix,
+            location: r.location.map(|l| l.to_ascii_lowercase()),
+        })
+    }
+}
+
+impl Exclusion {
+    fn matches_hit(&self, hit: &Hit) -> bool {
+        if let Some(rule) = &self.rule {
+            let ok = match rule.strip_suffix('*') {
+                Some(prefix) => hit.rule_id.starts_with(prefix),
+                None => *hit.rule_id == **rule,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if self.class.is_some_and(|c| c != hit.class) {
+            return false;
+        }
+        if let Some(loc) = &self.location {
+            let l = hit.location.as_bytes();
+            let head = l.get(..loc.len()).unwrap_or_default();
+            if head.len() < loc.len() || !head.eq_ignore_ascii_case(loc.as_bytes()) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn matches_request(&self, host: &[u8], path: &[u8]) -> bool {
+        if let Some(h) = &self.host {
+            let ok = match h.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain.as_bytes())
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with(b".")),
+                None => host == h.as_bytes(),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(p) = &self.path_prefix {
+            if !path.starts_with(p.as_bytes()) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The request facts exclusions are scoped by, computed once per request
+/// with hits.
+pub(crate) struct Scope {
+    host: Vec<u8>,
+    path: Vec<u8>,
+}
+
+impl Scope {
+    pub(crate) fn of(req: &Request) -> Scope {
+        let host = req.header("host").unwrap_or_default().trim_ascii();
+        // Drop the port (an IPv6 literal keeps its brackets).
+        let host = match host.iter().rposition(|&b| b == b':') {
+            Some(i) if !host.get(i..).unwrap_or_default().contains(&b']') => {
+                host.get(..i).unwrap_or_default()
+            }
+            _ => host,
+        };
+        let uri = req.uri.as_slice();
+        let raw = match memchr::memchr2(b'?', b'#', uri) {
+            Some(i) => uri.get(..i).unwrap_or_default(),
+            None => uri,
+        };
+        // An absolute-form target (`http://h/p`): the path starts after the authority.
+        let raw = match memchr::memmem::find(raw, b"://") {
+            Some(i) => {
+                let rest = raw.get(i + 3..).unwrap_or_default();
+                memchr::memchr(b'/', rest)
+                    .and_then(|j| rest.get(j..))
+                    .unwrap_or(b"/")
+            }
+            None => raw,
+        };
+        let mut decoded = raw.to_vec();
+        let mut next = Vec::new();
+        for _ in 0..3 {
+            next.clear();
+            if !percent_decode(&decoded, false, &mut next) {
+                break;
+            }
+            std::mem::swap(&mut decoded, &mut next);
+        }
+        let mut folded = Vec::with_capacity(decoded.len());
+        normalise_path(&decoded, &mut folded);
+        Scope {
+            host: host.to_ascii_lowercase(),
+            path: remove_dot_segments(&folded),
+        }
+    }
+}
+
+/// RFC 3986 §5.2.4 on a path already folded (`\` and `//` gone): `..`
+/// removes the segment before it (never above the root), `.` goes.
+fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    let mut segs = path.split(|&b| b == b'/').peekable();
+    let mut trailing = false;
+    while let Some(seg) = segs.next() {
+        let last = segs.peek().is_none();
+        match seg {
+            b"" if out.is_empty() => {}
+            b"." | b".." => {
+                if seg == b".." {
+                    out.pop();
+                }
+                trailing = last;
+            }
+            _ => {
+                out.push(seg);
+                trailing = false;
+            }
+        }
+    }
+    let mut p = Vec::with_capacity(path.len());
+    for seg in &out {
+        p.push(b'/');
+        p.extend_from_slice(seg);
+    }
+    if p.is_empty() || trailing {
+        p.push(b'/');
+    }
+    p
+}
+
+/// Whether `hit` is excluded for the request `scope` describes.
+pub(crate) fn excluded(exclusions: &[Exclusion], scope: &Scope, hit: &Hit) -> bool {
+    exclusions
+        .iter()
+        .any(|e| e.matches_hit(hit) && e.matches_request(&scope.host, &scope.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::tests::req;
+    use crate::detect::Severity;
+    use std::sync::Arc;
+
+    fn hit(rule: &str, class: AttackClass, loc: &str) -> Hit {
+        Hit {
+            rule_id: Arc::from(rule),
+            class,
+            severity: Severity::High,
+            location: loc.to_string(),
+            matched: Vec::new(),
+        }
+    }
+
+    fn ex(toml_src: &str) -> Exclusion {
+        #[derive(Deserialize)]
+        struct W {
+            e: Exclusion,
+        }
+        toml::from_str::<W>(&format!("e = {{ {toml_src} }}"))
+            .unwrap()
+            .e
+    }
+
+    #[test]
+    fn rule_class_location_and_request_scopes_all_must_match() {
+        let e = ex(
+            r#"class = "sqli", host = "*.example.com", path_prefix = "/api/search", location = "query:q""#,
+        );
+        let r = req(
+            "GET",
+            "/api/search?q=x",
+            &[("Host", "Shop.Example.com:8443")],
+            b"",
+        );
+        let s = Scope::of(&r);
+        let h = hit("sqli-union-select", AttackClass::Sqli, "query:q");
+        assert!(excluded(std::slice::from_ref(&e), &s, &h));
+        // Each scope, changed alone, keeps the hit.
+        let other_class = hit("xss-script-tag", AttackClass::Xss, "query:q");
+        assert!(!excluded(std::slice::from_ref(&e), &s, &other_class));
+        let other_loc = hit("sqli-union-select", AttackClass::Sqli, "query:id");
+        assert!(!excluded(std::slice::from_ref(&e), &s, &other_loc));
+        for (uri, host) in [
+            ("/api/other?q=x", "shop.example.com"),
+            ("/api/search?q=x", "example.com"),
+            ("/api/search?q=x", "shop.example.org"),
+            ("/api/search?q=x", "evil-example.com"),
+        ] {
+            let r = req("GET", uri, &[("Host", host)], b"");
+            assert!(
+                !excluded(std::slice::from_ref(&e), &Scope::of(&r), &h),
+                "{uri} {host}"
+            );
+        }
+    }
+
+    #[test]
+    fn rule_ids_match_exactly_or_by_prefix() {
+        let s = Scope::of(&req("GET", "/", &[], b""));
+        let exact = [ex(r#"rule = "protocol-range-many""#)];
+        let prefix = [ex(r#"rule = "protocol-range-*""#)];
+        let many = hit("protocol-range-many", AttackClass::Protocol, "request");
+        let invalid = hit("protocol-range-invalid", AttackClass::Protocol, "request");
+        assert!(excluded(&exact, &s, &many) && !excluded(&exact, &s, &invalid));
+        assert!(excluded(&prefix, &s, &many) && excluded(&prefix, &s, &invalid));
+        let other = hit("protocol-body-on-get", AttackClass::Protocol, "request");
+        assert!(!excluded(&prefix, &s, &other));
+    }
+
+    /// A path scope is judged on the path the server resolves: dot
+    /// segments and encodings cannot walk a request into an exclusion.
+    #[test]
+    fn path_prefix_is_compared_with_the_normalised_path() {
+        let e = [ex(r#"class = "rce", path_prefix = "/upload/""#)];
+        let h = hit("rce-unix-command", AttackClass::Rce, "query:c");
+        for uri in [
+            "/upload/../admin?c=x",
+            "/upload/%2e%2e/admin",
+            "/upload%2f..%2fadmin",
+            "http://h/upload/../admin",
+        ] {
+            let s = Scope::of(&req("GET", uri, &[], b""));
+            assert!(!excluded(&e, &s, &h), "{uri}");
+        }
+        for uri in [
+            "/upload/a",
+            "/upload//a",
+            "/upload/./a?x",
+            "http://h/upload/a",
+        ] {
+            let s = Scope::of(&req("GET", uri, &[], b""));
+            assert!(excluded(&e, &s, &h), "{uri}");
+        }
+    }
+
+    /// Paranoia levels decide which rules are compiled; exclusions drop
+    /// hits after matching and are counted.
+    #[test]
+    fn detector_applies_paranoia_and_exclusions() {
+        use crate::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+        let src = r#"
+[[rule]]
+id = "t-broad"
+class = "rce"
+severity = "low"
+targets = ["query"]
+pattern = '''(?i)\bwhoami\b'''
+paranoia = 2
+description = "broad"
+
+[[rule]]
+id = "t-narrow"
+class = "rce"
+severity = "high"
+targets = ["query"]
+pattern = '''(?i);\s*whoami\b'''
+description = "narrow"
+"#;
+        let set = RuleSet::parse(src, std::path::Path::new("t.toml")).unwrap();
+        let r = req("GET", "/x?a=;whoami", &[("Host", "app.example")], b"");
+        let ids = |d: &Detector, st: &mut DetectStats| {
+            let mut hits = Vec::new();
+            d.inspect(&r, st, &mut hits);
+            hits.iter()
+                .map(|h| h.rule_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let mut st = DetectStats::default();
+        let pl1 = Detector::with_tuning(&set, DetectLimits::default(), &Tuning::default());
+        assert_eq!(pl1.rules_above_paranoia(), 1);
+        assert_eq!(ids(&pl1, &mut st), ["t-narrow"]);
+        let pl2 = Tuning {
+            paranoia: 2,
+            exclude: vec![],
+        };
+        let pl2 = Detector::with_tuning(&set, DetectLimits::default(), &pl2);
+        let mut got = ids(&pl2, &mut st);
+        got.sort();
+        assert_eq!(got, ["t-broad", "t-narrow"]);
+        assert_eq!(st.hits_excluded, 0);
+        let t = Tuning {
+            paranoia: 2,
+            exclude: vec![ex(
+                r#"rule = "t-broad", host = "app.example", location = "query:a""#,
+            )],
+        };
+        let d = Detector::with_tuning(&set, DetectLimits::default(), &t);
+        assert_eq!(ids(&d, &mut st), ["t-narrow"]);
+        assert_eq!(st.hits_excluded, 1);
+        // A bad paranoia value in a rule file names its line.
+        let bad = src.replace("paranoia = 2", "paranoia = 7");
+        let errs = RuleSet::parse(&bad, std::path::Path::new("t.toml")).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.line == 8 && e.message.contains("paranoia")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn bad_exclusions_are_refused_with_a_reason() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct W {
+            e: Exclusion,
+        }
+        for (src, why) in [
+            (r#"host = "a""#, "needs `rule` or `class`"),
+            (r#"class = "sqlx""#, "unknown class"),
+            (r#"rule = """#, "empty"),
+            (r#"rule = "x", path_prefix = "api""#, "must start with"),
+            (r#"rule = "x", hosts = "a""#, "unknown field"),
+        ] {
+            let err = toml::from_str::<W>(&format!("e = {{ {src} }}")).unwrap_err();
+            assert!(err.to_string().contains(why), "{src}: {err}");
+        }
+        assert!(Tuning {
+            paranoia: 5,
+            exclude: vec![]
+        }
+        .validate()
+        .is_err());
+        assert!(Tuning {
+            paranoia: 0,
+            exclude: vec![]
+        }
+        .validate()
+        .is_err());
+    }
+}
