@@ -253,6 +253,18 @@ pub fn remove_nul(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.len() - before != input.len()
 }
 
+/// One `name=value` argument of a query or form body, split at the first
+/// `=` (no `=`: all name, empty value). Not decoded.
+pub fn split_arg(pair: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b'=', pair) {
+        Some(i) => (
+            pair.get(..i).unwrap_or_default(),
+            pair.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (pair, &[]),
+    }
+}
+
 /// Path normalisation: `\` → `/`, runs of `/` folded, `/./` removed. `../`
 /// is deliberately kept so traversal rules still see it.
 pub fn normalise_path(input: &[u8], out: &mut Vec<u8>) {

@@ -384,13 +384,7 @@ impl Points {
             if pair.is_empty() {
                 continue;
             }
-            let (name, value) = match memchr::memchr(b'=', pair) {
-                Some(i) => (
-                    pair.get(..i).unwrap_or_default(),
-                    pair.get(i + 1..).unwrap_or_default(),
-                ),
-                None => (pair, &b""[..]),
-            };
+            let (name, value) = super::decode::split_arg(pair);
             name_buf.clear();
             percent_decode(name, true, name_buf);
             value_buf.clear();

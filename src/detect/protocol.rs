@@ -607,13 +607,7 @@ fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
                 continue;
             }
             count += 1;
-            let (name, value) = match memchr::memchr(b'=', pair) {
-                Some(i) => (
-                    pair.get(..i).unwrap_or_default(),
-                    pair.get(i + 1..).unwrap_or_default(),
-                ),
-                None => (pair, &b""[..]),
-            };
+            let (name, value) = super::decode::split_arg(pair);
             dec.clear();
             percent_decode(name, true, &mut dec);
             if dec.is_empty() {
