@@ -381,6 +381,8 @@ pub struct DetectSection {
     /// Rules whose `paranoia` is above this level do not run (1-4).
     #[serde(deserialize_with = "paranoia_level")]
     pub paranoia: u8,
+    /// `[detect.protocol]`: thresholds of the request-level protocol checks.
+    pub protocol: crate::detect::protocol::ProtocolPolicy,
     /// `[[detect.exclude]]`: hits dropped by rule id or class, scoped to a
     /// host, a path prefix and a location prefix.
     pub exclude: Vec<crate::detect::tuning::Exclusion>,
@@ -398,6 +400,7 @@ impl Default for DetectSection {
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
             paranoia: 1,
+            protocol: d.protocol,
             exclude: Vec::new(),
         }
     }
@@ -605,6 +608,7 @@ impl Config {
             max_hits_per_request: d.max_hits_per_request,
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
+            protocol: d.protocol.clone(),
         }
     }
 
@@ -673,6 +677,25 @@ pub fn parse_cidr(what: &str, value: &str) -> Result<IpNet, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[detect.protocol]` thresholds reach the checks.
+    #[test]
+    fn protocol_thresholds_are_configurable() {
+        use crate::detect::{DetectStats, Detector, RuleSet};
+        let r = crate::detect::tests::req("GET", "/?a=1&b=2&c=3", &[("Host", "h")], b"");
+        let args_many = |c: &Config| {
+            let d =
+                Detector::with_tuning(&RuleSet::builtin(), c.detect_limits(), &c.detect_tuning());
+            let mut hits = Vec::new();
+            d.inspect(&r, &mut DetectStats::default(), &mut hits);
+            hits.iter().any(|h| &*h.rule_id == "protocol-args-many")
+        };
+        assert!(!args_many(&Config::default()));
+        let c = Config::parse("[detect.protocol]\nmax_args = 2\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.detect_limits().protocol.max_args, 2);
+        assert!(args_many(&c));
+        assert!(Config::parse("[detect.protocol]\nmax_argz = 2\n", Path::new("x.toml")).is_err());
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

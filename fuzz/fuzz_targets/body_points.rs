@@ -113,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
         headers: vec![Header { name: b"Content-Type".to_vec(), value: b"application/x-www-form-urlencoded".to_vec() }],
         ..req.clone()
     };
-    let tight = DetectLimits { max_points: 6, max_point_bytes: 16, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10 };
+    let tight = DetectLimits { max_points: 6, max_point_bytes: 16, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10, ..DetectLimits::default() };
     for limits in [DetectLimits::default(), tight] {
         reused.extract(&other, &limits, &mut DetectStats::default());
         check(&req, &limits, &mut reused);

@@ -288,6 +288,8 @@ pub struct DetectLimits {
     /// Most inflated bytes per compressed byte (default 100; outputs under
     /// 4 KiB never count). Beyond it: a bomb, as above.
     pub max_inflate_ratio: usize,
+    /// Thresholds of the request-level protocol checks (`[detect.protocol]`).
+    pub protocol: protocol::ProtocolPolicy,
 }
 
 impl Default for DetectLimits {
@@ -299,6 +301,7 @@ impl Default for DetectLimits {
             max_hits_per_request: 32,
             max_inflated_body_bytes: 256 * 1024,
             max_inflate_ratio: 100,
+            protocol: protocol::ProtocolPolicy::default(),
         }
     }
 }

@@ -211,9 +211,7 @@ impl Points {
     pub fn extract(&mut self, req: &Request, limits: &DetectLimits, stats: &mut DetectStats) {
         self.clear();
         // Request-level protocol findings (method, framing, Range, encodings).
-        super::protocol::check(req, &super::protocol::ProtocolPolicy::default(), &mut |f| {
-            self.finding(f)
-        });
+        super::protocol::check(req, &limits.protocol, &mut |f| self.finding(f));
         let mut tmp = std::mem::take(&mut self.tmp);
         let mut tmp2 = std::mem::take(&mut self.tmp2);
 

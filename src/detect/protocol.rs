@@ -13,8 +13,9 @@
 use super::decode::percent_decode;
 use crate::http::Request;
 
-/// Thresholds of the request-level checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Thresholds of the request-level checks (`[detect.protocol]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProtocolPolicy {
     /// Most byte ranges in one `Range` header (default 5). Browsers and
     /// media players ask for one; more overlapping or many ranges is the
