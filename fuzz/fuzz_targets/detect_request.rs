@@ -13,8 +13,9 @@ use specula::reassembly::Direction;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-const TIGHT: DetectLimits =
-    DetectLimits { max_points: 8, max_point_bytes: 64, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10, ..DetectLimits::default() };
+fn tight() -> DetectLimits {
+    DetectLimits { max_points: 8, max_point_bytes: 64, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10, ..DetectLimits::default() }
+}
 
 fn detectors() -> &'static [(Detector, DetectLimits, usize); 2] {
     static D: OnceLock<[(Detector, DetectLimits, usize); 2]> = OnceLock::new();
@@ -22,7 +23,7 @@ fn detectors() -> &'static [(Detector, DetectLimits, usize); 2] {
         let rules = RuleSet::builtin();
         let n = rules.len();
         let def = DetectLimits::default();
-        [(Detector::new(&rules, def.clone()), def, n), (Detector::new(&rules, TIGHT), TIGHT, n)]
+        [(Detector::new(&rules, def.clone()), def, n), (Detector::new(&rules, tight()), tight(), n)]
     })
 }
 
