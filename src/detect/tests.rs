@@ -2326,3 +2326,52 @@ mod s5_protocol {
         }
     }
 }
+
+/// LDAP filter breakout (`ldapi-filter-breakout`): a value that closes the
+/// filter it is pasted into and opens another, in every placement; whole
+/// filters and arithmetic are not breakouts.
+mod s5_ldapi {
+    use super::*;
+
+    fn ldapi(r: &Request) -> bool {
+        hits_of(r).iter().any(|h| h.class == AttackClass::Ldapi)
+    }
+
+    #[test]
+    fn breakouts_hit_in_every_placement() {
+        for p in [
+            "admin)(|(password=*",
+            "*)(uid=*))(|(uid=*",
+            "x)(&)",
+            "bob)!(sn=*",
+            "val)&(cn=admin",
+            "val)|(uid=*",
+            "john)(sn~=smith",
+            "g)(gidNumber<=100",
+            "u)(userAccountControl:1.2.840.113556.1.4.803:=2",
+            "t) ( & ",
+            "t)\t(\t|",
+        ] {
+            for (place, r) in placements(p) {
+                assert!(ldapi(&r), "{place}: {p:?} {:?}", hits_of(&r));
+            }
+        }
+    }
+
+    #[test]
+    fn whole_filters_and_arithmetic_stay_clean() {
+        for p in [
+            "(a+b)*c",
+            "(1+2)+(3+4)",
+            "(objectSID=S-1-5-21-1-2-3-1111)",
+            "f(x) (see note)",
+            "smile :) (really)",
+            "search=foo|bar",
+            "price (incl. tax) = 10",
+        ] {
+            for (place, r) in placements(p) {
+                assert!(!ldapi(&r), "{place}: {p:?} {:?}", hits_of(&r));
+            }
+        }
+    }
+}
