@@ -253,16 +253,22 @@ pub fn remove_nul(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.len() - before != input.len()
 }
 
-/// One `name=value` argument of a query or form body, split at the first
-/// `=` (no `=`: all name, empty value). Not decoded.
-pub fn split_arg(pair: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b'=', pair) {
+/// `s` split at the first `sep`, which belongs to neither side (no `sep`:
+/// all of `s`, then nothing). A request-target at `?`, an argument at `=`.
+pub fn split_once(s: &[u8], sep: u8) -> (&[u8], &[u8]) {
+    match memchr::memchr(sep, s) {
         Some(i) => (
-            pair.get(..i).unwrap_or_default(),
-            pair.get(i + 1..).unwrap_or_default(),
+            s.get(..i).unwrap_or_default(),
+            s.get(i + 1..).unwrap_or_default(),
         ),
-        None => (pair, &[]),
+        None => (s, &[]),
     }
+}
+
+/// One `name=value` argument of a query or form body (no `=`: all name,
+/// empty value). Not decoded.
+pub fn split_arg(pair: &[u8]) -> (&[u8], &[u8]) {
+    split_once(pair, b'=')
 }
 
 /// Path normalisation: `\` → `/`, runs of `/` folded, `/./` removed. `../`

@@ -219,13 +219,7 @@ impl Points {
         self.push(limits, stats, Kind::Uri, "uri", b"", &req.uri);
 
         let uri = req.uri.as_slice();
-        let (path, query) = match memchr::memchr(b'?', uri) {
-            Some(i) => (
-                uri.get(..i).unwrap_or_default(),
-                uri.get(i + 1..).unwrap_or_default(),
-            ),
-            None => (uri, &b""[..]),
-        };
+        let (path, query) = super::decode::split_once(uri, b'?');
         let path = strip_fragment(strip_authority(path));
         // Path: percent-decode until stable (double encoding), then normalise.
         tmp.clear();

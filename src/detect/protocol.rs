@@ -551,13 +551,7 @@ fn utf8_abuse(s: &[u8]) -> bool {
 /// Checks over the arguments of the query and of a urlencoded body.
 fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'static str)) {
     let uri = req.uri.as_slice();
-    let (path, query) = match memchr::memchr(b'?', uri) {
-        Some(i) => (
-            uri.get(..i).unwrap_or_default(),
-            uri.get(i + 1..).unwrap_or_default(),
-        ),
-        None => (uri, &b""[..]),
-    };
+    let (path, query) = super::decode::split_once(uri, b'?');
     let mut dec = Vec::new();
     // Path: CR/LF or NUL decoded from the request-target.
     if memchr::memchr(b'%', path).is_some() {
