@@ -31,6 +31,10 @@
 //! `full-default`, `full-10k`; default all), `SPECULA_BENCH_COMPRESSION=0`
 //! (LZ4 off), `SPECULA_BENCH_KEEP` (keep the databases).
 
+/// The binary's allocator (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use specula::sink::clickhouse::{rowbinary, AttackRow, ClickHouseConfig, ClickHouseSink};

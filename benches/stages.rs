@@ -1,6 +1,10 @@
 //! Criterion benchmarks, one per stage, so a regression shows where it happens.
 //! Throughput is reported in bytes (or elements) per second.
 
+/// The binary's allocator (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -12,6 +16,8 @@ use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
 use specula::reassembly::{
     Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler,
 };
+use specula::sink::clickhouse::order::{sorted_chunks, KeyedRows};
+use specula::sink::clickhouse::AttackRow;
 use specula::sink::{JsonLinesWriter, Record, RecordSink};
 
 const REQ: &[u8] = b"POST /api/v1/orders?id=1234&ref=home HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36\r\nAccept: application/json\r\nCookie: session=abc123; _ga=GA1.2.3\r\nX-Real-IP: 198.51.100.23\r\nX-Request-ID: 5f0c2d1e-aaaa-bbbb-cccc-0123456789ab\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 47\r\n\r\nitem=widget&qty=3&note=please+deliver+after+5pm";
@@ -205,12 +211,58 @@ fn bench_record_encoding(c: &mut Criterion) {
         context: None,
         attack_classes: None,
     };
-    let batch = vec![rec; 1000];
+    let batch = vec![rec.clone(); 1000];
     let mut g = c.benchmark_group("sink");
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("json_lines_1000_records", |b| {
         let mut w = JsonLinesWriter::new(Box::new(std::io::sink()), "null");
         b.iter(|| w.write_batch(black_box(&batch)))
+    });
+    g.finish();
+
+    // ClickHouse: a row's conversion, RowBinary encoding and sort key (the
+    // sink thread's share), then ordering a 100,000-row batch into chunks
+    // (the inserter's serial share, see `sink::clickhouse::order`).
+    let rows: Vec<AttackRow> = (0..100_000u32)
+        .map(|i| {
+            let mut r = AttackRow::from_record(&rec, "sensor-1").unwrap_or_else(|| unreachable!());
+            r.client_ip = format!("203.0.{}.{}", (i * 7919) % 256, i % 251);
+            r.request_key = format!("{:016x}-00000000000000ff-0", u64::from(i) * 0x9E37_79B9);
+            r
+        })
+        .collect();
+    let mut g = c.benchmark_group("sink");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("clickhouse_encode_keyed_1000_records", |b| {
+        b.iter(|| {
+            let mut keyed = KeyedRows::default();
+            for r in black_box(&batch) {
+                if let Some(row) = AttackRow::from_record(r, "sensor-1") {
+                    keyed.push(&row);
+                }
+            }
+            keyed
+        })
+    });
+    let mut keyed = KeyedRows::default();
+    for r in &rows {
+        keyed.push(r);
+    }
+    let groups = vec![keyed];
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.sample_size(20);
+    g.bench_function("clickhouse_sort_100000_rows", |b| {
+        b.iter(|| sorted_chunks(black_box(&groups), 256 << 10))
+    });
+    let mut presorted = KeyedRows::default();
+    for c in sorted_chunks(&groups, 256 << 10) {
+        for r in specula::sink::clickhouse::rowbinary::decode_attacks(&c).unwrap_or_default() {
+            presorted.push(&r);
+        }
+    }
+    let presorted = vec![presorted];
+    g.bench_function("clickhouse_sort_100000_rows_presorted", |b| {
+        b.iter(|| sorted_chunks(black_box(&presorted), 256 << 10))
     });
     g.finish();
 }

@@ -1000,3 +1000,58 @@ fn span_captures_separate_reached_from_blocked_attacks() {
     );
     exec(&format!("DROP DATABASE {db}"));
 }
+
+/// The sink sends each batch in the table's sorting order (so the server
+/// skips its own sort): the order it computes is the order the server gives
+/// `ORDER BY` on the same rows, byte-level string corner cases included.
+#[test]
+fn batches_are_sent_in_the_servers_sorting_order() {
+    use specula::sink::clickhouse::order::{sorted_chunks, KeyedRows};
+    use specula::sink::clickhouse::rowbinary::decode_attacks;
+
+    let db = fresh_db("sort_order");
+    let mut cfg = config(&db);
+    cfg.batch_max_age_ms = 60_000; // one batch, sent by the flush
+    let mut sink = ClickHouseSink::start(cfg).unwrap();
+    let hosts = ["", "a", "a\0", "a\u{1}", "ab", "b", "\u{e9}", "z"];
+    let ips = ["203.0.113.9", "203.0.113.10", "2001:db8::1", ""];
+    let records: Vec<Record> = (0..240u32)
+        .map(|i| {
+            let mut r = record(i, true);
+            // Three hours, the later ones first in arrival order.
+            r.ts = format!("2024-05-01T{:02}:{:02}:00.000001Z", 14 - i % 3, i % 60);
+            r.host = Some(hosts[(i as usize * 5) % hosts.len()].to_string());
+            r.client_ip = ips[(i as usize / 3) % ips.len()].to_string();
+            if let Some(a) = r.attack.as_mut() {
+                a.location = ["query:id", "query:i", "body", ""][(i % 4) as usize].into();
+            }
+            r
+        })
+        .collect();
+    for chunk in records.chunks(37) {
+        sink.write_batch(chunk).unwrap();
+    }
+    sink.flush().unwrap();
+    assert_eq!(sink.clickhouse_stats().batches_inserted, 1); // one insert of every row
+
+    let mut keyed = KeyedRows::default();
+    for r in &records {
+        keyed.push(&AttackRow::from_record(r, "test-sensor").unwrap());
+    }
+    let ours: Vec<String> = sorted_chunks(&[keyed], 4096)
+        .iter()
+        .flat_map(|c| decode_attacks(c).unwrap())
+        .map(|r| r.request_key)
+        .collect();
+    let sql = format!(
+        "SELECT request_key FROM {db}.attacks ORDER BY {}",
+        schema::ATTACKS_ORDER_BY
+    );
+    let servers: Vec<String> = rt()
+        .block_on(client().query(&sql).fetch_all::<String>())
+        .unwrap();
+    assert_eq!(servers.len(), 240);
+    assert_eq!(ours, servers);
+    drop(sink);
+    exec(&format!("DROP DATABASE {db}"));
+}

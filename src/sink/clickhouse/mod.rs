@@ -64,12 +64,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod order;
 pub mod queries;
 pub mod row;
 pub mod rowbinary;
 pub mod schema;
 pub mod tls;
 
+pub use order::KeyedRows;
 pub use row::{AttackRow, Rollup, RollupRow};
 pub use schema::{ddl, schema_text, ServerVersion};
 pub use tls::{client, TlsError};
@@ -431,9 +433,9 @@ pub fn redact(message: &str, cfg: &ClickHouseConfig) -> String {
 
 enum Msg {
     Rows {
-        /// Attack rows, RowBinary-encoded by the sink thread ([`rowbinary`]).
-        attacks: Vec<u8>,
-        attack_rows: usize,
+        /// Attack rows, RowBinary-encoded by the sink thread ([`rowbinary`])
+        /// with their sort keys ([`order`]).
+        attacks: KeyedRows,
         rollup: Rollup,
     },
     /// Insert or spool everything; answer with the first loss since the last flush.
@@ -443,6 +445,7 @@ enum Msg {
 /// The [`RecordSink`] writing to ClickHouse. See the module doc.
 pub struct ClickHouseSink {
     tx: Option<Sender<Msg>>,
+    batcher: Option<JoinHandle<()>>,
     worker: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     sensor: String,
@@ -468,9 +471,12 @@ impl ClickHouseSink {
         };
         let counters = Arc::new(Counters::default());
         let (tx, rx) = bounded(cfg.queue_batches.max(1));
+        // A rendezvous: the batcher sorts the next batch while this one is
+        // inserted, and holds it until the inserter takes it.
+        let (jobs_tx, jobs_rx) = bounded(0);
+        let batcher = Batcher::new(&cfg, sensor.clone());
         let (ready_tx, ready_rx) = bounded(1);
         let c2 = Arc::clone(&counters);
-        let sensor2 = sensor.clone();
         let worker = std::thread::Builder::new()
             .name("specula-clickhouse".into())
             .spawn(move || {
@@ -484,7 +490,7 @@ impl ClickHouseSink {
                         return;
                     }
                 };
-                let mut ins = Inserter::new(cfg, admin, rt, spool, c2, sensor2);
+                let mut ins = Inserter::new(cfg, admin, rt, spool, c2);
                 let first = ins.ensure_schema();
                 let fatal = match &first {
                     Err(f) => f.kind == ErrorKind::Permanent || ins.spool.is_none(),
@@ -504,7 +510,7 @@ impl ClickHouseSink {
                     return;
                 }
                 ins.drain_spool(true);
-                ins.run(rx);
+                ins.run(jobs_rx);
             })
             .map_err(ClickHouseError::Thread)?;
         let (started, fatal) = ready_rx.recv().unwrap_or_else(|_| {
@@ -529,8 +535,19 @@ impl ClickHouseSink {
                 return Err(e);
             }
         }
+        let batcher = match std::thread::Builder::new()
+            .name("specula-clickhouse-batch".into())
+            .spawn(move || batcher.run(rx, jobs_tx))
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = worker.join(); // ends: its job channel is closed
+                return Err(ClickHouseError::Thread(e));
+            }
+        };
         Ok(ClickHouseSink {
             tx: Some(tx),
+            batcher: Some(batcher),
             worker: Some(worker),
             counters,
             sensor,
@@ -564,26 +581,18 @@ impl RecordSink for ClickHouseSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
         // Encoded here, by the thread that builds (and so frees) the rows:
         // see the `rowbinary` module doc.
-        let mut attacks = Vec::new();
-        let mut attack_rows = 0;
+        let mut attacks = KeyedRows::default();
         let mut rollup = Rollup::default();
         for r in records {
             match AttackRow::from_record(r, &self.sensor) {
-                Some(row) => {
-                    rowbinary::encode_attack(&row, &mut attacks);
-                    attack_rows += 1;
-                }
+                Some(row) => attacks.push(&row),
                 None => rollup.add(r),
             }
         }
-        if attack_rows == 0 && rollup.is_empty() {
+        if attacks.is_empty() && rollup.is_empty() {
             return Ok(());
         }
-        self.send(Msg::Rows {
-            attacks,
-            attack_rows,
-            rollup,
-        })
+        self.send(Msg::Rows { attacks, rollup })
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -625,9 +634,12 @@ impl RecordSink for ClickHouseSink {
 
 impl Drop for ClickHouseSink {
     fn drop(&mut self) {
-        // Closing the channel makes the inserter insert or spool what it
-        // holds and end.
+        // Closing the channel makes the batcher hand over what it holds and
+        // end, which makes the inserter insert or spool everything and end.
         self.tx.take();
+        if let Some(b) = self.batcher.take() {
+            let _ = b.join();
+        }
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
@@ -717,15 +729,123 @@ impl Batch {
         }
         match kind {
             ATTACKS_TABLE => lines::<AttackRow>(payload).map(|rows| {
-                let mut buf = Vec::new();
+                let mut keyed = KeyedRows::default();
                 for r in &rows {
-                    rowbinary::encode_attack(r, &mut buf);
+                    keyed.push(r);
                 }
-                Batch::Attacks(vec![buf.into()], rows.len())
+                Batch::Attacks(order::sorted_chunks(&[keyed], CHUNK_BYTES), rows.len())
             }),
             ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
             other => Err(format!("unknown spool kind {other:?}")),
         }
+    }
+}
+
+/// What the batcher hands the inserter, in order.
+enum Job {
+    Batch(Batch),
+    /// Every batch before it has been handed over: replay the spool, then
+    /// answer with the first loss since the last flush.
+    Flush(Sender<Result<(), String>>),
+}
+
+/// Fills batches by rows, bytes and age, and sorts each one
+/// ([`order::sorted_chunks`]) while the inserter sends the previous one:
+/// the sort stays off the serial path (sort, then insert) that bounds the
+/// rate.
+struct Batcher {
+    max_rows: usize,
+    max_bytes: usize,
+    max_age: Duration,
+    sensor: String,
+    /// The rows of the batch being filled, as the sink thread sent them.
+    attacks: Vec<KeyedRows>,
+    attack_rows: usize,
+    attack_bytes: usize,
+    rollup: Rollup,
+    oldest_row: Option<Instant>,
+}
+
+impl Batcher {
+    fn new(cfg: &ClickHouseConfig, sensor: String) -> Batcher {
+        Batcher {
+            max_rows: cfg.batch_max_rows,
+            max_bytes: cfg.batch_max_bytes,
+            max_age: Duration::from_millis(cfg.batch_max_age_ms),
+            sensor,
+            attacks: Vec::new(),
+            attack_rows: 0,
+            attack_bytes: 0,
+            rollup: Rollup::default(),
+            oldest_row: None,
+        }
+    }
+
+    /// Runs until the sink is dropped (then hands over what it holds) or
+    /// the inserter is gone.
+    fn run(mut self, rx: Receiver<Msg>, jobs: Sender<Job>) {
+        loop {
+            let msg = match self.oldest_row {
+                Some(t) => {
+                    rx.recv_timeout((t + self.max_age).saturating_duration_since(Instant::now()))
+                }
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let handed = match msg {
+                Ok(Msg::Rows { attacks, rollup }) => {
+                    if self.oldest_row.is_none() {
+                        self.oldest_row = Some(Instant::now());
+                    }
+                    self.attack_bytes += attacks.row_bytes();
+                    self.attack_rows += attacks.len();
+                    if !attacks.is_empty() {
+                        self.attacks.push(attacks);
+                    }
+                    self.rollup.merge(rollup);
+                    if self.attack_rows >= self.max_rows
+                        || self.attack_bytes >= self.max_bytes
+                        || self.rollup.len() >= row::ROLLUP_MAX_CELLS
+                    {
+                        self.cut(&jobs)
+                    } else {
+                        true
+                    }
+                }
+                Ok(Msg::Flush(ack)) => self.cut(&jobs) && jobs.send(Job::Flush(ack)).is_ok(),
+                Err(RecvTimeoutError::Timeout) => {
+                    !self.oldest_row.is_some_and(|t| t.elapsed() >= self.max_age) || self.cut(&jobs)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.cut(&jobs);
+                    return;
+                }
+            };
+            if !handed {
+                return; // the inserter ended; the sink sees it on its next send
+            }
+        }
+    }
+
+    /// Hands over the batch being filled; false if the inserter is gone.
+    fn cut(&mut self, jobs: &Sender<Job>) -> bool {
+        self.oldest_row = None;
+        self.attack_bytes = 0;
+        let rows = std::mem::take(&mut self.attack_rows);
+        if rows > 0 {
+            let groups = std::mem::take(&mut self.attacks);
+            let chunks = order::sorted_chunks(&groups, CHUNK_BYTES);
+            drop(groups);
+            if jobs.send(Job::Batch(Batch::Attacks(chunks, rows))).is_err() {
+                return false;
+            }
+        }
+        if !self.rollup.is_empty() {
+            let rows = self.rollup.take(&self.sensor);
+            if jobs.send(Job::Batch(Batch::Rollup(rows))).is_err() {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -737,15 +857,7 @@ struct Inserter {
     client: clickhouse::Client,
     spool: Option<Spool>,
     counters: Arc<Counters>,
-    sensor: String,
     version: Option<ServerVersion>,
-    /// RowBinary chunks of the batch being filled; small chunks are
-    /// coalesced up to [`CHUNK_BYTES`] so each compressed frame is sizeable.
-    attacks: Vec<Vec<u8>>,
-    attack_rows: usize,
-    attack_bytes: usize,
-    rollup: Rollup,
-    oldest_row: Option<Instant>,
     next_replay: Instant,
     next_retention: Instant,
     /// The first loss since the last flush, reported by the flush.
@@ -760,7 +872,6 @@ impl Inserter {
         rt: tokio::runtime::Runtime,
         spool: Option<Spool>,
         counters: Arc<Counters>,
-        sensor: String,
     ) -> Inserter {
         let client = admin.clone().with_database(cfg.database.clone());
         let now = Instant::now();
@@ -775,13 +886,7 @@ impl Inserter {
             client,
             spool,
             counters,
-            sensor,
             version: None,
-            attacks: Vec::new(),
-            attack_rows: 0,
-            attack_bytes: 0,
-            rollup: Rollup::default(),
-            oldest_row: None,
             next_replay: now,
             next_retention: now,
             loss: None,
@@ -789,75 +894,24 @@ impl Inserter {
         }
     }
 
-    fn run(&mut self, rx: Receiver<Msg>) {
-        let max_age = Duration::from_millis(self.cfg.batch_max_age_ms);
+    /// Delivers the batcher's batches in order; between them, replays the
+    /// spool every `replay_interval_ms`.
+    fn run(&mut self, rx: Receiver<Job>) {
         let replay = Duration::from_millis(self.cfg.replay_interval_ms.max(1));
         loop {
-            let wait = match self.oldest_row {
-                Some(t) => (t + max_age).saturating_duration_since(Instant::now()),
-                None => replay,
-            };
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Rows {
-                    attacks,
-                    attack_rows,
-                    rollup,
-                }) => {
-                    if self.oldest_row.is_none() {
-                        self.oldest_row = Some(Instant::now());
-                    }
-                    self.attack_bytes += attacks.len();
-                    self.attack_rows += attack_rows;
-                    match self.attacks.last_mut() {
-                        Some(last) if last.len() + attacks.len() <= CHUNK_BYTES => {
-                            last.extend_from_slice(&attacks);
-                        }
-                        _ if !attacks.is_empty() => self.attacks.push(attacks),
-                        _ => {}
-                    }
-                    self.rollup.merge(rollup);
-                    if self.attack_rows >= self.cfg.batch_max_rows
-                        || self.attack_bytes >= self.cfg.batch_max_bytes
-                        || self.rollup.len() >= row::ROLLUP_MAX_CELLS
-                    {
-                        self.flush_buffers();
-                    }
-                }
-                Ok(Msg::Flush(ack)) => {
-                    self.flush_buffers();
+            match rx.recv_timeout(replay) {
+                Ok(Job::Batch(batch)) => self.deliver(batch),
+                Ok(Job::Flush(ack)) => {
                     self.drain_spool(true);
                     let _ = ack.send(self.loss.take().map_or(Ok(()), Err));
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.oldest_row.is_some_and(|t| t.elapsed() >= max_age) {
-                        self.flush_buffers();
-                    }
-                    self.drain_spool(false);
-                }
+                Err(RecvTimeoutError::Timeout) => self.drain_spool(false),
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.flush_buffers();
                     self.drain_spool(true);
                     return;
                 }
             }
             self.retention();
-        }
-    }
-
-    fn flush_buffers(&mut self) {
-        self.oldest_row = None;
-        self.attack_bytes = 0;
-        let rows = std::mem::take(&mut self.attack_rows);
-        if rows > 0 {
-            let chunks = std::mem::take(&mut self.attacks);
-            self.deliver(Batch::Attacks(
-                chunks.into_iter().map(bytes::Bytes::from).collect(),
-                rows,
-            ));
-        }
-        if !self.rollup.is_empty() {
-            let rows = self.rollup.take(&self.sensor);
-            self.deliver(Batch::Rollup(rows));
         }
     }
 
@@ -1333,7 +1387,7 @@ mod tests {
             .build()
             .unwrap();
         let admin = client(&cfg).unwrap();
-        let mut ins = Inserter::new(cfg, admin, rt, None, Arc::default(), "s".into());
+        let mut ins = Inserter::new(cfg, admin, rt, None, Arc::default());
         for attempt in 1..40 {
             let d = ins.backoff(attempt).as_millis() as u64;
             let base = (100u64 << (attempt - 1).min(30)).min(1000);
