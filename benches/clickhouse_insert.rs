@@ -2,9 +2,10 @@
 //! (`SPECULA_TEST_CLICKHOUSE_URL`, e.g. from `scripts/clickhouse.sh start`).
 //!
 //! Every case goes through the whole sink ([`ClickHouseSink`]): `Record` →
-//! row conversion on the caller's thread (in groups of 256, as the
-//! pipeline's workers hand them on) → batching, RowBinary, LZ4 and HTTP on
-//! the inserter thread (one insert in flight) → server. Cases:
+//! row conversion, RowBinary and sort key on the caller's thread (in groups
+//! of 256, as the pipeline's workers hand them on) → batching and sorting
+//! on the batcher thread → LZ4 and HTTP on the inserter thread (one insert
+//! in flight) → server. Cases:
 //! - `small`: the default record of a typical attack (request line, Host
 //!   and User-Agent, no body), ~470 bytes of row; the rows of the shared
 //!   CRS corpus average the same size;
@@ -12,8 +13,8 @@
 //!   excerpt), ~1.9 KB of row: the worst case of the default masking
 //!   settings;
 //!
-//! each at the default batch (100,000 rows / 64 MiB) and at the former
-//! default (10,000 rows / 16 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
+//! each at the high-rate batch (100,000 rows / 64 MiB) and at the default
+//! (10,000 rows / 16 MiB). Each case runs `SPECULA_BENCH_REPEAT` times
 //! (default 3), each time into a fresh database, and prints the median.
 //!
 //! Figures per run: wall rows/s and MB/s (uncompressed RowBinary bytes of

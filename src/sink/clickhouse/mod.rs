@@ -1,17 +1,21 @@
 //! ClickHouse sink: batches attack rows and a per-minute request rollup and
 //! inserts them over the HTTP interface (RowBinary, LZ4), losing nothing.
 //!
-//! Owns: the schema ([`schema`]), the row types ([`row`]) and their wire
-//! encoding ([`rowbinary`]), and one inserter thread running a
-//! current-thread tokio runtime. [`ClickHouseSink`] (the [`RecordSink`] the
-//! pipeline's sink thread calls) converts records to rows, encodes attack
-//! rows, and hands them to the inserter over a bounded channel
+//! Owns: the schema ([`schema`]), the row types ([`row`]), their wire
+//! encoding ([`rowbinary`]) and order ([`order`]), a batcher thread and an
+//! inserter thread running a current-thread tokio runtime.
+//! [`ClickHouseSink`] (the [`RecordSink`] the pipeline's sink thread calls)
+//! converts records to rows, encodes attack rows with their sort keys, and
+//! hands them to the batcher over a bounded channel
 //! ([`ClickHouseConfig::queue_batches`]); when the inserter is behind, the
 //! sink thread waits, the pipeline's own bounded queue fills, and `live`
 //! drops and counts there (the capture path never waits on ClickHouse).
 //!
-//! The inserter batches by rows, bytes and age, and runs one insert at a
-//! time (so at most one per table is in flight). A failed insert is
+//! The batcher cuts batches by rows, bytes and age, puts each in the
+//! table's sorting order, and hands it to the inserter (a rendezvous: it
+//! holds at most one sorted batch while another is in flight). The
+//! inserter runs one insert at a time (so at most one per table is in
+//! flight). A failed insert is
 //! classified ([`classify`]): retriable errors (connection refused/reset,
 //! timeouts, HTTP 5xx, server codes for overload and network trouble) are
 //! retried with capped exponential backoff and full jitter, then the batch
@@ -50,13 +54,14 @@
 //! Throughput (`benches/clickhouse_insert.rs`, figures and the profile of
 //! the server in `docs/CLICKHOUSE.md`): the server is the limit. 18.16
 //! runs an INSERT on one thread (parse, sort, write the part) and merges
-//! take about half its CPU, so fewer, larger inserts are the lever that
-//! counts (100,000-row batches cost ~37% less server CPU per row than
-//! 10,000-row ones); the wire format (RowBinary vs Native) and insert
-//! settings change it by less than the noise. On the client side, attack
-//! rows are RowBinary-encoded by the sink thread ([`rowbinary`]), which
-//! keeps encoding while an insert is in flight; the inserter only
-//! compresses and sends pre-encoded chunks.
+//! take about half its CPU, so fewer, larger inserts count (100,000-row
+//! batches cost ~37% less server CPU per row than 10,000-row ones), and so
+//! does sparing the server its sort: batches arrive already in `ORDER BY`
+//! order ([`order`]; −27% server CPU per row). The wire format (RowBinary
+//! vs Native) and insert settings change it by less than the noise. On the
+//! client side, attack rows are RowBinary-encoded by the sink thread
+//! ([`rowbinary`]) and sorted by the batcher, both while an insert is in
+//! flight; the inserter only compresses and sends.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
