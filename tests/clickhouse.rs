@@ -528,8 +528,9 @@ fn unreachable_without_a_spool_is_an_error_at_start() {
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }
 
-/// Sustained insert throughput through the sink (rows/s and MB/s), printed
-/// for the report; the assertion is only a floor against regressions.
+/// Every row of a sustained stream of inserts arrives; the rate (rows/s and
+/// MB/s) is printed for the report, not asserted (speed goals live in
+/// `benches/clickhouse_insert.rs`).
 #[test]
 fn insert_throughput() {
     let db = fresh_db("throughput");
@@ -556,7 +557,11 @@ fn insert_throughput() {
         secs
     );
     assert_eq!(s.attack_rows_inserted, 10_000 * rounds);
-    assert!(rows / secs > 5_000.0);
+    // The 20 rounds re-send the same 10,000 hits: they collapse to one each.
+    assert_eq!(
+        count(&format!("SELECT count() FROM {db}.attacks FINAL")),
+        10_000
+    );
     drop(sink);
     exec(&format!("DROP DATABASE {db}"));
 }
