@@ -11,9 +11,11 @@
 //! sink thread waits, the pipeline's own bounded queue fills, and `live`
 //! drops and counts there (the capture path never waits on ClickHouse).
 //!
-//! The batcher cuts batches by rows, bytes and age, puts each in the
-//! table's sorting order, and hands it to the inserter (a rendezvous: it
-//! holds at most one sorted batch while another is in flight). The
+//! The batcher cuts batches by rows, bytes and age (counted from when the
+//! sink thread made the rows), puts each in the table's sorting order, and
+//! hands it to the inserter (a rendezvous: it holds at most one sorted
+//! batch while another is in flight, so a row reaches the server within
+//! about `batch_max_age_ms` plus two insert times). The
 //! inserter runs one insert at a time (so at most one per table is in
 //! flight). A failed insert is
 //! classified ([`classify`]): retriable errors (connection refused/reset,
@@ -129,8 +131,8 @@ pub struct ClickHouseConfig {
     pub batch_max_bytes: usize,
     /// ... or when its oldest row is this old, in milliseconds. Default 1,000.
     pub batch_max_age_ms: u64,
-    /// Capacity of the queue from the sink thread to the inserter, in record
-    /// batches; when full the sink thread waits. Default 64.
+    /// Capacity of the queue from the sink thread to the batcher, in record
+    /// groups; when full the sink thread waits. Default 64.
     pub queue_batches: usize,
     /// Insert attempts of a new batch before it is spooled. Default 5.
     pub retry_max_attempts: u32,
@@ -241,7 +243,7 @@ pub enum ClickHouseError {
     },
     #[error("clickhouse spool: {0}")]
     Spool(#[from] SpoolError),
-    #[error("starting the clickhouse inserter thread: {0}")]
+    #[error("starting a clickhouse sink thread: {0}")]
     Thread(#[source] io::Error),
 }
 
@@ -442,6 +444,9 @@ enum Msg {
         /// with their sort keys ([`order`]).
         attacks: KeyedRows,
         rollup: Rollup,
+        /// When the sink thread made them: a batch's age counts from its
+        /// oldest rows, also while they waited in the queue.
+        made: Instant,
     },
     /// Insert or spool everything; answer with the first loss since the last flush.
     Flush(Sender<Result<(), String>>),
@@ -597,7 +602,11 @@ impl RecordSink for ClickHouseSink {
         if attacks.is_empty() && rollup.is_empty() {
             return Ok(());
         }
-        self.send(Msg::Rows { attacks, rollup })
+        self.send(Msg::Rows {
+            attacks,
+            rollup,
+            made: Instant::now(),
+        })
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -733,12 +742,21 @@ impl Batch {
                 .collect()
         }
         match kind {
+            // Spooled batches were written from sorted chunks: encode the
+            // rows in the order they come.
             ATTACKS_TABLE => lines::<AttackRow>(payload).map(|rows| {
-                let mut keyed = KeyedRows::default();
+                let mut chunks = Vec::new();
+                let mut chunk = Vec::new();
                 for r in &rows {
-                    keyed.push(r);
+                    rowbinary::encode_attack(r, &mut chunk);
+                    if chunk.len() >= CHUNK_BYTES {
+                        chunks.push(std::mem::take(&mut chunk).into());
+                    }
                 }
-                Batch::Attacks(order::sorted_chunks(&[keyed], CHUNK_BYTES), rows.len())
+                if !chunk.is_empty() {
+                    chunks.push(chunk.into());
+                }
+                Batch::Attacks(chunks, rows.len())
             }),
             ROLLUP_TABLE => lines(payload).map(Batch::Rollup),
             other => Err(format!("unknown spool kind {other:?}")),
@@ -790,17 +808,18 @@ impl Batcher {
     /// the inserter is gone.
     fn run(mut self, rx: Receiver<Msg>, jobs: Sender<Job>) {
         loop {
-            let msg = match self.oldest_row {
-                Some(t) => {
-                    rx.recv_timeout((t + self.max_age).saturating_duration_since(Instant::now()))
-                }
+            let msg = match self.oldest_row.and_then(|t| t.checked_add(self.max_age)) {
+                Some(due) => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             let handed = match msg {
-                Ok(Msg::Rows { attacks, rollup }) => {
-                    if self.oldest_row.is_none() {
-                        self.oldest_row = Some(Instant::now());
-                    }
+                Ok(Msg::Rows {
+                    attacks,
+                    rollup,
+                    made,
+                }) => {
+                    let oldest = self.oldest_row.map_or(made, |t| t.min(made));
+                    self.oldest_row = Some(oldest);
                     self.attack_bytes += attacks.row_bytes();
                     self.attack_rows += attacks.len();
                     if !attacks.is_empty() {
@@ -810,6 +829,7 @@ impl Batcher {
                     if self.attack_rows >= self.max_rows
                         || self.attack_bytes >= self.max_bytes
                         || self.rollup.len() >= row::ROLLUP_MAX_CELLS
+                        || oldest.elapsed() >= self.max_age
                     {
                         self.cut(&jobs)
                     } else {
@@ -1379,6 +1399,37 @@ mod tests {
         let s = c.snapshot();
         assert!(s.healthy);
         assert_eq!(s.last_error.as_deref(), Some("Connection refused"));
+    }
+
+    /// Rows that waited in the queue (behind an insert in flight) count
+    /// their wait: a batch whose rows are already past the age limit is
+    /// handed over at once, not `batch_max_age_ms` after it arrived.
+    #[test]
+    fn a_batch_is_cut_by_the_age_of_its_rows_not_of_their_arrival() {
+        let cfg = ClickHouseConfig {
+            batch_max_age_ms: 10_000,
+            ..ClickHouseConfig::default()
+        };
+        let (tx, rx) = bounded(4);
+        let (jobs_tx, jobs_rx) = bounded(0);
+        let batcher = Batcher::new(&cfg, "s".into());
+        let thread = std::thread::spawn(move || batcher.run(rx, jobs_tx));
+        let mut attacks = KeyedRows::default();
+        attacks.push(&AttackRow::from_record(&row::tests::record(1, true), "s").unwrap());
+        let made = Instant::now().checked_sub(Duration::from_secs(20)).unwrap();
+        tx.send(Msg::Rows {
+            attacks,
+            rollup: Rollup::default(),
+            made,
+        })
+        .unwrap();
+        match jobs_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Job::Batch(Batch::Attacks(_, 1))) => {}
+            Ok(_) => panic!("not the attack batch"),
+            Err(e) => panic!("no batch within 5 s of a 10 s limit its rows had passed: {e}"),
+        }
+        drop(tx);
+        thread.join().unwrap();
     }
 
     #[test]
