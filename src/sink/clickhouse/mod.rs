@@ -818,8 +818,7 @@ impl Batcher {
                     rollup,
                     made,
                 }) => {
-                    let oldest = self.oldest_row.map_or(made, |t| t.min(made));
-                    self.oldest_row = Some(oldest);
+                    self.oldest_row = Some(self.oldest_row.map_or(made, |t| t.min(made)));
                     self.attack_bytes += attacks.row_bytes();
                     self.attack_rows += attacks.len();
                     if !attacks.is_empty() {
@@ -829,7 +828,7 @@ impl Batcher {
                     if self.attack_rows >= self.max_rows
                         || self.attack_bytes >= self.max_bytes
                         || self.rollup.len() >= row::ROLLUP_MAX_CELLS
-                        || oldest.elapsed() >= self.max_age
+                        || self.aged()
                     {
                         self.cut(&jobs)
                     } else {
@@ -837,9 +836,8 @@ impl Batcher {
                     }
                 }
                 Ok(Msg::Flush(ack)) => self.cut(&jobs) && jobs.send(Job::Flush(ack)).is_ok(),
-                Err(RecvTimeoutError::Timeout) => {
-                    !self.oldest_row.is_some_and(|t| t.elapsed() >= self.max_age) || self.cut(&jobs)
-                }
+                Err(RecvTimeoutError::Timeout) if self.aged() => self.cut(&jobs),
+                Err(RecvTimeoutError::Timeout) => true,
                 Err(RecvTimeoutError::Disconnected) => {
                     self.cut(&jobs);
                     return;
@@ -849,6 +847,11 @@ impl Batcher {
                 return; // the inserter ended; the sink sees it on its next send
             }
         }
+    }
+
+    /// Whether the oldest row of the batch being filled has reached the age limit.
+    fn aged(&self) -> bool {
+        self.oldest_row.is_some_and(|t| t.elapsed() >= self.max_age)
     }
 
     /// Hands over the batch being filled; false if the inserter is gone.

@@ -11,8 +11,8 @@
 //!
 //! The work is split so the serial part stays small: the sink thread builds
 //! each row's key while it encodes the row ([`KeyedRows::push`]); the
-//! inserter only sorts references and copies each row once into chunks
-//! ([`sorted_chunks`]).
+//! batcher thread only sorts references and copies each row once into
+//! chunks ([`sorted_chunks`]), while the inserter sends the previous batch.
 //!
 //! The key is [`schema::ATTACKS_ORDER_BY`]: `(toStartOfHour(ts),
 //! attack_class, client_ip, host, request_key, rule_id, location)`, encoded
@@ -63,11 +63,6 @@ impl KeyedRows {
     /// Bytes of encoded rows (what the insert sends, before compression).
     pub fn row_bytes(&self) -> usize {
         self.rows.len()
-    }
-
-    /// Bytes held: rows and keys.
-    pub fn held_bytes(&self) -> usize {
-        self.rows.len() + self.keys.len()
     }
 
     /// (key, row bytes) of every row, in arrival order.
