@@ -378,6 +378,8 @@ pub struct DetectSection {
     pub max_inflated_body_bytes: usize,
     /// Most inflated bytes per compressed byte (a bomb beyond).
     pub max_inflate_ratio: usize,
+    /// Bytes per worker remembering point values found clean (0: off).
+    pub clean_cache_bytes: usize,
     /// Rules whose `paranoia` is above this level do not run (1-4).
     #[serde(deserialize_with = "paranoia_level")]
     pub paranoia: u8,
@@ -399,6 +401,7 @@ impl Default for DetectSection {
             max_hits_per_request: d.max_hits_per_request,
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
+            clean_cache_bytes: d.clean_cache_bytes,
             paranoia: 1,
             protocol: d.protocol,
             exclude: Vec::new(),
@@ -608,6 +611,7 @@ impl Config {
             max_hits_per_request: d.max_hits_per_request,
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
+            clean_cache_bytes: d.clean_cache_bytes,
             protocol: d.protocol.clone(),
         }
     }

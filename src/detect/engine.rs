@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::clean_cache::CleanCache;
 use super::decode::{
     backslash_escapes, fold_fullwidth, fold_overlong_utf8, html_entities, percent_decode,
     remove_nul,
@@ -90,6 +91,8 @@ pub struct Scratch {
     lex: Vec<u8>,
     /// The per-class normalised copy of the current layer.
     norm: Vec<u8>,
+    /// Values this thread already found clean ([`super::clean_cache`]).
+    clean: CleanCache,
 }
 
 fn bit_set(bits: &mut [u64], i: usize) {
@@ -104,6 +107,8 @@ fn bit_get(bits: &[u64], i: usize) -> bool {
 /// The compiled form of a [`RuleSet`].
 #[derive(Debug)]
 pub(crate) struct Engine {
+    /// Unique per compiled rule set: what a [`CleanCache`] verdict belongs to.
+    id: u64,
     rules: Vec<Compiled>,
     ac: Option<AhoCorasick>,
     /// Rules of each automaton pattern.
@@ -234,7 +239,9 @@ impl Engine {
             }
         }
         let normalize = rules.iter().fold(0, |m, r| m | r.normalize);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Engine {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             rules,
             normalize,
             ac,
@@ -318,7 +325,10 @@ impl Engine {
             applicable,
             lex,
             norm,
+            clean,
         } = scratch;
+        clean.bind(self.id);
+        let cache_cap = self.limits.clean_cache_bytes;
         points.extract(req, &self.limits, stats);
         // Body findings (a compression bomb) are protocol hits like anomalies.
         for &f in &points.findings {
@@ -356,6 +366,12 @@ impl Engine {
             hit_here.iter_mut().for_each(|w| *w = 0);
             self.applicable(p, points, applicable);
             let value = points.value(p);
+            let cacheable = clean.prepare(applicable, value, cache_cap);
+            if cacheable && clean.contains(cache_cap) {
+                stats.clean_cache_hits += 1;
+                continue;
+            }
+            let depth_hits_before = stats.decode_depth_hits;
             // Layer 0: the value as extracted.
             let mut cur: &mut Vec<u8> = layer_a;
             cur.clear();
@@ -410,6 +426,15 @@ impl Engine {
                 )
             {
                 return;
+            }
+            // Clean: no rule matched on any layer (not even one whose hit was
+            // merged into an earlier one at the same location), and the
+            // verdict is complete (no decoding cut short).
+            if cacheable
+                && hit_here.iter().all(|&w| w == 0)
+                && stats.decode_depth_hits == depth_hits_before
+            {
+                clean.insert(cache_cap);
             }
         }
     }

@@ -32,6 +32,7 @@ use crate::http::Request;
 
 pub mod body;
 mod builtin;
+pub mod clean_cache;
 pub mod decode;
 mod engine;
 pub mod normalize;
@@ -288,6 +289,10 @@ pub struct DetectLimits {
     /// Most inflated bytes per compressed byte (default 100; outputs under
     /// 4 KiB never count). Beyond it: a bomb, as above.
     pub max_inflate_ratio: usize,
+    /// Bytes per worker for remembering point values found clean, so that
+    /// repeated header values are not inspected again (default 2 MiB; 0
+    /// turns it off). See [`clean_cache`].
+    pub clean_cache_bytes: usize,
     /// Thresholds of the request-level protocol checks (`[detect.protocol]`).
     pub protocol: protocol::ProtocolPolicy,
 }
@@ -301,6 +306,7 @@ impl Default for DetectLimits {
             max_hits_per_request: 32,
             max_inflated_body_bytes: 256 * 1024,
             max_inflate_ratio: 100,
+            clean_cache_bytes: 2 << 20,
             protocol: protocol::ProtocolPolicy::default(),
         }
     }
@@ -316,6 +322,9 @@ pub struct DetectStats {
     pub point_bytes_truncated: u64,
     pub decode_depth_hits: u64,
     pub hit_limit_hits: u64,
+    /// Points skipped because the same value was found clean before under
+    /// the same rules ([`clean_cache`]).
+    pub clean_cache_hits: u64,
     /// XML bodies that were not well-formed (inspected raw as well).
     pub body_parse_errors: u64,
     /// XML bodies nested deeper than the walk goes.

@@ -2375,3 +2375,83 @@ mod s5_ldapi {
         }
     }
 }
+
+/// The clean cache (src/detect/clean_cache.rs) skips values found clean
+/// before, never a value that is an attack where it now stands: the same
+/// bytes in a header that a rule targets, after a rules reload, or repeated.
+#[test]
+fn clean_cache_skips_repeats_and_never_hides_an_attack() {
+    let src = r#"
+[[rule]]
+id = "t-header"
+class = "scanner"
+severity = "low"
+targets = ["header:x-probe"]
+pattern = 'probe'
+description = "d"
+"#;
+    let set = match RuleSet::parse(src, Path::new("x.toml")) {
+        Ok(s) => s,
+        Err(e) => panic!("{e:?}"),
+    };
+    let d = Detector::new(&set, DetectLimits::default());
+    let mut scratch = Scratch::default();
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    let clean = req("GET", "/", &[("X-Other", "probe"), ("Accept", "a/b")], b"");
+    for _ in 0..4 {
+        d.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    }
+    assert!(hits.is_empty());
+    // Remembered after the second clean sighting: skipped in the 3rd and 4th.
+    assert!(stats.clean_cache_hits >= 4, "{stats:?}");
+    let evaluations = stats.regex_evaluations;
+    d.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(
+        stats.regex_evaluations, evaluations,
+        "a cached value ran rules"
+    );
+
+    // The same bytes where the rule looks: reported, every time.
+    let probe = req("GET", "/", &[("X-Probe", "probe"), ("Accept", "a/b")], b"");
+    for round in 1..=3 {
+        d.inspect_with(&probe, &mut scratch, &mut stats, &mut hits);
+        assert_eq!(hits.len(), round, "{hits:?}");
+        assert_eq!(hits.last().map(|h| &*h.rule_id), Some("t-header"));
+    }
+
+    // Another rule set (a reload) starts with nothing remembered: a value
+    // found clean under the old rules, with the same rule targets, is
+    // inspected under the new ones.
+    let all_headers = |pattern: &str| {
+        let src = src
+            .replace("header:x-probe", "headers")
+            .replace("'probe'", pattern);
+        match RuleSet::parse(&src, Path::new("x.toml")) {
+            Ok(s) => Detector::new(&s, DetectLimits::default()),
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    let (old, new) = (all_headers("'zzz'"), all_headers("'probe'"));
+    hits.clear();
+    for _ in 0..3 {
+        old.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    }
+    assert!(hits.is_empty());
+    new.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+
+    // Off when its budget is 0.
+    let off = Detector::new(
+        &set,
+        DetectLimits {
+            clean_cache_bytes: 0,
+            ..DetectLimits::default()
+        },
+    );
+    let mut stats = DetectStats::default();
+    for _ in 0..4 {
+        off.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    }
+    assert_eq!(stats.clean_cache_hits, 0);
+}
