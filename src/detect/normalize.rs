@@ -55,14 +55,41 @@ impl Normalize {
         }
     }
 
-    /// Write the normalised `input` into `out` (cleared first); true when it
-    /// differs from `input`.
+    /// Write the normalised `input` into `out` (cleared first) and return
+    /// true when it differs from `input`; on false `out` is left empty.
+    /// Most values hold no byte a transform rewrites, so that is checked
+    /// first, without writing anything.
     pub fn apply(self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
         match self {
-            Normalize::Shell => shell(input, out),
-            Normalize::Sql => sql(input, out),
+            Normalize::Shell => shell_may_change(input) && shell(input, out),
+            Normalize::Sql => sql_may_change(input) && sql(input, out),
         }
     }
+}
+
+/// False only when [`shell`] would copy `input` unchanged: none of the bytes
+/// it removes or rewrites occurs, and no blank follows a space.
+fn shell_may_change(input: &[u8]) -> bool {
+    input.iter().enumerate().any(|(i, &b)| match b {
+        b'\'' | b'"' | b'^' | b'\\' | b'$' | b'{' | b'\t' | b'`' => true,
+        b'<' | b'>' => input.get(i + 1) == Some(&b'('),
+        b' ' => matches!(input.get(i + 1), Some(b' ' | b'\t')),
+        _ => false,
+    })
+}
+
+/// False only when [`sql`] would report no change: no comment opener or
+/// closer, no whitespace other than single spaces.
+fn sql_may_change(input: &[u8]) -> bool {
+    input.iter().enumerate().any(|(i, &b)| match b {
+        b'#' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => true,
+        b'/' => input.get(i + 1) == Some(&b'*'),
+        b'*' => input.get(i + 1) == Some(&b'/'),
+        b'-' => input.get(i + 1) == Some(&b'-'),
+        b' ' => input.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+        _ => false,
+    })
 }
 
 fn is_word(b: u8) -> bool {
@@ -462,6 +489,57 @@ mod tests {
         for input in [&b""[..], b"/", b"/*", b"/*!", b"-", b"*", b"\xff#"] {
             sql(input, &mut out);
             assert!(out.len() <= input.len());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The quick checks never skip a value the transforms would change.
+        #[test]
+        fn quick_checks_never_skip_a_change(
+            input in proptest::collection::vec(proptest::prop_oneof![
+                8 => proptest::sample::select(b" \t\n'\"^\\$`{},()<>/*-#@0aI;".to_vec()),
+                1 => proptest::num::u8::ANY,
+            ], 0..12)
+        ) {
+            let mut out = Vec::new();
+            if !shell_may_change(&input) {
+                proptest::prop_assert!(!shell(&input, &mut out), "{:?}", input);
+            }
+            if !sql_may_change(&input) {
+                proptest::prop_assert!(!sql(&input, &mut out), "{:?}", input);
+            }
+        }
+    }
+
+    /// One value per rewrite each transform makes: the quick check must let
+    /// every one through (the property test above rarely builds the longer
+    /// ones, such as `pi>()ng`).
+    #[test]
+    fn quick_checks_pass_every_kind_of_rewrite() {
+        let mut out = Vec::new();
+        for v in [
+            "c'a't", "c\"a\"t", "c^a^t", "c\\at", "c$@at", "c${IFS}x", "{cat,x}", "a\tb", "a  b",
+            "a` `b", "pi>()ng", "pi<()ng",
+        ] {
+            assert!(shell(v.as_bytes(), &mut out), "{v}");
+            assert!(Normalize::Shell.apply(v.as_bytes(), &mut out), "{v}");
+        }
+        for v in [
+            "a/**/b",
+            "a/*!5 b*/",
+            "a--x",
+            "a#x",
+            "a\tb",
+            "a\rb",
+            "a\nb",
+            "a\x0bb",
+            "a\x0cb",
+            "a \tb",
+            "a  b",
+        ] {
+            assert!(sql(v.as_bytes(), &mut out), "{v:?}");
+            assert!(Normalize::Sql.apply(v.as_bytes(), &mut out), "{v:?}");
         }
     }
 

@@ -1013,7 +1013,11 @@ fn strip_fragment(s: &[u8]) -> &[u8] {
 fn push_name(out: &mut String, name: &[u8]) {
     let name = name.get(..MAX_LOCATION_NAME).unwrap_or(name);
     let start = out.len();
-    out.push_str(&String::from_utf8_lossy(name));
+    // Names are nearly always ASCII: the plain check is the fast one.
+    match std::str::from_utf8(name) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(name)),
+    }
     truncate_at_char(out, start + MAX_LOCATION_NAME);
 }
 
