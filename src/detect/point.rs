@@ -185,8 +185,20 @@ impl Points {
         let loc = loc_start..self.locs.len();
         let header = if kind == Kind::Header {
             let s = self.locs.len();
-            for &b in name.iter().take(MAX_LOCATION_NAME) {
-                self.locs.push(char::from(b.to_ascii_lowercase()));
+            let name = name.get(..MAX_LOCATION_NAME).unwrap_or(name);
+            match std::str::from_utf8(name) {
+                // The usual ASCII name: one copy, lowercased in place.
+                Ok(ascii) if name.is_ascii() => {
+                    self.locs.push_str(ascii);
+                    if let Some(t) = self.locs.get_mut(s..) {
+                        t.make_ascii_lowercase();
+                    }
+                }
+                _ => {
+                    for &b in name {
+                        self.locs.push(char::from(b.to_ascii_lowercase()));
+                    }
+                }
             }
             s..self.locs.len()
         } else {
