@@ -25,14 +25,24 @@ status = re.compile(rb"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)(?: corp: (\d+))?")
 last = {"runs": 0, "cov": 0, "ft": 0, "corp": 0}
 grew_at = start
 crashes = 0
+# libFuzzer's slow-unit reports (a unit over 10 s): counted apart, since a
+# paused campaign (SIGSTOP, a suspended machine) makes any unit look slow.
+slow_units = 0
 with open(log_path, "wb") as log:
     p = subprocess.Popen(cmd, cwd=root, env=env, stderr=subprocess.PIPE,
                          stdout=log, start_new_session=True)
     os.set_blocking(p.stderr.fileno(), False)
     buf = b""
     stopped = False
+    tick = time.time()
     while p.poll() is None:
         time.sleep(1)
+        now = time.time()
+        # A pause of this script (and, with it, the campaign) is not time
+        # without new coverage.
+        if now - tick > 5:
+            grew_at += now - tick - 1
+        tick = now
         try:
             chunk = p.stderr.read() or b""
         except BlockingIOError:
@@ -48,7 +58,10 @@ with open(log_path, "wb") as log:
                     grew_at = time.time()
                 last.update(runs=runs, cov=cov, ft=ft, corp=corp)
             if b"Test unit written to" in line:
-                crashes += 1
+                if b"/slow-unit-" in line:
+                    slow_units += 1
+                else:
+                    crashes += 1
         # Only once libFuzzer reports coverage: loading a big corpus prints nothing.
         if not stopped and last["cov"] > 0 and time.time() - grew_at > flat_s:
             os.killpg(p.pid, signal.SIGINT)
@@ -61,11 +74,15 @@ with open(log_path, "wb") as log:
             runs, cov, ft, corp = (int(x or 0) for x in m.groups())
             last.update(runs=runs, cov=cov, ft=ft, corp=corp)
         if b"Test unit written to" in line:
-            crashes += 1
+            if b"/slow-unit-" in line:
+                slow_units += 1
+            else:
+                crashes += 1
         m = re.match(rb"stat::number_of_executed_units: (\d+)", line)
         if m:
             last["runs"] = int(m.group(1))
 secs = int(time.time() - start)
 why = "plateau" if stopped else ("crash" if crashes else "max_time")
 print(f"{target}\truns={last['runs']}\tsecs={secs}\tcov={last['cov']}\tft={last['ft']}"
-      f"\tcorpus={last['corp']}\tcrashes={crashes}\tstop={why}\tlog={log_path}", flush=True)
+      f"\tcorpus={last['corp']}\tcrashes={crashes}\tslow_units={slow_units}\tstop={why}"
+      f"\tlog={log_path}", flush=True)
