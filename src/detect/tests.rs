@@ -569,9 +569,8 @@ fn decode_depth_limit_is_counted() {
     assert!(!hits_of(&r).is_empty());
 }
 
-#[test]
-fn custom_rules_targets_and_scratch() {
-    let src = r#"
+/// A rule that looks for `probe` in the `X-Probe` header only.
+const PROBE_RULE: &str = r#"
 [[rule]]
 id = "t-header"
 class = "scanner"
@@ -579,7 +578,20 @@ severity = "low"
 targets = ["header:x-probe"]
 pattern = 'probe'
 description = "d"
+"#;
 
+/// A rule file that must parse.
+fn rules_from(src: &str) -> RuleSet {
+    match RuleSet::parse(src, Path::new("x.toml")) {
+        Ok(s) => s,
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn custom_rules_targets_and_scratch() {
+    let src = PROBE_RULE.to_string()
+        + r#"
 [[rule]]
 id = "t-method"
 class = "protocol"
@@ -588,11 +600,7 @@ targets = ["method"]
 pattern = '^(?:TRACE|TRACK)$'
 description = "d"
 "#;
-    let set = RuleSet::parse(src, Path::new("x.toml")).map_err(|e| format!("{e:?}"));
-    let set = match set {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
+    let set = rules_from(&src);
     assert_eq!(set.rules().len(), 2);
     let d = Detector::new(&set, DetectLimits::default());
     let mut scratch = Scratch::default();
@@ -2381,19 +2389,7 @@ mod s5_ldapi {
 /// bytes in a header that a rule targets, after a rules reload, or repeated.
 #[test]
 fn clean_cache_skips_repeats_and_never_hides_an_attack() {
-    let src = r#"
-[[rule]]
-id = "t-header"
-class = "scanner"
-severity = "low"
-targets = ["header:x-probe"]
-pattern = 'probe'
-description = "d"
-"#;
-    let set = match RuleSet::parse(src, Path::new("x.toml")) {
-        Ok(s) => s,
-        Err(e) => panic!("{e:?}"),
-    };
+    let set = rules_from(PROBE_RULE);
     let d = Detector::new(&set, DetectLimits::default());
     let mut scratch = Scratch::default();
     let mut stats = DetectStats::default();
@@ -2424,13 +2420,10 @@ description = "d"
     // found clean under the old rules, with the same rule targets, is
     // inspected under the new ones.
     let all_headers = |pattern: &str| {
-        let src = src
+        let src = PROBE_RULE
             .replace("header:x-probe", "headers")
             .replace("'probe'", pattern);
-        match RuleSet::parse(&src, Path::new("x.toml")) {
-            Ok(s) => Detector::new(&s, DetectLimits::default()),
-            Err(e) => panic!("{e:?}"),
-        }
+        Detector::new(&rules_from(&src), DetectLimits::default())
     };
     let (old, new) = (all_headers("'zzz'"), all_headers("'probe'"));
     hits.clear();
