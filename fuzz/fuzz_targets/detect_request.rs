@@ -4,10 +4,14 @@
 //! most `max_hits_per_request` hits, at most `max_points` points inspected,
 //! each rule evaluated at most once per decoding layer of a point, matched
 //! text at most `MAX_MATCHED_BYTES`, one hit per (rule, location).
+//! Differential: the default detector with its clean-value cache (kept
+//! across inputs, each request inspected three times so the skip path runs)
+//! reports exactly the hits of one with the cache off.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
-use specula::detect::{DetectLimits, DetectStats, Detector, Hit, RuleSet, MAX_MATCHED_BYTES};
+use specula::detect::{DetectLimits, DetectStats, Detector, Hit, RuleSet, Scratch, MAX_MATCHED_BYTES};
+use std::cell::RefCell;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use specula::reassembly::Direction;
 use std::collections::HashSet;
@@ -27,6 +31,20 @@ fn detectors() -> &'static [(Detector, DetectLimits, usize); 2] {
     })
 }
 
+fn without_cache() -> &'static Detector {
+    static D: OnceLock<Detector> = OnceLock::new();
+    D.get_or_init(|| Detector::new(&RuleSet::builtin(), DetectLimits { clean_cache_bytes: 0, ..DetectLimits::default() }))
+}
+
+thread_local! {
+    static WARM: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static COLD: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn hit_keys(hits: &[Hit]) -> Vec<(String, String, Vec<u8>)> {
+    hits.iter().map(|h| (h.rule_id.to_string(), h.location.clone(), h.matched.clone())).collect()
+}
+
 fuzz_target!(|data: &[u8]| {
     let limits = HttpLimits { max_header_bytes: 8192, max_headers: 64, max_body_inspect_bytes: 16384, ..HttpLimits::default() };
     let mut hstats = HttpStats::default();
@@ -36,6 +54,13 @@ fuzz_target!(|data: &[u8]| {
     s.on_end(&limits, &mut hstats, &mut events);
     for ev in &events {
         let HttpEvent::Request(req) = ev else { continue };
+        let mut want = Vec::new();
+        COLD.with(|s| without_cache().inspect_with(req, &mut s.borrow_mut(), &mut DetectStats::default(), &mut want));
+        for round in 0..3 {
+            let mut got = Vec::new();
+            WARM.with(|s| detectors()[0].0.inspect_with(req, &mut s.borrow_mut(), &mut DetectStats::default(), &mut got));
+            assert_eq!(hit_keys(&got), hit_keys(&want), "the clean-value cache changed the hits (round {round})");
+        }
         for (det, lim, rules) in detectors() {
             let mut st = DetectStats::default();
             let mut hits: Vec<Hit> = Vec::new();

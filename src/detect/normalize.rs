@@ -56,7 +56,7 @@ impl Normalize {
     }
 
     /// Write the normalised `input` into `out` (cleared first) and return
-    /// true when it differs from `input`; on false `out` is left empty.
+    /// true when it differs from `input`; on false `out` is not meaningful.
     /// Most values hold no byte a transform rewrites, so that is checked
     /// first, without writing anything.
     pub fn apply(self, input: &[u8], out: &mut Vec<u8>) -> bool {
