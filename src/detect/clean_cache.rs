@@ -36,6 +36,8 @@ const DOORKEEPER_SLOTS: usize = 1 << 14;
 pub struct CleanCache {
     /// The engine whose verdicts these are (`Engine::id`); 0 before use.
     engine: u64,
+    /// That engine's `DetectLimits::clean_cache_bytes`.
+    cap_bytes: usize,
     hasher: ahash::RandomState,
     current: HashTable<Box<[u8]>>,
     old: HashTable<Box<[u8]>>,
@@ -49,9 +51,11 @@ pub struct CleanCache {
 }
 
 impl CleanCache {
-    /// Forget everything unless the verdicts are `engine`'s.
-    pub fn bind(&mut self, engine: u64) {
+    /// Forget everything unless the verdicts are `engine`'s; `cap_bytes` is
+    /// that engine's budget (0: nothing is remembered).
+    pub fn bind(&mut self, engine: u64, cap_bytes: usize) {
         if self.engine != engine {
+            self.cap_bytes = cap_bytes;
             self.current = HashTable::new();
             self.old = HashTable::new();
             self.current_bytes = 0;
@@ -65,8 +69,8 @@ impl CleanCache {
     /// Build the key of `value` under the rules in `applicable`; false when
     /// the value is too long to be remembered (then `contains` and `insert`
     /// must not be called for it).
-    pub fn prepare(&mut self, applicable: &[u64], value: &[u8], cap_bytes: usize) -> bool {
-        if cap_bytes == 0 || value.len() > MAX_CACHED_VALUE {
+    pub fn prepare(&mut self, applicable: &[u64], value: &[u8]) -> bool {
+        if self.cap_bytes == 0 || value.len() > MAX_CACHED_VALUE {
             return false;
         }
         self.key.clear();
@@ -79,35 +83,35 @@ impl CleanCache {
     }
 
     /// Whether the prepared key was found clean before.
-    pub fn contains(&mut self, cap_bytes: usize) -> bool {
+    pub fn contains(&mut self) -> bool {
         let key = self.key.as_slice();
         if self.current.find(self.hash, |k| **k == *key).is_some() {
             return true;
         }
         if self.old.find(self.hash, |k| **k == *key).is_some() {
             // Still in use: keep it through the next rotation.
-            self.remember(cap_bytes);
+            self.remember();
             return true;
         }
         false
     }
 
     /// The prepared key was found clean: remember it if it was seen before.
-    pub fn insert(&mut self, cap_bytes: usize) {
+    pub fn insert(&mut self) {
         if self.doorkeeper.is_empty() {
             self.doorkeeper = vec![0; DOORKEEPER_SLOTS];
         }
         let slot = (self.hash % DOORKEEPER_SLOTS as u64) as usize;
         match self.doorkeeper.get_mut(slot) {
-            Some(seen) if *seen == self.hash => self.remember(cap_bytes),
+            Some(seen) if *seen == self.hash => self.remember(),
             Some(seen) => *seen = self.hash,
             None => {}
         }
     }
 
-    fn remember(&mut self, cap_bytes: usize) {
+    fn remember(&mut self) {
         let cost = self.key.len() + ENTRY_OVERHEAD;
-        let half = cap_bytes / 2;
+        let half = self.cap_bytes / 2;
         if cost > half {
             return;
         }
@@ -141,50 +145,50 @@ mod tests {
     fn a_value_is_clean_only_under_the_same_rules_and_engine() {
         let cap = 1 << 20;
         let mut c = CleanCache::default();
-        c.bind(1);
-        assert!(c.prepare(&[0b101], b"Mozilla/5.0", cap));
-        assert!(!c.contains(cap));
-        c.insert(cap);
+        c.bind(1, cap);
+        assert!(c.prepare(&[0b101], b"Mozilla/5.0"));
+        assert!(!c.contains());
+        c.insert();
         // Remembered only once it is found clean a second time.
-        assert!(c.prepare(&[0b101], b"Mozilla/5.0", cap));
-        assert!(!c.contains(cap));
-        c.insert(cap);
-        assert!(c.prepare(&[0b101], b"Mozilla/5.0", cap));
-        assert!(c.contains(cap));
+        assert!(c.prepare(&[0b101], b"Mozilla/5.0"));
+        assert!(!c.contains());
+        c.insert();
+        assert!(c.prepare(&[0b101], b"Mozilla/5.0"));
+        assert!(c.contains());
         // Other rules target the point: not known.
-        assert!(c.prepare(&[0b111], b"Mozilla/5.0", cap));
-        assert!(!c.contains(cap));
+        assert!(c.prepare(&[0b111], b"Mozilla/5.0"));
+        assert!(!c.contains());
         // A prefix or extension of the value: not known.
-        assert!(c.prepare(&[0b101], b"Mozilla/5.", cap));
-        assert!(!c.contains(cap));
-        assert!(c.prepare(&[0b101], b"Mozilla/5.0 ", cap));
-        assert!(!c.contains(cap));
+        assert!(c.prepare(&[0b101], b"Mozilla/5."));
+        assert!(!c.contains());
+        assert!(c.prepare(&[0b101], b"Mozilla/5.0 "));
+        assert!(!c.contains());
         // Another rule set: forgotten.
-        c.bind(2);
-        assert!(c.prepare(&[0b101], b"Mozilla/5.0", cap));
-        assert!(!c.contains(cap));
+        c.bind(2, cap);
+        assert!(c.prepare(&[0b101], b"Mozilla/5.0"));
+        assert!(!c.contains());
     }
 
     #[test]
     fn memory_stays_under_the_cap_and_values_in_use_survive() {
         let cap = 16 * 1024;
         let mut c = CleanCache::default();
-        c.bind(1);
+        c.bind(1, cap);
         let hot = b"text/html,application/xhtml+xml";
-        assert!(c.prepare(&[1], hot, cap));
-        c.insert(cap);
-        c.insert(cap);
+        assert!(c.prepare(&[1], hot));
+        c.insert();
+        c.insert();
         for i in 0..10_000u32 {
             let v = format!("unique-value-{i:08}");
-            assert!(c.prepare(&[1], v.as_bytes(), cap));
-            if !c.contains(cap) {
-                c.insert(cap);
-                c.insert(cap);
+            assert!(c.prepare(&[1], v.as_bytes()));
+            if !c.contains() {
+                c.insert();
+                c.insert();
             }
             assert!(c.held_bytes() <= cap, "{} > {cap}", c.held_bytes());
             if i % 50 == 0 {
-                assert!(c.prepare(&[1], hot, cap));
-                assert!(c.contains(cap), "hot value lost at {i}");
+                assert!(c.prepare(&[1], hot));
+                assert!(c.contains(), "hot value lost at {i}");
             }
         }
     }
@@ -192,8 +196,9 @@ mod tests {
     #[test]
     fn long_values_and_a_zero_cap_are_never_cached() {
         let mut c = CleanCache::default();
-        c.bind(1);
-        assert!(!c.prepare(&[1], &[b'a'; MAX_CACHED_VALUE + 1], 1 << 20));
-        assert!(!c.prepare(&[1], b"short", 0));
+        c.bind(1, 1 << 20);
+        assert!(!c.prepare(&[1], &[b'a'; MAX_CACHED_VALUE + 1]));
+        c.bind(2, 0);
+        assert!(!c.prepare(&[1], b"short"));
     }
 }

@@ -327,8 +327,7 @@ impl Engine {
             norm,
             clean,
         } = scratch;
-        clean.bind(self.id);
-        let cache_cap = self.limits.clean_cache_bytes;
+        clean.bind(self.id, self.limits.clean_cache_bytes);
         points.extract(req, &self.limits, stats);
         // Body findings (a compression bomb) are protocol hits like anomalies.
         for &f in &points.findings {
@@ -366,8 +365,8 @@ impl Engine {
             hit_here.iter_mut().for_each(|w| *w = 0);
             self.applicable(p, points, applicable);
             let value = points.value(p);
-            let cacheable = clean.prepare(applicable, value, cache_cap);
-            if cacheable && clean.contains(cache_cap) {
+            let cacheable = clean.prepare(applicable, value);
+            if cacheable && clean.contains() {
                 stats.clean_cache_hits += 1;
                 continue;
             }
@@ -434,7 +433,7 @@ impl Engine {
                 && hit_here.iter().all(|&w| w == 0)
                 && stats.decode_depth_hits == depth_hits_before
             {
-                clean.insert(cache_cap);
+                clean.insert();
             }
         }
     }
