@@ -23,6 +23,7 @@ use super::decode::{
     backslash_escapes, fold_fullwidth, fold_overlong_utf8, html_entities, percent_decode,
     remove_nul,
 };
+use super::inert;
 use super::normalize::Normalize;
 use super::point::{Kind, Point, Points};
 use super::rule::{Matcher, Rule, Target};
@@ -123,8 +124,14 @@ pub(crate) struct Engine {
     custom_header_rules: Vec<u64>,
     /// Rules naming a header (`header:NAME`), by lowercase name.
     named_header_rules: Vec<(String, Vec<u64>)>,
-    /// Union of the rules' normalisation bits: which extra layers to build.
-    normalize: u8,
+    /// Per normalisation ([`Normalize::ALL`] order), the rules that ask for
+    /// it: a point builds a normalised layer only when one of its rules does.
+    normalize_rules: [Vec<u64>; 2],
+    /// Rules with prefilter literals: the automaton runs only for them.
+    literal_bits: Vec<u64>,
+    /// Per [`inert`] class, the rules that may match a value of that class;
+    /// the others are dropped from such a point's rules.
+    may_match: [Vec<u64>; inert::CLASSES],
     limits: DetectLimits,
 }
 
@@ -238,12 +245,44 @@ impl Engine {
                 }
             }
         }
-        let normalize = rules.iter().fold(0, |m, r| m | r.normalize);
+        let mut normalize_rules: [Vec<u64>; 2] = Default::default();
+        for (bits, n) in normalize_rules.iter_mut().zip(Normalize::ALL) {
+            bits.resize(words, 0);
+            for (ri, r) in rules.iter().enumerate() {
+                if r.normalize & n.bit() != 0 {
+                    bit_set(bits, ri);
+                }
+            }
+        }
+        let mut literal_bits = vec![0u64; words];
+        for (ri, r) in set.rules().iter().enumerate() {
+            if !r.prefilter.is_empty() && ac.is_some() {
+                bit_set(&mut literal_bits, ri);
+            }
+        }
+        let mut may_match: [Vec<u64>; inert::CLASSES] = Default::default();
+        may_match.iter_mut().for_each(|v| v.resize(words, 0));
+        for (ri, rule) in rules.iter().enumerate() {
+            let may = match &rule.matcher {
+                Matcher::Regex(re) => inert::regex_may_match(re.as_str()),
+                Matcher::SqliLex => {
+                    std::array::from_fn(|c| !sqli::inert_over(|b| inert::member(c, b)))
+                }
+                Matcher::XssLex => {
+                    std::array::from_fn(|c| !xss::inert_over(|b| inert::member(c, b)))
+                }
+            };
+            for (bits, may) in may_match.iter_mut().zip(may) {
+                if may {
+                    bit_set(bits, ri);
+                }
+            }
+        }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Engine {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             rules,
-            normalize,
+            normalize_rules,
             ac,
             pattern_rules,
             always,
@@ -251,6 +290,8 @@ impl Engine {
             kind_rules,
             custom_header_rules,
             named_header_rules,
+            literal_bits,
+            may_match,
             limits,
         }
     }
@@ -365,6 +406,19 @@ impl Engine {
             hit_here.iter_mut().for_each(|w| *w = 0);
             self.applicable(p, points, applicable);
             let value = points.value(p);
+            // A value of an inert class: only the rules that can match
+            // such bytes at all stay (see `inert`); often none does.
+            if let Some(may) = inert::class_of(value).and_then(|c| self.may_match.get(c)) {
+                let mut left = 0;
+                for (a, m) in applicable.iter_mut().zip(may) {
+                    *a &= m;
+                    left |= *a;
+                }
+                if left == 0 {
+                    stats.inert_points += 1;
+                    continue;
+                }
+            }
             let cacheable = clean.prepare(applicable, value);
             if cacheable && clean.contains() {
                 stats.clean_cache_hits += 1;
@@ -464,8 +518,8 @@ impl Engine {
         ) {
             return false;
         }
-        for n in Normalize::ALL {
-            if self.normalize & n.bit() != 0
+        for (n, wanting) in Normalize::ALL.into_iter().zip(&self.normalize_rules) {
+            if applicable.iter().zip(wanting).any(|(a, w)| a & w != 0)
                 && n.apply(data, norm)
                 && !self.rules_on(
                     p,
@@ -512,7 +566,11 @@ impl Engine {
         }
         candidates.iter_mut().for_each(|w| *w = 0);
         let mut any = false;
-        if let Some(ac) = &self.ac {
+        let literal_rules_apply = applicable
+            .iter()
+            .zip(&self.literal_bits)
+            .any(|(a, l)| a & l != 0);
+        if let Some(ac) = self.ac.as_ref().filter(|_| literal_rules_apply) {
             for m in ac.find_overlapping_iter(data) {
                 if let Some(rs) = self.pattern_rules.get(m.pattern().as_usize()) {
                     for &r in rs {

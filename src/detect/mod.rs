@@ -35,6 +35,7 @@ mod builtin;
 pub mod clean_cache;
 pub mod decode;
 mod engine;
+mod inert;
 pub mod normalize;
 pub mod point;
 pub mod protocol;
@@ -325,6 +326,9 @@ pub struct DetectStats {
     /// Points skipped because the same value was found clean before under
     /// the same rules ([`clean_cache`]).
     pub clean_cache_hits: u64,
+    /// Points skipped because no rule targeting them can match a value of
+    /// their byte class (digits, hex, address lists; [`inert`]).
+    pub inert_points: u64,
     /// XML bodies that were not well-formed (inspected raw as well).
     pub body_parse_errors: u64,
     /// XML bodies nested deeper than the walk goes.

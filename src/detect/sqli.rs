@@ -701,6 +701,38 @@ pub fn check(input: &[u8], scratch: &mut Vec<u8>) -> Option<Finding> {
     check_all(scratch, true).or_else(|| split_keyword(scratch, joins.get(..n_joins)?))
 }
 
+/// Bytes whose values [`inert_over`] can vouch for: hex digits, dots,
+/// colons, commas and spaces (addresses, ids and lists of them).
+fn address_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b',' | b' ')
+}
+
+/// The token kinds a value of [`address_byte`]s reads as: numbers (`1`,
+/// `0b1`, `1e5`, `.5`), bare words (every other byte run: no keyword is
+/// spelt with the letters A to F), `:` as an operator and `,`. No quote,
+/// `@`, parenthesis, comment or keyword can occur, so no folding applies.
+fn address_kind(k: u8) -> bool {
+    matches!(k, b'1' | b'n' | b'o' | b',')
+}
+
+/// Whether [`check`] can never flag a value made only of bytes for which
+/// `class` holds (see [`super::inert`]): the class must hold nothing but
+/// [`address_byte`]s, and then neither shape regex can match any
+/// fingerprint of [`address_kind`]s (decided on the shapes themselves, so a
+/// new shape is taken into account). Every reading of such a value is the
+/// bare one: the quoted readings need a quote, the comment-free one `/*`.
+pub fn inert_over(class: impl Fn(u8) -> bool) -> bool {
+    if !(0..=255u8).all(|b| !class(b) || address_byte(b)) {
+        return false;
+    }
+    let Some(shapes) = shapes() else {
+        return false;
+    };
+    [&shapes.bare, &shapes.quoted]
+        .iter()
+        .all(|re| !super::inert::pattern_may_match(re.as_str(), &address_kind))
+}
+
 /// Comments cut out of one word, kept track of per value.
 const MAX_JOINS: usize = 8;
 
@@ -782,6 +814,66 @@ mod tests {
     }
     fn hit(s: &str) -> Option<Finding> {
         check(s.as_bytes(), &mut Vec::new())
+    }
+
+    proptest::proptest! {
+        /// What `inert_over` relies on: a value of address bytes reads as
+        /// numbers, words, operators and commas only, in every context it
+        /// is read in.
+        #[test]
+        fn address_values_read_as_address_kinds(
+            v in proptest::collection::vec(
+                proptest::sample::select(
+                    (0..=255u8).filter(|&b| address_byte(b)).collect::<Vec<u8>>()
+                ),
+                0..60,
+            )
+        ) {
+            let (fp, n) = tokenize(&v, QuoteContext::None).fingerprint();
+            proptest::prop_assert!(fp[..n].iter().all(|&k| address_kind(k)), "{:?}", &fp[..n]);
+            proptest::prop_assert!(check(&v, &mut Vec::new()).is_none());
+        }
+    }
+
+    /// The shape check in `inert_over` is not vacuous: one more kind (a
+    /// logic keyword, a string) and a shape can match.
+    #[test]
+    fn address_kinds_are_one_kind_short_of_a_shape() {
+        let shapes = shapes().unwrap();
+        let may = |extra: &[u8]| {
+            crate::detect::inert::pattern_may_match(shapes.bare.as_str(), &|k| {
+                address_kind(k) || extra.contains(&k)
+            })
+        };
+        assert!(!may(b"1"));
+        assert!(may(b"&"));
+        // `UNION SELECT` needs both keywords.
+        assert!(!may(b"U") && !may(b"E") && may(b"UE"));
+        assert!(crate::detect::inert::pattern_may_match(
+            shapes.quoted.as_str(),
+            &|k| { address_kind(k) || k == b's' }
+        ));
+    }
+
+    /// No keyword is spelt with the letters A to F (every such word up to
+    /// eight letters; the keywords are all shorter or hold other letters).
+    #[test]
+    fn no_keyword_in_hex_letters() {
+        let mut w = Vec::new();
+        fn walk(w: &mut Vec<u8>, left: usize) {
+            if !w.is_empty() {
+                assert_eq!(classify(w).0, b'n', "{}", String::from_utf8_lossy(w));
+            }
+            if left == 0 {
+                return;
+            }
+            for b in b'A'..=b'F' {
+                w.push(b);
+                walk(w, left - 1);
+                w.pop();
+            }
+        }
+        walk(&mut w, 8);
     }
 
     #[test]

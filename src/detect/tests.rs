@@ -2448,3 +2448,69 @@ fn clean_cache_skips_repeats_and_never_hides_an_attack() {
     }
     assert_eq!(stats.clean_cache_hits, 0);
 }
+
+/// Values of an inert byte class skip the rules that cannot match them, yet
+/// a rule that can (a specific address, a hex magic number) still sees them,
+/// and the same bytes outside the class are inspected in full.
+#[test]
+fn inert_values_skip_only_rules_that_cannot_match() {
+    let off = DetectLimits {
+        clean_cache_bytes: 0,
+        ..DetectLimits::default()
+    };
+    let d = Detector::new(&RuleSet::builtin(), off.clone());
+    let mut scratch = Scratch::default();
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    let mirror = req(
+        "GET",
+        "/",
+        &[
+            ("X-Request-ID", "00000001000000013a7f1dc514e18203"),
+            ("X-Real-IP", "124.33.229.200"),
+            ("X-Forwarded-For", "124.33.229.200, 10.0.91.151"),
+            ("Content-Length", "0"),
+        ],
+        b"",
+    );
+    d.inspect_with(&mirror, &mut scratch, &mut stats, &mut hits);
+    assert!(hits.is_empty(), "{hits:?}");
+    // Content-Length and X-Real-IP; the hex id and the list still meet
+    // rules that can match such bytes (a hex magic number, `...`).
+    assert!(stats.inert_points >= 2, "{stats:?}");
+
+    // The Java serialization magic in hex is a hex value a rule matches.
+    hits.clear();
+    let java = req("GET", "/", &[("X-Payload", "aced00057372")], b"");
+    d.inspect_with(&java, &mut scratch, &mut stats, &mut hits);
+    assert!(
+        hits.iter()
+            .any(|h| h.rule_id.as_ref() == "rce-java-serialized"),
+        "{hits:?}"
+    );
+
+    // A rule on a bare address sees the digits of X-Real-IP.
+    let ssrf = PROBE_RULE
+        .replace("header:x-probe", "headers")
+        .replace("'probe'", r"'^169\.254\.169\.254$'");
+    let d = Detector::new(&rules_from(&ssrf), off.clone());
+    hits.clear();
+    let meta = req("GET", "/", &[("X-Real-IP", "169.254.169.254")], b"");
+    d.inspect_with(&meta, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+
+    // A rule that needs other bytes skips digits, but not the same digits
+    // once a byte outside the class comes with them.
+    let words = PROBE_RULE
+        .replace("header:x-probe", "headers")
+        .replace("'probe'", r"'\d+;'");
+    let d = Detector::new(&rules_from(&words), off);
+    let mut stats = DetectStats::default();
+    hits.clear();
+    d.inspect_with(&meta, &mut scratch, &mut stats, &mut hits);
+    assert!(hits.is_empty() && stats.inert_points == 1, "{stats:?}");
+    let semi = req("GET", "/", &[("X-Real-IP", "169.254.169.254;")], b"");
+    d.inspect_with(&semi, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(stats.inert_points, 1, "{stats:?}");
+}

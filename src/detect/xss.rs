@@ -314,6 +314,16 @@ fn scan_tag(s: &[u8], lt: usize, name: Range<usize>, closing: bool) -> Result<us
 }
 
 /// Look for an XSS shape in `s`.
+/// Whether [`check`] can never flag a value made only of bytes for which
+/// `class` holds (see [`super::inert`]): every shape needs a tag, a quote,
+/// an `=`, a `:` (tested first in `check`) or, for half-width tags, a
+/// non-ASCII byte, so a class with none of them is safe.
+pub fn inert_over(class: impl Fn(u8) -> bool) -> bool {
+    (0..=255u8).all(|b| {
+        !class(b) || (b.is_ascii() && !matches!(b, b'<' | b'=' | b':' | b'\'' | b'"' | b'`'))
+    })
+}
+
 pub fn check(s: &[u8]) -> Option<Finding> {
     if let Some(f) = half_width_tag(s) {
         return Some(f);
