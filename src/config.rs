@@ -380,6 +380,9 @@ pub struct DetectSection {
     pub max_inflate_ratio: usize,
     /// Bytes per worker remembering point values found clean (0: off).
     pub clean_cache_bytes: usize,
+    /// Skip the rules that cannot match values of digits, hex digits and
+    /// address punctuation (changes no verdict; off only to compare).
+    pub skip_inert_values: bool,
     /// Rules whose `paranoia` is above this level do not run (1-4).
     #[serde(deserialize_with = "paranoia_level")]
     pub paranoia: u8,
@@ -402,6 +405,7 @@ impl Default for DetectSection {
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
             clean_cache_bytes: d.clean_cache_bytes,
+            skip_inert_values: d.skip_inert_values,
             paranoia: 1,
             protocol: d.protocol,
             exclude: Vec::new(),
@@ -612,6 +616,7 @@ impl Config {
             max_inflated_body_bytes: d.max_inflated_body_bytes,
             max_inflate_ratio: d.max_inflate_ratio,
             clean_cache_bytes: d.clean_cache_bytes,
+            skip_inert_values: d.skip_inert_values,
             protocol: d.protocol.clone(),
         }
     }

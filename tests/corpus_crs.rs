@@ -303,3 +303,45 @@ fn print_case(t: &Value, detect: bool, classes: &BTreeSet<String>) {
         s(t, "desc").chars().take(120).collect::<String>()
     );
 }
+
+/// The detection shortcuts (the clean-value cache and the inert-value skip)
+/// change no hit: the CRS capture, thousands of attacks written by others,
+/// gives the same (request, rule, location) set with both turned off. One
+/// worker, so one cache sees every request and its skips are exercised.
+#[test]
+fn detection_shortcuts_change_no_hit() {
+    let pcap = corpus().join("crs").join("crs.pcap");
+    let pcap = pcap.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("no-shortcuts.toml");
+    std::fs::write(
+        &config,
+        "[detect]\nclean_cache_bytes = 0\nskip_inert_values = false\n",
+    )
+    .unwrap();
+    let keys = |records: Vec<Value>| -> BTreeSet<(String, String, String)> {
+        records
+            .iter()
+            .map(|r| (s(r, "request_key"), s(r, "rule_id"), s(r, "location")))
+            .collect()
+    };
+    let args = [
+        "read",
+        "--emit",
+        "attacks",
+        "--no-progress",
+        "--workers",
+        "1",
+    ];
+    let with = keys(run_jsonl(&[&args[..], &[pcap]].concat()));
+    let without = keys(run_jsonl(
+        &[&args[..], &["--config", config.to_str().unwrap(), pcap]].concat(),
+    ));
+    assert!(with.len() > 1000, "{} hits", with.len());
+    let only_with: Vec<_> = with.difference(&without).take(5).collect();
+    let only_without: Vec<_> = without.difference(&with).take(5).collect();
+    assert!(
+        only_with.is_empty() && only_without.is_empty(),
+        "shortcuts changed hits: only with {only_with:?}, only without {only_without:?}"
+    );
+}

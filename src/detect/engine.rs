@@ -408,7 +408,8 @@ impl Engine {
             let value = points.value(p);
             // A value of an inert class: only the rules that can match
             // such bytes at all stay (see `inert`); often none does.
-            if let Some(may) = inert::class_of(value).and_then(|c| self.may_match.get(c)) {
+            let class = inert::class_of(value).filter(|_| self.limits.skip_inert_values);
+            if let Some(may) = class.and_then(|c| self.may_match.get(c)) {
                 let mut left = 0;
                 for (a, m) in applicable.iter_mut().zip(may) {
                     *a &= m;

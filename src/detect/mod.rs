@@ -294,6 +294,10 @@ pub struct DetectLimits {
     /// repeated header values are not inspected again (default 2 MiB; 0
     /// turns it off). See [`clean_cache`].
     pub clean_cache_bytes: usize,
+    /// Whether a point whose value is made only of digits, hex digits and
+    /// address punctuation skips the rules that cannot match such bytes
+    /// ([`inert`]). Changes no verdict; off only to compare.
+    pub skip_inert_values: bool,
     /// Thresholds of the request-level protocol checks (`[detect.protocol]`).
     pub protocol: protocol::ProtocolPolicy,
 }
@@ -308,6 +312,7 @@ impl Default for DetectLimits {
             max_inflated_body_bytes: 256 * 1024,
             max_inflate_ratio: 100,
             clean_cache_bytes: 2 << 20,
+            skip_inert_values: true,
             protocol: protocol::ProtocolPolicy::default(),
         }
     }

@@ -2478,6 +2478,22 @@ fn inert_values_skip_only_rules_that_cannot_match() {
     // Content-Length and X-Real-IP; the hex id and the list still meet
     // rules that can match such bytes (a hex magic number, `...`).
     assert!(stats.inert_points >= 2, "{stats:?}");
+    // Off: every rule runs on them.
+    let all = Detector::new(
+        &RuleSet::builtin(),
+        DetectLimits {
+            skip_inert_values: false,
+            ..off.clone()
+        },
+    );
+    let mut all_stats = DetectStats::default();
+    all.inspect_with(&mirror, &mut scratch, &mut all_stats, &mut hits);
+    assert!(hits.is_empty(), "{hits:?}");
+    assert_eq!(all_stats.inert_points, 0);
+    assert!(
+        all_stats.regex_evaluations > stats.regex_evaluations,
+        "{all_stats:?} {stats:?}"
+    );
 
     // The Java serialization magic in hex is a hex value a rule matches.
     hits.clear();
