@@ -373,6 +373,17 @@ pub fn fold_fullwidth(input: &[u8], out: &mut Vec<u8>) -> bool {
     changed
 }
 
+/// False only when none of the engine's decoding layers ([`percent_decode`]
+/// without `plus`, [`html_entities`], [`backslash_escapes`],
+/// [`fold_overlong_utf8`], [`fold_fullwidth`]) can change `input`: each
+/// needs `%`, `&`, `\` or a non-ASCII byte. One pass with no early exit,
+/// so it vectorises; the layers' own checks are one pass each.
+pub fn layers_may_change(input: &[u8]) -> bool {
+    input.iter().fold(false, |any, &b| {
+        any | (b >= 0x80) | (b == b'%') | (b == b'&') | (b == b'\\')
+    })
+}
+
 /// Shortest value tried as base64 (shorter ones are words and ids).
 pub const MIN_BASE64_LEN: usize = 16;
 
@@ -446,6 +457,49 @@ mod tests {
         let mut out = Vec::new();
         let c = f(s, &mut out);
         (out, c)
+    }
+
+    proptest::proptest! {
+        /// `layers_may_change` never skips a change: without its bytes,
+        /// every layer leaves the value as it is. The alphabet mixes each
+        /// layer's trigger bytes with the ASCII around them.
+        #[test]
+        fn layers_may_change_never_skips_a_change(
+            v in proptest::collection::vec(
+                proptest::sample::select(
+                    b"%&\\#;xu{}0123456789abcdefABCDEF lt;gt;amp \x80\xaf\xbc\xbd\xc0\xc1\xe0\xe3\xef\xf0\x00'<>/".to_vec()
+                ),
+                0..24,
+            )
+        ) {
+            if !layers_may_change(&v) {
+                let mut out = Vec::new();
+                proptest::prop_assert!(!percent_decode(&v, false, &mut out));
+                out.clear();
+                proptest::prop_assert!(!html_entities(&v, &mut out));
+                out.clear();
+                proptest::prop_assert!(!backslash_escapes(&v, &mut out));
+                out.clear();
+                proptest::prop_assert!(!fold_overlong_utf8(&v, &mut out));
+                out.clear();
+                proptest::prop_assert!(!fold_fullwidth(&v, &mut out));
+            }
+        }
+    }
+
+    #[test]
+    fn layers_may_change_sees_each_layer() {
+        for v in [
+            &b"%41"[..],
+            b"&lt;",
+            b"\\x41",
+            b"\xc0\xaf",
+            b"\xef\xbc\x9c",
+            b"\xe3\x80\x80",
+        ] {
+            assert!(layers_may_change(v), "{v:?}");
+        }
+        assert!(!layers_may_change(b"plain text, 1.2.3.4 / <b> 'q'"));
     }
 
     #[test]

@@ -20,8 +20,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::clean_cache::CleanCache;
 use super::decode::{
-    backslash_escapes, fold_fullwidth, fold_overlong_utf8, html_entities, percent_decode,
-    remove_nul,
+    backslash_escapes, fold_fullwidth, fold_overlong_utf8, html_entities, layers_may_change,
+    percent_decode, remove_nul,
 };
 use super::inert;
 use super::normalize::Normalize;
@@ -440,7 +440,8 @@ impl Engine {
             let spare: &mut Vec<u8> = layer_c;
             let depth = self.limits.max_decode_depth;
             let mut round = 0;
-            let mut still_changing = true;
+            // Most values hold no byte any decoding layer rewrites.
+            let mut still_changing = layers_may_change(cur);
             while still_changing && round < depth {
                 still_changing = false;
                 round += 1;

@@ -125,8 +125,23 @@ fn classify(upper: &[u8]) -> (u8, Word) {
 }
 
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.' || b >= 0x80
+    WORD_BYTES.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// Bytes of a bare word: letters, digits, `_`, `$`, `.` and non-ASCII. A
+/// table, because words are where the tokenizer spends its time.
+// Built in a const block, where `get_mut` is not available; `b < 256`.
+#[allow(clippy::indexing_slicing)]
+static WORD_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let x = b as u8;
+        t[b] = x.is_ascii_alphanumeric() || x == b'_' || x == b'$' || x == b'.' || x >= 0x80;
+        b += 1;
+    }
+    t
+};
 
 /// SQL whitespace, including the control bytes MySQL accepts (`\v`, `\f`,
 /// `\0` after decoding) and the non-breaking space of Latin-1.
@@ -455,8 +470,13 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
             }
             _ if is_word_byte(b) => {
                 // String prefixes: N'..', X'..', B'..', E'..' and _charset'..'.
+                // The word runs to the first byte that is not a word byte or
+                // is a Latin-1 space (rare: only 0xA0 is checked for that).
                 let mut j = i;
-                while s.get(j).is_some_and(|&c| is_word_byte(c)) && !latin1_space(s, j) {
+                while let Some(&c) = s.get(j) {
+                    if !is_word_byte(c) || (c == 0xa0 && latin1_space(s, j)) {
+                        break;
+                    }
                     j += 1;
                 }
                 let w = s.get(i..j).unwrap_or_default();
