@@ -71,25 +71,37 @@ impl Normalize {
 /// False only when [`shell`] would copy `input` unchanged: none of the bytes
 /// it removes or rewrites occurs, and no blank follows a space.
 fn shell_may_change(input: &[u8]) -> bool {
-    input.iter().enumerate().any(|(i, &b)| match b {
-        b'\'' | b'"' | b'^' | b'\\' | b'$' | b'{' | b'\t' | b'`' => true,
-        b'<' | b'>' => input.get(i + 1) == Some(&b'('),
-        b' ' => matches!(input.get(i + 1), Some(b' ' | b'\t')),
-        _ => false,
-    })
+    // One pass over byte pairs with no early exit, so it vectorises: the
+    // value is nearly always unchanged and read to its end anyway. A space
+    // before a tab is caught by the tab.
+    let rewritten = |b: u8| matches!(b, b'\'' | b'"' | b'^' | b'\\' | b'$' | b'{' | b'\t' | b'`');
+    input.last().is_some_and(|&b| rewritten(b))
+        || input
+            .iter()
+            .zip(input.iter().skip(1))
+            .fold(false, |any, (&b, &next)| {
+                any | rewritten(b)
+                    | ((b == b'<') | (b == b'>')) & (next == b'(')
+                    | (b == b' ') & (next == b' ')
+            })
 }
 
 /// False only when [`sql`] would report no change: no comment opener or
 /// closer, no whitespace other than single spaces.
 fn sql_may_change(input: &[u8]) -> bool {
-    input.iter().enumerate().any(|(i, &b)| match b {
-        b'#' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => true,
-        b'/' => input.get(i + 1) == Some(&b'*'),
-        b'*' => input.get(i + 1) == Some(&b'/'),
-        b'-' => input.get(i + 1) == Some(&b'-'),
-        b' ' => input.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
-        _ => false,
-    })
+    // As above; a space before other whitespace is caught by that byte.
+    let rewritten = |b: u8| matches!(b, b'#' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+    input.last().is_some_and(|&b| rewritten(b))
+        || input
+            .iter()
+            .zip(input.iter().skip(1))
+            .fold(false, |any, (&b, &next)| {
+                any | rewritten(b)
+                    | (b == b'/') & (next == b'*')
+                    | (b == b'*') & (next == b'/')
+                    | (b == b'-') & (next == b'-')
+                    | (b == b' ') & (next == b' ')
+            })
 }
 
 fn is_word(b: u8) -> bool {
