@@ -126,7 +126,7 @@ pub(crate) struct Engine {
     named_header_rules: Vec<(String, Vec<u64>)>,
     /// Per normalisation ([`Normalize::ALL`] order), the rules that ask for
     /// it: a point builds a normalised layer only when one of its rules does.
-    normalize_rules: [Vec<u64>; 2],
+    normalize_rules: [Vec<u64>; Normalize::ALL.len()],
     /// Rules with prefilter literals: the automaton runs only for them.
     literal_bits: Vec<u64>,
     /// Per [`inert`] class, the rules that may match a value of that class;
@@ -245,7 +245,7 @@ impl Engine {
                 }
             }
         }
-        let mut normalize_rules: [Vec<u64>; 2] = Default::default();
+        let mut normalize_rules: [Vec<u64>; Normalize::ALL.len()] = Default::default();
         for (bits, n) in normalize_rules.iter_mut().zip(Normalize::ALL) {
             bits.resize(words, 0);
             for (ri, r) in rules.iter().enumerate() {

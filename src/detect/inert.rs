@@ -349,6 +349,92 @@ mod tests {
         assert!(!crate::detect::xss::inert_over(|b| b == 0xbc));
     }
 
+    /// Whether some string of `alphabet` bytes reaches a match state of the
+    /// pattern's Thompson NFA, compiled as the engine compiles rules (bytes,
+    /// no Unicode); look-arounds are assumed to hold. An independent way to
+    /// the answer `hir_may_match` gives.
+    fn nfa_may_match(pattern: &str, alphabet: &dyn Fn(u8) -> bool) -> bool {
+        use regex_automata::nfa::thompson::{Compiler, Config, State};
+        use regex_automata::util::syntax;
+        let nfa = Compiler::new()
+            .syntax(syntax::Config::new().utf8(false).unicode(false))
+            .configure(Config::new().utf8(false).shrink(false))
+            .build(pattern)
+            .unwrap();
+        let mut seen = vec![false; nfa.states().len()];
+        let mut todo = vec![nfa.start_anchored()];
+        while let Some(id) = todo.pop() {
+            if std::mem::replace(&mut seen[id.as_usize()], true) {
+                continue;
+            }
+            match nfa.state(id) {
+                State::ByteRange { trans } => {
+                    if (trans.start..=trans.end).any(alphabet) {
+                        todo.push(trans.next);
+                    }
+                }
+                State::Sparse(sparse) => todo.extend(
+                    sparse
+                        .transitions
+                        .iter()
+                        .filter(|t| (t.start..=t.end).any(alphabet))
+                        .map(|t| t.next),
+                ),
+                State::Dense(dense) => todo.extend(
+                    dense
+                        .transitions
+                        .iter()
+                        .enumerate()
+                        .filter(|&(b, _)| alphabet(b as u8))
+                        .map(|(_, &next)| next),
+                ),
+                State::Look { next, .. } | State::Capture { next, .. } => todo.push(*next),
+                State::Union { alternates } => todo.extend(alternates.iter().copied()),
+                State::BinaryUnion { alt1, alt2 } => todo.extend([*alt1, *alt2]),
+                State::Fail => {}
+                State::Match { .. } => return true,
+            }
+        }
+        false
+    }
+
+    /// The syntax-tree walk gives, for every built-in rule and some odd
+    /// patterns, exactly the answer of a search of the compiled automaton.
+    #[test]
+    fn syntax_walk_agrees_with_the_automaton() {
+        let set = crate::detect::RuleSet::builtin();
+        let mut patterns: Vec<String> = set
+            .rules()
+            .iter()
+            .filter_map(|r| match &r.matcher {
+                crate::detect::rule::Matcher::Regex(re) => Some(re.as_str().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(patterns.len() > 100);
+        for odd in [
+            r"(?i)[^a-f]",
+            r"[^\x00-\xff]",
+            r"a{0}1",
+            r"(?x) 1 2",
+            r"\B1\b",
+            r"(?m)^\d+$",
+            r"[\d--\d]x?",
+            r"(?:[^\x00-\xff])*1",
+            r"[[:xdigit:]]{4}:",
+            r"(?i)DEAD|beef,",
+        ] {
+            patterns.push(odd.to_string());
+        }
+        for p in &patterns {
+            let walked = regex_may_match(p);
+            for (c, &walk) in walked.iter().enumerate() {
+                let nfa = nfa_may_match(p, &|b| member(c, b));
+                assert_eq!(walk, nfa, "class {} on {p}", CLASS_NAMES[c]);
+            }
+        }
+    }
+
     #[test]
     fn class_names_cover_the_classes() {
         assert_eq!(CLASS_NAMES.len(), CLASSES);

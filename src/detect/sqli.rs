@@ -875,6 +875,32 @@ mod tests {
         ));
     }
 
+    /// Every keyword `classify` knows holds a byte that is not an address
+    /// byte, so a word of address bytes is always a bare name. Read from
+    /// this file's source, so a keyword added later is checked too.
+    #[test]
+    fn every_keyword_holds_a_non_address_byte() {
+        let src = include_str!("sqli.rs");
+        let body = src
+            .split_once("fn classify(upper: &[u8]) -> (u8, Word) {")
+            .and_then(|(_, rest)| rest.split_once("\n}\n"))
+            .map(|(body, _)| body)
+            .unwrap();
+        let keywords: Vec<&str> = body
+            .split("b\"")
+            .skip(1)
+            .filter_map(|s| s.split_once('"').map(|(k, _)| k))
+            .collect();
+        assert!(keywords.len() > 80, "{keywords:?}");
+        for k in &keywords {
+            assert_ne!(classify(k.as_bytes()).0, b'n', "{k} is a keyword");
+            assert!(
+                !k.bytes().all(address_byte),
+                "{k} is spelt in address bytes"
+            );
+        }
+    }
+
     /// No keyword is spelt with the letters A to F (every such word up to
     /// eight letters; the keywords are all shorter or hold other letters).
     #[test]

@@ -313,25 +313,27 @@ fn scan_tag(s: &[u8], lt: usize, name: Range<usize>, closing: bool) -> Result<us
     Ok(i)
 }
 
-/// Look for an XSS shape in `s`.
+/// The bytes of which every shape other than a half-width tag needs one:
+/// a tag, an `=` (handler), a `:` (URL, CSS) or a quote. [`check`] returns
+/// early without them and [`inert_over`] vouches for classes without them.
+const SHAPE_BYTES: [u8; 6] = [b'<', b'=', b':', b'\'', b'"', b'`'];
+
 /// Whether [`check`] can never flag a value made only of bytes for which
-/// `class` holds (see [`super::inert`]): every shape needs a tag, a quote,
-/// an `=`, a `:` (tested first in `check`) or, for half-width tags, a
-/// non-ASCII byte, so a class with none of them is safe.
+/// `class` holds (see [`super::inert`]): none of [`SHAPE_BYTES`], and no
+/// non-ASCII byte (half-width tags).
 pub fn inert_over(class: impl Fn(u8) -> bool) -> bool {
-    (0..=255u8).all(|b| {
-        !class(b) || (b.is_ascii() && !matches!(b, b'<' | b'=' | b':' | b'\'' | b'"' | b'`'))
-    })
+    (0..=255u8).all(|b| !class(b) || (b.is_ascii() && !SHAPE_BYTES.contains(&b)))
 }
 
+/// Look for an XSS shape in `s`.
 pub fn check(s: &[u8]) -> Option<Finding> {
     if let Some(f) = half_width_tag(s) {
         return Some(f);
     }
-    // Every shape needs a tag, a quote, an `=` (handler) or a `:` (URL,
-    // CSS); most values have none of them and cost two memchr passes.
-    if memchr::memchr3(b'<', b'=', b':', s).is_none()
-        && memchr::memchr3(b'\'', b'"', b'`', s).is_none()
+    // Most values have none of the shape bytes and cost two memchr passes.
+    let [lt, eq, colon, squote, dquote, backtick] = SHAPE_BYTES;
+    if memchr::memchr3(lt, eq, colon, s).is_none()
+        && memchr::memchr3(squote, dquote, backtick, s).is_none()
     {
         return None;
     }
