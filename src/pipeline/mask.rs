@@ -178,6 +178,8 @@ pub enum KeySource {
 
 /// Masks secrets; shared by the workers (immutable, `Arc`).
 pub struct Masker {
+    /// Unique per masker built: what a [`NameMemo`] answer belongs to.
+    id: u64,
     enabled: bool,
     key: [u8; 32],
     key_source: KeySource,
@@ -310,6 +312,28 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
     p.get(pi..).unwrap_or_default().iter().all(|&c| c == b'*')
 }
 
+/// Per worker thread, the answers of [`Masker::name_matches`] already
+/// computed, keyed by masker id, pattern list and name. Names repeat request
+/// after request (header names, form fields) and each answer costs a
+/// percent-decode, two copies and a glob per pattern and name segment: on
+/// the CRS capture, where most requests are attacks and so are masked, that
+/// was a fifth of the worker's instructions. At most [`NAME_MEMO_MAX`]
+/// names of at most [`NAME_MEMO_MAX_NAME`] bytes (about 1.2 MiB per thread);
+/// past that the memo starts afresh.
+#[derive(Default)]
+struct NameMemo {
+    answers: std::collections::HashMap<Vec<u8>, bool>,
+    /// The lookup key, built in place.
+    key: Vec<u8>,
+}
+
+const NAME_MEMO_MAX: usize = 4096;
+const NAME_MEMO_MAX_NAME: usize = 256;
+
+thread_local! {
+    static NAME_MEMO: std::cell::RefCell<NameMemo> = std::cell::RefCell::new(NameMemo::default());
+}
+
 fn any_glob(pats: &[Vec<u8>], s: &[u8]) -> bool {
     !s.is_empty() && pats.iter().any(|p| glob(p, s))
 }
@@ -349,7 +373,9 @@ impl Masker {
         params.extend(patterns(&cfg.extra_params));
         let mut headers = patterns(DEFAULT_HEADERS);
         headers.extend(patterns(&cfg.extra_headers));
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Masker {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             enabled: cfg.enabled,
             key,
             key_source,
@@ -432,16 +458,45 @@ impl Masker {
             .any(|s| any_glob(pats, &normalise(s)))
     }
 
+    /// [`Self::name_matches`] on the parameter (`false`) or header (`true`)
+    /// patterns, answered from this thread's [`NameMemo`] when the name was
+    /// asked before.
+    fn matches_remembered(&self, headers: bool, name: &[u8]) -> bool {
+        let pats = if headers { &self.headers } else { &self.params };
+        if name.len() > NAME_MEMO_MAX_NAME {
+            return Self::name_matches(pats, name);
+        }
+        NAME_MEMO.with(|memo| {
+            let Ok(mut memo) = memo.try_borrow_mut() else {
+                return Self::name_matches(pats, name);
+            };
+            let NameMemo { answers, key } = &mut *memo;
+            key.clear();
+            key.extend_from_slice(&self.id.to_le_bytes());
+            key.push(u8::from(headers));
+            key.extend_from_slice(name);
+            if let Some(&known) = answers.get(key.as_slice()) {
+                return known;
+            }
+            let answer = Self::name_matches(pats, name);
+            if answers.len() >= NAME_MEMO_MAX {
+                answers.clear();
+            }
+            answers.insert(key.clone(), answer);
+            answer
+        })
+    }
+
     /// Is the value of the parameter (query, form, JSON key) `name` masked?
     pub fn param_masked(&self, name: &[u8]) -> bool {
-        self.enabled && !self.kept(name) && Self::name_matches(&self.params, name)
+        self.enabled && !self.kept(name) && self.matches_remembered(false, name)
     }
 
     /// Is the value of header `name` masked (wholly, or per cookie)?
     pub fn header_masked(&self, name: &[u8]) -> bool {
         self.enabled
             && !self.kept(name)
-            && (Self::name_matches(&self.headers, name) || Self::name_matches(&self.params, name))
+            && (self.matches_remembered(true, name) || self.matches_remembered(false, name))
     }
 
     /// Is a hit's location (`query:NAME`, `header:NAME`, `cookie:NAME`,
@@ -1563,6 +1618,30 @@ mod tests {
         // The default masker masks with the built-in lists.
         assert!(Masker::default().param_masked(b"password"));
         assert!(Masker::default().header_masked(b"Authorization"));
+    }
+
+    /// Answers remembered per thread belong to the masker that computed
+    /// them, stay right past the memo's capacity, and long names bypass it.
+    #[test]
+    fn remembered_name_answers_belong_to_their_masker() {
+        let only = masker_with(|c| c.params = Some(vec!["only_this".into()]));
+        let default = Masker::default();
+        for _ in 0..3 {
+            assert!(!only.param_masked(b"password"));
+            assert!(default.param_masked(b"password"));
+            assert!(only.param_masked(b"only-this"));
+            assert!(!default.param_masked(b"only-this"));
+            // A header pattern and a parameter pattern are separate lists.
+            assert!(default.header_masked(b"Cookie"));
+            assert!(!default.param_masked(b"Cookie"));
+        }
+        for i in 0..(NAME_MEMO_MAX + 10) {
+            assert!(!default.param_masked(format!("field{i}").as_bytes()));
+        }
+        assert!(default.param_masked(b"password"));
+        let long = format!("{}password", "x".repeat(NAME_MEMO_MAX_NAME));
+        assert!(default.param_masked(long.as_bytes()));
+        assert!(!only.param_masked(long.as_bytes()));
     }
 
     #[test]
