@@ -18,6 +18,10 @@ env = dict(os.environ, RUSTC_BOOTSTRAP="1")
 cmd = ["cargo", "fuzz", "run", "-O", target, "--",
        f"-max_total_time={max_s}", "-rss_limit_mb=2048", "-max_len=65536",
        "-print_final_stats=1"]
+# Per-target libFuzzer options (fuzz/options/README.md).
+options = os.path.join(root, "options", target)
+if os.path.exists(options):
+    cmd += open(options).read().split()
 # Build first, so compile time is never taken for a coverage plateau.
 subprocess.run(["cargo", "fuzz", "build", "-O", target], cwd=root, env=env, check=True)
 start = time.time()
@@ -34,6 +38,7 @@ with open(log_path, "wb") as log:
     os.set_blocking(p.stderr.fileno(), False)
     buf = b""
     stopped = False
+    inited = False
     tick = time.time()
     while p.poll() is None:
         time.sleep(1)
@@ -52,6 +57,9 @@ with open(log_path, "wb") as log:
         *lines, buf = buf.split(b"\n")
         for line in lines:
             m = status.match(line)
+            if b" INITED " in line:
+                inited = True
+                grew_at = time.time()
             if m:
                 runs, cov, ft, corp = (int(x or 0) for x in m.groups())
                 if cov > last["cov"]:
@@ -62,8 +70,9 @@ with open(log_path, "wb") as log:
                     slow_units += 1
                 else:
                     crashes += 1
-        # Only once libFuzzer reports coverage: loading a big corpus prints nothing.
-        if not stopped and last["cov"] > 0 and time.time() - grew_at > flat_s:
+        # Only once the corpus is loaded (INITED): while loading, libFuzzer
+        # prints a line only at powers of two, which looks flat.
+        if not stopped and inited and time.time() - grew_at > flat_s:
             os.killpg(p.pid, signal.SIGINT)
             stopped = True
     rest = p.stderr.read() or b""

@@ -71,5 +71,9 @@ for t in $targets; do
   esac
   [ -n "${FUZZ_SEED_ONLY:-}" ] && continue
   echo "== fuzz $t for ${secs}s"
-  (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536)
+  # Per-target libFuzzer options: fuzz/options/README.md.
+  opts=""
+  [ -f "fuzz/options/$t" ] && opts=$(cat "fuzz/options/$t")
+  # shellcheck disable=SC2086
+  (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 $opts)
 done
