@@ -69,39 +69,46 @@ impl Normalize {
 }
 
 /// False only when [`shell`] would copy `input` unchanged: none of the bytes
-/// it removes or rewrites occurs, and no blank follows a space.
+/// it removes or rewrites occurs, and no blank follows a space (a space
+/// before a tab is caught by the tab).
 fn shell_may_change(input: &[u8]) -> bool {
-    // One pass over byte pairs with no early exit, so it vectorises: the
-    // value is nearly always unchanged and read to its end anyway. A space
-    // before a tab is caught by the tab.
-    let rewritten = |b: u8| matches!(b, b'\'' | b'"' | b'^' | b'\\' | b'$' | b'{' | b'\t' | b'`');
-    input.last().is_some_and(|&b| rewritten(b))
-        || input
-            .iter()
-            .zip(input.iter().skip(1))
-            .fold(false, |any, (&b, &next)| {
-                any | rewritten(b)
-                    | ((b == b'<') | (b == b'>')) & (next == b'(')
-                    | (b == b' ') & (next == b' ')
-            })
+    any_byte_or_pair(
+        input,
+        |b| matches!(b, b'\'' | b'"' | b'^' | b'\\' | b'$' | b'{' | b'\t' | b'`'),
+        |b, next| ((b == b'<') | (b == b'>')) & (next == b'(') | (b == b' ') & (next == b' '),
+    )
 }
 
 /// False only when [`sql`] would report no change: no comment opener or
-/// closer, no whitespace other than single spaces.
+/// closer, no whitespace other than single spaces (a space before other
+/// whitespace is caught by that byte).
 fn sql_may_change(input: &[u8]) -> bool {
-    // As above; a space before other whitespace is caught by that byte.
-    let rewritten = |b: u8| matches!(b, b'#' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
-    input.last().is_some_and(|&b| rewritten(b))
+    any_byte_or_pair(
+        input,
+        |b| matches!(b, b'#' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c),
+        |b, next| {
+            (b == b'/') & (next == b'*')
+                | (b == b'*') & (next == b'/')
+                | (b == b'-') & (next == b'-')
+                | (b == b' ') & (next == b' ')
+        },
+    )
+}
+
+/// Whether `byte` holds for a byte of `input` or `pair` for two adjacent
+/// ones. One pass with no early exit, so it vectorises: a value is nearly
+/// always unchanged and read to its end anyway.
+#[inline(always)]
+fn any_byte_or_pair(
+    input: &[u8],
+    byte: impl Fn(u8) -> bool,
+    pair: impl Fn(u8, u8) -> bool,
+) -> bool {
+    input.last().is_some_and(|&b| byte(b))
         || input
             .iter()
             .zip(input.iter().skip(1))
-            .fold(false, |any, (&b, &next)| {
-                any | rewritten(b)
-                    | (b == b'/') & (next == b'*')
-                    | (b == b'*') & (next == b'/')
-                    | (b == b'-') & (next == b'-')
-                    | (b == b' ') & (next == b' ')
-            })
+            .fold(false, |any, (&b, &next)| any | byte(b) | pair(b, next))
 }
 
 fn is_word(b: u8) -> bool {
