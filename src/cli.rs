@@ -646,9 +646,9 @@ fn reload_rules(eff: &Effective, handle: &RulesHandle) {
 fn init_logging(common: &CommonArgs, config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = match (&common.log_level, std::env::var("RUST_LOG")) {
-        (Some(level), _) => EnvFilter::try_new(level),
-        (None, Ok(env)) if !env.is_empty() => EnvFilter::try_new(env),
-        _ => EnvFilter::try_new(&config.logging.level),
+        (Some(level), _) => crate::config::parse_log_filter(level),
+        (None, Ok(env)) if !env.is_empty() => crate::config::parse_log_filter(&env),
+        _ => crate::config::parse_log_filter(&config.logging.level),
     }
     .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -663,9 +663,26 @@ fn status_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Er
 
 fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let level = String::deserialize(d)?;
-    tracing_subscriber::EnvFilter::try_new(&level)
-        .map_err(|e| serde::de::Error::custom(format!("'{level}' is not a log filter: {e}")))?;
+    parse_log_filter(&level).map_err(serde::de::Error::custom)?;
     Ok(level)
+}
+
+/// A `tracing` filter (`info`, `specula=debug,warn`), checked first: every
+/// filter written by people (config, `--log-level`, `RUST_LOG`) goes
+/// through here. Directives must be ASCII, and each is trimmed before
+/// `tracing-subscriber` reads it: its directive parser (0.3.23) indexes the
+/// untrimmed text with offsets into the trimmed one, which panics on a
+/// multi-byte character after leading blanks (` a[/é]=` was found by the
+/// `config` fuzz target) and misreads ASCII ones.
+pub fn parse_log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    if !filter.is_ascii() {
+        return Err(format!(
+            "'{filter}' is not a log filter: targets, spans and levels are ASCII"
+        ));
+    }
+    let trimmed: Vec<&str> = filter.split(',').map(str::trim).collect();
+    tracing_subscriber::EnvFilter::try_new(trimmed.join(","))
+        .map_err(|e| format!("'{filter}' is not a log filter: {e}"))
 }
 
 /// Parse `10.0.0.0/8`, `192.0.2.1` or `2001:db8::/32`.
@@ -704,6 +721,26 @@ mod tests {
         assert_eq!(c.detect_limits().protocol.max_args, 2);
         assert!(args_many(&c));
         assert!(Config::parse("[detect.protocol]\nmax_argz = 2\n", Path::new("x.toml")).is_err());
+    }
+
+    /// Found by the `config` fuzz target: a span name with a multi-byte
+    /// character after a blank made `tracing-subscriber` panic (slicing
+    /// inside the character). Now an error that says why, in the config and
+    /// for `--log-level` / `RUST_LOG`, which take the same path.
+    #[test]
+    fn log_filter_with_non_ascii_is_an_error_not_a_panic() {
+        let crash =
+            "[logging]\nlevel = \"infooist, inwarn[/'nala /\u{83ec}]=,[/'nala /\u{83ec}]= e\"\n";
+        let e = Config::parse(crash, Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("ASCII"), "{e}");
+        assert!(parse_log_filter(" warn[/\u{e9}]=").is_err());
+        // Blanks around directives are still fine, and read as intended.
+        assert!(parse_log_filter(" specula=debug , warn").is_ok());
+        assert!(Config::parse(
+            "[logging]\nlevel = \"info, specula=debug\"\n",
+            Path::new("x.toml")
+        )
+        .is_ok());
     }
 
     #[test]
