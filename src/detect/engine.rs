@@ -1,7 +1,7 @@
 //! Matching engine: literal prefilter, then regex confirmation.
 //!
 //! All prefilter literals of all rules are compiled into one ASCII
-//! case-insensitive Aho-Corasick automaton, searched with overlapping
+//! case-insensitive Aho-Corasick DFA, walked byte by byte with overlapping
 //! semantics so that every rule whose literal occurs is selected (leftmost
 //! semantics would hide a literal that overlaps an earlier one). Per point
 //! and decoding layer: automaton → candidate bitset → target filter → regex.
@@ -16,7 +16,9 @@
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 
 use super::clean_cache::CleanCache;
 use super::decode::{
@@ -111,9 +113,12 @@ pub(crate) struct Engine {
     /// Unique per compiled rule set: what a [`CleanCache`] verdict belongs to.
     id: u64,
     rules: Vec<Compiled>,
-    ac: Option<AhoCorasick>,
-    /// Rules of each automaton pattern.
-    pattern_rules: Vec<Vec<u32>>,
+    /// All prefilter literals, ASCII case-insensitive, as a full DFA walked
+    /// directly (one table lookup per byte; see `rules_on`).
+    ac: Option<DFA>,
+    /// The rules of each automaton pattern, as one bitset per pattern
+    /// (`words` u64s each).
+    pattern_bits: Vec<u64>,
     /// Rules with no literal, always evaluated.
     always: Vec<u32>,
     /// `always` as a bitset.
@@ -195,13 +200,12 @@ impl Engine {
         let ac = if literals.is_empty() {
             None
         } else {
-            match AhoCorasickBuilder::new()
+            match aho_corasick::dfa::Builder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                // A full DFA: overlapping search is a table lookup per byte
-                // (the NFA's was the top cost of inspection). The literal set
-                // is small, so its memory is a few MiB at most.
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                // Walked byte by byte in `rules_on`: no prefilter to skip to.
+                .prefilter(false)
+                .start_kind(StartKind::Unanchored)
                 .build(&literals)
             {
                 Ok(ac) => Some(ac),
@@ -218,6 +222,14 @@ impl Engine {
         let mut always_bits = vec![0u64; words];
         for &ri in &always {
             bit_set(&mut always_bits, ri as usize);
+        }
+        let mut pattern_bits = vec![0u64; pattern_rules.len() * words];
+        for (pi, rs) in pattern_rules.iter().enumerate() {
+            if let Some(bits) = pattern_bits.get_mut(pi * words..(pi + 1) * words) {
+                for &r in rs {
+                    bit_set(bits, r as usize);
+                }
+            }
         }
         let mut kind_rules: [Vec<u64>; 7] = Default::default();
         kind_rules.iter_mut().for_each(|v| v.resize(words, 0));
@@ -284,7 +296,7 @@ impl Engine {
             rules,
             normalize_rules,
             ac,
-            pattern_rules,
+            pattern_bits,
             always,
             always_bits,
             kind_rules,
@@ -573,14 +585,7 @@ impl Engine {
             .zip(&self.literal_bits)
             .any(|(a, l)| a & l != 0);
         if let Some(ac) = self.ac.as_ref().filter(|_| literal_rules_apply) {
-            for m in ac.find_overlapping_iter(data) {
-                if let Some(rs) = self.pattern_rules.get(m.pattern().as_usize()) {
-                    for &r in rs {
-                        bit_set(candidates, r as usize);
-                        any = true;
-                    }
-                }
-            }
+            any = self.literal_candidates(ac, data, candidates);
         }
         // Prefilter candidates first, then the rules without literals, each
         // in rule order and only where the rule targets this point.
@@ -606,6 +611,44 @@ impl Engine {
             first_hit,
             count,
         )
+    }
+
+    /// Mark in `candidates` every rule one of whose literals occurs in
+    /// `data` (overlapping: a literal inside or across another still
+    /// counts). The DFA is walked directly rather than through an iterator
+    /// of matches: benign values are full of short literals (`/`, `=`,
+    /// `on`), and a match here costs one OR of a precomputed bitset instead
+    /// of a resumed search. Returns whether any rule was marked.
+    fn literal_candidates(&self, ac: &DFA, data: &[u8], candidates: &mut [u64]) -> bool {
+        let Ok(mut sid) = ac.start_state(Anchored::No) else {
+            return false;
+        };
+        let words = candidates.len();
+        let mut any = false;
+        for &b in data {
+            sid = ac.next_state(Anchored::No, sid, b);
+            if !ac.is_special(sid) {
+                continue;
+            }
+            if ac.is_dead(sid) {
+                break;
+            }
+            if !ac.is_match(sid) {
+                continue;
+            }
+            for i in 0..ac.match_len(sid) {
+                let pattern = ac.match_pattern(sid, i).as_usize();
+                let bits = self
+                    .pattern_bits
+                    .get(pattern * words..(pattern + 1) * words)
+                    .unwrap_or_default();
+                for (c, b) in candidates.iter_mut().zip(bits) {
+                    *c |= b;
+                }
+                any = true;
+            }
+        }
+        any
     }
 
     /// Evaluate the rules in `set & applicable` (skipping, when `only` is
