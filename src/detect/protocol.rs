@@ -320,22 +320,24 @@ fn charset_known(cs: &[u8]) -> bool {
 }
 
 /// Split a media type's parameters (`; a=b; c="d;e"`), quotes respected.
-fn params(v: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut quoted = false;
-    let mut start = 0;
-    for (i, &b) in v.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b';' if !quoted => {
-                out.push(v.get(start..i).unwrap_or_default());
-                start = i + 1;
+fn params(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let mut quoted = false;
+        for (i, &b) in r.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    rest = r.get(i + 1..);
+                    return r.get(..i);
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    out.push(v.get(start..).unwrap_or_default());
-    out
+        rest = None;
+        Some(r)
+    })
 }
 
 /// Content-Type of the request: a charset the body decoder and an
@@ -348,7 +350,7 @@ fn content_type(value: &[u8], found: &mut dyn FnMut(&'static str)) {
     let mut malformed = false;
     let mut multipart = false;
     let mut boundary = false;
-    for (i, p) in params(value).into_iter().enumerate() {
+    for (i, p) in params(value).enumerate() {
         let p = p.trim_ascii();
         if i == 0 {
             // RFC 9110 §8.3.1: media-type = type "/" subtype, both tokens.
@@ -430,15 +432,27 @@ fn looks_like_media_type(v: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
+/// Whether `h` holds `n`, ASCII case-insensitively (`n` lowercase and
+/// non-empty): only the positions of its first letter are compared.
 fn contains_ci(h: &[u8], n: &[u8]) -> bool {
-    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), h).any(|i| {
+        h.get(i..i + n.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(n))
+    })
 }
 
 /// `Accept: text/html;charset=cp1026`: asking for a response in a charset
 /// an output filter cannot read (EBCDIC, UTF-16) hides leaked data.
 fn accept(value: &[u8], found: &mut dyn FnMut(&'static str)) {
+    // Browsers' long Accept lists name no charset.
+    if !contains_ci(value, b"charset") {
+        return;
+    }
     for range in value.split(|&b| b == b',') {
-        for p in params(range).into_iter().skip(1) {
+        for p in params(range).skip(1) {
             let p = p.trim_ascii();
             if let Some(eq) = memchr::memchr(b'=', p) {
                 let key = p.get(..eq).unwrap_or_default().trim_ascii();
@@ -502,7 +516,8 @@ fn bad_percent(raw: &[u8]) -> bool {
 /// `%uFF01`-`%uFF5E`: IIS `%u` escapes of fullwidth ASCII forms, which
 /// best-fit mapping turns back into `/`, `<`, `'` behind the inspection.
 fn fullwidth_u(raw: &[u8]) -> bool {
-    raw.windows(6).any(|w| {
+    memchr::memchr_iter(b'%', raw).any(|i| {
+        let w = raw.get(i..i + 6).unwrap_or_default();
         w.first() == Some(&b'%')
             && w.get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b'u'))
             && w.get(2).is_some_and(|c| c.eq_ignore_ascii_case(&b'f'))
@@ -511,6 +526,15 @@ fn fullwidth_u(raw: &[u8]) -> bool {
             // what JavaScript `escape()` produces for Japanese text.
             && w.get(4).is_some_and(|c| b"012345".contains(c))
             && w.get(5).is_some_and(u8::is_ascii_hexdigit)
+    })
+}
+
+/// Printable ASCII without `%`: what most arguments are. One branch-free
+/// pass (the compiler vectorises the fold) instead of decoding and then
+/// scanning for controls, NUL and broken UTF-8.
+fn plain_text(v: &[u8]) -> bool {
+    !v.iter().fold(false, |odd, &b| {
+        odd | !(0x20..0x7f).contains(&b) | (b == b'%')
     })
 }
 
@@ -603,36 +627,58 @@ fn arguments(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             }
             count += 1;
             let (name, value) = super::decode::split_arg(pair);
-            dec.clear();
-            percent_decode(name, true, &mut dec);
-            if dec.is_empty() {
-                dec.extend_from_slice(name);
+            if plain_text(pair) {
+                // Nothing to decode and no control or non-ASCII byte: of
+                // the checks below only the name's length can fire (`+`
+                // decodes to a space, one byte for one).
+                if name.len() > policy.max_arg_name_len {
+                    found("arg-name-long");
+                }
+                continue;
             }
-            if dec.len() > policy.max_arg_name_len {
-                found("arg-name-long");
-            }
-            // A hand-written body may end in an (encoded) line break.
-            let name_dec = if si == 1 && pi == last {
-                dec.trim_ascii_end()
-            } else {
-                dec.as_slice()
-            };
-            if name_dec.iter().any(|&b| b == b'\r' || b == b'\n') {
-                // A line break in a parameter name: header or log injection.
-                found("crlf-in-arg-name");
-            }
-            check_decoded(&dec, found);
-            dec.clear();
-            percent_decode(value, true, &mut dec);
-            if dec.is_empty() {
-                dec.extend_from_slice(value);
-            }
-            check_decoded(&dec, found);
+            pair_checks(name, value, si == 1 && pi == last, policy, &mut dec, found);
         }
     }
     if count > policy.max_args {
         found("args-many");
     }
+}
+
+/// The checks on one argument: its decoded name (length, line breaks) and
+/// both decoded halves (NUL, controls, broken UTF-8). `last_in_body`: the
+/// body's last argument, whose trailing line break is the form's own.
+fn pair_checks(
+    name: &[u8],
+    value: &[u8],
+    last_in_body: bool,
+    policy: &ProtocolPolicy,
+    dec: &mut Vec<u8>,
+    found: &mut dyn FnMut(&'static str),
+) {
+    dec.clear();
+    percent_decode(name, true, dec);
+    if dec.is_empty() {
+        dec.extend_from_slice(name);
+    }
+    if dec.len() > policy.max_arg_name_len {
+        found("arg-name-long");
+    }
+    let name_dec = if last_in_body {
+        dec.trim_ascii_end()
+    } else {
+        dec.as_slice()
+    };
+    if name_dec.iter().any(|&b| b == b'\r' || b == b'\n') {
+        // A line break in a parameter name: header or log injection.
+        found("crlf-in-arg-name");
+    }
+    check_decoded(dec, found);
+    dec.clear();
+    percent_decode(value, true, dec);
+    if dec.is_empty() {
+        dec.extend_from_slice(value);
+    }
+    check_decoded(dec, found);
 }
 
 fn check_decoded(dec: &[u8], found: &mut dyn FnMut(&'static str)) {
@@ -654,7 +700,7 @@ fn check_decoded(dec: &[u8], found: &mut dyn FnMut(&'static str)) {
 /// charset) and Windows paths in a filename (`C:\dir\a.txt`, old IE) are
 /// legitimate.
 pub fn disposition_param_injection(hval: &[u8]) -> bool {
-    for p in params(hval).into_iter().skip(1) {
+    for p in params(hval).skip(1) {
         let p = p.trim_ascii();
         let Some(eq) = memchr::memchr(b'=', p) else {
             continue;
@@ -704,4 +750,107 @@ fn param_value_injected(v: &[u8], is_file: bool) -> bool {
         i += 1;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let interesting = proptest::sample::select(
+            b"%uUfF05+=;\"cChHsS\r\n\0\x01\x1f\x7f\x80\xc0\xaf\xffa9 Z".to_vec(),
+        );
+        proptest::collection::vec(prop_oneof![3 => interesting, 1 => any::<u8>()], 0..24)
+    }
+
+    fn fullwidth_u_reference(raw: &[u8]) -> bool {
+        raw.windows(6).any(|w| {
+            w[0] == b'%'
+                && w[1].eq_ignore_ascii_case(&b'u')
+                && w[2].eq_ignore_ascii_case(&b'f')
+                && w[3].eq_ignore_ascii_case(&b'f')
+                && b"012345".contains(&w[4])
+                && w[5].is_ascii_hexdigit()
+        })
+    }
+
+    proptest::proptest! {
+        /// The shortcut for plain arguments reports what the full checks
+        /// report on them.
+        #[test]
+        fn plain_arguments_shortcut_agrees(
+            name in bytes(),
+            value in bytes(),
+            max_name in 0usize..8,
+            last_in_body: bool,
+        ) {
+            let mut pair = name.clone();
+            pair.push(b'=');
+            pair.extend_from_slice(&value);
+            let (n, v) = super::super::decode::split_arg(&pair);
+            let policy = ProtocolPolicy { max_arg_name_len: max_name, ..ProtocolPolicy::default() };
+            let mut full = Vec::new();
+            pair_checks(n, v, last_in_body, &policy, &mut Vec::new(), &mut |f| full.push(f));
+            if plain_text(&pair) {
+                let short: Vec<&str> = if n.len() > max_name { vec!["arg-name-long"] } else { vec![] };
+                proptest::prop_assert_eq!(full, short);
+            }
+        }
+
+        #[test]
+        fn contains_ci_agrees_with_a_window_scan(
+            pre in bytes(),
+            mid in proptest::sample::select(vec!["", "charset", "CharSet", "charse", "chARSET="]),
+            post in bytes(),
+        ) {
+            let mut h = pre.clone();
+            h.extend_from_slice(mid.as_bytes());
+            h.extend_from_slice(&post);
+            for n in [&b"charset"[..], b"charset=", b"c"] {
+                let reference = h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+                proptest::prop_assert_eq!(contains_ci(&h, n), reference);
+            }
+        }
+
+        /// Parameters split at unquoted `;` only, and nothing is lost.
+        #[test]
+        fn params_split_at_unquoted_semicolons(v in bytes()) {
+            let parts: Vec<&[u8]> = params(&v).collect();
+            proptest::prop_assert_eq!(parts.join(&b';'), v.clone());
+            let mut quoted = false;
+            let mut cuts = 0;
+            for &b in &v {
+                match b {
+                    b'"' => quoted = !quoted,
+                    b';' if !quoted => cuts += 1,
+                    _ => {}
+                }
+            }
+            proptest::prop_assert_eq!(parts.len(), cuts + 1);
+        }
+
+        #[test]
+        fn fullwidth_u_agrees_with_a_window_scan(raw in bytes()) {
+            proptest::prop_assert_eq!(fullwidth_u(&raw), fullwidth_u_reference(&raw));
+        }
+    }
+
+    #[test]
+    fn plain_text_is_printable_ascii_without_percent() {
+        assert!(plain_text(b"a+b=c d~"));
+        assert!(plain_text(b""));
+        for odd in [
+            &b"a%20"[..],
+            b"a\x00",
+            b"\x1f",
+            b"\x7f",
+            b"caf\xc3\xa9",
+            b"a\r\n",
+        ] {
+            assert!(!plain_text(odd), "{odd:?}");
+        }
+        assert!(fullwidth_u(b"x=%uFF1c"));
+        assert!(!fullwidth_u(b"x=%uFF6"));
+    }
 }
