@@ -54,7 +54,7 @@ fn check(req: &Request, limits: &DetectLimits, reused: &mut Points) {
     }
     for x in &p.points {
         assert!(x.value.start <= x.value.end && x.value.end <= p.values.len());
-        assert!(x.loc.start <= x.loc.end && x.loc.end <= p.locs.len());
+        assert!(p.header_name_bytes(x).len() <= MAX_LOCATION_NAME);
         assert!(p.value(x).len() <= limits.max_point_bytes);
         assert!(p.loc(x).len() <= MAX_LOCATION_LEN, "location too long");
         assert!(p.header_name(x).chars().count() <= MAX_LOCATION_NAME);

@@ -27,7 +27,7 @@ use super::decode::{
 };
 use super::inert;
 use super::normalize::Normalize;
-use super::point::{Kind, Point, Points};
+use super::point::{Kind, Point, Points, MAX_LOCATION_NAME};
 use super::rule::{Matcher, Rule, Target};
 use super::{sqli, xss};
 use super::{AttackClass, DetectLimits, DetectStats, Hit, RuleSet, Severity};
@@ -75,7 +75,7 @@ impl Compiled {
         p.kind == Kind::Header
             && ((self.custom_headers
                 && !super::rule::is_standard_header(points.header_name(p).as_bytes()))
-                || self.headers.iter().any(|h| h == points.header_name(p)))
+                || self.headers.iter().any(|h| *h == points.header_name(p)))
     }
 }
 
@@ -321,16 +321,26 @@ impl Engine {
         if p.kind != Kind::Header {
             return;
         }
-        let name = points.header_name(p);
+        // The name lowercased on the stack (at most MAX_LOCATION_NAME bytes).
+        let raw = points.header_name_bytes(p);
+        let mut buf = [0u8; MAX_LOCATION_NAME];
+        for (d, s) in buf.iter_mut().zip(raw) {
+            *d = s.to_ascii_lowercase();
+        }
+        let name = buf.get(..raw.len()).unwrap_or_default();
         let mut add = |bits: &[u64]| {
             for (w, b) in out.iter_mut().zip(bits) {
                 *w |= b;
             }
         };
-        if !super::rule::is_standard_header(name.as_bytes()) {
+        if !super::rule::is_standard_header(name) {
             add(&self.custom_header_rules);
         }
-        if let Some((_, bits)) = self.named_header_rules.iter().find(|(n, _)| n == name) {
+        if let Some((_, bits)) = self
+            .named_header_rules
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+        {
             add(bits);
         }
     }
@@ -744,7 +754,7 @@ impl Engine {
             rule_id: rule.id.clone(),
             class: rule.class,
             severity: rule.severity,
-            location: loc.to_string(),
+            location: loc,
             matched: mb.get(..MAX_MATCHED_BYTES).unwrap_or(mb).to_vec(),
         });
         *count += 1;

@@ -6,9 +6,10 @@
 //! JSON, multipart, XML/SOAP, GraphQL, else raw), after inflating a
 //! `Content-Encoding: gzip / deflate` body (see [`super::body`]). Values that
 //! have the shape of base64 text, and the header and payload of JWTs, are
-//! decoded into extra points (`cookie:s:base64`, `header:Authorization:jwt.payload`). Values live in one reusable byte arena and
-//! locations in one reusable string arena of [`Points`], so a worker that
-//! keeps its `Points` allocates nothing once they have grown. Bounded by
+//! decoded into extra points (`cookie:s:base64`, `header:Authorization:jwt.payload`). Values and names live in two reusable byte
+//! arenas of [`Points`], so a worker that keeps its `Points` allocates
+//! nothing once they have grown; a point's location string is assembled
+//! only when asked for ([`Points::loc`], in practice for a hit). Bounded by
 //! [`DetectLimits`]: at most `max_points` points (the rest are dropped and
 //! counted in `point_limit_hits`), at most `max_point_bytes` bytes per value
 //! (cut and counted in `point_bytes_truncated`).
@@ -49,13 +50,20 @@ pub enum Kind {
 }
 
 /// One inspection point; ranges index the arenas of [`Points`].
+///
+/// The location string (`query:id`) is not built here: most points never
+/// produce a hit, so [`Points::loc`] assembles it from the prefix, the raw
+/// name and the suffix only when asked.
 #[derive(Debug, Clone)]
 pub struct Point {
     pub kind: Kind,
-    /// Location string (`query:id`), in `Points::locs`.
-    pub loc: Range<usize>,
-    /// Lowercase header name for `Kind::Header`, in `Points::locs`.
-    pub header: Range<usize>,
+    /// Location prefix (`query:`, `header:`).
+    prefix: &'static str,
+    /// The name as sent, in `Points::names`.
+    name: Range<usize>,
+    /// Location suffix (`:base64`, a part header's `:header:NAME`), UTF-8,
+    /// in `Points::names`.
+    suffix: Range<usize>,
     /// Value bytes, in `Points::values`.
     pub value: Range<usize>,
 }
@@ -64,7 +72,8 @@ pub struct Point {
 #[derive(Debug, Default)]
 pub struct Points {
     pub points: Vec<Point>,
-    pub locs: String,
+    /// Names and suffixes of the points.
+    names: Vec<u8>,
     pub values: Vec<u8>,
     /// Protocol findings of the body (`compression-bomb`), reported by the
     /// engine as `protocol-NAME` hits at `body`.
@@ -83,16 +92,51 @@ impl Points {
     pub fn value(&self, p: &Point) -> &[u8] {
         self.values.get(p.value.clone()).unwrap_or_default()
     }
-    pub fn loc(&self, p: &Point) -> &str {
-        self.locs.get(p.loc.clone()).unwrap_or_default()
+
+    /// The location string: prefix, the name (lossy UTF-8, at most
+    /// [`MAX_LOCATION_NAME`] bytes) and the suffix, at most
+    /// [`MAX_LOCATION_LEN`] bytes; when that bound bites the name is cut,
+    /// not the suffix.
+    pub fn loc(&self, p: &Point) -> String {
+        let suffix = self.names.get(p.suffix.clone()).unwrap_or_default();
+        let suffix = String::from_utf8_lossy(suffix);
+        let mut out = String::with_capacity(p.prefix.len() + p.name.len() + suffix.len());
+        out.push_str(p.prefix);
+        push_name(&mut out, self.name(p));
+        truncate_at_char(&mut out, MAX_LOCATION_LEN.saturating_sub(suffix.len()));
+        out.push_str(&suffix);
+        truncate_at_char(&mut out, MAX_LOCATION_LEN);
+        out
     }
-    pub fn header_name(&self, p: &Point) -> &str {
-        self.locs.get(p.header.clone()).unwrap_or_default()
+
+    /// The name as sent (a header's name for `Kind::Header`).
+    fn name(&self, p: &Point) -> &[u8] {
+        self.names.get(p.name.clone()).unwrap_or_default()
+    }
+
+    /// A header point's name as rules target it: its first
+    /// [`MAX_LOCATION_NAME`] bytes, compared ASCII case-insensitively
+    /// (empty for other kinds).
+    pub fn header_name_bytes(&self, p: &Point) -> &[u8] {
+        if p.kind != Kind::Header {
+            return b"";
+        }
+        let name = self.name(p);
+        name.get(..MAX_LOCATION_NAME).unwrap_or(name)
+    }
+
+    /// [`Self::header_name_bytes`] lowercased, each non-ASCII byte as the
+    /// character of that code point.
+    pub fn header_name(&self, p: &Point) -> String {
+        self.header_name_bytes(p)
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect()
     }
 
     fn clear(&mut self) {
         self.points.clear();
-        self.locs.clear();
+        self.names.clear();
         self.values.clear();
         self.findings.clear();
         self.limit_hit = false;
@@ -104,7 +148,7 @@ impl Points {
         limits: &DetectLimits,
         stats: &mut DetectStats,
         kind: Kind,
-        prefix: &str,
+        prefix: &'static str,
         name: &[u8],
         value: &[u8],
     ) {
@@ -120,7 +164,7 @@ impl Points {
         limits: &DetectLimits,
         stats: &mut DetectStats,
         kind: Kind,
-        prefix: &str,
+        prefix: &'static str,
         name: &[u8],
         value: &[u8],
     ) {
@@ -163,7 +207,7 @@ impl Points {
         limits: &DetectLimits,
         stats: &mut DetectStats,
         kind: Kind,
-        prefix: &str,
+        prefix: &'static str,
         name: &[u8],
         suffix: &str,
         value: &[u8],
@@ -175,35 +219,11 @@ impl Points {
             }
             return;
         }
-        let loc_start = self.locs.len();
-        self.locs.push_str(prefix);
-        push_name(&mut self.locs, name);
-        let room = MAX_LOCATION_LEN.saturating_sub(suffix.len());
-        truncate_at_char(&mut self.locs, loc_start + room);
-        self.locs.push_str(suffix);
-        truncate_at_char(&mut self.locs, loc_start + MAX_LOCATION_LEN);
-        let loc = loc_start..self.locs.len();
-        let header = if kind == Kind::Header {
-            let s = self.locs.len();
-            let name = name.get(..MAX_LOCATION_NAME).unwrap_or(name);
-            match std::str::from_utf8(name) {
-                // The usual ASCII name: one copy, lowercased in place.
-                Ok(ascii) if name.is_ascii() => {
-                    self.locs.push_str(ascii);
-                    if let Some(t) = self.locs.get_mut(s..) {
-                        t.make_ascii_lowercase();
-                    }
-                }
-                _ => {
-                    for &b in name {
-                        self.locs.push(char::from(b.to_ascii_lowercase()));
-                    }
-                }
-            }
-            s..self.locs.len()
-        } else {
-            0..0
-        };
+        let name_start = self.names.len();
+        self.names.extend_from_slice(name);
+        let name = name_start..self.names.len();
+        self.names.extend_from_slice(suffix.as_bytes());
+        let suffix = name.end..self.names.len();
         let mut v = value;
         if v.len() > limits.max_point_bytes {
             stats.point_bytes_truncated += 1;
@@ -213,8 +233,9 @@ impl Points {
         self.values.extend_from_slice(v);
         self.points.push(Point {
             kind,
-            loc,
-            header,
+            prefix,
+            name,
+            suffix,
             value: vs..self.values.len(),
         });
     }
@@ -379,7 +400,7 @@ impl Points {
         limits: &DetectLimits,
         stats: &mut DetectStats,
         kind: Kind,
-        prefix: &str,
+        prefix: &'static str,
         data: &[u8],
         name_buf: &mut Vec<u8>,
         value_buf: &mut Vec<u8>,
@@ -499,7 +520,7 @@ impl Points {
         limits: &DetectLimits,
         stats: &mut DetectStats,
         kind: Kind,
-        prefix: &str,
+        prefix: &'static str,
         text: &[u8],
     ) {
         self.push(limits, stats, kind, prefix, b"query", text);
