@@ -149,15 +149,36 @@ pub(super) struct HeadBuf {
     pub lines: usize,
     /// A request head: a first line without version ends the head (HTTP/0.9).
     request: bool,
+    /// A LF without a CR before it was seen.
+    bare_lf: bool,
+    /// LFs with a CR before them.
+    crlf: usize,
 }
 
 impl HeadBuf {
     pub fn new(prefix: Vec<u8>, request: bool) -> HeadBuf {
-        HeadBuf {
+        let mut head = HeadBuf {
             buf: prefix,
             line_start: 0,
             lines: 0,
             request,
+            bare_lf: false,
+            crlf: 0,
+        };
+        let mut from = 0;
+        while let Some(k) = head.buf.get(from..).and_then(|r| memchr::memchr(b'\n', r)) {
+            head.note_lf(from + k);
+            from += k + 1;
+        }
+        head
+    }
+
+    /// Record the line ending of the LF at `buf[i]`.
+    fn note_lf(&mut self, i: usize) {
+        if i > 0 && self.buf.get(i - 1) == Some(&b'\r') {
+            self.crlf += 1;
+        } else {
+            self.bare_lf = true;
         }
     }
 
@@ -171,47 +192,49 @@ impl HeadBuf {
     /// Copy head bytes of `data` (and no more) and look for the empty line
     /// that ends the head (RFC 9112 §2.2: LF alone is accepted as a line end).
     pub fn feed(&mut self, data: &[u8], max: usize) -> Scan {
-        // One allocation for what this call can copy, rather than a doubling
-        // per line. Exact, so an unfinished head holds no spare capacity
-        // beyond what `held()` accounts (a finished one is parsed and dropped).
-        self.buf
-            .reserve_exact(data.len().min(max.saturating_sub(self.buf.len())));
-        let mut pos = 0;
-        loop {
-            let rest = data.get(pos..).unwrap_or_default();
-            let room = max.saturating_sub(self.buf.len());
-            let Some(i) = memchr::memchr(b'\n', rest) else {
-                if rest.len() > room {
-                    self.buf
-                        .extend_from_slice(rest.get(..room).unwrap_or_default());
-                    return Scan::TooLong(pos + room);
-                }
-                self.buf.extend_from_slice(rest);
-                return Scan::NeedMore;
-            };
-            let take = i + 1;
-            if take > room {
-                self.buf
-                    .extend_from_slice(rest.get(..room).unwrap_or_default());
-                return Scan::TooLong(pos + room);
-            }
-            self.buf
-                .extend_from_slice(rest.get(..take).unwrap_or_default());
-            pos += take;
-            let end = self.buf.len().saturating_sub(1);
+        let room = max.saturating_sub(self.buf.len());
+        // What fits is copied at once (exactly, so an unfinished head holds
+        // no spare capacity beyond what `held()` accounts); whatever follows
+        // the head's end is cut off again below.
+        let window = data.get(..room).unwrap_or(data);
+        let start = self.buf.len();
+        self.buf.reserve_exact(window.len());
+        self.buf.extend_from_slice(window);
+        for i in memchr::memchr_iter(b'\n', window) {
+            let end = start + i;
+            self.note_lf(end);
             let line = strip_cr(self.buf.get(self.line_start..end).unwrap_or_default());
-            let first = self.lines == 0;
-            self.lines += 1;
-            self.line_start = self.buf.len();
-            if first {
-                if self.request
+            let complete = if self.lines == 0 {
+                self.request
                     && parse_request_line(line, &mut Anomalies::default()).2 == Version::Http09
-                {
-                    return Scan::Complete(pos);
-                }
-            } else if line.is_empty() {
-                return Scan::Complete(pos);
+            } else {
+                line.is_empty()
+            };
+            self.lines += 1;
+            self.line_start = end + 1;
+            if complete {
+                self.buf.truncate(end + 1);
+                return Scan::Complete(i + 1);
             }
+        }
+        if data.len() > room {
+            Scan::TooLong(room)
+        } else {
+            Scan::NeedMore
+        }
+    }
+
+    /// Bare LF / bare CR line endings in the head. A CR is bare unless a LF
+    /// follows it (or it ends a truncated head, not known yet); the LFs were
+    /// classified as they were found, and the CRs are counted in one
+    /// vectorised pass rather than visited.
+    fn line_ending_anomalies(&self, a: &mut Anomalies) {
+        if self.bare_lf {
+            a.set(Anomaly::BareLf);
+        }
+        let trailing_cr = usize::from(self.buf.last() == Some(&b'\r'));
+        if memchr::memchr_iter(b'\r', &self.buf).count() > self.crlf + trailing_cr {
+            a.set(Anomaly::BareCr);
         }
     }
 }
@@ -256,24 +279,6 @@ pub(super) struct ResponseHead {
 }
 
 /// Line-ending anomalies of a head: LF without CR, CR without LF.
-fn line_ending_anomalies(buf: &[u8], a: &mut Anomalies) {
-    for i in memchr::memchr_iter(b'\n', buf) {
-        if i == 0 || buf.get(i - 1) != Some(&b'\r') {
-            a.set(Anomaly::BareLf);
-            break;
-        }
-    }
-    for i in memchr::memchr_iter(b'\r', buf) {
-        // A CR at the very end of a truncated head is not known to be bare.
-        if let Some(next) = buf.get(i + 1) {
-            if *next != b'\n' {
-                a.set(Anomaly::BareCr);
-                break;
-            }
-        }
-    }
-}
-
 /// Parse a whole request head (`complete`) or what there is of one.
 /// httparse first; when it rejects, the lenient parser, which never fails.
 pub(super) fn parse_request(head: &HeadBuf, complete: bool, max_headers: usize) -> RequestHead {
@@ -284,7 +289,7 @@ pub(super) fn parse_request(head: &HeadBuf, complete: bool, max_headers: usize) 
         None
     }
     .unwrap_or_else(|| parse_request_lenient(buf, max_headers));
-    line_ending_anomalies(buf, &mut out.anomalies);
+    head.line_ending_anomalies(&mut out.anomalies);
     if out.version == Some(Version::Http11)
         && !out
             .headers
@@ -600,6 +605,56 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Line endings judged by walking every line, for comparison.
+    fn line_ending_reference(buf: &[u8]) -> (bool, bool) {
+        let bare_lf = memchr::memchr_iter(b'\n', buf).any(|i| i == 0 || buf[i - 1] != b'\r');
+        let bare_cr =
+            memchr::memchr_iter(b'\r', buf).any(|i| buf.get(i + 1).is_some_and(|&n| n != b'\n'));
+        (bare_lf, bare_cr)
+    }
+
+    proptest::proptest! {
+        /// Fed in any pieces, after any prefix, a head reports the bare
+        /// line endings of exactly the bytes it kept, and keeps the bytes up
+        /// to its end (or the limit) and no more.
+        #[test]
+        fn fed_in_pieces_line_endings_and_bytes_agree(
+            prefix in proptest::collection::vec(proptest::sample::select(b"\r\nG ".to_vec()), 0..4),
+            data in proptest::collection::vec(proptest::sample::select(b"\r\nGa: /".to_vec()), 0..60),
+            cuts in proptest::collection::vec(0usize..60, 0..4),
+            max in 1usize..80,
+        ) {
+            let mut head = HeadBuf::new(prefix.clone(), true);
+            let mut cuts = cuts;
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            let mut at = 0;
+            let mut used = 0;
+            for c in cuts {
+                let c = c.min(data.len()).max(at);
+                let piece = &data[at..c];
+                match head.feed(piece, max) {
+                    Scan::NeedMore => used += piece.len(),
+                    Scan::Complete(n) | Scan::TooLong(n) => {
+                        used += n;
+                        break;
+                    }
+                }
+                at = c;
+            }
+            let mut kept = prefix.clone();
+            kept.extend_from_slice(&data[..used]);
+            proptest::prop_assert_eq!(&head.buf, &kept);
+            let mut a = Anomalies::default();
+            head.line_ending_anomalies(&mut a);
+            proptest::prop_assert_eq!(
+                (a.has(Anomaly::BareLf), a.has(Anomaly::BareCr)),
+                line_ending_reference(&head.buf)
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
