@@ -115,61 +115,63 @@ impl Target {
 /// targets already cover (`cookie`, `header:user-agent`, `header:referer`).
 /// Lowercase names.
 pub fn is_standard_header(name: &[u8]) -> bool {
-    const STANDARD: &[&[u8]] = &[
-        b"accept",
-        b"accept-charset",
-        b"accept-encoding",
-        b"accept-language",
-        b"authorization",
-        b"cache-control",
-        b"connection",
-        b"content-encoding",
-        b"content-length",
-        b"content-type",
-        b"cookie",
-        b"date",
-        b"dnt",
-        b"expect",
-        b"forwarded",
-        b"host",
-        b"if-match",
-        b"if-modified-since",
-        b"if-none-match",
-        b"if-range",
-        b"if-unmodified-since",
-        b"keep-alive",
-        b"max-forwards",
-        b"origin",
-        b"pragma",
-        b"priority",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"range",
-        b"referer",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"upgrade-insecure-requests",
-        b"user-agent",
-        b"via",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"x-forwarded-port",
-        b"x-forwarded-proto",
-        b"x-real-ip",
-        b"x-request-id",
-        b"x-requested-with",
-        b"x-correlation-id",
-        b"traceparent",
-        b"tracestate",
-        b"x-server-addr",
-        b"x-server-port",
-        b"content-md5",
-        b"purpose",
-        b"save-data",
-    ];
-    STANDARD.contains(&name) || name.starts_with(b"sec-") || name.starts_with(b"x-b3-")
+    // A `match` compiles to a switch on the length, then one comparison.
+    matches!(
+        name,
+        b"accept"
+            | b"accept-charset"
+            | b"accept-encoding"
+            | b"accept-language"
+            | b"authorization"
+            | b"cache-control"
+            | b"connection"
+            | b"content-encoding"
+            | b"content-length"
+            | b"content-type"
+            | b"cookie"
+            | b"date"
+            | b"dnt"
+            | b"expect"
+            | b"forwarded"
+            | b"host"
+            | b"if-match"
+            | b"if-modified-since"
+            | b"if-none-match"
+            | b"if-range"
+            | b"if-unmodified-since"
+            | b"keep-alive"
+            | b"max-forwards"
+            | b"origin"
+            | b"pragma"
+            | b"priority"
+            | b"proxy-authorization"
+            | b"proxy-connection"
+            | b"range"
+            | b"referer"
+            | b"te"
+            | b"trailer"
+            | b"transfer-encoding"
+            | b"upgrade"
+            | b"upgrade-insecure-requests"
+            | b"user-agent"
+            | b"via"
+            | b"x-forwarded-for"
+            | b"x-forwarded-host"
+            | b"x-forwarded-port"
+            | b"x-forwarded-proto"
+            | b"x-real-ip"
+            | b"x-request-id"
+            | b"x-requested-with"
+            | b"x-correlation-id"
+            | b"traceparent"
+            | b"tracestate"
+            | b"x-server-addr"
+            | b"x-server-port"
+            | b"content-md5"
+            | b"purpose"
+            | b"save-data"
+    ) || name.starts_with(b"sec-")
+        || name.starts_with(b"x-b3-")
 }
 
 /// RFC 9110 §5.6.2 `tchar`.
