@@ -673,7 +673,13 @@ fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error
 /// `tracing-subscriber` reads it: its directive parser (0.3.23) indexes the
 /// untrimmed text with offsets into the trimmed one, which panics on a
 /// multi-byte character after leading blanks (` a[/é]=` was found by the
-/// `config` fuzz target) and misreads ASCII ones.
+/// `config` fuzz target) and misreads ASCII ones. Field values in a
+/// filter (`[span{field=value}]`) are matched as literal text, not as
+/// regexes (a string value is written as Debug prints it, in quotes:
+/// `[conn{peer="10.0.0.1"}]=debug`): tracing-subscriber builds a full DFA
+/// for a regex value, and
+/// `{n =N.................tu...]]}` (also found by the fuzz target) took
+/// longer than five minutes to start.
 pub fn parse_log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, String> {
     if !filter.is_ascii() {
         return Err(format!(
@@ -681,7 +687,9 @@ pub fn parse_log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, S
         ));
     }
     let trimmed: Vec<&str> = filter.split(',').map(str::trim).collect();
-    tracing_subscriber::EnvFilter::try_new(trimmed.join(","))
+    tracing_subscriber::EnvFilter::builder()
+        .with_regex(false)
+        .parse(trimmed.join(","))
         .map_err(|e| format!("'{filter}' is not a log filter: {e}"))
 }
 
@@ -721,6 +729,47 @@ mod tests {
         assert_eq!(c.detect_limits().protocol.max_args, 2);
         assert!(args_many(&c));
         assert!(Config::parse("[detect.protocol]\nmax_argz = 2\n", Path::new("x.toml")).is_err());
+    }
+
+    /// Found by the `config` fuzz target: a field value that
+    /// tracing-subscriber compiled into a DFA for more than five minutes.
+    /// Field values are now literal text, so the filter is read at once
+    /// (a return from this test is the check).
+    #[test]
+    fn log_filter_field_values_are_not_compiled_as_regexes() {
+        let slow = "[logging]\nlevel = \"istf_ $zni/[vvTr={n =N.................tu...]]}toiiiiiiiiiiiiiiii_1iir e\"\n";
+        let _ = Config::parse(slow, Path::new("x.toml"));
+        // A string value is compared with the field's Debug form, quotes
+        // included: `"a.*b"` selects the span whose field is that text, not
+        // one a regex would match.
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        struct Count(Arc<AtomicUsize>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+            fn on_event(
+                &self,
+                _: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let events = |peer: &str| {
+            let n = Arc::new(AtomicUsize::new(0));
+            let filter = parse_log_filter(r#"[conn{peer="a.*b"}]=debug"#).expect("a valid filter");
+            let sub = tracing_subscriber::registry()
+                .with(filter)
+                .with(Count(n.clone()));
+            tracing::subscriber::with_default(sub, || {
+                let span = tracing::error_span!("conn", peer = peer);
+                let _in = span.enter();
+                tracing::debug!("inside");
+            });
+            n.load(Ordering::SeqCst)
+        };
+        assert_eq!(events("a.*b"), 1);
+        assert_eq!(events("axxb"), 0);
     }
 
     /// Found by the `config` fuzz target: a span name with a multi-byte
