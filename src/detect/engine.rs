@@ -173,27 +173,26 @@ impl Engine {
 impl Engine {
     pub(crate) fn new(set: &RuleSet, limits: DetectLimits) -> Engine {
         let mut rules = Vec::with_capacity(set.rules().len());
+        let words = set.rules().len().div_ceil(64);
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        // The rules of each literal, `words` u64s per literal.
+        let mut pattern_bits: Vec<u64> = Vec::new();
         let mut lit_index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut always = Vec::new();
         for (i, r) in set.rules().iter().enumerate() {
-            let idx = i as u32;
             rules.push(compile(r));
             if r.prefilter.is_empty() {
-                always.push(idx);
+                always.push(i as u32);
             }
             for lit in &r.prefilter {
                 let lit = lit.to_ascii_lowercase();
                 let slot = *lit_index.entry(lit.clone()).or_insert_with(|| {
                     literals.push(lit);
-                    pattern_rules.push(Vec::new());
-                    pattern_rules.len() - 1
+                    pattern_bits.resize(pattern_bits.len() + words, 0);
+                    literals.len() - 1
                 });
-                if let Some(v) = pattern_rules.get_mut(slot) {
-                    if !v.contains(&idx) {
-                        v.push(idx);
-                    }
+                if let Some(bits) = pattern_bits.get_mut(slot * words..(slot + 1) * words) {
+                    bit_set(bits, i);
                 }
             }
         }
@@ -218,18 +217,9 @@ impl Engine {
                 }
             }
         };
-        let words = rules.len().div_ceil(64);
         let mut always_bits = vec![0u64; words];
         for &ri in &always {
             bit_set(&mut always_bits, ri as usize);
-        }
-        let mut pattern_bits = vec![0u64; pattern_rules.len() * words];
-        for (pi, rs) in pattern_rules.iter().enumerate() {
-            if let Some(bits) = pattern_bits.get_mut(pi * words..(pi + 1) * words) {
-                for &r in rs {
-                    bit_set(bits, r as usize);
-                }
-            }
         }
         let mut kind_rules: [Vec<u64>; 7] = Default::default();
         kind_rules.iter_mut().for_each(|v| v.resize(words, 0));

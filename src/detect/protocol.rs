@@ -517,9 +517,9 @@ fn bad_percent(raw: &[u8]) -> bool {
 /// best-fit mapping turns back into `/`, `<`, `'` behind the inspection.
 fn fullwidth_u(raw: &[u8]) -> bool {
     memchr::memchr_iter(b'%', raw).any(|i| {
+        // `raw[i]` is the `%`; a tail shorter than six bytes is empty.
         let w = raw.get(i..i + 6).unwrap_or_default();
-        w.first() == Some(&b'%')
-            && w.get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b'u'))
+        w.get(1).is_some_and(|c| c.eq_ignore_ascii_case(&b'u'))
             && w.get(2).is_some_and(|c| c.eq_ignore_ascii_case(&b'f'))
             && w.get(3).is_some_and(|c| c.eq_ignore_ascii_case(&b'f'))
             // FF00-FF5F: fullwidth ASCII. FF61 on (halfwidth katakana) is

@@ -278,7 +278,6 @@ pub(super) struct ResponseHead {
     pub headers: Vec<Header>,
 }
 
-/// Line-ending anomalies of a head: LF without CR, CR without LF.
 /// Parse a whole request head (`complete`) or what there is of one.
 /// httparse first; when it rejects, the lenient parser, which never fails.
 pub(super) fn parse_request(head: &HeadBuf, complete: bool, max_headers: usize) -> RequestHead {
@@ -605,6 +604,7 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// Line endings judged by walking every line, for comparison.
     fn line_ending_reference(buf: &[u8]) -> (bool, bool) {
@@ -654,8 +654,6 @@ mod tests {
             );
         }
     }
-
-    use super::*;
 
     #[test]
     fn plausible_request_lines() {
