@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
 use specula::detect::point::{Kind, Points, MAX_JSON_DEPTH, MAX_LOCATION_LEN, MAX_LOCATION_NAME};
 use specula::detect::{DetectLimits, DetectStats};
-use specula::http::{Anomalies, Header, Request, Version};
+use specula::http::{Anomalies, Headers, Request, Version};
 use specula::reassembly::Direction;
 
 fn field<'a>(rest: &mut &'a [u8]) -> &'a [u8] {
@@ -88,9 +88,10 @@ fuzz_target!(|data: &[u8]| {
     let uri = field(&mut rest);
     let cookie = field(&mut rest);
     let body = rest;
-    let mut headers = vec![Header { name: b"Content-Type".to_vec(), value: ct.to_vec() }];
+    let mut headers = Headers::new();
+    headers.push(b"Content-Type", ct);
     if !cookie.is_empty() {
-        headers.push(Header { name: b"Cookie".to_vec(), value: cookie.to_vec() });
+        headers.push(b"Cookie", cookie);
     }
     let req = Request {
         ts: Timestamp(0),
@@ -110,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
     let other = Request {
         uri: b"/x/../y?a=1&b=%3Cc%3E&a=2".to_vec(),
         body: b"q=1&r=2&s=3".to_vec(),
-        headers: vec![Header { name: b"Content-Type".to_vec(), value: b"application/x-www-form-urlencoded".to_vec() }],
+        headers: [(b"Content-Type", b"application/x-www-form-urlencoded")].into_iter().collect(),
         ..req.clone()
     };
     let tight = DetectLimits { max_points: 6, max_point_bytes: 16, max_decode_depth: 1, max_hits_per_request: 2, max_inflated_body_bytes: 4096, max_inflate_ratio: 10, ..DetectLimits::default() };

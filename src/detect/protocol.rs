@@ -120,8 +120,7 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
     method(req, found);
     framing(req, found);
     for h in &req.headers {
-        let name = h.name.as_slice();
-        let value = h.value.as_slice();
+        let (name, value) = (h.name, h.value);
         if name.eq_ignore_ascii_case(b"range") {
             range(req, value, policy, found);
         } else if name.eq_ignore_ascii_case(b"request-range") {

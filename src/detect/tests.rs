@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use super::*;
 use crate::capture::Timestamp;
-use crate::http::{Anomalies, Anomaly, Header, Version};
+use crate::http::{Anomalies, Anomaly, Headers, Version};
 use crate::reassembly::Direction;
 
 /// A request for tests.
@@ -21,13 +21,7 @@ pub(crate) fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]
         method: method.as_bytes().to_vec(),
         uri: uri.as_bytes().to_vec(),
         version: Version::Http11,
-        headers: headers
-            .iter()
-            .map(|(n, v)| Header {
-                name: n.as_bytes().to_vec(),
-                value: v.as_bytes().to_vec(),
-            })
-            .collect(),
+        headers: headers.iter().copied().collect(),
         body: body.to_vec(),
         body_len: body.len() as u64,
         anomalies: Anomalies::default(),
@@ -696,18 +690,11 @@ fn parse_raw(raw: &[u8]) -> Option<Request> {
     let line = lines.next()?;
     let mut hs = [httparse::EMPTY_HEADER; 128];
     let mut parsed = httparse::Request::new(&mut hs);
-    let (method, uri, headers): (Vec<u8>, Vec<u8>, Vec<Header>) = match parsed.parse(raw) {
+    let (method, uri, headers): (Vec<u8>, Vec<u8>, Headers) = match parsed.parse(raw) {
         Ok(httparse::Status::Complete(_)) => (
             parsed.method?.as_bytes().to_vec(),
             parsed.path?.as_bytes().to_vec(),
-            parsed
-                .headers
-                .iter()
-                .map(|h| Header {
-                    name: h.name.as_bytes().to_vec(),
-                    value: h.value.to_vec(),
-                })
-                .collect(),
+            parsed.headers.iter().map(|h| (h.name, h.value)).collect(),
         ),
         // httparse is strict (non-token methods, odd targets): fall back
         // to splitting the lines ourselves.
@@ -723,10 +710,7 @@ fn parse_raw(raw: &[u8]) -> Option<Request> {
             let headers = lines
                 .filter_map(|l| {
                     let c = memchr::memchr(b':', l)?;
-                    Some(Header {
-                        name: l.get(..c)?.trim_ascii().to_vec(),
-                        value: l.get(c + 1..)?.trim_ascii().to_vec(),
-                    })
+                    Some((l.get(..c)?.trim_ascii(), l.get(c + 1..)?.trim_ascii()))
                 })
                 .collect();
             (method, uri.to_vec(), headers)
@@ -736,7 +720,7 @@ fn parse_raw(raw: &[u8]) -> Option<Request> {
         headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(n.as_bytes()))
-            .map(|h| h.value.clone())
+            .map(|h| h.value.to_vec())
     };
     let body = if find("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().ends_with(b"chunked"))
@@ -937,11 +921,11 @@ mod props {
             let mut r = req("GET", "/", &[], &body);
             r.method = method;
             r.uri = uri;
-            r.headers = vec![
-                Header { name: hname, value: hval.clone() },
-                Header { name: b"Cookie".to_vec(), value: hval },
-                Header { name: b"Content-Type".to_vec(), value: ct.as_bytes().to_vec() },
-            ];
+            r.headers = [
+                (&hname[..], &hval[..]),
+                (b"Cookie", &hval),
+                (b"Content-Type", ct.as_bytes()),
+            ].into_iter().collect();
             r.anomalies = Anomalies(anomalies);
             static SMALL: OnceLock<Detector> = OnceLock::new();
             let d = SMALL.get_or_init(|| {

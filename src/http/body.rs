@@ -7,7 +7,7 @@
 //! the caller's limit) are kept.
 
 use super::head::trim_ws;
-use super::{Anomaly, Header};
+use super::Anomaly;
 
 /// More hex digits than this cannot be a u64 chunk size.
 pub(super) const MAX_CHUNK_DIGITS: usize = 16;
@@ -20,7 +20,7 @@ pub(super) trait BodyTarget {
     fn data(&mut self, bytes: &[u8]);
     /// `len` body bytes were lost to a capture gap.
     fn gap(&mut self, len: u64);
-    fn trailer(&mut self, h: Header);
+    fn trailer(&mut self, name: &[u8], value: &[u8]);
     fn anomaly(&mut self, a: Anomaly);
 }
 
@@ -271,10 +271,10 @@ fn feed_chunked(
                     // goes on to its empty line.
                     t.anomaly(Anomaly::HeaderTooLong);
                 } else if let Some(i) = memchr::memchr(b':', l) {
-                    t.trailer(Header {
-                        name: trim_ws(l.get(..i).unwrap_or_default()).to_vec(),
-                        value: trim_ws(l.get(i + 1..).unwrap_or_default()).to_vec(),
-                    });
+                    t.trailer(
+                        trim_ws(l.get(..i).unwrap_or_default()),
+                        trim_ws(l.get(i + 1..).unwrap_or_default()),
+                    );
                 } else {
                     t.anomaly(Anomaly::InvalidHeader);
                 }
@@ -305,7 +305,7 @@ mod tests {
     struct Sink {
         data: Vec<u8>,
         gap: u64,
-        trailers: Vec<Header>,
+        trailers: Vec<(Vec<u8>, Vec<u8>)>,
         a: Anomalies,
     }
     impl BodyTarget for Sink {
@@ -315,8 +315,8 @@ mod tests {
         fn gap(&mut self, len: u64) {
             self.gap += len;
         }
-        fn trailer(&mut self, h: Header) {
-            self.trailers.push(h);
+        fn trailer(&mut self, name: &[u8], value: &[u8]) {
+            self.trailers.push((name.to_vec(), value.to_vec()));
         }
         fn anomaly(&mut self, a: Anomaly) {
             self.a.set(a);
@@ -362,7 +362,7 @@ mod tests {
                 }
             }
             assert_eq!(done, Some(input.len() - 4), "step {step}");
-            let names: Vec<&[u8]> = s.trailers.iter().map(|h| h.name.as_slice()).collect();
+            let names: Vec<&[u8]> = s.trailers.iter().map(|h| h.0.as_slice()).collect();
             assert_eq!(names, [&b"X-B"[..]], "step {step}");
             assert!(s.a.has(Anomaly::HeaderTooLong), "step {step}");
         }

@@ -7,7 +7,7 @@
 //! remembering where the current line started), so a byte-at-a-time trickle
 //! stays linear.
 
-use super::{Anomalies, Anomaly, Header, Version};
+use super::{Anomalies, Anomaly, Headers, Version};
 
 /// Longest method token we accept as the start of a plausible request line.
 pub(super) const MAX_METHOD_LEN: usize = 24;
@@ -56,15 +56,14 @@ fn is_ws(b: u8) -> bool {
 /// Extra whitespace accepted between a known method and the target.
 const MAX_EXTRA_SPACES: usize = 8;
 
-/// httparse's borrowed header fields as owned [`Header`]s, values trimmed.
-fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
-    headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.as_bytes().to_vec(),
-            value: trim_ws(h.value).to_vec(),
-        })
-        .collect()
+/// httparse's borrowed header fields as [`Headers`], values trimmed.
+/// `head_len` (the head they were parsed from) bounds their bytes.
+fn owned_headers(headers: &[httparse::Header<'_>], head_len: usize) -> Headers {
+    let mut out = Headers::with_capacity(headers.len(), head_len);
+    for h in headers {
+        out.push(h.name.as_bytes(), trim_ws(h.value));
+    }
+    out
 }
 
 pub(super) fn plausible_request(p: &[u8]) -> Plausible {
@@ -267,7 +266,7 @@ pub(super) struct RequestHead {
     pub method: Vec<u8>,
     pub uri: Vec<u8>,
     pub version: Option<Version>,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     pub anomalies: Anomalies,
 }
 
@@ -275,7 +274,7 @@ pub(super) struct RequestHead {
 #[derive(Debug, Default)]
 pub(super) struct ResponseHead {
     pub status: u16,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
 }
 
 /// Parse a whole request head (`complete`) or what there is of one.
@@ -322,7 +321,7 @@ fn parse_request_strict(buf: &[u8], n_headers: usize, max_headers: usize) -> Opt
         method: req.method?.as_bytes().to_vec(),
         uri: req.path?.as_bytes().to_vec(),
         version: Some(version),
-        headers: owned_headers(req.headers),
+        headers: owned_headers(req.headers, buf.len()),
         anomalies: Anomalies::default(),
     })
 }
@@ -364,7 +363,7 @@ fn parse_request_lenient(buf: &[u8], max_headers: usize) -> RequestHead {
 fn parse_header_lines<'a>(
     it: impl Iterator<Item = (&'a [u8], bool)>,
     max_headers: usize,
-    headers: &mut Vec<Header>,
+    headers: &mut Headers,
     a: &mut Anomalies,
 ) {
     // Whether the last header line was kept (obs-fold continues it).
@@ -376,12 +375,11 @@ fn parse_header_lines<'a>(
         if line.first().is_some_and(|b| is_ws(*b)) {
             // obs-fold (RFC 9112 §5.2): join with one space.
             a.set(Anomaly::HeaderWhitespace);
-            match headers.last_mut() {
-                Some(h) if last_kept => {
-                    h.value.push(b' ');
-                    h.value.extend_from_slice(trim_ws(line));
-                }
-                _ => a.set(Anomaly::InvalidHeader),
+            if !(last_kept
+                && headers.extend_last_value(b" ")
+                && headers.extend_last_value(trim_ws(line)))
+            {
+                a.set(Anomaly::InvalidHeader);
             }
             continue;
         }
@@ -395,26 +393,19 @@ fn parse_header_lines<'a>(
                 if name.is_empty() || !name.iter().all(|b| is_tchar(*b)) {
                     a.set(Anomaly::InvalidHeader);
                 }
-                Header {
-                    name: name.to_vec(),
-                    value: trim_ws(line.get(i + 1..).unwrap_or_default()).to_vec(),
-                }
+                (name, trim_ws(line.get(i + 1..).unwrap_or_default()))
             }
             None => {
                 // Kept (name = the line) so that detection still sees it.
                 a.set(Anomaly::InvalidHeader);
-                Header {
-                    name: trim_ws(line).to_vec(),
-                    value: Vec::new(),
-                }
+                (trim_ws(line), &[][..])
             }
         };
         if headers.len() >= max_headers {
             a.set(Anomaly::TooManyHeaders);
             last_kept = false;
         } else {
-            headers.push(h);
-            last_kept = true;
+            last_kept = headers.push(h.0, h.1);
         }
     }
 }
@@ -521,7 +512,7 @@ pub(super) fn parse_response(head: &HeadBuf, complete: bool, max_headers: usize)
         if let (Ok(httparse::Status::Complete(_)), Some(code)) = (resp.parse(buf), resp.code) {
             return ResponseHead {
                 status: code,
-                headers: owned_headers(resp.headers),
+                headers: owned_headers(resp.headers, buf.len()),
             };
         }
     }
@@ -557,7 +548,7 @@ pub(super) enum Framing {
 /// Transfer-Encoding and Content-Length of a header list, with anomalies.
 /// Returns (te: None if absent, Some(true) if the final coding is chunked;
 /// the first valid Content-Length; whether a Content-Length was present).
-pub(super) fn te_cl(headers: &[Header], a: &mut Anomalies) -> (Option<bool>, Option<u64>, bool) {
+pub(super) fn te_cl(headers: &Headers, a: &mut Anomalies) -> (Option<bool>, Option<u64>, bool) {
     let mut te = None;
     let mut cl = None;
     let mut cl_seen = 0usize;
@@ -570,7 +561,7 @@ pub(super) fn te_cl(headers: &[Header], a: &mut Anomalies) -> (Option<bool>, Opt
                 .map(trim_ws)
                 .unwrap_or_default();
             let chunked = last.eq_ignore_ascii_case(b"chunked");
-            let only = trim_ws(&h.value).eq_ignore_ascii_case(b"chunked");
+            let only = trim_ws(h.value).eq_ignore_ascii_case(b"chunked");
             if !only || te.is_some() {
                 a.set(Anomaly::InvalidTe);
             }
@@ -581,7 +572,7 @@ pub(super) fn te_cl(headers: &[Header], a: &mut Anomalies) -> (Option<bool>, Opt
             if cl_seen > 1 {
                 a.set(Anomaly::DuplicateCl);
             }
-            match parse_decimal(trim_ws(&h.value)) {
+            match parse_decimal(trim_ws(h.value)) {
                 Some(n) => {
                     cl = cl.or(Some(n));
                 }
@@ -716,14 +707,7 @@ mod tests {
 
     #[test]
     fn te_cl_rules() {
-        let hs = |v: &[(&str, &str)]| -> Vec<Header> {
-            v.iter()
-                .map(|(n, v)| Header {
-                    name: n.as_bytes().to_vec(),
-                    value: v.as_bytes().to_vec(),
-                })
-                .collect()
-        };
+        let hs = |v: &[(&str, &str)]| -> Headers { v.iter().copied().collect() };
         let mut a = Anomalies::default();
         assert_eq!(
             te_cl(

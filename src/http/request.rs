@@ -9,7 +9,7 @@
 use super::body::{Body, BodyTarget, Progress};
 use super::head::{self, Framing, HeadBuf, Scan};
 use super::seek::Seek;
-use super::{Anomaly, Header, HttpEvent, HttpLimits, HttpStats, Request, Version};
+use super::{Anomaly, HttpEvent, HttpLimits, HttpStats, Request, Version};
 use crate::capture::Timestamp;
 use crate::reassembly::Direction;
 
@@ -121,9 +121,9 @@ impl BodyTarget for ReqBody<'_> {
         self.req.body_len = self.req.body_len.saturating_add(len);
         self.req.anomalies.set(Anomaly::Gap);
     }
-    fn trailer(&mut self, h: Header) {
+    fn trailer(&mut self, name: &[u8], value: &[u8]) {
         if self.req.headers.len() < self.limits.max_headers {
-            self.req.headers.push(h);
+            self.req.headers.push(name, value);
         } else if !self.req.anomalies.has(Anomaly::TooManyHeaders) {
             self.req.anomalies.set(Anomaly::TooManyHeaders);
             self.stats.header_count_limit_hits += 1;
@@ -393,14 +393,7 @@ impl RequestSide {
             State::Head { head, .. } => head.buf.len(),
             State::SkipHead { tail, .. } => tail.len(),
             State::Body { req, .. } => {
-                req.body.len()
-                    + req.uri.len()
-                    + req.method.len()
-                    + req
-                        .headers
-                        .iter()
-                        .map(|h| h.name.len() + h.value.len())
-                        .sum::<usize>()
+                req.body.len() + req.uri.len() + req.method.len() + req.headers.byte_len()
             }
             State::Tunnel => 0,
         }

@@ -10,7 +10,7 @@ use super::body::{Body, BodyTarget, Progress};
 use super::head::{self, HeadBuf, Scan};
 use super::request::{Cx, TxInfo};
 use super::seek::Seek;
-use super::{Anomaly, Header, HttpEvent, Response};
+use super::{Anomaly, Headers, HttpEvent, Response};
 use crate::capture::Timestamp;
 
 #[derive(Debug)]
@@ -57,7 +57,7 @@ impl BodyTarget for Count<'_> {
     fn gap(&mut self, len: u64) {
         *self.0 = self.0.saturating_add(len);
     }
-    fn trailer(&mut self, _h: Header) {}
+    fn trailer(&mut self, _name: &[u8], _value: &[u8]) {}
     fn anomaly(&mut self, _a: Anomaly) {}
 }
 
@@ -202,7 +202,7 @@ impl ResponseSide {
         cx: &mut Cx<'_>,
         ts: Timestamp,
         status: u16,
-        headers: &[Header],
+        headers: &Headers,
         outcome: &mut Outcome,
     ) -> State {
         let front: Option<TxInfo> = cx.txq.front().copied();

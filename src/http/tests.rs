@@ -1222,3 +1222,48 @@ fn response_trailer_over_limit_same_whole_and_cut() {
     assert_eq!(whole.stats.resync_bytes_skipped, 0);
     assert_eq!((whole.resps.len(), cut.resps.len()), (1, 1));
 }
+
+proptest! {
+    /// `Headers` hands back exactly the fields pushed, in order, through
+    /// every accessor; an obs-fold continuation extends only the last value.
+    #[test]
+    fn headers_hand_back_what_was_pushed(
+        fields in proptest::collection::vec(
+            (proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..12)),
+            0..10,
+        ),
+        more in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let mut h = Headers::new();
+        for (n, v) in &fields {
+            prop_assert!(h.push(n, v));
+        }
+        prop_assert_eq!(h.len(), fields.len());
+        prop_assert_eq!(h.is_empty(), fields.is_empty());
+        prop_assert_eq!(h.byte_len(), fields.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>());
+        let got: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|f| (f.name.to_vec(), f.value.to_vec())).collect();
+        prop_assert_eq!(&got, &fields);
+        let backwards: Vec<(Vec<u8>, Vec<u8>)> = h.iter().rev().map(|f| (f.name.to_vec(), f.value.to_vec())).collect();
+        prop_assert!(backwards.iter().eq(fields.iter().rev()));
+        for (i, (n, v)) in fields.iter().enumerate() {
+            let f = h.get(i).unwrap();
+            prop_assert_eq!((f.name, f.value), (n.as_slice(), v.as_slice()));
+        }
+        prop_assert!(h.get(fields.len()).is_none());
+        let collected: Headers = fields.iter().map(|(n, v)| (n, v)).collect();
+        prop_assert_eq!(&collected, &h);
+
+        let mut folded = h.clone();
+        prop_assert_eq!(folded.extend_last_value(&more), !fields.is_empty());
+        let mut expect = fields.clone();
+        if let Some(last) = expect.last_mut() {
+            last.1.extend_from_slice(&more);
+        }
+        let got: Vec<(Vec<u8>, Vec<u8>)> = folded.iter().map(|f| (f.name.to_vec(), f.value.to_vec())).collect();
+        prop_assert_eq!(got, expect);
+        // Equality is by fields, not by how the buffer was filled.
+        let rebuilt: Headers = folded.iter().collect();
+        prop_assert_eq!(&rebuilt, &folded);
+        prop_assert_eq!(folded == h, more.is_empty() || fields.is_empty());
+    }
+}

@@ -543,7 +543,7 @@ impl Masker {
                 headers: req
                     .headers
                     .iter()
-                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .map(|h| (h.name.to_vec(), h.value.to_vec()))
                     .collect(),
                 body_excerpt: body.get(..cut).unwrap_or_default().to_vec(),
                 secrets: Secrets::default(),
@@ -555,10 +555,10 @@ impl Masker {
         let mut headers: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::with_capacity(req.headers.len());
         for h in &req.headers {
             if content_type.is_empty() && h.name.eq_ignore_ascii_case(b"content-type") {
-                content_type = &h.value;
+                content_type = h.value;
             }
-            let (value, masked) = self.header_value(&h.name, &h.value, &mut secrets);
-            headers.push((h.name.clone(), value, masked));
+            let (value, masked) = self.header_value(h.name, h.value, &mut secrets);
+            headers.push((h.name.to_vec(), value, masked));
         }
         let mut uri = Vec::with_capacity(req.uri.len());
         self.uri_into(&req.uri, &mut uri, &mut secrets);
