@@ -432,21 +432,40 @@ pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
     if (std && url) || !(digit || upper && lower) || !(upper || lower) {
         return false;
     }
+    // The decoded length follows from the input's (padding stripped,
+    // trailing bits allowed): 3 bytes per 4 symbols, 1 or 2 for a tail.
+    let decoded_len = body.len() / 4 * 3
+        + match body.len() % 4 {
+            2 => 1,
+            3 => 2,
+            _ => 0,
+        };
+    let engine = base64_engine(url);
     let start = out.len();
-    if base64_engine(url).decode_vec(body, out).is_err() {
-        out.truncate(start);
-        return false;
+    let mut unprintable = 0usize;
+    // Decoded a few quanta at a time (16 symbols), so a value that decodes
+    // to binary (a key, a hash, a random id) is given up as soon as more
+    // than a tenth of its whole decoded length is unprintable, usually in
+    // the first piece. Pieces of whole quanta decode exactly as the whole.
+    for piece in body.chunks(16) {
+        let at = out.len();
+        if engine.decode_vec(piece, out).is_err() {
+            out.truncate(start);
+            return false;
+        }
+        unprintable += out
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|&&b| !((0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')))
+            .count();
+        // Less than 90% printable: unprintable * 10 > decoded_len.
+        if unprintable * 10 > decoded_len {
+            out.truncate(start);
+            return false;
+        }
     }
-    let decoded = out.get(start..).unwrap_or_default();
-    let printable = decoded
-        .iter()
-        .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
-        .count();
-    if decoded.is_empty() || printable * 10 < decoded.len() * 9 {
-        out.truncate(start);
-        return false;
-    }
-    true
+    out.len() > start
 }
 
 #[cfg(test)]
@@ -459,7 +478,93 @@ mod tests {
         (out, c)
     }
 
+    /// `base64_text` as it was before it decoded piece by piece: decode the
+    /// whole value, then count printable bytes.
+    fn base64_text_whole(input: &[u8], out: &mut Vec<u8>) -> bool {
+        use base64::Engine as _;
+        let body = input
+            .strip_suffix(b"==")
+            .or_else(|| input.strip_suffix(b"="))
+            .unwrap_or(input);
+        if body.len() < MIN_BASE64_LEN || body.len() % 4 == 1 {
+            return false;
+        }
+        let (mut std, mut url, mut upper, mut lower, mut digit) =
+            (false, false, false, false, false);
+        for &b in body {
+            match b {
+                b'A'..=b'Z' => upper = true,
+                b'a'..=b'z' => lower = true,
+                b'0'..=b'9' => digit = true,
+                b'+' | b'/' => std = true,
+                b'-' | b'_' => url = true,
+                _ => return false,
+            }
+        }
+        if (std && url) || !(digit || upper && lower) || !(upper || lower) {
+            return false;
+        }
+        let start = out.len();
+        if base64_engine(url).decode_vec(body, out).is_err() {
+            out.truncate(start);
+            return false;
+        }
+        let decoded = out.get(start..).unwrap_or_default();
+        let printable = decoded
+            .iter()
+            .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+            .count();
+        if decoded.is_empty() || printable * 10 < decoded.len() * 9 {
+            out.truncate(start);
+            return false;
+        }
+        true
+    }
+
     proptest::proptest! {
+        /// Decoding piece by piece, with its early give-up, decides and
+        /// decodes exactly as decoding the whole value. Inputs are the
+        /// base64 of mostly-printable text with a few bytes flipped (near
+        /// the 90% line), or random symbols.
+        #[test]
+        fn base64_pieces_agree_with_whole_decoding(
+            text in proptest::collection::vec(0x20u8..0x7f, 0..80),
+            flips in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..10),
+            url in proptest::bool::ANY,
+            pad in proptest::bool::ANY,
+            symbols in proptest::collection::vec(
+                proptest::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=".to_vec()),
+                0..70,
+            ),
+        ) {
+            use base64::Engine as _;
+            let mut raw = text.clone();
+            for (i, b) in &flips {
+                if let Some(x) = raw.get_mut(*i) {
+                    *x = *b;
+                }
+            }
+            let engine = if url {
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            } else {
+                &base64::engine::general_purpose::STANDARD_NO_PAD
+            };
+            let mut encoded = engine.encode(&raw).into_bytes();
+            if pad {
+                while encoded.len() % 4 != 0 {
+                    encoded.push(b'=');
+                }
+            }
+            for input in [&encoded, &symbols] {
+                let mut whole = b"keep".to_vec();
+                let mut pieces = b"keep".to_vec();
+                let a = base64_text_whole(input, &mut whole);
+                let b = base64_text(input, &mut pieces);
+                proptest::prop_assert_eq!(a, b, "{:?}", String::from_utf8_lossy(input));
+                proptest::prop_assert_eq!(&whole, &pieces);
+            }
+        }
+
         /// `layers_may_change` never skips a change: without its bytes,
         /// every layer leaves the value as it is. The alphabet mixes each
         /// layer's trigger bytes with the ASCII around them.
