@@ -13,7 +13,8 @@
 # the default, or `dev` for a quick look without the release build),
 # CONFIG (a specula TOML configuration, e.g. `[capture] immediate = false`),
 # REPLAY_OPTS (extra tcpreplay options, default `--preload-pcap`: the capture is
-# read into memory first so the disk does not set the rate).
+# read into memory first so the disk does not set the rate), PGO=1 (the
+# profile-guided build of scripts/build-pgo.sh instead of the release build).
 #
 # Runs as root. Both veth ends live in a namespace created for this run
 # (nothing touches the host's interfaces); a trap removes it and stops the
@@ -39,6 +40,8 @@ else
     bindir=$PWD/target/debug
 fi
 bin=$bindir/specula
+# PGO=1: the profile-guided build (scripts/build-pgo.sh) runs the sensor.
+[ "${PGO:-0}" = 1 ] && bin=$(bash scripts/build-pgo.sh | tail -1)
 
 if [ -f "$arg" ]; then
     cap=$arg

@@ -7,7 +7,9 @@
 #
 # Usage: scripts/bench.sh [SIZE]   (default 1GiB; e.g. 200MiB for a quick run)
 # Environment: BENCH_DIR (default /tmp/specula-bench; captures are cached there),
-#              SURICATA=0 to leave Suricata out even when installed.
+#              SURICATA=0 to leave Suricata out even when installed,
+#              PGO=1 to measure the profile-guided build (scripts/build-pgo.sh)
+#              instead of the plain release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size="${1:-1GiB}"
@@ -16,6 +18,10 @@ mkdir -p "$dir"
 bash scripts/deps.sh
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet --bins --example pcap_floor
+specula=./target/release/specula
+if [ "${PGO:-0}" = 1 ]; then
+  specula=$(bash scripts/build-pgo.sh | tail -1)
+fi
 pcap="$dir/mix-$size.pcap"
 truth="$dir/mix-$size.truth.jsonl"
 if [ ! -s "$pcap" ] || [ ! -s "$truth" ]; then
@@ -50,11 +56,12 @@ ratio() { # label numerator-name denominator-name [cpu]
 }
 
 echo "machine: $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
+echo "specula: $specula"
 echo "capture: $pcap ($bytes bytes, $packets packets, $requests requests, $attacks attacks)"
 printf '%-30s %8s %8s %8s %11s %11s %9s\n' tool "wall s" "CPU s" "Gbit/s" "packets/s" "requests/s" "peak RSS"
 run "libpcap read loop" ./target/release/examples/pcap_floor "$pcap"
 for w in 1 2; do
-  run "specula --workers $w" ./target/release/specula read --no-progress --workers "$w" \
+  run "specula --workers $w" "$specula" read --no-progress --workers "$w" \
     --emit attacks --output "$dir/specula-w$w.jsonl" "$pcap"
 done
 echo "specula: $(wc -l < "$dir/specula-w1.jsonl") attack records (w1), $(wc -l < "$dir/specula-w2.jsonl") (w2)"
