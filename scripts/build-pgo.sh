@@ -31,11 +31,12 @@ work="$root/target/pgo"
 rm -rf "$work/profiles"
 mkdir -p "$work/profiles"
 echo "== instrumented build" >&2
-cargo build --release --quiet --bin specula-gen
+# The generator only writes the training capture: a dev build is enough.
+cargo build --quiet --bin specula-gen
 RUSTFLAGS="-Cprofile-generate=$work/profiles" \
   cargo build --release --quiet --bin specula --target-dir "$work/gen"
 train="$work/train.pcap"
-[ -s "$train" ] || ./target/release/specula-gen mix --seed 7 --size 40MiB --flows 500 \
+[ -s "$train" ] || ./target/debug/specula-gen mix --seed 7 --size 40MiB --flows 500 \
   --attack-ratio 0.05 --reorder 0.01 --retrans 0.01 --out "$train" >/dev/null
 echo "== training runs" >&2
 bin="$work/gen/release/specula"
