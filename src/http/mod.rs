@@ -218,8 +218,8 @@ pub struct Header<'a> {
 
 /// The header fields of a message, in order. Names and values share one
 /// buffer, so a head costs two allocations however many fields it has
-/// (two per field when each was a `Vec`: a third of the allocations of a
-/// typical request). Each field's value directly follows its name.
+/// (a `Vec` per name and per value cost 26 for a typical 13-field request).
+/// Each field's value directly follows its name.
 #[derive(Debug, Clone, Default)]
 pub struct Headers {
     bytes: Vec<u8>,
