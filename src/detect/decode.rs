@@ -403,20 +403,15 @@ fn base64_engine(url: bool) -> &'static base64::engine::GeneralPurpose {
     }
 }
 
-/// Decode `input` when it has the shape of base64 or base64url text (at
-/// least [`MIN_BASE64_LEN`] bytes of one alphabet, padding only at the end,
-/// a length that can be base64, both letter cases or a digit present) and
-/// what it decodes to is mostly printable text (at least 90% printable ASCII
-/// or whitespace, so keys, hashes and random ids are not handed on). The
-/// decoded bytes are appended to `out`; returns true when they were.
-pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
-    use base64::Engine as _;
+/// The symbols of `input` without padding, and whether they are base64url,
+/// when `input` has the shape [`base64_text`] asks for.
+fn base64_shape(input: &[u8]) -> Option<(&[u8], bool)> {
     let body = input
         .strip_suffix(b"==")
         .or_else(|| input.strip_suffix(b"="))
         .unwrap_or(input);
     if body.len() < MIN_BASE64_LEN || body.len() % 4 == 1 {
-        return false;
+        return None;
     }
     let (mut std, mut url, mut upper, mut lower, mut digit) = (false, false, false, false, false);
     for &b in body {
@@ -426,12 +421,26 @@ pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
             b'0'..=b'9' => digit = true,
             b'+' | b'/' => std = true,
             b'-' | b'_' => url = true,
-            _ => return false,
+            _ => return None,
         }
     }
     if (std && url) || !(digit || upper && lower) || !(upper || lower) {
-        return false;
+        return None;
     }
+    Some((body, url))
+}
+
+/// Decode `input` when it has the shape of base64 or base64url text (at
+/// least [`MIN_BASE64_LEN`] bytes of one alphabet, padding only at the end,
+/// a length that can be base64, both letter cases or a digit present) and
+/// what it decodes to is mostly printable text (at least 90% printable ASCII
+/// or whitespace, so keys, hashes and random ids are not handed on). The
+/// decoded bytes are appended to `out`; returns true when they were.
+pub fn base64_text(input: &[u8], out: &mut Vec<u8>) -> bool {
+    use base64::Engine as _;
+    let Some((body, url)) = base64_shape(input) else {
+        return false;
+    };
     // The decoded length follows from the input's (padding stripped,
     // trailing bits allowed): 3 bytes per 4 symbols, 1 or 2 for a tail.
     let decoded_len = body.len() / 4 * 3
@@ -482,28 +491,10 @@ mod tests {
     /// whole value, then count printable bytes.
     fn base64_text_whole(input: &[u8], out: &mut Vec<u8>) -> bool {
         use base64::Engine as _;
-        let body = input
-            .strip_suffix(b"==")
-            .or_else(|| input.strip_suffix(b"="))
-            .unwrap_or(input);
-        if body.len() < MIN_BASE64_LEN || body.len() % 4 == 1 {
+        // The shape checks are shared; only the decoding differs.
+        let Some((body, url)) = super::base64_shape(input) else {
             return false;
-        }
-        let (mut std, mut url, mut upper, mut lower, mut digit) =
-            (false, false, false, false, false);
-        for &b in body {
-            match b {
-                b'A'..=b'Z' => upper = true,
-                b'a'..=b'z' => lower = true,
-                b'0'..=b'9' => digit = true,
-                b'+' | b'/' => std = true,
-                b'-' | b'_' => url = true,
-                _ => return false,
-            }
-        }
-        if (std && url) || !(digit || upper && lower) || !(upper || lower) {
-            return false;
-        }
+        };
         let start = out.len();
         if base64_engine(url).decode_vec(body, out).is_err() {
             out.truncate(start);
