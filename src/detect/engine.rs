@@ -392,9 +392,12 @@ impl Engine {
                 rule_id: Arc::from(format!("protocol-{f}")),
                 class: AttackClass::Protocol,
                 severity: Severity::Medium,
-                // Multipart and inflation findings are about the body; the
+                // Multipart, JSON and inflation findings are about the body; the
                 // others (src/detect/protocol.rs) about the request as a whole.
-                location: if f.starts_with("multipart-") || f == "compression-bomb" {
+                location: if f.starts_with("multipart-")
+                    || f.starts_with("json-")
+                    || f == "compression-bomb"
+                {
                     "body"
                 } else {
                     "request"

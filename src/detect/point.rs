@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::body::inflate::{self, Coding, Inflated};
+use super::body::json::Node;
 use super::body::{graphql, xml};
 use super::decode::{base64_text, fold_overlong_utf8, normalise_path, percent_decode};
 use super::{DetectLimits, DetectStats};
@@ -481,7 +482,7 @@ impl Points {
                     .get(mime.len() - 5..)
                     .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")));
         if is_json {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+            if let Ok(v) = Node::parse(body) {
                 if !self.graphql_json(limits, stats, &v) {
                     let mut path = String::new();
                     self.json(limits, stats, &v, &mut path, 0);
@@ -532,35 +533,33 @@ impl Points {
     /// A JSON GraphQL request (or a batch of them): `query` as a GraphQL
     /// document, `variables` (also when sent as a JSON string) and the
     /// other members as JSON points. False when `v` is not one.
-    fn graphql_json(
-        &mut self,
-        limits: &DetectLimits,
-        stats: &mut DetectStats,
-        v: &serde_json::Value,
-    ) -> bool {
-        use serde_json::Value as J;
-        fn is_op(v: &J) -> bool {
-            v.get("query")
-                .and_then(J::as_str)
-                .is_some_and(|q| graphql::looks_like_query(q.as_bytes()))
+    fn graphql_json(&mut self, limits: &DetectLimits, stats: &mut DetectStats, v: &Node) -> bool {
+        fn is_op(v: &Node) -> bool {
+            v.members("query")
+                .filter_map(Node::as_str)
+                .any(|q| graphql::looks_like_query(q.as_bytes()))
         }
-        let ops: Vec<&serde_json::Map<String, J>> = match v {
-            J::Object(o) if is_op(v) => vec![o],
-            J::Array(a) if !a.is_empty() && a.iter().all(is_op) => {
-                a.iter().filter_map(J::as_object).collect()
-            }
+        let ops: &[Node] = match v {
+            Node::Object(_) if is_op(v) => std::slice::from_ref(v),
+            Node::Array(a) if !a.is_empty() && a.iter().all(is_op) => a,
             _ => return false,
         };
         let mut path = String::new();
         for o in ops {
-            for (k, x) in o {
+            let Node::Object(members) = o else {
+                continue;
+            };
+            if o.repeats_a_key() {
+                self.finding("json-duplicate-key");
+            }
+            for (k, x) in members {
                 path.clear();
                 path.push_str(k);
-                match (k.as_str(), x) {
-                    ("query", J::String(q)) => {
+                match (k.as_ref(), x) {
+                    ("query", Node::String(q)) => {
                         self.graphql(limits, stats, Kind::Body, "body:graphql:", q.as_bytes());
                     }
-                    ("variables", J::String(vs)) => match serde_json::from_str::<J>(vs) {
+                    ("variables", Node::String(vs)) => match Node::parse(vs.as_bytes()) {
                         Ok(inner) => self.json(limits, stats, &inner, &mut path, 1),
                         Err(_) => self.json(limits, stats, x, &mut path, 1),
                     },
@@ -571,22 +570,23 @@ impl Points {
         true
     }
 
+    /// JSON strings and member names as `body:json:PATH` points, every
+    /// member in document order (repeated keys included, see [`Node`]).
     fn json(
         &mut self,
         limits: &DetectLimits,
         stats: &mut DetectStats,
-        v: &serde_json::Value,
+        v: &Node,
         path: &mut String,
         depth: usize,
     ) {
-        use serde_json::Value as J;
         if depth > MAX_JSON_DEPTH {
             stats.decode_depth_hits += 1;
             return;
         }
         let base = path.len();
         match v {
-            J::String(s) => {
+            Node::String(s) => {
                 self.push(
                     limits,
                     stats,
@@ -596,14 +596,17 @@ impl Points {
                     s.as_bytes(),
                 );
             }
-            J::Array(a) => {
+            Node::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
                     let _ = write!(path, "[{i}]");
                     self.json(limits, stats, x, path, depth + 1);
                     path.truncate(base);
                 }
             }
-            J::Object(o) => {
+            Node::Object(o) => {
+                if v.repeats_a_key() {
+                    self.finding("json-duplicate-key");
+                }
                 for (k, x) in o {
                     if !path.is_empty() {
                         path.push('.');
@@ -622,7 +625,7 @@ impl Points {
                 }
             }
             // Numbers, booleans and null carry no attack text.
-            _ => {}
+            Node::Other => {}
         }
     }
 

@@ -2514,3 +2514,46 @@ fn inert_values_skip_only_rules_that_cannot_match() {
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(stats.inert_points, 1, "{stats:?}");
 }
+
+/// A JSON member repeated under the same key is inspected every time: a
+/// back end that takes the first member must not get an attack hidden
+/// behind a benign last one (with serde_json's `Value`, which keeps the
+/// last, the first case found nothing).
+#[test]
+fn repeated_json_keys_are_all_inspected() {
+    for body in [
+        &br#"{"q":"<script>alert(1)</script>","q":"hello"}"#[..],
+        br#"{"q":"hello","q":"<script>alert(1)</script>"}"#,
+        br#"{"a":{"q":"1 UNION SELECT password FROM users--","q":"1"}}"#,
+        br#"{"query":"query { a }","variables":{"id":"<script>alert(1)</script>","id":"1"}}"#,
+    ] {
+        let r = req(
+            "POST",
+            "/api",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let hits = hits_of(&r);
+        assert!(
+            hits.iter().any(|h| h.location.starts_with("body:json:")),
+            "{}: {hits:?}",
+            String::from_utf8_lossy(body)
+        );
+        // The shape itself is a protocol finding about the body.
+        assert!(
+            hits.iter()
+                .any(|h| &*h.rule_id == "protocol-json-duplicate-key" && h.location == "body"),
+            "{hits:?}"
+        );
+    }
+    // The same key in different objects is no repeat.
+    let r = req(
+        "POST",
+        "/api",
+        &[("Content-Type", "application/json")],
+        br#"{"q":"a","r":{"q":"b"},"s":[{"q":1},{"q":2}]}"#,
+    );
+    assert!(!hits_of(&r)
+        .iter()
+        .any(|h| &*h.rule_id == "protocol-json-duplicate-key"));
+}

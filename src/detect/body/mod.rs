@@ -1,5 +1,6 @@
-//! Body parsers beyond form, JSON and multipart: XML/SOAP ([`xml`]),
-//! GraphQL ([`graphql`]) and Content-Encoding inflation ([`inflate`]).
+//! Body parsers beyond form and multipart: JSON as a tree that keeps
+//! repeated keys ([`json`]), XML/SOAP ([`xml`]), GraphQL ([`graphql`]) and
+//! Content-Encoding inflation ([`inflate`]).
 //!
 //! Each parser reads untrusted bytes, never panics, is bounded (depth, size,
 //! ratio) and hands on `(location, value)` pairs through a callback, so it
@@ -8,4 +9,5 @@
 
 pub mod graphql;
 pub mod inflate;
+pub mod json;
 pub mod xml;

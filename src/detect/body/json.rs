@@ -1,0 +1,272 @@
+//! JSON bodies as a borrowed tree that keeps every member in document order.
+//!
+//! `serde_json::Value` keeps one member per key (the last one) in sorted key
+//! order. A sensor must not: `{"q":"<script>…","q":"x"}` reaches a back end
+//! that takes the first member (several JSON libraries do) with the attack,
+//! while the last-wins view shows only `x`. [`Node`] keeps duplicates, and
+//! strings without escapes borrow from the body instead of being copied.
+//! Parsing is serde_json's (its recursion limit bounds the depth); the tree
+//! is handed to `point.rs`, which turns strings and keys into points.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// One JSON value. Numbers, booleans and null carry no text to inspect and
+/// are kept only as [`Node::Other`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node<'a> {
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    /// Members in document order, repeated keys included.
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+    Other,
+}
+
+impl<'a> Node<'a> {
+    /// Parse one JSON document (surrounding whitespace allowed, nothing
+    /// else after it).
+    pub fn parse(body: &'a [u8]) -> Result<Node<'a>, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The members of an object named `key`, in document order.
+    pub fn members<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s Node<'a>> + 's {
+        let members: &[(Cow<'a, str>, Node<'a>)] = match self {
+            Node::Object(m) => m,
+            _ => &[],
+        };
+        members
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether an object names one key twice (the parser-differential shape
+    /// the module doc describes). Pairwise for small objects, a set beyond.
+    pub fn repeats_a_key(&self) -> bool {
+        let Node::Object(m) = self else {
+            return false;
+        };
+        if m.len() <= 16 {
+            return m
+                .iter()
+                .enumerate()
+                .any(|(i, (k, _))| m.iter().skip(i + 1).any(|(k2, _)| k == k2));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(m.len());
+        m.iter().any(|(k, _)| !seen.insert(k.as_ref()))
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Node<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node<'de>, E> {
+                Ok(Node::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node<'de>, E> {
+                Ok(Node::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node<'de>, E> {
+                Ok(Node::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node<'de>, E> {
+                Ok(Node::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
+                Ok(Node::Other)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Node<'de>, E> {
+                Ok(Node::String(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(x) = seq.next_element()? {
+                    items.push(x);
+                }
+                Ok(Node::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some((Text(k), v)) = map.next_entry::<Text<'de>, Node<'de>>()? {
+                    members.push((k, v));
+                }
+                Ok(Node::Object(members))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Node<'_> {
+        Node::String(Cow::Borrowed(x))
+    }
+
+    #[test]
+    fn members_in_document_order_with_duplicates() {
+        let body = br#"{"z":"1","a":["x",2,{"k":null}],"z":"2"}"#;
+        let n = Node::parse(body).unwrap();
+        assert_eq!(
+            n,
+            Node::Object(vec![
+                ("z".into(), s("1")),
+                (
+                    "a".into(),
+                    Node::Array(vec![
+                        s("x"),
+                        Node::Other,
+                        Node::Object(vec![("k".into(), Node::Other)])
+                    ])
+                ),
+                ("z".into(), s("2")),
+            ])
+        );
+        let z: Vec<_> = n.members("z").filter_map(Node::as_str).collect();
+        assert_eq!(z, ["1", "2"]);
+        assert!(n.repeats_a_key());
+        assert_eq!(n.members("missing").count(), 0);
+        assert_eq!(s("x").members("z").count(), 0);
+    }
+
+    #[test]
+    fn repeated_keys_are_found_in_small_and_large_objects() {
+        for n in [2usize, 16, 17, 500] {
+            let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":1")).collect();
+            let distinct = format!("{{{}}}", keys.join(","));
+            assert!(
+                !Node::parse(distinct.as_bytes()).unwrap().repeats_a_key(),
+                "{n}"
+            );
+            let repeated = format!("{{{},\"k{}\":2}}", keys.join(","), n / 2);
+            assert!(
+                Node::parse(repeated.as_bytes()).unwrap().repeats_a_key(),
+                "{n}"
+            );
+        }
+        // An escaped spelling of the same key is the same key.
+        assert!(Node::parse(br#"{"ab":1,"a\u0062":2}"#)
+            .unwrap()
+            .repeats_a_key());
+        assert!(!Node::parse(b"[1,1]").unwrap().repeats_a_key());
+    }
+
+    #[test]
+    fn unescaped_strings_borrow_and_escaped_ones_are_decoded() {
+        let body = br#"{"plain":"abc","esc\u0041":"a\"b\u00e9"}"#;
+        let Node::Object(m) = Node::parse(body).unwrap() else {
+            panic!("not an object")
+        };
+        assert!(matches!(&m[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&m[0].1, Node::String(Cow::Borrowed("abc"))));
+        assert_eq!(m[1].0, "escA");
+        assert_eq!(m[1].1, Node::String(Cow::Owned("a\"bé".to_string())));
+    }
+
+    #[test]
+    fn invalid_or_trailing_input_is_an_error_and_depth_is_bounded() {
+        assert!(Node::parse(b"{\"a\":").is_err());
+        assert!(Node::parse(b"{} x").is_err());
+        assert!(Node::parse(b" [1] ").is_ok());
+        // serde_json's recursion limit (128) stops deep nesting, no stack overflow.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Node::parse(deep.as_bytes()).is_err());
+    }
+
+    proptest::proptest! {
+        /// Wherever serde_json reads a document, so does `Node`, and it sees
+        /// the same strings: every string of `Value` (which keeps the last
+        /// of repeated keys) is one of `Node`'s, and without repeated keys
+        /// the two hold the same strings.
+        #[test]
+        fn node_reads_what_serde_json_reads(body in proptest::collection::vec(
+            proptest::sample::select(b"{}[]\",:0a\\u tnrfe1.-".to_vec()), 0..40)) {
+            fn value_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+                match v {
+                    serde_json::Value::String(s) => out.push(s.clone()),
+                    serde_json::Value::Array(a) => a.iter().for_each(|x| value_strings(x, out)),
+                    serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| {
+                        out.push(k.clone());
+                        value_strings(x, out)
+                    }),
+                    _ => {}
+                }
+            }
+            fn node_strings(n: &Node, out: &mut Vec<String>) {
+                match n {
+                    Node::String(s) => out.push(s.to_string()),
+                    Node::Array(a) => a.iter().for_each(|x| node_strings(x, out)),
+                    Node::Object(o) => o.iter().for_each(|(k, x)| {
+                        out.push(k.to_string());
+                        node_strings(x, out)
+                    }),
+                    Node::Other => {}
+                }
+            }
+            let value = serde_json::from_slice::<serde_json::Value>(&body);
+            let node = Node::parse(&body);
+            proptest::prop_assert_eq!(value.is_ok(), node.is_ok());
+            if let (Ok(v), Ok(n)) = (value, node) {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                value_strings(&v, &mut a);
+                node_strings(&n, &mut b);
+                for x in &a {
+                    proptest::prop_assert!(b.contains(x));
+                }
+                if a.len() == b.len() {
+                    a.sort();
+                    b.sort();
+                    proptest::prop_assert_eq!(a, b);
+                }
+            }
+        }
+    }
+}
