@@ -748,6 +748,23 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
     }
 }
 
+/// At debug level, every counter that moved, under its Prometheus name: the
+/// summary shows drops only, and `read` has no metrics endpoint to scrape.
+fn log_every_counter(report: &PipelineReport) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    for (name, label, value) in report.counters() {
+        if value == 0 {
+            continue;
+        }
+        match label {
+            Some((key, l)) => tracing::debug!("{name}{{{key}=\"{l}\"}} {value}"),
+            None => tracing::debug!("{name} {value}"),
+        }
+    }
+}
+
 fn run_read(args: ReadArgs) -> Result<Outcome> {
     let mut eff = effective(&args.common, None)?;
     init_logging(&args.common, &eff.config);
@@ -824,6 +841,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         }
     }
     let _ = std::io::stderr().write_all(report.summary(elapsed).as_bytes());
+    log_every_counter(&report);
     if report.worker_panics > 0 {
         failed = true;
     }
