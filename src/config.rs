@@ -378,7 +378,8 @@ pub struct DetectSection {
     pub max_inflated_body_bytes: usize,
     /// Most inflated bytes per compressed byte (a bomb beyond).
     pub max_inflate_ratio: usize,
-    /// Bytes per worker remembering point values found clean (0: off).
+    /// Bytes per worker remembering point values and header lines found
+    /// clean (0: off).
     pub clean_cache_bytes: usize,
     /// Skip the rules that cannot match values of digits, hex digits and
     /// address punctuation (changes no verdict; off only to compare).

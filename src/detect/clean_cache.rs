@@ -18,6 +18,13 @@
 //! of at most half of `DetectLimits::clean_cache_bytes` each: when the current
 //! one is full it becomes the old one and the older is dropped, so values in
 //! steady use survive (a hit in the old generation moves to the current one).
+//!
+//! The engine keeps two: one of point values under their applicable rules,
+//! and one of whole header lines (name and value), whose entries also hold how
+//! many points the line yields, so that a line known clean is not even split
+//! into points and the point budget is charged as if it had been.
+
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::HashTable;
 
@@ -32,6 +39,28 @@ const ENTRY_OVERHEAD: usize = 64;
 /// that do repeat.
 const DOORKEEPER_SLOTS: usize = 1 << 14;
 
+/// A remembered key and the small number its owner keeps with it (the
+/// points a header line yields; 0 for point values).
+#[derive(Debug)]
+struct Entry {
+    key: Box<[u8]>,
+    /// The key's hash as it was looked up (lines and values hash
+    /// differently), reused when the table grows.
+    hash: u64,
+    tag: u8,
+}
+
+/// Whether `key` is the line key (name length, name, value) of `name: value`.
+fn line_key_eq(key: &[u8], name: &[u8], value: &[u8]) -> bool {
+    let Some((len, rest)) = key.split_first_chunk::<4>() else {
+        return false;
+    };
+    u32::from_le_bytes(*len) as usize == name.len()
+        && rest.len() == name.len() + value.len()
+        && rest.get(..name.len()) == Some(name)
+        && rest.get(name.len()..) == Some(value)
+}
+
 #[derive(Debug, Default)]
 pub struct CleanCache {
     /// The engine whose verdicts these are (`Engine::id`); 0 before use.
@@ -39,8 +68,8 @@ pub struct CleanCache {
     /// That engine's `DetectLimits::clean_cache_bytes`.
     cap_bytes: usize,
     hasher: ahash::RandomState,
-    current: HashTable<Box<[u8]>>,
-    old: HashTable<Box<[u8]>>,
+    current: HashTable<Entry>,
+    old: HashTable<Entry>,
     current_bytes: usize,
     /// Hashes of keys found clean once, by `hash % DOORKEEPER_SLOTS`.
     doorkeeper: Vec<u64>,
@@ -82,34 +111,88 @@ impl CleanCache {
         true
     }
 
+    /// The hash of the header line `name: value`, or None when the line is
+    /// too long to be remembered (or nothing is). Lines are hashed in parts,
+    /// so no key is copied for a line that is looked up and not found.
+    pub fn line_hash(&self, name: &[u8], value: &[u8]) -> Option<u64> {
+        let name_len = u32::try_from(name.len()).ok()?;
+        if self.cap_bytes == 0 || name.len() + value.len() > MAX_CACHED_VALUE {
+            return None;
+        }
+        let mut h = self.hasher.build_hasher();
+        h.write_u32(name_len);
+        h.write(name);
+        h.write(value);
+        Some(h.finish())
+    }
+
+    /// The point count the line `name: value` (hashed by [`Self::line_hash`])
+    /// was remembered with, if it was found clean before.
+    pub fn lookup_line(&mut self, hash: u64, name: &[u8], value: &[u8]) -> Option<u8> {
+        let is_line = |e: &Entry| line_key_eq(&e.key, name, value);
+        if let Some(e) = self.current.find(hash, is_line) {
+            return Some(e.tag);
+        }
+        let tag = self.old.find(hash, is_line)?.tag;
+        // Still in use: keep it through the next rotation.
+        self.set_line_key(hash, name, value);
+        self.remember(tag);
+        Some(tag)
+    }
+
+    /// The line `name: value` (hashed by [`Self::line_hash`]) was found
+    /// clean, yielding `points` points: remember it if it was seen before.
+    pub fn insert_line(&mut self, hash: u64, name: &[u8], value: &[u8], points: u8) {
+        self.set_line_key(hash, name, value);
+        self.insert_tagged(points);
+    }
+
+    fn set_line_key(&mut self, hash: u64, name: &[u8], value: &[u8]) {
+        self.key.clear();
+        self.key
+            .extend_from_slice(&(name.len() as u32).to_le_bytes());
+        self.key.extend_from_slice(name);
+        self.key.extend_from_slice(value);
+        self.hash = hash;
+    }
+
     /// Whether the prepared key was found clean before.
     pub fn contains(&mut self) -> bool {
+        self.lookup().is_some()
+    }
+
+    /// The tag the prepared key was remembered with, if it was found clean
+    /// before.
+    pub fn lookup(&mut self) -> Option<u8> {
         let key = self.key.as_slice();
-        if self.current.find(self.hash, |k| **k == *key).is_some() {
-            return true;
+        if let Some(e) = self.current.find(self.hash, |e| *e.key == *key) {
+            return Some(e.tag);
         }
-        if self.old.find(self.hash, |k| **k == *key).is_some() {
-            // Still in use: keep it through the next rotation.
-            self.remember();
-            return true;
-        }
-        false
+        let tag = self.old.find(self.hash, |e| *e.key == *key)?.tag;
+        // Still in use: keep it through the next rotation.
+        self.remember(tag);
+        Some(tag)
     }
 
     /// The prepared key was found clean: remember it if it was seen before.
     pub fn insert(&mut self) {
+        self.insert_tagged(0);
+    }
+
+    /// As [`Self::insert`], keeping `tag` with the key.
+    fn insert_tagged(&mut self, tag: u8) {
         if self.doorkeeper.is_empty() {
             self.doorkeeper = vec![0; DOORKEEPER_SLOTS];
         }
         let slot = (self.hash % DOORKEEPER_SLOTS as u64) as usize;
         match self.doorkeeper.get_mut(slot) {
-            Some(seen) if *seen == self.hash => self.remember(),
+            Some(seen) if *seen == self.hash => self.remember(tag),
             Some(seen) => *seen = self.hash,
             None => {}
         }
     }
 
-    fn remember(&mut self) {
+    fn remember(&mut self, tag: u8) {
         let cost = self.key.len() + ENTRY_OVERHEAD;
         let half = self.cap_bytes / 2;
         if cost > half {
@@ -120,10 +203,13 @@ impl CleanCache {
             self.current_bytes = 0;
         }
         let key = self.key.as_slice();
-        if self.current.find(self.hash, |k| **k == *key).is_none() {
-            let hasher = &self.hasher;
-            self.current
-                .insert_unique(self.hash, key.into(), |k| hasher.hash_one(&**k));
+        if self.current.find(self.hash, |e| *e.key == *key).is_none() {
+            let entry = Entry {
+                key: key.into(),
+                hash: self.hash,
+                tag,
+            };
+            self.current.insert_unique(self.hash, entry, |e| e.hash);
             self.current_bytes += cost;
         }
     }
@@ -132,7 +218,7 @@ impl CleanCache {
     /// overhead), without the fixed doorkeeper.
     #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
-        let old: usize = self.old.iter().map(|k| k.len() + ENTRY_OVERHEAD).sum();
+        let old: usize = self.old.iter().map(|e| e.key.len() + ENTRY_OVERHEAD).sum();
         self.current_bytes + old
     }
 }
@@ -167,6 +253,34 @@ mod tests {
         c.bind(2, cap);
         assert!(c.prepare(&[0b101], b"Mozilla/5.0"));
         assert!(!c.contains());
+    }
+
+    #[test]
+    fn a_line_is_known_only_with_the_same_name_and_value() {
+        let mut c = CleanCache::default();
+        c.bind(1, 1 << 20);
+        let line = |c: &CleanCache, n: &[u8], v: &[u8]| c.line_hash(n, v).unwrap_or_default();
+        let h = line(&c, b"Accept", b"text/html");
+        assert_eq!(c.lookup_line(h, b"Accept", b"text/html"), None);
+        c.insert_line(h, b"Accept", b"text/html", 2);
+        assert_eq!(c.lookup_line(h, b"Accept", b"text/html"), None);
+        c.insert_line(h, b"Accept", b"text/html", 2);
+        assert_eq!(c.lookup_line(h, b"Accept", b"text/html"), Some(2));
+        // The same bytes split elsewhere, or another value or name: unknown,
+        // even when asked under the remembered hash.
+        for (n, v) in [
+            (&b"Accep"[..], &b"ttext/html"[..]),
+            (b"Acceptt", b"ext/html"),
+            (b"Accept", b"text/htm"),
+            (b"accept", b"text/html"),
+        ] {
+            assert_eq!(c.lookup_line(h, n, v), None, "{n:?} {v:?}");
+            assert_eq!(c.lookup_line(line(&c, n, v), n, v), None, "{n:?} {v:?}");
+        }
+        // Too long, or nothing remembered: no hash, so never looked up.
+        assert_eq!(c.line_hash(b"X", &[b'a'; MAX_CACHED_VALUE]), None);
+        c.bind(2, 0);
+        assert_eq!(c.line_hash(b"Accept", b"text/html"), None);
     }
 
     #[test]

@@ -96,6 +96,16 @@ pub struct Scratch {
     norm: Vec<u8>,
     /// Values this thread already found clean ([`super::clean_cache`]).
     clean: CleanCache,
+    /// Header lines this thread already found clean, with their point counts.
+    clean_lines: CleanCache,
+    /// Per point of the current request: its verdict is complete and clean.
+    point_clean: Vec<bool>,
+}
+
+fn set_clean(flags: &mut [bool], i: usize) {
+    if let Some(f) = flags.get_mut(i) {
+        *f = true;
+    }
 }
 
 fn bit_set(bits: &mut [u64], i: usize) {
@@ -379,9 +389,16 @@ impl Engine {
             lex,
             norm,
             clean,
+            clean_lines,
+            point_clean,
         } = scratch;
-        clean.bind(self.id, self.limits.clean_cache_bytes);
-        points.extract(req, &self.limits, stats);
+        // A quarter of the budget for whole header lines, the rest for values.
+        let lines_cap = self.limits.clean_cache_bytes / 4;
+        clean.bind(self.id, self.limits.clean_cache_bytes - lines_cap);
+        clean_lines.bind(self.id, lines_cap);
+        points.extract_skipping(req, &self.limits, stats, Some(&mut *clean_lines));
+        point_clean.clear();
+        point_clean.resize(points.points.len(), false);
         // Body findings (a compression bomb) are protocol hits like anomalies.
         for &f in &points.findings {
             if count >= max_hits {
@@ -416,7 +433,7 @@ impl Engine {
         applicable.resize(words, 0);
         let first_hit = hits.len();
 
-        for p in &points.points {
+        for (pi, p) in points.points.iter().enumerate() {
             stats.points += 1;
             hit_here.iter_mut().for_each(|w| *w = 0);
             self.applicable(p, points, applicable);
@@ -432,12 +449,14 @@ impl Engine {
                 }
                 if left == 0 {
                     stats.inert_points += 1;
+                    set_clean(point_clean, pi);
                     continue;
                 }
             }
             let cacheable = clean.prepare(applicable, value);
             if cacheable && clean.contains() {
                 stats.clean_cache_hits += 1;
+                set_clean(point_clean, pi);
                 continue;
             }
             let depth_hits_before = stats.decode_depth_hits;
@@ -500,11 +519,26 @@ impl Engine {
             // Clean: no rule matched on any layer (not even one whose hit was
             // merged into an earlier one at the same location), and the
             // verdict is complete (no decoding cut short).
-            if cacheable
-                && hit_here.iter().all(|&w| w == 0)
-                && stats.decode_depth_hits == depth_hits_before
-            {
-                clean.insert();
+            if hit_here.iter().all(|&w| w == 0) && stats.decode_depth_hits == depth_hits_before {
+                set_clean(point_clean, pi);
+                if cacheable {
+                    clean.insert();
+                }
+            }
+        }
+        // Header lines all of whose points were found clean, completely.
+        for line in &points.header_lines {
+            let all_clean = point_clean
+                .get(line.points.clone())
+                .is_some_and(|c| c.iter().all(|&c| c));
+            let Ok(count) = u8::try_from(line.points.len()) else {
+                continue;
+            };
+            let Some(h) = req.headers.get(line.header) else {
+                continue;
+            };
+            if let (true, true, Some(hash)) = (line.complete, all_clean, line.hash) {
+                clean_lines.insert_line(hash, h.name, h.value, count);
             }
         }
     }

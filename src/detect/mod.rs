@@ -292,7 +292,8 @@ pub struct DetectLimits {
     pub max_inflate_ratio: usize,
     /// Bytes per worker for remembering point values found clean, so that
     /// repeated header values are not inspected again (default 2 MiB; 0
-    /// turns it off). See [`clean_cache`].
+    /// turns it off); a quarter of it remembers whole header lines. See
+    /// [`clean_cache`].
     pub clean_cache_bytes: usize,
     /// Whether a point whose value is made only of digits, hex digits and
     /// address punctuation skips the rules that cannot match such bytes
@@ -331,6 +332,9 @@ pub struct DetectStats {
     /// Points skipped because the same value was found clean before under
     /// the same rules ([`clean_cache`]).
     pub clean_cache_hits: u64,
+    /// Header lines not even split into points because the same name and
+    /// value were found clean before ([`clean_cache`]).
+    pub clean_header_hits: u64,
     /// Points skipped because no rule targeting them can match a value of
     /// their byte class (digits, hex, address lists; [`inert`]).
     pub inert_points: u64,

@@ -20,6 +20,7 @@ use std::ops::Range;
 use super::body::inflate::{self, Coding, Inflated};
 use super::body::json::Node;
 use super::body::{graphql, xml};
+use super::clean_cache::CleanCache;
 use super::decode::{base64_text, fold_overlong_utf8, normalise_path, percent_decode};
 use super::{DetectLimits, DetectStats};
 use crate::http::Request;
@@ -87,6 +88,26 @@ pub struct Points {
     /// Base64-decoded values.
     b64: Vec<u8>,
     limit_hit: bool,
+    /// Points not made because their header line was known clean: charged
+    /// against `max_points` as if they had been.
+    skipped: usize,
+    /// The header lines split into points, each with its points' indices.
+    pub header_lines: Vec<HeaderLine>,
+}
+
+/// A header line of the request and the points made from it (the value and
+/// its base64 or JWT decodings).
+#[derive(Debug, Clone)]
+pub struct HeaderLine {
+    /// Index into `Request::headers`.
+    pub header: usize,
+    /// The line's [`CleanCache::line_hash`], when it was looked up.
+    pub hash: Option<u64>,
+    /// Indices into [`Points::points`].
+    pub points: Range<usize>,
+    /// False when the point budget ran out during the line (then its
+    /// verdict is not complete).
+    pub complete: bool,
 }
 
 impl Points {
@@ -141,6 +162,8 @@ impl Points {
         self.values.clear();
         self.findings.clear();
         self.limit_hit = false;
+        self.skipped = 0;
+        self.header_lines.clear();
     }
 
     /// Add a point whose location is `prefix` + `name` (lossy, bounded).
@@ -213,7 +236,7 @@ impl Points {
         suffix: &str,
         value: &[u8],
     ) {
-        if self.points.len() >= limits.max_points {
+        if self.points.len() + self.skipped >= limits.max_points {
             if !self.limit_hit {
                 self.limit_hit = true;
                 stats.point_limit_hits += 1;
@@ -243,6 +266,22 @@ impl Points {
 
     /// Fill with the points of `req`.
     pub fn extract(&mut self, req: &Request, limits: &DetectLimits, stats: &mut DetectStats) {
+        self.extract_skipping(req, limits, stats, None);
+    }
+
+    /// [`Self::extract`], except that a header line found in `known_clean`
+    /// (see [`CleanCache::prepare_line`]) is not split into points: its
+    /// remembered point count is charged against `max_points` instead, so
+    /// the budget bites where it would have (`clean_header_hits`). A line
+    /// is skipped only when all of its points would fit, and only when its
+    /// value is within `max_point_bytes` (nothing would have been cut).
+    pub fn extract_skipping(
+        &mut self,
+        req: &Request,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        mut known_clean: Option<&mut CleanCache>,
+    ) {
         self.clear();
         // Request-level protocol findings (method, framing, Range, encodings).
         super::protocol::check(req, &limits.protocol, &mut |f| self.finding(f));
@@ -296,8 +335,29 @@ impl Points {
 
         let mut content_type: &[u8] = b"";
         let mut content_encoding: &[u8] = b"";
-        for h in &req.headers {
-            self.push_decoding(limits, stats, Kind::Header, "header:", h.name, h.value);
+        for (i, h) in req.headers.iter().enumerate() {
+            let mut hash = None;
+            let known = known_clean.as_deref_mut().and_then(|c| {
+                if h.value.len() > limits.max_point_bytes {
+                    return None;
+                }
+                hash = c.line_hash(h.name, h.value);
+                let n = usize::from(c.lookup_line(hash?, h.name, h.value)?);
+                (self.points.len() + self.skipped + n <= limits.max_points).then_some(n)
+            });
+            if let Some(n) = known {
+                self.skipped += n;
+                stats.clean_header_hits += 1;
+            } else {
+                let start = self.points.len();
+                self.push_decoding(limits, stats, Kind::Header, "header:", h.name, h.value);
+                self.header_lines.push(HeaderLine {
+                    header: i,
+                    hash,
+                    points: start..self.points.len(),
+                    complete: !self.limit_hit,
+                });
+            }
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, h.value);
             } else if h.name.eq_ignore_ascii_case(b"content-type") {

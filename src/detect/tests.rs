@@ -2433,6 +2433,121 @@ fn clean_cache_skips_repeats_and_never_hides_an_attack() {
     assert_eq!(stats.clean_cache_hits, 0);
 }
 
+/// A header line found clean twice is not even split into points the next
+/// time (`clean_header_hits`), yet the same value under a name a rule
+/// targets, a changed value, and the value inside a new rule set are all
+/// inspected and reported.
+#[test]
+fn clean_header_lines_are_skipped_and_never_hide_an_attack() {
+    let d = Detector::new(&rules_from(PROBE_RULE), DetectLimits::default());
+    let mut scratch = Scratch::default();
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    let headers = [("X-Other", "probe"), ("User-Agent", "curl/8.5.0 probe")];
+    let clean = req("GET", "/", &headers, b"");
+    for _ in 0..2 {
+        d.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    }
+    assert_eq!(stats.clean_header_hits, 0, "remembered after one sighting");
+    let points_cold = stats.points / 2;
+    let mut warm = DetectStats::default();
+    d.inspect_with(&clean, &mut scratch, &mut warm, &mut hits);
+    assert!(hits.is_empty());
+    assert_eq!(warm.clean_header_hits, 2, "{warm:?}");
+    assert_eq!(warm.points, points_cold - 2, "{warm:?}");
+    assert_eq!(warm.regex_evaluations, 0, "{warm:?}");
+
+    // The same bytes under the targeted name: reported every time.
+    let probe = req("GET", "/", &[("X-Probe", "probe"), headers[1]], b"");
+    for round in 1..=3 {
+        d.inspect_with(&probe, &mut scratch, &mut stats, &mut hits);
+        assert_eq!(hits.len(), round, "{hits:?}");
+    }
+    // A name that differs only in case is another line, inspected (and
+    // targeted: rule names compare case-insensitively).
+    let lower = req("GET", "/", &[("x-probe", "probe")], b"");
+    d.inspect_with(&lower, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 4, "{hits:?}");
+
+    // A new rule set remembers nothing: the line that was clean is an
+    // attack under rules that target every header.
+    let every_header = PROBE_RULE.replace("header:x-probe", "headers");
+    let all = Detector::new(&rules_from(&every_header), DetectLimits::default());
+    hits.clear();
+    all.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    assert_eq!(hits.len(), 2, "{hits:?}");
+
+    // Off with the clean cache.
+    let off = Detector::new(
+        &rules_from(PROBE_RULE),
+        DetectLimits {
+            clean_cache_bytes: 0,
+            ..DetectLimits::default()
+        },
+    );
+    let mut stats = DetectStats::default();
+    for _ in 0..4 {
+        off.inspect_with(&clean, &mut scratch, &mut stats, &mut hits);
+    }
+    assert_eq!(stats.clean_header_hits, 0);
+}
+
+/// A skipped header line is charged its points against `max_points`, so the
+/// budget cuts where it would have: an attack past the cut stays unreported
+/// (and counted) whether or not the headers before it were remembered, and
+/// one before the cut is reported both ways.
+#[test]
+fn skipped_header_lines_use_the_point_budget_as_inspected_ones_would() {
+    let rules = RuleSet::builtin();
+    let headers = [
+        ("Accept", "text/html"),
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"),
+        ("Authorization", "Basic dXNlcjpwYXNzd29yZA=="),
+    ];
+    for max_points in 3..12 {
+        let limits = DetectLimits {
+            max_points,
+            ..DetectLimits::default()
+        };
+        let cold = Detector::new(
+            &rules,
+            DetectLimits {
+                clean_cache_bytes: 0,
+                ..limits.clone()
+            },
+        );
+        let warm = Detector::new(&rules, limits);
+        let mut scratch = Scratch::default();
+        let body = b"q=1' union select password from users--";
+        let r = req("POST", "/?a=1", &headers, body);
+        let mut want = Vec::new();
+        let mut want_stats = DetectStats::default();
+        cold.inspect_with(&r, &mut Scratch::default(), &mut want_stats, &mut want);
+        for round in 0..4 {
+            let mut got = Vec::new();
+            let mut got_stats = DetectStats::default();
+            warm.inspect_with(&r, &mut scratch, &mut got_stats, &mut got);
+            let keys = |h: &[Hit]| -> Vec<(String, String)> {
+                h.iter()
+                    .map(|h| (h.rule_id.to_string(), h.location.clone()))
+                    .collect()
+            };
+            assert_eq!(
+                keys(&got),
+                keys(&want),
+                "max_points {max_points} round {round}"
+            );
+            assert_eq!(
+                got_stats.point_limit_hits, want_stats.point_limit_hits,
+                "max_points {max_points} round {round}"
+            );
+            if round >= 2 && max_points >= 8 {
+                assert!(got_stats.clean_header_hits > 0, "{got_stats:?}");
+            }
+        }
+    }
+}
+
 /// Values of an inert byte class skip the rules that cannot match them, yet
 /// a rule that can (a specific address, a hex magic number) still sees them,
 /// and the same bytes outside the class are inspected in full.

@@ -327,6 +327,7 @@ impl PipelineReport {
         t!("specula_detect_decode_depth_hits_total", decode_depth_hits);
         t!("specula_detect_hit_limit_hits_total", hit_limit_hits);
         t!("specula_detect_clean_cache_hits_total", clean_cache_hits);
+        t!("specula_detect_clean_header_hits_total", clean_header_hits);
         t!("specula_detect_inert_points_total", inert_points);
         t!("specula_detect_body_parse_errors_total", body_parse_errors);
         t!("specula_detect_body_depth_hits_total", body_depth_hits);
