@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run fuzz targets for SECONDS each (default 60), seeded from testdata/,
-# fuzz/seeds/ and ../shared/corpus (CRS requests).
+# fuzz/seeds/, fuzz/minimized/ (the last campaign's corpus, minimized) and
+# ../shared/corpus (CRS requests).
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]     (no TARGET: all of them)
 #   FUZZ_SEED_ONLY=1 bash scripts/fuzz.sh 0 [TARGET...]   (seed, do not run)
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); uses RUSTC_BOOTSTRAP because the
@@ -59,6 +60,9 @@ for t in $targets; do
   c="fuzz/corpus/$t"
   mkdir -p "$c"
   [ -d "fuzz/seeds/$t" ] && cp -n fuzz/seeds/"$t"/* "$c/" 2>/dev/null || true
+  # The minimized corpus the last campaign reached (docs/FUZZING.md), so a
+  # fresh clone starts where it stopped, not from the seeds.
+  [ -d "fuzz/minimized/$t" ] && cp -n fuzz/minimized/"$t"/* "$c/" 2>/dev/null || true
   case "$t" in
     capture_file) cp -n testdata/*.pcap* "$c/" 2>/dev/null || true ;;
     rules) cp -n rules/*.toml "$c/" 2>/dev/null || true ;;
