@@ -129,14 +129,11 @@ impl CleanCache {
     /// The point count the line `name: value` (hashed by [`Self::line_hash`])
     /// was remembered with, if it was found clean before.
     pub fn lookup_line(&mut self, hash: u64, name: &[u8], value: &[u8]) -> Option<u8> {
-        let is_line = |e: &Entry| line_key_eq(&e.key, name, value);
-        if let Some(e) = self.current.find(hash, is_line) {
-            return Some(e.tag);
+        let (tag, in_old) = self.find(hash, |k| line_key_eq(k, name, value))?;
+        if in_old {
+            self.set_line_key(hash, name, value);
+            self.remember(tag);
         }
-        let tag = self.old.find(hash, is_line)?.tag;
-        // Still in use: keep it through the next rotation.
-        self.set_line_key(hash, name, value);
-        self.remember(tag);
         Some(tag)
     }
 
@@ -158,20 +155,27 @@ impl CleanCache {
 
     /// Whether the prepared key was found clean before.
     pub fn contains(&mut self) -> bool {
-        self.lookup().is_some()
+        let key = self.key.as_slice();
+        match self.find(self.hash, |k| k == key) {
+            Some((tag, true)) => {
+                self.remember(tag);
+                true
+            }
+            found => found.is_some(),
+        }
     }
 
-    /// The tag the prepared key was remembered with, if it was found clean
-    /// before.
-    pub fn lookup(&mut self) -> Option<u8> {
-        let key = self.key.as_slice();
-        if let Some(e) = self.current.find(self.hash, |e| *e.key == *key) {
-            return Some(e.tag);
+    /// The tag of the entry `is_key` picks under `hash`, and whether it was
+    /// in the old generation: still in use, so the caller moves it to the
+    /// current one (with the key prepared) to keep it through the next
+    /// rotation.
+    fn find(&self, hash: u64, is_key: impl Fn(&[u8]) -> bool) -> Option<(u8, bool)> {
+        if let Some(e) = self.current.find(hash, |e| is_key(&e.key)) {
+            return Some((e.tag, false));
         }
-        let tag = self.old.find(self.hash, |e| *e.key == *key)?.tag;
-        // Still in use: keep it through the next rotation.
-        self.remember(tag);
-        Some(tag)
+        self.old
+            .find(hash, |e| is_key(&e.key))
+            .map(|e| (e.tag, true))
     }
 
     /// The prepared key was found clean: remember it if it was seen before.

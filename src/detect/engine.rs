@@ -528,16 +528,19 @@ impl Engine {
         }
         // Header lines all of whose points were found clean, completely.
         for line in &points.header_lines {
+            let (Some(hash), true) = (line.hash, line.complete) else {
+                continue;
+            };
             let all_clean = point_clean
                 .get(line.points.clone())
                 .is_some_and(|c| c.iter().all(|&c| c));
-            let Ok(count) = u8::try_from(line.points.len()) else {
+            let (Ok(count), Some(h)) = (
+                u8::try_from(line.points.len()),
+                req.headers.get(line.header),
+            ) else {
                 continue;
             };
-            let Some(h) = req.headers.get(line.header) else {
-                continue;
-            };
-            if let (true, true, Some(hash)) = (line.complete, all_clean, line.hash) {
+            if all_clean {
                 clean_lines.insert_line(hash, h.name, h.value, count);
             }
         }

@@ -270,7 +270,7 @@ impl Points {
     }
 
     /// [`Self::extract`], except that a header line found in `known_clean`
-    /// (see [`CleanCache::prepare_line`]) is not split into points: its
+    /// (see [`CleanCache::lookup_line`]) is not split into points: its
     /// remembered point count is charged against `max_points` instead, so
     /// the budget bites where it would have (`clean_header_hits`). A line
     /// is skipped only when all of its points would fit, and only when its
