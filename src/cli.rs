@@ -758,10 +758,7 @@ fn log_every_counter(report: &PipelineReport) {
         if value == 0 {
             continue;
         }
-        match label {
-            Some((key, l)) => tracing::debug!("{name}{{{key}=\"{l}\"}} {value}"),
-            None => tracing::debug!("{name} {value}"),
-        }
+        tracing::debug!("{}", crate::metrics::sample_line(name, label, value));
     }
 }
 

@@ -18,6 +18,14 @@ use crate::sink::SinkStats;
 /// One counter: Prometheus name, optional `(label, value)`, count.
 pub type Counter = (&'static str, Option<(&'static str, &'static str)>, u64);
 
+/// One counter as a Prometheus sample line, `name{key="label"} value`.
+pub fn sample_line(name: &str, label: Option<(&'static str, &'static str)>, value: u64) -> String {
+    match label {
+        Some((k, l)) => format!("{name}{{{k}=\"{l}\"}} {value}"),
+        None => format!("{name} {value}"),
+    }
+}
+
 /// Capture-side counters (the capture thread).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureCounters {
@@ -441,14 +449,7 @@ impl PipelineReport {
                 let _ = writeln!(s, "# TYPE {name} counter");
                 last = name;
             }
-            match label {
-                Some((k, l)) => {
-                    let _ = writeln!(s, "{name}{{{k}=\"{l}\"}} {value}");
-                }
-                None => {
-                    let _ = writeln!(s, "{name} {value}");
-                }
-            }
+            let _ = writeln!(s, "{}", sample_line(name, label, value));
         }
         s
     }
