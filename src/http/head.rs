@@ -204,8 +204,7 @@ impl HeadBuf {
             self.note_lf(end);
             let line = strip_cr(self.buf.get(self.line_start..end).unwrap_or_default());
             let complete = if self.lines == 0 {
-                self.request
-                    && parse_request_line(line, &mut Anomalies::default()).2 == Version::Http09
+                self.request && is_http09_request_line(line)
             } else {
                 line.is_empty()
             };
@@ -462,6 +461,21 @@ pub(super) fn parse_request_line<'a>(
     (method, uri, version)
 }
 
+/// Whether a request line has no version, so that it is a whole HTTP/0.9
+/// request by itself. The usual line (`GET /x HTTP/1.1`: a first byte that
+/// is not blank, then ` HTTP/1.1` or ` HTTP/1.0` at the very end) is
+/// answered without parsing it: its method is not empty and its last token
+/// is a version, whatever lies between.
+fn is_http09_request_line(line: &[u8]) -> bool {
+    let usual = line.first().is_some_and(|&b| !is_ws(b))
+        && line.len() > 9
+        && matches!(
+            line.get(line.len() - 9..),
+            Some(b" HTTP/1.1") | Some(b" HTTP/1.0")
+        );
+    !usual && parse_request_line(line, &mut Anomalies::default()).2 == Version::Http09
+}
+
 fn is_version_token(t: &[u8]) -> bool {
     t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
 }
@@ -606,6 +620,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The shortcut for the usual request line answers as the full
+        /// parse does, on lines built from the bytes that decide it.
+        #[test]
+        fn http09_shortcut_agrees_with_the_parse(
+            line in proptest::collection::vec(
+                proptest::sample::select(b" \tGET/xHTP1.0".to_vec()), 0..24),
+            version in proptest::sample::select(vec![&b""[..], b" HTTP/1.1", b" HTTP/1.0", b"HTTP/1.1"]),
+        ) {
+            let mut line = line;
+            line.extend_from_slice(version);
+            let parsed = parse_request_line(&line, &mut Anomalies::default()).2 == Version::Http09;
+            proptest::prop_assert_eq!(is_http09_request_line(&line), parsed);
+        }
+
         /// Fed in any pieces, after any prefix, a head reports the bare
         /// line endings of exactly the bytes it kept, and keeps the bytes up
         /// to its end (or the limit) and no more.
