@@ -285,6 +285,12 @@ impl Headers {
         self.bytes.len()
     }
 
+    /// All names and values, one after the other: one scan answers
+    /// "does any field hold this byte".
+    pub fn all_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn get(&self, i: usize) -> Option<Header<'_>> {
         self.fields.get(i).map(|f| self.field(f))
     }
