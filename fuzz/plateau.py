@@ -26,6 +26,7 @@ if os.path.exists(options):
 subprocess.run(["cargo", "fuzz", "build", "-O", target], cwd=root, env=env, check=True)
 start = time.time()
 status = re.compile(rb"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)(?: corp: (\d+))?")
+inited_re = re.compile(rb"^#\d+\s+INITED\s")
 last = {"runs": 0, "cov": 0, "ft": 0, "corp": 0}
 grew_at = start
 crashes = 0
@@ -57,7 +58,10 @@ with open(log_path, "wb") as log:
         *lines, buf = buf.split(b"\n")
         for line in lines:
             m = status.match(line)
-            if b" INITED " in line:
+            # libFuzzer writes "#393\tINITED cov: ...": a tab, not a space,
+            # before the word (matching " INITED " never started the flat
+            # timer, so no run could stop at a plateau).
+            if inited_re.match(line):
                 inited = True
                 grew_at = time.time()
             if m:
