@@ -1,6 +1,7 @@
 //! The flow table: flows by symmetric key, least-recently-seen order, caps.
 //!
-//! Entries live in a slab (`Vec` of slots with a free list) and are threaded
+//! Entries live in a slab (fixed-size chunks of slots with a free list, see
+//! [`Slab`]) and are threaded
 //! on one of two intrusive doubly linked lists ordered by last-seen capture
 //! time: open flows and lingering closed flows. Touching a flow moves it to
 //! the tail; idle expiry pops from the head until the head is recent enough
@@ -59,6 +60,55 @@ struct Node<S> {
     body: Body<S>,
 }
 
+/// Slots per [`Slab`] chunk.
+const SLAB_CHUNK: usize = 1024;
+
+/// The entries, in chunks of [`SLAB_CHUNK`] slots that never move. A `Vec`
+/// grown by doubling held its old and new arrays at once while it copied
+/// them: under a flood that fills the table, the last growth peaked at 1.5
+/// times the entries `flow_memcap_bytes` was computed for (and the
+/// allocator kept part of the freed array). Chunks grow without copying and
+/// the last one is sized to what the capacity still allows.
+struct Slab<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Self {
+        Slab {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / SLAB_CHUNK)?.get(i % SLAB_CHUNK)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks.get_mut(i / SLAB_CHUNK)?.get_mut(i % SLAB_CHUNK)
+    }
+
+    /// Append a slot at index `len()`. `limit`: the most slots the table
+    /// will hold, so that a new chunk is no larger than still needed.
+    fn push(&mut self, v: T, limit: usize) {
+        let ci = self.len / SLAB_CHUNK;
+        if ci == self.chunks.len() {
+            let room = limit.saturating_sub(self.len).clamp(1, SLAB_CHUNK);
+            self.chunks.push(Vec::with_capacity(room));
+        }
+        if let Some(chunk) = self.chunks.get_mut(ci) {
+            chunk.push(v);
+            self.len += 1;
+        }
+    }
+}
+
 #[allow(clippy::large_enum_variant)]
 enum Slot<S> {
     Vacant { next_free: u32 },
@@ -112,7 +162,7 @@ pub struct FlowTable<S> {
     config: ReassemblyConfig,
     stats: ReassemblyStats,
     map: AHashMap<FlowKey, u32>,
-    slab: Vec<Slot<S>>,
+    slab: Slab<Slot<S>>,
     free: u32,
     open: List,
     lingering: List,
@@ -125,8 +175,8 @@ pub struct FlowTable<S> {
     capacity: usize,
 }
 
-/// Bytes of table memory that `n` entries can take: the slab (grown to at
-/// most `n`, see `create`) and the index (a hashbrown table of
+/// Bytes of table memory that `n` entries can take: the slab (at most `n`
+/// slots, see [`Slab::push`]) and the index (a hashbrown table of
 /// `next_power_of_two(n * 8 / 7)` buckets, each an entry plus a control byte).
 fn table_bytes<S>(n: usize) -> usize {
     let buckets = (n.saturating_mul(8) / 7).max(1).next_power_of_two();
@@ -162,7 +212,7 @@ impl<S: Default> FlowTable<S> {
             config,
             stats: ReassemblyStats::default(),
             map: AHashMap::new(),
-            slab: Vec::new(),
+            slab: Slab::new(),
             free: NIL,
             open: List::EMPTY,
             lingering: List::EMPTY,
@@ -394,17 +444,7 @@ impl<S: Default> FlowTable<S> {
                 self.stats.ignored_segments += 1;
                 return;
             };
-            if self.slab.len() == self.slab.capacity() {
-                // Grow by doubling, but never past the capacity the memcap
-                // was computed for.
-                let more = self
-                    .slab
-                    .len()
-                    .max(64)
-                    .min(self.capacity.saturating_sub(self.slab.len()));
-                self.slab.reserve_exact(more.max(1));
-            }
-            self.slab.push(Slot::Occupied(node));
+            self.slab.push(Slot::Occupied(node), self.capacity);
             idx
         };
         self.map.insert(key, idx);
@@ -672,6 +712,35 @@ impl<S: Default> FlowTable<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Slots come back at the index they were pushed at, across chunk
+    /// boundaries, and a chunk is never larger than the limit still allows.
+    #[test]
+    fn slab_indexes_across_chunks() {
+        let mut slab = Slab::new();
+        let n = 2 * SLAB_CHUNK + 5;
+        slab.push(0, n);
+        // Growing never moves an entry (no copy, no second array at once).
+        let first: *const usize = slab.get(0).unwrap();
+        for i in 1..n {
+            slab.push(i, n);
+        }
+        assert!(std::ptr::eq(first, slab.get(0).unwrap()));
+        assert_eq!(slab.len(), n);
+        for i in 0..n {
+            assert_eq!(slab.get(i), Some(&i));
+        }
+        assert_eq!(slab.get(n), None);
+        if let Some(v) = slab.get_mut(SLAB_CHUNK) {
+            *v = 7;
+        }
+        assert_eq!(slab.get(SLAB_CHUNK), Some(&7));
+        assert_eq!(slab.chunks.len(), 3);
+        assert!(slab
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() < SLAB_CHUNK));
+    }
 
     /// The module docs promise a small per-flow footprint; keep it honest.
     #[test]
