@@ -124,28 +124,25 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
     let any_percent = memchr::memchr(b'%', req.headers.all_bytes()).is_some();
     for h in &req.headers {
         let (name, value) = (h.name, h.value);
-        // By length first: most fields are none of these names.
-        let is = |n: &[u8]| name.len() == n.len() && name.eq_ignore_ascii_case(n);
-        let len = name.len();
-        if len == 5 && is(b"range") {
+        if name.eq_ignore_ascii_case(b"range") {
             range(req, value, policy, found);
-        } else if len == 13 && is(b"request-range") {
+        } else if name.eq_ignore_ascii_case(b"request-range") {
             // Netscape-era header no current client sends; the Apache-Killer
             // variant that slipped past `Range` limits.
             found("request-range");
-        } else if len == 10 && is(b"connection") {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             connection(value, found);
-        } else if len == 12 && is(b"content-type") {
+        } else if name.eq_ignore_ascii_case(b"content-type") {
             content_type(value, found);
-        } else if len == 6 && is(b"accept") {
+        } else if name.eq_ignore_ascii_case(b"accept") {
             accept(value, found);
-        } else if len == 4 && is(b"host") {
+        } else if name.eq_ignore_ascii_case(b"host") {
             // RFC 9112 §3.2: an empty Host is only for targets without an
             // authority, which http(s) never are.
             if value.trim_ascii().is_empty() {
                 found("host-empty");
             }
-        } else if len == 6 && is(b"cookie") {
+        } else if name.eq_ignore_ascii_case(b"cookie") {
             // RFC 2109 `$Version` from a client: servers that still honour
             // it switch to quoted-string cookie parsing, so `"a; b=c"` is
             // one value to them and several cookies to a filter (cookie
@@ -158,13 +155,13 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             {
                 found("cookie-v1-attribute");
             }
-        } else if len == 24 && is(b"x-up-devcap-post-charset") {
+        } else if name.eq_ignore_ascii_case(b"x-up-devcap-post-charset") {
             // Openwave UP browsers: the charset of the POST body.
             if !charset_known(value) {
                 found("charset-evasion");
             }
         }
-        if any_percent && !is(b"user-agent") {
+        if any_percent && !name.eq_ignore_ascii_case(b"user-agent") {
             control_bytes_in_header(value, found);
         }
     }
