@@ -468,11 +468,7 @@ pub(super) fn parse_request_line<'a>(
 /// is a version, whatever lies between.
 fn is_http09_request_line(line: &[u8]) -> bool {
     let usual = line.first().is_some_and(|&b| !is_ws(b))
-        && line.len() > 9
-        && matches!(
-            line.get(line.len() - 9..),
-            Some(b" HTTP/1.1") | Some(b" HTTP/1.0")
-        );
+        && (line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"));
     !usual && parse_request_line(line, &mut Anomalies::default()).2 == Version::Http09
 }
 
