@@ -70,20 +70,19 @@ const SLAB_CHUNK: usize = 1024;
 /// allocator kept part of the freed array). Chunks grow without copying and
 /// the last one is sized to what the capacity still allows.
 struct Slab<T> {
+    /// Every chunk but the last holds exactly `SLAB_CHUNK` slots.
     chunks: Vec<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Slab<T> {
     fn new() -> Self {
-        Slab {
-            chunks: Vec::new(),
-            len: 0,
-        }
+        Slab { chunks: Vec::new() }
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.chunks
+            .last()
+            .map_or(0, |last| (self.chunks.len() - 1) * SLAB_CHUNK + last.len())
     }
 
     fn get(&self, i: usize) -> Option<&T> {
@@ -97,14 +96,14 @@ impl<T> Slab<T> {
     /// Append a slot at index `len()`. `limit`: the most slots the table
     /// will hold, so that a new chunk is no larger than still needed.
     fn push(&mut self, v: T, limit: usize) {
-        let ci = self.len / SLAB_CHUNK;
+        let len = self.len();
+        let ci = len / SLAB_CHUNK;
         if ci == self.chunks.len() {
-            let room = limit.saturating_sub(self.len).clamp(1, SLAB_CHUNK);
+            let room = limit.saturating_sub(len).clamp(1, SLAB_CHUNK);
             self.chunks.push(Vec::with_capacity(room));
         }
         if let Some(chunk) = self.chunks.get_mut(ci) {
             chunk.push(v);
-            self.len += 1;
         }
     }
 }
