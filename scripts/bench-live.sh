@@ -12,9 +12,15 @@
 # BUFFER_BYTES (specula --buffer-bytes, default specula's), PROFILE (`release`,
 # the default, or `dev` for a quick look without the release build),
 # CONFIG (a specula TOML configuration, e.g. `[capture] immediate = false`),
+# TOPSPEED_ONLY=1 (stop after the --topspeed run: no search for a lower rate),
 # REPLAY_OPTS (extra tcpreplay options, default `--preload-pcap`: the capture is
 # read into memory first so the disk does not set the rate), PGO=1 (the
-# profile-guided build of scripts/build-pgo.sh instead of the release build).
+# profile-guided build of scripts/build-pgo.sh instead of the release build),
+# SPECULA_BIN (an already built specula binary to run instead of building one),
+# SENSOR_CPUS / REPLAY_CPUS (taskset CPU lists for the sensor and tcpreplay, e.g.
+# 1 and 0: on a small machine each then keeps its own core instead of both
+# sharing every core; the kernel's veth and AF_PACKET work runs in tcpreplay's
+# send path, so it is charged to tcpreplay's core).
 #
 # Runs as root. Both veth ends live in a namespace created for this run
 # (nothing touches the host's interfaces); a trap removes it and stops the
@@ -42,6 +48,17 @@ fi
 bin=$bindir/specula
 # PGO=1: the profile-guided build (scripts/build-pgo.sh) runs the sensor.
 [ "${PGO:-0}" = 1 ] && bin=$(bash scripts/build-pgo.sh | tail -1)
+if [ -n "${SPECULA_BIN:-}" ]; then
+    [ -x "$SPECULA_BIN" ] || die "SPECULA_BIN=$SPECULA_BIN is not an executable"
+    bin=$SPECULA_BIN
+fi
+# Optional CPU pinning (see the header).
+sensor_pin=(); replay_pin=()
+if [ -n "${SENSOR_CPUS:-}" ] || [ -n "${REPLAY_CPUS:-}" ]; then
+    command -v taskset >/dev/null || die "taskset not found (util-linux)"
+fi
+[ -n "${SENSOR_CPUS:-}" ] && sensor_pin=(taskset -c "$SENSOR_CPUS")
+[ -n "${REPLAY_CPUS:-}" ] && replay_pin=(taskset -c "$REPLAY_CPUS")
 
 if [ -f "$arg" ]; then
     cap=$arg
@@ -93,7 +110,7 @@ run_one() {
     [ -n "${WORKERS:-}" ] && args+=(--workers "$WORKERS")
     [ -n "${BUFFER_BYTES:-}" ] && args+=(--buffer-bytes "$BUFFER_BYTES")
     [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
-    ip netns exec "$ns" "$bin" "${args[@]}" 2>"$log" &
+    ip netns exec "$ns" "${sensor_pin[@]}" "$bin" "${args[@]}" 2>"$log" &
     sensor_pid=$!
     local i
     for i in $(seq 300); do
@@ -103,7 +120,7 @@ run_one() {
     done
     grep -q "capturing on $vb" "$log" || die "specula live did not open the capture: $(cat "$log")"
     # shellcheck disable=SC2086 # REPLAY_OPTS is a list of options
-    ip netns exec "$ns" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} "$@" "$cap" >"$tlog" 2>&1 || die "tcpreplay failed: $(cat "$tlog")"
+    ip netns exec "$ns" "${replay_pin[@]}" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} "$@" "$cap" >"$tlog" 2>&1 || die "tcpreplay failed: $(cat "$tlog")"
     sleep 2   # let the workers drain what is queued
     kill -TERM "$sensor_pid"
     wait "$sensor_pid" || die "specula live failed: $(cat "$log")"
@@ -128,11 +145,11 @@ run_one() {
     last_total=${total:-0}
 }
 
-echo "capture: $cap ($(du -h "$cap" | cut -f1)), filter: $filter, workers: ${WORKERS:-cores}"
+echo "capture: $cap ($(du -h "$cap" | cut -f1)), filter: $filter, workers: ${WORKERS:-cores}, sensor cpus: ${SENSOR_CPUS:-any}, replay cpus: ${REPLAY_CPUS:-any}"
 printf '%-12s %10s %12s %10s %14s %10s %12s\n' "rate asked" "Gbit/s" "packets/s" "kernel" "pipeline s+r" "requests" "packets sent"
 
 # What tcpreplay manages on its own (no sensor): the ceiling of this method.
-ip netns exec "$ns" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} --topspeed "$cap" >"$work/alone.log" 2>&1 ||
+ip netns exec "$ns" "${replay_pin[@]}" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} --topspeed "$cap" >"$work/alone.log" 2>&1 ||
     die "tcpreplay failed: $(cat "$work/alone.log")"
 printf '%-12s %10.3f %12.0f   (no sensor: the replay ceiling)\n' "tcpreplay" \
     "$(awk '/Rated:/ {print $4 / 1000}' "$work/alone.log")" "$(awk '/Rated:/ {print $6}' "$work/alone.log")"
@@ -143,7 +160,9 @@ top_drops=$drops
 topspeed_drop_pct=$(awk -v d="$last_kernel" -v t="$last_total" 'BEGIN { if (t > 0) printf "%.2f", 100 * d / t; else print "?" }')
 
 best=""
-if [ "$top_drops" -eq 0 ]; then
+if [ "${TOPSPEED_ONLY:-0}" = 1 ]; then
+    best="not searched (TOPSPEED_ONLY=1); --topspeed had $top_drops drops"
+elif [ "$top_drops" -eq 0 ]; then
     best="topspeed (${top_mbps} Mbit/s)"
 else
     # Binary search in Mbit/s between a rate that does not drop and one that does.
