@@ -497,7 +497,12 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         .context("cannot install the SIGHUP handler")?;
 
     let started = Instant::now();
-    let pipeline = Pipeline::start(pipeline_options(&eff, WhenFull::DropNewest)?, sink);
+    // Wait a bounded time for a busy worker: the kernel ring buffers meanwhile.
+    let when_full = match eff.config.pipeline.full_queue_wait_ms {
+        0 => WhenFull::DropNewest,
+        ms => WhenFull::WaitThenDrop(Duration::from_millis(ms)),
+    };
+    let pipeline = Pipeline::start(pipeline_options(&eff, when_full)?, sink);
     let view = pipeline.view();
     let _ = view_slot.set(Arc::clone(&view));
     let rules = pipeline.rules();

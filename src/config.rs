@@ -177,11 +177,18 @@ impl Default for LoggingSection {
 pub struct PipelineSection {
     /// Detection worker threads; 0 = number of available cores.
     pub workers: usize,
-    /// Capacity of each worker's queue, in batches. When full, `read` waits
-    /// and `live` drops the batch (counted).
+    /// Capacity of each worker's queue, in batches. When full, `read` waits;
+    /// `live` waits up to `full_queue_wait_ms`, then drops the batch (counted).
     pub queue_batches: usize,
     /// Segments per batch handed from the capture thread to a worker.
     pub batch_segments: usize,
+    /// How long `live` waits for room in a full worker (or sink) queue
+    /// before dropping the batch; the kernel ring buffers meanwhile. A queue
+    /// that stayed full this long is not waited for again until it has
+    /// drained to half, so one overloaded worker cannot stall the capture.
+    /// 0 drops at once. At most 10,000.
+    #[serde(deserialize_with = "full_queue_wait")]
+    pub full_queue_wait_ms: u64,
 }
 
 impl Default for PipelineSection {
@@ -190,6 +197,7 @@ impl Default for PipelineSection {
             workers: 0,
             queue_batches: 64,
             batch_segments: 256,
+            full_queue_wait_ms: 100,
         }
     }
 }
@@ -411,6 +419,22 @@ impl Default for DetectSection {
             protocol: d.protocol,
             exclude: Vec::new(),
         }
+    }
+}
+
+/// Most milliseconds `[pipeline] full_queue_wait_ms` accepts: longer, and a
+/// stalled worker would hold the capture past what the kernel ring holds.
+pub const MAX_FULL_QUEUE_WAIT_MS: u64 = 10_000;
+
+/// Checked while parsing, so the error names the key and line.
+fn full_queue_wait<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if ms <= MAX_FULL_QUEUE_WAIT_MS {
+        Ok(ms)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "full_queue_wait_ms must be at most {MAX_FULL_QUEUE_WAIT_MS}, not {ms}"
+        )))
     }
 }
 
@@ -799,6 +823,24 @@ mod tests {
         let c = Config::parse("", Path::new("x.toml")).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.pipeline.queue_batches, 64);
+        assert_eq!(c.pipeline.full_queue_wait_ms, 100);
+    }
+
+    #[test]
+    fn full_queue_wait_is_bounded() {
+        let c = Config::parse("[pipeline]\nfull_queue_wait_ms = 0\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.pipeline.full_queue_wait_ms, 0);
+        let e = Config::parse(
+            "[pipeline]\nfull_queue_wait_ms = 10001\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("full_queue_wait_ms must be at most 10000"),
+            "{e}"
+        );
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]

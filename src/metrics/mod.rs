@@ -87,6 +87,10 @@ impl CaptureCounters {
 pub struct DispatchStats {
     pub batches_sent: u64,
     pub queue_full_waits: u64,
+    /// Times a worker queue stayed full for the whole `live` wait
+    /// (`[pipeline] full_queue_wait_ms`): from then on its batches are
+    /// dropped without waiting until it has drained to half.
+    pub queue_overloads: u64,
     pub dropped_batches: u64,
     pub dropped_segments: u64,
 }
@@ -95,6 +99,7 @@ impl DispatchStats {
     pub fn add(&mut self, o: &DispatchStats) {
         self.batches_sent += o.batches_sent;
         self.queue_full_waits += o.queue_full_waits;
+        self.queue_overloads += o.queue_overloads;
         self.dropped_batches += o.dropped_batches;
         self.dropped_segments += o.dropped_segments;
     }
@@ -235,6 +240,11 @@ impl PipelineReport {
             "specula_pipeline_queue_full_waits_total",
             None,
             d.queue_full_waits,
+        ));
+        v.push((
+            "specula_pipeline_queue_overloads_total",
+            None,
+            d.queue_overloads,
         ));
         v.push((
             "specula_pipeline_dropped_segments_total",

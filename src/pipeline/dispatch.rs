@@ -3,7 +3,7 @@
 //! thread; several (one per interface) feed the same workers, so the two
 //! directions of a TAP seen on two interfaces still meet in one flow.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::capture::Timestamp;
 use crate::decode::TcpSegment;
@@ -11,6 +11,7 @@ use crate::metrics::DispatchStats;
 use crate::reassembly::FlowKey;
 
 use super::batch::SegmentBatch;
+use super::full::FullQueue;
 use super::{WhenFull, WorkerMsg};
 
 /// Capture time between two ticks that let idle flows expire on workers
@@ -22,6 +23,8 @@ const BATCH_MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 /// Batches segments for the workers and sends them; see the module doc.
 pub struct Dispatcher {
     senders: Vec<Sender<WorkerMsg>>,
+    /// Per worker queue: whether its worker is overloaded ([`WhenFull`]).
+    queues: Vec<FullQueue>,
     pending: Vec<SegmentBatch>,
     recycle: Receiver<SegmentBatch>,
     batch_segments: usize,
@@ -43,6 +46,7 @@ impl Dispatcher {
             pending: (0..senders.len())
                 .map(|_| SegmentBatch::with_capacity(batch_segments))
                 .collect(),
+            queues: vec![FullQueue::default(); senders.len()],
             senders,
             recycle,
             batch_segments,
@@ -134,22 +138,81 @@ impl Dispatcher {
         };
         let segs = batch.len() as u64;
         self.stats.batches_sent += 1;
-        match self.when_full {
-            WhenFull::Block => {
-                if tx.is_full() {
-                    self.stats.queue_full_waits += 1;
-                }
-                if tx.send(WorkerMsg::Batch(batch)).is_err() {
-                    self.stats.dropped_segments += segs;
-                }
-            }
-            WhenFull::DropNewest => match tx.try_send(WorkerMsg::Batch(batch)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.stats.dropped_segments += segs;
-                    self.stats.dropped_batches += 1;
-                }
-            },
+        let Some(queue) = self.queues.get_mut(idx) else {
+            return;
+        };
+        let sent = queue.send(self.when_full, tx, WorkerMsg::Batch(batch));
+        self.stats.queue_full_waits += u64::from(sent.waited);
+        self.stats.queue_overloads += u64::from(sent.overload_began);
+        if !sent.queued {
+            self.stats.dropped_segments += segs;
+            self.stats.dropped_batches += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    use crossbeam_channel::bounded;
+
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    fn segment(payload: &[u8]) -> TcpSegment<'_> {
+        TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            src_port: 40000,
+            dst_port: 8445,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags(TcpFlags::ACK),
+            window: 1024,
+            payload,
+            tunnel: 0,
+        }
+    }
+
+    /// `live`'s policy through the dispatcher: a full worker queue is waited
+    /// for, then its batches are dropped and counted (segments, batches,
+    /// waits, overloads); once overloaded, without waiting again.
+    #[test]
+    fn a_stuck_worker_costs_one_wait_then_its_batches_are_dropped_and_counted() {
+        let (tx, rx) = bounded::<WorkerMsg>(1);
+        let (_recycle_tx, recycle_rx) = bounded::<SegmentBatch>(4);
+        let patience = Duration::from_millis(30);
+        let mut d = Dispatcher::new(vec![tx], recycle_rx, 2, WhenFull::WaitThenDrop(patience));
+        let ts = Timestamp(1);
+        // Batches of two segments: the first fills the queue.
+        d.push(ts, &segment(b"a"));
+        d.push(ts, &segment(b"b"));
+        assert_eq!(d.stats().dropped_segments, 0);
+        // The second finds it full, waits, and is dropped.
+        let t = Instant::now();
+        d.push(ts, &segment(b"c"));
+        d.push(ts, &segment(b"d"));
+        assert!(t.elapsed() >= patience, "did not wait: {:?}", t.elapsed());
+        // The third is dropped without a wait (a worker stuck for good would
+        // otherwise cost the capture `patience` per batch).
+        d.push(ts, &segment(b"e"));
+        d.push(ts, &segment(b"f"));
+        let s = d.stats().clone();
+        assert_eq!(
+            (s.batches_sent, s.queue_full_waits, s.queue_overloads),
+            (3, 1, 1)
+        );
+        assert_eq!((s.dropped_batches, s.dropped_segments), (2, 4));
+        // The worker wakes up and drains: the next batch is queued again.
+        let Ok(WorkerMsg::Batch(first)) = rx.try_recv() else {
+            panic!("the first batch was not queued");
+        };
+        assert_eq!(first.len(), 2);
+        d.push(ts, &segment(b"g"));
+        d.push(ts, &segment(b"h"));
+        assert_eq!(d.stats().dropped_segments, 4);
+        assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Batch(b)) if b.len() == 2));
     }
 }

@@ -7,10 +7,12 @@
 //! locks on the hot path) and runs reassembly → http → detect, turning
 //! requests and hits into [`Record`](crate::sink::Record)s for the single
 //! sink thread. Every queue is bounded; what happens when one is full is the
-//! [`WhenFull`] policy: `read` waits, `live` drops and counts.
+//! [`WhenFull`] policy: `read` waits; `live` waits a bounded time (the
+//! kernel ring buffers meanwhile), then drops and counts.
 
 mod batch;
 mod dispatch;
+mod full;
 pub mod live;
 pub mod mask;
 pub mod offline;
@@ -44,14 +46,7 @@ use crate::sink::{Record, RecordSink, SinkError, SinkStats};
 
 use batch::SegmentBatch;
 
-/// What to do when a queue is full (Vector's `WhenFull`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhenFull {
-    /// Wait for room: nothing is lost (offline files can wait).
-    Block,
-    /// Drop the newest batch and count it (a live ring buffer cannot wait).
-    DropNewest,
-}
+pub use full::WhenFull;
 
 /// Everything the pipeline needs to start.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, StreamHandler
 use crate::sink::Record;
 
 use super::batch::SegmentBatch;
+use super::full::FullQueue;
 use super::mask::Masker;
 use super::pairing::{FlowPairing, Pairing};
 use super::record::{build_records, ClientIpPolicy};
@@ -57,6 +58,8 @@ struct Ctx {
     when_full: WhenFull,
     out: Vec<Record>,
     out_tx: Sender<Vec<Record>>,
+    /// Whether the sink is overloaded ([`WhenFull::WaitThenDrop`]).
+    out_queue: FullQueue,
     report: WorkerReport,
     pairing: Pairing,
     /// Latest capture time seen (segments and batch ticks).
@@ -91,6 +94,7 @@ impl Worker {
                 when_full: opts.when_full,
                 out: Vec::with_capacity(RECORD_BATCH),
                 out_tx,
+                out_queue: FullQueue::default(),
                 report: WorkerReport::default(),
                 pairing: Pairing::new(opts.pairing.clone()),
                 now: Timestamp(0),
@@ -239,11 +243,8 @@ impl Ctx {
         }
         let batch = std::mem::replace(&mut self.out, Vec::with_capacity(RECORD_BATCH));
         let n = batch.len() as u64;
-        let sent = match self.when_full {
-            WhenFull::Block => self.out_tx.send(batch).is_ok(),
-            WhenFull::DropNewest => self.out_tx.try_send(batch).is_ok(),
-        };
-        if sent {
+        let sent = self.out_queue.send(self.when_full, &self.out_tx, batch);
+        if sent.queued {
             self.report.records += n;
         } else {
             self.report.records_dropped += n;

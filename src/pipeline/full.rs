@@ -1,0 +1,225 @@
+//! What a producer does when a bounded queue is full ([`WhenFull`], after
+//! Vector's policy of the same name), and the per-queue state that makes
+//! `live` wait for a busy worker without letting one overloaded worker stall
+//! the capture of all the others ([`FullQueue`]).
+
+use std::time::Duration;
+
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+
+/// What to do when a queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait for room: nothing is lost (offline files can wait).
+    Block,
+    /// Wait up to this long for room, then drop the newest batch and count
+    /// it. While a live capture thread waits, the kernel ring (64 MiB by
+    /// default, tens of thousands of packets) buffers, so a short stall of a
+    /// worker costs nothing; dropping at once would throw segments away while
+    /// that much larger buffer sat empty. A queue that stayed full this long
+    /// is overloaded: its batches are then dropped without waiting until it
+    /// has drained to half, so an overloaded worker stalls the capture (and
+    /// the other workers) for at most this long per overload, not per batch.
+    WaitThenDrop(Duration),
+    /// Drop the newest batch at once and count it.
+    DropNewest,
+}
+
+/// The outcome of one [`FullQueue::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// The message is in the queue.
+    pub queued: bool,
+    /// The queue was full and the sender waited (counted as a wait).
+    pub waited: bool,
+    /// This send found the consumer overloaded for the first time since it
+    /// last recovered (it stayed full for the whole wait).
+    pub overload_began: bool,
+}
+
+/// The producer's view of one bounded queue: whether its consumer is
+/// currently overloaded (see [`WhenFull::WaitThenDrop`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FullQueue {
+    overloaded: bool,
+}
+
+impl FullQueue {
+    /// Whether the consumer is treated as overloaded (batches dropped without
+    /// waiting).
+    #[cfg(test)]
+    pub(crate) fn is_overloaded(&self) -> bool {
+        self.overloaded
+    }
+
+    /// Send `msg` on `tx` under `policy`. A message that could not be queued
+    /// is dropped (the caller counts it); so is any message once the consumer
+    /// has hung up.
+    pub(crate) fn send<T>(&mut self, policy: WhenFull, tx: &Sender<T>, msg: T) -> Sent {
+        let mut sent = Sent {
+            queued: false,
+            waited: false,
+            overload_began: false,
+        };
+        match policy {
+            WhenFull::Block => {
+                sent.waited = tx.is_full();
+                sent.queued = tx.send(msg).is_ok();
+            }
+            WhenFull::DropNewest => sent.queued = tx.try_send(msg).is_ok(),
+            WhenFull::WaitThenDrop(patience) => {
+                if self.overloaded && drained_to_half(tx) {
+                    self.overloaded = false;
+                }
+                let msg = match tx.try_send(msg) {
+                    Ok(()) => {
+                        sent.queued = true;
+                        return sent;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return sent,
+                    Err(TrySendError::Full(msg)) => msg,
+                };
+                if self.overloaded {
+                    return sent;
+                }
+                sent.waited = true;
+                match tx.send_timeout(msg, patience) {
+                    Ok(()) => sent.queued = true,
+                    Err(SendTimeoutError::Timeout(_)) => {
+                        self.overloaded = true;
+                        sent.overload_began = true;
+                    }
+                    Err(SendTimeoutError::Disconnected(_)) => {}
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// Whether the queue holds at most half its capacity (an unbounded queue
+/// always has room).
+fn drained_to_half<T>(tx: &Sender<T>) -> bool {
+    tx.capacity().map_or(true, |cap| tx.len() * 2 <= cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use crossbeam_channel::bounded;
+
+    use super::*;
+
+    /// A long patience: a send that waited for it would make the test take
+    /// at least this long, so "returned well before" proves it did not wait.
+    const LONG: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn a_short_stall_is_waited_out_and_nothing_is_dropped() {
+        let (tx, rx) = bounded::<u32>(1);
+        let mut q = FullQueue::default();
+        assert!(q.send(WhenFull::WaitThenDrop(LONG), &tx, 1).queued);
+        let consumer = std::thread::spawn(move || {
+            // Long enough that the send below finds the queue full.
+            std::thread::sleep(Duration::from_millis(200));
+            let first = rx.recv().unwrap();
+            (first, rx.recv().unwrap())
+        });
+        let s = q.send(WhenFull::WaitThenDrop(LONG), &tx, 2);
+        assert_eq!(
+            s,
+            Sent {
+                queued: true,
+                waited: true,
+                overload_began: false
+            }
+        );
+        assert_eq!(consumer.join().unwrap(), (1, 2));
+        assert!(!q.is_overloaded());
+    }
+
+    #[test]
+    fn an_overloaded_consumer_is_not_waited_for_again_until_it_drains_to_half() {
+        let (tx, rx) = bounded::<u32>(4);
+        let mut q = FullQueue::default();
+        for i in 0..4 {
+            assert!(q.send(WhenFull::WaitThenDrop(LONG), &tx, i).queued);
+        }
+        // Full and nobody reading: the wait runs out, the batch is dropped.
+        let s = q.send(WhenFull::WaitThenDrop(Duration::from_millis(20)), &tx, 4);
+        assert_eq!(
+            s,
+            Sent {
+                queued: false,
+                waited: true,
+                overload_began: true
+            }
+        );
+        assert!(q.is_overloaded());
+        // Overloaded: dropped at once, however long the patience.
+        let t = Instant::now();
+        let s = q.send(WhenFull::WaitThenDrop(LONG), &tx, 5);
+        assert!(t.elapsed() < LONG / 2, "waited {:?}", t.elapsed());
+        assert_eq!(
+            s,
+            Sent {
+                queued: false,
+                waited: false,
+                overload_began: false
+            }
+        );
+        // One slot free (3 of 4 held): queued, but still overloaded.
+        assert_eq!(rx.recv().unwrap(), 0);
+        assert!(q.send(WhenFull::WaitThenDrop(LONG), &tx, 6).queued);
+        assert!(q.is_overloaded());
+        let t = Instant::now();
+        assert!(!q.send(WhenFull::WaitThenDrop(LONG), &tx, 7).queued);
+        assert!(t.elapsed() < LONG / 2, "waited {:?}", t.elapsed());
+        // Drained to half (2 of 4): waiting again, and the send goes through.
+        assert_eq!((rx.recv().unwrap(), rx.recv().unwrap()), (1, 2));
+        assert!(q.send(WhenFull::WaitThenDrop(LONG), &tx, 8).queued);
+        assert!(!q.is_overloaded());
+        let got: Vec<u32> = rx.try_iter().collect();
+        assert_eq!(got, [3, 6, 8]);
+    }
+
+    #[test]
+    fn block_waits_and_drop_newest_does_not() {
+        let (tx, rx) = bounded::<u32>(1);
+        let mut q = FullQueue::default();
+        assert!(q.send(WhenFull::DropNewest, &tx, 1).queued);
+        assert_eq!(
+            q.send(WhenFull::DropNewest, &tx, 2),
+            Sent {
+                queued: false,
+                waited: false,
+                overload_began: false
+            }
+        );
+        let consumer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            rx.iter().collect::<Vec<_>>()
+        });
+        let s = q.send(WhenFull::Block, &tx, 3);
+        assert!(s.queued && s.waited);
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), [1, 3]);
+    }
+
+    #[test]
+    fn a_hung_up_consumer_drops_without_waiting() {
+        let (tx, rx) = bounded::<u32>(1);
+        drop(rx);
+        let mut q = FullQueue::default();
+        let t = Instant::now();
+        for policy in [
+            WhenFull::Block,
+            WhenFull::DropNewest,
+            WhenFull::WaitThenDrop(LONG),
+        ] {
+            assert!(!q.send(policy, &tx, 1).queued);
+        }
+        assert!(t.elapsed() < LONG / 2);
+    }
+}
