@@ -66,7 +66,13 @@ pub struct CaptureConfig {
     pub snaplen: u32,
     /// Kernel capture ring per interface, in bytes.
     pub buffer_bytes: u32,
-    /// Deliver packets as they arrive rather than in kernel batches.
+    /// Deliver packets as they arrive rather than in kernel batches. Off by
+    /// default: libpcap then uses TPACKET_V3, whose ring holds
+    /// `buffer_bytes` of packets in variable-size frames, handed over at
+    /// most 100 ms after they arrive. Immediate mode uses TPACKET_V2, whose
+    /// slots are sized for `snaplen`; on an interface with GRO/GSO that is
+    /// 64 KiB each, so 64 MiB holds only ~1,000 packets and a busy sensor
+    /// drops (docs/BENCHMARKS.md, "Live capture").
     pub immediate: bool,
     /// UDP addresses `live` receives VXLAN mirror traffic on (AWS VPC
     /// Traffic Mirroring, Azure vTAP; usually `0.0.0.0:4789`), one thread
@@ -97,7 +103,7 @@ impl Default for CaptureConfig {
             promiscuous: true,
             snaplen: 65535,
             buffer_bytes: 64 << 20,
-            immediate: true,
+            immediate: false,
             listen_vxlan: Vec::new(),
             listen_geneve: Vec::new(),
             vnis: Vec::new(),
@@ -824,6 +830,7 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.pipeline.queue_batches, 64);
         assert_eq!(c.pipeline.full_queue_wait_ms, 100);
+        assert!(!c.capture.immediate);
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub struct LiveOptions {
     pub promiscuous: bool,
     /// Kernel ring buffer size in bytes.
     pub buffer_bytes: i32,
-    /// Deliver packets at once instead of batching in the kernel.
+    /// Deliver packets at once instead of batching in the kernel (see
+    /// `[capture] immediate` for why it is off by default).
     pub immediate: bool,
 }
 
@@ -32,7 +33,7 @@ impl Default for LiveOptions {
             snaplen: 65535,
             promiscuous: true,
             buffer_bytes: 64 << 20,
-            immediate: true,
+            immediate: false,
         }
     }
 }
