@@ -188,11 +188,15 @@ pub struct PipelineSection {
     pub queue_batches: usize,
     /// Segments per batch handed from the capture thread to a worker.
     pub batch_segments: usize,
-    /// How long `live` waits for room in a full worker (or sink) queue
-    /// before dropping the batch; the kernel ring buffers meanwhile. A queue
-    /// that stayed full this long is not waited for again until it has
-    /// drained to half, so one overloaded worker cannot stall the capture.
-    /// 0 drops at once. At most 10,000.
+    /// `live`'s wait budget per full worker (or sink) queue: the capture
+    /// waits for room while the kernel ring buffers, in bursts of at most
+    /// this long and over time at most half of its time per queue (a token
+    /// bucket refilled at 0.5 s per second, and in full when the queue
+    /// drains to half). When it runs out the queue is overloaded and its
+    /// batches are dropped, counted, without a wait until it has drained to
+    /// half, so one slow worker cannot pace the capture of all. 0 drops at
+    /// once. At most 1,000: the default 64 MiB ring holds about 0.5 s of
+    /// traffic at 1 Gbit/s.
     #[serde(deserialize_with = "full_queue_wait")]
     pub full_queue_wait_ms: u64,
 }
@@ -428,9 +432,10 @@ impl Default for DetectSection {
     }
 }
 
-/// Most milliseconds `[pipeline] full_queue_wait_ms` accepts: longer, and a
-/// stalled worker would hold the capture past what the kernel ring holds.
-pub const MAX_FULL_QUEUE_WAIT_MS: u64 = 10_000;
+/// Most milliseconds `[pipeline] full_queue_wait_ms` accepts: the default
+/// 64 MiB ring holds ~0.5 s at 1 Gbit/s, so a longer wait would only move the
+/// loss from the stalled worker's flows to the kernel's (every flow's).
+pub const MAX_FULL_QUEUE_WAIT_MS: u64 = 1_000;
 
 /// Checked while parsing, so the error names the key and line.
 fn full_queue_wait<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -838,15 +843,12 @@ mod tests {
         let c = Config::parse("[pipeline]\nfull_queue_wait_ms = 0\n", Path::new("x.toml")).unwrap();
         assert_eq!(c.pipeline.full_queue_wait_ms, 0);
         let e = Config::parse(
-            "[pipeline]\nfull_queue_wait_ms = 10001\n",
+            "[pipeline]\nfull_queue_wait_ms = 1001\n",
             Path::new("x.toml"),
         )
         .unwrap_err()
         .to_string();
-        assert!(
-            e.contains("full_queue_wait_ms must be at most 10000"),
-            "{e}"
-        );
+        assert!(e.contains("full_queue_wait_ms must be at most 1000"), "{e}");
         assert!(e.contains("line 2"), "{e}");
     }
 

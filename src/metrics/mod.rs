@@ -122,6 +122,10 @@ pub struct WorkerReport {
     pub hits_by_class: [u64; AttackClass::ALL.len()],
     pub records: u64,
     pub records_dropped: u64,
+    /// `live`: times the sink's queue was full and this worker waited.
+    pub sink_queue_full_waits: u64,
+    /// `live`: times the sink's queue stayed full through the wait budget.
+    pub sink_queue_overloads: u64,
     pub peak_flows: u64,
     pub peak_buffered_bytes: u64,
     /// Flows tracked and out-of-order bytes buffered when the report was taken.
@@ -399,6 +403,16 @@ impl PipelineReport {
             self.sum(|w| w.records_dropped),
         ));
         v.push((
+            "specula_pipeline_sink_queue_full_waits_total",
+            None,
+            self.sum(|w| w.sink_queue_full_waits),
+        ));
+        v.push((
+            "specula_pipeline_sink_queue_overloads_total",
+            None,
+            self.sum(|w| w.sink_queue_overloads),
+        ));
+        v.push((
             "specula_pipeline_worker_panics_total",
             None,
             self.worker_panics,
@@ -507,6 +521,7 @@ impl PipelineReport {
                         || name.contains("damaged")
                         || name.contains("errors")
                         || name.contains("overflows")
+                        || name.contains("overloads")
                         || name.contains("panics")
                         || name.contains("untrusted")
                         || name.starts_with("specula_sink_")

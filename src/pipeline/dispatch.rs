@@ -141,6 +141,12 @@ impl Dispatcher {
         let Some(queue) = self.queues.get_mut(idx) else {
             return;
         };
+        if batch.len() == 0 && self.when_full != WhenFull::Block {
+            // A tick carries only the clock: never worth a wait, and losing
+            // one loses no segment (the next tick carries a later time).
+            let _ = tx.try_send(WorkerMsg::Batch(batch));
+            return;
+        }
         let sent = queue.send(self.when_full, tx, WorkerMsg::Batch(batch));
         self.stats.queue_full_waits += u64::from(sent.waited);
         self.stats.queue_overloads += u64::from(sent.overload_began);
@@ -214,5 +220,95 @@ mod tests {
         d.push(ts, &segment(b"h"));
         assert_eq!(d.stats().dropped_segments, 4);
         assert!(matches!(rx.try_recv(), Ok(WorkerMsg::Batch(b)) if b.len() == 2));
+    }
+
+    /// Two workers, one slow but never stuck: it frees a slot now and then,
+    /// so no single wait runs out, yet it must not pace the capture. Its
+    /// waits use up the budget, then its batches are dropped, while every
+    /// batch for the other worker is queued. A tick (an empty batch) to the
+    /// full queue neither waits nor counts.
+    #[test]
+    fn a_slow_worker_does_not_pace_the_capture_for_the_other() {
+        let (slow_tx, slow_rx) = bounded::<WorkerMsg>(2);
+        let (fast_tx, fast_rx) = bounded::<WorkerMsg>(10_000);
+        let (_recycle_tx, recycle_rx) = bounded::<SegmentBatch>(4);
+        let budget = Duration::from_millis(150);
+        let mut d = Dispatcher::new(
+            vec![slow_tx, fast_tx],
+            recycle_rx,
+            1,
+            WhenFull::WaitThenDrop(budget),
+        );
+        // A port for each worker (dispatch is by flow hash).
+        let port_of = |worker: u64| {
+            (1000u16..)
+                .find(|&p| {
+                    let seg = TcpSegment {
+                        src_port: p,
+                        ..segment(b"")
+                    };
+                    FlowKey::of_segment(&seg).dispatch_hash() % 2 == worker
+                })
+                .unwrap()
+        };
+        let (slow_port, fast_port) = (port_of(0), port_of(1));
+        let slow = std::thread::spawn(move || {
+            // Batches with segments (a tick's empty one may get in too).
+            let mut got = 0u64;
+            while let Ok(WorkerMsg::Batch(b)) = slow_rx.recv_timeout(Duration::from_secs(2)) {
+                got += u64::from(b.len() > 0);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            got
+        });
+        let ts = Timestamp(1);
+        let mut pushed_slow = 0u64;
+        for _ in 0..300 {
+            for port in [slow_port, fast_port] {
+                let seg = TcpSegment {
+                    src_port: port,
+                    ..segment(b"x")
+                };
+                d.push(ts, &seg);
+            }
+            pushed_slow += 1;
+            if d.stats().queue_overloads > 0 {
+                break;
+            }
+        }
+        let s = d.stats().clone();
+        assert_eq!(s.queue_overloads, 1, "{s:?}");
+        assert!(s.queue_full_waits > 1, "{s:?}");
+        // Overloaded: the next batches for it are dropped at once.
+        let before = s.dropped_batches;
+        for _ in 0..5 {
+            d.push(
+                ts,
+                &TcpSegment {
+                    src_port: slow_port,
+                    ..segment(b"y")
+                },
+            );
+        }
+        assert_eq!(d.stats().dropped_batches, before + 5);
+        assert_eq!(d.stats().queue_full_waits, s.queue_full_waits);
+        // A tick to the full queue: no wait, nothing counted.
+        d.tick();
+        let after_tick = d.stats().clone();
+        assert_eq!(after_tick.queue_full_waits, s.queue_full_waits);
+        assert_eq!(after_tick.dropped_batches, before + 5);
+        // Every batch for the other worker made it (its one-segment batches,
+        // plus the tick's empty one).
+        let fast_batches: Vec<usize> = fast_rx
+            .try_iter()
+            .map(|WorkerMsg::Batch(b)| b.len())
+            .collect();
+        assert_eq!(
+            fast_batches.iter().filter(|&&n| n == 1).count() as u64,
+            pushed_slow
+        );
+        // Every batch for the slow worker was either queued or counted.
+        drop(d);
+        assert_eq!(slow.join().unwrap() + before + 5, pushed_slow + 5);
     }
 }

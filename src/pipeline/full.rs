@@ -3,7 +3,7 @@
 //! `live` wait for a busy worker without letting one overloaded worker stall
 //! the capture of all the others ([`FullQueue`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
@@ -12,14 +12,23 @@ use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 pub enum WhenFull {
     /// Wait for room: nothing is lost (offline files can wait).
     Block,
-    /// Wait up to this long for room, then drop the newest batch and count
-    /// it. While a live capture thread waits, the kernel ring (64 MiB by
-    /// default, tens of thousands of packets) buffers, so a short stall of a
-    /// worker costs nothing; dropping at once would throw segments away while
-    /// that much larger buffer sat empty. A queue that stayed full this long
-    /// is overloaded: its batches are then dropped without waiting until it
-    /// has drained to half, so an overloaded worker stalls the capture (and
-    /// the other workers) for at most this long per overload, not per batch.
+    /// Wait for room within a budget of this much waiting, then drop the
+    /// newest batch and count it. While a live capture thread waits, the
+    /// kernel ring (64 MiB by default, ~0.5 s at 1 Gbit/s) buffers, so a
+    /// short stall of a worker costs nothing; dropping at once would throw
+    /// segments away while that much larger buffer sat empty.
+    ///
+    /// The budget is a token bucket, not a limit per send: it holds at most
+    /// this duration, waits spend it, and it refills at half a second per
+    /// second, so the capture waits on one queue in bursts of at most this
+    /// long and, over time, at most half of its time. Reading and decoding
+    /// take a fraction of the other half at line rate (the reader thread is
+    /// under a tenth of the sensor's CPU), so the ring still drains. A
+    /// worker that frees a slot now and then but falls further behind would
+    /// otherwise pace the capture (and so every other worker) until the ring
+    /// overflowed for all flows. When the budget runs out the queue is
+    /// overloaded: its batches are dropped without a wait until it has
+    /// drained to half, which also refills the budget.
     WaitThenDrop(Duration),
     /// Drop the newest batch at once and count it.
     DropNewest,
@@ -38,10 +47,15 @@ pub(crate) struct Sent {
 }
 
 /// The producer's view of one bounded queue: whether its consumer is
-/// currently overloaded (see [`WhenFull::WaitThenDrop`]).
+/// currently overloaded, and how much of the wait budget this episode has
+/// used (see [`WhenFull::WaitThenDrop`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FullQueue {
     overloaded: bool,
+    /// Waiting owed against the budget (the bucket's empty part).
+    waited: Duration,
+    /// When the debt was last reduced by the refill.
+    refilled_at: Option<Instant>,
 }
 
 impl FullQueue {
@@ -68,9 +82,17 @@ impl FullQueue {
             }
             WhenFull::DropNewest => sent.queued = tx.try_send(msg).is_ok(),
             WhenFull::WaitThenDrop(patience) => {
-                if self.overloaded && drained_to_half(tx) {
+                let now = Instant::now();
+                if drained_to_half(tx) {
+                    // The consumer caught up: the whole budget again.
                     self.overloaded = false;
+                    self.waited = Duration::ZERO;
+                } else if let Some(then) = self.refilled_at {
+                    // Refill at half the elapsed time.
+                    let refill = now.saturating_duration_since(then) / 2;
+                    self.waited = self.waited.saturating_sub(refill);
                 }
+                self.refilled_at = Some(now);
                 let msg = match tx.try_send(msg) {
                     Ok(()) => {
                         sent.queued = true;
@@ -83,7 +105,12 @@ impl FullQueue {
                     return sent;
                 }
                 sent.waited = true;
-                match tx.send_timeout(msg, patience) {
+                let result = tx.send_timeout(msg, patience.saturating_sub(self.waited));
+                // The wait is spent, not refilled while it lasts.
+                let after = Instant::now();
+                self.waited += after.saturating_duration_since(now);
+                self.refilled_at = Some(after);
+                match result {
                     Ok(()) => sent.queued = true,
                     Err(SendTimeoutError::Timeout(_)) => {
                         self.overloaded = true;
@@ -184,6 +211,41 @@ mod tests {
         assert_eq!(got, [3, 6, 8]);
     }
 
+    /// A consumer that takes one message now and then but never catches up
+    /// must not pace the producer forever: the waits add up to the budget,
+    /// then the queue is overloaded (each single wait here is far shorter
+    /// than the budget, so a limit per send would never trip).
+    #[test]
+    fn a_slow_consumer_that_never_catches_up_uses_up_the_budget() {
+        let (tx, rx) = bounded::<u32>(4);
+        let consumer = std::thread::spawn(move || {
+            let mut got = 0u32;
+            while rx.recv_timeout(Duration::from_secs(2)).is_ok() {
+                got += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            got
+        });
+        let mut q = FullQueue::default();
+        let budget = WhenFull::WaitThenDrop(Duration::from_millis(200));
+        let (mut queued, mut waits, mut overloads) = (0, 0, 0);
+        for i in 0..200 {
+            let s = q.send(budget, &tx, i);
+            queued += u32::from(s.queued);
+            waits += u32::from(s.waited);
+            overloads += u32::from(s.overload_began);
+            if overloads > 0 {
+                break;
+            }
+        }
+        assert_eq!(overloads, 1, "never overloaded after {waits} waits");
+        assert!(q.is_overloaded());
+        // More than one wait went into the budget.
+        assert!(waits > 1, "{waits}");
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), queued);
+    }
+
     #[test]
     fn block_waits_and_drop_newest_does_not() {
         let (tx, rx) = bounded::<u32>(1);
@@ -198,7 +260,8 @@ mod tests {
             }
         );
         let consumer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
+            // Long enough that the send below finds the queue full.
+            std::thread::sleep(Duration::from_millis(200));
             rx.iter().collect::<Vec<_>>()
         });
         let s = q.send(WhenFull::Block, &tx, 3);

@@ -27,6 +27,9 @@ use super::{PipelineOptions, WhenFull, WorkerMsg};
 
 /// Records are handed to the sink in groups of about this many.
 const RECORD_BATCH: usize = 256;
+/// Longest the records flushed at shutdown wait in all for room in the
+/// sink's queue under `live`'s policy.
+const FINAL_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Per-flow state stored in the flow table.
 #[derive(Default)]
@@ -132,6 +135,12 @@ impl Worker {
                     }
                 }
             }
+        }
+        // The capture has stopped: the last records are worth a longer wait
+        // for the sink than a live batch is (nothing else is held up now).
+        if self.ctx.when_full != WhenFull::Block {
+            self.ctx.when_full = WhenFull::WaitThenDrop(FINAL_FLUSH_WAIT);
+            self.ctx.out_queue = FullQueue::default();
         }
         self.table.end_all(&mut self.ctx);
         self.ctx.pairing.release_all(&mut self.ctx.out);
@@ -244,6 +253,8 @@ impl Ctx {
         let batch = std::mem::replace(&mut self.out, Vec::with_capacity(RECORD_BATCH));
         let n = batch.len() as u64;
         let sent = self.out_queue.send(self.when_full, &self.out_tx, batch);
+        self.report.sink_queue_full_waits += u64::from(sent.waited);
+        self.report.sink_queue_overloads += u64::from(sent.overload_began);
         if sent.queued {
             self.report.records += n;
         } else {
