@@ -1,6 +1,7 @@
 //! The capture threads of `specula live`: interface → decode → dispatch,
-//! one thread per interface, until asked to stop. Queues that are full drop
-//! (and count): the kernel ring cannot wait.
+//! one thread per interface, until asked to stop. A full worker queue is
+//! waited for within the `WhenFull` budget (the kernel ring buffers
+//! meanwhile), then its batches are dropped and counted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,9 +16,15 @@ use super::view::{PipelineView, PUBLISH_EVERY};
 use super::Dispatcher;
 
 /// Longest blocking wait on an empty ring: the capture socket wakes the
-/// thread as soon as a frame arrives (no added latency, no CPU while idle);
-/// the bound only sets how soon an idle thread sees its stop flag.
+/// thread as soon as frames are handed over (in immediate mode at the first
+/// frame; otherwise when the kernel retires a block, full or at most 100 ms
+/// after its first frame), with no CPU while idle; the bound only sets how
+/// soon an idle thread sees its stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// After the stop flag: how long frames are still read, so that the block
+/// the kernel retires within its 100 ms timeout is not left in the ring.
+const FINAL_DRAIN: Duration = Duration::from_millis(150);
 
 /// How often idle flows are expired when no packet moves the clock.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -100,15 +107,7 @@ pub fn capture_until(
     loop {
         match cap.next_frame()? {
             Some(frame) => {
-                counters.frames += 1;
-                counters.bytes += u64::from(frame.orig_len).max(frame.data.len() as u64);
-                match decoder.decode(frame.ts, frame.linktype, frame.data) {
-                    Ok((seg, _)) => {
-                        counters.tcp_segments += 1;
-                        dispatcher.push(frame.ts, &seg);
-                    }
-                    Err(reason) => counters.skip(reason),
-                }
+                take_frame(&frame, decoder, dispatcher, counters);
                 since_check += 1;
                 if since_check < FRAMES_PER_CHECK {
                     continue;
@@ -141,10 +140,38 @@ pub fn capture_until(
             }
         }
     }
+    // Frames still in the ring's current block, until it is retired.
+    let deadline = Instant::now() + FINAL_DRAIN;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match cap.next_frame()? {
+            Some(frame) => take_frame(&frame, decoder, dispatcher, counters),
+            None => {
+                cap.wait_readable(left)?;
+            }
+        }
+    }
     kernel_stats(cap, counters);
     decoder.finish();
     counters.defrag = decoder.stats().clone();
     Ok(())
+}
+
+/// Count, decode and dispatch one captured frame.
+fn take_frame(
+    frame: &crate::capture::Frame<'_>,
+    decoder: &mut Decoder,
+    dispatcher: &mut Dispatcher,
+    counters: &mut CaptureCounters,
+) {
+    counters.frames += 1;
+    counters.bytes += u64::from(frame.orig_len).max(frame.data.len() as u64);
+    match decoder.decode(frame.ts, frame.linktype, frame.data) {
+        Ok((seg, _)) => {
+            counters.tcp_segments += 1;
+            dispatcher.push(frame.ts, &seg);
+        }
+        Err(reason) => counters.skip(reason),
+    }
 }
 
 fn kernel_stats(cap: &mut LiveCapture, counters: &mut CaptureCounters) {

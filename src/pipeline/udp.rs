@@ -2,7 +2,9 @@
 //! (`--listen-vxlan`, `--listen-geneve`), datagram → VNI filter → decode →
 //! dispatch, until asked to stop. Like the interface threads of
 //! [`live`](super::live): each has its own [`Dispatcher`] over the shared
-//! worker queues, full queues drop (and count), and counters are published
+//! worker queues, under the same full-queue policy (the socket's receive
+//! buffer, `udp_buffer_bytes`, holds datagrams while it waits; when the
+//! kernel granted less, less is held), and counters are published
 //! to the [`PipelineView`] as a source named after the listener
 //! (`vxlan:0.0.0.0:4789`). Counters reuse [`CaptureCounters`]: a frame is a
 //! datagram, `kernel_dropped` is the socket's `SO_RXQ_OVFL` count.
