@@ -26,7 +26,8 @@
 # (nothing touches the host's interfaces); a trap removes it and stops the
 # processes it started, also on failure or Ctrl-C. Prints one table row per
 # run: rate asked, what tcpreplay achieved (Gbit/s, packets/s), kernel drops,
-# pipeline drops (segments + records), requests found.
+# pipeline drops (segments + records), requests found, packets sent, and how
+# often the capture waited for a full worker queue / found one overloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,12 +134,15 @@ run_one() {
     iface=$(counter 'capture_dropped_packets{interface}'); iface=${iface:-0}
     segs=$(counter 'pipeline_dropped_segments{queue_full}'); segs=${segs:-0}
     recs=$(counter 'pipeline_dropped_records'); recs=${recs:-0}
+    local waits overloads
+    waits=$(counter 'pipeline_queue_full_waits'); waits=${waits:-0}
+    overloads=$(counter 'pipeline_queue_overloads'); overloads=${overloads:-0}
     reqs=$(sed -n 's/^specula: .*, \([0-9]*\) requests, .*/\1/p' "$log" | head -1)
     local total
     total=$(awk '/Actual:/ {print $2}' "$tlog")
-    printf '%-12s %10.3f %12.0f %10s %14s %10s %12s\n' "$label" \
+    printf '%-12s %10.3f %12.0f %10s %14s %10s %12s %14s\n' "$label" \
         "$(awk -v m="${mbps:-0}" 'BEGIN {print m / 1000}')" "${pps:-0}" "$((kernel + iface))" \
-        "$segs+$recs" "${reqs:-?}" "${total:-?}"
+        "$segs+$recs" "${reqs:-?}" "${total:-?}" "$waits/$overloads"
     drops=$((kernel + iface + segs + recs))
     last_mbps=${mbps:-0}
     last_kernel=$((kernel + iface))
@@ -146,7 +150,7 @@ run_one() {
 }
 
 echo "capture: $cap ($(du -h "$cap" | cut -f1)), filter: $filter, workers: ${WORKERS:-cores}, sensor cpus: ${SENSOR_CPUS:-any}, replay cpus: ${REPLAY_CPUS:-any}"
-printf '%-12s %10s %12s %10s %14s %10s %12s\n' "rate asked" "Gbit/s" "packets/s" "kernel" "pipeline s+r" "requests" "packets sent"
+printf '%-12s %10s %12s %10s %14s %10s %12s %14s\n' "rate asked" "Gbit/s" "packets/s" "kernel" "pipeline s+r" "requests" "packets sent" "waits/overload"
 
 # What tcpreplay manages on its own (no sensor): the ceiling of this method.
 ip netns exec "$ns" "${replay_pin[@]}" tcpreplay -i "$va" ${REPLAY_OPTS---preload-pcap} --topspeed "$cap" >"$work/alone.log" 2>&1 ||
