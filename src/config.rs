@@ -184,7 +184,8 @@ pub struct PipelineSection {
     /// Detection worker threads; 0 = number of available cores.
     pub workers: usize,
     /// Capacity of each worker's queue, in batches. When full, `read` waits;
-    /// `live` waits up to `full_queue_wait_ms`, then drops the batch (counted).
+    /// `live` waits within the `full_queue_wait_ms` budget, then drops the
+    /// batch (counted).
     pub queue_batches: usize,
     /// Segments per batch handed from the capture thread to a worker.
     pub batch_segments: usize,

@@ -87,7 +87,7 @@ impl CaptureCounters {
 pub struct DispatchStats {
     pub batches_sent: u64,
     pub queue_full_waits: u64,
-    /// Times a worker queue stayed full for the whole `live` wait
+    /// Times a worker queue used up `live`'s wait budget
     /// (`[pipeline] full_queue_wait_ms`): from then on its batches are
     /// dropped without waiting until it has drained to half.
     pub queue_overloads: u64,

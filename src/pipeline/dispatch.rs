@@ -23,7 +23,7 @@ const BATCH_MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 /// Batches segments for the workers and sends them; see the module doc.
 pub struct Dispatcher {
     senders: Vec<Sender<WorkerMsg>>,
-    /// Per worker queue: whether its worker is overloaded ([`WhenFull`]).
+    /// Per worker queue: its wait budget and overload ([`WhenFull`]).
     queues: Vec<FullQueue>,
     pending: Vec<SegmentBatch>,
     recycle: Receiver<SegmentBatch>,
@@ -133,15 +133,12 @@ impl Dispatcher {
         };
         let mut batch = std::mem::replace(slot, fresh);
         batch.now = self.now;
-        let Some(tx) = self.senders.get(idx) else {
+        let (Some(tx), Some(queue)) = (self.senders.get(idx), self.queues.get_mut(idx)) else {
             return;
         };
         let segs = batch.len() as u64;
         self.stats.batches_sent += 1;
-        let Some(queue) = self.queues.get_mut(idx) else {
-            return;
-        };
-        if batch.len() == 0 && self.when_full != WhenFull::Block {
+        if segs == 0 && self.when_full != WhenFull::Block {
             // A tick carries only the clock: never worth a wait, and losing
             // one loses no segment (the next tick carries a later time).
             let _ = tx.try_send(WorkerMsg::Batch(batch));

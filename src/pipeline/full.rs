@@ -41,14 +41,14 @@ pub(crate) struct Sent {
     pub queued: bool,
     /// The queue was full and the sender waited (counted as a wait).
     pub waited: bool,
-    /// This send found the consumer overloaded for the first time since it
-    /// last recovered (it stayed full for the whole wait).
+    /// This send used up the wait budget: the consumer is overloaded from
+    /// now until its queue has drained to half.
     pub overload_began: bool,
 }
 
 /// The producer's view of one bounded queue: whether its consumer is
-/// currently overloaded, and how much of the wait budget this episode has
-/// used (see [`WhenFull::WaitThenDrop`]).
+/// currently overloaded, and the state of its wait budget (see
+/// [`WhenFull::WaitThenDrop`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FullQueue {
     overloaded: bool,

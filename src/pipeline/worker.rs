@@ -61,7 +61,7 @@ struct Ctx {
     when_full: WhenFull,
     out: Vec<Record>,
     out_tx: Sender<Vec<Record>>,
-    /// Whether the sink is overloaded ([`WhenFull::WaitThenDrop`]).
+    /// The sink queue's wait budget and overload ([`WhenFull::WaitThenDrop`]).
     out_queue: FullQueue,
     report: WorkerReport,
     pairing: Pairing,
