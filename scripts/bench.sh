@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end benchmark on one generated capture of mixed mirror traffic, every
 # tool on the same file in one run: a bare libpcap read loop (the floor),
-# Specula with 1 and 2 workers, and Suricata 7 when installed (single and
-# autofp runmodes with Specula's rules converted and eve.json alert + HTTP
-# logging, then single with no rules and no logging). See docs/BENCHMARKS.md.
+# Specula with 1 and 2 workers (and with 2 workers and an empty rule set),
+# and Suricata 7 when installed (single and autofp runmodes with Specula's
+# rules converted and eve.json alert + HTTP logging, then single with no
+# rules and no logging). See docs/BENCHMARKS.md.
 #
 # Usage: scripts/bench.sh [SIZE]   (default 1GiB; e.g. 200MiB for a quick run)
 # Environment: BENCH_DIR (default /tmp/specula-bench; captures are cached there),
@@ -65,6 +66,12 @@ for w in 1 2; do
     --emit attacks --output "$dir/specula-w$w.jsonl" "$pcap"
 done
 echo "specula: $(wc -l < "$dir/specula-w1.jsonl") attack records (w1), $(wc -l < "$dir/specula-w2.jsonl") (w2)"
+# The same pipeline with an empty rule set: capture, reassembly, HTTP, point
+# extraction and protocol checks, no rule evaluated. What the floor ratio can
+# come down to by making rules cheaper alone.
+mkdir -p "$dir/no-rules" && : > "$dir/no-rules/empty.toml"
+run "specula w2, no rules" "$specula" read --no-progress --workers 2 --rules "$dir/no-rules" \
+  --emit attacks --output "$dir/specula-w2-no-rules.jsonl" "$pcap"
 
 have_suricata=0
 if [ "${SURICATA:-1}" != 0 ] && command -v suricata >/dev/null; then
@@ -93,4 +100,5 @@ if [ "$have_suricata" = 1 ]; then
   ratio "suricata autofp / specula w2, CPU s" "suricata autofp" "specula --workers 2" cpu
 fi
 ratio "specula w2 / libpcap read loop         [<= 5]" "specula --workers 2" "libpcap read loop"
+ratio "specula w2 with no rules / libpcap read loop" "specula w2, no rules" "libpcap read loop"
 ratio "scaling: specula w1 / specula w2       [>= 1.8]" "specula --workers 1" "specula --workers 2"
