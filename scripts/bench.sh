@@ -69,7 +69,8 @@ echo "specula: $(wc -l < "$dir/specula-w1.jsonl") attack records (w1), $(wc -l <
 # The same pipeline with an empty rule set: capture, reassembly, HTTP, point
 # extraction and protocol checks, no rule evaluated. What the floor ratio can
 # come down to by making rules cheaper alone.
-mkdir -p "$dir/no-rules" && : > "$dir/no-rules/empty.toml"
+mkdir -p "$dir/no-rules"
+: > "$dir/no-rules/empty.toml"
 run "specula w2, no rules" "$specula" read --no-progress --workers 2 --rules "$dir/no-rules" \
   --emit attacks --output "$dir/specula-w2-no-rules.jsonl" "$pcap"
 
@@ -100,5 +101,5 @@ if [ "$have_suricata" = 1 ]; then
   ratio "suricata autofp / specula w2, CPU s" "suricata autofp" "specula --workers 2" cpu
 fi
 ratio "specula w2 / libpcap read loop         [<= 5]" "specula --workers 2" "libpcap read loop"
-ratio "specula w2 with no rules / libpcap read loop" "specula w2, no rules" "libpcap read loop"
+ratio "specula w2, no rules / libpcap read loop" "specula w2, no rules" "libpcap read loop"
 ratio "scaling: specula w1 / specula w2       [>= 1.8]" "specula --workers 1" "specula --workers 2"
