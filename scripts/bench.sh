@@ -88,6 +88,8 @@ if [ "${SURICATA:-1}" != 0 ] && command -v suricata >/dev/null; then
   srun "suricata autofp" autofp logging.yaml "$sdir/specula.rules"
   srun "suricata single, no rules/log" single quiet.yaml /dev/null
   echo "suricata: $(grep -c '^alert' "$sdir/specula.rules") rules converted from Specula's (scripts/suricata-rules.py)"
+elif [ "${SURICATA:-1}" = 0 ]; then
+  echo "suricata: left out (SURICATA=0)"
 else
   echo "suricata: not installed (bash scripts/suricata.sh install)"
 fi
