@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark on one generated capture of mixed mirror traffic, every
 # tool on the same file in one run: a bare libpcap read loop (the floor),
-# Specula with 1 and 2 workers (and with 2 workers and an empty rule set),
+# Specula with 1 and 2 workers (and with 2 workers: an empty rule set, and the
+# pipeline cut after each stage with --stop-after, to see each stage's share),
 # and Suricata 7 when installed (single and autofp runmodes with Specula's
 # rules converted and eve.json alert + HTTP logging, then single with no
 # rules and no logging). See docs/BENCHMARKS.md.
@@ -47,7 +48,7 @@ run() { # name cmd...
   cpu[$name]=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
   awk -v n="$name" -v s="$secs" -v c="${cpu[$name]}" -v m="$rss" -v b="$bytes" -v p="$packets" -v r="$requests" 'BEGIN {
     if (s <= 0) s = 0.01
-    printf "%-30s %8.2f %8.2f %8.2f %11.0f %11.0f %5.0f MiB\n", n, s, c, b*8/s/1e9, p/s, r/s, m/1024 }'
+    printf "%-34s %8.2f %8.2f %8.2f %11.0f %11.0f %5.0f MiB\n", n, s, c, b*8/s/1e9, p/s, r/s, m/1024 }'
 }
 ratio() { # label numerator-name denominator-name [cpu]
   local a=${wall[$2]:-} b=${wall[$3]:-}
@@ -59,7 +60,7 @@ ratio() { # label numerator-name denominator-name [cpu]
 echo "machine: $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
 echo "specula: $specula"
 echo "capture: $pcap ($bytes bytes, $packets packets, $requests requests, $attacks attacks)"
-printf '%-30s %8s %8s %8s %11s %11s %9s\n' tool "wall s" "CPU s" "Gbit/s" "packets/s" "requests/s" "peak RSS"
+printf '%-34s %8s %8s %8s %11s %11s %9s\n' tool "wall s" "CPU s" "Gbit/s" "packets/s" "requests/s" "peak RSS"
 run "libpcap read loop" ./target/release/examples/pcap_floor "$pcap"
 for w in 1 2; do
   run "specula --workers $w" "$specula" read --no-progress --workers "$w" \
@@ -73,6 +74,13 @@ mkdir -p "$dir/no-rules"
 : > "$dir/no-rules/empty.toml"
 run "specula w2, no rules" "$specula" read --no-progress --workers 2 --rules "$dir/no-rules" \
   --emit attacks --output "$dir/specula-w2-no-rules.jsonl" "$pcap"
+# The stage ladder: the same two-worker pipeline cut after capture (read,
+# decode, dispatch), after reassembly, and after HTTP parsing (no request
+# inspected). Each step's increase is what that stage costs.
+for stage in capture reassembly http; do
+  run "specula w2, stop after $stage" "$specula" read --no-progress --workers 2 \
+    --stop-after "$stage" --emit attacks --output /dev/null "$pcap"
+done
 
 have_suricata=0
 if [ "${SURICATA:-1}" != 0 ] && command -v suricata >/dev/null; then
@@ -104,4 +112,7 @@ if [ "$have_suricata" = 1 ]; then
 fi
 ratio "specula w2 / libpcap read loop         [<= 5]" "specula --workers 2" "libpcap read loop"
 ratio "specula w2, no rules / libpcap read loop" "specula w2, no rules" "libpcap read loop"
+for stage in capture reassembly http; do
+  ratio "specula w2, stop after $stage / libpcap read loop" "specula w2, stop after $stage" "libpcap read loop"
+done
 ratio "scaling: specula w1 / specula w2       [>= 1.8]" "specula --workers 1" "specula --workers 2"

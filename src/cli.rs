@@ -23,7 +23,8 @@ use crate::decode::{DecodeOptions, Decoder};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
 use crate::pipeline::{
-    live, offline, ClientIpPolicy, Pipeline, PipelineOptions, PipelineView, RulesHandle, WhenFull,
+    live, offline, ClientIpPolicy, Pipeline, PipelineOptions, PipelineView, RulesHandle, StopAfter,
+    WhenFull,
 };
 use crate::privilege;
 use crate::sink::clickhouse::{schema, ClickHouseConfig, ClickHouseSink, ServerVersion};
@@ -117,6 +118,27 @@ pub struct CommonArgs {
     pub trusted_proxy: Vec<String>,
 }
 
+/// `--stop-after` stages ([`StopAfter`]).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StopAfterArg {
+    /// Read, decode and dispatch segments; workers drop them.
+    Capture,
+    /// Also reassemble the streams; bytes are not parsed.
+    Reassembly,
+    /// Also parse HTTP; requests are not inspected.
+    Http,
+}
+
+impl From<StopAfterArg> for StopAfter {
+    fn from(a: StopAfterArg) -> StopAfter {
+        match a {
+            StopAfterArg::Capture => StopAfter::Capture,
+            StopAfterArg::Reassembly => StopAfter::Reassembly,
+            StopAfterArg::Http => StopAfter::Http,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     #[command(flatten)]
@@ -124,6 +146,11 @@ pub struct ReadArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Measurement aid: run only up to STAGE and skip the rest, to see what
+    /// each stage costs on a capture. `http` parses requests but inspects
+    /// none, so such a run detects nothing.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub stop_after: Option<StopAfterArg>,
     /// Capture files (pcap, pcapng, gzip of either); `-` is standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -333,6 +360,7 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
             .config
             .responses
             .pairing_options(&eff.config.reassembly_config(eff.workers)),
+        stop_after: None,
     })
 }
 
@@ -780,7 +808,8 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     }
     let (sink, emit) = open_sink(&args.common, &eff)?;
     eff.config.output.emit = emit;
-    let opts = pipeline_options(&eff, WhenFull::Block)?;
+    let mut opts = pipeline_options(&eff, WhenFull::Block)?;
+    opts.stop_after = args.stop_after.map(StopAfter::from);
     let started = Instant::now();
     let mut pipeline = Pipeline::start(opts, sink);
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
@@ -843,6 +872,12 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         }
     }
     let _ = std::io::stderr().write_all(report.summary(elapsed).as_bytes());
+    if let Some(stage) = args.stop_after {
+        eprintln!(
+            "specula: stopped after {}: later stages did not run, so this run detected nothing",
+            StopAfter::from(stage).name()
+        );
+    }
     log_every_counter(&report);
     if report.worker_panics > 0 {
         failed = true;

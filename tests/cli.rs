@@ -304,3 +304,72 @@ fn exclusions_in_the_config_drop_exactly_what_they_scope() {
     let err = stderr(&out);
     assert!(err.contains("line 3") && err.contains("paranoia"), "{err}");
 }
+
+/// The number just before `word` in the summary's first line.
+fn summary_count(err: &str, word: &str) -> u64 {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("specula:") && l.contains("packets"))
+        .unwrap_or_else(|| panic!("no summary in {err}"));
+    let at = line
+        .find(&format!(" {word}"))
+        .unwrap_or_else(|| panic!("no {word} in {line}"));
+    line[..at]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {word} in {line}"))
+}
+
+#[test]
+fn stop_after_cuts_the_pipeline_at_each_stage() {
+    let pcap = corpus().join("crs/crs.pcap");
+    let read = |stage: Option<&str>| {
+        let mut args = vec!["read", "--no-progress", "--emit", "requests"];
+        if let Some(s) = stage {
+            args.extend(["--stop-after", s]);
+        }
+        args.push(pcap.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let full = read(None);
+    let full_err = stderr(&full);
+    let packets = summary_count(&full_err, "packets");
+    let flows = summary_count(&full_err, "flows");
+    let requests = summary_count(&full_err, "requests,");
+    assert!(flows > 1000 && requests > 1000, "{full_err}");
+    assert!(summary_count(&full_err, "attack hits") > 1000, "{full_err}");
+    assert!(!full_err.contains("stopped after"), "{full_err}");
+
+    // Each cut keeps what comes before it and does none of what follows.
+    for (stage, want_flows, want_requests) in [
+        ("capture", 0, 0),
+        ("reassembly", flows, 0),
+        ("http", flows, requests),
+    ] {
+        let out = read(Some(stage));
+        let err = stderr(&out);
+        assert_eq!(summary_count(&err, "packets"), packets, "{stage}: {err}");
+        assert_eq!(summary_count(&err, "flows"), want_flows, "{stage}: {err}");
+        assert_eq!(
+            summary_count(&err, "requests,"),
+            want_requests,
+            "{stage}: {err}"
+        );
+        assert_eq!(summary_count(&err, "attack hits"), 0, "{stage}: {err}");
+        assert!(
+            err.contains(&format!("stopped after {stage}: later stages did not run")),
+            "{stage}: {err}"
+        );
+        let records = parse_jsonl(&out.stdout);
+        assert_eq!(records.len() as u64, want_requests, "{stage}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["attack_classes"] == serde_json::json!([])),
+            "{stage}: a record claims an attack"
+        );
+    }
+}

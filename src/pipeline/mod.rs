@@ -66,6 +66,32 @@ pub struct PipelineOptions {
     pub masker: Arc<Masker>,
     /// Pairing requests with responses on two-sided captures (`[responses]`).
     pub pairing: PairingOptions,
+    /// Run the workers only up to this stage (a measurement aid; `None`: all).
+    pub stop_after: Option<StopAfter>,
+}
+
+/// The last stage a worker runs, to measure what each stage costs on a real
+/// capture (`specula read --stop-after`; Suricata's `--disable-detection` is
+/// the same idea). Everything before the cut runs exactly as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAfter {
+    /// Capture, decode and dispatch: workers receive batches and drop them.
+    Capture,
+    /// Reassembly: in-order stream bytes are produced and not parsed.
+    Reassembly,
+    /// HTTP parsing and records: requests are never inspected (no hits).
+    Http,
+}
+
+impl StopAfter {
+    /// The stage's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopAfter::Capture => "capture",
+            StopAfter::Reassembly => "reassembly",
+            StopAfter::Http => "http",
+        }
+    }
 }
 
 impl PipelineOptions {
@@ -90,6 +116,7 @@ impl PipelineOptions {
             pairing: config
                 .responses
                 .pairing_options(&config.reassembly_config(workers)),
+            stop_after: None,
         }
     }
 }

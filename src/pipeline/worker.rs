@@ -23,7 +23,7 @@ use super::mask::Masker;
 use super::pairing::{FlowPairing, Pairing};
 use super::record::{build_records, ClientIpPolicy};
 use super::view::{PipelineView, PUBLISH_EVERY};
-use super::{PipelineOptions, WhenFull, WorkerMsg};
+use super::{PipelineOptions, StopAfter, WhenFull, WorkerMsg};
 
 /// Records are handed to the sink in groups of about this many.
 const RECORD_BATCH: usize = 256;
@@ -67,6 +67,8 @@ struct Ctx {
     pairing: Pairing,
     /// Latest capture time seen (segments and batch ticks).
     now: Timestamp,
+    /// A measurement run's last stage ([`StopAfter`]).
+    stop_after: Option<StopAfter>,
 }
 
 impl Worker {
@@ -101,6 +103,7 @@ impl Worker {
                 report: WorkerReport::default(),
                 pairing: Pairing::new(opts.pairing.clone()),
                 now: Timestamp(0),
+                stop_after: opts.stop_after,
             },
         }
     }
@@ -151,6 +154,9 @@ impl Worker {
     }
 
     fn segment(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
+        if self.ctx.stop_after == Some(StopAfter::Capture) {
+            return;
+        }
         self.ctx.now = self.ctx.now.max(ts);
         self.ctx.pairing.note_segment(ts, seg);
         self.table.process(ts, seg, &mut self.ctx);
@@ -187,8 +193,10 @@ impl Ctx {
             match ev {
                 HttpEvent::Request(req) => {
                     self.hits.clear();
-                    self.detector
-                        .inspect(req, &mut self.detect_stats, &mut self.hits);
+                    if self.stop_after != Some(StopAfter::Http) {
+                        self.detector
+                            .inspect(req, &mut self.detect_stats, &mut self.hits);
+                    }
                     self.report.requests += 1;
                     let src_ip = match req.dir {
                         Direction::ToServer => flow.client.ip,
@@ -272,6 +280,9 @@ impl StreamHandler<FlowState> for Ctx {
         ts: Timestamp,
         data: &[u8],
     ) {
+        if self.stop_after == Some(StopAfter::Reassembly) {
+            return;
+        }
         self.pairing.touch(flow, &mut state.pairing);
         state.pairing.note_data(dir);
         state.http.on_data(
