@@ -309,7 +309,7 @@ fn exclusions_in_the_config_drop_exactly_what_they_scope() {
 fn summary_count(err: &str, word: &str) -> u64 {
     let line = err
         .lines()
-        .find(|l| l.starts_with("specula:") && l.contains("packets"))
+        .find(|l| l.starts_with("specula:") && l.contains(" file(s),"))
         .unwrap_or_else(|| panic!("no summary in {err}"));
     let at = line
         .find(&format!(" {word}"))
@@ -372,4 +372,27 @@ fn stop_after_cuts_the_pipeline_at_each_stage() {
             "{stage}: a record claims an attack"
         );
     }
+}
+
+#[test]
+fn stop_after_reassembly_gives_http_nothing_even_at_a_gap() {
+    // A capture with a sequence gap: the full run counts it in HTTP; cut after
+    // reassembly, HTTP sees neither the bytes nor the gap.
+    let pcap = repo().join("testdata/gap.pcap");
+    let read = |stage: Option<&str>| {
+        let mut args = vec!["read", "--no-progress"];
+        if let Some(s) = stage {
+            args.extend(["--stop-after", s]);
+        }
+        args.push(pcap.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let full = read(None);
+    assert!(full.contains("http_gaps="), "{full}");
+    let cut = read(Some("reassembly"));
+    assert!(summary_count(&cut, "flows") > 0, "{cut}");
+    assert_eq!(summary_count(&cut, "requests,"), 0, "{cut}");
+    assert!(!cut.contains("http_"), "HTTP counted something: {cut}");
 }

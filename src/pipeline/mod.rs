@@ -72,14 +72,18 @@ pub struct PipelineOptions {
 
 /// The last stage a worker runs, to measure what each stage costs on a real
 /// capture (`specula read --stop-after`; Suricata's `--disable-detection` is
-/// the same idea). Everything before the cut runs exactly as usual.
+/// the same idea). Everything before the cut runs as usual, except what a
+/// later stage feeds back: past the reassembly cut there is no HTTP memory
+/// to end flows early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopAfter {
     /// Capture, decode and dispatch: workers receive batches and drop them.
     Capture,
-    /// Reassembly: in-order stream bytes are produced and not parsed.
+    /// Reassembly: in-order stream bytes, gaps and flow ends are produced;
+    /// HTTP sees none of them.
     Reassembly,
-    /// HTTP parsing and records: requests are never inspected (no hits).
+    /// HTTP parsing, pairing and records: requests are never inspected, so
+    /// there are no hits and only `--emit requests` writes records.
     Http,
 }
 

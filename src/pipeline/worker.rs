@@ -187,6 +187,12 @@ impl Worker {
 }
 
 impl Ctx {
+    /// False in a run cut after reassembly (`--stop-after reassembly`): the
+    /// HTTP sessions then see neither bytes, gaps nor ends.
+    fn parses_http(&self) -> bool {
+        self.stop_after != Some(StopAfter::Reassembly)
+    }
+
     fn handle_events(&mut self, flow: &FlowInfo, fp: &mut FlowPairing) {
         let events = std::mem::take(&mut self.events);
         for ev in &events {
@@ -280,7 +286,7 @@ impl StreamHandler<FlowState> for Ctx {
         ts: Timestamp,
         data: &[u8],
     ) {
-        if self.stop_after == Some(StopAfter::Reassembly) {
+        if !self.parses_http() {
             return;
         }
         self.pairing.touch(flow, &mut state.pairing);
@@ -299,6 +305,9 @@ impl StreamHandler<FlowState> for Ctx {
     }
 
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, len: u64) {
+        if !self.parses_http() {
+            return;
+        }
         self.pairing.touch(flow, &mut state.pairing);
         state.http.on_gap(
             &self.http_limits,
@@ -317,9 +326,11 @@ impl StreamHandler<FlowState> for Ctx {
     }
 
     fn on_end(&mut self, flow: &FlowInfo, state: &mut FlowState, _reason: EndReason) {
-        state
-            .http
-            .on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
+        if self.parses_http() {
+            state
+                .http
+                .on_end(&self.http_limits, &mut self.http_stats, &mut self.events);
+        }
         if !self.events.is_empty() {
             self.handle_events(flow, &mut state.pairing);
         }
