@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::capture::{
-    FrameFilter, LiveCapture, LiveOptions, TunnelKind, UdpTunnelOptions, UdpTunnelSocket, VniFilter,
+    Fanout, FrameFilter, LiveCapture, LiveOptions, TunnelKind, UdpTunnelOptions, UdpTunnelSocket,
+    VniFilter,
 };
 use crate::config::{parse_cidr, Config, EmitMode, LogFormat};
 use crate::decode::{DecodeOptions, Decoder};
@@ -168,6 +169,10 @@ pub struct LiveArgs {
     /// Do not put the interfaces in promiscuous mode.
     #[arg(long)]
     pub no_promisc: bool,
+    /// Capture threads per interface, 1 to 64 (default 1): above 1, a kernel
+    /// fan-out group splits the interface's flows between them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(crate::config::MAX_THREADS_PER_INTERFACE)))]
+    pub threads_per_interface: Option<u16>,
     /// Bytes captured per packet (default 65535).
     #[arg(long, value_name = "BYTES")]
     pub snaplen: Option<u32>,
@@ -429,6 +434,9 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     let as_i32 = |what: &str, v: u32| {
         i32::try_from(v).with_context(|| format!("{what} {v}: at most {}", i32::MAX))
     };
+    let threads_per_interface = args
+        .threads_per_interface
+        .unwrap_or(cfg.capture.threads_per_interface);
     let mut options = Vec::new();
     for interface in &interfaces {
         options.push(LiveOptions {
@@ -441,12 +449,31 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
                 args.buffer_bytes.unwrap_or(cfg.capture.buffer_bytes),
             )?,
             immediate: cfg.capture.immediate,
+            fanout: None,
         });
     }
     // Everything that needs root first: captures, listeners, the sink's files.
     let mut captures = Vec::new();
     for o in &options {
-        captures.push(LiveCapture::open(o)?);
+        if threads_per_interface == 1 {
+            captures.push(LiveCapture::open(o)?);
+            continue;
+        }
+        // The first member creates a group with a fresh id; the others join it.
+        let mut group = None;
+        for member in 0..threads_per_interface {
+            let fanout = Fanout {
+                group,
+                member,
+                members: threads_per_interface,
+            };
+            let cap = LiveCapture::open(&LiveOptions {
+                fanout: Some(fanout),
+                ..o.clone()
+            })?;
+            group = cap.fanout_group();
+            captures.push(cap);
+        }
     }
     let mut listeners = Vec::new();
     for t in &tunnels {
@@ -467,7 +494,10 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     }
     let sources: Vec<String> = interfaces
         .iter()
-        .cloned()
+        .map(|i| match threads_per_interface {
+            1 => i.clone(),
+            n => format!("{i} ({n} threads, kernel fan-out)"),
+        })
         .chain(listeners.iter().map(|l| l.name().to_string()))
         .collect();
     let view_slot: Arc<OnceLock<Arc<PipelineView>>> = Arc::new(OnceLock::new());
@@ -589,9 +619,11 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     let mut capture = crate::metrics::CaptureCounters::default();
     let mut extra_dispatch = crate::metrics::DispatchStats::default();
     let mut capture_errors = Vec::new();
+    let mut per_source = Vec::new();
     for t in threads {
         match t.join() {
             Ok(o) => {
+                per_source.push(format!("{}={}", o.interface, o.capture.frames));
                 capture.add(&o.capture);
                 extra_dispatch.add(&o.dispatch);
                 if let Some(e) = o.error {
@@ -614,6 +646,12 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         m.shutdown();
     }
     let mut summary = report.summary(started.elapsed());
+    if per_source.len() > 1 {
+        summary.push_str(&format!(
+            "  packets per capture thread: {}\n",
+            per_source.join(", ")
+        ));
+    }
     if let Some(t) = mirror_target {
         let s = t.stats();
         summary.push_str(&format!(

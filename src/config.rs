@@ -74,6 +74,13 @@ pub struct CaptureConfig {
     /// 64 KiB each, so 64 MiB holds only ~1,000 packets and a busy sensor
     /// drops (docs/BENCHMARKS.md, "Live capture").
     pub immediate: bool,
+    /// Capture sockets and threads per interface (1 to 64). Above 1 they
+    /// form a kernel fan-out group (Linux `PACKET_FANOUT`, by flow hash), so
+    /// one busy interface is read by several threads; each has its own ring
+    /// of `buffer_bytes`. Raise it when a capture thread (`specula-capture-*`)
+    /// is busy all the time and the kernel drops while workers have time.
+    #[serde(deserialize_with = "threads_per_interface")]
+    pub threads_per_interface: u16,
     /// UDP addresses `live` receives VXLAN mirror traffic on (AWS VPC
     /// Traffic Mirroring, Azure vTAP; usually `0.0.0.0:4789`), one thread
     /// each. Default: none. `--listen-vxlan` replaces the list.
@@ -104,6 +111,7 @@ impl Default for CaptureConfig {
             snaplen: 65535,
             buffer_bytes: 64 << 20,
             immediate: false,
+            threads_per_interface: 1,
             listen_vxlan: Vec::new(),
             listen_geneve: Vec::new(),
             vnis: Vec::new(),
@@ -688,6 +696,19 @@ fn vni_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error
     Ok(list)
 }
 
+/// Most capture threads (fan-out members) per interface.
+pub const MAX_THREADS_PER_INTERFACE: u16 = 64;
+
+fn threads_per_interface<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = u16::deserialize(d)?;
+    if !(1..=MAX_THREADS_PER_INTERFACE).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "{n} capture threads per interface: give 1 to {MAX_THREADS_PER_INTERFACE}"
+        )));
+    }
+    Ok(n)
+}
+
 fn status_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
     let v = Vec::<u16>::deserialize(d)?;
     if let Some(bad) = v.iter().find(|s| !(100..=599).contains(*s)) {
@@ -915,10 +936,30 @@ mod tests {
         assert_eq!(c.capture.listen_geneve, vec!["[::]:6081".parse().unwrap()]);
         assert_eq!(c.capture.vnis, vec![7, 16_777_215]);
         assert_eq!(c.capture.udp_buffer_bytes, 1 << 20);
+        assert_eq!(c.capture.threads_per_interface, 1, "the default");
         let e = Config::parse("[capture]\nvnis = [16777216]\n", Path::new("s.toml"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("16777216") && e.contains("24 bits"), "{e}");
+    }
+
+    #[test]
+    fn threads_per_interface_is_bounded() {
+        let c = Config::parse(
+            "[capture]\nthreads_per_interface = 4\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.capture.threads_per_interface, 4);
+        for bad in ["0", "65"] {
+            let e = Config::parse(
+                &format!("[capture]\nthreads_per_interface = {bad}\n"),
+                Path::new("s.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("1 to 64") && e.contains("line 2"), "{bad}: {e}");
+        }
     }
 
     #[test]

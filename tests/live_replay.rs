@@ -156,3 +156,122 @@ fn interface_names_fit_ifnamsiz() {
         assert!(common::netns::ifname("abc").len() <= 15);
     }
 }
+
+/// `N` of the summary's `packets per capture thread` line for `source`.
+fn per_source_packets(summary: &str, source: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("packets per capture thread:"))
+        .and_then(|l| {
+            l.split(',')
+                .find_map(|item| item.trim().strip_prefix(&format!("{source}=")))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no packet count for {source}: {summary}"))
+}
+
+#[test]
+fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
+    // Many flows (2,000 interleaved connections of the mix generator) so the
+    // kernel's flow hash spreads them over both members.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mix.pcap");
+    let gen = std::process::Command::new(env!("CARGO_BIN_EXE_specula-gen"))
+        .args([
+            "mix", "--seed", "7", "--size", "4MiB", "--flows", "500", "--out",
+        ])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+
+    let offline = run(&[
+        "read",
+        "--no-progress",
+        "--emit",
+        "requests",
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(offline.status.success());
+    let offline_summary = String::from_utf8_lossy(&offline.stderr).into_owned();
+    let expected = parse_jsonl(&offline.stdout);
+    assert!(expected.len() > 1000, "{offline_summary}");
+
+    let ns = Netns::new("fan");
+    let veth = Veth::new(Side::In(&ns), Side::In(&ns), false);
+    let out = dir.path().join("live.jsonl");
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_specula"));
+    cmd.env("SPECULA_MASK_KEY", TEST_MASK_KEY);
+    cmd.args([
+        "live",
+        "-i",
+        &veth.b,
+        "--threads-per-interface",
+        "2",
+        "--filter",
+        "tcp",
+        "--emit",
+        "requests",
+        "--output",
+    ])
+    .arg(&out);
+    let sensor = Sensor::start(cmd, &veth.b);
+    let started = sensor.stderr();
+    assert!(started.contains("2 threads, kernel fan-out"), "{started}");
+
+    let replay = sh(ns
+        .command("tcpreplay")
+        .args(["-i", &veth.a, "--mbps", "50"])
+        .arg(&pcap));
+    assert!(replay.contains("Successful packets"), "tcpreplay: {replay}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, summary) = sensor.stop();
+    assert!(status.success(), "specula live exit {status}: {summary}");
+    for counter in [
+        "capture_dropped_packets{kernel}",
+        "capture_dropped_packets{interface}",
+        "pipeline_dropped_segments{queue_full}",
+        "pipeline_dropped_records",
+    ] {
+        assert_eq!(
+            summary_counter(&summary, counter),
+            0,
+            "{counter}: {summary}"
+        );
+    }
+    // Every packet once, split between the two members.
+    let total = summary_packets(&summary);
+    assert_eq!(total, summary_packets(&offline_summary), "{summary}");
+    let first = per_source_packets(&summary, &format!("{}#0", veth.b));
+    let second = per_source_packets(&summary, &format!("{}#1", veth.b));
+    assert_eq!(first + second, total, "{summary}");
+    assert!(
+        first > total / 10 && second > total / 10,
+        "the flows were not spread: {first} and {second} of {total}"
+    );
+
+    // The response time is the replay's, not the file's.
+    let timeless = |records: Vec<Value>| -> Vec<Value> {
+        records
+            .into_iter()
+            .map(|mut r| {
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("response_time_ms");
+                }
+                r
+            })
+            .collect()
+    };
+    let live = read_jsonl_file(&out);
+    let (want, got) = (multiset(timeless(expected)), multiset(timeless(live)));
+    let missing = want.keys().filter(|k| got.get(*k) != want.get(*k)).count();
+    let extra = got.keys().filter(|k| !want.contains_key(*k)).count();
+    assert!(
+        missing == 0 && extra == 0,
+        "live and offline requests differ: {missing} missing or miscounted, {extra} extra\n{summary}"
+    );
+}

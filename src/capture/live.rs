@@ -1,10 +1,14 @@
-//! Live capture with libpcap: one interface, BPF filter, kernel statistics.
+//! Live capture with libpcap: one interface, BPF filter, kernel statistics,
+//! and kernel fan-out (`PACKET_FANOUT`) to split one interface's flows across
+//! several capture sockets and threads.
 
 use std::os::fd::AsFd;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 
 use crate::capture::{CaptureError, Frame, LinkType, Timestamp};
 
@@ -23,6 +27,44 @@ pub struct LiveOptions {
     /// Deliver packets at once instead of batching in the kernel (see
     /// `[capture] immediate` for why it is off by default).
     pub immediate: bool,
+    /// Join a kernel fan-out group: this socket gets a share of the
+    /// interface's flows, the group's other members the rest.
+    pub fanout: Option<Fanout>,
+}
+
+/// A place in a kernel fan-out group (Linux `PACKET_FANOUT`, mode hash with
+/// defragmentation): the kernel hashes each packet's flow (both directions
+/// alike, fragments reassembled first) and hands it to one member socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fanout {
+    /// The group to join; `None` asks the kernel for a new group with an id
+    /// no other socket uses (read back with [`LiveCapture::fanout_group`]),
+    /// so that two sensors on one host never share a group by accident.
+    pub group: Option<u16>,
+    /// This member's index, `0..members` (names the source: `eth1#1`).
+    pub member: u16,
+    pub members: u16,
+}
+
+sockopt_impl!(
+    /// `SOL_PACKET` / `PACKET_FANOUT`: join or create a fan-out group; read
+    /// back: the group id in the low 16 bits.
+    PacketFanout,
+    Both,
+    libc::SOL_PACKET,
+    libc::PACKET_FANOUT,
+    libc::c_int
+);
+
+/// The `PACKET_FANOUT` argument: group id in the low 16 bits, mode and flags
+/// in the high 16 (hash, defragment; a new unique id when `group` is None).
+fn fanout_arg(group: Option<u16>) -> libc::c_int {
+    let mut mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+    if group.is_none() {
+        mode |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
+    }
+    // mode <= 0xffff, so the shifted value fits in 31 bits.
+    i32::from(group.unwrap_or(0)) | i32::try_from(mode << 16).unwrap_or(0)
 }
 
 impl Default for LiveOptions {
@@ -34,6 +76,7 @@ impl Default for LiveOptions {
             promiscuous: true,
             buffer_bytes: 64 << 20,
             immediate: false,
+            fanout: None,
         }
     }
 }
@@ -51,6 +94,10 @@ pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
     linktype: LinkType,
     interface: String,
+    /// The interface, or `interface#member` for a fan-out member.
+    source: String,
+    /// The fan-out group this socket is in.
+    fanout_group: Option<u16>,
 }
 
 /// How long one `next_frame` waits before returning `Ok(None)`, so that the
@@ -72,6 +119,22 @@ impl LiveCapture {
             .timeout(READ_TIMEOUT_MS)
             .open()
             .map_err(err)?;
+        let mut fanout_group = None;
+        if let Some(f) = &opts.fanout {
+            let fail = |what: &str, e: Errno| CaptureError::Live {
+                interface: opts.interface.clone(),
+                message: format!(
+                    "packet fan-out, member {} of {}: {what}: {e}",
+                    f.member + 1,
+                    f.members
+                ),
+            };
+            nix::sys::socket::setsockopt(&cap.as_fd(), PacketFanout, &fanout_arg(f.group))
+                .map_err(|e| fail("cannot join the group", e))?;
+            let got = nix::sys::socket::getsockopt(&cap.as_fd(), PacketFanout)
+                .map_err(|e| fail("cannot read the group back", e))?;
+            fanout_group = u16::try_from(got & 0xffff).ok();
+        }
         cap.filter(&opts.filter, true)
             .map_err(|e| CaptureError::Filter {
                 expr: opts.filter.clone(),
@@ -82,10 +145,16 @@ impl LiveCapture {
         let cap = cap.setnonblock().map_err(err)?;
         // libpcap reports DLT_ values; those we decode equal their LINKTYPE_ (DLT_RAW is 12 or 14).
         let linktype = LinkType(u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX));
+        let source = match &opts.fanout {
+            Some(f) => format!("{}#{}", opts.interface, f.member),
+            None => opts.interface.clone(),
+        };
         Ok(LiveCapture {
             cap,
             linktype,
             interface: opts.interface.clone(),
+            source,
+            fanout_group,
         })
     }
 
@@ -132,6 +201,18 @@ impl LiveCapture {
     /// The interface name this capture was opened on.
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// The kernel fan-out group this socket belongs to, if any (the other
+    /// members of an interface join this id).
+    pub fn fanout_group(&self) -> Option<u16> {
+        self.fanout_group
+    }
+
+    /// What this capture is called in metrics and logs: the interface, or
+    /// `interface#member` for a member of a fan-out group.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     pub fn stats(&mut self) -> LiveStats {

@@ -28,7 +28,7 @@ pub mod udp;
 
 pub use file::FileReader;
 pub use filter::FrameFilter;
-pub use live::{LiveCapture, LiveOptions, LiveStats};
+pub use live::{Fanout, LiveCapture, LiveOptions, LiveStats};
 pub use udp::{TunnelKind, UdpTunnelOptions, UdpTunnelSocket, VniFilter};
 
 /// Why a capture could not be opened or read further. Every message is one

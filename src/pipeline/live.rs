@@ -49,7 +49,7 @@ pub fn spawn_capture(
     view: Arc<PipelineView>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<SourceOutcome>> {
-    let interface = cap.interface().to_string();
+    let interface = cap.source().to_string();
     std::thread::Builder::new()
         .name(format!("specula-capture-{interface}"))
         .spawn(move || {
