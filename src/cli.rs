@@ -474,6 +474,14 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
             group = cap.fanout_group();
             captures.push(cap);
         }
+        tracing::info!(
+            interface = %o.interface,
+            sockets = threads_per_interface,
+            group = group.map_or(-1, i32::from),
+            "kernel fan-out group {} on {}",
+            group.map_or("?".to_string(), |g| g.to_string()),
+            o.interface
+        );
     }
     let mut listeners = Vec::new();
     for t in &tunnels {

@@ -77,8 +77,9 @@ pub struct CaptureConfig {
     /// Capture sockets and threads per interface (1 to 64). Above 1 they
     /// form a kernel fan-out group (Linux `PACKET_FANOUT`, by flow hash), so
     /// one busy interface is read by several threads; each has its own ring
-    /// of `buffer_bytes`. Raise it when a capture thread (`specula-capture-*`)
-    /// is busy all the time and the kernel drops while workers have time.
+    /// of `buffer_bytes` and its own defragmentation caps. Raise it when a
+    /// capture thread is busy all the time and the kernel drops while the
+    /// workers have time.
     #[serde(deserialize_with = "threads_per_interface")]
     pub threads_per_interface: u16,
     /// UDP addresses `live` receives VXLAN mirror traffic on (AWS VPC

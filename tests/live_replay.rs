@@ -172,8 +172,8 @@ fn per_source_packets(summary: &str, source: &str) -> u64 {
 
 #[test]
 fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
-    // Many flows (2,000 interleaved connections of the mix generator) so the
-    // kernel's flow hash spreads them over both members.
+    // Many flows (500 concurrent connections of the mix generator, ~970 in
+    // all) so the kernel's flow hash spreads them over both members.
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mix.pcap");
     let gen = std::process::Command::new(env!("CARGO_BIN_EXE_specula-gen"))
@@ -220,8 +220,6 @@ fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
     ])
     .arg(&out);
     let sensor = Sensor::start(cmd, &veth.b);
-    let started = sensor.stderr();
-    assert!(started.contains("2 threads, kernel fan-out"), "{started}");
 
     let replay = sh(ns
         .command("tcpreplay")
@@ -231,6 +229,7 @@ fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     let (status, summary) = sensor.stop();
     assert!(status.success(), "specula live exit {status}: {summary}");
+    assert!(summary.contains("2 threads, kernel fan-out"), "{summary}");
     for counter in [
         "capture_dropped_packets{kernel}",
         "capture_dropped_packets{interface}",
@@ -274,4 +273,61 @@ fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
         missing == 0 && extra == 0,
         "live and offline requests differ: {missing} missing or miscounted, {extra} extra\n{summary}"
     );
+}
+
+#[test]
+fn fanout_on_two_interfaces_makes_a_group_each() {
+    // Two interfaces with two sockets each: each interface gets a group of
+    // its own (a shared group id would refuse the second interface), and
+    // every packet of both replays is captured once.
+    let ns = Netns::new("fa2");
+    let one = Veth::new(Side::In(&ns), Side::In(&ns), false);
+    let two = Veth::new(Side::In(&ns), Side::In(&ns), false);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.jsonl");
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_specula"));
+    cmd.args([
+        "live",
+        "-i",
+        &one.b,
+        "-i",
+        &two.b,
+        "--threads-per-interface",
+        "2",
+        "--filter",
+        "tcp",
+        "--output",
+    ])
+    .arg(&out);
+    let sensor = Sensor::start(cmd, &one.b);
+    let mut sent = 0;
+    for (veth, pcap) in [
+        (&one, "testdata/sample-mirror.pcap"),
+        (&two, "testdata/chunked.pcap"),
+    ] {
+        let pcap = repo().join(pcap);
+        let replay = sh(ns
+            .command("tcpreplay")
+            .args(["-i", &veth.a, "--mbps", "50"])
+            .arg(&pcap));
+        assert!(replay.contains("Successful packets"), "tcpreplay: {replay}");
+        let read = run(&["read", "--no-progress", pcap.to_str().unwrap()]);
+        sent += summary_packets(&String::from_utf8_lossy(&read.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, summary) = sensor.stop();
+    assert!(status.success(), "specula live exit {status}: {summary}");
+    let groups: Vec<&str> = summary
+        .lines()
+        .filter_map(|l| l.split("kernel fan-out group ").nth(1))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    assert_eq!(groups.len(), 2, "one group per interface: {summary}");
+    assert_ne!(groups[0], groups[1], "{summary}");
+    assert_eq!(summary_packets(&summary), sent, "{summary}");
+    let members: u64 = [&one.b, &two.b]
+        .iter()
+        .flat_map(|i| [0, 1].map(|m| per_source_packets(&summary, &format!("{i}#{m}"))))
+        .sum();
+    assert_eq!(members, sent, "{summary}");
 }

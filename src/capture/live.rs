@@ -32,9 +32,13 @@ pub struct LiveOptions {
     pub fanout: Option<Fanout>,
 }
 
-/// A place in a kernel fan-out group (Linux `PACKET_FANOUT`, mode hash with
-/// defragmentation): the kernel hashes each packet's flow (both directions
-/// alike, fragments reassembled first) and hands it to one member socket.
+/// A place in a kernel fan-out group (Linux `PACKET_FANOUT`, hash mode): the
+/// kernel hashes each packet's flow, both directions alike, and hands it to
+/// one member socket. IP fragments carry no ports, so the kernel hashes them
+/// (first fragments too) on addresses alone: a datagram's fragments reach one
+/// member, whose decoder reassembles them under Specula's own overlap policy
+/// and caps (the kernel's `PACKET_FANOUT_FLAG_DEFRAG` would replace both and
+/// count nothing, so it is not used).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fanout {
     /// The group to join; `None` asks the kernel for a new group with an id
@@ -46,25 +50,31 @@ pub struct Fanout {
     pub members: u16,
 }
 
+// No safe PACKET_FANOUT call exists in nix or pcap, so nix's option macro
+// defines one. Its expansion holds nix's own `unsafe` setsockopt/getsockopt
+// calls, which `forbid(unsafe_code)` does not see (the lint skips other
+// crates' macros); they are sound for a plain 4-byte integer option.
 sockopt_impl!(
-    /// `SOL_PACKET` / `PACKET_FANOUT`: join or create a fan-out group; read
-    /// back: the group id in the low 16 bits.
+    /// `SOL_PACKET` / `PACKET_FANOUT`: join or create a fan-out group. Read
+    /// back: id in bits 0-15, mode in 16-23, flags in 24-31.
     PacketFanout,
     Both,
     libc::SOL_PACKET,
     libc::PACKET_FANOUT,
-    libc::c_int
+    u32
 );
 
+/// Fan-out mode: by flow hash.
+const FANOUT_MODE: u32 = libc::PACKET_FANOUT_HASH;
+
 /// The `PACKET_FANOUT` argument: group id in the low 16 bits, mode and flags
-/// in the high 16 (hash, defragment; a new unique id when `group` is None).
-fn fanout_arg(group: Option<u16>) -> libc::c_int {
-    let mut mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
-    if group.is_none() {
-        mode |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
-    }
-    // mode <= 0xffff, so the shifted value fits in 31 bits.
-    i32::from(group.unwrap_or(0)) | i32::try_from(mode << 16).unwrap_or(0)
+/// in the high 16 (a new, kernel-chosen id when `group` is None).
+fn fanout_arg(group: Option<u16>) -> u32 {
+    let flags = match group {
+        None => libc::PACKET_FANOUT_FLAG_UNIQUEID,
+        Some(_) => 0,
+    };
+    u32::from(group.unwrap_or(0)) | ((FANOUT_MODE | flags) << 16)
 }
 
 impl Default for LiveOptions {
@@ -98,6 +108,8 @@ pub struct LiveCapture {
     source: String,
     /// The fan-out group this socket is in.
     fanout_group: Option<u16>,
+    /// Its index in that group.
+    fanout_member: Option<u16>,
 }
 
 /// How long one `next_frame` waits before returning `Ok(None)`, so that the
@@ -121,19 +133,30 @@ impl LiveCapture {
             .map_err(err)?;
         let mut fanout_group = None;
         if let Some(f) = &opts.fanout {
-            let fail = |what: &str, e: Errno| CaptureError::Live {
-                interface: opts.interface.clone(),
-                message: format!(
-                    "packet fan-out, member {} of {}: {what}: {e}",
-                    f.member + 1,
-                    f.members
-                ),
+            let fail = |message: String| CaptureError::Live {
+                interface: format!("{}#{}", opts.interface, f.member),
+                message: format!("packet fan-out ({} sockets): {message}", f.members),
             };
             nix::sys::socket::setsockopt(&cap.as_fd(), PacketFanout, &fanout_arg(f.group))
-                .map_err(|e| fail("cannot join the group", e))?;
+                .map_err(|e| {
+                    fail(match e {
+                        Errno::EINVAL => format!(
+                            "cannot join group {}: {e} (in use with other settings, or not supported)",
+                            f.group.map_or("new".to_string(), |g| g.to_string())
+                        ),
+                        e => format!("cannot join the group: {e}"),
+                    })
+                })?;
             let got = nix::sys::socket::getsockopt(&cap.as_fd(), PacketFanout)
-                .map_err(|e| fail("cannot read the group back", e))?;
-            fanout_group = u16::try_from(got & 0xffff).ok();
+                .map_err(|e| fail(format!("cannot read the group back: {e}")))?;
+            // The kernel echoes the id and mode (the UNIQUEID flag is not kept).
+            let (id, mode) = (got & 0xffff, (got >> 16) & 0xff);
+            if mode != FANOUT_MODE || f.group.is_some_and(|g| u32::from(g) != id) {
+                return Err(fail(format!(
+                    "the kernel reports group {id} in mode {mode}"
+                )));
+            }
+            fanout_group = u16::try_from(id).ok();
         }
         cap.filter(&opts.filter, true)
             .map_err(|e| CaptureError::Filter {
@@ -155,6 +178,7 @@ impl LiveCapture {
             interface: opts.interface.clone(),
             source,
             fanout_group,
+            fanout_member: opts.fanout.map(|f| f.member),
         })
     }
 
@@ -170,7 +194,7 @@ impl LiveCapture {
             Ok(n) => Ok(n > 0),
             Err(Errno::EINTR) => Ok(false),
             Err(e) => Err(CaptureError::Live {
-                interface: self.interface.clone(),
+                interface: self.source.clone(),
                 message: format!("poll: {e}"),
             }),
         }
@@ -192,7 +216,7 @@ impl LiveCapture {
             }
             Err(pcap::Error::TimeoutExpired) => Ok(None),
             Err(e) => Err(CaptureError::Live {
-                interface: self.interface.clone(),
+                interface: self.source.clone(),
                 message: e.to_string(),
             }),
         }
@@ -215,14 +239,36 @@ impl LiveCapture {
         &self.source
     }
 
+    /// Kernel counters of this socket. The interface's own drops are the
+    /// interface's, whichever socket asks: in a fan-out group only the first
+    /// member reports them, so that a sum over members counts them once.
     pub fn stats(&mut self) -> LiveStats {
+        let reports_interface = self.fanout_member.unwrap_or(0) == 0;
         match self.cap.stats() {
             Ok(s) => LiveStats {
                 received: u64::from(s.received),
                 dropped_by_kernel: u64::from(s.dropped),
-                dropped_by_interface: u64::from(s.if_dropped),
+                dropped_by_interface: if reports_interface {
+                    u64::from(s.if_dropped)
+                } else {
+                    0
+                },
             },
             Err(_) => LiveStats::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fanout_argument_layout() {
+        // Id in bits 0-15; mode (hash = 0) and flags in 16-31; a new group
+        // asks for a kernel-chosen id (UNIQUEID, 0x2000) with id 0.
+        assert_eq!(fanout_arg(None), 0x2000_0000);
+        assert_eq!(fanout_arg(Some(7)), 0x0000_0007);
+        assert_eq!(fanout_arg(Some(0xffff)), 0x0000_ffff);
     }
 }
