@@ -48,6 +48,35 @@ fn summary_packets(summary: &str) -> u64 {
         .unwrap_or_else(|| panic!("no packet count in the summary: {summary}"))
 }
 
+/// Replay `pcap` into `iface` (inside `ns`) at 50 Mbit/s.
+fn replay(ns: &Netns, iface: &str, pcap: &std::path::Path) {
+    let out = sh(ns
+        .command("tcpreplay")
+        .args(["-i", iface, "--mbps", "50"])
+        .arg(pcap));
+    assert!(out.contains("Successful packets"), "tcpreplay: {out}");
+}
+
+/// Let the last packets reach the sensor, stop it; its summary.
+fn settle_and_stop(sensor: Sensor) -> String {
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, summary) = sensor.stop();
+    assert!(status.success(), "specula live exit {status}: {summary}");
+    summary
+}
+
+/// No drop anywhere: kernel, interface, worker queues, sink queue.
+fn assert_no_drops(summary: &str) {
+    for counter in [
+        "capture_dropped_packets{kernel}",
+        "capture_dropped_packets{interface}",
+        "pipeline_dropped_segments{queue_full}",
+        "pipeline_dropped_records",
+    ] {
+        assert_eq!(summary_counter(summary, counter), 0, "{counter}: {summary}");
+    }
+}
+
 #[test]
 fn replayed_capture_gives_the_same_attacks_as_reading_it() {
     let pcap = repo().join("testdata/sample-mirror.pcap");
@@ -88,36 +117,9 @@ fn replayed_capture_gives_the_same_attacks_as_reading_it() {
     ])
     .arg(&out);
     let sensor = Sensor::start(cmd, &veth.b);
-
-    let replay = sh(ns
-        .command("tcpreplay")
-        .args(["-i", &veth.a, "--mbps", "50"])
-        .arg(&pcap));
-    assert!(replay.contains("Successful packets"), "tcpreplay: {replay}");
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, summary) = sensor.stop();
-    assert!(status.success(), "specula live exit {status}: {summary}");
-
-    assert_eq!(
-        summary_counter(&summary, "capture_dropped_packets{kernel}"),
-        0,
-        "{summary}"
-    );
-    assert_eq!(
-        summary_counter(&summary, "capture_dropped_packets{interface}"),
-        0,
-        "{summary}"
-    );
-    assert_eq!(
-        summary_counter(&summary, "pipeline_dropped_segments{queue_full}"),
-        0,
-        "{summary}"
-    );
-    assert_eq!(
-        summary_counter(&summary, "pipeline_dropped_records"),
-        0,
-        "{summary}"
-    );
+    replay(&ns, &veth.a, &pcap);
+    let summary = settle_and_stop(sensor);
+    assert_no_drops(&summary);
     assert_eq!(
         summary_packets(&summary),
         summary_packets(&offline_summary),
@@ -220,28 +222,10 @@ fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
     ])
     .arg(&out);
     let sensor = Sensor::start(cmd, &veth.b);
-
-    let replay = sh(ns
-        .command("tcpreplay")
-        .args(["-i", &veth.a, "--mbps", "50"])
-        .arg(&pcap));
-    assert!(replay.contains("Successful packets"), "tcpreplay: {replay}");
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, summary) = sensor.stop();
-    assert!(status.success(), "specula live exit {status}: {summary}");
+    replay(&ns, &veth.a, &pcap);
+    let summary = settle_and_stop(sensor);
     assert!(summary.contains("2 threads, kernel fan-out"), "{summary}");
-    for counter in [
-        "capture_dropped_packets{kernel}",
-        "capture_dropped_packets{interface}",
-        "pipeline_dropped_segments{queue_full}",
-        "pipeline_dropped_records",
-    ] {
-        assert_eq!(
-            summary_counter(&summary, counter),
-            0,
-            "{counter}: {summary}"
-        );
-    }
+    assert_no_drops(&summary);
     // Every packet once, split between the two members.
     let total = summary_packets(&summary);
     assert_eq!(total, summary_packets(&offline_summary), "{summary}");
@@ -306,17 +290,12 @@ fn fanout_on_two_interfaces_makes_a_group_each() {
         (&two, "testdata/chunked.pcap"),
     ] {
         let pcap = repo().join(pcap);
-        let replay = sh(ns
-            .command("tcpreplay")
-            .args(["-i", &veth.a, "--mbps", "50"])
-            .arg(&pcap));
-        assert!(replay.contains("Successful packets"), "tcpreplay: {replay}");
+        replay(&ns, &veth.a, &pcap);
         let read = run(&["read", "--no-progress", pcap.to_str().unwrap()]);
         sent += summary_packets(&String::from_utf8_lossy(&read.stderr));
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let (status, summary) = sensor.stop();
-    assert!(status.success(), "specula live exit {status}: {summary}");
+    let summary = settle_and_stop(sensor);
+    assert_no_drops(&summary);
     let groups: Vec<&str> = summary
         .lines()
         .filter_map(|l| l.split("kernel fan-out group ").nth(1))
