@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -119,27 +119,6 @@ pub struct CommonArgs {
     pub trusted_proxy: Vec<String>,
 }
 
-/// `--stop-after` stages ([`StopAfter`]).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StopAfterArg {
-    /// Read, decode and dispatch segments; workers drop them.
-    Capture,
-    /// Also reassemble the streams; bytes are not parsed.
-    Reassembly,
-    /// Also parse HTTP; requests are not inspected.
-    Http,
-}
-
-impl From<StopAfterArg> for StopAfter {
-    fn from(a: StopAfterArg) -> StopAfter {
-        match a {
-            StopAfterArg::Capture => StopAfter::Capture,
-            StopAfterArg::Reassembly => StopAfter::Reassembly,
-            StopAfterArg::Http => StopAfter::Http,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     #[command(flatten)]
@@ -151,7 +130,7 @@ pub struct ReadArgs {
     /// each stage costs on a capture. `http` parses requests but inspects
     /// none, so such a run detects nothing.
     #[arg(long, value_enum, value_name = "STAGE")]
-    pub stop_after: Option<StopAfterArg>,
+    pub stop_after: Option<StopAfter>,
     /// Capture files (pcap, pcapng, gzip of either); `-` is standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -855,7 +834,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     let (sink, emit) = open_sink(&args.common, &eff)?;
     eff.config.output.emit = emit;
     let mut opts = pipeline_options(&eff, WhenFull::Block)?;
-    opts.stop_after = args.stop_after.map(StopAfter::from);
+    opts.stop_after = args.stop_after;
     let started = Instant::now();
     let mut pipeline = Pipeline::start(opts, sink);
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
@@ -918,10 +897,10 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         }
     }
     let _ = std::io::stderr().write_all(report.summary(elapsed).as_bytes());
-    if let Some(stage) = args.stop_after {
+    if let Some(stage) = args.stop_after.and_then(|s| s.to_possible_value()) {
         eprintln!(
             "specula: stopped after {}: later stages did not run, so this run detected nothing",
-            StopAfter::from(stage).name()
+            stage.get_name()
         );
     }
     log_every_counter(&report);

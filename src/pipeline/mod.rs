@@ -75,7 +75,7 @@ pub struct PipelineOptions {
 /// the same idea). Everything before the cut runs as usual, except what a
 /// later stage feeds back: past the reassembly cut there is no HTTP memory
 /// to end flows early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StopAfter {
     /// Capture, decode and dispatch: workers receive batches and drop them.
     Capture,
@@ -85,17 +85,6 @@ pub enum StopAfter {
     /// HTTP parsing, pairing and records: requests are never inspected, so
     /// there are no hits and only `--emit requests` writes records.
     Http,
-}
-
-impl StopAfter {
-    /// The stage's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopAfter::Capture => "capture",
-            StopAfter::Reassembly => "reassembly",
-            StopAfter::Http => "http",
-        }
-    }
 }
 
 impl PipelineOptions {
