@@ -106,10 +106,8 @@ pub struct LiveCapture {
     interface: String,
     /// The interface, or `interface#member` for a fan-out member.
     source: String,
-    /// The fan-out group this socket is in.
-    fanout_group: Option<u16>,
-    /// Its index in that group.
-    fanout_member: Option<u16>,
+    /// This socket's place in a fan-out group, `group` as the kernel set it.
+    fanout: Option<Fanout>,
 }
 
 /// How long one `next_frame` waits before returning `Ok(None)`, so that the
@@ -131,10 +129,14 @@ impl LiveCapture {
             .timeout(READ_TIMEOUT_MS)
             .open()
             .map_err(err)?;
-        let mut fanout_group = None;
-        if let Some(f) = &opts.fanout {
+        let source = match &opts.fanout {
+            Some(f) => format!("{}#{}", opts.interface, f.member),
+            None => opts.interface.clone(),
+        };
+        let mut fanout = opts.fanout;
+        if let Some(f) = &mut fanout {
             let fail = |message: String| CaptureError::Live {
-                interface: format!("{}#{}", opts.interface, f.member),
+                interface: source.clone(),
                 message: format!("packet fan-out ({} sockets): {message}", f.members),
             };
             nix::sys::socket::setsockopt(&cap.as_fd(), PacketFanout, &fanout_arg(f.group))
@@ -156,7 +158,7 @@ impl LiveCapture {
                     "the kernel reports group {id} in mode {mode}"
                 )));
             }
-            fanout_group = u16::try_from(id).ok();
+            f.group = u16::try_from(id).ok();
         }
         cap.filter(&opts.filter, true)
             .map_err(|e| CaptureError::Filter {
@@ -168,17 +170,12 @@ impl LiveCapture {
         let cap = cap.setnonblock().map_err(err)?;
         // libpcap reports DLT_ values; those we decode equal their LINKTYPE_ (DLT_RAW is 12 or 14).
         let linktype = LinkType(u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX));
-        let source = match &opts.fanout {
-            Some(f) => format!("{}#{}", opts.interface, f.member),
-            None => opts.interface.clone(),
-        };
         Ok(LiveCapture {
             cap,
             linktype,
             interface: opts.interface.clone(),
             source,
-            fanout_group,
-            fanout_member: opts.fanout.map(|f| f.member),
+            fanout,
         })
     }
 
@@ -230,7 +227,7 @@ impl LiveCapture {
     /// The kernel fan-out group this socket belongs to, if any (the other
     /// members of an interface join this id).
     pub fn fanout_group(&self) -> Option<u16> {
-        self.fanout_group
+        self.fanout.and_then(|f| f.group)
     }
 
     /// What this capture is called in metrics and logs: the interface, or
@@ -243,7 +240,7 @@ impl LiveCapture {
     /// interface's, whichever socket asks: in a fan-out group only the first
     /// member reports them, so that a sum over members counts them once.
     pub fn stats(&mut self) -> LiveStats {
-        let reports_interface = self.fanout_member.unwrap_or(0) == 0;
+        let reports_interface = self.fanout.map_or(true, |f| f.member == 0);
         match self.cap.stats() {
             Ok(s) => LiveStats {
                 received: u64::from(s.received),
