@@ -305,35 +305,22 @@ fn exclusions_in_the_config_drop_exactly_what_they_scope() {
     assert!(err.contains("line 3") && err.contains("paranoia"), "{err}");
 }
 
-/// The number just before `word` in the summary's first line.
-fn summary_count(err: &str, word: &str) -> u64 {
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("specula:") && l.contains(" file(s),"))
-        .unwrap_or_else(|| panic!("no summary in {err}"));
-    let at = line
-        .find(&format!(" {word}"))
-        .unwrap_or_else(|| panic!("no {word} in {line}"));
-    line[..at]
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count before {word} in {line}"))
+/// `specula read --emit requests PCAP`, cut after `stage` when given; it must succeed.
+fn read_stopped(pcap: &std::path::Path, stage: Option<&str>) -> std::process::Output {
+    let mut args = vec!["read", "--no-progress", "--emit", "requests"];
+    if let Some(s) = stage {
+        args.extend(["--stop-after", s]);
+    }
+    args.push(pcap.to_str().unwrap());
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
 }
 
 #[test]
 fn stop_after_cuts_the_pipeline_at_each_stage() {
     let pcap = corpus().join("crs/crs.pcap");
-    let read = |stage: Option<&str>| {
-        let mut args = vec!["read", "--no-progress", "--emit", "requests"];
-        if let Some(s) = stage {
-            args.extend(["--stop-after", s]);
-        }
-        args.push(pcap.to_str().unwrap());
-        let out = run(&args);
-        assert!(out.status.success(), "{}", stderr(&out));
-        out
-    };
+    let read = |stage| read_stopped(&pcap, stage);
     let full = read(None);
     let full_err = stderr(&full);
     let packets = summary_count(&full_err, "packets");
@@ -379,16 +366,7 @@ fn stop_after_reassembly_gives_http_nothing_even_at_a_gap() {
     // A capture with a sequence gap: the full run counts it in HTTP; cut after
     // reassembly, HTTP sees neither the bytes nor the gap.
     let pcap = repo().join("testdata/gap.pcap");
-    let read = |stage: Option<&str>| {
-        let mut args = vec!["read", "--no-progress"];
-        if let Some(s) = stage {
-            args.extend(["--stop-after", s]);
-        }
-        args.push(pcap.to_str().unwrap());
-        let out = run(&args);
-        assert!(out.status.success(), "{}", stderr(&out));
-        stderr(&out)
-    };
+    let read = |stage| stderr(&read_stopped(&pcap, stage));
     let full = read(None);
     assert!(full.contains("http_gaps="), "{full}");
     let cut = read(Some("reassembly"));

@@ -36,18 +36,6 @@ fn multiset(records: Vec<Value>) -> BTreeMap<String, usize> {
     m
 }
 
-/// `N packets` of the summary's first line.
-fn summary_packets(summary: &str) -> u64 {
-    summary
-        .lines()
-        .find_map(|l| {
-            let l = l.strip_prefix("specula: ")?;
-            l.split(", ")
-                .find_map(|part| part.strip_suffix(" packets")?.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no packet count in the summary: {summary}"))
-}
-
 /// Replay `pcap` into `iface` (inside `ns`) at 50 Mbit/s.
 fn replay(ns: &Netns, iface: &str, pcap: &std::path::Path) {
     let out = sh(ns
@@ -121,8 +109,8 @@ fn replayed_capture_gives_the_same_attacks_as_reading_it() {
     let summary = settle_and_stop(sensor);
     assert_no_drops(&summary);
     assert_eq!(
-        summary_packets(&summary),
-        summary_packets(&offline_summary),
+        summary_count(&summary, "packets"),
+        summary_count(&offline_summary, "packets"),
         "every packet of the file was captured\nlive: {summary}\nread: {offline_summary}"
     );
 
@@ -149,7 +137,7 @@ fn summary_counters_are_read_by_name() {
         3
     );
     assert_eq!(summary_counter(s, "pipeline_dropped_records"), 0);
-    assert_eq!(summary_packets(s), 12);
+    assert_eq!(summary_count(s, "packets"), 12);
 }
 
 #[test]
@@ -227,8 +215,12 @@ fn fanout_splits_one_interface_between_capture_threads_and_loses_nothing() {
     assert!(summary.contains("2 threads, kernel fan-out"), "{summary}");
     assert_no_drops(&summary);
     // Every packet once, split between the two members.
-    let total = summary_packets(&summary);
-    assert_eq!(total, summary_packets(&offline_summary), "{summary}");
+    let total = summary_count(&summary, "packets");
+    assert_eq!(
+        total,
+        summary_count(&offline_summary, "packets"),
+        "{summary}"
+    );
     let first = per_source_packets(&summary, &format!("{}#0", veth.b));
     let second = per_source_packets(&summary, &format!("{}#1", veth.b));
     assert_eq!(first + second, total, "{summary}");
@@ -292,7 +284,7 @@ fn fanout_on_two_interfaces_makes_a_group_each() {
         let pcap = repo().join(pcap);
         replay(&ns, &veth.a, &pcap);
         let read = run(&["read", "--no-progress", pcap.to_str().unwrap()]);
-        sent += summary_packets(&String::from_utf8_lossy(&read.stderr));
+        sent += summary_count(&String::from_utf8_lossy(&read.stderr), "packets");
     }
     let summary = settle_and_stop(sensor);
     assert_no_drops(&summary);
@@ -303,7 +295,7 @@ fn fanout_on_two_interfaces_makes_a_group_each() {
         .collect();
     assert_eq!(groups.len(), 2, "one group per interface: {summary}");
     assert_ne!(groups[0], groups[1], "{summary}");
-    assert_eq!(summary_packets(&summary), sent, "{summary}");
+    assert_eq!(summary_count(&summary, "packets"), sent, "{summary}");
     let members: u64 = [&one.b, &two.b]
         .iter()
         .flat_map(|i| [0, 1].map(|m| per_source_packets(&summary, &format!("{i}#{m}"))))

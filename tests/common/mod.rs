@@ -141,3 +141,21 @@ pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> (u16, String)
         .unwrap_or_default();
     (code, body)
 }
+
+/// The number just before `word` in the end summary's first line
+/// (`specula: 1 file(s), 12 packets, ...`), e.g. `packets`, `flows`,
+/// `requests,`; panics when there is none.
+pub fn summary_count(summary: &str, word: &str) -> u64 {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("specula:") && l.contains(" file(s),"))
+        .unwrap_or_else(|| panic!("no summary in {summary}"));
+    let at = line
+        .find(&format!(" {word}"))
+        .unwrap_or_else(|| panic!("no {word} in {line}"));
+    line[..at]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {word} in {line}"))
+}
