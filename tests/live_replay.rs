@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::netns::{sh, summary_counter, Netns, Sensor, Side, Veth};
+use common::netns::{sh, summary_counter, summary_list_values, Netns, Sensor, Side, Veth};
 use common::*;
 use serde_json::Value;
 
@@ -149,14 +149,8 @@ fn interface_names_fit_ifnamsiz() {
 
 /// `N` of the summary's `packets per capture thread` line for `source`.
 fn per_source_packets(summary: &str, source: &str) -> u64 {
-    summary
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("packets per capture thread:"))
-        .and_then(|l| {
-            l.split(',')
-                .find_map(|item| item.trim().strip_prefix(&format!("{source}=")))
-        })
-        .and_then(|v| v.trim().parse().ok())
+    summary_list_values(summary, "packets per capture thread:", source)
+        .next()
         .unwrap_or_else(|| panic!("no packet count for {source}: {summary}"))
 }
 

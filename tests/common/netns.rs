@@ -312,16 +312,27 @@ impl Sensor {
 /// `capture_dropped_packets{kernel}`; absent means zero (only non-zero
 /// counters are listed).
 pub fn summary_counter(summary: &str, name: &str) -> u64 {
-    let key = format!("{name}=");
+    summary_list_values(summary, "drops and anomalies:", name).sum()
+}
+
+/// The values of `key=N` items in the end summary's lines that start with
+/// `list` (after indentation), e.g. `packets per capture thread:`.
+pub fn summary_list_values<'a>(
+    summary: &'a str,
+    list: &'a str,
+    key: &str,
+) -> impl Iterator<Item = u64> + 'a {
+    let key = format!("{key}=");
     summary
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("drops and anomalies:"))
+        .filter_map(move |l| l.trim().strip_prefix(list))
         .flat_map(|l| l.split(','))
-        .filter_map(|item| item.trim().strip_prefix(&key))
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .unwrap_or_else(|e| panic!("counter {name}={v}: {e}"))
+        .filter_map(move |item| {
+            let v = item.trim().strip_prefix(key.as_str())?;
+            Some(
+                v.trim()
+                    .parse::<u64>()
+                    .unwrap_or_else(|e| panic!("{key}{v}: {e}")),
+            )
         })
-        .sum()
 }
