@@ -4,8 +4,13 @@
 Usage (from the repository root, after scripts/fuzz.sh has seeded the corpus):
     python3 fuzz/plateau.py TARGET [MAX_SECONDS=360] [FLAT_SECONDS=120]
 
-Stops when `cov:` has not grown for FLAT_SECONDS, or at MAX_SECONDS. Prints
-one summary line: target, runs, seconds, final cov, ft, corpus, crashes.
+Stops when `cov:` has not grown for FLAT_SECONDS of the campaign's own CPU
+time, or at MAX_SECONDS of wall time. Prints one summary line: target, runs,
+seconds, CPU seconds, final cov, ft, corpus, crashes.
+
+The flat window counts CPU time, not wall time, so a fuzzer starved by other
+work on the machine (a build, a CI run) or paused (SIGSTOP) does not look
+as if it had stopped finding coverage.
 """
 import os, re, signal, subprocess, sys, time
 
@@ -25,10 +30,34 @@ if os.path.exists(options):
 # Build first, so compile time is never taken for a coverage plateau.
 subprocess.run(["cargo", "fuzz", "build", "-O", target], cwd=root, env=env, check=True)
 start = time.time()
+clock_ticks = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu_seconds(sid):
+    """User + system CPU seconds of the live processes in session `sid`
+    (cargo and the fuzzer it runs)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the command name, which may hold spaces: state is
+        # field 3, session field 6, utime 14 and stime 15.
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[3]) == sid:
+            total += int(fields[11]) + int(fields[12])
+    return total / clock_ticks
+
+
 status = re.compile(rb"^#(\d+)\s+\S+\s+cov: (\d+) ft: (\d+)(?: corp: (\d+))?")
 inited_re = re.compile(rb"^#\d+\s+INITED\s")
 last = {"runs": 0, "cov": 0, "ft": 0, "corp": 0}
-grew_at = start
+grew_at = 0.0  # campaign CPU seconds at the last coverage growth
+cpu = 0.0
 crashes = 0
 # libFuzzer's slow-unit reports (a unit over 10 s): counted apart, since a
 # paused campaign (SIGSTOP, a suspended machine) makes any unit look slow.
@@ -40,15 +69,9 @@ with open(log_path, "wb") as log:
     buf = b""
     stopped = False
     inited = False
-    tick = time.time()
     while p.poll() is None:
         time.sleep(1)
-        now = time.time()
-        # A pause of this script (and, with it, the campaign) is not time
-        # without new coverage.
-        if now - tick > 5:
-            grew_at += now - tick - 1
-        tick = now
+        cpu = max(cpu, session_cpu_seconds(p.pid))
         try:
             chunk = p.stderr.read() or b""
         except BlockingIOError:
@@ -63,11 +86,11 @@ with open(log_path, "wb") as log:
             # timer, so no run could stop at a plateau).
             if inited_re.match(line):
                 inited = True
-                grew_at = time.time()
+                grew_at = cpu
             if m:
                 runs, cov, ft, corp = (int(x or 0) for x in m.groups())
                 if cov > last["cov"]:
-                    grew_at = time.time()
+                    grew_at = cpu
                 last.update(runs=runs, cov=cov, ft=ft, corp=corp)
             if b"Test unit written to" in line:
                 if b"/slow-unit-" in line:
@@ -76,7 +99,7 @@ with open(log_path, "wb") as log:
                     crashes += 1
         # Only once the corpus is loaded (INITED): while loading, libFuzzer
         # prints a line only at powers of two, which looks flat.
-        if not stopped and inited and time.time() - grew_at > flat_s:
+        if not stopped and inited and cpu - grew_at > flat_s:
             os.killpg(p.pid, signal.SIGINT)
             stopped = True
     rest = p.stderr.read() or b""
@@ -96,6 +119,6 @@ with open(log_path, "wb") as log:
             last["runs"] = int(m.group(1))
 secs = int(time.time() - start)
 why = "plateau" if stopped else ("crash" if crashes else "max_time")
-print(f"{target}\truns={last['runs']}\tsecs={secs}\tcov={last['cov']}\tft={last['ft']}"
+print(f"{target}\truns={last['runs']}\tsecs={secs}\tcpu_secs={int(cpu)}\tcov={last['cov']}\tft={last['ft']}"
       f"\tcorpus={last['corp']}\tcrashes={crashes}\tslow_units={slow_units}\tstop={why}"
       f"\tlog={log_path}", flush=True)
