@@ -70,7 +70,7 @@ impl Dispatcher {
     /// Hand one decoded segment captured at `ts` to its worker.
     pub fn push(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
         let n = self.senders.len().max(1);
-        let idx = (FlowKey::of_segment(seg).dispatch_hash() % n as u64) as usize;
+        let idx = (FlowKey::of_segment(seg).worker_hash() % n as u64) as usize;
         if ts > self.now {
             self.now = ts;
         }
@@ -244,7 +244,7 @@ mod tests {
                         src_port: p,
                         ..segment(b"")
                     };
-                    FlowKey::of_segment(&seg).dispatch_hash() % 2 == worker
+                    FlowKey::of_segment(&seg).worker_hash() % 2 == worker
                 })
                 .unwrap()
         };

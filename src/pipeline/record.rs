@@ -180,7 +180,7 @@ pub(crate) fn build_records(
         request_key: format!(
             "{:016x}-{:016x}-{}",
             req.ts.0,
-            flow.key.dispatch_hash(),
+            flow.key.stable_hash(),
             req.index
         ),
         client_ip_from_header: from_header,

@@ -186,10 +186,12 @@ impl FlowKey {
         )
     }
 
-    /// A hash that is the same for both directions and for every run, used to
-    /// pick a worker. (FNV-1a over the canonical key; the tunnel identity
-    /// only when there is one, so untunnelled keys hash as they always did.)
-    pub fn dispatch_hash(&self) -> u64 {
+    /// A hash that is the same for both directions, for every run and every
+    /// version, part of each record's `request_key` (the key ClickHouse
+    /// deduplicates on, so a capture read again gives the same keys). FNV-1a
+    /// over the canonical key; the tunnel identity only when there is one,
+    /// so untunnelled keys hash as they always did.
+    pub fn stable_hash(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
             for b in bytes {
@@ -206,6 +208,34 @@ impl FlowKey {
         }
         if self.tunnel != 0 {
             eat(&self.tunnel.to_be_bytes());
+        }
+        h
+    }
+
+    /// The hash that picks a flow's worker: the same for both directions
+    /// and every run, and cheap, since the capture thread computes it for
+    /// every segment (a few multiplications over whole words, where
+    /// [`Self::stable_hash`] takes one per byte). Not keyed: which worker
+    /// a flow lands on is no secret, and the flow tables the workers keep
+    /// hash with a random key of their own.
+    pub fn worker_hash(&self) -> u64 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let (lo, hi) = (bits(self.lo.ip), bits(self.hi.ip));
+        let ports = (u64::from(self.lo.port) << 16) | u64::from(self.hi.port);
+        let mut h = self.tunnel;
+        for w in [
+            lo as u64,
+            (lo >> 64) as u64,
+            hi as u64,
+            (hi >> 64) as u64,
+            ports,
+        ] {
+            h = (h ^ w).wrapping_mul(K);
+            h ^= h >> 29;
         }
         h
     }
