@@ -194,6 +194,101 @@ fn bench_detect(c: &mut Criterion) {
     g.finish();
 }
 
+/// One request parsed from `raw`, which must hold exactly one.
+fn parse_one(raw: &[u8]) -> Request {
+    let mut out = Vec::new();
+    HttpSession::default().on_data(
+        &HttpLimits::default(),
+        &mut HttpStats::default(),
+        Direction::ToServer,
+        Timestamp(1),
+        raw,
+        &mut out,
+    );
+    let mut reqs = out.into_iter().filter_map(|e| match e {
+        HttpEvent::Request(r) => Some(r),
+        HttpEvent::Response(_) => None,
+    });
+    let req = reqs.next().expect("bench fixture must parse");
+    assert!(reqs.next().is_none(), "one request per fixture");
+    req
+}
+
+/// Inspection of one point shape at a time, cache off: each request is the
+/// bare `base` plus one kind of value of the benchmark mix (`specula-gen
+/// mix`), so a regression in one kind of point shows apart (subtract
+/// `base`).
+fn bench_detect_points(c: &mut Criterion) {
+    let cold = Detector::new(
+        &RuleSet::builtin(),
+        DetectLimits {
+            clean_cache_bytes: 0,
+            ..DetectLimits::default()
+        },
+    );
+    let get = |extra_head: &str, target: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\n{extra_head}\r\n")
+    };
+    let post = |ctype: &str, body: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let cases = [
+        ("base", get("", "/")),
+        ("path_with_id", get("", "/api/v1/users/4422/orders")),
+        (
+            "path_and_query",
+            get("", "/api/v1/users/6239/orders?status=open&sort=desc"),
+        ),
+        (
+            "hex_request_id",
+            get("X-Request-ID: 00000001000011df1419e55629059384\r\n", "/"),
+        ),
+        (
+            "bearer_token",
+            get(
+                "Authorization: Bearer 3ea55c2fd6a963737b3b52be263b5d35\r\n",
+                "/",
+            ),
+        ),
+        (
+            "session_cookie",
+            get("Cookie: session=1262d5b022e92ea9; theme=dark\r\n", "/"),
+        ),
+        (
+            "form_body",
+            post(
+                "application/x-www-form-urlencoded",
+                "username=alice732&comment=alert+the+admin+when+done&submit=Send",
+            ),
+        ),
+        (
+            "json_body",
+            post(
+                "application/json",
+                r#"{"name":"alice732","items":[1,2,3],"note":"abcdefghijklmnop"}"#,
+            ),
+        ),
+    ];
+    let mut g = c.benchmark_group("detect_point");
+    g.throughput(Throughput::Elements(1));
+    for (name, raw) in cases {
+        let req = parse_one(raw.as_bytes());
+        g.bench_function(name, |b| {
+            let mut stats = DetectStats::default();
+            let mut hits = Vec::new();
+            b.iter(|| {
+                hits.clear();
+                cold.inspect(black_box(&req), &mut stats, &mut hits);
+                black_box(hits.len())
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_record_encoding(c: &mut Criterion) {
     let rec = Record {
         ts: "2024-05-01T12:00:00.123456Z".into(),
@@ -289,6 +384,7 @@ criterion_group!(
     bench_reassembly,
     bench_http,
     bench_detect,
+    bench_detect_points,
     bench_record_encoding
 );
 criterion_main!(benches);
