@@ -210,7 +210,7 @@ impl Defrag {
     pub fn new(opts: DefragOptions) -> Defrag {
         Defrag {
             opts,
-            map: AHashMap::new(),
+            map: AHashMap::with_hasher(crate::table_hasher()),
             order: VecDeque::new(),
             next_generation: 0,
             bytes: 0,

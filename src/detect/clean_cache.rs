@@ -84,6 +84,7 @@ impl CleanCache {
     /// that engine's budget (0: nothing is remembered).
     pub fn bind(&mut self, engine: u64, cap_bytes: usize) {
         if self.engine != engine {
+            self.hasher = crate::table_hasher();
             self.cap_bytes = cap_bytes;
             self.current = HashTable::new();
             self.old = HashTable::new();

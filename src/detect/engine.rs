@@ -187,7 +187,7 @@ impl Engine {
         let mut literals: Vec<Vec<u8>> = Vec::new();
         // The rules of each literal, `words` u64s per literal.
         let mut pattern_bits: Vec<u64> = Vec::new();
-        let mut lit_index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut lit_index: std::collections::BTreeMap<Vec<u8>, usize> = Default::default();
         let mut always = Vec::new();
         for (i, r) in set.rules().iter().enumerate() {
             rules.push(compile(r));

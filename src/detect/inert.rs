@@ -25,7 +25,7 @@
 //!   values, so every layer a rule would see is itself a class value
 //!   (checked in the tests below).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -114,7 +114,7 @@ pub(crate) fn class_of(value: &[u8]) -> Option<usize> {
 /// or a tuning change compiles the same patterns again. At most
 /// [`MAX_MEMO`] patterns are kept; past that the memo starts afresh.
 pub(crate) fn regex_may_match(pattern: &str) -> [bool; CLASSES] {
-    static MEMO: OnceLock<Mutex<HashMap<String, [bool; CLASSES]>>> = OnceLock::new();
+    static MEMO: OnceLock<Mutex<BTreeMap<String, [bool; CLASSES]>>> = OnceLock::new();
     let memo = MEMO.get_or_init(Default::default);
     if let Some(known) = memo.lock().ok().and_then(|m| m.get(pattern).copied()) {
         return known;

@@ -24,7 +24,7 @@
 )]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -182,7 +182,7 @@ impl RuleSet {
     /// validated by the tests; should one ever fail to parse, the error is
     /// logged and the remaining rules are used.
     pub fn builtin() -> RuleSet {
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let mut rules = Vec::new();
         for (name, source) in builtin::FILES {
             let (mut r, errors) = rule::parse_source(source, Path::new(name), &mut seen);
@@ -196,7 +196,7 @@ impl RuleSet {
 
     /// Parse one rule file's text; `path` is only used in errors.
     pub fn parse(source: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let (rules, errors) = rule::parse_source(source, path, &mut seen);
         if errors.is_empty() {
             Ok(RuleSet { rules })
@@ -229,7 +229,7 @@ impl RuleSet {
         } else {
             vec![path.to_path_buf()]
         };
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for f in files {

@@ -50,7 +50,7 @@
 //! Every problem is reported, not just the first, as a [`RuleError`] whose
 //! line and column point at the offending key or value.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -264,7 +264,7 @@ impl Ctx<'_> {
 pub(crate) fn parse_source(
     source: &str,
     path: &Path,
-    seen: &mut HashMap<String, (std::path::PathBuf, usize, usize)>,
+    seen: &mut BTreeMap<String, (std::path::PathBuf, usize, usize)>,
 ) -> (Vec<Rule>, Vec<RuleError>) {
     let mut ctx = Ctx {
         source,
@@ -310,7 +310,7 @@ pub(crate) fn parse_source(
 fn parse_rule(
     ctx: &mut Ctx<'_>,
     table: &Table,
-    seen: &mut HashMap<String, (std::path::PathBuf, usize, usize)>,
+    seen: &mut BTreeMap<String, (std::path::PathBuf, usize, usize)>,
 ) -> Option<Rule> {
     let errors_before = ctx.errors.len();
     let table_span = table.span();
@@ -630,7 +630,7 @@ mod tests {
     use super::*;
 
     fn errs(src: &str) -> Vec<(usize, usize, String)> {
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let (_, e) = parse_source(src, Path::new("t.toml"), &mut seen);
         e.into_iter().map(|e| (e.line, e.col, e.message)).collect()
     }
@@ -647,7 +647,7 @@ description = "d"
 
     #[test]
     fn good_rule_parses_and_derives_literal() {
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let (rules, e) = parse_source(GOOD, Path::new("t.toml"), &mut seen);
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(rules.len(), 1);
@@ -662,7 +662,7 @@ description = "d"
             "description",
             "normalize = [\"shell\", \"sql\", \"shell\"]\ndescription",
         );
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let (rules, e) = parse_source(&src, Path::new("t.toml"), &mut seen);
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(rules[0].normalize, vec![Normalize::Shell, Normalize::Sql]);
@@ -737,7 +737,7 @@ description = "d"
 
     #[test]
     fn duplicate_id_across_files_and_all_errors_reported() {
-        let mut seen = HashMap::new();
+        let mut seen = BTreeMap::new();
         let (_, e) = parse_source(GOOD, Path::new("a.toml"), &mut seen);
         assert!(e.is_empty());
         let two = format!("{GOOD}{}", GOOD.replace("\"high\"", "\"nope\""));

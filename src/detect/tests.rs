@@ -269,7 +269,7 @@ const ATTACKS: &[(AttackClass, &[&str])] = &[
 
 #[test]
 fn builtin_rules_are_valid() {
-    let mut seen = HashMap::new();
+    let mut seen = std::collections::BTreeMap::new();
     let mut total = 0;
     for (name, src) in builtin::FILES {
         let (rules, errors) = rule::parse_source(src, Path::new(name), &mut seen);

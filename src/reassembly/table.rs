@@ -210,7 +210,7 @@ impl<S: Default> FlowTable<S> {
             capacity: capacity_for::<S>(config.max_flows, config.flow_memcap_bytes),
             config,
             stats: ReassemblyStats::default(),
-            map: AHashMap::new(),
+            map: AHashMap::with_hasher(crate::table_hasher()),
             slab: Slab::new(),
             free: NIL,
             open: List::EMPTY,

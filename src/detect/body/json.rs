@@ -62,7 +62,8 @@ impl<'a> Node<'a> {
                 .enumerate()
                 .any(|(i, (k, _))| m.iter().skip(i + 1).any(|(k2, _)| k == k2));
         }
-        let mut seen = std::collections::HashSet::with_capacity(m.len());
+        let mut seen =
+            std::collections::HashSet::with_capacity_and_hasher(m.len(), crate::table_hasher());
         m.iter().any(|(k, _)| !seen.insert(k.as_ref()))
     }
 }
