@@ -5,14 +5,17 @@
 //! each rule evaluated at most once per decoding layer of a point, matched
 //! text at most `MAX_MATCHED_BYTES`, one hit per (rule, location).
 //! Differential: the default detector with its shortcuts, the clean-value
-//! cache (kept across inputs, each request inspected three times so the
-//! skip path runs) and the inert-value skip, reports exactly the hits of
-//! one with both off.
+//! cache (each request inspected three times so the skip path runs) and the
+//! inert-value skip, reports exactly the hits of one with both off.
+//!
+//! Deterministic: every input starts from empty scratch buffers and caches
+//! of its own, so its coverage does not depend on the inputs run before it
+//! (with a cache kept across inputs, the same corpus loaded in another
+//! order reached other edges, and coverage never settled).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
 use specula::detect::{DetectLimits, DetectStats, Detector, Hit, RuleSet, Scratch, MAX_MATCHED_BYTES};
-use std::cell::RefCell;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use specula::reassembly::Direction;
 use std::collections::HashSet;
@@ -37,11 +40,6 @@ fn without_cache() -> &'static Detector {
     D.get_or_init(|| Detector::new(&RuleSet::builtin(), DetectLimits { clean_cache_bytes: 0, skip_inert_values: false, ..DetectLimits::default() }))
 }
 
-thread_local! {
-    static WARM: RefCell<Scratch> = RefCell::new(Scratch::default());
-    static COLD: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
 fn hit_keys(hits: &[Hit]) -> Vec<(String, String, Vec<u8>)> {
     hits.iter().map(|h| (h.rule_id.to_string(), h.location.clone(), h.matched.clone())).collect()
 }
@@ -53,19 +51,22 @@ fuzz_target!(|data: &[u8]| {
     let mut events = Vec::new();
     s.on_data(&limits, &mut hstats, Direction::ToServer, Timestamp(0), data, &mut events);
     s.on_end(&limits, &mut hstats, &mut events);
+    // Per input, not per thread: see the module doc.
+    let (mut cold, mut warm) = (Scratch::default(), Scratch::default());
+    let mut per_detector = [Scratch::default(), Scratch::default()];
     for ev in &events {
         let HttpEvent::Request(req) = ev else { continue };
         let mut want = Vec::new();
-        COLD.with(|s| without_cache().inspect_with(req, &mut s.borrow_mut(), &mut DetectStats::default(), &mut want));
+        without_cache().inspect_with(req, &mut cold, &mut DetectStats::default(), &mut want);
         for round in 0..3 {
             let mut got = Vec::new();
-            WARM.with(|s| detectors()[0].0.inspect_with(req, &mut s.borrow_mut(), &mut DetectStats::default(), &mut got));
+            detectors()[0].0.inspect_with(req, &mut warm, &mut DetectStats::default(), &mut got);
             assert_eq!(hit_keys(&got), hit_keys(&want), "a detection shortcut changed the hits (round {round})");
         }
-        for (det, lim, rules) in detectors() {
+        for ((det, lim, rules), scratch) in detectors().iter().zip(&mut per_detector) {
             let mut st = DetectStats::default();
             let mut hits: Vec<Hit> = Vec::new();
-            det.inspect(req, &mut st, &mut hits);
+            det.inspect_with(req, scratch, &mut st, &mut hits);
             assert_eq!(st.requests, 1);
             assert!(hits.len() <= lim.max_hits_per_request, "hit cap exceeded");
             assert!(st.hit_limit_hits <= 1);

@@ -1,10 +1,14 @@
 //! decode → reassembly → http → detect on a sequence of arbitrary frames:
 //! never panics, memory stays within the configured caps.
+//!
+//! Deterministic: the detector's scratch buffers and clean-value cache
+//! belong to the input (not to the thread, as `Detector::inspect`'s do), so
+//! coverage does not depend on the inputs run before.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::capture::{LinkType, Timestamp};
 use specula::decode::decode_frame;
-use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet, Scratch};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler};
 use std::sync::OnceLock;
@@ -14,6 +18,7 @@ struct Sink {
     stats: HttpStats,
     events: Vec<HttpEvent>,
     detect_stats: DetectStats,
+    scratch: Scratch,
 }
 
 fn detector() -> &'static Detector {
@@ -26,7 +31,7 @@ impl Sink {
         let mut hits = Vec::new();
         for ev in self.events.drain(..) {
             if let HttpEvent::Request(r) = ev {
-                detector().inspect(&r, &mut self.detect_stats, &mut hits);
+                detector().inspect_with(&r, &mut self.scratch, &mut self.detect_stats, &mut hits);
             }
         }
     }
@@ -61,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut table: FlowTable<HttpSession> = FlowTable::new(cfg.clone());
     let limits = HttpLimits { max_header_bytes: 2048, max_headers: 16, max_body_inspect_bytes: 1024, max_tx_per_flow: 4, max_buffered_bytes: 4096 };
-    let mut sink = Sink { limits, stats: HttpStats::default(), events: Vec::new(), detect_stats: DetectStats::default() };
+    let mut sink = Sink { limits, stats: HttpStats::default(), events: Vec::new(), detect_stats: DetectStats::default(), scratch: Scratch::default() };
     // Frames are length-prefixed (u16 LE) raw IPv4/IPv6 packets.
     let mut rest = data;
     let mut ts = 1u64;
