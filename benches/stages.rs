@@ -129,33 +129,8 @@ fn bench_http(c: &mut Criterion) {
 }
 
 fn parsed_requests() -> Vec<Request> {
-    let limits = HttpLimits::default();
-    let mut s = HttpSession::default();
-    let mut stats = HttpStats::default();
-    let mut out = Vec::new();
     let attack = b"GET /search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--&page=2 HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0\r\n\r\n";
-    s.on_data(
-        &limits,
-        &mut stats,
-        Direction::ToServer,
-        Timestamp(1),
-        REQ,
-        &mut out,
-    );
-    s.on_data(
-        &limits,
-        &mut stats,
-        Direction::ToServer,
-        Timestamp(1),
-        attack,
-        &mut out,
-    );
-    out.into_iter()
-        .filter_map(|e| match e {
-            HttpEvent::Request(r) => Some(r),
-            HttpEvent::Response(_) => None,
-        })
-        .collect()
+    vec![parse_one(REQ), parse_one(attack)]
 }
 
 fn bench_detect(c: &mut Criterion) {
