@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use specula::detect::{DetectLimits, Detector, RuleSet};
-use specula::metrics::CaptureCounters;
-use specula::pipeline::{offline, Pipeline, PipelineOptions};
+use specula::pipeline::{offline, PipelineOptions};
 use specula::sink::JsonLinesWriter;
 
 fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
@@ -17,23 +16,21 @@ fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
         workers,
         ..PipelineOptions::new(Arc::clone(detector))
     };
-    let mut p = Pipeline::start(
-        opts,
-        Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
-    );
-    let mut counters = CaptureCounters::default();
-    let outcomes = offline::read_files(
+    let run = offline::run(
         &[path.to_path_buf()],
         None,
         &mut specula::decode::Decoder::default(),
-        &mut p,
-        &mut counters,
+        opts,
+        Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
         &mut |_, _, _| {},
     );
-    assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
-    let (report, sink) = p.finish();
-    assert!(sink.is_ok());
-    report.requests()
+    assert!(
+        run.outcomes.iter().all(|o| o.error.is_none()),
+        "{:?}",
+        run.outcomes
+    );
+    assert!(run.sink.is_ok());
+    run.report.requests()
 }
 
 fn bench(c: &mut Criterion) {

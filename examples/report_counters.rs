@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use specula::detect::{DetectLimits, Detector, RuleSet};
-use specula::metrics::CaptureCounters;
-use specula::pipeline::{offline, Pipeline, PipelineOptions};
+use specula::pipeline::{offline, PipelineOptions};
 use specula::sink::JsonLinesWriter;
 
 fn main() {
@@ -26,27 +25,21 @@ fn main() {
         workers,
         ..PipelineOptions::new(detector)
     };
-    let mut p = Pipeline::start(
-        opts,
-        Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
-    );
-    let mut counters = CaptureCounters::default();
     let started = std::time::Instant::now();
-    let outcomes = offline::read_files(
+    let run = offline::run(
         &files,
         None,
         &mut specula::decode::Decoder::default(),
-        &mut p,
-        &mut counters,
+        opts,
+        Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
         &mut |_, _, _| {},
     );
-    for o in &outcomes {
+    for o in &run.outcomes {
         if let Some(e) = &o.error {
             eprintln!("{e}");
         }
     }
-    let (mut report, _) = p.finish();
-    report.capture = counters;
+    let report = run.report;
     print!("{}", report.prometheus());
     eprintln!("{}", report.summary(started.elapsed()));
 }

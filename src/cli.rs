@@ -836,7 +836,6 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     let mut opts = pipeline_options(&eff, WhenFull::Block)?;
     opts.stop_after = args.stop_after;
     let started = Instant::now();
-    let mut pipeline = Pipeline::start(opts, sink);
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -854,21 +853,21 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
             bar.set_position(done);
         }
     };
-    let mut report = PipelineReport::default();
-    let outcomes = offline::read_files(
+    let offline::OfflineRun {
+        outcomes,
+        mut report,
+        sink: sink_result,
+    } = offline::run(
         &args.files,
         filter.as_mut(),
         &mut Decoder::new(eff.config.decode_options()),
-        &mut pipeline,
-        &mut report.capture,
+        opts,
+        sink,
         &mut progress,
     );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let capture = std::mem::take(&mut report.capture);
-    let (mut report, sink_result) = pipeline.finish();
-    report.capture = capture;
     let elapsed = started.elapsed();
     let mut failed = false;
     for o in &outcomes {

@@ -669,8 +669,7 @@ fn run_pipeline(path: &Path, sink: Box<dyn RecordSink>) {
 /// Runs the real pipeline on a capture into `sink`, emitting `emit`.
 fn run_pipeline_emit(path: &Path, sink: Box<dyn RecordSink>, emit: specula::config::EmitMode) {
     use specula::detect::{DetectLimits, Detector, RuleSet};
-    use specula::metrics::CaptureCounters;
-    use specula::pipeline::{offline, Pipeline, PipelineOptions};
+    use specula::pipeline::{offline, PipelineOptions};
     let opts = PipelineOptions {
         workers: 2,
         emit,
@@ -679,19 +678,20 @@ fn run_pipeline_emit(path: &Path, sink: Box<dyn RecordSink>, emit: specula::conf
             DetectLimits::default(),
         )))
     };
-    let mut p = Pipeline::start(opts, sink);
-    let mut counters = CaptureCounters::default();
-    let outcomes = offline::read_files(
+    let run = offline::run(
         &[path.to_path_buf()],
         None,
         &mut specula::decode::Decoder::default(),
-        &mut p,
-        &mut counters,
+        opts,
+        sink,
         &mut |_, _, _| {},
     );
-    assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
-    let (_, sink) = p.finish();
-    sink.unwrap();
+    assert!(
+        run.outcomes.iter().all(|o| o.error.is_none()),
+        "{:?}",
+        run.outcomes
+    );
+    run.sink.unwrap();
 }
 
 /// A row read back, in the JSON Lines record's shape.

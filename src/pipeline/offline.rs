@@ -1,12 +1,15 @@
 //! The capture thread of `specula read`: files → filter → decode → dispatch.
+//! [`run`] wraps it with the pipeline's start and finish, for the CLI and
+//! for benchmarks, examples and tests that want a whole offline run.
 
 use std::path::{Path, PathBuf};
 
 use crate::capture::{CaptureError, FileReader, FrameFilter};
 use crate::decode::Decoder;
-use crate::metrics::CaptureCounters;
+use crate::metrics::{CaptureCounters, PipelineReport};
+use crate::sink::{RecordSink, SinkError, SinkStats};
 
-use super::Pipeline;
+use super::{Pipeline, PipelineOptions};
 
 /// How one input file went.
 #[derive(Debug)]
@@ -19,6 +22,46 @@ pub struct FileOutcome {
 
 /// Progress callback: (bytes read of this file, file length if known).
 pub type Progress<'a> = &'a mut dyn FnMut(&Path, u64, Option<u64>);
+
+/// What a whole offline run hands back.
+#[derive(Debug)]
+pub struct OfflineRun {
+    /// One per input file, in order.
+    pub outcomes: Vec<FileOutcome>,
+    /// Every counter of the run, the capture thread's included.
+    pub report: PipelineReport,
+    /// How the sink ended.
+    pub sink: Result<SinkStats, SinkError>,
+}
+
+/// Start a pipeline with `opts` and `sink`, read `paths` into it, then drain
+/// and stop it: `specula read` without its command line.
+pub fn run(
+    paths: &[PathBuf],
+    filter: Option<&mut FrameFilter>,
+    decoder: &mut Decoder,
+    opts: PipelineOptions,
+    sink: Box<dyn RecordSink>,
+    progress: Progress<'_>,
+) -> OfflineRun {
+    let mut pipeline = Pipeline::start(opts, sink);
+    let mut counters = CaptureCounters::default();
+    let outcomes = read_files(
+        paths,
+        filter,
+        decoder,
+        &mut pipeline,
+        &mut counters,
+        progress,
+    );
+    let (mut report, sink) = pipeline.finish();
+    report.capture = counters;
+    OfflineRun {
+        outcomes,
+        report,
+        sink,
+    }
+}
 
 /// Read every file in order into `pipeline`. Never stops at a bad file:
 /// each gets its [`FileOutcome`].
