@@ -23,7 +23,8 @@ fn run(path: &Path, workers: usize, detector: &Arc<Detector>) -> u64 {
         opts,
         Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
         &mut |_, _, _| {},
-    );
+    )
+    .expect("start the pipeline");
     assert!(
         run.outcomes.iter().all(|o| o.error.is_none()),
         "{:?}",

@@ -33,7 +33,8 @@ fn main() {
         opts,
         Box::new(JsonLinesWriter::new(Box::new(std::io::sink()), "null")),
         &mut |_, _, _| {},
-    );
+    )
+    .expect("start the pipeline");
     for o in &run.outcomes {
         if let Some(e) = &o.error {
             eprintln!("{e}");

@@ -547,7 +547,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         0 => WhenFull::DropNewest,
         ms => WhenFull::WaitThenDrop(Duration::from_millis(ms)),
     };
-    let pipeline = Pipeline::start(pipeline_options(&eff, when_full)?, sink);
+    let pipeline = Pipeline::start(pipeline_options(&eff, when_full)?, sink)?;
     let view = pipeline.view();
     let _ = view_slot.set(Arc::clone(&view));
     let rules = pipeline.rules();
@@ -864,7 +864,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
         opts,
         sink,
         &mut progress,
-    );
+    )?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -685,7 +685,8 @@ fn run_pipeline_emit(path: &Path, sink: Box<dyn RecordSink>, emit: specula::conf
         opts,
         sink,
         &mut |_, _, _| {},
-    );
+    )
+    .expect("start the pipeline");
     assert!(
         run.outcomes.iter().all(|o| o.error.is_none()),
         "{:?}",

@@ -141,6 +141,11 @@ impl RulesHandle {
     }
 }
 
+/// The error of a thread the system would not start, naming the thread.
+fn thread_error(what: &str, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot start the {what}: {e}"))
+}
+
 /// A running pipeline. Feed it with [`push`](Pipeline::push) (or through
 /// more [`Dispatcher`]s), end it with [`finish`](Pipeline::finish).
 pub struct Pipeline {
@@ -152,7 +157,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn start(opts: PipelineOptions, sink: Box<dyn RecordSink>) -> Pipeline {
+    /// Start the worker and sink threads. Fails only when the system cannot
+    /// start a thread; threads already started then see their channels close
+    /// and end on their own.
+    pub fn start(opts: PipelineOptions, sink: Box<dyn RecordSink>) -> std::io::Result<Pipeline> {
         let n = opts.workers.max(1);
         let (rec_tx, rec_rx) = bounded::<Vec<Record>>(SINK_QUEUE_BATCHES);
         let (recycle_tx, recycle_rx) = bounded::<SegmentBatch>(n * (opts.queue_batches + 2));
@@ -182,7 +190,7 @@ impl Pipeline {
             let handle = std::thread::Builder::new()
                 .name(format!("specula-worker-{i}"))
                 .spawn(move || ctx.run(rx))
-                .unwrap_or_else(|e| panic!("cannot start worker thread: {e}"));
+                .map_err(|e| thread_error(&format!("worker thread {i}"), e))?;
             workers.push(handle);
         }
         drop(rec_tx);
@@ -190,14 +198,14 @@ impl Pipeline {
         let sink = std::thread::Builder::new()
             .name("specula-sink".into())
             .spawn(move || run_sink(sink, rec_rx, &sink_view))
-            .unwrap_or_else(|e| panic!("cannot start sink thread: {e}"));
-        Pipeline {
+            .map_err(|e| thread_error("sink thread", e))?;
+        Ok(Pipeline {
             dispatcher: Dispatcher::new(senders, recycle_rx, opts.batch_segments, opts.when_full),
             workers,
             sink,
             view,
             rules,
-        }
+        })
     }
 
     /// Hand one decoded segment captured at `ts` to its worker.

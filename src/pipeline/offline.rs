@@ -35,7 +35,8 @@ pub struct OfflineRun {
 }
 
 /// Start a pipeline with `opts` and `sink`, read `paths` into it, then drain
-/// and stop it: `specula read` without its command line.
+/// and stop it: `specula read` without its command line. Fails only when
+/// the pipeline's threads cannot be started.
 pub fn run(
     paths: &[PathBuf],
     filter: Option<&mut FrameFilter>,
@@ -43,8 +44,8 @@ pub fn run(
     opts: PipelineOptions,
     sink: Box<dyn RecordSink>,
     progress: Progress<'_>,
-) -> OfflineRun {
-    let mut pipeline = Pipeline::start(opts, sink);
+) -> std::io::Result<OfflineRun> {
+    let mut pipeline = Pipeline::start(opts, sink)?;
     let mut counters = CaptureCounters::default();
     let outcomes = read_files(
         paths,
@@ -56,11 +57,11 @@ pub fn run(
     );
     let (mut report, sink) = pipeline.finish();
     report.capture = counters;
-    OfflineRun {
+    Ok(OfflineRun {
         outcomes,
         report,
         sink,
-    }
+    })
 }
 
 /// Read every file in order into `pipeline`. Never stops at a bad file:

@@ -183,7 +183,8 @@ mod tests {
         let pipeline = Pipeline::start(
             opts,
             Box::new(JsonLinesWriter::new(Box::new(out.clone()), "test")),
-        );
+        )
+        .unwrap();
         let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
             kind: TunnelKind::Vxlan,
             listen: "127.0.0.1:0".parse().unwrap(),
