@@ -32,14 +32,20 @@ const RECENT_SEGMENTS: usize = 3;
 struct Fingerprint {
     start: u64,
     len: u32,
-    /// Low half of a 64-bit hash: a forged collision needs 2^32 tries per segment.
+    /// Low half of a 64-bit keyed hash (see [`fingerprint_hash`]).
     hash: u32,
 }
 
+/// The hash of a delivered segment's bytes, keyed once per process from the
+/// OS (fixed under `cfg(fuzzing)`, see [`crate::table_hasher`]). The key is
+/// what makes a forged collision cost: with seeds known from the source, an
+/// attacker could search offline for a different payload with the same 32
+/// bits (~2^32 hashes, minutes on one core) and slip an insertion past the
+/// check; with a secret key each guess needs a retransmission on the wire
+/// and reveals nothing.
 fn fingerprint_hash(data: &[u8]) -> u32 {
-    // Fixed seeds: results do not depend on the run.
-    ahash::RandomState::with_seeds(0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9)
-        .hash_one(data) as u32
+    static KEY: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(crate::table_hasher).hash_one(data) as u32
 }
 
 /// Where an assembler hands in-order data and gaps.
@@ -451,6 +457,29 @@ fn slice(data: &[u8], lo: u64, hi: u64) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fingerprint key is secret (per process), not seeds an attacker
+    /// can read in the source: neither the seeds it once had nor the fixed
+    /// fuzzing key give its hashes (a chance failure needs four 32-bit
+    /// collisions at once).
+    #[test]
+    fn fingerprints_use_a_secret_key() {
+        let inputs: [&[u8]; 4] = [b"GET / HTTP/1.1", b"a", b"", &[0u8; 1460]];
+        for seeds in [
+            (0x5bd1_e995, 0x27d4_eb2f, 0x1656_67b1, 0x9e37_79b9),
+            (1, 2, 3, 4),
+        ] {
+            let public = ahash::RandomState::with_seeds(seeds.0, seeds.1, seeds.2, seeds.3);
+            assert!(
+                inputs
+                    .iter()
+                    .any(|d| fingerprint_hash(d) != public.hash_one(d) as u32),
+                "fingerprints computed with public seeds {seeds:x?}"
+            );
+        }
+        // Stable within the process, which the comparison needs.
+        assert_eq!(fingerprint_hash(b"abc"), fingerprint_hash(b"abc"));
+    }
 
     #[derive(Default)]
     struct Rec {
