@@ -21,9 +21,13 @@
 //! classified ([`classify`]): retriable errors (connection refused/reset,
 //! timeouts, HTTP 5xx, server codes for overload and network trouble) are
 //! retried with capped exponential backoff and full jitter, then the batch
-//! goes to the [`Spool`]; permanent errors (unknown table/column, type
-//! mismatch, syntax, unparsable data) are never retried: the batch goes to
-//! the spool's dead-letter area with the server's message. While the spool
+//! goes to the [`Spool`]. Only errors caused by the batch or the statement
+//! itself (type mismatch, syntax, unparsable data: `BATCH_FAULT_CODES`) are
+//! permanent and never retried: the batch goes to the spool's dead-letter
+//! area with the server's message. Everything else, unknown codes included,
+//! is retriable: a full disk or a changed password on the server must not
+//! empty the spool into `dead/`. An unknown table or column is retried after
+//! the schema is checked (and what is missing created) again. While the spool
 //! holds batches, new batches are appended to it too, so replay keeps the
 //! original order; the oldest batch is retried every
 //! [`ClickHouseConfig::replay_interval_ms`], and at start.
@@ -247,24 +251,46 @@ pub enum ClickHouseError {
     Thread(#[source] io::Error),
 }
 
-/// Server error codes that mean "try again later" (overload, network, timeouts).
-const RETRIABLE_CODES: &[u32] = &[
-    3,   // UNEXPECTED_END_OF_FILE (connection cut)
-    159, // TIMEOUT_EXCEEDED
-    164, // READONLY (replica catching up)
-    173, // CANNOT_ALLOCATE_MEMORY
-    198, // DNS_ERROR
-    202, // TOO_MANY_SIMULTANEOUS_QUERIES
-    203, // NO_FREE_CONNECTION
-    209, // SOCKET_TIMEOUT
-    210, // NETWORK_ERROR
-    236, // ABORTED
-    241, // MEMORY_LIMIT_EXCEEDED
-    242, // TABLE_IS_READ_ONLY
-    252, // TOO_MANY_PARTS
-    319, // UNKNOWN_STATUS_OF_INSERT
-    425, // SYSTEM_ERROR
+/// Server error codes caused by the batch or the statement itself: sending
+/// the same batch again fails the same way, so it goes to the dead-letter
+/// area. Every other code is retried, then spooled: disk full (243),
+/// authentication (192–194, 497, 516), overload, and codes this list does
+/// not know all mean the server or its configuration is at fault, and the
+/// batch will go in once that is fixed. Dead-lettering them would empty the
+/// spool into `dead/`, where nothing is replayed.
+const BATCH_FAULT_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    26,  // CANNOT_PARSE_QUOTED_STRING
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    33,  // CANNOT_READ_ALL_DATA (a row cut short)
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    43,  // ILLEGAL_TYPE_OF_ARGUMENT
+    44,  // ILLEGAL_COLUMN
+    53,  // TYPE_MISMATCH
+    62,  // SYNTAX_ERROR
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    73,  // UNKNOWN_FORMAT
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
 ];
+
+/// Server error codes that say the table is not the one we made (dropped,
+/// renamed, a column removed): retriable, and the schema is checked (and
+/// what is missing created) before the next attempt.
+const SCHEMA_CODES: &[u32] = &[
+    16, // NO_SUCH_COLUMN_IN_TABLE
+    47, // UNKNOWN_IDENTIFIER
+    60, // UNKNOWN_TABLE
+    81, // UNKNOWN_DATABASE
+];
+
+/// HTTP statuses (without a server code) that reject the request itself;
+/// any other status, 401/403/407 from a proxy and 404 from a wrong path
+/// included, is a configuration or availability fault and is retried.
+const BATCH_FAULT_STATUSES: &[u16] = &[400, 411, 413, 414, 415, 422];
 
 /// The `Code: N` of a ClickHouse exception message.
 pub fn server_code(message: &str) -> Option<u32> {
@@ -273,24 +299,42 @@ pub fn server_code(message: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Retriable or permanent (see the module doc).
+/// Whether a failure's message says the table is not what we made, so the
+/// schema must be checked again before the next insert.
+fn schema_suspect(message: &str) -> bool {
+    server_code(message).is_some_and(|c| SCHEMA_CODES.contains(&c))
+}
+
+/// Retriable or permanent (see the module doc). Permanent only when the
+/// batch is at fault: the crate could not encode it, or the server refused
+/// its content.
 pub fn classify(err: &clickhouse::error::Error) -> ErrorKind {
     use clickhouse::error::Error as E;
     match err {
-        E::Network(_) | E::TimedOut => ErrorKind::Retriable,
         E::BadResponse(msg) => classify_message(msg),
-        _ => ErrorKind::Permanent,
+        E::Compression(_)
+        | E::DataFormat(_)
+        | E::SequenceMustHaveLength
+        | E::DeserializeAnyNotSupported
+        | E::NotEnoughData
+        | E::InvalidUtf8Encoding(_)
+        | E::InvalidTagEncoding(_)
+        | E::VariantDiscriminatorIsOutOfBound(_) => ErrorKind::Permanent,
+        // Network, timeouts, a failed task, a garbled response, parameters
+        // or TLS to fix in the configuration: all may pass.
+        _ => ErrorKind::Retriable,
     }
 }
 
-/// Classifies the text of a bad response: a known server code decides; an
-/// HTTP status line without a code is retriable only for 5xx.
+/// Classifies the text of a bad response: a server code decides (permanent
+/// only for [`BATCH_FAULT_CODES`]); an HTTP status line without a code is
+/// permanent only for [`BATCH_FAULT_STATUSES`].
 pub fn classify_message(msg: &str) -> ErrorKind {
     if let Some(code) = server_code(msg) {
-        return if RETRIABLE_CODES.contains(&code) {
-            ErrorKind::Retriable
-        } else {
+        return if BATCH_FAULT_CODES.contains(&code) {
             ErrorKind::Permanent
+        } else {
+            ErrorKind::Retriable
         };
     }
     let status = msg
@@ -298,7 +342,7 @@ pub fn classify_message(msg: &str) -> ErrorKind {
         .next()
         .and_then(|s| s.parse::<u16>().ok());
     match status {
-        Some(s) if (400..500).contains(&s) && s != 408 && s != 429 => ErrorKind::Permanent,
+        Some(s) if BATCH_FAULT_STATUSES.contains(&s) => ErrorKind::Permanent,
         _ => ErrorKind::Retriable,
     }
 }
@@ -1050,7 +1094,7 @@ impl Inserter {
                 bump(&self.counters.insert_errors, 1);
                 let f = self.failure(e);
                 self.counters.failed(&f.message);
-                if f.kind == ErrorKind::Permanent {
+                if f.kind == ErrorKind::Permanent || schema_suspect(&f.message) {
                     // The table may have changed under us: check it again next time.
                     self.version = None;
                 }
@@ -1291,17 +1335,44 @@ mod tests {
     #[test]
     fn classification() {
         use ErrorKind::*;
-        assert_eq!(
-            classify_message("Code: 60, e.displayText() = DB::Exception: no table"),
-            Permanent
-        );
+        // The batch is at fault: the same batch fails the same way again.
         assert_eq!(classify_message("Code: 53. Type mismatch"), Permanent);
         assert_eq!(classify_message("Code: 62. Syntax error"), Permanent);
+        assert_eq!(
+            classify_message("Code: 27. Cannot parse input: expected '\\t'"),
+            Permanent
+        );
+        // The server or its configuration is at fault: retried, then spooled.
         assert_eq!(classify_message("Code: 252. Too many parts"), Retriable);
         assert_eq!(classify_message("Code: 241. Memory limit"), Retriable);
+        assert_eq!(
+            classify_message("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space"),
+            Retriable
+        );
+        assert_eq!(
+            classify_message("Code: 516. DB::Exception: default: Authentication failed"),
+            Retriable
+        );
+        assert_eq!(
+            classify_message("Code: 193, e.displayText() = DB::Exception: Wrong password"),
+            Retriable
+        );
+        assert_eq!(classify_message("Code: 99999. Some new error"), Retriable);
+        // The table was dropped or altered: retried after the schema check.
+        let no_table = "Code: 60, e.displayText() = DB::Exception: no table";
+        assert_eq!(classify_message(no_table), Retriable);
+        assert!(schema_suspect(no_table));
+        assert!(!schema_suspect("Code: 243. not enough space"));
         assert_eq!(classify_message("503 Service Unavailable"), Retriable);
         assert_eq!(classify_message("400 Bad Request"), Permanent);
+        assert_eq!(classify_message("413 Payload Too Large"), Permanent);
+        assert_eq!(classify_message("401 Unauthorized"), Retriable);
+        assert_eq!(classify_message("404 Not Found"), Retriable);
         assert_eq!(classify_message("429 Too Many Requests"), Retriable);
+        assert_eq!(
+            classify(&clickhouse::error::Error::Custom("task failed".into())),
+            Retriable
+        );
         assert_eq!(classify(&clickhouse::error::Error::TimedOut), Retriable);
         assert_eq!(
             classify(&clickhouse::error::Error::Network("reset".into())),
