@@ -678,6 +678,22 @@ impl HttpSession {
                 self.req.on_data(&mut cx, ts, data);
                 return;
             };
+            // Blank lines before a request line are skipped, as servers do
+            // (RFC 9112 §2.2), and do not count against the probe: two bytes
+            // of CRLF must not turn cleartext HTTP into an opaque tunnel.
+            let data = if probe.is_empty() {
+                let start = data
+                    .iter()
+                    .position(|&b| b != b'\r' && b != b'\n')
+                    .unwrap_or(data.len());
+                data.get(start..).unwrap_or_default()
+            } else {
+                data
+            };
+            if data.is_empty() {
+                self.probe = Some((probe_ts, probe));
+                return;
+            }
             let take = TUNNEL_PROBE_BYTES
                 .saturating_sub(probe.len())
                 .min(data.len());

@@ -711,6 +711,19 @@ fn connect_tunnel_carrying_cleartext_http_is_parsed() {
         C(b"GET /x HTTP/1.1\r\n\r\n"),
     ]);
     assert_eq!(r.reqs.len(), 1);
+    // Blank lines before the tunnelled request line, as servers skip them
+    // (however many, in as many segments), do not hide it.
+    let blank_lines: &'static [u8] = b"\r\n".repeat(100).leak();
+    let r = run(&[
+        C(b"CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b"\r\n"),
+        C(blank_lines),
+        C(b"\r\nGET /?x=<script>alert(1)</script> HTTP/1.1\r\nHost: abc\r\n\r\n"),
+    ]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"abc:80"[..], b"/?x=<script>alert(1)</script>"]);
+    assert_eq!(r.stats.non_http_bytes, 0);
 }
 
 #[test]
