@@ -169,6 +169,9 @@ pub(crate) struct Pairing {
     spare: Vec<Vec<Record>>,
     /// Flows whose SYN-ACK was seen before their first data, and when.
     hints: HashMap<FlowKey, Timestamp>,
+    /// When `hints` was last swept of old entries, and how many sweeps ran.
+    last_sweep: Timestamp,
+    hint_sweeps: u64,
     stats: PairingStats,
 }
 
@@ -181,6 +184,8 @@ impl Pairing {
             held: 0,
             spare: Vec::new(),
             hints: HashMap::new(),
+            last_sweep: Timestamp(0),
+            hint_sweeps: 0,
             stats: PairingStats::default(),
         }
     }
@@ -198,16 +203,25 @@ impl Pairing {
     /// Look at a segment before reassembly: a SYN-ACK proves that the
     /// capture shows the server's side of its flow.
     pub fn note_segment(&mut self, ts: Timestamp, seg: &TcpSegment<'_>) {
-        let synack = seg.flags.syn() && seg.flags.ack();
+        // A SYN-ACK with RST creates no flow, so its hint would never be
+        // taken by `touch`: it would only fill the map.
+        let synack = seg.flags.syn() && seg.flags.ack() && !seg.flags.rst();
         if !(self.holds() && synack) || self.opts.ignore_ports.contains(&seg.src_port) {
             return;
         }
         let key = FlowKey::of_segment(seg);
         if self.hints.len() >= self.opts.max_hints && !self.hints.contains_key(&key) {
-            // Flows that never sent data (scans) or ended unseen.
+            // Flows that never sent data (scans) or ended unseen. A sweep
+            // visits every hint, so it runs at most once per eighth of the
+            // age limit: a flood of SYN-ACKs at the cap costs a counter per
+            // packet, not a walk of the whole map.
             let max_age = self.opts.hint_max_age_ns;
-            self.hints
-                .retain(|_, seen| ts.0.saturating_sub(seen.0) <= max_age);
+            if self.hint_sweeps == 0 || ts.0.saturating_sub(self.last_sweep.0) >= max_age / 8 {
+                self.hint_sweeps += 1;
+                self.last_sweep = ts;
+                self.hints
+                    .retain(|_, seen| ts.0.saturating_sub(seen.0) <= max_age);
+            }
             if self.hints.len() >= self.opts.max_hints {
                 self.stats.hints_dropped += 1;
                 return;
@@ -455,5 +469,70 @@ impl Pairing {
             debug_assert!(v.is_empty());
             self.spare.push(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn synack(client_port: u16, flags: u8) -> TcpSegment<'static> {
+        TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            src_port: 80,
+            dst_port: client_port,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags(flags),
+            window: 0,
+            payload: b"",
+            tunnel: 0,
+        }
+    }
+
+    fn pairing(max_hints: usize) -> Pairing {
+        Pairing::new(PairingOptions {
+            max_hints,
+            ..PairingOptions::default()
+        })
+    }
+
+    #[test]
+    fn syn_acks_with_rst_leave_no_hint() {
+        let mut p = pairing(4);
+        for port in 1..=4 {
+            p.note_segment(
+                Timestamp(1),
+                &synack(port, TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST),
+            );
+        }
+        assert!(p.hints.is_empty());
+        p.note_segment(Timestamp(1), &synack(5, TcpFlags::SYN | TcpFlags::ACK));
+        assert_eq!(p.hints.len(), 1);
+    }
+
+    #[test]
+    fn a_syn_ack_flood_at_the_cap_sweeps_the_hints_once_per_age_window() {
+        let mut p = pairing(100);
+        let sa = TcpFlags::SYN | TcpFlags::ACK;
+        for port in 0..100 {
+            p.note_segment(Timestamp(1), &synack(port, sa));
+        }
+        // 10,000 new flows at the cap within one eighth of the age limit:
+        // one sweep (nothing is old), every one of them counted as dropped.
+        for port in 100..10_100 {
+            p.note_segment(Timestamp(2), &synack(port, sa));
+        }
+        assert_eq!(p.hint_sweeps, 1);
+        assert_eq!(p.stats.hints_dropped, 10_000);
+        assert_eq!(p.hints.len(), 100);
+        // Past the age limit the next sweep frees the old hints.
+        let later = Timestamp(2 + p.opts.hint_max_age_ns + 1);
+        p.note_segment(later, &synack(20_000, sa));
+        assert_eq!(p.hint_sweeps, 2);
+        assert_eq!(p.hints.len(), 1);
     }
 }

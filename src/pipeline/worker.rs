@@ -80,8 +80,13 @@ impl Worker {
         out_tx: Sender<Vec<Record>>,
         recycle: Sender<SegmentBatch>,
     ) -> Worker {
+        let table = FlowTable::new(opts.reassembly.clone());
+        // No more SYN-ACK hints than flows the table can hold (its memory
+        // cap may allow fewer than `max_flows`): a hint waits for a flow.
+        let mut pairing = opts.pairing.clone();
+        pairing.max_hints = pairing.max_hints.min(table.flow_capacity().max(1));
         Worker {
-            table: FlowTable::new(opts.reassembly.clone()),
+            table,
             recycle,
             index,
             rules,
@@ -101,7 +106,7 @@ impl Worker {
                 out_tx,
                 out_queue: FullQueue::default(),
                 report: WorkerReport::default(),
-                pairing: Pairing::new(opts.pairing.clone()),
+                pairing: Pairing::new(pairing),
                 now: Timestamp(0),
                 stop_after: opts.stop_after,
             },
