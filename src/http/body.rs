@@ -87,6 +87,17 @@ pub(super) enum Progress {
 }
 
 impl Body {
+    /// Bytes this body's framing holds: the size line being read, or the
+    /// trailer line (up to `max_trailer_bytes` + 1, so the HTTP memory cap
+    /// must see it).
+    pub fn held(&self) -> usize {
+        match self {
+            Body::Chunked(Chunk::Size { digits, .. }) => digits.capacity(),
+            Body::Chunked(Chunk::Trailer { line, .. }) => line.capacity(),
+            _ => 0,
+        }
+    }
+
     pub fn length(n: u64) -> Body {
         Body::Length { remaining: n }
     }

@@ -386,15 +386,16 @@ impl RequestSide {
     }
 
     /// Bytes buffered now: the head or candidate, or the parsed request
-    /// (target, headers, kept body) while its body streams by.
+    /// (target, headers, kept body, the chunk framing's line) while its body
+    /// streams by or an over-long head is skipped.
     pub fn held(&self) -> usize {
+        let parsed = |req: &Request| req.uri.len() + req.method.len() + req.headers.byte_len();
         match &self.state {
             State::Seek(seek) => seek.pending(),
             State::Head { head, .. } => head.buf.len(),
-            State::SkipHead { tail, .. } => tail.len(),
-            State::Body { req, .. } => {
-                req.body.len() + req.uri.len() + req.method.len() + req.headers.byte_len()
-            }
+            // The request parsed from the head cut at `max_header_bytes`.
+            State::SkipHead { req, tail, .. } => tail.len() + parsed(req),
+            State::Body { req, body } => req.body.len() + parsed(req) + body.held(),
             State::Tunnel => 0,
         }
     }

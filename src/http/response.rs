@@ -248,13 +248,14 @@ impl ResponseSide {
         State::Body { resp, body }
     }
 
-    /// Bytes buffered now (head or candidate).
+    /// Bytes buffered now (head or candidate, a chunked body's size or
+    /// trailer line).
     pub fn held(&self) -> usize {
         match &self.state {
             State::Seek(seek) => seek.pending(),
             State::Head { head, .. } => head.buf.len(),
-            State::SkipHead { .. } | State::Body { .. } => 0,
-            State::Tunnel => 0,
+            State::Body { body, .. } => body.held(),
+            State::SkipHead { .. } | State::Tunnel => 0,
         }
     }
 

@@ -927,8 +927,15 @@ proptest! {
                 4 => s.on_gap(&lim, &mut stats, Direction::ToServer, bytes.len() as u64, &mut out),
                 _ => s.on_gap(&lim, &mut stats, Direction::ToClient, bytes.len() as u64, &mut out),
             }
+            // A head (or the request parsed from it), the body kept for
+            // inspection and a chunked trailer line (its vector may have
+            // grown to twice the line's bound).
             let held = s.held_bytes();
-            prop_assert!(held <= lim.max_header_bytes + 64, "held {}", held);
+            let bound = lim.max_header_bytes
+                + lim.max_body_inspect_bytes
+                + 2 * (lim.max_header_bytes + 1)
+                + 64;
+            prop_assert!(held <= bound, "held {}", held);
         }
         s.on_end(&lim, &mut stats, &mut out);
         for e in &out {
@@ -1279,4 +1286,39 @@ proptest! {
         prop_assert_eq!(&rebuilt, &folded);
         prop_assert_eq!(folded == h, more.is_empty() || fields.is_empty());
     }
+}
+
+/// What a session holds while it skips an over-long head, or reads a long
+/// chunked trailer line, counts towards `http.max_buffered_bytes`: those
+/// flows can be evicted at the memory cap like any other.
+#[test]
+fn over_long_heads_and_trailer_lines_are_counted_as_held() {
+    let lim = HttpLimits::default();
+    let feed = |parts: &[&[u8]]| {
+        let mut s = HttpSession::default();
+        let mut stats = HttpStats::default();
+        let mut out = Vec::new();
+        for p in parts {
+            s.on_data(
+                &lim,
+                &mut stats,
+                Direction::ToServer,
+                Timestamp(1),
+                p,
+                &mut out,
+            );
+        }
+        s.buffered_bytes()
+    };
+    let long = vec![b'a'; 70_000];
+    // Past `max_header_bytes` (64 KiB): the request parsed from the cut
+    // head is kept while the rest of the head is skipped.
+    let held = feed(&[b"GET /", &long]);
+    assert!(held >= 60_000, "held {held}");
+    // A trailer line is kept up to the head bound.
+    let held = feed(&[
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ",
+        &long[..60_000],
+    ]);
+    assert!(held >= 60_000, "held {held}");
 }
