@@ -335,7 +335,8 @@ pub struct ReassemblySection {
     pub flow_memcap_bytes: usize,
     /// Most out-of-order bytes buffered per flow direction; beyond, the hole is skipped.
     pub max_buffered_bytes_per_flow: usize,
-    /// Most out-of-order bytes buffered in total; beyond, holes are skipped.
+    /// Most out-of-order bytes buffered in total, each chunk charged 64 bytes
+    /// of overhead besides its payload; beyond, holes are skipped.
     pub memcap_bytes: usize,
     /// Idle time (capture clock) after which a flow ends.
     pub idle_timeout_secs: u64,

@@ -21,6 +21,14 @@ use crate::capture::Timestamp;
 /// cap the assembler skips holes like at the per-flow byte cap.
 pub(crate) const MAX_CHUNKS_PER_DIRECTION: usize = 1024;
 
+/// What one buffered chunk costs beyond its payload, charged with it to the
+/// table's memcap: its map slot (offset, timestamp, boxed slice: 32 bytes in
+/// leaves about half full) and the allocator's rounding of a small box.
+/// Without it a flood of 1-byte segments over many flows would hold ~60
+/// times what the memcap counts. (The per-direction cap counts payload: one
+/// direction's overhead is bounded by `MAX_CHUNKS_PER_DIRECTION`.)
+pub(crate) const CHUNK_OVERHEAD_BYTES: usize = 64;
+
 /// How many recently delivered segments are fingerprinted per direction to
 /// notice a retransmission that carries *different* bytes at offsets already
 /// delivered (the classic insertion/evasion: the sensor kept the first copy,
@@ -115,8 +123,16 @@ impl Assembler {
         self.base == seq
     }
 
+    /// Payload bytes buffered (what the per-direction cap counts).
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// What this direction adds to the table's memcap: payload plus
+    /// [`CHUNK_OVERHEAD_BYTES`] per chunk.
+    pub(crate) fn charged(&self) -> usize {
+        self.buffered + self.chunks.len() * CHUNK_OVERHEAD_BYTES
     }
 
     #[cfg(test)]
@@ -306,9 +322,10 @@ impl Assembler {
         }
     }
 
+    /// A chunk of `n` payload bytes left the buffer.
     fn release(&mut self, n: usize, acct: &mut Acct<'_>) {
         self.buffered = self.buffered.saturating_sub(n);
-        *acct.total = acct.total.saturating_sub(n);
+        *acct.total = acct.total.saturating_sub(n + CHUNK_OVERHEAD_BYTES);
     }
 
     /// Buffer an out-of-order segment at stream offset `start` (> `next`),
@@ -350,7 +367,9 @@ impl Assembler {
                 continue;
             }
             self.buffered = self.buffered.saturating_add(bytes.len());
-            *acct.total = acct.total.saturating_add(bytes.len());
+            *acct.total = acct
+                .total
+                .saturating_add(bytes.len() + CHUNK_OVERHEAD_BYTES);
             self.chunks.insert(
                 lo,
                 Chunk {
@@ -563,7 +582,8 @@ mod tests {
         let mut f = Fixture::new(0);
         f.seg(3, b"def", 2);
         assert!(f.rec.out.is_empty());
-        assert_eq!((f.a.buffered(), f.total), (3, 3));
+        // The memcap total also counts the chunk's own overhead.
+        assert_eq!((f.a.buffered(), f.total), (3, 3 + CHUNK_OVERHEAD_BYTES));
         f.seg(0, b"abc", 3);
         assert_eq!(f.rec.out, b"abcdef");
         // The buffered bytes keep the time of the segment that carried them.
@@ -655,7 +675,22 @@ mod tests {
         assert_eq!(f.rec.out, b"0123");
         assert_eq!(f.stats.per_flow_cap_hits, 1);
         assert_eq!(f.stats.gap_bytes, 10);
-        assert_eq!((f.a.buffered(), f.total), (1, 1));
+        assert_eq!((f.a.buffered(), f.total), (1, 1 + CHUNK_OVERHEAD_BYTES));
+    }
+
+    /// The memcap sees what tiny chunks really cost: 1-byte segments are
+    /// charged their overhead, so a memcap of 10 chunks' worth holds 10.
+    #[test]
+    fn tiny_chunks_are_charged_their_overhead_against_the_memcap() {
+        let mut f = Fixture::new(0);
+        let cap = 10 * (1 + CHUNK_OVERHEAD_BYTES);
+        for i in 0..100u32 {
+            f.seg(2 * i + 1, b"x", 1);
+            f.caps(usize::MAX, cap);
+            assert!(f.total <= cap, "total {} over {cap}", f.total);
+        }
+        assert!(f.a.chunks.len() <= 10, "{} chunks", f.a.chunks.len());
+        assert!(f.stats.memcap_hits > 0);
     }
 
     #[test]

@@ -100,9 +100,10 @@
 //! Per flow: the slab entry (400 bytes on 64-bit, of which 96 are the
 //! fingerprints of recently delivered segments; checked by a test) and its
 //! map entry (about 50 bytes) plus `S` plus its buffered
-//! out-of-order chunks. `buffered_bytes()` counts payload bytes held; each
-//! chunk also costs a small allocation and map node, bounded by the
-//! 1024-chunk cap per direction. Idle expiry and eviction take O(1) per flow
+//! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
+//! counts payload bytes held plus 64 per chunk for its allocation and map
+//! slot, so a flood of 1-byte segments is charged what it costs; the
+//! per-direction cap counts payload and 1024 chunks. Idle expiry and eviction take O(1) per flow
 //! affected (least-recently-seen lists); nothing scans the table.
 //!
 //! # Known gaps
@@ -339,7 +340,8 @@ pub struct ReassemblyConfig {
     /// Most out-of-order bytes buffered per direction of a flow; beyond it the
     /// assembler skips the hole (a gap) and delivers what it holds.
     pub max_buffered_bytes_per_flow: usize,
-    /// Most out-of-order bytes buffered in the whole table; beyond it new
+    /// Most out-of-order bytes buffered in the whole table, each chunk
+    /// charged 64 bytes of overhead besides its payload; beyond it new
     /// out-of-order segments force the hole to be skipped (counted).
     pub memcap_bytes: usize,
     /// A flow with no packet for this long (capture time) ends with `IdleTimeout`.

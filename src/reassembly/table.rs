@@ -325,7 +325,8 @@ impl<S: Default> FlowTable<S> {
         self.lingering.len
     }
 
-    /// Out-of-order bytes currently buffered across all flows.
+    /// Out-of-order bytes currently buffered across all flows, with each
+    /// chunk's overhead (what `memcap_bytes` bounds).
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
@@ -635,7 +636,7 @@ impl<S: Default> FlowTable<S> {
                 self.map.remove(&node.key);
                 if let Body::Open(flow) = node.body {
                     // Never happens after end_flow; keep the count honest anyway.
-                    let held = flow.to_server.buffered() + flow.to_client.buffered();
+                    let held = flow.to_server.charged() + flow.to_client.charged();
                     self.buffered = self.buffered.saturating_sub(held);
                 }
             }

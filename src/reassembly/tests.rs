@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::decode::TcpFlags;
+use crate::reassembly::assembler::CHUNK_OVERHEAD_BYTES;
 
 const C: (u8, u16) = (1, 40000);
 const SV: (u8, u16) = (2, 80);
@@ -216,7 +217,7 @@ fn out_of_order_is_buffered_then_delivered_with_its_own_ts() {
     let mut t = T::new(ReassemblyConfig::default());
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 4, SI + 1, ACK, b"def"));
-    assert_eq!(t.t.buffered_bytes(), 3);
+    assert_eq!(t.t.buffered_bytes(), 3 + CHUNK_OVERHEAD_BYTES);
     assert!(t.r.stream(1, ToServer).is_empty());
     t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"abc"));
     assert_eq!(t.r.stream(1, ToServer), b"abcdef");
@@ -281,8 +282,8 @@ fn gap_when_per_flow_cap_is_exceeded() {
     let mut t = T::new(cfg);
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 11, SI + 1, ACK, b"01234567"));
-    // Exactly at the cap: still waiting for the hole.
-    assert_eq!(t.t.buffered_bytes(), 8);
+    // Exactly at the cap (of payload bytes): still waiting for the hole.
+    assert_eq!(t.t.buffered_bytes(), 8 + CHUNK_OVERHEAD_BYTES);
     assert!(t.r.gaps(1, ToServer).is_empty());
     t.feed(3, seg(C, SV, CI + 19, SI + 1, ACK, b"8"));
     assert_eq!(t.r.gaps(1, ToServer), vec![10]);
@@ -544,7 +545,8 @@ fn max_flows_zero_tracks_nothing() {
 #[test]
 fn memcap_makes_the_receiving_flow_skip_its_hole() {
     let cfg = ReassemblyConfig {
-        memcap_bytes: 10,
+        // Two chunks: 10 payload bytes and their overhead.
+        memcap_bytes: 10 + 2 * CHUNK_OVERHEAD_BYTES,
         ..ReassemblyConfig::default()
     };
     let mut t = T::new(cfg);
@@ -553,7 +555,7 @@ fn memcap_makes_the_receiving_flow_skip_its_hole() {
     t.handshake(2, CI, SI);
     t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK, b"cdef"));
     // At the cap exactly: both still buffered.
-    assert_eq!(t.t.buffered_bytes(), 10);
+    assert_eq!(t.t.buffered_bytes(), 10 + 2 * CHUNK_OVERHEAD_BYTES);
     assert_eq!(t.t.stats().memcap_hits, 0);
     t.feed(4, seg(C, SV, CI + 7, SI + 1, ACK, b"g"));
     assert_eq!(t.t.stats().memcap_hits, 1);
@@ -561,7 +563,7 @@ fn memcap_makes_the_receiving_flow_skip_its_hole() {
     assert_eq!(t.r.gaps(2, ToServer), vec![2]);
     assert_eq!(t.r.stream(2, ToServer), b"cdefg");
     assert!(t.r.gaps(1, ToServer).is_empty());
-    assert_eq!(t.t.buffered_bytes(), 6);
+    assert_eq!(t.t.buffered_bytes(), 6 + CHUNK_OVERHEAD_BYTES);
 }
 
 #[test]
