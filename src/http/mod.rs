@@ -484,6 +484,11 @@ impl Default for Roles {
     }
 }
 
+/// What one segment held while the roles are undecided costs beyond its
+/// bytes: its entry (direction, timestamp, vector: 40 bytes) and the
+/// allocator's rounding of a small vector.
+const PENDING_CHUNK_OVERHEAD_BYTES: usize = 64;
+
 #[derive(Debug, Default)]
 struct Pending {
     chunks: Vec<(Direction, Timestamp, Vec<u8>)>,
@@ -605,7 +610,10 @@ impl HttpSession {
             match p.decide() {
                 Some(req_dir) => self.settle(limits, stats, req_dir, out),
                 None => {
-                    p.bytes += data.len();
+                    // Each held segment also costs its vector and entry:
+                    // charged, so 1-byte segments settle the roles after
+                    // about a thousand, not 64 thousand, allocations.
+                    p.bytes += data.len() + PENDING_CHUNK_OVERHEAD_BYTES;
                     p.chunks.push((dir, ts, data.to_vec()));
                     if p.bytes > limits.max_header_bytes {
                         let dir = p.default_dir();
