@@ -462,6 +462,8 @@ pub struct HttpSession {
     resp: ResponseSide,
     /// Requests not yet answered, oldest first (`max_tx_per_flow`).
     txq: VecDeque<TxInfo>,
+    /// `txq` overflowed once on this flow (see `Cx::tx_overflowed`).
+    tx_overflowed: bool,
     /// After a 101 or a CONNECT tunnel: nothing more is HTTP.
     tunnel: bool,
     /// A tunnel was announced while the request side was idle: the client's
@@ -680,6 +682,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
             let Some((probe_ts, mut probe)) = self.probe.take() else {
@@ -768,6 +771,7 @@ impl HttpSession {
                 stats: &mut *stats,
                 out: &mut *out,
                 txq: &mut self.txq,
+                tx_overflowed: &mut self.tx_overflowed,
             };
             self.req.enter_tunnel(&mut cx);
         }
@@ -781,6 +785,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
             self.req.on_gap(&mut cx, len);
@@ -816,6 +821,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            tx_overflowed: &mut self.tx_overflowed,
         };
         self.req.on_end(&mut cx);
         self.resp.on_end(&mut cx);

@@ -28,18 +28,35 @@ pub(super) struct Cx<'a> {
     pub stats: &'a mut HttpStats,
     pub out: &'a mut Vec<HttpEvent>,
     pub txq: &'a mut std::collections::VecDeque<TxInfo>,
+    /// This flow's queue overflowed once: responses may pair with the wrong
+    /// request from then on, so none of them may switch the flow to a tunnel.
+    pub tx_overflowed: &'a mut bool,
 }
 
 impl Cx<'_> {
     /// Remember a request for response pairing; the queue is bounded by
     /// `max_tx_per_flow` (the oldest is forgotten).
-    pub fn push_tx(&mut self, tx: TxInfo) {
+    pub fn push_tx(&mut self, mut tx: TxInfo) {
         if self.limits.max_tx_per_flow == 0 {
             return;
         }
         while self.txq.len() >= self.limits.max_tx_per_flow {
             self.txq.pop_front();
             self.stats.tx_queue_overflows += 1;
+            if !*self.tx_overflowed {
+                *self.tx_overflowed = true;
+                // Pipelining past the queue shifts the pairing: a 2xx meant
+                // for another request must not open a tunnel that hides the
+                // rest of the flow.
+                for t in self.txq.iter_mut() {
+                    t.connect = false;
+                    t.upgrade = false;
+                }
+            }
+        }
+        if *self.tx_overflowed {
+            tx.connect = false;
+            tx.upgrade = false;
         }
         self.txq.push_back(tx);
     }
@@ -473,18 +490,23 @@ impl RequestSide {
         }
     }
 
-    /// The flow stopped being HTTP: emit a request still reading its body,
-    /// ignore everything after.
+    /// The flow stopped being HTTP: emit a request already started (its
+    /// request line was seen: it is inspected, marked incomplete, like at
+    /// the end of a stream), ignore everything after.
     pub fn enter_tunnel(&mut self, cx: &mut Cx<'_>) {
         let state = std::mem::replace(&mut self.state, State::Tunnel);
         match state {
-            State::Body { mut req, .. } => {
+            State::Head { head, ts, garbage } => {
+                let mut req = self.build(cx, &head, false, ts, garbage);
                 req.anomalies.set(Anomaly::Incomplete);
                 self.emit(cx, *req, false);
             }
-            State::Head { head, .. } => cx.stats.non_http_bytes += head.buf.len() as u64,
+            State::SkipHead { mut req, .. } | State::Body { mut req, .. } => {
+                req.anomalies.set(Anomaly::Incomplete);
+                self.emit(cx, *req, false);
+            }
             State::Seek(seek) => cx.stats.non_http_bytes += seek.pending() as u64,
-            State::SkipHead { .. } | State::Tunnel => {}
+            State::Tunnel => {}
         }
     }
 }

@@ -1351,3 +1351,78 @@ fn one_byte_segments_held_while_roles_are_undecided_are_charged_their_overhead()
     assert!(most > 0, "the roles were decided at once: nothing tested");
     assert!(most <= bound, "{most} segments held (bound {bound})");
 }
+
+/// A request already started when the flow turns into a tunnel is still
+/// emitted and inspected (incomplete): its request line was seen, and a
+/// server that answered the CONNECT may well run it.
+#[test]
+fn a_request_started_before_a_tunnel_opens_is_emitted() {
+    let r = run(&[
+        C(b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\nGET /?q=' OR 1=1-- HTTP/1.1\r\nHost: a\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        C(b"\r\n"),
+    ]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"/x"[..], b"/?q=' OR 1=1--"]);
+    assert!(r.reqs[1].anomalies.has(Anomaly::Incomplete));
+}
+
+/// Once pipelining overflowed a flow's transaction queue, responses may
+/// pair with the wrong request: a 2xx then never opens a tunnel (nor a
+/// tunnel probe) that could hide the rest of the flow from inspection.
+#[test]
+fn no_tunnel_from_a_pairing_shifted_by_a_queue_overflow() {
+    let lim = HttpLimits {
+        max_tx_per_flow: 2,
+        ..HttpLimits::default()
+    };
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    let steps: [(Direction, &[u8]); 4] = [
+        (
+            Direction::ToServer,
+            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+        ),
+        (Direction::ToServer, b"CONNECT x:443 HTTP/1.1\r\n\r\n"),
+        // Answers to /1 and /2; the queue forgot both, so the second pairs
+        // with the CONNECT.
+        (
+            Direction::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+        (
+            Direction::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ];
+    for (i, (dir, data)) in steps.iter().enumerate() {
+        s.on_data(&lim, &mut stats, *dir, Timestamp(i as u64), data, &mut out);
+    }
+    assert!(stats.tx_queue_overflows > 0);
+    assert!(
+        !s.tunnel && s.probe.is_none(),
+        "the flow switched to a tunnel"
+    );
+    s.on_data(
+        &lim,
+        &mut stats,
+        Direction::ToServer,
+        Timestamp(9),
+        b"GET /after?x=<script> HTTP/1.1\r\nHost: a\r\n\r\n",
+        &mut out,
+    );
+    s.on_end(&lim, &mut stats, &mut out);
+    let uris: Vec<Vec<u8>> = out
+        .iter()
+        .filter_map(|e| match e {
+            HttpEvent::Request(r) => Some(r.uri.clone()),
+            HttpEvent::Response(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        uris.last().map(Vec::as_slice),
+        Some(&b"/after?x=<script>"[..]),
+        "{uris:?}"
+    );
+}
