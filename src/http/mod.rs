@@ -612,11 +612,18 @@ impl HttpSession {
             match p.decide() {
                 Some(req_dir) => self.settle(limits, stats, req_dir, out),
                 None => {
-                    // Each held segment also costs its vector and entry:
-                    // charged, so 1-byte segments settle the roles after
-                    // about a thousand, not 64 thousand, allocations.
-                    p.bytes += data.len() + PENDING_CHUNK_OVERHEAD_BYTES;
-                    p.chunks.push((dir, ts, data.to_vec()));
+                    // Data following data of the same direction joins its
+                    // chunk (keeping the first timestamp): a trickle of
+                    // 1-byte segments holds one vector, not one per byte. A
+                    // new chunk also costs its vector and entry, charged.
+                    p.bytes += data.len();
+                    match p.chunks.last_mut() {
+                        Some((d, _, held)) if *d == dir => held.extend_from_slice(data),
+                        _ => {
+                            p.bytes += PENDING_CHUNK_OVERHEAD_BYTES;
+                            p.chunks.push((dir, ts, data.to_vec()));
+                        }
+                    }
                     if p.bytes > limits.max_header_bytes {
                         let dir = p.default_dir();
                         self.settle(limits, stats, dir, out);

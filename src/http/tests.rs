@@ -1323,33 +1323,34 @@ fn over_long_heads_and_trailer_lines_are_counted_as_held() {
     assert!(held >= 60_000, "held {held}");
 }
 
-/// Segments held while the roles are undecided are charged their overhead:
-/// a trickle of 1-byte segments that decides nothing settles the roles
-/// after about a thousand of them, instead of holding 64 KiB of 1-byte
-/// vectors (~60 times the bytes they carry).
+/// Segments held while the roles are undecided cost what they hold: a
+/// trickle of 1-byte segments in one direction joins one chunk (not 64
+/// thousand 1-byte vectors), and segments alternating direction are charged
+/// their overhead, so they settle the roles after about a thousand.
 #[test]
-fn one_byte_segments_held_while_roles_are_undecided_are_charged_their_overhead() {
+fn one_byte_segments_held_while_roles_are_undecided_cost_what_they_hold() {
     let lim = HttpLimits::default();
-    let mut s = HttpSession::default();
-    let mut stats = HttpStats::default();
-    let mut out = Vec::new();
     let bound = lim.max_header_bytes / (1 + PENDING_CHUNK_OVERHEAD_BYTES) + 1;
-    let mut most = 0;
-    for i in 0..70_000u64 {
-        s.on_data(
-            &lim,
-            &mut stats,
-            Direction::ToServer,
-            Timestamp(i),
-            b"\x16",
-            &mut out,
-        );
-        if let Roles::Undecided(p) = &s.roles {
-            most = most.max(p.chunks.len());
+    for alternate in [false, true] {
+        let mut s = HttpSession::default();
+        let mut stats = HttpStats::default();
+        let mut out = Vec::new();
+        let mut most = 0;
+        for i in 0..70_000u64 {
+            let dir = if alternate && i % 2 == 1 {
+                Direction::ToClient
+            } else {
+                Direction::ToServer
+            };
+            s.on_data(&lim, &mut stats, dir, Timestamp(i), b"\x16", &mut out);
+            if let Roles::Undecided(p) = &s.roles {
+                most = most.max(p.chunks.len());
+            }
         }
+        assert!(most > 0, "the roles were decided at once: nothing tested");
+        let bound = if alternate { bound } else { 1 };
+        assert!(most <= bound, "{most} segments held (bound {bound})");
     }
-    assert!(most > 0, "the roles were decided at once: nothing tested");
-    assert!(most <= bound, "{most} segments held (bound {bound})");
 }
 
 /// A request already started when the flow turns into a tunnel is still
