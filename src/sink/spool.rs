@@ -16,7 +16,11 @@
 //!   sequence continues after the highest number found on disk at open.
 //! - **Removal only on success.** A batch leaves the spool only through
 //!   [`Spool::remove`] (the caller delivered it) or [`Spool::dead_letter`]
-//!   (moved, with a `.reason` file, to the `dead/` subdirectory).
+//!   (moved, with a `.reason` file, to the `dead/` subdirectory), or when
+//!   its file is gone from disk (removed by hand): [`Spool::forget_missing`]
+//!   drops it from the index and counts it in
+//!   [`SpoolStats::missing_batches`], so one missing file cannot block the
+//!   batches behind it.
 //! - **Bounded.** The bytes of live batches never exceed `max_bytes`; when a
 //!   push would, the [`SpoolFull`] policy drops the oldest batches or the new
 //!   one, and [`SpoolStats::dropped_batches`] counts it. Dead letters are not
@@ -66,6 +70,9 @@ pub struct SpoolStats {
     /// Writes refused by a full disk; each made the policy drop a batch
     /// (counted in `dropped_batches`).
     pub disk_full: u64,
+    /// Indexed batches whose file was gone when read or dead-lettered
+    /// (removed by hand); forgotten, their rows are lost.
+    pub missing_batches: u64,
 }
 
 /// A spool operation failed.
@@ -88,6 +95,14 @@ impl SpoolError {
             SpoolError::Io { source, .. } => {
                 matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
             }
+            SpoolError::BadKind(_) => false,
+        }
+    }
+
+    /// The file is not there (removed by hand): retrying cannot help.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
             SpoolError::BadKind(_) => false,
         }
     }
@@ -116,6 +131,16 @@ pub enum PushOutcome {
     /// Not stored: the spool is full and the policy is [`SpoolFull::DropNewest`],
     /// or the batch alone is larger than `max_bytes`.
     Dropped,
+}
+
+/// What [`Spool::dead_letter`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterOutcome {
+    /// Moved to `dead/` with its reason.
+    Moved,
+    /// Its file was already gone: forgotten and counted in
+    /// [`SpoolStats::missing_batches`].
+    Missing,
 }
 
 /// The spool of one directory. Not shared between processes: one sensor,
@@ -302,17 +327,41 @@ impl Spool {
 
     /// Moves a batch that can never be delivered to `dead/`, next to a
     /// `<name>.reason` file holding `reason` (the server's message).
-    pub fn dead_letter(&mut self, entry: &SpoolEntry, reason: &str) -> Result<(), SpoolError> {
+    pub fn dead_letter(
+        &mut self,
+        entry: &SpoolEntry,
+        reason: &str,
+    ) -> Result<DeadLetterOutcome, SpoolError> {
         let name = file_name(entry.seq, &entry.kind);
         let dead = self.dir.join(DEAD_DIR);
-        write_synced(&dead.join(format!("{name}.reason")), reason.as_bytes())?;
+        let reason_path = dead.join(format!("{name}.reason"));
+        write_synced(&reason_path, reason.as_bytes())?;
         let to = dead.join(format!("{name}.{BATCH_EXT}"));
-        fs::rename(self.path_of(entry), &to).map_err(io_err(&to))?;
+        match fs::rename(self.path_of(entry), &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Removed by hand: a reason without its batch would only
+                // mislead whoever reads `dead/`.
+                let _ = fs::remove_file(&reason_path);
+                self.forget_missing(entry);
+                return Ok(DeadLetterOutcome::Missing);
+            }
+            Err(e) => return Err(io_err(&to)(e)),
+        }
         sync_dir(&dead)?;
         sync_dir(&self.dir)?;
         self.forget(entry);
         self.stats.dead_lettered_batches += 1;
-        Ok(())
+        Ok(DeadLetterOutcome::Moved)
+    }
+
+    /// Drops a batch whose file is gone (see [`SpoolError::is_not_found`])
+    /// from the index, so the batches behind it can be replayed.
+    pub fn forget_missing(&mut self, entry: &SpoolEntry) {
+        if self.entries.contains_key(&entry.seq) {
+            self.forget(entry);
+            self.stats.missing_batches += 1;
+        }
     }
 
     /// Writes a batch that was never spooled straight to `dead/` with its reason.
@@ -541,7 +590,10 @@ mod tests {
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         s.push("attacks", b"bad").unwrap();
         let e = s.oldest().unwrap();
-        s.dead_letter(&e, "Code: 53. Type mismatch").unwrap();
+        assert_eq!(
+            s.dead_letter(&e, "Code: 53. Type mismatch").unwrap(),
+            DeadLetterOutcome::Moved
+        );
         assert!(s.is_empty());
         let dead = d.path().join(DEAD_DIR);
         assert_eq!(
@@ -561,6 +613,36 @@ mod tests {
             s.push("attacks", b"x").unwrap(),
             PushOutcome::Stored { seq: 2, .. }
         ));
+    }
+
+    /// Finding 7: a batch file removed by hand is forgotten (and counted)
+    /// when read or dead-lettered, so the batches behind it come next.
+    #[test]
+    fn a_batch_removed_by_hand_is_forgotten() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        for i in 0..3u8 {
+            s.push("attacks", &[i; 4]).unwrap();
+        }
+        fs::remove_file(d.path().join("00000000000000000000-attacks.batch")).unwrap();
+        let e = s.oldest().unwrap();
+        assert_eq!(s.dead_letter(&e, "x").unwrap(), DeadLetterOutcome::Missing);
+        assert_eq!((s.len(), s.used_bytes()), (2, 8));
+        assert_eq!(s.oldest().unwrap().seq, 1);
+        assert_eq!(s.stats().missing_batches, 1);
+        assert_eq!(s.stats().dead_lettered_batches, 0);
+        // No reason file left without its batch.
+        assert_eq!(fs::read_dir(d.path().join(DEAD_DIR)).unwrap().count(), 0);
+
+        fs::remove_file(d.path().join("00000000000000000001-attacks.batch")).unwrap();
+        let e = s.oldest().unwrap();
+        let err = s.read(&e).unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        s.forget_missing(&e);
+        s.forget_missing(&e); // already forgotten: counted once
+        assert_eq!(s.stats().missing_batches, 2);
+        assert_eq!(s.oldest().unwrap().seq, 2);
+        assert_eq!(s.read(&s.oldest().unwrap()).unwrap(), [2; 4]);
     }
 
     #[test]

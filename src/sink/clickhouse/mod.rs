@@ -98,7 +98,9 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::spool::{PushOutcome, Spool, SpoolError, SpoolFull};
+use crate::sink::spool::{
+    DeadLetterOutcome, PushOutcome, Spool, SpoolEntry, SpoolError, SpoolFull,
+};
 use crate::sink::{Record, RecordSink, SinkError, SinkStats};
 
 use schema::{ATTACKS_TABLE, ATTACK_COLUMNS, ROLLUP_COLUMNS, ROLLUP_TABLE};
@@ -106,6 +108,10 @@ use schema::{ATTACKS_TABLE, ATTACK_COLUMNS, ROLLUP_COLUMNS, ROLLUP_TABLE};
 /// Attack rows are sent in chunks of about this many bytes (one LZ4 frame
 /// each; the `clickhouse` crate uses 256 KiB frames too).
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// Longest wait between two replays of the spool, whatever
+/// `replay_interval_ms` says: a larger value would overflow `Instant`.
+const MAX_REPLAY_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Default retention of both tables, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -158,7 +164,8 @@ pub struct ClickHouseConfig {
     pub spool_max_bytes: u64,
     /// What to drop when the spool is full. Default `drop_oldest`.
     pub spool_when_full: SpoolFull,
-    /// How often the oldest spooled batch is retried, in milliseconds. Default 1,000.
+    /// How often the oldest spooled batch is retried, in milliseconds.
+    /// Default 1,000; values above a day count as a day.
     pub replay_interval_ms: u64,
     /// PEM file of the CA(s) that signed the server's certificate, for an
     /// `https://` URL. Replaces the system's roots. Default none (the
@@ -362,7 +369,11 @@ pub struct ClickHouseStats {
     pub batches_replayed: u64,
     pub batches_dead_lettered: u64,
     pub spool_dropped_batches: u64,
-    /// Batches neither inserted nor spooled (no spool, or spool I/O failed).
+    /// Spooled batches whose file was gone from disk (removed by hand):
+    /// skipped, and counted in `batches_lost` too.
+    pub spool_missing_batches: u64,
+    /// Batches neither inserted nor spooled (no spool, or spool I/O failed),
+    /// or spooled and then missing from disk.
     pub batches_lost: u64,
     pub rows_lost: u64,
     /// Gauge: live batches in the spool.
@@ -390,6 +401,7 @@ struct Counters {
     batches_replayed: AtomicU64,
     batches_dead_lettered: AtomicU64,
     spool_dropped_batches: AtomicU64,
+    spool_missing_batches: AtomicU64,
     batches_lost: AtomicU64,
     rows_lost: AtomicU64,
     spool_batches: AtomicU64,
@@ -417,6 +429,7 @@ impl Counters {
             batches_replayed: g(&self.batches_replayed),
             batches_dead_lettered: g(&self.batches_dead_lettered),
             spool_dropped_batches: g(&self.spool_dropped_batches),
+            spool_missing_batches: g(&self.spool_missing_batches),
             batches_lost: g(&self.batches_lost),
             rows_lost: g(&self.rows_lost),
             spool_batches: g(&self.spool_batches),
@@ -969,7 +982,7 @@ impl Inserter {
     /// Delivers the batcher's batches in order; between them, replays the
     /// spool every `replay_interval_ms`.
     fn run(&mut self, rx: Receiver<Job>) {
-        let replay = Duration::from_millis(self.cfg.replay_interval_ms.max(1));
+        let replay = self.replay_interval();
         loop {
             match rx.recv_timeout(replay) {
                 Ok(Job::Batch(batch)) => self.deliver(batch),
@@ -1184,42 +1197,90 @@ impl Inserter {
                 return;
             };
             let Some(entry) = spool.oldest() else { return };
-            let decoded = spool
-                .read(&entry)
-                .map_err(|e| e.to_string())
-                .and_then(|p| Batch::decode(&entry.kind, &p));
-            let outcome = match decoded {
+            let payload = match spool.read(&entry) {
+                Ok(p) => p,
+                Err(e) if e.is_not_found() => {
+                    // Removed by hand: there is nothing to replay, and
+                    // keeping it indexed would block every batch behind it.
+                    spool.forget_missing(&entry);
+                    self.counters.spool_gauges(Some(spool));
+                    self.count_missing(&entry);
+                    continue;
+                }
+                Err(e) => {
+                    // EMFILE, EIO: the batch on disk may be fine, so it is
+                    // read again later rather than dead-lettered.
+                    let message = e.to_string();
+                    tracing::warn!(error = %message, "clickhouse spool: cannot read a batch; retrying later");
+                    self.counters.failed(&message);
+                    self.next_replay = self.replay_due();
+                    return;
+                }
+            };
+            let outcome = match Batch::decode(&entry.kind, &payload) {
                 Ok(batch) => self.insert_once(&batch).map_err(|f| (f.kind, f.message)),
                 Err(msg) => Err((ErrorKind::Permanent, msg)),
             };
             let Some(spool) = self.spool.as_mut() else {
                 return;
             };
+            let mut missing = false;
             let step = match outcome {
                 Ok(()) => {
                     bump(&self.counters.batches_replayed, 1);
                     spool.remove(&entry)
                 }
-                Err((ErrorKind::Permanent, msg)) => {
-                    bump(&self.counters.batches_dead_lettered, 1);
-                    spool.dead_letter(&entry, &msg)
-                }
+                Err((ErrorKind::Permanent, msg)) => match spool.dead_letter(&entry, &msg) {
+                    Ok(DeadLetterOutcome::Moved) => {
+                        bump(&self.counters.batches_dead_lettered, 1);
+                        Ok(())
+                    }
+                    Ok(DeadLetterOutcome::Missing) => {
+                        missing = true;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
                 Err((ErrorKind::Retriable, _)) => {
-                    self.next_replay =
-                        Instant::now() + Duration::from_millis(self.cfg.replay_interval_ms);
+                    self.next_replay = self.replay_due();
                     return;
                 }
             };
             self.counters.spool_gauges(Some(spool));
+            if missing {
+                self.count_missing(&entry);
+            }
             if let Err(e) = step {
                 // Cannot even delete: stop replaying rather than loop on it.
                 tracing::error!(error = %e, "clickhouse spool");
                 self.loss.get_or_insert_with(|| e.to_string());
-                self.next_replay =
-                    Instant::now() + Duration::from_millis(self.cfg.replay_interval_ms);
+                self.next_replay = self.replay_due();
                 return;
             }
         }
+    }
+
+    /// When the spool is tried again after a failure. Saturates: a huge
+    /// `replay_interval_ms` means "rarely", never a panic.
+    fn replay_due(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_add(self.replay_interval()).unwrap_or(now)
+    }
+
+    /// `replay_interval_ms`, at least 1 ms and at most [`MAX_REPLAY_INTERVAL`].
+    fn replay_interval(&self) -> Duration {
+        Duration::from_millis(self.cfg.replay_interval_ms.max(1)).min(MAX_REPLAY_INTERVAL)
+    }
+
+    /// A spooled batch whose file was gone: its rows are lost to the sensor.
+    fn count_missing(&self, entry: &SpoolEntry) {
+        bump(&self.counters.spool_missing_batches, 1);
+        bump(&self.counters.batches_lost, 1);
+        tracing::error!(
+            seq = entry.seq,
+            table = %entry.kind,
+            "clickhouse spool: a batch file is missing (removed by hand?); skipped"
+        );
     }
 
     fn spool_batch(&mut self, batch: &Batch) {
@@ -1504,6 +1565,166 @@ mod tests {
         }
         drop(tx);
         thread.join().unwrap();
+    }
+
+    /// A stand-in server that answers 200 to every request and counts the
+    /// requests; enough for inserts once the schema check is skipped.
+    fn accepting_server() -> (String, Arc<AtomicU64>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut out = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let (mut length, mut chunked) = (0usize, false);
+                        loop {
+                            let mut line = String::new();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let l = line.trim_end().to_ascii_lowercase();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some(v) = l.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            chunked |= l == "transfer-encoding: chunked";
+                        }
+                        if chunked {
+                            loop {
+                                let mut size = String::new();
+                                r.read_line(&mut size).unwrap();
+                                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                                let mut data = vec![0; n + 2];
+                                r.read_exact(&mut data).unwrap();
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                        } else {
+                            let mut data = vec![0; length];
+                            r.read_exact(&mut data).unwrap();
+                        }
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    /// An inserter over a spool in `dir` holding `batches` one-row attack
+    /// batches, its schema taken as checked.
+    fn inserter_with_spool(cfg: ClickHouseConfig, dir: &std::path::Path, batches: u8) -> Inserter {
+        let mut spool = Spool::open(dir, 1 << 20, SpoolFull::DropOldest).unwrap();
+        for i in 0..batches {
+            let row = AttackRow::from_record(&row::tests::record(u32::from(i), true), "s").unwrap();
+            let mut chunk = Vec::new();
+            rowbinary::encode_attack(&row, &mut chunk);
+            let payload = Batch::Attacks(vec![chunk.into()], 1).encode().unwrap();
+            spool.push(ATTACKS_TABLE, &payload).unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let admin = client(&cfg).unwrap();
+        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
+        ins.version = Some(ServerVersion::OLDEST);
+        ins
+    }
+
+    fn spool_path(dir: &std::path::Path, seq: u64) -> PathBuf {
+        dir.join(format!("{seq:020}-{ATTACKS_TABLE}.batch"))
+    }
+
+    /// Finding 7: a batch file removed by hand is skipped and counted; the
+    /// batches behind it are still replayed.
+    #[test]
+    fn a_spooled_batch_removed_by_hand_does_not_block_replay() {
+        let (url, requests) = accepting_server();
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url,
+            compression: false,
+            ..ClickHouseConfig::default()
+        };
+        let mut ins = inserter_with_spool(cfg, d.path(), 2);
+        std::fs::remove_file(spool_path(d.path(), 0)).unwrap();
+        ins.drain_spool(true);
+        let s = ins.counters.snapshot();
+        assert_eq!(s.batches_replayed, 1, "{s:?}");
+        assert_eq!(s.spool_missing_batches, 1);
+        assert_eq!(s.batches_lost, 1);
+        assert_eq!(s.batches_dead_lettered, 0);
+        assert_eq!((s.spool_batches, s.spool_bytes), (0, 0));
+        assert!(ins.spool.as_ref().unwrap().is_empty());
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert!(ins.loss.is_none());
+    }
+
+    /// Finding 7: a read error other than a missing file (here EISDIR,
+    /// standing for EIO or EMFILE) leaves the batch in the spool for a
+    /// later replay instead of dead-lettering it.
+    #[test]
+    fn an_unreadable_spooled_batch_is_retried_not_dead_lettered() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: format!("http://127.0.0.1:{}", closed_port()),
+            ..ClickHouseConfig::default()
+        };
+        let mut ins = inserter_with_spool(cfg, d.path(), 1);
+        let batch = spool_path(d.path(), 0);
+        std::fs::remove_file(&batch).unwrap();
+        std::fs::create_dir(&batch).unwrap();
+        let before = Instant::now();
+        ins.drain_spool(true);
+        let s = ins.counters.snapshot();
+        assert_eq!(s.batches_dead_lettered, 0, "{s:?}");
+        assert_eq!(s.spool_missing_batches, 0);
+        assert_eq!(s.spool_batches, 1);
+        assert!(!s.healthy && s.last_error.is_some());
+        assert!(ins.next_replay > before, "no busy retry");
+        assert_eq!(
+            std::fs::read_dir(d.path().join(crate::sink::spool::DEAD_DIR))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    /// Finding 8: a replay interval too large for `Instant` must not panic
+    /// the inserter when a replay fails.
+    #[test]
+    fn a_huge_replay_interval_does_not_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: format!("http://127.0.0.1:{}", closed_port()),
+            replay_interval_ms: u64::MAX,
+            retry_max_attempts: 1,
+            ..ClickHouseConfig::default()
+        };
+        let mut ins = inserter_with_spool(cfg, d.path(), 1);
+        let before = Instant::now();
+        ins.drain_spool(true);
+        assert_eq!(ins.spool.as_ref().unwrap().len(), 1);
+        assert!(ins.next_replay >= before + MAX_REPLAY_INTERVAL);
+    }
+
+    /// A local port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
     }
 
     #[test]
