@@ -510,7 +510,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     };
     let user = args.user.clone().or(cfg.sensor.user.clone());
     let target = privilege::target(user.as_deref())?;
-    let (sink, emit) = open_sink(&args.common, &eff)?;
+    let (sink, emit) = open_sink(&args.common, &eff, OutputOpen::Append)?;
     eff.config.output.emit = emit;
     if let Some(t) = &target {
         if let Some(dir) = eff
@@ -721,11 +721,16 @@ fn init_logging(common: &CommonArgs, config: &Config) {
 }
 
 /// The sink a run writes to: ClickHouse when asked for (command line or
-/// `[clickhouse]`), else JSON Lines. Also returns the emit mode the sink needs.
-fn open_sink(common: &CommonArgs, eff: &Effective) -> Result<(Box<dyn RecordSink>, EmitMode)> {
+/// `[clickhouse]`), else JSON Lines (an output file opened per `open`).
+/// Also returns the emit mode the sink needs.
+fn open_sink(
+    common: &CommonArgs,
+    eff: &Effective,
+    open: OutputOpen,
+) -> Result<(Box<dyn RecordSink>, EmitMode)> {
     if common.clickhouse.is_none() && eff.config.clickhouse.is_none() {
         return Ok((
-            open_output(eff.config.output.path.as_deref())?,
+            open_output(eff.config.output.path.as_deref(), open)?,
             eff.config.output.emit,
         ));
     }
@@ -785,7 +790,16 @@ fn credentials_from_env(cfg: &mut ClickHouseConfig, var: impl Fn(&str) -> Option
     }
 }
 
-fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
+/// How an `--output` file is opened.
+#[derive(Clone, Copy)]
+enum OutputOpen {
+    /// `read`: the file holds this run's results only.
+    Replace,
+    /// `live`: a restart of the service must not wipe what was recorded.
+    Append,
+}
+
+fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSink>> {
     match path {
         None => Ok(Box::new(JsonLinesWriter::new(
             Box::new(std::io::stdout()),
@@ -796,8 +810,14 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn RecordSink>> {
             "standard output",
         ))),
         Some(p) => {
-            let f = std::fs::File::create(p)
-                .with_context(|| format!("cannot create output {}", p.display()))?;
+            let f = match open {
+                OutputOpen::Replace => std::fs::File::create(p),
+                OutputOpen::Append => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p),
+            }
+            .with_context(|| format!("cannot create output {}", p.display()))?;
             Ok(Box::new(JsonLinesWriter::new(
                 Box::new(f),
                 p.display().to_string(),
@@ -831,7 +851,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     if stdin_count > 1 {
         bail!("standard input (-) can be read only once");
     }
-    let (sink, emit) = open_sink(&args.common, &eff)?;
+    let (sink, emit) = open_sink(&args.common, &eff, OutputOpen::Replace)?;
     eff.config.output.emit = emit;
     let mut opts = pipeline_options(&eff, WhenFull::Block)?;
     opts.stop_after = args.stop_after;
@@ -1004,5 +1024,25 @@ mod tests {
             (k == "SPECULA_CLICKHOUSE_PASSWORD").then(|| "p".to_string())
         });
         assert_eq!(cfg.user.as_deref(), Some("default"));
+    }
+
+    /// Finding 6: `live` appends to its output file, so a restart keeps
+    /// what was recorded; `read` replaces it.
+    #[test]
+    fn live_appends_to_the_output_and_read_replaces_it() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.jsonl");
+        std::fs::write(&path, "earlier\n").unwrap();
+        let rec = crate::sink::clickhouse::row::tests::record(1, true);
+        let lines = |open| {
+            let mut sink = open_output(Some(&path), open).unwrap();
+            sink.write_batch(std::slice::from_ref(&rec)).unwrap();
+            sink.flush().unwrap();
+            drop(sink);
+            std::fs::read_to_string(&path).unwrap().lines().count()
+        };
+        assert_eq!(lines(OutputOpen::Append), 2);
+        assert_eq!(lines(OutputOpen::Append), 3);
+        assert_eq!(lines(OutputOpen::Replace), 1);
     }
 }
