@@ -42,7 +42,7 @@ use std::sync::OnceLock;
 use memchr::memmem;
 use serde::Deserialize;
 
-use crate::detect::decode::percent_decode;
+use crate::detect::decode::{base64_text, percent_decode};
 use crate::detect::point::{header_param, media_type};
 use crate::http::Request;
 
@@ -66,6 +66,10 @@ pub const SWEEP_MAX_BYTES: usize = 4096;
 const SWEEP_MAX_SECRETS: usize = 64;
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
+
+/// Suffixes detection adds to a point's location for a layer it decoded
+/// from the value (`detect/point.rs`): the same secret, so the same point.
+const DECODED_SUFFIXES: &[&[u8]] = &[b":base64", b":jwt.header", b":jwt.payload"];
 
 /// Default parameter-name patterns (`*` matches anything), in normalised
 /// form: lowercase, without `-`, `_`, `.` and spaces.
@@ -428,6 +432,21 @@ impl Masker {
         if raw != clear {
             secrets.add(raw, &token);
         }
+        // Detection hands on the decoded text of a base64 value (and of a
+        // JWT's payload), so a hit elsewhere may quote it: remember it too.
+        // Bounded: only values whose decoded form the sweep could hold.
+        if clear.len() > SWEEP_MAX_BYTES / 3 * 4 + 4 || secrets.items.len() >= SWEEP_MAX_SECRETS {
+            return;
+        }
+        let mut decoded = Vec::new();
+        let mut parts = clear.split(|&b| b == b'.');
+        let jwt_payload = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(h), Some(p), Some(_), None) if h.starts_with(b"eyJ") => Some(p),
+            _ => None,
+        };
+        if base64_text(jwt_payload.unwrap_or(clear), &mut decoded) {
+            secrets.add(&decoded, &token);
+        }
     }
 
     /// Is a name one of the kept ones?
@@ -501,11 +520,23 @@ impl Masker {
 
     /// Is a hit's location (`query:NAME`, `header:NAME`, `cookie:NAME`,
     /// `body:NAME`, `body:json:a.b[2]`) a masked point?
+    /// A decoded layer of a point (`query:pwd:base64`,
+    /// `header:Authorization:jwt.payload`) is masked like the point.
     pub fn location_masked(&self, location: &str) -> bool {
         if !self.enabled {
             return false;
         }
         let loc = location.as_bytes();
+        // A name may itself end like a suffix: masked if either reading is.
+        self.point_masked(loc)
+            || DECODED_SUFFIXES
+                .iter()
+                .find_map(|s| loc.strip_suffix(*s))
+                .is_some_and(|l| self.point_masked(l))
+    }
+
+    /// [`Self::location_masked`] of a location without a decoded layer.
+    fn point_masked(&self, loc: &[u8]) -> bool {
         if let Some(name) = loc.strip_prefix(b"header:") {
             self.header_masked(name)
         } else if let Some(name) = loc.strip_prefix(b"cookie:") {
@@ -1702,5 +1733,39 @@ mod tests {
             ));
             let _ = m.mask_matched(&mr, &String::from_utf8_lossy(o), o, 3);
         }
+    }
+
+    /// Finding 3: a decoded layer of a masked point (`:base64`, `:jwt.*`)
+    /// is the same secret, so its location is masked too; and the sweep
+    /// knows the base64-decoded form of a masked value.
+    #[test]
+    fn decoded_layer_locations_are_masked() {
+        let m = masker();
+        for loc in [
+            "query:pwd:base64",
+            "query:pass:base64",
+            "header:X-Signing-Key:base64",
+            "header:Authorization:jwt.header",
+            "header:Authorization:jwt.payload",
+            "cookie:sid:jwt.payload",
+            "body:pin:base64",
+            "body:json:user.pass:base64",
+        ] {
+            assert!(m.location_masked(loc), "{loc}");
+        }
+        for loc in ["query:q:base64", "header:User-Agent:jwt.payload", "path"] {
+            assert!(!m.location_masked(loc), "{loc}");
+        }
+        let mr = m.mask_request(&req("/", &[("X-Signing-Key", "czNjcjN0LWJ5dGVz")], b""));
+        assert_eq!(
+            m.mask_matched(&mr, "header:X-Signing-Key:base64", b"s3cr3t-bytes", 256),
+            m.token(b"s3cr3t-bytes")
+        );
+        // base64("hunter2-secret") under a masked name; its clear form met
+        // at a point that is not masked is swept.
+        let mr = m.mask_request(&req("/?pwd=aHVudGVyMi1zZWNyZXQ=", &[], b""));
+        let got = m.mask_matched(&mr, "query:q", b"x hunter2-secret y", 256);
+        assert!(!s(&got).contains("hunter2-secret"), "{}", s(&got));
+        assert_eq!(s(&got), format!("x {} y", t(&m, "aHVudGVyMi1zZWNyZXQ=")));
     }
 }
