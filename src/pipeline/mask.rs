@@ -24,8 +24,9 @@
 //!   per segment of `a.b[c]`);
 //! - `matched` when the hit's location is such a point, and any clear secret
 //!   found in the request that also appears elsewhere (6 bytes or longer);
-//! - card-like numbers (13–19 digits, spaces or dashes between, passing
-//!   Luhn) anywhere in the target, headers, excerpt and `matched`.
+//! - card-like numbers (13–19 digits, spaces or dashes between, also as
+//!   `+`, `%20`, `%2D`, passing Luhn) anywhere in the target, headers,
+//!   excerpt and `matched`.
 //!
 //! Work is bounded: it runs once per attack request (and on the target of
 //! request records), over the head and at most `body_excerpt_bytes` +
@@ -1041,13 +1042,18 @@ impl Masker {
         let mut out = Vec::with_capacity(text.len());
         let mut i = 0usize;
         while let Some(&b) = text.get(i) {
-            let boundary_before = i == 0 || !text.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            // An encoded space or dash (`%20`, `%2D`) ends in a letter or digit.
+            let boundary_before = i == 0
+                || !text.get(i - 1).is_some_and(u8::is_ascii_alphanumeric)
+                || text.get(..i).is_some_and(|t| {
+                    t.ends_with(b"%20") || t.ends_with(b"%2D") || t.ends_with(b"%2d")
+                });
             if !(b.is_ascii_digit() && boundary_before) {
                 out.push(b);
                 i += 1;
                 continue;
             }
-            // A run of digits with single spaces or dashes between them.
+            // A run of digits with single separators between them.
             let mut digits = Vec::with_capacity(19);
             let mut j = i;
             let mut end = i;
@@ -1056,10 +1062,10 @@ impl Masker {
                     digits.push(c);
                     j += 1;
                     end = j;
-                } else if matches!(c, b' ' | b'-')
-                    && text.get(j + 1).is_some_and(u8::is_ascii_digit)
+                } else if let Some(n) = card_separator(text.get(j..).unwrap_or_default())
+                    .filter(|&n| text.get(j + n).is_some_and(u8::is_ascii_digit))
                 {
-                    j += 1;
+                    j += n;
                 } else {
                     break;
                 }
@@ -1074,6 +1080,17 @@ impl Masker {
             i = end.max(i + 1);
         }
         out
+    }
+}
+
+/// Length of a separator between card digit groups at the start of `s`: a
+/// space or dash, or how form and URL encodings write them (`+`, `%20`,
+/// `%2D`), since `cards` runs on text still encoded.
+fn card_separator(s: &[u8]) -> Option<usize> {
+    match s {
+        [b' ' | b'-' | b'+', ..] => Some(1),
+        [b'%', b'2', b'0' | b'D' | b'd', ..] => Some(3),
+        _ => None,
     }
 }
 
@@ -1767,5 +1784,45 @@ mod tests {
         let got = m.mask_matched(&mr, "query:q", b"x hunter2-secret y", 256);
         assert!(!s(&got).contains("hunter2-secret"), "{}", s(&got));
         assert_eq!(s(&got), format!("x {} y", t(&m, "aHVudGVyMi1zZWNyZXQ=")));
+    }
+
+    /// Finding 4: `+`, `%20` (a space in form and URL encodings) and `%2D`
+    /// (a dash) between digit groups; the Luhn check still applies.
+    #[test]
+    fn card_numbers_with_encoded_separators() {
+        let m = masker();
+        let tok = t(&m, "4111111111111111");
+        for (sent, want) in [
+            ("/p?card=4111+1111+1111+1111", format!("/p?card={tok}")),
+            (
+                "/p?card=4111%201111%201111%201111",
+                format!("/p?card={tok}"),
+            ),
+            (
+                "/p?card=4111%2D1111%2d1111-1111&x=1",
+                format!("/p?card={tok}&x=1"),
+            ),
+            // Fails Luhn: kept.
+            (
+                "/p?n=4111+1111+1111+1112",
+                "/p?n=4111+1111+1111+1112".to_string(),
+            ),
+            // Two separators in a row are not one number.
+            (
+                "/p?n=4111++1111+1111+1111",
+                "/p?n=4111++1111+1111+1111".to_string(),
+            ),
+        ] {
+            assert_eq!(s(&m.mask_uri(sent.as_bytes())), want, "{sent}");
+        }
+        let mr = m.mask_request(&req(
+            "/pay",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"card_num=5500+0000+0000+0004&ok=1",
+        ));
+        assert_eq!(
+            s(&mr.body_excerpt),
+            format!("card_num={}&ok=1", t(&m, "5500000000000004"))
+        );
     }
 }
