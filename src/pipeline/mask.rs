@@ -28,6 +28,12 @@
 //!   `+`, `%20`, `%2D`, passing Luhn) anywhere in the target, headers,
 //!   excerpt and `matched`.
 //!
+//! A body with a `Content-Encoding` is never stored as its encoded bytes
+//! (they would inflate to the clear secrets): gzip and deflate are inflated
+//! (bounded, as detection does) and the excerpt is taken from the masked
+//! inflated text; any other coding, or a body that does not inflate,
+//! becomes `[body: <codings>, <N> bytes]`.
+//!
 //! Work is bounded: it runs once per attack request (and on the target of
 //! request records), over the head and at most `body_excerpt_bytes` +
 //! [`SWEEP_MAX_BYTES`] bytes of body. It never panics on any input.
@@ -37,12 +43,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use memchr::memmem;
 use serde::Deserialize;
 
+use crate::detect::body::inflate::{self, Coding, Inflated};
 use crate::detect::decode::{base64_text, percent_decode};
 use crate::detect::point::{header_param, media_type};
 use crate::http::Request;
@@ -65,6 +73,13 @@ const SWEEP_MIN_BYTES: usize = 6;
 pub const SWEEP_MAX_BYTES: usize = 4096;
 /// Most clear secrets remembered per request for that search.
 const SWEEP_MAX_SECRETS: usize = 64;
+/// Ratio cap when inflating an encoded body for its excerpt (the output
+/// is capped at excerpt + [`SWEEP_MAX_BYTES`] anyway).
+const INFLATE_MAX_RATIO: usize = 100;
+/// Most coding names shown in the placeholder of a body not stored.
+const PLACEHOLDER_MAX_CODINGS: usize = 4;
+/// Longest coding name shown in that placeholder.
+const PLACEHOLDER_MAX_NAME: usize = 32;
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
 
@@ -583,11 +598,15 @@ impl Masker {
         }
         let mut secrets = Secrets::default();
         let mut content_type: &[u8] = b"";
+        let mut encodings: Vec<&[u8]> = Vec::new();
         // (name, value, already masked)
         let mut headers: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::with_capacity(req.headers.len());
         for h in &req.headers {
             if content_type.is_empty() && h.name.eq_ignore_ascii_case(b"content-type") {
                 content_type = h.value;
+            }
+            if h.name.eq_ignore_ascii_case(b"content-encoding") {
+                encodings.push(h.value);
             }
             let (value, masked) = self.header_value(h.name, h.value, &mut secrets);
             headers.push((h.name.to_vec(), value, masked));
@@ -596,13 +615,15 @@ impl Masker {
         self.uri_into(&req.uri, &mut uri, &mut secrets);
         let mut body = Vec::new();
         if limit > 0 {
-            self.body_into(
-                content_type,
-                &req.body,
-                limit.saturating_add(SWEEP_MAX_BYTES),
-                &mut body,
-                &mut secrets,
-            );
+            let max = limit.saturating_add(SWEEP_MAX_BYTES);
+            // Compressed bytes would be stored unmasked and inflate to the
+            // clear secrets: mask the inflated text, or store none.
+            match decoded_body(&encodings, &req.body, max) {
+                Ok(clear) => self.body_into(content_type, &clear, max, &mut body, &mut secrets),
+                Err(label) => {
+                    body = format!("[body: {label}, {} bytes]", req.body_len).into_bytes();
+                }
+            }
         }
         // Clear secrets met in one place, seen again elsewhere.
         let uri = self.cards(self.sweep(&uri, &secrets));
@@ -1092,6 +1113,70 @@ fn card_separator(s: &[u8]) -> Option<usize> {
         [b'%', b'2', b'0' | b'D' | b'd', ..] => Some(3),
         _ => None,
     }
+}
+
+/// The body to mask: as sent, or inflated (at most `max` bytes) when it
+/// has a `Content-Encoding` of gzip or deflate (the same bounded inflater
+/// detection uses). `Err` with the codings' names when it has another
+/// coding or does not inflate: its bytes must then not be stored.
+fn decoded_body<'b>(
+    encodings: &[&[u8]],
+    body: &'b [u8],
+    max: usize,
+) -> Result<Cow<'b, [u8]>, String> {
+    let mut codings = Vec::with_capacity(inflate::MAX_CODINGS);
+    let mut supported = true;
+    let mut names: Vec<&[u8]> = Vec::new();
+    for name in encodings.iter().flat_map(|v| v.split(|&b| b == b',')) {
+        match Coding::parse(name) {
+            Ok(None) => continue,
+            Ok(Some(c)) => codings.push(c),
+            Err(inflate::Unsupported) => supported = false,
+        }
+        names.push(name.trim_ascii());
+    }
+    if names.is_empty() || body.is_empty() {
+        return Ok(Cow::Borrowed(body));
+    }
+    if supported && codings.len() <= inflate::MAX_CODINGS {
+        // Listed in the order applied (RFC 9110 §8.4), so undone from the last.
+        let mut cur = Cow::Borrowed(body);
+        for c in codings.into_iter().rev() {
+            let mut out = Vec::new();
+            if inflate::inflate(c, &cur, max, INFLATE_MAX_RATIO, &mut out) == Inflated::Invalid {
+                return Err(coding_label(&names));
+            }
+            // Complete, truncated or capped: what inflated is the text.
+            cur = Cow::Owned(out);
+        }
+        return Ok(cur);
+    }
+    Err(coding_label(&names))
+}
+
+/// The codings named in a placeholder: only token characters (RFC 9110
+/// §5.6.2) and short names are copied (the header is the sender's text),
+/// others shown as `?`.
+fn coding_label(names: &[&[u8]]) -> String {
+    let mut label = String::new();
+    for (k, n) in names.iter().enumerate() {
+        if k > 0 {
+            label.push_str(", ");
+        }
+        if k >= PLACEHOLDER_MAX_CODINGS {
+            label.push_str("...");
+            break;
+        }
+        let token = !n.is_empty()
+            && n.len() <= PLACEHOLDER_MAX_NAME
+            && n.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        match std::str::from_utf8(n) {
+            Ok(s) if token => label.push_str(s),
+            _ => label.push('?'),
+        }
+    }
+    label
 }
 
 fn replace_all(hay: &[u8], needle: &[u8], with: &[u8], out: &mut Vec<u8>) {
@@ -1824,5 +1909,58 @@ mod tests {
             s(&mr.body_excerpt),
             format!("card_num={}&ok=1", t(&m, "5500000000000004"))
         );
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Finding 2: an encoded body is never stored as its compressed bytes
+    /// (which inflate to the clear secrets): gzip/deflate are inflated
+    /// (bounded) and masked like any body; other codings become a
+    /// placeholder.
+    #[test]
+    fn encoded_bodies_are_inflated_and_masked_or_replaced() {
+        let m = masker();
+        let form = ("Content-Type", "application/x-www-form-urlencoded");
+        let gz = gzip(b"user=bob&password=hunter2");
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", "gzip"), form], &gz));
+        assert!(!mr.body_excerpt.starts_with(&[0x1f, 0x8b]), "no gzip bytes");
+        assert_eq!(
+            s(&mr.body_excerpt),
+            format!("user=bob&password={}", t(&m, "hunter2"))
+        );
+        // The inflated secret is known to the sweep (a hit's `matched`).
+        let got = m.mask_matched(&mr, "body", b"password=hunter2", 256);
+        assert!(!s(&got).contains("hunter2"), "{}", s(&got));
+        // gzip applied twice, and deflate.
+        let mr = m.mask_request(&req(
+            "/",
+            &[("Content-Encoding", "gzip, GZIP"), form],
+            &gzip(&gz),
+        ));
+        assert!(!s(&mr.body_excerpt).contains("hunter2"));
+        assert!(s(&mr.body_excerpt).starts_with("user=bob&password=[masked:"));
+        // A coding that is not inflated, and one that does not inflate.
+        for (enc, body) in [
+            ("br", &b"\x0b\x02\x80password=hunter2"[..]),
+            ("gzip", b"password=hunter2"),
+        ] {
+            let mr = m.mask_request(&req("/", &[("Content-Encoding", enc), form], body));
+            assert_eq!(
+                s(&mr.body_excerpt),
+                format!("[body: {enc}, {} bytes]", body.len()),
+                "{enc}"
+            );
+        }
+        // identity is no coding at all.
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", " Identity ")], b"a=1"));
+        assert_eq!(mr.body_excerpt, b"a=1");
+        // An odd coding name is not copied into the record.
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", "x\"y<z")], b"abc"));
+        assert_eq!(s(&mr.body_excerpt), "[body: ?, 3 bytes]");
     }
 }
