@@ -18,6 +18,9 @@
 //!   `Cookie` (names kept, each value masked), and every header whose name
 //!   matches a header or parameter pattern (`X-Api-Key`, `*-Token`, ...);
 //!   the query of `Referer` like the request's own;
+//! - the password of URL userinfo (`scheme://user:[masked:…]@host`; a
+//!   userinfo without `:` wholly) in the target, header values, the
+//!   excerpt and `matched`;
 //! - query, `;name=value` path, form (urlencoded and multipart) and JSON
 //!   values whose names match a parameter pattern (names are percent-decoded,
 //!   compared case-insensitively ignoring `-`, `_`, `.` and spaces, and also
@@ -624,6 +627,11 @@ impl Masker {
                     body = format!("[body: {label}, {} bytes]", req.body_len).into_bytes();
                 }
             }
+            if memmem::find(&body, b"://").is_some() {
+                let mut with_urls = Vec::with_capacity(body.len());
+                self.userinfo_into(&body, &mut with_urls, &mut secrets);
+                body = with_urls;
+            }
         }
         // Clear secrets met in one place, seen again elsewhere.
         let uri = self.cards(self.sweep(&uri, &secrets));
@@ -662,7 +670,11 @@ impl Masker {
         } else if self.location_masked(location) {
             self.token(matched)
         } else {
-            self.cards(self.sweep(matched, &req.secrets))
+            // A URL password too short for the sweep may still be quoted.
+            let mut out = Vec::with_capacity(matched.len());
+            let swept = self.sweep(matched, &req.secrets);
+            self.userinfo_into(&swept, &mut out, &mut Secrets::default());
+            self.cards(out)
         };
         out.truncate(cut_excerpt(&out, max));
         out
@@ -676,7 +688,10 @@ impl Masker {
             return (out, false);
         }
         if !self.header_masked(name) || value.is_empty() {
-            return (value.to_vec(), false);
+            // `Origin`, `Destination`, `Forwarded`, ... may carry a URL.
+            let mut out = Vec::with_capacity(value.len());
+            self.userinfo_into(value, &mut out, secrets);
+            return (out, false);
         }
         let mut out = Vec::with_capacity(64);
         if name.eq_ignore_ascii_case(b"cookie") {
@@ -739,9 +754,61 @@ impl Masker {
         }
     }
 
+    /// A target (or a URL in a header): parameters masked by name, then the
+    /// password of a `scheme://user:password@host`.
+    fn uri_into(&self, uri: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        if memmem::find(uri, b"://").is_none() {
+            self.target_into(uri, out, secrets);
+            return;
+        }
+        let mut tmp = Vec::with_capacity(uri.len());
+        self.target_into(uri, &mut tmp, secrets);
+        self.userinfo_into(&tmp, out, secrets);
+    }
+
+    /// `text` with the password of every `scheme://user:password@host`
+    /// (RFC 3986 §3.2.1) masked, and a userinfo without `:` (often a token)
+    /// masked whole; each remembered for the sweep.
+    fn userinfo_into(&self, text: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let mut last = 0usize;
+        for p in memmem::find_iter(text, b"://") {
+            // Right after a scheme (RFC 3986 §3.1), outside what was copied.
+            let after_scheme = p
+                .checked_sub(1)
+                .and_then(|k| text.get(k))
+                .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if p < last || !after_scheme {
+                continue;
+            }
+            let start = p + 3;
+            let rest = text.get(start..).unwrap_or_default();
+            let end = rest
+                .iter()
+                .position(|&b| authority_end(b))
+                .unwrap_or(rest.len());
+            let authority = rest.get(..end).unwrap_or_default();
+            // The last `@` ends the userinfo, as browsers read it.
+            let Some(at) = memchr::memrchr(b'@', authority) else {
+                continue;
+            };
+            let info = authority.get(..at).unwrap_or_default();
+            let keep = memchr::memchr(b':', info).map_or(0, |c| c + 1);
+            let secret = info.get(keep..).unwrap_or_default();
+            if secret.is_empty() || secret.starts_with(TOKEN_PREFIX) {
+                continue;
+            }
+            out.extend_from_slice(text.get(last..start + keep).unwrap_or_default());
+            let mut clear = Vec::with_capacity(secret.len());
+            percent_decode(secret, false, &mut clear);
+            self.mask_value(&clear, secret, out, secrets);
+            last = start + at;
+        }
+        out.extend_from_slice(text.get(last..).unwrap_or_default());
+    }
+
     /// A target: `;name=value` in the path and `name=value` in the query
     /// masked by name; the fragment as sent.
-    fn uri_into(&self, uri: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+    fn target_into(&self, uri: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
         let (path, query) = match memchr::memchr(b'?', uri) {
             Some(i) => (uri.get(..i).unwrap_or_default(), uri.get(i..)),
             None => (uri, None),
@@ -1177,6 +1244,16 @@ fn coding_label(names: &[&[u8]]) -> String {
         }
     }
     label
+}
+
+/// Whether a byte ends the authority of a URL found in text (RFC 3986
+/// §3.2: `/`, `?`, `#`, and what cannot be in a URL unencoded).
+fn authority_end(b: u8) -> bool {
+    matches!(
+        b,
+        b'/' | b'?' | b'#' | b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'^'
+    ) || b.is_ascii_whitespace()
+        || b.is_ascii_control()
 }
 
 fn replace_all(hay: &[u8], needle: &[u8], with: &[u8], out: &mut Vec<u8>) {
@@ -1962,5 +2039,59 @@ mod tests {
         // An odd coding name is not copied into the record.
         let mr = m.mask_request(&req("/", &[("Content-Encoding", "x\"y<z")], b"abc"));
         assert_eq!(s(&mr.body_excerpt), "[body: ?, 3 bytes]");
+    }
+
+    /// Finding 5: URL userinfo (`scheme://user:pass@host`): the password
+    /// is masked (a bare userinfo, often a token, wholly) in the target,
+    /// header values and the body, and known to the sweep.
+    #[test]
+    fn url_userinfo_is_masked() {
+        let m = masker();
+        assert_eq!(
+            s(&m.mask_uri(b"http://bob:hunter2@h.test/x?q=1")),
+            format!("http://bob:{}@h.test/x?q=1", t(&m, "hunter2"))
+        );
+        assert_eq!(
+            s(&m.mask_uri(b"https://ghp_TOKEN123@h.test/")),
+            format!("https://{}@h.test/", t(&m, "ghp_TOKEN123"))
+        );
+        // An `@` in the path is no userinfo.
+        assert_eq!(
+            m.mask_uri(b"https://h.test/@bob:x"),
+            b"https://h.test/@bob:x"
+        );
+        assert_eq!(m.mask_uri(b"/a?next=/@x"), b"/a?next=/@x");
+        let mr = m.mask_request(&req(
+            "http://bob:p%40ss99@proxy.test/",
+            &[
+                ("Referer", "https://amy:refpass1@a.test/cb?x=1"),
+                ("Origin", "https://ann:origpass@o.test"),
+                ("Destination", "http://u:davpass1@d.test/f"),
+            ],
+            br#"{"cb":"ftp://joe:bodypass@f.test/"}"#,
+        ));
+        assert_eq!(
+            s(&mr.uri),
+            format!("http://bob:{}@proxy.test/", t(&m, "p@ss99"))
+        );
+        assert_eq!(
+            header(&mr, "referer"),
+            format!("https://amy:{}@a.test/cb?x=1", t(&m, "refpass1"))
+        );
+        assert_eq!(
+            header(&mr, "origin"),
+            format!("https://ann:{}@o.test", t(&m, "origpass"))
+        );
+        assert!(!header(&mr, "destination").contains("davpass1"));
+        assert!(
+            !s(&mr.body_excerpt).contains("bodypass"),
+            "{}",
+            s(&mr.body_excerpt)
+        );
+        // A hit's `matched` that quotes the target.
+        let got = m.mask_matched(&mr, "uri", b"http://bob:p%40ss99@proxy.test/", 256);
+        assert!(!s(&got).contains("ss99"), "{}", s(&got));
+        let got = m.mask_matched(&mr, "query:next", b"http://x:pw@y/", 256);
+        assert!(!s(&got).contains(":pw@"), "{}", s(&got));
     }
 }
