@@ -655,6 +655,20 @@ impl Masker {
         }
     }
 
+    /// One header's value masked alone (a record's top-level copy when no
+    /// masked view of the request was made).
+    pub fn mask_header(&self, name: &[u8], value: &[u8]) -> Vec<u8> {
+        if !self.enabled {
+            return value.to_vec();
+        }
+        let (value, masked) = self.header_value(name, value, &mut Secrets::default());
+        if masked {
+            value
+        } else {
+            self.cards(value)
+        }
+    }
+
     /// A hit's `matched` text: masked whole when its location is a masked
     /// point, else with the request's known secrets and card numbers masked;
     /// at most `max` bytes (never cut inside a mask).

@@ -135,6 +135,27 @@ fn context(req: &Request, masked: &MaskedRequest) -> RequestContext {
     }
 }
 
+/// A header copied to a record's top level, masked as in `headers` (a
+/// header configured to be masked must not show in clear here).
+fn top_header(
+    req: &Request,
+    masked: Option<&MaskedRequest>,
+    masker: &Masker,
+    name: &str,
+) -> Option<String> {
+    match masked {
+        // The first of that name, as `Request::header` picks.
+        Some(m) => m
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| escape_bytes(v)),
+        None => req
+            .header(name)
+            .map(|v| escape_bytes(&masker.mask_header(name.as_bytes(), v))),
+    }
+}
+
 /// Append the records of one request to `out`: one per hit with
 /// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`, the request
 /// record then the hits with `EmitMode::Both`.
@@ -171,9 +192,9 @@ pub(crate) fn build_records(
         client_ip: client.to_string(),
         method: escape_bytes(&req.method),
         uri,
-        host: req.header("host").map(escape_bytes),
-        user_agent: req.header("user-agent").map(escape_bytes),
-        request_id: req.header("x-request-id").map(escape_bytes),
+        host: top_header(req, masked.as_ref(), masker, "host"),
+        user_agent: top_header(req, masked.as_ref(), masker, "user-agent"),
+        request_id: top_header(req, masked.as_ref(), masker, "x-request-id"),
         body_len: req.body_len,
         version: version_str(req.version),
         complete: req.complete,
@@ -301,5 +322,74 @@ mod tests {
             p.untrusted_claim(ip("203.0.113.9"), &r).map(|c| c.len()),
             Some(MAX_CLAIM_BYTES)
         );
+    }
+
+    /// Finding 5: the top-level `host`, `user_agent` and `request_id` are
+    /// masked when their header is, on attack and request records alike.
+    #[test]
+    fn top_level_header_copies_follow_header_masking() {
+        use crate::detect::{AttackClass, Hit, Severity};
+        use crate::reassembly::{Endpoint, FlowKey};
+        let cfg = super::super::mask::MaskingSection {
+            extra_headers: vec!["x-request-id".into(), "user-agent".into()],
+            ..Default::default()
+        };
+        let masker = Masker::with_key(&cfg, [3u8; 32], super::super::mask::KeySource::Random);
+        let client = Endpoint {
+            ip: ip("192.0.2.1"),
+            port: 40000,
+        };
+        let server = Endpoint {
+            ip: ip("192.0.2.2"),
+            port: 80,
+        };
+        let flow = FlowInfo {
+            id: 1,
+            key: FlowKey::new(client, server),
+            client,
+            server,
+            handshake_seen: true,
+            first_ts: crate::capture::Timestamp(0),
+        };
+        let r = req(&[
+            ("Host", "h.test"),
+            ("User-Agent", "agent-secret-1"),
+            ("X-Request-Id", "rid-secret-42"),
+        ]);
+        let hit = Hit {
+            rule_id: "t".into(),
+            class: AttackClass::Xss,
+            severity: Severity::High,
+            location: "path".into(),
+            matched: b"x".to_vec(),
+        };
+        for emit in [EmitMode::Attacks, EmitMode::Requests, EmitMode::Both] {
+            let mut out = Vec::new();
+            build_records(
+                &flow,
+                &r,
+                std::slice::from_ref(&hit),
+                emit,
+                &policy(&[]),
+                &masker,
+                &mut out,
+            );
+            assert!(!out.is_empty());
+            for rec in &out {
+                let want_rid = String::from_utf8(masker.token(b"rid-secret-42")).unwrap();
+                let want_ua = String::from_utf8(masker.token(b"agent-secret-1")).unwrap();
+                assert_eq!(
+                    rec.request_id.as_deref(),
+                    Some(want_rid.as_str()),
+                    "{emit:?}"
+                );
+                assert_eq!(
+                    rec.user_agent.as_deref(),
+                    Some(want_ua.as_str()),
+                    "{emit:?}"
+                );
+                assert_eq!(rec.host.as_deref(), Some("h.test"), "{emit:?}");
+            }
+        }
     }
 }
