@@ -2107,5 +2107,10 @@ mod tests {
         assert!(!s(&got).contains("ss99"), "{}", s(&got));
         let got = m.mask_matched(&mr, "query:next", b"http://x:pw@y/", 256);
         assert!(!s(&got).contains(":pw@"), "{}", s(&got));
+        // Each scan stops at the next `://` (its `/` ends an authority), so
+        // many of them cost linear time.
+        let many = format!("http://{}u:pw@h/", "a://".repeat(20_000));
+        let got = m.mask_uri(many.as_bytes());
+        assert!(s(&got).ends_with(&format!("u:{}@h/", t(&m, "pw"))));
     }
 }
