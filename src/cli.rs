@@ -1026,7 +1026,7 @@ mod tests {
         assert_eq!(cfg.user.as_deref(), Some("default"));
     }
 
-    /// Finding 6: `live` appends to its output file, so a restart keeps
+    /// `live` appends to its output file, so a restart keeps
     /// what was recorded; `read` replaces it.
     #[test]
     fn live_appends_to_the_output_and_read_replaces_it() {

@@ -1928,7 +1928,7 @@ mod tests {
         }
     }
 
-    /// Finding 3: a decoded layer of a masked point (`:base64`, `:jwt.*`)
+    /// A decoded layer of a masked point (`:base64`, `:jwt.*`)
     /// is the same secret, so its location is masked too; and the sweep
     /// knows the base64-decoded form of a masked value.
     #[test]
@@ -1962,7 +1962,7 @@ mod tests {
         assert_eq!(s(&got), format!("x {} y", t(&m, "aHVudGVyMi1zZWNyZXQ=")));
     }
 
-    /// Finding 4: `+`, `%20` (a space in form and URL encodings) and `%2D`
+    /// `+`, `%20` (a space in form and URL encodings) and `%2D`
     /// (a dash) between digit groups; the Luhn check still applies.
     #[test]
     fn card_numbers_with_encoded_separators() {
@@ -2009,7 +2009,7 @@ mod tests {
         e.finish().unwrap()
     }
 
-    /// Finding 2: an encoded body is never stored as its compressed bytes
+    /// An encoded body is never stored as its compressed bytes
     /// (which inflate to the clear secrets): gzip/deflate are inflated
     /// (bounded) and masked like any body; other codings become a
     /// placeholder.

@@ -360,7 +360,7 @@ mod tests {
         }
     }
 
-    /// Finding 6: records drained after the sink failed are counted as
+    /// Records drained after the sink failed are counted as
     /// lost in the published stats, not silently dropped.
     #[test]
     fn records_drained_after_a_sink_failure_are_counted_lost() {

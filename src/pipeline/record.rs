@@ -324,7 +324,7 @@ mod tests {
         );
     }
 
-    /// Finding 5: the top-level `host`, `user_agent` and `request_id` are
+    /// The top-level `host`, `user_agent` and `request_id` are
     /// masked when their header is, on attack and request records alike.
     #[test]
     fn top_level_header_copies_follow_header_masking() {

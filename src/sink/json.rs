@@ -175,7 +175,7 @@ mod tests {
         }
     }
 
-    /// Finding 6: a write error makes the writer unhealthy with the error,
+    /// A write error makes the writer unhealthy with the error,
     /// and every record it could not take is counted as lost.
     #[test]
     fn a_write_error_is_reported_and_later_records_counted_lost() {
@@ -203,7 +203,7 @@ mod tests {
         assert!(w.idle().is_ok());
     }
 
-    /// Finding 6: buffered records reach the destination when the sink is
+    /// Buffered records reach the destination when the sink is
     /// idle, and while records keep coming once `FLUSH_EVERY` has passed.
     #[test]
     fn records_are_flushed_when_idle_and_at_least_every_second() {

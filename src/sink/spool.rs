@@ -615,7 +615,7 @@ mod tests {
         ));
     }
 
-    /// Finding 7: a batch file removed by hand is forgotten (and counted)
+    /// A batch file removed by hand is forgotten (and counted)
     /// when read or dead-lettered, so the batches behind it come next.
     #[test]
     fn a_batch_removed_by_hand_is_forgotten() {

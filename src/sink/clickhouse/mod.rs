@@ -1575,7 +1575,7 @@ mod tests {
         assert!(msg.contains("http://bob:***@ch.local:8123"), "{msg}");
     }
 
-    /// Finding 8: neither the password nor one in the URL reach `Debug`
+    /// Neither the password nor one in the URL reach `Debug`
     /// output (a `?cfg` in a log line, a panic message).
     #[test]
     fn debug_output_hides_the_password() {
@@ -1728,7 +1728,7 @@ mod tests {
         dir.join(format!("{seq:020}-{ATTACKS_TABLE}.batch"))
     }
 
-    /// Finding 7: a batch file removed by hand is skipped and counted; the
+    /// A batch file removed by hand is skipped and counted; the
     /// batches behind it are still replayed.
     #[test]
     fn a_spooled_batch_removed_by_hand_does_not_block_replay() {
@@ -1753,7 +1753,7 @@ mod tests {
         assert!(ins.loss.is_none());
     }
 
-    /// Finding 7: a read error other than a missing file (here EISDIR,
+    /// A read error other than a missing file (here EISDIR,
     /// standing for EIO or EMFILE) leaves the batch in the spool for a
     /// later replay instead of dead-lettering it.
     #[test]
@@ -1783,7 +1783,7 @@ mod tests {
         );
     }
 
-    /// Finding 8: a replay interval too large for `Instant` must not panic
+    /// A replay interval too large for `Instant` must not panic
     /// the inserter when a replay fails.
     #[test]
     fn a_huge_replay_interval_does_not_panic() {
