@@ -2055,7 +2055,7 @@ mod tests {
         assert_eq!(s(&mr.body_excerpt), "[body: ?, 3 bytes]");
     }
 
-    /// Finding 5: URL userinfo (`scheme://user:pass@host`): the password
+    /// URL userinfo (`scheme://user:pass@host`): the password
     /// is masked (a bare userinfo, often a token, wholly) in the target,
     /// header values and the body, and known to the sweep.
     #[test]
