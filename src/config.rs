@@ -532,6 +532,10 @@ pub struct ResponsesSection {
     /// Most records held per worker (the total is this times the workers);
     /// beyond it the oldest are released unpaired (counted). Default 65536.
     pub max_held_records: usize,
+    /// Most bytes of held records per worker (an attack record carries the
+    /// request's target, headers and body excerpt); beyond it the oldest
+    /// are released unpaired (counted). Default 32 MiB.
+    pub max_held_bytes: usize,
 }
 
 impl Default for ResponsesSection {
@@ -543,6 +547,7 @@ impl Default for ResponsesSection {
             blocked_statuses: pairing::DEFAULT_BLOCKED_STATUSES.to_vec(),
             ignore_ports: pairing::DEFAULT_IGNORE_PORTS.to_vec(),
             max_held_records: pairing::DEFAULT_MAX_HELD_RECORDS,
+            max_held_bytes: pairing::DEFAULT_MAX_HELD_BYTES,
         }
     }
 }
@@ -560,6 +565,7 @@ impl ResponsesSection {
             blocked_statuses: self.blocked_statuses.clone(),
             ignore_ports: self.ignore_ports.clone(),
             max_held_records: self.max_held_records,
+            max_held_bytes: self.max_held_bytes,
             max_hints: reassembly.max_flows.max(1),
             hint_max_age_ns: reassembly.idle_timeout_ns,
         }

@@ -16,8 +16,9 @@
 //!   request was complete (checked at every worker batch, and the dispatcher
 //!   sends a batch at least every second of capture time), nor past its
 //!   flow's end.
-//! - At most `max_held_records` records are held per worker; beyond that the
-//!   oldest are released unpaired and counted (`over_cap`).
+//! - At most `max_held_records` records, and `max_held_bytes` of them, are
+//!   held per worker; beyond that the oldest are released unpaired and
+//!   counted (`over_cap`).
 //! - Holding allocates nothing per request beyond the records themselves:
 //!   record vectors are recycled, the queues grow to their peak once.
 //!
@@ -49,6 +50,10 @@ pub struct PairingOptions {
     pub ignore_ports: Vec<u16>,
     /// Most records held per worker; 0 holds nothing.
     pub max_held_records: usize,
+    /// Most bytes of held records per worker ([`Record::approx_bytes`]): an
+    /// attack record carries the request's target, headers and body
+    /// excerpt, so a count alone does not bound memory.
+    pub max_held_bytes: usize,
     /// Most flows remembered between their SYN-ACK and their first data, per
     /// worker (the flow table's per-worker cap is the natural value).
     pub max_hints: usize,
@@ -61,6 +66,8 @@ pub struct PairingOptions {
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Default `[responses] max_held_records`.
 pub const DEFAULT_MAX_HELD_RECORDS: usize = 65_536;
+/// Default `[responses] max_held_bytes`.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 32 << 20;
 /// Default `[responses] blocked_statuses`.
 pub const DEFAULT_BLOCKED_STATUSES: [u16; 3] = [403, 406, 429];
 /// Default `[responses] ignore_ports`: `specula live --sink`'s usual port.
@@ -74,6 +81,7 @@ impl Default for PairingOptions {
             blocked_statuses: DEFAULT_BLOCKED_STATUSES.to_vec(),
             ignore_ports: DEFAULT_IGNORE_PORTS.to_vec(),
             max_held_records: DEFAULT_MAX_HELD_RECORDS,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             max_hints: 1 << 20,
             hint_max_age_ns: 120 * 1_000_000_000,
         }
@@ -89,7 +97,7 @@ pub struct PairingStats {
     pub released_timeout: u64,
     /// Released unpaired: the flow ended first.
     pub released_flow_end: u64,
-    /// Released unpaired: `max_held_records` was reached.
+    /// Released unpaired: `max_held_records` or `max_held_bytes` was reached.
     pub released_over_cap: u64,
     /// Released unpaired: the HTTP layer paired a later request, so this one
     /// will never get an answer (its transaction was forgotten).
@@ -98,6 +106,8 @@ pub struct PairingStats {
     pub hints_dropped: u64,
     /// Records held now (gauge).
     pub held_records: u64,
+    /// Bytes of the records held now (gauge, [`Record::approx_bytes`]).
+    pub held_bytes: u64,
 }
 
 /// What a response tells about its request.
@@ -148,6 +158,8 @@ struct Slot {
     deadline: Timestamp,
     /// Capture time of the request's first byte.
     req_ts: Timestamp,
+    /// What its records cost ([`Record::approx_bytes`]), while live.
+    bytes: usize,
     /// False once released (the slot stays until it reaches the front).
     live: bool,
     records: Vec<Record>,
@@ -164,8 +176,9 @@ pub(crate) struct Pairing {
     slots: VecDeque<Slot>,
     /// Sequence number of `slots[0]`.
     base: u64,
-    /// Records in live slots.
+    /// Records in live slots, and their bytes.
     held: usize,
+    held_bytes: usize,
     spare: Vec<Vec<Record>>,
     /// Flows whose SYN-ACK was seen before their first data, and when.
     hints: HashMap<FlowKey, Timestamp>,
@@ -182,6 +195,7 @@ impl Pairing {
             slots: VecDeque::new(),
             base: 0,
             held: 0,
+            held_bytes: 0,
             spare: Vec::new(),
             hints: HashMap::new(),
             last_sweep: Timestamp(0),
@@ -193,6 +207,7 @@ impl Pairing {
     pub fn stats(&self) -> PairingStats {
         let mut s = self.stats.clone();
         s.held_records = self.held as u64;
+        s.held_bytes = self.held_bytes as u64;
         s
     }
 
@@ -285,15 +300,18 @@ impl Pairing {
         }
         self.drop_stale(fp);
         let seq = self.base + self.slots.len() as u64;
+        let bytes = records.iter().map(Record::approx_bytes).sum();
         self.held += records.len();
+        self.held_bytes += bytes;
         self.slots.push_back(Slot {
             deadline: Timestamp(now.0.saturating_add(self.opts.timeout_ns)),
             req_ts,
+            bytes,
             live: true,
             records,
         });
         fp.waiting.push_back((index, seq));
-        while self.held > self.opts.max_held_records {
+        while self.held > self.opts.max_held_records || self.held_bytes > self.opts.max_held_bytes {
             if !self.release_front(out) {
                 break;
             }
@@ -341,7 +359,9 @@ impl Pairing {
             let mut records = std::mem::take(&mut slot.records);
             slot.live = false;
             let req_ts = slot.req_ts;
+            let bytes = std::mem::take(&mut slot.bytes);
             self.held = self.held.saturating_sub(records.len());
+            self.held_bytes = self.held_bytes.saturating_sub(bytes);
             if i == index {
                 self.stats.paired += 1;
                 self.apply(&mut records, req_ts, answer);
@@ -427,7 +447,9 @@ impl Pairing {
         }
         slot.live = false;
         let mut records = std::mem::take(&mut slot.records);
+        let bytes = std::mem::take(&mut slot.bytes);
         self.held = self.held.saturating_sub(records.len());
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
         out.append(&mut records);
         self.recycle(records);
         true
@@ -441,6 +463,7 @@ impl Pairing {
         self.base += 1;
         if slot.live {
             self.held = self.held.saturating_sub(slot.records.len());
+            self.held_bytes = self.held_bytes.saturating_sub(slot.bytes);
             out.append(&mut slot.records);
         }
         self.recycle(slot.records);

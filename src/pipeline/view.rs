@@ -203,6 +203,14 @@ impl PipelineView {
             )],
         );
         gauge(
+            "specula_pairing_held_bytes",
+            "Bytes of the records waiting for their response now.",
+            vec![(
+                None,
+                report.workers.iter().map(|w| w.pairing.held_bytes).sum(),
+            )],
+        );
+        gauge(
             "specula_detect_rules",
             "Rules in the detector now.",
             vec![(None, self.rules_loaded.load(Ordering::Relaxed))],

@@ -356,10 +356,14 @@ mod tests {
     use std::net::SocketAddr;
 
     fn worker(port_cap: usize) -> (Worker, Receiver<Vec<Record>>) {
+        worker_with(|o| o.pairing.max_held_records = port_cap)
+    }
+
+    fn worker_with(set: impl FnOnce(&mut PipelineOptions)) -> (Worker, Receiver<Vec<Record>>) {
         let detector = Arc::new(Detector::new(&RuleSet::builtin(), DetectLimits::default()));
         let mut opts = PipelineOptions::new(Arc::clone(&detector));
         opts.emit = EmitMode::Requests;
-        opts.pairing.max_held_records = port_cap;
+        set(&mut opts);
         let (out_tx, out_rx) = crossbeam_channel::bounded(1024);
         let (recycle, _) = crossbeam_channel::bounded(1);
         let view = Arc::new(PipelineView::new(Vec::new(), 1));
@@ -457,6 +461,41 @@ mod tests {
         let trace = feed(&mut w, &c);
         assert_eq!(trace[3], (1, 0), "{trace:?}");
         assert_eq!(w.ctx.out[0].response_status, 0);
+    }
+
+    /// Attack records carry the request's target, headers and body excerpt:
+    /// a few requests with 60 KiB targets of invalid UTF-8 (each byte
+    /// escaped to four) weigh more than thousands of small ones. The byte
+    /// cap holds them like the count cap does.
+    #[test]
+    fn the_held_byte_cap_holds_under_large_unanswered_attack_requests() {
+        // A request's hit records weigh ~0.5 MiB each (target and request
+        // line, escaped): the cap holds a few requests.
+        let cap = 8 << 20;
+        let (mut w, _rx) = worker_with(|o| {
+            o.emit = EmitMode::Attacks;
+            o.pairing.max_held_bytes = cap;
+        });
+        let mut c = conv(80);
+        for n in 0..40 {
+            let mut r = b"GET /?q=' OR 1=1-- <script>alert(1)</script>".to_vec();
+            r.extend(std::iter::repeat_n(0xff, 60_000));
+            r.extend(format!(" HTTP/1.1\r\nHost: a\r\nX-Request-ID: r{n}\r\n\r\n").bytes());
+            c = c.client(r);
+        }
+        let mut most = 0;
+        for (ts, f) in c.frames(LinkType::ETHERNET).unwrap() {
+            let seg = crate::decode::decode_frame(LinkType::ETHERNET, &f).unwrap();
+            w.segment(ts, &seg);
+            most = most.max(w.ctx.pairing.stats().held_bytes);
+        }
+        let s = w.ctx.pairing.stats();
+        assert!(s.released_over_cap > 0, "{s:?}");
+        assert!(
+            most > (cap / 4) as u64 && most <= cap as u64,
+            "held {most} bytes"
+        );
+        assert!(!w.ctx.out.is_empty());
     }
 
     #[test]

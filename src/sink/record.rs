@@ -58,6 +58,42 @@ pub struct Record {
     pub attack_classes: Option<Vec<&'static str>>,
 }
 
+impl Record {
+    /// Heap and inline bytes this record holds, roughly (string lengths,
+    /// not capacities): what holding it back costs, for memory caps.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let mut n = std::mem::size_of::<Record>()
+            + self.ts.len()
+            + self.src_ip.len()
+            + self.dst_ip.len()
+            + self.client_ip.len()
+            + self.method.len()
+            + self.uri.len()
+            + opt(&self.host)
+            + opt(&self.user_agent)
+            + opt(&self.request_id)
+            + self.version.len()
+            + self.request_key.len()
+            + opt(&self.client_ip_claimed);
+        if let Some(a) = &self.attack {
+            n += a.rule_id.len() + a.location.len() + a.matched.len();
+        }
+        if let Some(c) = &self.context {
+            n += c.request_line.len() + c.body_excerpt.len();
+            n += c
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
+                .sum::<usize>();
+        }
+        if let Some(classes) = &self.attack_classes {
+            n += classes.len() * std::mem::size_of::<&str>();
+        }
+        n
+    }
+}
+
 /// The fields an attack record adds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttackFields {
