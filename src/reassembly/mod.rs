@@ -78,10 +78,16 @@
 //!   with `Fin` (and counts `flows_timed_out`). The first FIN of a direction
 //!   fixes its end; bytes sent after it are still handed on (a receiver would
 //!   drop them, but showing them can only add detections, not hide any).
-//! - RST: believed when its sequence number is within 64 KiB at or after the
-//!   next expected byte of its direction (or that direction is unknown);
-//!   otherwise it is ignored, so a forged out-of-window RST cannot blind us to
-//!   a connection that goes on. A believed RST flushes and ends with `Rst`.
+//! - RST: believed when its sequence number is exactly the next expected
+//!   byte of its direction (one more after a FIN), or that direction is
+//!   unknown; otherwise it is ignored (`ignored_segments`), as RFC 5961
+//!   receivers (Linux, the BSDs, macOS, current Windows) answer it with a
+//!   challenge ACK: a forged RST, in the window or not, cannot blind us to a
+//!   connection that goes on. A believed RST flushes and ends with `Rst`.
+//!   Known limit: an exact RST that the server never receives (a TTL too
+//!   low to reach it) still ends our view; what follows is picked up as a
+//!   new midstream flow (below), but a request cut by it is reported
+//!   incomplete and its rest is not joined to it.
 //! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
 //!   late retransmissions and ACKs are ignored instead of creating a new
 //!   midstream flow. Exception: data after an RST starts a new midstream flow

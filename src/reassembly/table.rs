@@ -23,13 +23,17 @@ use crate::decode::TcpSegment;
 /// End of a list / no slot.
 const NIL: u32 = u32::MAX;
 
-/// Largest distance (bytes) ahead of the next expected sequence number at
-/// which an RST is believed (RFC 9293 §3.10.7.4 accepts an RST in the receive
-/// window; a passive observer does not know the window, so it assumes an
-/// unscaled 64 KiB one). An RST before the next expected byte, or far ahead
-/// of it, is ignored: a receiver would not act on it, and believing it would
-/// let a sender end our view of a connection that goes on.
-const RST_WINDOW_BYTES: i64 = 65_535;
+/// Whether an RST at distance `rel` from its sender's next expected byte
+/// ends the flow. Receivers that follow RFC 5961 §3 (Linux, the BSDs, macOS,
+/// current Windows) reset only on an exact match and answer any other
+/// in-window RST with a challenge ACK; believing such an RST would let a
+/// sender end our view of a connection that goes on, and the rest of a
+/// request sent after it would be lost to inspection. One more byte is
+/// allowed after a FIN, which takes a sequence number of its own. A sender
+/// we never saw data from is believed (a refused connection's RST).
+fn rst_believed(started: bool, rel: i64, fin_seen: bool) -> bool {
+    !started || rel == 0 || (fin_seen && rel == 1)
+}
 
 /// A tracked connection.
 struct Flow<S> {
@@ -505,7 +509,7 @@ impl<S: Default> FlowTable<S> {
         let flags = seg.flags;
 
         if flags.rst() {
-            let believed = !me.started() || (0..=RST_WINDOW_BYTES).contains(&me.rel(seg.seq));
+            let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
             if believed {
                 self.end_flow(idx, EndReason::Rst, true, handler);
             } else {

@@ -373,6 +373,30 @@ fn rst_flushes_with_gaps_and_ends() {
     assert_eq!(t.r.ends().len(), 2);
 }
 
+/// An RST inside the window but not at the next expected byte is what a
+/// receiver following RFC 5961 answers with a challenge ACK, not a reset:
+/// the flow goes on, and a request split around it stays whole.
+#[test]
+fn an_rst_not_at_the_next_byte_does_not_end_the_flow() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q="));
+    t.feed(3, seg(C, SV, CI + 10, SI + 1, RST, b""));
+    t.feed(4, seg(C, SV, CI + 1000, SI + 1, RST | ACK, b""));
+    assert!(t.r.ends().is_empty());
+    t.feed(5, seg(C, SV, CI + 9, SI + 1, ACK, b"<script>x</script>"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.t.stats().flows_created, 1);
+    // At the next byte it is believed.
+    t.feed(6, seg(C, SV, CI + 27, SI + 1, RST, b""));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+    // After a FIN, one byte further (the FIN's own sequence number) too.
+    t.handshake(7, CI + 5000, SI + 5000);
+    t.feed(8, seg(C, SV, CI + 5001, SI + 5001, ACK | FIN, b"x"));
+    t.feed(9, seg(C, SV, CI + 5003, SI + 5001, RST, b""));
+    assert_eq!(t.r.ends().len(), 2);
+}
+
 #[test]
 fn idle_timeout_by_capture_time() {
     let cfg = ReassemblyConfig {
