@@ -243,6 +243,7 @@ pub enum Overlap {
     Last,
     DropDifferent,
     DropAny,
+    Linux,
 }
 
 impl From<Overlap> for OverlapPolicy {
@@ -252,6 +253,7 @@ impl From<Overlap> for OverlapPolicy {
             Overlap::Last => OverlapPolicy::Last,
             Overlap::DropDifferent => OverlapPolicy::DropDifferent,
             Overlap::DropAny => OverlapPolicy::DropAny,
+            Overlap::Linux => OverlapPolicy::Linux,
         }
     }
 }
@@ -283,9 +285,9 @@ pub struct DecodeSection {
     /// A datagram still incomplete this long after its first fragment
     /// (capture clock) is dropped.
     pub defrag_timeout_secs: u64,
-    /// first | last | drop_different | drop_any
+    /// linux | first | last | drop_different | drop_any
     pub defrag_ipv4_overlap: Overlap,
-    /// first | last | drop_different | drop_any
+    /// linux | first | last | drop_different | drop_any
     pub defrag_ipv6_overlap: Overlap,
 }
 
@@ -307,6 +309,7 @@ impl Default for DecodeSection {
             OverlapPolicy::Last => Overlap::Last,
             OverlapPolicy::DropDifferent => Overlap::DropDifferent,
             OverlapPolicy::DropAny => Overlap::DropAny,
+            OverlapPolicy::Linux => Overlap::Linux,
         };
         DecodeSection {
             vxlan_ports: d.vxlan_ports,

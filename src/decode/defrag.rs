@@ -59,6 +59,16 @@ pub enum OverlapPolicy {
     DropDifferent,
     /// Drop the whole datagram on any overlap (RFC 5722 to the letter).
     DropAny,
+    /// What Linux does since 4.19 (`inet_frag_queue_insert`, RFC 5722 with
+    /// erratum 3089, for IPv4 too): a fragment that lies wholly inside bytes
+    /// already held is a duplicate and is ignored (the first bytes stay,
+    /// whatever it carries); any other overlap drops the whole datagram.
+    /// Linux compares against runs of fragments, we against the held ranges
+    /// (adjacent runs merged): the same answer but for a fragment spanning
+    /// two runs received out of order. The default for both versions: a
+    /// sensor that rebuilt a datagram the server dropped would take its
+    /// bytes as the stream's and the server's real copy as a retransmission.
+    Linux,
 }
 
 impl OverlapPolicy {
@@ -68,6 +78,7 @@ impl OverlapPolicy {
             OverlapPolicy::Last => "last",
             OverlapPolicy::DropDifferent => "drop_different",
             OverlapPolicy::DropAny => "drop_any",
+            OverlapPolicy::Linux => "linux",
         }
     }
 }
@@ -87,10 +98,10 @@ pub struct DefragOptions {
     /// A datagram not complete this long after its first fragment (capture
     /// time) is dropped. Default 30 s (Linux's `ipfrag_time`).
     pub timeout_ns: u64,
-    /// IPv4 overlaps. Default `First`.
+    /// IPv4 overlaps. Default `Linux`.
     pub ipv4_overlap: OverlapPolicy,
-    /// IPv6 overlaps. Default `DropDifferent` (RFC 5722 forbids overlaps;
-    /// identical duplicates from the mirror itself are tolerated).
+    /// IPv6 overlaps. Default `Linux` (RFC 5722 forbids overlaps; exact
+    /// duplicates, as a mirror may send, are ignored).
     pub ipv6_overlap: OverlapPolicy,
 }
 
@@ -102,8 +113,8 @@ impl Default for DefragOptions {
             max_datagrams: 10_000,
             max_fragments_per_datagram: 128,
             timeout_ns: 30 * 1_000_000_000,
-            ipv4_overlap: OverlapPolicy::First,
-            ipv6_overlap: OverlapPolicy::DropDifferent,
+            ipv4_overlap: OverlapPolicy::Linux,
+            ipv6_overlap: OverlapPolicy::Linux,
         }
     }
 }
@@ -364,8 +375,16 @@ impl Defrag {
                 if different {
                     stats.overlaps_different += 1;
                 }
-                drop = policy == OverlapPolicy::DropAny
-                    || (policy == OverlapPolicy::DropDifferent && different);
+                let duplicate = d.covered.iter().any(|&(s, e)| s <= start && end <= e);
+                if policy == OverlapPolicy::Linux && duplicate {
+                    // Ignored, the first bytes kept: nothing else changes.
+                    return None;
+                }
+                drop = match policy {
+                    OverlapPolicy::DropAny | OverlapPolicy::Linux => true,
+                    OverlapPolicy::DropDifferent => different,
+                    OverlapPolicy::First | OverlapPolicy::Last => false,
+                };
                 if drop {
                     stats.dropped_overlap += 1;
                 }

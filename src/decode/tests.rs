@@ -1105,8 +1105,8 @@ fn decoder_overlap_policies_are_visible() {
     assert_eq!(last.as_deref(), Some(&evil[20..]));
     let (none, st) = run(OverlapPolicy::DropDifferent);
     assert_eq!((none, st.dropped_overlap), (None, 1));
-    // IPv6 defaults to dropping a datagram whose overlap differs, but
-    // tolerates identical duplicates.
+    // IPv6 defaults to what Linux does: a partial overlap drops the
+    // datagram, whether its bytes differ or not (RFC 5722)...
     let t6 = &ip6_tcp(PAYLOAD)[40..];
     let mut e6 = t6.to_vec();
     e6[24] ^= 0xff;
@@ -1119,10 +1119,50 @@ fn decoder_overlap_policies_are_visible() {
     assert_eq!(d.stats().dropped_overlap, 1);
     let f = vec![
         frag6(6, 6, 0, true, &t6[..32]),
-        frag6(6, 6, 0, true, &t6[..32]),
         frag6(6, 6, 24, false, &t6[24..]),
     ];
-    assert_eq!(feed(&mut d, LinkType::RAW, &f).len(), 1);
+    assert!(feed(&mut d, LinkType::RAW, &f).is_empty());
+    assert_eq!(d.stats().dropped_overlap, 2);
+    // ...while an exact duplicate (a mirror may send one) is ignored, the
+    // first copy kept even when the second differs (erratum 3089).
+    let mut e6 = t6.to_vec();
+    e6[10] ^= 0xff;
+    let f = vec![
+        frag6(6, 7, 0, true, &t6[..32]),
+        frag6(6, 7, 0, true, &e6[..32]),
+        frag6(6, 7, 32, false, &t6[32..]),
+    ];
+    let segs = feed(&mut d, LinkType::RAW, &f);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(d.stats().dropped_overlap, 2);
+}
+
+/// The default IPv4 policy is Linux's too: fragments that a Linux server
+/// drops (a partial overlap, identical bytes or not) never reach the
+/// stream, so their bytes cannot take the place of the server's real copy
+/// sent later unfragmented.
+#[test]
+fn ipv4_fragments_a_linux_server_drops_are_dropped_by_default() {
+    let tcp = ip4_tcp(b"GET /benign HTTP/1.1\r\nHost: a\r\n\r\n")[20..].to_vec();
+    let mut d = Decoder::default();
+    let f = vec![
+        frag4(6, 1, 0, true, &tcp[..32]),
+        frag4(6, 1, 24, false, &tcp[24..]),
+    ];
+    assert!(feed(&mut d, LinkType::RAW, &f).is_empty());
+    assert_eq!(d.stats().dropped_overlap, 1);
+    // An exact duplicate with other bytes: ignored, the first kept.
+    let mut other = tcp.clone();
+    other[28] ^= 0xff;
+    let f = vec![
+        frag4(6, 2, 0, true, &tcp[..32]),
+        frag4(6, 2, 0, true, &other[..32]),
+        frag4(6, 2, 32, false, &tcp[32..]),
+    ];
+    let segs = feed(&mut d, LinkType::RAW, &f);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].0.payload, &tcp[20..]);
+    assert_eq!(d.stats().dropped_overlap, 1);
 }
 
 #[test]
