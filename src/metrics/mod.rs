@@ -304,6 +304,10 @@ impl PipelineReport {
             "specula_reassembly_data_after_rst_segments_total",
             data_after_rst
         );
+        r!(
+            "specula_reassembly_late_data_in_gap_segments_total",
+            late_data_in_gap
+        );
         macro_rules! h {
             ($name:literal, $f:ident) => {
                 v.push(($name, None, self.sum(|w| w.http.$f)))

@@ -102,6 +102,8 @@ pub(crate) struct Assembler {
     /// Fingerprints of the last delivered segments (a ring).
     recent: [Fingerprint; RECENT_SEGMENTS],
     recent_pos: u8,
+    /// The last hole skipped as a gap, `[start, end)` stream offsets.
+    last_gap: (u64, u64),
 }
 
 impl Assembler {
@@ -222,6 +224,7 @@ impl Assembler {
             if self.resent_differs(self.abs(rel), data) {
                 acct.stats.overlap_different_data += 1;
             }
+            self.note_late(self.abs(rel), self.abs(end), acct);
             return;
         }
         if rel > 0 {
@@ -234,6 +237,9 @@ impl Assembler {
             return;
         };
         let old_part = rel < 0;
+        if old_part {
+            self.note_late(self.abs(rel), self.next, acct);
+        }
         if self.chunks.is_empty() {
             // Hot path: in order, nothing buffered, no copy.
             if old_part {
@@ -397,8 +403,20 @@ impl Assembler {
         true
     }
 
+    /// Count a segment whose old bytes `[start, end)` fall in the last hole
+    /// skipped as a gap: bytes the receiver took but we reported lost and
+    /// never inspected (a junk-ahead evasion forcing the skip, or heavy
+    /// reordering past the caps).
+    fn note_late(&self, start: u64, end: u64, acct: &mut Acct<'_>) {
+        let (gap_start, gap_end) = self.last_gap;
+        if start < gap_end && gap_start < end {
+            acct.stats.late_data_in_gap += 1;
+        }
+    }
+
     fn gap_to<D: Deliver>(&mut self, to: u64, out: &mut D, acct: &mut Acct<'_>) {
         if to > self.next {
+            self.last_gap = (self.next, to);
             let len = to - self.next;
             out.gap(len);
             acct.stats.gaps += 1;
@@ -676,6 +694,27 @@ mod tests {
         assert_eq!(f.stats.per_flow_cap_hits, 1);
         assert_eq!(f.stats.gap_bytes, 10);
         assert_eq!((f.a.buffered(), f.total), (1, 1 + CHUNK_OVERHEAD_BYTES));
+    }
+
+    /// Bytes of a hole that was skipped as a gap, arriving afterwards, are
+    /// counted: the receiver may have taken them, we never inspected them.
+    #[test]
+    fn late_bytes_of_a_skipped_hole_are_counted() {
+        let mut f = Fixture::new(0);
+        f.seg(10, b"0123", 1);
+        f.seg(20, b"x", 1);
+        f.caps(4, 1000);
+        assert_eq!(f.rec.gaps, vec![10]);
+        assert_eq!(f.stats.late_data_in_gap, 0);
+        // A plain retransmission of delivered bytes is not late data.
+        f.seg(10, b"0123", 2);
+        assert_eq!(f.stats.late_data_in_gap, 0);
+        // The hole's bytes, wholly old, then partly old.
+        f.seg(0, b"GET /?q=<s", 3);
+        assert_eq!(f.stats.late_data_in_gap, 1);
+        f.seg(5, b"q=<s0123xyz", 4);
+        assert_eq!(f.stats.late_data_in_gap, 2);
+        assert_eq!(f.stats.retransmitted_segments, 2);
     }
 
     /// The memcap sees what tiny chunks really cost: 1-byte segments are

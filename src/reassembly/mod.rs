@@ -103,9 +103,9 @@
 //! - `end_all`: every open flow ends with `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the slab entry (400 bytes on 64-bit, of which 96 are the
-//! fingerprints of recently delivered segments; checked by a test) and its
-//! map entry (about 50 bytes) plus `S` plus its buffered
+//! Per flow: the slab entry (432 bytes on 64-bit, of which 96 are the
+//! fingerprints of recently delivered segments and 32 the last hole skipped
+//! in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
 //! counts payload bytes held plus 64 per chunk for its allocation and map
 //! slot, so a flood of 1-byte segments is charged what it costs; the
@@ -117,7 +117,8 @@
 //! segment up to 2^31 bytes ahead is accepted and buffered (bounded by the
 //! caps). FIXME: a sender can therefore push junk far ahead until a cap
 //! skips the hole, making the real bytes of the hole look old (they are then
-//! dropped as retransmissions); the gap is reported, so the loss is visible.
+//! dropped as retransmissions); the gap is reported, and the real bytes
+//! arriving after it count `late_data_in_gap`, so the loss is visible.
 //! Urgent data is treated as ordinary data.
 
 #![forbid(unsafe_code)]
@@ -395,4 +396,9 @@ pub struct ReassemblyStats {
     /// Data segments after an RST ended the flow, picked up as a new
     /// midstream flow (an RST the receiver ignored must not blind us).
     pub data_after_rst: u64,
+    /// Segments carrying bytes of a hole already skipped as a gap: the
+    /// receiver may have taken them, but they arrived too late to be
+    /// inspected (the trace of an attacker forcing a skip, or of reordering
+    /// beyond the caps).
+    pub late_data_in_gap: u64,
 }
