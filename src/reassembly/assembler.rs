@@ -237,17 +237,20 @@ impl Assembler {
             return;
         };
         let old_part = rel < 0;
+        // Its old part against what was delivered, buffered chunks or not.
+        let mut old_differs = false;
         if old_part {
             self.note_late(self.abs(rel), self.next, acct);
+            let old = data.get(..data.len() - new.len()).unwrap_or_default();
+            old_differs = self.resent_differs(self.abs(rel), old);
         }
         if self.chunks.is_empty() {
             // Hot path: in order, nothing buffered, no copy.
             if old_part {
                 acct.stats.overlap_segments += 1;
-                let old = data.get(..data.len() - new.len()).unwrap_or_default();
-                if self.resent_differs(self.abs(rel), old) {
-                    acct.stats.overlap_different_data += 1;
-                }
+            }
+            if old_differs {
+                acct.stats.overlap_different_data += 1;
             }
             self.emit(out, ts, new);
             return;
@@ -256,7 +259,7 @@ impl Assembler {
         if overlap || old_part {
             acct.stats.overlap_segments += 1;
         }
-        if different {
+        if different || old_differs {
             acct.stats.overlap_different_data += 1;
         }
     }
@@ -694,6 +697,20 @@ mod tests {
         assert_eq!(f.stats.per_flow_cap_hits, 1);
         assert_eq!(f.stats.gap_bytes, 10);
         assert_eq!((f.a.buffered(), f.total), (1, 1 + CHUNK_OVERHEAD_BYTES));
+    }
+
+    /// A re-sent segment whose old part differs from what was delivered is
+    /// counted while later data is buffered too, not only on the hot path.
+    #[test]
+    fn resent_old_bytes_that_differ_count_while_chunks_are_buffered() {
+        let mut f = Fixture::new(0);
+        f.seg(0, b"abcd", 1);
+        f.seg(10, b"zz", 1);
+        assert_eq!(f.stats.overlap_different_data, 0);
+        // Offsets 0..4 again with other bytes, and 4..6 new.
+        f.seg(0, b"ABCDef", 2);
+        assert_eq!(f.stats.overlap_different_data, 1);
+        assert_eq!(f.rec.out, b"abcdef");
     }
 
     /// Bytes of a hole that was skipped as a gap, arriving afterwards, are
