@@ -17,8 +17,9 @@
 //!   sends a batch at least every second of capture time), nor past its
 //!   flow's end.
 //! - At most `max_held_records` records, and `max_held_bytes` of them, are
-//!   held per worker; beyond that the oldest are released unpaired and
-//!   counted (`over_cap`).
+//!   held per worker, and at most twice `max_held_records` slots are queued
+//!   (answered ones wait behind an unanswered one); beyond that the oldest
+//!   are released unpaired and counted (`over_cap`).
 //! - Holding allocates nothing per request beyond the records themselves:
 //!   record vectors are recycled, the queues grow to their peak once.
 //!
@@ -311,8 +312,18 @@ impl Pairing {
             records,
         });
         fp.waiting.push_back((index, seq));
-        while self.held > self.opts.max_held_records || self.held_bytes > self.opts.max_held_bytes {
-            if !self.release_front(out) {
+        // Released slots stay queued behind an unanswered one until it goes:
+        // at most twice the record cap of them, so one request waiting for
+        // its answer (forever, in a capture whose clock stands still) cannot
+        // make the queue grow with all the traffic answered behind it.
+        let max_slots = self.opts.max_held_records.saturating_mul(2).max(1);
+        loop {
+            self.pop_dead();
+            let over = self.held > self.opts.max_held_records
+                || self.held_bytes > self.opts.max_held_bytes
+                || self.slots.len() > max_slots;
+            // After `pop_dead` the front is live: each pop releases records.
+            if !over || !self.release_front(out) {
                 break;
             }
             self.stats.released_over_cap += 1;
@@ -557,5 +568,52 @@ mod tests {
         p.note_segment(later, &synack(20_000, sa));
         assert_eq!(p.hint_sweeps, 2);
         assert_eq!(p.hints.len(), 1);
+    }
+
+    /// One request that is never answered, then many answered ones on
+    /// other flows, on a clock that stands still: the released slots queued
+    /// behind the unanswered one stay bounded (twice the record cap), and
+    /// the unanswered one goes out unpaired to make room.
+    #[test]
+    fn answered_requests_behind_an_unanswered_one_do_not_pile_up() {
+        use crate::sink::clickhouse::row::tests::record;
+        let mut p = Pairing::new(PairingOptions {
+            max_held_records: 4,
+            ..PairingOptions::default()
+        });
+        let mut out = Vec::new();
+        let mut silent = FlowPairing::default();
+        p.hold(
+            &mut silent,
+            0,
+            Timestamp(1),
+            Timestamp(1),
+            vec![record(0, true)],
+            &mut out,
+        );
+        let mut most = 0;
+        for i in 1..1000u32 {
+            let mut fp = FlowPairing::default();
+            p.hold(
+                &mut fp,
+                0,
+                Timestamp(1),
+                Timestamp(1),
+                vec![record(i, true)],
+                &mut out,
+            );
+            let answer = Response {
+                ts: Timestamp(1),
+                status: 200,
+                body_len: 0,
+                request_index: Some(0),
+            };
+            p.on_response(&mut fp, &answer, &mut out);
+            most = most.max(p.slots.len());
+        }
+        assert!(most <= 9, "{most} slots queued");
+        assert_eq!(out.len(), 1000, "every record out once");
+        assert_eq!(p.stats.released_over_cap, 1, "{:?}", p.stats);
+        assert_eq!(p.stats.paired, 999);
     }
 }
