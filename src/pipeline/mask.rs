@@ -1051,6 +1051,77 @@ impl Masker {
         }
     }
 
+    /// The text of a JSON string (still escaped) that may hold a GraphQL
+    /// document: the values of arguments and input fields whose names are
+    /// masked (`password: \"x\"`, `pin: 1234`) become masks, everything
+    /// else is copied. Variables (`$pw`) are left: their values are masked
+    /// under `variables` by key.
+    fn graphql_arguments_into(&self, text: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let mut i = 0;
+        while i < text.len() {
+            let Some(&b) = text.get(i) else { break };
+            if !(b.is_ascii_alphabetic() || b == b'_')
+                || (i > 0 && text.get(i - 1).is_some_and(|&p| is_name(p)))
+            {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            let name_end = text
+                .get(i..)
+                .and_then(|t| t.iter().position(|&c| !is_name(c)))
+                .map_or(text.len(), |p| i + p);
+            let name = text.get(i..name_end).unwrap_or_default();
+            out.extend_from_slice(name);
+            i = name_end;
+            // `name` ws `:` ws value
+            let mut j = i;
+            while text.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+                j += 1;
+            }
+            if text.get(j) != Some(&b':') || !self.param_masked(name) {
+                continue;
+            }
+            j += 1;
+            while text.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+                j += 1;
+            }
+            out.extend_from_slice(text.get(i..j).unwrap_or_default());
+            i = j;
+            let rest = text.get(i..).unwrap_or_default();
+            if rest.starts_with(b"\\\"") {
+                // A GraphQL string, its quotes escaped by JSON.
+                let inner = i + 2;
+                let end = text
+                    .get(inner..)
+                    .and_then(|t| memmem::find(t, b"\\\""))
+                    .map_or(text.len(), |p| inner + p);
+                let value = text.get(inner..end).unwrap_or_default();
+                out.extend_from_slice(b"\\\"");
+                if !value.is_empty() {
+                    self.mask_value(value, value, out, secrets);
+                }
+                i = end;
+            } else if rest
+                .first()
+                .is_some_and(|&c| c != b'$' && c != b'{' && c != b'[')
+            {
+                let end = rest
+                    .iter()
+                    .position(|&c| {
+                        matches!(c, b',' | b')' | b'}' | b']') || c.is_ascii_whitespace()
+                    })
+                    .map_or(text.len(), |p| i + p);
+                let value = text.get(i..end).unwrap_or_default();
+                if !value.is_empty() {
+                    self.mask_value(value, value, out, secrets);
+                }
+                i = end;
+            }
+        }
+    }
+
     /// multipart/form-data (RFC 7578): content of parts with masked names
     /// replaced; headers and delimiters copied.
     fn multipart_into(
@@ -1197,6 +1268,12 @@ impl Masker {
                         out.push(b'"');
                         self.mask_value(content, content, out, secrets);
                         out.push(b'"');
+                    } else if memchr::memchr(b'(', content).is_some() {
+                        // Perhaps a GraphQL document (`"query": "mutation {
+                        // login(password: \"…\") }"`): its inline arguments.
+                        out.push(b'"');
+                        self.graphql_arguments_into(content, out, secrets);
+                        out.extend_from_slice(body.get(end..close).unwrap_or_default());
                     } else {
                         out.extend_from_slice(body.get(i..close).unwrap_or_default());
                     }
@@ -1748,6 +1825,34 @@ mod tests {
             let mr = m.mask_request(&req("/", &[("Content-Type", ct)], &full));
             proptest::prop_assert!(mr.body_excerpt.len() <= 1024 + 64, "{}", mr.body_excerpt.len());
         }
+    }
+
+    #[test]
+    fn graphql_inline_arguments_are_masked_by_name() {
+        let m = masker();
+        let body = br#"{"query":"mutation { login(user: \"bob\", password: \"hunter2x\", pin: 918273) { token } }","variables":{}}"#;
+        let mr = m.mask_request(&req(
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        ));
+        let out = String::from_utf8_lossy(&mr.body_excerpt).into_owned();
+        assert!(
+            !out.contains("hunter2x") && !out.contains("918273"),
+            "{out}"
+        );
+        assert!(out.contains(r#"user: \"bob\""#), "{out}");
+        assert!(out.contains(r#"password: \"[masked:"#), "{out}");
+        // A variable reference is left; its value is masked under `variables`.
+        let body =
+            br#"{"query":"mutation($pw: String) { login(password: $pw) }","variables":{"pw":"x"}}"#;
+        let mr = m.mask_request(&req(
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        ));
+        let out = String::from_utf8_lossy(&mr.body_excerpt).into_owned();
+        assert!(out.contains("login(password: $pw)"), "{out}");
     }
 
     #[test]
