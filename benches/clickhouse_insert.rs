@@ -123,14 +123,14 @@ fn full_record(i: u32) -> Record {
         body.push_str("lorem%20ipsum%20dolor%20sit%20amet%2C%20");
     }
     body.truncate(1024);
-    r.context = Some(RequestContext {
+    r.context = Some(std::sync::Arc::new(RequestContext {
         request_line: format!("POST {} HTTP/1.1", r.uri),
         headers: headers
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
             .collect(),
         body_excerpt: body,
-    });
+    }));
     r
 }
 

@@ -138,6 +138,23 @@ pub(crate) struct FlowPairing {
     early: Option<(u32, Answer)>,
 }
 
+/// What a request's records hold ([`Record::approx_bytes`]), each shared
+/// request context counted once.
+fn records_bytes(records: &[Record]) -> usize {
+    let mut last: *const crate::sink::RequestContext = std::ptr::null();
+    let mut n = 0;
+    for r in records {
+        n += r.own_bytes();
+        if let Some(c) = &r.context {
+            if !std::ptr::eq(std::sync::Arc::as_ptr(c), last) {
+                last = std::sync::Arc::as_ptr(c);
+                n += c.approx_bytes();
+            }
+        }
+    }
+    n
+}
+
 fn dir_bit(d: Direction) -> u8 {
     match d {
         Direction::ToServer => 1,
@@ -301,7 +318,7 @@ impl Pairing {
         }
         self.drop_stale(fp);
         let seq = self.base + self.slots.len() as u64;
-        let bytes = records.iter().map(Record::approx_bytes).sum();
+        let bytes = records_bytes(&records);
         self.held += records.len();
         self.held_bytes += bytes;
         self.slots.push_back(Slot {

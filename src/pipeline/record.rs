@@ -224,7 +224,8 @@ pub(crate) fn build_records(
         });
     }
     if let Some(masked) = &masked {
-        let ctx = context(req, masked);
+        // One context for all of the request's hit records.
+        let ctx = std::sync::Arc::new(context(req, masked));
         for h in hits {
             let matched = masker.mask_matched(masked, &h.location, &h.matched, MATCHED_MAX);
             out.push(Record {
@@ -235,7 +236,7 @@ pub(crate) fn build_records(
                     location: h.location.clone(),
                     matched: escape_bytes(&matched),
                 }),
-                context: Some(ctx.clone()),
+                context: Some(std::sync::Arc::clone(&ctx)),
                 ..base.clone()
             });
         }
@@ -391,5 +392,23 @@ mod tests {
                 assert_eq!(rec.host.as_deref(), Some("h.test"), "{emit:?}");
             }
         }
+        // The hit records of one request share one context, not copies.
+        let second = Hit {
+            rule_id: "u".into(),
+            ..hit.clone()
+        };
+        let mut out = Vec::new();
+        build_records(
+            &flow,
+            &r,
+            &[hit, second],
+            EmitMode::Attacks,
+            &policy(&[]),
+            &masker,
+            &mut out,
+        );
+        let contexts: Vec<_> = out.iter().filter_map(|r| r.context.as_ref()).collect();
+        assert_eq!(contexts.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(contexts[0], contexts[1]));
     }
 }

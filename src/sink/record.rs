@@ -50,9 +50,11 @@ pub struct Record {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackFields>,
     /// Attack records only: what was sent, secrets masked (see
-    /// `pipeline::mask`). Absent from request records (size).
+    /// `pipeline::mask`). Absent from request records (size). Shared by
+    /// the hit records of one request (up to `max_hits_per_request`), not
+    /// copied into each.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub context: Option<RequestContext>,
+    pub context: Option<std::sync::Arc<RequestContext>>,
     /// With `--emit requests`: the classes detected on this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attack_classes: Option<Vec<&'static str>>,
@@ -60,8 +62,18 @@ pub struct Record {
 
 impl Record {
     /// Heap and inline bytes this record holds, roughly (string lengths,
-    /// not capacities): what holding it back costs, for memory caps.
+    /// not capacities): what holding it back costs, for memory caps. The
+    /// shared context is included; [`Record::own_bytes`] leaves it out.
     pub fn approx_bytes(&self) -> usize {
+        self.own_bytes()
+            + self
+                .context
+                .as_deref()
+                .map_or(0, RequestContext::approx_bytes)
+    }
+
+    /// [`Record::approx_bytes`] without the shared request context.
+    pub fn own_bytes(&self) -> usize {
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
         let mut n = std::mem::size_of::<Record>()
             + self.ts.len()
@@ -79,18 +91,24 @@ impl Record {
         if let Some(a) = &self.attack {
             n += a.rule_id.len() + a.location.len() + a.matched.len();
         }
-        if let Some(c) = &self.context {
-            n += c.request_line.len() + c.body_excerpt.len();
-            n += c
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
-                .sum::<usize>();
-        }
         if let Some(classes) = &self.attack_classes {
             n += classes.len() * std::mem::size_of::<&str>();
         }
         n
+    }
+}
+
+impl RequestContext {
+    /// Bytes this context holds, roughly (string lengths).
+    pub fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<RequestContext>()
+            + self.request_line.len()
+            + self.body_excerpt.len()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>())
+                .sum::<usize>()
     }
 }
 
@@ -181,11 +199,11 @@ mod tests {
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("headers").is_none() && v.get("request_line").is_none());
-        r.context = Some(RequestContext {
+        r.context = Some(std::sync::Arc::new(RequestContext {
             request_line: "GET / HTTP/1.1".into(),
             headers: vec![("Host".into(), "a".into()), ("X".into(), "\\xFF".into())],
             body_excerpt: "b".into(),
-        });
+        }));
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["request_line"], "GET / HTTP/1.1");
         assert_eq!(

@@ -358,7 +358,7 @@ pub(crate) mod tests {
     #[test]
     fn attack_row_carries_the_records_context() {
         let mut r = record(3, true);
-        r.context = Some(crate::sink::RequestContext {
+        r.context = Some(std::sync::Arc::new(crate::sink::RequestContext {
             request_line: "POST /login?password=[masked:0123456789ab] HTTP/1.1".into(),
             headers: vec![
                 ("Host".into(), "example.test".into()),
@@ -369,7 +369,7 @@ pub(crate) mod tests {
                 ("X-Odd".into(), "\\xFF".into()),
             ],
             body_excerpt: "user=bob&password=[masked:0123456789ab]".into(),
-        });
+        }));
         let row = AttackRow::from_record(&r, "s").unwrap();
         assert_eq!(
             row.request_line,
