@@ -283,8 +283,16 @@ impl Spool {
                 }
             }
         }
-        fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
-        sync_dir(&self.dir)?;
+        if let Err(e) = fs::rename(&tmp, &fin) {
+            // Not left behind until the next start, uncounted.
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(&fin)(e));
+        }
+        // The file is in place: index it whatever the directory sync says,
+        // so it counts against the cap and is replayed in order (it would
+        // be replayed after a restart anyway, so reporting it lost would
+        // be wrong).
+        let synced = sync_dir(&self.dir);
         self.used_bytes = self.used_bytes.saturating_add(size);
         self.entries.insert(
             seq,
@@ -296,6 +304,9 @@ impl Spool {
         );
         self.stats.pushed_batches += 1;
         self.stats.pushed_bytes = self.stats.pushed_bytes.saturating_add(size);
+        if let Err(e) = synced {
+            tracing::warn!(error = %e, "spool: directory not synced; the batch is indexed and will be replayed");
+        }
         Ok(PushOutcome::Stored {
             seq,
             dropped_oldest,
@@ -464,6 +475,35 @@ mod tests {
 
     fn spool(dir: &Path, max: u64, full: SpoolFull) -> Spool {
         Spool::open(dir, max, full).unwrap()
+    }
+
+    /// A batch whose rename fails leaves no temporary file behind, and the
+    /// spool goes on with the next one.
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        // A non-empty directory where the first batch's file should go.
+        let blocker = d
+            .path()
+            .join(format!("{}.{BATCH_EXT}", file_name(0, "attacks")));
+        fs::create_dir(&blocker).unwrap();
+        fs::write(blocker.join("x"), b"x").unwrap();
+        assert!(s.push("attacks", b"first").is_err());
+        let tmps = fs::read_dir(d.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == TMP_EXT)
+            })
+            .count();
+        assert_eq!(tmps, 0);
+        assert_eq!((s.len(), s.used_bytes()), (0, 0));
+        assert!(s.push("attacks", b"second").is_ok());
+        assert_eq!(s.len(), 1);
     }
 
     #[test]
