@@ -287,21 +287,28 @@ fn a_table_with_other_types_is_refused_at_start() {
     exec(&format!("DROP DATABASE {db}"));
 }
 
-#[test]
-fn a_column_dropped_under_the_running_sensor_is_restored_and_the_batch_goes_in() {
-    let db = fresh_db("dropcol");
+/// A sink on `db` with a spool; `alter` statements run on its table once it
+/// has made it, then two attack records are written and flushed.
+fn sink_after_alter(db: &str, alter: &[&str]) -> (ClickHouseSink, tempfile::TempDir) {
     let spool = tempfile::tempdir().unwrap();
-    let mut cfg = config(&db);
+    let mut cfg = config(db);
     cfg.spool_dir = Some(spool.path().to_path_buf());
     let mut sink = ClickHouseSink::start(cfg).unwrap();
-    // The inserts now name a column the server does not have (code 16): the
-    // table is not the one the sensor made, not the batch at fault.
-    exec(&format!(
-        "ALTER TABLE {db}.attacks DROP COLUMN body_excerpt"
-    ));
+    for a in alter {
+        exec(&format!("ALTER TABLE {db}.attacks {a}"));
+    }
     sink.write_batch(&[record(1, true), record(2, true)])
         .unwrap();
     sink.flush().unwrap();
+    (sink, spool)
+}
+
+#[test]
+fn a_column_dropped_under_the_running_sensor_is_restored_and_the_batch_goes_in() {
+    let db = fresh_db("dropcol");
+    // The inserts now name a column the server does not have (code 16): the
+    // table is not the one the sensor made, not the batch at fault.
+    let (sink, spool) = sink_after_alter(&db, &["DROP COLUMN body_excerpt"]);
     let s = sink.clickhouse_stats();
     assert_eq!(s.batches_dead_lettered, 0, "{s:?}");
     assert!(s.insert_retries >= 1, "the failed insert is retried: {s:?}");
@@ -326,22 +333,13 @@ fn a_column_dropped_under_the_running_sensor_is_restored_and_the_batch_goes_in()
 #[test]
 fn a_table_whose_types_changed_under_the_running_sensor_sends_the_batch_to_the_dead_letter_area() {
     let db = fresh_db("deadletter");
-    let spool = tempfile::tempdir().unwrap();
-    let mut cfg = config(&db);
-    cfg.spool_dir = Some(spool.path().to_path_buf());
-    let mut sink = ClickHouseSink::start(cfg).unwrap();
     // A column dropped (the insert fails, the schema is checked again) and
     // another's type changed (the check refuses the table): no insert of
     // this batch can succeed until someone fixes the table.
-    exec(&format!(
-        "ALTER TABLE {db}.attacks DROP COLUMN body_excerpt"
-    ));
-    exec(&format!(
-        "ALTER TABLE {db}.attacks MODIFY COLUMN src_port String"
-    ));
-    sink.write_batch(&[record(1, true), record(2, true)])
-        .unwrap();
-    sink.flush().unwrap();
+    let (sink, spool) = sink_after_alter(
+        &db,
+        &["DROP COLUMN body_excerpt", "MODIFY COLUMN src_port String"],
+    );
     let s = sink.clickhouse_stats();
     assert_eq!(s.batches_dead_lettered, 1, "{s:?}");
     assert!(!s.healthy, "a rejected insert is a failure: {s:?}");

@@ -490,17 +490,14 @@ mod tests {
         fs::create_dir(&blocker).unwrap();
         fs::write(blocker.join("x"), b"x").unwrap();
         assert!(s.push("attacks", b"first").is_err());
-        let tmps = fs::read_dir(d.path())
+        let names: Vec<String> = fs::read_dir(d.path())
             .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == TMP_EXT)
-            })
-            .count();
-        assert_eq!(tmps, 0);
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(&format!(".{TMP_EXT}"))),
+            "{names:?}"
+        );
         assert_eq!((s.len(), s.used_bytes()), (0, 0));
         assert!(s.push("attacks", b"second").is_ok());
         assert_eq!(s.len(), 1);
