@@ -10,8 +10,11 @@
 //!
 //! Everything is bounded and every limit counts in [`DefragStats`]:
 //! - bytes held (`max_bytes`): a datagram's buffer is as long as the highest
-//!   byte seen; at the cap the oldest datagrams are dropped, and a datagram
-//!   that alone would not fit is dropped (`dropped_memcap`);
+//!   byte seen (allocated to that length exactly); at the cap the oldest
+//!   datagrams are dropped, and a datagram that alone would not fit is
+//!   dropped (`dropped_memcap`). Each datagram also keeps its held ranges,
+//!   at most `max_fragments_per_datagram` of 16 bytes (2 KiB), bounded by
+//!   `max_datagrams`;
 //! - datagrams in progress (`max_datagrams`): at the cap the oldest is
 //!   dropped to make room (`dropped_max_datagrams`), so a flood of lone
 //!   fragments cannot freeze reassembly for a whole timeout;
@@ -403,6 +406,10 @@ impl Defrag {
         }
         if d.buf.len() < end {
             *bytes += end - d.buf.len();
+            // Exactly: `max_bytes` counts lengths, and amortized growth
+            // could hold up to twice that. A datagram grows at most 128
+            // times (`max_fragments_per_datagram`), so the copies stay small.
+            d.buf.reserve_exact(end - d.buf.len());
             d.buf.resize(end, 0);
         }
         if policy == OverlapPolicy::Last {

@@ -176,3 +176,16 @@ fn the_end_of_the_capture_counts_what_is_still_waiting() {
         (0, 0, 2)
     );
 }
+
+/// A datagram's buffer is allocated to the bytes counted, not to twice
+/// them: fragments arriving in order grow it exactly.
+#[test]
+fn buffers_hold_what_max_bytes_counts() {
+    let mut d = Defrag::default();
+    for i in 0..40 {
+        assert!(d.insert(T, &frag(9, i * 1480, true, &[7; 1480])).is_none());
+    }
+    assert_eq!(d.bytes_held(), 40 * 1480);
+    let capacity: usize = d.map.values().map(|g| g.buf.capacity()).sum();
+    assert_eq!(capacity, d.bytes_held());
+}
