@@ -51,7 +51,7 @@ pub struct PairingOptions {
     pub ignore_ports: Vec<u16>,
     /// Most records held per worker; 0 holds nothing.
     pub max_held_records: usize,
-    /// Most bytes of held records per worker ([`Record::approx_bytes`]): an
+    /// Most bytes of held records per worker (counted as in `records_bytes`): an
     /// attack record carries the request's target, headers and body
     /// excerpt, so a count alone does not bound memory.
     pub max_held_bytes: usize,
@@ -107,7 +107,7 @@ pub struct PairingStats {
     pub hints_dropped: u64,
     /// Records held now (gauge).
     pub held_records: u64,
-    /// Bytes of the records held now (gauge, [`Record::approx_bytes`]).
+    /// Bytes of the records held now (gauge, counted as in `records_bytes`).
     pub held_bytes: u64,
 }
 
@@ -138,7 +138,7 @@ pub(crate) struct FlowPairing {
     early: Option<(u32, Answer)>,
 }
 
-/// What a request's records hold ([`Record::approx_bytes`]), each shared
+/// What a request's records hold ([`Record::own_bytes`] each), each shared
 /// request context counted once.
 fn records_bytes(records: &[Record]) -> usize {
     let mut last: *const crate::sink::RequestContext = std::ptr::null();
@@ -176,7 +176,7 @@ struct Slot {
     deadline: Timestamp,
     /// Capture time of the request's first byte.
     req_ts: Timestamp,
-    /// What its records cost ([`Record::approx_bytes`]), while live.
+    /// What its records cost ([`records_bytes`]), while live.
     bytes: usize,
     /// False once released (the slot stays until it reaches the front).
     live: bool,

@@ -62,17 +62,9 @@ pub struct Record {
 
 impl Record {
     /// Heap and inline bytes this record holds, roughly (string lengths,
-    /// not capacities): what holding it back costs, for memory caps. The
-    /// shared context is included; [`Record::own_bytes`] leaves it out.
-    pub fn approx_bytes(&self) -> usize {
-        self.own_bytes()
-            + self
-                .context
-                .as_deref()
-                .map_or(0, RequestContext::approx_bytes)
-    }
-
-    /// [`Record::approx_bytes`] without the shared request context.
+    /// not capacities), leaving out its shared request context
+    /// ([`RequestContext::approx_bytes`]): what holding it back costs, for
+    /// memory caps.
     pub fn own_bytes(&self) -> usize {
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
         let mut n = std::mem::size_of::<Record>()
