@@ -62,6 +62,14 @@ impl JsonLinesWriter {
         err
     }
 
+    /// The error of a call after the writer failed.
+    fn refused(&self) -> SinkError {
+        SinkError::Io {
+            what: self.what.clone(),
+            source: io::Error::other("an earlier write failed"),
+        }
+    }
+
     /// Counts records handed over after (or at) the failure.
     fn count_lost(&mut self, records: usize) {
         self.stats.batches_lost += 1;
@@ -79,10 +87,7 @@ impl RecordSink for JsonLinesWriter {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
         if self.failed {
             self.count_lost(records.len());
-            return Err(SinkError::Io {
-                what: self.what.clone(),
-                source: io::Error::other("an earlier write failed"),
-            });
+            return Err(self.refused());
         }
         for (i, r) in records.iter().enumerate() {
             self.line.clear();
@@ -109,10 +114,7 @@ impl RecordSink for JsonLinesWriter {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         if self.failed {
-            return Err(SinkError::Io {
-                what: self.what.clone(),
-                source: io::Error::other("an earlier write failed"),
-            });
+            return Err(self.refused());
         }
         self.flush_buffer()
     }
