@@ -430,6 +430,17 @@ fn base64_shape(input: &[u8]) -> Option<(&[u8], bool)> {
     Some((body, url))
 }
 
+/// The header and payload of a JSON Web Token (`eyJ…` `.` `…` `.` `sig`,
+/// RFC 7519): three dot-separated parts, the first the base64url of a JSON
+/// object. Detection inspects both decoded; masking remembers the payload.
+pub fn jwt_parts(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut parts = value.split(|&b| b == b'.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(_sig), None) if h.starts_with(b"eyJ") => Some((h, p)),
+        _ => None,
+    }
+}
+
 /// Decode `input` when it has the shape of base64 or base64url text (at
 /// least [`MIN_BASE64_LEN`] bytes of one alphabet, padding only at the end,
 /// a length that can be base64, both letter cases or a digit present) and

@@ -17,11 +17,11 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use super::body::inflate::{self, Coding, Inflated};
+use super::body::inflate::{self, Inflated};
 use super::body::json::Node;
 use super::body::{graphql, xml};
 use super::clean_cache::CleanCache;
-use super::decode::{base64_text, fold_overlong_utf8, normalise_path, percent_decode};
+use super::decode::{base64_text, fold_overlong_utf8, jwt_parts, normalise_path, percent_decode};
 use super::{DetectLimits, DetectStats};
 use crate::http::Request;
 
@@ -201,17 +201,12 @@ impl Points {
             _ => value,
         };
         let mut b64 = std::mem::take(&mut self.b64);
-        let mut parts = v.split(|&b| b == b'.');
-        if let (Some(h), Some(p), Some(_sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        {
-            if h.starts_with(b"eyJ") {
-                for (part, suffix) in [(h, ":jwt.header"), (p, ":jwt.payload")] {
-                    b64.clear();
-                    if base64_text(part, &mut b64) {
-                        stats.base64_decoded += 1;
-                        self.push_with(limits, stats, kind, prefix, name, suffix, &b64);
-                    }
+        if let Some((h, p)) = jwt_parts(v) {
+            for (part, suffix) in [(h, ":jwt.header"), (p, ":jwt.payload")] {
+                b64.clear();
+                if base64_text(part, &mut b64) {
+                    stats.base64_decoded += 1;
+                    self.push_with(limits, stats, kind, prefix, name, suffix, &b64);
                 }
             }
         } else {
@@ -403,21 +398,10 @@ impl Points {
         if content_encoding.trim_ascii().is_empty() {
             return body;
         }
-        let mut codings = Vec::with_capacity(inflate::MAX_CODINGS);
-        for name in content_encoding.split(|&c| c == b',') {
-            match Coding::parse(name) {
-                Ok(Some(c)) => codings.push(c),
-                Ok(None) => {}
-                Err(inflate::Unsupported) => {
-                    stats.body_inflate_errors += 1;
-                    return body;
-                }
-            }
-        }
-        if codings.len() > inflate::MAX_CODINGS {
+        let Ok(codings) = inflate::codings([content_encoding]) else {
             stats.body_inflate_errors += 1;
             return body;
-        }
+        };
         // Which buffer holds the current bytes: the body, `a` or `b`.
         let mut cur = 0u8;
         for c in codings.into_iter().rev() {

@@ -54,7 +54,7 @@ use memchr::memmem;
 use serde::Deserialize;
 
 use crate::detect::body::inflate::{self, Coding, Inflated};
-use crate::detect::decode::{base64_text, percent_decode};
+use crate::detect::decode::{base64_text, jwt_parts, percent_decode};
 use crate::detect::point::{header_param, media_type};
 use crate::http::Request;
 
@@ -458,12 +458,8 @@ impl Masker {
             return;
         }
         let mut decoded = Vec::new();
-        let mut parts = clear.split(|&b| b == b'.');
-        let jwt_payload = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(h), Some(p), Some(_), None) if h.starts_with(b"eyJ") => Some(p),
-            _ => None,
-        };
-        if base64_text(jwt_payload.unwrap_or(clear), &mut decoded) {
+        let encoded = jwt_parts(clear).map_or(clear, |(_, payload)| payload);
+        if base64_text(encoded, &mut decoded) {
             secrets.add(&decoded, &token);
         }
     }
@@ -943,7 +939,6 @@ impl Masker {
     /// are not decoded (the mask is of the text as sent).
     fn xml_into(&self, body: &[u8], limit: usize, out: &mut Vec<u8>, secrets: &mut Secrets) {
         let body = body.get(..limit.min(body.len())).unwrap_or_default();
-        let local = |name: &[u8]| -> usize { memchr::memrchr(b':', name).map_or(0, |i| i + 1) };
         // Depth inside the outermost masked element (0: not inside one).
         let mut masked_depth = 0usize;
         let mut i = 0;
@@ -994,9 +989,7 @@ impl Masker {
             if !tag.ends_with(b"/>") {
                 if masked_depth > 0 {
                     masked_depth += 1;
-                } else if !name.is_empty()
-                    && self.param_masked(name.get(local(name)..).unwrap_or_default())
-                {
+                } else if !name.is_empty() && self.param_masked(xml_local_name(name)) {
                     masked_depth = 1;
                 }
             }
@@ -1040,9 +1033,7 @@ impl Masker {
                 .map_or(attrs.len(), |o| value_start + o);
             let value = attrs.get(value_start..value_end).unwrap_or_default();
             out.extend_from_slice(attrs.get(i..value_start).unwrap_or_default());
-            let local =
-                memchr::memrchr(b':', name).map_or(name, |p| name.get(p + 1..).unwrap_or_default());
-            if !value.is_empty() && self.param_masked(local) {
+            if !value.is_empty() && self.param_masked(xml_local_name(name)) {
                 self.mask_value(value, value, out, secrets);
             } else {
                 out.extend_from_slice(value);
@@ -1406,34 +1397,30 @@ fn decoded_body<'b>(
     body: &'b [u8],
     max: usize,
 ) -> Result<Cow<'b, [u8]>, String> {
-    let mut codings = Vec::with_capacity(inflate::MAX_CODINGS);
-    let mut supported = true;
-    let mut names: Vec<&[u8]> = Vec::new();
-    for name in encodings.iter().flat_map(|v| v.split(|&b| b == b',')) {
-        match Coding::parse(name) {
-            Ok(None) => continue,
-            Ok(Some(c)) => codings.push(c),
-            Err(inflate::Unsupported) => supported = false,
-        }
-        names.push(name.trim_ascii());
-    }
+    // The names a placeholder shows: every coding but `identity`.
+    let names: Vec<&[u8]> = encodings
+        .iter()
+        .flat_map(|v| v.split(|&b| b == b','))
+        .filter(|n| !matches!(Coding::parse(n), Ok(None)))
+        .map(|n| n.trim_ascii())
+        .collect();
     if names.is_empty() || body.is_empty() {
         return Ok(Cow::Borrowed(body));
     }
-    if supported && codings.len() <= inflate::MAX_CODINGS {
-        // Listed in the order applied (RFC 9110 §8.4), so undone from the last.
-        let mut cur = Cow::Borrowed(body);
-        for c in codings.into_iter().rev() {
-            let mut out = Vec::new();
-            if inflate::inflate(c, &cur, max, INFLATE_MAX_RATIO, &mut out) == Inflated::Invalid {
-                return Err(coding_label(&names));
-            }
-            // Complete, truncated or capped: what inflated is the text.
-            cur = Cow::Owned(out);
+    let Ok(codings) = inflate::codings(encodings.iter().copied()) else {
+        return Err(coding_label(&names));
+    };
+    // Listed in the order applied (RFC 9110 §8.4), so undone from the last.
+    let mut cur = Cow::Borrowed(body);
+    for c in codings.into_iter().rev() {
+        let mut out = Vec::new();
+        if inflate::inflate(c, &cur, max, INFLATE_MAX_RATIO, &mut out) == Inflated::Invalid {
+            return Err(coding_label(&names));
         }
-        return Ok(cur);
+        // Complete, truncated or capped: what inflated is the text.
+        cur = Cow::Owned(out);
     }
-    Err(coding_label(&names))
+    Ok(cur)
 }
 
 /// The codings named in a placeholder: only token characters (RFC 9110
@@ -1459,6 +1446,12 @@ fn coding_label(names: &[&[u8]]) -> String {
         }
     }
     label
+}
+
+/// An XML element or attribute name without its namespace prefix
+/// (`soap:password` → `password`).
+fn xml_local_name(name: &[u8]) -> &[u8] {
+    memchr::memrchr(b':', name).map_or(name, |p| name.get(p + 1..).unwrap_or_default())
 }
 
 /// Whether a byte ends the authority of a URL found in text (RFC 3986

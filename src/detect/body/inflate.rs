@@ -45,6 +45,24 @@ impl Coding {
     }
 }
 
+/// The codings of `Content-Encoding` values (comma-separated lists, in the
+/// order applied; `identity` and empty names skipped). `Err` when one is not
+/// inflated here or there are more than [`MAX_CODINGS`].
+pub fn codings<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<Coding>, Unsupported> {
+    let mut codings = Vec::with_capacity(MAX_CODINGS);
+    for value in values {
+        for name in value.split(|&b| b == b',') {
+            if let Some(c) = Coding::parse(name)? {
+                codings.push(c);
+            }
+        }
+    }
+    if codings.len() > MAX_CODINGS {
+        return Err(Unsupported);
+    }
+    Ok(codings)
+}
+
 /// What became of an inflation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inflated {
