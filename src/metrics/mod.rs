@@ -304,6 +304,7 @@ impl PipelineReport {
             "specula_reassembly_data_after_rst_segments_total",
             data_after_rst
         );
+        r!("specula_reassembly_rst_resumed_flows_total", rst_resumed);
         r!(
             "specula_reassembly_late_data_in_gap_segments_total",
             late_data_in_gap

@@ -452,6 +452,28 @@ mod tests {
         assert_eq!(w.ctx.pairing.stats().held_records, 0);
     }
 
+    /// An RST at the exact next sequence number that dies before the
+    /// server (a TTL too low) splits a reflected-XSS request for a sensor
+    /// that believes it at once. The flow is held after the RST, resumed by
+    /// the data that follows, and the request is reported whole, as an attack.
+    #[test]
+    fn an_attack_split_by_a_forged_rst_is_reported_whole() {
+        let (mut w, _rx) = worker(65_536);
+        let attack = b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\nX-Request-ID: x1\r\n\r\n";
+        let c = conv(8445)
+            .mss(12)
+            .client(attack.to_vec())
+            .impair(crate::synth::Impairment::ForgedRst { index: 1 });
+        feed(&mut w, &c);
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.table.stats().rst_resumed, 1);
+        assert_eq!(w.ctx.out.len(), 1, "{:?}", w.ctx.out);
+        let r = &w.ctx.out[0];
+        assert!(r.complete);
+        assert_eq!(r.uri, "/?q=<script>alert(document.cookie)</script>");
+        assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
+    }
+
     #[test]
     fn the_mirror_targets_answers_do_not_hold_records() {
         let (mut w, _rx) = worker(65_536);

@@ -104,6 +104,9 @@ pub(crate) struct Assembler {
     recent_pos: u8,
     /// The last hole skipped as a gap, `[start, end)` stream offsets.
     last_gap: (u64, u64),
+    /// This direction sent a believed RST and the flow is held after it
+    /// (kept by the flow table, see `Flow::reset` there).
+    pub(crate) rst_held: bool,
 }
 
 impl Assembler {

@@ -83,11 +83,18 @@
 //!   unknown; otherwise it is ignored (`ignored_segments`), as RFC 5961
 //!   receivers (Linux, the BSDs, macOS, current Windows) answer it with a
 //!   challenge ACK: a forged RST, in the window or not, cannot blind us to a
-//!   connection that goes on. A believed RST flushes and ends with `Rst`.
-//!   Known limit: an exact RST that the server never receives (a TTL too
-//!   low to reach it) still ends our view; what follows is picked up as a
-//!   new midstream flow (below), but a request cut by it is reported
-//!   incomplete and its rest is not joined to it.
+//!   connection that goes on. A believed RST does not end the flow at once:
+//!   the flow is held with its state (buffered data, the handler's `S`) for
+//!   `closed_linger_ns`, on its own list. An exact RST may still never reach
+//!   the receiver (a TTL too low, a checksum its stack drops: the classic
+//!   insertion); new data or a FIN in that time resumes the flow where it
+//!   was (`rst_resumed`), so a request split around such an RST stays
+//!   whole. Otherwise it is flushed and ends with `Rst` when the hold is
+//!   over, at a new SYN on its 4-tuple, or earlier when room is needed:
+//!   held flows give way before open ones, both at `max_flows` and when the
+//!   handler is over its memory budget. Known limit: an attacker who waits
+//!   out the hold before going on still splits the request (what follows is
+//!   picked up as a new midstream flow, below).
 //! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
 //!   late retransmissions and ACKs are ignored instead of creating a new
 //!   midstream flow. Exception: data after an RST starts a new midstream flow
@@ -396,6 +403,10 @@ pub struct ReassemblyStats {
     /// Data segments after an RST ended the flow, picked up as a new
     /// midstream flow (an RST the receiver ignored must not blind us).
     pub data_after_rst: u64,
+    /// Flows that sent new data within `closed_linger_ns` of a believed
+    /// RST and were resumed with their state: the RST never reached the
+    /// receiver, or was forged to blind a sensor.
+    pub rst_resumed: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

@@ -43,11 +43,39 @@ struct Flow<S> {
     to_client: Assembler,
 }
 
+impl<S> Flow<S> {
+    /// Reset by a believed RST, state kept for `closed_linger_ns` on the
+    /// `resetting` list: an RST that never reached the receiver (a TTL too
+    /// low, a bad checksum its stack drops) must not end our view while the
+    /// connection goes on. New data in that time resumes the flow where it
+    /// was (`rst_resumed`); otherwise it ends with `Rst` and lingers. The
+    /// mark is kept in the assembler of the direction that sent the RST
+    /// (where it fits in padding), not in a variant of [`Body`], which would
+    /// grow every slot by 8 bytes.
+    fn reset(&self) -> bool {
+        self.to_server.rst_held || self.to_client.rst_held
+    }
+
+    fn set_reset(&mut self, from_client: bool, held: bool) {
+        if held {
+            if from_client {
+                self.to_server.rst_held = true;
+            } else {
+                self.to_client.rst_held = true;
+            }
+        } else {
+            self.to_server.rst_held = false;
+            self.to_client.rst_held = false;
+        }
+    }
+}
+
 // Entries are stored inline in the slab: a box per flow would cost an
 // allocation and a pointer chase on the hot path to save space only on
 // lingering and vacant slots.
 #[allow(clippy::large_enum_variant)]
 enum Body<S> {
+    /// Open, or held after an RST (see [`Flow::reset`]).
     Open(Flow<S>),
     /// Ended with FIN/RST; kept only to absorb late segments.
     Lingering {
@@ -137,6 +165,7 @@ impl List {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
     Open,
+    Resetting,
     Lingering,
 }
 
@@ -168,6 +197,8 @@ pub struct FlowTable<S> {
     slab: Slab<Slot<S>>,
     free: u32,
     open: List,
+    /// Flows held after an RST (see [`Flow::reset`]), oldest first.
+    resetting: List,
     lingering: List,
     /// Out-of-order bytes held by every assembler.
     buffered: usize,
@@ -218,6 +249,7 @@ impl<S: Default> FlowTable<S> {
             slab: Slab::new(),
             free: NIL,
             open: List::EMPTY,
+            resetting: List::EMPTY,
             lingering: List::EMPTY,
             buffered: 0,
             now: Timestamp(0),
@@ -242,14 +274,19 @@ impl<S: Default> FlowTable<S> {
         let key = FlowKey::of_segment(seg);
         match self.map.get(&key).copied() {
             Some(idx) => {
-                let lingering = match self.slab.get(idx as usize) {
+                let (lingering, reset) = match self.slab.get(idx as usize) {
                     Some(Slot::Occupied(Node {
                         body: Body::Lingering { by_rst },
                         ..
-                    })) => Some(*by_rst),
-                    _ => None,
+                    })) => (Some(*by_rst), false),
+                    Some(Slot::Occupied(Node {
+                        body: Body::Open(flow),
+                        ..
+                    })) => (None, flow.reset()),
+                    _ => (None, false),
                 };
                 match lingering {
+                    None if reset => self.on_reset_segment(idx, key, ts, seg, handler),
                     None => self.on_flow_segment(idx, ts, seg, handler),
                     Some(_) if flags.syn() && !flags.ack() && !flags.rst() => {
                         // Port reuse: a new connection on a closed 4-tuple.
@@ -287,9 +324,84 @@ impl<S: Default> FlowTable<S> {
         self.capacity
     }
 
+    /// A segment of a flow held after an RST (see [`Flow::reset`]).
+    fn on_reset_segment<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        key: FlowKey,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
+        let flags = seg.flags;
+        if flags.syn() && !flags.ack() && !flags.rst() {
+            // Port reuse: the reset connection is over after all.
+            self.end_flow(idx, EndReason::Rst, false, handler);
+            self.create(key, ts, seg, handler);
+            return;
+        }
+        if flags.rst() || !self.brings_new_data(idx, seg) {
+            // Late retransmissions and ACKs of a connection that was reset
+            // do not revive it: it would wait for the idle timeout.
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        self.stats.rst_resumed += 1;
+        if let Some(Slot::Occupied(Node {
+            body: Body::Open(flow),
+            ..
+        })) = self.slab.get_mut(idx as usize)
+        {
+            flow.set_reset(false, false);
+        }
+        self.unlink(Which::Resetting, idx);
+        self.link_tail(Which::Open, idx);
+        self.on_flow_segment(idx, ts, seg, handler);
+    }
+
+    /// Whether `seg` carries a FIN or bytes past what its direction has
+    /// delivered so far.
+    fn brings_new_data(&self, idx: u32, seg: &TcpSegment<'_>) -> bool {
+        let Some(Node {
+            body: Body::Open(flow),
+            ..
+        }) = self.node(idx)
+        else {
+            return false;
+        };
+        let from_client = seg.src == flow.info.client.ip && seg.src_port == flow.info.client.port;
+        let me = if from_client {
+            &flow.to_server
+        } else {
+            &flow.to_client
+        };
+        if !me.started() {
+            return !seg.payload.is_empty() || seg.flags.fin();
+        }
+        let end = me.rel(seg.seq) + seg.payload.len() as i64;
+        (!seg.payload.is_empty() && end > 0) || (seg.flags.fin() && end >= 0 && !me.fin_seen())
+    }
+
+    /// Hold a flow after a believed RST (see [`Flow::reset`]).
+    fn hold_reset(&mut self, idx: u32, from_client: bool) {
+        match self.slab.get_mut(idx as usize) {
+            Some(Slot::Occupied(Node {
+                body: Body::Open(flow),
+                ..
+            })) if !flow.reset() => flow.set_reset(from_client, true),
+            _ => return,
+        }
+        self.unlink(Which::Open, idx);
+        self.link_tail(Which::Resetting, idx);
+    }
+
     /// End least recently seen flows while the handler is over its memory
-    /// budget, sparing the most recent one (the flow being fed).
+    /// budget, sparing the most recent one (the flow being fed). Flows held
+    /// after an RST go first: they are most likely over.
     fn relieve<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        while handler.over_memcap() && self.resetting.head != NIL {
+            self.end_flow(self.resetting.head, EndReason::Rst, true, handler);
+        }
         while handler.over_memcap() && self.open.len > 1 && self.open.head != NIL {
             self.stats.flows_evicted_memcap += 1;
             self.end_flow(self.open.head, EndReason::Evicted, false, handler);
@@ -307,6 +419,9 @@ impl<S: Default> FlowTable<S> {
     /// End every flow (capture finished); buffered data is delivered first,
     /// holes reported as gaps. The table is empty afterwards.
     pub fn end_all<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        while self.resetting.head != NIL {
+            self.end_flow(self.resetting.head, EndReason::Rst, false, handler);
+        }
         while self.open.head != NIL {
             self.end_flow(self.open.head, EndReason::Shutdown, false, handler);
         }
@@ -315,9 +430,15 @@ impl<S: Default> FlowTable<S> {
         }
     }
 
-    /// Open flows (lingering closed flows are not counted).
+    /// Flows whose state is kept: open ones and those held after an RST
+    /// (lingering closed flows are not counted).
     pub fn len(&self) -> usize {
-        self.open.len
+        self.open.len + self.resetting.len
+    }
+
+    /// Flows held after an RST (see [`Flow::reset`]); counted in `len`.
+    pub fn resetting(&self) -> usize {
+        self.resetting.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -359,6 +480,14 @@ impl<S: Default> FlowTable<S> {
             };
             self.stats.flows_timed_out += 1;
             self.end_flow(head, reason, false, handler);
+        }
+        loop {
+            let head = self.resetting.head;
+            let Some(node) = self.node(head) else { break };
+            if self.now.since(node.last_seen) < self.config.closed_linger_ns {
+                break;
+            }
+            self.end_flow(head, EndReason::Rst, true, handler);
         }
         loop {
             let head = self.lingering.head;
@@ -464,6 +593,8 @@ impl<S: Default> FlowTable<S> {
         while self.map.len() >= cap {
             if self.lingering.head != NIL {
                 self.remove(self.lingering.head);
+            } else if self.resetting.head != NIL {
+                self.end_flow(self.resetting.head, EndReason::Rst, false, handler);
             } else if self.open.head != NIL {
                 self.stats.flows_evicted += 1;
                 self.end_flow(self.open.head, EndReason::Evicted, false, handler);
@@ -510,10 +641,12 @@ impl<S: Default> FlowTable<S> {
 
         if flags.rst() {
             let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
-            if believed {
-                self.end_flow(idx, EndReason::Rst, true, handler);
-            } else {
+            if !believed {
                 acct.stats.ignored_segments += 1;
+            } else if self.config.closed_linger_ns > 0 {
+                self.hold_reset(idx, from_client);
+            } else {
+                self.end_flow(idx, EndReason::Rst, true, handler);
             }
             return;
         }
@@ -583,8 +716,10 @@ impl<S: Default> FlowTable<S> {
         let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) else {
             return;
         };
-        let Body::Open(flow) = &mut node.body else {
-            return;
+        let (which, flow) = match &mut node.body {
+            Body::Open(flow) if flow.reset() => (Which::Resetting, flow),
+            Body::Open(flow) => (Which::Open, flow),
+            Body::Lingering { .. } => return,
         };
         let Flow {
             info,
@@ -615,7 +750,7 @@ impl<S: Default> FlowTable<S> {
                 by_rst: reason == EndReason::Rst,
             };
             node.last_seen = self.now;
-            self.unlink(Which::Open, idx);
+            self.unlink(which, idx);
             self.link_tail(Which::Lingering, idx);
         } else {
             self.remove(idx);
@@ -625,6 +760,10 @@ impl<S: Default> FlowTable<S> {
     /// Forget an entry entirely (it must have been ended if it was open).
     fn remove(&mut self, idx: u32) {
         let which = match self.node(idx) {
+            Some(Node {
+                body: Body::Open(flow),
+                ..
+            }) if flow.reset() => Which::Resetting,
             Some(Node {
                 body: Body::Open(_),
                 ..
@@ -663,6 +802,7 @@ impl<S: Default> FlowTable<S> {
     fn list(&mut self, which: Which) -> &mut List {
         match which {
             Which::Open => &mut self.open,
+            Which::Resetting => &mut self.resetting,
             Which::Lingering => &mut self.lingering,
         }
     }

@@ -179,6 +179,14 @@ impl T {
     fn end_all(&mut self) {
         self.t.end_all(&mut self.r);
     }
+    fn advance(&mut self, ts: u64) {
+        self.t.advance_time(Timestamp(ts), &mut self.r);
+    }
+}
+
+/// How long a flow is held after a believed RST (and a closed one lingers).
+fn linger() -> u64 {
+    ReassemblyConfig::default().closed_linger_ns
 }
 
 const CI: u32 = 1000;
@@ -355,22 +363,98 @@ fn rst_flushes_with_gaps_and_ends() {
     t.feed(4, seg(SV, C, SI - 100, 0, RST, b""));
     assert!(t.r.ends().is_empty());
     t.feed(5, seg(SV, C, SI + 1, 0, RST, b""));
+    // Believed, but held: the flow keeps its state in case the RST never
+    // reached the receiver (see the test below).
+    assert!(t.r.ends().is_empty());
+    assert_eq!((t.t.len(), t.t.resetting()), (1, 1));
+    // A late pure ACK and a retransmission of delivered bytes do not revive
+    // it (it would then wait for the idle timeout).
+    t.feed(6, seg(C, SV, CI + 8, SI + 1, ACK, b""));
+    t.feed(6, seg(C, SV, CI + 1, SI + 1, ACK, b"ab"));
+    assert_eq!(t.t.resetting(), 1);
+    assert_eq!(t.t.stats().rst_resumed, 0);
+    // Nothing more: it ends with `Rst` once the hold is over.
+    t.advance(5 + linger());
     assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     assert_eq!(t.r.gaps(1, ToServer), vec![3]);
     assert_eq!(t.r.stream(1, ToServer), b"abfg");
     assert_eq!(t.t.buffered_bytes(), 0);
-    assert_eq!(t.t.lingering(), 1);
+    assert_eq!((t.t.len(), t.t.lingering()), (0, 1));
     // A late pure ACK after the RST is absorbed.
-    t.feed(6, seg(C, SV, CI + 8, SI + 1, ACK, b""));
+    t.feed(6 + linger(), seg(C, SV, CI + 8, SI + 1, ACK, b""));
     assert_eq!(t.t.stats().flows_created, 1);
-    // Data after the RST: the receiver may have ignored the RST (evasion),
+    // Data after the hold: the receiver may have ignored the RST (evasion),
     // so the data is picked up as a new midstream flow, not lost.
-    t.feed(7, seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
+    t.feed(7 + linger(), seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
     assert_eq!(t.t.stats().flows_created, 2);
     assert_eq!(t.t.stats().data_after_rst, 1);
     assert_eq!(t.r.stream(2, ToServer), b"late");
     t.end_all();
     assert_eq!(t.r.ends().len(), 2);
+}
+
+/// The insertion attack on RST handling: an RST with the exact next sequence
+/// number but a TTL that dies before the server. The server never sees it
+/// and takes the rest of the request; a sensor that ended the flow at the
+/// RST would see two halves, neither of them an attack.
+#[test]
+fn an_exact_rst_the_server_never_got_does_not_cut_the_request() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q="));
+    t.feed(3, seg(C, SV, CI + 9, SI + 1, RST | ACK, b""));
+    assert!(t.r.ends().is_empty());
+    t.feed(4, seg(C, SV, CI + 9, SI + 1, ACK, b"<script>x</script>"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.t.stats().rst_resumed, 1);
+    assert_eq!(t.t.stats().flows_created, 1);
+    assert_eq!((t.t.len(), t.t.resetting()), (1, 0));
+    // The server's answer (the other direction) resumes a held flow too, and
+    // a resumed flow believes a later exact RST again.
+    t.feed(5, seg(C, SV, CI + 27, SI + 1, RST, b""));
+    assert_eq!(t.t.resetting(), 1);
+    t.feed(6, seg(SV, C, SI + 1, CI + 27, ACK, b"HTTP/1.1 403"));
+    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 403");
+    assert_eq!(t.t.stats().rst_resumed, 2);
+    t.end_all();
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Shutdown)]);
+}
+
+/// Held flows give way before open ones: a new flow at `max_flows` ends the
+/// held one (with `Rst`, not counted as an eviction), and so does a handler
+/// over its memory budget.
+#[test]
+fn held_flows_make_room_before_open_ones() {
+    let cfg = ReassemblyConfig {
+        max_flows: 2,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.handshake(1, CI, SI);
+    t.feed(2, seg((9, 999), SV, 0, 0, SYN, b""));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, RST, b""));
+    t.feed(4, seg((8, 888), SV, 0, 0, SYN, b""));
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+    assert_eq!(t.t.stats().flows_evicted, 0);
+    assert_eq!((t.t.len(), t.t.resetting()), (2, 0));
+
+    let mut t = FlowTable::<usize>::new(ReassemblyConfig::default());
+    let mut h = Budget {
+        held: HashMap::new(),
+        limit: 250,
+        ended: Vec::new(),
+    };
+    for (i, port) in [3000u16, 3001, 3002].into_iter().enumerate() {
+        let ts = Timestamp(i as u64);
+        t.process(ts, &seg((1, port), SV, 1, 0, SYN, b""), &mut h);
+        t.process(ts, &seg((1, port), SV, 2, 0, ACK, &[b'x'; 100]), &mut h);
+        if port == 3001 {
+            t.process(ts, &seg((1, port), SV, 102, 0, RST, b""), &mut h);
+        }
+    }
+    // Over budget at the third flow: the held second goes, not the first.
+    assert_eq!(h.ended, vec![(2, EndReason::Rst)]);
+    assert_eq!(t.stats().flows_evicted_memcap, 0);
 }
 
 /// An RST inside the window but not at the next expected byte is what a
@@ -387,14 +471,18 @@ fn an_rst_not_at_the_next_byte_does_not_end_the_flow() {
     t.feed(5, seg(C, SV, CI + 9, SI + 1, ACK, b"<script>x</script>"));
     assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
     assert_eq!(t.t.stats().flows_created, 1);
-    // At the next byte it is believed.
+    // At the next byte it is believed (the flow is held, see below).
     t.feed(6, seg(C, SV, CI + 27, SI + 1, RST, b""));
+    assert_eq!(t.t.resetting(), 1);
+    // A new connection on the 4-tuple ends it.
+    t.handshake(7, CI + 5000, SI + 5000);
     assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     // After a FIN, one byte further (the FIN's own sequence number) too.
-    t.handshake(7, CI + 5000, SI + 5000);
     t.feed(8, seg(C, SV, CI + 5001, SI + 5001, ACK | FIN, b"x"));
     t.feed(9, seg(C, SV, CI + 5003, SI + 5001, RST, b""));
-    assert_eq!(t.r.ends().len(), 2);
+    assert_eq!(t.t.resetting(), 1);
+    t.end_all();
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst), (2, EndReason::Rst)]);
 }
 
 #[test]
@@ -502,8 +590,8 @@ fn port_reuse_after_close_is_a_new_flow() {
     let mut t = T::new(ReassemblyConfig::default());
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 1, SI + 1, RST | ACK, b""));
-    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     t.handshake(3, 90_000, 7);
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     t.feed(4, seg(C, SV, 90_001, 8, ACK, b"again"));
     assert_eq!(t.r.stream(2, ToServer), b"again");
     assert!(t.r.infos[&2].handshake_seen);
@@ -548,8 +636,9 @@ fn lingering_entries_make_room_before_eviction() {
     let mut t = T::new(cfg);
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 1, SI + 1, RST, b""));
+    t.advance(2 + linger());
     assert_eq!(t.t.lingering(), 1);
-    t.feed(3, seg((9, 999), SV, 0, 0, SYN, b""));
+    t.feed(3 + linger(), seg((9, 999), SV, 0, 0, SYN, b""));
     assert_eq!((t.t.len(), t.t.lingering()), (1, 0));
     assert_eq!(t.t.stats().flows_evicted, 0);
 }

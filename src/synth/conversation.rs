@@ -47,6 +47,11 @@ pub enum Impairment {
     /// `data` (cycled/truncated to the segment's length). A first-wins
     /// reassembler keeps the original bytes.
     OverlapDifferent { index: usize, data: Vec<u8> },
+    /// Right after segment `index`, an RST from the client at the exact next
+    /// sequence number, as an attacker sends it with a TTL too low to reach
+    /// the server: the connection goes on, the next segment continues the
+    /// stream where the RST claimed it ended.
+    ForgedRst { index: usize },
 }
 
 /// A TCP segment before link rendering.
@@ -241,6 +246,12 @@ pub(crate) fn impair(segs: &mut Vec<Segment>, imp: &Impairment, rng: &mut Rng) {
                     *b = *d;
                 }
                 segs.insert(p + 1, copy);
+            }
+        }
+        Impairment::ForgedRst { index } => {
+            if let Some((p, orig)) = found(segs, *index) {
+                let next = orig.seq.wrapping_add(orig.payload.len() as u32);
+                segs.insert(p + 1, seg(orig.dir, next, orig.ack, RST | ACK, Vec::new()));
             }
         }
         Impairment::Reorder { window } => {
