@@ -9,12 +9,12 @@
 //! datagrams.
 //!
 //! Everything is bounded and every limit counts in [`DefragStats`]:
-//! - bytes held (`max_bytes`): a datagram's buffer is as long as the highest
-//!   byte seen (allocated to that length exactly); at the cap the oldest
-//!   datagrams are dropped, and a datagram that alone would not fit is
-//!   dropped (`dropped_memcap`). Each datagram also keeps its held ranges,
-//!   at most `max_fragments_per_datagram` of 16 bytes (2 KiB), bounded by
-//!   `max_datagrams`;
+//! - bytes held (`max_bytes`): each datagram counts its buffer (as long as
+//!   the highest byte seen, allocated to that length exactly), its held
+//!   ranges (16 bytes each, allocated exactly) and its entry in the table
+//!   ([`ENTRY_BYTES`]), so a flood of lone small fragments is bounded like a
+//!   few large datagrams. At the cap the oldest datagrams are dropped, and a
+//!   datagram that alone would not fit is dropped (`dropped_memcap`);
 //! - datagrams in progress (`max_datagrams`): at the cap the oldest is
 //!   dropped to make room (`dropped_max_datagrams`), so a flood of lone
 //!   fragments cannot freeze reassembly for a whole timeout;
@@ -178,6 +178,14 @@ struct Key {
     tunnel: u64,
 }
 
+/// What a datagram in progress costs besides its buffer and ranges: its
+/// map entry and its place in the creation order.
+pub(super) const ENTRY_BYTES: usize =
+    std::mem::size_of::<(Key, Datagram)>() + std::mem::size_of::<(Key, u64)>();
+
+/// One held range.
+pub(super) const RANGE_BYTES: usize = std::mem::size_of::<(usize, usize)>();
+
 #[derive(Debug)]
 struct Datagram {
     buf: Vec<u8>,
@@ -191,6 +199,13 @@ struct Datagram {
     created: Timestamp,
     generation: u64,
     v6: bool,
+}
+
+impl Datagram {
+    /// Bytes counted against `max_bytes` (see the module doc).
+    fn cost(&self) -> usize {
+        ENTRY_BYTES + self.buf.capacity() + self.covered.capacity() * RANGE_BYTES
+    }
 }
 
 /// A datagram just completed; its payload is [`Defrag::output`].
@@ -344,12 +359,14 @@ impl Defrag {
                     v6: f.v6,
                 },
             );
+            self.bytes += ENTRY_BYTES;
             self.order.push_back((key, generation));
             self.compact_order();
         }
 
+        // At most: the buffer up to `end`, and one more range.
         let held = self.map.get(&key).map_or(0, |d| d.buf.len());
-        let grow = end.saturating_sub(held);
+        let grow = end.saturating_sub(held) + RANGE_BYTES;
         while grow > 0 && self.bytes + grow > self.opts.max_bytes {
             let made_room = self.drop_oldest(Some(&key));
             self.stats.dropped_memcap += 1;
@@ -404,8 +421,8 @@ impl Defrag {
         if start == 0 {
             d.proto = f.proto;
         }
+        let before = d.cost();
         if d.buf.len() < end {
-            *bytes += end - d.buf.len();
             // Exactly: `max_bytes` counts lengths, and amortized growth
             // could hold up to twice that. A datagram grows at most 128
             // times (`max_fragments_per_datagram`), so the copies stay small.
@@ -434,13 +451,14 @@ impl Defrag {
             }
         }
         cover(&mut d.covered, start, end);
+        *bytes = *bytes - before + d.cost();
 
         let complete = d.total.is_some_and(|t| d.covered == [(0, t)]);
         if !complete {
             return None;
         }
         let d = self.map.remove(&key)?;
-        self.bytes -= d.buf.len();
+        self.bytes -= d.cost();
         self.out = d.buf;
         self.stats.reassembled += 1;
         Some(Completed {
@@ -451,7 +469,7 @@ impl Defrag {
 
     fn remove(&mut self, key: &Key) {
         if let Some(d) = self.map.remove(key) {
-            self.bytes -= d.buf.len();
+            self.bytes -= d.cost();
         }
     }
 
@@ -522,18 +540,27 @@ fn copy(buf: &mut [u8], start: usize, data: &[u8], from: usize, to: usize) {
     }
 }
 
-/// Add `start..end` to the sorted, merged ranges.
+/// Add `start..end` to the sorted, merged ranges, in place. Capacity grows
+/// one range at a time, so it never exceeds the most ranges held at once
+/// plus one (what `max_bytes` counts, without amortized doubling).
 fn cover(covered: &mut Vec<(usize, usize)>, start: usize, end: usize) {
+    covered.reserve_exact(1);
     covered.push((start, end));
     covered.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(covered.len());
-    for &(s, e) in covered.iter() {
-        match merged.last_mut() {
+    let mut kept: usize = 0;
+    for i in 0..covered.len() {
+        let Some(&(s, e)) = covered.get(i) else { break };
+        match kept.checked_sub(1).and_then(|k| covered.get_mut(k)) {
             Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
+            _ => {
+                if let Some(slot) = covered.get_mut(kept) {
+                    *slot = (s, e);
+                }
+                kept += 1;
+            }
         }
     }
-    *covered = merged;
+    covered.truncate(kept);
 }
 
 #[cfg(test)]

@@ -26,11 +26,17 @@ fn opts(f: impl FnOnce(&mut DefragOptions)) -> Defrag {
 
 const T: Timestamp = Timestamp(0);
 
+/// What `max_bytes` counts for a datagram with `bytes` of buffer and
+/// `ranges` of range capacity.
+fn cost(bytes: usize, ranges: usize) -> usize {
+    ENTRY_BYTES + bytes + ranges * RANGE_BYTES
+}
+
 #[test]
 fn completes_and_reuses_nothing_stale() {
     let mut d = Defrag::default();
     assert!(d.insert(T, &frag(1, 0, true, &[1; 16])).is_none());
-    assert_eq!((d.datagrams(), d.bytes_held()), (1, 16));
+    assert_eq!((d.datagrams(), d.bytes_held()), (1, cost(16, 1)));
     let c = d.insert(T, &frag(1, 16, false, &[2; 5])).unwrap();
     assert!(!c.v6 && c.proto == 17);
     assert_eq!(d.output(), [[1u8; 16].as_slice(), &[2; 5]].concat());
@@ -69,15 +75,17 @@ fn max_datagrams_drops_the_oldest() {
 
 #[test]
 fn memcap_drops_oldest_then_the_datagram_that_cannot_fit() {
-    let mut d = opts(|o| o.max_bytes = 64);
+    // Room for one datagram of 64 bytes in two fragments (two ranges of
+    // capacity before they merge), not for two of 40.
+    let mut d = opts(|o| o.max_bytes = cost(64, 2));
     d.insert(T, &frag(1, 0, true, &[0; 40]));
     d.insert(T, &frag(2, 0, true, &[0; 40]));
-    assert_eq!((d.datagrams(), d.bytes_held()), (1, 40));
+    assert_eq!((d.datagrams(), d.bytes_held()), (1, cost(40, 1)));
     assert_eq!(d.stats().dropped_memcap, 1);
     // At the cap exactly: fits.
     assert!(d.insert(T, &frag(2, 40, false, &[0; 24])).is_some());
     // Alone bigger than the cap: dropped.
-    d.insert(T, &frag(3, 0, true, &[0; 80]));
+    d.insert(T, &frag(3, 0, true, &[0; 96]));
     assert_eq!((d.datagrams(), d.bytes_held()), (0, 0));
     assert_eq!(d.stats().dropped_memcap, 2);
 }
@@ -185,7 +193,38 @@ fn buffers_hold_what_max_bytes_counts() {
     for i in 0..40 {
         assert!(d.insert(T, &frag(9, i * 1480, true, &[7; 1480])).is_none());
     }
-    assert_eq!(d.bytes_held(), 40 * 1480);
+    // In order, the ranges merge into one as they come: room for two (the
+    // one held and the one being added) is all they take.
+    assert_eq!(d.bytes_held(), cost(40 * 1480, 2));
     let capacity: usize = d.map.values().map(|g| g.buf.capacity()).sum();
-    assert_eq!(capacity, d.bytes_held());
+    assert_eq!(capacity, 40 * 1480);
+    assert_eq!(
+        d.map.values().map(|g| g.covered.capacity()).sum::<usize>(),
+        2
+    );
+}
+
+/// `max_bytes` bounds the table entries and held ranges too, not only the
+/// buffers: lone 8-byte fragments cost far more than 8 bytes each, and
+/// 128 disjoint fragments hold 128 ranges.
+#[test]
+fn max_bytes_counts_entries_and_ranges() {
+    let max = 100 * cost(8, 1);
+    let mut d = opts(|o| o.max_bytes = max);
+    for id in 0..1000 {
+        d.insert(T, &frag(id, 0, true, &[0; 8]));
+    }
+    assert_eq!(d.datagrams(), 100);
+    assert_eq!(d.stats().dropped_memcap, 900);
+    assert!(d.bytes_held() <= max);
+    // Disjoint fragments: every other 8-byte block, 64 ranges.
+    let mut d = Defrag::default();
+    for i in 0..64 {
+        d.insert(T, &frag(7, i * 16, true, &[1; 8]));
+    }
+    let g = d.map.values().next().unwrap();
+    assert_eq!(g.covered.len(), 64);
+    assert!(g.covered.capacity() <= 65);
+    assert_eq!(d.bytes_held(), g.cost());
+    assert_eq!(d.bytes_held(), cost(63 * 16 + 8, g.covered.capacity()));
 }
