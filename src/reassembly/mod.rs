@@ -87,8 +87,8 @@
 //!   the flow is held with its state (buffered data, the handler's `S`) for
 //!   `closed_linger_ns`, on its own list. An exact RST may still never reach
 //!   the receiver (a TTL too low, a checksum its stack drops: the classic
-//!   insertion); new data or a FIN in that time resumes the flow where it
-//!   was (`rst_resumed`), so a request split around such an RST stays
+//!   insertion); new data or a FIN from the side that sent the RST, in that
+//!   time, resumes the flow where it was (`rst_resumed`), so a request split around such an RST stays
 //!   whole. Otherwise it is flushed and ends with `Rst` when the hold is
 //!   over, at a new SYN on its 4-tuple, or earlier when room is needed:
 //!   held flows give way before open ones, both at `max_flows` and when the

@@ -359,8 +359,11 @@ impl<S: Default> FlowTable<S> {
         self.on_flow_segment(idx, ts, seg, handler);
     }
 
-    /// Whether `seg` carries a FIN or bytes past what its direction has
-    /// delivered so far.
+    /// Whether `seg` comes from the side that sent the RST and carries a FIN
+    /// or bytes past what its direction has delivered so far. The other
+    /// side's data does not count: a server goes on sending what was in
+    /// flight when a client really reset, and it would keep the flow open
+    /// until the idle timeout.
     fn brings_new_data(&self, idx: u32, seg: &TcpSegment<'_>) -> bool {
         let Some(Node {
             body: Body::Open(flow),
@@ -375,8 +378,8 @@ impl<S: Default> FlowTable<S> {
         } else {
             &flow.to_client
         };
-        if !me.started() {
-            return !seg.payload.is_empty() || seg.flags.fin();
+        if !me.rst_held {
+            return false;
         }
         let end = me.rel(seg.seq) + seg.payload.len() as i64;
         (!seg.payload.is_empty() && end > 0) || (seg.flags.fin() && end >= 0 && !me.fin_seen())

@@ -409,13 +409,17 @@ fn an_exact_rst_the_server_never_got_does_not_cut_the_request() {
     assert_eq!(t.t.stats().rst_resumed, 1);
     assert_eq!(t.t.stats().flows_created, 1);
     assert_eq!((t.t.len(), t.t.resetting()), (1, 0));
-    // The server's answer (the other direction) resumes a held flow too, and
-    // a resumed flow believes a later exact RST again.
+    // A resumed flow believes a later exact RST again. The other side's
+    // data (what a server had in flight when the client reset) does not
+    // resume it; the RST sender's does.
     t.feed(5, seg(C, SV, CI + 27, SI + 1, RST, b""));
     assert_eq!(t.t.resetting(), 1);
     t.feed(6, seg(SV, C, SI + 1, CI + 27, ACK, b"HTTP/1.1 403"));
-    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 403");
+    assert_eq!(t.t.resetting(), 1);
+    assert_eq!(t.t.stats().rst_resumed, 1);
+    t.feed(7, seg(C, SV, CI + 27, SI + 1, ACK, b"GET /"));
     assert_eq!(t.t.stats().rst_resumed, 2);
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>GET /");
     t.end_all();
     assert_eq!(t.r.ends(), vec![(1, EndReason::Shutdown)]);
 }
