@@ -46,9 +46,11 @@ pub struct SinkStats {
     pub batches_dead_lettered: u64,
     /// Batches deleted or refused because the spool was full (rows lost).
     pub spool_dropped_batches: u64,
-    /// Batches neither delivered nor spooled (no spool, or spool I/O failed).
+    /// Batches neither delivered nor spooled (no spool, or spool I/O
+    /// failed), or spooled and then missing from disk.
     pub batches_lost: u64,
-    /// Rows of those lost batches.
+    /// Rows of those lost batches and of the batches dropped from a full
+    /// spool: every row the sink was handed and will never deliver.
     pub rows_lost: u64,
     /// Gauge: batches waiting in the spool now.
     pub spool_batches: u64,

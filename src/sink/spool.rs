@@ -1,9 +1,14 @@
 //! Crash-safe on-disk spool of batches that could not be delivered yet.
 //!
-//! Owns one directory. Each batch is one file `<seq>-<kind>.batch`, where
-//! `seq` is a zero-padded monotonic sequence number (so lexical order is
-//! hand-over order) and `kind` names what the payload is (for ClickHouse:
-//! the table). The payload is opaque bytes to the spool.
+//! Owns one directory. Each batch is one file `<seq>-<rows>-<kind>.batch`,
+//! where `seq` is a zero-padded monotonic sequence number (so lexical order
+//! is hand-over order), `rows` how many rows the caller said the batch holds
+//! (so a batch dropped or gone missing counts its rows without being read),
+//! and `kind` names what the payload is (for ClickHouse: the table). The
+//! payload is opaque bytes to the spool. Files named `<seq>-<kind>.batch`
+//! (spools written before the row count was kept) are read and replayed as
+//! before; their rows are unknown until [`Spool::count_unknown_rows`] has
+//! counted them with the owner's help (and renamed the file).
 //!
 //! Guarantees:
 //! - **Crash safety.** [`Spool::push`] writes `<name>.tmp`, fsyncs it, renames
@@ -23,8 +28,9 @@
 //!   batches behind it.
 //! - **Bounded.** The bytes of live batches never exceed `max_bytes`; when a
 //!   push would, the [`SpoolFull`] policy drops the oldest batches or the new
-//!   one, and [`SpoolStats::dropped_batches`] counts it. Dead letters are not
-//!   counted against the cap (they are few and need a human).
+//!   one, and [`SpoolStats::dropped_batches`] and
+//!   [`SpoolStats::dropped_rows`] count it. Dead letters are not counted
+//!   against the cap (they are few and need a human).
 //!
 //! Hands on: payloads back to the caller for replay.
 
@@ -66,6 +72,9 @@ pub struct SpoolStats {
     /// Batches deleted or refused because the spool was full.
     pub dropped_batches: u64,
     pub dropped_bytes: u64,
+    /// Rows of those batches (a batch of unknown rows, see the module doc,
+    /// adds none).
+    pub dropped_rows: u64,
     pub dead_lettered_batches: u64,
     /// Writes refused by a full disk; each made the policy drop a batch
     /// (counted in `dropped_batches`).
@@ -73,6 +82,8 @@ pub struct SpoolStats {
     /// Indexed batches whose file was gone when read or dead-lettered
     /// (removed by hand); forgotten, their rows are lost.
     pub missing_batches: u64,
+    /// Rows of those batches (as for `dropped_rows`).
+    pub missing_rows: u64,
 }
 
 /// A spool operation failed.
@@ -121,6 +132,9 @@ pub struct SpoolEntry {
     pub seq: u64,
     pub kind: String,
     pub bytes: u64,
+    /// Rows the batch holds; `None` for a file of the old naming whose rows
+    /// were not counted yet (see the module doc).
+    pub rows: Option<u64>,
 }
 
 /// What [`Spool::push`] did with a batch.
@@ -177,18 +191,26 @@ impl Spool {
             if ext != BATCH_EXT {
                 continue;
             }
-            let Some((seq, kind)) = parse_name(&path) else {
+            let Some((seq, kind, rows)) = parse_name(&path) else {
                 continue;
             };
             let bytes = item.metadata().map_err(io_err(&path))?.len();
             used_bytes = used_bytes.saturating_add(bytes);
             max_seq = Some(max_seq.map_or(seq, |m: u64| m.max(seq)));
-            entries.insert(seq, SpoolEntry { seq, kind, bytes });
+            entries.insert(
+                seq,
+                SpoolEntry {
+                    seq,
+                    kind,
+                    bytes,
+                    rows,
+                },
+            );
         }
         // Dead letters also reserve their numbers so names never collide.
         for item in fs::read_dir(&dead).map_err(io_err(&dead))? {
             let item = item.map_err(io_err(&dead))?;
-            if let Some((seq, _)) = parse_name(&item.path()) {
+            if let Some((seq, ..)) = parse_name(&item.path()) {
                 max_seq = Some(max_seq.map_or(seq, |m: u64| m.max(seq)));
             }
         }
@@ -225,32 +247,38 @@ impl Spool {
         &self.stats
     }
 
-    /// Stores a batch durably (see the module doc for the order of steps).
-    pub fn push(&mut self, kind: &str, payload: &[u8]) -> Result<PushOutcome, SpoolError> {
+    /// Stores a batch of `rows` rows durably (see the module doc for the
+    /// order of steps).
+    pub fn push(
+        &mut self,
+        kind: &str,
+        rows: u64,
+        payload: &[u8],
+    ) -> Result<PushOutcome, SpoolError> {
         check_kind(kind)?;
         let size = payload.len() as u64;
         if size > self.max_bytes {
-            self.count_drop(size);
+            self.count_drop(size, Some(rows));
             return Ok(PushOutcome::Dropped);
         }
         let mut dropped_oldest = 0;
         while self.used_bytes.saturating_add(size) > self.max_bytes {
             match self.when_full {
                 SpoolFull::DropNewest => {
-                    self.count_drop(size);
+                    self.count_drop(size, Some(rows));
                     return Ok(PushOutcome::Dropped);
                 }
                 SpoolFull::DropOldest => {
                     let Some(oldest) = self.oldest() else { break };
                     self.delete(&oldest)?;
-                    self.count_drop(oldest.bytes);
+                    self.count_drop(oldest.bytes, oldest.rows);
                     dropped_oldest += 1;
                 }
             }
         }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
-        let name = file_name(seq, kind);
+        let name = file_name(seq, kind, Some(rows));
         let tmp = self.dir.join(format!("{name}.{TMP_EXT}"));
         let fin = self.dir.join(format!("{name}.{BATCH_EXT}"));
         // The disk may fill before the byte cap does (other files, a small
@@ -274,11 +302,11 @@ impl Spool {
                         SpoolFull::DropNewest => None,
                     };
                     let Some(oldest) = oldest else {
-                        self.count_drop(size);
+                        self.count_drop(size, Some(rows));
                         return Ok(PushOutcome::Dropped);
                     };
                     self.delete(&oldest)?;
-                    self.count_drop(oldest.bytes);
+                    self.count_drop(oldest.bytes, oldest.rows);
                     dropped_oldest += 1;
                 }
             }
@@ -300,6 +328,7 @@ impl Spool {
                 seq,
                 kind: kind.to_string(),
                 bytes: size,
+                rows: Some(rows),
             },
         );
         self.stats.pushed_batches += 1;
@@ -343,7 +372,7 @@ impl Spool {
         entry: &SpoolEntry,
         reason: &str,
     ) -> Result<DeadLetterOutcome, SpoolError> {
-        let name = file_name(entry.seq, &entry.kind);
+        let name = file_name(entry.seq, &entry.kind, entry.rows);
         let dead = self.dir.join(DEAD_DIR);
         let reason_path = dead.join(format!("{name}.reason"));
         write_synced(&reason_path, reason.as_bytes())?;
@@ -369,23 +398,27 @@ impl Spool {
     /// Drops a batch whose file is gone (see [`SpoolError::is_not_found`])
     /// from the index, so the batches behind it can be replayed.
     pub fn forget_missing(&mut self, entry: &SpoolEntry) {
-        if self.entries.contains_key(&entry.seq) {
+        if let Some(e) = self.entries.get(&entry.seq) {
+            let rows = e.rows.unwrap_or(0);
             self.forget(entry);
             self.stats.missing_batches += 1;
+            self.stats.missing_rows = self.stats.missing_rows.saturating_add(rows);
         }
     }
 
-    /// Writes a batch that was never spooled straight to `dead/` with its reason.
+    /// Writes a batch of `rows` rows that was never spooled straight to
+    /// `dead/` with its reason.
     pub fn dead_letter_payload(
         &mut self,
         kind: &str,
+        rows: u64,
         payload: &[u8],
         reason: &str,
     ) -> Result<u64, SpoolError> {
         check_kind(kind)?;
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
-        let name = file_name(seq, kind);
+        let name = file_name(seq, kind, Some(rows));
         let dead = self.dir.join(DEAD_DIR);
         write_synced(&dead.join(format!("{name}.reason")), reason.as_bytes())?;
         write_synced(&dead.join(format!("{name}.{BATCH_EXT}")), payload)?;
@@ -394,9 +427,49 @@ impl Spool {
         Ok(seq)
     }
 
+    /// Counts the rows of batches whose file name does not say (spooled
+    /// before the count was kept) with `rows_of(kind, payload)`, and renames
+    /// each file to the current naming, so a later drop or loss counts its
+    /// rows and this happens once. Reads every such file: meant for the
+    /// start, after an upgrade. A file that cannot be read or renamed keeps
+    /// unknown rows (it is still replayed); returns how many were counted.
+    pub fn count_unknown_rows(&mut self, rows_of: impl Fn(&str, &[u8]) -> u64) -> usize {
+        let unknown: Vec<SpoolEntry> = self
+            .entries
+            .values()
+            .filter(|e| e.rows.is_none())
+            .cloned()
+            .collect();
+        let mut counted = 0;
+        for old in unknown {
+            let Ok(payload) = self.read(&old) else {
+                continue;
+            };
+            let new = SpoolEntry {
+                rows: Some(rows_of(&old.kind, &payload)),
+                ..old.clone()
+            };
+            if let Err(e) = fs::rename(self.path_of(&old), self.path_of(&new)) {
+                tracing::warn!(seq = old.seq, error = %e, "spool: cannot rename a batch to record its rows");
+                continue;
+            }
+            self.entries.insert(new.seq, new);
+            counted += 1;
+        }
+        if counted > 0 {
+            // A rename lost in a crash leaves the old name: counted again next time.
+            if let Err(e) = sync_dir(&self.dir) {
+                tracing::warn!(error = %e, "spool: directory not synced after renames");
+            }
+        }
+        counted
+    }
+
     fn path_of(&self, entry: &SpoolEntry) -> PathBuf {
-        self.dir
-            .join(format!("{}.{BATCH_EXT}", file_name(entry.seq, &entry.kind)))
+        self.dir.join(format!(
+            "{}.{BATCH_EXT}",
+            file_name(entry.seq, &entry.kind, entry.rows)
+        ))
     }
 
     fn delete(&mut self, entry: &SpoolEntry) -> Result<(), SpoolError> {
@@ -418,9 +491,10 @@ impl Spool {
         }
     }
 
-    fn count_drop(&mut self, bytes: u64) {
+    fn count_drop(&mut self, bytes: u64, rows: Option<u64>) {
         self.stats.dropped_batches += 1;
         self.stats.dropped_bytes = self.stats.dropped_bytes.saturating_add(bytes);
+        self.stats.dropped_rows = self.stats.dropped_rows.saturating_add(rows.unwrap_or(0));
     }
 }
 
@@ -437,18 +511,36 @@ fn check_kind(kind: &str) -> Result<(), SpoolError> {
     }
 }
 
-/// 20 digits hold every u64, so lexical order is numeric order.
-fn file_name(seq: u64, kind: &str) -> String {
-    format!("{seq:020}-{kind}")
+/// 20 digits hold every u64, so lexical order is numeric order. `None`
+/// rows: the old naming, without the count.
+fn file_name(seq: u64, kind: &str, rows: Option<u64>) -> String {
+    match rows {
+        Some(rows) => format!("{seq:020}-{rows}-{kind}"),
+        None => format!("{seq:020}-{kind}"),
+    }
 }
 
-fn parse_name(path: &Path) -> Option<(u64, String)> {
+/// `(seq, kind, rows)` of `<seq>-<rows>-<kind>.*`, or of the old
+/// `<seq>-<kind>.*` with rows `None` (a kind never holds a `-`).
+fn parse_name(path: &Path) -> Option<(u64, String, Option<u64>)> {
     let stem = path.file_stem()?.to_str()?;
-    let (seq, kind) = stem.split_once('-')?;
+    let (seq, rest) = stem.split_once('-')?;
+    let (rows, kind) = match rest.split_once('-') {
+        Some((rows, kind)) => (Some(digits(rows)?), kind),
+        None => (None, rest),
+    };
     if seq.len() != 20 || check_kind(kind).is_err() {
         return None;
     }
-    Some((seq.parse().ok()?, kind.to_string()))
+    Some((digits(seq)?, kind.to_string(), rows))
+}
+
+/// A decimal number of ASCII digits only (`parse` alone would take a `+`).
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
@@ -486,10 +578,10 @@ mod tests {
         // A non-empty directory where the first batch's file should go.
         let blocker = d
             .path()
-            .join(format!("{}.{BATCH_EXT}", file_name(0, "attacks")));
+            .join(format!("{}.{BATCH_EXT}", file_name(0, "attacks", Some(1))));
         fs::create_dir(&blocker).unwrap();
         fs::write(blocker.join("x"), b"x").unwrap();
-        assert!(s.push("attacks", b"first").is_err());
+        assert!(s.push("attacks", 1, b"first").is_err());
         let names: Vec<String> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -499,7 +591,7 @@ mod tests {
             "{names:?}"
         );
         assert_eq!((s.len(), s.used_bytes()), (0, 0));
-        assert!(s.push("attacks", b"second").is_ok());
+        assert!(s.push("attacks", 1, b"second").is_ok());
         assert_eq!(s.len(), 1);
     }
 
@@ -508,7 +600,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         for i in 0..5u8 {
-            let out = s.push("attacks", &[i; 10]).unwrap();
+            let out = s.push("attacks", 1, &[i; 10]).unwrap();
             assert_eq!(
                 out,
                 PushOutcome::Stored {
@@ -535,14 +627,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         {
             let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
-            s.push("attacks", b"one").unwrap();
-            s.push("requests_1m", b"two").unwrap();
+            s.push("attacks", 1, b"one").unwrap();
+            s.push("requests_1m", 1, b"two").unwrap();
         }
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         let kinds: Vec<_> = s.entries().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["attacks", "requests_1m"]);
         assert_eq!(
-            s.push("attacks", b"three").unwrap(),
+            s.push("attacks", 1, b"three").unwrap(),
             PushOutcome::Stored {
                 seq: 2,
                 dropped_oldest: 0
@@ -561,7 +653,7 @@ mod tests {
         assert!(!d.path().join("00000000000000000007-attacks.tmp").exists());
         // A torn temp file does not reserve its number, a batch file does.
         assert!(matches!(
-            s.push("attacks", b"x").unwrap(),
+            s.push("attacks", 1, b"x").unwrap(),
             PushOutcome::Stored { seq: 0, .. }
         ));
         // Only the final name exists after a push: no temp left behind.
@@ -570,18 +662,18 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n != DEAD_DIR)
             .collect();
-        assert_eq!(names, ["00000000000000000000-attacks.batch"]);
+        assert_eq!(names, ["00000000000000000000-1-attacks.batch"]);
     }
 
     #[test]
     fn cap_drop_oldest_at_the_limit() {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 30, SpoolFull::DropOldest);
-        s.push("a", &[0; 10]).unwrap();
-        s.push("a", &[1; 10]).unwrap();
+        s.push("a", 1, &[0; 10]).unwrap();
+        s.push("a", 1, &[1; 10]).unwrap();
         // Exactly at the limit: fits.
         assert!(matches!(
-            s.push("a", &[2; 10]).unwrap(),
+            s.push("a", 1, &[2; 10]).unwrap(),
             PushOutcome::Stored {
                 dropped_oldest: 0,
                 ..
@@ -590,7 +682,7 @@ mod tests {
         assert_eq!(s.used_bytes(), 30);
         // One byte over: the oldest goes.
         assert_eq!(
-            s.push("a", &[3; 1]).unwrap(),
+            s.push("a", 1, &[3; 1]).unwrap(),
             PushOutcome::Stored {
                 seq: 3,
                 dropped_oldest: 1
@@ -606,9 +698,9 @@ mod tests {
     fn cap_drop_newest_keeps_history() {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 20, SpoolFull::DropNewest);
-        s.push("a", &[0; 10]).unwrap();
-        s.push("a", &[1; 10]).unwrap();
-        assert_eq!(s.push("a", &[2; 1]).unwrap(), PushOutcome::Dropped);
+        s.push("a", 1, &[0; 10]).unwrap();
+        s.push("a", 1, &[1; 10]).unwrap();
+        assert_eq!(s.push("a", 1, &[2; 1]).unwrap(), PushOutcome::Dropped);
         assert_eq!(s.len(), 2);
         assert_eq!(s.oldest().unwrap().seq, 0);
         assert_eq!(s.stats().dropped_batches, 1);
@@ -618,14 +710,14 @@ mod tests {
             5,
             SpoolFull::DropOldest,
         );
-        assert_eq!(s2.push("a", &[0; 6]).unwrap(), PushOutcome::Dropped);
+        assert_eq!(s2.push("a", 1, &[0; 6]).unwrap(), PushOutcome::Dropped);
     }
 
     #[test]
     fn dead_letter_moves_the_batch_with_its_reason() {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
-        s.push("attacks", b"bad").unwrap();
+        s.push("attacks", 1, b"bad").unwrap();
         let e = s.oldest().unwrap();
         assert_eq!(
             s.dead_letter(&e, "Code: 53. Type mismatch").unwrap(),
@@ -634,20 +726,20 @@ mod tests {
         assert!(s.is_empty());
         let dead = d.path().join(DEAD_DIR);
         assert_eq!(
-            fs::read(dead.join("00000000000000000000-attacks.batch")).unwrap(),
+            fs::read(dead.join("00000000000000000000-1-attacks.batch")).unwrap(),
             b"bad"
         );
         assert_eq!(
-            fs::read_to_string(dead.join("00000000000000000000-attacks.reason")).unwrap(),
+            fs::read_to_string(dead.join("00000000000000000000-1-attacks.reason")).unwrap(),
             "Code: 53. Type mismatch"
         );
-        let seq = s.dead_letter_payload("attacks", b"p", "why").unwrap();
+        let seq = s.dead_letter_payload("attacks", 1, b"p", "why").unwrap();
         assert_eq!(seq, 1);
         // Reopen: dead letters are not replayed, and their numbers stay taken.
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         assert!(s.is_empty());
         assert!(matches!(
-            s.push("attacks", b"x").unwrap(),
+            s.push("attacks", 1, b"x").unwrap(),
             PushOutcome::Stored { seq: 2, .. }
         ));
     }
@@ -659,9 +751,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         for i in 0..3u8 {
-            s.push("attacks", &[i; 4]).unwrap();
+            s.push("attacks", 1, &[i; 4]).unwrap();
         }
-        fs::remove_file(d.path().join("00000000000000000000-attacks.batch")).unwrap();
+        fs::remove_file(d.path().join("00000000000000000000-1-attacks.batch")).unwrap();
         let e = s.oldest().unwrap();
         assert_eq!(s.dead_letter(&e, "x").unwrap(), DeadLetterOutcome::Missing);
         assert_eq!((s.len(), s.used_bytes()), (2, 8));
@@ -671,7 +763,7 @@ mod tests {
         // No reason file left without its batch.
         assert_eq!(fs::read_dir(d.path().join(DEAD_DIR)).unwrap().count(), 0);
 
-        fs::remove_file(d.path().join("00000000000000000001-attacks.batch")).unwrap();
+        fs::remove_file(d.path().join("00000000000000000001-1-attacks.batch")).unwrap();
         let e = s.oldest().unwrap();
         let err = s.read(&e).unwrap_err();
         assert!(err.is_not_found(), "{err}");
@@ -682,13 +774,120 @@ mod tests {
         assert_eq!(s.read(&s.oldest().unwrap()).unwrap(), [2; 4]);
     }
 
+    /// Issue 8: a batch dropped at the cap (oldest or newest), refused as
+    /// larger than the cap, or removed by hand counts its rows, not only
+    /// itself, so the sink's rows-lost total is complete.
+    #[test]
+    fn rows_of_dropped_and_missing_batches_are_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 20, SpoolFull::DropOldest);
+        s.push("a", 5, &[0; 10]).unwrap();
+        s.push("a", 7, &[1; 10]).unwrap();
+        // Drops the oldest (5 rows) to fit.
+        s.push("a", 11, &[2; 10]).unwrap();
+        assert_eq!(s.stats().dropped_rows, 5);
+        // Larger than the whole cap: refused, whatever the policy.
+        assert_eq!(s.push("a", 13, &[3; 21]).unwrap(), PushOutcome::Dropped);
+        assert_eq!((s.stats().dropped_batches, s.stats().dropped_rows), (2, 18));
+        let e = s.oldest().unwrap();
+        assert_eq!(e.rows, Some(7));
+        fs::remove_file(s.path_of(&e)).unwrap();
+        s.forget_missing(&e);
+        assert_eq!((s.stats().missing_batches, s.stats().missing_rows), (1, 7));
+
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 20, SpoolFull::DropNewest);
+        s.push("a", 5, &[0; 20]).unwrap();
+        assert_eq!(s.push("a", 3, &[1; 1]).unwrap(), PushOutcome::Dropped);
+        assert_eq!(s.stats().dropped_rows, 3);
+        // The count survives a restart: it is in the file name.
+        drop(s);
+        let s = spool(d.path(), 20, SpoolFull::DropNewest);
+        assert_eq!(s.oldest().unwrap().rows, Some(5));
+    }
+
+    /// Files of the old naming (`<seq>-<kind>.batch`, no row count) are
+    /// still indexed, replayed and dropped; their rows count once the owner
+    /// has counted them, which renames the files so it happens once.
+    #[test]
+    fn old_file_names_are_replayed_and_their_rows_counted_once() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(
+            d.path().join("00000000000000000003-attacks.batch"),
+            b"{}\n{}\n",
+        )
+        .unwrap();
+        fs::write(d.path().join("00000000000000000004-attacks.batch"), b"{}\n").unwrap();
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        let old = s.entries();
+        assert_eq!(old.len(), 2);
+        assert!(old.iter().all(|e| e.rows.is_none()));
+        assert_eq!(s.read(&old[0]).unwrap(), b"{}\n{}\n");
+        let lines = |_: &str, p: &[u8]| p.iter().filter(|b| **b == b'\n').count() as u64;
+        assert_eq!(s.count_unknown_rows(lines), 2);
+        assert_eq!(s.count_unknown_rows(lines), 0, "once");
+        let rows: Vec<_> = s.entries().iter().map(|e| e.rows).collect();
+        assert_eq!(rows, [Some(2), Some(1)]);
+        assert_eq!(s.read(&s.oldest().unwrap()).unwrap(), b"{}\n{}\n");
+        // Renamed on disk: a reopened spool knows the rows, and the
+        // sequence goes on after them.
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        assert_eq!(s.oldest().unwrap().rows, Some(2));
+        assert!(d
+            .path()
+            .join("00000000000000000003-2-attacks.batch")
+            .exists());
+        assert!(matches!(
+            s.push("attacks", 1, b"{}\n").unwrap(),
+            PushOutcome::Stored { seq: 5, .. }
+        ));
+        // An old file that was never counted is still dropped at the cap
+        // (its rows unknown: none added).
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("00000000000000000000-attacks.batch"), [0; 10]).unwrap();
+        let mut s = spool(d.path(), 10, SpoolFull::DropOldest);
+        assert!(matches!(
+            s.push("attacks", 4, &[1; 10]).unwrap(),
+            PushOutcome::Stored {
+                dropped_oldest: 1,
+                ..
+            }
+        ));
+        assert_eq!((s.stats().dropped_batches, s.stats().dropped_rows), (1, 0));
+    }
+
+    #[test]
+    fn names_parse_in_both_forms_and_nothing_else() {
+        let p = |n: &str| parse_name(Path::new(n));
+        assert_eq!(
+            p("00000000000000000001-12-attacks.batch"),
+            Some((1, "attacks".into(), Some(12)))
+        );
+        assert_eq!(
+            p("00000000000000000001-requests_1m.batch"),
+            Some((1, "requests_1m".into(), None))
+        );
+        for bad in [
+            "00000000000000000001-+12-attacks.batch",
+            "00000000000000000001--attacks.batch",
+            "00000000000000000001-1-2-attacks.batch",
+            "1-attacks.batch",
+            "00000000000000000001-x-attacks.batch",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn bad_kinds_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let mut s = spool(d.path(), 100, SpoolFull::DropOldest);
-        assert!(matches!(s.push("../x", b""), Err(SpoolError::BadKind(_))));
-        assert!(matches!(s.push("", b""), Err(SpoolError::BadKind(_))));
-        assert!(matches!(s.push("a-b", b""), Err(SpoolError::BadKind(_))));
+        assert!(matches!(
+            s.push("../x", 1, b""),
+            Err(SpoolError::BadKind(_))
+        ));
+        assert!(matches!(s.push("", 1, b""), Err(SpoolError::BadKind(_))));
+        assert!(matches!(s.push("a-b", 1, b""), Err(SpoolError::BadKind(_))));
     }
 
     proptest::proptest! {
@@ -700,13 +899,19 @@ mod tests {
             let d = tempfile::tempdir().unwrap();
             let mut s = spool(d.path(), cap, SpoolFull::DropOldest);
             let mut stored = Vec::new();
+            let mut pushed_rows = 0;
             for (i, n) in sizes.iter().enumerate() {
                 let payload = vec![u8::try_from(i).unwrap(); *n];
-                if let PushOutcome::Stored { seq, .. } = s.push("a", &payload).unwrap() {
+                let rows = i as u64 + 1;
+                pushed_rows += rows;
+                if let PushOutcome::Stored { seq, .. } = s.push("a", rows, &payload).unwrap() {
                     stored.push((seq, payload));
                 }
                 proptest::prop_assert!(s.used_bytes() <= cap);
             }
+            // Every row is either still spooled or counted as dropped.
+            let kept: u64 = s.entries().iter().filter_map(|e| e.rows).sum();
+            proptest::prop_assert_eq!(kept + s.stats().dropped_rows, pushed_rows);
             // What is left is a suffix of what was stored, in order.
             let left = s.entries();
             let tail = &stored[stored.len() - left.len()..];

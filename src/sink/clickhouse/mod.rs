@@ -423,6 +423,8 @@ pub struct ClickHouseStats {
     pub batches_spooled: u64,
     pub batches_replayed: u64,
     pub batches_dead_lettered: u64,
+    /// Batches deleted or refused because the spool was full; their rows
+    /// count in `rows_lost`.
     pub spool_dropped_batches: u64,
     /// Spooled batches whose file was gone from disk (removed by hand):
     /// skipped, and counted in `batches_lost` too.
@@ -430,6 +432,7 @@ pub struct ClickHouseStats {
     /// Batches neither inserted nor spooled (no spool, or spool I/O failed),
     /// or spooled and then missing from disk.
     pub batches_lost: u64,
+    /// Rows of the lost batches and of the batches dropped from a full spool.
     pub rows_lost: u64,
     /// Gauge: live batches in the spool.
     pub spool_batches: u64,
@@ -631,6 +634,7 @@ impl ClickHouseSink {
                 if fatal {
                     return;
                 }
+                ins.count_unknown_spool_rows();
                 ins.drain_spool(true);
                 ins.run(jobs_rx);
             })
@@ -1331,11 +1335,34 @@ impl Inserter {
     fn count_missing(&self, entry: &SpoolEntry) {
         bump(&self.counters.spool_missing_batches, 1);
         bump(&self.counters.batches_lost, 1);
+        bump(&self.counters.rows_lost, entry.rows.unwrap_or(0));
         tracing::error!(
             seq = entry.seq,
             table = %entry.kind,
+            rows = ?entry.rows,
             "clickhouse spool: a batch file is missing (removed by hand?); skipped"
         );
+    }
+
+    /// Batches spooled by a version that did not name their row count get
+    /// it now (one row per line of the payload, as [`Batch::encode`]
+    /// writes), so dropping or missing one later counts its rows.
+    fn count_unknown_spool_rows(&mut self) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        let counted = spool.count_unknown_rows(|_, payload| {
+            payload
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64
+        });
+        if counted > 0 {
+            tracing::info!(
+                batches = counted,
+                "clickhouse spool: counted the rows of batches spooled by an older version"
+            );
+        }
     }
 
     fn spool_batch(&mut self, batch: &Batch) {
@@ -1354,10 +1381,18 @@ impl Inserter {
         let Some(spool) = self.spool.as_mut() else {
             return;
         };
-        let before = spool.stats().dropped_batches;
-        let result = spool.push(batch.kind(), &payload);
-        let dropped = spool.stats().dropped_batches - before;
-        bump(&self.counters.spool_dropped_batches, dropped);
+        let before = spool.stats().clone();
+        let result = spool.push(batch.kind(), rows, &payload);
+        let after = spool.stats();
+        // Dropped batches (the oldest ones, or this one) lose their rows.
+        bump(
+            &self.counters.spool_dropped_batches,
+            after.dropped_batches.saturating_sub(before.dropped_batches),
+        );
+        bump(
+            &self.counters.rows_lost,
+            after.dropped_rows.saturating_sub(before.dropped_rows),
+        );
         self.counters.spool_gauges(Some(spool));
         match result {
             Ok(PushOutcome::Stored { .. }) => bump(&self.counters.batches_spooled, 1),
@@ -1381,7 +1416,7 @@ impl Inserter {
             Err(e) => return self.lose(rows, e),
         };
         match self.spool.as_mut() {
-            Some(spool) => match spool.dead_letter_payload(batch.kind(), &payload, reason) {
+            Some(spool) => match spool.dead_letter_payload(batch.kind(), rows, &payload, reason) {
                 Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
                 Err(e) => self.lose(rows, e.to_string()),
             },
@@ -1712,7 +1747,7 @@ mod tests {
             let mut chunk = Vec::new();
             rowbinary::encode_attack(&row, &mut chunk);
             let payload = Batch::Attacks(vec![chunk.into()], 1).encode().unwrap();
-            spool.push(ATTACKS_TABLE, &payload).unwrap();
+            spool.push(ATTACKS_TABLE, 1, &payload).unwrap();
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1725,7 +1760,7 @@ mod tests {
     }
 
     fn spool_path(dir: &std::path::Path, seq: u64) -> PathBuf {
-        dir.join(format!("{seq:020}-{ATTACKS_TABLE}.batch"))
+        dir.join(format!("{seq:020}-1-{ATTACKS_TABLE}.batch"))
     }
 
     /// A batch file removed by hand is skipped and counted; the
@@ -1746,11 +1781,82 @@ mod tests {
         assert_eq!(s.batches_replayed, 1, "{s:?}");
         assert_eq!(s.spool_missing_batches, 1);
         assert_eq!(s.batches_lost, 1);
+        assert_eq!(s.rows_lost, 1, "its row is lost too");
         assert_eq!(s.batches_dead_lettered, 0);
         assert_eq!((s.spool_batches, s.spool_bytes), (0, 0));
         assert!(ins.spool.as_ref().unwrap().is_empty());
         assert_eq!(requests.load(Ordering::SeqCst), 1);
         assert!(ins.loss.is_none());
+    }
+
+    /// An attack batch of `n` rows, as the batcher hands it over.
+    fn attack_batch(n: u32) -> Batch {
+        let mut chunk = Vec::new();
+        for i in 0..n {
+            let row = AttackRow::from_record(&row::tests::record(i, true), "s").unwrap();
+            rowbinary::encode_attack(&row, &mut chunk);
+        }
+        Batch::Attacks(vec![chunk.into()], n as usize)
+    }
+
+    /// Issue 8: the rows of a batch the full spool drops (here the oldest,
+    /// to make room) count in `rows_lost`, not only the batch in
+    /// `spool_dropped_batches`.
+    #[test]
+    fn rows_of_a_batch_dropped_from_the_full_spool_are_counted_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: format!("http://127.0.0.1:{}", closed_port()),
+            ..ClickHouseConfig::default()
+        };
+        // Room for exactly one batch of three rows.
+        let cap = attack_batch(3).encode().unwrap().len() as u64;
+        let spool = Spool::open(d.path(), cap, SpoolFull::DropOldest).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let admin = client(&cfg).unwrap();
+        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
+        ins.spool_batch(&attack_batch(3));
+        ins.spool_batch(&attack_batch(3));
+        let s = ins.counters.snapshot();
+        assert_eq!(
+            (s.batches_spooled, s.spool_dropped_batches),
+            (2, 1),
+            "{s:?}"
+        );
+        assert_eq!(s.rows_lost, 3, "{s:?}");
+        assert_eq!(s.spool_batches, 1);
+    }
+
+    /// A spool written before row counts were kept: its batches get their
+    /// count at start, so one dropped later counts its rows.
+    #[test]
+    fn batches_spooled_by_an_older_version_get_their_rows_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let payload = attack_batch(3).encode().unwrap();
+        std::fs::write(
+            d.path().join(format!("{:020}-{ATTACKS_TABLE}.batch", 0)),
+            &payload,
+        )
+        .unwrap();
+        let cfg = ClickHouseConfig {
+            url: format!("http://127.0.0.1:{}", closed_port()),
+            ..ClickHouseConfig::default()
+        };
+        let spool = Spool::open(d.path(), payload.len() as u64, SpoolFull::DropOldest).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let admin = client(&cfg).unwrap();
+        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
+        ins.count_unknown_spool_rows();
+        assert_eq!(ins.spool.as_ref().unwrap().oldest().unwrap().rows, Some(3));
+        ins.spool_batch(&attack_batch(1));
+        let s = ins.counters.snapshot();
+        assert_eq!((s.spool_dropped_batches, s.rows_lost), (1, 3), "{s:?}");
     }
 
     /// A read error other than a missing file (here EISDIR,
