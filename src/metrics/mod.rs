@@ -452,6 +452,11 @@ impl PipelineReport {
                 None,
                 k.spool_dropped_batches,
             ),
+            (
+                "specula_sink_spool_missing_batches_total",
+                None,
+                k.spool_missing_batches,
+            ),
             ("specula_sink_lost_batches_total", None, k.batches_lost),
             ("specula_sink_lost_rows_total", None, k.rows_lost),
         ]);
@@ -531,6 +536,7 @@ impl PipelineReport {
                         || name.contains("untrusted")
                         || name.starts_with("specula_sink_")
                             && (name.contains("spooled")
+                                || name.contains("missing")
                                 || name.contains("dead_lettered")
                                 || name.contains("lost")
                                 || name.contains("retries")))
@@ -662,6 +668,7 @@ mod tests {
         r.sink.batches_spooled = 3;
         r.sink.batches_replayed = 1;
         r.sink.rows_lost = 7;
+        r.sink.spool_missing_batches = 2;
         r.sink.insert_retries = 4;
         r.sink.spool_batches = 2;
         r.sink.spool_bytes = 4096;
@@ -671,6 +678,10 @@ mod tests {
         assert!(c.contains(&("specula_sink_spooled_batches_total", None, 3)));
         assert!(c.contains(&("specula_sink_replayed_batches_total", None, 1)));
         assert!(c.contains(&("specula_sink_lost_rows_total", None, 7)));
+        assert!(c.contains(&("specula_sink_spool_missing_batches_total", None, 2)));
+        assert!(r
+            .prometheus()
+            .contains("specula_sink_spool_missing_batches_total 2\n"));
         let g = r.gauges();
         assert!(g.contains(&("specula_sink_spool_batches", None, 2)));
         assert!(g.contains(&("specula_sink_spool_bytes", None, 4096)));
@@ -683,6 +694,7 @@ mod tests {
         for part in [
             "sink_spooled_batches=3",
             "sink_lost_rows=7",
+            "sink_spool_missing_batches=2",
             "sink_insert_retries=4",
         ] {
             assert!(s.contains(part), "{part} missing: {s}");

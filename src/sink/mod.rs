@@ -46,6 +46,9 @@ pub struct SinkStats {
     pub batches_dead_lettered: u64,
     /// Batches deleted or refused because the spool was full (rows lost).
     pub spool_dropped_batches: u64,
+    /// Spooled batches whose file was gone from disk when replayed (removed
+    /// by hand); also counted in `batches_lost`.
+    pub spool_missing_batches: u64,
     /// Batches neither delivered nor spooled (no spool, or spool I/O
     /// failed), or spooled and then missing from disk.
     pub batches_lost: u64,
@@ -76,6 +79,7 @@ impl Default for SinkStats {
             batches_replayed: 0,
             batches_dead_lettered: 0,
             spool_dropped_batches: 0,
+            spool_missing_batches: 0,
             batches_lost: 0,
             rows_lost: 0,
             spool_batches: 0,

@@ -742,23 +742,28 @@ impl RecordSink for ClickHouseSink {
     }
 
     fn stats(&self) -> SinkStats {
-        let s = self.counters.snapshot();
-        SinkStats {
-            records_written: s.attack_rows_inserted,
-            bytes_written: s.bytes_inserted,
-            write_errors: s.insert_errors,
-            insert_retries: s.insert_retries,
-            batches_spooled: s.batches_spooled,
-            batches_replayed: s.batches_replayed,
-            batches_dead_lettered: s.batches_dead_lettered,
-            spool_dropped_batches: s.spool_dropped_batches,
-            batches_lost: s.batches_lost,
-            rows_lost: s.rows_lost,
-            spool_batches: s.spool_batches,
-            spool_bytes: s.spool_bytes,
-            healthy: s.healthy,
-            last_error: s.last_error,
-        }
+        sink_stats(self.counters.snapshot())
+    }
+}
+
+/// The ClickHouse counters as every sink reports them.
+fn sink_stats(s: ClickHouseStats) -> SinkStats {
+    SinkStats {
+        records_written: s.attack_rows_inserted,
+        bytes_written: s.bytes_inserted,
+        write_errors: s.insert_errors,
+        insert_retries: s.insert_retries,
+        batches_spooled: s.batches_spooled,
+        batches_replayed: s.batches_replayed,
+        batches_dead_lettered: s.batches_dead_lettered,
+        spool_dropped_batches: s.spool_dropped_batches,
+        spool_missing_batches: s.spool_missing_batches,
+        batches_lost: s.batches_lost,
+        rows_lost: s.rows_lost,
+        spool_batches: s.spool_batches,
+        spool_bytes: s.spool_bytes,
+        healthy: s.healthy,
+        last_error: s.last_error,
     }
 }
 
@@ -1783,6 +1788,12 @@ mod tests {
         assert_eq!(s.batches_lost, 1);
         assert_eq!(s.rows_lost, 1, "its row is lost too");
         assert_eq!(s.batches_dead_lettered, 0);
+        // Reported by the sink (metrics, summary), not only kept here.
+        let k = sink_stats(s.clone());
+        assert_eq!(
+            (k.spool_missing_batches, k.batches_lost, k.rows_lost),
+            (1, 1, 1)
+        );
         assert_eq!((s.spool_batches, s.spool_bytes), (0, 0));
         assert!(ins.spool.as_ref().unwrap().is_empty());
         assert_eq!(requests.load(Ordering::SeqCst), 1);
