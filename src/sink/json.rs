@@ -1,93 +1,217 @@
 //! JSON Lines output: one record per line.
 //!
-//! Records are buffered (256 KiB) and flushed at least every
+//! Records are buffered (256 KiB) and written at least every
 //! [`FLUSH_EVERY`] while they arrive, and whenever the sink thread is idle
 //! ([`RecordSink::idle`]): a `tail -f` sees them within about a second, and
-//! a SIGKILL loses at most that much. The first write error ends the
-//! writer: it reports itself unhealthy with the error, and every record it
-//! is handed afterwards is counted in [`SinkStats::rows_lost`].
+//! a SIGKILL loses at most that much.
+//!
+//! A write error (a full disk) does not end the writer. It turns unhealthy
+//! with the error, keeps what the destination did not take, and tries that
+//! again [`RETRY_FIRST`] later, then after twice as long each time a retry
+//! fails, at most [`RETRY_MAX`]: on the next batch or idle call once due, so
+//! no thread or timer of its own. Records handed over while it is failing
+//! are counted in [`SinkStats::rows_lost`] (so is the rest of the batch the
+//! error hit). When a retry goes through it is healthy again, and logs so.
+//! [`RecordSink::flush`] (the end of a run) reports the first loss since
+//! the previous flush as an error, even when the writer recovered, so a run
+//! that lost rows does not end as if it had not.
+//!
+//! The file never holds a torn line followed by another line. The writer
+//! keeps its own buffer and how many of its bytes the destination took:
+//! `Write::write` says exactly that when it succeeds, and takes nothing when
+//! it fails, so a retry resumes in the middle of the line where the error
+//! stopped it, and the torn line is completed, not followed. (That is why
+//! no `BufWriter`: when a line does not fit its buffer it goes to the
+//! destination with `write_all`, which does not say how much of it was
+//! taken before an error.) A line is counted written once its last byte is
+//! taken.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use super::{Record, RecordSink, SinkError, SinkStats};
 
 /// Longest time a record written while others keep coming waits in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Wait before the first retry after a write error.
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two retries (the wait doubles from `RETRY_FIRST`).
+pub const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Bytes of lines gathered before they are handed to the destination.
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Whether the destination takes what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Writing,
+    /// A write failed: retried at `next_try`, `wait` after the failure; a
+    /// retry that fails waits twice as long, at most [`RETRY_MAX`].
+    Failing {
+        next_try: Instant,
+        wait: Duration,
+    },
+    /// The reader of standard output went away: nothing more can be written.
+    Closed,
+}
 
 /// Writes records as JSON Lines to any writer (file or standard output).
 pub struct JsonLinesWriter {
-    out: BufWriter<Box<dyn Write + Send>>,
+    out: Box<dyn Write + Send>,
     what: String,
     stats: SinkStats,
     line: Vec<u8>,
-    /// When the buffer was last flushed (or the writer made).
+    /// Whole lines for the destination; its first `taken` bytes it has.
+    pending: Vec<u8>,
+    taken: usize,
+    /// When lines were last handed over (or the writer made).
     last_flush: Instant,
-    /// Records are in the buffer that were not flushed yet.
-    unflushed: bool,
-    /// A write or flush failed: the buffer's state is unknown, so nothing
-    /// more is written.
-    failed: bool,
+    state: State,
+    /// The first loss since the last `flush`, which reports it.
+    loss: Option<String>,
 }
 
 impl JsonLinesWriter {
     /// `what` names the destination in errors (a path or "standard output").
     pub fn new(out: Box<dyn Write + Send>, what: impl Into<String>) -> Self {
         JsonLinesWriter {
-            out: BufWriter::with_capacity(256 * 1024, out),
+            out,
             what: what.into(),
             stats: SinkStats::default(),
             line: Vec::with_capacity(1024),
+            pending: Vec::with_capacity(BUFFER_BYTES + 4096),
+            taken: 0,
             last_flush: Instant::now(),
-            unflushed: false,
-            failed: false,
+            state: State::Writing,
+            loss: None,
         }
     }
 
-    /// Records the failure in the stats (health, last error, counters) and
-    /// returns it as a sink error.
-    fn fail(&mut self, e: io::Error) -> SinkError {
-        self.failed = true;
+    /// Hands the pending lines to the destination and flushes it. On an
+    /// error, what was taken is counted and the rest stays pending.
+    fn drain(&mut self) -> io::Result<()> {
+        self.last_flush = Instant::now();
+        while let Some(rest) = self.pending.get(self.taken..).filter(|r| !r.is_empty()) {
+            let n = match self.out.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n.min(rest.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let done = rest.get(..n).unwrap_or_default();
+            // A line counts once its end is taken: serde_json escapes
+            // control characters, so a newline only ever ends a line.
+            self.stats.records_written += newlines(done);
+            self.stats.bytes_written += n as u64;
+            self.taken += n;
+        }
+        self.pending.clear();
+        self.taken = 0;
+        self.out.flush()
+    }
+
+    /// Records a failure (health, last error, counters, the retry time).
+    /// Only a closed standard output is an error for the caller: anything
+    /// else is retried.
+    fn fail(&mut self, e: io::Error) -> Result<(), SinkError> {
         self.stats.write_errors += 1;
         self.stats.healthy = false;
-        let err = if e.kind() == io::ErrorKind::BrokenPipe {
-            SinkError::Closed
-        } else {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.state = State::Closed;
+            self.stats.last_error = Some(SinkError::Closed.to_string());
+            self.lose_pending();
+            return Err(SinkError::Closed);
+        }
+        let now = Instant::now();
+        let wait = match self.state {
+            State::Failing { wait, .. } => {
+                tracing::debug!(output = %self.what, error = %e, "output still failing");
+                (wait * 2).min(RETRY_MAX)
+            }
+            State::Writing | State::Closed => {
+                tracing::warn!(
+                    output = %self.what,
+                    error = %e,
+                    "output write failed: records are counted lost until a retry succeeds"
+                );
+                RETRY_FIRST
+            }
+        };
+        self.state = State::Failing {
+            next_try: now.checked_add(wait).unwrap_or(now),
+            wait,
+        };
+        self.loss.get_or_insert_with(|| e.to_string());
+        self.stats.last_error = Some(
             SinkError::Io {
                 what: self.what.clone(),
                 source: e,
             }
-        };
-        self.stats.last_error = Some(err.to_string());
-        err
+            .to_string(),
+        );
+        Ok(())
     }
 
-    /// The error of a call after the writer failed.
-    fn refused(&self) -> SinkError {
-        SinkError::Io {
-            what: self.what.clone(),
-            source: io::Error::other("an earlier write failed"),
+    /// While failing and due: tries the pending lines again. True when the
+    /// writer is writing (again).
+    fn retry_if_due(&mut self) -> Result<bool, SinkError> {
+        match self.state {
+            State::Writing => Ok(true),
+            State::Closed => Err(SinkError::Closed),
+            State::Failing { next_try, .. } if Instant::now() < next_try => Ok(false),
+            State::Failing { .. } => self.retry(),
         }
     }
 
-    /// Counts records handed over after (or at) the failure.
-    fn count_lost(&mut self, records: usize) {
-        self.stats.batches_lost += 1;
-        self.stats.rows_lost += records as u64;
+    fn retry(&mut self) -> Result<bool, SinkError> {
+        match self.drain() {
+            Ok(()) => {
+                self.state = State::Writing;
+                self.stats.healthy = true;
+                self.stats.last_error = None;
+                tracing::info!(
+                    output = %self.what,
+                    rows_lost = self.stats.rows_lost,
+                    "output writable again"
+                );
+                Ok(true)
+            }
+            Err(e) => self.fail(e).map(|()| false),
+        }
     }
 
-    fn flush_buffer(&mut self) -> Result<(), SinkError> {
-        self.last_flush = Instant::now();
-        self.unflushed = false;
-        self.out.flush().map_err(|e| self.fail(e))
+    /// Counts records handed over while failing (or hit by the failure).
+    fn count_lost(&mut self, records: u64) {
+        if records > 0 {
+            self.stats.batches_lost += 1;
+            self.stats.rows_lost += records;
+        }
     }
+
+    /// Gives up the lines the destination did not take.
+    fn lose_pending(&mut self) {
+        let lost = newlines(self.pending.get(self.taken..).unwrap_or_default());
+        self.count_lost(lost);
+        self.pending.clear();
+        self.taken = 0;
+    }
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 impl RecordSink for JsonLinesWriter {
     fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        if self.failed {
-            self.count_lost(records.len());
-            return Err(self.refused());
+        let writing = match self.retry_if_due() {
+            Ok(w) => w,
+            Err(e) => {
+                self.count_lost(records.len() as u64);
+                return Err(e);
+            }
+        };
+        if !writing {
+            self.count_lost(records.len() as u64);
+            return Ok(());
         }
         for (i, r) in records.iter().enumerate() {
             self.line.clear();
@@ -97,31 +221,56 @@ impl RecordSink for JsonLinesWriter {
                 continue;
             }
             self.line.push(b'\n');
-            if let Err(e) = self.out.write_all(&self.line) {
-                let err = self.fail(e);
-                self.count_lost(records.len() - i);
-                return Err(err);
+            self.pending.extend_from_slice(&self.line);
+            if self.pending.len() >= BUFFER_BYTES {
+                if let Err(e) = self.drain() {
+                    // This record's line stays pending, the rest is lost.
+                    self.count_lost((records.len() - i - 1) as u64);
+                    return self.fail(e);
+                }
             }
-            self.unflushed = true;
-            self.stats.records_written += 1;
-            self.stats.bytes_written += self.line.len() as u64;
         }
-        if self.unflushed && self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.flush_buffer()?;
+        if !self.pending.is_empty() && self.last_flush.elapsed() >= FLUSH_EVERY {
+            if let Err(e) = self.drain() {
+                return self.fail(e);
+            }
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        if self.failed {
-            return Err(self.refused());
+        match self.state {
+            State::Closed => return Err(SinkError::Closed),
+            // The end of the run: one last try, due or not.
+            State::Failing { .. } => {
+                self.retry()?;
+            }
+            State::Writing => {
+                if let Err(e) = self.drain() {
+                    self.fail(e)?;
+                }
+            }
         }
-        self.flush_buffer()
+        if !matches!(self.state, State::Writing) {
+            self.lose_pending();
+        }
+        match self.loss.take() {
+            None => Ok(()),
+            Some(first) => Err(SinkError::Io {
+                what: self.what.clone(),
+                source: io::Error::other(format!(
+                    "{} records lost, the first after: {first}",
+                    self.stats.rows_lost
+                )),
+            }),
+        }
     }
 
     fn idle(&mut self) -> Result<(), SinkError> {
-        if self.unflushed && !self.failed {
-            self.flush_buffer()?;
+        if self.retry_if_due()? && !self.pending.is_empty() {
+            if let Err(e) = self.drain() {
+                return self.fail(e);
+            }
         }
         Ok(())
     }
@@ -177,14 +326,18 @@ mod tests {
         }
     }
 
-    /// A write error makes the writer unhealthy with the error,
-    /// and every record it could not take is counted as lost.
+    /// A write error makes the writer unhealthy with the error, the
+    /// records it could not take are counted as lost, and the end of the
+    /// run reports the loss.
     #[test]
     fn a_write_error_is_reported_and_later_records_counted_lost() {
         let mut w = JsonLinesWriter::new(Box::new(DiskFull), "out.jsonl");
         assert!(w.stats().healthy);
-        let batch: Vec<Record> = (0..2000).map(record).collect(); // > 256 KiB of lines
-        assert!(w.write_batch(&batch).is_err());
+        // More than 256 KiB of lines: the buffer is handed over and fails.
+        let batch: Vec<Record> = (0..2000).map(record).collect();
+        // Not an error for the sink thread: it keeps handing records over,
+        // so that a retry can succeed.
+        assert!(w.write_batch(&batch).is_ok());
         let s = w.stats();
         assert!(!s.healthy);
         let msg = s.last_error.unwrap_or_default();
@@ -193,16 +346,160 @@ mod tests {
             "{msg}"
         );
         assert_eq!(s.write_errors, 1);
-        let lost = s.rows_lost;
-        assert_eq!(lost + s.records_written, 2000);
+        assert_eq!(s.records_written, 0);
         assert_eq!(s.batches_lost, 1);
-        // Later batches are refused and counted, not written.
-        assert!(w.write_batch(&batch[..10]).is_err());
+        let lost = s.rows_lost;
+        assert!(
+            lost > 0 && lost < 2000,
+            "the lines held for the retry are not lost yet"
+        );
+        // Later batches are counted, not written (the retry is not due).
+        assert!(w.write_batch(&batch[..10]).is_ok());
         let s = w.stats();
         assert_eq!(s.rows_lost, lost + 10);
         assert_eq!(s.batches_lost, 2);
-        assert!(w.flush().is_err());
         assert!(w.idle().is_ok());
+        // The end: the last try fails, the held lines are lost too, and
+        // the loss is the run's error.
+        let e = w.flush().unwrap_err().to_string();
+        assert!(
+            e.contains("out.jsonl") && e.contains("No space left"),
+            "{e}"
+        );
+        let s = w.stats();
+        assert_eq!(s.rows_lost + s.records_written, 2010);
+        assert_eq!(s.write_errors, 2);
+    }
+
+    /// Takes `short` bytes of the first write (a line torn in the middle),
+    /// then fails `fails` writes as a full disk does, then takes everything.
+    struct Flaky {
+        out: Shared,
+        short: Option<usize>,
+        fails: usize,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if let Some(n) = self.short.take() {
+                return self.out.write(&b[..n.min(b.len())]);
+            }
+            if self.fails > 0 {
+                self.fails -= 1;
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            self.out.write(b)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl JsonLinesWriter {
+        /// Makes the scheduled retry due now; the wait it was given.
+        fn retry_now(&mut self) -> Duration {
+            match &mut self.state {
+                State::Failing { next_try, wait } => {
+                    *next_try = Instant::now();
+                    *wait
+                }
+                other => panic!("not failing: {other:?}"),
+            }
+        }
+    }
+
+    /// Issue 8: the writer recovers from a full disk. Retries come at a
+    /// bounded backoff, records handed over between them are counted lost,
+    /// a successful retry makes it healthy again, and the output is valid
+    /// JSON Lines although the error tore a line in the middle.
+    #[test]
+    fn a_failed_writer_retries_and_recovers_with_whole_lines() {
+        let out = Shared::default();
+        let flaky = Flaky {
+            out: out.clone(),
+            short: Some(100),
+            fails: 2,
+        };
+        let mut w = JsonLinesWriter::new(Box::new(flaky), "out.jsonl");
+        let batch: Vec<Record> = (0..2000).map(record).collect(); // > 256 KiB of lines
+        w.write_batch(&batch).unwrap();
+        let s = w.stats();
+        assert!(!s.healthy && s.last_error.is_some());
+        assert_eq!((s.write_errors, s.records_written), (1, 0));
+        assert_eq!(out.0.lock().unwrap().len(), 100, "a torn line");
+        let held = 2000 - s.rows_lost;
+        // Not due yet: counted lost, no write tried.
+        w.write_batch(&batch[..10]).unwrap();
+        assert_eq!(w.stats().write_errors, 1);
+        assert_eq!(w.stats().rows_lost, 2000 - held + 10);
+        // Due: the retry (from the idle hook) fails; the wait doubles.
+        assert_eq!(w.retry_now(), RETRY_FIRST);
+        w.idle().unwrap();
+        let s = w.stats();
+        assert!(!s.healthy);
+        assert_eq!(s.write_errors, 2);
+        // Due again: this one goes through, with the next batch.
+        assert_eq!(w.retry_now(), RETRY_FIRST * 2);
+        w.write_batch(&batch[..5]).unwrap();
+        let s = w.stats();
+        assert!(s.healthy, "{s:?}");
+        assert_eq!(s.last_error, None);
+        assert_eq!(s.records_written, held);
+        // The end of the run: everything written, the loss reported.
+        let e = w.flush().unwrap_err().to_string();
+        assert!(
+            e.contains("records lost") && e.contains("No space left"),
+            "{e}"
+        );
+        assert!(w.flush().is_ok(), "reported once");
+        let s = w.stats();
+        assert_eq!(s.records_written, held + 5);
+        assert_eq!(s.records_written + s.rows_lost, 2015);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(text.ends_with('\n'));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, s.records_written);
+        for l in &lines {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+        assert_eq!(s.bytes_written, text.len() as u64);
+    }
+
+    /// The wait between retries doubles from `RETRY_FIRST` up to
+    /// `RETRY_MAX` and stays there.
+    #[test]
+    fn retries_back_off_to_a_cap() {
+        let mut w = JsonLinesWriter::new(Box::new(DiskFull), "out.jsonl");
+        let batch: Vec<Record> = (0..2000).map(record).collect();
+        w.write_batch(&batch).unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            waits.push(w.retry_now().as_secs());
+            w.idle().unwrap();
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(w.stats().write_errors, 9);
+    }
+
+    /// A reader of standard output that went away is not retried.
+    #[test]
+    fn a_closed_output_is_final() {
+        struct Gone;
+        impl Write for Gone {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = JsonLinesWriter::new(Box::new(Gone), "standard output");
+        let batch: Vec<Record> = (0..2000).map(record).collect();
+        assert!(matches!(w.write_batch(&batch), Err(SinkError::Closed)));
+        assert!(matches!(w.write_batch(&batch[..1]), Err(SinkError::Closed)));
+        assert!(matches!(w.flush(), Err(SinkError::Closed)));
+        let s = w.stats();
+        assert_eq!((s.records_written, s.rows_lost), (0, 2001));
     }
 
     /// Buffered records reach the destination when the sink is

@@ -24,10 +24,10 @@ use std::io;
 ///
 /// Rows a sink could not deliver at once are either spooled (and replayed
 /// later), dead-lettered (rejected for good, kept on disk) or lost; a JSON
-/// Lines writer has no spool and stops writing at its first write error:
-/// it turns unhealthy, and the records it is handed from then on (and those
-/// the sink thread drains and discards) count in `batches_lost` and
-/// `rows_lost`.
+/// Lines writer has no spool: after a write error it is unhealthy and the
+/// records it is handed count in `batches_lost` and `rows_lost` until a
+/// retry (at a bounded backoff) succeeds. Records the sink thread drains
+/// and discards after a sink failed for good count there too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkStats {
     /// Rows stored (ClickHouse: attack rows the server acknowledged).
@@ -62,8 +62,9 @@ pub struct SinkStats {
     /// False while the destination is failing (inserts fail, batches go to
     /// the spool or are lost); true again after the next successful write.
     pub healthy: bool,
-    /// Message of the most recent failure (kept after recovery, so an
-    /// operator can see what happened); never contains credentials.
+    /// Message of the most recent failure; never contains credentials.
+    /// ClickHouse keeps it after recovery, so an operator can see what
+    /// happened; the JSON Lines writer clears it once a retry succeeded.
     pub last_error: Option<String>,
 }
 
