@@ -254,11 +254,14 @@ impl Pipeline {
     }
 
     /// Send what is pending, end every flow, drain the workers and the sink.
+    /// The report holds the sink's counters also when the sink failed, so
+    /// what it lost is in the summary of a failed run too.
     pub fn finish(self) -> (PipelineReport, Result<SinkStats, SinkError>) {
         let Pipeline {
             dispatcher,
             workers,
             sink,
+            view,
             ..
         } = self;
         let dispatch = dispatcher.finish();
@@ -278,6 +281,10 @@ impl Pipeline {
                 report.worker_panics += 1;
                 Err(SinkError::Closed)
             }
+        };
+        report.sink = match &sink_result {
+            Ok(stats) => stats.clone(),
+            Err(_) => view.sink_stats(),
         };
         (report, sink_result)
     }
@@ -358,6 +365,46 @@ mod tests {
         fn stats(&self) -> SinkStats {
             self.stats.clone()
         }
+    }
+
+    /// Issue 8: a run whose sink failed still reports what the sink lost
+    /// (the `read` summary is printed from this report before the error).
+    #[test]
+    fn the_report_of_a_failed_sink_holds_its_counters() {
+        struct LostAtFlush;
+        impl RecordSink for LostAtFlush {
+            fn write_batch(&mut self, _: &[Record]) -> Result<(), SinkError> {
+                Ok(())
+            }
+            fn flush(&mut self) -> Result<(), SinkError> {
+                Err(SinkError::Io {
+                    what: "test".into(),
+                    source: std::io::Error::other("disk full"),
+                })
+            }
+            fn stats(&self) -> SinkStats {
+                SinkStats {
+                    rows_lost: 3,
+                    batches_lost: 1,
+                    healthy: false,
+                    ..SinkStats::default()
+                }
+            }
+        }
+        let detector = Arc::new(Detector::new(
+            &crate::detect::RuleSet::builtin(),
+            crate::detect::DetectLimits::default(),
+        ));
+        let mut opts = PipelineOptions::new(detector);
+        opts.workers = 1;
+        let pipeline = Pipeline::start(opts, Box::new(LostAtFlush)).unwrap();
+        let (report, sink) = pipeline.finish();
+        assert!(sink.is_err());
+        assert_eq!((report.sink.rows_lost, report.sink.batches_lost), (3, 1));
+        assert!(!report.sink.healthy);
+        assert!(report
+            .summary(std::time::Duration::from_secs(1))
+            .contains("sink_lost_rows=3"));
     }
 
     /// Records drained after the sink failed are counted as

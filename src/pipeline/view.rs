@@ -108,6 +108,12 @@ impl PipelineView {
         }
     }
 
+    /// The sink's counters as last published (the sink thread publishes
+    /// them once more when it ends, whatever the outcome).
+    pub fn sink_stats(&self) -> SinkStats {
+        lock(&self.sink).clone()
+    }
+
     pub fn sources(&self) -> Vec<SourceStatus> {
         lock(&self.sources).clone()
     }
