@@ -1,11 +1,58 @@
 //! What a producer does when a bounded queue is full ([`WhenFull`], after
 //! Vector's policy of the same name), and the per-queue state that makes
 //! `live` wait for a busy worker without letting one overloaded worker stall
-//! the capture of all the others ([`FullQueue`]).
+//! the capture of all the others ([`FullQueue`]). A queue is anything
+//! [`Bounded`]: a crossbeam channel, or the sink queue, which is also
+//! bounded by bytes (`sink_queue`).
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+
+/// Why a [`Bounded`] queue did not take a message.
+pub(crate) enum Refused<M> {
+    /// No room (now, or within the wait): the message comes back.
+    Full(M),
+    /// The consumer is gone.
+    Gone,
+}
+
+/// A bounded queue, as a producer under a [`WhenFull`] policy uses it.
+pub(crate) trait Bounded<M> {
+    /// Queues `msg` if there is room now.
+    fn try_put(&self, msg: M) -> Result<(), Refused<M>>;
+    /// Queues `msg`, waiting at most `patience` for room.
+    fn put_within(&self, msg: M, patience: Duration) -> Result<(), Refused<M>>;
+    /// Queues `msg`, waiting as long as it takes; false if the consumer is gone.
+    fn put(&self, msg: M) -> bool;
+    /// Whether it holds at most half of what it can (an unbounded queue
+    /// always has room).
+    fn drained_to_half(&self) -> bool;
+}
+
+impl<T> Bounded<T> for Sender<T> {
+    fn try_put(&self, msg: T) -> Result<(), Refused<T>> {
+        self.try_send(msg).map_err(|e| match e {
+            TrySendError::Full(m) => Refused::Full(m),
+            TrySendError::Disconnected(_) => Refused::Gone,
+        })
+    }
+
+    fn put_within(&self, msg: T, patience: Duration) -> Result<(), Refused<T>> {
+        self.send_timeout(msg, patience).map_err(|e| match e {
+            SendTimeoutError::Timeout(m) => Refused::Full(m),
+            SendTimeoutError::Disconnected(_) => Refused::Gone,
+        })
+    }
+
+    fn put(&self, msg: T) -> bool {
+        self.send(msg).is_ok()
+    }
+
+    fn drained_to_half(&self) -> bool {
+        self.capacity().map_or(true, |cap| self.len() * 2 <= cap)
+    }
+}
 
 /// What to do when a queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,21 +116,25 @@ impl FullQueue {
     /// Send `msg` on `tx` under `policy`. A message that could not be queued
     /// is dropped (the caller counts it); so is any message once the consumer
     /// has hung up.
-    pub(crate) fn send<T>(&mut self, policy: WhenFull, tx: &Sender<T>, msg: T) -> Sent {
+    pub(crate) fn send<M>(&mut self, policy: WhenFull, tx: &impl Bounded<M>, msg: M) -> Sent {
         let mut sent = Sent {
             queued: false,
             waited: false,
             overload_began: false,
         };
         match policy {
-            WhenFull::Block => {
-                sent.waited = tx.is_full();
-                sent.queued = tx.send(msg).is_ok();
-            }
-            WhenFull::DropNewest => sent.queued = tx.try_send(msg).is_ok(),
+            WhenFull::Block => match tx.try_put(msg) {
+                Ok(()) => sent.queued = true,
+                Err(Refused::Gone) => {}
+                Err(Refused::Full(msg)) => {
+                    sent.waited = true;
+                    sent.queued = tx.put(msg);
+                }
+            },
+            WhenFull::DropNewest => sent.queued = tx.try_put(msg).is_ok(),
             WhenFull::WaitThenDrop(patience) => {
                 let now = Instant::now();
-                if drained_to_half(tx) {
+                if tx.drained_to_half() {
                     // The consumer caught up: the whole budget again.
                     self.overloaded = false;
                     self.waited = Duration::ZERO;
@@ -93,41 +144,35 @@ impl FullQueue {
                     self.waited = self.waited.saturating_sub(refill);
                 }
                 self.refilled_at = Some(now);
-                let msg = match tx.try_send(msg) {
+                let msg = match tx.try_put(msg) {
                     Ok(()) => {
                         sent.queued = true;
                         return sent;
                     }
-                    Err(TrySendError::Disconnected(_)) => return sent,
-                    Err(TrySendError::Full(msg)) => msg,
+                    Err(Refused::Gone) => return sent,
+                    Err(Refused::Full(msg)) => msg,
                 };
                 if self.overloaded {
                     return sent;
                 }
                 sent.waited = true;
-                let result = tx.send_timeout(msg, patience.saturating_sub(self.waited));
+                let result = tx.put_within(msg, patience.saturating_sub(self.waited));
                 // The wait is spent, not refilled while it lasts.
                 let after = Instant::now();
                 self.waited += after.saturating_duration_since(now);
                 self.refilled_at = Some(after);
                 match result {
                     Ok(()) => sent.queued = true,
-                    Err(SendTimeoutError::Timeout(_)) => {
+                    Err(Refused::Full(_)) => {
                         self.overloaded = true;
                         sent.overload_began = true;
                     }
-                    Err(SendTimeoutError::Disconnected(_)) => {}
+                    Err(Refused::Gone) => {}
                 }
             }
         }
         sent
     }
-}
-
-/// Whether the queue holds at most half its capacity (an unbounded queue
-/// always has room).
-fn drained_to_half<T>(tx: &Sender<T>) -> bool {
-    tx.capacity().map_or(true, |cap| tx.len() * 2 <= cap)
 }
 
 #[cfg(test)]
