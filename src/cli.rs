@@ -329,6 +329,7 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
         workers: eff.workers,
         queue_batches: eff.config.pipeline.queue_batches,
         batch_segments: eff.config.pipeline.batch_segments,
+        sink_queue_max_bytes: eff.config.pipeline.sink_queue_max_bytes,
         reassembly: eff.config.reassembly_config(eff.workers),
         http: eff.config.http_limits(eff.workers),
         detector: Arc::new(Detector::with_tuning(

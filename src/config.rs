@@ -209,6 +209,13 @@ pub struct PipelineSection {
     /// traffic at 1 Gbit/s.
     #[serde(deserialize_with = "full_queue_wait")]
     pub full_queue_wait_ms: u64,
+    /// Most bytes of records waiting between the workers and the sink
+    /// thread (their strings, a shared request context once), besides the
+    /// 1,024 record groups the queue holds. Full by bytes is full: `read`
+    /// waits; `live` waits within the `full_queue_wait_ms` budget, then
+    /// drops the group and counts its records. A group larger than this
+    /// passes alone. Default 64 MiB.
+    pub sink_queue_max_bytes: usize,
 }
 
 impl Default for PipelineSection {
@@ -218,6 +225,7 @@ impl Default for PipelineSection {
             queue_batches: 64,
             batch_segments: 256,
             full_queue_wait_ms: 100,
+            sink_queue_max_bytes: 64 << 20,
         }
     }
 }
@@ -868,6 +876,7 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.pipeline.queue_batches, 64);
         assert_eq!(c.pipeline.full_queue_wait_ms, 100);
+        assert_eq!(c.pipeline.sink_queue_max_bytes, 64 << 20);
         assert!(!c.capture.immediate);
     }
 

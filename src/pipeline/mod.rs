@@ -18,6 +18,7 @@ pub mod mask;
 pub mod offline;
 pub mod pairing;
 mod record;
+mod sink_queue;
 pub mod udp;
 mod view;
 mod worker;
@@ -26,6 +27,7 @@ pub use dispatch::Dispatcher;
 pub use mask::Masker;
 pub use pairing::{PairingOptions, PairingStats};
 pub use record::ClientIpPolicy;
+pub use sink_queue::ByteBudget;
 pub use view::{PipelineView, SourceStatus};
 
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::{bounded, RecvTimeoutError};
 
 use crate::capture::Timestamp;
 use crate::config::EmitMode;
@@ -42,9 +44,10 @@ use crate::detect::Detector;
 use crate::http::HttpLimits;
 use crate::metrics::{PipelineReport, WorkerReport};
 use crate::reassembly::ReassemblyConfig;
-use crate::sink::{Record, RecordSink, SinkError, SinkStats};
+use crate::sink::{RecordSink, SinkError, SinkStats};
 
 use batch::SegmentBatch;
+use sink_queue::{sink_queue, SinkReceiver};
 
 pub use full::WhenFull;
 
@@ -56,6 +59,9 @@ pub struct PipelineOptions {
     pub queue_batches: usize,
     /// Segments per batch.
     pub batch_segments: usize,
+    /// Most bytes of records waiting for the sink thread
+    /// (`[pipeline] sink_queue_max_bytes`).
+    pub sink_queue_max_bytes: usize,
     pub reassembly: ReassemblyConfig,
     pub http: HttpLimits,
     pub detector: Arc<Detector>,
@@ -99,6 +105,7 @@ impl PipelineOptions {
             workers,
             queue_batches: config.pipeline.queue_batches,
             batch_segments: config.pipeline.batch_segments,
+            sink_queue_max_bytes: config.pipeline.sink_queue_max_bytes,
             reassembly: config.reassembly_config(workers),
             http: config.http_limits(workers),
             detector,
@@ -114,7 +121,8 @@ impl PipelineOptions {
     }
 }
 
-/// Capacity of the worker → sink queue, in record batches.
+/// Capacity of the worker → sink queue, in record batches (its bytes are
+/// bounded by [`PipelineOptions::sink_queue_max_bytes`]).
 const SINK_QUEUE_BATCHES: usize = 1024;
 
 pub(crate) enum WorkerMsg {
@@ -162,7 +170,7 @@ impl Pipeline {
     /// and end on their own.
     pub fn start(opts: PipelineOptions, sink: Box<dyn RecordSink>) -> std::io::Result<Pipeline> {
         let n = opts.workers.max(1);
-        let (rec_tx, rec_rx) = bounded::<Vec<Record>>(SINK_QUEUE_BATCHES);
+        let (rec_tx, rec_rx) = sink_queue(SINK_QUEUE_BATCHES, opts.sink_queue_max_bytes);
         let (recycle_tx, recycle_rx) = bounded::<SegmentBatch>(n * (opts.queue_batches + 2));
         let rules = Arc::new(ArcSwap::from(Arc::clone(&opts.detector)));
         let mut senders = Vec::with_capacity(n);
@@ -175,6 +183,7 @@ impl Pipeline {
         let view = Arc::new(PipelineView::new(
             receivers.clone(),
             opts.queue_batches.max(1),
+            Some(rec_tx.budget()),
         ));
         view.set_rules_loaded(opts.detector.rule_count());
         let mut workers = Vec::with_capacity(n);
@@ -292,7 +301,7 @@ impl Pipeline {
 
 fn run_sink(
     mut sink: Box<dyn RecordSink>,
-    rx: Receiver<Vec<Record>>,
+    rx: SinkReceiver,
     view: &PipelineView,
 ) -> Result<SinkStats, SinkError> {
     let mut result = Ok(());
@@ -340,8 +349,11 @@ fn run_sink(
 
 #[cfg(test)]
 mod tests {
+    use super::full::Bounded;
+    use super::sink_queue::RecordGroup;
     use super::*;
     use crate::sink::clickhouse::row::tests::record;
+    use crate::sink::Record;
 
     /// Fails every write and counts what it was handed.
     #[derive(Default)]
@@ -407,16 +419,82 @@ mod tests {
             .contains("sink_lost_rows=3"));
     }
 
+    /// Keeps what it is handed, in arrival order.
+    #[derive(Default)]
+    struct Keep(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl RecordSink for Keep {
+        fn write_batch(&mut self, records: &[Record]) -> Result<(), SinkError> {
+            let mut kept = self.0.lock().unwrap();
+            kept.extend(records.iter().map(|r| serde_json::to_string(r).unwrap()));
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn stats(&self) -> SinkStats {
+            SinkStats::default()
+        }
+    }
+
+    /// Issue 8: `read` with a sink queue bounded to one group at a time by
+    /// bytes waits for the sink thread and gives the same records as with
+    /// the default bound; nothing is dropped.
+    #[test]
+    fn read_under_a_tiny_sink_queue_byte_bound_loses_nothing() {
+        let capture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample-mirror.pcap");
+        let run = |max_bytes: usize| {
+            let detector = Arc::new(Detector::new(
+                &crate::detect::RuleSet::builtin(),
+                crate::detect::DetectLimits::default(),
+            ));
+            let mut opts = PipelineOptions::new(detector);
+            opts.workers = 2;
+            opts.emit = EmitMode::Requests;
+            opts.sink_queue_max_bytes = max_bytes;
+            let kept = Keep::default();
+            let lines = Arc::clone(&kept.0);
+            let run = offline::run(
+                std::slice::from_ref(&capture),
+                None,
+                &mut crate::decode::Decoder::default(),
+                opts,
+                Box::new(kept),
+                &mut |_, _, _| {},
+            )
+            .unwrap();
+            run.sink.unwrap();
+            let dropped: u64 = run.report.workers.iter().map(|w| w.records_dropped).sum();
+            let mut lines = lines.lock().unwrap().clone();
+            lines.sort();
+            (lines, dropped)
+        };
+        let (tiny, dropped) = run(1);
+        assert_eq!(dropped, 0);
+        let (default, _) = run(64 << 20);
+        assert!(tiny.len() >= 100, "{} records", tiny.len());
+        assert!(
+            tiny == default,
+            "{} vs {} records",
+            tiny.len(),
+            default.len()
+        );
+    }
+
     /// Records drained after the sink failed are counted as
     /// lost in the published stats, not silently dropped.
     #[test]
     fn records_drained_after_a_sink_failure_are_counted_lost() {
-        let (tx, rx) = bounded(8);
-        let view = PipelineView::new(Vec::new(), 1);
-        tx.send(vec![record(1, true), record(2, true)]).unwrap();
-        tx.send(vec![record(3, true)]).unwrap();
-        tx.send(vec![record(4, true), record(5, true), record(6, true)])
-            .unwrap();
+        let (tx, rx) = sink_queue(8, 1 << 20);
+        let view = PipelineView::new(Vec::new(), 1, None);
+        for records in [
+            vec![record(1, true), record(2, true)],
+            vec![record(3, true)],
+            vec![record(4, true), record(5, true), record(6, true)],
+        ] {
+            assert!(tx.put(RecordGroup { records, bytes: 1 }));
+        }
         drop(tx);
         let result = run_sink(Box::new(FailingSink::default()), rx, &view);
         assert!(result.is_err());

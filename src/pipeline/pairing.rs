@@ -140,7 +140,7 @@ pub(crate) struct FlowPairing {
 
 /// What a request's records hold ([`Record::own_bytes`] each), each shared
 /// request context counted once.
-fn records_bytes(records: &[Record]) -> usize {
+pub(super) fn records_bytes(records: &[Record]) -> usize {
     let mut last: *const crate::sink::RequestContext = std::ptr::null();
     let mut n = 0;
     for r in records {

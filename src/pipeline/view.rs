@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -15,6 +15,7 @@ use crossbeam_channel::Receiver;
 use crate::metrics::{CaptureCounters, DispatchStats, PipelineReport, WorkerReport};
 use crate::sink::SinkStats;
 
+use super::sink_queue::ByteBudget;
 use super::WorkerMsg;
 
 /// How often a worker or capture thread publishes its counters.
@@ -38,6 +39,8 @@ pub struct PipelineView {
     workers: Vec<Mutex<WorkerReport>>,
     queues: Vec<Receiver<WorkerMsg>>,
     queue_capacity: usize,
+    /// Bytes of records waiting for the sink thread.
+    sink_queue: Option<Arc<ByteBudget>>,
     sink: Mutex<SinkStats>,
     sources: Mutex<Vec<SourceStatus>>,
     rule_reloads_ok: AtomicU64,
@@ -52,7 +55,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PipelineView {
-    pub(super) fn new(queues: Vec<Receiver<WorkerMsg>>, queue_capacity: usize) -> PipelineView {
+    pub(super) fn new(
+        queues: Vec<Receiver<WorkerMsg>>,
+        queue_capacity: usize,
+        sink_queue: Option<Arc<ByteBudget>>,
+    ) -> PipelineView {
         PipelineView {
             workers: queues
                 .iter()
@@ -60,6 +67,7 @@ impl PipelineView {
                 .collect(),
             queues,
             queue_capacity,
+            sink_queue,
             sink: Mutex::new(SinkStats::default()),
             sources: Mutex::new(Vec::new()),
             rule_reloads_ok: AtomicU64::new(0),
@@ -182,6 +190,18 @@ impl PipelineView {
             "Capacity of each worker queue.",
             vec![(None, self.queue_capacity as u64)],
         );
+        if let Some(b) = &self.sink_queue {
+            gauge(
+                "specula_pipeline_sink_queue_bytes",
+                "Bytes of records waiting for the sink thread.",
+                vec![(None, b.used() as u64)],
+            );
+            gauge(
+                "specula_pipeline_sink_queue_capacity_bytes",
+                "Most bytes of records the sink queue holds ([pipeline] sink_queue_max_bytes).",
+                vec![(None, b.max() as u64)],
+            );
+        }
         gauge(
             "specula_reassembly_flows_active",
             "TCP flows tracked now.",
@@ -303,4 +323,22 @@ fn prom_escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sink queue's bytes and cap are on `/metrics`.
+    #[test]
+    fn sink_queue_bytes_are_a_gauge() {
+        let budget = Arc::new(ByteBudget::new(4096));
+        let view = PipelineView::new(Vec::new(), 1, Some(Arc::clone(&budget)));
+        let text = view.prometheus();
+        assert!(
+            text.contains("# TYPE specula_pipeline_sink_queue_bytes gauge\nspecula_pipeline_sink_queue_bytes 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("specula_pipeline_sink_queue_capacity_bytes 4096\n"));
+    }
 }

@@ -20,8 +20,9 @@ use crate::sink::Record;
 use super::batch::SegmentBatch;
 use super::full::FullQueue;
 use super::mask::Masker;
-use super::pairing::{FlowPairing, Pairing};
+use super::pairing::{records_bytes, FlowPairing, Pairing};
 use super::record::{build_records, ClientIpPolicy};
+use super::sink_queue::{RecordGroup, SinkSender};
 use super::view::{PipelineView, PUBLISH_EVERY};
 use super::{PipelineOptions, StopAfter, WhenFull, WorkerMsg};
 
@@ -60,7 +61,7 @@ struct Ctx {
     masker: Arc<Masker>,
     when_full: WhenFull,
     out: Vec<Record>,
-    out_tx: Sender<Vec<Record>>,
+    out_tx: SinkSender,
     /// The sink queue's wait budget and overload ([`WhenFull::WaitThenDrop`]).
     out_queue: FullQueue,
     report: WorkerReport,
@@ -77,7 +78,7 @@ impl Worker {
         index: usize,
         rules: Arc<ArcSwap<Detector>>,
         view: Arc<PipelineView>,
-        out_tx: Sender<Vec<Record>>,
+        out_tx: SinkSender,
         recycle: Sender<SegmentBatch>,
     ) -> Worker {
         let table = FlowTable::new(opts.reassembly.clone());
@@ -269,9 +270,12 @@ impl Ctx {
         if self.out.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.out, Vec::with_capacity(RECORD_BATCH));
-        let n = batch.len() as u64;
-        let sent = self.out_queue.send(self.when_full, &self.out_tx, batch);
+        let records = std::mem::replace(&mut self.out, Vec::with_capacity(RECORD_BATCH));
+        let n = records.len() as u64;
+        // What the group holds, charged against the sink queue's byte cap.
+        let bytes = records_bytes(&records);
+        let group = RecordGroup { records, bytes };
+        let sent = self.out_queue.send(self.when_full, &self.out_tx, group);
         self.report.sink_queue_full_waits += u64::from(sent.waited);
         self.report.sink_queue_overloads += u64::from(sent.overload_began);
         if sent.queued {
@@ -349,24 +353,25 @@ impl StreamHandler<FlowState> for Ctx {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sink_queue::{sink_queue, SinkReceiver};
     use super::*;
     use crate::capture::LinkType;
     use crate::detect::{DetectLimits, RuleSet};
     use crate::synth::{TcpConversation, Teardown, DEFAULT_START};
     use std::net::SocketAddr;
 
-    fn worker(port_cap: usize) -> (Worker, Receiver<Vec<Record>>) {
+    fn worker(port_cap: usize) -> (Worker, SinkReceiver) {
         worker_with(|o| o.pairing.max_held_records = port_cap)
     }
 
-    fn worker_with(set: impl FnOnce(&mut PipelineOptions)) -> (Worker, Receiver<Vec<Record>>) {
+    fn worker_with(set: impl FnOnce(&mut PipelineOptions)) -> (Worker, SinkReceiver) {
         let detector = Arc::new(Detector::new(&RuleSet::builtin(), DetectLimits::default()));
         let mut opts = PipelineOptions::new(Arc::clone(&detector));
         opts.emit = EmitMode::Requests;
         set(&mut opts);
-        let (out_tx, out_rx) = crossbeam_channel::bounded(1024);
+        let (out_tx, out_rx) = sink_queue(1024, opts.sink_queue_max_bytes);
         let (recycle, _) = crossbeam_channel::bounded(1);
-        let view = Arc::new(PipelineView::new(Vec::new(), 1));
+        let view = Arc::new(PipelineView::new(Vec::new(), 1, None));
         let rules = Arc::new(ArcSwap::from(detector));
         (Worker::new(&opts, 0, rules, view, out_tx, recycle), out_rx)
     }
@@ -397,6 +402,29 @@ mod tests {
 
     fn ids(out: &[Record]) -> Vec<String> {
         out.iter().map(|r| r.request_id.clone().unwrap()).collect()
+    }
+
+    /// Issue 8: under `live`'s policy a group that does not fit the sink
+    /// queue's bytes is dropped and its records counted, though the queue
+    /// has slots to spare; once the sink thread took the bytes, groups go
+    /// through again.
+    #[test]
+    fn groups_over_the_sink_queue_bytes_are_dropped_and_counted() {
+        let (mut w, rx) = worker_with(|o| {
+            o.sink_queue_max_bytes = 1;
+            o.when_full = WhenFull::DropNewest;
+        });
+        let rec = |i| crate::sink::clickhouse::row::tests::record(i, true);
+        w.ctx.out.extend((0..3).map(rec));
+        w.ctx.flush_records();
+        w.ctx.out.extend((3..5).map(rec));
+        w.ctx.flush_records();
+        assert_eq!((w.ctx.report.records, w.ctx.report.records_dropped), (3, 2));
+        let taken = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(taken.len(), 3);
+        w.ctx.out.push(rec(5));
+        w.ctx.flush_records();
+        assert_eq!((w.ctx.report.records, w.ctx.report.records_dropped), (4, 2));
     }
 
     #[test]
