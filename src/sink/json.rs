@@ -166,8 +166,8 @@ impl JsonLinesWriter {
         match self.drain() {
             Ok(()) => {
                 self.state = State::Writing;
+                // `last_error` stays: what happened, for the operator.
                 self.stats.healthy = true;
-                self.stats.last_error = None;
                 tracing::info!(
                     output = %self.what,
                     rows_lost = self.stats.rows_lost,
@@ -443,7 +443,7 @@ mod tests {
         w.write_batch(&batch[..5]).unwrap();
         let s = w.stats();
         assert!(s.healthy, "{s:?}");
-        assert_eq!(s.last_error, None);
+        assert!(s.last_error.is_some(), "kept after recovery: {s:?}");
         assert_eq!(s.records_written, held);
         // The end of the run: everything written, the loss reported.
         let e = w.flush().unwrap_err().to_string();

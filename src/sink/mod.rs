@@ -63,8 +63,8 @@ pub struct SinkStats {
     /// the spool or are lost); true again after the next successful write.
     pub healthy: bool,
     /// Message of the most recent failure; never contains credentials.
-    /// ClickHouse keeps it after recovery, so an operator can see what
-    /// happened; the JSON Lines writer clears it once a retry succeeded.
+    /// Kept after recovery (`healthy` says whether it still holds), so an
+    /// operator can see what happened.
     pub last_error: Option<String>,
 }
 
