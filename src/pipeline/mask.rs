@@ -259,6 +259,15 @@ impl Secrets {
         }
         self.items.push((clear.to_vec(), token.to_vec()));
     }
+
+    /// The token already given to exactly `clear` (a masked value or its
+    /// decoded form).
+    fn token_of(&self, clear: &[u8]) -> Option<&[u8]> {
+        self.items
+            .iter()
+            .find(|(c, _)| c == clear)
+            .map(|(_, t)| t.as_slice())
+    }
 }
 
 /// The process's random key, drawn once so every pipeline of a process
@@ -678,7 +687,12 @@ impl Masker {
         let mut out = if !self.enabled || matched.is_empty() {
             matched.to_vec()
         } else if self.location_masked(location) {
-            self.token(matched)
+            // A hit on a decoded layer (`query:pwd:base64`) quotes the decoded
+            // form of a value masked elsewhere in the record: one secret,
+            // one token, so the two still correlate.
+            req.secrets
+                .token_of(matched)
+                .map_or_else(|| self.token(matched), <[u8]>::to_vec)
         } else {
             // A URL password too short for the sweep may still be quoted.
             let mut out = Vec::with_capacity(matched.len());
@@ -2226,10 +2240,21 @@ mod tests {
         for loc in ["query:q:base64", "header:User-Agent:jwt.payload", "path"] {
             assert!(!m.location_masked(loc), "{loc}");
         }
+        // A hit quoting the whole decoded value gets the token of the value
+        // as sent, the one its header shows: one secret, one token.
         let mr = m.mask_request(&req("/", &[("X-Signing-Key", "czNjcjN0LWJ5dGVz")], b""));
         assert_eq!(
             m.mask_matched(&mr, "header:X-Signing-Key:base64", b"s3cr3t-bytes", 256),
-            m.token(b"s3cr3t-bytes")
+            m.token(b"czNjcjN0LWJ5dGVz")
+        );
+        assert!(mr
+            .headers
+            .iter()
+            .any(|(_, v)| *v == m.token(b"czNjcjN0LWJ5dGVz")));
+        // Part of it only: a token of its own (still no clear bytes).
+        assert_eq!(
+            m.mask_matched(&mr, "header:X-Signing-Key:base64", b"s3cr3t", 256),
+            m.token(b"s3cr3t")
         );
         // base64("hunter2-secret") under a masked name; its clear form met
         // at a point that is not masked is swept.
