@@ -591,8 +591,22 @@ impl Masker {
     pub fn mask_request(&self, req: &Request) -> MaskedRequest {
         let limit = self.excerpt_bytes;
         if !self.enabled {
-            let body = &req.body;
-            let cut = cut_excerpt(body, limit);
+            // Nothing masked, but the excerpt is still text: a compressed
+            // body is inflated as when masking, or named, never stored as
+            // compressed bytes nobody can read in a record.
+            let encodings: Vec<&[u8]> = req
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(b"content-encoding"))
+                .map(|h| h.value)
+                .collect();
+            let body_excerpt = match decoded_body(&encodings, &req.body, limit) {
+                Ok(clear) => clear
+                    .get(..cut_excerpt(&clear, limit))
+                    .unwrap_or_default()
+                    .to_vec(),
+                Err(label) => format!("[body: {label}, {} bytes]", req.body_len).into_bytes(),
+            };
             return MaskedRequest {
                 uri: req.uri.clone(),
                 headers: req
@@ -600,7 +614,7 @@ impl Masker {
                     .iter()
                     .map(|h| (h.name.to_vec(), h.value.to_vec()))
                     .collect(),
-                body_excerpt: body.get(..cut).unwrap_or_default().to_vec(),
+                body_excerpt,
                 secrets: Secrets::default(),
             };
         }
@@ -2111,6 +2125,17 @@ mod tests {
         assert_eq!(mr.body_excerpt, b"password=p");
         assert_eq!(m.mask_matched(&mr, "query:password", b"p", 256), b"p");
         assert_eq!(m.mask_uri(b"/?password=p"), b"/?password=p");
+        // The excerpt is still text: a gzip body inflated, another coding
+        // named, as with masking on.
+        let gz = gzip(b"user=bob&password=p");
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", "gzip")], &gz));
+        assert_eq!(mr.body_excerpt, b"user=bob&password=p");
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", "br")], b"\x0b\x02\x80"));
+        assert!(
+            s(&mr.body_excerpt).starts_with("[body: br, "),
+            "{}",
+            s(&mr.body_excerpt)
+        );
     }
 
     #[test]
