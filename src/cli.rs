@@ -811,20 +811,51 @@ fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSi
             "standard output",
         ))),
         Some(p) => {
-            let f = match open {
+            let mut f = match open {
                 OutputOpen::Replace => std::fs::File::create(p),
                 OutputOpen::Append => std::fs::OpenOptions::new()
                     .create(true)
+                    .read(true)
                     .append(true)
                     .open(p),
             }
             .with_context(|| format!("cannot create output {}", p.display()))?;
+            if matches!(open, OutputOpen::Append)
+                && end_torn_line(&mut f)
+                    .with_context(|| format!("cannot append to output {}", p.display()))?
+            {
+                tracing::warn!(
+                    output = %p.display(),
+                    "the output ended in a torn line (an earlier run was stopped while writing); \
+                     a newline was added so that new records start on a line of their own"
+                );
+            }
             Ok(Box::new(JsonLinesWriter::new(
                 Box::new(f),
                 p.display().to_string(),
             )))
         }
     }
+}
+
+/// End an output opened for appending with a newline if its last line is
+/// torn (a SIGKILL or a full disk in the middle of a write): the first new
+/// record would otherwise be glued to it, and both lines would be lost to a
+/// JSON Lines reader. Returns whether a newline was added.
+fn end_torn_line(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(false);
+    }
+    // Opened for appending: the write goes to the end whatever the position.
+    f.write_all(b"\n")?;
+    Ok(true)
 }
 
 /// At debug level, every counter that moved, under its Prometheus name: the
@@ -994,6 +1025,30 @@ mod servers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `live` appends to its output: a line torn by a killed earlier run is
+    /// ended first, so the file stays valid JSON Lines; a whole file, an
+    /// empty one and a new one are left as they are.
+    #[test]
+    fn appending_ends_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        // (file, content before or none, content after)
+        type Case<'a> = (&'a str, Option<&'a [u8]>, &'a [u8]);
+        let cases: [Case; 4] = [
+            ("torn", Some(b"{\"a\":1}\n{\"b\":"), b"{\"a\":1}\n{\"b\":\n"),
+            ("whole", Some(b"{\"a\":1}\n"), b"{\"a\":1}\n"),
+            ("empty", Some(b""), b""),
+            ("new", None, b""),
+        ];
+        for (name, before, after) in cases {
+            let path = dir.path().join(name);
+            if let Some(b) = before {
+                std::fs::write(&path, b).unwrap();
+            }
+            drop(open_output(Some(&path), OutputOpen::Append).unwrap());
+            assert_eq!(std::fs::read(&path).unwrap(), after, "{name}");
+        }
+    }
 
     #[test]
     fn passwords_in_urls_are_found() {
