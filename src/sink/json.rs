@@ -197,7 +197,9 @@ impl JsonLinesWriter {
 }
 
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
+    // Lines are hundreds of bytes: a vectorised search beats a byte loop
+    // (which made this a quarter of the sink thread's instructions).
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 impl RecordSink for JsonLinesWriter {
