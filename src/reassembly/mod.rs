@@ -88,26 +88,33 @@
 //!   `closed_linger_ns`, on its own list. An exact RST may still never reach
 //!   the receiver (a TTL too low, a checksum its stack drops: the classic
 //!   insertion); new data or a FIN from the side that sent the RST, in that
-//!   time, resumes the flow where it was (`rst_resumed`), so a request split around such an RST stays
-//!   whole. Otherwise it is flushed and ends with `Rst` when the hold is
-//!   over, at a new SYN on its 4-tuple, or earlier when room is needed:
-//!   held flows give way before open ones, both at `max_flows` and when the
-//!   handler is over its memory budget. Known limit: an attacker who waits
-//!   out the hold before going on still splits the request (what follows is
+//!   time, resumes the flow where it was (`rst_resumed`), so a request split
+//!   around such an RST stays whole. The other side's segments are fed as
+//!   usual meanwhile (a response in flight) without resuming it. Otherwise
+//!   it is flushed and ends with `Rst` when the hold is over, at the
+//!   server's SYN-ACK of a new connection on its 4-tuple (a SYN alone can be
+//!   forged like the RST, with a made-up ISN, and is ignored), or earlier
+//!   when room is needed: held flows give way before open ones, both at
+//!   `max_flows` and when the handler is over its memory budget. Known
+//!   limits: an attacker who waits out the hold, or who can fill the table
+//!   or the handler's budget, still splits the request (what follows is
 //!   picked up as a new midstream flow, below).
 //! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
 //!   late retransmissions and ACKs are ignored instead of creating a new
 //!   midstream flow. Exception: data after an RST starts a new midstream flow
 //!   (`data_after_rst`): the receiver may have dropped the RST (bad checksum,
 //!   a stack that ignores it), and a sensor that believed it must not go
-//!   blind to the rest of the connection.
+//!   blind to the rest of the connection. A SYN on such an entry is a new
+//!   connection only after a FIN; after an RST only the server's SYN-ACK is.
 //! - Idle for `idle_timeout_ns` of capture time: `IdleTimeout`. Time only
 //!   moves forward: `process` expires flows when a segment's timestamp is the
 //!   latest seen, `advance_time` does so explicitly.
-//! - At `max_flows` entries (open plus lingering), creating a flow first drops
-//!   the oldest lingering entry, else evicts the least recently seen open flow
-//!   (`Evicted`, `flows_evicted`). With `max_flows == 0` nothing is tracked.
-//! - `end_all`: every open flow ends with `Shutdown`.
+//! - At `max_flows` entries (open, held and lingering), creating a flow first
+//!   drops the oldest lingering entry, else ends the oldest held flow (`Rst`),
+//!   else evicts the least recently seen open flow (`Evicted`,
+//!   `flows_evicted`). With `max_flows == 0` nothing is tracked.
+//! - `end_all`: every held flow ends with `Rst`, every open one with
+//!   `Shutdown`.
 //!
 //! # Memory
 //! Per flow: the slab entry (432 bytes on 64-bit, of which 96 are the

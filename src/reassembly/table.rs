@@ -1,14 +1,13 @@
 //! The flow table: flows by symmetric key, least-recently-seen order, caps.
 //!
 //! Entries live in a slab (fixed-size chunks of slots with a free list, see
-//! [`Slab`]) and are threaded
-//! on one of two intrusive doubly linked lists ordered by last-seen capture
-//! time: open flows and lingering closed flows. Touching a flow moves it to
-//! the tail; idle expiry pops from the head until the head is recent enough
-//! and eviction takes the head, so both are O(1) per flow affected and never
-//! scan the table. The table clock only moves forward (the largest capture
-//! time seen), which keeps both lists sorted even when capture timestamps
-//! jump backwards.
+//! [`Slab`]) and are threaded on one of three intrusive doubly linked lists
+//! ordered by last-seen capture time: open flows, flows held after an RST,
+//! and lingering closed flows. Touching a flow moves it to the tail; expiry
+//! pops from the head until the head is recent enough and eviction takes the
+//! head, so both are O(1) per flow affected and never scan the table. The
+//! table clock only moves forward (the largest capture time seen), which
+//! keeps the lists sorted even when capture timestamps jump backwards.
 
 use ahash::AHashMap;
 
@@ -33,6 +32,11 @@ const NIL: u32 = u32::MAX;
 /// we never saw data from is believed (a refused connection's RST).
 fn rst_believed(started: bool, rel: i64, fin_seen: bool) -> bool {
     !started || rel == 0 || (fin_seen && rel == 1)
+}
+
+/// Whether `seg` was sent by `end`.
+fn from(seg: &TcpSegment<'_>, end: Endpoint) -> bool {
+    seg.src == end.ip && seg.src_port == end.port
 }
 
 /// A tracked connection.
@@ -81,7 +85,21 @@ enum Body<S> {
     Lingering {
         /// Ended by an RST (see `process`: data after it starts a new flow).
         by_rst: bool,
+        /// The flow's server: after an RST only its SYN-ACK starts a new
+        /// connection on the 4-tuple (see [`FlowTable::on_reset_segment`]).
+        server: Endpoint,
     },
+}
+
+/// What a segment of a flow held after an RST does to it.
+enum Held {
+    /// New data or a FIN from the RST's sender: the RST did not end the
+    /// connection.
+    Resume,
+    /// From the other side: fed as usual, the hold goes on.
+    Peer,
+    /// A retransmission or an ACK of the RST's sender: nothing to do.
+    Stale,
 }
 
 struct Node<S> {
@@ -276,9 +294,9 @@ impl<S: Default> FlowTable<S> {
             Some(idx) => {
                 let (lingering, reset) = match self.slab.get(idx as usize) {
                     Some(Slot::Occupied(Node {
-                        body: Body::Lingering { by_rst },
+                        body: Body::Lingering { by_rst, server },
                         ..
-                    })) => (Some(*by_rst), false),
+                    })) => (Some((*by_rst, *server)), false),
                     Some(Slot::Occupied(Node {
                         body: Body::Open(flow),
                         ..
@@ -288,12 +306,24 @@ impl<S: Default> FlowTable<S> {
                 match lingering {
                     None if reset => self.on_reset_segment(idx, key, ts, seg, handler),
                     None => self.on_flow_segment(idx, ts, seg, handler),
-                    Some(_) if flags.syn() && !flags.ack() && !flags.rst() => {
+                    Some((false, _)) if flags.syn() && !flags.ack() && !flags.rst() => {
                         // Port reuse: a new connection on a closed 4-tuple.
                         self.remove(idx);
                         self.create(key, ts, seg, handler);
                     }
-                    Some(true) if !flags.rst() && !seg.payload.is_empty() => {
+                    Some((true, server)) if flags.syn() && !flags.rst() => {
+                        // After an RST, only the server's SYN-ACK is a new
+                        // connection (see `on_reset_segment`); a SYN alone
+                        // may be forged, and the data that follows it is
+                        // picked up midstream below.
+                        if flags.ack() && from(seg, server) {
+                            self.remove(idx);
+                            self.create(key, ts, seg, handler);
+                        } else {
+                            self.stats.ignored_segments += 1;
+                        }
+                    }
+                    Some((true, _)) if !flags.rst() && !seg.payload.is_empty() => {
                         // Data after an RST: an RST the receiver dropped (bad
                         // checksum, out of window for its stack) is a classic
                         // way to blind a sensor. Pick the data up as a new
@@ -334,17 +364,37 @@ impl<S: Default> FlowTable<S> {
         handler: &mut H,
     ) {
         let flags = seg.flags;
-        if flags.syn() && !flags.ack() && !flags.rst() {
-            // Port reuse: the reset connection is over after all.
-            self.end_flow(idx, EndReason::Rst, false, handler);
-            self.create(key, ts, seg, handler);
+        if flags.syn() && !flags.rst() {
+            // A new connection on the 4-tuple ends the hold, but only once
+            // the server accepts it: a SYN alone can be forged like the RST
+            // (a TTL too low, a made-up ISN), and a new flow started from it
+            // would take the rest of the old connection for retransmissions.
+            let server = self.node(idx).and_then(|n| match &n.body {
+                Body::Open(flow) => Some(flow.info.server),
+                Body::Lingering { .. } => None,
+            });
+            if flags.ack() && server.is_some_and(|s| from(seg, s)) {
+                self.end_flow(idx, EndReason::Rst, false, handler);
+                self.create(key, ts, seg, handler);
+            } else {
+                self.stats.ignored_segments += 1;
+            }
             return;
         }
-        if flags.rst() || !self.brings_new_data(idx, seg) {
-            // Late retransmissions and ACKs of a connection that was reset
-            // do not revive it: it would wait for the idle timeout.
-            self.stats.ignored_segments += 1;
-            return;
+        match self.held_segment(idx, seg) {
+            Held::Resume if !flags.rst() => {}
+            Held::Peer if !flags.rst() => {
+                // The other side goes on (a response in flight, ACKs): its
+                // data is inspected and paired, without reviving the flow.
+                self.feed_flow(idx, ts, seg, handler);
+                return;
+            }
+            _ => {
+                // Late retransmissions and ACKs of a connection that was
+                // reset do not revive it: it would wait for the idle timeout.
+                self.stats.ignored_segments += 1;
+                return;
+            }
         }
         self.stats.rst_resumed += 1;
         if let Some(Slot::Occupied(Node {
@@ -359,30 +409,40 @@ impl<S: Default> FlowTable<S> {
         self.on_flow_segment(idx, ts, seg, handler);
     }
 
-    /// Whether `seg` comes from the side that sent the RST and carries a FIN
-    /// or bytes past what its direction has delivered so far. The other
-    /// side's data does not count: a server goes on sending what was in
-    /// flight when a client really reset, and it would keep the flow open
-    /// until the idle timeout.
-    fn brings_new_data(&self, idx: u32, seg: &TcpSegment<'_>) -> bool {
+    /// Whether `seg` comes from the side that sent the RST with a FIN or
+    /// bytes past what its direction has delivered so far (it resumes the
+    /// flow), or from the other side. The other side's data does not resume
+    /// it: a server goes on sending what was in flight when a client really
+    /// reset, and that would keep the flow open until the idle timeout.
+    fn held_segment(&self, idx: u32, seg: &TcpSegment<'_>) -> Held {
         let Some(Node {
             body: Body::Open(flow),
             ..
         }) = self.node(idx)
         else {
-            return false;
+            return Held::Stale;
         };
-        let from_client = seg.src == flow.info.client.ip && seg.src_port == flow.info.client.port;
-        let me = if from_client {
+        let me = if from(seg, flow.info.client) {
             &flow.to_server
         } else {
             &flow.to_client
         };
         if !me.rst_held {
-            return false;
+            return Held::Peer;
         }
-        let end = me.rel(seg.seq) + seg.payload.len() as i64;
-        (!seg.payload.is_empty() && end > 0) || (seg.flags.fin() && end >= 0 && !me.fin_seen())
+        let resumes = if me.started() {
+            let end = me.rel(seg.seq) + seg.payload.len() as i64;
+            (!seg.payload.is_empty() && end > 0) || (seg.flags.fin() && end >= 0 && !me.fin_seen())
+        } else {
+            // An RST from a side never seen sending is believed (see
+            // `rst_believed`); any data of it is new.
+            !seg.payload.is_empty() || seg.flags.fin()
+        };
+        if resumes {
+            Held::Resume
+        } else {
+            Held::Stale
+        }
     }
 
     /// Hold a flow after a believed RST (see [`Flow::reset`]).
@@ -590,7 +650,8 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// Make room for one more entry under `max_flows`: drop the oldest
-    /// lingering entry, else evict the least recently seen open flow.
+    /// lingering entry, else end the oldest flow held after an RST, else
+    /// evict the least recently seen open flow.
     fn make_room<H: StreamHandler<S>>(&mut self, handler: &mut H) -> bool {
         let cap = self.capacity;
         while self.map.len() >= cap {
@@ -617,6 +678,18 @@ impl<S: Default> FlowTable<S> {
         handler: &mut H,
     ) {
         self.touch(idx);
+        self.feed_flow(idx, ts, seg, handler);
+    }
+
+    /// A segment of a flow, without marking it seen (a flow held after an
+    /// RST is fed its peer's segments this way and stays held).
+    fn feed_flow<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
         let Some(Slot::Occupied(Node {
             body: Body::Open(flow),
             ..
@@ -751,6 +824,7 @@ impl<S: Default> FlowTable<S> {
         if linger && self.config.closed_linger_ns > 0 {
             node.body = Body::Lingering {
                 by_rst: reason == EndReason::Rst,
+                server: info.server,
             };
             node.last_seen = self.now;
             self.unlink(which, idx);

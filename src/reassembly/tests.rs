@@ -424,6 +424,73 @@ fn an_exact_rst_the_server_never_got_does_not_cut_the_request() {
     assert_eq!(t.r.ends(), vec![(1, EndReason::Shutdown)]);
 }
 
+/// The RST insertion followed by a SYN insertion: a forged SYN with a
+/// made-up ISN after the forged RST must neither end the hold nor start a
+/// flow at that ISN, or the rest of the real connection would look like old
+/// retransmissions. Only the server's SYN-ACK starts a new connection, also
+/// once the hold is over; a SYN-ACK from the client's side does not.
+#[test]
+fn a_forged_syn_after_a_forged_rst_does_not_restart_the_flow() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q="));
+    t.feed(3, seg(C, SV, CI + 9, SI + 1, RST, b""));
+    t.feed(4, seg(C, SV, CI + 9 + (1 << 30), 0, SYN, b""));
+    t.feed(5, seg(C, SV, CI + 7, SI + 1, SYN | ACK, b""));
+    assert_eq!(t.t.resetting(), 1);
+    assert_eq!(t.t.stats().flows_created, 1);
+    t.feed(6, seg(C, SV, CI + 9, SI + 1, ACK, b"<script>x</script>"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.t.stats().rst_resumed, 1);
+    // Once the hold is over and the flow lingers: a SYN alone is ignored
+    // (what follows it is picked up midstream), the server's SYN-ACK is a
+    // new connection.
+    t.feed(7, seg(C, SV, CI + 27, SI + 1, RST, b""));
+    t.advance(7 + linger());
+    assert_eq!(t.t.lingering(), 1);
+    t.feed(8 + linger(), seg(C, SV, 1 << 31, 0, SYN, b""));
+    assert_eq!(t.t.stats().flows_created, 1);
+    t.feed(8 + linger(), seg(SV, C, 777, CI + 28, SYN | ACK, b""));
+    assert_eq!(t.t.stats().flows_created, 2);
+    t.feed(9 + linger(), seg(SV, C, 778, CI + 28, ACK, b"hi"));
+    assert_eq!(t.r.stream(2, ToClient), b"hi");
+    assert_eq!(t.r.infos[&2].server, ep(SV));
+}
+
+/// While a flow is held after the client's RST, the server's segments are
+/// still fed (a response in flight is inspected and paired), without
+/// resuming the flow.
+#[test]
+fn the_peer_of_a_held_flow_is_still_fed() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(C, SV, CI + 1, SI + 1, ACK, b"GET / HTTP/1.1\r\n\r\n"),
+    );
+    t.feed(3, seg(C, SV, CI + 19, SI + 1, RST, b""));
+    t.feed(4, seg(SV, C, SI + 1, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
+    assert_eq!((t.t.resetting(), t.t.stats().rst_resumed), (1, 0));
+    t.advance(3 + linger());
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+}
+
+/// An RST from a side never seen sending is believed; any data of that
+/// side then resumes the held flow, whatever its sequence number (there is
+/// no stream position to call it old against).
+#[test]
+fn a_held_flow_resumes_on_data_of_a_side_not_seen_before() {
+    let mut t = T::new(ReassemblyConfig::default());
+    // Midstream: server data first, nothing from the client yet.
+    t.feed(1, seg(SV, C, SI, CI, ACK, b"HTTP/1.1 200 OK\r\n"));
+    t.feed(2, seg(C, SV, CI, SI, RST, b""));
+    assert_eq!(t.t.resetting(), 1);
+    t.feed(3, seg(C, SV, CI.wrapping_add(3 << 30), SI, ACK, b"GET /"));
+    assert_eq!(t.t.stats().rst_resumed, 1);
+    assert_eq!(t.r.stream(1, ToServer), b"GET /");
+}
+
 /// Held flows give way before open ones: a new flow at `max_flows` ends the
 /// held one (with `Rst`, not counted as an eviction), and so does a handler
 /// over its memory budget.
@@ -598,7 +665,10 @@ fn port_reuse_after_close_is_a_new_flow() {
     assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     t.feed(4, seg(C, SV, 90_001, 8, ACK, b"again"));
     assert_eq!(t.r.stream(2, ToServer), b"again");
-    assert!(t.r.infos[&2].handshake_seen);
+    // After an RST the new flow starts at the server's SYN-ACK (the SYN
+    // alone could be forged, see below), with the roles it gives.
+    assert!(!t.r.infos[&2].handshake_seen);
+    assert_eq!(t.r.infos[&2].server, ep(SV));
     // A SYN with another ISN on the open flow does not restart it.
     t.feed(5, seg(C, SV, 123, 0, SYN, b""));
     t.feed(6, seg(C, SV, 90_006, 8, ACK, b"!"));
