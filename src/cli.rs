@@ -815,20 +815,26 @@ fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSi
                 OutputOpen::Replace => std::fs::File::create(p),
                 OutputOpen::Append => std::fs::OpenOptions::new()
                     .create(true)
-                    .read(true)
                     .append(true)
                     .open(p),
             }
             .with_context(|| format!("cannot create output {}", p.display()))?;
-            if matches!(open, OutputOpen::Append)
-                && end_torn_line(&mut f)
-                    .with_context(|| format!("cannot append to output {}", p.display()))?
-            {
-                tracing::warn!(
-                    output = %p.display(),
-                    "the output ended in a torn line (an earlier run was stopped while writing); \
-                     a newline was added so that new records start on a line of their own"
-                );
+            if matches!(open, OutputOpen::Append) {
+                match end_torn_line(p, &mut f) {
+                    Ok(false) => {}
+                    Ok(true) => tracing::warn!(
+                        output = %p.display(),
+                        "the output ended in a torn line (an earlier run was stopped while \
+                         writing); a newline was added so that new records start on a line of \
+                         their own"
+                    ),
+                    // Not worth refusing to start over: records still go out.
+                    Err(e) => tracing::warn!(
+                        output = %p.display(),
+                        error = %e,
+                        "cannot check whether the output ends in a torn line"
+                    ),
+                }
             }
             Ok(Box::new(JsonLinesWriter::new(
                 Box::new(f),
@@ -842,19 +848,26 @@ fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSi
 /// torn (a SIGKILL or a full disk in the middle of a write): the first new
 /// record would otherwise be glued to it, and both lines would be lost to a
 /// JSON Lines reader. Returns whether a newline was added.
-fn end_torn_line(f: &mut std::fs::File) -> std::io::Result<bool> {
+///
+/// Only a regular file is checked, through a handle of its own opened for
+/// reading: the output's handle stays write-only, so a FIFO or a pipe still
+/// reports a reader that went away (EPIPE), and a file the service may only
+/// append to still opens.
+fn end_torn_line(path: &Path, out: &mut std::fs::File) -> std::io::Result<bool> {
     use std::io::{Read, Seek, SeekFrom, Write};
-    if f.metadata()?.len() == 0 {
+    let meta = out.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
         return Ok(false);
     }
+    let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::End(-1))?;
     let mut last = [0u8; 1];
     f.read_exact(&mut last)?;
     if last[0] == b'\n' {
         return Ok(false);
     }
-    // Opened for appending: the write goes to the end whatever the position.
-    f.write_all(b"\n")?;
+    // Opened for appending: the write goes to the end.
+    out.write_all(b"\n")?;
     Ok(true)
 }
 
@@ -1048,6 +1061,44 @@ mod tests {
             drop(open_output(Some(&path), OutputOpen::Append).unwrap());
             assert_eq!(std::fs::read(&path).unwrap(), after, "{name}");
         }
+    }
+
+    /// A FIFO as `live --output`: the output's handle is write-only, so when
+    /// the reader goes away the writer sees it (EPIPE: unhealthy, records
+    /// counted lost) instead of filling a pipe it holds the read end of, and
+    /// then blocking forever.
+    #[test]
+    fn a_fifo_output_notices_its_reader_going_away() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let path = fifo.clone();
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&path).unwrap();
+            let mut first = [0u8; 1];
+            // One byte read, then the reader is gone.
+            f.read_exact(&mut first).unwrap();
+            first[0]
+        });
+        let mut sink = open_output(Some(&fifo), OutputOpen::Append).unwrap();
+        let record = crate::sink::clickhouse::row::tests::record(1, true);
+        sink.write_batch(std::slice::from_ref(&record)).unwrap();
+        let _ = sink.flush();
+        assert_eq!(reader.join().unwrap(), b'{');
+        // Enough to overflow a pipe buffer many times over if nothing read.
+        let batch = vec![record; 2000];
+        for _ in 0..10 {
+            let _ = sink.write_batch(&batch);
+        }
+        let _ = sink.flush();
+        let stats = sink.stats();
+        assert!(!stats.healthy, "{stats:?}");
+        assert!(stats.rows_lost > 0, "{stats:?}");
     }
 
     #[test]

@@ -600,12 +600,15 @@ impl Masker {
                 .filter(|h| h.name.eq_ignore_ascii_case(b"content-encoding"))
                 .map(|h| h.value)
                 .collect();
-            let body_excerpt = match decoded_body(&encodings, &req.body, limit) {
-                Ok(clear) => clear
+            let decoded = (limit > 0).then(|| decoded_body(&encodings, &req.body, limit));
+            let body_excerpt = match decoded {
+                // No excerpt wanted: not even a placeholder.
+                None => Vec::new(),
+                Some(Ok(clear)) => clear
                     .get(..cut_excerpt(&clear, limit))
                     .unwrap_or_default()
                     .to_vec(),
-                Err(label) => format!("[body: {label}, {} bytes]", req.body_len).into_bytes(),
+                Some(Err(label)) => format!("[body: {label}, {} bytes]", req.body_len).into_bytes(),
             };
             return MaskedRequest {
                 uri: req.uri.clone(),
@@ -2136,6 +2139,13 @@ mod tests {
             "{}",
             s(&mr.body_excerpt)
         );
+        // No excerpt wanted: not even the placeholder.
+        let m = masker_with(|c| {
+            c.enabled = false;
+            c.body_excerpt_bytes = 0;
+        });
+        let mr = m.mask_request(&req("/", &[("Content-Encoding", "br")], b"\x0b\x02\x80"));
+        assert_eq!(mr.body_excerpt, b"");
     }
 
     #[test]
