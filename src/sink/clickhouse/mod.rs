@@ -1754,14 +1754,27 @@ mod tests {
             let payload = Batch::Attacks(vec![chunk.into()], 1).encode().unwrap();
             spool.push(ATTACKS_TABLE, 1, &payload).unwrap();
         }
+        let mut ins = inserter_over(cfg, spool);
+        ins.version = Some(ServerVersion::OLDEST);
+        ins
+    }
+
+    /// An inserter for `cfg` over `spool`, on a runtime of its own.
+    fn inserter_over(cfg: ClickHouseConfig, spool: Spool) -> Inserter {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let admin = client(&cfg).unwrap();
-        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
-        ins.version = Some(ServerVersion::OLDEST);
-        ins
+        Inserter::new(cfg, admin, rt, Some(spool), Arc::default())
+    }
+
+    /// A configuration whose server is never there.
+    fn unreachable() -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: format!("http://127.0.0.1:{}", closed_port()),
+            ..ClickHouseConfig::default()
+        }
     }
 
     fn spool_path(dir: &std::path::Path, seq: u64) -> PathBuf {
@@ -1816,19 +1829,10 @@ mod tests {
     #[test]
     fn rows_of_a_batch_dropped_from_the_full_spool_are_counted_lost() {
         let d = tempfile::tempdir().unwrap();
-        let cfg = ClickHouseConfig {
-            url: format!("http://127.0.0.1:{}", closed_port()),
-            ..ClickHouseConfig::default()
-        };
         // Room for exactly one batch of three rows.
         let cap = attack_batch(3).encode().unwrap().len() as u64;
         let spool = Spool::open(d.path(), cap, SpoolFull::DropOldest).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let admin = client(&cfg).unwrap();
-        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
+        let mut ins = inserter_over(unreachable(), spool);
         ins.spool_batch(&attack_batch(3));
         ins.spool_batch(&attack_batch(3));
         let s = ins.counters.snapshot();
@@ -1852,17 +1856,8 @@ mod tests {
             &payload,
         )
         .unwrap();
-        let cfg = ClickHouseConfig {
-            url: format!("http://127.0.0.1:{}", closed_port()),
-            ..ClickHouseConfig::default()
-        };
         let spool = Spool::open(d.path(), payload.len() as u64, SpoolFull::DropOldest).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let admin = client(&cfg).unwrap();
-        let mut ins = Inserter::new(cfg, admin, rt, Some(spool), Arc::default());
+        let mut ins = inserter_over(unreachable(), spool);
         ins.count_unknown_spool_rows();
         assert_eq!(ins.spool.as_ref().unwrap().oldest().unwrap().rows, Some(3));
         ins.spool_batch(&attack_batch(1));
@@ -1876,11 +1871,7 @@ mod tests {
     #[test]
     fn an_unreadable_spooled_batch_is_retried_not_dead_lettered() {
         let d = tempfile::tempdir().unwrap();
-        let cfg = ClickHouseConfig {
-            url: format!("http://127.0.0.1:{}", closed_port()),
-            ..ClickHouseConfig::default()
-        };
-        let mut ins = inserter_with_spool(cfg, d.path(), 1);
+        let mut ins = inserter_with_spool(unreachable(), d.path(), 1);
         let batch = spool_path(d.path(), 0);
         std::fs::remove_file(&batch).unwrap();
         std::fs::create_dir(&batch).unwrap();
