@@ -60,17 +60,18 @@ impl<S> Flow<S> {
         self.to_server.rst_held || self.to_client.rst_held
     }
 
-    fn set_reset(&mut self, from_client: bool, held: bool) {
-        if held {
-            if from_client {
-                self.to_server.rst_held = true;
-            } else {
-                self.to_client.rst_held = true;
-            }
+    /// Mark the flow held after an RST from the client (or the server).
+    fn hold(&mut self, from_client: bool) {
+        if from_client {
+            self.to_server.rst_held = true;
         } else {
-            self.to_server.rst_held = false;
-            self.to_client.rst_held = false;
+            self.to_client.rst_held = true;
         }
+    }
+
+    fn resume(&mut self) {
+        self.to_server.rst_held = false;
+        self.to_client.rst_held = false;
     }
 }
 
@@ -89,6 +90,17 @@ enum Body<S> {
         /// connection on the 4-tuple (see [`FlowTable::on_reset_segment`]).
         server: Endpoint,
     },
+}
+
+impl<S> Body<S> {
+    /// The list an entry with this body is threaded on.
+    fn list(&self) -> Which {
+        match self {
+            Body::Open(flow) if flow.reset() => Which::Resetting,
+            Body::Open(_) => Which::Open,
+            Body::Lingering { .. } => Which::Lingering,
+        }
+    }
 }
 
 /// What a segment of a flow held after an RST does to it.
@@ -292,19 +304,17 @@ impl<S: Default> FlowTable<S> {
         let key = FlowKey::of_segment(seg);
         match self.map.get(&key).copied() {
             Some(idx) => {
-                let (lingering, reset) = match self.slab.get(idx as usize) {
-                    Some(Slot::Occupied(Node {
-                        body: Body::Lingering { by_rst, server },
-                        ..
-                    })) => (Some((*by_rst, *server)), false),
-                    Some(Slot::Occupied(Node {
-                        body: Body::Open(flow),
-                        ..
-                    })) => (None, flow.reset()),
-                    _ => (None, false),
+                let (which, lingering) = match self.node(idx).map(|n| &n.body) {
+                    Some(body @ Body::Lingering { by_rst, server }) => {
+                        (body.list(), Some((*by_rst, *server)))
+                    }
+                    Some(body) => (body.list(), None),
+                    None => (Which::Open, None),
                 };
                 match lingering {
-                    None if reset => self.on_reset_segment(idx, key, ts, seg, handler),
+                    None if which == Which::Resetting => {
+                        self.on_reset_segment(idx, key, ts, seg, handler)
+                    }
                     None => self.on_flow_segment(idx, ts, seg, handler),
                     Some((false, _)) if flags.syn() && !flags.ack() && !flags.rst() => {
                         // Port reuse: a new connection on a closed 4-tuple.
@@ -402,7 +412,7 @@ impl<S: Default> FlowTable<S> {
             ..
         })) = self.slab.get_mut(idx as usize)
         {
-            flow.set_reset(false, false);
+            flow.resume();
         }
         self.unlink(Which::Resetting, idx);
         self.link_tail(Which::Open, idx);
@@ -451,7 +461,7 @@ impl<S: Default> FlowTable<S> {
             Some(Slot::Occupied(Node {
                 body: Body::Open(flow),
                 ..
-            })) if !flow.reset() => flow.set_reset(from_client, true),
+            })) if !flow.reset() => flow.hold(from_client),
             _ => return,
         }
         self.unlink(Which::Open, idx);
@@ -527,14 +537,17 @@ impl<S: Default> FlowTable<S> {
         &self.config
     }
 
+    /// The head of list `which` when it was last seen `age_ns` ago or more.
+    fn expired_head(&mut self, which: Which, age_ns: u64) -> Option<u32> {
+        let head = self.list(which).head;
+        let node = self.node(head)?;
+        (self.now.since(node.last_seen) >= age_ns).then_some(head)
+    }
+
     fn expire<H: StreamHandler<S>>(&mut self, handler: &mut H) {
-        loop {
-            let head = self.open.head;
-            let Some(node) = self.node(head) else { break };
-            if self.now.since(node.last_seen) < self.config.idle_timeout_ns {
-                break;
-            }
-            let fin = matches!(&node.body, Body::Open(f) if f.to_server.fin_seen() || f.to_client.fin_seen());
+        while let Some(head) = self.expired_head(Which::Open, self.config.idle_timeout_ns) {
+            let fin = matches!(self.node(head), Some(Node { body: Body::Open(f), .. })
+                if f.to_server.fin_seen() || f.to_client.fin_seen());
             // One FIN then silence is a close whose last packets we missed.
             let reason = if fin {
                 EndReason::Fin
@@ -544,20 +557,11 @@ impl<S: Default> FlowTable<S> {
             self.stats.flows_timed_out += 1;
             self.end_flow(head, reason, false, handler);
         }
-        loop {
-            let head = self.resetting.head;
-            let Some(node) = self.node(head) else { break };
-            if self.now.since(node.last_seen) < self.config.closed_linger_ns {
-                break;
-            }
+        let linger = self.config.closed_linger_ns;
+        while let Some(head) = self.expired_head(Which::Resetting, linger) {
             self.end_flow(head, EndReason::Rst, true, handler);
         }
-        loop {
-            let head = self.lingering.head;
-            let Some(node) = self.node(head) else { break };
-            if self.now.since(node.last_seen) < self.config.closed_linger_ns {
-                break;
-            }
+        while let Some(head) = self.expired_head(Which::Lingering, linger) {
             self.remove(head);
         }
     }
@@ -792,10 +796,9 @@ impl<S: Default> FlowTable<S> {
         let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) else {
             return;
         };
-        let (which, flow) = match &mut node.body {
-            Body::Open(flow) if flow.reset() => (Which::Resetting, flow),
-            Body::Open(flow) => (Which::Open, flow),
-            Body::Lingering { .. } => return,
+        let which = node.body.list();
+        let Body::Open(flow) = &mut node.body else {
+            return;
         };
         let Flow {
             info,
@@ -836,17 +839,8 @@ impl<S: Default> FlowTable<S> {
 
     /// Forget an entry entirely (it must have been ended if it was open).
     fn remove(&mut self, idx: u32) {
-        let which = match self.node(idx) {
-            Some(Node {
-                body: Body::Open(flow),
-                ..
-            }) if flow.reset() => Which::Resetting,
-            Some(Node {
-                body: Body::Open(_),
-                ..
-            }) => Which::Open,
-            Some(_) => Which::Lingering,
-            None => return,
+        let Some(which) = self.node(idx).map(|n| n.body.list()) else {
+            return;
         };
         self.unlink(which, idx);
         let free = self.free;
