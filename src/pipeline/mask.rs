@@ -600,7 +600,8 @@ impl Masker {
                 .filter(|h| h.name.eq_ignore_ascii_case(b"content-encoding"))
                 .map(|h| h.value)
                 .collect();
-            let decoded = (limit > 0).then(|| decoded_body(&encodings, &req.body, limit));
+            let decoded =
+                (limit > 0).then(|| decoded_body(&encodings, &req.body, req.body_len, limit));
             let body_excerpt = match decoded {
                 // No excerpt wanted: not even a placeholder.
                 None => Vec::new(),
@@ -608,7 +609,7 @@ impl Masker {
                     .get(..cut_excerpt(&clear, limit))
                     .unwrap_or_default()
                     .to_vec(),
-                Some(Err(label)) => format!("[body: {label}, {} bytes]", req.body_len).into_bytes(),
+                Some(Err(placeholder)) => placeholder,
             };
             return MaskedRequest {
                 uri: req.uri.clone(),
@@ -643,11 +644,9 @@ impl Masker {
             let max = limit.saturating_add(SWEEP_MAX_BYTES);
             // Compressed bytes would be stored unmasked and inflate to the
             // clear secrets: mask the inflated text, or store none.
-            match decoded_body(&encodings, &req.body, max) {
+            match decoded_body(&encodings, &req.body, req.body_len, max) {
                 Ok(clear) => self.body_into(content_type, &clear, max, &mut body, &mut secrets),
-                Err(label) => {
-                    body = format!("[body: {label}, {} bytes]", req.body_len).into_bytes();
-                }
+                Err(placeholder) => body = placeholder,
             }
             if memmem::find(&body, b"://").is_some() {
                 let mut with_urls = Vec::with_capacity(body.len());
@@ -1421,13 +1420,17 @@ fn card_separator(s: &[u8]) -> Option<usize> {
 
 /// The body to mask: as sent, or inflated (at most `max` bytes) when it
 /// has a `Content-Encoding` of gzip or deflate (the same bounded inflater
-/// detection uses). `Err` with the codings' names when it has another
+/// detection uses). `Err` with the placeholder to store instead,
+/// `[body: <codings>, <N> bytes]` (`body_len` is N), when it has another
 /// coding or does not inflate: its bytes must then not be stored.
 fn decoded_body<'b>(
     encodings: &[&[u8]],
     body: &'b [u8],
+    body_len: u64,
     max: usize,
-) -> Result<Cow<'b, [u8]>, String> {
+) -> Result<Cow<'b, [u8]>, Vec<u8>> {
+    let placeholder =
+        |names: &[&[u8]]| format!("[body: {}, {body_len} bytes]", coding_label(names)).into_bytes();
     // The names a placeholder shows: every coding but `identity`.
     let names: Vec<&[u8]> = encodings
         .iter()
@@ -1439,14 +1442,14 @@ fn decoded_body<'b>(
         return Ok(Cow::Borrowed(body));
     }
     let Ok(codings) = inflate::codings(encodings.iter().copied()) else {
-        return Err(coding_label(&names));
+        return Err(placeholder(&names));
     };
     // Listed in the order applied (RFC 9110 §8.4), so undone from the last.
     let mut cur = Cow::Borrowed(body);
     for c in codings.into_iter().rev() {
         let mut out = Vec::new();
         if inflate::inflate(c, &cur, max, INFLATE_MAX_RATIO, &mut out) == Inflated::Invalid {
-            return Err(coding_label(&names));
+            return Err(placeholder(&names));
         }
         // Complete, truncated or capped: what inflated is the text.
         cur = Cow::Owned(out);
