@@ -183,6 +183,16 @@ impl SinkSender {
     pub fn budget(&self) -> Arc<ByteBudget> {
         Arc::clone(&self.budget)
     }
+
+    /// A group charged but not queued: the charge goes back.
+    fn refuse(&self, g: RecordGroup, gone: bool) -> Refused<RecordGroup> {
+        self.budget.release(g.bytes);
+        if gone {
+            Refused::Gone
+        } else {
+            Refused::Full(g)
+        }
+    }
 }
 
 impl Bounded<RecordGroup> for SinkSender {
@@ -190,16 +200,9 @@ impl Bounded<RecordGroup> for SinkSender {
         if !self.budget.try_take(g.bytes) {
             return Err(Refused::Full(g));
         }
-        // Not queued: the charge goes back.
         self.tx.try_send(g).map_err(|e| match e {
-            TrySendError::Full(g) => {
-                self.budget.release(g.bytes);
-                Refused::Full(g)
-            }
-            TrySendError::Disconnected(g) => {
-                self.budget.release(g.bytes);
-                Refused::Gone
-            }
+            TrySendError::Full(g) => self.refuse(g, false),
+            TrySendError::Disconnected(g) => self.refuse(g, true),
         })
     }
 
@@ -212,14 +215,8 @@ impl Bounded<RecordGroup> for SinkSender {
         }
         let left = patience.saturating_sub(start.elapsed());
         self.tx.send_timeout(g, left).map_err(|e| match e {
-            SendTimeoutError::Timeout(g) => {
-                self.budget.release(g.bytes);
-                Refused::Full(g)
-            }
-            SendTimeoutError::Disconnected(g) => {
-                self.budget.release(g.bytes);
-                Refused::Gone
-            }
+            SendTimeoutError::Timeout(g) => self.refuse(g, false),
+            SendTimeoutError::Disconnected(g) => self.refuse(g, true),
         })
     }
 
@@ -229,7 +226,7 @@ impl Bounded<RecordGroup> for SinkSender {
         match self.tx.send(g) {
             Ok(()) => true,
             Err(e) => {
-                self.budget.release(e.into_inner().bytes);
+                self.refuse(e.into_inner(), true);
                 false
             }
         }
