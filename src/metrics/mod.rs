@@ -305,6 +305,7 @@ impl PipelineReport {
             data_after_rst
         );
         r!("specula_reassembly_rst_resumed_flows_total", rst_resumed);
+        r!("specula_reassembly_isn_corrected_total", isn_corrected);
         r!(
             "specula_reassembly_late_data_in_gap_segments_total",
             late_data_in_gap

@@ -502,6 +502,35 @@ mod tests {
         assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
     }
 
+    /// A SYN with a made-up ISN before the real handshake, with or without
+    /// forged data after it: the attack sent on the real connection is
+    /// reported whole, and so is the forged request.
+    #[test]
+    fn an_attack_behind_a_forged_syn_is_reported() {
+        for forged in [&b""[..], b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n"] {
+            let (mut w, _rx) = worker(65_536);
+            let attack =
+                b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+            let c = conv(8445).mss(12).client(attack.to_vec()).impair(
+                crate::synth::Impairment::ForgedSyn {
+                    data: forged.to_vec(),
+                },
+            );
+            feed(&mut w, &c);
+            w.table.end_all(&mut w.ctx);
+            assert_eq!(w.table.stats().isn_corrected, 1);
+            let xss: Vec<_> = w
+                .ctx
+                .out
+                .iter()
+                .filter(|r| r.attack_classes.as_deref() == Some(&["xss"][..]))
+                .collect();
+            assert_eq!(xss.len(), 1, "{:?}", w.ctx.out);
+            assert_eq!(xss[0].uri, "/?q=<script>alert(document.cookie)</script>");
+            assert!(xss[0].complete);
+        }
+    }
+
     #[test]
     fn the_mirror_targets_answers_do_not_hold_records() {
         let (mut w, _rx) = worker(65_536);

@@ -128,6 +128,23 @@ impl Assembler {
         self.base == seq
     }
 
+    /// Nothing of this direction was read yet: no byte delivered or
+    /// buffered, no FIN. Only then may its start still move.
+    pub(crate) fn untouched(&self) -> bool {
+        self.next == 0 && self.chunks.is_empty() && self.fin.is_none()
+    }
+
+    /// Whether an acknowledgment number `ack` of this direction falls
+    /// between its start and the end of what was read of it (a SYN-ACK
+    /// also acknowledges TCP Fast Open data carried by the SYN).
+    pub(crate) fn acks_read_range(&self, ack: u32) -> bool {
+        let held_end = self
+            .chunks
+            .last_key_value()
+            .map_or(self.next, |(&k, c)| c.end(k));
+        u64::try_from(seq_diff(ack, self.base)).is_ok_and(|d| d <= held_end)
+    }
+
     /// Payload bytes buffered (what the per-direction cap counts).
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {

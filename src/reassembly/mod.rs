@@ -43,6 +43,13 @@
 //! - A SYN with another ISN on an open flow is ignored (a real endpoint sends
 //!   a challenge ACK, RFC 9293 §3.10.7.4); a SYN on a lingering closed
 //!   4-tuple (port reuse) starts a new flow with a new id.
+//! - The server's SYN-ACK says which client ISN the server took. When the
+//!   client's side started elsewhere (an earlier SYN with a made-up ISN and
+//!   a TTL too low to reach the server, so that the real stream would read
+//!   as old or far-ahead bytes), it restarts at the acknowledged number
+//!   while nothing of it was read; otherwise the flow ends (`Superseded`)
+//!   and a new one starts at the SYN-ACK. Both count `isn_corrected`. An
+//!   acknowledgment within the bytes a SYN carried (TCP Fast Open) agrees.
 //!
 //! # Overlaps: first data wins
 //! Bytes already delivered or already buffered are never replaced by a later
@@ -307,6 +314,10 @@ pub enum EndReason {
     Evicted,
     /// The capture ended (end of file, shutdown).
     Shutdown,
+    /// The server's SYN-ACK acknowledged another client ISN than the one
+    /// this flow was read from: what was read was never the server's
+    /// connection, and a new flow starts at the SYN-ACK.
+    Superseded,
 }
 
 impl EndReason {
@@ -317,6 +328,7 @@ impl EndReason {
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::Evicted => "evicted",
             EndReason::Shutdown => "shutdown",
+            EndReason::Superseded => "superseded",
         }
     }
 }
@@ -414,6 +426,12 @@ pub struct ReassemblyStats {
     /// RST and were resumed with their state: the RST never reached the
     /// receiver, or was forged to blind a sensor.
     pub rst_resumed: u64,
+    /// Server SYN-ACKs that acknowledged another client ISN than the flow
+    /// had started at (an earlier SYN forged with a made-up ISN, or re-sent
+    /// with a new one): the client's side moved to the acknowledged start,
+    /// or, when some of it was already read, the flow ended (`Superseded`)
+    /// and a new one started.
+    pub isn_corrected: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

@@ -681,8 +681,48 @@ impl<S: Default> FlowTable<S> {
         seg: &TcpSegment<'_>,
         handler: &mut H,
     ) {
+        if seg.flags.syn() && seg.flags.ack() && !seg.flags.rst() && self.syn_ack_disowns(idx, seg)
+        {
+            // What was read of the client was never the server's
+            // connection: end it and start again from this SYN-ACK.
+            let key = FlowKey::of_segment(seg);
+            self.end_flow(idx, EndReason::Superseded, false, handler);
+            self.create(key, ts, seg, handler);
+            return;
+        }
         self.touch(idx);
         self.feed_flow(idx, ts, seg, handler);
+    }
+
+    /// The server's SYN-ACK acknowledges the client ISN the server took.
+    /// When the client's side started elsewhere (an earlier SYN with
+    /// another ISN: forged, with a TTL too low to reach the server, or
+    /// re-sent with a new ISN), the bytes read from there would be a stream
+    /// the server never saw, and the real one would look like old or
+    /// far-ahead data. While nothing of the client's side was read, its
+    /// start moves to what the server acknowledged; otherwise this returns
+    /// true and the flow is superseded by a new one. Both count
+    /// `isn_corrected`. A SYN-ACK from the client's side says nothing of
+    /// its own ISN and is ignored here.
+    fn syn_ack_disowns(&mut self, idx: u32, seg: &TcpSegment<'_>) -> bool {
+        let Some(Slot::Occupied(Node {
+            body: Body::Open(flow),
+            ..
+        })) = self.slab.get_mut(idx as usize)
+        else {
+            return false;
+        };
+        let from_server = seg.src == flow.info.server.ip && seg.src_port == flow.info.server.port;
+        let client = &mut flow.to_server;
+        if !from_server || !client.started() || client.acks_read_range(seg.ack) {
+            return false;
+        }
+        self.stats.isn_corrected += 1;
+        if client.untouched() {
+            client.start(seg.ack);
+            return false;
+        }
+        true
     }
 
     /// A segment of a flow, without marking it seen (a flow held after an

@@ -1075,3 +1075,67 @@ fn worker_hash_is_symmetric_and_spreads_flows_evenly() {
         }
     }
 }
+
+/// A SYN with a made-up ISN sent before the real one (a TTL too low to
+/// reach the server): the sensor starts the client's side at the first
+/// SYN and ignores the second, but the server's SYN-ACK says which ISN it
+/// took. While nothing of the client's side was read, its start moves
+/// there, so the real request is read as sent.
+#[test]
+fn a_forged_syn_before_the_real_one_is_corrected_by_the_syn_ack() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI.wrapping_add(1 << 30), 0, SYN, b""));
+    t.handshake(2, CI, SI);
+    assert_eq!(t.t.stats().isn_corrected, 1);
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.feed(4, seg(C, SV, CI + 17, SI + 1, ACK, b"x</script>"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.t.stats().flows_created, 1);
+    // Agreeing SYN-ACKs (a retransmitted one) change nothing.
+    t.feed(5, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+    assert_eq!(t.t.stats().isn_corrected, 1);
+}
+
+/// The same with forged data read after the forged SYN: what was read was
+/// never the server's connection. The flow ends there (`Superseded`) and
+/// the server's SYN-ACK starts a new one, so the real request is not taken
+/// for old or far-ahead bytes of the forged stream.
+#[test]
+fn a_syn_ack_disowning_data_already_read_starts_a_new_flow() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(1, seg(C, SV, forged, 0, SYN, b""));
+    t.feed(1, seg(C, SV, forged + 1, 0, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.handshake(2, CI, SI);
+    assert_eq!(t.t.stats().isn_corrected, 1);
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Superseded)]);
+    t.feed(
+        3,
+        seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>x</script>"),
+    );
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.r.infos[&2].client, ep(C));
+    assert_eq!(t.r.infos[&2].server, ep(SV));
+}
+
+/// A SYN-ACK from the client's side of the flow is no verdict on the
+/// client's ISN: it changes nothing.
+#[test]
+fn only_the_servers_syn_ack_corrects_the_client_start() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(
+            C,
+            SV,
+            CI.wrapping_add(5000),
+            SI.wrapping_add(7),
+            SYN | ACK,
+            b"",
+        ),
+    );
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /");
+    assert_eq!(t.t.stats().isn_corrected, 0);
+}

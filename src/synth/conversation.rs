@@ -52,6 +52,11 @@ pub enum Impairment {
     /// the server: the connection goes on, the next segment continues the
     /// stream where the RST claimed it ended.
     ForgedRst { index: usize },
+    /// Before the real handshake, a client SYN with a made-up ISN (the real
+    /// one plus 2^30), as an attacker sends it with a TTL too low to reach
+    /// the server, then `data` (when not empty) at that ISN: a stream the
+    /// server never sees.
+    ForgedSyn { data: Vec<u8> },
 }
 
 /// A TCP segment before link rendering.
@@ -252,6 +257,19 @@ pub(crate) fn impair(segs: &mut Vec<Segment>, imp: &Impairment, rng: &mut Rng) {
             if let Some((p, orig)) = found(segs, *index) {
                 let next = orig.seq.wrapping_add(orig.payload.len() as u32);
                 segs.insert(p + 1, seg(orig.dir, next, orig.ack, RST | ACK, Vec::new()));
+            }
+        }
+        Impairment::ForgedSyn { data } => {
+            let real = segs
+                .iter()
+                .find(|s| s.dir == Direction::ClientToServer && s.flags & SYN != 0);
+            if let Some(real) = real {
+                let isn = real.seq.wrapping_add(1 << 30);
+                let mut forged = vec![seg(real.dir, isn, 0, SYN, Vec::new())];
+                if !data.is_empty() {
+                    forged.push(seg(real.dir, isn.wrapping_add(1), 0, ACK, data.clone()));
+                }
+                segs.splice(0..0, forged);
             }
         }
         Impairment::Reorder { window } => {
