@@ -15,6 +15,10 @@
 //!   ([`ENTRY_BYTES`]), so a flood of lone small fragments is bounded like a
 //!   few large datagrams. At the cap the oldest datagrams are dropped, and a
 //!   datagram that alone would not fit is dropped (`dropped_memcap`);
+//!   The table's spare capacity is not counted there: it is bounded by
+//!   `max_datagrams` (room for at most about 2.3 times that many entries:
+//!   power-of-two growth at a 7/8 load factor), and shrinks back once a
+//!   burst has expired;
 //! - datagrams in progress (`max_datagrams`): at the cap the oldest is
 //!   dropped to make room (`dropped_max_datagrams`), so a flood of lone
 //!   fragments cannot freeze reassembly for a whole timeout;
@@ -279,6 +283,24 @@ impl Defrag {
                 _ => {}
             }
             self.order.pop_front();
+        }
+        self.shrink_after_burst();
+    }
+
+    /// Give back the table's room after a burst (a fragment flood): its
+    /// spare capacity is bounded by `max_datagrams` but not counted in
+    /// `max_bytes`, and would otherwise stay at the burst's size.
+    fn shrink_after_burst(&mut self) {
+        // Room for twice the live entries, never below FLOOR; shrinking
+        // only past twice that keeps a steady table from rehashing.
+        const FLOOR: usize = 256;
+        let keep = (self.map.len() * 2).max(FLOOR);
+        if self.map.capacity() > 2 * keep {
+            self.map.shrink_to(keep);
+        }
+        let keep = (self.order.len() * 2).max(FLOOR);
+        if self.order.capacity() > 2 * keep {
+            self.order.shrink_to(keep);
         }
     }
 

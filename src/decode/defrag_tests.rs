@@ -207,6 +207,22 @@ fn buffers_hold_what_max_bytes_counts() {
 /// `max_bytes` bounds the table entries and held ranges too, not only the
 /// buffers: lone 8-byte fragments cost far more than 8 bytes each, and
 /// 128 disjoint fragments hold 128 ranges.
+/// A flood of lone fragments grows the table; once they time out its room
+/// is given back.
+#[test]
+fn the_table_shrinks_after_a_burst_expires() {
+    let mut d = Defrag::default();
+    for id in 0..5000 {
+        d.insert(T, &frag(id, 0, true, &[0; 8]));
+    }
+    assert_eq!(d.datagrams(), 5000);
+    assert!(d.map.capacity() >= 5000);
+    d.expire(Timestamp(T.0 + DefragOptions::default().timeout_ns));
+    assert_eq!(d.datagrams(), 0);
+    assert!(d.map.capacity() <= 512, "{}", d.map.capacity());
+    assert!(d.order.capacity() <= 512, "{}", d.order.capacity());
+}
+
 #[test]
 fn max_bytes_counts_entries_and_ranges() {
     let max = 100 * cost(8, 1);
