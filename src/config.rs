@@ -353,6 +353,9 @@ pub struct ReassemblySection {
     pub idle_timeout_secs: u64,
     /// How long an ended flow absorbs late retransmissions.
     pub closed_linger_secs: u64,
+    /// How long a flow whose RST was believed is held with its state, in
+    /// case the RST never reached the server (0: it ends at once).
+    pub rst_hold_secs: u64,
 }
 
 impl Default for ReassemblySection {
@@ -365,6 +368,7 @@ impl Default for ReassemblySection {
             memcap_bytes: d.memcap_bytes,
             idle_timeout_secs: d.idle_timeout_ns / 1_000_000_000,
             closed_linger_secs: d.closed_linger_ns / 1_000_000_000,
+            rst_hold_secs: d.rst_hold_ns / 1_000_000_000,
         }
     }
 }
@@ -625,6 +629,7 @@ impl Config {
             memcap_bytes: (r.memcap_bytes / n).max(1),
             idle_timeout_ns: r.idle_timeout_secs.saturating_mul(1_000_000_000),
             closed_linger_ns: r.closed_linger_secs.saturating_mul(1_000_000_000),
+            rst_hold_ns: r.rst_hold_secs.saturating_mul(1_000_000_000),
         }
     }
 

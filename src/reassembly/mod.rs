@@ -92,7 +92,7 @@
 //!   challenge ACK: a forged RST, in the window or not, cannot blind us to a
 //!   connection that goes on. A believed RST does not end the flow at once:
 //!   the flow is held with its state (buffered data, the handler's `S`) for
-//!   `closed_linger_ns`, on its own list. An exact RST may still never reach
+//!   `rst_hold_ns` (60 s), on its own list. An exact RST may still never reach
 //!   the receiver (a TTL too low, a checksum its stack drops: the classic
 //!   insertion); new data or a FIN from the side that sent the RST, in that
 //!   time, resumes the flow where it was (`rst_resumed`), so a request split
@@ -103,9 +103,11 @@
 //!   forged like the RST, with a made-up ISN, and is ignored), or earlier
 //!   when room is needed: held flows give way before open ones, both at
 //!   `max_flows` and when the handler is over its memory budget. Known
-//!   limits: an attacker who waits out the hold, or who can fill the table
-//!   or the handler's budget, still splits the request (what follows is
-//!   picked up as a new midstream flow, below).
+//!   limits: an attacker who waits out the hold (longer than the default
+//!   read timeout of nginx and Apache, which then close the connection
+//!   themselves), or who can fill the table or the handler's budget, still
+//!   splits the request (what follows is picked up as a new midstream
+//!   flow, below).
 //! - A flow ended by FIN or RST lingers `closed_linger_ns` (capture time) so
 //!   late retransmissions and ACKs are ignored instead of creating a new
 //!   midstream flow. Exception: data after an RST starts a new midstream flow
@@ -382,6 +384,14 @@ pub struct ReassemblyConfig {
     /// A flow that ended with FIN/RST is kept this long to absorb late
     /// retransmissions without creating a new midstream flow.
     pub closed_linger_ns: u64,
+    /// A flow whose RST was believed is held with its state this long
+    /// (capture time), in case the RST never reached the receiver: new data
+    /// from its sender resumes it. 0 ends such flows at once. The default,
+    /// 60 s, is the common servers' default read timeout (nginx
+    /// `client_header_timeout` / `client_body_timeout`, Apache `Timeout`):
+    /// an attacker who waits out the hold has the connection closed by
+    /// such a server too.
+    pub rst_hold_ns: u64,
 }
 
 impl Default for ReassemblyConfig {
@@ -393,6 +403,7 @@ impl Default for ReassemblyConfig {
             memcap_bytes: 64 << 20,
             idle_timeout_ns: 120 * 1_000_000_000,
             closed_linger_ns: 5 * 1_000_000_000,
+            rst_hold_ns: 60 * 1_000_000_000,
         }
     }
 }
@@ -422,7 +433,7 @@ pub struct ReassemblyStats {
     /// Data segments after an RST ended the flow, picked up as a new
     /// midstream flow (an RST the receiver ignored must not blind us).
     pub data_after_rst: u64,
-    /// Flows that sent new data within `closed_linger_ns` of a believed
+    /// Flows that sent new data within `rst_hold_ns` of a believed
     /// RST and were resumed with their state: the RST never reached the
     /// receiver, or was forged to blind a sensor.
     pub rst_resumed: u64,

@@ -48,7 +48,7 @@ struct Flow<S> {
 }
 
 impl<S> Flow<S> {
-    /// Reset by a believed RST, state kept for `closed_linger_ns` on the
+    /// Reset by a believed RST, state kept for `rst_hold_ns` on the
     /// `resetting` list: an RST that never reached the receiver (a TTL too
     /// low, a bad checksum its stack drops) must not end our view while the
     /// connection goes on. New data in that time resumes the flow where it
@@ -557,10 +557,10 @@ impl<S: Default> FlowTable<S> {
             self.stats.flows_timed_out += 1;
             self.end_flow(head, reason, false, handler);
         }
-        let linger = self.config.closed_linger_ns;
-        while let Some(head) = self.expired_head(Which::Resetting, linger) {
+        while let Some(head) = self.expired_head(Which::Resetting, self.config.rst_hold_ns) {
             self.end_flow(head, EndReason::Rst, true, handler);
         }
+        let linger = self.config.closed_linger_ns;
         while let Some(head) = self.expired_head(Which::Lingering, linger) {
             self.remove(head);
         }
@@ -763,7 +763,7 @@ impl<S: Default> FlowTable<S> {
             let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
             if !believed {
                 acct.stats.ignored_segments += 1;
-            } else if self.config.closed_linger_ns > 0 {
+            } else if self.config.rst_hold_ns > 0 {
                 self.hold_reset(idx, from_client);
             } else {
                 self.end_flow(idx, EndReason::Rst, true, handler);

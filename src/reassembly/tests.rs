@@ -184,9 +184,9 @@ impl T {
     }
 }
 
-/// How long a flow is held after a believed RST (and a closed one lingers).
-fn linger() -> u64 {
-    ReassemblyConfig::default().closed_linger_ns
+/// How long a flow is held after a believed RST.
+fn hold() -> u64 {
+    ReassemblyConfig::default().rst_hold_ns
 }
 
 const CI: u32 = 1000;
@@ -374,18 +374,18 @@ fn rst_flushes_with_gaps_and_ends() {
     assert_eq!(t.t.resetting(), 1);
     assert_eq!(t.t.stats().rst_resumed, 0);
     // Nothing more: it ends with `Rst` once the hold is over.
-    t.advance(5 + linger());
+    t.advance(5 + hold());
     assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
     assert_eq!(t.r.gaps(1, ToServer), vec![3]);
     assert_eq!(t.r.stream(1, ToServer), b"abfg");
     assert_eq!(t.t.buffered_bytes(), 0);
     assert_eq!((t.t.len(), t.t.lingering()), (0, 1));
     // A late pure ACK after the RST is absorbed.
-    t.feed(6 + linger(), seg(C, SV, CI + 8, SI + 1, ACK, b""));
+    t.feed(6 + hold(), seg(C, SV, CI + 8, SI + 1, ACK, b""));
     assert_eq!(t.t.stats().flows_created, 1);
     // Data after the hold: the receiver may have ignored the RST (evasion),
     // so the data is picked up as a new midstream flow, not lost.
-    t.feed(7 + linger(), seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
+    t.feed(7 + hold(), seg(C, SV, CI + 8, SI + 1, ACK, b"late"));
     assert_eq!(t.t.stats().flows_created, 2);
     assert_eq!(t.t.stats().data_after_rst, 1);
     assert_eq!(t.r.stream(2, ToServer), b"late");
@@ -446,13 +446,13 @@ fn a_forged_syn_after_a_forged_rst_does_not_restart_the_flow() {
     // (what follows it is picked up midstream), the server's SYN-ACK is a
     // new connection.
     t.feed(7, seg(C, SV, CI + 27, SI + 1, RST, b""));
-    t.advance(7 + linger());
+    t.advance(7 + hold());
     assert_eq!(t.t.lingering(), 1);
-    t.feed(8 + linger(), seg(C, SV, 1 << 31, 0, SYN, b""));
+    t.feed(8 + hold(), seg(C, SV, 1 << 31, 0, SYN, b""));
     assert_eq!(t.t.stats().flows_created, 1);
-    t.feed(8 + linger(), seg(SV, C, 777, CI + 28, SYN | ACK, b""));
+    t.feed(8 + hold(), seg(SV, C, 777, CI + 28, SYN | ACK, b""));
     assert_eq!(t.t.stats().flows_created, 2);
-    t.feed(9 + linger(), seg(SV, C, 778, CI + 28, ACK, b"hi"));
+    t.feed(9 + hold(), seg(SV, C, 778, CI + 28, ACK, b"hi"));
     assert_eq!(t.r.stream(2, ToClient), b"hi");
     assert_eq!(t.r.infos[&2].server, ep(SV));
 }
@@ -472,7 +472,7 @@ fn the_peer_of_a_held_flow_is_still_fed() {
     t.feed(4, seg(SV, C, SI + 1, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
     assert_eq!((t.t.resetting(), t.t.stats().rst_resumed), (1, 0));
-    t.advance(3 + linger());
+    t.advance(3 + hold());
     assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
 }
 
@@ -710,9 +710,9 @@ fn lingering_entries_make_room_before_eviction() {
     let mut t = T::new(cfg);
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 1, SI + 1, RST, b""));
-    t.advance(2 + linger());
+    t.advance(2 + hold());
     assert_eq!(t.t.lingering(), 1);
-    t.feed(3 + linger(), seg((9, 999), SV, 0, 0, SYN, b""));
+    t.feed(3 + hold(), seg((9, 999), SV, 0, 0, SYN, b""));
     assert_eq!((t.t.len(), t.t.lingering()), (1, 0));
     assert_eq!(t.t.stats().flows_evicted, 0);
 }
@@ -1138,4 +1138,33 @@ fn only_the_servers_syn_ack_corrects_the_client_start() {
     t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /"));
     assert_eq!(t.r.stream(1, ToServer), b"GET /");
     assert_eq!(t.t.stats().isn_corrected, 0);
+}
+
+/// An attacker who waits after the forged RST before sending the rest: the
+/// hold lasts as long as common servers wait for the next bytes of a
+/// request (60 s), so a 30 s pause still resumes the flow; with the hold
+/// off (`rst_hold_ns = 0`) the RST ends it at once and the rest is a new
+/// midstream flow.
+#[test]
+fn a_pause_after_a_forged_rst_within_the_hold_resumes_the_flow() {
+    for (hold_ns, whole) in [(ReassemblyConfig::default().rst_hold_ns, true), (0, false)] {
+        let mut t = T::new(ReassemblyConfig {
+            rst_hold_ns: hold_ns,
+            ..ReassemblyConfig::default()
+        });
+        t.handshake(1, CI, SI);
+        t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<scr"));
+        t.feed(2, seg(C, SV, CI + 13, SI + 1, RST, b""));
+        let later = 2 + 30 * 1_000_000_000;
+        t.feed(later, seg(C, SV, CI + 13, SI + 1, ACK, b"ipt>"));
+        if whole {
+            assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>");
+            assert_eq!(t.t.stats().rst_resumed, 1);
+        } else {
+            assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+            assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<scr");
+            assert_eq!(t.t.stats().flows_created, 2);
+            assert_eq!(t.r.stream(2, ToServer), b"ipt>");
+        }
+    }
 }
