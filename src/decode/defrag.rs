@@ -15,10 +15,11 @@
 //!   ([`ENTRY_BYTES`]), so a flood of lone small fragments is bounded like a
 //!   few large datagrams. At the cap the oldest datagrams are dropped, and a
 //!   datagram that alone would not fit is dropped (`dropped_memcap`);
-//!   The table's spare capacity is not counted there: it is bounded by
-//!   `max_datagrams` (room for at most about 2.3 times that many entries:
-//!   power-of-two growth at a 7/8 load factor), and shrinks back once a
-//!   burst has expired;
+//!   the table's spare capacity is not counted there: it is bounded by
+//!   `max_datagrams` (the map has room for at most about 2.3 times that many
+//!   entries, power-of-two growth at a 7/8 load factor; the creation order
+//!   for about twice that plus 1,024, rounded up to a power of two), and
+//!   shrinks back once a burst has expired;
 //! - datagrams in progress (`max_datagrams`): at the cap the oldest is
 //!   dropped to make room (`dropped_max_datagrams`), so a flood of lone
 //!   fragments cannot freeze reassembly for a whole timeout;
@@ -291,14 +292,18 @@ impl Defrag {
     /// spare capacity is bounded by `max_datagrams` but not counted in
     /// `max_bytes`, and would otherwise stay at the burst's size.
     fn shrink_after_burst(&mut self) {
-        // Room for twice the live entries, never below FLOOR; shrinking
-        // only past twice that keeps a steady table from rehashing.
-        const FLOOR: usize = 256;
-        let keep = (self.map.len() * 2).max(FLOOR);
+        // Room for twice the live entries, never below a floor; shrinking
+        // only past twice that keeps a steady table from rehashing. The
+        // order's floor is above what `compact_order` lets stale entries
+        // grow it to in steady state (one stuck datagram at its front and
+        // 1,024 completed ones behind), so it does not cycle either.
+        const MAP_FLOOR: usize = 256;
+        const ORDER_FLOOR: usize = 4096;
+        let keep = (self.map.len() * 2).max(MAP_FLOOR);
         if self.map.capacity() > 2 * keep {
             self.map.shrink_to(keep);
         }
-        let keep = (self.order.len() * 2).max(FLOOR);
+        let keep = (self.order.len() * 2).max(ORDER_FLOOR);
         if self.order.capacity() > 2 * keep {
             self.order.shrink_to(keep);
         }

@@ -504,7 +504,7 @@ mod tests {
 
     /// A SYN with a made-up ISN before the real handshake, with or without
     /// forged data after it: the attack sent on the real connection is
-    /// reported whole, and so is the forged request.
+    /// reported whole.
     #[test]
     fn an_attack_behind_a_forged_syn_is_reported() {
         for forged in [&b""[..], b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n"] {
@@ -518,7 +518,9 @@ mod tests {
             );
             feed(&mut w, &c);
             w.table.end_all(&mut w.ctx);
-            assert_eq!(w.table.stats().isn_corrected, 1);
+            // Without forged data the real SYN simply replaces the forged
+            // start; with it, the server's SYN-ACK starts a new flow.
+            assert_eq!(w.table.stats().isn_corrected, u64::from(!forged.is_empty()));
             let xss: Vec<_> = w
                 .ctx
                 .out

@@ -93,8 +93,9 @@ pub(crate) struct Assembler {
     /// Stream offset of the next byte to deliver (everything before it was
     /// delivered or reported as a gap).
     next: u64,
-    /// Stream offset just after the data of the first FIN seen.
-    fin: Option<u64>,
+    /// Stream offset just after the data of the first FIN seen, plus one;
+    /// 0 when no FIN was seen (a plain u64 keeps the flow slot small).
+    fin_plus_one: u64,
     /// Bytes held in `chunks`.
     buffered: usize,
     /// Out-of-order data by stream offset; non-overlapping, all > `next`.
@@ -107,6 +108,13 @@ pub(crate) struct Assembler {
     /// This direction sent a believed RST and the flow is held after it
     /// (kept by the flow table, see `Flow::reset` there).
     pub(crate) rst_held: bool,
+    /// Payload bytes the SYN that fixed the start carried (TCP Fast Open),
+    /// saturated; 0 when no SYN fixed it.
+    syn_len: u16,
+    /// A later SYN with another ISN was ignored; `other_syn_start` is its
+    /// ISN + 1 (the most recent such SYN).
+    other_syn: bool,
+    other_syn_start: u32,
 }
 
 impl Assembler {
@@ -120,6 +128,8 @@ impl Assembler {
         self.started = true;
         self.base = seq;
         self.next = 0;
+        self.syn_len = 0;
+        self.other_syn = false;
     }
 
     /// Whether `seq` is the sequence number of stream offset 0 (a
@@ -131,18 +141,33 @@ impl Assembler {
     /// Nothing of this direction was read yet: no byte delivered or
     /// buffered, no FIN. Only then may its start still move.
     pub(crate) fn untouched(&self) -> bool {
-        self.next == 0 && self.chunks.is_empty() && self.fin.is_none()
+        self.next == 0 && self.chunks.is_empty() && !self.fin_seen()
     }
 
-    /// Whether an acknowledgment number `ack` of this direction falls
-    /// between its start and the end of what was read of it (a SYN-ACK
-    /// also acknowledges TCP Fast Open data carried by the SYN).
-    pub(crate) fn acks_read_range(&self, ack: u32) -> bool {
-        let held_end = self
-            .chunks
-            .last_key_value()
-            .map_or(self.next, |(&k, c)| c.end(k));
-        u64::try_from(seq_diff(ack, self.base)).is_ok_and(|d| d <= held_end)
+    /// The start was fixed by a SYN carrying `len` payload bytes.
+    pub(crate) fn set_syn_len(&mut self, len: usize) {
+        self.syn_len = u16::try_from(len).unwrap_or(u16::MAX);
+    }
+
+    /// A SYN whose data would start at `seq` was ignored for having
+    /// another ISN than this direction's.
+    pub(crate) fn note_other_syn(&mut self, seq: u32) {
+        self.other_syn = true;
+        self.other_syn_start = seq;
+    }
+
+    /// Whether the peer's SYN-ACK acknowledgment `ack` agrees with this
+    /// direction's start: it acknowledges the start, or the start plus the
+    /// SYN's own data (TCP Fast Open, accepted whole or not at all), and
+    /// not the ISN of another SYN that was ignored (when both fit, two
+    /// SYNs were crafted so that one reads as Fast Open data of the other:
+    /// the other is taken).
+    pub(crate) fn agrees_with_syn_ack(&self, ack: u32) -> bool {
+        if self.other_syn && ack == self.other_syn_start {
+            return false;
+        }
+        ack == self.base
+            || (self.syn_len > 0 && ack == self.base.wrapping_add(u32::from(self.syn_len)))
     }
 
     /// Payload bytes buffered (what the per-direction cap counts).
@@ -208,19 +233,19 @@ impl Assembler {
     /// Whether a FIN was seen and every byte before it was delivered (or
     /// skipped as a gap).
     pub(crate) fn finished(&self) -> bool {
-        self.fin.is_some_and(|f| self.next >= f)
+        self.fin_seen() && self.next >= self.fin_plus_one - 1
     }
 
     pub(crate) fn fin_seen(&self) -> bool {
-        self.fin.is_some()
+        self.fin_plus_one != 0
     }
 
     /// Record a FIN carried by a segment at `seq` with `len` payload bytes.
     /// The first FIN wins (a real receiver would not accept a second one).
     pub(crate) fn set_fin(&mut self, seq: u32, len: usize) {
-        if self.fin.is_none() {
+        if !self.fin_seen() {
             let end = self.rel(seq).saturating_add(len as i64);
-            self.fin = Some(self.abs(end));
+            self.fin_plus_one = self.abs(end).saturating_add(1);
         }
     }
 

@@ -40,16 +40,27 @@
 //!   the first segment. Data sent before that point is lost to us.
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
-//! - A SYN with another ISN on an open flow is ignored (a real endpoint sends
-//!   a challenge ACK, RFC 9293 §3.10.7.4); a SYN on a lingering closed
-//!   4-tuple (port reuse) starts a new flow with a new id.
-//! - The server's SYN-ACK says which client ISN the server took. When the
-//!   client's side started elsewhere (an earlier SYN with a made-up ISN and
-//!   a TTL too low to reach the server, so that the real stream would read
-//!   as old or far-ahead bytes), it restarts at the acknowledged number
-//!   while nothing of it was read; otherwise the flow ends (`Superseded`)
-//!   and a new one starts at the SYN-ACK. Both count `isn_corrected`. An
-//!   acknowledgment within the bytes a SYN carried (TCP Fast Open) agrees.
+//! - A SYN with another ISN replaces the start of its side while nothing of
+//!   that side was read and the peer has not answered; otherwise it is
+//!   ignored (a real endpoint sends a challenge ACK, RFC 9293 §3.10.7.4). A
+//!   SYN on a lingering closed 4-tuple (port reuse) starts a new flow with a
+//!   new id.
+//! - The server's SYN-ACK says which client ISN the server took, and has
+//!   the last word (forged packets come from the client's side; the
+//!   server's are taken as genuine). It agrees when it acknowledges the
+//!   client's start, or the start plus the data of the SYN that fixed it
+//!   (TCP Fast Open), unless it acknowledges a SYN that was ignored for
+//!   another ISN (two SYNs crafted so that one reads as Fast Open data of
+//!   the other). Otherwise the client's side restarts at the acknowledged
+//!   number while nothing of it was read, or the flow ends (`Superseded`)
+//!   and a new one starts at the SYN-ACK. A flow started by a SYN-ACK has
+//!   its client side pinned at the acknowledged number, so forged data
+//!   below it is old. A SYN-ACK from the side taken for the client
+//!   corrects the roles the same way when they were guessed (a midstream
+//!   flow started by forged data from a low port) and nothing of that side
+//!   was read; after a handshake it is ignored. Each correction counts
+//!   `isn_corrected`. Known limit: Fast Open data of the real SYN is not
+//!   read when a forged SYN with data came first.
 //!
 //! # Overlaps: first data wins
 //! Bytes already delivered or already buffered are never replaced by a later
@@ -303,6 +314,9 @@ pub struct FlowInfo {
     pub server: Endpoint,
     /// True when the flow started with a SYN from the client.
     pub handshake_seen: bool,
+    /// True when neither a SYN nor a SYN-ACK started the flow: the roles
+    /// were guessed from the ports (see module docs).
+    pub roles_guessed: bool,
     pub first_ts: Timestamp,
 }
 

@@ -617,12 +617,20 @@ impl<S: Default> FlowTable<S> {
                 client,
                 server,
                 handshake_seen: syn && !ack,
+                roles_guessed: !syn,
                 first_ts: ts,
             },
             state: S::default(),
             to_server: Assembler::default(),
             to_client: Assembler::default(),
         };
+        let mut flow = flow;
+        if syn && ack {
+            // The server's SYN-ACK acknowledges where the client's data
+            // starts: pinned now, so no later segment (forged data ahead of
+            // the real stream) fixes it midstream.
+            flow.to_server.start(seg.ack);
+        }
         let node = Node {
             key,
             prev: NIL,
@@ -694,16 +702,20 @@ impl<S: Default> FlowTable<S> {
         self.feed_flow(idx, ts, seg, handler);
     }
 
-    /// The server's SYN-ACK acknowledges the client ISN the server took.
-    /// When the client's side started elsewhere (an earlier SYN with
-    /// another ISN: forged, with a TTL too low to reach the server, or
-    /// re-sent with a new ISN), the bytes read from there would be a stream
+    /// The server's SYN-ACK says which client ISN the server took, so
+    /// where the client's stream starts. When the client's side started
+    /// elsewhere (an earlier SYN with another ISN: forged, with a TTL too
+    /// low to reach the server, or re-sent with a new ISN; or forged data
+    /// before the handshake), the bytes read from there would be a stream
     /// the server never saw, and the real one would look like old or
     /// far-ahead data. While nothing of the client's side was read, its
-    /// start moves to what the server acknowledged; otherwise this returns
-    /// true and the flow is superseded by a new one. Both count
-    /// `isn_corrected`. A SYN-ACK from the client's side says nothing of
-    /// its own ISN and is ignored here.
+    /// start moves to the acknowledged number; otherwise this returns true
+    /// and the flow is superseded by a new one started from the SYN-ACK.
+    /// A SYN-ACK from the side taken for the client is one too when the
+    /// roles were only guessed and nothing of that side was read (forged
+    /// data from a low port made the attacker look like the server); on a
+    /// flow whose roles came from a handshake it is ignored (the client
+    /// could forge it). Each correction counts `isn_corrected`.
     fn syn_ack_disowns(&mut self, idx: u32, seg: &TcpSegment<'_>) -> bool {
         let Some(Slot::Occupied(Node {
             body: Body::Open(flow),
@@ -714,7 +726,14 @@ impl<S: Default> FlowTable<S> {
         };
         let from_server = seg.src == flow.info.server.ip && seg.src_port == flow.info.server.port;
         let client = &mut flow.to_server;
-        if !from_server || !client.started() || client.acks_read_range(seg.ack) {
+        if !from_server {
+            if flow.info.roles_guessed && client.untouched() {
+                self.stats.isn_corrected += 1;
+                return true;
+            }
+            return false;
+        }
+        if !client.started() || client.agrees_with_syn_ack(seg.ack) {
             return false;
         }
         self.stats.isn_corrected += 1;
@@ -774,12 +793,21 @@ impl<S: Default> FlowTable<S> {
         // Where the payload starts: after the SYN's own sequence number.
         let data_seq = if flags.syn() {
             let first = seg.seq.wrapping_add(1);
-            if !me.started() {
+            if !me.started() || (!me.starts_at(first) && me.untouched() && !peer.started()) {
+                // The first SYN, or another ISN before anything of this
+                // side was read and before the peer answered: the latest
+                // is as good a guess as the first, and the peer's SYN-ACK
+                // decides (`syn_ack_disowns`). Taking it keeps the Fast
+                // Open data of a real SYN sent after a forged one. Once
+                // the SYN-ACK fixed the start, a SYN cannot move it.
                 me.start(first);
+                me.set_syn_len(seg.payload.len());
             } else if !me.starts_at(first) {
                 // A SYN with another ISN on a live flow: a real endpoint
                 // answers it with a challenge ACK (RFC 9293 §3.10.7.4), it does
-                // not restart; we ignore it rather than let it reset our view.
+                // not restart; we ignore it rather than let it reset our view,
+                // until the server's SYN-ACK says it took this one.
+                me.note_other_syn(first);
                 acct.stats.ignored_segments += 1;
                 return;
             }

@@ -1076,24 +1076,37 @@ fn worker_hash_is_symmetric_and_spreads_flows_evenly() {
     }
 }
 
-/// A SYN with a made-up ISN sent before the real one (a TTL too low to
-/// reach the server): the sensor starts the client's side at the first
-/// SYN and ignores the second, but the server's SYN-ACK says which ISN it
-/// took. While nothing of the client's side was read, its start moves
-/// there, so the real request is read as sent.
+/// A SYN with a made-up ISN (a TTL too low to reach the server) before or
+/// after the real one, with nothing read yet: a later SYN replaces an
+/// untouched start, and the server's SYN-ACK has the last word. Either way
+/// the real request is read as sent.
 #[test]
 fn a_forged_syn_before_the_real_one_is_corrected_by_the_syn_ack() {
-    let mut t = T::new(ReassemblyConfig::default());
-    t.feed(1, seg(C, SV, CI.wrapping_add(1 << 30), 0, SYN, b""));
-    t.handshake(2, CI, SI);
-    assert_eq!(t.t.stats().isn_corrected, 1);
-    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
-    t.feed(4, seg(C, SV, CI + 17, SI + 1, ACK, b"x</script>"));
-    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
-    assert_eq!(t.t.stats().flows_created, 1);
-    // Agreeing SYN-ACKs (a retransmitted one) change nothing.
-    t.feed(5, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
-    assert_eq!(t.t.stats().isn_corrected, 1);
+    for forged_first in [true, false] {
+        let mut t = T::new(ReassemblyConfig::default());
+        let forged = seg(C, SV, CI.wrapping_add(1 << 30), 0, SYN, b"");
+        if forged_first {
+            t.feed(1, forged);
+            t.handshake(2, CI, SI);
+        } else {
+            t.feed(1, seg(C, SV, CI, 0, SYN, b""));
+            t.feed(1, forged);
+            t.feed(2, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+        }
+        // Corrected by the SYN-ACK only when the forged SYN came last.
+        assert_eq!(t.t.stats().isn_corrected, u64::from(!forged_first));
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+        t.feed(4, seg(C, SV, CI + 17, SI + 1, ACK, b"x</script>"));
+        assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+        assert_eq!(t.t.stats().flows_created, 1);
+        // A forged SYN after the SYN-ACK cannot move the start, and
+        // agreeing SYN-ACKs (a retransmitted one) change nothing.
+        t.feed(5, forged);
+        t.feed(5, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+        t.feed(6, seg(C, SV, CI + 27, SI + 1, ACK, b"!"));
+        assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>!");
+        assert_eq!(t.t.stats().isn_corrected, u64::from(!forged_first));
+    }
 }
 
 /// The same with forged data read after the forged SYN: what was read was
@@ -1167,4 +1180,99 @@ fn a_pause_after_a_forged_rst_within_the_hold_resumes_the_flow() {
             assert_eq!(t.r.stream(2, ToServer), b"ipt>");
         }
     }
+}
+
+/// A forged SYN 20 below the real ISN, then 20 forged bytes: the real
+/// SYN-ACK acknowledges exactly the end of what was read, which must not be
+/// taken for Fast Open data of the forged SYN.
+#[test]
+fn a_forged_prefix_ending_at_the_real_isn_is_not_fast_open() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_sub(20);
+    t.feed(1, seg(C, SV, forged, 0, SYN, b""));
+    t.feed(
+        1,
+        seg(C, SV, forged + 1, 0, ACK, b"POST / HTTP/1.1\r\nX:\r"),
+    );
+    t.handshake(2, CI, SI);
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert_eq!(t.t.stats().isn_corrected, 1);
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>");
+}
+
+/// The same bytes carried by the forged SYN itself, which looks exactly
+/// like Fast Open: the real SYN seen after it (another ISN, ignored) is the
+/// one the SYN-ACK acknowledges, so it is taken.
+#[test]
+fn a_forged_syn_with_data_ending_at_the_real_isn_is_not_fast_open() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_sub(20);
+    t.feed(1, seg(C, SV, forged, 0, SYN, b"POST / HTTP/1.1\r\nX:\r"));
+    t.handshake(2, CI, SI);
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert_eq!(t.t.stats().isn_corrected, 1);
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>");
+}
+
+/// After a flow is superseded, or after a forged RST, the flow the
+/// server's SYN-ACK starts has its client side pinned at the acknowledged
+/// number: forged data below it is old, not a new midstream start.
+#[test]
+fn a_flow_started_by_a_syn_ack_pins_the_client_start() {
+    for forged_rst in [false, true] {
+        let mut t = T::new(ReassemblyConfig::default());
+        let forged = CI.wrapping_add(1 << 30);
+        t.feed(1, seg(C, SV, forged, 0, SYN, b""));
+        if forged_rst {
+            t.feed(1, seg(C, SV, forged + 1, 0, RST, b""));
+        } else {
+            t.feed(1, seg(C, SV, forged + 1, 0, ACK, b"x"));
+        }
+        t.handshake(2, CI, SI);
+        t.feed(
+            3,
+            seg(C, SV, CI - 19, SI + 1, ACK, b"POST / HTTP/1.1\r\nX:\r"),
+        );
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+        t.end_all();
+        assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>", "{forged_rst}");
+    }
+}
+
+/// Forged data from a client on port 79 makes it look like the server of
+/// a midstream flow; the real server's SYN-ACK, from the side taken for
+/// the client, corrects the roles and the start.
+#[test]
+fn a_syn_ack_from_the_guessed_client_corrects_the_roles() {
+    let a: (u8, u16) = (1, 79);
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(a, SV, CI.wrapping_add(1 << 30), 0, ACK, b"x"));
+    t.feed(2, seg(a, SV, CI, 0, SYN, b""));
+    t.feed(2, seg(SV, a, SI, CI + 1, SYN | ACK, b""));
+    t.feed(2, seg(a, SV, CI + 1, SI + 1, ACK, b""));
+    t.feed(3, seg(a, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert_eq!(t.t.stats().isn_corrected, 1);
+    assert_eq!(t.r.infos[&2].client, ep(a));
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>");
+    // Once the roles come from a handshake, a SYN-ACK from the client's
+    // side (which the client could forge) changes nothing.
+    t.feed(4, seg(a, SV, 9, CI + 99, SYN | ACK, b""));
+    assert_eq!(t.t.stats().isn_corrected, 1);
+}
+
+/// A forged SYN, then the real SYN with Fast Open data the server accepts:
+/// the real SYN replaces the untouched forged start, so its data is read.
+#[test]
+fn fast_open_data_of_a_real_syn_after_a_forged_one_is_read() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI.wrapping_add(1 << 30), 0, SYN, b""));
+    t.feed(2, seg(C, SV, CI, 0, SYN, b"GET /?q=<script>"));
+    t.feed(2, seg(SV, C, SI, CI + 17, SYN | ACK, b""));
+    t.feed(3, seg(C, SV, CI + 17, SI + 1, ACK, b" HTTP/1.1\r\n"));
+    t.end_all();
+    assert_eq!(t.t.stats().isn_corrected, 0);
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script> HTTP/1.1\r\n");
 }
