@@ -111,9 +111,14 @@ pub(crate) struct Assembler {
     /// Payload bytes the SYN that fixed the start carried (TCP Fast Open),
     /// saturated; 0 when no SYN fixed it.
     syn_len: u16,
-    /// A later SYN with another ISN was ignored; `other_syn_start` is its
-    /// ISN + 1 (the most recent such SYN).
+    /// A SYN with another ISN was ignored since the start was fixed;
+    /// `other_syn_start` is its ISN + 1 (the most recent such SYN).
     other_syn: bool,
+    /// Two SYNs of this side were seen whose readings the peer's SYN-ACK
+    /// could not tell apart (one's data ends where the other starts, or
+    /// both end at the same number): Fast Open data is then not taken on
+    /// the acknowledgment's word. Never cleared.
+    syn_doubt: bool,
     other_syn_start: u32,
 }
 
@@ -149,25 +154,42 @@ impl Assembler {
         self.syn_len = u16::try_from(len).unwrap_or(u16::MAX);
     }
 
-    /// A SYN whose data would start at `seq` was ignored for having
-    /// another ISN than this direction's.
-    pub(crate) fn note_other_syn(&mut self, seq: u32) {
+    /// A SYN whose data would start at `seq`, carrying `len` bytes, with
+    /// another ISN than this direction's start. Notes it, and the doubt
+    /// when the peer's SYN-ACK could acknowledge either SYN with the same
+    /// number (Fast Open data of one ending where the other starts, or
+    /// both ending together): two SYNs crafted so that forged data reads
+    /// as Fast Open data of the real connection.
+    pub(crate) fn note_other_syn(&mut self, seq: u32, len: usize) {
+        let new_len = u32::try_from(len).unwrap_or(u32::MAX);
+        let cur_len = u32::from(self.syn_len);
+        let cur_end = self.base.wrapping_add(cur_len);
+        let new_end = seq.wrapping_add(new_len);
+        if (cur_len > 0 && cur_end == seq)
+            || (new_len > 0 && new_end == self.base)
+            || ((cur_len > 0 || new_len > 0) && cur_end == new_end)
+        {
+            self.syn_doubt = true;
+        }
         self.other_syn = true;
         self.other_syn_start = seq;
     }
 
+    /// Whether a SYN with another ISN starting its data at `seq` was
+    /// ignored on this side (the most recent one).
+    pub(crate) fn ignored_syn_at(&self, seq: u32) -> bool {
+        self.other_syn && self.other_syn_start == seq
+    }
+
     /// Whether the peer's SYN-ACK acknowledgment `ack` agrees with this
     /// direction's start: it acknowledges the start, or the start plus the
-    /// SYN's own data (TCP Fast Open, accepted whole or not at all), and
-    /// not the ISN of another SYN that was ignored (when both fit, two
-    /// SYNs were crafted so that one reads as Fast Open data of the other:
-    /// the other is taken).
+    /// SYN's own data (TCP Fast Open, accepted whole or not at all) unless
+    /// another SYN made that reading doubtful.
     pub(crate) fn agrees_with_syn_ack(&self, ack: u32) -> bool {
-        if self.other_syn && ack == self.other_syn_start {
-            return false;
-        }
         ack == self.base
-            || (self.syn_len > 0 && ack == self.base.wrapping_add(u32::from(self.syn_len)))
+            || (!self.syn_doubt
+                && self.syn_len > 0
+                && ack == self.base.wrapping_add(u32::from(self.syn_len)))
     }
 
     /// Payload bytes buffered (what the per-direction cap counts).

@@ -40,27 +40,34 @@
 //!   the first segment. Data sent before that point is lost to us.
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
-//! - A SYN with another ISN replaces the start of its side while nothing of
-//!   that side was read and the peer has not answered; otherwise it is
-//!   ignored (a real endpoint sends a challenge ACK, RFC 9293 §3.10.7.4). A
-//!   SYN on a lingering closed 4-tuple (port reuse) starts a new flow with a
-//!   new id.
+//! - A SYN starts its side only in its place in a handshake (a SYN before
+//!   the other side spoke, a SYN-ACK from the server); out of place (a
+//!   SYN-ACK from the client) it fixes nothing. A SYN with another ISN
+//!   replaces the start of its side while nothing of that side was read and
+//!   the peer has not answered; otherwise it is ignored (a real endpoint
+//!   sends a challenge ACK, RFC 9293 §3.10.7.4). A SYN on a lingering
+//!   closed 4-tuple (port reuse) starts a new flow with a new id.
 //! - The server's SYN-ACK says which client ISN the server took, and has
 //!   the last word (forged packets come from the client's side; the
 //!   server's are taken as genuine). It agrees when it acknowledges the
 //!   client's start, or the start plus the data of the SYN that fixed it
-//!   (TCP Fast Open), unless it acknowledges a SYN that was ignored for
-//!   another ISN (two SYNs crafted so that one reads as Fast Open data of
-//!   the other). Otherwise the client's side restarts at the acknowledged
+//!   (TCP Fast Open), unless two SYNs of that side made the reading
+//!   ambiguous (one's data ending where the other starts, or both ending
+//!   together: forged data crafted to read as Fast Open data of the real
+//!   connection). Otherwise the client's side restarts at the acknowledged
 //!   number while nothing of it was read, or the flow ends (`Superseded`)
 //!   and a new one starts at the SYN-ACK. A flow started by a SYN-ACK has
 //!   its client side pinned at the acknowledged number, so forged data
 //!   below it is old. A SYN-ACK from the side taken for the client
 //!   corrects the roles the same way when they were guessed (a midstream
-//!   flow started by forged data from a low port) and nothing of that side
-//!   was read; after a handshake it is ignored. Each correction counts
-//!   `isn_corrected`. Known limit: Fast Open data of the real SYN is not
-//!   read when a forged SYN with data came first.
+//!   flow started by forged data from a low port), nothing of that side
+//!   was read, and it acknowledges a SYN seen from the other side;
+//!   otherwise it is ignored. Each correction counts `isn_corrected`.
+//!   Known limits, all with Fast Open, which few HTTP clients and servers
+//!   enable: the Fast Open data of a real SYN is not read when a forged SYN
+//!   with data came first, or when the capture shows the SYN-ACK before the
+//!   SYN; a forged SYN whose ISN follows the real Fast Open data splits the
+//!   request in two flows (`Superseded`).
 //!
 //! # Overlaps: first data wins
 //! Bytes already delivered or already buffered are never replaced by a later

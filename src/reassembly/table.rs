@@ -727,7 +727,12 @@ impl<S: Default> FlowTable<S> {
         let from_server = seg.src == flow.info.server.ip && seg.src_port == flow.info.server.port;
         let client = &mut flow.to_server;
         if !from_server {
-            if flow.info.roles_guessed && client.untouched() {
+            // Only a SYN-ACK that acknowledges a SYN seen from the side
+            // taken for the server: otherwise the client could forge one.
+            if flow.info.roles_guessed
+                && client.untouched()
+                && flow.to_client.ignored_syn_at(seg.ack)
+            {
                 self.stats.isn_corrected += 1;
                 return true;
             }
@@ -793,23 +798,41 @@ impl<S: Default> FlowTable<S> {
         // Where the payload starts: after the SYN's own sequence number.
         let data_seq = if flags.syn() {
             let first = seg.seq.wrapping_add(1);
-            if !me.started() || (!me.starts_at(first) && me.untouched() && !peer.started()) {
-                // The first SYN, or another ISN before anything of this
-                // side was read and before the peer answered: the latest
-                // is as good a guess as the first, and the peer's SYN-ACK
-                // decides (`syn_ack_disowns`). Taking it keeps the Fast
-                // Open data of a real SYN sent after a forged one. Once
-                // the SYN-ACK fixed the start, a SYN cannot move it.
+            // A SYN starts its side only in its place in a handshake: a SYN
+            // before the other side spoke, a SYN-ACK from the server.
+            let in_place = if flags.ack() {
+                !from_client
+            } else {
+                !peer.started()
+            };
+            if !me.started() && in_place {
                 me.start(first);
                 me.set_syn_len(seg.payload.len());
-            } else if !me.starts_at(first) {
-                // A SYN with another ISN on a live flow: a real endpoint
-                // answers it with a challenge ACK (RFC 9293 §3.10.7.4), it does
-                // not restart; we ignore it rather than let it reset our view,
-                // until the server's SYN-ACK says it took this one.
-                me.note_other_syn(first);
+            } else if !me.started() {
+                // Out of place (a SYN-ACK from the client, a SYN after the
+                // server's data): forged or stale, it fixes nothing; the
+                // side's first data will.
                 acct.stats.ignored_segments += 1;
                 return;
+            } else if !me.starts_at(first) {
+                me.note_other_syn(first, seg.payload.len());
+                if me.untouched() && !peer.started() {
+                    // Another ISN before anything of this side was read and
+                    // before the peer answered: the latest is as good a
+                    // guess as the first, and the peer's SYN-ACK decides
+                    // (`syn_ack_disowns`). Taking it keeps the Fast Open
+                    // data of a real SYN sent after a forged one.
+                    me.start(first);
+                    me.set_syn_len(seg.payload.len());
+                } else {
+                    // A SYN with another ISN on a live flow: a real endpoint
+                    // answers it with a challenge ACK (RFC 9293 §3.10.7.4),
+                    // it does not restart; we ignore it rather than let it
+                    // reset our view, until the server's SYN-ACK says it
+                    // took this one.
+                    acct.stats.ignored_segments += 1;
+                    return;
+                }
             }
             first
         } else {

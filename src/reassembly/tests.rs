@@ -1276,3 +1276,49 @@ fn fast_open_data_of_a_real_syn_after_a_forged_one_is_read() {
     assert_eq!(t.t.stats().isn_corrected, 0);
     assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script> HTTP/1.1\r\n");
 }
+
+/// Forged SYNs with data crafted to read as Fast Open data of the real
+/// connection, in every order (after the real SYN, before it, with a third
+/// SYN after both, flagged SYN-ACK from the client): the server's SYN-ACK
+/// acknowledges the real SYN, and the forged bytes never precede the real
+/// request in the flow it is read in.
+#[test]
+fn forged_fast_open_data_never_precedes_the_real_stream() {
+    let forged_isn = CI.wrapping_sub(20);
+    let forged = b"POST / HTTP/1.1\r\nX:\r";
+    let orders: [&[u8]; 4] = [b"rf", b"fr", b"fr3", b"rF"];
+    for order in orders {
+        let mut t = T::new(ReassemblyConfig::default());
+        for step in order {
+            match step {
+                b'r' => t.feed(1, seg(C, SV, CI, 0, SYN, b"")),
+                b'f' => t.feed(1, seg(C, SV, forged_isn, 0, SYN, forged)),
+                b'F' => t.feed(1, seg(C, SV, forged_isn, 7, SYN | ACK, forged)),
+                _ => t.feed(1, seg(C, SV, CI.wrapping_add(77_777), 0, SYN, b"")),
+            }
+        }
+        t.feed(2, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+        t.end_all();
+        let last = t.r.ends().last().map(|e| e.0).unwrap_or(0);
+        let order = String::from_utf8_lossy(order);
+        assert_eq!(t.r.stream(last, ToServer), b"GET /?q=<script>", "{order}");
+        assert_eq!(t.t.stats().isn_corrected, 1, "{order}");
+    }
+}
+
+/// A forged SYN-ACK from the client of a midstream flow picked up on the
+/// server's data (roles guessed, nothing read from the client) acknowledges
+/// no SYN seen from the server's side: it changes nothing, and the client's
+/// requests are read.
+#[test]
+fn a_forged_syn_ack_from_a_silent_client_changes_nothing() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(SV, C, SI, CI, ACK, b"data: tick\n\n"));
+    t.feed(2, seg(C, SV, 12345, SI + 12, SYN | ACK, b""));
+    t.feed(3, seg(C, SV, CI, SI + 12, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert_eq!(t.t.stats().isn_corrected, 0);
+    assert_eq!(t.t.stats().flows_created, 1);
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>");
+}
