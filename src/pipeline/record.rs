@@ -345,7 +345,6 @@ mod tests {
             port: 80,
         };
         let flow = FlowInfo {
-            roles_guessed: false,
             id: 1,
             key: FlowKey::new(client, server),
             client,

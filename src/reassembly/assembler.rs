@@ -111,15 +111,13 @@ pub(crate) struct Assembler {
     /// Payload bytes the SYN that fixed the start carried (TCP Fast Open),
     /// saturated; 0 when no SYN fixed it.
     syn_len: u16,
-    /// A SYN with another ISN was ignored since the start was fixed;
-    /// `other_syn_start` is its ISN + 1 (the most recent such SYN).
-    other_syn: bool,
+    /// A pure SYN (no ACK) was seen from this side: it is a client.
+    pub(crate) sent_syn: bool,
     /// Two SYNs of this side were seen whose readings the peer's SYN-ACK
     /// could not tell apart (one's data ends where the other starts, or
     /// both end at the same number): Fast Open data is then not taken on
     /// the acknowledgment's word. Never cleared.
     syn_doubt: bool,
-    other_syn_start: u32,
 }
 
 impl Assembler {
@@ -134,7 +132,6 @@ impl Assembler {
         self.base = seq;
         self.next = 0;
         self.syn_len = 0;
-        self.other_syn = false;
     }
 
     /// Whether `seq` is the sequence number of stream offset 0 (a
@@ -155,8 +152,7 @@ impl Assembler {
     }
 
     /// A SYN whose data would start at `seq`, carrying `len` bytes, with
-    /// another ISN than this direction's start. Notes it, and the doubt
-    /// when the peer's SYN-ACK could acknowledge either SYN with the same
+    /// another ISN than this direction's start. Notes the doubt when the peer's SYN-ACK could acknowledge either SYN with the same
     /// number (Fast Open data of one ending where the other starts, or
     /// both ending together): two SYNs crafted so that forged data reads
     /// as Fast Open data of the real connection.
@@ -171,14 +167,6 @@ impl Assembler {
         {
             self.syn_doubt = true;
         }
-        self.other_syn = true;
-        self.other_syn_start = seq;
-    }
-
-    /// Whether a SYN with another ISN starting its data at `seq` was
-    /// ignored on this side (the most recent one).
-    pub(crate) fn ignored_syn_at(&self, seq: u32) -> bool {
-        self.other_syn && self.other_syn_start == seq
     }
 
     /// Whether the peer's SYN-ACK acknowledgment `ack` agrees with this

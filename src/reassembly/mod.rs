@@ -58,11 +58,14 @@
 //!   number while nothing of it was read, or the flow ends (`Superseded`)
 //!   and a new one starts at the SYN-ACK. A flow started by a SYN-ACK has
 //!   its client side pinned at the acknowledged number, so forged data
-//!   below it is old. A SYN-ACK from the side taken for the client
-//!   corrects the roles the same way when they were guessed (a midstream
-//!   flow started by forged data from a low port), nothing of that side
-//!   was read, and it acknowledges a SYN seen from the other side;
-//!   otherwise it is ignored. Each correction counts `isn_corrected`.
+//!   below it is old. A SYN-ACK from the side taken for the client is the
+//!   server's when the other side sent a pure SYN, which only a client
+//!   does (roles reversed by forged data from a low port, by a SYN-ACK the
+//!   client forged first, or by a client's data captured before its SYN
+//!   to a server on a higher port): while nothing of its side was read,
+//!   the flow is superseded by one with the roles it gives; any other
+//!   SYN-ACK from the client's side is ignored (the client could forge
+//!   it). Each correction counts `isn_corrected`.
 //!   Known limits, all with Fast Open, which few HTTP clients and servers
 //!   enable: the Fast Open data of a real SYN is not read when a forged SYN
 //!   with data came first, or when the capture shows the SYN-ACK before the
@@ -321,9 +324,6 @@ pub struct FlowInfo {
     pub server: Endpoint,
     /// True when the flow started with a SYN from the client.
     pub handshake_seen: bool,
-    /// True when neither a SYN nor a SYN-ACK started the flow: the roles
-    /// were guessed from the ports (see module docs).
-    pub roles_guessed: bool,
     pub first_ts: Timestamp,
 }
 

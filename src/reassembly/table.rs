@@ -617,7 +617,6 @@ impl<S: Default> FlowTable<S> {
                 client,
                 server,
                 handshake_seen: syn && !ack,
-                roles_guessed: !syn,
                 first_ts: ts,
             },
             state: S::default(),
@@ -711,10 +710,12 @@ impl<S: Default> FlowTable<S> {
     /// far-ahead data. While nothing of the client's side was read, its
     /// start moves to the acknowledged number; otherwise this returns true
     /// and the flow is superseded by a new one started from the SYN-ACK.
-    /// A SYN-ACK from the side taken for the client is one too when the
-    /// roles were only guessed and nothing of that side was read (forged
-    /// data from a low port made the attacker look like the server); on a
-    /// flow whose roles came from a handshake it is ignored (the client
+    /// A SYN-ACK from the side taken for the client is the server's when
+    /// the other side sent a pure SYN, which only a client does (roles
+    /// reversed by forged data from a low port, or by a SYN-ACK the client
+    /// forged first): while nothing of its side was read, the flow is
+    /// superseded by one started from it, with the roles it gives. Any
+    /// other SYN-ACK from the client's side is ignored here (the client
     /// could forge it). Each correction counts `isn_corrected`.
     fn syn_ack_disowns(&mut self, idx: u32, seg: &TcpSegment<'_>) -> bool {
         let Some(Slot::Occupied(Node {
@@ -727,12 +728,12 @@ impl<S: Default> FlowTable<S> {
         let from_server = seg.src == flow.info.server.ip && seg.src_port == flow.info.server.port;
         let client = &mut flow.to_server;
         if !from_server {
-            // Only a SYN-ACK that acknowledges a SYN seen from the side
-            // taken for the server: otherwise the client could forge one.
-            if flow.info.roles_guessed
-                && client.untouched()
-                && flow.to_client.ignored_syn_at(seg.ack)
-            {
+            // The roles are reversed when the side taken for the server
+            // sent a pure SYN, which only a client does (a flow started by
+            // forged data from a low port, or by a SYN-ACK the client
+            // forged): this SYN-ACK is the server's. Otherwise the client
+            // could have forged it.
+            if flow.to_client.sent_syn && client.untouched() {
                 self.stats.isn_corrected += 1;
                 return true;
             }
@@ -798,6 +799,9 @@ impl<S: Default> FlowTable<S> {
         // Where the payload starts: after the SYN's own sequence number.
         let data_seq = if flags.syn() {
             let first = seg.seq.wrapping_add(1);
+            if !flags.ack() {
+                me.sent_syn = true;
+            }
             // A SYN starts its side only in its place in a handshake: a SYN
             // before the other side spoke, a SYN-ACK from the server.
             let in_place = if flags.ack() {

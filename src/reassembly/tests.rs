@@ -1322,3 +1322,57 @@ fn a_forged_syn_ack_from_a_silent_client_changes_nothing() {
     assert_eq!(t.t.stats().flows_created, 1);
     assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>");
 }
+
+/// Whether some flow read `req` from `c` as its client.
+fn read_as_client(t: &T, c: (u8, u16), req: &[u8]) -> bool {
+    t.r.infos
+        .values()
+        .any(|i| i.client == ep(c) && t.r.stream(i.id, ToServer) == req)
+}
+
+/// A SYN-ACK the client forges before its real SYN makes it look like the
+/// server; the real server's SYN-ACK, from the side taken for the client,
+/// answers the client's pure SYN and puts the roles right.
+#[test]
+fn a_forged_syn_ack_from_the_client_first_does_not_reverse_the_roles() {
+    for f in [CI, CI.wrapping_add(1 << 31).wrapping_sub(100)] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.feed(1, seg(C, SV, f, 7, SYN | ACK, b""));
+        t.handshake(2, CI, SI);
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+        t.end_all();
+        assert!(read_as_client(&t, C, b"GET /?q=<script>"), "{f}");
+        assert_eq!(t.t.stats().isn_corrected, 1, "{f}");
+    }
+}
+
+/// Roles reversed by forged data from port 79 (far from the real start),
+/// with more forged SYNs around the real one, or by a real client whose
+/// first data was captured before its SYN and whose server listens on a
+/// higher port: the server's SYN-ACK puts the roles and the start right.
+#[test]
+fn the_servers_syn_ack_corrects_roles_reversed_before_the_handshake() {
+    let a: (u8, u16) = (1, 79);
+    let mut t = T::new(ReassemblyConfig::default());
+    let far = (CI + 1).wrapping_add(1 << 31).wrapping_sub(100);
+    t.feed(1, seg(a, SV, far, 0, ACK, b"x"));
+    t.feed(2, seg(a, SV, CI.wrapping_add(5), 0, SYN, b""));
+    t.feed(2, seg(a, SV, CI, 0, SYN, b""));
+    t.feed(2, seg(a, SV, CI.wrapping_add(77_777), 0, SYN, b""));
+    t.feed(2, seg(SV, a, SI, CI + 1, SYN | ACK, b""));
+    t.feed(2, seg(a, SV, CI + 1, SI + 1, ACK, b""));
+    t.feed(3, seg(a, SV, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert!(read_as_client(&t, a, b"GET /?q=<script>"));
+    assert_eq!(t.t.stats().isn_corrected, 1);
+
+    let s: (u8, u16) = (2, 50_000);
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, s, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.feed(2, seg(C, s, CI, 0, SYN, b""));
+    t.feed(2, seg(s, C, SI, CI + 1, SYN | ACK, b""));
+    t.feed(2, seg(C, s, CI + 1, SI + 1, ACK, b""));
+    t.feed(3, seg(C, s, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
+    t.end_all();
+    assert!(read_as_client(&t, C, b"GET /?q=<script>"));
+}
