@@ -152,10 +152,11 @@ impl Assembler {
     }
 
     /// A SYN whose data would start at `seq`, carrying `len` bytes, with
-    /// another ISN than this direction's start. Notes the doubt when the peer's SYN-ACK could acknowledge either SYN with the same
-    /// number (Fast Open data of one ending where the other starts, or
-    /// both ending together): two SYNs crafted so that forged data reads
-    /// as Fast Open data of the real connection.
+    /// another ISN than this direction's start. Notes the doubt when the
+    /// peer's SYN-ACK could acknowledge either SYN with the same number
+    /// (Fast Open data of one ending where the other starts, or both ending
+    /// together): two SYNs crafted so that forged data reads as Fast Open
+    /// data of the real connection.
     pub(crate) fn note_other_syn(&mut self, seq: u32, len: usize) {
         let new_len = u32::try_from(len).unwrap_or(u32::MAX);
         let cur_len = u32::from(self.syn_len);

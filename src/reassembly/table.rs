@@ -610,7 +610,7 @@ impl<S: Default> FlowTable<S> {
         }
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
-        let flow = Flow {
+        let mut flow = Flow {
             info: FlowInfo {
                 id,
                 key,
@@ -623,7 +623,6 @@ impl<S: Default> FlowTable<S> {
             to_server: Assembler::default(),
             to_client: Assembler::default(),
         };
-        let mut flow = flow;
         if syn && ack {
             // The server's SYN-ACK acknowledges where the client's data
             // starts: pinned now, so no later segment (forged data ahead of
@@ -725,7 +724,7 @@ impl<S: Default> FlowTable<S> {
         else {
             return false;
         };
-        let from_server = seg.src == flow.info.server.ip && seg.src_port == flow.info.server.port;
+        let from_server = from(seg, flow.info.server);
         let client = &mut flow.to_server;
         if !from_server {
             // The roles are reversed when the side taken for the server
@@ -772,7 +771,7 @@ impl<S: Default> FlowTable<S> {
             to_server,
             to_client,
         } = flow;
-        let from_client = seg.src == info.client.ip && seg.src_port == info.client.port;
+        let from_client = from(seg, info.client);
         let (dir, me, peer) = if from_client {
             (Direction::ToServer, to_server, to_client)
         } else {
