@@ -811,36 +811,57 @@ fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSi
             "standard output",
         ))),
         Some(p) => {
-            let mut f = match open {
-                OutputOpen::Replace => std::fs::File::create(p),
+            // Not truncated yet: only once the file is ours (below).
+            let f = match open {
+                OutputOpen::Replace => std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(p),
                 OutputOpen::Append => std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(p),
             }
             .with_context(|| format!("cannot create output {}", p.display()))?;
-            if matches!(open, OutputOpen::Append) {
-                match end_torn_line(p, &mut f) {
-                    Ok(false) => {}
-                    Ok(true) => tracing::warn!(
-                        output = %p.display(),
-                        "the output ended in a torn line (an earlier run was stopped while \
-                         writing); a newline was added so that new records start on a line of \
-                         their own"
-                    ),
-                    // Not worth refusing to start over: records still go out.
-                    Err(e) => tracing::warn!(
-                        output = %p.display(),
-                        error = %e,
-                        "cannot check whether the output ends in a torn line"
-                    ),
+            let regular = f.metadata().is_ok_and(|m| m.is_file());
+            // A FIFO, /dev/null or a terminal may be shared; a file two
+            // sensors append to would get interleaved partial lines.
+            let out: Box<dyn std::io::Write + Send> = if regular {
+                let mut f = crate::sink::lock::lock_exclusive(f, p, "this output file")?;
+                match open {
+                    OutputOpen::Replace => f
+                        .file()
+                        .set_len(0)
+                        .with_context(|| format!("cannot truncate output {}", p.display()))?,
+                    OutputOpen::Append => warn_if_torn_line_ended(p, f.file_mut()),
                 }
-            }
-            Ok(Box::new(JsonLinesWriter::new(
-                Box::new(f),
-                p.display().to_string(),
-            )))
+                Box::new(f)
+            } else {
+                Box::new(f)
+            };
+            Ok(Box::new(JsonLinesWriter::new(out, p.display().to_string())))
         }
+    }
+}
+
+/// [`end_torn_line`], with a warning when it added a newline or could not
+/// check.
+fn warn_if_torn_line_ended(p: &Path, f: &mut std::fs::File) {
+    match end_torn_line(p, f) {
+        Ok(false) => {}
+        Ok(true) => tracing::warn!(
+            output = %p.display(),
+            "the output ended in a torn line (an earlier run was stopped while \
+             writing); a newline was added so that new records start on a line of \
+             their own"
+        ),
+        // Not worth refusing to start over: records still go out.
+        Err(e) => tracing::warn!(
+            output = %p.display(),
+            error = %e,
+            "cannot check whether the output ends in a torn line"
+        ),
     }
 }
 
@@ -1061,6 +1082,29 @@ mod tests {
             drop(open_output(Some(&path), OutputOpen::Append).unwrap());
             assert_eq!(std::fs::read(&path).unwrap(), after, "{name}");
         }
+    }
+
+    /// One writer per output file: a second sensor (`read` or `live`) on a
+    /// file another one writes is refused before it truncates or writes
+    /// anything; /dev/null stays shared.
+    #[test]
+    fn a_second_writer_of_an_output_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attacks.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n").unwrap();
+        let first = open_output(Some(&path), OutputOpen::Append).unwrap();
+        for open in [OutputOpen::Append, OutputOpen::Replace] {
+            let err = open_output(Some(&path), open).err().unwrap();
+            let text = format!("{err:#}");
+            assert!(text.contains("in use by another process"), "{text}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n");
+        }
+        drop(first);
+        drop(open_output(Some(&path), OutputOpen::Replace).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        let null = Path::new("/dev/null");
+        let _a = open_output(Some(null), OutputOpen::Append).unwrap();
+        let _b = open_output(Some(null), OutputOpen::Replace).unwrap();
     }
 
     /// A FIFO as `live --output`: the output's handle is write-only, so when

@@ -367,3 +367,80 @@ fn clickhouse_passwords_stay_off_the_command_line_and_out_of_the_logs() {
     );
     assert!(!err.contains("hunter2-env"), "{err}");
 }
+
+/// Two sensors on one spool would replay each other's batches (duplicate
+/// rows) and delete each other's pushes in progress; two on one output file
+/// would interleave partial lines. The second is refused at start with the
+/// holder's pid, before it writes or deletes anything, and starts once the
+/// first is gone. (The test process holds the locks, as a running sensor
+/// would.)
+#[test]
+fn a_second_sensor_on_the_same_spool_or_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = attack_capture(dir.path(), 50);
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let in_progress = spool.join("00000000000000000000-1-attacks.tmp");
+    std::fs::write(&in_progress, b"half").unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[clickhouse]\nurl = \"http://127.0.0.1:{}\"\nspool_dir = \"{}\"\n\
+             retry_max_attempts = 1\nretry_initial_delay_ms = 1\nretry_max_delay_ms = 1\n\
+             insert_timeout_ms = 500\n",
+            closed_port(),
+            spool.display()
+        ),
+    )
+    .unwrap();
+    let me = format!("pid {}", std::process::id());
+
+    let held = std::fs::File::create(spool.join("spool.lock")).unwrap();
+    held.try_lock().unwrap();
+    let args = [
+        "read",
+        "--no-progress",
+        "--config",
+        config.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ];
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(stderr.contains(&me), "{stderr}");
+    assert!(in_progress.exists(), "the other sensor's push was deleted");
+    drop(held);
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(spool_files(&spool) > 0, "{stderr}");
+
+    let output = dir.path().join("attacks.jsonl");
+    std::fs::write(&output, b"{\"kept\":true}\n").unwrap();
+    let held = std::fs::File::options().append(true).open(&output).unwrap();
+    held.try_lock().unwrap();
+    let args = [
+        "read",
+        "--no-progress",
+        "--output",
+        output.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ];
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(stderr.contains(&me), "{stderr}");
+    assert_eq!(std::fs::read(&output).unwrap(), b"{\"kept\":true}\n");
+    drop(held);
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.lines().count() > 0 && !text.contains("kept"), "{text}");
+}

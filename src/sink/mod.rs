@@ -3,12 +3,14 @@
 //! Owns the output record ([`Record`], the only serde type of the data path),
 //! the escaping of bytes that are not UTF-8, and the writers: JSON Lines
 //! ([`JsonLinesWriter`]) and ClickHouse ([`clickhouse::ClickHouseSink`],
-//! with its crash-safe [`spool`]); every sink reports [`SinkStats`].
+//! with its crash-safe [`spool`]); every sink reports [`SinkStats`]. One
+//! sensor writes a given output or spool ([`lock`]).
 //! Receives records from the workers through the pipeline; hands them to
 //! storage.
 
 pub mod clickhouse;
 mod json;
+pub mod lock;
 mod record;
 pub mod spool;
 

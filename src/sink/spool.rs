@@ -47,10 +47,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::lock::{lock_exclusive, InUse, LockedFile};
+
 /// Name of the dead-letter subdirectory.
 pub const DEAD_DIR: &str = "dead";
 const BATCH_EXT: &str = "batch";
 const TMP_EXT: &str = "tmp";
+/// The file in the spool directory whose lock says a sensor has it open.
+pub const LOCK_FILE: &str = "spool.lock";
 
 /// What to do when a new batch does not fit under `max_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -97,6 +101,9 @@ pub enum SpoolError {
     },
     #[error("spool kind {0:?}: only a-z, 0-9 and _ are allowed")]
     BadKind(String),
+    /// Another process has the spool directory open.
+    #[error("spool: {0}")]
+    InUse(#[from] InUse),
 }
 
 impl SpoolError {
@@ -106,7 +113,7 @@ impl SpoolError {
             SpoolError::Io { source, .. } => {
                 matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
             }
-            SpoolError::BadKind(_) => false,
+            SpoolError::BadKind(_) | SpoolError::InUse(_) => false,
         }
     }
 
@@ -114,7 +121,7 @@ impl SpoolError {
     pub fn is_not_found(&self) -> bool {
         match self {
             SpoolError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
-            SpoolError::BadKind(_) => false,
+            SpoolError::BadKind(_) | SpoolError::InUse(_) => false,
         }
     }
 }
@@ -158,10 +165,14 @@ pub enum DeadLetterOutcome {
 }
 
 /// The spool of one directory. Not shared between processes: one sensor,
-/// one spool directory.
+/// one spool directory, enforced by a lock on [`LOCK_FILE`] held while the
+/// spool is open.
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
+    /// Holds the directory's lock (released when the spool is dropped, or
+    /// by the kernel when the process dies).
+    _lock: LockedFile,
     max_bytes: u64,
     when_full: SpoolFull,
     next_seq: u64,
@@ -173,9 +184,20 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating it if needed) the spool in `dir`, deletes leftover
     /// temporary files of an interrupted push, and indexes the batches.
+    /// Fails with [`SpoolError::InUse`] when another process has it open.
     pub fn open(dir: &Path, max_bytes: u64, when_full: SpoolFull) -> Result<Spool, SpoolError> {
         let dead = dir.join(DEAD_DIR);
         fs::create_dir_all(&dead).map_err(io_err(&dead))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        // Before anything is read or deleted: the other sensor's `.tmp`
+        // files are pushes in progress, not leftovers.
+        let lock = lock_exclusive(lock, &lock_path, "this spool directory")?;
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
         let mut max_seq = None::<u64>;
@@ -216,6 +238,7 @@ impl Spool {
         }
         Ok(Spool {
             dir: dir.to_path_buf(),
+            _lock: lock,
             max_bytes,
             when_full,
             next_seq: max_seq.map_or(0, |m| m.saturating_add(1)),
@@ -660,9 +683,39 @@ mod tests {
         let names: Vec<_> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n != DEAD_DIR)
+            .filter(|n| n != DEAD_DIR && n != LOCK_FILE)
             .collect();
         assert_eq!(names, ["00000000000000000000-1-attacks.batch"]);
+    }
+
+    /// Two sensors on one spool would replay each other's batches and
+    /// delete each other's pushes in progress: the second is refused, and
+    /// nothing of the first one's spool is touched by the attempt.
+    #[test]
+    fn a_spool_open_in_another_process_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let mut first = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        first.push("attacks", 1, b"kept").unwrap();
+        // A push of the first sensor in progress.
+        let in_progress = d
+            .path()
+            .join(format!("00000000000000000001-1-attacks.{TMP_EXT}"));
+        fs::write(&in_progress, b"half").unwrap();
+        // flock locks belong to the open file, so a second open in this
+        // process conflicts as another process's would.
+        let err = Spool::open(d.path(), 1 << 20, SpoolFull::DropOldest).unwrap_err();
+        assert!(matches!(err, SpoolError::InUse(_)), "{err}");
+        assert!(
+            err.to_string().contains("in use by another process"),
+            "{err}"
+        );
+        assert!(in_progress.exists());
+        assert_eq!(first.len(), 1);
+        // Released with the spool (and by the kernel on any exit).
+        drop(first);
+        let again = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        assert_eq!(again.len(), 1);
+        assert!(!in_progress.exists());
     }
 
     #[test]
@@ -736,6 +789,7 @@ mod tests {
         let seq = s.dead_letter_payload("attacks", 1, b"p", "why").unwrap();
         assert_eq!(seq, 1);
         // Reopen: dead letters are not replayed, and their numbers stay taken.
+        drop(s);
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         assert!(s.is_empty());
         assert!(matches!(
@@ -831,6 +885,7 @@ mod tests {
         assert_eq!(s.read(&s.oldest().unwrap()).unwrap(), b"{}\n{}\n");
         // Renamed on disk: a reopened spool knows the rows, and the
         // sequence goes on after them.
+        drop(s);
         let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         assert_eq!(s.oldest().unwrap().rows, Some(2));
         assert!(d
