@@ -189,12 +189,18 @@ impl Spool {
         let dead = dir.join(DEAD_DIR);
         fs::create_dir_all(&dead).map_err(io_err(&dead))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        // Opened for reading when it exists: a flock needs no write access,
+        // and the file may be left by a run as another user (root, before
+        // the service dropped its privileges).
+        let lock = match File::open(&lock_path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path),
+            other => other,
+        }
+        .map_err(io_err(&lock_path))?;
         // Before anything is read or deleted: the other sensor's `.tmp`
         // files are pushes in progress, not leftovers.
         let lock = lock_exclusive(lock, &lock_path, "this spool directory")?;
