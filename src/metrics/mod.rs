@@ -307,6 +307,14 @@ impl PipelineReport {
         r!("specula_reassembly_rst_resumed_flows_total", rst_resumed);
         r!("specula_reassembly_isn_corrected_total", isn_corrected);
         r!(
+            "specula_reassembly_midstream_start_corrected_total",
+            midstream_start_corrected
+        );
+        r!(
+            "specula_reassembly_pre_start_dropped_segments_total",
+            pre_start_dropped
+        );
+        r!(
             "specula_reassembly_late_data_in_gap_segments_total",
             late_data_in_gap
         );

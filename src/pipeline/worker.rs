@@ -502,6 +502,37 @@ mod tests {
         assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
     }
 
+    /// A flow picked up midstream (no handshake: the sensor started late,
+    /// or waited out an RST hold) whose first client data is forged, at a
+    /// made-up sequence number 2^30 ahead of the real stream: the real
+    /// attack reads as old bytes until the server's ACK of it disowns the
+    /// forged start; then it is read from the bytes set aside and reported.
+    #[test]
+    fn an_attack_behind_forged_first_data_of_a_midstream_flow_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let attack = b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+        let c = conv(8445)
+            .handshake(false)
+            .mss(12)
+            .client(attack.to_vec())
+            .server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec())
+            .impair(crate::synth::Impairment::ForgedFirstData {
+                data: b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            });
+        feed(&mut w, &c);
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.table.stats().midstream_start_corrected, 1);
+        let xss: Vec<_> = w
+            .ctx
+            .out
+            .iter()
+            .filter(|r| r.attack_classes.as_deref() == Some(&["xss"][..]))
+            .collect();
+        assert_eq!(xss.len(), 1, "{:?}", w.ctx.out);
+        assert_eq!(xss[0].uri, "/?q=<script>alert(document.cookie)</script>");
+        assert!(xss[0].complete);
+    }
+
     /// A SYN with a made-up ISN before the real handshake, with or without
     /// forged data after it: the attack sent on the real connection is
     /// reported whole.

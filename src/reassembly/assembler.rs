@@ -118,6 +118,10 @@ pub(crate) struct Assembler {
     /// both end at the same number): Fast Open data is then not taken on
     /// the acknowledgment's word. Never cleared.
     syn_doubt: bool,
+    /// The start was fixed by this side's first data (a midstream pickup)
+    /// and the peer has not yet acknowledged a number at or after it. Only
+    /// kept for the client's side (see the flow table's `Stash`).
+    pub(crate) provisional: bool,
 }
 
 impl Assembler {
@@ -132,6 +136,12 @@ impl Assembler {
         self.base = seq;
         self.next = 0;
         self.syn_len = 0;
+        self.provisional = false;
+    }
+
+    /// Signed distance of `seq` from the stream start (offset 0).
+    pub(crate) fn since_start(&self, seq: u32) -> i64 {
+        i64::from(seq_diff(seq, self.base))
     }
 
     /// Whether `seq` is the sequence number of stream offset 0 (a

@@ -147,7 +147,7 @@
 //!   `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the slab entry (432 bytes on 64-bit, of which 96 are the
+//! Per flow: the slab entry (440 bytes on 64-bit, of which 96 are the
 //! fingerprints of recently delivered segments and 32 the last hole skipped
 //! in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
@@ -464,6 +464,14 @@ pub struct ReassemblyStats {
     /// or, when some of it was already read, the flow ended (`Superseded`)
     /// and a new one started.
     pub isn_corrected: u64,
+    /// Flows picked up midstream whose client start, fixed by its first
+    /// data, was disowned by the server acknowledging client bytes from
+    /// before it (forged first data with a made-up sequence number): the
+    /// flow ended (`Superseded`) and a new one read the set-aside bytes.
+    pub midstream_start_corrected: u64,
+    /// Client segments from before a provisional midstream start that could
+    /// not be set aside (the per-flow or table cap was reached).
+    pub pre_start_dropped: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

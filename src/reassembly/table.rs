@@ -11,13 +11,14 @@
 
 use ahash::AHashMap;
 
-use super::assembler::{Acct, Assembler, Deliver};
+use super::assembler::{Acct, Assembler, Deliver, CHUNK_OVERHEAD_BYTES, MAX_CHUNKS_PER_DIRECTION};
+use super::seq::seq_diff;
 use super::{
     Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats,
     StreamHandler,
 };
 use crate::capture::Timestamp;
-use crate::decode::TcpSegment;
+use crate::decode::{TcpFlags, TcpSegment};
 
 /// End of a list / no slot.
 const NIL: u32 = u32::MAX;
@@ -45,9 +46,83 @@ struct Flow<S> {
     state: S,
     to_server: Assembler,
     to_client: Assembler,
+    /// Client bytes seen before a provisional start (see [`Stash`]).
+    stash: Option<Box<Stash>>,
+}
+
+/// Client segments that arrived wholly before the start of a client side
+/// fixed by its first data (a midstream pickup), kept until the server's
+/// ACK decides which is the connection: forged data with a made-up sequence
+/// number (a TTL too low to reach the server) may have come first and fixed
+/// the start, making the real bytes look old. When the server acknowledges
+/// stashed bytes, the flow is superseded and the stash read as the client's
+/// stream; an ACK at or after the start confirms it and frees the stash.
+/// Bounded like one direction's out-of-order buffer, and charged to the
+/// table's memcap the same way.
+#[derive(Debug, Default)]
+struct Stash {
+    /// (sequence number, capture time, bytes), in arrival order.
+    segments: Vec<(u32, Timestamp, Box<[u8]>)>,
+    /// Payload bytes held.
+    bytes: usize,
+}
+
+impl Stash {
+    /// What the stash adds to the table's memcap.
+    fn charged(&self) -> usize {
+        self.bytes + self.segments.len() * CHUNK_OVERHEAD_BYTES
+    }
+
+    /// Whether the server's acknowledgment `ack` covers stashed bytes: it
+    /// took a byte we set aside as older than the start.
+    fn acknowledged(&self, ack: u32) -> bool {
+        self.segments
+            .iter()
+            .any(|(seq, _, data)| covers(*seq, data, ack))
+    }
+
+    /// Where the stashed bytes that reach `ack` without a hole start: the
+    /// first byte of the run of touching or overlapping segments that holds
+    /// the byte before `ack`. Segments must be sorted oldest first (by
+    /// distance below `ack`).
+    fn run_start(&self, ack: u32) -> u32 {
+        let mut run: Option<(u32, u32)> = None;
+        let mut found = None;
+        for (seq, _, data) in &self.segments {
+            let end = seq.wrapping_add(data.len() as u32);
+            run = match run {
+                Some((start, run_end)) if seq_diff(*seq, run_end) <= 0 => Some((
+                    start,
+                    if seq_diff(end, run_end) > 0 {
+                        end
+                    } else {
+                        run_end
+                    },
+                )),
+                _ => Some((*seq, end)),
+            };
+            if covers(*seq, data, ack) {
+                found = run.map(|(start, _)| start);
+            }
+        }
+        found.unwrap_or(ack)
+    }
+}
+
+/// Whether `data` at `seq` holds the byte just before `ack`.
+fn covers(seq: u32, data: &[u8], ack: u32) -> bool {
+    let d = i64::from(seq_diff(ack, seq));
+    d > 0 && d <= data.len() as i64
 }
 
 impl<S> Flow<S> {
+    /// What the flow adds to the table's memcap.
+    fn charged(&self) -> usize {
+        self.to_server.charged()
+            + self.to_client.charged()
+            + self.stash.as_ref().map_or(0, |s| s.charged())
+    }
+
     /// Reset by a believed RST, state kept for `rst_hold_ns` on the
     /// `resetting` list: an RST that never reached the receiver (a TTL too
     /// low, a bad checksum its stack drops) must not end our view while the
@@ -622,6 +697,7 @@ impl<S: Default> FlowTable<S> {
             state: S::default(),
             to_server: Assembler::default(),
             to_client: Assembler::default(),
+            stash: None,
         };
         if syn && ack {
             // The server's SYN-ACK acknowledges where the client's data
@@ -629,6 +705,13 @@ impl<S: Default> FlowTable<S> {
             // the real stream) fixes it midstream.
             flow.to_server.start(seg.ack);
         }
+        if let Some(idx) = self.insert_flow(key, flow) {
+            self.on_flow_segment(idx, ts, seg, handler);
+        }
+    }
+
+    /// Put a new open flow in the table (room was made); returns its index.
+    fn insert_flow(&mut self, key: FlowKey, flow: Flow<S>) -> Option<u32> {
         let node = Node {
             key,
             prev: NIL,
@@ -648,7 +731,7 @@ impl<S: Default> FlowTable<S> {
         } else {
             let Ok(idx) = u32::try_from(self.slab.len()) else {
                 self.stats.ignored_segments += 1;
-                return;
+                return None;
             };
             self.slab.push(Slot::Occupied(node), self.capacity);
             idx
@@ -656,7 +739,7 @@ impl<S: Default> FlowTable<S> {
         self.map.insert(key, idx);
         self.link_tail(Which::Open, idx);
         self.stats.flows_created += 1;
-        self.on_flow_segment(idx, ts, seg, handler);
+        Some(idx)
     }
 
     /// Make room for one more entry under `max_flows`: drop the oldest
@@ -696,8 +779,136 @@ impl<S: Default> FlowTable<S> {
             self.create(key, ts, seg, handler);
             return;
         }
+        if seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst() {
+            if let Some(stash) = self.server_ack_disowns(idx, seg) {
+                self.supersede_from_stash(idx, ts, seg, *stash, handler);
+                return;
+            }
+        }
         self.touch(idx);
         self.feed_flow(idx, ts, seg, handler);
+    }
+
+    /// The server's ACK on a flow whose client side started with its first
+    /// data (a midstream pickup, see [`Stash`]): at or after that start it
+    /// confirms it (the stash is freed); on stashed bytes it disowns it, and
+    /// the stash is returned for [`Self::supersede_from_stash`]. Any other
+    /// ACK decides nothing (the server acknowledging bytes sent before the
+    /// capture started).
+    fn server_ack_disowns(&mut self, idx: u32, seg: &TcpSegment<'_>) -> Option<Box<Stash>> {
+        let Some(Slot::Occupied(Node {
+            body: Body::Open(flow),
+            ..
+        })) = self.slab.get_mut(idx as usize)
+        else {
+            return None;
+        };
+        if !from(seg, flow.info.server) {
+            return None;
+        }
+        let client = &mut flow.to_server;
+        let disowned = if !client.provisional {
+            // Pinned meanwhile (the server's SYN-ACK): the stash is moot.
+            false
+        } else if client.since_start(seg.ack) >= 0 {
+            client.provisional = false;
+            false
+        } else {
+            flow.stash
+                .as_ref()
+                .is_some_and(|st| st.acknowledged(seg.ack))
+        };
+        if client.provisional && !disowned {
+            return None;
+        }
+        let stash = flow.stash.take()?;
+        self.buffered = self.buffered.saturating_sub(stash.charged());
+        if disowned {
+            self.stats.midstream_start_corrected += 1;
+            Some(stash)
+        } else {
+            None
+        }
+    }
+
+    /// The server acknowledged client bytes that lay before the start its
+    /// first data fixed: what was read of the client was not the server's
+    /// connection. End the flow (`Superseded`) and start a new one with the
+    /// same roles whose client side starts at the contiguous stashed bytes
+    /// the acknowledgment covers; feed them, then the server's segment
+    /// (its ACK skips any hole up to what the server took).
+    fn supersede_from_stash<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        mut stash: Stash,
+        handler: &mut H,
+    ) {
+        let Some((key, client, server)) = self.node(idx).and_then(|n| match &n.body {
+            Body::Open(flow) => Some((n.key, flow.info.client, flow.info.server)),
+            Body::Lingering { .. } => None,
+        }) else {
+            return;
+        };
+        self.end_flow(idx, EndReason::Superseded, false, handler);
+        if !self.make_room(handler) {
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        // Oldest first, by distance below the acknowledgment.
+        stash
+            .segments
+            .sort_by_key(|(seq, _, _)| seq_diff(*seq, seg.ack));
+        let start = stash.run_start(seg.ack);
+        // Only the run the server took: stashed bytes past its ACK may be
+        // forged too, and buffered ahead they would win over the real
+        // bytes when these come (first data wins).
+        stash
+            .segments
+            .retain(|(seq, _, _)| seq_diff(*seq, start) >= 0 && seq_diff(*seq, seg.ack) < 0);
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        let mut flow = Flow {
+            info: FlowInfo {
+                id,
+                key,
+                client,
+                server,
+                handshake_seen: false,
+                first_ts: stash
+                    .segments
+                    .iter()
+                    .map(|(_, t, _)| *t)
+                    .min()
+                    .unwrap_or(ts),
+            },
+            state: S::default(),
+            to_server: Assembler::default(),
+            to_client: Assembler::default(),
+            stash: None,
+        };
+        flow.to_server.start(start);
+        let Some(new) = self.insert_flow(key, flow) else {
+            return;
+        };
+        for (seq, at, data) in &stash.segments {
+            let replay = TcpSegment {
+                src: client.ip,
+                dst: server.ip,
+                src_port: client.port,
+                dst_port: server.port,
+                seq: *seq,
+                ack: 0,
+                flags: TcpFlags(TcpFlags::PSH),
+                window: 0,
+                payload: data,
+                tunnel: seg.tunnel,
+            };
+            self.feed_flow(new, *at, &replay, handler);
+        }
+        self.touch(new);
+        self.feed_flow(new, ts, seg, handler);
     }
 
     /// The server's SYN-ACK says which client ISN the server took, so
@@ -770,6 +981,7 @@ impl<S: Default> FlowTable<S> {
             state,
             to_server,
             to_client,
+            stash,
         } = flow;
         let from_client = from(seg, info.client);
         let (dir, me, peer) = if from_client {
@@ -842,8 +1054,35 @@ impl<S: Default> FlowTable<S> {
             seg.seq
         };
         if !me.started() && (!seg.payload.is_empty() || flags.fin()) {
-            // Midstream: the first data (or FIN) fixes the start.
+            // Midstream: the first data (or FIN) fixes the start. The
+            // client's may be forged: it stands until the server's ACK
+            // says otherwise (see `Stash`).
             me.start(data_seq);
+            me.provisional = from_client;
+        } else if from_client
+            && me.provisional
+            && !seg.payload.is_empty()
+            && me.since_start(data_seq) + (seg.payload.len() as i64) <= 0
+        {
+            // Wholly before the provisional start: old bytes, or the real
+            // stream behind forged first data. Kept for the server to say.
+            let st = stash.get_or_insert_with(Box::default);
+            let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
+            if st.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
+                && st.segments.len() < MAX_CHUNKS_PER_DIRECTION
+                && *acct.total + cost <= self.config.memcap_bytes
+            {
+                st.bytes += seg.payload.len();
+                st.segments.push((data_seq, ts, seg.payload.into()));
+                *acct.total += cost;
+            } else {
+                acct.stats.pre_start_dropped += 1;
+            }
+        }
+        if !from_client && flags.ack() && !flags.syn() && !peer.started() {
+            // The server says where the client's stream goes on: pinned
+            // there, so forged client data cannot fix it elsewhere.
+            peer.start(seg.ack);
         }
 
         if flags.ack() {
@@ -899,11 +1138,15 @@ impl<S: Default> FlowTable<S> {
             state,
             to_server,
             to_client,
+            stash,
         } = flow;
         let mut acct = Acct {
             stats: &mut self.stats,
             total: &mut self.buffered,
         };
+        if let Some(st) = stash.take() {
+            *acct.total = acct.total.saturating_sub(st.charged());
+        }
         for (dir, asm) in [
             (Direction::ToServer, to_server),
             (Direction::ToClient, to_client),
@@ -944,8 +1187,7 @@ impl<S: Default> FlowTable<S> {
                 self.map.remove(&node.key);
                 if let Body::Open(flow) = node.body {
                     // Never happens after end_flow; keep the count honest anyway.
-                    let held = flow.to_server.charged() + flow.to_client.charged();
-                    self.buffered = self.buffered.saturating_sub(held);
+                    self.buffered = self.buffered.saturating_sub(flow.charged());
                 }
             }
             self.free = idx;
@@ -1055,6 +1297,7 @@ mod tests {
     #[test]
     fn entry_size_stays_small() {
         let size = std::mem::size_of::<Slot<()>>();
-        assert!(size <= 432, "slot is {size} bytes");
+        // 432 until the midstream stash pointer (8 bytes) came in.
+        assert!(size <= 440, "slot is {size} bytes");
     }
 }

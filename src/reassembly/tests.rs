@@ -478,17 +478,28 @@ fn the_peer_of_a_held_flow_is_still_fed() {
 
 /// An RST from a side never seen sending is believed; any data of that
 /// side then resumes the held flow, whatever its sequence number (there is
-/// no stream position to call it old against).
+/// no stream position to call it old against). When the server's ACK told
+/// where the client's stream goes on, only data from there resumes it.
 #[test]
 fn a_held_flow_resumes_on_data_of_a_side_not_seen_before() {
-    let mut t = T::new(ReassemblyConfig::default());
-    // Midstream: server data first, nothing from the client yet.
-    t.feed(1, seg(SV, C, SI, CI, ACK, b"HTTP/1.1 200 OK\r\n"));
-    t.feed(2, seg(C, SV, CI, SI, RST, b""));
-    assert_eq!(t.t.resetting(), 1);
-    t.feed(3, seg(C, SV, CI.wrapping_add(3 << 30), SI, ACK, b"GET /"));
-    assert_eq!(t.t.stats().rst_resumed, 1);
-    assert_eq!(t.r.stream(1, ToServer), b"GET /");
+    for server_acked in [false, true] {
+        let mut t = T::new(ReassemblyConfig::default());
+        // Midstream: server data first, nothing from the client yet (a
+        // segment without ACK: no client position known).
+        let flags = if server_acked { ACK } else { PSH };
+        t.feed(1, seg(SV, C, SI, CI, flags, b"HTTP/1.1 200 OK\r\n"));
+        t.feed(2, seg(C, SV, CI, SI, RST, b""));
+        assert_eq!(t.t.resetting(), 1);
+        t.feed(3, seg(C, SV, CI.wrapping_add(3 << 30), SI, ACK, b"GET /x"));
+        assert_eq!(t.t.stats().rst_resumed, u64::from(!server_acked));
+        if server_acked {
+            t.feed(4, seg(C, SV, CI, SI, ACK, b"GET /"));
+            assert_eq!(t.t.stats().rst_resumed, 1);
+            assert_eq!(t.r.stream(1, ToServer), b"GET /");
+        } else {
+            assert_eq!(t.r.stream(1, ToServer), b"GET /x");
+        }
+    }
 }
 
 /// Held flows give way before open ones: a new flow at `max_flows` ends the
@@ -1361,4 +1372,145 @@ fn the_servers_syn_ack_corrects_roles_reversed_before_the_handshake() {
     t.feed(3, seg(C, s, CI + 1, SI + 1, ACK, b"GET /?q=<script>"));
     t.end_all();
     assert!(read_as_client(&t, C, b"GET /?q=<script>"));
+}
+
+/// Midstream (no handshake seen: the sensor started late, or an attacker
+/// waited out an RST hold): forged client data with a sequence number 2^30
+/// ahead of the real stream comes first and fixes the client's start, so
+/// the real request reads as old bytes. They are set aside; the server's
+/// ACK of them disowns the forged start, and a new flow reads them, in
+/// whatever order they came.
+#[test]
+fn forged_first_data_of_a_midstream_flow_is_disowned_by_the_servers_ack() {
+    for reversed in [false, true] {
+        let mut t = T::new(ReassemblyConfig::default());
+        let forged = CI.wrapping_add(1 << 30);
+        t.feed(
+            1,
+            seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+        );
+        let first = seg(C, SV, CI, SI, ACK, b"GET /?q=<script>");
+        let second = seg(C, SV, CI + 16, SI, ACK, b"x</script>");
+        if reversed {
+            t.feed(2, second);
+            t.feed(3, first);
+        } else {
+            t.feed(2, first);
+            t.feed(3, second);
+        }
+        assert_eq!(t.r.stream(1, ToServer), b"GET /forged HTTP/1.1\r\n\r\n");
+        assert!(t.t.buffered_bytes() > 0, "the real bytes are set aside");
+        // The server took the real request.
+        t.feed(4, seg(SV, C, SI, CI + 26, ACK, b""));
+        assert_eq!(t.t.stats().midstream_start_corrected, 1, "{reversed}");
+        assert_eq!(t.r.ends(), vec![(1, EndReason::Superseded)]);
+        assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
+        assert_eq!(
+            (t.r.infos[&2].client, t.r.infos[&2].server),
+            (ep(C), ep(SV))
+        );
+        assert_eq!(t.t.buffered_bytes(), 0);
+        // The new flow goes on from there; the forged stream is dead.
+        t.feed(5, seg(C, SV, CI + 26, SI, ACK, b"!"));
+        t.feed(5, seg(C, SV, forged + 24, SI, ACK, b"?"));
+        assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>!");
+        t.end_all();
+        assert_eq!(t.t.stats().flows_created, 2);
+    }
+}
+
+/// A real midstream pickup: a late copy of bytes sent before the capture
+/// started is set aside, and the server's ACK at or after the start
+/// confirms the start and frees it. An ACK below the start that covers no
+/// set-aside byte decides nothing.
+#[test]
+fn a_midstream_start_the_server_acknowledges_frees_the_set_aside_bytes() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI + 100, SI, ACK, b"GET / HTTP/1.1\r\n"));
+    t.feed(2, seg(C, SV, CI + 90, SI, ACK, b"0123456789"));
+    assert_eq!(t.t.buffered_bytes(), 10 + CHUNK_OVERHEAD_BYTES);
+    t.feed(3, seg(SV, C, SI, CI + 50, ACK, b""));
+    assert_eq!(t.t.buffered_bytes(), 10 + CHUNK_OVERHEAD_BYTES);
+    t.feed(4, seg(SV, C, SI, CI + 116, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.buffered_bytes(), 0);
+    // Confirmed: later old bytes are just old, and an ACK of them changes
+    // nothing.
+    t.feed(5, seg(C, SV, CI + 80, SI, ACK, b"abcdefghij"));
+    t.feed(6, seg(SV, C, SI + 17, CI + 90, ACK, b""));
+    assert_eq!(t.t.buffered_bytes(), 0);
+    assert_eq!(t.t.stats().midstream_start_corrected, 0);
+    assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1\r\n");
+    assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
+    assert!(t.r.ends().is_empty());
+}
+
+/// Midstream, the server speaks first: its ACK says where the client's
+/// stream goes on, so forged client data elsewhere cannot fix the start.
+#[test]
+fn the_servers_ack_pins_a_client_side_it_speaks_before() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(SV, C, SI, CI, ACK, b"HTTP/1.1 100 Continue\r\n\r\n"));
+    t.feed(
+        2,
+        seg(C, SV, CI.wrapping_add(1 << 30), SI, ACK, b"GET /forged"),
+    );
+    t.feed(3, seg(C, SV, CI, SI + 25, ACK, b"GET /?q=<script>"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>");
+    assert_eq!(t.t.stats().flows_created, 1);
+}
+
+/// The set-aside bytes are bounded like an out-of-order buffer: past the
+/// per-flow cap (or the table memcap) segments are dropped and counted,
+/// and all of it is released when the flow ends.
+#[test]
+fn set_aside_bytes_are_capped_and_counted() {
+    let cfg = ReassemblyConfig {
+        max_buffered_bytes_per_flow: 100,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.feed(1, seg(C, SV, CI + 1000, SI, ACK, b"GET / HTTP/1.1\r\n"));
+    for i in 0..5u32 {
+        t.feed(2, seg(C, SV, CI + i * 40, SI, ACK, &[b'a'; 40]));
+    }
+    assert_eq!(t.t.stats().pre_start_dropped, 3);
+    assert_eq!(t.t.buffered_bytes(), 80 + 2 * CHUNK_OVERHEAD_BYTES);
+    t.end_all();
+    assert_eq!(t.t.buffered_bytes(), 0);
+
+    let cfg = ReassemblyConfig {
+        memcap_bytes: 200,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.feed(1, seg(C, SV, CI + 1000, SI, ACK, b"GET / HTTP/1.1\r\n"));
+    for i in 0..5u32 {
+        t.feed(2, seg(C, SV, CI + i * 40, SI, ACK, &[b'a'; 40]));
+        assert!(t.t.buffered_bytes() <= 200);
+    }
+    // One segment costs 40 + 64: a second would pass the memcap.
+    assert_eq!(t.t.stats().pre_start_dropped, 4);
+    assert_eq!(t.t.buffered_bytes(), 40 + CHUNK_OVERHEAD_BYTES);
+}
+
+/// Of the set-aside bytes, the new flow reads only the run the server's
+/// ACK ends: forged bytes before a hole below it are not glued to the
+/// request, and forged bytes past it are not buffered to win over the real
+/// ones that come next.
+#[test]
+fn only_the_run_the_server_took_is_read_from_the_set_aside_bytes() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(1, seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"));
+    t.feed(2, seg(C, SV, CI - 100, SI, ACK, b"junk-below"));
+    t.feed(2, seg(C, SV, CI + 26, SI, ACK, b"EVIL EVIL"));
+    t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
+    t.feed(3, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+    t.feed(4, seg(SV, C, SI, CI + 26, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
+    assert_eq!(t.t.buffered_bytes(), 0);
+    t.feed(5, seg(C, SV, CI + 26, SI, ACK, b"GET /next"));
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>GET /next");
+    assert_eq!(t.t.stats().overlap_different_data, 0);
 }

@@ -57,6 +57,13 @@ pub enum Impairment {
     /// the server, then `data` (when not empty) at that ISN: a stream the
     /// server never sees.
     ForgedSyn { data: Vec<u8> },
+    /// Right before the first client data segment, `data` from the client
+    /// at a made-up sequence number (the real one plus 2^30), as an
+    /// attacker sends it with a TTL too low to reach the server: in a flow
+    /// picked up midstream (no handshake) it comes first and fixes where
+    /// the sensor thinks the client's stream starts, so the real bytes look
+    /// 2^30 bytes old.
+    ForgedFirstData { data: Vec<u8> },
 }
 
 /// A TCP segment before link rendering.
@@ -270,6 +277,18 @@ pub(crate) fn impair(segs: &mut Vec<Segment>, imp: &Impairment, rng: &mut Rng) {
                     forged.push(seg(real.dir, isn.wrapping_add(1), 0, ACK, data.clone()));
                 }
                 segs.splice(0..0, forged);
+            }
+        }
+        Impairment::ForgedFirstData { data } => {
+            if let Some((p, first)) = found(segs, 0) {
+                let forged = seg(
+                    first.dir,
+                    first.seq.wrapping_add(1 << 30),
+                    first.ack,
+                    ACK,
+                    data.clone(),
+                );
+                segs.insert(p, forged);
             }
         }
         Impairment::Reorder { window } => {
