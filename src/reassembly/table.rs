@@ -471,7 +471,9 @@ impl<S: Default> FlowTable<S> {
             Held::Peer if !flags.rst() => {
                 // The other side goes on (a response in flight, ACKs): its
                 // data is inspected and paired, without reviving the flow.
-                self.feed_flow(idx, ts, seg, handler);
+                if let Some(stash) = self.feed_flow(idx, ts, seg, handler) {
+                    self.supersede_from_stash(idx, ts, seg, *stash, handler);
+                }
                 return;
             }
             _ => {
@@ -779,55 +781,9 @@ impl<S: Default> FlowTable<S> {
             self.create(key, ts, seg, handler);
             return;
         }
-        if seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst() {
-            if let Some(stash) = self.server_ack_disowns(idx, seg) {
-                self.supersede_from_stash(idx, ts, seg, *stash, handler);
-                return;
-            }
-        }
         self.touch(idx);
-        self.feed_flow(idx, ts, seg, handler);
-    }
-
-    /// The server's ACK on a flow whose client side started with its first
-    /// data (a midstream pickup, see [`Stash`]): at or after that start it
-    /// confirms it (the stash is freed); on stashed bytes it disowns it, and
-    /// the stash is returned for [`Self::supersede_from_stash`]. Any other
-    /// ACK decides nothing (the server acknowledging bytes sent before the
-    /// capture started).
-    fn server_ack_disowns(&mut self, idx: u32, seg: &TcpSegment<'_>) -> Option<Box<Stash>> {
-        let Some(Slot::Occupied(Node {
-            body: Body::Open(flow),
-            ..
-        })) = self.slab.get_mut(idx as usize)
-        else {
-            return None;
-        };
-        if !from(seg, flow.info.server) {
-            return None;
-        }
-        let client = &mut flow.to_server;
-        let disowned = if !client.provisional {
-            // Pinned meanwhile (the server's SYN-ACK): the stash is moot.
-            false
-        } else if client.since_start(seg.ack) >= 0 {
-            client.provisional = false;
-            false
-        } else {
-            flow.stash
-                .as_ref()
-                .is_some_and(|st| st.acknowledged(seg.ack))
-        };
-        if client.provisional && !disowned {
-            return None;
-        }
-        let stash = flow.stash.take()?;
-        self.buffered = self.buffered.saturating_sub(stash.charged());
-        if disowned {
-            self.stats.midstream_start_corrected += 1;
-            Some(stash)
-        } else {
-            None
+        if let Some(stash) = self.feed_flow(idx, ts, seg, handler) {
+            self.supersede_from_stash(idx, ts, seg, *stash, handler);
         }
     }
 
@@ -905,10 +861,12 @@ impl<S: Default> FlowTable<S> {
                 payload: data,
                 tunnel: seg.tunnel,
             };
-            self.feed_flow(new, *at, &replay, handler);
+            // Client data on a pinned side: never a stash to return.
+            let _ = self.feed_flow(new, *at, &replay, handler);
         }
         self.touch(new);
-        self.feed_flow(new, ts, seg, handler);
+        // The new client side is pinned: nothing left to disown.
+        let _ = self.feed_flow(new, ts, seg, handler);
     }
 
     /// The server's SYN-ACK says which client ISN the server took, so
@@ -961,20 +919,23 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// A segment of a flow, without marking it seen (a flow held after an
-    /// RST is fed its peer's segments this way and stays held).
+    /// RST is fed its peer's segments this way and stays held). Returns the
+    /// set-aside client bytes, without feeding the segment, when the
+    /// server's ACK in it disowns a provisional client start: the caller
+    /// supersedes the flow ([`Self::supersede_from_stash`]).
     fn feed_flow<H: StreamHandler<S>>(
         &mut self,
         idx: u32,
         ts: Timestamp,
         seg: &TcpSegment<'_>,
         handler: &mut H,
-    ) {
+    ) -> Option<Box<Stash>> {
         let Some(Slot::Occupied(Node {
             body: Body::Open(flow),
             ..
         })) = self.slab.get_mut(idx as usize)
         else {
-            return;
+            return None;
         };
         let Flow {
             info,
@@ -995,6 +956,31 @@ impl<S: Default> FlowTable<S> {
         };
         let flags = seg.flags;
 
+        if !from_client
+            && (peer.provisional || stash.is_some())
+            && flags.ack()
+            && !flags.syn()
+            && !flags.rst()
+        {
+            // The server's ACK on a client side started by its first data
+            // (see `Stash`): at or after the start it confirms it; on
+            // set-aside bytes it disowns it, and the segment goes to the
+            // flow that supersedes this one. Any other ACK decides nothing
+            // (bytes sent before the capture started). A side pinned
+            // meanwhile (the server's SYN-ACK) has no use for the stash.
+            if !peer.provisional || peer.since_start(seg.ack) >= 0 {
+                peer.provisional = false;
+                if let Some(st) = stash.take() {
+                    *acct.total = acct.total.saturating_sub(st.charged());
+                }
+            } else if stash.as_ref().is_some_and(|st| st.acknowledged(seg.ack)) {
+                let st = stash.take()?;
+                *acct.total = acct.total.saturating_sub(st.charged());
+                acct.stats.midstream_start_corrected += 1;
+                return Some(st);
+            }
+        }
+
         if flags.rst() {
             let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
             if !believed {
@@ -1004,7 +990,7 @@ impl<S: Default> FlowTable<S> {
             } else {
                 self.end_flow(idx, EndReason::Rst, true, handler);
             }
-            return;
+            return None;
         }
 
         // Where the payload starts: after the SYN's own sequence number.
@@ -1028,7 +1014,7 @@ impl<S: Default> FlowTable<S> {
                 // server's data): forged or stale, it fixes nothing; the
                 // side's first data will.
                 acct.stats.ignored_segments += 1;
-                return;
+                return None;
             } else if !me.starts_at(first) {
                 me.note_other_syn(first, seg.payload.len());
                 if me.untouched() && !peer.started() {
@@ -1046,7 +1032,7 @@ impl<S: Default> FlowTable<S> {
                     // reset our view, until the server's SYN-ACK says it
                     // took this one.
                     acct.stats.ignored_segments += 1;
-                    return;
+                    return None;
                 }
             }
             first
@@ -1115,6 +1101,7 @@ impl<S: Default> FlowTable<S> {
         if me.finished() && peer.finished() {
             self.end_flow(idx, EndReason::Fin, true, handler);
         }
+        None
     }
 
     /// Flush an open flow, call `on_end` once, then keep it lingering (FIN,

@@ -1501,7 +1501,10 @@ fn set_aside_bytes_are_capped_and_counted() {
 fn only_the_run_the_server_took_is_read_from_the_set_aside_bytes() {
     let mut t = T::new(ReassemblyConfig::default());
     let forged = CI.wrapping_add(1 << 30);
-    t.feed(1, seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"));
+    t.feed(
+        1,
+        seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
     t.feed(2, seg(C, SV, CI - 100, SI, ACK, b"junk-below"));
     t.feed(2, seg(C, SV, CI + 26, SI, ACK, b"EVIL EVIL"));
     t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
@@ -1511,6 +1514,9 @@ fn only_the_run_the_server_took_is_read_from_the_set_aside_bytes() {
     assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
     assert_eq!(t.t.buffered_bytes(), 0);
     t.feed(5, seg(C, SV, CI + 26, SI, ACK, b"GET /next"));
-    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>GET /next");
+    assert_eq!(
+        t.r.stream(2, ToServer),
+        b"GET /?q=<script>x</script>GET /next"
+    );
     assert_eq!(t.t.stats().overlap_different_data, 0);
 }
