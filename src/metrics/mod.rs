@@ -311,8 +311,8 @@ impl PipelineReport {
             midstream_start_corrected
         );
         r!(
-            "specula_reassembly_pre_start_dropped_segments_total",
-            pre_start_dropped
+            "specula_reassembly_midstream_stash_full_total",
+            midstream_stash_full
         );
         r!(
             "specula_reassembly_late_data_in_gap_segments_total",

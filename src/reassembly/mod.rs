@@ -478,14 +478,15 @@ pub struct ReassemblyStats {
     /// or, when some of it was already read, the flow ended (`Superseded`)
     /// and a new one started.
     pub isn_corrected: u64,
-    /// Flows picked up midstream whose client start, fixed by its first
-    /// data, was disowned by the server acknowledging client bytes from
-    /// before it (forged first data with a made-up sequence number): the
-    /// flow ended (`Superseded`) and a new one read the set-aside bytes.
+    /// Flows picked up midstream where a side's start, fixed by its first
+    /// data, was disowned by the peer acknowledging bytes of that side from
+    /// before it (forged first data with a made-up sequence number, or
+    /// reordering at the pickup): the flow ended (`Superseded`) and a new
+    /// one read that side's copied bytes again from the acknowledged run.
     pub midstream_start_corrected: u64,
-    /// Client segments from before a provisional midstream start that could
-    /// not be set aside (the per-flow or table cap was reached).
-    pub pre_start_dropped: u64,
+    /// Provisional midstream sides whose copies reached the per-flow or
+    /// table cap before the peer's ACK decided: taken as they were.
+    pub midstream_stash_full: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

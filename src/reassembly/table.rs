@@ -46,19 +46,26 @@ struct Flow<S> {
     state: S,
     to_server: Assembler,
     to_client: Assembler,
-    /// Client bytes seen before a provisional start (see [`Stash`]).
-    stash: Option<Box<Stash>>,
+    /// Copies of what each provisional side sent (see [`Stash`]).
+    stash: Option<Box<Stashes>>,
 }
 
-/// Client segments that arrived wholly before the start of a client side
-/// fixed by its first data (a midstream pickup), kept until the server's
-/// ACK decides which is the connection: forged data with a made-up sequence
-/// number (a TTL too low to reach the server) may have come first and fixed
-/// the start, making the real bytes look old. When the server acknowledges
-/// stashed bytes, the flow is superseded and the stash read as the client's
-/// stream; an ACK at or after the start confirms it and frees the stash.
-/// Bounded like one direction's out-of-order buffer, and charged to the
-/// table's memcap the same way.
+/// A side whose start was fixed by its own first data (a midstream pickup:
+/// the sensor started late, or an attacker waited out an RST hold) is
+/// provisional: that first data may be forged, with a made-up sequence
+/// number and a TTL too low to reach the receiver, so that the real bytes
+/// read as old (or, forged just before the real ones, so that they read as
+/// a continuation). Until the peer's ACK decides, every data segment of the
+/// side is also copied here, in arrival order, besides being read as
+/// usual. The peer's ACK covers a run of the copied bytes (touching or
+/// overlapping segments): when that run starts where the side started, the
+/// start is confirmed and the copies freed; when it starts elsewhere, the
+/// flow is superseded by one whose side starts there and reads the copies
+/// again in arrival order (so first data wins as it would have). An ACK
+/// that covers no copied byte (bytes sent before the capture started, or
+/// lost to it) decides nothing. Bounded like one direction's out-of-order
+/// buffer and charged to the table's memcap; past it the side is taken as
+/// it is (`midstream_stash_full`).
 #[derive(Debug, Default)]
 struct Stash {
     /// (sequence number, capture time, bytes), in arrival order.
@@ -67,52 +74,73 @@ struct Stash {
     bytes: usize,
 }
 
+/// The copies of each side.
+#[derive(Debug, Default)]
+struct Stashes {
+    to_server: Stash,
+    to_client: Stash,
+}
+
+impl Stashes {
+    /// The copies of the side sending in `dir`.
+    fn of(&mut self, dir: Direction) -> &mut Stash {
+        match dir {
+            Direction::ToServer => &mut self.to_server,
+            Direction::ToClient => &mut self.to_client,
+        }
+    }
+
+    fn charged(&self) -> usize {
+        self.to_server.charged() + self.to_client.charged()
+    }
+}
+
 impl Stash {
     /// What the stash adds to the table's memcap.
     fn charged(&self) -> usize {
         self.bytes + self.segments.len() * CHUNK_OVERHEAD_BYTES
     }
 
-    /// Whether the server's acknowledgment `ack` covers stashed bytes: it
-    /// took a byte we set aside as older than the start.
-    fn acknowledged(&self, ack: u32) -> bool {
-        self.segments
+    /// Where the run of copied bytes (touching or overlapping segments)
+    /// the peer's acknowledgment `ack` ends starts: the run that holds the
+    /// byte before `ack`, else the run ending closest below it, at most
+    /// `horizon` bytes (bytes between were sent but not captured, or are
+    /// still on their way to the capture). `None` when no run qualifies.
+    fn run_start(&self, ack: u32, horizon: i64) -> Option<u32> {
+        // Offsets relative to `ack`: every sequence number is within 2^31.
+        let mut spans: Vec<(i64, i64)> = self
+            .segments
             .iter()
-            .any(|(seq, _, data)| covers(*seq, data, ack))
-    }
-
-    /// Where the stashed bytes that reach `ack` without a hole start: the
-    /// first byte of the run of touching or overlapping segments that holds
-    /// the byte before `ack`. Segments must be sorted oldest first (by
-    /// distance below `ack`).
-    fn run_start(&self, ack: u32) -> u32 {
-        let mut run: Option<(u32, u32)> = None;
-        let mut found = None;
-        for (seq, _, data) in &self.segments {
-            let end = seq.wrapping_add(data.len() as u32);
-            run = match run {
-                Some((start, run_end)) if seq_diff(*seq, run_end) <= 0 => Some((
-                    start,
-                    if seq_diff(end, run_end) > 0 {
-                        end
-                    } else {
-                        run_end
-                    },
-                )),
-                _ => Some((*seq, end)),
-            };
-            if covers(*seq, data, ack) {
-                found = run.map(|(start, _)| start);
+            .map(|(seq, _, data)| {
+                let start = i64::from(seq_diff(*seq, ack));
+                (start, start + data.len() as i64)
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        for (start, end) in spans {
+            match runs.last_mut() {
+                Some((_, e)) if start <= *e => *e = (*e).max(end),
+                _ => runs.push((start, end)),
             }
         }
-        found.unwrap_or(ack)
+        let holding = runs.iter().find(|&&(s, e)| s <= -1 && -1 < e);
+        let below = || {
+            runs.iter()
+                .filter(|&&(_, e)| e <= 0 && -e <= horizon)
+                .max_by_key(|&&(_, e)| e)
+        };
+        let (s, _) = holding.or_else(below)?;
+        Some(ack.wrapping_add(*s as u32))
     }
 }
 
-/// Whether `data` at `seq` holds the byte just before `ack`.
-fn covers(seq: u32, data: &[u8], ack: u32) -> bool {
-    let d = i64::from(seq_diff(ack, seq));
-    d > 0 && d <= data.len() as i64
+/// A provisional side the peer's ACK disowned: where it really starts, and
+/// its copies to read again.
+struct Correction {
+    dir: Direction,
+    start: u32,
+    stash: Stash,
 }
 
 impl<S> Flow<S> {
@@ -471,8 +499,8 @@ impl<S: Default> FlowTable<S> {
             Held::Peer if !flags.rst() => {
                 // The other side goes on (a response in flight, ACKs): its
                 // data is inspected and paired, without reviving the flow.
-                if let Some(stash) = self.feed_flow(idx, ts, seg, handler) {
-                    self.supersede_from_stash(idx, ts, seg, *stash, handler);
+                if let Some(fix) = self.feed_flow(idx, ts, seg, handler) {
+                    self.supersede_from_stash(idx, ts, seg, fix, handler);
                 }
                 return;
             }
@@ -782,23 +810,23 @@ impl<S: Default> FlowTable<S> {
             return;
         }
         self.touch(idx);
-        if let Some(stash) = self.feed_flow(idx, ts, seg, handler) {
-            self.supersede_from_stash(idx, ts, seg, *stash, handler);
+        if let Some(fix) = self.feed_flow(idx, ts, seg, handler) {
+            self.supersede_from_stash(idx, ts, seg, fix, handler);
         }
     }
 
-    /// The server acknowledged client bytes that lay before the start its
-    /// first data fixed: what was read of the client was not the server's
-    /// connection. End the flow (`Superseded`) and start a new one with the
-    /// same roles whose client side starts at the contiguous stashed bytes
-    /// the acknowledgment covers; feed them, then the server's segment
-    /// (its ACK skips any hole up to what the server took).
+    /// The peer's ACK covered copied bytes of a provisional side that start
+    /// elsewhere than that side did (see [`Stash`]): what was read of it was
+    /// not the connection the peer took. End the flow (`Superseded`), start
+    /// a new one with the same roles whose corrected side starts where the
+    /// acknowledged run does, read the copies again in arrival order, then
+    /// the peer's segment.
     fn supersede_from_stash<H: StreamHandler<S>>(
         &mut self,
         idx: u32,
         ts: Timestamp,
         seg: &TcpSegment<'_>,
-        mut stash: Stash,
+        fix: Correction,
         handler: &mut H,
     ) {
         let Some((key, client, server)) = self.node(idx).and_then(|n| match &n.body {
@@ -807,22 +835,12 @@ impl<S: Default> FlowTable<S> {
         }) else {
             return;
         };
+        self.stats.midstream_start_corrected += 1;
         self.end_flow(idx, EndReason::Superseded, false, handler);
         if !self.make_room(handler) {
             self.stats.ignored_segments += 1;
             return;
         }
-        // Oldest first, by distance below the acknowledgment.
-        stash
-            .segments
-            .sort_by_key(|(seq, _, _)| seq_diff(*seq, seg.ack));
-        let start = stash.run_start(seg.ack);
-        // Only the run the server took: stashed bytes past its ACK may be
-        // forged too, and buffered ahead they would win over the real
-        // bytes when these come (first data wins).
-        stash
-            .segments
-            .retain(|(seq, _, _)| seq_diff(*seq, start) >= 0 && seq_diff(*seq, seg.ack) < 0);
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
         let mut flow = Flow {
@@ -832,7 +850,8 @@ impl<S: Default> FlowTable<S> {
                 client,
                 server,
                 handshake_seen: false,
-                first_ts: stash
+                first_ts: fix
+                    .stash
                     .segments
                     .iter()
                     .map(|(_, t, _)| *t)
@@ -844,16 +863,32 @@ impl<S: Default> FlowTable<S> {
             to_client: Assembler::default(),
             stash: None,
         };
-        flow.to_server.start(start);
+        let (sender, receiver) = match fix.dir {
+            Direction::ToServer => {
+                flow.to_server.start(fix.start);
+                (client, server)
+            }
+            Direction::ToClient => {
+                flow.to_client.start(fix.start);
+                (server, client)
+            }
+        };
         let Some(new) = self.insert_flow(key, flow) else {
             return;
         };
-        for (seq, at, data) in &stash.segments {
+        // Copies far past the ACK are not read again: the forged first data
+        // itself, which would sit buffered 2^30 bytes ahead until the flow
+        // ends (copies just past it are, in arrival order, as anywhere).
+        let horizon = self.config.max_buffered_bytes_per_flow as i64;
+        for (seq, at, data) in &fix.stash.segments {
+            if i64::from(seq_diff(*seq, seg.ack)) > horizon {
+                continue;
+            }
             let replay = TcpSegment {
-                src: client.ip,
-                dst: server.ip,
-                src_port: client.port,
-                dst_port: server.port,
+                src: sender.ip,
+                dst: receiver.ip,
+                src_port: sender.port,
+                dst_port: receiver.port,
                 seq: *seq,
                 ack: 0,
                 flags: TcpFlags(TcpFlags::PSH),
@@ -861,11 +896,12 @@ impl<S: Default> FlowTable<S> {
                 payload: data,
                 tunnel: seg.tunnel,
             };
-            // Client data on a pinned side: never a stash to return.
+            // Data on a side that is not provisional: nothing to correct.
             let _ = self.feed_flow(new, *at, &replay, handler);
         }
         self.touch(new);
-        // The new client side is pinned: nothing left to disown.
+        // Its ACK is for the corrected side, which is not provisional: the
+        // segment cannot ask for another correction.
         let _ = self.feed_flow(new, ts, seg, handler);
     }
 
@@ -919,9 +955,9 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// A segment of a flow, without marking it seen (a flow held after an
-    /// RST is fed its peer's segments this way and stays held). Returns the
-    /// set-aside client bytes, without feeding the segment, when the
-    /// server's ACK in it disowns a provisional client start: the caller
+    /// RST is fed its peer's segments this way and stays held). Returns,
+    /// without feeding the segment, the correction its ACK asks for when it
+    /// disowns the start of a provisional side (see [`Stash`]): the caller
     /// supersedes the flow ([`Self::supersede_from_stash`]).
     fn feed_flow<H: StreamHandler<S>>(
         &mut self,
@@ -929,7 +965,7 @@ impl<S: Default> FlowTable<S> {
         ts: Timestamp,
         seg: &TcpSegment<'_>,
         handler: &mut H,
-    ) -> Option<Box<Stash>> {
+    ) -> Option<Correction> {
         let Some(Slot::Occupied(Node {
             body: Body::Open(flow),
             ..
@@ -956,33 +992,37 @@ impl<S: Default> FlowTable<S> {
         };
         let flags = seg.flags;
 
-        if !from_client
-            && (peer.provisional || stash.is_some())
-            && flags.ack()
-            && !flags.syn()
-            && !flags.rst()
-        {
-            // The server's ACK on a client side started by its first data
-            // (see `Stash`): at or after the start it confirms it; on
-            // set-aside bytes it disowns it, and the segment goes to the
-            // flow that supersedes this one. Any other ACK decides nothing
-            // (bytes sent before the capture started). A side pinned
-            // meanwhile (the server's SYN-ACK) has no use for the stash.
-            if !peer.provisional || peer.since_start(seg.ack) >= 0 {
-                peer.provisional = false;
-                if let Some(st) = stash.take() {
-                    *acct.total = acct.total.saturating_sub(st.charged());
+        if peer.provisional && flags.ack() && !flags.syn() && !flags.rst() {
+            let horizon = self.config.max_buffered_bytes_per_flow as i64;
+            // The peer's ACK on a side started by its own first data (see
+            // `Stash`): a run of copied bytes it covers that starts before
+            // that start disowns it (the segment goes to the flow that
+            // supersedes this one); one that starts at or after it confirms
+            // it (later holes are skipped by the ACK as usual). An ACK that
+            // covers no copied byte decides nothing.
+            let copies = stash.as_mut().map(|st| st.of(dir.reverse()));
+            if let Some(copies) = copies {
+                if let Some(start) = copies.run_start(seg.ack, horizon) {
+                    let taken = std::mem::take(copies);
+                    *acct.total = acct.total.saturating_sub(taken.charged());
+                    if peer.since_start(start) < 0 {
+                        return Some(Correction {
+                            dir: dir.reverse(),
+                            start,
+                            stash: taken,
+                        });
+                    }
+                    peer.provisional = false;
                 }
-            } else if stash.as_ref().is_some_and(|st| st.acknowledged(seg.ack)) {
-                let st = stash.take()?;
-                *acct.total = acct.total.saturating_sub(st.charged());
-                acct.stats.midstream_start_corrected += 1;
-                return Some(st);
             }
         }
 
         if flags.rst() {
-            let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
+            // Not from a provisional side: its position is not known, so
+            // "exactly the next byte" means nothing (and forged first data
+            // would make a forged RST exact).
+            let believed =
+                !me.provisional && rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
             if !believed {
                 acct.stats.ignored_segments += 1;
             } else if self.config.rst_hold_ns > 0 {
@@ -1040,35 +1080,28 @@ impl<S: Default> FlowTable<S> {
             seg.seq
         };
         if !me.started() && (!seg.payload.is_empty() || flags.fin()) {
-            // Midstream: the first data (or FIN) fixes the start. The
-            // client's may be forged: it stands until the server's ACK
-            // says otherwise (see `Stash`).
+            // Midstream: the first data (or FIN) fixes the start, until the
+            // peer's ACK says otherwise (see `Stash`).
             me.start(data_seq);
-            me.provisional = from_client;
-        } else if from_client
-            && me.provisional
-            && !seg.payload.is_empty()
-            && me.since_start(data_seq) + (seg.payload.len() as i64) <= 0
-        {
-            // Wholly before the provisional start: old bytes, or the real
-            // stream behind forged first data. Kept for the server to say.
-            let st = stash.get_or_insert_with(Box::default);
+            me.provisional = true;
+        }
+        if me.provisional && !seg.payload.is_empty() {
+            let copies = stash.get_or_insert_with(Box::default).of(dir);
             let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
-            if st.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
-                && st.segments.len() < MAX_CHUNKS_PER_DIRECTION
+            if copies.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
+                && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
                 && *acct.total + cost <= self.config.memcap_bytes
             {
-                st.bytes += seg.payload.len();
-                st.segments.push((data_seq, ts, seg.payload.into()));
+                copies.bytes += seg.payload.len();
+                copies.segments.push((data_seq, ts, seg.payload.into()));
                 *acct.total += cost;
             } else {
-                acct.stats.pre_start_dropped += 1;
+                // Taken as it is from here on.
+                let dropped = std::mem::take(copies);
+                *acct.total = acct.total.saturating_sub(dropped.charged());
+                me.provisional = false;
+                acct.stats.midstream_stash_full += 1;
             }
-        }
-        if !from_client && flags.ack() && !flags.syn() && !peer.started() {
-            // The server says where the client's stream goes on: pinned
-            // there, so forged client data cannot fix it elsewhere.
-            peer.start(seg.ack);
         }
 
         if flags.ack() {
