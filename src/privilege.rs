@@ -84,8 +84,17 @@ pub fn target(requested: Option<&str>) -> Result<Option<Target>, PrivilegeError>
 /// dead-letter folder) to `target`, so the sensor can still write there
 /// after dropping root.
 pub fn hand_over(dir: &Path, target: &Target) -> std::io::Result<()> {
+    // Never through a symlink: one the service user planted in its own
+    // directory (`spool/x -> /etc/shadow`) would hand it the target.
     let chown = |p: &Path| {
-        nix::unistd::chown(p, Some(target.uid), Some(target.gid)).map_err(std::io::Error::from)
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            Some(target.uid),
+            Some(target.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)
     };
     chown(dir)?;
     for entry in std::fs::read_dir(dir)? {
@@ -118,4 +127,41 @@ pub fn drop_to(target: &Target) -> Result<(), PrivilegeError> {
         return Err(PrivilegeError::StillRoot(target.name.clone()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Handing a directory over never follows a symlink in it: one the
+    /// service user planted (`spool/x -> /etc/shadow`) would otherwise give
+    /// it the target at the next start as root.
+    #[test]
+    fn handing_over_does_not_follow_symlinks() {
+        if !is_root() {
+            // chown needs root; CI and sessions run as root.
+            panic!("this test needs root");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"secret").unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        std::os::unix::fs::symlink(&victim, spool.join("x")).unwrap();
+        std::fs::create_dir(spool.join("dead")).unwrap();
+        std::os::unix::fs::symlink(&victim, spool.join("dead").join("y")).unwrap();
+        let target = Target {
+            name: "nobody".into(),
+            uid: Uid::from_raw(65534),
+            gid: Gid::from_raw(65534),
+        };
+        hand_over(&spool, &target).unwrap();
+        assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0);
+        assert_eq!(
+            std::fs::symlink_metadata(spool.join("x")).unwrap().uid(),
+            65534
+        );
+        assert_eq!(std::fs::metadata(&spool).unwrap().uid(), 65534);
+    }
 }

@@ -396,7 +396,8 @@ fn a_second_sensor_on_the_same_spool_or_output_is_refused() {
     .unwrap();
     let me = format!("pid {}", std::process::id());
 
-    let held = std::fs::File::create(spool.join("spool.lock")).unwrap();
+    // The sensor locks the spool directory itself.
+    let held = std::fs::File::open(&spool).unwrap();
     held.try_lock().unwrap();
     let args = [
         "read",

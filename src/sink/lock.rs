@@ -1,5 +1,5 @@
-//! One writer per output: an exclusive advisory lock on a file the sensor
-//! writes (the JSON Lines output, the spool directory's lock file).
+//! One writer per output: an exclusive advisory lock on what the sensor
+//! writes (the JSON Lines output file, the spool directory).
 //!
 //! Two sensors writing one spool would replay each other's batches
 //! (duplicate rows) and delete batches the other still indexes; two writing
@@ -71,17 +71,43 @@ impl Write for LockedFile {
     }
 }
 
+/// Why a lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it: refuse to start.
+    #[error(transparent)]
+    InUse(#[from] InUse),
+    /// Locking failed for another reason than the file system not
+    /// supporting it: refuse to start rather than run unprotected.
+    #[error("cannot lock {}: {source}", path.display())]
+    Failed {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Errors that mean the file system has no `flock` (or, over NFS, none on
+/// this kind of descriptor): the caller goes on without the lock.
+fn unsupported(errno: Errno) -> bool {
+    matches!(errno, Errno::ENOLCK | Errno::EOPNOTSUPP | Errno::ENOSYS)
+}
+
 /// Take the exclusive lock on `file` (opened from `path`) or say who has it.
 /// `what` names the thing in the error ("this spool directory").
-pub fn lock_exclusive(file: File, path: &Path, what: &'static str) -> Result<LockedFile, InUse> {
+pub fn lock_exclusive(
+    file: File,
+    path: &Path,
+    what: &'static str,
+) -> Result<LockedFile, LockError> {
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(LockedFile(Inner::Locked(locked))),
-        Err((file, Errno::EWOULDBLOCK)) => Err(InUse {
+        Err((file, Errno::EWOULDBLOCK)) => Err(LockError::InUse(InUse {
             path: path.to_path_buf(),
             what,
             holder: holder_pid(&file),
-        }),
-        Err((file, errno)) => {
+        })),
+        Err((file, errno)) if unsupported(errno) => {
             tracing::warn!(
                 path = %path.display(),
                 error = %io::Error::from(errno),
@@ -89,7 +115,61 @@ pub fn lock_exclusive(file: File, path: &Path, what: &'static str) -> Result<Loc
             );
             Ok(LockedFile(Inner::Unlocked(file)))
         }
+        Err((_, errno)) => Err(LockError::Failed {
+            path: path.to_path_buf(),
+            source: errno.into(),
+        }),
     }
+}
+
+/// Take the exclusive lock of directory `dir`: on the directory itself,
+/// which needs no file in it (nothing to create, nothing a user could
+/// replace by a symlink or a FIFO, no owner or mode to get wrong). Where
+/// the file system refuses a lock on a directory (NFS emulates `flock`
+/// with a POSIX lock, which needs a descriptor open for writing), on the
+/// regular file `lock_file` in it instead, opened read-write without
+/// following a symlink or blocking on a FIFO. Two sensors on one file
+/// system take the same one.
+pub fn lock_dir(dir: &Path, lock_file: &str, what: &'static str) -> Result<LockedFile, LockError> {
+    let failed = |path: &Path, source: io::Error| LockError::Failed {
+        path: path.to_path_buf(),
+        source,
+    };
+    let handle = File::open(dir).map_err(|e| failed(dir, e))?;
+    match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => return Ok(LockedFile(Inner::Locked(locked))),
+        Err((handle, Errno::EWOULDBLOCK)) => {
+            return Err(LockError::InUse(InUse {
+                path: dir.to_path_buf(),
+                what,
+                holder: holder_pid(&handle),
+            }))
+        }
+        Err((_, errno)) if errno == Errno::EBADF || unsupported(errno) => {}
+        Err((_, errno)) => return Err(failed(dir, errno.into())),
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(lock_file);
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc_flags())
+        .open(&path)
+        .map_err(|e| failed(&path, e))?;
+    if !file.metadata().map_err(|e| failed(&path, e))?.is_file() {
+        return Err(failed(
+            &path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        ));
+    }
+    lock_exclusive(file, &path, what)
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK` for the lock file's open.
+fn libc_flags() -> i32 {
+    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits()
 }
 
 /// The process holding a `flock` on `file`, from `/proc/locks` (Linux): its
@@ -141,7 +221,10 @@ mod tests {
         // in the same process, as another sensor's would.
         let second = || File::options().append(true).open(&path).unwrap();
         let err = lock_exclusive(second(), &path, "this output").unwrap_err();
-        assert_eq!(err.holder, Some(std::process::id()), "{err}");
+        let LockError::InUse(e) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(e.holder, Some(std::process::id()), "{err}");
         let text = err.to_string();
         assert!(text.contains("in use by another process"), "{text}");
         assert!(
@@ -150,6 +233,55 @@ mod tests {
         );
         drop(first);
         lock_exclusive(second(), &path, "this output").unwrap();
+    }
+
+    /// A lock that fails for another reason than missing support (here
+    /// EBADF, as NFS answers a lock on a read-only descriptor) refuses the
+    /// start instead of letting a second writer in unlocked.
+    #[test]
+    fn a_lock_failing_otherwise_than_unsupported_is_an_error() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::write(&path, b"").unwrap();
+        let opath = File::options()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_PATH.bits())
+            .open(&path)
+            .unwrap();
+        let err = lock_exclusive(opath, &path, "this output").unwrap_err();
+        assert!(matches!(err, LockError::Failed { .. }), "{err}");
+    }
+
+    /// The spool directory's lock is on the directory: a second sensor is
+    /// refused whatever sits in it under the fallback lock file's name (a
+    /// symlink to a file of root's, a FIFO), and nothing there is opened.
+    #[test]
+    fn a_directory_lock_ignores_what_the_lock_file_name_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"x").unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        std::os::unix::fs::symlink(&victim, spool.join("spool.lock")).unwrap();
+        let first = lock_dir(&spool, "spool.lock", "this spool directory").unwrap();
+        assert!(matches!(first.0, Inner::Locked(_)));
+        // The symlink's target was not locked: another process could take it.
+        let target = lock_exclusive(File::open(&victim).unwrap(), &victim, "x").unwrap();
+        drop(target);
+        let err = lock_dir(&spool, "spool.lock", "this spool directory").unwrap_err();
+        let LockError::InUse(e) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(e.holder, Some(std::process::id()), "{err}");
+        drop(first);
+        std::fs::remove_file(spool.join("spool.lock")).unwrap();
+        assert!(nix::unistd::mkfifo(
+            &spool.join("spool.lock"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600)
+        )
+        .is_ok());
+        lock_dir(&spool, "spool.lock", "this spool directory").unwrap();
     }
 
     #[test]

@@ -47,13 +47,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::lock::{lock_exclusive, InUse, LockedFile};
+use super::lock::{lock_dir, InUse, LockError, LockedFile};
 
 /// Name of the dead-letter subdirectory.
 pub const DEAD_DIR: &str = "dead";
 const BATCH_EXT: &str = "batch";
 const TMP_EXT: &str = "tmp";
-/// The file in the spool directory whose lock says a sensor has it open.
+/// The file in the spool directory locked where the directory itself
+/// cannot be (see [`super::lock::lock_dir`]).
 pub const LOCK_FILE: &str = "spool.lock";
 
 /// What to do when a new batch does not fit under `max_bytes`.
@@ -165,8 +166,8 @@ pub enum DeadLetterOutcome {
 }
 
 /// The spool of one directory. Not shared between processes: one sensor,
-/// one spool directory, enforced by a lock on [`LOCK_FILE`] held while the
-/// spool is open.
+/// one spool directory, enforced by a lock on the directory (or on
+/// [`LOCK_FILE`] in it) held while the spool is open.
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
@@ -186,24 +187,15 @@ impl Spool {
     /// temporary files of an interrupted push, and indexes the batches.
     /// Fails with [`SpoolError::InUse`] when another process has it open.
     pub fn open(dir: &Path, max_bytes: u64, when_full: SpoolFull) -> Result<Spool, SpoolError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        // Before anything is read, created or deleted: the other sensor's
+        // `.tmp` files are pushes in progress, not leftovers.
+        let lock = lock_dir(dir, LOCK_FILE, "this spool directory").map_err(|e| match e {
+            LockError::InUse(e) => SpoolError::InUse(e),
+            LockError::Failed { path, source } => SpoolError::Io { path, source },
+        })?;
         let dead = dir.join(DEAD_DIR);
         fs::create_dir_all(&dead).map_err(io_err(&dead))?;
-        let lock_path = dir.join(LOCK_FILE);
-        // Opened for reading when it exists: a flock needs no write access,
-        // and the file may be left by a run as another user (root, before
-        // the service dropped its privileges).
-        let lock = match File::open(&lock_path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock_path),
-            other => other,
-        }
-        .map_err(io_err(&lock_path))?;
-        // Before anything is read or deleted: the other sensor's `.tmp`
-        // files are pushes in progress, not leftovers.
-        let lock = lock_exclusive(lock, &lock_path, "this spool directory")?;
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
         let mut max_seq = None::<u64>;
