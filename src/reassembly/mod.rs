@@ -38,20 +38,25 @@
 //!   in a direction fixes that direction's start. The endpoint with the lower
 //!   port is guessed to be the server; with equal ports, the destination of
 //!   the first segment. Data sent before that point is lost to us.
-//!   The server's word decides here too. A server segment with ACK pins a
-//!   client side that has not started at the acknowledged number. A client
-//!   start fixed by the client's first data is provisional (it may be
-//!   forged, with a made-up sequence number, so that the real bytes read as
-//!   old): client segments wholly before it are set aside (a stash bounded
-//!   like one direction's out-of-order buffer, charged to the memcap; past
-//!   it `pre_start_dropped`). A server ACK at or after the start confirms
-//!   it and frees them; a server ACK covering set-aside bytes disowns it:
-//!   the flow ends (`Superseded`, `midstream_start_corrected`) and a new
-//!   flow with the same roles reads the run of set-aside bytes that ends at
-//!   the ACK (not bytes before a hole in it, nor bytes past it), then goes
-//!   on. Known limit: forged bytes placed right before the real ones, with
-//!   no hole, are read with them (the classic insertion, as anywhere in a
-//!   stream whose start the sensor did not see).
+//!   The peer's word decides here too: a start fixed by a side's own first
+//!   data is provisional, since that data may be forged (a made-up sequence
+//!   number, a TTL too low to reach the receiver) so that the real bytes
+//!   read as old. Until the peer's ACK decides, the side's data segments
+//!   are also copied, in arrival order (bounded like one direction's
+//!   out-of-order buffer, charged to the memcap; past it the side is taken
+//!   as it is, `midstream_stash_full`). The peer's ACK ends a run of the
+//!   copied bytes (the run holding the byte before it, else the one ending
+//!   closest below, within the per-flow cap): a run starting at or after
+//!   the side's start confirms it; one starting before it disowns it, and
+//!   the flow ends (`Superseded`, `midstream_start_corrected`) for a new
+//!   one with the same roles whose side starts at the run and reads the
+//!   copies again in arrival order (first data wins, as in any flow). This
+//!   does not depend on which side was guessed to be the server. An RST
+//!   from a provisional side is not believed (its "exact next byte" is
+//!   unknown). Known limits: forged bytes placed right before the real ones
+//!   without a hole are read with them, and forged bytes sent ahead of the
+//!   real continuation win over it (the classic insertion, as in any flow);
+//!   copies flooded past the caps give the side up (counted).
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
 //! - A SYN starts its side only in its place in a handshake (a SYN before
