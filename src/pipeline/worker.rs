@@ -533,6 +533,49 @@ mod tests {
         assert!(xss[0].complete);
     }
 
+    /// Forged first data *below* the real request (a head with a huge
+    /// Content-Length, 2^30 bytes before it): the server's ACK of the real
+    /// request disowns that start too, and the attack is parsed as a
+    /// request of its own, not taken for body bytes after a gap.
+    #[test]
+    fn an_attack_behind_forged_first_data_below_it_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
+        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
+            let (a, b) = if from_client { (c, s) } else { (s, c) };
+            TcpSegment {
+                src: std::net::IpAddr::from(a.0),
+                dst: std::net::IpAddr::from(b.0),
+                src_port: a.1,
+                dst_port: b.1,
+                seq,
+                ack,
+                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
+                window: 65535,
+                payload,
+                tunnel: 0,
+            }
+        };
+        let attack: &'static [u8] =
+            b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+        let head: &'static [u8] =
+            b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n";
+        let ci = 1_000_000u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &mk(true, ci.wrapping_sub(1 << 30), 1, head));
+        w.segment(t0, &mk(true, ci, 1, attack));
+        let response: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        w.segment(t0, &mk(false, 1, ci + attack.len() as u32, response));
+        w.table.end_all(&mut w.ctx);
+        let r = w
+            .ctx
+            .out
+            .iter()
+            .find(|r| r.uri.starts_with("/?q=<script>"))
+            .unwrap_or_else(|| panic!("{:?}", w.ctx.out));
+        assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
+    }
+
     /// A SYN with a made-up ISN before the real handshake, with or without
     /// forged data after it: the attack sent on the real connection is
     /// reported whole.

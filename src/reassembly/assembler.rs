@@ -119,8 +119,8 @@ pub(crate) struct Assembler {
     /// the acknowledgment's word. Never cleared.
     syn_doubt: bool,
     /// The start was fixed by this side's first data (a midstream pickup)
-    /// and the peer has not yet acknowledged a number at or after it. Only
-    /// kept for the client's side (see the flow table's `Stash`).
+    /// and the peer's ACK has not yet confirmed it (see the flow table's
+    /// `Stash`).
     pub(crate) provisional: bool,
 }
 
@@ -137,6 +137,11 @@ impl Assembler {
         self.next = 0;
         self.syn_len = 0;
         self.provisional = false;
+    }
+
+    /// Sequence number of stream offset 0.
+    pub(crate) fn base(&self) -> u32 {
+        self.base
     }
 
     /// Signed distance of `seq` from the stream start (offset 0).

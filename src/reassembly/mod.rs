@@ -41,22 +41,29 @@
 //!   The peer's word decides here too: a start fixed by a side's own first
 //!   data is provisional, since that data may be forged (a made-up sequence
 //!   number, a TTL too low to reach the receiver) so that the real bytes
-//!   read as old. Until the peer's ACK decides, the side's data segments
-//!   are also copied, in arrival order (bounded like one direction's
-//!   out-of-order buffer, charged to the memcap; past it the side is taken
-//!   as it is, `midstream_stash_full`). The peer's ACK ends a run of the
-//!   copied bytes (the run holding the byte before it, else the one ending
-//!   closest below, within the per-flow cap): a run starting at or after
-//!   the side's start confirms it; one starting before it disowns it, and
-//!   the flow ends (`Superseded`, `midstream_start_corrected`) for a new
-//!   one with the same roles whose side starts at the run and reads the
-//!   copies again in arrival order (first data wins, as in any flow). This
-//!   does not depend on which side was guessed to be the server. An RST
-//!   from a provisional side is not believed (its "exact next byte" is
-//!   unknown). Known limits: forged bytes placed right before the real ones
-//!   without a hole are read with them, and forged bytes sent ahead of the
-//!   real continuation win over it (the classic insertion, as in any flow);
-//!   copies flooded past the caps give the side up (counted).
+//!   read as old, or the real request as far-off data behind a forged head.
+//!   Until the peer's ACK decides, the side's data segments are also
+//!   copied, in arrival order, with their FIN (bounded like one direction's
+//!   out-of-order buffer, charged to the memcap). The peer's ACK ends a run
+//!   of the copied bytes (the run holding the byte before it, else the one
+//!   ending closest below, within the per-flow cap): a run starting where
+//!   the side started confirms the start; one starting anywhere else
+//!   disowns it, and the flow ends (`Superseded`,
+//!   `midstream_start_corrected`) for a new one with the same roles whose
+//!   side starts at the run and reads the copies again in arrival order
+//!   (first data wins, as in any flow); the other side is carried over as
+//!   it was. This does not depend on which side was guessed to be the
+//!   server. Copies past the caps (forged segments can fill them:
+//!   `midstream_stash_full`) are dropped and the peer's next ACK decides on
+//!   its number alone: one below the start moves the side there, losing
+//!   what came before but not the rest of the connection. A believed RST
+//!   from a provisional side holds the flow as usual, but any later data of
+//!   that side resumes it (it may be the real stream). Known limits: forged
+//!   bytes placed right before the real ones without a hole are read with
+//!   them, and forged bytes sent ahead of the real continuation win over
+//!   it (the classic insertion, as in any flow); an ACK that decides
+//!   nothing re-examines up to 1,024 copies (only when it differs from the
+//!   last one that decided nothing).
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
 //! - A SYN starts its side only in its place in a handshake (a SYN before

@@ -1526,11 +1526,12 @@ fn a_client_on_a_lower_port_is_corrected_too() {
     );
 }
 
-/// An RST from a provisional side is not believed: its "exact next
-/// sequence number" is the forged one, so it would hold the flow and keep
-/// the server's disowning ACK away.
+/// A forged RST at the forged first data's "exact next byte" is believed
+/// and holds the flow, but the real data that follows resumes it though it
+/// reads as old (it may be the real stream), and the server's ACK of it
+/// still corrects the start.
 #[test]
-fn a_forged_rst_on_a_provisional_side_changes_nothing() {
+fn a_forged_rst_after_forged_first_data_does_not_hide_the_request() {
     let mut t = T::new(ReassemblyConfig::default());
     let forged = CI.wrapping_add(1 << 30);
     t.feed(
@@ -1538,20 +1539,39 @@ fn a_forged_rst_on_a_provisional_side_changes_nothing() {
         seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
     );
     t.feed(2, seg(C, SV, forged + 24, 0, RST, b""));
-    assert_eq!(t.t.resetting(), 0);
+    assert_eq!(t.t.resetting(), 1);
     t.feed(3, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+    assert_eq!(t.t.stats().rst_resumed, 1);
     t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
     t.feed(4, seg(SV, C, SI, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(t.t.stats().midstream_start_corrected, 1);
     assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
-    // Once confirmed, an exact RST is believed as before.
+    // The RST after the forged data, and the real one after the request.
+    t.feed(5, seg(C, SV, forged + 24, 0, RST, b""));
+    assert_eq!(t.t.resetting(), 0);
     t.feed(5, seg(C, SV, CI + 26, 0, RST, b""));
     assert_eq!(t.t.resetting(), 1);
 }
 
+/// A genuine RST right after a side's first data, before the peer
+/// acknowledged it, is believed as usual.
+#[test]
+fn an_exact_rst_from_a_provisional_side_is_believed() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI, SI, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.feed(2, seg(SV, C, SI, CI + 18, ACK, b"HTTP/1.1 200 OK\r\n\r\n"));
+    t.feed(2, seg(SV, C, SI + 19, CI + 18, RST | ACK, b""));
+    assert_eq!((t.t.resetting(), t.r.ends().len()), (1, 0));
+    t.advance(2 + hold());
+    assert_eq!(t.r.ends(), vec![(1, EndReason::Rst)]);
+    assert_eq!(t.t.buffered_bytes(), 0);
+}
+
 /// Copies are bounded like an out-of-order buffer: at the per-flow cap (or
-/// the table memcap) the side is taken as it is, counted, and the copies
-/// are released.
+/// the table memcap) they are dropped and counted, and the side stays
+/// provisional: the peer's next ACK decides on its number alone. One below
+/// the start disowns it for a new flow starting at the ACK, which reads
+/// what follows.
 #[test]
 fn copies_of_a_provisional_side_are_capped_and_counted() {
     for (per_flow, memcap) in [(100, 64 << 20), (1 << 20, 200)] {
@@ -1568,41 +1588,129 @@ fn copies_of_a_provisional_side_are_capped_and_counted() {
         }
         assert_eq!(t.t.stats().midstream_stash_full, 1, "{per_flow} {memcap}");
         assert_eq!(t.t.buffered_bytes(), 0);
-        // Taken as it was: an ACK of the old bytes now decides nothing.
         t.feed(3, seg(SV, C, SI, CI + 200, ACK, b""));
-        assert_eq!(t.t.stats().midstream_start_corrected, 0);
+        assert_eq!(t.t.stats().midstream_start_corrected, 1);
+        t.feed(4, seg(C, SV, CI + 200, SI, ACK, b"GET /next"));
+        assert_eq!(t.r.stream(2, ToServer), b"GET /next");
         t.end_all();
         assert_eq!(t.t.buffered_bytes(), 0);
     }
 }
 
-/// Of the copies, the new flow reads the run the ACK ends again in arrival
-/// order, as any flow reads its segments: forged bytes before a hole below
-/// it are not glued to the request, and the forged first data far ahead is
-/// not read at all. (Forged bytes touching the run are read with it: the
-/// classic insertion, as in any flow; they count when the real copy
-/// differs.)
+/// Forged segments filling the copies first (1,024 one-byte segments after
+/// the forged first data): the request sent then is lost, but not the
+/// rest of the connection: the server's ACK of it disowns the forged start.
 #[test]
-fn the_new_flow_reads_the_acknowledged_run_in_arrival_order() {
+fn filling_the_copies_loses_at_most_what_the_ack_covers() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    for i in 0..1025u32 {
+        t.feed(1, seg(C, SV, forged + i, SI, ACK, b"z"));
+    }
+    assert_eq!(t.t.stats().midstream_stash_full, 1);
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+    t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
+    t.feed(4, seg(SV, C, SI, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    t.feed(
+        5,
+        seg(
+            C,
+            SV,
+            CI + 26,
+            SI + 17,
+            ACK,
+            b"GET /?q=<img src=x onerror=1>",
+        ),
+    );
+    t.end_all();
+    assert!(seen_anywhere(&t, b"GET /?q=<img src=x onerror=1>"));
+}
+
+/// Forged first data below the real request (not touching it): the run the
+/// server's ACK ends starts after the start, which disowns it too (else the
+/// real request would be read behind the forged bytes and a gap, where a
+/// forged `Content-Length` head takes it for body).
+#[test]
+fn forged_first_data_below_the_request_is_disowned() {
+    for below in [100u32, 1 << 30] {
+        let mut t = T::new(ReassemblyConfig::default());
+        let forged = CI.wrapping_sub(below);
+        t.feed(
+            1,
+            seg(
+                C,
+                SV,
+                forged,
+                SI,
+                ACK,
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
+            ),
+        );
+        t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+        t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
+        t.feed(4, seg(SV, C, SI, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"));
+        t.end_all();
+        assert_eq!(t.t.stats().midstream_start_corrected, 1, "{below}");
+        assert_eq!(
+            t.r.stream(2, ToServer),
+            b"GET /?q=<script>x</script>",
+            "{below}"
+        );
+    }
+}
+
+/// Correcting one side carries the other over as it was: here the server's
+/// side is corrected first (its segments reordered at the pickup, decided
+/// by a client ACK the attacker controls), and the client side's pending
+/// check still catches forged first data.
+#[test]
+fn correcting_one_side_keeps_the_others_pending_check() {
     let mut t = T::new(ReassemblyConfig::default());
     let forged = CI.wrapping_add(1 << 30);
     t.feed(
         1,
         seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
     );
-    t.feed(2, seg(C, SV, CI - 100, SI, ACK, b"junk-below"));
-    t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
-    t.feed(3, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
-    t.feed(4, seg(SV, C, SI, CI + 26, ACK, b""));
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+    t.feed(2, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
+    t.feed(
+        3,
+        seg(SV, C, SI + 100, CI, ACK, b"b".repeat(100).as_slice()),
+    );
+    t.feed(3, seg(SV, C, SI, CI, ACK, b"a".repeat(100).as_slice()));
+    t.feed(4, seg(C, SV, CI + 26, SI + 200, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    t.feed(
+        5,
+        seg(SV, C, SI + 200, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"),
+    );
+    assert_eq!(t.t.stats().midstream_start_corrected, 2);
+    t.end_all();
+    assert!(
+        seen_anywhere(&t, b"GET /?q=<script>x</script>"),
+        "{:?}",
+        t.r.ends()
+    );
+    assert_eq!(t.t.buffered_bytes(), 0);
+}
+
+/// A FIN carried by a copied segment is read again with it.
+#[test]
+fn a_fin_in_the_copies_survives_the_correction() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI + 16, SI, ACK | FIN, b"x</script>"));
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
+    t.feed(
+        3,
+        seg(SV, C, SI, CI + 27, ACK | FIN, b"HTTP/1.1 200 OK\r\n"),
+    );
+    t.feed(4, seg(C, SV, CI + 27, SI + 18, ACK, b""));
     assert_eq!(t.t.stats().midstream_start_corrected, 1);
     assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
-    assert_eq!(t.t.buffered_bytes(), 0);
-    t.feed(5, seg(C, SV, CI + 26, SI, ACK, b"GET /next"));
-    t.end_all();
-    assert_eq!(
-        t.r.stream(2, ToServer),
-        b"GET /?q=<script>x</script>GET /next"
+    assert!(
+        t.r.ends().contains(&(2, EndReason::Fin)),
+        "{:?}",
+        t.r.ends()
     );
-    assert!(!seen_anywhere(&t, b"junk-below"));
-    assert!(t.r.gaps(2, ToServer).is_empty());
 }
