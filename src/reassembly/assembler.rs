@@ -208,7 +208,7 @@ impl Assembler {
         self.buffered + self.chunks.len() * CHUNK_OVERHEAD_BYTES
     }
 
-    #[cfg(test)]
+    /// Stream offset of the next byte to deliver.
     pub(crate) fn next_offset(&self) -> u64 {
         self.next
     }

@@ -54,16 +54,30 @@
 //!   (first data wins, as in any flow); the other side is carried over as
 //!   it was. This does not depend on which side was guessed to be the
 //!   server. Copies past the caps (forged segments can fill them:
-//!   `midstream_stash_full`) are dropped and the peer's next ACK decides on
-//!   its number alone: one below the start moves the side there, losing
-//!   what came before but not the rest of the connection. A believed RST
+//!   `midstream_stash_full`) are dropped and the peer's next ACKs decide on
+//!   their numbers alone: one within what was read in order confirms the
+//!   start; one past it moves the side to the ACK (the peer took other
+//!   bytes than a forged head below them); one below the start may be in
+//!   flight from before the pickup, so only a second, later one below it
+//!   moves the side there. Either loses what came before, not the rest of
+//!   the connection. A believed RST
 //!   from a provisional side holds the flow as usual, but any later data of
-//!   that side resumes it (it may be the real stream). Known limits: forged
+//!   that side resumes it (it may be the real stream); a FIN from before
+//!   its start is not taken (it may end the real stream read as old), only
+//!   copied. Known limits: forged
 //!   bytes placed right before the real ones without a hole are read with
 //!   them, and forged bytes sent ahead of the real continuation win over
 //!   it (the classic insertion, as in any flow); an ACK that decides
 //!   nothing re-examines up to 1,024 copies (only when it differs from the
-//!   last one that decided nothing).
+//!   last one that decided nothing). A correction starts both directions'
+//!   consumers again (`on_end`, then a new flow), so correcting the
+//!   server's side (its segments reordered at the pickup, decided by a
+//!   client ACK) can split a client request in progress across the two
+//!   flows; the other side's RST hold is dropped with it (the new flow
+//!   then ends by idle timeout); with the copies full, a bulk upload whose
+//!   in-flight ACKs advance twice below the start is restarted at the
+//!   second one (spurious, and only past 1,024 segments without an ACK
+//!   inside what was read).
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
 //! - A SYN starts its side only in its place in a handshake (a SYN before

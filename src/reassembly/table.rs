@@ -949,6 +949,11 @@ impl<S: Default> FlowTable<S> {
             // Data on the corrected side, which is not provisional, and no
             // ACK: nothing to correct.
             let _ = self.feed_flow(new, c.ts, &replay, handler);
+            if !self.is_open(new) {
+                // A copied FIN ended it (both sides finished): the entry
+                // lingers or is gone, and must not be touched as open.
+                return;
+            }
         }
         self.touch(new);
         // Its ACK is for the corrected side, which is not provisional; its
@@ -1055,13 +1060,24 @@ impl<S: Default> FlowTable<S> {
             let horizon = self.config.max_buffered_bytes_per_flow as i64;
             let copies = stash.get_or_insert_with(Box::default).of(dir.reverse());
             let decided = if copies.full {
-                // No copies left: the ACK's number alone. One below the
-                // start says the peer took bytes read as old.
-                Some(if peer.since_start(seg.ack) < 0 {
-                    seg.ack
+                // No copies left: the ACK's number alone. Within what was
+                // read in order, it confirms the start. Past it, the peer
+                // took bytes read as far ahead (a forged head below the
+                // real stream) or never captured: start at the ACK. Below
+                // the start, it may be in flight from before the pickup,
+                // so only a second, later one below it says the peer takes
+                // bytes read as old.
+                let at = peer.since_start(seg.ack);
+                let below_again = copies
+                    .undecided
+                    .is_some_and(|prev| peer.since_start(prev) < 0 && seq_diff(seg.ack, prev) > 0);
+                if at >= 0 && at.unsigned_abs() <= peer.next_offset() {
+                    Some(peer.base())
+                } else if at >= 0 || below_again {
+                    Some(seg.ack)
                 } else {
-                    peer.base()
-                })
+                    None
+                }
             } else if copies.undecided == Some(seg.ack) {
                 None
             } else {
@@ -1081,6 +1097,10 @@ impl<S: Default> FlowTable<S> {
                     }
                     peer.provisional = false;
                 }
+            }
+            if !peer.provisional && !me.provisional {
+                // Both sides decided: the copies' box goes too.
+                *stash = None;
             }
         }
 
@@ -1195,7 +1215,16 @@ impl<S: Default> FlowTable<S> {
                 &mut out,
                 &mut acct,
             );
-            if flags.fin() {
+            // A FIN from before a provisional side's start is not taken:
+            // it may be the real stream's (read as old behind forged first
+            // data), and would end the flow before the peer's ACK decides.
+            // It is in the copies, and a correction reads it in its place.
+            let before_start = me.provisional
+                && me
+                    .since_start(data_seq)
+                    .saturating_add(seg.payload.len() as i64)
+                    < 0;
+            if flags.fin() && !before_start {
                 me.set_fin(data_seq, seg.payload.len());
             }
         }
@@ -1283,6 +1312,17 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// Mark an open flow as just seen.
+    /// Whether `idx` holds a flow still open (not lingering, not vacant).
+    fn is_open(&self, idx: u32) -> bool {
+        matches!(
+            self.slab.get(idx as usize),
+            Some(Slot::Occupied(Node {
+                body: Body::Open(_),
+                ..
+            }))
+        )
+    }
+
     fn touch(&mut self, idx: u32) {
         let now = self.now;
         if let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) {

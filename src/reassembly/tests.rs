@@ -1569,9 +1569,10 @@ fn an_exact_rst_from_a_provisional_side_is_believed() {
 
 /// Copies are bounded like an out-of-order buffer: at the per-flow cap (or
 /// the table memcap) they are dropped and counted, and the side stays
-/// provisional: the peer's next ACK decides on its number alone. One below
-/// the start disowns it for a new flow starting at the ACK, which reads
-/// what follows.
+/// provisional: the peer's next ACKs decide on their numbers alone. One
+/// below the start may be in flight from before the pickup and decides
+/// nothing; a second, later one below it disowns the start for a new flow
+/// starting at that ACK, which reads what follows.
 #[test]
 fn copies_of_a_provisional_side_are_capped_and_counted() {
     for (per_flow, memcap) in [(100, 64 << 20), (1 << 20, 200)] {
@@ -1589,8 +1590,11 @@ fn copies_of_a_provisional_side_are_capped_and_counted() {
         assert_eq!(t.t.stats().midstream_stash_full, 1, "{per_flow} {memcap}");
         assert_eq!(t.t.buffered_bytes(), 0);
         t.feed(3, seg(SV, C, SI, CI + 200, ACK, b""));
+        t.feed(3, seg(SV, C, SI, CI + 200, ACK, b""));
+        assert_eq!(t.t.stats().midstream_start_corrected, 0);
+        t.feed(3, seg(SV, C, SI, CI + 240, ACK, b""));
         assert_eq!(t.t.stats().midstream_start_corrected, 1);
-        t.feed(4, seg(C, SV, CI + 200, SI, ACK, b"GET /next"));
+        t.feed(4, seg(C, SV, CI + 240, SI, ACK, b"GET /next"));
         assert_eq!(t.r.stream(2, ToServer), b"GET /next");
         t.end_all();
         assert_eq!(t.t.buffered_bytes(), 0);
@@ -1599,7 +1603,8 @@ fn copies_of_a_provisional_side_are_capped_and_counted() {
 
 /// Forged segments filling the copies first (1,024 one-byte segments after
 /// the forged first data): the request sent then is lost, but not the
-/// rest of the connection: the server's ACK of it disowns the forged start.
+/// rest of the connection: the server's second ACK below the forged start
+/// disowns it, and the next request is read.
 #[test]
 fn filling_the_copies_loses_at_most_what_the_ack_covers() {
     let mut t = T::new(ReassemblyConfig::default());
@@ -1611,20 +1616,118 @@ fn filling_the_copies_loses_at_most_what_the_ack_covers() {
     t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>"));
     t.feed(3, seg(C, SV, CI + 16, SI, ACK, b"x</script>"));
     t.feed(4, seg(SV, C, SI, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 0);
+    let second = b"GET /?q=<img src=x onerror=1>";
+    t.feed(5, seg(C, SV, CI + 26, SI + 17, ACK, second));
+    t.feed(6, seg(SV, C, SI + 17, CI + 55, ACK, b"HTTP/1.1 200 OK\r\n"));
     assert_eq!(t.t.stats().midstream_start_corrected, 1);
     t.feed(
-        5,
-        seg(
-            C,
-            SV,
-            CI + 26,
-            SI + 17,
-            ACK,
-            b"GET /?q=<img src=x onerror=1>",
-        ),
+        7,
+        seg(C, SV, CI + 55, SI + 34, ACK, b"GET /?q=<svg onload=1>"),
     );
     t.end_all();
-    assert!(seen_anywhere(&t, b"GET /?q=<img src=x onerror=1>"));
+    assert!(
+        seen_anywhere(&t, b"GET /?q=<svg onload=1>"),
+        "{:?}",
+        t.r.ends()
+    );
+}
+
+/// Filling the copies behind a forged head below the real request (not
+/// touching it) does not get the forged head confirmed: an ACK past what
+/// was read in order says the peer took other bytes, and the flow starts
+/// again at it, so a forged `Content-Length` does not swallow the
+/// requests that follow as body.
+#[test]
+fn filling_the_copies_does_not_confirm_a_forged_head_below_the_request() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let head = b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n";
+    let forged = CI.wrapping_sub(5000);
+    t.feed(1, seg(C, SV, forged, SI, ACK, head));
+    let filler = forged + head.len() as u32;
+    for at in filler..filler + 1024 {
+        t.feed(1, seg(C, SV, at, SI, ACK, b"z"));
+    }
+    assert_eq!(t.t.stats().midstream_stash_full, 1);
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.feed(3, seg(SV, C, SI, CI + 18, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    t.feed(
+        4,
+        seg(C, SV, CI + 18, SI + 17, ACK, b"GET /?q=<script>x</script>"),
+    );
+    t.end_all();
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
+}
+
+/// A full side's start is not disowned by one ACK below it (it may have
+/// been in flight from before the pickup): the next ACK, within what was
+/// read, confirms it, and nothing is lost.
+#[test]
+fn an_in_flight_ack_below_a_full_sides_start_is_no_correction() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let head = b"POST / HTTP/1.1\r\nContent-Length: 1024\r\n\r\n";
+    t.feed(1, seg(C, SV, CI, SI, ACK, head));
+    let body = CI + head.len() as u32;
+    for at in body..body + 1024 {
+        t.feed(1, seg(C, SV, at, SI, ACK, b"z"));
+    }
+    let at = body + 1024;
+    assert_eq!(t.t.stats().midstream_stash_full, 1);
+    t.feed(2, seg(SV, C, SI, CI - 10, ACK, b""));
+    t.feed(3, seg(SV, C, SI, at, ACK, b""));
+    t.feed(4, seg(C, SV, at, SI, ACK, b"GET /?q=<script>x</script>"));
+    t.feed(5, seg(SV, C, SI, at - 100, ACK, b""));
+    t.end_all();
+    assert_eq!(t.t.stats().midstream_start_corrected, 0);
+    let stream = t.r.stream(1, ToServer);
+    assert!(stream.starts_with(head));
+    assert!(stream.ends_with(b"zGET /?q=<script>x</script>"));
+    assert_eq!(stream.len(), head.len() + 1024 + 26);
+}
+
+/// A correction whose copies end the new flow when read again (the
+/// client's FIN among them, the server's side carried over finished)
+/// leaves the flow lists sound: the table goes on and expires as usual.
+#[test]
+fn a_correction_whose_replay_ends_the_flow_keeps_the_lists_sound() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    // The server's answer and FIN, with an ACK that decides nothing.
+    t.feed(
+        2,
+        seg(
+            SV,
+            C,
+            SI,
+            CI.wrapping_sub(5000),
+            ACK | FIN,
+            b"HTTP/1.1 200 OK\r\n",
+        ),
+    );
+    t.feed(
+        3,
+        seg(C, SV, CI, SI + 18, ACK | FIN, b"GET /?q=<script>x</script>"),
+    );
+    t.feed(4, seg(SV, C, SI + 18, CI + 27, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(t.r.stream(2, ToServer), b"GET /?q=<script>x</script>");
+    assert!(
+        t.r.ends().contains(&(2, EndReason::Fin)),
+        "{:?}",
+        t.r.ends()
+    );
+    // Another flow goes through the lists, then everything expires.
+    t.feed(5, seg((3, 40001), SV, 1, 1, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.advance(5 + 3_600_000_000_000);
+    t.feed(6, seg((3, 40002), SV, 1, 1, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.end_all();
+    assert_eq!(t.t.buffered_bytes(), 0);
+    assert_eq!(t.r.ends().len(), 4, "{:?}", t.r.ends());
 }
 
 /// Forged first data below the real request (not touching it): the run the
