@@ -50,6 +50,7 @@ impl StreamHandler<()> for Count {
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
     fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
+    fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) {}
 }
 
 fn seg(seq: u32, flags: u8, payload: &[u8], port: u16) -> TcpSegment<'_> {

@@ -73,6 +73,10 @@ impl StreamHandler<HttpSession> for Collect {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);
         self.take();
     }
+    fn on_restart(&mut self, _: &FlowInfo, s: &mut HttpSession, dir: Direction) {
+        s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
+        self.take();
+    }
 }
 
 fn requests_of(conv: &TcpConversation) -> (Vec<Request>, u64) {

@@ -49,6 +49,10 @@ impl StreamHandler<HttpSession> for Sink {
     fn over_memcap(&self) -> bool {
         self.stats.buffered_bytes > self.limits.max_buffered_bytes as u64
     }
+    fn on_restart(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction) {
+        s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
+        self.drain();
+    }
     fn on_end(&mut self, _f: &FlowInfo, s: &mut HttpSession, _r: EndReason) {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);
         self.drain();

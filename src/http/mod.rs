@@ -523,6 +523,24 @@ impl Pending {
         }
     }
 
+    /// Drop what was held of `dir`: it was never the connection (see
+    /// [`HttpSession::on_restart`]), and must not decide the roles.
+    fn forget(&mut self, dir: Direction) {
+        let mut dropped = 0usize;
+        self.chunks.retain(|(d, _, data)| {
+            let keep = *d != dir;
+            if !keep {
+                dropped += data.len() + PENDING_CHUNK_OVERHEAD_BYTES;
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(dropped);
+        match dir {
+            Direction::ToServer => self.to_server.clear(),
+            Direction::ToClient => self.to_client.clear(),
+        }
+    }
+
     /// The requests direction when no more data will come to decide.
     fn default_dir(&self) -> Direction {
         let server = plausible_request_start(&self.to_server);
@@ -799,6 +817,45 @@ impl HttpSession {
         } else {
             self.resp.on_gap(&mut cx, len);
         }
+    }
+
+    /// `dir` starts again at another point of its stream: what was read of
+    /// it was not the connection (a midstream start disowned by the peer's
+    /// ACK, see `StreamHandler::on_restart`). Its side emits what it had
+    /// started, as at an end (an incomplete request is still inspected),
+    /// and takes what follows as a fresh midstream start; the other side
+    /// and the requests awaiting an answer go on. While the roles are
+    /// undecided, what was held of `dir` is dropped instead: it must not
+    /// decide which side carries requests.
+    pub fn on_restart(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        dir: Direction,
+        out: &mut Vec<HttpEvent>,
+    ) {
+        self.accounted(stats, |s, stats| {
+            if let Roles::Undecided(p) = &mut s.roles {
+                p.forget(dir);
+                return;
+            }
+            if s.tunnel {
+                return;
+            }
+            let req_dir = s.req_dir();
+            let mut cx = Cx {
+                limits,
+                stats,
+                out,
+                txq: &mut s.txq,
+                tx_overflowed: &mut s.tx_overflowed,
+            };
+            if dir == req_dir {
+                s.req.restart(&mut cx);
+            } else {
+                s.resp.restart(&mut cx);
+            }
+        });
     }
 
     /// The flow ended: emit what is pending (incomplete requests too). The

@@ -469,6 +469,18 @@ impl RequestSide {
         State::Seek(Seek::anywhere())
     }
 
+    /// The direction starts again elsewhere (see `HttpSession::on_restart`):
+    /// emit what was started, as at an end, and take what follows as a
+    /// fresh midstream start. Request numbering goes on.
+    pub fn restart(&mut self, cx: &mut Cx<'_>) {
+        self.on_end(cx);
+        *self = RequestSide {
+            next_index: self.next_index,
+            dir: self.dir,
+            ..RequestSide::default()
+        };
+    }
+
     /// The stream ended: emit what was started.
     pub fn on_end(&mut self, cx: &mut Cx<'_>) {
         let state = std::mem::replace(&mut self.state, State::Tunnel);

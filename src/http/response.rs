@@ -297,6 +297,13 @@ impl ResponseSide {
         State::Seek(Seek::default())
     }
 
+    /// The direction starts again elsewhere (see `HttpSession::on_restart`):
+    /// emit what was started, and take what follows as a fresh start.
+    pub fn restart(&mut self, cx: &mut Cx<'_>) {
+        self.on_end(cx);
+        *self = ResponseSide::default();
+    }
+
     pub fn on_end(&mut self, cx: &mut Cx<'_>) {
         let state = std::mem::replace(&mut self.state, State::Tunnel);
         match state {

@@ -15,8 +15,12 @@ enum Step {
     S(&'static [u8]),
     GapC(u64),
     GapS(u64),
+    /// The client's direction starts again elsewhere (`on_restart`).
+    RestartC,
+    /// The server's direction starts again elsewhere.
+    RestartS,
 }
-use Step::{GapC, GapS, C, S};
+use Step::{GapC, GapS, RestartC, RestartS, C, S};
 
 struct Run {
     reqs: Vec<Request>,
@@ -35,6 +39,8 @@ fn run_with(limits: &HttpLimits, steps: &[Step]) -> Run {
             S(d) => s.on_data(limits, &mut stats, Direction::ToClient, ts, d, &mut out),
             GapC(n) => s.on_gap(limits, &mut stats, Direction::ToServer, *n, &mut out),
             GapS(n) => s.on_gap(limits, &mut stats, Direction::ToClient, *n, &mut out),
+            RestartC => s.on_restart(limits, &mut stats, Direction::ToServer, &mut out),
+            RestartS => s.on_restart(limits, &mut stats, Direction::ToClient, &mut out),
         }
     }
     s.on_end(limits, &mut stats, &mut out);
@@ -1426,4 +1432,66 @@ fn no_tunnel_from_a_pairing_shifted_by_a_queue_overflow() {
         Some(&b"/after?x=<script>"[..]),
         "{uris:?}"
     );
+}
+
+/// A restarted request direction (forged first data the server's ACK
+/// disowned): what was started is emitted, incomplete and inspected, and
+/// what follows is parsed afresh, not as the body the forged head
+/// announced. Numbering goes on.
+#[test]
+fn a_restarted_request_side_parses_afresh() {
+    let r = run(&[
+        C(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999\r\n\r\nab"),
+        RestartC,
+        C(b"GET /?q=<script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert_eq!(r.reqs.len(), 2);
+    assert!(r.reqs[0].anomalies.has(Anomaly::Incomplete));
+    check(
+        &r.reqs[1],
+        "GET",
+        "/?q=<script>",
+        Version::Http11,
+        b"",
+        &[],
+        true,
+    );
+    assert_eq!(r.reqs[1].index, 1);
+    assert_eq!(r.stats.buffered_bytes, 0);
+}
+
+/// A restarted response direction leaves a request in progress alone.
+#[test]
+fn a_restarted_response_side_does_not_cut_the_request() {
+    let r = run(&[
+        C(b"GET /?q=<scr"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nxx"),
+        RestartS,
+        C(b"ipt> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert_eq!(r.reqs.len(), 1);
+    check(
+        &r.reqs[0],
+        "GET",
+        "/?q=<script>",
+        Version::Http11,
+        b"",
+        &[],
+        true,
+    );
+    assert_eq!(r.stats.buffered_bytes, 0);
+}
+
+/// While the roles are undecided, a restarted direction's bytes are
+/// dropped: they neither decide the roles nor prefix the real stream.
+#[test]
+fn a_restart_before_the_roles_are_decided_drops_that_sides_bytes() {
+    let r = run(&[
+        C(b"GE"),
+        RestartC,
+        C(b"GET /real HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert_eq!(r.reqs.len(), 1);
+    check(&r.reqs[0], "GET", "/real", Version::Http11, b"", &[], true);
+    assert_eq!(r.stats.buffered_bytes, 0);
 }

@@ -330,6 +330,22 @@ impl StreamHandler<FlowState> for Ctx {
         }
     }
 
+    fn on_restart(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction) {
+        if !self.parses_http() {
+            return;
+        }
+        self.pairing.touch(flow, &mut state.pairing);
+        state.http.on_restart(
+            &self.http_limits,
+            &mut self.http_stats,
+            dir,
+            &mut self.events,
+        );
+        if !self.events.is_empty() {
+            self.handle_events(flow, &mut state.pairing);
+        }
+    }
+
     fn over_memcap(&self) -> bool {
         self.http_stats.buffered_bytes > self.http_limits.max_buffered_bytes as u64
     }

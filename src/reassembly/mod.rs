@@ -45,38 +45,40 @@
 //!   Until the peer's ACK decides, the side's data segments are also
 //!   copied, in arrival order, with their FIN (bounded like one direction's
 //!   out-of-order buffer, charged to the memcap). The peer's ACK ends a run
-//!   of the copied bytes (the run holding the byte before it, else the one
-//!   ending closest below, within the per-flow cap): a run starting where
-//!   the side started confirms the start; one starting anywhere else
-//!   disowns it, and the flow ends (`Superseded`,
-//!   `midstream_start_corrected`) for a new one with the same roles whose
-//!   side starts at the run and reads the copies again in arrival order
-//!   (first data wins, as in any flow); the other side is carried over as
-//!   it was. This does not depend on which side was guessed to be the
-//!   server. Copies past the caps (forged segments can fill them:
+//!   of the copied bytes, the one holding the byte before it (a FIN counts
+//!   as a byte): a run starting where the side started confirms the start;
+//!   one starting anywhere else disowns it (`midstream_start_corrected`),
+//!   and that side starts again in place at the run: its consumer is told
+//!   (`StreamHandler::on_restart`: the HTTP parser of that direction starts
+//!   afresh), the copies are read again in arrival order (first data wins,
+//!   as in any flow), then the ACK's segment. The flow, its id and the
+//!   other direction go on untouched, so correcting one side never cuts
+//!   what the other is sending. An ACK that no run ends decides nothing: a
+//!   run ending below it proves nothing (forged bytes below a hole look
+//!   like the first part of a stream whose rest was not captured). This
+//!   does not depend on which side was guessed to be the server. Copies
+//!   past the caps (forged segments can fill them:
 //!   `midstream_stash_full`) are dropped and the peer's next ACKs decide on
 //!   their numbers alone: one within what was read in order confirms the
 //!   start; one past it moves the side to the ACK (the peer took other
 //!   bytes than a forged head below them); one below the start may be in
 //!   flight from before the pickup, so only a second, later one below it
 //!   moves the side there. Either loses what came before, not the rest of
-//!   the connection. A believed RST
-//!   from a provisional side holds the flow as usual, but any later data of
-//!   that side resumes it (it may be the real stream); a FIN from before
-//!   its start is not taken (it may end the real stream read as old), only
-//!   copied. Known limits: forged
-//!   bytes placed right before the real ones without a hole are read with
-//!   them, and forged bytes sent ahead of the real continuation win over
-//!   it (the classic insertion, as in any flow); an ACK that decides
-//!   nothing re-examines up to 1,024 copies (only when it differs from the
-//!   last one that decided nothing). A correction starts both directions'
-//!   consumers again (`on_end`, then a new flow), so correcting the
-//!   server's side (its segments reordered at the pickup, decided by a
-//!   client ACK) can split a client request in progress across the two
-//!   flows; the other side's RST hold is dropped with it (the new flow
-//!   then ends by idle timeout); with the copies full, a bulk upload whose
-//!   in-flight ACKs advance twice below the start is restarted at the
-//!   second one (spurious, and only past 1,024 segments without an ACK
+//!   the connection. A believed RST from a provisional side holds the flow
+//!   as usual, but any later data of that side resumes it (it may be the
+//!   real stream); a FIN from before its start is not taken (it may end the
+//!   real stream read as old), only copied. Known limits: forged bytes
+//!   placed right before the real ones without a hole are read with them,
+//!   and forged bytes sent ahead of the real continuation win over it (the
+//!   classic insertion, as in any flow); an ACK that decides nothing
+//!   re-examines up to 1,024 copies (only when it differs from the last one
+//!   that decided nothing); bytes lost to the capture between a side's
+//!   first data and the run the first ACK ends read like a disowned start:
+//!   the side restarts at that run (counted as a correction; as after a
+//!   gap, each byte is read once); with the copies full, forged ACKs can
+//!   restart a side at a point they pick (the other side goes on), and a
+//!   bulk upload whose in-flight ACKs advance twice below the start is
+//!   restarted at the second one (only past 1,024 segments without an ACK
 //!   inside what was read).
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
@@ -413,6 +415,13 @@ pub trait StreamHandler<S> {
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction, len: u64);
     /// The flow is gone; its state is dropped after this call.
     fn on_end(&mut self, flow: &FlowInfo, state: &mut S, reason: EndReason);
+    /// What was delivered of `dir` so far was not the connection: a
+    /// midstream start the peer's ACK disowned (forged first data). The
+    /// direction starts again at another point of the stream: its consumer
+    /// should finish what it held of it (it was read, it may be inspected)
+    /// and take the next bytes as a fresh midstream start. The other
+    /// direction goes on.
+    fn on_restart(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction);
     /// True while the handler's own per-flow state (parser buffers) is over
     /// its budget: the table then ends its least recently seen flows
     /// (`EndReason::Evicted`, counted in `flows_evicted_memcap`) until it is
@@ -507,8 +516,9 @@ pub struct ReassemblyStats {
     /// Flows picked up midstream where a side's start, fixed by its first
     /// data, was disowned by the peer acknowledging bytes of that side from
     /// before it (forged first data with a made-up sequence number, or
-    /// reordering at the pickup): the flow ended (`Superseded`) and a new
-    /// one read that side's copied bytes again from the acknowledged run.
+    /// reordering or loss at the pickup): that side started again in place
+    /// at the acknowledged run (`StreamHandler::on_restart`) and read its
+    /// copied bytes again from there.
     pub midstream_start_corrected: u64,
     /// Provisional midstream sides whose copies reached the per-flow or
     /// table cap before the peer's ACK decided: taken as they were.

@@ -128,17 +128,18 @@ impl Stash {
 
     /// Where the run of copied bytes (touching or overlapping segments)
     /// the peer's acknowledgment `ack` ends starts: the run that holds the
-    /// byte before `ack`, else the run ending closest below it, at most
-    /// `horizon` bytes (bytes between were sent but not captured, or are
-    /// still on their way to the capture). `None` when no run qualifies.
-    fn run_start(&self, ack: u32, horizon: i64) -> Option<u32> {
+    /// byte before `ack`. `None` when none does: the peer took bytes not
+    /// (yet) captured, and a run ending below them proves nothing (forged
+    /// bytes below a hole would look like the real stream's first part).
+    fn run_start(&self, ack: u32) -> Option<u32> {
         // Offsets relative to `ack`: every sequence number is within 2^31.
         let mut spans: Vec<(i64, i64)> = self
             .segments
             .iter()
             .map(|c| {
+                // A FIN takes one sequence number after the data.
                 let start = i64::from(seq_diff(c.seq, ack));
-                (start, start + c.data.len() as i64)
+                (start, start + c.data.len() as i64 + i64::from(c.fin))
             })
             .collect();
         spans.sort_unstable();
@@ -149,13 +150,7 @@ impl Stash {
                 _ => runs.push((start, end)),
             }
         }
-        let holding = runs.iter().find(|&&(s, e)| s <= -1 && -1 < e);
-        let below = || {
-            runs.iter()
-                .filter(|&&(_, e)| e <= 0 && -e <= horizon)
-                .max_by_key(|&&(_, e)| e)
-        };
-        let (s, _) = holding.or_else(below)?;
+        let (s, _) = runs.iter().find(|&&(s, e)| s <= -1 && -1 < e)?;
         Some(ack.wrapping_add(*s as u32))
     }
 }
@@ -224,9 +219,17 @@ impl<S> Body<S> {
     /// The list an entry with this body is threaded on.
     fn list(&self) -> Which {
         match self {
-            Body::Open(flow) if flow.reset() => Which::Resetting,
-            Body::Open(_) => Which::Open,
+            Body::Open(flow) => Self::list_of(flow),
             Body::Lingering { .. } => Which::Lingering,
+        }
+    }
+
+    /// The list an open flow is threaded on.
+    fn list_of(flow: &Flow<S>) -> Which {
+        if flow.reset() {
+            Which::Resetting
+        } else {
+            Which::Open
         }
     }
 }
@@ -525,7 +528,7 @@ impl<S: Default> FlowTable<S> {
                 // The other side goes on (a response in flight, ACKs): its
                 // data is inspected and paired, without reviving the flow.
                 if let Some(fix) = self.feed_flow(idx, ts, seg, handler) {
-                    self.supersede_from_stash(idx, ts, seg, fix, handler);
+                    self.restart_from_stash(idx, ts, seg, fix, handler);
                 }
                 return;
             }
@@ -664,6 +667,74 @@ impl<S: Default> FlowTable<S> {
 
     pub fn stats(&self) -> &ReassemblyStats {
         &self.stats
+    }
+
+    /// Checks the table's invariants by walking all of it: each list is a
+    /// sound doubly linked chain, of its length, of entries whose state
+    /// belongs on it and which the index finds under their key; every
+    /// occupied slot is on a list; the buffered total is what the open
+    /// flows are charged. For tests and fuzz targets, not the hot path.
+    #[doc(hidden)]
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let mut on_lists = 0usize;
+        for (which, list) in [
+            (Which::Open, &self.open),
+            (Which::Resetting, &self.resetting),
+            (Which::Lingering, &self.lingering),
+        ] {
+            let (mut prev, mut at, mut n) = (NIL, list.head, 0usize);
+            while at != NIL {
+                if n > self.slab.len() {
+                    return Err(format!("{which:?} list loops"));
+                }
+                let Some(Slot::Occupied(node)) = self.slab.get(at as usize) else {
+                    return Err(format!("{which:?} list reaches vacant slot {at}"));
+                };
+                if node.prev != prev {
+                    return Err(format!("{which:?} list: {at}'s prev is not {prev}"));
+                }
+                if node.body.list() != which {
+                    return Err(format!(
+                        "{which:?} list holds {at}, a {:?}",
+                        node.body.list()
+                    ));
+                }
+                if self.map.get(&node.key) != Some(&at) {
+                    return Err(format!("{which:?} list holds {at}, not indexed by its key"));
+                }
+                (prev, at, n) = (at, node.next, n + 1);
+            }
+            if list.tail != prev || list.len != n {
+                return Err(format!(
+                    "{which:?} list: tail {} len {} but walked to {prev}, {n}",
+                    list.tail, list.len
+                ));
+            }
+            on_lists += n;
+        }
+        let mut occupied = 0usize;
+        let mut charged = 0usize;
+        for i in 0..self.slab.len() {
+            if let Some(Slot::Occupied(node)) = self.slab.get(i) {
+                occupied += 1;
+                if let Body::Open(flow) = &node.body {
+                    charged += flow.charged();
+                }
+            }
+        }
+        if occupied != on_lists || self.map.len() != occupied {
+            return Err(format!(
+                "{occupied} occupied slots, {on_lists} on lists, {} indexed",
+                self.map.len()
+            ));
+        }
+        if charged != self.buffered {
+            return Err(format!(
+                "buffered {} but flows charged {charged}",
+                self.buffered
+            ));
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &ReassemblyConfig {
@@ -839,17 +910,19 @@ impl<S: Default> FlowTable<S> {
         }
         self.touch(idx);
         if let Some(fix) = self.feed_flow(idx, ts, seg, handler) {
-            self.supersede_from_stash(idx, ts, seg, fix, handler);
+            self.restart_from_stash(idx, ts, seg, fix, handler);
         }
     }
 
     /// The peer's ACK covered copied bytes of a provisional side that start
     /// elsewhere than that side did (see [`Stash`]): what was read of it was
-    /// not the connection the peer took. End the flow (`Superseded`), start
-    /// a new one with the same roles whose corrected side starts where the
-    /// acknowledged run does, read the copies again in arrival order, then
-    /// the peer's segment.
-    fn supersede_from_stash<H: StreamHandler<S>>(
+    /// not the connection the peer took. The side starts again, in place,
+    /// where the acknowledged run does: its consumer is told
+    /// ([`StreamHandler::on_restart`]), the copies are read again in arrival
+    /// order, then the peer's segment. The other direction, its consumer
+    /// and the flow (id, RST hold) go on untouched, so a correction cannot
+    /// cut what the other side is sending in two.
+    fn restart_from_stash<H: StreamHandler<S>>(
         &mut self,
         idx: u32,
         ts: Timestamp,
@@ -857,70 +930,40 @@ impl<S: Default> FlowTable<S> {
         fix: Correction,
         handler: &mut H,
     ) {
-        // The other side goes on in the new flow as it was (its position,
-        // buffered bytes and copies, with what they are charged): only the
-        // disowned side starts again.
-        let other_dir = fix.dir.reverse();
         let Some(Slot::Occupied(Node {
-            key,
-            body: Body::Open(old),
+            body: Body::Open(flow),
             ..
         })) = self.slab.get_mut(idx as usize)
         else {
             return;
         };
-        let key = *key;
-        let (client, server) = (old.info.client, old.info.server);
-        let mut other = std::mem::take(match other_dir {
-            Direction::ToServer => &mut old.to_server,
-            Direction::ToClient => &mut old.to_client,
-        });
-        other.rst_held = false;
-        let other_copies = old
-            .stash
-            .as_mut()
-            .map(|st| std::mem::take(st.of(other_dir)))
-            .unwrap_or_default();
-        self.stats.midstream_start_corrected += 1;
-        self.end_flow(idx, EndReason::Superseded, false, handler);
-        let moved = other.charged() + other_copies.charged();
-        if !self.make_room(handler) {
-            self.buffered = self.buffered.saturating_sub(moved);
-            self.stats.ignored_segments += 1;
-            return;
-        }
-        let id = self.next_id;
-        self.next_id = self.next_id.saturating_add(1);
-        let mut corrected = Assembler::default();
-        corrected.start(fix.start);
-        let (to_server, to_client) = match fix.dir {
-            Direction::ToServer => (corrected, other),
-            Direction::ToClient => (other, corrected),
-        };
-        let mut stash = Stashes::default();
-        *stash.of(other_dir) = other_copies;
-        let flow = Flow {
-            info: FlowInfo {
-                id,
-                key,
-                client,
-                server,
-                handshake_seen: false,
-                first_ts: fix.stash.segments.iter().map(|c| c.ts).min().unwrap_or(ts),
-            },
-            state: S::default(),
+        let was_on = Body::<S>::list_of(flow);
+        let Flow {
+            info,
+            state,
             to_server,
             to_client,
-            stash: Some(Box::new(stash)),
+            ..
+        } = flow;
+        let side = match fix.dir {
+            Direction::ToServer => to_server,
+            Direction::ToClient => to_client,
         };
+        self.buffered = self.buffered.saturating_sub(side.charged());
+        *side = Assembler::default();
+        side.start(fix.start);
+        self.stats.midstream_start_corrected += 1;
+        handler.on_restart(info, state, fix.dir);
+        let now_on = Body::<S>::list_of(flow);
         let (sender, receiver) = match fix.dir {
-            Direction::ToServer => (client, server),
-            Direction::ToClient => (server, client),
+            Direction::ToServer => (flow.info.client, flow.info.server),
+            Direction::ToClient => (flow.info.server, flow.info.client),
         };
-        let Some(new) = self.insert_flow(key, flow) else {
-            self.buffered = self.buffered.saturating_sub(moved);
-            return;
-        };
+        if now_on != was_on {
+            // The side's own RST hold went with it.
+            self.unlink(was_on, idx);
+            self.link_tail(now_on, idx);
+        }
         // Copies far past the ACK are not read again: the forged first data
         // itself, which would sit buffered 2^30 bytes ahead until the flow
         // ends (copies just past it are, in arrival order, as anywhere).
@@ -948,17 +991,16 @@ impl<S: Default> FlowTable<S> {
             };
             // Data on the corrected side, which is not provisional, and no
             // ACK: nothing to correct.
-            let _ = self.feed_flow(new, c.ts, &replay, handler);
-            if !self.is_open(new) {
+            let _ = self.feed_flow(idx, c.ts, &replay, handler);
+            if !self.is_open(idx) {
                 // A copied FIN ended it (both sides finished): the entry
-                // lingers or is gone, and must not be touched as open.
+                // lingers or is gone; what the peer's segment adds after
+                // both FINs is dropped as on any closed flow.
                 return;
             }
         }
-        self.touch(new);
-        // Its ACK is for the corrected side, which is not provisional; its
-        // sender's side is the one carried over, already decided or not.
-        if let Some(again) = self.feed_flow(new, ts, seg, handler) {
+        // Its ACK is for the corrected side, which is not provisional now.
+        if let Some(again) = self.feed_flow(idx, ts, seg, handler) {
             // Cannot happen (see above); end it rather than loop.
             drop(again);
         }
@@ -1055,9 +1097,9 @@ impl<S: Default> FlowTable<S> {
             // The peer's ACK on a side started by its own first data (see
             // `Stash`): the run of copied bytes it ends confirms the start
             // when it starts there, and disowns it when it starts anywhere
-            // else (the segment then goes to the flow that supersedes this
-            // one). An ACK that ends no run decides nothing.
-            let horizon = self.config.max_buffered_bytes_per_flow as i64;
+            // else (the side then starts again there, in place, and the
+            // segment is fed after it). An ACK that ends no run decides
+            // nothing.
             let copies = stash.get_or_insert_with(Box::default).of(dir.reverse());
             let decided = if copies.full {
                 // No copies left: the ACK's number alone. Within what was
@@ -1081,7 +1123,7 @@ impl<S: Default> FlowTable<S> {
             } else if copies.undecided == Some(seg.ack) {
                 None
             } else {
-                copies.run_start(seg.ack, horizon)
+                copies.run_start(seg.ack)
             };
             match decided {
                 None => copies.undecided = Some(seg.ack),
@@ -1437,6 +1479,7 @@ mod tests {
             fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, _: &[u8]) {}
             fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
             fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
+            fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) {}
         }
 
         fn charged_sum(t: &FlowTable<()>) -> usize {
@@ -1508,9 +1551,11 @@ mod tests {
                     };
                     t.process(Timestamp(ts), &seg, &mut h);
                     prop_assert_eq!(t.buffered, charged_sum(&t));
+                    prop_assert_eq!(t.check_consistency(), Ok(()));
                 }
                 t.end_all(&mut h);
                 prop_assert_eq!(t.buffered, 0);
+                prop_assert_eq!(t.check_consistency(), Ok(()));
             }
         }
     }
