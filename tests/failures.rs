@@ -397,8 +397,7 @@ fn a_second_sensor_on_the_same_spool_or_output_is_refused() {
     let me = format!("pid {}", std::process::id());
 
     // The sensor locks the spool directory itself.
-    let held = std::fs::File::open(&spool).unwrap();
-    held.try_lock().unwrap();
+    let held = hold_lock(std::fs::File::open(&spool).unwrap());
     let args = [
         "read",
         "--no-progress",
@@ -420,8 +419,7 @@ fn a_second_sensor_on_the_same_spool_or_output_is_refused() {
 
     let output = dir.path().join("attacks.jsonl");
     std::fs::write(&output, b"{\"kept\":true}\n").unwrap();
-    let held = std::fs::File::options().append(true).open(&output).unwrap();
-    held.try_lock().unwrap();
+    let held = hold_lock(std::fs::File::options().append(true).open(&output).unwrap());
     let args = [
         "read",
         "--no-progress",
@@ -444,4 +442,12 @@ fn a_second_sensor_on_the_same_spool_or_output_is_refused() {
     );
     let text = std::fs::read_to_string(&output).unwrap();
     assert!(text.lines().count() > 0 && !text.contains("kept"), "{text}");
+}
+
+/// An exclusive `flock` held as another sensor would (nix: std's
+/// `File::try_lock` needs Rust 1.89, past the MSRV).
+fn hold_lock(file: std::fs::File) -> nix::fcntl::Flock<std::fs::File> {
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap()
 }

@@ -6,7 +6,8 @@
 //! one JSON Lines file would interleave partial lines. Both are refused at
 //! start with the holder's process id when the kernel tells it.
 //!
-//! The lock is `flock` (std [`File::try_lock`]): the kernel drops it when the
+//! The lock is `flock` (through nix; std's `File::try_lock` needs Rust 1.89,
+//! past the MSRV): the kernel drops it when the
 //! process dies, so a sensor killed with SIGKILL leaves nothing stale for
 //! its restart; readers (`tail -f`, a loader) do not take it and are not
 //! affected.
