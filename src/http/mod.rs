@@ -462,6 +462,8 @@ pub struct HttpSession {
     resp: ResponseSide,
     /// Requests not yet answered, oldest first (`max_tx_per_flow`).
     txq: VecDeque<TxInfo>,
+    /// What the last responses answered (see `Cx::answered`).
+    answered: VecDeque<TxInfo>,
     /// `txq` overflowed once on this flow (see `Cx::tx_overflowed`).
     tx_overflowed: bool,
     /// After a 101 or a CONNECT tunnel: nothing more is HTTP.
@@ -707,6 +709,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            answered: &mut self.answered,
             tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
@@ -796,6 +799,7 @@ impl HttpSession {
                 stats: &mut *stats,
                 out: &mut *out,
                 txq: &mut self.txq,
+                answered: &mut self.answered,
                 tx_overflowed: &mut self.tx_overflowed,
             };
             self.req.enter_tunnel(&mut cx);
@@ -810,6 +814,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            answered: &mut self.answered,
             tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
@@ -840,20 +845,29 @@ impl HttpSession {
                 return;
             }
             if s.tunnel {
-                return;
+                // The switch was read from the disowned bytes, or answered
+                // a request read from them: both sides parse HTTP again,
+                // as at a midstream start.
+                s.tunnel = false;
+                s.probe = None;
+                s.req.reopen();
+                s.resp = response::ResponseSide::default();
             }
             let req_dir = s.req_dir();
             let mut cx = Cx {
                 limits,
                 stats,
                 out,
+                answered: &mut s.answered,
                 txq: &mut s.txq,
                 tx_overflowed: &mut s.tx_overflowed,
             };
             if dir == req_dir {
                 s.req.restart(&mut cx);
+                cx.forget_requests();
             } else {
                 s.resp.restart(&mut cx);
+                cx.unanswer();
             }
         });
     }
@@ -885,6 +899,7 @@ impl HttpSession {
             stats,
             out,
             txq: &mut self.txq,
+            answered: &mut self.answered,
             tx_overflowed: &mut self.tx_overflowed,
         };
         self.req.on_end(&mut cx);

@@ -28,12 +28,45 @@ pub(super) struct Cx<'a> {
     pub stats: &'a mut HttpStats,
     pub out: &'a mut Vec<HttpEvent>,
     pub txq: &'a mut std::collections::VecDeque<TxInfo>,
+    /// The requests the last responses answered, newest last (at most
+    /// `max_tx_per_flow`): a restarted response side gives them back.
+    pub answered: &'a mut std::collections::VecDeque<TxInfo>,
     /// This flow's queue overflowed once: responses may pair with the wrong
     /// request from then on, so none of them may switch the flow to a tunnel.
     pub tx_overflowed: &'a mut bool,
 }
 
 impl Cx<'_> {
+    /// The oldest unanswered request, now answered.
+    pub fn take_tx(&mut self) -> Option<TxInfo> {
+        let tx = self.txq.pop_front()?;
+        if self.answered.len() >= self.limits.max_tx_per_flow {
+            self.answered.pop_front();
+        }
+        self.answered.push_back(tx);
+        Some(tx)
+    }
+
+    /// The response side starts again (see `HttpSession::on_restart`):
+    /// what its responses answered waits for an answer again.
+    pub fn unanswer(&mut self) {
+        while let Some(tx) = self.answered.pop_back() {
+            self.txq.push_front(tx);
+        }
+        while self.txq.len() > self.limits.max_tx_per_flow {
+            self.txq.pop_back();
+            self.stats.tx_queue_overflows += 1;
+        }
+    }
+
+    /// The request side starts again: every request waiting for an answer
+    /// came from the disowned read.
+    pub fn forget_requests(&mut self) {
+        self.txq.clear();
+        self.answered.clear();
+        *self.tx_overflowed = false;
+    }
+
     /// Remember a request for response pairing; the queue is bounded by
     /// `max_tx_per_flow` (the oldest is forgotten).
     pub fn push_tx(&mut self, mut tx: TxInfo) {
@@ -474,6 +507,11 @@ impl RequestSide {
     /// fresh midstream start. Request numbering goes on.
     pub fn restart(&mut self, cx: &mut Cx<'_>) {
         self.on_end(cx);
+        self.reopen();
+    }
+
+    /// A fresh parser, as at a midstream start; numbering goes on.
+    pub fn reopen(&mut self) {
         *self = RequestSide {
             next_index: self.next_index,
             dir: self.dir,

@@ -121,7 +121,7 @@ impl ResponseSide {
                         self.at_start = false;
                         cx.stats.header_limit_hits += 1;
                         let h = head::parse_response(&head, false, cx.limits.max_headers);
-                        let request_index = cx.txq.pop_front().map(|t| t.index);
+                        let request_index = cx.take_tx().map(|t| t.index);
                         State::SkipHead {
                             resp: Response {
                                 ts,
@@ -216,13 +216,13 @@ impl ResponseSide {
             // Interim: the request stays unanswered, unless this is the
             // switch its Upgrade asked for.
             if status == 101 && front.is_some_and(|t| t.upgrade) {
-                cx.txq.pop_front();
+                cx.take_tx();
                 outcome.tunnel = true;
             }
             emit(cx, resp);
             return State::Seek(Seek::default());
         }
-        cx.txq.pop_front();
+        cx.take_tx();
         let tx = front;
         if tx.is_some_and(|t| t.connect) && (200..300).contains(&status) {
             outcome.tunnel = true;
@@ -310,7 +310,7 @@ impl ResponseSide {
             State::Body { resp, .. } | State::SkipHead { resp, .. } => emit(cx, resp),
             State::Head { head, ts } => {
                 let h = head::parse_response(&head, false, cx.limits.max_headers);
-                let request_index = cx.txq.pop_front().map(|t| t.index);
+                let request_index = cx.take_tx().map(|t| t.index);
                 emit(
                     cx,
                     Response {

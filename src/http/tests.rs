@@ -1495,3 +1495,93 @@ fn a_restart_before_the_roles_are_decided_drops_that_sides_bytes() {
     check(&r.reqs[0], "GET", "/real", Version::Http11, b"", &[], true);
     assert_eq!(r.stats.buffered_bytes, 0);
 }
+
+/// Pairs each response's status with the target of the request it answered.
+fn pairing(r: &Run) -> Vec<(u16, Option<String>)> {
+    r.resps
+        .iter()
+        .map(|p| {
+            let uri = r
+                .reqs
+                .iter()
+                .find(|q| Some(q.index) == p.request_index)
+                .map(|q| String::from_utf8_lossy(&q.uri).into_owned());
+            (p.status, uri)
+        })
+        .collect()
+}
+
+/// Benign reordering at a midstream pickup: the client's second request
+/// came first and was parsed, the server's ACK restarted the side, and the
+/// replay reads both. The requests read before the restart no longer wait
+/// for an answer, so the responses pair with the right ones (review round
+/// 5: every response paired with the request before its own).
+#[test]
+fn a_request_side_restart_does_not_shift_response_pairing() {
+    let r = run(&[
+        C(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        RestartC,
+        C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        pairing(&r),
+        vec![(200, Some("/a".into())), (404, Some("/b".into()))]
+    );
+}
+
+/// Forged first data carrying a CONNECT, disowned by the server's ACK: the
+/// server's 200 to the real GET must not pair with it and turn the flow
+/// into an opaque tunnel (every later request would be lost). Review round 5.
+#[test]
+fn a_disowned_connect_does_not_open_a_tunnel() {
+    let r = run(&[
+        C(b"CONNECT evil:443 HTTP/1.1\r\nHost: evil\r\n\r\n"),
+        RestartC,
+        C(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        C(b"\r\nGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+    assert_eq!(r.stats.non_http_bytes, 0);
+}
+
+/// A tunnel opened by a response of a response side restarted afterwards
+/// (its 200 was read from the disowned bytes) is closed again: both sides
+/// parse HTTP.
+#[test]
+fn a_tunnel_from_disowned_bytes_is_closed_by_the_restart() {
+    let r = run(&[
+        C(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        RestartS,
+        C(b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
+
+/// The same on the response side (the server's segments reordered at the
+/// pickup, decided by the client's ACK): what the responses read before
+/// the restart answered waits again, so after the replay the 200 pairs
+/// with `/a` and the 404 with `/b`. Review round 5.
+#[test]
+fn a_response_side_restart_does_not_shift_pairing() {
+    let r = run(&[
+        C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        RestartS,
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let after: Vec<_> = pairing(&r).into_iter().skip(1).collect();
+    assert_eq!(
+        after,
+        vec![(200, Some("/a".into())), (404, Some("/b".into()))]
+    );
+}

@@ -943,15 +943,18 @@ impl<S: Default> FlowTable<S> {
             state,
             to_server,
             to_client,
-            ..
+            stash,
         } = flow;
-        let side = match fix.dir {
-            Direction::ToServer => to_server,
-            Direction::ToClient => to_client,
+        let (side, other) = match fix.dir {
+            Direction::ToServer => (to_server, to_client),
+            Direction::ToClient => (to_client, to_server),
         };
         self.buffered = self.buffered.saturating_sub(side.charged());
-        *side = Assembler::default();
-        side.start(fix.start);
+        *side = side.restarted(fix.start);
+        if !other.provisional {
+            // Both sides decided: the copies' box goes too.
+            *stash = None;
+        }
         self.stats.midstream_start_corrected += 1;
         handler.on_restart(info, state, fix.dir);
         let now_on = Body::<S>::list_of(flow);
