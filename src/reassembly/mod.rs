@@ -50,8 +50,10 @@
 //!   one starting anywhere else disowns it (`midstream_start_corrected`),
 //!   and that side starts again in place at the run: its consumer is told
 //!   (`StreamHandler::on_restart`: the HTTP parser of that direction starts
-//!   afresh), the copies are read again in arrival order (first data wins,
-//!   as in any flow), then the ACK's segment. The flow, its id and the
+//!   afresh, and the request/response pairing forgets what that side's
+//!   disowned bytes queued or answered), the copies are read again in
+//!   arrival order (first data wins, as in any flow), then the ACK's
+//!   segment. The flow, its id and the
 //!   other direction go on untouched, so correcting one side never cuts
 //!   what the other is sending. An ACK that no run ends decides nothing: a
 //!   run ending below it proves nothing (forged bytes below a hole look
@@ -75,7 +77,10 @@
 //!   that decided nothing); bytes lost to the capture between a side's
 //!   first data and the run the first ACK ends read like a disowned start:
 //!   the side restarts at that run (counted as a correction; as after a
-//!   gap, each byte is read once); with the copies full, forged ACKs can
+//!   gap, each byte is read once); bytes read before a restart that the
+//!   restarted side reads again (segments reordered at the pickup) are
+//!   inspected twice, so an attack among them can give two rows; with the
+//!   copies full, forged ACKs can
 //!   restart a side at a point they pick (the other side goes on), and a
 //!   bulk upload whose in-flight ACKs advance twice below the start is
 //!   restarted at the second one (only past 1,024 segments without an ACK
