@@ -683,6 +683,7 @@ impl<S: Default> FlowTable<S> {
             (Which::Lingering, &self.lingering),
         ] {
             let (mut prev, mut at, mut n) = (NIL, list.head, 0usize);
+            let mut seen = Timestamp(0);
             while at != NIL {
                 if n > self.slab.len() {
                     return Err(format!("{which:?} list loops"));
@@ -702,6 +703,12 @@ impl<S: Default> FlowTable<S> {
                 if self.map.get(&node.key) != Some(&at) {
                     return Err(format!("{which:?} list holds {at}, not indexed by its key"));
                 }
+                // Idle expiry walks the open list from its head and stops
+                // at the first flow seen recently enough.
+                if which == Which::Open && node.last_seen < seen {
+                    return Err(format!("open list out of last-seen order at {at}"));
+                }
+                seen = node.last_seen;
                 (prev, at, n) = (at, node.next, n + 1);
             }
             if list.tail != prev || list.len != n {
@@ -963,9 +970,14 @@ impl<S: Default> FlowTable<S> {
             Direction::ToClient => (flow.info.server, flow.info.client),
         };
         if now_on != was_on {
-            // The side's own RST hold went with it.
+            // The side's own RST hold went with it: the flow is open again,
+            // seen now (the open list is kept in last-seen order).
             self.unlink(was_on, idx);
             self.link_tail(now_on, idx);
+            let now = self.now;
+            if let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) {
+                node.last_seen = now;
+            }
         }
         // Copies far past the ACK are not read again: the forged first data
         // itself, which would sit buffered 2^30 bytes ahead until the flow

@@ -1937,3 +1937,28 @@ fn a_segment_lost_to_the_capture_restarts_the_side_in_place() {
     assert_eq!(delivered, 1000 + 1000 + 18);
     assert_eq!(t.t.buffered_bytes(), 0);
 }
+
+/// A correction decided while the flow is held after the provisional
+/// side's RST (the server's ACK goes through the held flow's peer path)
+/// drops that side's hold with it: the flow is open again and seen now,
+/// so the open list stays in last-seen order for idle expiry (review
+/// round 5; `check_consistency` checks the order after every step).
+#[test]
+fn a_correction_of_a_held_flow_reopens_it_as_seen_now() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /?q=<script>x</script>"));
+    t.feed(2, seg(C, SV, forged + 24, 0, RST, b""));
+    assert_eq!(t.t.resetting(), 1);
+    // Another flow is seen in between.
+    t.feed(3, seg((3, 40001), SV, 1, 1, ACK, b"GET / HTTP/1.1\r\n\r\n"));
+    t.feed(4, seg(SV, C, SI, CI + 26, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(t.t.resetting(), 0);
+    assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
+    t.end_all();
+}
