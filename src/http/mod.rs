@@ -464,6 +464,9 @@ pub struct HttpSession {
     txq: VecDeque<TxInfo>,
     /// What the last responses answered (see `Cx::answered`).
     answered: VecDeque<TxInfo>,
+    /// The directions (`ToServer`, `ToClient`) whose first bytes decided
+    /// the roles: a restart of one of them decides them again.
+    roles_rest_on: [bool; 2],
     /// `txq` overflowed once on this flow (see `Cx::tx_overflowed`).
     tx_overflowed: bool,
     /// After a 101 or a CONNECT tunnel: nothing more is HTTP.
@@ -523,6 +526,21 @@ impl Pending {
             (No | More, Yes) => Some(Direction::ToClient),
             (More, No) | (No, More) | (More, More) => None,
         }
+    }
+
+    /// Which directions' first bytes the decision for `req_dir` rests on:
+    /// without them it would not have been reached (see
+    /// [`HttpSession::on_restart`]).
+    fn decisive(&self, req_dir: Direction) -> [bool; 2] {
+        let without = |dir: Direction| {
+            let mut p = Pending::default();
+            match dir {
+                Direction::ToServer => p.to_client.clone_from(&self.to_client),
+                Direction::ToClient => p.to_server.clone_from(&self.to_server),
+            }
+            p.decide() != Some(req_dir)
+        };
+        [without(Direction::ToServer), without(Direction::ToClient)]
     }
 
     /// Drop what was held of `dir`: it was never the connection (see
@@ -666,6 +684,7 @@ impl HttpSession {
         let old = std::mem::replace(&mut self.roles, Roles::Decided(req_dir));
         self.req.set_dir(req_dir);
         if let Roles::Undecided(p) = old {
+            self.roles_rest_on = p.decisive(req_dir);
             for (dir, ts, data) in p.chunks {
                 self.route(limits, stats, dir, ts, &data, out);
             }
@@ -844,10 +863,42 @@ impl HttpSession {
                 p.forget(dir);
                 return;
             }
-            if s.tunnel {
-                // The switch was read from the disowned bytes, or answered
-                // a request read from them: both sides parse HTTP again,
-                // as at a midstream start.
+            let [by_client, by_server] = s.roles_rest_on;
+            let decided_by_dir = match dir {
+                Direction::ToServer => by_client,
+                Direction::ToClient => by_server,
+            };
+            if decided_by_dir {
+                // The roles were read from the disowned bytes (forged first
+                // data that looks like a request, on either side): emit
+                // what both sides started and decide them again from what
+                // comes next, as at a midstream start.
+                let mut cx = Cx {
+                    limits,
+                    stats: &mut *stats,
+                    out: &mut *out,
+                    txq: &mut s.txq,
+                    answered: &mut s.answered,
+                    tx_overflowed: &mut s.tx_overflowed,
+                };
+                if !s.tunnel {
+                    s.req.on_end(&mut cx);
+                    s.resp.on_end(&mut cx);
+                }
+                cx.forget_requests();
+                s.roles = Roles::default();
+                s.roles_rest_on = [false; 2];
+                s.tunnel = false;
+                s.probe = None;
+                s.req.reopen();
+                s.resp = response::ResponseSide::default();
+                return;
+            }
+            if s.tunnel || s.probe.is_some() {
+                // The switch (or the 2xx that armed the probe) was read
+                // from the disowned bytes, or answered a request read from
+                // them: both sides parse HTTP again, as at a midstream
+                // start.
                 s.tunnel = false;
                 s.probe = None;
                 s.req.reopen();

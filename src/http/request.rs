@@ -47,15 +47,33 @@ impl Cx<'_> {
         Some(tx)
     }
 
+    /// The pairing may be shifted from now on: a 2xx meant for another
+    /// request must not open a tunnel that hides the rest of the flow.
+    fn mark_overflowed(&mut self) {
+        *self.tx_overflowed = true;
+        for t in self.txq.iter_mut() {
+            t.connect = false;
+            t.upgrade = false;
+        }
+    }
+
     /// The response side starts again (see `HttpSession::on_restart`):
-    /// what its responses answered waits for an answer again.
+    /// what its responses answered waits for an answer again. When more
+    /// were answered than `answered` keeps, or the queue overflows, the
+    /// pairing is no longer sure.
     pub fn unanswer(&mut self) {
+        let lost = self.answered.len() >= self.limits.max_tx_per_flow;
         while let Some(tx) = self.answered.pop_back() {
             self.txq.push_front(tx);
         }
+        let mut overflowed = lost;
         while self.txq.len() > self.limits.max_tx_per_flow {
             self.txq.pop_back();
             self.stats.tx_queue_overflows += 1;
+            overflowed = true;
+        }
+        if overflowed {
+            self.mark_overflowed();
         }
     }
 
@@ -76,16 +94,7 @@ impl Cx<'_> {
         while self.txq.len() >= self.limits.max_tx_per_flow {
             self.txq.pop_front();
             self.stats.tx_queue_overflows += 1;
-            if !*self.tx_overflowed {
-                *self.tx_overflowed = true;
-                // Pipelining past the queue shifts the pairing: a 2xx meant
-                // for another request must not open a tunnel that hides the
-                // rest of the flow.
-                for t in self.txq.iter_mut() {
-                    t.connect = false;
-                    t.upgrade = false;
-                }
-            }
+            self.mark_overflowed();
         }
         if *self.tx_overflowed {
             tx.connect = false;

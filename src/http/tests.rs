@@ -1585,3 +1585,95 @@ fn a_response_side_restart_does_not_shift_pairing() {
         vec![(200, Some("/a".into())), (404, Some("/b".into()))]
     );
 }
+
+// Review round 6: what disowned bytes left behind steered the session.
+
+/// A response read before a request-side restart paired with a request
+/// from the disowned bytes (a CONNECT) and, the request side being idle,
+/// armed the tunnel probe instead of opening the tunnel. The restart only
+/// clears an opened tunnel: the probe survives and judges the first bytes
+/// of the real stream, whose midstream start is the tail of a body, so the
+/// flow turns into an opaque tunnel and the attack is never parsed.
+#[test]
+fn a_request_side_restart_drops_a_probe_armed_by_disowned_bytes() {
+    let r = run(&[
+        C(b"CONNECT evil:443 HTTP/1.1\r\nHost: evil\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        RestartC,
+        C(b"\"}\r\nGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+    // Only the body's tail before the request is skipped (a tunnel took
+    // all 59 bytes).
+    assert_eq!(r.stats.non_http_bytes, 4);
+}
+
+/// The same probe armed by a 200 read from disowned server bytes survives
+/// a response-side restart (only an opened tunnel is closed): the client's
+/// next bytes are judged by a switch the server never made.
+#[test]
+fn a_response_side_restart_drops_a_probe_armed_by_disowned_bytes() {
+    let r = run(&[
+        C(b"CONNECT evil:443 HTTP/1.1\r\nHost: evil\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        RestartS,
+        S(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"),
+        C(b"\"}\r\nGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
+
+/// Roles decided by disowned bytes stay decided: forged server-side first
+/// data that reads as a request line makes ToClient the request direction
+/// before the client said anything; the client's ACK disowns it, but the
+/// client's real requests are then read as responses and never inspected.
+#[test]
+fn roles_decided_by_disowned_bytes_are_undone() {
+    let r = run(&[
+        S(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        RestartS,
+        C(b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
+
+/// `unanswer` can overflow the queue (answered + still waiting > the
+/// bound) and drops the newest requests without setting `tx_overflowed`:
+/// the pairing is shifted from then on, yet a CONNECT may still open a
+/// tunnel on the 200 that answered a dropped GET, hiding the rest.
+#[test]
+fn unanswer_overflow_marks_the_pairing_unreliable() {
+    let lim = HttpLimits {
+        max_tx_per_flow: 2,
+        ..HttpLimits::default()
+    };
+    let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let r = run_with(
+        &lim,
+        &[
+            C(b"GET /a1 HTTP/1.1\r\nHost: h\r\n\r\nGET /a2 HTTP/1.1\r\nHost: h\r\n\r\n"),
+            S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            C(b"GET /b1 HTTP/1.1\r\nHost: h\r\n\r\nGET /b2 HTTP/1.1\r\nHost: h\r\n\r\n"),
+            RestartS,
+            S(ok),
+            S(ok),
+            C(b"CONNECT evil:443 HTTP/1.1\r\nHost: evil\r\n\r\nPOST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n"),
+            S(ok),
+            C(b"abcdGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ],
+    );
+    assert!(r
+        .reqs
+        .iter()
+        .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
