@@ -847,10 +847,13 @@ impl HttpSession {
     /// it was not the connection (a midstream start disowned by the peer's
     /// ACK, see `StreamHandler::on_restart`). Its side emits what it had
     /// started, as at an end (an incomplete request is still inspected),
-    /// and takes what follows as a fresh midstream start; the other side
-    /// and the requests awaiting an answer go on. While the roles are
-    /// undecided, what was held of `dir` is dropped instead: it must not
-    /// decide which side carries requests.
+    /// and takes what follows as a fresh midstream start. Nothing read from
+    /// the disowned bytes may steer the session: a request-side restart
+    /// forgets the requests awaiting an answer, a response-side restart
+    /// gives back the requests its responses took, a tunnel (or tunnel
+    /// probe) is closed, and roles the restarted side's first bytes decided
+    /// are decided again from what comes next (both sides start afresh).
+    /// While the roles are undecided, what was held of `dir` is dropped.
     pub fn on_restart(
         &mut self,
         limits: &HttpLimits,

@@ -50,8 +50,9 @@
 //!   one starting anywhere else disowns it (`midstream_start_corrected`),
 //!   and that side starts again in place at the run: its consumer is told
 //!   (`StreamHandler::on_restart`: the HTTP parser of that direction starts
-//!   afresh, and the request/response pairing forgets what that side's
-//!   disowned bytes queued or answered), the copies are read again in
+//!   afresh; the request/response pairing forgets what that side's
+//!   disowned bytes queued or answered; roles, tunnels and tunnel probes
+//!   they decided are decided again), the copies are read again in
 //!   arrival order (first data wins, as in any flow), then the ACK's
 //!   segment. The flow, its id and the
 //!   other direction go on untouched, so correcting one side never cuts
