@@ -891,10 +891,7 @@ impl HttpSession {
                 cx.forget_requests();
                 s.roles = Roles::default();
                 s.roles_rest_on = [false; 2];
-                s.tunnel = false;
-                s.probe = None;
-                s.req.reopen();
-                s.resp = response::ResponseSide::default();
+                s.reopen_parsers();
                 return;
             }
             if s.tunnel || s.probe.is_some() {
@@ -902,10 +899,7 @@ impl HttpSession {
                 // from the disowned bytes, or answered a request read from
                 // them: both sides parse HTTP again, as at a midstream
                 // start.
-                s.tunnel = false;
-                s.probe = None;
-                s.req.reopen();
-                s.resp = response::ResponseSide::default();
+                s.reopen_parsers();
             }
             let req_dir = s.req_dir();
             let mut cx = Cx {
@@ -924,6 +918,15 @@ impl HttpSession {
                 cx.unanswer();
             }
         });
+    }
+
+    /// Both parsers start afresh, as at a midstream start, out of any
+    /// tunnel (see [`HttpSession::on_restart`]); request numbering goes on.
+    fn reopen_parsers(&mut self) {
+        self.tunnel = false;
+        self.probe = None;
+        self.req.reopen();
+        self.resp = response::ResponseSide::default();
     }
 
     /// The flow ended: emit what is pending (incomplete requests too). The

@@ -405,6 +405,19 @@ mod tests {
         .teardown(Teardown::None)
     }
 
+    /// Exactly one XSS record was made, for `uri`, from a complete request.
+    fn assert_one_complete_xss(w: &Worker, uri: &str) {
+        let xss: Vec<_> = w
+            .ctx
+            .out
+            .iter()
+            .filter(|r| r.attack_classes.as_deref() == Some(&["xss"][..]))
+            .collect();
+        assert_eq!(xss.len(), 1, "{:?}", w.ctx.out);
+        assert_eq!(xss[0].uri, uri);
+        assert!(xss[0].complete);
+    }
+
     /// Feed frames; returns the number of records out after each frame.
     fn feed(w: &mut Worker, c: &TcpConversation) -> Vec<(usize, u64)> {
         let mut v = Vec::new();
@@ -538,15 +551,7 @@ mod tests {
         feed(&mut w, &c);
         w.table.end_all(&mut w.ctx);
         assert_eq!(w.table.stats().midstream_start_corrected, 1);
-        let xss: Vec<_> = w
-            .ctx
-            .out
-            .iter()
-            .filter(|r| r.attack_classes.as_deref() == Some(&["xss"][..]))
-            .collect();
-        assert_eq!(xss.len(), 1, "{:?}", w.ctx.out);
-        assert_eq!(xss[0].uri, "/?q=<script>alert(document.cookie)</script>");
-        assert!(xss[0].complete);
+        assert_one_complete_xss(&w, "/?q=<script>alert(document.cookie)</script>");
     }
 
     /// Forged first data *below* the real request (a head with a huge
@@ -611,15 +616,7 @@ mod tests {
             // Without forged data the real SYN simply replaces the forged
             // start; with it, the server's SYN-ACK starts a new flow.
             assert_eq!(w.table.stats().isn_corrected, u64::from(!forged.is_empty()));
-            let xss: Vec<_> = w
-                .ctx
-                .out
-                .iter()
-                .filter(|r| r.attack_classes.as_deref() == Some(&["xss"][..]))
-                .collect();
-            assert_eq!(xss.len(), 1, "{:?}", w.ctx.out);
-            assert_eq!(xss[0].uri, "/?q=<script>alert(document.cookie)</script>");
-            assert!(xss[0].complete);
+            assert_one_complete_xss(&w, "/?q=<script>alert(document.cookie)</script>");
         }
     }
 

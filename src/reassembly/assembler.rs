@@ -129,8 +129,6 @@ impl Assembler {
         self.started
     }
 
-    /// Fix the stream start: `seq` is the sequence number of the first data
-    /// byte (ISN + 1 after a SYN, RFC 9293 §3.4).
     /// A fresh side for a restart at `seq` (see the flow table's
     /// `restart_from_stash`): only what this side's SYNs said is kept.
     pub(crate) fn restarted(&self, seq: u32) -> Assembler {
@@ -143,6 +141,8 @@ impl Assembler {
         fresh
     }
 
+    /// Fix the stream start: `seq` is the sequence number of the first data
+    /// byte (ISN + 1 after a SYN, RFC 9293 §3.4).
     pub(crate) fn start(&mut self, seq: u32) {
         self.started = true;
         self.base = seq;

@@ -57,18 +57,18 @@ struct Flow<S> {
 /// read as old (or, forged just before the real ones, so that they read as
 /// a continuation). Until the peer's ACK decides, every data segment of the
 /// side is also copied here, in arrival order, besides being read as
-/// usual. The peer's ACK covers a run of the copied bytes (touching or
+/// usual. The peer's ACK ends a run of the copied bytes (touching or
 /// overlapping segments): when that run starts where the side started, the
 /// start is confirmed and the copies freed; when it starts elsewhere, the
-/// flow is superseded by one whose side starts there and reads the copies
-/// again in arrival order (so first data wins as it would have). An ACK
-/// that covers no copied byte (bytes sent before the capture started, or
-/// lost to it) decides nothing. Bounded like one direction's out-of-order
-/// buffer and charged to the table's memcap. Past it (`midstream_stash_full`:
-/// forged segments can fill it) the copies are dropped but the side stays
-/// provisional: the peer's next ACK decides on its number alone, a start
-/// it does not reach being disowned for one at the ACK (what came before
-/// is lost, but not the rest of the connection).
+/// side starts again there, in place, and reads the copies again in arrival
+/// order (so first data wins as it would have; see
+/// [`FlowTable::restart_from_stash`]). An ACK that ends no run (bytes sent
+/// before the capture started, or lost to it) decides nothing. Bounded like
+/// one direction's out-of-order buffer and charged to the table's memcap.
+/// Past it (`midstream_stash_full`: forged segments can fill it) the copies
+/// are dropped but the side stays provisional: the peer's next ACKs decide
+/// on their numbers alone (see `feed_flow`; what came before is lost, but
+/// not the rest of the connection).
 #[derive(Debug, Default)]
 struct Stash {
     /// Copied segments, in arrival order.
@@ -974,10 +974,7 @@ impl<S: Default> FlowTable<S> {
             // seen now (the open list is kept in last-seen order).
             self.unlink(was_on, idx);
             self.link_tail(now_on, idx);
-            let now = self.now;
-            if let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) {
-                node.last_seen = now;
-            }
+            self.touch(idx);
         }
         // Copies far past the ACK are not read again: the forged first data
         // itself, which would sit buffered 2^30 bytes ahead until the flow
@@ -1074,7 +1071,7 @@ impl<S: Default> FlowTable<S> {
     /// RST is fed its peer's segments this way and stays held). Returns,
     /// without feeding the segment, the correction its ACK asks for when it
     /// disowns the start of a provisional side (see [`Stash`]): the caller
-    /// supersedes the flow ([`Self::supersede_from_stash`]).
+    /// restarts that side ([`Self::restart_from_stash`]).
     fn feed_flow<H: StreamHandler<S>>(
         &mut self,
         idx: u32,
@@ -1368,7 +1365,6 @@ impl<S: Default> FlowTable<S> {
         }
     }
 
-    /// Mark an open flow as just seen.
     /// Whether `idx` holds a flow still open (not lingering, not vacant).
     fn is_open(&self, idx: u32) -> bool {
         matches!(
@@ -1380,6 +1376,7 @@ impl<S: Default> FlowTable<S> {
         )
     }
 
+    /// Mark an open flow as just seen.
     fn touch(&mut self, idx: u32) {
         let now = self.now;
         if let Some(Slot::Occupied(node)) = self.slab.get_mut(idx as usize) {
@@ -1497,18 +1494,6 @@ mod tests {
             fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) {}
         }
 
-        fn charged_sum(t: &FlowTable<()>) -> usize {
-            (0..t.slab.len())
-                .filter_map(|i| match t.slab.get(i) {
-                    Some(Slot::Occupied(Node {
-                        body: Body::Open(f),
-                        ..
-                    })) => Some(f.charged()),
-                    _ => None,
-                })
-                .sum()
-        }
-
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(1000))]
             #[test]
@@ -1565,7 +1550,7 @@ mod tests {
                         tunnel: 0,
                     };
                     t.process(Timestamp(ts), &seg, &mut h);
-                    prop_assert_eq!(t.buffered, charged_sum(&t));
+                    // Includes `buffered` == the sum of every open flow's charges.
                     prop_assert_eq!(t.check_consistency(), Ok(()));
                 }
                 t.end_all(&mut h);
