@@ -14,7 +14,7 @@ use specula::decode::{decode_frame, TcpFlags, TcpSegment};
 use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
 use specula::reassembly::{
-    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler,
+    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler,
 };
 use specula::sink::clickhouse::order::{sorted_chunks, KeyedRows};
 use specula::sink::clickhouse::AttackRow;
@@ -50,7 +50,9 @@ impl StreamHandler<()> for Count {
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
     fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
-    fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) {}
+    fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) -> Reread {
+        Reread::Restarted
+    }
 }
 
 fn seg(seq: u32, flags: u8, payload: &[u8], port: u16) -> TcpSegment<'_> {

@@ -10,7 +10,7 @@ use specula::capture::{LinkType, Timestamp};
 use specula::decode::decode_frame;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
 use specula::reassembly::{
-    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler,
+    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler,
 };
 use specula::synth::{Impairment, TcpConversation, Teardown};
 
@@ -73,9 +73,10 @@ impl StreamHandler<HttpSession> for Collect {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);
         self.take();
     }
-    fn on_restart(&mut self, _: &FlowInfo, s: &mut HttpSession, dir: Direction) {
-        s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
+    fn on_restart(&mut self, _: &FlowInfo, s: &mut HttpSession, dir: Direction) -> Reread {
+        let reread = s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
         self.take();
+        reread
     }
 }
 

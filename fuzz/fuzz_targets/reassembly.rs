@@ -10,12 +10,13 @@
 //! After `end_all` nothing is held.
 //!
 //! Input: records of 8 bytes, then the payload they take from the rest:
-//! `[dir|far|port] [flags] [seq lo] [seq hi] [ack lo] [ack hi] [len] [dt]`.
+//! `[dir|far|port] [reread|flags] [seq lo] [seq hi] [ack lo] [ack hi] [len] [dt]`
+//! (`reread`, bit 6: a restart this segment causes asks for both sides).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
 use specula::decode::{TcpFlags, TcpSegment};
-use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler};
+use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,6 +27,8 @@ const SERVER_ISN: u32 = 0x7FFF_FF00;
 #[derive(Default)]
 struct Check {
     ended: HashSet<u64>,
+    /// What `on_restart` answers; set by the latest record (flags bit 6).
+    reread_both: bool,
 }
 
 impl Check {
@@ -43,8 +46,13 @@ impl StreamHandler<()> for Check {
         self.alive(f);
         assert!(len > 0);
     }
-    fn on_restart(&mut self, f: &FlowInfo, _: &mut (), _: Direction) {
+    fn on_restart(&mut self, f: &FlowInfo, _: &mut (), _: Direction) -> Reread {
         self.alive(f);
+        if self.reread_both {
+            Reread::Both
+        } else {
+            Reread::Restarted
+        }
     }
     fn on_end(&mut self, f: &FlowInfo, _: &mut (), _: EndReason) {
         assert!(self.ended.insert(f.id), "flow {} ended twice", f.id);
@@ -96,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
             payload,
             tunnel: 0,
         };
+        check.reread_both = rec[1] & 0x40 != 0;
         table.process(Timestamp(ts), &seg, &mut check);
         if let Err(e) = table.check_consistency() {
             panic!("{e}");

@@ -10,7 +10,7 @@ use specula::capture::{LinkType, Timestamp};
 use specula::decode::decode_frame;
 use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet, Scratch};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
-use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, StreamHandler};
+use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler};
 use std::sync::OnceLock;
 
 struct Sink {
@@ -49,9 +49,10 @@ impl StreamHandler<HttpSession> for Sink {
     fn over_memcap(&self) -> bool {
         self.stats.buffered_bytes > self.limits.max_buffered_bytes as u64
     }
-    fn on_restart(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction) {
-        s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
+    fn on_restart(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction) -> Reread {
+        let reread = s.on_restart(&self.limits, &mut self.stats, dir, &mut self.events);
         self.drain();
+        reread
     }
     fn on_end(&mut self, _f: &FlowInfo, s: &mut HttpSession, _r: EndReason) {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);

@@ -39,7 +39,7 @@
 use std::collections::VecDeque;
 
 use crate::capture::Timestamp;
-use crate::reassembly::Direction;
+use crate::reassembly::{Direction, Reread};
 
 mod body;
 mod head;
@@ -604,18 +604,19 @@ impl HttpSession {
     }
 
     /// Runs `f` and moves `stats.buffered_bytes` by what it changed.
-    fn accounted(
+    fn accounted<R>(
         &mut self,
         stats: &mut HttpStats,
-        f: impl FnOnce(&mut HttpSession, &mut HttpStats),
-    ) {
+        f: impl FnOnce(&mut HttpSession, &mut HttpStats) -> R,
+    ) -> R {
         let before = self.buffered_bytes() as u64;
-        f(self, stats);
+        let r = f(self, stats);
         let after = self.buffered_bytes() as u64;
         stats.buffered_bytes = stats
             .buffered_bytes
             .saturating_sub(before)
             .saturating_add(after);
+        r
     }
 
     /// In-order bytes of one direction.
@@ -854,17 +855,22 @@ impl HttpSession {
     /// probe) is closed, and roles the restarted side's first bytes decided
     /// are decided again from what comes next (both sides start afresh).
     /// While the roles are undecided, what was held of `dir` is dropped.
+    ///
+    /// Asks for the other direction to be read again ([`Reread::Both`])
+    /// when the restarted side's first bytes had made it the client: the
+    /// other side's bytes were then parsed as responses (forged server-side
+    /// data that looks like a request hid the client's requests).
     pub fn on_restart(
         &mut self,
         limits: &HttpLimits,
         stats: &mut HttpStats,
         dir: Direction,
         out: &mut Vec<HttpEvent>,
-    ) {
+    ) -> Reread {
         self.accounted(stats, |s, stats| {
             if let Roles::Undecided(p) = &mut s.roles {
                 p.forget(dir);
-                return;
+                return Reread::Restarted;
             }
             let [by_client, by_server] = s.roles_rest_on;
             let decided_by_dir = match dir {
@@ -875,7 +881,14 @@ impl HttpSession {
                 // The roles were read from the disowned bytes (forged first
                 // data that looks like a request, on either side): emit
                 // what both sides started and decide them again from what
-                // comes next, as at a midstream start.
+                // comes next, as at a midstream start. When they had made
+                // this side the client, the other side's bytes were read as
+                // responses: it is read again too, from its start.
+                let reread = if dir == s.req_dir() {
+                    Reread::Both
+                } else {
+                    Reread::Restarted
+                };
                 let mut cx = Cx {
                     limits,
                     stats: &mut *stats,
@@ -892,7 +905,7 @@ impl HttpSession {
                 s.roles = Roles::default();
                 s.roles_rest_on = [false; 2];
                 s.reopen_parsers();
-                return;
+                return reread;
             }
             if s.tunnel || s.probe.is_some() {
                 // The switch (or the 2xx that armed the probe) was read
@@ -917,7 +930,8 @@ impl HttpSession {
                 s.resp.restart(&mut cx);
                 cx.unanswer();
             }
-        });
+            Reread::Restarted
+        })
     }
 
     /// Both parsers start afresh, as at a midstream start, out of any

@@ -26,12 +26,15 @@ struct Run {
     reqs: Vec<Request>,
     resps: Vec<Response>,
     stats: HttpStats,
+    /// What each restart step answered, in order.
+    rereads: Vec<Reread>,
 }
 
 fn run_with(limits: &HttpLimits, steps: &[Step]) -> Run {
     let mut s = HttpSession::default();
     let mut stats = HttpStats::default();
     let mut out = Vec::new();
+    let mut rereads = Vec::new();
     for (i, st) in steps.iter().enumerate() {
         let ts = Timestamp(i as u64);
         match st {
@@ -39,8 +42,12 @@ fn run_with(limits: &HttpLimits, steps: &[Step]) -> Run {
             S(d) => s.on_data(limits, &mut stats, Direction::ToClient, ts, d, &mut out),
             GapC(n) => s.on_gap(limits, &mut stats, Direction::ToServer, *n, &mut out),
             GapS(n) => s.on_gap(limits, &mut stats, Direction::ToClient, *n, &mut out),
-            RestartC => s.on_restart(limits, &mut stats, Direction::ToServer, &mut out),
-            RestartS => s.on_restart(limits, &mut stats, Direction::ToClient, &mut out),
+            RestartC => {
+                rereads.push(s.on_restart(limits, &mut stats, Direction::ToServer, &mut out))
+            }
+            RestartS => {
+                rereads.push(s.on_restart(limits, &mut stats, Direction::ToClient, &mut out))
+            }
         }
     }
     s.on_end(limits, &mut stats, &mut out);
@@ -52,7 +59,12 @@ fn run_with(limits: &HttpLimits, steps: &[Step]) -> Run {
             HttpEvent::Response(r) => resps.push(r),
         }
     }
-    Run { reqs, resps, stats }
+    Run {
+        reqs,
+        resps,
+        stats,
+        rereads,
+    }
 }
 
 fn run(steps: &[Step]) -> Run {
@@ -1645,6 +1657,56 @@ fn roles_decided_by_disowned_bytes_are_undone() {
         .reqs
         .iter()
         .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
+
+/// The same forged server-side request line, but the client spoke before
+/// the restart: its attack was parsed as a response. Undoing the roles is
+/// not enough; the restart asks for the client's side to be read again
+/// (`Reread::Both`), which the flow table does from the copies it kept
+/// (here the replay is the second `C` step): the attack is then a request.
+#[test]
+fn a_restart_of_the_side_that_made_itself_the_client_rereads_the_other() {
+    let attack: &'static [u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n";
+    let r = run(&[
+        S(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        C(attack),
+        RestartS,
+        C(attack),
+        S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(r.rereads, vec![Reread::Both]);
+    let hits: Vec<_> = r
+        .reqs
+        .iter()
+        .filter(|q| q.uri == b"/?q=<script>alert(1)</script>")
+        .collect();
+    assert_eq!(hits.len(), 1, "{:?}", r.reqs);
+    assert_eq!(
+        pairing(&r),
+        vec![(404, Some("/?q=<script>alert(1)</script>".to_string()))]
+    );
+}
+
+/// A restart of the side the roles made the server does not ask for the
+/// other side: its requests were read as requests. Nor does a restart of
+/// a side whose bytes did not decide the roles.
+#[test]
+fn only_a_restart_of_the_side_taken_for_the_client_rereads_the_other() {
+    let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let get: &'static [u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    // The server's first bytes decided (a response): restart of that side.
+    let r = run(&[S(ok), C(get), RestartS]);
+    assert_eq!(r.rereads, vec![Reread::Restarted]);
+    // The client's first bytes decided; the server's side restarts.
+    let r = run(&[C(get), S(ok), RestartS]);
+    assert_eq!(r.rereads, vec![Reread::Restarted]);
+    // The client's first bytes decided, and its side restarts: the
+    // responses are read again with the real requests.
+    let r = run(&[C(get), S(ok), RestartC]);
+    assert_eq!(r.rereads, vec![Reread::Both]);
+    // Undecided roles: nothing to read again.
+    let r = run(&[C(b"GE"), RestartC]);
+    assert_eq!(r.rereads, vec![Reread::Restarted]);
 }
 
 /// `unanswer` can overflow the queue (answered + still waiting > the

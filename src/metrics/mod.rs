@@ -315,6 +315,10 @@ impl PipelineReport {
             midstream_stash_full
         );
         r!(
+            "specula_reassembly_midstream_reread_both_total",
+            midstream_reread_both
+        );
+        r!(
             "specula_reassembly_late_data_in_gap_segments_total",
             late_data_in_gap
         );

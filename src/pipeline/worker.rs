@@ -14,7 +14,7 @@ use crate::decode::TcpSegment;
 use crate::detect::{DetectStats, Detector, Hit};
 use crate::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use crate::metrics::WorkerReport;
-use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, StreamHandler};
+use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, Reread, StreamHandler};
 use crate::sink::Record;
 
 use super::batch::SegmentBatch;
@@ -330,12 +330,12 @@ impl StreamHandler<FlowState> for Ctx {
         }
     }
 
-    fn on_restart(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction) {
+    fn on_restart(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction) -> Reread {
         if !self.parses_http() {
-            return;
+            return Reread::Restarted;
         }
         self.pairing.touch(flow, &mut state.pairing);
-        state.http.on_restart(
+        let reread = state.http.on_restart(
             &self.http_limits,
             &mut self.http_stats,
             dir,
@@ -344,6 +344,7 @@ impl StreamHandler<FlowState> for Ctx {
         if !self.events.is_empty() {
             self.handle_events(flow, &mut state.pairing);
         }
+        reread
     }
 
     fn over_memcap(&self) -> bool {
@@ -595,6 +596,76 @@ mod tests {
             .find(|r| r.uri.starts_with("/?q=<script>"))
             .unwrap_or_else(|| panic!("{:?}", w.ctx.out));
         assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
+    }
+
+    /// Forged *server-side* first data that looks like a request, on a flow
+    /// picked up midstream (an attacker can force the pickup by idling past
+    /// the sensor's flow timeout, or flooding its table): it made the server
+    /// the client, so the real client's attack was parsed as a response.
+    /// The client's ACK of the real answer disowns the forged start; the
+    /// roles are decided again, and the client's side, confirmed and kept,
+    /// is read again from its start: the attack is reported, paired with
+    /// the real answer.
+    #[test]
+    fn an_attack_behind_forged_server_side_first_data_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
+        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
+            let (a, b) = if from_client { (c, s) } else { (s, c) };
+            TcpSegment {
+                src: std::net::IpAddr::from(a.0),
+                dst: std::net::IpAddr::from(b.0),
+                src_port: a.1,
+                dst_port: b.1,
+                seq,
+                ack,
+                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
+                window: 65535,
+                payload,
+                tunnel: 0,
+            }
+        };
+        let attack: &'static [u8] =
+            b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+        let plain: &'static [u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let response: &'static [u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let t0 = DEFAULT_START;
+        let forged: &'static [u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        w.segment(t0, &mk(false, si.wrapping_sub(9000), ci, forged));
+        w.segment(t0, &mk(true, ci, si, attack));
+        w.segment(t0, &mk(false, si, ci + attack.len() as u32, response));
+        w.segment(
+            t0,
+            &mk(
+                true,
+                ci + attack.len() as u32,
+                si + response.len() as u32,
+                plain,
+            ),
+        );
+        w.table.end_all(&mut w.ctx);
+        let stats = w.table.stats();
+        assert_eq!(
+            (stats.midstream_start_corrected, stats.midstream_reread_both),
+            (1, 1)
+        );
+        let r = w
+            .ctx
+            .out
+            .iter()
+            .find(|r| r.uri.starts_with("/?q=<script>"))
+            .unwrap_or_else(|| panic!("{:?}", w.ctx.out));
+        assert_eq!(r.attack_classes.as_deref(), Some(&["xss"][..]), "{r:?}");
+        assert_eq!(r.response_status, 404, "{r:?}");
+        // Reported once.
+        let n = w
+            .ctx
+            .out
+            .iter()
+            .filter(|r| r.uri.starts_with("/?q=<script>"))
+            .count();
+        assert_eq!(n, 1, "{:?}", w.ctx.out);
     }
 
     /// A SYN with a made-up ISN before the real handshake, with or without

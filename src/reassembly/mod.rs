@@ -404,6 +404,20 @@ impl EndReason {
     }
 }
 
+/// What a consumer asks after a restart ([`StreamHandler::on_restart`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reread {
+    /// Only the restarted direction is read again.
+    Restarted,
+    /// The other direction too, from its start, before anything new: what
+    /// was made of it rested on the disowned bytes (they decided which side
+    /// is the client, so the other side's requests were read as responses).
+    /// Done when the table still holds the other side's copies: a side
+    /// confirmed while its peer was provisional keeps them until the peer is
+    /// decided (`midstream_reread_both`); otherwise as `Restarted`.
+    Both,
+}
+
 /// Receives what reassembly produces. `state` is the per-flow user state
 /// stored in the table (created with `S::default()` when the flow starts).
 pub trait StreamHandler<S> {
@@ -426,8 +440,9 @@ pub trait StreamHandler<S> {
     /// direction starts again at another point of the stream: its consumer
     /// should finish what it held of it (it was read, it may be inspected)
     /// and take the next bytes as a fresh midstream start. The other
-    /// direction goes on.
-    fn on_restart(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction);
+    /// direction goes on, unless the consumer answers [`Reread::Both`]:
+    /// what it made of the other direction rested on the disowned bytes.
+    fn on_restart(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction) -> Reread;
     /// True while the handler's own per-flow state (parser buffers) is over
     /// its budget: the table then ends its least recently seen flows
     /// (`EndReason::Evicted`, counted in `flows_evicted_memcap`) until it is
@@ -529,6 +544,9 @@ pub struct ReassemblyStats {
     /// Provisional midstream sides whose copies reached the per-flow or
     /// table cap before the peer's ACK decided: taken as they were.
     pub midstream_stash_full: u64,
+    /// Restarts after which the other direction was read again from its
+    /// start too, at its consumer's request ([`Reread::Both`]).
+    pub midstream_reread_both: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

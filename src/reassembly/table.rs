@@ -14,7 +14,7 @@ use ahash::AHashMap;
 use super::assembler::{Acct, Assembler, Deliver, CHUNK_OVERHEAD_BYTES, MAX_CHUNKS_PER_DIRECTION};
 use super::seq::seq_diff;
 use super::{
-    Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats,
+    Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats, Reread,
     StreamHandler,
 };
 use crate::capture::Timestamp;
@@ -69,6 +69,11 @@ struct Flow<S> {
 /// are dropped but the side stays provisional: the peer's next ACKs decide
 /// on their numbers alone (see `feed_flow`; what came before is lost, but
 /// not the rest of the connection).
+///
+/// A side confirmed while its peer is still provisional keeps its copies
+/// (`kept`, and goes on copying) until the peer is decided: should the peer
+/// restart, its consumer may ask for this side to be read again too
+/// ([`Reread::Both`]: the disowned bytes decided which side is the client).
 #[derive(Debug, Default)]
 struct Stash {
     /// Copied segments, in arrival order.
@@ -79,11 +84,15 @@ struct Stash {
     full: bool,
     /// The last ACK that decided nothing (not looked at again).
     undecided: Option<u32>,
+    /// The side is confirmed; the copies are kept for its peer's decision.
+    kept: bool,
 }
 
 /// One copied segment.
 #[derive(Debug)]
 struct Copy {
+    /// Arrival order among both sides' copies (`Stashes::arrivals`).
+    order: u32,
     seq: u32,
     ts: Timestamp,
     fin: bool,
@@ -95,6 +104,8 @@ struct Copy {
 struct Stashes {
     to_server: Stash,
     to_client: Stash,
+    /// Copies made so far, both sides: the next copy's `order`.
+    arrivals: u32,
 }
 
 impl Stashes {
@@ -108,6 +119,14 @@ impl Stashes {
 
     fn charged(&self) -> usize {
         self.to_server.charged() + self.to_client.charged()
+    }
+
+    /// Whether the side sending in `dir` is confirmed and still copied.
+    fn kept(&self, dir: Direction) -> bool {
+        match dir {
+            Direction::ToServer => self.to_server.kept,
+            Direction::ToClient => self.to_client.kept,
+        }
     }
 }
 
@@ -958,12 +977,28 @@ impl<S: Default> FlowTable<S> {
         };
         self.buffered = self.buffered.saturating_sub(side.charged());
         *side = side.restarted(fix.start);
+        self.stats.midstream_start_corrected += 1;
+        let reread = handler.on_restart(info, state, fix.dir);
+        // The other side's copies, when it is confirmed and kept them (see
+        // `Stash`) and its consumer asks for it to be read again.
+        let mut theirs = None;
         if !other.provisional {
             // Both sides decided: the copies' box goes too.
-            *stash = None;
+            if let Some(mut box_) = stash.take() {
+                self.buffered = self.buffered.saturating_sub(box_.charged());
+                let kept = std::mem::take(box_.of(fix.dir.reverse()));
+                if reread == Reread::Both && kept.kept && !kept.full {
+                    theirs = Some(kept);
+                }
+            }
         }
-        self.stats.midstream_start_corrected += 1;
-        handler.on_restart(info, state, fix.dir);
+        if theirs.is_some() {
+            // Read again from its confirmed start, with the restarted side's
+            // copies in arrival order.
+            self.buffered = self.buffered.saturating_sub(other.charged());
+            *other = other.restarted(other.base());
+            self.stats.midstream_reread_both += 1;
+        }
         let now_on = Body::<S>::list_of(flow);
         let (sender, receiver) = match fix.dir {
             Direction::ToServer => (flow.info.client, flow.info.server),
@@ -980,10 +1015,22 @@ impl<S: Default> FlowTable<S> {
         // itself, which would sit buffered 2^30 bytes ahead until the flow
         // ends (copies just past it are, in arrival order, as anywhere).
         let horizon = self.config.max_buffered_bytes_per_flow as i64;
-        for c in &fix.stash.segments {
-            if i64::from(seq_diff(c.seq, seg.ack)) > horizon {
-                continue;
+        let mine = fix
+            .stash
+            .segments
+            .iter()
+            .filter(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon)
+            .map(|c| (c, sender, receiver));
+        let mut copies: Vec<_> = match &theirs {
+            None => mine.collect(),
+            Some(kept) => {
+                let others = kept.segments.iter().map(|c| (c, receiver, sender));
+                let mut both: Vec<_> = mine.chain(others).collect();
+                both.sort_by_key(|(c, _, _)| c.order);
+                both
             }
+        };
+        for (c, sender, receiver) in copies.drain(..) {
             let flags = if c.fin {
                 TcpFlags::PSH | TcpFlags::FIN
             } else {
@@ -1001,8 +1048,8 @@ impl<S: Default> FlowTable<S> {
                 payload: &c.data,
                 tunnel: seg.tunnel,
             };
-            // Data on the corrected side, which is not provisional, and no
-            // ACK: nothing to correct.
+            // Data on a side that is not provisional now, and no ACK:
+            // nothing to correct.
             let _ = self.feed_flow(idx, c.ts, &replay, handler);
             if !self.is_open(idx) {
                 // A copied FIN ended it (both sides finished): the entry
@@ -1139,22 +1186,34 @@ impl<S: Default> FlowTable<S> {
             };
             match decided {
                 None => copies.undecided = Some(seg.ack),
-                Some(start) => {
+                Some(start) if !peer.starts_at(start) => {
                     let taken = std::mem::take(copies);
                     *acct.total = acct.total.saturating_sub(taken.charged());
-                    if !peer.starts_at(start) {
-                        return Some(Correction {
-                            dir: dir.reverse(),
-                            start,
-                            stash: taken,
-                        });
-                    }
+                    return Some(Correction {
+                        dir: dir.reverse(),
+                        start,
+                        stash: taken,
+                    });
+                }
+                Some(_) => {
                     peer.provisional = false;
+                    if me.provisional && !copies.full {
+                        // This side is undecided: should it restart, the
+                        // peer may have to be read again (see `Stash`).
+                        copies.kept = true;
+                        copies.undecided = None;
+                    } else {
+                        let taken = std::mem::take(copies);
+                        *acct.total = acct.total.saturating_sub(taken.charged());
+                    }
                 }
             }
             if !peer.provisional && !me.provisional {
-                // Both sides decided: the copies' box goes too.
-                *stash = None;
+                // Both sides decided: the copies' box goes too (with what a
+                // confirmed side kept).
+                if let Some(box_) = stash.take() {
+                    *acct.total = acct.total.saturating_sub(box_.charged());
+                }
             }
         }
 
@@ -1222,8 +1281,11 @@ impl<S: Default> FlowTable<S> {
             me.start(data_seq);
             me.provisional = true;
         }
-        if me.provisional && (!seg.payload.is_empty() || flags.fin()) {
-            let copies = stash.get_or_insert_with(Box::default).of(dir);
+        let copied = me.provisional || stash.as_ref().is_some_and(|st| st.kept(dir));
+        if copied && (!seg.payload.is_empty() || flags.fin()) {
+            let stashes = stash.get_or_insert_with(Box::default);
+            let order = stashes.arrivals;
+            let copies = stashes.of(dir);
             let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
             let fits = copies.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
@@ -1233,6 +1295,7 @@ impl<S: Default> FlowTable<S> {
             } else if fits {
                 copies.bytes += seg.payload.len();
                 copies.segments.push(Copy {
+                    order,
                     seq: data_seq,
                     ts,
                     fin: flags.fin(),
@@ -1240,6 +1303,7 @@ impl<S: Default> FlowTable<S> {
                 });
                 copies.undecided = None;
                 *acct.total += cost;
+                stashes.arrivals = stashes.arrivals.saturating_add(1);
             } else {
                 *acct.total = acct.total.saturating_sub(copies.overflow());
                 acct.stats.midstream_stash_full += 1;
@@ -1486,25 +1550,32 @@ mod tests {
         use proptest::prelude::*;
         use std::net::{IpAddr, Ipv4Addr};
 
-        struct Nop;
+        /// Answers `Reread::Both` to restarts when told to.
+        struct Nop(bool);
         impl StreamHandler<()> for Nop {
             fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, _: &[u8]) {}
             fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
             fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
-            fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) {}
+            fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) -> Reread {
+                if self.0 {
+                    Reread::Both
+                } else {
+                    Reread::Restarted
+                }
+            }
         }
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(1000))]
             #[test]
             fn buffered_is_the_sum_of_charges(
-                caps in (1usize..400, 200usize..3000, prop::bool::ANY),
+                caps in (1usize..400, 200usize..3000, prop::bool::ANY, prop::bool::ANY),
                 ops in prop::collection::vec(
                     (0u8..2, prop::bool::ANY, -300i32..300, prop::bool::ANY, -300i32..300,
                      0u8..8, 0usize..60, 0u64..3),
                     1..120),
             ) {
-                let (per_flow, memcap, hold) = caps;
+                let (per_flow, memcap, hold, reread_both) = caps;
                 let cfg = ReassemblyConfig {
                     max_buffered_bytes_per_flow: per_flow,
                     memcap_bytes: memcap,
@@ -1514,7 +1585,7 @@ mod tests {
                     ..ReassemblyConfig::default()
                 };
                 let mut t: FlowTable<()> = FlowTable::new(cfg);
-                let mut h = Nop;
+                let mut h = Nop(reread_both);
                 let payload = [b'x'; 64];
                 let mut ts = 1u64;
                 for (port, from_client, off, far, ack_off, fl, len, dt) in ops {

@@ -82,6 +82,8 @@ struct Rec {
     infos: HashMap<u64, FlowInfo>,
     /// Calls per flow, as counted in the per-flow state at on_end.
     state_at_end: HashMap<u64, usize>,
+    /// What `on_restart` answers (`Restarted` by default).
+    reread_both: bool,
 }
 
 impl StreamHandler<usize> for Rec {
@@ -111,9 +113,14 @@ impl StreamHandler<usize> for Rec {
             len,
         });
     }
-    fn on_restart(&mut self, flow: &FlowInfo, state: &mut usize, dir: Direction) {
+    fn on_restart(&mut self, flow: &FlowInfo, state: &mut usize, dir: Direction) -> Reread {
         *state += 1;
         self.events.push(Ev::Restart { id: flow.id, dir });
+        if self.reread_both {
+            Reread::Both
+        } else {
+            Reread::Restarted
+        }
     }
     fn on_end(&mut self, flow: &FlowInfo, state: &mut usize, reason: EndReason) {
         self.infos.insert(flow.id, *flow);
@@ -1003,7 +1010,9 @@ impl StreamHandler<usize> for Budget {
         *self.held.entry(f.id).or_default() += d.len();
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut usize, _: Direction, _: u64) {}
-    fn on_restart(&mut self, _: &FlowInfo, _: &mut usize, _: Direction) {}
+    fn on_restart(&mut self, _: &FlowInfo, _: &mut usize, _: Direction) -> Reread {
+        Reread::Restarted
+    }
     fn on_end(&mut self, f: &FlowInfo, _: &mut usize, reason: EndReason) {
         self.held.remove(&f.id);
         self.ended.push((f.id, reason));
@@ -1393,6 +1402,110 @@ fn seen_anywhere(t: &T, needle: &[u8]) -> bool {
                 .any(|w| w == needle)
         })
     })
+}
+
+/// What was delivered after the first restart, in order: (direction, bytes).
+fn after_restart(t: &T) -> Vec<(Direction, Vec<u8>)> {
+    t.r.events
+        .iter()
+        .skip_while(|e| !matches!(e, Ev::Restart { .. }))
+        .filter_map(|e| match e {
+            Ev::Data { dir, bytes, .. } => Some((*dir, bytes.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both sides picked up midstream, the server's first data forged (2^30
+/// away). The server's answer confirms the client's start while the
+/// server's side is still provisional: the client's copies are kept. The
+/// client's ACK of the real answer restarts the server's side; when its
+/// consumer asks (`Reread::Both`: the forged bytes had decided the roles),
+/// the client's side is read again from its start too, the two sides'
+/// copies in the order they came; otherwise only the server's side is.
+#[test]
+fn a_restart_reads_the_confirmed_other_side_again_when_asked() {
+    for both in [false, true] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.r.reread_both = both;
+        let forged = SI.wrapping_add(1 << 30);
+        t.feed(
+            1,
+            seg(SV, C, forged, CI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+        );
+        t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /a HTTP/1.1\r\n\r\n"));
+        t.feed(3, seg(SV, C, SI, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
+        // Kept: charged beside the server's copies.
+        assert!(t.t.buffered_bytes() >= 19 + CHUNK_OVERHEAD_BYTES);
+        t.feed(4, seg(C, SV, CI + 19, SI + 17, ACK, b"GET /b"));
+        let s = t.t.stats();
+        assert_eq!(
+            (s.midstream_start_corrected, s.midstream_reread_both),
+            (1, u64::from(both))
+        );
+        let mut expected = vec![];
+        if both {
+            expected.push((ToServer, b"GET /a HTTP/1.1\r\n\r\n".to_vec()));
+        }
+        expected.push((ToClient, b"HTTP/1.1 200 OK\r\n".to_vec()));
+        expected.push((ToServer, b"GET /b".to_vec()));
+        assert_eq!(after_restart(&t), expected, "{both}");
+        // Both sides decided: nothing copied any more.
+        t.feed(5, seg(C, SV, CI + 25, SI + 17, ACK, b" HTTP/1.1\r\n\r\n"));
+        assert_eq!(t.t.buffered_bytes(), 0);
+        assert!(t.r.ends().is_empty());
+        t.end_all();
+    }
+}
+
+/// A confirmed side's kept copies go when its peer is confirmed in turn,
+/// and a kept side whose copies reach the cap is not read again (its
+/// consumer's `Reread::Both` is then taken as `Restarted`).
+#[test]
+fn kept_copies_go_with_the_peers_decision_or_at_the_cap() {
+    // Confirmed in turn: freed.
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(SV, C, SI, CI, ACK, b"HTTP/1.1 200 OK\r\n"));
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /a HTTP/1.1\r\n\r\n"));
+    // The client's start confirmed while the server's is not: kept.
+    t.feed(3, seg(SV, C, SI + 17, CI + 19, ACK, b"x"));
+    assert_eq!(t.t.buffered_bytes(), 19 + 18 + 3 * CHUNK_OVERHEAD_BYTES);
+    t.feed(4, seg(C, SV, CI + 19, SI + 18, ACK, b""));
+    assert_eq!(t.t.buffered_bytes(), 0);
+    assert_eq!(t.t.stats().midstream_start_corrected, 0);
+
+    // Over the per-flow cap: dropped, and not read again.
+    let cfg = ReassemblyConfig {
+        max_buffered_bytes_per_flow: 64,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    t.r.reread_both = true;
+    let forged = SI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(SV, C, forged, CI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    t.feed(2, seg(C, SV, CI, SI, ACK, b"GET /a HTTP/1.1\r\n\r\n"));
+    t.feed(3, seg(SV, C, SI, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
+    t.feed(4, seg(C, SV, CI + 19, SI, ACK, &[b'x'; 60]));
+    t.feed(5, seg(C, SV, CI + 79, SI, ACK, b"y"));
+    let s = t.t.stats();
+    assert_eq!(
+        (s.midstream_start_corrected, s.midstream_reread_both),
+        (0, 0)
+    );
+    assert_eq!(s.midstream_stash_full, 1);
+    t.feed(6, seg(C, SV, CI + 80, SI + 17, ACK, b"z"));
+    // Still provisional, the server's side is restarted by a later ACK; the
+    // client's side is not read again.
+    let s = t.t.stats();
+    assert_eq!(
+        (s.midstream_start_corrected, s.midstream_reread_both),
+        (1, 0)
+    );
+    assert_eq!(t.t.buffered_bytes(), 0);
+    t.end_all();
 }
 
 /// Midstream (no handshake seen: the sensor started late, or an attacker
