@@ -776,6 +776,13 @@ impl HttpSession {
         } else if self.resp.on_data(&mut cx, ts, data).tunnel {
             if self.req.idle() {
                 self.probe = Some((ts, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
+            } else if self.req.reading_request() {
+                // The client sent on before the answer, and what it sent
+                // reads as the start of a request (`GET` alone, or a head
+                // in progress): cleartext HTTP through the tunnel, as the
+                // probe would have judged it. Opening the tunnel here hid
+                // a request split after its method.
+                self.resp.resume();
             } else {
                 self.tunnel = true;
                 self.req.enter_tunnel(&mut cx);
@@ -877,18 +884,16 @@ impl HttpSession {
                 Direction::ToServer => by_client,
                 Direction::ToClient => by_server,
             };
-            if decided_by_dir {
-                // The roles were read from the disowned bytes (forged first
-                // data that looks like a request, on either side): emit
-                // what both sides started and decide them again from what
-                // comes next, as at a midstream start. When they had made
-                // this side the client, the other side's bytes were read as
-                // responses: it is read again too, from its start.
-                let reread = if dir == s.req_dir() {
-                    Reread::Both
-                } else {
-                    Reread::Restarted
-                };
+            let req_dir = s.req_dir();
+            if decided_by_dir && dir == req_dir {
+                // The disowned bytes made this side the client (forged
+                // first data that looks like a request, on either side):
+                // emit what both sides started, decide the roles again from
+                // what comes next, as at a midstream start, and read the
+                // other side again from its start (its requests may have
+                // been read as responses). A response side's bytes never
+                // decide the roles alone: its restart keeps them (they rest
+                // on both sides only when neither looked like a request).
                 let mut cx = Cx {
                     limits,
                     stats: &mut *stats,
@@ -905,16 +910,31 @@ impl HttpSession {
                 s.roles = Roles::default();
                 s.roles_rest_on = [false; 2];
                 s.reopen_parsers();
-                return reread;
+                return Reread::Both;
             }
-            if s.tunnel || s.probe.is_some() {
-                // The switch (or the 2xx that armed the probe) was read
-                // from the disowned bytes, or answered a request read from
-                // them: both sides parse HTTP again, as at a midstream
-                // start.
+            let probe = s.probe.take();
+            if s.tunnel {
+                // The switch was read from the disowned bytes, or answered a
+                // request read from them, and what the client sent since was
+                // not parsed: both sides parse HTTP again from their starts
+                // (the other side is read again where the table can).
+                s.reopen_parsers();
+                let mut cx = Cx {
+                    limits,
+                    stats,
+                    out,
+                    answered: &mut s.answered,
+                    txq: &mut s.txq,
+                    tx_overflowed: &mut s.tx_overflowed,
+                };
+                cx.forget_requests();
+                return Reread::Both;
+            }
+            if probe.is_some() && dir == req_dir {
+                // The probe holds bytes of the disowned side, after a 2xx
+                // that answered a request read from them.
                 s.reopen_parsers();
             }
-            let req_dir = s.req_dir();
             let mut cx = Cx {
                 limits,
                 stats,
@@ -923,6 +943,12 @@ impl HttpSession {
                 txq: &mut s.txq,
                 tx_overflowed: &mut s.tx_overflowed,
             };
+            if let Some((probe_ts, held)) = probe.filter(|_| dir != req_dir) {
+                // The 2xx that armed the probe was read from the disowned
+                // bytes; what the probe held is the client's, and HTTP as
+                // before it.
+                s.req.on_data(&mut cx, probe_ts, &held);
+            }
             if dir == req_dir {
                 s.req.restart(&mut cx);
                 cx.forget_requests();

@@ -29,18 +29,28 @@ pub(super) struct Cx<'a> {
     pub out: &'a mut Vec<HttpEvent>,
     pub txq: &'a mut std::collections::VecDeque<TxInfo>,
     /// The requests the last responses answered, newest last (at most
-    /// `max_tx_per_flow`): a restarted response side gives them back.
+    /// [`ANSWERED_KEPT`]): a restarted response side gives them back.
     pub answered: &'a mut std::collections::VecDeque<TxInfo>,
     /// This flow's queue overflowed once: responses may pair with the wrong
     /// request from then on, so none of them may switch the flow to a tunnel.
     pub tx_overflowed: &'a mut bool,
 }
 
+/// Answered requests a session keeps for a response-side restart to give
+/// back (`Cx::unanswer`). Every flow carries them, restart or not, so few:
+/// a restart comes at the peer's first ACKs of the response side, after a
+/// few responses at most; past them the pairing is marked unsure.
+pub(super) const ANSWERED_KEPT: usize = 8;
+
 impl Cx<'_> {
+    fn answered_kept(&self) -> usize {
+        ANSWERED_KEPT.min(self.limits.max_tx_per_flow)
+    }
+
     /// The oldest unanswered request, now answered.
     pub fn take_tx(&mut self) -> Option<TxInfo> {
         let tx = self.txq.pop_front()?;
-        if self.answered.len() >= self.limits.max_tx_per_flow {
+        if self.answered.len() >= self.answered_kept() {
             self.answered.pop_front();
         }
         self.answered.push_back(tx);
@@ -62,7 +72,7 @@ impl Cx<'_> {
     /// were answered than `answered` keeps, or the queue overflows, the
     /// pairing is no longer sure.
     pub fn unanswer(&mut self) {
-        let lost = self.answered.len() >= self.limits.max_tx_per_flow;
+        let lost = self.answered.len() >= self.answered_kept();
         while let Some(tx) = self.answered.pop_back() {
             self.txq.push_front(tx);
         }
@@ -442,6 +452,16 @@ impl RequestSide {
     /// Between requests with nothing held: a tunnel can start here cleanly.
     pub fn idle(&self) -> bool {
         matches!(&self.state, State::Seek(seek) if seek.pending() == 0)
+    }
+
+    /// In the middle of what reads as the start of a request: a method
+    /// token held by the seek, or a head not yet complete.
+    pub fn reading_request(&self) -> bool {
+        match &self.state {
+            State::Seek(seek) => seek.pending() > 0,
+            State::Head { .. } => true,
+            _ => false,
+        }
     }
 
     /// Bytes buffered now: the head or candidate, or the parsed request

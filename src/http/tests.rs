@@ -1371,19 +1371,29 @@ fn one_byte_segments_held_while_roles_are_undecided_cost_what_they_hold() {
     }
 }
 
-/// A request already started when the flow turns into a tunnel is still
-/// emitted and inspected (incomplete): its request line was seen, and a
-/// server that answered the CONNECT may well run it.
+/// A request already started when the CONNECT's 2xx comes is cleartext
+/// HTTP through the tunnel, as the tunnel probe would judge it: it is
+/// parsed to its end and inspected whole, and so is what follows. (Until
+/// review round 7 the tunnel opened at once and the request was emitted
+/// incomplete; split after its method, `GET` | ` /?q=…`, it was lost.)
 #[test]
-fn a_request_started_before_a_tunnel_opens_is_emitted() {
+fn a_request_started_before_a_tunnel_opens_is_parsed_whole() {
     let r = run(&[
         C(b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\nGET /?q=' OR 1=1-- HTTP/1.1\r\nHost: a\r\n"),
         S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
-        C(b"\r\n"),
+        C(b"\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n"),
     ]);
     let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
-    assert_eq!(uris, vec![&b"/x"[..], b"/?q=' OR 1=1--"]);
-    assert!(r.reqs[1].anomalies.has(Anomaly::Incomplete));
+    assert_eq!(uris, vec![&b"/x"[..], b"/?q=' OR 1=1--", b"/next"]);
+    assert!(!r.reqs[1].anomalies.has(Anomaly::Incomplete));
+    let r = run(&[
+        C(b"CONNECT a:80 HTTP/1.1\r\nHost: a\r\n\r\nGET"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b" /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"a:80"[..], b"/?q=<script>alert(1)</script>"]);
+    assert_eq!(r.stats.non_http_bytes, 0);
 }
 
 /// Once pipelining overflowed a flow's transaction queue, responses may
@@ -1738,4 +1748,152 @@ fn unanswer_overflow_marks_the_pairing_unreliable() {
         .reqs
         .iter()
         .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
+}
+
+// Review round 7 (a helper, session 23).
+
+/// A response-side restart while the tunnel probe holds the client's first
+/// bytes (a short segment: the method alone) drops them with the probe:
+/// those bytes are the client's, whose direction is not restarted, so the
+/// request line loses its method and the attack is never parsed.
+#[test]
+fn a_response_side_restart_keeps_the_clients_probe_bytes() {
+    let r = run(&[
+        C(b"CONNECT a:80 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b"GET"),
+        RestartS,
+        C(b" /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(
+        r.reqs
+            .iter()
+            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
+        "requests: {:?}",
+        r.reqs
+            .iter()
+            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The same when the restarted side's replay reads the (real) 200 again:
+/// the CONNECT is given back, the 200 re-arms the probe, and the probe
+/// judges the client's continuation (" /?q=...") as not HTTP: the flow
+/// becomes an opaque tunnel and every later request is hidden.
+#[test]
+fn a_response_side_restart_with_replayed_200_does_not_tunnel_the_rest() {
+    let r = run(&[
+        C(b"CONNECT a:80 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b"GET"),
+        RestartS,
+        S(b"HTTP/1.1 200 OK\r\n\r\n"),
+        C(b" /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+        C(b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(
+        r.reqs
+            .iter()
+            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
+        "requests: {:?}, non_http_bytes {}",
+        r.reqs
+            .iter()
+            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+            .collect::<Vec<_>>(),
+        r.stats.non_http_bytes
+    );
+}
+
+/// Roles decided with neither side's first bytes a request (a pickup in
+/// the middle of an upload's body, the server answering): the decision
+/// rests on both sides, so a restart of the *server's* direction resets
+/// the client's parser too, cutting the request in progress there: it is
+/// emitted with the half of its target read so far, and the rest of the
+/// line is skipped. The client's direction was never disowned.
+#[test]
+fn a_response_side_restart_does_not_cut_the_request_when_roles_rest_on_both() {
+    let r = run(&[
+        C(b"tail of an upload body\r\n"),
+        S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        C(b"GET /?q=<scr"),
+        RestartS,
+        C(b"ipt>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(
+        r.reqs
+            .iter()
+            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
+        "requests: {:?}",
+        r.reqs
+            .iter()
+            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The same reset (roles resting on both sides, the server's direction
+/// restarted) also forgets the client's real requests still awaiting an
+/// answer: the server's answer to `/slow` then pairs with the CONNECT sent
+/// after the restart, opens a tunnel the server never opened, and the
+/// rest of the flow (the attack) is opaque.
+#[test]
+fn a_response_side_restart_keeps_the_clients_real_requests_queued() {
+    let r = run(&[
+        C(b"tail of an upload body\r\n"),
+        S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        C(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n"),
+        RestartS,
+        C(b"CONNECT evil:443 HTTP/1.1\r\nHost: evil\r\n\r\nGET /x HTTP/1.1\r\nHo"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        S(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"),
+        C(b"st: h\r\n\r\nGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert!(
+        r.reqs
+            .iter()
+            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
+        "requests: {:?}, pairing {:?}, non_http_bytes {}",
+        r.reqs
+            .iter()
+            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+            .collect::<Vec<_>>(),
+        pairing(&r),
+        r.stats.non_http_bytes
+    );
+}
+
+/// Every session keeps what its last responses answered, for a
+/// response-side restart that only a provisional midstream side can have:
+/// on an ordinary keep-alive flow it is kept for the flow's life, outside
+/// `buffered_bytes`. Review round 7 found 64 entries per flow (the
+/// `max_tx_per_flow` bound); now `ANSWERED_KEPT`.
+#[test]
+fn answered_requests_kept_per_flow_are_few() {
+    let lim = HttpLimits::default();
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    for i in 0..100u64 {
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToServer,
+            Timestamp(i),
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToClient,
+            Timestamp(i),
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            &mut out,
+        );
+    }
+    assert_eq!(stats.buffered_bytes, 0);
+    assert!(lim.max_tx_per_flow > request::ANSWERED_KEPT);
+    assert_eq!(s.answered.len(), request::ANSWERED_KEPT);
+    assert!(s.answered.capacity() <= 2 * request::ANSWERED_KEPT);
 }

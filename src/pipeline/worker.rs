@@ -806,4 +806,56 @@ mod tests {
         w.table.end_all(&mut w.ctx);
         assert_eq!(ids(&w.ctx.out), ["r1", "r2", "r3"]);
     }
+
+    /// Review round 7 (a helper, session 23). A midstream flow through a CONNECT
+    /// proxy to a plain-HTTP origin: the proxy's 200 (Sb) is the server's
+    /// first segment captured, the tail of its previous answer (Sa), which
+    /// the client never acknowledged, is retransmitted after it. The client
+    /// sends the method of its next request alone, acknowledging only what
+    /// came before Sa (decides nothing), then the rest with an ACK of both:
+    /// the server's side restarts at Sa, the restart drops the tunnel
+    /// probe holding "GET" (the client's bytes), the replayed 200 arms a
+    /// new probe that judges " /?q=..." as not HTTP, and the flow turns
+    /// into an opaque tunnel: no request after the CONNECT is inspected.
+    #[test]
+    fn a_server_side_restart_does_not_drop_the_clients_probe_bytes() {
+        let (mut w, _rx) = worker(65_536);
+        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
+        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
+            let (a, b) = if from_client { (c, s) } else { (s, c) };
+            TcpSegment {
+                src: std::net::IpAddr::from(a.0),
+                dst: std::net::IpAddr::from(b.0),
+                src_port: a.1,
+                dst_port: b.1,
+                seq,
+                ack,
+                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
+                window: 65535,
+                payload,
+                tunnel: 0,
+            }
+        };
+        let connect: &'static [u8] = b"CONNECT origin:80 HTTP/1.1\r\nHost: origin:80\r\n\r\n";
+        let sa: &'static [u8] = b"xyz";
+        let sb: &'static [u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+        let rest: &'static [u8] =
+            b" /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: origin\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 5_000_000u32);
+        let t0 = DEFAULT_START;
+        let c1 = ci + connect.len() as u32;
+        w.segment(t0, &mk(true, ci, si, connect));
+        w.segment(t0, &mk(false, si + 3, c1, sb));
+        w.segment(t0, &mk(false, si, c1, sa));
+        w.segment(t0, &mk(true, c1, si, b"GET"));
+        w.segment(t0, &mk(true, c1 + 3, si + 3 + sb.len() as u32, rest));
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.table.stats().midstream_start_corrected, 1);
+        assert!(
+            w.ctx.out.iter().any(|r| r.uri.starts_with("/?q=<script>")),
+            "records {:?}, non_http_bytes {}",
+            w.ctx.out.iter().map(|r| r.uri.clone()).collect::<Vec<_>>(),
+            w.ctx.http_stats.non_http_bytes
+        );
+    }
 }
