@@ -382,6 +382,10 @@ pub struct FlowTable<S> {
     lingering: List,
     /// Out-of-order bytes held by every assembler.
     buffered: usize,
+    /// What midstream copies take of `buffered` (see [`Stash`]): at most
+    /// a quarter of the memcap, so that copies, which a one-sided capture
+    /// never sees decided, cannot starve ordinary reordering.
+    stashed: usize,
     /// Largest capture time seen.
     now: Timestamp,
     next_id: u64,
@@ -432,6 +436,7 @@ impl<S: Default> FlowTable<S> {
             resetting: List::EMPTY,
             lingering: List::EMPTY,
             buffered: 0,
+            stashed: 0,
             now: Timestamp(0),
             next_id: 1,
         }
@@ -692,7 +697,9 @@ impl<S: Default> FlowTable<S> {
     /// sound doubly linked chain, of its length, of entries whose state
     /// belongs on it and which the index finds under their key; every
     /// occupied slot is on a list; the buffered total is what the open
-    /// flows are charged. For tests and fuzz targets, not the hot path.
+    /// flows are charged, and the copies' share of it is what their copies
+    /// are, within a quarter of the memcap. For tests and fuzz targets, not
+    /// the hot path.
     #[doc(hidden)]
     pub fn check_consistency(&self) -> Result<(), String> {
         let mut on_lists = 0usize;
@@ -740,11 +747,13 @@ impl<S: Default> FlowTable<S> {
         }
         let mut occupied = 0usize;
         let mut charged = 0usize;
+        let mut copies = 0usize;
         for i in 0..self.slab.len() {
             if let Some(Slot::Occupied(node)) = self.slab.get(i) {
                 occupied += 1;
                 if let Body::Open(flow) = &node.body {
                     charged += flow.charged();
+                    copies += flow.stash.as_ref().map_or(0, |st| st.charged());
                 }
             }
         }
@@ -758,6 +767,13 @@ impl<S: Default> FlowTable<S> {
             return Err(format!(
                 "buffered {} but flows charged {charged}",
                 self.buffered
+            ));
+        }
+        if copies != self.stashed || copies > self.config.memcap_bytes / 4 {
+            return Err(format!(
+                "stashed {} but flows' copies charged {copies} (budget {})",
+                self.stashed,
+                self.config.memcap_bytes / 4
             ));
         }
         Ok(())
@@ -986,6 +1002,7 @@ impl<S: Default> FlowTable<S> {
             // Both sides decided: the copies' box goes too.
             if let Some(mut box_) = stash.take() {
                 self.buffered = self.buffered.saturating_sub(box_.charged());
+                self.stashed = self.stashed.saturating_sub(box_.charged());
                 let kept = std::mem::take(box_.of(fix.dir.reverse()));
                 if reread == Reread::Both && kept.kept && !kept.full {
                     theirs = Some(kept);
@@ -1189,6 +1206,7 @@ impl<S: Default> FlowTable<S> {
                 Some(start) if !peer.starts_at(start) => {
                     let taken = std::mem::take(copies);
                     *acct.total = acct.total.saturating_sub(taken.charged());
+                    self.stashed = self.stashed.saturating_sub(taken.charged());
                     return Some(Correction {
                         dir: dir.reverse(),
                         start,
@@ -1205,6 +1223,7 @@ impl<S: Default> FlowTable<S> {
                     } else {
                         let taken = std::mem::take(copies);
                         *acct.total = acct.total.saturating_sub(taken.charged());
+                        self.stashed = self.stashed.saturating_sub(taken.charged());
                     }
                 }
             }
@@ -1213,6 +1232,7 @@ impl<S: Default> FlowTable<S> {
                 // confirmed side kept).
                 if let Some(box_) = stash.take() {
                     *acct.total = acct.total.saturating_sub(box_.charged());
+                    self.stashed = self.stashed.saturating_sub(box_.charged());
                 }
             }
         }
@@ -1289,7 +1309,8 @@ impl<S: Default> FlowTable<S> {
             let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
             let fits = copies.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
-                && *acct.total + cost <= self.config.memcap_bytes;
+                && *acct.total + cost <= self.config.memcap_bytes
+                && self.stashed + cost <= self.config.memcap_bytes / 4;
             if copies.full {
                 // Decided on the peer's ACK number alone (see `Stash`).
             } else if fits {
@@ -1303,9 +1324,12 @@ impl<S: Default> FlowTable<S> {
                 });
                 copies.undecided = None;
                 *acct.total += cost;
+                self.stashed += cost;
                 stashes.arrivals = stashes.arrivals.saturating_add(1);
             } else {
-                *acct.total = acct.total.saturating_sub(copies.overflow());
+                let freed = copies.overflow();
+                *acct.total = acct.total.saturating_sub(freed);
+                self.stashed = self.stashed.saturating_sub(freed);
                 acct.stats.midstream_stash_full += 1;
             }
         }
@@ -1381,6 +1405,7 @@ impl<S: Default> FlowTable<S> {
         };
         if let Some(st) = stash.take() {
             *acct.total = acct.total.saturating_sub(st.charged());
+            self.stashed = self.stashed.saturating_sub(st.charged());
         }
         for (dir, asm) in [
             (Direction::ToServer, to_server),
@@ -1423,6 +1448,8 @@ impl<S: Default> FlowTable<S> {
                 if let Body::Open(flow) = node.body {
                     // Never happens after end_flow; keep the count honest anyway.
                     self.buffered = self.buffered.saturating_sub(flow.charged());
+                    let copies = flow.stash.as_ref().map_or(0, |st| st.charged());
+                    self.stashed = self.stashed.saturating_sub(copies);
                 }
             }
             self.free = idx;

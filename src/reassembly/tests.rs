@@ -2075,3 +2075,49 @@ fn a_correction_of_a_held_flow_reopens_it_as_seen_now() {
     assert_eq!(t.r.stream(1, ToServer), b"GET /?q=<script>x</script>");
     t.end_all();
 }
+
+/// Review round 7 (a helper, session 23). A one-sided capture (client to server
+/// only, as on an asymmetric mirror) never shows the server's ACKs, so
+/// every flow picked up midstream stays provisional and keeps copies of
+/// its *in-order* data, charged to the memcap, until its own copies hit a
+/// cap. A few such flows fill the memcap; from then on an ordinary
+/// reordering of two segments in another flow (here one with a full
+/// handshake, which never had a provisional side) is skipped as a gap at
+/// once (`memcap_hits`): the late bytes read as old and are never
+/// inspected. Without the copies nothing would be buffered at all. Now
+/// copies keep to a quarter of the memcap (`midstream_stash_full` past it).
+#[test]
+fn copies_of_one_sided_midstream_flows_do_not_starve_reordering_elsewhere() {
+    let cfg = ReassemblyConfig {
+        memcap_bytes: 20_000,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    let body = [b'a'; 1000];
+    // 18 midstream flows, client side only, in-order data, no ACK from
+    // the server ever seen.
+    for i in 0..18u16 {
+        let c = (1, 41000 + i);
+        t.feed(1, seg(c, SV, 7000, 9000, ACK | PSH, &body));
+    }
+    // The copies keep to a quarter of the memcap; the rest is counted.
+    assert!(t.t.buffered_bytes() <= 20_000 / 4);
+    assert_eq!(t.t.stats().midstream_stash_full, 14);
+    // A fresh connection, handshake seen; two segments swapped in transit.
+    t.handshake(2, CI, SI);
+    t.feed(3, seg(C, SV, CI + 1 + 1000, SI + 1, ACK | PSH, &body));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, &body));
+    let flow =
+        t.r.infos
+            .values()
+            .find(|f| f.handshake_seen)
+            .map(|f| f.id)
+            .expect("the handshake flow delivered data");
+    assert!(
+        t.r.gaps(flow, ToServer).is_empty(),
+        "gaps {:?}, memcap_hits {}",
+        t.r.gaps(flow, ToServer),
+        t.t.stats().memcap_hits
+    );
+    assert_eq!(t.r.stream(flow, ToServer).len(), 2000);
+}
