@@ -44,7 +44,9 @@
 //!   read as old, or the real request as far-off data behind a forged head.
 //!   Until the peer's ACK decides, the side's data segments are also
 //!   copied, in arrival order, with their FIN (bounded like one direction's
-//!   out-of-order buffer, charged to the memcap). The peer's ACK ends a run
+//!   out-of-order buffer, charged to the memcap; all copies together keep to
+//!   a quarter of it, since a one-sided capture never shows the ACKs that
+//!   would free them). The peer's ACK ends a run
 //!   of the copied bytes, the one holding the byte before it (a FIN counts
 //!   as a byte): a run starting where the side started confirms the start;
 //!   one starting anywhere else disowns it (`midstream_start_corrected`),
@@ -56,7 +58,14 @@
 //!   arrival order (first data wins, as in any flow), then the ACK's
 //!   segment. The flow, its id and the
 //!   other direction go on untouched, so correcting one side never cuts
-//!   what the other is sending. An ACK that no run ends decides nothing: a
+//!   what the other is sending, with one exception: when the disowned
+//!   bytes had made their side the client (forged server-side data that
+//!   looks like a request), the other side's bytes were parsed as
+//!   responses, so its consumer asks (`Reread::Both`) for it to be read
+//!   again from its start. For that, a side confirmed while its peer is
+//!   still provisional keeps its copies (and goes on copying) until the
+//!   peer is decided; both sides' copies are then read in arrival order
+//!   (`midstream_reread_both`). An ACK that no run ends decides nothing: a
 //!   run ending below it proves nothing (forged bytes below a hole look
 //!   like the first part of a stream whose rest was not captured). This
 //!   does not depend on which side was guessed to be the server. Copies
@@ -80,7 +89,10 @@
 //!   the side restarts at that run (counted as a correction; as after a
 //!   gap, each byte is read once); bytes read before a restart that the
 //!   restarted side reads again (segments reordered at the pickup) are
-//!   inspected twice, so an attack among them can give two rows; with the
+//!   inspected twice, so an attack among them can give two rows (so are the
+//!   requests before a tunnel that a restart closes, the other side being
+//!   read again); a side whose copies overflowed before a restart that
+//!   asks for it is not read again; with the
 //!   copies full, forged ACKs can
 //!   restart a side at a point they pick (the other side goes on), and a
 //!   bulk upload whose in-flight ACKs advance twice below the start is
