@@ -913,26 +913,13 @@ impl HttpSession {
                 return Reread::Both;
             }
             let probe = s.probe.take();
-            if s.tunnel {
-                // The switch was read from the disowned bytes, or answered a
-                // request read from them, and what the client sent since was
-                // not parsed: both sides parse HTTP again from their starts
-                // (the other side is read again where the table can).
-                s.reopen_parsers();
-                let mut cx = Cx {
-                    limits,
-                    stats,
-                    out,
-                    answered: &mut s.answered,
-                    txq: &mut s.txq,
-                    tx_overflowed: &mut s.tx_overflowed,
-                };
-                cx.forget_requests();
-                return Reread::Both;
-            }
-            if probe.is_some() && dir == req_dir {
-                // The probe holds bytes of the disowned side, after a 2xx
-                // that answered a request read from them.
+            let tunnel = s.tunnel;
+            if tunnel || (probe.is_some() && dir == req_dir) {
+                // A tunnel: the switch was read from the disowned bytes, or
+                // answered a request read from them, and what the client
+                // sent since was not parsed. A probe on the request side:
+                // it holds bytes of the disowned side, after a 2xx that
+                // answered a request read from them.
                 s.reopen_parsers();
             }
             let mut cx = Cx {
@@ -943,6 +930,12 @@ impl HttpSession {
                 txq: &mut s.txq,
                 tx_overflowed: &mut s.tx_overflowed,
             };
+            if tunnel {
+                // Both sides parse HTTP again from their starts (the other
+                // side is read again where the table can).
+                cx.forget_requests();
+                return Reread::Both;
+            }
             if let Some((probe_ts, held)) = probe.filter(|_| dir != req_dir) {
                 // The 2xx that armed the probe was read from the disowned
                 // bytes; what the probe held is the client's, and HTTP as

@@ -1752,10 +1752,26 @@ fn unanswer_overflow_marks_the_pairing_unreliable() {
 
 // Review round 7 (a helper, session 23).
 
+/// The test attack `/?q=<script>alert(1)</script>` was parsed as a request.
+fn assert_xss_request(r: &Run) {
+    let uris: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+        .collect();
+    assert!(
+        uris.iter().any(|u| u == "/?q=<script>alert(1)</script>"),
+        "requests: {uris:?}, pairing {:?}, non_http_bytes {}",
+        pairing(r),
+        r.stats.non_http_bytes
+    );
+}
+
 /// A response-side restart while the tunnel probe holds the client's first
-/// bytes (a short segment: the method alone) drops them with the probe:
-/// those bytes are the client's, whose direction is not restarted, so the
-/// request line loses its method and the attack is never parsed.
+/// bytes (a short segment: the method alone) keeps them: they are the
+/// client's, whose direction is not restarted. Review round 7 found them
+/// dropped with the probe: the request line lost its method and the
+/// attack was never parsed.
 #[test]
 fn a_response_side_restart_keeps_the_clients_probe_bytes() {
     let r = run(&[
@@ -1765,22 +1781,14 @@ fn a_response_side_restart_keeps_the_clients_probe_bytes() {
         RestartS,
         C(b" /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
     ]);
-    assert!(
-        r.reqs
-            .iter()
-            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
-        "requests: {:?}",
-        r.reqs
-            .iter()
-            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
-            .collect::<Vec<_>>()
-    );
+    assert_xss_request(&r);
 }
 
-/// The same when the restarted side's replay reads the (real) 200 again:
-/// the CONNECT is given back, the 200 re-arms the probe, and the probe
-/// judges the client's continuation (" /?q=...") as not HTTP: the flow
-/// becomes an opaque tunnel and every later request is hidden.
+/// The same when the restarted side's replay reads the (real) 200 again
+/// and pairs it with the CONNECT given back: the client is in the middle
+/// of a request (`GET`), so the flow stays HTTP. Review round 7 found the
+/// probe re-armed, judging the continuation (" /a ...") not HTTP: an
+/// opaque tunnel hid every later request.
 #[test]
 fn a_response_side_restart_with_replayed_200_does_not_tunnel_the_rest() {
     let r = run(&[
@@ -1792,25 +1800,14 @@ fn a_response_side_restart_with_replayed_200_does_not_tunnel_the_rest() {
         C(b" /a HTTP/1.1\r\nHost: h\r\n\r\n"),
         C(b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
     ]);
-    assert!(
-        r.reqs
-            .iter()
-            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
-        "requests: {:?}, non_http_bytes {}",
-        r.reqs
-            .iter()
-            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
-            .collect::<Vec<_>>(),
-        r.stats.non_http_bytes
-    );
+    assert_xss_request(&r);
 }
 
 /// Roles decided with neither side's first bytes a request (a pickup in
-/// the middle of an upload's body, the server answering): the decision
-/// rests on both sides, so a restart of the *server's* direction resets
-/// the client's parser too, cutting the request in progress there: it is
-/// emitted with the half of its target read so far, and the rest of the
-/// line is skipped. The client's direction was never disowned.
+/// the middle of an upload's body, the server answering) rest on both
+/// sides; a restart of the *server's* direction leaves the client's parser
+/// alone. Review round 7 found it reset, cutting the request in progress:
+/// emitted with half its target, the rest of the line skipped.
 #[test]
 fn a_response_side_restart_does_not_cut_the_request_when_roles_rest_on_both() {
     let r = run(&[
@@ -1820,23 +1817,13 @@ fn a_response_side_restart_does_not_cut_the_request_when_roles_rest_on_both() {
         RestartS,
         C(b"ipt>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
     ]);
-    assert!(
-        r.reqs
-            .iter()
-            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
-        "requests: {:?}",
-        r.reqs
-            .iter()
-            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
-            .collect::<Vec<_>>()
-    );
+    assert_xss_request(&r);
 }
 
-/// The same reset (roles resting on both sides, the server's direction
-/// restarted) also forgets the client's real requests still awaiting an
-/// answer: the server's answer to `/slow` then pairs with the CONNECT sent
-/// after the restart, opens a tunnel the server never opened, and the
-/// rest of the flow (the attack) is opaque.
+/// Nor does it forget the client's real requests awaiting an answer. Review
+/// round 7 found them forgotten: the server's answer to `/slow` paired
+/// with the CONNECT sent after the restart, opened a tunnel the server
+/// never opened, and the rest of the flow (the attack) was opaque.
 #[test]
 fn a_response_side_restart_keeps_the_clients_real_requests_queued() {
     let r = run(&[
@@ -1849,18 +1836,7 @@ fn a_response_side_restart_keeps_the_clients_real_requests_queued() {
         S(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"),
         C(b"st: h\r\n\r\nGET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
     ]);
-    assert!(
-        r.reqs
-            .iter()
-            .any(|q| q.uri == b"/?q=<script>alert(1)</script>"),
-        "requests: {:?}, pairing {:?}, non_http_bytes {}",
-        r.reqs
-            .iter()
-            .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
-            .collect::<Vec<_>>(),
-        pairing(&r),
-        r.stats.non_http_bytes
-    );
+    assert_xss_request(&r);
 }
 
 /// Every session keeps what its last responses answered, for a

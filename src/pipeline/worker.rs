@@ -430,6 +430,25 @@ mod tests {
         v
     }
 
+    /// An ACK segment (with `payload`) between 10.0.0.1:40000 and
+    /// 10.0.0.2:80, for flows built segment by segment.
+    fn ack_segment(from_client: bool, seq: u32, ack: u32, payload: &[u8]) -> TcpSegment<'_> {
+        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
+        let (a, b) = if from_client { (c, s) } else { (s, c) };
+        TcpSegment {
+            src: std::net::IpAddr::from(a.0),
+            dst: std::net::IpAddr::from(b.0),
+            src_port: a.1,
+            dst_port: b.1,
+            seq,
+            ack,
+            flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
+            window: 65535,
+            payload,
+            tunnel: 0,
+        }
+    }
+
     fn ids(out: &[Record]) -> Vec<String> {
         out.iter().map(|r| r.request_id.clone().unwrap()).collect()
     }
@@ -562,22 +581,7 @@ mod tests {
     #[test]
     fn an_attack_behind_forged_first_data_below_it_is_reported() {
         let (mut w, _rx) = worker(65_536);
-        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
-        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
-            let (a, b) = if from_client { (c, s) } else { (s, c) };
-            TcpSegment {
-                src: std::net::IpAddr::from(a.0),
-                dst: std::net::IpAddr::from(b.0),
-                src_port: a.1,
-                dst_port: b.1,
-                seq,
-                ack,
-                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
-                window: 65535,
-                payload,
-                tunnel: 0,
-            }
-        };
+        let mk = ack_segment;
         let attack: &'static [u8] =
             b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
         let head: &'static [u8] =
@@ -609,22 +613,7 @@ mod tests {
     #[test]
     fn an_attack_behind_forged_server_side_first_data_is_reported() {
         let (mut w, _rx) = worker(65_536);
-        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
-        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
-            let (a, b) = if from_client { (c, s) } else { (s, c) };
-            TcpSegment {
-                src: std::net::IpAddr::from(a.0),
-                dst: std::net::IpAddr::from(b.0),
-                src_port: a.1,
-                dst_port: b.1,
-                seq,
-                ack,
-                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
-                window: 65535,
-                payload,
-                tunnel: 0,
-            }
-        };
+        let mk = ack_segment;
         let attack: &'static [u8] =
             b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
         let plain: &'static [u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -813,29 +802,16 @@ mod tests {
     /// the client never acknowledged, is retransmitted after it. The client
     /// sends the method of its next request alone, acknowledging only what
     /// came before Sa (decides nothing), then the rest with an ACK of both:
-    /// the server's side restarts at Sa, the restart drops the tunnel
-    /// probe holding "GET" (the client's bytes), the replayed 200 arms a
-    /// new probe that judges " /?q=..." as not HTTP, and the flow turns
-    /// into an opaque tunnel: no request after the CONNECT is inspected.
+    /// the server's side restarts at Sa. The tunnel probe's "GET" (the
+    /// client's bytes) is parsed, and the replayed 200 finds the client in
+    /// the middle of a request: the flow stays HTTP and the attack is
+    /// reported. Found: the restart dropped the probe's bytes, the replayed
+    /// 200 armed a new probe that judged " /?q=..." not HTTP, and the flow
+    /// turned into an opaque tunnel.
     #[test]
     fn a_server_side_restart_does_not_drop_the_clients_probe_bytes() {
         let (mut w, _rx) = worker(65_536);
-        let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
-        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| {
-            let (a, b) = if from_client { (c, s) } else { (s, c) };
-            TcpSegment {
-                src: std::net::IpAddr::from(a.0),
-                dst: std::net::IpAddr::from(b.0),
-                src_port: a.1,
-                dst_port: b.1,
-                seq,
-                ack,
-                flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
-                window: 65535,
-                payload,
-                tunnel: 0,
-            }
-        };
+        let mk = ack_segment;
         let connect: &'static [u8] = b"CONNECT origin:80 HTTP/1.1\r\nHost: origin:80\r\n\r\n";
         let sa: &'static [u8] = b"xyz";
         let sb: &'static [u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
