@@ -174,6 +174,12 @@ impl Stash {
     }
 }
 
+/// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
+/// by the peer's ACK. Not yet: unstarted, or provisional (see [`Stash`]).
+fn decided(side: &Assembler) -> bool {
+    side.started() && !side.provisional
+}
+
 /// A provisional side the peer's ACK disowned: where it really starts, and
 /// its copies to read again.
 struct Correction {
@@ -998,7 +1004,8 @@ impl<S: Default> FlowTable<S> {
         // The other side's copies, when it is confirmed and kept them (see
         // `Stash`) and its consumer asks for it to be read again.
         let mut theirs = None;
-        if !other.provisional {
+        let other_decided = decided(other);
+        if other_decided {
             // Both sides decided: the copies' box goes too.
             if let Some(mut box_) = stash.take() {
                 self.buffered = self.buffered.saturating_sub(box_.charged());
@@ -1075,10 +1082,57 @@ impl<S: Default> FlowTable<S> {
                 return;
             }
         }
+        drop(copies);
+        if !other_decided {
+            // The other side is still undecided: should it restart in turn,
+            // this one may have to be read again (see `Stash`).
+            let mut mine = fix.stash;
+            mine.segments
+                .retain(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon);
+            self.keep_copies(idx, fix.dir, mine);
+        }
         // Its ACK is for the corrected side, which is not provisional now.
         if let Some(again) = self.feed_flow(idx, ts, seg, handler) {
             // Cannot happen (see above); end it rather than loop.
             drop(again);
+        }
+    }
+
+    /// Keep `copies` of the side sending in `dir`, confirmed by a restart
+    /// while its peer is undecided, as a side confirmed by an ACK keeps
+    /// them (see [`Stash`]): within the caps, or not at all (`full`).
+    fn keep_copies(&mut self, idx: u32, dir: Direction, mut copies: Stash) {
+        let Some(Slot::Occupied(Node {
+            body: Body::Open(flow),
+            ..
+        })) = self.slab.get_mut(idx as usize)
+        else {
+            return;
+        };
+        let Some(stashes) = flow.stash.as_mut() else {
+            return;
+        };
+        copies.bytes = copies.segments.iter().map(|c| c.data.len()).sum();
+        copies.undecided = None;
+        copies.kept = true;
+        copies.full = false;
+        let cost = copies.charged();
+        let slot = stashes.of(dir);
+        let fits = copies.bytes <= self.config.max_buffered_bytes_per_flow
+            && self.buffered + cost <= self.config.memcap_bytes
+            && self.stashed + cost <= self.config.memcap_bytes / 4;
+        // What the slot held (nothing: taken with the correction) goes.
+        let old = std::mem::take(slot).charged();
+        self.buffered = self.buffered.saturating_sub(old);
+        self.stashed = self.stashed.saturating_sub(old);
+        if fits {
+            self.buffered += cost;
+            self.stashed += cost;
+            *slot = copies;
+        } else {
+            slot.kept = true;
+            slot.full = true;
+            self.stats.midstream_stash_full += 1;
         }
     }
 
@@ -1177,7 +1231,7 @@ impl<S: Default> FlowTable<S> {
             // segment is fed after it). An ACK that ends no run decides
             // nothing.
             let copies = stash.get_or_insert_with(Box::default).of(dir.reverse());
-            let decided = if copies.full {
+            let verdict = if copies.full {
                 // No copies left: the ACK's number alone. Within what was
                 // read in order, it confirms the start. Past it, the peer
                 // took bytes read as far ahead (a forged head below the
@@ -1201,7 +1255,7 @@ impl<S: Default> FlowTable<S> {
             } else {
                 copies.run_start(seg.ack)
             };
-            match decided {
+            match verdict {
                 None => copies.undecided = Some(seg.ack),
                 Some(start) if !peer.starts_at(start) => {
                     let taken = std::mem::take(copies);
@@ -1215,9 +1269,11 @@ impl<S: Default> FlowTable<S> {
                 }
                 Some(_) => {
                     peer.provisional = false;
-                    if me.provisional && !copies.full {
-                        // This side is undecided: should it restart, the
-                        // peer may have to be read again (see `Stash`).
+                    if !decided(me) && !copies.full {
+                        // This side is undecided (provisional, or not yet
+                        // started: this may be its first segment): should it
+                        // restart, the peer may have to be read again (see
+                        // `Stash`).
                         copies.kept = true;
                         copies.undecided = None;
                     } else {
@@ -1227,13 +1283,13 @@ impl<S: Default> FlowTable<S> {
                     }
                 }
             }
-            if !peer.provisional && !me.provisional {
-                // Both sides decided: the copies' box goes too (with what a
-                // confirmed side kept).
-                if let Some(box_) = stash.take() {
-                    *acct.total = acct.total.saturating_sub(box_.charged());
-                    self.stashed = self.stashed.saturating_sub(box_.charged());
-                }
+        }
+        if stash.is_some() && decided(me) && decided(peer) {
+            // Both sides decided: the copies' box goes too (with what a
+            // confirmed side kept).
+            if let Some(box_) = stash.take() {
+                *acct.total = acct.total.saturating_sub(box_.charged());
+                self.stashed = self.stashed.saturating_sub(box_.charged());
             }
         }
 
@@ -1301,7 +1357,8 @@ impl<S: Default> FlowTable<S> {
             me.start(data_seq);
             me.provisional = true;
         }
-        let copied = me.provisional || stash.as_ref().is_some_and(|st| st.kept(dir));
+        let copied =
+            me.provisional || (!decided(peer) && stash.as_ref().is_some_and(|st| st.kept(dir)));
         if copied && (!seg.payload.is_empty() || flags.fin()) {
             let stashes = stash.get_or_insert_with(Box::default);
             let order = stashes.arrivals;

@@ -1544,7 +1544,9 @@ fn forged_first_data_of_a_midstream_flow_is_disowned_by_the_servers_ack() {
             (t.r.infos[&1].client, t.r.infos[&1].server),
             (ep(C), ep(SV))
         );
-        assert_eq!(t.t.buffered_bytes(), 0);
+        // The server's side has not spoken: the client's copies from its
+        // new start are kept for it (see `Stash`), the forged one is not.
+        assert_eq!(t.t.buffered_bytes(), 26 + 2 * CHUNK_OVERHEAD_BYTES);
         // The new flow goes on from there; the forged stream is dead.
         t.feed(5, seg(C, SV, CI + 26, SI, ACK, b"!"));
         t.feed(5, seg(C, SV, forged + 24, SI, ACK, b"?"));
@@ -1566,9 +1568,10 @@ fn a_midstream_start_the_server_acknowledges_is_confirmed() {
     t.feed(2, seg(SV, C, SI, CI + 50, ACK, b""));
     assert_eq!(t.t.buffered_bytes(), 16 + CHUNK_OVERHEAD_BYTES);
     t.feed(3, seg(SV, C, SI, CI + 116, ACK, b"HTTP/1.1 200 OK\r\n"));
-    // The client's copies are freed; the server's first data is copied
+    // The client's start is confirmed, its copies kept while the server's
+    // side is undecided (see `Stash`); the server's first data is copied
     // until the client acknowledges it.
-    assert_eq!(t.t.buffered_bytes(), 17 + CHUNK_OVERHEAD_BYTES);
+    assert_eq!(t.t.buffered_bytes(), 16 + 17 + 2 * CHUNK_OVERHEAD_BYTES);
     t.feed(4, seg(C, SV, CI + 116, SI + 17, ACK, b""));
     assert_eq!(t.t.buffered_bytes(), 0);
     t.feed(5, seg(C, SV, CI + 80, SI + 17, ACK, b"abcdefghij"));
@@ -2120,4 +2123,69 @@ fn copies_of_one_sided_midstream_flows_do_not_starve_reordering_elsewhere() {
         t.t.stats().memcap_hits
     );
     assert_eq!(t.r.stream(flow, ToServer).len(), 2000);
+}
+
+/// The client's start, confirmed by the ACK that the server's *first*
+/// segment carries (here forged, with a made-up sequence number), before
+/// that segment makes the server's side provisional: the client's copies
+/// are kept, and read again when the server's side restarts and its
+/// consumer asks (`Reread::Both`). Review round 8 found them not kept.
+#[test]
+fn a_side_confirmed_by_the_peers_first_segment_is_kept() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.reread_both = true;
+    let forged = SI.wrapping_add(1 << 30);
+    t.feed(1, seg(C, SV, CI, SI, ACK, b"GET /a HTTP/1.1\r\n\r\n"));
+    t.feed(
+        2,
+        seg(
+            SV,
+            C,
+            forged,
+            CI + 19,
+            ACK,
+            b"HTTP/1.1 101 Switching\r\n\r\n",
+        ),
+    );
+    t.feed(3, seg(SV, C, SI, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
+    t.feed(4, seg(C, SV, CI + 19, SI + 17, ACK, b""));
+    let s = t.t.stats();
+    assert_eq!(
+        (s.midstream_start_corrected, s.midstream_reread_both),
+        (1, 1),
+        "{:?}",
+        after_restart(&t)
+    );
+    t.end_all();
+}
+
+/// A side restarted while its peer is still provisional is confirmed from
+/// then on and keeps its copies: when the peer restarts in turn and its
+/// consumer asks for `Reread::Both`, the first side is read again. (The
+/// client's own segments, reordered at the pickup, are enough to restart
+/// its side.) Review round 8 found it not kept.
+#[test]
+fn a_restarted_side_is_kept_for_its_still_provisional_peer() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.reread_both = true;
+    let forged = SI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(SV, C, forged, CI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    // The client's request in two segments, the second captured first.
+    t.feed(2, seg(C, SV, CI + 6, SI, ACK, b" HTTP/1.1\r\n\r\n"));
+    t.feed(3, seg(C, SV, CI, SI, ACK, b"GET /a"));
+    // The server's real answer acknowledges the whole request: the
+    // client's side restarts at CI (the server's is still provisional).
+    t.feed(4, seg(SV, C, SI, CI + 19, ACK, b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    // The client's ACK of it disowns the server's forged start.
+    t.feed(5, seg(C, SV, CI + 19, SI + 17, ACK, b""));
+    let s = t.t.stats();
+    assert_eq!(
+        (s.midstream_start_corrected, s.midstream_reread_both),
+        (2, 1)
+    );
+    t.end_all();
 }
