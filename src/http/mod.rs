@@ -516,15 +516,18 @@ impl Pending {
 
     /// Some(requests direction) once the first bytes decide it: the
     /// direction whose first bytes are a plausible request line, `ToServer`
-    /// when both or neither are.
+    /// when both or neither are. Against the flow's roles (`ToClient`) only
+    /// once the side taken for the client has spoken and is no request:
+    /// the server side's first bytes may be forged from the client's end,
+    /// and waiting lets the client's own request line win.
     fn decide(&self) -> Option<Direction> {
         use head::Plausible::{More, No, Yes};
         let server = plausible_request_start(&self.to_server);
         let client = plausible_request_start(&self.to_client);
         match (server, client) {
             (Yes, _) | (No, No) => Some(Direction::ToServer),
-            (No | More, Yes) => Some(Direction::ToClient),
-            (More, No) | (No, More) | (More, More) => None,
+            (No, Yes) => Some(Direction::ToClient),
+            (More, No | More | Yes) | (No, More) => None,
         }
     }
 
@@ -773,19 +776,33 @@ impl HttpSession {
                     self.req.enter_tunnel(&mut cx);
                 }
             }
-        } else if self.resp.on_data(&mut cx, ts, data).tunnel {
-            if self.req.idle() {
-                self.probe = Some((ts, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
-            } else if self.req.reading_request() {
-                // The client sent on before the answer, and what it sent
-                // reads as the start of a request (`GET` alone, or a head
-                // in progress): cleartext HTTP through the tunnel, as the
-                // probe would have judged it. Opening the tunnel here hid
-                // a request split after its method.
+        } else {
+            let mut data = data;
+            loop {
+                let outcome = self.resp.on_data(&mut cx, ts, data);
+                if !outcome.tunnel {
+                    break;
+                }
+                if self.req.idle() {
+                    self.probe = Some((ts, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
+                    break;
+                }
+                // The client sent on before the answer (a method token, a
+                // head or a body in progress): it was parsed as HTTP, so
+                // the tunnel carries cleartext HTTP, as the probe would
+                // judge it. Opening the tunnel here hid a request split
+                // after its method, or the one after a pipelined body. The
+                // rest of this chunk is read as responses again.
                 self.resp.resume();
-            } else {
-                self.tunnel = true;
-                self.req.enter_tunnel(&mut cx);
+                match outcome.tunnel_at {
+                    Some(at) if at > 0 && at < data.len() => {
+                        let rest = data.get(at..).unwrap_or_default();
+                        cx.stats.non_http_bytes =
+                            cx.stats.non_http_bytes.saturating_sub(rest.len() as u64);
+                        data = rest;
+                    }
+                    _ => break,
+                }
             }
         }
     }

@@ -454,16 +454,6 @@ impl RequestSide {
         matches!(&self.state, State::Seek(seek) if seek.pending() == 0)
     }
 
-    /// In the middle of what reads as the start of a request: a method
-    /// token held by the seek, or a head not yet complete.
-    pub fn reading_request(&self) -> bool {
-        match &self.state {
-            State::Seek(seek) => seek.pending() > 0,
-            State::Head { .. } => true,
-            _ => false,
-        }
-    }
-
     /// Bytes buffered now: the head or candidate, or the parsed request
     /// (target, headers, kept body, the chunk framing's line) while its body
     /// streams by or an over-long head is skipped.

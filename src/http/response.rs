@@ -66,6 +66,9 @@ impl BodyTarget for Count<'_> {
 pub(super) struct Outcome {
     /// The flow is no longer HTTP.
     pub tunnel: bool,
+    /// Where in the chunk the tunnel's bytes began (counted as non-HTTP):
+    /// read again if the session keeps the flow HTTP after all.
+    pub tunnel_at: Option<usize>,
 }
 
 impl ResponseSide {
@@ -181,6 +184,7 @@ impl ResponseSide {
             };
             if outcome.tunnel {
                 self.state = State::Tunnel;
+                outcome.tunnel_at = Some(pos);
                 cx.stats.non_http_bytes += data.len().saturating_sub(pos) as u64;
                 break;
             }

@@ -1669,18 +1669,23 @@ fn roles_decided_by_disowned_bytes_are_undone() {
         .any(|q| q.uri == b"/?q=<script>alert(1)</script>"));
 }
 
-/// The same forged server-side request line, but the client spoke before
-/// the restart: its attack was parsed as a response. Undoing the roles is
-/// not enough; the restart asks for the client's side to be read again
-/// (`Reread::Both`), which the flow table does from the copies it kept
-/// (here the replay is the second `C` step): the attack is then a request.
+/// The same forged server-side request line after the client's first
+/// bytes, which were no request (the tail of a body: a pickup in the middle
+/// of an upload), so the roles turned: the client's attack was parsed as a
+/// response. Undoing the roles is not enough; the restart asks for the
+/// client's side to be read again (`Reread::Both`), which the flow table
+/// does from the copies it kept (here the replay is the second pair of `C`
+/// steps): the attack is then a request.
 #[test]
 fn a_restart_of_the_side_that_made_itself_the_client_rereads_the_other() {
     let attack: &'static [u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n";
+    let tail: &'static [u8] = b"end of an upload body\r\n";
     let r = run(&[
+        C(tail),
         S(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
         C(attack),
         RestartS,
+        C(tail),
         C(attack),
         S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
     ]);
@@ -1695,6 +1700,26 @@ fn a_restart_of_the_side_that_made_itself_the_client_rereads_the_other() {
         pairing(&r),
         vec![(404, Some("/?q=<script>alert(1)</script>".to_string()))]
     );
+}
+
+/// Forged server-side first data that looks like a request does not turn
+/// the roles while the side taken for the client has not spoken: the
+/// client's own request line, when it comes, wins. (Review round 8: a
+/// client that never acknowledges the server's real bytes, so that no
+/// restart ever comes, kept its requests read as responses.)
+#[test]
+fn a_server_side_request_line_waits_for_the_client() {
+    let r = run(&[
+        S(b"GET /forged HTTP/1.1\r\nHost: h\r\n\r\n"),
+        C(b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_request(&r);
+    assert!(r.reqs.iter().all(|q| q.uri != b"/forged"));
+    // Alone, it decides at the end (nothing else will come).
+    let r = run(&[S(b"GET /only HTTP/1.1\r\nHost: h\r\n\r\n")]);
+    let uris: Vec<&[u8]> = r.reqs.iter().map(|q| q.uri.as_slice()).collect();
+    assert_eq!(uris, vec![&b"/only"[..]]);
 }
 
 /// A restart of the side the roles made the server does not ask for the
@@ -1872,4 +1897,61 @@ fn answered_requests_kept_per_flow_are_few() {
     assert!(lim.max_tx_per_flow > request::ANSWERED_KEPT);
     assert_eq!(s.answered.len(), request::ANSWERED_KEPT);
     assert!(s.answered.capacity() <= 2 * request::ANSWERED_KEPT);
+}
+
+/// A CONNECT's 2xx that arrives while a pipelined request is in progress,
+/// in its head or in its body, keeps the flow HTTP (the client's bytes
+/// after the CONNECT were HTTP): the next request is seen. Review round 8
+/// found the tunnel opened at once in the body case.
+#[test]
+fn a_connect_2xx_during_a_pipelined_body_does_not_hide_the_next_request() {
+    let ok: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let connect: &'static [u8] = b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let attack: &'static [u8] = b"GET /?q=<script>x</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    // Mid-head: kept HTTP (change 3).
+    let r = run(&[
+        C(connect),
+        C(b"POST /p HTTP/1.1\r\nHost: a\r\n"),
+        S(ok),
+        C(b"Content-Length: 0\r\n\r\n"),
+        C(attack),
+        S(ok),
+        S(ok),
+    ]);
+    assert!(r.reqs.iter().any(|q| q.uri.starts_with(b"/?q=")));
+    // Mid-body: tunnel.
+    let r = run(&[
+        C(connect),
+        C(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345"),
+        S(ok),
+        C(b"67890"),
+        C(attack),
+        S(ok),
+        S(ok),
+    ]);
+    let uris: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| String::from_utf8_lossy(&q.uri).into_owned())
+        .collect();
+    assert!(uris.iter().any(|u| u.starts_with("/?q=")), "{uris:?}");
+}
+
+/// The rest of the 2xx's segment, when the flow stays HTTP, is read as
+/// responses: a response after it pairs with its own request. Review round
+/// 8 found it dropped as tunnel bytes, shifting the pairing from then on.
+#[test]
+fn a_response_after_a_connect_2xx_kept_http_is_read() {
+    let r = run(&[
+        C(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        C(b"Host: a\r\n\r\n"),
+        S(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let st: Vec<_> = r
+        .resps
+        .iter()
+        .map(|p| (p.status, p.request_index))
+        .collect();
+    assert_eq!(st, vec![(200, Some(0)), (404, Some(1)), (500, Some(2))]);
 }

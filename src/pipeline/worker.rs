@@ -604,8 +604,9 @@ mod tests {
 
     /// Forged *server-side* first data that looks like a request, on a flow
     /// picked up midstream (an attacker can force the pickup by idling past
-    /// the sensor's flow timeout, or flooding its table): it made the server
-    /// the client, so the real client's attack was parsed as a response.
+    /// the sensor's flow timeout, or flooding its table) after the client's
+    /// first bytes, which are no request: it made the server the client, so
+    /// the real client's attack was parsed as a response.
     /// The client's ACK of the real answer disowns the forged start; the
     /// roles are decided again, and the client's side, confirmed and kept,
     /// is read again from its start: the attack is reported, paired with
@@ -621,18 +622,16 @@ mod tests {
         let (ci, si) = (1_000_000u32, 7_000_000u32);
         let t0 = DEFAULT_START;
         let forged: &'static [u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
-        w.segment(t0, &mk(false, si.wrapping_sub(9000), ci, forged));
-        w.segment(t0, &mk(true, ci, si, attack));
-        w.segment(t0, &mk(false, si, ci + attack.len() as u32, response));
-        w.segment(
-            t0,
-            &mk(
-                true,
-                ci + attack.len() as u32,
-                si + response.len() as u32,
-                plain,
-            ),
-        );
+        // The client's first bytes are no request (the tail of an upload's
+        // body), so the forged request line turns the roles.
+        let tail: &'static [u8] = b"end of an upload body\r\n";
+        let c1 = ci + tail.len() as u32;
+        let c2 = c1 + attack.len() as u32;
+        w.segment(t0, &mk(true, ci, si, tail));
+        w.segment(t0, &mk(false, si.wrapping_sub(9000), c1, forged));
+        w.segment(t0, &mk(true, c1, si, attack));
+        w.segment(t0, &mk(false, si, c2, response));
+        w.segment(t0, &mk(true, c2, si + response.len() as u32, plain));
         w.table.end_all(&mut w.ctx);
         let stats = w.table.stats();
         assert_eq!(
@@ -832,6 +831,113 @@ mod tests {
             "records {:?}, non_http_bytes {}",
             w.ctx.out.iter().map(|r| r.uri.clone()).collect::<Vec<_>>(),
             w.ctx.http_stats.non_http_bytes
+        );
+    }
+
+    /// The targets of the records written so far.
+    fn record_uris(w: &Worker) -> Vec<String> {
+        w.ctx.out.iter().map(|r| r.uri.clone()).collect()
+    }
+
+    const XSS_ATTACK: &[u8] =
+        b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+    /// A forged 101 from the server's side (made-up sequence number) that
+    /// acknowledges the client's upgrade request while its body is in
+    /// progress opens the tunnel; the client's attack after it is not
+    /// parsed. The client's ACK of the real answers disowns the forged start
+    /// and the session asks for `Reread::Both`: the client's side, confirmed
+    /// by the forged segment's own ACK before the server's side started, is
+    /// kept and read again. Review round 8 found it not kept.
+    #[test]
+    fn an_attack_behind_a_forged_switch_that_acknowledges_the_client_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let upgrade: &[u8] = b"POST /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 10\r\n\r\n12345";
+        let rest: Vec<u8> = [&b"67890"[..], XSS_ATTACK].concat();
+        let switch: &[u8] =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let c1 = ci + upgrade.len() as u32;
+        let sent = c1 + rest.len() as u32;
+        let n = NOT_FOUND.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(true, ci, si, upgrade));
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), c1, switch));
+        w.segment(t0, &ack_segment(true, c1, si, &rest));
+        w.segment(t0, &ack_segment(false, si, sent, NOT_FOUND));
+        w.segment(t0, &ack_segment(false, si + n, sent, NOT_FOUND));
+        w.segment(t0, &ack_segment(true, sent, si + 2 * n, b""));
+        w.table.end_all(&mut w.ctx);
+        let st = w.table.stats();
+        assert_eq!(st.midstream_start_corrected, 1);
+        assert!(
+            w.ctx.out.iter().any(|r| r.uri.starts_with("/?q=<script>")),
+            "records {:?}, reread_both {}",
+            record_uris(&w),
+            st.midstream_reread_both
+        );
+    }
+
+    /// Review round 8: forged server-side first data that looks like a request
+    /// (as in `an_attack_behind_forged_server_side_first_data_is_reported`),
+    /// and the client's attack in two segments captured in reverse order.
+    /// The server's answer restarts the client's side first (the server's is
+    /// still provisional); the client's ACK then restarts the server's side
+    /// and the session asks for `Reread::Both`: the restarted client's side
+    /// is kept for it and read again. Review round 8 found it not kept (the
+    /// attack, read only as a "response", was lost).
+    #[test]
+    fn an_attack_behind_forged_server_side_first_data_split_and_reordered_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let plain: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let a = XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), ci, forged));
+        w.segment(t0, &ack_segment(true, ci + 6, si, &XSS_ATTACK[6..]));
+        w.segment(t0, &ack_segment(true, ci, si, &XSS_ATTACK[..6]));
+        w.segment(t0, &ack_segment(false, si, ci + a, NOT_FOUND));
+        w.segment(
+            t0,
+            &ack_segment(true, ci + a, si + NOT_FOUND.len() as u32, plain),
+        );
+        w.table.end_all(&mut w.ctx);
+        let st = w.table.stats();
+        assert_eq!(st.midstream_start_corrected, 2);
+        assert!(
+            w.ctx.out.iter().any(|r| r.uri.starts_with("/?q=<script>")),
+            "records {:?}, reread_both {}",
+            record_uris(&w),
+            st.midstream_reread_both
+        );
+    }
+
+    /// Forged server-side first data that looks like a request, and a
+    /// client (the attacker) that never acknowledges the server's real bytes
+    /// (its ACK stays at the server's start, a duplicate ACK the server
+    /// accepts): nothing decides the server's forged start and no restart
+    /// comes, but the forged request line no longer turns the roles before
+    /// the client has spoken. Review round 8 found the attack read as a
+    /// response to the end.
+    #[test]
+    fn an_attack_behind_forged_server_side_first_data_without_acks_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let a = XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), ci, forged));
+        w.segment(t0, &ack_segment(true, ci, si, XSS_ATTACK));
+        w.segment(t0, &ack_segment(false, si, ci + a, NOT_FOUND));
+        w.segment(t0, &ack_segment(true, ci + a, si, b""));
+        w.table.end_all(&mut w.ctx);
+        assert!(
+            w.ctx.out.iter().any(|r| r.uri.starts_with("/?q=<script>")),
+            "records {:?}, corrected {}",
+            record_uris(&w),
+            w.table.stats().midstream_start_corrected
         );
     }
 }
