@@ -450,11 +450,14 @@ const ROLE_PREFIX_BYTES: usize = 64;
 /// HTTP state of one flow (both directions). See the module docs.
 ///
 /// Roles come from content: `ToServer` carries requests unless its first
-/// bytes are not a plausible request line (a response, or nothing at all in a
-/// one-sided capture) while the first bytes of `ToClient` are one, in which
-/// case the roles are swapped (reassembly guessed wrong, e.g. a client on a
-/// port lower than the server's). While that is undecided, data is held (at
-/// most `max_header_bytes` in total, then the best guess is taken).
+/// bytes are not a plausible request line (a response, the tail of a body;
+/// nothing at all in a one-sided capture, decided at the bound below or at
+/// the end) while the first bytes of `ToClient` are one, in which case the
+/// roles are swapped (reassembly guessed wrong, e.g. a client on a port
+/// lower than the server's). A request line from `ToClient` alone does not
+/// swap them: it may be forged from the client's end, and the client's own
+/// request line, when it comes, wins. While that is undecided, data is held
+/// (at most `max_header_bytes` in total, then the best guess is taken).
 #[derive(Debug, Default)]
 pub struct HttpSession {
     roles: Roles,

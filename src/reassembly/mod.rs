@@ -92,7 +92,14 @@
 //!   inspected twice, so an attack among them can give two rows (so are the
 //!   requests before a tunnel that a restart closes, the other side being
 //!   read again); a side whose copies overflowed before a restart that
-//!   asks for it is not read again; with the
+//!   asks for it is not read again; a client whose first captured bytes are
+//!   no request (the tail of a body) can make forged server-side data that
+//!   looks like a request turn the roles, and keep them turned by never
+//!   acknowledging the server's real bytes (its requests are then read as
+//!   responses: the one case where the HTTP roles rest on a side no ACK
+//!   ever decides); a side confirmed while its peer has not spoken keeps
+//!   its copies (within the caps) until the peer is decided, so an upload
+//!   answered by pure ACKs holds copies up to its cap; with the
 //!   copies full, forged ACKs can
 //!   restart a side at a point they pick (the other side goes on), and a
 //!   bulk upload whose in-flight ACKs advance twice below the start is
