@@ -567,11 +567,17 @@ impl Pending {
         }
     }
 
-    /// The requests direction when no more data will come to decide.
+    /// The requests direction when no more data will come to decide, or
+    /// the held data reached its bound. Against the flow's roles only when
+    /// the side taken for the client sent nothing at all (a one-sided
+    /// capture) or no request: blank lines without end (which servers skip)
+    /// must not outwait `decide` and turn the roles on the strength of
+    /// server-side bytes alone, which may be forged (review round 9).
     fn default_dir(&self) -> Direction {
         let server = plausible_request_start(&self.to_server);
         let client = plausible_request_start(&self.to_client);
-        if client == head::Plausible::Yes && server != head::Plausible::Yes {
+        let silent = self.to_server.is_empty();
+        if client == head::Plausible::Yes && (server == head::Plausible::No || silent) {
             Direction::ToClient
         } else {
             Direction::ToServer

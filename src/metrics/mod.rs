@@ -319,6 +319,10 @@ impl PipelineReport {
             midstream_reread_both
         );
         r!(
+            "specula_reassembly_midstream_reread_unavailable_total",
+            midstream_reread_unavailable
+        );
+        r!(
             "specula_reassembly_late_data_in_gap_segments_total",
             late_data_in_gap
         );

@@ -940,4 +940,76 @@ mod tests {
             w.table.stats().midstream_start_corrected
         );
     }
+
+    /// As `an_attack_behind_forged_server_side_first_data_without_acks_is_reported`,
+    /// but the client first pads with blank lines (servers skip them before
+    /// a request line). Its side stays `More`, the forged side `Yes`: the
+    /// roles wait until `max_header_bytes` is held, and then keep the flow's
+    /// roles. Review round 9 found `default_dir` turning them (the attack
+    /// after the padding was read as a response).
+    #[test]
+    fn blank_line_padding_does_not_outwait_the_role_decision() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let pad = b"\r\n".repeat(33 * 1024);
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let p = pad.len() as u32;
+        let a = XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), ci, forged));
+        w.segment(t0, &ack_segment(true, ci, si, &pad));
+        w.segment(t0, &ack_segment(true, ci + p, si, XSS_ATTACK));
+        w.segment(t0, &ack_segment(false, si, ci + p + a, NOT_FOUND));
+        w.segment(t0, &ack_segment(true, ci + p + a, si, b""));
+        w.table.end_all(&mut w.ctx);
+        assert!(
+            w.ctx.out.iter().any(|r| r.uri.starts_with("/?q=<script>")),
+            "records {:?}, corrected {}",
+            record_uris(&w),
+            w.table.stats().midstream_start_corrected
+        );
+    }
+
+    /// As `an_attack_behind_forged_server_side_first_data_is_reported`
+    /// (client's first bytes the tail of a body picked up midstream, so the
+    /// forged server-side request line turns the roles), but the body goes
+    /// on past the copies' cap before the attack: the client's kept copies
+    /// overflow (`full`), and the server's restart asks for `Reread::Both`
+    /// in vain. A known limit (review round 9: the attack, read as a
+    /// response, is lost); it is counted, `midstream_reread_unavailable`.
+    #[test]
+    fn a_reread_the_copies_cannot_honour_is_counted() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let tail = vec![b'x'; (1 << 20) + 10];
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let c1 = ci + 100;
+        let c2 = c1 + tail.len() as u32;
+        let c3 = c2 + XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(true, ci, si, &[b'x'; 100]));
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), c1, forged));
+        for (k, chunk) in tail.chunks(1400).enumerate() {
+            let seq = c1 + (k * 1400) as u32;
+            w.segment(t0, &ack_segment(true, seq, si, chunk));
+            // The server acknowledges (pure ACKs): the client is confirmed.
+            w.segment(t0, &ack_segment(false, si, seq + chunk.len() as u32, b""));
+        }
+        w.segment(t0, &ack_segment(true, c2, si, XSS_ATTACK));
+        w.segment(t0, &ack_segment(false, si, c3, NOT_FOUND));
+        w.segment(t0, &ack_segment(true, c3, si + NOT_FOUND.len() as u32, b""));
+        w.table.end_all(&mut w.ctx);
+        let st = w.table.stats();
+        assert_eq!(
+            (
+                st.midstream_start_corrected,
+                st.midstream_reread_both,
+                st.midstream_reread_unavailable
+            ),
+            (1, 0, 1),
+            "records {:?}",
+            record_uris(&w)
+        );
+        assert!(st.midstream_stash_full >= 1);
+    }
 }

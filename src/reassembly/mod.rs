@@ -92,14 +92,15 @@
 //!   inspected twice, so an attack among them can give two rows (so are the
 //!   requests before a tunnel that a restart closes, the other side being
 //!   read again); a side whose copies overflowed before a restart that
-//!   asks for it is not read again; a client whose first captured bytes are
+//!   asks for it is not read again (`midstream_reread_unavailable`: a
+//!   client can push the attack past its copies' cap with a long body
+//!   first); a client whose first captured bytes are
 //!   no request (the tail of a body) can make forged server-side data that
 //!   looks like a request turn the roles, and keep them turned by never
 //!   acknowledging the server's real bytes (its requests are then read as
 //!   responses: the one case where the HTTP roles rest on a side no ACK
 //!   ever decides); a side confirmed while its peer has not spoken keeps
-//!   its copies (within the caps) until the peer is decided, so an upload
-//!   answered by pure ACKs holds copies up to its cap; with the
+//!   only its first 64 KiB of copies until the peer is decided; with the
 //!   copies full, forged ACKs can
 //!   restart a side at a point they pick (the other side goes on), and a
 //!   bulk upload whose in-flight ACKs advance twice below the start is
@@ -566,6 +567,10 @@ pub struct ReassemblyStats {
     /// Restarts after which the other direction was read again from its
     /// start too, at its consumer's request ([`Reread::Both`]).
     pub midstream_reread_both: u64,
+    /// Restarts whose consumer asked for the other direction to be read
+    /// again when its copies were not there (over a cap, never kept, or
+    /// that side still undecided): what was made of it stands.
+    pub midstream_reread_unavailable: u64,
     /// Segments carrying bytes of a hole already skipped as a gap: the
     /// receiver may have taken them, but they arrived too late to be
     /// inspected (the trace of an attacker forcing a skip, or of reordering

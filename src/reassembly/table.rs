@@ -174,6 +174,10 @@ impl Stash {
     }
 }
 
+/// Copies a confirmed side keeps while its peer has not started (see
+/// [`Stash`]).
+const KEPT_FOR_SILENT_PEER_BYTES: usize = 64 << 10;
+
 /// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
 /// by the peer's ACK. Not yet: unstarted, or provisional (see [`Stash`]).
 fn decided(side: &Assembler) -> bool {
@@ -1016,6 +1020,11 @@ impl<S: Default> FlowTable<S> {
                 }
             }
         }
+        if reread == Reread::Both && theirs.is_none() {
+            // Asked for, but the other side's copies are gone (over a cap),
+            // were never kept, or it is still undecided.
+            self.stats.midstream_reread_unavailable += 1;
+        }
         if theirs.is_some() {
             // Read again from its confirmed start, with the restarted side's
             // copies in arrival order.
@@ -1364,7 +1373,17 @@ impl<S: Default> FlowTable<S> {
             let order = stashes.arrivals;
             let copies = stashes.of(dir);
             let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
-            let fits = copies.bytes + seg.payload.len() <= self.config.max_buffered_bytes_per_flow
+            // Kept for a peer that has not spoken (an upload answered by
+            // pure ACKs): only its first bytes, so that such flows cannot
+            // pin the copies' budget (review round 9).
+            let cap = if me.provisional || peer.started() {
+                self.config.max_buffered_bytes_per_flow
+            } else {
+                self.config
+                    .max_buffered_bytes_per_flow
+                    .min(KEPT_FOR_SILENT_PEER_BYTES)
+            };
+            let fits = copies.bytes + seg.payload.len() <= cap
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
                 && *acct.total + cost <= self.config.memcap_bytes
                 && self.stashed + cost <= self.config.memcap_bytes / 4;

@@ -2189,3 +2189,22 @@ fn a_restarted_side_is_kept_for_its_still_provisional_peer() {
     );
     t.end_all();
 }
+
+/// An upload picked up midstream whose server only acknowledges (no data
+/// yet, e.g. a large POST body): the client's side is confirmed by the first
+/// pure ACK and keeps copies for the server's side, which never starts, but
+/// only its first `KEPT_FOR_SILENT_PEER_BYTES`; past them they go. Review
+/// round 9 found them growing to `max_buffered_bytes_per_flow` (1 MiB), so
+/// that 16 such flows held the whole copies' budget.
+#[test]
+fn a_pure_ack_server_upload_does_not_pin_copies() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let chunk = [b'x'; 1000];
+    for k in 0..500u32 {
+        t.feed(1, seg(C, SV, CI + k * 1000, SI, ACK, &chunk));
+        t.feed(1, seg(SV, C, SI, CI + (k + 1) * 1000, ACK, b""));
+    }
+    t.t.check_consistency().unwrap();
+    assert_eq!(t.t.buffered_bytes(), 0, "client copies still held");
+    t.end_all();
+}
