@@ -178,6 +178,19 @@ impl Stash {
 /// [`Stash`]).
 const KEPT_FOR_SILENT_PEER_BYTES: usize = 64 << 10;
 
+/// What all copies together may take of the memcap (`FlowTable::stashed`):
+/// a quarter.
+fn copies_budget(config: &ReassemblyConfig) -> usize {
+    config.memcap_bytes / 4
+}
+
+/// Copies charged `charged` bytes are gone: off the table's total and off
+/// the copies' share of it (the two move together).
+fn uncharge_copies(buffered: &mut usize, stashed: &mut usize, charged: usize) {
+    *buffered = buffered.saturating_sub(charged);
+    *stashed = stashed.saturating_sub(charged);
+}
+
 /// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
 /// by the peer's ACK. Not yet: unstarted, or provisional (see [`Stash`]).
 fn decided(side: &Assembler) -> bool {
@@ -779,11 +792,11 @@ impl<S: Default> FlowTable<S> {
                 self.buffered
             ));
         }
-        if copies != self.stashed || copies > self.config.memcap_bytes / 4 {
+        if copies != self.stashed || copies > copies_budget(&self.config) {
             return Err(format!(
                 "stashed {} but flows' copies charged {copies} (budget {})",
                 self.stashed,
-                self.config.memcap_bytes / 4
+                copies_budget(&self.config)
             ));
         }
         Ok(())
@@ -1012,8 +1025,7 @@ impl<S: Default> FlowTable<S> {
         if other_decided {
             // Both sides decided: the copies' box goes too.
             if let Some(mut box_) = stash.take() {
-                self.buffered = self.buffered.saturating_sub(box_.charged());
-                self.stashed = self.stashed.saturating_sub(box_.charged());
+                uncharge_copies(&mut self.buffered, &mut self.stashed, box_.charged());
                 let kept = std::mem::take(box_.of(fix.dir.reverse()));
                 if reread == Reread::Both && kept.kept && !kept.full {
                     theirs = Some(kept);
@@ -1048,17 +1060,15 @@ impl<S: Default> FlowTable<S> {
         // itself, which would sit buffered 2^30 bytes ahead until the flow
         // ends (copies just past it are, in arrival order, as anywhere).
         let horizon = self.config.max_buffered_bytes_per_flow as i64;
-        let mine = fix
-            .stash
-            .segments
-            .iter()
-            .filter(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon)
-            .map(|c| (c, sender, receiver));
+        let mut mine = fix.stash;
+        mine.segments
+            .retain(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon);
+        let ours = mine.segments.iter().map(|c| (c, sender, receiver));
         let mut copies: Vec<_> = match &theirs {
-            None => mine.collect(),
+            None => ours.collect(),
             Some(kept) => {
                 let others = kept.segments.iter().map(|c| (c, receiver, sender));
-                let mut both: Vec<_> = mine.chain(others).collect();
+                let mut both: Vec<_> = ours.chain(others).collect();
                 both.sort_by_key(|(c, _, _)| c.order);
                 both
             }
@@ -1095,9 +1105,6 @@ impl<S: Default> FlowTable<S> {
         if !other_decided {
             // The other side is still undecided: should it restart in turn,
             // this one may have to be read again (see `Stash`).
-            let mut mine = fix.stash;
-            mine.segments
-                .retain(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon);
             self.keep_copies(idx, fix.dir, mine);
         }
         // Its ACK is for the corrected side, which is not provisional now.
@@ -1129,11 +1136,10 @@ impl<S: Default> FlowTable<S> {
         let slot = stashes.of(dir);
         let fits = copies.bytes <= self.config.max_buffered_bytes_per_flow
             && self.buffered + cost <= self.config.memcap_bytes
-            && self.stashed + cost <= self.config.memcap_bytes / 4;
+            && self.stashed + cost <= copies_budget(&self.config);
         // What the slot held (nothing: taken with the correction) goes.
         let old = std::mem::take(slot).charged();
-        self.buffered = self.buffered.saturating_sub(old);
-        self.stashed = self.stashed.saturating_sub(old);
+        uncharge_copies(&mut self.buffered, &mut self.stashed, old);
         if fits {
             self.buffered += cost;
             self.stashed += cost;
@@ -1268,8 +1274,7 @@ impl<S: Default> FlowTable<S> {
                 None => copies.undecided = Some(seg.ack),
                 Some(start) if !peer.starts_at(start) => {
                     let taken = std::mem::take(copies);
-                    *acct.total = acct.total.saturating_sub(taken.charged());
-                    self.stashed = self.stashed.saturating_sub(taken.charged());
+                    uncharge_copies(acct.total, &mut self.stashed, taken.charged());
                     return Some(Correction {
                         dir: dir.reverse(),
                         start,
@@ -1287,8 +1292,7 @@ impl<S: Default> FlowTable<S> {
                         copies.undecided = None;
                     } else {
                         let taken = std::mem::take(copies);
-                        *acct.total = acct.total.saturating_sub(taken.charged());
-                        self.stashed = self.stashed.saturating_sub(taken.charged());
+                        uncharge_copies(acct.total, &mut self.stashed, taken.charged());
                     }
                 }
             }
@@ -1297,8 +1301,7 @@ impl<S: Default> FlowTable<S> {
             // Both sides decided: the copies' box goes too (with what a
             // confirmed side kept).
             if let Some(box_) = stash.take() {
-                *acct.total = acct.total.saturating_sub(box_.charged());
-                self.stashed = self.stashed.saturating_sub(box_.charged());
+                uncharge_copies(acct.total, &mut self.stashed, box_.charged());
             }
         }
 
@@ -1386,7 +1389,7 @@ impl<S: Default> FlowTable<S> {
             let fits = copies.bytes + seg.payload.len() <= cap
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
                 && *acct.total + cost <= self.config.memcap_bytes
-                && self.stashed + cost <= self.config.memcap_bytes / 4;
+                && self.stashed + cost <= copies_budget(&self.config);
             if copies.full {
                 // Decided on the peer's ACK number alone (see `Stash`).
             } else if fits {
@@ -1403,9 +1406,7 @@ impl<S: Default> FlowTable<S> {
                 self.stashed += cost;
                 stashes.arrivals = stashes.arrivals.saturating_add(1);
             } else {
-                let freed = copies.overflow();
-                *acct.total = acct.total.saturating_sub(freed);
-                self.stashed = self.stashed.saturating_sub(freed);
+                uncharge_copies(acct.total, &mut self.stashed, copies.overflow());
                 acct.stats.midstream_stash_full += 1;
             }
         }
@@ -1480,8 +1481,7 @@ impl<S: Default> FlowTable<S> {
             total: &mut self.buffered,
         };
         if let Some(st) = stash.take() {
-            *acct.total = acct.total.saturating_sub(st.charged());
-            self.stashed = self.stashed.saturating_sub(st.charged());
+            uncharge_copies(acct.total, &mut self.stashed, st.charged());
         }
         for (dir, asm) in [
             (Direction::ToServer, to_server),
