@@ -121,11 +121,11 @@ impl Stashes {
         self.to_server.charged() + self.to_client.charged()
     }
 
-    /// Whether the side sending in `dir` is confirmed and still copied.
-    fn kept(&self, dir: Direction) -> bool {
+    /// The copies of the side sending in `dir`, to look at.
+    fn get(&self, dir: Direction) -> &Stash {
         match dir {
-            Direction::ToServer => self.to_server.kept,
-            Direction::ToClient => self.to_client.kept,
+            Direction::ToServer => &self.to_server,
+            Direction::ToClient => &self.to_client,
         }
     }
 }
@@ -1370,7 +1370,7 @@ impl<S: Default> FlowTable<S> {
             me.provisional = true;
         }
         let copied =
-            me.provisional || (!decided(peer) && stash.as_ref().is_some_and(|st| st.kept(dir)));
+            me.provisional || (!decided(peer) && stash.as_ref().is_some_and(|st| st.get(dir).kept));
         if copied && (!seg.payload.is_empty() || flags.fin()) {
             let stashes = stash.get_or_insert_with(Box::default);
             let order = stashes.arrivals;
