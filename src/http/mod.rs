@@ -886,13 +886,16 @@ impl HttpSession {
     /// forgets the requests awaiting an answer, a response-side restart
     /// gives back the requests its responses took, a tunnel (or tunnel
     /// probe) is closed, and roles the restarted side's first bytes decided
-    /// are decided again from what comes next (both sides start afresh).
+    /// are decided again from what comes next (both sides start afresh; on
+    /// a restart of the response side, only roles turned against the
+    /// flow's: server-side bytes alone never turn them).
     /// While the roles are undecided, what was held of `dir` is dropped.
     ///
     /// Asks for the other direction to be read again ([`Reread::Both`])
-    /// when the restarted side's first bytes had made it the client: the
-    /// other side's bytes were then parsed as responses (forged server-side
-    /// data that looks like a request hid the client's requests).
+    /// when the restarted side's first bytes decided the roles: the other
+    /// side's bytes may have been parsed in the wrong role (forged
+    /// server-side data that looks like a request hid the client's
+    /// requests).
     pub fn on_restart(
         &mut self,
         limits: &HttpLimits,
@@ -911,15 +914,23 @@ impl HttpSession {
                 Direction::ToClient => by_server,
             };
             let req_dir = s.req_dir();
-            if decided_by_dir && dir == req_dir {
-                // The disowned bytes made this side the client (forged
-                // first data that looks like a request, on either side):
-                // emit what both sides started, decide the roles again from
-                // what comes next, as at a midstream start, and read the
-                // other side again from its start (its requests may have
-                // been read as responses). A response side's bytes never
-                // decide the roles alone: its restart keeps them (they rest
-                // on both sides only when neither looked like a request).
+            // The roles turned against the flow's (the server side's bytes
+            // were a request, the client side's not) rest on the client
+            // side's bytes being no request: a restart of either side
+            // decides them again (review round 10: the client's own
+            // request, its segments reordered at the pickup, against a
+            // forged server-side request line). Roles as the flow has them
+            // are not turned by a restart of the response side: its new
+            // bytes could only turn them on the strength of server-side
+            // bytes, which may be forged (and the request in progress
+            // would be cut, review round 7).
+            let turned = req_dir == Direction::ToClient;
+            if decided_by_dir && (dir == req_dir || turned) {
+                // The disowned bytes decided the roles: emit what both
+                // sides started, decide the roles again from what comes
+                // next, as at a midstream start, and read the other side
+                // again from its start (its requests may have been read as
+                // responses).
                 let mut cx = Cx {
                     limits,
                     stats: &mut *stats,

@@ -1955,3 +1955,36 @@ fn a_response_after_a_connect_2xx_kept_http_is_read() {
         .collect();
     assert_eq!(st, vec![(200, Some(0)), (404, Some(1)), (500, Some(2))]);
 }
+
+// Review round 10 (a helper, session 24).
+
+/// Review round 10. Forged server-side data that looks like a request turns
+/// the roles when the client's first captured bytes are no request; here
+/// they are no request only because the client's two segments were
+/// captured in reverse order (the attacker sends its own segments so). The
+/// server's ACK then restarts the client's side: its first bytes, which
+/// decided the roles together with the forged ones (`roles_rest_on` is
+/// `[true, true]`), are disowned, and the replay starts with a request
+/// line. `on_restart` promises that "roles the restarted side's first
+/// bytes decided are decided again", but it re-decides only when the
+/// restarted side is the request side: here the client's requests stay
+/// parsed as responses, and the attack is lost for as long as the client
+/// does not acknowledge the server's real bytes (no server-side restart).
+/// Expected: the roles are decided again after the restart (the replayed
+/// request line wins), and the attack is a request.
+#[test]
+fn a_restart_of_the_side_whose_non_request_turned_the_roles_decides_them_again() {
+    let attack_rest: &'static [u8] = b" /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n";
+    let r = run(&[
+        // The client's second segment, captured first: no request line.
+        C(attack_rest),
+        // Forged server-side first data: a request line.
+        S(b"GET /forged HTTP/1.1\r\nHost: h\r\n\r\n"),
+        // The server's ACK disowns the client's start; the replay.
+        RestartC,
+        C(b"GET"),
+        C(attack_rest),
+        C(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert_xss_request(&r);
+}
