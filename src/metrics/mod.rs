@@ -305,6 +305,7 @@ impl PipelineReport {
             data_after_rst
         );
         r!("specula_reassembly_rst_resumed_flows_total", rst_resumed);
+        r!("specula_reassembly_fin_resumed_flows_total", fin_resumed);
         r!("specula_reassembly_isn_corrected_total", isn_corrected);
         r!(
             "specula_reassembly_midstream_start_corrected_total",

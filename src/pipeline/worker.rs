@@ -1001,4 +1001,123 @@ mod tests {
         );
         assert!(st.midstream_stash_full >= 1);
     }
+
+    // Review round 10 (a helper, session 24).
+
+    /// A segment between 10.0.0.1:40000 and 10.0.0.2:80 with any flags.
+    fn flagged(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> TcpSegment<'_> {
+        TcpSegment {
+            flags: crate::decode::TcpFlags(flags),
+            ..ack_segment(from_client, seq, ack, payload)
+        }
+    }
+
+    /// Review round 10: two forged FINs, one from each side at its exact
+    /// next sequence number (the client's with a TTL too low to reach the
+    /// server; the server's goes towards the attacker itself), finish both
+    /// directions: the flow ends with `Fin` and lingers, and every data
+    /// segment during the linger is ignored as a late retransmission. The
+    /// server never saw a FIN and takes the attack sent right after, which
+    /// must still be inspected and reported (new data past a side's FIN is
+    /// real data, as after a believed RST). Shown on a flow with its
+    /// handshake and on one picked up midstream (both sides provisional).
+    #[test]
+    fn an_attack_after_two_forged_fins_is_reported() {
+        use crate::decode::TcpFlags as F;
+        for handshake in [true, false] {
+            let (mut w, _rx) = worker(65_536);
+            let (ci, si) = (1_000_000u32, 7_000_000u32);
+            let t0 = DEFAULT_START;
+            let plain: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+            let p = plain.len() as u32;
+            let n = NOT_FOUND.len() as u32;
+            let (c0, s0) = (ci, si);
+            if handshake {
+                w.segment(t0, &flagged(true, ci - 1, 0, F::SYN, b""));
+                w.segment(t0, &flagged(false, si - 1, ci, F::SYN | F::ACK, b""));
+                w.segment(t0, &ack_segment(true, ci, si, b""));
+            }
+            // An ordinary exchange first: both sides confirmed.
+            w.segment(t0, &ack_segment(true, c0, s0, plain));
+            w.segment(t0, &ack_segment(false, s0, c0 + p, NOT_FOUND));
+            w.segment(t0, &ack_segment(true, c0 + p, s0 + n, b""));
+            // The forged FINs.
+            w.segment(t0, &flagged(true, c0 + p, s0 + n, F::FIN | F::ACK, b""));
+            w.segment(
+                t0,
+                &flagged(false, s0 + n, c0 + p + 1, F::FIN | F::ACK, b""),
+            );
+            // The attack, on the connection the server still has open.
+            let t1 = Timestamp(t0.0 + 1_000_000);
+            w.segment(t1, &ack_segment(true, c0 + p, s0 + n, XSS_ATTACK));
+            w.segment(
+                t1,
+                &ack_segment(false, s0 + n, c0 + p + XSS_ATTACK.len() as u32, NOT_FOUND),
+            );
+            w.table.end_all(&mut w.ctx);
+            assert_xss_reported(&w);
+        }
+    }
+
+    /// Review round 10, end to end (see the HTTP test
+    /// `a_restart_of_the_side_whose_non_request_turned_the_roles_decides_them_again`):
+    /// a flow picked up midstream whose client sends its request's two
+    /// segments in reverse order, so that its first captured bytes are no
+    /// request line, and forges server-side first data that is one (a
+    /// made-up sequence number; it goes towards the attacker itself): the
+    /// roles turn. The server's ACK of the request restarts the client's
+    /// side, but the roles stay turned; the client never acknowledges the
+    /// server's real bytes (duplicate ACKs at the server's start, which the
+    /// server accepts), so no server-side restart reads it again. Expected:
+    /// the attack is reported.
+    #[test]
+    fn an_attack_reordered_behind_a_forged_server_request_line_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let plain: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let a = XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(true, ci + 3, si, &XSS_ATTACK[3..]));
+        w.segment(t0, &ack_segment(false, si.wrapping_sub(9000), ci, forged));
+        w.segment(t0, &ack_segment(true, ci, si, &XSS_ATTACK[..3]));
+        w.segment(t0, &ack_segment(false, si, ci + a, NOT_FOUND));
+        w.segment(t0, &ack_segment(true, ci + a, si, plain));
+        let p = plain.len() as u32;
+        w.segment(
+            t0,
+            &ack_segment(false, si + NOT_FOUND.len() as u32, ci + a + p, NOT_FOUND),
+        );
+        w.segment(t0, &ack_segment(true, ci + a + p, si, b""));
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.table.stats().midstream_start_corrected, 1);
+        assert_xss_reported(&w);
+    }
+
+    /// Review round 10, end to end (see the reassembly test
+    /// `a_forged_peer_ack_cannot_confirm_forged_first_data`): on a flow
+    /// picked up midstream, forged client first data at a made-up sequence
+    /// number (a TTL too low to reach the server) and a forged server pure
+    /// ACK of exactly it confirm the forged start; the real attack then
+    /// reads as old bytes and is never parsed, though the server
+    /// acknowledges and answers it. Expected: the attack is reported.
+    #[test]
+    fn an_attack_behind_forged_first_data_confirmed_by_a_forged_server_ack_is_reported() {
+        let (mut w, _rx) = worker(65_536);
+        let forged: &[u8] = b"GET /forged HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let f = ci.wrapping_add(1 << 30);
+        let a = XSS_ATTACK.len() as u32;
+        let t0 = DEFAULT_START;
+        w.segment(t0, &ack_segment(true, f, si, forged));
+        w.segment(t0, &ack_segment(false, si, f + forged.len() as u32, b""));
+        w.segment(t0, &ack_segment(true, ci, si, XSS_ATTACK));
+        w.segment(t0, &ack_segment(false, si, ci + a, NOT_FOUND));
+        w.segment(
+            t0,
+            &ack_segment(true, ci + a, si + NOT_FOUND.len() as u32, b""),
+        );
+        w.table.end_all(&mut w.ctx);
+        assert_xss_reported(&w);
+    }
 }

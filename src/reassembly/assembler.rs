@@ -108,6 +108,9 @@ pub(crate) struct Assembler {
     /// This direction sent a believed RST and the flow is held after it
     /// (kept by the flow table, see `Flow::reset` there).
     pub(crate) rst_held: bool,
+    /// Both directions finished and the flow is held (kept by the flow
+    /// table in the client's direction, see `Flow::closing` there).
+    pub(crate) fin_held: bool,
     /// Payload bytes the SYN that fixed the start carried (TCP Fast Open),
     /// saturated; 0 when no SYN fixed it.
     syn_len: u16,
@@ -122,6 +125,11 @@ pub(crate) struct Assembler {
     /// and the peer's ACK has not yet confirmed it (see the flow table's
     /// `Stash`).
     pub(crate) provisional: bool,
+    /// The start was fixed by this side's first data, whether confirmed
+    /// since or not: the peer's ACKs that confirmed it may have been forged
+    /// too, so bytes read as out of its range are still watched (see the
+    /// flow table's `Stash`). Kept through a restart.
+    pub(crate) midstream: bool,
 }
 
 impl Assembler {
@@ -135,6 +143,7 @@ impl Assembler {
         let mut fresh = Assembler {
             sent_syn: self.sent_syn,
             syn_doubt: self.syn_doubt,
+            midstream: self.midstream,
             ..Assembler::default()
         };
         fresh.start(seq);
@@ -276,6 +285,23 @@ impl Assembler {
 
     pub(crate) fn fin_seen(&self) -> bool {
         self.fin_plus_one != 0
+    }
+
+    /// Whether a segment at `seq` with `len` payload bytes carries bytes at
+    /// or past this direction's FIN: after a real FIN there are none, so
+    /// the FIN never reached the receiver (see the flow table's FIN hold).
+    /// Only bytes within `horizon` past the FIN count: a far-off number is
+    /// no continuation (another connection's, or forged).
+    pub(crate) fn past_fin(&self, seq: u32, len: usize, horizon: usize) -> bool {
+        let fin = i128::from(self.fin_plus_one) - 1;
+        let start = i128::from(self.next) + i128::from(self.rel(seq));
+        let end = start + len as i128;
+        self.fin_seen() && len > 0 && end > fin && start - fin <= horizon as i128
+    }
+
+    /// Forget the FIN (it was disproved by data past it, see [`Self::past_fin`]).
+    pub(crate) fn unfin(&mut self) {
+        self.fin_plus_one = 0;
     }
 
     /// Record a FIN carried by a segment at `seq` with `len` payload bytes.

@@ -548,6 +548,10 @@ pub struct ReassemblyStats {
     /// RST and were resumed with their state: the RST never reached the
     /// receiver, or was forged to blind a sensor.
     pub rst_resumed: u64,
+    /// Flows held after both FINs that sent data past a FIN and were
+    /// resumed with their state: the FIN never reached the receiver, or
+    /// was forged to blind a sensor.
+    pub fin_resumed: u64,
     /// Server SYN-ACKs that acknowledged another client ISN than the flow
     /// had started at (an earlier SYN forged with a made-up ISN, or re-sent
     /// with a new one): the client's side moved to the acknowledged start,

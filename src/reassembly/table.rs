@@ -11,7 +11,7 @@
 
 use ahash::AHashMap;
 
-use super::assembler::{Acct, Assembler, Deliver, CHUNK_OVERHEAD_BYTES, MAX_CHUNKS_PER_DIRECTION};
+use super::assembler::{Acct, Assembler, Deliver, MAX_CHUNKS_PER_DIRECTION};
 use super::seq::seq_diff;
 use super::{
     Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats, Reread,
@@ -84,9 +84,29 @@ struct Stash {
     full: bool,
     /// The last ACK that decided nothing (not looked at again).
     undecided: Option<u32>,
+    /// Where the side's segments read as old (below its start) begin. With
+    /// the copies full, an ACK below the start moves the side only past
+    /// that: the in-flight ACKs of a bulk upload picked up midstream
+    /// acknowledge bytes sent before the pickup, none of which were seen
+    /// (review round 10).
+    old_from: Option<u32>,
     /// The side is confirmed; the copies are kept for its peer's decision.
     kept: bool,
+    /// The side is confirmed and started midstream; the copies hold its
+    /// bytes read as out of its range (below its start, or far past what it
+    /// read), kept until the flow ends: the ACKs that confirmed it may have
+    /// been forged (a forged ACK of forged first data makes the real stream
+    /// read as old), and a later ACK of the peer that ends a run of them
+    /// starts the side again there (review round 10). Only the first
+    /// `KEPT_FOR_SILENT_PEER_BYTES`.
+    watched: bool,
 }
+
+/// What a copy costs besides its payload: its entry in the stash's vector,
+/// which may hold twice as many as it uses (it grows by doubling), and the
+/// allocator's rounding of the payload's box. Review round 10 found copies
+/// charged 64 bytes each while a one-byte copy took about three times that.
+pub(crate) const COPY_OVERHEAD_BYTES: usize = 2 * std::mem::size_of::<Copy>() + 16;
 
 /// One copied segment.
 #[derive(Debug)]
@@ -121,6 +141,12 @@ impl Stashes {
         self.to_server.charged() + self.to_client.charged()
     }
 
+    /// Either side holds watched copies (see [`Stash::watched`]).
+    fn watched(&self) -> bool {
+        (self.to_server.watched && !self.to_server.segments.is_empty())
+            || (self.to_client.watched && !self.to_client.segments.is_empty())
+    }
+
     /// The copies of the side sending in `dir`, to look at.
     fn get(&self, dir: Direction) -> &Stash {
         match dir {
@@ -133,7 +159,7 @@ impl Stashes {
 impl Stash {
     /// What the stash adds to the table's memcap.
     fn charged(&self) -> usize {
-        self.bytes + self.segments.len() * CHUNK_OVERHEAD_BYTES
+        self.bytes + self.segments.len() * COPY_OVERHEAD_BYTES
     }
 
     /// Drop the copies (a cap was reached); returns what they were charged.
@@ -191,6 +217,18 @@ fn uncharge_copies(buffered: &mut usize, stashed: &mut usize, charged: usize) {
     *stashed = stashed.saturating_sub(charged);
 }
 
+/// Whether a segment at `seq` with `len` bytes lies out of a started side's
+/// range: wholly below its start, or past what it read by more than one
+/// direction's buffer (see [`Stash::watched`]).
+fn outside(side: &Assembler, seq: u32, len: usize, config: &ReassemblyConfig) -> bool {
+    let from_start = side.since_start(seq);
+    let horizon = side
+        .next_offset()
+        .saturating_add(config.max_buffered_bytes_per_flow as u64);
+    from_start.saturating_add(len as i64) <= 0
+        || from_start.unsigned_abs() > horizon && from_start > 0
+}
+
 /// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
 /// by the peer's ACK. Not yet: unstarted, or provisional (see [`Stash`]).
 fn decided(side: &Assembler) -> bool {
@@ -238,6 +276,17 @@ impl<S> Flow<S> {
         self.to_server.rst_held = false;
         self.to_client.rst_held = false;
     }
+
+    /// Both directions finished, state kept for `closed_linger_ns` on the
+    /// `closing` list: a FIN with a TTL too low never reaches the receiver,
+    /// and two forged FINs (one each way: the server's goes towards the
+    /// attacker itself) would otherwise end our view of a connection the
+    /// server keeps open. Data past a side's FIN in that time disproves it
+    /// and resumes the flow (`fin_resumed`); otherwise it ends with `Fin`
+    /// and lingers. The mark is kept in the client's assembler (padding).
+    fn closing(&self) -> bool {
+        self.to_server.fin_held
+    }
 }
 
 // Entries are stored inline in the slab: a box per flow would cost an
@@ -270,6 +319,8 @@ impl<S> Body<S> {
     fn list_of(flow: &Flow<S>) -> Which {
         if flow.reset() {
             Which::Resetting
+        } else if flow.closing() {
+            Which::Closing
         } else {
             Which::Open
         }
@@ -369,6 +420,7 @@ impl List {
 enum Which {
     Open,
     Resetting,
+    Closing,
     Lingering,
 }
 
@@ -402,6 +454,9 @@ pub struct FlowTable<S> {
     open: List,
     /// Flows held after an RST (see [`Flow::reset`]), oldest first.
     resetting: List,
+    /// Flows whose two directions finished (see [`Flow::closing`]), oldest
+    /// first.
+    closing: List,
     lingering: List,
     /// Out-of-order bytes held by every assembler.
     buffered: usize,
@@ -417,13 +472,20 @@ pub struct FlowTable<S> {
 }
 
 /// Bytes of table memory that `n` entries can take: the slab (at most `n`
-/// slots, see [`Slab::push`]) and the index (a hashbrown table of
+/// slots, see [`Slab::push`]), a copies' box per entry, and the index (a hashbrown table of
 /// `next_power_of_two(n * 8 / 7)` buckets, each an entry plus a control byte).
 fn table_bytes<S>(n: usize) -> usize {
     let buckets = (n.saturating_mul(8) / 7).max(1).next_power_of_two();
-    n.saturating_mul(std::mem::size_of::<Slot<S>>())
+    n.saturating_mul(std::mem::size_of::<Slot<S>>() + STASHES_BOX_BYTES)
         .saturating_add(buckets.saturating_mul(std::mem::size_of::<(FlowKey, u32)>() + 1))
 }
+
+/// What the box of a flow's copies takes (see [`Stashes`]), besides the
+/// copies (charged to `memcap_bytes`): any flow may hold one (a flow picked
+/// up midstream does until both sides are decided), so a flood of such
+/// flows is bounded by `flow_memcap_bytes` like the slots themselves
+/// (review round 10 found the box charged nowhere).
+const STASHES_BOX_BYTES: usize = std::mem::size_of::<Stashes>() + 16;
 
 /// The largest entry count whose table fits in `memcap`, at most
 /// `max_flows` (at least 1 unless `max_flows` is 0).
@@ -457,6 +519,7 @@ impl<S: Default> FlowTable<S> {
             free: NIL,
             open: List::EMPTY,
             resetting: List::EMPTY,
+            closing: List::EMPTY,
             lingering: List::EMPTY,
             buffered: 0,
             stashed: 0,
@@ -492,6 +555,9 @@ impl<S: Default> FlowTable<S> {
                 match lingering {
                     None if which == Which::Resetting => {
                         self.on_reset_segment(idx, key, ts, seg, handler)
+                    }
+                    None if which == Which::Closing => {
+                        self.on_closing_segment(idx, key, ts, seg, handler)
                     }
                     None => self.on_flow_segment(idx, ts, seg, handler),
                     Some((false, _)) if flags.syn() && !flags.ack() && !flags.rst() => {
@@ -655,6 +721,9 @@ impl<S: Default> FlowTable<S> {
     /// budget, sparing the most recent one (the flow being fed). Flows held
     /// after an RST go first: they are most likely over.
     fn relieve<H: StreamHandler<S>>(&mut self, handler: &mut H) {
+        while handler.over_memcap() && self.closing.head != NIL {
+            self.end_flow(self.closing.head, EndReason::Fin, true, handler);
+        }
         while handler.over_memcap() && self.resetting.head != NIL {
             self.end_flow(self.resetting.head, EndReason::Rst, true, handler);
         }
@@ -678,6 +747,9 @@ impl<S: Default> FlowTable<S> {
         while self.resetting.head != NIL {
             self.end_flow(self.resetting.head, EndReason::Rst, false, handler);
         }
+        while self.closing.head != NIL {
+            self.end_flow(self.closing.head, EndReason::Fin, false, handler);
+        }
         while self.open.head != NIL {
             self.end_flow(self.open.head, EndReason::Shutdown, false, handler);
         }
@@ -686,15 +758,20 @@ impl<S: Default> FlowTable<S> {
         }
     }
 
-    /// Flows whose state is kept: open ones and those held after an RST
-    /// (lingering closed flows are not counted).
+    /// Flows whose state is kept: open ones and those held after an RST or
+    /// after both FINs (lingering closed flows are not counted).
     pub fn len(&self) -> usize {
-        self.open.len + self.resetting.len
+        self.open.len + self.resetting.len + self.closing.len
     }
 
     /// Flows held after an RST (see [`Flow::reset`]); counted in `len`.
     pub fn resetting(&self) -> usize {
         self.resetting.len
+    }
+
+    /// Flows held after both FINs (see [`Flow::closing`]); counted in `len`.
+    pub fn closing(&self) -> usize {
+        self.closing.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -729,6 +806,7 @@ impl<S: Default> FlowTable<S> {
         for (which, list) in [
             (Which::Open, &self.open),
             (Which::Resetting, &self.resetting),
+            (Which::Closing, &self.closing),
             (Which::Lingering, &self.lingering),
         ] {
             let (mut prev, mut at, mut n) = (NIL, list.head, 0usize);
@@ -830,6 +908,9 @@ impl<S: Default> FlowTable<S> {
             self.end_flow(head, EndReason::Rst, true, handler);
         }
         let linger = self.config.closed_linger_ns;
+        while let Some(head) = self.expired_head(Which::Closing, linger) {
+            self.end_flow(head, EndReason::Fin, true, handler);
+        }
         while let Some(head) = self.expired_head(Which::Lingering, linger) {
             self.remove(head);
         }
@@ -944,6 +1025,8 @@ impl<S: Default> FlowTable<S> {
         while self.map.len() >= cap {
             if self.lingering.head != NIL {
                 self.remove(self.lingering.head);
+            } else if self.closing.head != NIL {
+                self.end_flow(self.closing.head, EndReason::Fin, false, handler);
             } else if self.resetting.head != NIL {
                 self.end_flow(self.resetting.head, EndReason::Rst, false, handler);
             } else if self.open.head != NIL {
@@ -1003,6 +1086,8 @@ impl<S: Default> FlowTable<S> {
             return;
         };
         let was_on = Body::<S>::list_of(flow);
+        // A restarted side has no FIN (its copies may bring it again).
+        flow.to_server.fin_held = false;
         let Flow {
             info,
             state,
@@ -1238,6 +1323,42 @@ impl<S: Default> FlowTable<S> {
         };
         let flags = seg.flags;
 
+        if peer.midstream
+            && !peer.provisional
+            && flags.ack()
+            && !flags.syn()
+            && !flags.rst()
+            && stash
+                .as_ref()
+                .is_some_and(|st| !st.get(dir.reverse()).segments.is_empty())
+        {
+            // The peer's ACK on a confirmed midstream side, past what it
+            // read or below its start, ending a run of copied bytes that
+            // lie there too: the peer took bytes read as out of range, so
+            // the ACKs that confirmed the start were not the peer's (a
+            // forged ACK of forged first data). The side starts again at
+            // that run (see `Stash::watched`).
+            let at = peer.since_start(seg.ack);
+            let read = peer.next_offset();
+            if at < 0 || at.unsigned_abs() > read {
+                let horizon = self.config.max_buffered_bytes_per_flow as u64;
+                let beyond = |s: u32| {
+                    let from_start = peer.since_start(s);
+                    from_start < 0 || from_start.unsigned_abs() > read.saturating_add(horizon)
+                };
+                if let Some(copies) = stash.as_mut().map(|st| st.of(dir.reverse())) {
+                    if let Some(start) = copies.run_start(seg.ack).filter(|&s| beyond(s)) {
+                        let taken = std::mem::take(copies);
+                        uncharge_copies(acct.total, &mut self.stashed, taken.charged());
+                        return Some(Correction {
+                            dir: dir.reverse(),
+                            start,
+                            stash: taken,
+                        });
+                    }
+                }
+            }
+        }
         if peer.provisional && flags.ack() && !flags.syn() && !flags.rst() {
             // The peer's ACK on a side started by its own first data (see
             // `Stash`): the run of copied bytes it ends confirms the start
@@ -1255,9 +1376,11 @@ impl<S: Default> FlowTable<S> {
                 // so only a second, later one below it says the peer takes
                 // bytes read as old.
                 let at = peer.since_start(seg.ack);
-                let below_again = copies
-                    .undecided
-                    .is_some_and(|prev| peer.since_start(prev) < 0 && seq_diff(seg.ack, prev) > 0);
+                let seen_old = copies.old_from.is_some_and(|lo| seq_diff(seg.ack, lo) > 0);
+                let below_again = seen_old
+                    && copies.undecided.is_some_and(|prev| {
+                        peer.since_start(prev) < 0 && seq_diff(seg.ack, prev) > 0
+                    });
                 if at >= 0 && at.unsigned_abs() <= peer.next_offset() {
                     Some(peer.base())
                 } else if at >= 0 || below_again {
@@ -1297,7 +1420,7 @@ impl<S: Default> FlowTable<S> {
                 }
             }
         }
-        if stash.is_some() && decided(me) && decided(peer) {
+        if stash.as_ref().is_some_and(|st| !st.watched()) && decided(me) && decided(peer) {
             // Both sides decided: the copies' box goes too (with what a
             // confirmed side kept).
             if let Some(box_) = stash.take() {
@@ -1368,18 +1491,28 @@ impl<S: Default> FlowTable<S> {
             // peer's ACK says otherwise (see `Stash`).
             me.start(data_seq);
             me.provisional = true;
+            me.midstream = true;
         }
-        let copied =
-            me.provisional || (!decided(peer) && stash.as_ref().is_some_and(|st| st.get(dir).kept));
+        // A confirmed midstream side's bytes read as out of its range (below
+        // its start, or far past what it read): the ACKs that confirmed it
+        // may have been forged, and these may be the real stream (see
+        // `Stash::watched`).
+        let out_of_range = me.midstream
+            && !me.provisional
+            && !seg.payload.is_empty()
+            && outside(me, data_seq, seg.payload.len(), &self.config);
+        let kept = stash.as_ref().is_some_and(|st| st.get(dir).kept);
+        let copied = me.provisional || (!decided(peer) && kept) || out_of_range;
         if copied && (!seg.payload.is_empty() || flags.fin()) {
             let stashes = stash.get_or_insert_with(Box::default);
             let order = stashes.arrivals;
             let copies = stashes.of(dir);
-            let cost = seg.payload.len() + CHUNK_OVERHEAD_BYTES;
+            let cost = seg.payload.len() + COPY_OVERHEAD_BYTES;
             // Kept for a peer that has not spoken (an upload answered by
             // pure ACKs): only its first bytes, so that such flows cannot
             // pin the copies' budget (review round 9).
-            let cap = if me.provisional || peer.started() {
+            let watched_only = !me.provisional && (!kept || decided(peer));
+            let cap = if (me.provisional || peer.started()) && !watched_only {
                 self.config.max_buffered_bytes_per_flow
             } else {
                 self.config
@@ -1390,9 +1523,16 @@ impl<S: Default> FlowTable<S> {
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
                 && *acct.total + cost <= self.config.memcap_bytes
                 && self.stashed + cost <= copies_budget(&self.config);
+            if me.provisional && me.since_start(data_seq) < 0 && !seg.payload.is_empty() {
+                copies.old_from = Some(match copies.old_from {
+                    Some(lo) if seq_diff(lo, data_seq) <= 0 => lo,
+                    _ => data_seq,
+                });
+            }
             if copies.full {
                 // Decided on the peer's ACK number alone (see `Stash`).
             } else if fits {
+                copies.watched |= watched_only;
                 copies.bytes += seg.payload.len();
                 copies.segments.push(Copy {
                     order,
@@ -1448,9 +1588,114 @@ impl<S: Default> FlowTable<S> {
             }
         }
         if me.finished() && peer.finished() {
-            self.end_flow(idx, EndReason::Fin, true, handler);
+            self.close_flow(idx, handler);
         }
         None
+    }
+
+    /// Both directions of an open flow finished: hold it (see
+    /// [`Flow::closing`]), or end it when it was held after an RST or
+    /// nothing lingers.
+    fn close_flow<H: StreamHandler<S>>(&mut self, idx: u32, handler: &mut H) {
+        let now = self.now;
+        let which = match self.slab.get_mut(idx as usize) {
+            Some(Slot::Occupied(Node {
+                body: Body::Open(flow),
+                last_seen,
+                ..
+            })) => {
+                let which = Body::<S>::list_of(flow);
+                if which == Which::Open && self.config.closed_linger_ns > 0 {
+                    flow.to_server.fin_held = true;
+                    *last_seen = now;
+                }
+                which
+            }
+            _ => return,
+        };
+        match which {
+            Which::Closing => {}
+            Which::Open if self.config.closed_linger_ns > 0 => {
+                self.unlink(Which::Open, idx);
+                self.link_tail(Which::Closing, idx);
+            }
+            _ => self.end_flow(idx, EndReason::Fin, true, handler),
+        }
+    }
+
+    /// A segment of a flow held after both FINs (see [`Flow::closing`]).
+    fn on_closing_segment<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        key: FlowKey,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        handler: &mut H,
+    ) {
+        let flags = seg.flags;
+        let Some(Node {
+            body: Body::Open(flow),
+            ..
+        }) = self.node(idx)
+        else {
+            return;
+        };
+        let server = flow.info.server;
+        if flags.rst() {
+            // The connection is over either way; a forged RST must not end
+            // the hold early (the data after it would be lost).
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        if flags.syn() {
+            // As during an RST hold: only the server's SYN-ACK is a new
+            // connection on the 4-tuple (a SYN alone can be forged).
+            if flags.ack() && from(seg, server) {
+                self.end_flow(idx, EndReason::Fin, false, handler);
+                self.create(key, ts, seg, handler);
+            } else {
+                self.stats.ignored_segments += 1;
+            }
+            return;
+        }
+        let from_client = from(seg, flow.info.client);
+        let me = if from_client {
+            &flow.to_server
+        } else {
+            &flow.to_client
+        };
+        let horizon = self.config.max_buffered_bytes_per_flow;
+        if me.past_fin(seg.seq, seg.payload.len(), horizon) {
+            // Bytes where the FIN was, or just past it: it never reached
+            // the receiver. The flow goes on with its state.
+            self.stats.fin_resumed += 1;
+            if let Some(Slot::Occupied(Node {
+                body: Body::Open(flow),
+                ..
+            })) = self.slab.get_mut(idx as usize)
+            {
+                flow.to_server.fin_held = false;
+                if from_client {
+                    flow.to_server.unfin();
+                } else {
+                    flow.to_client.unfin();
+                }
+            }
+            self.unlink(Which::Closing, idx);
+            self.link_tail(Which::Open, idx);
+            self.on_flow_segment(idx, ts, seg, handler);
+            return;
+        }
+        if !seg.payload.is_empty() {
+            // A late retransmission, or far-off bytes: nothing to read.
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        // ACKs (they may still decide a midstream start) and FINs: fed
+        // without extending the hold.
+        if let Some(fix) = self.feed_flow(idx, ts, seg, handler) {
+            self.restart_from_stash(idx, ts, seg, fix, handler);
+        }
     }
 
     /// Flush an open flow, call `on_end` once, then keep it lingering (FIN,
@@ -1559,6 +1804,7 @@ impl<S: Default> FlowTable<S> {
         match which {
             Which::Open => &mut self.open,
             Which::Resetting => &mut self.resetting,
+            Which::Closing => &mut self.closing,
             Which::Lingering => &mut self.lingering,
         }
     }
