@@ -351,7 +351,10 @@ pub struct ReassemblySection {
     pub memcap_bytes: usize,
     /// Idle time (capture clock) after which a flow ends.
     pub idle_timeout_secs: u64,
-    /// How long an ended flow absorbs late retransmissions.
+    /// How long a flow whose two sides sent a FIN is held with its state
+    /// (data past a FIN resumes it: the FIN never reached the receiver),
+    /// then how long the ended flow absorbs late retransmissions (0: it
+    /// ends at once and nothing lingers).
     pub closed_linger_secs: u64,
     /// How long a flow whose RST was believed is held with its state, in
     /// case the RST never reached the server (0: it ends at once).

@@ -75,7 +75,18 @@
 //!   start; one past it moves the side to the ACK (the peer took other
 //!   bytes than a forged head below them); one below the start may be in
 //!   flight from before the pickup, so only a second, later one below it
-//!   moves the side there. Either loses what came before, not the rest of
+//!   moves the side there, and only past the first byte of a segment of
+//!   that side read as old (a bulk upload picked up midstream shows such
+//!   in-flight ACKs of bytes sent before the pickup, none of them seen).
+//!   The peer's ACKs can be forged too (a forged ACK of forged first data
+//!   confirms it): a side started by its own data stays watched once
+//!   confirmed. Its segments read as out of its range (below its start, or
+//!   past what it read by more than one direction's buffer) are copied
+//!   (its first 64 KiB of them, within the copies' budget), and a later
+//!   ACK of the peer outside what was read that ends a run of them starts
+//!   the side again there, as a correction (no real receiver acknowledges
+//!   below an ACK it already sent, so one of the two was forged; the bytes
+//!   read before stay read). Either loses what came before, not the rest of
 //!   the connection. A believed RST from a provisional side holds the flow
 //!   as usual, but any later data of that side resumes it (it may be the
 //!   real stream); a FIN from before its start is not taken (it may end the
@@ -169,11 +180,25 @@
 //!
 //! # Ends
 //! - FIN: data up to the FIN is delivered as it completes; when both
-//!   directions have delivered everything up to their FIN the flow ends with
-//!   [`EndReason::Fin`]. A flow with one FIN that then goes idle also ends
-//!   with `Fin` (and counts `flows_timed_out`). The first FIN of a direction
-//!   fixes its end; bytes sent after it are still handed on (a receiver would
-//!   drop them, but showing them can only add detections, not hide any).
+//!   directions have delivered everything up to their FIN the flow is held
+//!   with its state for `closed_linger_ns` (5 s, on its own list), then
+//!   ends with [`EndReason::Fin`] and lingers. A FIN with a TTL too low
+//!   never reaches the receiver, and two forged FINs, one each way (the
+//!   server's goes towards the attacker itself), would otherwise end our
+//!   view of a connection the server keeps open: data at or just past a
+//!   side's FIN (within one direction's buffer) during the hold disproves
+//!   that FIN and resumes the flow with its state (`fin_resumed`), so a
+//!   request split around forged FINs stays whole (review round 10). RSTs
+//!   and SYNs do not end the hold, the server's SYN-ACK of a new connection
+//!   on the 4-tuple does (as after an RST); other data is a late
+//!   retransmission and ignored. Held flows give way first when room is
+//!   needed. A flow with one FIN that then goes idle ends with `Fin` (and
+//!   counts `flows_timed_out`). The first FIN of a direction fixes its end;
+//!   bytes sent after it are still handed on (a receiver would drop them,
+//!   but showing them can only add detections, not hide any). Known limit:
+//!   an attacker who waits out the hold (5 s without a byte) splits the
+//!   request; what follows lingers ignored for `closed_linger_ns` more, then
+//!   is picked up as a new midstream flow.
 //! - RST: believed when its sequence number is exactly the next expected
 //!   byte of its direction (one more after a FIN), or that direction is
 //!   unknown; otherwise it is ignored (`ignored_segments`), as RFC 5961
@@ -492,8 +517,10 @@ pub struct ReassemblyConfig {
     pub memcap_bytes: usize,
     /// A flow with no packet for this long (capture time) ends with `IdleTimeout`.
     pub idle_timeout_ns: u64,
-    /// A flow that ended with FIN/RST is kept this long to absorb late
-    /// retransmissions without creating a new midstream flow.
+    /// A flow whose two sides sent a FIN is held with its state this long
+    /// (capture time: data past a FIN resumes it), then, like a flow that
+    /// ended with an RST, kept as long again to absorb late retransmissions
+    /// without creating a new midstream flow. 0: ends at once, no linger.
     pub closed_linger_ns: u64,
     /// A flow whose RST was believed is held with its state this long
     /// (capture time), in case the RST never reached the receiver: new data
