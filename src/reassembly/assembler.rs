@@ -293,7 +293,8 @@ impl Assembler {
     /// Only bytes within `horizon` past the FIN count: a far-off number is
     /// no continuation (another connection's, or forged).
     pub(crate) fn past_fin(&self, seq: u32, len: usize, horizon: usize) -> bool {
-        let fin = i128::from(self.fin_plus_one) - 1;
+        // Bytes past what was read disprove it as well (review round 11).
+        let fin = (i128::from(self.fin_plus_one) - 1).max(i128::from(self.next));
         let start = i128::from(self.next) + i128::from(self.rel(seq));
         let end = start + len as i128;
         self.fin_seen() && len > 0 && end > fin && start - fin <= horizon as i128
@@ -306,11 +307,20 @@ impl Assembler {
 
     /// Record a FIN carried by a segment at `seq` with `len` payload bytes.
     /// The first FIN wins (a real receiver would not accept a second one).
+    /// A FIN before bytes already read is not taken: a real sender sends
+    /// nothing after its FIN, and one forged far below them would finish
+    /// the side at once (review round 11).
     pub(crate) fn set_fin(&mut self, seq: u32, len: usize) {
-        if !self.fin_seen() {
-            let end = self.rel(seq).saturating_add(len as i64);
+        let end = self.rel(seq).saturating_add(len as i64);
+        if !self.fin_seen() && end >= 0 {
             self.fin_plus_one = self.abs(end).saturating_add(1);
         }
+    }
+
+    /// Stream offset of `seq` (64 bits: a side that read more than 2 GiB
+    /// still places it right), which may be negative: before offset 0.
+    pub(crate) fn offset_of(&self, seq: u32) -> i128 {
+        i128::from(self.next) + i128::from(self.rel(seq))
     }
 
     /// Feed the payload of one segment whose first byte has sequence `seq`.

@@ -186,9 +186,13 @@
 //!   never reaches the receiver, and two forged FINs, one each way (the
 //!   server's goes towards the attacker itself), would otherwise end our
 //!   view of a connection the server keeps open: data at or just past a
-//!   side's FIN (within one direction's buffer) during the hold disproves
-//!   that FIN and resumes the flow with its state (`fin_resumed`), so a
-//!   request split around forged FINs stays whole (review round 10). RSTs
+//!   side's FIN, or past what the side read (within one direction's
+//!   buffer), during the hold disproves that FIN and resumes the flow with
+//!   its state (`fin_resumed`), so a request split around forged FINs stays
+//!   whole (review round 10); so does any data of a provisional side (it
+//!   may be the real stream behind forged first data that carried a FIN,
+//!   round 11). A FIN before bytes the side already read is not taken (a
+//!   real sender sends nothing after it). RSTs
 //!   and SYNs do not end the hold, the server's SYN-ACK of a new connection
 //!   on the 4-tuple does (as after an RST); other data is a late
 //!   retransmission and ignored. Held flows give way first when room is

@@ -221,12 +221,11 @@ fn uncharge_copies(buffered: &mut usize, stashed: &mut usize, charged: usize) {
 /// range: wholly below its start, or past what it read by more than one
 /// direction's buffer (see [`Stash::watched`]).
 fn outside(side: &Assembler, seq: u32, len: usize, config: &ReassemblyConfig) -> bool {
-    let from_start = side.since_start(seq);
-    let horizon = side
-        .next_offset()
-        .saturating_add(config.max_buffered_bytes_per_flow as u64);
-    from_start.saturating_add(len as i64) <= 0
-        || from_start.unsigned_abs() > horizon && from_start > 0
+    // Stream offsets, not distances from the start (which wrap past 2 GiB:
+    // review round 11).
+    let at = side.offset_of(seq);
+    let horizon = i128::from(side.next_offset()) + config.max_buffered_bytes_per_flow as i128;
+    at + len as i128 <= 0 || at > horizon
 }
 
 /// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
@@ -1338,13 +1337,15 @@ impl<S: Default> FlowTable<S> {
             // the ACKs that confirmed the start were not the peer's (a
             // forged ACK of forged first data). The side starts again at
             // that run (see `Stash::watched`).
-            let at = peer.since_start(seg.ack);
-            let read = peer.next_offset();
-            if at < 0 || at.unsigned_abs() > read {
-                let horizon = self.config.max_buffered_bytes_per_flow as u64;
+            // Stream offsets (64 bits: past 2 GiB a distance from the start
+            // wraps, review round 11).
+            let at = peer.offset_of(seg.ack);
+            let read = i128::from(peer.next_offset());
+            if at < 0 || at > read {
+                let horizon = self.config.max_buffered_bytes_per_flow as i128;
                 let beyond = |s: u32| {
-                    let from_start = peer.since_start(s);
-                    from_start < 0 || from_start.unsigned_abs() > read.saturating_add(horizon)
+                    let from_start = peer.offset_of(s);
+                    from_start < 0 || from_start > read + horizon
                 };
                 if let Some(copies) = stash.as_mut().map(|st| st.of(dir.reverse())) {
                     if let Some(start) = copies.run_start(seg.ack).filter(|&s| beyond(s)) {
@@ -1665,7 +1666,12 @@ impl<S: Default> FlowTable<S> {
             &flow.to_client
         };
         let horizon = self.config.max_buffered_bytes_per_flow;
-        if me.past_fin(seg.seq, seg.payload.len(), horizon) {
+        // A provisional side's data resumes the flow even when it reads as
+        // old, as in the RST hold: it may be the real stream behind forged
+        // first data (with a forged FIN), and its copies go to the peer's
+        // ACK (review round 11).
+        let provisional_data = me.provisional && !seg.payload.is_empty();
+        if provisional_data || me.past_fin(seg.seq, seg.payload.len(), horizon) {
             // Bytes where the FIN was, or just past it: it never reached
             // the receiver. The flow goes on with its state.
             self.stats.fin_resumed += 1;

@@ -2365,3 +2365,188 @@ fn a_forged_peer_ack_cannot_confirm_forged_first_data() {
         t.t.stats()
     );
 }
+
+// ---------------------------------------------------------------------
+// Review round 11 (helper session 24b).
+// ---------------------------------------------------------------------
+
+/// Whether `needle` was ever delivered in one direction of one flow, also
+/// before a restart of that direction (bytes delivered then were handed to
+/// the parser and inspected).
+fn ever_delivered(t: &T, needle: &[u8]) -> bool {
+    let mut streams: HashMap<(u64, bool), Vec<u8>> = HashMap::new();
+    for e in &t.r.events {
+        if let Ev::Data { id, dir, bytes, .. } = e {
+            streams
+                .entry((*id, *dir == ToServer))
+                .or_default()
+                .extend_from_slice(bytes);
+        }
+    }
+    streams
+        .values()
+        .any(|s| s.windows(needle.len()).any(|w| w == needle))
+}
+
+/// Review round 11, FIN hold. The client has sent more than one
+/// direction's buffer (`max_buffered_bytes_per_flow`, 1 MiB) on a keep-alive
+/// connection (an upload to a harmless URL). It then forges a FIN whose
+/// sequence number lies 1.5 MiB *below* what it has sent (a TTL too low to
+/// reach the server), and a FIN from the server towards itself. A FIN below
+/// what was delivered finishes the side at once, and the flow is held after
+/// both FINs; the real next request, at the client's next sequence number,
+/// lies more than a buffer past that (bogus) FIN, so `past_fin` says it is
+/// far-off data and the hold ignores it. The server took it.
+/// Expected: the request at the next byte of the client's stream resumes
+/// the held flow and is read (a FIN below bytes already delivered is no
+/// real end of the stream: a real sender never sends data before its FIN
+/// after it).
+#[test]
+fn a_forged_fin_far_below_the_read_bytes_does_not_blind_the_hold() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    let body = vec![b'a'; 1_600_000];
+    let head: &[u8] = b"POST /upload HTTP/1.1\r\nContent-Length: 1600000\r\n\r\n";
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, head));
+    let mut seq = CI + 1 + head.len() as u32;
+    for chunk in body.chunks(100_000) {
+        t.feed(2, seg(C, SV, seq, SI + 1, ACK, chunk));
+        seq += chunk.len() as u32;
+    }
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    t.feed(3, seg(SV, C, SI + 1, seq, ACK, resp));
+    let srv_next = SI + 1 + resp.len() as u32;
+    // The forged FINs: the client's 1.5 MiB below its next byte, the
+    // server's at its next byte.
+    t.feed(4, seg(C, SV, seq - 1_500_000, srv_next, ACK | FIN, b""));
+    t.feed(4, seg(SV, C, srv_next, seq, ACK | FIN, b""));
+    // The real next request, at the client's next byte; the server takes
+    // it and answers.
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(5, seg(C, SV, seq, srv_next, ACK, attack));
+    t.feed(
+        6,
+        seg(
+            SV,
+            C,
+            srv_next,
+            seq + attack.len() as u32,
+            ACK,
+            b"HTTP/1.1 404",
+        ),
+    );
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the request the server took was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Review round 11, FIN hold against a provisional side. A midstream flow
+/// (the attacker waited out an RST hold, or the sensor started late): the
+/// client's first data is forged 2^30 ahead of its real stream and carries
+/// a FIN, so the real request reads as old; a forged server FIN (no ACK:
+/// it decides nothing) finishes the server's side. Both sides finished:
+/// the flow is held, and the hold ignores every data segment that is not
+/// at or just past a FIN, so the real request, read as old behind the
+/// forged start, is neither read nor copied for the server's ACK to decide
+/// on (the RST hold lets any data of a provisional side resume the flow for
+/// that reason). The server's ACK of the real request then ends no run of
+/// copies and decides nothing.
+/// Expected: the request the server acknowledged is read (data of a
+/// provisional side in the hold is at least copied, or resumes the flow).
+#[test]
+fn a_fin_hold_on_forged_first_data_does_not_hide_the_real_request() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(1, seg(C, SV, forged, SI, ACK | FIN, head));
+    t.feed(1, seg(SV, C, SI, 0, FIN, b""));
+    assert_eq!(t.t.closing(), 1, "held after both FINs");
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, CI, SI, ACK, attack));
+    // The server's real ACK of the real request.
+    t.feed(3, seg(SV, C, SI + 1, CI + attack.len() as u32, ACK, b""));
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the acknowledged request was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Counts restarts and bytes only (a 2 GiB stream must not be recorded).
+#[derive(Default)]
+struct Counting {
+    restarts: usize,
+    bytes: [u64; 2],
+    gaps: u64,
+}
+
+impl StreamHandler<usize> for Counting {
+    fn on_data(&mut self, _: &FlowInfo, _: &mut usize, dir: Direction, _: Timestamp, d: &[u8]) {
+        self.bytes[usize::from(dir == ToClient)] += d.len() as u64;
+    }
+    fn on_gap(&mut self, _: &FlowInfo, _: &mut usize, _: Direction, len: u64) {
+        self.gaps += len;
+    }
+    fn on_restart(&mut self, _: &FlowInfo, _: &mut usize, _: Direction) -> Reread {
+        self.restarts += 1;
+        Reread::Restarted
+    }
+    fn on_end(&mut self, _: &FlowInfo, _: &mut usize, _: EndReason) {}
+}
+
+/// Review round 11, watched copies, benign. A long download picked up
+/// midstream (the sensor started while it ran): both starts are confirmed
+/// by real ACKs, then the server sends more than 2 GiB in order, each
+/// segment acknowledged. `outside()` and the watched check measure a
+/// segment and an ACK from the side's start with a signed 32-bit distance
+/// (`since_start`), so past 2^31 bytes every new segment reads as "below
+/// its start": it is copied as watched, and the client's next ACK ("below
+/// the start", ending a run of those copies) restarts the server's side in
+/// place (`midstream_start_corrected`, `on_restart`: the HTTP parser of the
+/// response starts afresh in the middle of the body), again every 2 GiB.
+/// Expected: no restart and no copies for an ordinary in-order stream.
+#[test]
+fn a_midstream_download_past_2_gib_is_not_restarted() {
+    let mut t: FlowTable<usize> = FlowTable::new(ReassemblyConfig::default());
+    let mut h = Counting::default();
+    let req: &[u8] = b"GET /big.iso HTTP/1.1\r\nHost: a\r\n\r\n";
+    t.process(Timestamp(1), &seg(C, SV, CI, SI, ACK, req), &mut h);
+    let cnext = CI + req.len() as u32;
+    let chunk = vec![b'b'; 1 << 20];
+    let mut s = SI;
+    let total: u64 = (1 << 31) + (8 << 20);
+    let mut sent = 0u64;
+    let mut ts = 2u64;
+    while sent < total {
+        // 1 MiB segments up to near 2 GiB (fast), then TSO-sized ones.
+        let len = if sent < (1 << 31) - (2 << 20) {
+            chunk.len()
+        } else {
+            16 << 10
+        };
+        let data = &chunk[..len];
+        t.process(Timestamp(ts), &seg(SV, C, s, cnext, ACK, data), &mut h);
+        s = s.wrapping_add(len as u32);
+        sent += len as u64;
+        t.process(Timestamp(ts), &seg(C, SV, cnext, s, ACK, b""), &mut h);
+        ts += 1000;
+    }
+    assert_eq!(t.check_consistency(), Ok(()));
+    assert_eq!(
+        (
+            h.restarts,
+            t.stats().midstream_start_corrected,
+            t.buffered_bytes()
+        ),
+        (0, 0, 0),
+        "an in-order download was restarted or copied: {:?}",
+        t.stats()
+    );
+    // Each byte once.
+    assert_eq!(h.bytes[1], total);
+    t.end_all(&mut h);
+}
