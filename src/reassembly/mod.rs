@@ -86,7 +86,12 @@
 //!   ACK of the peer outside what was read that ends a run of them starts
 //!   the side again there, as a correction (no real receiver acknowledges
 //!   below an ACK it already sent, so one of the two was forged; the bytes
-//!   read before stay read). Either loses what came before, not the rest of
+//!   read before stay read). Known limits: a client that forges the
+//!   server's ACKs can move its side back and forth between runs it sent,
+//!   each move a counted correction, so that a request read across two
+//!   moves is read in two parts; past the watched copies' 64 KiB (the
+//!   attacker can fill them with bytes out of range first) a forged ACK
+//!   of forged first data settles the start as before. Either loses what came before, not the rest of
 //!   the connection. A believed RST from a provisional side holds the flow
 //!   as usual, but any later data of that side resumes it (it may be the
 //!   real stream); a FIN from before its start is not taken (it may end the
