@@ -618,20 +618,7 @@ impl<S: Default> FlowTable<S> {
     ) {
         let flags = seg.flags;
         if flags.syn() && !flags.rst() {
-            // A new connection on the 4-tuple ends the hold, but only once
-            // the server accepts it: a SYN alone can be forged like the RST
-            // (a TTL too low, a made-up ISN), and a new flow started from it
-            // would take the rest of the old connection for retransmissions.
-            let server = self.node(idx).and_then(|n| match &n.body {
-                Body::Open(flow) => Some(flow.info.server),
-                Body::Lingering { .. } => None,
-            });
-            if flags.ack() && server.is_some_and(|s| from(seg, s)) {
-                self.end_flow(idx, EndReason::Rst, false, handler);
-                self.create(key, ts, seg, handler);
-            } else {
-                self.stats.ignored_segments += 1;
-            }
+            self.syn_on_held_flow(idx, key, ts, seg, EndReason::Rst, handler);
             return;
         }
         match self.held_segment(idx, seg) {
@@ -662,6 +649,33 @@ impl<S: Default> FlowTable<S> {
         self.unlink(Which::Resetting, idx);
         self.link_tail(Which::Open, idx);
         self.on_flow_segment(idx, ts, seg, handler);
+    }
+
+    /// A SYN on a flow held after an RST or both FINs. A new connection on
+    /// the 4-tuple ends the hold, but only once the server accepts it: a
+    /// SYN alone can be forged like the RST or the FINs (a TTL too low, a
+    /// made-up ISN), and a new flow started from it would take the rest of
+    /// the old connection for retransmissions. The server's SYN-ACK ends
+    /// the held flow with `reason` and starts the new one.
+    fn syn_on_held_flow<H: StreamHandler<S>>(
+        &mut self,
+        idx: u32,
+        key: FlowKey,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        reason: EndReason,
+        handler: &mut H,
+    ) {
+        let server = self.node(idx).and_then(|n| match &n.body {
+            Body::Open(flow) => Some(flow.info.server),
+            Body::Lingering { .. } => None,
+        });
+        if seg.flags.ack() && server.is_some_and(|s| from(seg, s)) {
+            self.end_flow(idx, reason, false, handler);
+            self.create(key, ts, seg, handler);
+        } else {
+            self.stats.ignored_segments += 1;
+        }
     }
 
     /// Whether `seg` comes from the side that sent the RST with a FIN or
@@ -1641,7 +1655,6 @@ impl<S: Default> FlowTable<S> {
         else {
             return;
         };
-        let server = flow.info.server;
         if flags.rst() {
             // The connection is over either way; a forged RST must not end
             // the hold early (the data after it would be lost).
@@ -1649,14 +1662,7 @@ impl<S: Default> FlowTable<S> {
             return;
         }
         if flags.syn() {
-            // As during an RST hold: only the server's SYN-ACK is a new
-            // connection on the 4-tuple (a SYN alone can be forged).
-            if flags.ack() && from(seg, server) {
-                self.end_flow(idx, EndReason::Fin, false, handler);
-                self.create(key, ts, seg, handler);
-            } else {
-                self.stats.ignored_segments += 1;
-            }
+            self.syn_on_held_flow(idx, key, ts, seg, EndReason::Fin, handler);
             return;
         }
         let from_client = from(seg, flow.info.client);
