@@ -228,6 +228,50 @@ fn outside(side: &Assembler, seq: u32, len: usize, config: &ReassemblyConfig) ->
     at + len as i128 <= 0 || at > horizon
 }
 
+/// The copies of a side whose start is settled go, except, for a side
+/// started midstream, those out of its range: they stay watched (see
+/// [`Stash::watched`]; the newest, within the caps). Copies made before a
+/// forged ACK confirmed forged first data hold the real request, read as
+/// old (review round 12).
+fn keep_watched(
+    copies: &mut Stash,
+    side: &Assembler,
+    config: &ReassemblyConfig,
+    total: &mut usize,
+    stashed: &mut usize,
+) {
+    let mut taken = std::mem::take(copies);
+    uncharge_copies(total, stashed, taken.charged());
+    if !side.midstream || taken.full {
+        return;
+    }
+    taken
+        .segments
+        .retain(|c| !c.data.is_empty() && outside(side, c.seq, c.data.len(), config));
+    let cap = config
+        .max_buffered_bytes_per_flow
+        .min(KEPT_FOR_SILENT_PEER_BYTES);
+    taken.bytes = taken.segments.iter().map(|c| c.data.len()).sum();
+    while taken.bytes > cap && !taken.segments.is_empty() {
+        let old = taken.segments.remove(0);
+        taken.bytes -= old.data.len();
+    }
+    if taken.segments.is_empty() {
+        return;
+    }
+    taken.segments.shrink_to_fit();
+    let cost = taken.charged();
+    if *total + cost <= config.memcap_bytes && *stashed + cost <= copies_budget(config) {
+        taken.watched = true;
+        taken.kept = false;
+        taken.undecided = None;
+        taken.old_from = None;
+        *total += cost;
+        *stashed += cost;
+        *copies = taken;
+    }
+}
+
 /// A side whose start is settled: fixed by a SYN, or confirmed (or moved)
 /// by the peer's ACK. Not yet: unstarted, or provisional (see [`Stash`]).
 fn decided(side: &Assembler) -> bool {
@@ -1161,6 +1205,9 @@ impl<S: Default> FlowTable<S> {
         let mut mine = fix.stash;
         mine.segments
             .retain(|c| i64::from(seq_diff(c.seq, seg.ack)) <= horizon);
+        // They may be kept (`keep_copies`), charged by count: the room of
+        // those dropped goes (review round 12).
+        mine.segments.shrink_to_fit();
         let ours = mine.segments.iter().map(|c| (c, sender, receiver));
         let mut copies: Vec<_> = match &theirs {
             None => ours.collect(),
@@ -1429,17 +1476,28 @@ impl<S: Default> FlowTable<S> {
                         copies.kept = true;
                         copies.undecided = None;
                     } else {
-                        let taken = std::mem::take(copies);
-                        uncharge_copies(acct.total, &mut self.stashed, taken.charged());
+                        keep_watched(copies, peer, &self.config, acct.total, &mut self.stashed);
                     }
                 }
             }
         }
         if stash.as_ref().is_some_and(|st| !st.watched()) && decided(me) && decided(peer) {
             // Both sides decided: the copies' box goes too (with what a
-            // confirmed side kept).
-            if let Some(box_) = stash.take() {
-                uncharge_copies(acct.total, &mut self.stashed, box_.charged());
+            // confirmed side kept), unless copies out of a side's range
+            // stay watched.
+            if let Some(mut box_) = stash.take() {
+                keep_watched(
+                    box_.of(dir),
+                    me,
+                    &self.config,
+                    acct.total,
+                    &mut self.stashed,
+                );
+                let theirs = box_.of(dir.reverse());
+                keep_watched(theirs, peer, &self.config, acct.total, &mut self.stashed);
+                if box_.watched() {
+                    *stash = Some(box_);
+                }
             }
         }
 
@@ -1534,17 +1592,41 @@ impl<S: Default> FlowTable<S> {
                     .max_buffered_bytes_per_flow
                     .min(KEPT_FOR_SILENT_PEER_BYTES)
             };
-            let fits = copies.bytes + seg.payload.len() <= cap
+            let mut fits = copies.bytes + seg.payload.len() <= cap
                 && copies.segments.len() < MAX_CHUNKS_PER_DIRECTION
                 && *acct.total + cost <= self.config.memcap_bytes
                 && self.stashed + cost <= copies_budget(&self.config);
+            let mut skip = false;
+            if !fits && !copies.full && watched_only && seg.payload.len() <= cap {
+                // Watched copies keep the newest: bytes sent first (junk
+                // out of range) must not push the real request out, nor
+                // end the watch (review round 12). The oldest go.
+                while !copies.segments.is_empty()
+                    && (copies.bytes + seg.payload.len() > cap
+                        || copies.segments.len() >= MAX_CHUNKS_PER_DIRECTION)
+                {
+                    let old = copies.segments.remove(0);
+                    copies.bytes -= old.data.len();
+                    let freed = old.data.len() + COPY_OVERHEAD_BYTES;
+                    uncharge_copies(acct.total, &mut self.stashed, freed);
+                }
+                fits = copies.bytes + seg.payload.len() <= cap
+                    && *acct.total + cost <= self.config.memcap_bytes
+                    && self.stashed + cost <= copies_budget(&self.config);
+                if !fits {
+                    // Over the memcap or the copies' budget: this one is not
+                    // watched; the next may be.
+                    acct.stats.midstream_stash_full += 1;
+                    skip = true;
+                }
+            }
             if me.provisional && me.since_start(data_seq) < 0 && !seg.payload.is_empty() {
                 copies.old_from = Some(match copies.old_from {
                     Some(lo) if seq_diff(lo, data_seq) <= 0 => lo,
                     _ => data_seq,
                 });
             }
-            if copies.full {
+            if copies.full || skip {
                 // Decided on the peer's ACK number alone (see `Stash`).
             } else if fits {
                 copies.watched |= watched_only;
@@ -1676,7 +1758,11 @@ impl<S: Default> FlowTable<S> {
         // old, as in the RST hold: it may be the real stream behind forged
         // first data (with a forged FIN), and its copies go to the peer's
         // ACK (review round 11).
-        let provisional_data = me.provisional && !seg.payload.is_empty();
+        // So does a watched side's data out of its range (round 12: the
+        // forged first data was confirmed by a forged ACK).
+        let provisional_data = !seg.payload.is_empty()
+            && (me.provisional
+                || me.midstream && outside(me, seg.seq, seg.payload.len(), &self.config));
         if provisional_data || me.past_fin(seg.seq, seg.payload.len(), horizon) {
             // Bytes where the FIN was, or just past it: it never reached
             // the receiver. The flow goes on with its state.
@@ -1990,6 +2076,90 @@ mod tests {
                 prop_assert_eq!(t.check_consistency(), Ok(()));
             }
         }
+    }
+
+    /// Review round 12, copy accounting (written in this module: it needs
+    /// the stash's vector). `COPY_OVERHEAD_BYTES` charges each copy twice
+    /// its vector entry on the ground that the vector grows by doubling,
+    /// but `restart_from_stash` drops the copies far past the ACK with
+    /// `retain` (which never shrinks the vector) and `keep_copies` keeps
+    /// the rest, charged by their count. Scenario (all forgeable, one flow
+    /// per 4-tuple, none of it decided afterwards): midstream client first
+    /// data 2^30 ahead, 1,022 more forged one-byte segments after it, the
+    /// real request, and a (forged or real) server pure ACK of the request:
+    /// the client side restarts, one copy is kept for the silent server,
+    /// in a vector with room for 1,024 (about 40 KiB), charged ~100 bytes.
+    /// Over the ~233,000 flows `flow_memcap_bytes` allows, that is ~9 GiB
+    /// beyond `memcap_bytes`. Expected: what a flow's copies hold on the
+    /// heap (the vector's capacity plus the payloads) stays within twice
+    /// what they are charged (e.g. `shrink_to_fit` after `retain`, or
+    /// charge the capacity).
+    #[test]
+    fn copies_kept_after_a_restart_are_charged_their_vector() {
+        use crate::reassembly::{EndReason, FlowInfo};
+        use std::net::{IpAddr, Ipv4Addr};
+        struct Quiet;
+        impl StreamHandler<()> for Quiet {
+            fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, _: &[u8]) {}
+            fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
+            fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
+            fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) -> Reread {
+                Reread::Restarted
+            }
+        }
+        let mut t: FlowTable<()> = FlowTable::new(ReassemblyConfig::default());
+        let mut h = Quiet;
+        let c = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let s = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| TcpSegment {
+            src: if from_client { c } else { s },
+            dst: if from_client { s } else { c },
+            src_port: if from_client { 40000 } else { 80 },
+            dst_port: if from_client { 80 } else { 40000 },
+            seq,
+            ack,
+            flags: TcpFlags(TcpFlags::ACK),
+            window: 65535,
+            payload,
+            tunnel: 0,
+        };
+        let (ci, si) = (1000u32, 5000u32);
+        let forged = ci.wrapping_add(1 << 30);
+        for i in 0..(MAX_CHUNKS_PER_DIRECTION as u32 - 1) {
+            t.process(Timestamp(1), &mk(true, forged + i, si, b"x"), &mut h);
+        }
+        let req: &'static [u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+        t.process(Timestamp(2), &mk(true, ci, si, req), &mut h);
+        t.process(
+            Timestamp(3),
+            &mk(false, si, ci + req.len() as u32, b""),
+            &mut h,
+        );
+        assert_eq!(t.stats().midstream_start_corrected, 1);
+        assert_eq!(t.check_consistency(), Ok(()));
+        for i in 0..t.slab.len() {
+            let Some(Slot::Occupied(Node {
+                body: Body::Open(flow),
+                ..
+            })) = t.slab.get(i)
+            else {
+                continue;
+            };
+            let Some(st) = flow.stash.as_ref() else {
+                continue;
+            };
+            for side in [&st.to_server, &st.to_client] {
+                let held = side.segments.capacity() * std::mem::size_of::<Copy>() + side.bytes;
+                assert!(
+                    held <= 2 * side.charged(),
+                    "copies hold {held} bytes on the heap, charged {} ({} copies, room for {})",
+                    side.charged(),
+                    side.segments.len(),
+                    side.segments.capacity()
+                );
+            }
+        }
+        t.end_all(&mut h);
     }
 
     /// The module docs promise a small per-flow footprint; keep it honest.

@@ -2550,3 +2550,154 @@ fn a_midstream_download_past_2_gib_is_not_restarted() {
     assert_eq!(h.bytes[1], total);
     t.end_all(&mut h);
 }
+
+// ---------------------------------------------------------------------
+// Review round 12 (helper session 24c).
+// ---------------------------------------------------------------------
+
+/// Review round 12, FIN hold against a *watched* side (rounds 10 and 11
+/// combined). Midstream: the client's first data is forged 2^30 ahead of
+/// its real stream and carries a FIN (a TTL too low to reach the server);
+/// a forged server segment towards the attacker itself acknowledges it,
+/// FIN included, and carries a FIN of its own. The forged ACK confirms the
+/// forged start (the client side is no longer provisional, only watched),
+/// and both sides are finished: the flow is held. The real request, read
+/// as 2^30 bytes old, comes during the hold: it is neither past the FIN
+/// nor from a provisional side, so `on_closing_segment` drops it as a late
+/// retransmission, without the watched copy that outside the hold would
+/// let the server's ACK restart the side there
+/// (`a_forged_peer_ack_cannot_confirm_forged_first_data`). The server's
+/// real ACK of the request then ends no run of copies.
+/// Expected: the request the server acknowledged is read (in the hold, data
+/// of a watched side read as out of its range is copied as watched, or
+/// resumes the flow, as a provisional side's does).
+#[test]
+fn a_fin_hold_on_forged_first_data_confirmed_by_a_forged_ack_does_not_hide_the_request() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(1, seg(C, SV, forged, SI, ACK | FIN, head));
+    // Forged server segment: acknowledges the forged bytes and their FIN,
+    // and carries a FIN.
+    t.feed(
+        1,
+        seg(SV, C, SI, forged + head.len() as u32 + 1, ACK | FIN, b""),
+    );
+    assert_eq!(t.t.closing(), 1, "held after both FINs");
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, CI, SI, ACK, attack));
+    // The server's real ACK of the real request.
+    t.feed(3, seg(SV, C, SI, CI + attack.len() as u32, ACK, b""));
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the acknowledged request was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Review round 12, watched copies. The copies a provisional side made of
+/// bytes read as out of its range (the real request, read as old behind
+/// forged first data) are dropped when a forged ACK confirms the forged
+/// start and the peer is already decided (both sides decided: the copies'
+/// box goes, `feed_flow`), instead of being kept as watched copies. The
+/// watched path only copies bytes that arrive *after* the confirmation,
+/// so an attacker who sends the real request between its forged first
+/// data and the forged ACK hides it for good. Scenario (midstream, e.g.
+/// after waiting out an RST hold): the server's side is started by its
+/// own data and confirmed by the client's ACK; the client forges first
+/// data 2^30 ahead (TTL too low), sends the real attack (the server takes
+/// it), then forges a server ACK of the forged bytes (towards itself).
+/// The server's real ACK of the attack finds no copy to restart at.
+/// Expected: the request the server acknowledged is read (copies of bytes
+/// outside the confirmed range survive a confirmation as watched copies,
+/// so the peer's later ACK restarts the side there).
+#[test]
+fn a_request_copied_before_a_forged_ack_confirms_forged_first_data_is_read() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    // The server's side: its own data (a response in flight), then the
+    // client's real ACK of it confirms its start.
+    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
+    let snext = SI + resp.len() as u32;
+    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
+    // Forged first data of the client, 2^30 ahead.
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, forged, snext, ACK, head));
+    // The real attack request (read as old, copied while provisional).
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(3, seg(C, SV, CI, snext, ACK, attack));
+    // The forged server ACK of the forged bytes: confirms the forged start.
+    t.feed(4, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    // The server's real ACK of the real request, with more of its body.
+    t.feed(
+        5,
+        seg(SV, C, snext, CI + attack.len() as u32, ACK, b"body bytes"),
+    );
+    t.feed(
+        6,
+        seg(C, SV, CI + attack.len() as u32, snext + 10, ACK, b""),
+    );
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the acknowledged request was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Review round 12, watched copies at their cap. Once a forged ACK has
+/// confirmed forged first data, the side is only watched: its bytes read
+/// as out of range are copied, but only up to 64 KiB
+/// (`KEPT_FOR_SILENT_PEER_BYTES`, or less when the copies' budget is
+/// spent). The segment that does not fit empties the copies (`overflow`)
+/// and is itself not copied; the emptied box is freed at the next segment
+/// (both sides decided, no watched segment left) and copying starts
+/// afresh. So an attacker who precedes each real request with exactly
+/// 64 KiB of forged junk read as out of range (a TTL too low: the server
+/// never sees it) makes that request the overflowing segment, every time:
+/// it is never copied, the server's ACK of it ends no run, and it is
+/// never read (the side stays at the forged start).
+/// Scenario (midstream): the server's side is confirmed by the client's
+/// real ACK; the client forges first data 2^30 ahead and a server ACK of
+/// it (towards itself), then 64 KiB of junk below that start, then the
+/// real attack; the server acknowledges and answers it.
+/// Expected: the request the server acknowledged is read (e.g. the
+/// overflowing segment is kept and older copies dropped, or a watched side
+/// whose copies overflowed is restarted at the peer's next ACK outside
+/// what it read, as a full provisional side is).
+#[test]
+fn a_request_that_overflows_the_watched_copies_is_still_read() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
+    let snext = SI + resp.len() as u32;
+    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, forged, snext, ACK, head));
+    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    // Forged junk below the (forged) start: watched copies, exactly 64 KiB.
+    let junk = [b'j'; 1024];
+    let base = forged.wrapping_sub(1 << 29);
+    for i in 0..64u32 {
+        t.feed(3, seg(C, SV, base + i * 1024, snext, ACK, &junk));
+    }
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(4, seg(C, SV, CI, snext, ACK, attack));
+    t.feed(
+        5,
+        seg(SV, C, snext, CI + attack.len() as u32, ACK, b"body bytes"),
+    );
+    t.feed(
+        6,
+        seg(C, SV, CI + attack.len() as u32, snext + 10, ACK, b""),
+    );
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the acknowledged request was never read: {:?}",
+        t.t.stats()
+    );
+}
