@@ -97,9 +97,13 @@ struct Stash {
     /// read), kept until the flow ends: the ACKs that confirmed it may have
     /// been forged (a forged ACK of forged first data makes the real stream
     /// read as old), and a later ACK of the peer that ends a run of them
-    /// starts the side again there (review round 10). Only the first
+    /// starts the side again there (review round 10). Only the newest
     /// `KEPT_FOR_SILENT_PEER_BYTES`.
     watched: bool,
+    /// Watched copies were pushed out or not made (over a cap): an ACK of
+    /// the peer out of the side's range that ends no run moves the side to
+    /// it.
+    evicted: bool,
 }
 
 /// What a copy costs besides its payload: its entry in the stash's vector,
@@ -1388,9 +1392,10 @@ impl<S: Default> FlowTable<S> {
             && flags.ack()
             && !flags.syn()
             && !flags.rst()
-            && stash
-                .as_ref()
-                .is_some_and(|st| !st.get(dir.reverse()).segments.is_empty())
+            && stash.as_ref().is_some_and(|st| {
+                let theirs = st.get(dir.reverse());
+                !theirs.segments.is_empty() || theirs.evicted
+            })
         {
             // The peer's ACK on a confirmed midstream side, past what it
             // read or below its start, ending a run of copied bytes that
@@ -1409,7 +1414,13 @@ impl<S: Default> FlowTable<S> {
                     from_start < 0 || from_start > read + horizon
                 };
                 if let Some(copies) = stash.as_mut().map(|st| st.of(dir.reverse())) {
-                    if let Some(start) = copies.run_start(seg.ack).filter(|&s| beyond(s)) {
+                    // With watched copies lost (the oldest pushed out, or
+                    // over a budget), the ACK's number alone: the side
+                    // starts again at it, losing what came before, not
+                    // what follows.
+                    let run = copies.run_start(seg.ack).filter(|&s| beyond(s));
+                    let lost = (copies.evicted && beyond(seg.ack)).then_some(seg.ack);
+                    if let Some(start) = run.or(lost) {
                         let taken = std::mem::take(copies);
                         uncharge_copies(acct.total, &mut self.stashed, taken.charged());
                         return Some(Correction {
@@ -1607,6 +1618,7 @@ impl<S: Default> FlowTable<S> {
                 {
                     let old = copies.segments.remove(0);
                     copies.bytes -= old.data.len();
+                    copies.evicted = true;
                     let freed = old.data.len() + COPY_OVERHEAD_BYTES;
                     uncharge_copies(acct.total, &mut self.stashed, freed);
                 }
@@ -1617,6 +1629,7 @@ impl<S: Default> FlowTable<S> {
                     // Over the memcap or the copies' budget: this one is not
                     // watched; the next may be.
                     acct.stats.midstream_stash_full += 1;
+                    copies.evicted = true;
                     skip = true;
                 }
             }

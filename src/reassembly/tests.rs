@@ -2701,3 +2701,38 @@ fn a_request_that_overflows_the_watched_copies_is_still_read() {
         t.t.stats()
     );
 }
+
+/// The reverse of `a_request_that_overflows_the_watched_copies_is_still_read`:
+/// 64 KiB of junk out of range sent *after* the real request push it out of
+/// the watched copies (they keep the newest) before the server's ACK of it
+/// comes. That ACK ends no run, but the copies lost some: the side starts
+/// again at the ACK's number, losing the request it acknowledges but not
+/// the rest of the connection (the next request is read), as a full
+/// provisional side does.
+#[test]
+fn an_ack_after_watched_copies_were_pushed_out_moves_the_side_to_it() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
+    let snext = SI + resp.len() as u32;
+    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, forged, snext, ACK, head));
+    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(3, seg(C, SV, CI, snext, ACK, attack));
+    let junk = [b'j'; 1024];
+    let base = forged.wrapping_sub(1 << 29);
+    for i in 0..65u32 {
+        t.feed(4, seg(C, SV, base + i * 1024, snext, ACK, &junk));
+    }
+    let a = attack.len() as u32;
+    t.feed(5, seg(SV, C, snext, CI + a, ACK, b"body bytes"));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    let next: &[u8] = b"GET /next HTTP/1.1\r\n\r\n";
+    t.feed(6, seg(C, SV, CI + a, snext + 10, ACK, next));
+    t.t.check_consistency().unwrap();
+    t.end_all();
+    assert!(ever_delivered(&t, next), "{:?}", t.t.stats());
+}
