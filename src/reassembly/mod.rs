@@ -80,18 +80,21 @@
 //!   in-flight ACKs of bytes sent before the pickup, none of them seen).
 //!   The peer's ACKs can be forged too (a forged ACK of forged first data
 //!   confirms it): a side started by its own data stays watched once
-//!   confirmed. Its segments read as out of its range (below its start, or
-//!   past what it read by more than one direction's buffer) are copied
-//!   (its first 64 KiB of them, within the copies' budget), and a later
-//!   ACK of the peer outside what was read that ends a run of them starts
-//!   the side again there, as a correction (no real receiver acknowledges
-//!   below an ACK it already sent, so one of the two was forged; the bytes
-//!   read before stay read). Known limits: a client that forges the
-//!   server's ACKs can move its side back and forth between runs it sent,
-//!   each move a counted correction, so that a request read across two
-//!   moves is read in two parts; past the watched copies' 64 KiB (the
-//!   attacker can fill them with bytes out of range first) a forged ACK
-//!   of forged first data settles the start as before. Either loses what came before, not the rest of
+//!   confirmed. Its copies out of its range (below its start, or past what
+//!   it read by more than one direction's buffer) are kept through the
+//!   confirmation, its later segments there are copied (the newest 64 KiB
+//!   of them, within the copies' budget), and a later ACK of the peer
+//!   outside what was read that ends a run of them starts the side again
+//!   there, as a correction (no real receiver acknowledges below an ACK it
+//!   already sent, so one of the two was forged; the bytes read before stay
+//!   read). When watched bytes were lost (pushed out by newer ones, or over
+//!   the budget), such an ACK that ends no run moves the side to its number
+//!   (what came before is lost, not the rest of the connection). Known
+//!   limits: a client that forges the server's ACKs can move its side back
+//!   and forth between runs it sent, each move a counted correction, so
+//!   that a request read across two moves is read in two parts; one that
+//!   pushes its request out of the watched copies (64 KiB out of range
+//!   sent after it, before the server's ACK) loses that request. Either loses what came before, not the rest of
 //!   the connection. A believed RST from a provisional side holds the flow
 //!   as usual, but any later data of that side resumes it (it may be the
 //!   real stream); a FIN from before its start is not taken (it may end the
@@ -194,9 +197,9 @@
 //!   side's FIN, or past what the side read (within one direction's
 //!   buffer), during the hold disproves that FIN and resumes the flow with
 //!   its state (`fin_resumed`), so a request split around forged FINs stays
-//!   whole (review round 10); so does any data of a provisional side (it
-//!   may be the real stream behind forged first data that carried a FIN,
-//!   round 11). A FIN before bytes the side already read is not taken (a
+//!   whole (review round 10); so does any data of a provisional side, or
+//!   of a confirmed midstream side out of its range (it may be the real
+//!   stream behind forged first data that carried a FIN, rounds 11–12). A FIN before bytes the side already read is not taken (a
 //!   real sender sends nothing after it). RSTs
 //!   and SYNs do not end the hold, the server's SYN-ACK of a new connection
 //!   on the 4-tuple does (as after an RST); other data is a late
