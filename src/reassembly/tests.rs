@@ -2669,15 +2669,7 @@ fn a_request_copied_before_a_forged_ack_confirms_forged_first_data_is_read() {
 /// what it read, as a full provisional side is).
 #[test]
 fn a_request_that_overflows_the_watched_copies_is_still_read() {
-    let mut t = T::new(ReassemblyConfig::default());
-    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
-    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
-    let snext = SI + resp.len() as u32;
-    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
-    let forged = CI.wrapping_add(1 << 30);
-    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
-    t.feed(2, seg(C, SV, forged, snext, ACK, head));
-    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    let (mut t, snext, forged) = forged_start_confirmed_by_a_forged_ack();
     // Forged junk below the (forged) start: watched copies, exactly 64 KiB.
     let junk = [b'j'; 1024];
     let base = forged.wrapping_sub(1 << 29);
@@ -2711,15 +2703,7 @@ fn a_request_that_overflows_the_watched_copies_is_still_read() {
 /// provisional side does.
 #[test]
 fn an_ack_after_watched_copies_were_pushed_out_moves_the_side_to_it() {
-    let mut t = T::new(ReassemblyConfig::default());
-    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
-    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
-    let snext = SI + resp.len() as u32;
-    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
-    let forged = CI.wrapping_add(1 << 30);
-    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
-    t.feed(2, seg(C, SV, forged, snext, ACK, head));
-    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    let (mut t, snext, forged) = forged_start_confirmed_by_a_forged_ack();
     let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
     t.feed(3, seg(C, SV, CI, snext, ACK, attack));
     let junk = [b'j'; 1024];
@@ -2735,4 +2719,22 @@ fn an_ack_after_watched_copies_were_pushed_out_moves_the_side_to_it() {
     t.t.check_consistency().unwrap();
     t.end_all();
     assert!(ever_delivered(&t, next), "{:?}", t.t.stats());
+}
+
+/// A midstream flow whose server side was confirmed by the client's real
+/// ACK, then forged client first data 2^30 ahead of the real stream and a
+/// forged server ACK of it, which confirms the forged start (review rounds
+/// 10–12). Returns the table, the server's next sequence number and where
+/// the forged data starts.
+fn forged_start_confirmed_by_a_forged_ack() -> (T, u32, u32) {
+    let mut t = T::new(ReassemblyConfig::default());
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
+    let snext = SI + resp.len() as u32;
+    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, forged, snext, ACK, head));
+    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    (t, snext, forged)
 }
