@@ -295,7 +295,7 @@ impl Assembler {
     pub(crate) fn past_fin(&self, seq: u32, len: usize, horizon: usize) -> bool {
         // Bytes past what was read disprove it as well (review round 11).
         let fin = (i128::from(self.fin_plus_one) - 1).max(i128::from(self.next));
-        let start = i128::from(self.next) + i128::from(self.rel(seq));
+        let start = self.offset_of(seq);
         let end = start + len as i128;
         self.fin_seen() && len > 0 && end > fin && start - fin <= horizon as i128
     }

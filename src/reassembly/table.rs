@@ -166,6 +166,23 @@ impl Stash {
         self.bytes + self.segments.len() * COPY_OVERHEAD_BYTES
     }
 
+    /// Drop the oldest copies while `over(bytes, count)` says what is left
+    /// is too much (watched copies keep the newest); returns what they were
+    /// charged.
+    fn drop_oldest(&mut self, mut over: impl FnMut(usize, usize) -> bool) -> usize {
+        let before = self.charged();
+        let mut dropped = 0;
+        for c in &self.segments {
+            if !over(self.bytes, self.segments.len() - dropped) {
+                break;
+            }
+            self.bytes -= c.data.len();
+            dropped += 1;
+        }
+        self.segments.drain(..dropped);
+        before - self.charged()
+    }
+
     /// Drop the copies (a cap was reached); returns what they were charged.
     fn overflow(&mut self) -> usize {
         let charged = self.charged();
@@ -256,10 +273,7 @@ fn keep_watched(
         .max_buffered_bytes_per_flow
         .min(KEPT_FOR_SILENT_PEER_BYTES);
     taken.bytes = taken.segments.iter().map(|c| c.data.len()).sum();
-    while taken.bytes > cap && !taken.segments.is_empty() {
-        let old = taken.segments.remove(0);
-        taken.bytes -= old.data.len();
-    }
+    taken.drop_oldest(|bytes, _| bytes > cap);
     if taken.segments.is_empty() {
         return;
     }
@@ -1612,16 +1626,12 @@ impl<S: Default> FlowTable<S> {
                 // Watched copies keep the newest: bytes sent first (junk
                 // out of range) must not push the real request out, nor
                 // end the watch (review round 12). The oldest go.
-                while !copies.segments.is_empty()
-                    && (copies.bytes + seg.payload.len() > cap
-                        || copies.segments.len() >= MAX_CHUNKS_PER_DIRECTION)
-                {
-                    let old = copies.segments.remove(0);
-                    copies.bytes -= old.data.len();
-                    copies.evicted = true;
-                    let freed = old.data.len() + COPY_OVERHEAD_BYTES;
-                    uncharge_copies(acct.total, &mut self.stashed, freed);
-                }
+                let len = seg.payload.len();
+                let freed = copies.drop_oldest(|bytes, count| {
+                    bytes + len > cap || count >= MAX_CHUNKS_PER_DIRECTION
+                });
+                copies.evicted |= freed > 0;
+                uncharge_copies(acct.total, &mut self.stashed, freed);
                 fits = copies.bytes + seg.payload.len() <= cap
                     && *acct.total + cost <= self.config.memcap_bytes
                     && self.stashed + cost <= copies_budget(&self.config);
@@ -1773,10 +1783,10 @@ impl<S: Default> FlowTable<S> {
         // ACK (review round 11).
         // So does a watched side's data out of its range (round 12: the
         // forged first data was confirmed by a forged ACK).
-        let provisional_data = !seg.payload.is_empty()
+        let maybe_real_stream = !seg.payload.is_empty()
             && (me.provisional
                 || me.midstream && outside(me, seg.seq, seg.payload.len(), &self.config));
-        if provisional_data || me.past_fin(seg.seq, seg.payload.len(), horizon) {
+        if maybe_real_stream || me.past_fin(seg.seq, seg.payload.len(), horizon) {
             // Bytes where the FIN was, or just past it: it never reached
             // the receiver. The flow goes on with its state.
             self.stats.fin_resumed += 1;
