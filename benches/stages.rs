@@ -14,7 +14,7 @@ use specula::decode::{decode_frame, TcpFlags, TcpSegment};
 use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
 use specula::reassembly::{
-    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler,
+    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, Stamp, StreamHandler,
 };
 use specula::sink::clickhouse::order::{sorted_chunks, KeyedRows};
 use specula::sink::clickhouse::AttackRow;
@@ -45,7 +45,7 @@ fn bench_decode(c: &mut Criterion) {
 
 struct Count(u64);
 impl StreamHandler<()> for Count {
-    fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, data: &[u8]) {
+    fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Stamp, data: &[u8]) {
         self.0 += data.len() as u64;
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
@@ -119,7 +119,7 @@ fn bench_http(c: &mut Criterion) {
                         &limits,
                         &mut stats,
                         Direction::ToServer,
-                        Timestamp(1),
+                        Stamp::default(),
                         part,
                         &mut out,
                     );
@@ -179,7 +179,7 @@ fn parse_one(raw: &[u8]) -> Request {
         &HttpLimits::default(),
         &mut HttpStats::default(),
         Direction::ToServer,
-        Timestamp(1),
+        Stamp::default(),
         raw,
         &mut out,
     );

@@ -10,7 +10,7 @@ use specula::capture::{LinkType, Timestamp};
 use specula::decode::decode_frame;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats, Request};
 use specula::reassembly::{
-    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler,
+    Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, Stamp, StreamHandler,
 };
 use specula::synth::{Impairment, TcpConversation, Teardown};
 
@@ -51,14 +51,14 @@ impl StreamHandler<HttpSession> for Collect {
         _: &FlowInfo,
         s: &mut HttpSession,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
     ) {
         s.on_data(
             &self.limits,
             &mut self.stats,
             dir,
-            ts,
+            at,
             data,
             &mut self.events,
         );
@@ -80,7 +80,9 @@ impl StreamHandler<HttpSession> for Collect {
     }
 }
 
-fn requests_of(conv: &TcpConversation) -> (Vec<Request>, u64) {
+/// The requests of a conversation whose client ISN is `isn`, each `seq`
+/// made an offset in the client's stream (the same for every ISN).
+fn requests_of(conv: &TcpConversation, isn: u32) -> (Vec<Request>, u64) {
     let frames = conv.frames(LinkType::ETHERNET).expect("frames");
     let mut table: FlowTable<HttpSession> = FlowTable::new(ReassemblyConfig::default());
     let mut c = Collect::default();
@@ -89,6 +91,9 @@ fn requests_of(conv: &TcpConversation) -> (Vec<Request>, u64) {
         table.process(*ts, &seg, &mut c);
     }
     table.end_all(&mut c);
+    for r in &mut c.requests {
+        r.seq = r.seq.wrapping_sub(isn.wrapping_add(1));
+    }
     (c.requests, c.gaps)
 }
 
@@ -109,10 +114,21 @@ fn conversation(isn: u32, mss: usize, with_server: bool) -> TcpConversation {
 }
 
 fn baseline() -> Vec<Request> {
-    let (reqs, gaps) = requests_of(&conversation(1000, 1460, false));
+    let (reqs, gaps) = requests_of(&conversation(1000, 1460, false), 1000);
     assert_eq!(gaps, 0);
     assert_eq!(reqs.len(), 4, "the fixture holds four requests");
     assert!(reqs.iter().all(|r| r.complete));
+    // Stamped with the offset of each request's first byte.
+    let mut at = 0;
+    for r in &reqs {
+        let line = [&r.method[..], b" ", &r.uri[..]].concat();
+        let found = CLIENT_STREAM[at..]
+            .windows(line.len())
+            .position(|w| w == &line[..])
+            .expect("request line in the stream");
+        assert_eq!(r.seq as usize, at + found);
+        at += found + 1;
+    }
     reqs
 }
 
@@ -139,7 +155,7 @@ proptest! {
         for i in overlaps {
             conv = conv.impair(Impairment::OverlapRetransmit { index: i });
         }
-        let (reqs, gaps) = requests_of(&conv);
+        let (reqs, gaps) = requests_of(&conv, isn);
         prop_assert_eq!(gaps, 0);
         prop_assert_eq!(reqs, baseline());
     }
@@ -148,7 +164,7 @@ proptest! {
 #[test]
 fn seq_wrap_inside_a_request_changes_nothing() {
     // ISN so that the wrap falls inside the first request at mss 7.
-    let (reqs, gaps) = requests_of(&conversation(u32::MAX - 40, 7, true));
+    let (reqs, gaps) = requests_of(&conversation(u32::MAX - 40, 7, true), u32::MAX - 40);
     assert_eq!(gaps, 0);
     assert_eq!(reqs, baseline());
 }

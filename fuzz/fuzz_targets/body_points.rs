@@ -95,6 +95,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let req = Request {
         ts: Timestamp(0),
+        seq: 0,
         dir: Direction::ToServer,
         index: 0,
         method: b"POST".to_vec(),

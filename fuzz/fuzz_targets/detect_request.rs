@@ -14,10 +14,9 @@
 //! order reached other edges, and coverage never settled).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use specula::capture::Timestamp;
 use specula::detect::{DetectLimits, DetectStats, Detector, Hit, RuleSet, Scratch, MAX_MATCHED_BYTES};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
-use specula::reassembly::Direction;
+use specula::reassembly::{Direction, Stamp};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -49,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     let mut hstats = HttpStats::default();
     let mut s = HttpSession::default();
     let mut events = Vec::new();
-    s.on_data(&limits, &mut hstats, Direction::ToServer, Timestamp(0), data, &mut events);
+    s.on_data(&limits, &mut hstats, Direction::ToServer, Stamp::default(), data, &mut events);
     s.on_end(&limits, &mut hstats, &mut events);
     // Per input, not per thread: see the module doc.
     let (mut cold, mut warm) = (Scratch::default(), Scratch::default());

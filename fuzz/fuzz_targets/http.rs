@@ -2,9 +2,8 @@
 //! directions and gaps: never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use specula::capture::Timestamp;
 use specula::http::{HttpLimits, HttpSession, HttpStats};
-use specula::reassembly::Direction;
+use specula::reassembly::{Direction, Stamp};
 
 fuzz_target!(|data: &[u8]| {
     let limits = HttpLimits { max_header_bytes: 1024, max_headers: 16, max_body_inspect_bytes: 512, max_tx_per_flow: 4, ..HttpLimits::default() };
@@ -22,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         if ctl & 2 != 0 {
             s.on_gap(&limits, &mut stats, dir, take as u64, &mut out);
         } else {
-            s.on_data(&limits, &mut stats, dir, Timestamp(0), chunk, &mut out);
+            s.on_data(&limits, &mut stats, dir, Stamp::default(), chunk, &mut out);
         }
         out.clear();
     }

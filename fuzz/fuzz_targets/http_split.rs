@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
-use specula::reassembly::Direction;
+use specula::reassembly::{Direction, Stamp};
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 const POST_CHUNKED: &[u8] = b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -33,6 +33,8 @@ fn run(to_server: &[u8], to_client: &[u8], seed: u8) -> (Vec<HttpEvent>, HttpSta
     let mut out = Vec::new();
     let mut x = u32::from(seed) | 0x100;
     for (dir, mut data) in [(Direction::ToServer, to_server), (Direction::ToClient, to_client)] {
+        // Numbered from near the wrap: stamps must not depend on the cuts.
+        let mut at = Stamp { ts: Timestamp(0), seq: u32::MAX - 100 };
         while !data.is_empty() {
             let n = if seed == 0 {
                 data.len()
@@ -43,7 +45,8 @@ fn run(to_server: &[u8], to_client: &[u8], seed: u8) -> (Vec<HttpEvent>, HttpSta
                 (x % 32 + 1) as usize
             };
             let (piece, rest) = data.split_at(n.min(data.len()));
-            s.on_data(&LIMITS, &mut stats, dir, Timestamp(0), piece, &mut out);
+            s.on_data(&LIMITS, &mut stats, dir, at, piece, &mut out);
+            at = at.advanced(piece.len());
             data = rest;
         }
     }

@@ -4,11 +4,10 @@
 //! and a masked excerpt never exceeds its cap by more than one mask.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use specula::capture::Timestamp;
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use specula::pipeline::mask::{KeySource, MaskingSection};
 use specula::pipeline::Masker;
-use specula::reassembly::Direction;
+use specula::reassembly::{Direction, Stamp};
 
 fuzz_target!(|data: &[u8]| {
     let limits = HttpLimits { max_header_bytes: 4096, max_headers: 64, max_body_inspect_bytes: 8192, max_tx_per_flow: 4, ..HttpLimits::default() };
@@ -17,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let mut stats = HttpStats::default();
     let mut s = HttpSession::default();
     let mut out = Vec::new();
-    s.on_data(&limits, &mut stats, Direction::ToServer, Timestamp(0), data, &mut out);
+    s.on_data(&limits, &mut stats, Direction::ToServer, Stamp::default(), data, &mut out);
     s.on_end(&limits, &mut stats, &mut out);
     for ev in &out {
         if let HttpEvent::Request(req) = ev {

@@ -16,7 +16,7 @@
 use libfuzzer_sys::fuzz_target;
 use specula::capture::Timestamp;
 use specula::decode::{TcpFlags, TcpSegment};
-use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler};
+use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, Stamp, StreamHandler};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -38,7 +38,7 @@ impl Check {
 }
 
 impl StreamHandler<()> for Check {
-    fn on_data(&mut self, f: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, data: &[u8]) {
+    fn on_data(&mut self, f: &FlowInfo, _: &mut (), _: Direction, _: Stamp, data: &[u8]) {
         self.alive(f);
         assert!(!data.is_empty());
     }

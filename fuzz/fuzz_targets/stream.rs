@@ -10,7 +10,7 @@ use specula::capture::{LinkType, Timestamp};
 use specula::decode::decode_frame;
 use specula::detect::{DetectLimits, DetectStats, Detector, RuleSet, Scratch};
 use specula::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
-use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, StreamHandler};
+use specula::reassembly::{Direction, EndReason, FlowInfo, FlowTable, ReassemblyConfig, Reread, Stamp, StreamHandler};
 use std::sync::OnceLock;
 
 struct Sink {
@@ -38,8 +38,8 @@ impl Sink {
 }
 
 impl StreamHandler<HttpSession> for Sink {
-    fn on_data(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction, ts: Timestamp, data: &[u8]) {
-        s.on_data(&self.limits, &mut self.stats, dir, ts, data, &mut self.events);
+    fn on_data(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction, at: Stamp, data: &[u8]) {
+        s.on_data(&self.limits, &mut self.stats, dir, at, data, &mut self.events);
         self.drain();
     }
     fn on_gap(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction, len: u64) {

@@ -16,6 +16,7 @@ use crate::reassembly::Direction;
 pub(crate) fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
     Request {
         ts: Timestamp(0),
+        seq: 0,
         dir: Direction::ToServer,
         index: 0,
         method: method.as_bytes().to_vec(),

@@ -39,7 +39,7 @@
 use std::collections::VecDeque;
 
 use crate::capture::Timestamp;
-use crate::reassembly::{Direction, Reread};
+use crate::reassembly::{Direction, Reread, Stamp};
 
 mod body;
 mod head;
@@ -374,6 +374,10 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
 pub struct Request {
     /// Capture time of the request's first byte.
     pub ts: Timestamp,
+    /// Sequence number of the request's first byte: with `ts`, names the
+    /// request whatever else was read before it (a restart that reads it
+    /// again gives the same pair, not the same `index`).
+    pub seq: u32,
     /// Direction of the stream that carried it (normally `ToServer`; a
     /// `ToClient` request means reassembly guessed the roles wrongly).
     pub dir: Direction,
@@ -478,7 +482,7 @@ pub struct HttpSession {
     /// first bytes (held here, at most `TUNNEL_PROBE_BYTES`) decide whether it
     /// carries cleartext HTTP/1 (a proxy tunnel to a plain-HTTP origin: keep
     /// parsing and inspecting) or something else (TLS, WebSocket, h2).
-    probe: Option<(Timestamp, Vec<u8>)>,
+    probe: Option<(Stamp, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -501,7 +505,7 @@ const PENDING_CHUNK_OVERHEAD_BYTES: usize = 64;
 
 #[derive(Debug, Default)]
 struct Pending {
-    chunks: Vec<(Direction, Timestamp, Vec<u8>)>,
+    chunks: Vec<(Direction, Stamp, Vec<u8>)>,
     bytes: usize,
     to_server: Vec<u8>,
     to_client: Vec<u8>,
@@ -637,12 +641,12 @@ impl HttpSession {
         limits: &HttpLimits,
         stats: &mut HttpStats,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
         out: &mut Vec<HttpEvent>,
     ) {
         self.accounted(stats, |s, stats| {
-            s.on_data_inner(limits, stats, dir, ts, data, out)
+            s.on_data_inner(limits, stats, dir, at, data, out)
         });
     }
 
@@ -651,7 +655,7 @@ impl HttpSession {
         limits: &HttpLimits,
         stats: &mut HttpStats,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
         out: &mut Vec<HttpEvent>,
     ) {
@@ -672,7 +676,7 @@ impl HttpSession {
                         Some((d, _, held)) if *d == dir => held.extend_from_slice(data),
                         _ => {
                             p.bytes += PENDING_CHUNK_OVERHEAD_BYTES;
-                            p.chunks.push((dir, ts, data.to_vec()));
+                            p.chunks.push((dir, at, data.to_vec()));
                         }
                     }
                     if p.bytes > limits.max_header_bytes {
@@ -683,7 +687,7 @@ impl HttpSession {
                 }
             }
         }
-        self.route(limits, stats, dir, ts, data, out);
+        self.route(limits, stats, dir, at, data, out);
     }
 
     /// Fix the roles and replay what was held.
@@ -698,8 +702,8 @@ impl HttpSession {
         self.req.set_dir(req_dir);
         if let Roles::Undecided(p) = old {
             self.roles_rest_on = p.decisive(req_dir);
-            for (dir, ts, data) in p.chunks {
-                self.route(limits, stats, dir, ts, &data, out);
+            for (dir, at, data) in p.chunks {
+                self.route(limits, stats, dir, at, &data, out);
             }
         }
     }
@@ -727,7 +731,7 @@ impl HttpSession {
         limits: &HttpLimits,
         stats: &mut HttpStats,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
         out: &mut Vec<HttpEvent>,
     ) {
@@ -745,8 +749,8 @@ impl HttpSession {
             tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
-            let Some((probe_ts, mut probe)) = self.probe.take() else {
-                self.req.on_data(&mut cx, ts, data);
+            let Some((mut probe_at, mut probe)) = self.probe.take() else {
+                self.req.on_data(&mut cx, at, data);
                 return;
             };
             // Blank lines before a request line are skipped, as servers do
@@ -757,12 +761,14 @@ impl HttpSession {
                     .iter()
                     .position(|&b| b != b'\r' && b != b'\n')
                     .unwrap_or(data.len());
+                // The probe's bytes start here.
+                probe_at = at.advanced(start);
                 data.get(start..).unwrap_or_default()
             } else {
                 data
             };
             if data.is_empty() {
-                self.probe = Some((probe_ts, probe));
+                self.probe = Some((probe_at, probe));
                 return;
             }
             let take = TUNNEL_PROBE_BYTES
@@ -773,11 +779,15 @@ impl HttpSession {
             match head::plausible_request(&probe) {
                 head::Plausible::Yes => {
                     self.resp.resume();
-                    self.req.on_data(&mut cx, probe_ts, &probe);
-                    self.req.on_data(&mut cx, ts, rest);
+                    self.req.on_data(&mut cx, probe_at, &probe);
+                    let rest_at = Stamp {
+                        ts: at.ts,
+                        ..probe_at.advanced(probe.len())
+                    };
+                    self.req.on_data(&mut cx, rest_at, rest);
                 }
                 head::Plausible::More if rest.is_empty() && probe.len() < TUNNEL_PROBE_BYTES => {
-                    self.probe = Some((probe_ts, probe));
+                    self.probe = Some((probe_at, probe));
                 }
                 _ => {
                     cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
@@ -788,12 +798,13 @@ impl HttpSession {
         } else {
             let mut data = data;
             loop {
-                let outcome = self.resp.on_data(&mut cx, ts, data);
+                let outcome = self.resp.on_data(&mut cx, at.ts, data);
                 if !outcome.tunnel {
                     break;
                 }
                 if self.req.idle() {
-                    self.probe = Some((ts, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
+                    // Stamped again by the client's first bytes.
+                    self.probe = Some((at, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
                     break;
                 }
                 // The client sent on before the answer (a method token, a
@@ -973,11 +984,11 @@ impl HttpSession {
                 cx.forget_requests();
                 return Reread::Both;
             }
-            if let Some((probe_ts, held)) = probe.filter(|_| dir != req_dir) {
+            if let Some((probe_at, held)) = probe.filter(|_| dir != req_dir) {
                 // The 2xx that armed the probe was read from the disowned
                 // bytes; what the probe held is the client's, and HTTP as
                 // before it.
-                s.req.on_data(&mut cx, probe_ts, &held);
+                s.req.on_data(&mut cx, probe_at, &held);
             }
             if dir == req_dir {
                 s.req.restart(&mut cx);

@@ -10,8 +10,7 @@ use super::body::{Body, BodyTarget, Progress};
 use super::head::{self, Framing, HeadBuf, Scan};
 use super::seek::Seek;
 use super::{Anomaly, HttpEvent, HttpLimits, HttpStats, Request, Version};
-use crate::capture::Timestamp;
-use crate::reassembly::Direction;
+use crate::reassembly::{Direction, Stamp};
 
 /// What the response side needs to know of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +118,8 @@ enum State {
     Seek(Seek),
     Head {
         head: HeadBuf,
-        ts: Timestamp,
+        /// Where the head's first byte was seen.
+        at: Stamp,
         garbage: bool,
     },
     /// The head hit `max_header_bytes`: skipping to its end.
@@ -216,7 +216,7 @@ impl RequestSide {
         }
     }
 
-    pub fn on_data(&mut self, cx: &mut Cx<'_>, ts: Timestamp, data: &[u8]) {
+    pub fn on_data(&mut self, cx: &mut Cx<'_>, at: Stamp, data: &[u8]) {
         let mut pos = 0;
         while pos < data.len() {
             let rest = data.get(pos..).unwrap_or_default();
@@ -229,12 +229,18 @@ impl RequestSide {
                 }
                 State::Seek(mut seek) => {
                     let counter = self.counter(cx.stats);
-                    match seek.feed(rest, ts, head::plausible_request, counter) {
+                    match seek.feed(rest, at.ts, head::plausible_request, counter) {
                         Some(found) => {
+                            // The prefix may have begun in an earlier chunk.
+                            let head_at = at.advanced(pos).of_held(
+                                found.ts,
+                                found.consumed,
+                                found.prefix.len(),
+                            );
                             pos += found.consumed;
                             State::Head {
                                 head: HeadBuf::new(found.prefix, true),
-                                ts: found.ts,
+                                at: head_at,
                                 // Skipped bytes at a midstream start or after a gap are
                                 // the unknown tail of a message, not an anomaly.
                                 garbage: seek.skipped > 0 && !self.expect_garbage,
@@ -248,22 +254,26 @@ impl RequestSide {
                 }
                 State::Head {
                     mut head,
-                    ts,
+                    at: head_at,
                     garbage,
                 } => match head.feed(rest, cx.limits.max_header_bytes) {
                     Scan::NeedMore => {
                         pos = data.len();
-                        State::Head { head, ts, garbage }
+                        State::Head {
+                            head,
+                            at: head_at,
+                            garbage,
+                        }
                     }
                     Scan::Complete(n) => {
                         pos += n;
-                        let req = self.build(cx, &head, true, ts, garbage);
+                        let req = self.build(cx, &head, true, head_at, garbage);
                         self.after_head(cx, req)
                     }
                     Scan::TooLong(n) => {
                         pos += n;
                         cx.stats.header_limit_hits += 1;
-                        let mut req = self.build(cx, &head, false, ts, garbage);
+                        let mut req = self.build(cx, &head, false, head_at, garbage);
                         req.anomalies.set(Anomaly::HeaderTooLong);
                         // Host may be among the headers cut off.
                         req.anomalies.0 &= !(Anomaly::MissingHost as u32);
@@ -357,11 +367,13 @@ impl RequestSide {
                             State::Seek(Seek::default())
                         }
                         Progress::Invalid { consumed, replay } => {
+                            // The size line may have begun in an earlier chunk.
+                            let replay_at = at.advanced(pos).of_held(at.ts, consumed, replay.len());
                             pos += consumed;
                             self.emit(cx, *req, false);
                             self.state = State::Seek(Seek::default());
                             // The broken size line may be a smuggled request line.
-                            self.on_data(cx, ts, &replay);
+                            self.on_data(cx, replay_at, &replay);
                             continue;
                         }
                     }
@@ -376,7 +388,7 @@ impl RequestSide {
         cx: &mut Cx<'_>,
         head: &HeadBuf,
         complete: bool,
-        ts: Timestamp,
+        at: Stamp,
         garbage: bool,
     ) -> Box<Request> {
         let h = head::parse_request(head, complete, cx.limits.max_headers);
@@ -392,7 +404,8 @@ impl RequestSide {
         self.at_start = false;
         self.expect_garbage = false;
         Box::new(Request {
-            ts,
+            ts: at.ts,
+            seq: at.seq,
             dir: self.dir,
             index,
             method: h.method,
@@ -495,8 +508,8 @@ impl RequestSide {
                     self.after_gap()
                 }
             }
-            State::Head { head, ts, garbage } => {
-                let mut req = self.build(cx, &head, false, ts, garbage);
+            State::Head { head, at, garbage } => {
+                let mut req = self.build(cx, &head, false, at, garbage);
                 req.anomalies.set(Anomaly::Gap);
                 self.emit(cx, *req, false);
                 self.after_gap()
@@ -542,8 +555,8 @@ impl RequestSide {
     pub fn on_end(&mut self, cx: &mut Cx<'_>) {
         let state = std::mem::replace(&mut self.state, State::Tunnel);
         match state {
-            State::Head { head, ts, garbage } => {
-                let mut req = self.build(cx, &head, false, ts, garbage);
+            State::Head { head, at, garbage } => {
+                let mut req = self.build(cx, &head, false, at, garbage);
                 req.anomalies.set(Anomaly::Incomplete);
                 self.emit(cx, *req, false);
             }
@@ -565,8 +578,8 @@ impl RequestSide {
     pub fn enter_tunnel(&mut self, cx: &mut Cx<'_>) {
         let state = std::mem::replace(&mut self.state, State::Tunnel);
         match state {
-            State::Head { head, ts, garbage } => {
-                let mut req = self.build(cx, &head, false, ts, garbage);
+            State::Head { head, at, garbage } => {
+                let mut req = self.build(cx, &head, false, at, garbage);
                 req.anomalies.set(Anomaly::Incomplete);
                 self.emit(cx, *req, false);
             }

@@ -6,6 +6,19 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// A chunk's stamp where sequence numbers play no part.
+fn at(ts: u64) -> Stamp {
+    Stamp {
+        ts: Timestamp(ts),
+        seq: 0,
+    }
+}
+
+/// Sequence numbers of the first client and server bytes in transcripts
+/// (near the wrap, so that stamps are checked across it).
+const CLIENT_ISN: u32 = u32::MAX - 40;
+const SERVER_ISN: u32 = 7_000;
+
 /// One step of a transcript.
 #[derive(Debug, Clone)]
 enum Step {
@@ -35,13 +48,30 @@ fn run_with(limits: &HttpLimits, steps: &[Step]) -> Run {
     let mut stats = HttpStats::default();
     let mut out = Vec::new();
     let mut rereads = Vec::new();
+    // Each side's bytes are numbered on from its ISN (gaps included; a
+    // restart's new bytes too, as a transcript does not say where they are).
+    let (mut c_seq, mut s_seq) = (CLIENT_ISN, SERVER_ISN);
     for (i, st) in steps.iter().enumerate() {
         let ts = Timestamp(i as u64);
         match st {
-            C(d) => s.on_data(limits, &mut stats, Direction::ToServer, ts, d, &mut out),
-            S(d) => s.on_data(limits, &mut stats, Direction::ToClient, ts, d, &mut out),
-            GapC(n) => s.on_gap(limits, &mut stats, Direction::ToServer, *n, &mut out),
-            GapS(n) => s.on_gap(limits, &mut stats, Direction::ToClient, *n, &mut out),
+            C(d) => {
+                let at = Stamp { ts, seq: c_seq };
+                c_seq = c_seq.wrapping_add(d.len() as u32);
+                s.on_data(limits, &mut stats, Direction::ToServer, at, d, &mut out)
+            }
+            S(d) => {
+                let at = Stamp { ts, seq: s_seq };
+                s_seq = s_seq.wrapping_add(d.len() as u32);
+                s.on_data(limits, &mut stats, Direction::ToClient, at, d, &mut out)
+            }
+            GapC(n) => {
+                c_seq = c_seq.wrapping_add(*n as u32);
+                s.on_gap(limits, &mut stats, Direction::ToServer, *n, &mut out)
+            }
+            GapS(n) => {
+                s_seq = s_seq.wrapping_add(*n as u32);
+                s.on_gap(limits, &mut stats, Direction::ToClient, *n, &mut out)
+            }
             RestartC => {
                 rereads.push(s.on_restart(limits, &mut stats, Direction::ToServer, &mut out))
             }
@@ -842,7 +872,7 @@ fn byte_at_a_time_trickle() {
             &lim,
             &mut stats,
             Direction::ToServer,
-            Timestamp(i as u64),
+            at(i as u64),
             std::slice::from_ref(b),
             &mut out,
         );
@@ -881,11 +911,15 @@ fn feed_split(lim: &HttpLimits, input: &[u8], cuts: &[usize]) -> (Vec<HttpEvent>
     cuts.sort_unstable();
     let mut prev = 0;
     for (i, c) in cuts.iter().chain(std::iter::once(&input.len())).enumerate() {
+        let at = Stamp {
+            ts: Timestamp(i as u64),
+            seq: CLIENT_ISN.wrapping_add(prev as u32),
+        };
         s.on_data(
             lim,
             &mut stats,
             Direction::ToServer,
-            Timestamp(i as u64),
+            at,
             &input[prev..*c],
             &mut out,
         );
@@ -914,6 +948,35 @@ proptest! {
         prop_assert_eq!(whole.len(), 7);
     }
 
+    /// Each request is stamped with the sequence number of its first byte
+    /// however the stream is cut, also when its method token is split
+    /// after the unknown tail of a body (held across chunks at a midstream
+    /// start) or after a broken chunk size line.
+    #[test]
+    fn requests_are_stamped_with_their_first_bytes_sequence_number(
+        cuts in proptest::collection::vec(0usize..500, 0..12),
+    ) {
+        let mut input = b"tail of a body we did not see".to_vec();
+        input.extend_from_slice(PIPELINE);
+        input.extend_from_slice(b"POST /h HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nGET /i HTTP/1.1\r\n\r\n");
+        let lim = HttpLimits { max_body_inspect_bytes: 7, max_header_bytes: 80, ..HttpLimits::default() };
+        let (events, _) = feed_split(&lim, &input, &cuts);
+        let mut lines = Vec::new();
+        for e in &events {
+            if let HttpEvent::Request(r) = e {
+                let line = [&r.method[..], b" ", &r.uri[..]].concat();
+                let off = input.windows(line.len()).position(|w| w == &line[..]);
+                prop_assert!(off.is_some(), "{:?}", String::from_utf8_lossy(&line));
+                let off = off.unwrap_or_default();
+                prop_assert_eq!(r.seq, CLIENT_ISN.wrapping_add(off as u32), "{}", String::from_utf8_lossy(&line));
+                lines.push(String::from_utf8_lossy(&line).into_owned());
+            }
+        }
+        // Every request was found: the tail's, the pipeline's and the one
+        // read from the broken size line.
+        prop_assert_eq!(lines.len(), 9, "{:?}", lines);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic_and_stay_bounded(
         chunks in proptest::collection::vec(
@@ -935,13 +998,12 @@ proptest! {
             b"HTTP/1.1 101 S\r\n\r\n", b"CONNECT a HTTP/1.1\r\nUpgrade: x\r\n\r\n",
         ];
         for p in &seed {
-            s.on_data(&lim, &mut stats, Direction::ToServer, Timestamp(0), prefixes[*p], &mut out);
+            s.on_data(&lim, &mut stats, Direction::ToServer, at(0), prefixes[*p], &mut out);
         }
         for (i, (kind, bytes)) in chunks.iter().enumerate() {
-            let ts = Timestamp(i as u64);
             match kind {
-                0 | 1 => s.on_data(&lim, &mut stats, Direction::ToServer, ts, bytes, &mut out),
-                2 | 3 => s.on_data(&lim, &mut stats, Direction::ToClient, ts, bytes, &mut out),
+                0 | 1 => s.on_data(&lim, &mut stats, Direction::ToServer, at(i as u64), bytes, &mut out),
+                2 | 3 => s.on_data(&lim, &mut stats, Direction::ToClient, at(i as u64), bytes, &mut out),
                 4 => s.on_gap(&lim, &mut stats, Direction::ToServer, bytes.len() as u64, &mut out),
                 _ => s.on_gap(&lim, &mut stats, Direction::ToClient, bytes.len() as u64, &mut out),
             }
@@ -1061,19 +1123,19 @@ fn feed_conversation(cuts: &[usize]) -> Vec<HttpEvent> {
     let mut s = HttpSession::default();
     let mut stats = HttpStats::default();
     let mut out = Vec::new();
+    let mut next = [CLIENT_ISN, SERVER_ISN];
     for (dir, data) in CONVERSATION {
         let mut cs: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
         cs.sort_unstable();
         let mut prev = 0;
+        let seq = &mut next[usize::from(*dir == Direction::ToClient)];
         for c in cs.iter().chain(std::iter::once(&data.len())) {
-            s.on_data(
-                &lim,
-                &mut stats,
-                *dir,
-                Timestamp(0),
-                &data[prev..*c],
-                &mut out,
-            );
+            let at = Stamp {
+                ts: Timestamp(0),
+                seq: *seq,
+            };
+            *seq = seq.wrapping_add((*c - prev) as u32);
+            s.on_data(&lim, &mut stats, *dir, at, &data[prev..*c], &mut out);
             prev = *c;
         }
     }
@@ -1120,7 +1182,7 @@ fn large_head_trickled_byte_by_byte_is_linear() {
             &lim,
             &mut stats,
             Direction::ToServer,
-            Timestamp(0),
+            at(0),
             std::slice::from_ref(b),
             &mut out,
         );
@@ -1193,7 +1255,7 @@ fn buffered_bytes_follow_what_sessions_hold() {
         &limits,
         &mut stats,
         Direction::ToServer,
-        Timestamp(1),
+        at(1),
         head,
         &mut out,
     );
@@ -1201,7 +1263,7 @@ fn buffered_bytes_follow_what_sessions_hold() {
         &limits,
         &mut stats,
         Direction::ToServer,
-        Timestamp(1),
+        at(1),
         head,
         &mut out,
     );
@@ -1211,7 +1273,7 @@ fn buffered_bytes_follow_what_sessions_hold() {
         &limits,
         &mut stats,
         Direction::ToServer,
-        Timestamp(2),
+        at(2),
         b"\r\n",
         &mut out,
     );
@@ -1223,7 +1285,7 @@ fn buffered_bytes_follow_what_sessions_hold() {
         &limits,
         &mut stats,
         Direction::ToServer,
-        Timestamp(3),
+        at(3),
         post,
         &mut out,
     );
@@ -1317,14 +1379,7 @@ fn over_long_heads_and_trailer_lines_are_counted_as_held() {
         let mut stats = HttpStats::default();
         let mut out = Vec::new();
         for p in parts {
-            s.on_data(
-                &lim,
-                &mut stats,
-                Direction::ToServer,
-                Timestamp(1),
-                p,
-                &mut out,
-            );
+            s.on_data(&lim, &mut stats, Direction::ToServer, at(1), p, &mut out);
         }
         s.buffered_bytes()
     };
@@ -1360,7 +1415,7 @@ fn one_byte_segments_held_while_roles_are_undecided_cost_what_they_hold() {
             } else {
                 Direction::ToServer
             };
-            s.on_data(&lim, &mut stats, dir, Timestamp(i), b"\x16", &mut out);
+            s.on_data(&lim, &mut stats, dir, at(i), b"\x16", &mut out);
             if let Roles::Undecided(p) = &s.roles {
                 most = most.max(p.chunks.len());
             }
@@ -1426,7 +1481,7 @@ fn no_tunnel_from_a_pairing_shifted_by_a_queue_overflow() {
         ),
     ];
     for (i, (dir, data)) in steps.iter().enumerate() {
-        s.on_data(&lim, &mut stats, *dir, Timestamp(i as u64), data, &mut out);
+        s.on_data(&lim, &mut stats, *dir, at(i as u64), data, &mut out);
     }
     assert!(stats.tx_queue_overflows > 0);
     assert!(
@@ -1437,7 +1492,7 @@ fn no_tunnel_from_a_pairing_shifted_by_a_queue_overflow() {
         &lim,
         &mut stats,
         Direction::ToServer,
-        Timestamp(9),
+        at(9),
         b"GET /after?x=<script> HTTP/1.1\r\nHost: a\r\n\r\n",
         &mut out,
     );
@@ -1880,7 +1935,7 @@ fn answered_requests_kept_per_flow_are_few() {
             &lim,
             &mut stats,
             Direction::ToServer,
-            Timestamp(i),
+            at(i),
             b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
             &mut out,
         );
@@ -1888,7 +1943,7 @@ fn answered_requests_kept_per_flow_are_few() {
             &lim,
             &mut stats,
             Direction::ToClient,
-            Timestamp(i),
+            at(i),
             b"HTTP/1.1 204 No Content\r\n\r\n",
             &mut out,
         );

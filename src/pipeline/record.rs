@@ -198,11 +198,15 @@ pub(crate) fn build_records(
         body_len: req.body_len,
         version: version_str(req.version),
         complete: req.complete,
+        // The capture time and sequence number of the request's first byte
+        // name it within its flow, also when a midstream restart reads it
+        // again (its index then differs): the rows of both readings share
+        // a key, so `attacks` collapses them as it does retried rows.
         request_key: format!(
-            "{:016x}-{:016x}-{}",
+            "{:016x}-{:016x}-{:08x}",
             req.ts.0,
             flow.key.stable_hash(),
-            req.index
+            req.seq
         ),
         client_ip_from_header: from_header,
         client_ip_claimed: policy.untrusted_claim(src.ip, req),

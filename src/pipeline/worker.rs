@@ -14,7 +14,7 @@ use crate::decode::TcpSegment;
 use crate::detect::{DetectStats, Detector, Hit};
 use crate::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
 use crate::metrics::WorkerReport;
-use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, Reread, StreamHandler};
+use crate::reassembly::{Direction, EndReason, FlowInfo, FlowTable, Reread, Stamp, StreamHandler};
 use crate::sink::Record;
 
 use super::batch::SegmentBatch;
@@ -292,7 +292,7 @@ impl StreamHandler<FlowState> for Ctx {
         flow: &FlowInfo,
         state: &mut FlowState,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
     ) {
         if !self.parses_http() {
@@ -304,7 +304,7 @@ impl StreamHandler<FlowState> for Ctx {
             &self.http_limits,
             &mut self.http_stats,
             dir,
-            ts,
+            at,
             data,
             &mut self.events,
         );
@@ -654,6 +654,53 @@ mod tests {
             .filter(|r| r.uri.starts_with("/?q=<script>"))
             .count();
         assert_eq!(n, 1, "{:?}", w.ctx.out);
+    }
+
+    /// Two pipelined requests whose segments the capture shows in reverse
+    /// order at a midstream pickup: the second (an attack) fixes the start
+    /// and is inspected; the server's ACK of both restarts the client's
+    /// side at the first, and the attack is read and inspected again. Its
+    /// two readings' rows carry one `request_key` (the capture time and
+    /// sequence number of its first byte; the request index differs), so
+    /// `attacks` collapses them as it does retried rows.
+    #[test]
+    fn a_request_read_again_after_a_restart_keeps_its_request_key() {
+        let (mut w, _rx) = worker(65_536);
+        let mk = ack_segment;
+        let plain: &'static [u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let attack: &'static [u8] =
+            b"GET /?q=<script>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+        let response: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (ci, si) = (1_000_000u32, 7_000_000u32);
+        let c1 = ci + plain.len() as u32;
+        let t0 = DEFAULT_START;
+        let t = |us: u64| crate::capture::Timestamp(t0.0 + us * 1_000);
+        w.segment(t(0), &mk(true, c1, si, attack));
+        w.segment(t(1), &mk(true, ci, si, plain));
+        w.segment(t(2), &mk(false, si, c1 + attack.len() as u32, response));
+        w.table.end_all(&mut w.ctx);
+        assert_eq!(w.table.stats().midstream_start_corrected, 1);
+        let rows: Vec<&Record> = w
+            .ctx
+            .out
+            .iter()
+            .filter(|r| r.uri.starts_with("/?q=<script>"))
+            .collect();
+        // Inspected twice (a documented limit), named once.
+        assert_eq!(rows.len(), 2, "{:?}", w.ctx.out);
+        assert_eq!(rows[0].request_key, rows[1].request_key, "{rows:?}");
+        // The first request has a key of its own.
+        let first = w
+            .ctx
+            .out
+            .iter()
+            .find(|r| r.uri == "/")
+            .map(|r| r.request_key.clone());
+        assert!(
+            first.is_none_or(|k| k != rows[0].request_key),
+            "{:?}",
+            w.ctx.out
+        );
     }
 
     /// A SYN with a made-up ISN before the real handshake, with or without

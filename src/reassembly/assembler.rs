@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::seq::{seq_at, seq_diff};
-use super::ReassemblyStats;
+use super::{ReassemblyStats, Stamp};
 use crate::capture::Timestamp;
 
 /// Most separate out-of-order chunks held per direction. Chunks are at least
@@ -58,7 +58,7 @@ fn fingerprint_hash(data: &[u8]) -> u32 {
 
 /// Where an assembler hands in-order data and gaps.
 pub(crate) trait Deliver {
-    fn data(&mut self, ts: Timestamp, data: &[u8]);
+    fn data(&mut self, at: Stamp, data: &[u8]);
     fn gap(&mut self, len: u64);
 }
 
@@ -248,7 +248,13 @@ impl Assembler {
         if data.is_empty() {
             return;
         }
-        out.data(ts, data);
+        out.data(
+            Stamp {
+                ts,
+                seq: seq_at(self.base, self.next),
+            },
+            data,
+        );
         let pos = usize::from(self.recent_pos) % RECENT_SEGMENTS;
         if let Some(slot) = self.recent.get_mut(pos) {
             *slot = Fingerprint {
@@ -645,12 +651,14 @@ mod tests {
         out: Vec<u8>,
         gaps: Vec<u64>,
         calls: Vec<(Timestamp, usize)>,
+        seqs: Vec<u32>,
     }
 
     impl Deliver for Rec {
-        fn data(&mut self, ts: Timestamp, data: &[u8]) {
+        fn data(&mut self, at: Stamp, data: &[u8]) {
             self.out.extend_from_slice(data);
-            self.calls.push((ts, data.len()));
+            self.calls.push((at.ts, data.len()));
+            self.seqs.push(at.seq);
         }
         fn gap(&mut self, len: u64) {
             self.gaps.push(len);

@@ -20,8 +20,9 @@
 //!   out-of-order data is copied and buffered.
 //! - `on_end` is called exactly once per flow; `FlowInfo::id` is unique and
 //!   increasing within a table.
-//! - The `ts` given with data is the capture time of the segment that carried
-//!   its first byte.
+//! - The [`Stamp`] given with data holds the capture time of the segment that
+//!   carried its first byte and that byte's sequence number (the same when a
+//!   restart reads the byte again).
 //!
 //! # Sequence numbers (RFC 9293 §3.4)
 //! Each direction maps 32-bit sequence numbers to a 64-bit stream offset from
@@ -108,9 +109,10 @@
 //!   the side restarts at that run (counted as a correction; as after a
 //!   gap, each byte is read once); bytes read before a restart that the
 //!   restarted side reads again (segments reordered at the pickup) are
-//!   inspected twice, so an attack among them can give two rows (so are the
-//!   requests before a tunnel that a restart closes, the other side being
-//!   read again); a side whose copies overflowed before a restart that
+//!   inspected twice (so are the requests before a tunnel that a restart
+//!   closes, the other side being read again), so an attack among them can
+//!   give two rows; both carry one `request_key` (the [`Stamp`] names the
+//!   bytes), and `attacks` collapses them as it does a retried insert; a side whose copies overflowed before a restart that
 //!   asks for it is not read again (`midstream_reread_unavailable`: a
 //!   client can push the attack past its copies' cap with a long body
 //!   first); a client whose first captured bytes are
@@ -475,19 +477,43 @@ pub enum Reread {
     Both,
 }
 
+/// Where a chunk of in-order bytes was seen: the capture time of the
+/// segment that carried its first byte, and that byte's sequence number.
+/// The sequence number names a byte whatever offset a restart gives it, so
+/// a consumer can tell bytes it read again from new ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub ts: Timestamp,
+    pub seq: u32,
+}
+
+impl Stamp {
+    /// The stamp of the byte `n` bytes further on in the same chunk.
+    pub fn advanced(self, n: usize) -> Stamp {
+        Stamp {
+            ts: self.ts,
+            // Sequence numbers wrap (RFC 9293 §3.4); so does a chunk's count.
+            seq: self.seq.wrapping_add(n as u32),
+        }
+    }
+
+    /// The stamp of a held buffer of `held` bytes that ends `n` bytes into
+    /// a chunk stamped `self`: it may have begun in an earlier chunk (whose
+    /// capture time `ts` is).
+    pub fn of_held(self, ts: Timestamp, n: usize, held: usize) -> Stamp {
+        Stamp {
+            ts,
+            seq: self.seq.wrapping_add(n as u32).wrapping_sub(held as u32),
+        }
+    }
+}
+
 /// Receives what reassembly produces. `state` is the per-flow user state
 /// stored in the table (created with `S::default()` when the flow starts).
 pub trait StreamHandler<S> {
-    /// In-order bytes of one direction. `ts` is the capture time of the
-    /// segment that carried the first of these bytes.
-    fn on_data(
-        &mut self,
-        flow: &FlowInfo,
-        state: &mut S,
-        dir: Direction,
-        ts: Timestamp,
-        data: &[u8],
-    );
+    /// In-order bytes of one direction, stamped with the capture time of
+    /// the segment that carried the first of them and its sequence number.
+    fn on_data(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction, at: Stamp, data: &[u8]);
     /// `len` bytes of one direction will never be seen (lost or skipped).
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction, len: u64);
     /// The flow is gone; its state is dropped after this call.

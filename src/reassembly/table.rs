@@ -15,7 +15,7 @@ use super::assembler::{Acct, Assembler, Deliver, MAX_CHUNKS_PER_DIRECTION};
 use super::seq::seq_diff;
 use super::{
     Direction, EndReason, Endpoint, FlowInfo, FlowKey, ReassemblyConfig, ReassemblyStats, Reread,
-    StreamHandler,
+    Stamp, StreamHandler,
 };
 use crate::capture::Timestamp;
 use crate::decode::{TcpFlags, TcpSegment};
@@ -494,10 +494,10 @@ struct Out<'a, S, H> {
 }
 
 impl<S, H: StreamHandler<S>> Deliver for Out<'_, S, H> {
-    fn data(&mut self, ts: Timestamp, data: &[u8]) {
+    fn data(&mut self, at: Stamp, data: &[u8]) {
         if !data.is_empty() {
             self.handler
-                .on_data(self.info, self.state, self.dir, ts, data);
+                .on_data(self.info, self.state, self.dir, at, data);
         }
     }
     fn gap(&mut self, len: u64) {
@@ -2023,7 +2023,7 @@ mod tests {
         /// Answers `Reread::Both` to restarts when told to.
         struct Nop(bool);
         impl StreamHandler<()> for Nop {
-            fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, _: &[u8]) {}
+            fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Stamp, _: &[u8]) {}
             fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
             fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
             fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) -> Reread {
@@ -2123,7 +2123,7 @@ mod tests {
         use std::net::{IpAddr, Ipv4Addr};
         struct Quiet;
         impl StreamHandler<()> for Quiet {
-            fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Timestamp, _: &[u8]) {}
+            fn on_data(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: Stamp, _: &[u8]) {}
             fn on_gap(&mut self, _: &FlowInfo, _: &mut (), _: Direction, _: u64) {}
             fn on_end(&mut self, _: &FlowInfo, _: &mut (), _: EndReason) {}
             fn on_restart(&mut self, _: &FlowInfo, _: &mut (), _: Direction) -> Reread {

@@ -85,6 +85,11 @@ struct Rec {
     state_at_end: HashMap<u64, usize>,
     /// What `on_restart` answers (`Restarted` by default).
     reread_both: bool,
+    /// Per flow and direction, the sequence number the next data must be
+    /// stamped with (data and gaps follow each other without a hole).
+    next_seq: HashMap<(u64, Direction), u32>,
+    /// The stamp of each data call, in order.
+    stamps: Vec<(u64, Direction, u32)>,
 }
 
 impl StreamHandler<usize> for Rec {
@@ -93,19 +98,32 @@ impl StreamHandler<usize> for Rec {
         flow: &FlowInfo,
         state: &mut usize,
         dir: Direction,
-        ts: Timestamp,
+        at: Stamp,
         data: &[u8],
     ) {
         *state += 1;
         self.infos.insert(flow.id, *flow);
+        if let Some(want) = self.next_seq.get(&(flow.id, dir)) {
+            assert_eq!(
+                at.seq, *want,
+                "data of flow {} {dir:?} not stamped where the last ended",
+                flow.id
+            );
+        }
+        self.next_seq
+            .insert((flow.id, dir), at.seq.wrapping_add(data.len() as u32));
+        self.stamps.push((flow.id, dir, at.seq));
         self.events.push(Ev::Data {
             id: flow.id,
             dir,
-            ts,
+            ts: at.ts,
             bytes: data.to_vec(),
         });
     }
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut usize, dir: Direction, len: u64) {
+        if let Some(next) = self.next_seq.get_mut(&(flow.id, dir)) {
+            *next = next.wrapping_add(len as u32);
+        }
         *state += 1;
         self.infos.insert(flow.id, *flow);
         self.events.push(Ev::Gap {
@@ -115,6 +133,11 @@ impl StreamHandler<usize> for Rec {
         });
     }
     fn on_restart(&mut self, flow: &FlowInfo, state: &mut usize, dir: Direction) -> Reread {
+        // The side starts again elsewhere (and the other too with `Both`).
+        self.next_seq.remove(&(flow.id, dir));
+        if self.reread_both {
+            self.next_seq.remove(&(flow.id, dir.reverse()));
+        }
         *state += 1;
         self.events.push(Ev::Restart { id: flow.id, dir });
         if self.reread_both {
@@ -233,6 +256,8 @@ fn in_order_with_handshake() {
     );
     assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1\r\n");
     assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
+    // Each side's data is stamped with its first byte's sequence number.
+    assert_eq!(t.r.stamps, [(1, ToServer, CI + 1), (1, ToClient, SI + 1)]);
     let info = t.r.infos[&1];
     assert_eq!((info.client, info.server), (ep(C), ep(SV)));
     assert!(info.handshake_seen);
@@ -265,6 +290,7 @@ fn out_of_order_is_buffered_then_delivered_with_its_own_ts() {
             })
             .collect();
     assert_eq!(ts, vec![Timestamp(3), Timestamp(2)]);
+    assert_eq!(t.r.stamps, [(1, ToServer, CI + 1), (1, ToServer, CI + 4)]);
     assert_eq!(t.t.stats().out_of_order_segments, 1);
 }
 
@@ -1057,7 +1083,7 @@ struct Budget {
 }
 
 impl StreamHandler<usize> for Budget {
-    fn on_data(&mut self, f: &FlowInfo, _: &mut usize, _: Direction, _: Timestamp, d: &[u8]) {
+    fn on_data(&mut self, f: &FlowInfo, _: &mut usize, _: Direction, _: Stamp, d: &[u8]) {
         *self.held.entry(f.id).or_default() += d.len();
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut usize, _: Direction, _: u64) {}
@@ -1660,6 +1686,17 @@ fn segments_reordered_at_a_midstream_pickup_are_read_whole() {
         b"GET /?q=<script>x</script> HTTP/1.1\r\n\r\n"
     );
     assert_eq!(t.r.stream(1, ToClient), b"HTTP/1.1 200 OK\r\n");
+    // The bytes read before the restart and read again carry the same
+    // sequence number both times.
+    assert_eq!(
+        t.r.stamps,
+        [
+            (1, ToServer, CI + 16),
+            (1, ToServer, CI),
+            (1, ToServer, CI + 16),
+            (1, ToClient, SI)
+        ]
+    );
 }
 
 /// Forged first data placed where the real request ends (the server's ACK
@@ -2485,7 +2522,7 @@ struct Counting {
 }
 
 impl StreamHandler<usize> for Counting {
-    fn on_data(&mut self, _: &FlowInfo, _: &mut usize, dir: Direction, _: Timestamp, d: &[u8]) {
+    fn on_data(&mut self, _: &FlowInfo, _: &mut usize, dir: Direction, _: Stamp, d: &[u8]) {
         self.bytes[usize::from(dir == ToClient)] += d.len() as u64;
     }
     fn on_gap(&mut self, _: &FlowInfo, _: &mut usize, _: Direction, len: u64) {
