@@ -229,6 +229,13 @@ impl Assembler {
         self.buffered + self.chunks.len() * CHUNK_OVERHEAD_BYTES
     }
 
+    /// Stream offset just past the last byte held (`next` when none).
+    pub(crate) fn held_end(&self) -> u64 {
+        self.chunks
+            .last_key_value()
+            .map_or(self.next, |(&k, c)| c.end(k))
+    }
+
     /// Stream offset of the next byte to deliver.
     pub(crate) fn next_offset(&self) -> u64 {
         self.next

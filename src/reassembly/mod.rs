@@ -84,13 +84,17 @@
 //!   confirmed. Its copies out of its range (below its start, or past what
 //!   it read by more than one direction's buffer) are kept through the
 //!   confirmation, its later segments there are copied (the newest 64 KiB
-//!   of them, within the copies' budget), and a later ACK of the peer
-//!   outside what was read that ends a run of them starts the side again
-//!   there, as a correction (no real receiver acknowledges below an ACK it
+//!   of them, within the copies' budget; a side whose copies were lost stays
+//!   watched), and a later ACK of the peer outside what was read that ends a
+//!   run of them starts the side again there, as a correction (no real receiver acknowledges below an ACK it
 //!   already sent, so one of the two was forged; the bytes read before stay
 //!   read). When watched bytes were lost (pushed out by newer ones, or over
 //!   the budget), such an ACK that ends no run moves the side to its number
-//!   (what came before is lost, not the rest of the connection). Known
+//!   (what came before is lost, not the rest of the connection). An ACK past
+//!   what was read up to which the side holds bytes out of order is no
+//!   correction: the capture lost what lies between (more than one
+//!   direction's buffer), and the ACK skips it as a gap, as on any flow
+//!   (review round 13). Known
 //!   limits: a client that forges the server's ACKs can move its side back
 //!   and forth between runs it sent, each move a counted correction, so
 //!   that a request read across two moves is read in two parts; one that
@@ -98,7 +102,8 @@
 //!   sent after it, before the server's ACK) loses that request. Either loses what came before, not the rest of
 //!   the connection. A believed RST from a provisional side holds the flow
 //!   as usual, but any later data of that side resumes it (it may be the
-//!   real stream); a FIN from before its start is not taken (it may end the
+//!   real stream), as does a watched side's data out of its range (review
+//!   round 13); a FIN from before its start is not taken (it may end the
 //!   real stream read as old), only copied. Known limits: forged bytes
 //!   placed right before the real ones without a hole are read with them,
 //!   and forged bytes sent ahead of the real continuation win over it (the

@@ -147,8 +147,9 @@ impl Stashes {
 
     /// Either side holds watched copies (see [`Stash::watched`]).
     fn watched(&self) -> bool {
-        (self.to_server.watched && !self.to_server.segments.is_empty())
-            || (self.to_client.watched && !self.to_client.segments.is_empty())
+        (self.to_server.watched && (!self.to_server.segments.is_empty() || self.to_server.evicted))
+            || (self.to_client.watched
+                && (!self.to_client.segments.is_empty() || self.to_client.evicted))
     }
 
     /// The copies of the side sending in `dir`, to look at.
@@ -247,6 +248,16 @@ fn outside(side: &Assembler, seq: u32, len: usize, config: &ReassemblyConfig) ->
     let at = side.offset_of(seq);
     let horizon = i128::from(side.next_offset()) + config.max_buffered_bytes_per_flow as i128;
     at + len as i128 <= 0 || at > horizon
+}
+
+/// Whether a held flow's segment from `side` may be the real stream even
+/// when it reads as old or far off: data of a provisional side (behind
+/// forged first data), or a watched side's data out of its range (forged
+/// first data confirmed by a forged ACK). It resumes an RST or FIN hold
+/// (review rounds 11–13).
+fn maybe_real_stream(side: &Assembler, seg: &TcpSegment<'_>, config: &ReassemblyConfig) -> bool {
+    !seg.payload.is_empty()
+        && (side.provisional || side.midstream && outside(side, seg.seq, seg.payload.len(), config))
 }
 
 /// The copies of a side whose start is settled go, except, for a side
@@ -761,12 +772,13 @@ impl<S: Default> FlowTable<S> {
         if !me.rst_held {
             return Held::Peer;
         }
-        // A provisional side's data resumes the flow even when it reads as
-        // old: it may be the real stream behind forged first data (and
-        // its copies go to the peer's ACK, see `Stash`).
+        // Data that may be the real stream resumes the flow even when it
+        // reads as old (its copies go to the peer's ACK, see `Stash`).
         let resumes = if me.started() && !me.provisional {
             let end = me.rel(seg.seq) + seg.payload.len() as i64;
-            (!seg.payload.is_empty() && end > 0) || (seg.flags.fin() && end >= 0 && !me.fin_seen())
+            (!seg.payload.is_empty() && end > 0)
+                || (seg.flags.fin() && end >= 0 && !me.fin_seen())
+                || maybe_real_stream(me, seg, &self.config)
         } else {
             // An RST from a side never seen sending is believed (see
             // `rst_believed`); any data of it is new.
@@ -1421,7 +1433,11 @@ impl<S: Default> FlowTable<S> {
             // wraps, review round 11).
             let at = peer.offset_of(seg.ack);
             let read = i128::from(peer.next_offset());
-            if at < 0 || at > read {
+            // Past what was read, bytes the side holds: the ACK's gap
+            // reaches them (`Assembler::ack`), a capture loss is no
+            // correction.
+            let held = at > read && i128::from(peer.held_end()) >= at;
+            if at < 0 || (at > read && !held) {
                 let horizon = self.config.max_buffered_bytes_per_flow as i128;
                 let beyond = |s: u32| {
                     let from_start = peer.offset_of(s);
@@ -1640,6 +1656,7 @@ impl<S: Default> FlowTable<S> {
                     // watched; the next may be.
                     acct.stats.midstream_stash_full += 1;
                     copies.evicted = true;
+                    copies.watched = true;
                     skip = true;
                 }
             }
@@ -1777,16 +1794,11 @@ impl<S: Default> FlowTable<S> {
             &flow.to_client
         };
         let horizon = self.config.max_buffered_bytes_per_flow;
-        // A provisional side's data resumes the flow even when it reads as
-        // old, as in the RST hold: it may be the real stream behind forged
-        // first data (with a forged FIN), and its copies go to the peer's
-        // ACK (review round 11).
-        // So does a watched side's data out of its range (round 12: the
-        // forged first data was confirmed by a forged ACK).
-        let maybe_real_stream = !seg.payload.is_empty()
-            && (me.provisional
-                || me.midstream && outside(me, seg.seq, seg.payload.len(), &self.config));
-        if maybe_real_stream || me.past_fin(seg.seq, seg.payload.len(), horizon) {
+        // Data that may be the real stream behind forged first data (with
+        // a forged FIN) resumes the flow, as in the RST hold.
+        if maybe_real_stream(me, seg, &self.config)
+            || me.past_fin(seg.seq, seg.payload.len(), horizon)
+        {
             // Bytes where the FIN was, or just past it: it never reached
             // the receiver. The flow goes on with its state.
             self.stats.fin_resumed += 1;

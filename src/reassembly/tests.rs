@@ -2775,3 +2775,165 @@ fn forged_start_confirmed_by_a_forged_ack() -> (T, u32, u32) {
     t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
     (t, snext, forged)
 }
+
+// ---------------------------------------------------------------------
+// Review round 13.
+// ---------------------------------------------------------------------
+
+/// Review round 13, RST hold against a *watched* side (round 12 fixed the
+/// FIN hold, `a_fin_hold_on_forged_first_data_confirmed_by_a_forged_ack_
+/// does_not_hide_the_request`, but not the RST hold). Midstream: the
+/// client's first data is forged 2^30 ahead of its real stream and a forged
+/// server ACK (towards the attacker itself) confirms it; the client side is
+/// only watched now. The client then forges an RST exactly at its (forged)
+/// next byte, with a TTL too low to reach the server: it is believed and
+/// the flow is held. `held_segment` resumes a confirmed side only on bytes
+/// past what it read, so the real request, read as 2^30 bytes old, is
+/// `Stale`: neither read, nor copied as watched for the server's ACK to
+/// restart the side at. The server's real ACK of it then ends no run of
+/// copies. Every later request of the connection is just as old: the
+/// sensor is blind for the whole hold (60 s), and after it the attacker
+/// can do it again on the new midstream flow.
+/// Expected: the request the server acknowledged is read (in the RST hold,
+/// data of a watched side read as out of its range resumes the flow, as in
+/// the FIN hold, or is at least copied as watched).
+#[test]
+fn review13_an_rst_hold_on_forged_first_data_confirmed_by_a_forged_ack_does_not_hide_the_request() {
+    let (mut t, snext, forged) = forged_start_confirmed_by_a_forged_ack();
+    let head_len = b"GET /forged HTTP/1.1\r\n\r\n".len() as u32;
+    // The forged RST at the client's next expected (forged) byte.
+    t.feed(3, seg(C, SV, forged + head_len, snext, RST, b""));
+    assert_eq!(t.t.resetting(), 1, "held after the believed RST");
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    t.feed(4, seg(C, SV, CI, snext, ACK, attack));
+    // The server's real ACK of the real request, with more of its body.
+    t.feed(
+        5,
+        seg(SV, C, snext, CI + attack.len() as u32, ACK, b"body bytes"),
+    );
+    t.feed(
+        6,
+        seg(C, SV, CI + attack.len() as u32, snext + 10, ACK, b""),
+    );
+    t.end_all();
+    assert!(
+        ever_delivered(&t, attack),
+        "the acknowledged request was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Review round 13, watched copies over the copies' budget. When a watched
+/// side's segment does not fit (the copies' budget, a quarter of the
+/// memcap, is spent: one-sided midstream flows hold it until they end, see
+/// `a_bulk_upload_picked_up_when_the_copies_budget_is_spent_is_not_
+/// restarted`), it is not copied and the side's copies are marked
+/// `evicted`, so that the peer's next ACK outside what was read moves the
+/// side to it. But the mark lives in a copies' box with no segment, and
+/// `feed_flow` drops a box whose sides hold no watched *segment* at the
+/// next segment of the flow (both sides decided, `Stashes::watched` is
+/// false): any segment between the request and the server's ACK (the
+/// client's own pure ACK, which the attacker sends) loses the mark. The
+/// server's ACK of the request then finds no copies' box and decides
+/// nothing; the side stays at the forged start, so every later request of
+/// the connection reads as 2^30 bytes old, and the same trick hides each
+/// (the docs promise that lost watched copies lose "what came before, not
+/// the rest of the connection").
+/// Scenario: a forged start confirmed by a forged ACK (rounds 10–12), the
+/// copies' budget spent by one-sided midstream flows, then each request
+/// followed by a client pure ACK before the server's ACK and answer.
+/// Expected: the next request after the one whose copy was lost is read
+/// (e.g. `Stashes::watched` keeps a box whose side is `evicted`).
+#[test]
+fn review13_an_evicted_mark_survives_a_segment_before_the_peers_ack() {
+    let cfg = ReassemblyConfig {
+        memcap_bytes: 20_000,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    t.feed(1, seg(SV, C, SI, CI, ACK, resp));
+    let snext = SI + resp.len() as u32;
+    t.feed(1, seg(C, SV, CI, snext, ACK, b""));
+    let forged = CI.wrapping_add(1 << 30);
+    let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
+    t.feed(2, seg(C, SV, forged, snext, ACK, head));
+    t.feed(2, seg(SV, C, snext, forged + head.len() as u32, ACK, b""));
+    // One-sided midstream flows (no ACK ever decides them) spend the
+    // copies' budget (5,000 bytes here).
+    for i in 0..60u16 {
+        t.feed(2, seg((3, 41000 + i), SV, 7000, 9000, ACK | PSH, b"x"));
+    }
+    assert!(t.t.stats().midstream_stash_full > 0);
+    let mut cseq = CI;
+    let mut sseq = snext;
+    let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
+    let next: &[u8] = b"GET /?q=<script>alert(2)</script> HTTP/1.1\r\n\r\n";
+    for req in [attack, next] {
+        t.feed(3, seg(C, SV, cseq, sseq, ACK, req));
+        cseq += req.len() as u32;
+        // The client's pure ACK (real, harmless) before the server answers.
+        t.feed(3, seg(C, SV, cseq, sseq, ACK, b""));
+        // The server's ACK of the request, with its answer.
+        t.feed(4, seg(SV, C, sseq, cseq, ACK, b"HTTP/1.1 404"));
+        sseq += 12;
+        t.feed(4, seg(C, SV, cseq, sseq, ACK, b""));
+    }
+    t.end_all();
+    assert!(
+        ever_delivered(&t, next),
+        "the request after the one whose copy was lost was never read: {:?}",
+        t.t.stats()
+    );
+}
+
+/// Review round 13, watched copies, benign. A download picked up midstream
+/// (the sensor started while it ran), both starts confirmed by real ACKs;
+/// then the capture loses 2 MiB of the server's stream (a burst of drops
+/// under load). The next captured segment lies more than one direction's
+/// buffer past what was read, so `outside()` copies it as watched, and the
+/// client's ACK of it ends a run of those copies past what was read: the
+/// server's side is *restarted* there (`midstream_start_corrected`,
+/// `on_restart`: the response parser starts afresh in the middle of a body,
+/// the pairing forgets the response), where a flow that started with a
+/// handshake reports a gap of the lost bytes. A capture loss is counted as
+/// a correction of forged first data.
+/// Expected: no restart; the lost bytes are one gap, as on any flow (an ACK
+/// past what was read that ends a run of copies past the horizon is no sign
+/// of a forged start when the copies lie *after* what was read, in order
+/// with the side's stream).
+#[test]
+fn review13_capture_loss_past_the_buffer_on_a_midstream_flow_is_a_gap_not_a_restart() {
+    let mut t = T::new(ReassemblyConfig::default());
+    let req: &[u8] = b"GET /big.iso HTTP/1.1\r\nHost: a\r\n\r\n";
+    t.feed(1, seg(C, SV, CI, SI, ACK, req));
+    let cnext = CI + req.len() as u32;
+    let chunk = [b'b'; 1000];
+    let mut s = SI;
+    for _ in 0..10 {
+        t.feed(2, seg(SV, C, s, cnext, ACK, &chunk));
+        s += 1000;
+        t.feed(2, seg(C, SV, cnext, s, ACK, b""));
+    }
+    // 2 MiB of the server's stream never captured.
+    let lost = 2u32 << 20;
+    s += lost;
+    t.feed(3, seg(SV, C, s, cnext, ACK, &chunk));
+    s += 1000;
+    t.feed(3, seg(C, SV, cnext, s, ACK, b""));
+    t.feed(4, seg(SV, C, s, cnext, ACK, &chunk));
+    s += 1000;
+    t.feed(4, seg(C, SV, cnext, s, ACK, b""));
+    let id = t.r.infos.values().map(|f| f.id).next().unwrap();
+    assert_eq!(
+        (
+            t.r.restarts(),
+            t.t.stats().midstream_start_corrected,
+            t.r.gaps(id, ToClient)
+        ),
+        (0, 0, vec![u64::from(lost)]),
+        "a capture loss restarted a confirmed side: {:?}",
+        t.t.stats()
+    );
+    t.end_all();
+}
