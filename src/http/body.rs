@@ -13,7 +13,10 @@ use super::Anomaly;
 pub(super) const MAX_CHUNK_DIGITS: usize = 16;
 /// Longest chunk extension (`;name=value...`) skipped before the size line
 /// is declared invalid.
-pub(super) const MAX_CHUNK_EXT_BYTES: usize = 4096;
+/// Apache httpd bounds the whole size line by `LimitRequestFieldSize`
+/// (8190), llhttp the extensions by 16 KiB, nginx not at all; nothing of
+/// it is held.
+pub(super) const MAX_CHUNK_EXT_BYTES: usize = 16 * 1024;
 
 /// Where decoded body bytes go.
 pub(super) trait BodyTarget {
@@ -32,6 +35,8 @@ pub(super) enum Chunk {
         /// In the extension / after the digits, up to LF.
         in_ext: bool,
         ext_len: usize,
+        /// A CR began the line (no digits): only its LF may follow.
+        cr: bool,
     },
     Data {
         remaining: u64,
@@ -60,6 +65,7 @@ impl Chunk {
             digits: Vec::new(),
             in_ext: false,
             ext_len: 0,
+            cr: false,
         }
     }
 }
@@ -204,6 +210,7 @@ fn feed_chunked(
                 digits,
                 in_ext,
                 ext_len,
+                cr,
             } => {
                 let b = rest.first().copied().unwrap_or_default();
                 pos += 1;
@@ -212,6 +219,7 @@ fn feed_chunked(
                         // An empty line where a size belongs: tolerated.
                         t.anomaly(Anomaly::InvalidChunk);
                         *in_ext = false;
+                        *cr = false;
                         continue;
                     }
                     let size = digits
@@ -235,16 +243,30 @@ fn feed_chunked(
                             replay: Vec::new(),
                         };
                     }
-                } else if b.is_ascii_hexdigit() && digits.len() < MAX_CHUNK_DIGITS {
+                } else if !*cr && b.is_ascii_hexdigit() && digits.as_slice() == b"0" {
+                    // Leading zeros do not count against the digit bound
+                    // (nginx, Apache httpd and llhttp read any number).
+                    digits.clear();
                     digits.push(b);
-                } else if b == b'\r'
-                    || (!digits.is_empty() && (b == b';' || b == b' ' || b == b'\t'))
+                } else if !*cr && b.is_ascii_hexdigit() && digits.len() < MAX_CHUNK_DIGITS {
+                    digits.push(b);
+                } else if !*cr
+                    && (b == b'\r' || b == b';' || b == b' ' || b == b'\t')
+                    && (!digits.is_empty() || b == b'\r')
                 {
                     // Extension, BWS or the CR of CRLF: skipped up to LF.
-                    *in_ext = true;
+                    // A CR with no digits before it must end the line: what
+                    // follows it may be a request line (servers skip a CR
+                    // before one).
+                    if digits.is_empty() {
+                        *cr = true;
+                    } else {
+                        *in_ext = true;
+                    }
                 } else {
                     t.anomaly(Anomaly::InvalidChunk);
-                    let mut replay = std::mem::take(digits);
+                    let mut replay = if *cr { vec![b'\r'] } else { Vec::new() };
+                    replay.append(digits);
                     replay.push(b);
                     return Progress::Invalid {
                         consumed: pos,

@@ -10,7 +10,9 @@
 use super::{Anomalies, Anomaly, Headers, Version};
 
 /// Longest method token we accept as the start of a plausible request line.
-pub(super) const MAX_METHOD_LEN: usize = 24;
+/// Go's net/http and Tomcat take any token; longer ones are refused so
+/// that a candidate stays bounded.
+pub(super) const MAX_METHOD_LEN: usize = 256;
 
 /// Methods accepted with any request-target shape when resynchronising.
 const KNOWN_METHODS: &[&[u8]] = &[
@@ -54,7 +56,9 @@ fn is_ws(b: u8) -> bool {
 /// Does `p` start a plausible request line (`TOKEN SP non-space`, where an
 /// unknown token must be followed by `/` or `http`)?
 /// Extra whitespace accepted between a known method and the target.
-const MAX_EXTRA_SPACES: usize = 8;
+/// nginx, llhttp and Tomcat take any run; nginx's request line is at most
+/// 8 KiB with its default buffers.
+pub(super) const MAX_EXTRA_SPACES: usize = 8192;
 
 /// httparse's borrowed header fields as [`Headers`], values trimmed.
 /// `head_len` (the head they were parsed from) bounds their bytes.
@@ -74,7 +78,8 @@ pub(super) fn plausible_request(p: &[u8]) -> Plausible {
     if tok_len == p.len() {
         return Plausible::More;
     }
-    if tok_len == 0 || p.get(tok_len) != Some(&b' ') {
+    // Tomcat ends the method at a HTAB as at a SP.
+    if tok_len == 0 || !p.get(tok_len).is_some_and(|b| is_ws(*b)) {
         return Plausible::No;
     }
     let method = p.get(..tok_len).unwrap_or_default();
@@ -179,6 +184,11 @@ impl HeadBuf {
         } else {
             self.bare_lf = true;
         }
+    }
+
+    /// The current unterminated line.
+    pub fn partial_line(&self) -> &[u8] {
+        self.buf.get(self.line_start..).unwrap_or_default()
     }
 
     /// Whether the current unterminated line has anything but CR.
@@ -402,11 +412,27 @@ fn parse_header_lines<'a>(
         };
         if headers.len() >= max_headers {
             a.set(Anomaly::TooManyHeaders);
-            last_kept = false;
+            // Framing fields are kept past the cap (the head's size bounds
+            // them): servers without a count limit frame the body by them.
+            last_kept = is_framing_name(h.0) && headers.push(h.0, h.1);
         } else {
             last_kept = headers.push(h.0, h.1);
         }
     }
+}
+
+/// Content-Length or Transfer-Encoding.
+pub(super) fn is_framing_name(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding")
+}
+
+/// A framing field line (`Content-Length:` / `Transfer-Encoding:`) seen
+/// while the rest of an over-long head is skipped: (name, value).
+pub(super) fn framing_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let line = strip_cr(line);
+    let i = memchr::memchr(b':', line)?;
+    let name = trim_ws(line.get(..i).unwrap_or_default());
+    is_framing_name(name).then(|| (name, trim_ws(line.get(i + 1..).unwrap_or_default())))
 }
 
 /// Lenient request line: method = first token, version = last token when it
@@ -597,6 +623,14 @@ pub(super) fn te_cl(headers: &Headers, a: &mut Anomalies) -> (Option<bool>, Opti
 }
 
 fn parse_decimal(s: &[u8]) -> Option<u64> {
+    // Leading zeros do not count against the digit bound (servers read any
+    // number of them).
+    let zeros = s.iter().take_while(|d| **d == b'0').count();
+    let s = match s.get(zeros..) {
+        Some([]) if zeros > 0 => return Some(0),
+        Some(rest) => rest,
+        None => s,
+    };
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -681,12 +715,17 @@ mod tests {
         // Extra spaces after a known method (RFC 9112 §3 leniency), bounded.
         assert_eq!(plausible_request(b"GET  "), Plausible::More);
         assert_eq!(plausible_request(b"GET  /"), Plausible::Yes);
-        assert_eq!(plausible_request(b"GET          /"), Plausible::No);
+        assert_eq!(plausible_request(b"GET          /"), Plausible::Yes);
+        assert_eq!(plausible_request(b"GET\t/"), Plausible::Yes);
         assert_eq!(plausible_request(b"GET \r\n"), Plausible::No);
         assert_eq!(plausible_request(b"HTTP/1.1 200"), Plausible::No);
         assert_eq!(plausible_request(b"GE"), Plausible::More);
         assert_eq!(plausible_request(b"\x00"), Plausible::No);
-        assert_eq!(plausible_request(&[b'A'; 30]), Plausible::No);
+        assert_eq!(plausible_request(&[b'A'; 30]), Plausible::More);
+        assert_eq!(
+            plausible_request(&[b'A'; MAX_METHOD_LEN + 1]),
+            Plausible::No
+        );
         assert_eq!(plausible_response(b"HTT"), Plausible::More);
         assert_eq!(plausible_response(b"HTTP/"), Plausible::Yes);
         assert_eq!(plausible_response(b"GET"), Plausible::No);

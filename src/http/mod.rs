@@ -101,7 +101,8 @@ pub enum Anomaly {
     DuplicateCl = 1 << 1,
     /// Content-Length that is not a decimal number.
     InvalidCl = 1 << 2,
-    /// Transfer-Encoding other than a final `chunked`.
+    /// Transfer-Encoding other than a final `chunked`, or on an HTTP/1.0
+    /// request (RFC 9112 §6.1: its framing is faulty).
     InvalidTe = 1 << 3,
     /// Chunk size line that does not parse.
     InvalidChunk = 1 << 4,
@@ -445,11 +446,13 @@ pub struct HttpStats {
 }
 
 /// Client bytes looked at after a CONNECT/upgrade to tell HTTP/1 from the rest.
-const TUNNEL_PROBE_BYTES: usize = 24;
+/// Long enough for the classifier to answer on any request line it accepts
+/// (a method of `MAX_METHOD_LEN`, SP, up to `MAX_EXTRA_SPACES`, `http`).
+const TUNNEL_PROBE_BYTES: usize = head::MAX_METHOD_LEN + head::MAX_EXTRA_SPACES + 16;
 
 /// First bytes of each direction looked at to decide the roles (the held
 /// data itself is bounded by `max_header_bytes`).
-const ROLE_PREFIX_BYTES: usize = 64;
+const ROLE_PREFIX_BYTES: usize = head::MAX_METHOD_LEN + head::MAX_EXTRA_SPACES + 16;
 
 /// HTTP state of one flow (both directions). See the module docs.
 ///
@@ -804,7 +807,7 @@ impl HttpSession {
                 }
                 if self.req.idle() {
                     // Stamped again by the client's first bytes.
-                    self.probe = Some((at, Vec::with_capacity(TUNNEL_PROBE_BYTES)));
+                    self.probe = Some((at, Vec::new()));
                     break;
                 }
                 // The client sent on before the answer (a method token, a

@@ -129,6 +129,10 @@ enum State {
         in_first_line: bool,
         tail: Vec<u8>,
         line_has_content: bool,
+        /// The first bytes of the current header line (at most
+        /// `FRAMING_LINE_BYTES`): a framing field among the skipped lines
+        /// still frames the body.
+        line: Vec<u8>,
     },
     Body {
         req: Box<Request>,
@@ -140,6 +144,14 @@ enum State {
 
 /// Bytes of the request line's end kept while skipping an over-long line.
 const TAIL_BYTES: usize = 16;
+
+/// Bytes of a skipped header line kept to spot a framing field.
+const FRAMING_LINE_BYTES: usize = 64;
+
+/// Framing fields kept from the skipped part of an over-long head: enough
+/// to see a conflict (two lengths, a length and a coding), while a head of
+/// endless framing lines holds no more.
+const SKIPPED_FRAMING_FIELDS: usize = 4;
 
 #[derive(Debug)]
 pub(super) struct RequestSide {
@@ -286,11 +298,21 @@ impl RequestSide {
                         } else {
                             Vec::new()
                         };
+                        let partial = head.partial_line();
+                        let line = if in_first_line {
+                            Vec::new()
+                        } else {
+                            partial
+                                .get(..FRAMING_LINE_BYTES.min(partial.len()))
+                                .unwrap_or_default()
+                                .to_vec()
+                        };
                         State::SkipHead {
                             req,
                             in_first_line,
                             tail,
                             line_has_content: head.partial_line_has_content(),
+                            line,
                         }
                     }
                 },
@@ -299,6 +321,7 @@ impl RequestSide {
                     mut in_first_line,
                     mut tail,
                     mut line_has_content,
+                    mut line,
                 } => {
                     let (seg, eol) = match memchr::memchr(b'\n', rest) {
                         Some(i) => (rest.get(..i).unwrap_or_default(), true),
@@ -306,6 +329,23 @@ impl RequestSide {
                     };
                     pos += seg.len() + usize::from(eol);
                     line_has_content |= seg.iter().any(|b| *b != b'\r');
+                    if !in_first_line {
+                        let room = FRAMING_LINE_BYTES.saturating_sub(line.len()).min(seg.len());
+                        line.extend_from_slice(seg.get(..room).unwrap_or_default());
+                        if eol {
+                            if let Some((n, v)) = head::framing_line(&line) {
+                                let kept = req
+                                    .headers
+                                    .iter()
+                                    .filter(|h| head::is_framing_name(h.name))
+                                    .count();
+                                if kept < SKIPPED_FRAMING_FIELDS {
+                                    req.headers.push(n, v);
+                                }
+                            }
+                            line.clear();
+                        }
+                    }
                     if in_first_line {
                         tail.extend_from_slice(
                             seg.get(seg.len().saturating_sub(TAIL_BYTES)..)
@@ -320,6 +360,7 @@ impl RequestSide {
                             in_first_line,
                             tail,
                             line_has_content,
+                            line,
                         }
                     } else if in_first_line {
                         req.version = head::version_from_tail(&tail);
@@ -337,6 +378,7 @@ impl RequestSide {
                                 in_first_line,
                                 tail: Vec::new(),
                                 line_has_content: false,
+                                line: Vec::new(),
                             }
                         }
                     } else if !line_has_content {
@@ -347,6 +389,7 @@ impl RequestSide {
                             in_first_line,
                             tail,
                             line_has_content: false,
+                            line,
                         }
                     }
                 }
@@ -431,7 +474,18 @@ impl RequestSide {
         let framing = if req.version == Version::Http09 {
             Framing::None
         } else {
-            match head::te_cl(&req.headers, &mut req.anomalies) {
+            let te = head::te_cl(&req.headers, &mut req.anomalies);
+            // Go's net/http and Tomcat ignore Transfer-Encoding on an
+            // HTTP/1.0 request (nginx refuses it, Apache httpd honours
+            // it): a smuggling signal, framed as the former do, so that
+            // what they read as the next request is parsed.
+            let te = if req.version == Version::Http10 && te.0.is_some() {
+                req.anomalies.set(Anomaly::InvalidTe);
+                (None, te.1, te.2)
+            } else {
+                te
+            };
+            match te {
                 (Some(true), _, _) => Framing::Chunked,
                 (_, Some(n), _) if n > 0 => Framing::Length(n),
                 _ => Framing::None,
@@ -476,7 +530,9 @@ impl RequestSide {
             State::Seek(seek) => seek.pending(),
             State::Head { head, .. } => head.buf.len(),
             // The request parsed from the head cut at `max_header_bytes`.
-            State::SkipHead { req, tail, .. } => tail.len() + parsed(req),
+            State::SkipHead {
+                req, tail, line, ..
+            } => tail.len() + line.len() + parsed(req),
             State::Body { req, body } => req.body.len() + parsed(req) + body.held(),
             State::Tunnel => 0,
         }

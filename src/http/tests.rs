@@ -2043,3 +2043,335 @@ fn a_restart_of_the_side_whose_non_request_turned_the_roles_decides_them_again()
     ]);
     assert_xss_request(&r);
 }
+
+// Review round 13 (session 25, reviewer b).
+
+/// The attack request `/?q=<script>alert(1)</script>` was parsed, whole.
+#[track_caller]
+fn assert_xss_complete(r: &Run) {
+    let uris: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.uri).into_owned(), q.complete))
+        .collect();
+    assert!(
+        uris.iter()
+            .any(|(u, c)| u == "/?q=<script>alert(1)</script>" && *c),
+        "requests: {uris:?}, non_http_bytes {}, resync_bytes_skipped {}",
+        r.stats.non_http_bytes,
+        r.stats.resync_bytes_skipped
+    );
+}
+
+/// nginx (`sw_spaces_before_uri` loops on SP without bound), Node's llhttp
+/// (`req_spaces_before_url`) and Tomcat (tolerant of any run of SP/HT)
+/// take any number of spaces between the method and the target. Specula
+/// takes at most 8 (`MAX_EXTRA_SPACES`): with 9 or more the request line
+/// is no plausible start and the whole request is skipped unseen, on a
+/// fresh connection (counted as non-HTTP bytes only) and between two
+/// requests of a keep-alive connection alike.
+#[test]
+fn review13_many_spaces_between_method_and_target() {
+    let attack: &'static [u8] =
+        b"GET            /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    let r = run(&[
+        C(attack),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        C(attack),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+}
+
+/// Tomcat's request-line parser (Http11InputBuffer, phase 2: "Spec says
+/// method name is a token followed by a single SP but also be tolerant of
+/// multiple SP and/or HT") ends the method at a HTAB as at a SP. Specula's
+/// classifier wants a SP right after the method, so `GET<HT>/...` is
+/// skipped unseen.
+#[test]
+fn review13_tab_between_method_and_target() {
+    let r = run(&[
+        C(b"GET\t/?q=<script>alert(1)</script>\tHTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+}
+
+/// Go's net/http takes any token as a method (`validMethod`: non-empty,
+/// all tchar, no length bound) and a pre-1.22 `ServeMux` pattern, like
+/// most Go handlers, serves every method; Tomcat reads any token too (and
+/// Spring's FrameworkServlet processes methods it does not know). Specula's
+/// classifier refuses a method token over 24 bytes (`MAX_METHOD_LEN`), so
+/// the request is skipped unseen.
+#[test]
+fn review13_long_method_token() {
+    let r = run(&[
+        C(b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+}
+
+/// nginx (`ngx_http_parse_chunked` accumulates any number of digits, only
+/// the value is bounded), Apache httpd (`parse_chunk_size`: "ignore
+/// leading zeros") and Node's llhttp read a chunk size padded with leading
+/// zeros as its value. Specula refuses a size line of more than 16 digits
+/// (`MAX_CHUNK_DIGITS`), zeros included: the body is cut at once
+/// (`InvalidChunk`, a Medium protocol hit) and the attack in the chunk
+/// data is never inspected (it is skipped as garbage).
+#[test]
+fn review13_chunk_size_with_leading_zeros() {
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        C(b"0000000000000000001b\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.body).into_owned(), q.complete))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("q=<script>alert(1)</script>".to_string(), true)],
+        "anomalies {:?}",
+        r.reqs
+            .iter()
+            .map(|q| q.anomalies.iter().collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Apache httpd bounds a chunk-size line (extensions included) by
+/// `LimitRequestFieldSize` (8190 by default) and nginx does not bound the
+/// extension at all; a chunk extension of 5,000 bytes is read by both.
+/// Specula gives up past 4,096 bytes of extension (`MAX_CHUNK_EXT_BYTES`):
+/// the body is cut (`InvalidChunk`) and its data skipped uninspected.
+#[test]
+fn review13_chunk_extension_over_4k() {
+    let mut body = b"1b;x=".to_vec();
+    body.extend(std::iter::repeat(b'a').take(5000));
+    body.extend_from_slice(b"\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n");
+    let body: &'static [u8] = body.leak();
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        C(body),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.body).into_owned(), q.complete))
+        .collect();
+    assert_eq!(got, vec![("q=<script>alert(1)</script>".to_string(), true)]);
+}
+
+/// Go's net/http (no field-count limit, 1 MB of head), nginx (only the
+/// buffer size) and Node's llhttp (its parser frames with every field;
+/// `maxHeadersCount` only limits what JavaScript sees) frame the body with
+/// a Transfer-Encoding or Content-Length that comes after 256 other fields.
+/// Specula frames with the fields it kept (`max_headers`): past the cap the
+/// framing header is dropped, the request is taken to have no body, and
+/// the body (the attack) is skipped as garbage between requests.
+#[test]
+fn review13_framing_header_past_the_header_count_cap() {
+    let mut head = b"POST /search HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..300 {
+        head.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"Content-Length: 27\r\n\r\nq=<script>alert(1)</script>");
+    let req: &'static [u8] = head.leak();
+    let r = run(&[C(req), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.body).into_owned(), q.complete))
+        .collect();
+    assert_eq!(got, vec![("q=<script>alert(1)</script>".to_string(), true)]);
+    assert_eq!(r.stats.header_count_limit_hits, 1);
+}
+
+/// The same past the head-size cap: Go's net/http reads heads up to
+/// `MaxHeaderBytes` (1 MB by default) and frames the body with a
+/// Content-Length after 64 KiB of fields; Specula cuts the head at
+/// `max_header_bytes` (64 KiB, `HeaderTooLong`), skips the rest of it
+/// without looking at the framing fields, takes the request to have no
+/// body and skips the body as garbage.
+#[test]
+fn review13_framing_header_past_the_head_size_cap() {
+    let mut head = b"POST /search HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..100 {
+        head.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(1000)).as_bytes());
+    }
+    head.extend_from_slice(b"Content-Length: 27\r\n\r\nq=<script>alert(1)</script>");
+    let req: &'static [u8] = head.leak();
+    let r = run(&[C(req), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| String::from_utf8_lossy(&q.body).into_owned())
+        .collect();
+    assert_eq!(got, vec!["q=<script>alert(1)</script>".to_string()]);
+}
+
+/// Framing fields spotted in the skipped part of an over-long head are
+/// kept, but only a few: a head of endless `Content-Length` lines holds no
+/// more than a short one.
+#[test]
+fn framing_fields_of_a_skipped_head_are_bounded() {
+    let lim = HttpLimits {
+        max_header_bytes: 1024,
+        ..HttpLimits::default()
+    };
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    s.on_data(
+        &lim,
+        &mut stats,
+        Direction::ToServer,
+        at(0),
+        b"POST / HTTP/1.1\r\n",
+        &mut out,
+    );
+    for i in 0..20_000u64 {
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToServer,
+            at(i),
+            b"Content-Length: 1\r\n",
+            &mut out,
+        );
+        assert!(
+            s.buffered_bytes() <= 2 * lim.max_header_bytes,
+            "{} held",
+            s.buffered_bytes()
+        );
+    }
+    s.on_data(
+        &lim,
+        &mut stats,
+        Direction::ToServer,
+        at(0),
+        b"\r\nx",
+        &mut out,
+    );
+    s.on_end(&lim, &mut stats, &mut out);
+    let Some(HttpEvent::Request(r)) = out.first() else {
+        panic!("{out:?}")
+    };
+    assert!(r.anomalies.has(Anomaly::HeaderTooLong));
+    assert_eq!(r.body, b"x");
+}
+
+/// nginx (`ngx_atoof`), Apache httpd (`ap_parse_strict_length`, strtoll),
+/// Node's llhttp, Go (`strconv.ParseUint`) and Tomcat read a Content-Length
+/// padded with leading zeros as its value. Specula refuses more than 19
+/// digits, zeros included (`parse_decimal`): `InvalidCl`, the request is
+/// taken to have no body and the body (the attack) is skipped as garbage.
+#[test]
+fn review13_content_length_with_leading_zeros() {
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000000027\r\n\r\nq=<script>alert(1)</script>"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.body).into_owned(), q.complete))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("q=<script>alert(1)</script>".to_string(), true)],
+        "anomalies {:?}",
+        r.reqs
+            .iter()
+            .map(|q| q.anomalies.iter().collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// After a CONNECT's 2xx the tunnel probe judges the client's first 24
+/// bytes (`TUNNEL_PROBE_BYTES`), but a request line the classifier accepts
+/// may need more before it says Yes: a method of 23 or 24 bytes (it accepts
+/// up to `MAX_METHOD_LEN` = 24) followed by SP and `/`. Outside a tunnel
+/// such a request is parsed; through a proxy tunnel to a plain-HTTP origin
+/// (a Go origin takes any token as a method) the probe answers `More` at
+/// its bound and the flow becomes an opaque tunnel: the request is hidden.
+#[test]
+fn review13_tunnel_probe_shorter_than_an_accepted_request_line() {
+    let attack: &'static [u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVW /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    // Outside a tunnel: parsed.
+    let r = run(&[
+        C(attack),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+    // Through a CONNECT tunnel to a plain-HTTP origin: hidden.
+    let r = run(&[
+        C(b"CONNECT origin:80 HTTP/1.1\r\nHost: origin:80\r\n\r\n"),
+        S(b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+        C(attack),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+}
+
+/// Go's net/http (`parseTransferEncoding`: "Issue 12785; ignore
+/// Transfer-Encoding on HTTP/1.0 requests") and Tomcat (Http11Processor
+/// reads Transfer-Encoding only `if (http11)`) give an HTTP/1.0 request
+/// with `Transfer-Encoding: chunked` and no Content-Length no body: with
+/// `Connection: keep-alive` the next bytes are the next request. Specula
+/// reads them as chunks, and its chunk-size reader swallows a request line
+/// in two ways: a line that starts with a CR is an "empty size line"
+/// (tolerated, whatever follows the CR up to the LF), which Go (after a
+/// POST it discards up to 4 leading CR/LF) and Tomcat (it skips any CR/LF
+/// before a request line) skip; and a method made of hex digits (`ACE`,
+/// any token for Go, and for Spring's FrameworkServlet) is a chunk size
+/// with the target and version as an ignored extension. No anomaly at all
+/// in the second case (only `InvalidChunk` on the carrier in the first):
+/// the attack request is never parsed.
+#[test]
+fn review13_http10_transfer_encoding_hides_the_next_request() {
+    let carrier: &'static [u8] =
+        b"POST /x HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let ok: &'static [u8] =
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+    let mut failures = Vec::new();
+    for attack in [
+        &b"\rGET /?q=<script>alert(1)</script> HTTP/1.0\r\n\r\n"[..],
+        &b"ACE /?q=<script>alert(1)</script> HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"[..],
+    ] {
+        let r = run(&[C(carrier), C(attack), S(ok), S(ok)]);
+        let seen = r
+            .reqs
+            .iter()
+            .any(|q| q.uri == b"/?q=<script>alert(1)</script>");
+        if !seen {
+            failures.push((
+                String::from_utf8_lossy(attack).into_owned(),
+                r.reqs
+                    .iter()
+                    .map(|q| {
+                        (
+                            String::from_utf8_lossy(&q.uri).into_owned(),
+                            q.complete,
+                            q.anomalies.iter().collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "attack request not parsed: {failures:#?}"
+    );
+}
