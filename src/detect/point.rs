@@ -110,6 +110,14 @@ pub struct HeaderLine {
     pub complete: bool,
 }
 
+/// A cookie or field name of letters, digits and `_-.$` only (or empty).
+/// Names are attacker-chosen too, but ordinary ones are not worth a point
+/// each: only names with other bytes are inspected.
+fn plain_name(name: &[u8]) -> bool {
+    name.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"_-.$".contains(&b))
+}
+
 impl Points {
     pub fn value(&self, p: &Point) -> &[u8] {
         self.values.get(p.value.clone()).unwrap_or_default()
@@ -400,6 +408,9 @@ impl Points {
         }
         let Ok(codings) = inflate::codings([content_encoding]) else {
             stats.body_inflate_errors += 1;
+            // A coding the application may undo (zstd, compress) and no
+            // rule reads through: at least a record.
+            self.finding("content-encoding-unsupported");
             return body;
         };
         // Which buffer holds the current bytes: the body, `a` or `b`.
@@ -491,12 +502,7 @@ impl Points {
                 ),
                 None => (&b""[..], c),
             };
-            // Names are attacker-chosen too, but ordinary names are not worth
-            // a point each: only inspect names with non-token bytes.
-            if name
-                .iter()
-                .any(|&b| !(b.is_ascii_alphanumeric() || b"_-.$".contains(&b)))
-            {
+            if !plain_name(name) {
                 self.push(limits, stats, Kind::Cookie, "cookie:", name, name);
             }
             if !value.is_empty() {
@@ -814,6 +820,8 @@ impl Points {
             };
             let mut name: &[u8] = b"";
             let mut filename: Option<&[u8]> = None;
+            let mut filename_star: Option<&[u8]> = None;
+            let mut base64_cte = false;
             let mut dispositions = 0usize;
             let mut headers: Vec<(&[u8], &[u8])> = Vec::new();
             // `head` keeps its last line end, so every line but an empty
@@ -857,6 +865,7 @@ impl Points {
                     if dispositions == 1 {
                         name = header_param(hval, b"name").unwrap_or_default();
                         filename = header_param(hval, b"filename");
+                        filename_star = header_param(hval, b"filename*");
                     }
                 } else {
                     if hname.eq_ignore_ascii_case(b"content-type") {
@@ -865,6 +874,11 @@ impl Points {
                                 self.part_finding(tail, MultipartFinding::PartCharset);
                             }
                         }
+                    }
+                    if hname.eq_ignore_ascii_case(b"content-transfer-encoding")
+                        && hval.eq_ignore_ascii_case(b"base64")
+                    {
+                        base64_cte = true;
                     }
                     headers.push((hname, hval));
                 }
@@ -900,12 +914,51 @@ impl Points {
                     f,
                 );
             }
+            if let Some(f) = filename_star {
+                self.push_with(
+                    limits,
+                    stats,
+                    Kind::Body,
+                    "body:multipart:",
+                    name,
+                    ":filename*",
+                    f,
+                );
+            }
+            // Field names are attacker text (`password[$ne]` is an operator
+            // to PHP and multer), as in a urlencoded body.
+            if !plain_name(name) {
+                self.push_with(
+                    limits,
+                    stats,
+                    Kind::Body,
+                    "body:multipart:",
+                    name,
+                    ":name",
+                    name,
+                );
+            }
             // `_charset_` names the charset of the other fields (RFC 7578 §4.6).
             if name.eq_ignore_ascii_case(b"_charset_") && !charset_allowed(content.trim_ascii()) {
                 self.part_finding(tail, MultipartFinding::CharsetField);
             }
             if !content.is_empty() {
                 self.push(limits, stats, Kind::Body, "body:", name, content);
+                // Django decodes a `Content-Transfer-Encoding: base64` field.
+                if base64_cte {
+                    let compact: Vec<u8> = content
+                        .iter()
+                        .copied()
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect();
+                    let mut b64 = std::mem::take(&mut self.b64);
+                    b64.clear();
+                    if super::decode::base64_text(&compact, &mut b64) {
+                        stats.base64_decoded += 1;
+                        self.push_with(limits, stats, Kind::Body, "body:", name, ":base64", &b64);
+                    }
+                    self.b64 = b64;
+                }
             }
         }
         if line_ends.crlf && line_ends.lf {

@@ -2662,3 +2662,163 @@ fn repeated_json_keys_are_all_inspected() {
         .iter()
         .any(|h| &*h.rule_id == "protocol-json-duplicate-key"));
 }
+
+/// Review 13 (session 25c): parser differentials of multipart and
+/// Content-Encoding that hide an attack the plain form shows.
+mod review13 {
+    use super::*;
+
+    fn classes(r: &Request) -> Vec<(AttackClass, String)> {
+        hits_of(r)
+            .into_iter()
+            .map(|h| (h.class, h.location))
+            .collect()
+    }
+
+    fn multipart(body: &str) -> Request {
+        req(
+            "POST",
+            "/upload",
+            &[("Content-Type", "multipart/form-data; boundary=b")],
+            body.as_bytes(),
+        )
+    }
+
+    /// Django's MultiPartParser base64-decodes a form field whose part says
+    /// `Content-Transfer-Encoding: base64` (`base64.b64decode`, then
+    /// `request.POST`). The same SQLi is caught in a plain part and as
+    /// base64 in a form field, but not as a base64 part.
+    #[test]
+    fn review13_multipart_base64_transfer_encoding_is_decoded() {
+        use base64::Engine as _;
+        let sql = "' UNION SELECT password FROM users--";
+        let plain = multipart(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n{sql}\r\n--b--\r\n"
+        ));
+        assert!(classes(&plain).iter().any(|(c, _)| *c == AttackClass::Sqli));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sql);
+        let hidden = multipart(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        ));
+        let got = classes(&hidden);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Sqli),
+            "base64 part not decoded: {got:?}"
+        );
+    }
+
+    /// Field names are attacker text: a urlencoded name is a point
+    /// (`password[$ne]` is a `nosqli-operator` hit), but the same name in a
+    /// multipart part is not inspected. PHP (`$_POST['password'] =
+    /// ['$ne' => 'x']`) and Express with multer (append-field:
+    /// `req.body.password = {$ne: 'x'}`) build the same operator object from
+    /// both bodies.
+    #[test]
+    fn review13_multipart_field_names_are_inspected() {
+        let form = req(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"user=admin&password[$ne]=x",
+        );
+        assert!(classes(&form)
+            .iter()
+            .any(|(c, _)| *c == AttackClass::Nosqli));
+        let mp = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nadmin\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"password[$ne]\"\r\n\r\nx\r\n--b--\r\n",
+        );
+        let got = classes(&mp);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Nosqli),
+            "multipart field name not inspected: {got:?}"
+        );
+        // A SQLi in a name: a point in a form body, nothing in a part.
+        let sql = "' UNION SELECT password FROM users--";
+        let mp = multipart(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{sql}\"\r\n\r\nx\r\n--b--\r\n"
+        ));
+        let got = classes(&mp);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Sqli),
+            "multipart field name not inspected: {got:?}"
+        );
+    }
+
+    /// RFC 5987 / 6266 `filename*=UTF-8''…` is what busboy (multer),
+    /// Django, Werkzeug and ASP.NET Core report as the upload's file name
+    /// (preferred over `filename`). `filename="../../../../etc/passwd"` is a
+    /// ptrav hit at `body:multipart:f:filename`; the same name as
+    /// `filename*` is not inspected at all (the Content-Disposition line is
+    /// not a point, and only `name` / `filename` are taken from it).
+    #[test]
+    fn review13_multipart_filename_star_is_inspected() {
+        let plain = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../../../../etc/passwd\"\r\n\r\nx\r\n--b--\r\n",
+        );
+        assert!(classes(&plain)
+            .iter()
+            .any(|(c, _)| *c == AttackClass::Ptrav));
+        let star = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; \
+             filename*=UTF-8''..%2F..%2F..%2F..%2Fetc%2Fpasswd\r\n\r\nx\r\n--b--\r\n",
+        );
+        let got = classes(&star);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Ptrav),
+            "filename* not inspected: {got:?}"
+        );
+        let xss = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; \
+             filename*=UTF-8''%3Csvg%20onload%3Dalert(1)%3E.png\r\n\r\nx\r\n--b--\r\n",
+        );
+        let got = classes(&xss);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Xss),
+            "filename* not inspected: {got:?}"
+        );
+    }
+
+    /// `Content-Encoding: br` request bodies are decompressed by ASP.NET
+    /// Core's RequestDecompression middleware (.NET 7+) and by body-parser 2
+    /// (Express 5). The same JSON SQLi is caught plain and gzip-encoded;
+    /// brotli-encoded it leaves no record at all (only the
+    /// `body_inflate_errors` counter moves).
+    #[test]
+    fn review13_unsupported_content_encoding_leaves_a_record() {
+        use base64::Engine as _;
+        let pad = "the quick brown fox jumps over the lazy dog. ".repeat(20);
+        let json =
+            serde_json::json!({"note": pad, "q": "1 UNION SELECT username, password FROM users--"})
+                .to_string();
+        let ct = ("Content-Type", "application/json");
+        let plain = req("POST", "/api", &[ct], json.as_bytes());
+        assert!(classes(&plain).iter().any(|(c, _)| *c == AttackClass::Sqli));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, json.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let r = req("POST", "/api", &[ct, ("Content-Encoding", "gzip")], &gz);
+        assert!(classes(&r).iter().any(|(c, _)| *c == AttackClass::Sqli));
+        // The same document through Node's zlib.brotliCompressSync.
+        let br = base64::engine::general_purpose::STANDARD
+            .decode(
+                "G8MDABwJdqzFOgY3LoL/vKX69/LdbWI3BMUIMKFTYW+QiwP2363zJJ8GmDkHzrESRQza/rB++C+s9npIA5lyK9BM2T0Ru3uU15DgYAxIIEJNbpmyc+hbtYfxp5Yj7nw=",
+            )
+            .unwrap();
+        // Brotli is inflated since (brotli-decompressor): the attack is seen.
+        let r = req("POST", "/api", &[ct, ("Content-Encoding", "br")], &br);
+        assert!(classes(&r).iter().any(|(c, _)| *c == AttackClass::Sqli));
+        // A coding still not inflated (zstd) leaves a protocol record.
+        let r = req("POST", "/api", &[ct, ("Content-Encoding", "zstd")], &br);
+        let mut stats = DetectStats::default();
+        let mut hits = Vec::new();
+        detector().inspect(&r, &mut stats, &mut hits);
+        assert_eq!(stats.body_inflate_errors, 1);
+        assert!(
+            hits.iter()
+                .any(|h| &*h.rule_id == "protocol-content-encoding-unsupported"),
+            "a body no rule could read (zstd) left no hit: {hits:?}"
+        );
+    }
+}

@@ -495,8 +495,10 @@ impl Masker {
         if any_glob(pats, &normalise(&decoded)) {
             return true;
         }
+        // `/` `@` `:` separate the segments of XML (`xml:/a/@pin`) and
+        // GraphQL (`graphql:arg:pin`) locations.
         decoded
-            .split(|&b| matches!(b, b'.' | b'[' | b']'))
+            .split(|&b| matches!(b, b'.' | b'[' | b']' | b'/' | b'@' | b':'))
             .filter(|s| !s.is_empty() && s.len() != decoded.len())
             .any(|s| any_glob(pats, &normalise(s)))
     }
@@ -2452,5 +2454,65 @@ mod tests {
         let many = format!("http://{}u:pw@h/", "a://".repeat(20_000));
         let got = m.mask_uri(many.as_bytes());
         assert!(s(&got).ends_with(&format!("u:{}@h/", t(&m, "pw"))));
+    }
+
+    /// A hit whose location is a field the body excerpt masks must have its
+    /// `matched` masked whole (as `query:password`, `body:json:pin`): a
+    /// legitimate password that trips a rule is otherwise stored in clear.
+    /// XML elements (`body:xml:/login/pass`) and GraphQL arguments
+    /// (`body:graphql:arg:pin`) are masked in the excerpt by their local
+    /// name, but `location_masked` matches exact patterns (`pass`, `pin`,
+    /// `otp`, `sid`, `auth`, `cc`, `pan`, `cvv*`, `cvc*`) against the whole
+    /// `xml:/login/pass` / `graphql:arg:pin`, and neither `/` nor `:`
+    /// splits a segment.
+    #[test]
+    fn review13_xml_and_graphql_secret_fields_mask_matched() {
+        use crate::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+        let m = masker();
+        let d = Detector::new(&RuleSet::builtin(), DetectLimits::default());
+        let cases: [(&str, &[u8], &str); 3] = [
+            (
+                "text/xml",
+                b"<login><user>bob</user><pass>Tr0ub4dor' OR '1'='1</pass></login>",
+                "/pass",
+            ),
+            (
+                "text/xml",
+                b"<login user=\"bob\" pin=\"9182' OR '1'='1\"/>",
+                "@pin",
+            ),
+            (
+                "application/json",
+                br#"{"query":"mutation { login(user: \"bob\", pin: \"9182' OR '1'='1\") { token } }"}"#,
+                "arg:pin",
+            ),
+        ];
+        let mut leaks = Vec::new();
+        for (ct, body, field) in cases {
+            let r = req("/login", &[("Content-Type", ct)], body);
+            let mr = m.mask_request(&r);
+            // The excerpt masks the field.
+            let excerpt = s(&mr.body_excerpt);
+            assert!(!excerpt.contains("' OR '1'='1"), "{excerpt}");
+            let mut stats = DetectStats::default();
+            let mut hits = Vec::new();
+            d.inspect(&r, &mut stats, &mut hits);
+            let at_field: Vec<_> = hits
+                .iter()
+                .filter(|h| h.location.ends_with(field))
+                .collect();
+            assert!(!at_field.is_empty(), "no hit at {field}: {hits:?}");
+            for h in at_field {
+                let got = m.mask_matched(&mr, &h.location, &h.matched, 256);
+                if got != m.token(&h.matched) {
+                    leaks.push(format!("{} {} -> {}", h.rule_id, h.location, s(&got)));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "matched of a masked field stored in clear:\n{}",
+            leaks.join("\n")
+        );
     }
 }
