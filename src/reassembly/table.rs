@@ -9,6 +9,8 @@
 //! table clock only moves forward (the largest capture time seen), which
 //! keeps the lists sorted even when capture timestamps jump backwards.
 
+use std::collections::VecDeque;
+
 use ahash::AHashMap;
 
 use super::assembler::{Acct, Assembler, Deliver, MAX_CHUNKS_PER_DIRECTION};
@@ -76,13 +78,16 @@ struct Flow<S> {
 /// ([`Reread::Both`]: the disowned bytes decided which side is the client).
 #[derive(Debug, Default)]
 struct Stash {
-    /// Copied segments, in arrival order.
-    segments: Vec<Copy>,
+    /// Copied segments, in arrival order (the oldest go first when the
+    /// watched copies are over their bound: a deque, so that dropping one
+    /// per segment does not shift the rest).
+    segments: VecDeque<Copy>,
     /// Payload bytes held.
     bytes: usize,
     /// The copies reached a cap and were dropped (see above).
     full: bool,
-    /// The last ACK that decided nothing (not looked at again).
+    /// The last ACK that decided nothing (not looked at again until a copy
+    /// is added or lost).
     undecided: Option<u32>,
     /// Where the side's segments read as old (below its start) begin. With
     /// the copies full, an ACK below the start moves the side only past
@@ -187,7 +192,7 @@ impl Stash {
     /// Drop the copies (a cap was reached); returns what they were charged.
     fn overflow(&mut self) -> usize {
         let charged = self.charged();
-        self.segments = Vec::new();
+        self.segments = VecDeque::new();
         self.bytes = 0;
         self.full = true;
         charged
@@ -1443,7 +1448,15 @@ impl<S: Default> FlowTable<S> {
                     let from_start = peer.offset_of(s);
                     from_start < 0 || from_start > read + horizon
                 };
-                if let Some(copies) = stash.as_mut().map(|st| st.of(dir.reverse())) {
+                // An ACK that decided nothing is not looked at again until
+                // a copy is added or lost (repeated ACKs would each sort up
+                // to 1,024 copies); reading on only makes fewer copies lie
+                // beyond what was read.
+                if let Some(copies) = stash
+                    .as_mut()
+                    .map(|st| st.of(dir.reverse()))
+                    .filter(|c| c.undecided != Some(seg.ack))
+                {
                     // With watched copies lost (the oldest pushed out, or
                     // over a budget), the ACK's number alone: the side
                     // starts again at it, losing what came before, not
@@ -1459,6 +1472,7 @@ impl<S: Default> FlowTable<S> {
                             stash: taken,
                         });
                     }
+                    copies.undecided = Some(seg.ack);
                 }
             }
         }
@@ -1657,6 +1671,7 @@ impl<S: Default> FlowTable<S> {
                     acct.stats.midstream_stash_full += 1;
                     copies.evicted = true;
                     copies.watched = true;
+                    copies.undecided = None;
                     skip = true;
                 }
             }
@@ -1671,7 +1686,7 @@ impl<S: Default> FlowTable<S> {
             } else if fits {
                 copies.watched |= watched_only;
                 copies.bytes += seg.payload.len();
-                copies.segments.push(Copy {
+                copies.segments.push_back(Copy {
                     order,
                     seq: data_seq,
                     ts,
