@@ -148,6 +148,29 @@ const TAIL_BYTES: usize = 16;
 /// Bytes of a skipped header line kept to spot a framing field.
 const FRAMING_LINE_BYTES: usize = 64;
 
+/// Keep what a framing field needs of a skipped header line, at most
+/// `FRAMING_LINE_BYTES`: its name, then its value without the whitespace
+/// and leading zeros servers skip (Go and Apache httpd read `Content-Length:
+/// 000…027` as 27: review round 14 found the value read from a cut of
+/// zeros). Bytes past the bound are not looked at.
+fn keep_framing_prefix(line: &mut Vec<u8>, seg: &[u8]) {
+    for &b in seg {
+        if line.len() >= FRAMING_LINE_BYTES {
+            return;
+        }
+        if let Some(colon) = memchr::memchr(b':', line) {
+            let value = line.get(colon + 1..).unwrap_or_default();
+            if value.is_empty() && (b == b' ' || b == b'\t') {
+                continue;
+            }
+            if value == b"0" && b.is_ascii_digit() {
+                line.pop();
+            }
+        }
+        line.push(b);
+    }
+}
+
 /// Framing fields kept from the skipped part of an over-long head: enough
 /// to see a conflict (two lengths, a length and a coding), while a head of
 /// endless framing lines holds no more.
@@ -241,7 +264,7 @@ impl RequestSide {
                 }
                 State::Seek(mut seek) => {
                     let counter = self.counter(cx.stats);
-                    match seek.feed(rest, at.ts, head::plausible_request, counter) {
+                    match seek.feed(rest, at.ts, head::LineKind::Request, counter) {
                         Some(found) => {
                             // The prefix may have begun in an earlier chunk.
                             let head_at = at.advanced(pos).of_held(
@@ -298,15 +321,10 @@ impl RequestSide {
                         } else {
                             Vec::new()
                         };
-                        let partial = head.partial_line();
-                        let line = if in_first_line {
-                            Vec::new()
-                        } else {
-                            partial
-                                .get(..FRAMING_LINE_BYTES.min(partial.len()))
-                                .unwrap_or_default()
-                                .to_vec()
-                        };
+                        let mut line = Vec::new();
+                        if !in_first_line {
+                            keep_framing_prefix(&mut line, head.partial_line());
+                        }
                         State::SkipHead {
                             req,
                             in_first_line,
@@ -330,8 +348,7 @@ impl RequestSide {
                     pos += seg.len() + usize::from(eol);
                     line_has_content |= seg.iter().any(|b| *b != b'\r');
                     if !in_first_line {
-                        let room = FRAMING_LINE_BYTES.saturating_sub(line.len()).min(seg.len());
-                        line.extend_from_slice(seg.get(..room).unwrap_or_default());
+                        keep_framing_prefix(&mut line, seg);
                         if eol {
                             if let Some((n, v)) = head::framing_line(&line) {
                                 let kept = req
@@ -467,8 +484,10 @@ impl RequestSide {
     fn after_head(&mut self, cx: &mut Cx<'_>, mut req: Box<Request>) -> State {
         cx.push_tx(TxInfo {
             index: req.index,
-            head: req.method.eq_ignore_ascii_case(b"HEAD"),
-            connect: req.method.eq_ignore_ascii_case(b"CONNECT"),
+            // Methods are case-sensitive (RFC 9110 §9.1): Go answers a
+            // `head` with a body (review round 14).
+            head: req.method == b"HEAD",
+            connect: req.method == b"CONNECT",
             upgrade: req.header("upgrade").is_some(),
         });
         let framing = if req.version == Version::Http09 {

@@ -94,7 +94,7 @@ impl ResponseSide {
                 }
                 State::Seek(mut seek) => {
                     let counter = self.counter(cx);
-                    match seek.feed(rest, ts, head::plausible_response, counter) {
+                    match seek.feed(rest, ts, head::LineKind::Response, counter) {
                         Some(found) => {
                             pos += found.consumed;
                             State::Head {

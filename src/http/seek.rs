@@ -7,15 +7,17 @@
 
 use memchr::memchr;
 
-use super::head::Plausible;
+use super::head::{LineJudge, LineKind, Plausible};
 use crate::capture::Timestamp;
 
 #[derive(Debug)]
 pub(super) struct Seek {
     /// The next byte starts a line.
     at_line_start: bool,
-    /// Bytes of the current line start, not yet judged.
+    /// Bytes of the current line start, judged `More` so far.
     cand: Vec<u8>,
+    /// Where the judgement of `cand` stands: each byte is judged once.
+    judge: LineJudge,
     cand_ts: Timestamp,
     /// Bytes skipped since the last message (decides GarbageBeforeRequest).
     pub skipped: u64,
@@ -36,6 +38,7 @@ impl Default for Seek {
         Seek {
             at_line_start: true,
             cand: Vec::new(),
+            judge: LineJudge::default(),
             cand_ts: Timestamp::default(),
             skipped: 0,
             anywhere: false,
@@ -115,6 +118,7 @@ impl Seek {
         self.skipped += n;
         *counter += n;
         self.cand.clear();
+        self.judge = LineJudge::default();
         self.held.clear();
         self.at_line_start = true;
     }
@@ -140,8 +144,12 @@ impl Seek {
             match method_prefix(&joined) {
                 None => continue,
                 Some(true) => {
-                    self.cand
-                        .extend_from_slice(held.get(skip..).unwrap_or_default());
+                    // A method token and its space: the judge takes them
+                    // in turn (they are `More` to it).
+                    for &b in held.get(skip..).unwrap_or_default() {
+                        self.cand.push(b);
+                        self.judge.push(LineKind::Request, &self.cand);
+                    }
                     self.cand_ts = self.held_ts;
                     self.at_line_start = true;
                 }
@@ -165,7 +173,7 @@ impl Seek {
         &mut self,
         data: &[u8],
         ts: Timestamp,
-        classify: fn(&[u8]) -> Plausible,
+        kind: LineKind,
         counter: &mut u64,
     ) -> Option<Found> {
         if !self.held.is_empty() && !self.resolve_held(data, counter) {
@@ -227,13 +235,14 @@ impl Seek {
                 self.cand_ts = ts;
             }
             self.cand.push(b);
-            match classify(&self.cand) {
+            match self.judge.push(kind, &self.cand) {
                 Plausible::Yes => {
+                    self.judge = LineJudge::default();
                     return Some(Found {
                         consumed: pos,
                         prefix: std::mem::take(&mut self.cand),
                         ts: self.cand_ts,
-                    })
+                    });
                 }
                 Plausible::More => {}
                 Plausible::No => {
@@ -244,6 +253,7 @@ impl Seek {
                     // can only be the last byte.
                     self.at_line_start = b == b'\n';
                     self.cand.clear();
+                    self.judge = LineJudge::default();
                 }
             }
         }
@@ -254,14 +264,13 @@ impl Seek {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::head::plausible_request;
 
     /// Feed `pieces` one call each; the prefix found, the bytes skipped.
     fn seek(pieces: &[&[u8]]) -> (Option<Vec<u8>>, u64) {
         let mut s = Seek::anywhere();
         let mut counter = 0;
         for p in pieces {
-            if let Some(f) = s.feed(p, Timestamp(0), plausible_request, &mut counter) {
+            if let Some(f) = s.feed(p, Timestamp(0), LineKind::Request, &mut counter) {
                 return (Some(f.prefix), counter);
             }
         }

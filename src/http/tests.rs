@@ -2375,3 +2375,127 @@ fn review13_http10_transfer_encoding_hides_the_next_request() {
         "attack request not parsed: {failures:#?}"
     );
 }
+
+/// Round 13 let a candidate grow to `MAX_METHOD_LEN + MAX_EXTRA_SPACES`
+/// (~8.4 KiB), but `Seek::feed` still hands the whole candidate to the
+/// classifier after every byte it adds, and `plausible_request` rescans the
+/// method and the run of spaces each time: a line of `GET` and 8,193
+/// spaces (refused at its last space) costs about 8,200²/2 ≈ 34 million
+/// byte visits, some 4,000 per input byte, in every position where
+/// requests are sought (between two requests of any keep-alive connection,
+/// after a gap, at a midstream start), however the bytes are segmented.
+/// The module promises "every byte is examined a bounded number of times".
+#[test]
+fn review14_seek_rescans_a_long_candidate_for_every_byte() {
+    let mut line = b"GET".to_vec();
+    line.extend(std::iter::repeat(b' ').take(head::MAX_EXTRA_SPACES + 1));
+    line.push(b'\n');
+    // A long method token too (refused at its 257th byte).
+    line.extend(std::iter::repeat(b'A').take(head::MAX_METHOD_LEN + 1));
+    line.push(b'\n');
+    let input = line.repeat(4);
+    head::JUDGED.with(|c| c.set(0));
+    let mut seek = seek::Seek::default();
+    let mut skipped = 0u64;
+    let found = seek.feed(&input, Timestamp(0), head::LineKind::Request, &mut skipped);
+    assert!(found.is_none());
+    assert_eq!(skipped, input.len() as u64);
+    let examined = head::JUDGED.with(|c| c.get());
+    let per_byte = examined / input.len() as u64;
+    assert!(
+        per_byte <= 2,
+        "{} input bytes, {examined} bytes judged ({per_byte} per input byte)",
+        input.len()
+    );
+}
+
+/// h11 (uvicorn without httptools, hypercorn) reads a Content-Length that
+/// is a list of one repeated value as that value (`normalize_and_validate`:
+/// `{length.strip() for length in value.split(b",")}` must be one value;
+/// RFC 9110 §8.6 lets a recipient do so). Specula's `parse_decimal`
+/// refuses `27, 27` (`InvalidCl`), takes the request to have no body and
+/// skips the body (the attack) as garbage between requests: never
+/// inspected.
+#[test]
+fn review14_content_length_list_of_one_repeated_value() {
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nContent-Length: 27, 27\r\n\r\nq=<script>alert(1)</script>"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| {
+            (
+                String::from_utf8_lossy(&q.body).into_owned(),
+                q.complete,
+                q.anomalies.iter().collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(b, c, _)| b == "q=<script>alert(1)</script>" && *c),
+        "requests {got:?}"
+    );
+}
+
+/// Round 13 keeps framing fields from the skipped part of an over-long
+/// head, but only the first `FRAMING_LINE_BYTES` (64) of each line, and
+/// reads the value from that cut: `Content-Length: ` and 60 leading zeros
+/// then `27` is kept as `Content-Length: 000…0`, a length of 0 with no
+/// anomaly but `HeaderTooLong`. Go's net/http (heads up to 1 MB,
+/// `strconv.ParseUint` takes the zeros) and Apache httpd (100 fields of up
+/// to 8,190 bytes, `apr_strtoff`) read 27: the body (the attack) is skipped
+/// as garbage, uninspected.
+#[test]
+fn review14_framing_line_of_a_skipped_head_is_read_from_its_cut() {
+    let mut head = b"POST /search HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..100 {
+        head.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(1000)).as_bytes());
+    }
+    head.extend_from_slice(b"Content-Length: ");
+    head.extend(std::iter::repeat(b'0').take(60));
+    head.extend_from_slice(b"27\r\n\r\nq=<script>alert(1)</script>");
+    let req: &'static [u8] = head.leak();
+    let r = run(&[C(req), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| {
+            (
+                String::from_utf8_lossy(&q.body).into_owned(),
+                q.header("content-length")
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+                q.anomalies.iter().collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(b, _, _)| b == "q=<script>alert(1)</script>"),
+        "requests {got:?}"
+    );
+}
+
+/// Methods are case-sensitive (RFC 9110 §9.1); Go's net/http takes `head`
+/// as a method of its own (`r.Method == "HEAD"` is false) and a handler
+/// answers it with a body. Specula marks any case of `HEAD` as HEAD
+/// (`eq_ignore_ascii_case`) for response framing, so that body is read as
+/// responses: a status line in it (reflected content) is a response of its
+/// own, and every later response is paired with the wrong request.
+#[test]
+fn review14_lowercase_head_method_shifts_response_pairing() {
+    let r = run(&[
+        C(b"head /echo HTTP/1.1\r\nHost: a\r\n\r\n"),
+        C(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\nHTTP/1.1 404 X\r\n\r\nab\r\n"),
+        S(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .resps
+        .iter()
+        .map(|x| (x.status, x.request_index))
+        .collect();
+    assert_eq!(got, vec![(200, Some(0)), (500, Some(1))]);
+}
