@@ -91,11 +91,15 @@
 //!   read). When watched bytes were lost (pushed out by newer ones, or over
 //!   the budget), such an ACK that ends no run moves the side to its number
 //!   (what came before is lost, not the rest of the connection). An ACK past
-//!   what was read up to which the side holds bytes out of order is no
-//!   correction: the capture lost what lies between (more than one
-//!   direction's buffer), and the ACK skips it as a gap, as on any flow
-//!   (review round 13). Known
-//!   limits: a client that forges the server's ACKs can move its side back
+//!   what was read while the side holds bytes out of order past it is no
+//!   correction: the capture lost or reordered what lies between (more than
+//!   one direction's buffer), and the ACK skips it as a gap, as on any flow
+//!   (review rounds 13–14; the real stream behind a forged start read as far
+//!   ahead is held too, and read after the gap). Known
+//!   limits: a watched side whose copies were lost is moved by one in-flight
+//!   ACK of the peer below its start (a bulk upload picked up midstream when
+//!   the copies' budget is spent restarts after a gap; review round 14, its
+//!   test kept aside); a client that forges the server's ACKs can move its side back
 //!   and forth between runs it sent, each move a counted correction, so
 //!   that a request read across two moves is read in two parts; one that
 //!   pushes its request out of the watched copies (64 KiB out of range

@@ -1441,7 +1441,11 @@ impl<S: Default> FlowTable<S> {
             // Past what was read, bytes the side holds: the ACK's gap
             // reaches them (`Assembler::ack`), a capture loss is no
             // correction.
-            let held = at > read && i128::from(peer.held_end()) >= at;
+            // Any bytes held past what was read put the stream ahead (a
+            // capture loss or reordering; the real stream behind a forged
+            // start read as far ahead is held too): no correction, even for
+            // an ACK past them (review round 14).
+            let held = at > read && peer.held_end() > peer.next_offset();
             if at < 0 || (at > read && !held) {
                 let horizon = self.config.max_buffered_bytes_per_flow as i128;
                 let beyond = |s: u32| {

@@ -2937,3 +2937,76 @@ fn review13_capture_loss_past_the_buffer_on_a_midstream_flow_is_a_gap_not_a_rest
     );
     t.end_all();
 }
+
+// ---------------------------------------------------------------------
+// Review round 14.
+// ---------------------------------------------------------------------
+
+/// Review round 14, watched copies, benign, under budget pressure. The
+/// round-13 fix (`review13_capture_loss_past_the_buffer_on_a_midstream_
+/// flow_is_a_gap_not_a_restart`) exempts an ACK past what a watched side
+/// read only when the side *holds* bytes up to it (`held_end() >= at`).
+/// When the copies' budget is spent (one-sided midstream flows hold it, a
+/// routine state on a busy sensor with asymmetric routing), the first
+/// segment after a capture loss is not copied: the side is marked
+/// `evicted` (and `watched`, round 13), for the rest of the flow. The
+/// client's ACK of that segment *and of the next one*, captured before the
+/// next one (a mirror port reorders the two directions, or the capture
+/// lost it too), lies past what the side holds: not exempt, it ends no run
+/// (no copies), and `lost = evicted && beyond(ack)` restarts the server's
+/// side at the ACK (`midstream_start_corrected`, `on_restart`: the
+/// response parser starts afresh mid-body), and the segment it held is
+/// dropped without being read or reported as a gap.
+/// Expected: as on any flow, the lost bytes are one gap, the two captured
+/// segments are read, no restart.
+#[test]
+fn review14_capture_loss_on_an_evicted_watched_side_is_a_gap_not_a_restart() {
+    let cfg = ReassemblyConfig {
+        memcap_bytes: 20_000,
+        ..ReassemblyConfig::default()
+    };
+    let mut t = T::new(cfg);
+    let req: &[u8] = b"GET /big.iso HTTP/1.1\r\nHost: a\r\n\r\n";
+    t.feed(1, seg(C, SV, CI, SI, ACK, req));
+    let cnext = CI + req.len() as u32;
+    let chunk = [b'b'; 1000];
+    let mut s = SI;
+    for _ in 0..10 {
+        t.feed(2, seg(SV, C, s, cnext, ACK, &chunk));
+        s += 1000;
+        t.feed(2, seg(C, SV, cnext, s, ACK, b""));
+    }
+    // One-sided midstream flows (no ACK ever decides them) spend the
+    // copies' budget (5,000 bytes here).
+    for i in 0..60u16 {
+        t.feed(2, seg((3, 41000 + i), SV, 7000, 9000, ACK | PSH, b"x"));
+    }
+    assert!(t.t.stats().midstream_stash_full > 0);
+    // 2 MiB of the server's stream never captured.
+    let lost = 2u32 << 20;
+    s += lost;
+    let s1 = [b'1'; 1000];
+    let s2 = [b'2'; 1000];
+    t.feed(3, seg(SV, C, s, cnext, ACK, &s1));
+    // The client's ACK of both segments, captured before the second.
+    t.feed(3, seg(C, SV, cnext, s + 2000, ACK, b""));
+    t.feed(3, seg(SV, C, s + 1000, cnext, ACK, &s2));
+    s += 2000;
+    t.feed(4, seg(SV, C, s, cnext, ACK, &chunk));
+    s += 1000;
+    t.feed(4, seg(C, SV, cnext, s, ACK, b""));
+    let id = t.r.infos.values().map(|f| f.id).min().unwrap();
+    let stream = t.r.stream(id, ToClient);
+    let read_s1 = stream.windows(1000).any(|w| w == s1);
+    assert_eq!(
+        (
+            t.r.restarts(),
+            t.t.stats().midstream_start_corrected,
+            read_s1,
+        ),
+        (0, 0, true),
+        "a capture loss restarted an evicted watched side: {:?}",
+        t.t.stats()
+    );
+    t.end_all();
+}
