@@ -37,6 +37,10 @@ pub(super) enum Chunk {
         ext_len: usize,
         /// A CR began the line (no digits): only its LF may follow.
         cr: bool,
+        /// Only digits, then `;` or CR (no whitespace): the first size line
+        /// of a body whose chunked framing is in doubt (see
+        /// [`Body::chunked_if_sized`]).
+        strict: bool,
     },
     Data {
         remaining: u64,
@@ -66,6 +70,7 @@ impl Chunk {
             in_ext: false,
             ext_len: 0,
             cr: false,
+            strict: false,
         }
     }
 }
@@ -109,6 +114,22 @@ impl Body {
     }
     pub fn chunked() -> Body {
         Body::Chunked(Chunk::size())
+    }
+
+    /// A chunked body when its first line is a plain size line (digits,
+    /// then `;` or CRLF); otherwise no body, and the line is handed back
+    /// (`Progress::Invalid`) to be read as the next request. For an
+    /// HTTP/1.0 request with `Transfer-Encoding`, which servers frame both
+    /// ways: Apache httpd reads the chunked body, Go and Tomcat the next
+    /// request (review rounds 13–14).
+    pub fn chunked_if_sized() -> Body {
+        Body::Chunked(Chunk::Size {
+            digits: Vec::new(),
+            in_ext: false,
+            ext_len: 0,
+            cr: false,
+            strict: true,
+        })
     }
 
     /// Decode `data`. `max_trailer_bytes` bounds the trailer section kept.
@@ -211,6 +232,7 @@ fn feed_chunked(
                 in_ext,
                 ext_len,
                 cr,
+                strict,
             } => {
                 let b = rest.first().copied().unwrap_or_default();
                 pos += 1;
@@ -251,7 +273,7 @@ fn feed_chunked(
                 } else if !*cr && b.is_ascii_hexdigit() && digits.len() < MAX_CHUNK_DIGITS {
                     digits.push(b);
                 } else if !*cr
-                    && (b == b'\r' || b == b';' || b == b' ' || b == b'\t')
+                    && (b == b'\r' || b == b';' || (!*strict && (b == b' ' || b == b'\t')))
                     && (!digits.is_empty() || b == b'\r')
                 {
                     // Extension, BWS or the CR of CRLF: skipped up to LF.

@@ -646,6 +646,8 @@ pub(super) enum Framing {
     None,
     Length(u64),
     Chunked,
+    /// Chunked if the first line is a plain size line, else no body.
+    ChunkedIfSized,
 }
 
 /// Transfer-Encoding and Content-Length of a header list, with anomalies.

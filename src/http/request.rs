@@ -494,17 +494,17 @@ impl RequestSide {
             Framing::None
         } else {
             let te = head::te_cl(&req.headers, &mut req.anomalies);
-            // Go's net/http and Tomcat ignore Transfer-Encoding on an
-            // HTTP/1.0 request (nginx refuses it, Apache httpd honours
-            // it): a smuggling signal, framed as the former do, so that
-            // what they read as the next request is parsed.
-            let te = if req.version == Version::Http10 && te.0.is_some() {
+            // Transfer-Encoding on an HTTP/1.0 request: Go's net/http and
+            // Tomcat ignore it (the next bytes are the next request), Apache
+            // httpd reads the chunked body, nginx refuses it. A smuggling
+            // signal; the first line after the head says which reading
+            // holds (`Body::chunked_if_sized`).
+            let doubtful = req.version == Version::Http10 && te.0.is_some();
+            if doubtful {
                 req.anomalies.set(Anomaly::InvalidTe);
-                (None, te.1, te.2)
-            } else {
-                te
-            };
+            }
             match te {
+                (Some(true), _, _) if doubtful => Framing::ChunkedIfSized,
                 (Some(true), _, _) => Framing::Chunked,
                 (_, Some(n), _) if n > 0 => Framing::Length(n),
                 _ => Framing::None,
@@ -514,6 +514,10 @@ impl RequestSide {
             Framing::Chunked => State::Body {
                 req,
                 body: Body::chunked(),
+            },
+            Framing::ChunkedIfSized => State::Body {
+                req,
+                body: Body::chunked_if_sized(),
             },
             Framing::Length(n) => State::Body {
                 req,

@@ -2499,3 +2499,35 @@ fn review14_lowercase_head_method_shifts_response_pairing() {
         .collect();
     assert_eq!(got, vec![(200, Some(0)), (500, Some(1))]);
 }
+
+/// Apache httpd honours `Transfer-Encoding: chunked` on an HTTP/1.0
+/// request (`ap_read_request` checks the coding, not the version, and
+/// `ap_http_filter` de-chunks it), as the round-13 fix's own comment says.
+/// Since that fix Specula frames such a request as having no body (Go's and
+/// Tomcat's reading): the chunked body, which Apache hands to the
+/// application (mod_php, mod_wsgi, a proxied backend), is skipped as
+/// garbage and never inspected; only `InvalidTe` is left.
+#[test]
+fn review14_http10_chunked_body_that_apache_reads_is_not_inspected() {
+    let r = run(&[
+        C(b"POST /search HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        C(b"1b\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n"),
+        S(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r
+        .reqs
+        .iter()
+        .map(|q| {
+            (
+                String::from_utf8_lossy(&q.body).into_owned(),
+                q.anomalies.iter().collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(b, _)| b.contains("<script>alert(1)</script>")),
+        "requests {got:?}, resync_bytes_skipped {}",
+        r.stats.resync_bytes_skipped
+    );
+}
