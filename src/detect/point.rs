@@ -903,27 +903,18 @@ impl Points {
                     hval,
                 );
             }
-            if let Some(f) = filename {
-                self.push_with(
-                    limits,
-                    stats,
-                    Kind::Body,
-                    "body:multipart:",
-                    name,
-                    ":filename",
-                    f,
-                );
-            }
-            if let Some(f) = filename_star {
-                self.push_with(
-                    limits,
-                    stats,
-                    Kind::Body,
-                    "body:multipart:",
-                    name,
-                    ":filename*",
-                    f,
-                );
+            for (suffix, f) in [(":filename", filename), (":filename*", filename_star)] {
+                if let Some(f) = f {
+                    self.push_with(
+                        limits,
+                        stats,
+                        Kind::Body,
+                        "body:multipart:",
+                        name,
+                        suffix,
+                        f,
+                    );
+                }
             }
             // Field names are attacker text (`password[$ne]` is an operator
             // to PHP and multer), as in a urlencoded body.
