@@ -65,12 +65,17 @@ pub(super) enum Chunk {
 
 impl Chunk {
     fn size() -> Chunk {
+        Chunk::size_line(false)
+    }
+
+    /// A size line to read, `strict` for the first of a doubtful body.
+    fn size_line(strict: bool) -> Chunk {
         Chunk::Size {
             digits: Vec::new(),
             in_ext: false,
             ext_len: 0,
             cr: false,
-            strict: false,
+            strict,
         }
     }
 }
@@ -123,13 +128,7 @@ impl Body {
     /// ways: Apache httpd reads the chunked body, Go and Tomcat the next
     /// request (review rounds 13–14).
     pub fn chunked_if_sized() -> Body {
-        Body::Chunked(Chunk::Size {
-            digits: Vec::new(),
-            in_ext: false,
-            ext_len: 0,
-            cr: false,
-            strict: true,
-        })
+        Body::Chunked(Chunk::size_line(true))
     }
 
     /// Decode `data`. `max_trailer_bytes` bounds the trailer section kept.

@@ -485,7 +485,7 @@ pub struct HttpSession {
     /// first bytes (held here, at most `TUNNEL_PROBE_BYTES`) decide whether it
     /// carries cleartext HTTP/1 (a proxy tunnel to a plain-HTTP origin: keep
     /// parsing and inspecting) or something else (TLS, WebSocket, h2).
-    probe: Option<(Stamp, Vec<u8>)>,
+    probe: Option<(Stamp, Vec<u8>, head::GrowingLine)>,
 }
 
 #[derive(Debug)]
@@ -512,6 +512,8 @@ struct Pending {
     bytes: usize,
     to_server: Vec<u8>,
     to_client: Vec<u8>,
+    /// How far each prefix was judged (`to_server`, `to_client`).
+    judged: [head::GrowingLine; 2],
 }
 
 impl Pending {
@@ -530,10 +532,9 @@ impl Pending {
     /// once the side taken for the client has spoken and is no request:
     /// the server side's first bytes may be forged from the client's end,
     /// and waiting lets the client's own request line win.
-    fn decide(&self) -> Option<Direction> {
+    fn decide(&mut self) -> Option<Direction> {
         use head::Plausible::{More, No, Yes};
-        let server = plausible_request_start(&self.to_server);
-        let client = plausible_request_start(&self.to_client);
+        let (server, client) = self.starts();
         match (server, client) {
             (Yes, _) | (No, No) => Some(Direction::ToServer),
             (No, Yes) => Some(Direction::ToClient),
@@ -568,10 +569,24 @@ impl Pending {
             keep
         });
         self.bytes = self.bytes.saturating_sub(dropped);
-        match dir {
-            Direction::ToServer => self.to_server.clear(),
-            Direction::ToClient => self.to_client.clear(),
-        }
+        let [server, client] = &mut self.judged;
+        let (prefix, judged) = match dir {
+            Direction::ToServer => (&mut self.to_server, server),
+            Direction::ToClient => (&mut self.to_client, client),
+        };
+        prefix.clear();
+        *judged = head::GrowingLine::default();
+    }
+
+    /// Whether each direction's first bytes (blank lines skipped) begin a
+    /// request line (server's, client's); `More` while nothing or too
+    /// little was seen.
+    fn starts(&mut self) -> (head::Plausible, head::Plausible) {
+        let [s, c] = &mut self.judged;
+        (
+            plausible_request_start(&self.to_server, s),
+            plausible_request_start(&self.to_client, c),
+        )
     }
 
     /// The requests direction when no more data will come to decide, or
@@ -580,9 +595,8 @@ impl Pending {
     /// capture) or no request: blank lines without end (which servers skip)
     /// must not outwait `decide` and turn the roles on the strength of
     /// server-side bytes alone, which may be forged (review round 9).
-    fn default_dir(&self) -> Direction {
-        let server = plausible_request_start(&self.to_server);
-        let client = plausible_request_start(&self.to_client);
+    fn default_dir(&mut self) -> Direction {
+        let (server, client) = self.starts();
         let silent = self.to_server.is_empty();
         if client == head::Plausible::Yes && (server == head::Plausible::No || silent) {
             Direction::ToClient
@@ -593,21 +607,15 @@ impl Pending {
 }
 
 /// Whether the first bytes of a direction (blank lines skipped) begin a
-/// request line; `More` while nothing or too little was seen.
-fn plausible_request_start(prefix: &[u8]) -> head::Plausible {
-    let rest = prefix
-        .iter()
-        .position(|b| *b != b'\r' && *b != b'\n')
-        .and_then(|i| prefix.get(i..))
-        .unwrap_or_default();
-    if rest.is_empty() {
-        head::Plausible::More
-    } else {
-        match head::plausible_request(rest) {
-            // Too little to judge yet, but the prefix is all we keep.
-            head::Plausible::More if prefix.len() >= ROLE_PREFIX_BYTES => head::Plausible::No,
-            p => p,
+/// request line; `More` while nothing or too little was seen. `line` is how
+/// far `prefix` was judged before.
+fn plausible_request_start(prefix: &[u8], line: &mut head::GrowingLine) -> head::Plausible {
+    match line.judge(prefix) {
+        // Too little to judge yet, but the prefix is all we keep.
+        head::Plausible::More if line.started() && prefix.len() >= ROLE_PREFIX_BYTES => {
+            head::Plausible::No
         }
+        p => p,
     }
 }
 
@@ -618,7 +626,7 @@ impl HttpSession {
             Roles::Undecided(p) => p.bytes + p.to_server.len() + p.to_client.len(),
             Roles::Decided(_) => 0,
         };
-        let probe = self.probe.as_ref().map_or(0, |(_, p)| p.len());
+        let probe = self.probe.as_ref().map_or(0, |(_, p, _)| p.len());
         pending + probe + self.req.held() + self.resp.held()
     }
 
@@ -752,7 +760,7 @@ impl HttpSession {
             tx_overflowed: &mut self.tx_overflowed,
         };
         if dir == req_dir {
-            let Some((mut probe_at, mut probe)) = self.probe.take() else {
+            let Some((mut probe_at, mut probe, mut judged)) = self.probe.take() else {
                 self.req.on_data(&mut cx, at, data);
                 return;
             };
@@ -771,7 +779,7 @@ impl HttpSession {
                 data
             };
             if data.is_empty() {
-                self.probe = Some((probe_at, probe));
+                self.probe = Some((probe_at, probe, judged));
                 return;
             }
             let take = TUNNEL_PROBE_BYTES
@@ -779,7 +787,7 @@ impl HttpSession {
                 .min(data.len());
             probe.extend_from_slice(data.get(..take).unwrap_or_default());
             let rest = data.get(take..).unwrap_or_default();
-            match head::plausible_request(&probe) {
+            match judged.judge(&probe) {
                 head::Plausible::Yes => {
                     self.resp.resume();
                     self.req.on_data(&mut cx, probe_at, &probe);
@@ -790,7 +798,7 @@ impl HttpSession {
                     self.req.on_data(&mut cx, rest_at, rest);
                 }
                 head::Plausible::More if rest.is_empty() && probe.len() < TUNNEL_PROBE_BYTES => {
-                    self.probe = Some((probe_at, probe));
+                    self.probe = Some((probe_at, probe, judged));
                 }
                 _ => {
                     cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
@@ -807,7 +815,7 @@ impl HttpSession {
                 }
                 if self.req.idle() {
                     // Stamped again by the client's first bytes.
-                    self.probe = Some((at, Vec::new()));
+                    self.probe = Some((at, Vec::new(), head::GrowingLine::default()));
                     break;
                 }
                 // The client sent on before the answer (a method token, a
@@ -853,11 +861,11 @@ impl HttpSession {
         out: &mut Vec<HttpEvent>,
     ) {
         stats.gaps += 1;
-        if let Roles::Undecided(p) = &self.roles {
+        if let Roles::Undecided(p) = &mut self.roles {
             let dir = p.default_dir();
             self.settle(limits, stats, dir, out);
         }
-        if let Some((_, probe)) = self.probe.take() {
+        if let Some((_, probe, _)) = self.probe.take() {
             // A gap before the tunnel's first bytes: we cannot tell; assume a tunnel.
             stats.non_http_bytes += probe.len() as u64;
             self.tunnel = true;
@@ -987,7 +995,7 @@ impl HttpSession {
                 cx.forget_requests();
                 return Reread::Both;
             }
-            if let Some((probe_at, held)) = probe.filter(|_| dir != req_dir) {
+            if let Some((probe_at, held, _)) = probe.filter(|_| dir != req_dir) {
                 // The 2xx that armed the probe was read from the disowned
                 // bytes; what the probe held is the client's, and HTTP as
                 // before it.
@@ -1028,11 +1036,11 @@ impl HttpSession {
         stats: &mut HttpStats,
         out: &mut Vec<HttpEvent>,
     ) {
-        if let Roles::Undecided(p) = &self.roles {
+        if let Roles::Undecided(p) = &mut self.roles {
             let dir = p.default_dir();
             self.settle(limits, stats, dir, out);
         }
-        if let Some((_, probe)) = self.probe.take() {
+        if let Some((_, probe, _)) = self.probe.take() {
             stats.non_http_bytes += probe.len() as u64;
         }
         let mut cx = Cx {

@@ -2531,3 +2531,71 @@ fn review14_http10_chunked_body_that_apache_reads_is_not_inspected() {
         r.stats.resync_bytes_skipped
     );
 }
+
+/// What decides the roles and the tunnel probe grow a segment at a time up
+/// to ~8.4 KiB (`ROLE_PREFIX_BYTES`, `TUNNEL_PROBE_BYTES`): each byte is
+/// judged once, not the whole prefix again per segment (~8,400 byte visits
+/// per one-byte segment of `GET` and spaces before).
+#[test]
+fn role_prefixes_and_tunnel_probes_are_judged_once_per_byte() {
+    let lim = HttpLimits::default();
+    let mut spaces = b"GET".to_vec();
+    spaces.extend(std::iter::repeat_n(b' ', 8000));
+    // Roles undecided: only the client's side has spoken.
+    let mut s = HttpSession::default();
+    let mut stats = HttpStats::default();
+    let mut out = Vec::new();
+    head::JUDGED.with(|c| c.set(0));
+    for (i, b) in spaces.iter().enumerate() {
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToServer,
+            at(i as u64),
+            std::slice::from_ref(b),
+            &mut out,
+        );
+    }
+    let judged = head::JUDGED.with(|c| c.get());
+    assert!(
+        judged <= 2 * spaces.len() as u64,
+        "{judged} bytes judged for {}",
+        spaces.len()
+    );
+    // A tunnel probe after a CONNECT's 2xx.
+    let mut s = HttpSession::default();
+    s.on_data(
+        &lim,
+        &mut stats,
+        Direction::ToServer,
+        at(0),
+        b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+        &mut out,
+    );
+    s.on_data(
+        &lim,
+        &mut stats,
+        Direction::ToClient,
+        at(1),
+        b"HTTP/1.1 200 OK\r\n\r\n",
+        &mut out,
+    );
+    assert!(s.probe.is_some());
+    head::JUDGED.with(|c| c.set(0));
+    for (i, b) in spaces.iter().enumerate() {
+        s.on_data(
+            &lim,
+            &mut stats,
+            Direction::ToServer,
+            at(i as u64),
+            std::slice::from_ref(b),
+            &mut out,
+        );
+    }
+    let judged = head::JUDGED.with(|c| c.get());
+    assert!(
+        judged <= 2 * spaces.len() as u64,
+        "{judged} bytes judged for {}",
+        spaces.len()
+    );
+}
