@@ -208,21 +208,33 @@ impl Points {
             Some(i) if kind == Kind::Header => value.get(i + 1..).unwrap_or_default(),
             _ => value,
         };
-        let mut b64 = std::mem::take(&mut self.b64);
         if let Some((h, p)) = jwt_parts(v) {
             for (part, suffix) in [(h, ":jwt.header"), (p, ":jwt.payload")] {
-                b64.clear();
-                if base64_text(part, &mut b64) {
-                    stats.base64_decoded += 1;
-                    self.push_with(limits, stats, kind, prefix, name, suffix, &b64);
-                }
+                self.push_base64(limits, stats, kind, prefix, name, suffix, part);
             }
         } else {
-            b64.clear();
-            if base64_text(v, &mut b64) {
-                stats.base64_decoded += 1;
-                self.push_with(limits, stats, kind, prefix, name, ":base64", &b64);
-            }
+            self.push_base64(limits, stats, kind, prefix, name, ":base64", v);
+        }
+    }
+
+    /// Add `text` decoded from base64, when it decodes to text, as a point
+    /// whose location is `prefix` + `name` + `suffix`.
+    #[allow(clippy::too_many_arguments)]
+    fn push_base64(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &'static str,
+        name: &[u8],
+        suffix: &str,
+        text: &[u8],
+    ) {
+        let mut b64 = std::mem::take(&mut self.b64);
+        b64.clear();
+        if base64_text(text, &mut b64) {
+            stats.base64_decoded += 1;
+            self.push_with(limits, stats, kind, prefix, name, suffix, &b64);
         }
         self.b64 = b64;
     }
@@ -942,13 +954,15 @@ impl Points {
                         .copied()
                         .filter(|b| !b.is_ascii_whitespace())
                         .collect();
-                    let mut b64 = std::mem::take(&mut self.b64);
-                    b64.clear();
-                    if super::decode::base64_text(&compact, &mut b64) {
-                        stats.base64_decoded += 1;
-                        self.push_with(limits, stats, Kind::Body, "body:", name, ":base64", &b64);
-                    }
-                    self.b64 = b64;
+                    self.push_base64(
+                        limits,
+                        stats,
+                        Kind::Body,
+                        "body:",
+                        name,
+                        ":base64",
+                        &compact,
+                    );
                 }
             }
         }
