@@ -99,7 +99,11 @@
 //!   limits: a watched side whose copies were lost is moved by one in-flight
 //!   ACK of the peer below its start (a bulk upload picked up midstream when
 //!   the copies' budget is spent restarts after a gap; review round 14, its
-//!   test kept aside); a client that forges the server's ACKs can move its side back
+//!   test kept aside: such an ACK looks like the server's first ACK of a
+//!   request whose copy was lost, and waiting for a second one, tried in
+//!   session 26, loses the next request when the budget is spent, which
+//!   `review13_an_evicted_mark_survives_a_segment_before_the_peers_ack`
+//!   forbids); a client that forges the server's ACKs can move its side back
 //!   and forth between runs it sent, each move a counted correction, so
 //!   that a request read across two moves is read in two parts; one that
 //!   pushes its request out of the watched copies (64 KiB out of range
