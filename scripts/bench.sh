@@ -71,7 +71,7 @@ echo "specula: $(wc -l < "$dir/specula-w1.jsonl") attack records (w1), $(wc -l <
 # extraction and protocol checks, no rule evaluated. What the floor ratio can
 # come down to by making rules cheaper alone.
 mkdir -p "$dir/no-rules"
-: > "$dir/no-rules/empty.toml"
+echo "rule = []" > "$dir/no-rules/empty.toml"
 run "specula w2, no rules" "$specula" read --no-progress --workers 2 --rules "$dir/no-rules" \
   --emit attacks --output "$dir/specula-w2-no-rules.jsonl" "$pcap"
 # The stage ladder: the same two-worker pipeline cut after capture (read,

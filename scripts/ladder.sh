@@ -12,7 +12,7 @@ cargo build --release --quiet --bins --example pcap_floor
 bin=./target/release/specula
 floor=./target/release/examples/pcap_floor
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/no-rules"; : > "$tmp/no-rules/empty.toml"
+mkdir -p "$tmp/no-rules"; echo "rule = []" > "$tmp/no-rules/empty.toml"
 "$floor" "$pcap" >/dev/null # warm the page cache
 timed() { # label cmd...
   local label="$1"; shift

@@ -511,15 +511,22 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     };
     let user = args.user.clone().or(cfg.sensor.user.clone());
     let target = privilege::target(user.as_deref())?;
+    let spool_dir = eff
+        .config
+        .clickhouse
+        .as_ref()
+        .and_then(|c| c.spool_dir.clone());
+    if let (Some(_), Some(dir)) = (&target, &spool_dir) {
+        // The spool is opened as root, before it is handed over: a symlink
+        // the service user planted there would have root create, lock and
+        // delete files wherever it points (review round 15).
+        privilege::refuse_symlink(dir)
+            .with_context(|| format!("opening the spool {} as root", dir.display()))?;
+    }
     let (sink, emit) = open_sink(&args.common, &eff, OutputOpen::Append)?;
     eff.config.output.emit = emit;
     if let Some(t) = &target {
-        if let Some(dir) = eff
-            .config
-            .clickhouse
-            .as_ref()
-            .and_then(|c| c.spool_dir.as_ref())
-        {
+        if let Some(dir) = &spool_dir {
             privilege::hand_over(dir, t)
                 .with_context(|| format!("giving the spool {} to {}", dir.display(), t.name))?;
         }
@@ -767,11 +774,7 @@ fn open_sink(
 
 /// Whether a URL's user-info carries a password (`scheme://user:pass@host`).
 fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    !crate::sink::clickhouse::url_secrets(url).is_empty()
 }
 
 /// `SPECULA_CLICKHOUSE_USER` / `SPECULA_CLICKHOUSE_PASSWORD` (systemd's
@@ -811,17 +814,26 @@ fn open_output(path: Option<&Path>, open: OutputOpen) -> Result<Box<dyn RecordSi
             "standard output",
         ))),
         Some(p) => {
+            use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+            // Attack rows: not for other users (the spool's rule). Opened as
+            // root in a folder another user owns (the service user's state
+            // directory), a symlink there would have root write wherever
+            // it points (review round 15): not followed then.
+            let folder = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let foreign_folder =
+                privilege::is_root() && std::fs::metadata(folder).is_ok_and(|m| m.uid() != 0);
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).mode(0o640);
+            if foreign_folder {
+                options.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+            }
             // Not truncated yet: only once the file is ours (below).
             let f = match open {
-                OutputOpen::Replace => std::fs::OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(false)
-                    .open(p),
-                OutputOpen::Append => std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p),
+                OutputOpen::Replace => options.write(true).truncate(false).open(p),
+                OutputOpen::Append => options.append(true).open(p),
             }
             .with_context(|| format!("cannot create output {}", p.display()))?;
             let regular = f.metadata().is_ok_and(|m| m.is_file());
@@ -1152,6 +1164,18 @@ mod tests {
         assert!(!url_has_password("http://u@127.0.0.1:8123"));
         assert!(!url_has_password("http://127.0.0.1:8123/?a=b:c@d"));
         assert!(!url_has_password("127.0.0.1:8123"));
+    }
+
+    /// Review round 15: ClickHouse's HTTP interface takes the password as a
+    /// query parameter too (`?user=u&password=p`, kept by the client crate,
+    /// which only appends its own parameters). Such a `--clickhouse` URL is
+    /// not refused, so the password sits in `ps`.
+    #[test]
+    fn review15_a_password_in_the_url_query_is_found() {
+        assert!(url_has_password(
+            "http://127.0.0.1:8123/?user=default&password=hunter2"
+        ));
+        assert!(url_has_password("http://127.0.0.1:8123?password=hunter2"));
     }
 
     #[test]

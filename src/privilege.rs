@@ -83,28 +83,93 @@ pub fn target(requested: Option<&str>) -> Result<Option<Target>, PrivilegeError>
 /// Give `dir` (and the files and folders directly in it, such as a spool's
 /// dead-letter folder) to `target`, so the sensor can still write there
 /// after dropping root.
+///
+/// Never through a symlink. The service user owns the directory the spool
+/// sits in, so it can plant one anywhere below it: `spool/x -> /etc/shadow`,
+/// or `spool -> /etc` itself (review round 15). `dir` is opened with
+/// `O_NOFOLLOW` (a symlink there is refused) and everything inside is
+/// reached through that descriptor, so swapping a name for a link while
+/// this runs leads nowhere either.
 pub fn hand_over(dir: &Path, target: &Target) -> std::io::Result<()> {
-    // Never through a symlink: one the service user planted in its own
-    // directory (`spool/x -> /etc/shadow`) would hand it the target.
-    let chown = |p: &Path| {
+    let top = nix::dir::Dir::open(dir, NO_FOLLOW_DIR, nix::sys::stat::Mode::empty())
+        .map_err(|e| not_plain_dir(e, dir))?;
+    give(&top, dir, target, 1)
+}
+
+/// Fails when `path` is a symlink (a missing path is fine: it is created
+/// as a directory). For what root opens in a directory the service user
+/// owns; [`hand_over`] checks again, through a descriptor.
+pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is a symlink; give the directory itself", path.display()),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opening a directory that must not be a symlink.
+const NO_FOLLOW_DIR: nix::fcntl::OFlag = nix::fcntl::OFlag::O_RDONLY
+    .union(nix::fcntl::OFlag::O_DIRECTORY)
+    .union(nix::fcntl::OFlag::O_NOFOLLOW)
+    .union(nix::fcntl::OFlag::O_CLOEXEC);
+
+fn not_plain_dir(e: nix::Error, p: &Path) -> std::io::Error {
+    let io = std::io::Error::from(e);
+    if e == nix::Error::ELOOP || e == nix::Error::ENOTDIR {
+        std::io::Error::new(
+            io.kind(),
+            format!(
+                "{} is not a plain directory (a symlink?): {io}",
+                p.display()
+            ),
+        )
+    } else {
+        io
+    }
+}
+
+/// Give the open directory `d` and what it holds to `target`, and the
+/// contents of its subdirectories `depth` levels down; `path` names `d` in
+/// errors.
+fn give(d: &nix::dir::Dir, path: &Path, target: &Target, depth: u32) -> std::io::Result<()> {
+    use nix::fcntl::AtFlags;
+    nix::unistd::fchown(d, Some(target.uid), Some(target.gid))?;
+    // `Dir::iter` needs `&mut`: a second handle lists the directory while
+    // `d` anchors the `*at` calls.
+    let mut list = nix::dir::Dir::from_fd(nix::unistd::dup(d)?)?;
+    let mut subdirs = Vec::new();
+    for entry in list.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
         nix::unistd::fchownat(
-            nix::fcntl::AT_FDCWD,
-            p,
+            d,
+            name,
             Some(target.uid),
             Some(target.gid),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(std::io::Error::from)
-    };
-    chown(dir)?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        chown(&entry.path())?;
-        if entry.file_type()?.is_dir() {
-            for inner in std::fs::read_dir(entry.path())? {
-                chown(&inner?.path())?;
-            }
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        if depth > 0 && entry.file_type() == Some(nix::dir::Type::Directory) {
+            subdirs.push(name.to_owned());
         }
+    }
+    for name in subdirs {
+        let sub = path.join(String::from_utf8_lossy(name.to_bytes()).as_ref());
+        // Swapped for a link since it was listed: refused, not followed.
+        let inner = nix::dir::Dir::openat(
+            d,
+            name.as_c_str(),
+            NO_FOLLOW_DIR,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| not_plain_dir(e, &sub))?;
+        give(&inner, &sub, target, depth - 1)?;
     }
     Ok(())
 }
@@ -163,5 +228,41 @@ mod tests {
             65534
         );
         assert_eq!(std::fs::metadata(&spool).unwrap().uid(), 65534);
+    }
+
+    /// Review round 15: the spool directory itself may be a symlink planted
+    /// by the service user (it owns `/var/lib/specula`, the spool's parent,
+    /// per systemd/specula.tmpfiles). `hand_over` chowns the link without
+    /// following it, but then lists the directory through the link and
+    /// chowns everything in the target: `spool -> /etc` gives the service
+    /// user `/etc/shadow` at the next start as root.
+    #[test]
+    fn review15_hand_over_does_not_follow_a_symlinked_spool_dir() {
+        if !is_root() {
+            panic!("this test needs root");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // Stands for /etc: root's, with a root-owned file in it.
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let shadow = etc.join("shadow");
+        std::fs::write(&shadow, b"root:secret").unwrap();
+        // The state directory the service user owns: its `spool` replaced
+        // by a link to /etc.
+        let spool = dir.path().join("spool");
+        std::os::unix::fs::symlink(&etc, &spool).unwrap();
+        let target = Target {
+            name: "nobody".into(),
+            uid: Uid::from_raw(65534),
+            gid: Gid::from_raw(65534),
+        };
+        // Refusing is fine; handing over what the link points at is not.
+        let _ = hand_over(&spool, &target);
+        assert_eq!(
+            std::fs::metadata(&shadow).unwrap().uid(),
+            0,
+            "a file behind a symlinked spool directory was given to the service user"
+        );
+        assert_eq!(std::fs::metadata(&etc).unwrap().uid(), 0);
     }
 }

@@ -206,7 +206,10 @@ impl RuleSet {
     }
 
     /// Load a rule file, or every `*.toml` file of a folder (sorted by name).
-    /// Returns every error of every file.
+    /// Returns every error of every file. Finding no rule at all (an empty
+    /// file, a folder without rule files) is an error, unless a file says
+    /// `rule = []`: a reload must not swap the running rules for none
+    /// because a file was caught half-written.
     pub fn load(path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         let io_err = |p: &Path, e: std::io::Error| RuleError {
             path: p.to_path_buf(),
@@ -232,15 +235,31 @@ impl RuleSet {
         let mut seen = BTreeMap::new();
         let mut rules = Vec::new();
         let mut errors = Vec::new();
+        let mut empty_on_purpose = false;
+        let no_files = files.is_empty();
         for f in files {
             match std::fs::read_to_string(&f) {
                 Ok(src) => {
                     let (mut r, mut e) = rule::parse_source(&src, &f, &mut seen);
+                    empty_on_purpose |= r.is_empty() && rule::declares_no_rules(&src);
                     rules.append(&mut r);
                     errors.append(&mut e);
                 }
                 Err(e) => errors.push(io_err(&f, e)),
             }
+        }
+        if rules.is_empty() && errors.is_empty() && !empty_on_purpose {
+            errors.push(RuleError {
+                path: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message: if no_files {
+                    "no *.toml rule file in this folder (write `rule = []` in one for no rules)"
+                        .into()
+                } else {
+                    "no rule found (write `rule = []` for no rules on purpose)".into()
+                },
+            });
         }
         if errors.is_empty() {
             Ok(RuleSet { rules })

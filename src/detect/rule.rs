@@ -291,7 +291,9 @@ pub(crate) fn parse_source(
     }
     let mut rules = Vec::new();
     match root.get("rule") {
+        // `rule = []`: no rules, on purpose (see `declares_no_rules`).
         None => {}
+        Some(Item::Value(Value::Array(a))) if a.is_empty() => {}
         Some(Item::ArrayOfTables(arr)) => {
             for table in arr.iter() {
                 if let Some(rule) = parse_rule(&mut ctx, table, seen) {
@@ -305,6 +307,16 @@ pub(crate) fn parse_source(
         ),
     }
     (rules, ctx.errors)
+}
+
+/// Whether a rule file says it holds no rules on purpose (`rule = []`). A
+/// rule set loaded from files that hold no rule is otherwise an error: a
+/// file truncated by an editor or a deploy at the moment of a reload would
+/// leave the sensor running with none (review round 15).
+pub(crate) fn declares_no_rules(source: &str) -> bool {
+    ImDocument::parse(source).is_ok_and(|doc| {
+        matches!(doc.as_table().get("rule"), Some(Item::Value(Value::Array(a))) if a.is_empty())
+    })
 }
 
 fn parse_rule(

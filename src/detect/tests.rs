@@ -2822,3 +2822,29 @@ mod review13 {
         );
     }
 }
+
+/// Review round 15: SIGHUP reloads with `RuleSet::load` and keeps the
+/// running rules only when it returns errors. An empty rule file (truncated
+/// by an editor or a deploy tool at the moment of the reload) or a rules
+/// folder left without `*.toml` files loads as zero rules without an error,
+/// so the reload replaces the running rules with none: the sensor goes on
+/// capturing and reports no attack, logging "rules reloaded rules=0".
+#[test]
+fn review15_an_empty_rules_file_or_folder_is_an_error() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let file = dir.path().join("rules.toml");
+    std::fs::write(&file, "").ok();
+    assert!(
+        RuleSet::load(&file).is_err(),
+        "an empty rule file loads as a rule set of zero rules"
+    );
+    let folder = dir.path().join("rules.d");
+    std::fs::create_dir(&folder).ok();
+    assert!(
+        RuleSet::load(&folder).is_err(),
+        "a rules folder without rule files loads as a rule set of zero rules"
+    );
+}

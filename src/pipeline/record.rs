@@ -28,14 +28,25 @@ impl ClientIpPolicy {
 
     /// The real client of a request sent from `src`, and whether it came from
     /// a header. Headers are believed only when `src` is a trusted proxy;
-    /// `X-Real-IP` wins, then `X-Forwarded-For` walked from the right,
+    /// the last `X-Real-IP` wins, then `X-Forwarded-For` walked from the right,
     /// skipping trusted hops (the rightmost untrusted address is the first
     /// one no trusted proxy could have forged).
     pub fn resolve(&self, src: IpAddr, req: &Request) -> (IpAddr, bool) {
         if !self.is_trusted(src) {
             return (src, false);
         }
-        if let Some(ip) = req.header("x-real-ip").and_then(parse_ip) {
+        // The last `X-Real-IP` (and the last address in it): the one the
+        // nearest proxy wrote. A proxy that adds its own instead of
+        // replacing it (HAProxy `add-header`) passes the client's forged one
+        // on in front of it (review round 15).
+        let real_ip = req
+            .headers
+            .iter()
+            .rev()
+            .find(|h| h.name.eq_ignore_ascii_case(b"x-real-ip"))
+            .and_then(|h| h.value.rsplit(|b| *b == b',').next())
+            .and_then(parse_ip);
+        if let Some(ip) = real_ip {
             return (ip, true);
         }
         let mut last = None;
@@ -414,5 +425,27 @@ mod tests {
         let contexts: Vec<_> = out.iter().filter_map(|r| r.context.as_ref()).collect();
         assert_eq!(contexts.len(), 2);
         assert!(std::sync::Arc::ptr_eq(contexts[0], contexts[1]));
+    }
+
+    /// Review round 15: with two `X-Real-IP` headers from a trusted proxy,
+    /// the first (sent by the client, passed through by a proxy that adds
+    /// its own, e.g. HAProxy `http-request add-header X-Real-IP %[src]`) is
+    /// believed as the client address. The one the trusted proxy wrote is
+    /// the last; the forged one must never become `client_ip`.
+    #[test]
+    fn review15_a_forged_first_x_real_ip_is_not_believed() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[
+            ("X-Real-IP", "6.6.6.6"),
+            ("X-Forwarded-For", "6.6.6.6, 198.51.100.7"),
+            ("X-Real-IP", "198.51.100.7"),
+        ]);
+        let (client, _) = p.resolve(ip("10.0.0.1"), &r);
+        assert_ne!(
+            client,
+            ip("6.6.6.6"),
+            "the client's forged X-Real-IP was believed"
+        );
+        assert_eq!(client, ip("198.51.100.7"));
     }
 }

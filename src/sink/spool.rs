@@ -187,7 +187,7 @@ impl Spool {
     /// temporary files of an interrupted push, and indexes the batches.
     /// Fails with [`SpoolError::InUse`] when another process has it open.
     pub fn open(dir: &Path, max_bytes: u64, when_full: SpoolFull) -> Result<Spool, SpoolError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        private_dir(dir)?;
         // Before anything is read, created or deleted: the other sensor's
         // `.tmp` files are pushes in progress, not leftovers.
         let lock = lock_dir(dir, LOCK_FILE, "this spool directory").map_err(|e| match e {
@@ -195,7 +195,7 @@ impl Spool {
             LockError::Failed { path, source } => SpoolError::Io { path, source },
         })?;
         let dead = dir.join(DEAD_DIR);
-        fs::create_dir_all(&dead).map_err(io_err(&dead))?;
+        private_dir(&dead)?;
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
         let mut max_seq = None::<u64>;
@@ -564,11 +564,36 @@ fn digits(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
+/// Spooled batches are attack rows (client addresses, request lines, body
+/// excerpts; secrets in clear when masking is off): their folders and files
+/// are not for other users, whatever the umask (review round 15). The group
+/// may read (the unit's `StateDirectoryMode=0750`).
+const DIR_MODE: u32 = 0o750;
+const FILE_MODE: u32 = 0o640;
+
+/// Creates `dir` (and its parents) with [`DIR_MODE`], and takes other users'
+/// rights off an existing one.
+fn private_dir(dir: &Path) -> Result<(), SpoolError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    let mode = fs::metadata(dir).map_err(io_err(dir))?.permissions().mode();
+    if mode & 0o007 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode & !0o007)).map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(FILE_MODE)
         .open(path)
         .map_err(io_err(path))?;
     f.write_all(payload).map_err(io_err(path))?;
@@ -972,6 +997,40 @@ mod tests {
                 proptest::prop_assert_eq!(e.seq, *seq);
                 proptest::prop_assert_eq!(&s.read(e).unwrap(), payload);
             }
+        }
+    }
+
+    /// Review round 15: spooled batches are attack rows (client addresses,
+    /// request lines, headers, body excerpts; with `[masking] enabled =
+    /// false` the secrets in clear), yet the spool directory and its files
+    /// are created with the process umask: 0755 / 0644 under the usual 022
+    /// (`specula live` started as root with `--user`, or any start outside
+    /// the systemd unit's `UMask=0027`), readable by every local user.
+    #[test]
+    fn review15_spool_files_are_not_readable_by_other_users() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("spool");
+        let mut s = spool(&dir, 1 << 20, SpoolFull::DropOldest);
+        let out = s
+            .push("attacks", 1, b"{\"client_ip\":\"192.0.2.1\"}\n")
+            .unwrap();
+        let PushOutcome::Stored { seq, .. } = out else {
+            panic!("{out:?}")
+        };
+        let file = dir.join(format!(
+            "{}.{BATCH_EXT}",
+            file_name(seq, "attacks", Some(1))
+        ));
+        for p in [&dir, &dir.join(DEAD_DIR), &file] {
+            let mode = fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o007,
+                0,
+                "{} is open to other users (mode {:o})",
+                p.display(),
+                mode & 0o777
+            );
         }
     }
 }
