@@ -41,6 +41,8 @@ pub(super) enum Chunk {
         /// of a body whose chunked framing is in doubt (see
         /// [`Body::chunked_if_sized`]).
         strict: bool,
+        /// Leading zeros dropped from `digits` (not in a replay).
+        zeros: u64,
     },
     Data {
         remaining: u64,
@@ -76,6 +78,7 @@ impl Chunk {
             ext_len: 0,
             cr: false,
             strict,
+            zeros: 0,
         }
     }
 }
@@ -122,13 +125,28 @@ impl Body {
     }
 
     /// A chunked body when its first line is a plain size line (digits,
-    /// then `;` or CRLF); otherwise no body, and the line is handed back
-    /// (`Progress::Invalid`) to be read as the next request. For an
+    /// then `;` or CRLF); otherwise the line is handed back
+    /// (`Progress::Invalid`, see [`Body::doubtful_start`]) to be read as
+    /// the next request, or as a body of the request's Content-Length. For an
     /// HTTP/1.0 request with `Transfer-Encoding`, which servers frame both
     /// ways: Apache httpd reads the chunked body, Go and Tomcat the next
     /// request (review rounds 13–14).
     pub fn chunked_if_sized() -> Body {
         Body::Chunked(Chunk::size_line(true))
+    }
+
+    /// Still at the first line of a [`Body::chunked_if_sized`] body: the
+    /// leading zeros its size line dropped (bytes of the body's start that
+    /// a replay does not hold).
+    pub fn doubtful_start(&self) -> Option<u64> {
+        match self {
+            Body::Chunked(Chunk::Size {
+                strict: true,
+                zeros,
+                ..
+            }) => Some(*zeros),
+            _ => None,
+        }
     }
 
     /// Decode `data`. `max_trailer_bytes` bounds the trailer section kept.
@@ -232,6 +250,7 @@ fn feed_chunked(
                 ext_len,
                 cr,
                 strict,
+                zeros,
             } => {
                 let b = rest.first().copied().unwrap_or_default();
                 pos += 1;
@@ -269,6 +288,7 @@ fn feed_chunked(
                     // (nginx, Apache httpd and llhttp read any number).
                     digits.clear();
                     digits.push(b);
+                    *zeros = zeros.saturating_add(1);
                 } else if !*cr && b.is_ascii_hexdigit() && digits.len() < MAX_CHUNK_DIGITS {
                     digits.push(b);
                 } else if !*cr

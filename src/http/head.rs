@@ -54,11 +54,14 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// Does `p` start a plausible request line (`TOKEN SP non-space`, where an
-/// unknown token must be followed by `/` or `http`)?
+/// unknown token must be followed by `/` or a URI scheme and `:`)?
 /// Extra whitespace accepted between a known method and the target.
 /// nginx, llhttp and Tomcat take any run; nginx's request line is at most
 /// 8 KiB with its default buffers.
 pub(super) const MAX_EXTRA_SPACES: usize = 8192;
+
+/// Longest URI scheme accepted after an unknown method (`x-scheme+a.b`).
+const MAX_SCHEME_LEN: usize = 14;
 
 /// httparse's borrowed header fields as [`Headers`], values trimmed.
 /// `head_len` (the head they were parsed from) bounds their bytes.
@@ -179,7 +182,8 @@ enum Phase {
     Token,
     /// After a known method and its SP or HTAB: this many more of them.
     Spaces(usize),
-    /// After an unknown method and its SP or HTAB: this much of `http`.
+    /// After an unknown method and its SP or HTAB: this much of a URI
+    /// scheme.
     Http(usize),
 }
 
@@ -231,14 +235,23 @@ impl LineJudge {
             Phase::Spaces(_) if b == b'\r' || b == b'\n' => Plausible::No,
             Phase::Spaces(_) => Plausible::Yes,
             Phase::Http(0) if b == b'/' => Plausible::Yes,
-            Phase::Http(n) => match b"http".get(n) {
-                Some(want) if b.eq_ignore_ascii_case(want) && n == 3 => Plausible::Yes,
-                Some(want) if b.eq_ignore_ascii_case(want) => {
-                    self.phase = Phase::Http(n + 1);
-                    Plausible::More
-                }
-                _ => Plausible::No,
-            },
+            // An absolute-form target of any scheme (RFC 3986 §3.1): Go
+            // (`url.ParseRequestURI`), nginx (`sw_schema`) and Apache httpd
+            // take `FOO x://a/path` (review round 15).
+            Phase::Http(0) if b.is_ascii_alphabetic() => {
+                self.phase = Phase::Http(1);
+                Plausible::More
+            }
+            Phase::Http(n) if n > 0 && b == b':' => Plausible::Yes,
+            Phase::Http(n)
+                if n > 0
+                    && n < MAX_SCHEME_LEN
+                    && (b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') =>
+            {
+                self.phase = Phase::Http(n + 1);
+                Plausible::More
+            }
+            Phase::Http(_) => Plausible::No,
         }
     }
 }
@@ -857,19 +870,6 @@ mod tests {
             }
             rest = &rest[extra..];
         }
-        let prefix = |want: &[u8], ci: bool| {
-            let n = rest.len().min(want.len());
-            let same = if ci {
-                rest[..n].eq_ignore_ascii_case(&want[..n])
-            } else {
-                rest[..n] == want[..n]
-            };
-            match (same, n == want.len()) {
-                (false, _) => Plausible::No,
-                (true, true) => Plausible::Yes,
-                (true, false) => Plausible::More,
-            }
-        };
         match rest.first() {
             None => Plausible::More,
             Some(&b) if known => {
@@ -880,7 +880,25 @@ mod tests {
                 }
             }
             Some(b'/') => Plausible::Yes,
-            Some(_) => prefix(b"http", true),
+            Some(_) => {
+                let n = rest
+                    .iter()
+                    .take(MAX_SCHEME_LEN)
+                    .enumerate()
+                    .take_while(|(i, b)| {
+                        if *i == 0 {
+                            b.is_ascii_alphabetic()
+                        } else {
+                            b.is_ascii_alphanumeric() || b"+-.".contains(b)
+                        }
+                    })
+                    .count();
+                match rest.get(n) {
+                    None => Plausible::More,
+                    Some(b':') if n > 0 => Plausible::Yes,
+                    _ => Plausible::No,
+                }
+            }
         }
     }
 
@@ -915,8 +933,11 @@ mod tests {
         assert_eq!(plausible_request(b"GET x"), Plausible::Yes);
         assert_eq!(plausible_request(b"FOO /"), Plausible::Yes);
         assert_eq!(plausible_request(b"FOO htt"), Plausible::More);
-        assert_eq!(plausible_request(b"FOO http"), Plausible::Yes);
-        assert_eq!(plausible_request(b"FOO x"), Plausible::No);
+        assert_eq!(plausible_request(b"FOO http:"), Plausible::Yes);
+        assert_eq!(plausible_request(b"FOO x"), Plausible::More);
+        assert_eq!(plausible_request(b"FOO x://"), Plausible::Yes);
+        assert_eq!(plausible_request(b"FOO 1"), Plausible::No);
+        assert_eq!(plausible_request(b"FOO x y"), Plausible::No);
         // Extra spaces after a known method (RFC 9112 §3 leniency), bounded.
         assert_eq!(plausible_request(b"GET  "), Plausible::More);
         assert_eq!(plausible_request(b"GET  /"), Plausible::Yes);

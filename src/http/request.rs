@@ -133,6 +133,12 @@ enum State {
         /// `FRAMING_LINE_BYTES`): a framing field among the skipped lines
         /// still frames the body.
         line: Vec<u8>,
+        /// The last Transfer-Encoding among the skipped lines (obs-fold
+        /// lines joined, its last coding kept however long the line), and
+        /// whether the line before was it: pushed at the head's end, as the
+        /// last field (Apache httpd merges them and reads the last coding).
+        te: Option<Vec<u8>>,
+        after_te: bool,
     },
     Body {
         req: Box<Request>,
@@ -169,6 +175,39 @@ fn keep_framing_prefix(line: &mut Vec<u8>, seg: &[u8]) {
         }
         line.push(b);
     }
+}
+
+/// Keep the last `TAIL_BYTES` of a line seen in pieces.
+fn keep_tail(tail: &mut Vec<u8>, seg: &[u8]) {
+    tail.extend_from_slice(
+        seg.get(seg.len().saturating_sub(TAIL_BYTES)..)
+            .unwrap_or_default(),
+    );
+    let cut = tail.len().saturating_sub(TAIL_BYTES);
+    tail.drain(..cut);
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A Transfer-Encoding line cut at `FRAMING_LINE_BYTES`: its last coding,
+/// read from the line's last bytes, ends the kept value.
+fn push_last_coding(v: &mut Vec<u8>, tail: &[u8]) {
+    let t = head::trim_ws(strip_cr(tail));
+    if let Some(i) = memchr::memrchr(b',', t) {
+        v.extend_from_slice(b", ");
+        v.extend_from_slice(head::trim_ws(t.get(i + 1..).unwrap_or_default()));
+    }
+}
+
+/// Longest Transfer-Encoding value kept from a skipped head: its end (the
+/// last coding) is what frames.
+const SKIPPED_TE_BYTES: usize = 2 * FRAMING_LINE_BYTES;
+
+fn bound_te(v: &mut Vec<u8>) {
+    let cut = v.len().saturating_sub(SKIPPED_TE_BYTES);
+    v.drain(..cut);
 }
 
 /// Framing fields kept from the skipped part of an over-long head: enough
@@ -322,8 +361,10 @@ impl RequestSide {
                             Vec::new()
                         };
                         let mut line = Vec::new();
+                        let mut tail = tail;
                         if !in_first_line {
                             keep_framing_prefix(&mut line, head.partial_line());
+                            keep_tail(&mut tail, head.partial_line());
                         }
                         State::SkipHead {
                             req,
@@ -331,6 +372,8 @@ impl RequestSide {
                             tail,
                             line_has_content: head.partial_line_has_content(),
                             line,
+                            te: None,
+                            after_te: false,
                         }
                     }
                 },
@@ -340,6 +383,8 @@ impl RequestSide {
                     mut tail,
                     mut line_has_content,
                     mut line,
+                    mut te,
+                    mut after_te,
                 } => {
                     let (seg, eol) = match memchr::memchr(b'\n', rest) {
                         Some(i) => (rest.get(..i).unwrap_or_default(), true),
@@ -349,18 +394,42 @@ impl RequestSide {
                     line_has_content |= seg.iter().any(|b| *b != b'\r');
                     if !in_first_line {
                         keep_framing_prefix(&mut line, seg);
+                        keep_tail(&mut tail, seg);
                         if eol {
-                            if let Some((n, v)) = head::framing_line(&line) {
-                                let kept = req
-                                    .headers
-                                    .iter()
-                                    .filter(|h| head::is_framing_name(h.name))
-                                    .count();
-                                if kept < SKIPPED_FRAMING_FIELDS {
-                                    req.headers.push(n, v);
+                            let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+                            let was_te = std::mem::take(&mut after_te);
+                            if folded {
+                                if let Some(v) = te.as_mut().filter(|_| was_te) {
+                                    v.push(b' ');
+                                    v.extend_from_slice(head::trim_ws(strip_cr(&line)));
+                                    if line.len() >= FRAMING_LINE_BYTES {
+                                        push_last_coding(v, &tail);
+                                    }
+                                    bound_te(v);
+                                    after_te = true;
+                                }
+                            } else if let Some((n, v)) = head::framing_line(&line) {
+                                if n.eq_ignore_ascii_case(b"transfer-encoding") {
+                                    let mut v = v.to_vec();
+                                    if line.len() >= FRAMING_LINE_BYTES {
+                                        push_last_coding(&mut v, &tail);
+                                    }
+                                    bound_te(&mut v);
+                                    te = Some(v);
+                                    after_te = true;
+                                } else {
+                                    let kept = req
+                                        .headers
+                                        .iter()
+                                        .filter(|h| head::is_framing_name(h.name))
+                                        .count();
+                                    if kept < SKIPPED_FRAMING_FIELDS {
+                                        req.headers.push(n, v);
+                                    }
                                 }
                             }
                             line.clear();
+                            tail.clear();
                         }
                     }
                     if in_first_line {
@@ -378,6 +447,8 @@ impl RequestSide {
                             tail,
                             line_has_content,
                             line,
+                            te,
+                            after_te,
                         }
                     } else if in_first_line {
                         req.version = head::version_from_tail(&tail);
@@ -396,9 +467,14 @@ impl RequestSide {
                                 tail: Vec::new(),
                                 line_has_content: false,
                                 line: Vec::new(),
+                                te: None,
+                                after_te: false,
                             }
                         }
                     } else if !line_has_content {
+                        if let Some(v) = te {
+                            req.headers.push(b"Transfer-Encoding", &v);
+                        }
                         self.after_head(cx, req)
                     } else {
                         State::SkipHead {
@@ -407,6 +483,8 @@ impl RequestSide {
                             tail,
                             line_has_content: false,
                             line,
+                            te,
+                            after_te,
                         }
                     }
                 }
@@ -430,6 +508,26 @@ impl RequestSide {
                             // The size line may have begun in an earlier chunk.
                             let replay_at = at.advanced(pos).of_held(at.ts, consumed, replay.len());
                             pos += consumed;
+                            let length = head::te_cl(&req.headers, &mut Default::default()).1;
+                            if let (Some(zeros), Some(n)) = (body.doubtful_start(), length) {
+                                // An HTTP/1.0 body that is not chunked after
+                                // all, with a Content-Length: Go and Tomcat
+                                // frame it by that (review round 15). The
+                                // zeros the size line dropped were its
+                                // first bytes.
+                                self.state = match n.saturating_sub(zeros) {
+                                    0 => {
+                                        self.emit(cx, *req, true);
+                                        State::Seek(Seek::default())
+                                    }
+                                    n => State::Body {
+                                        req,
+                                        body: Body::length(n),
+                                    },
+                                };
+                                self.on_data(cx, replay_at, &replay);
+                                continue;
+                            }
                             self.emit(cx, *req, false);
                             self.state = State::Seek(Seek::default());
                             // The broken size line may be a smuggled request line.
@@ -554,8 +652,12 @@ impl RequestSide {
             State::Head { head, .. } => head.buf.len(),
             // The request parsed from the head cut at `max_header_bytes`.
             State::SkipHead {
-                req, tail, line, ..
-            } => tail.len() + line.len() + parsed(req),
+                req,
+                tail,
+                line,
+                te,
+                ..
+            } => tail.len() + line.len() + te.as_ref().map_or(0, Vec::len) + parsed(req),
             State::Body { req, body } => req.body.len() + parsed(req) + body.held(),
             State::Tunnel => 0,
         }
