@@ -154,12 +154,20 @@ fn decode_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
                 }
             })
             .count();
-        // Leading zeros are a classic evasion (`&#0000060`): allow up to 10 digits.
-        if digits == 0 || digits > 10 {
+        // Leading zeros are a classic evasion (`&#0000060`) and browsers
+        // read any number of them: only the significant digits are bounded.
+        let zeros = rest
+            .get(start..start + digits)?
+            .iter()
+            .take_while(|&&b| b == b'0')
+            .count();
+        if digits == 0 || digits - zeros > 10 {
             return None;
         }
-        let ds = rest.get(start..start + digits)?;
-        let cp = if radix_hex {
+        let ds = rest.get(start + zeros..start + digits)?;
+        let cp = if ds.is_empty() {
+            0
+        } else if radix_hex {
             hex_n(ds)?
         } else {
             ds.iter().try_fold(0u32, |a, &d| {

@@ -264,19 +264,30 @@ impl Points {
         self.names.extend_from_slice(suffix.as_bytes());
         let suffix = name.end..self.names.len();
         let mut v = value;
+        let mut tail = None;
         if v.len() > limits.max_point_bytes {
             stats.point_bytes_truncated += 1;
             v = v.get(..limits.max_point_bytes).unwrap_or(v);
+            // Its end too, as a second point of the same location: padding
+            // before a payload (17 KB of `+`, spaces to SQL and HTML) must
+            // not push it past what is inspected (review round 15). The
+            // middle of a value over twice the cap is not inspected.
+            tail = value.get(value.len() - limits.max_point_bytes..);
         }
-        let vs = self.values.len();
-        self.values.extend_from_slice(v);
-        self.points.push(Point {
-            kind,
-            prefix,
-            name,
-            suffix,
-            value: vs..self.values.len(),
-        });
+        for v in std::iter::once(v).chain(tail) {
+            if self.points.len() + self.skipped >= limits.max_points {
+                break;
+            }
+            let vs = self.values.len();
+            self.values.extend_from_slice(v);
+            self.points.push(Point {
+                kind,
+                prefix,
+                name: name.clone(),
+                suffix: suffix.clone(),
+                value: vs..self.values.len(),
+            });
+        }
     }
 
     /// Fill with the points of `req`.
@@ -308,7 +319,10 @@ impl Points {
 
         let uri = req.uri.as_slice();
         let (path, query) = super::decode::split_once(uri, b'?');
-        let path = strip_fragment(strip_authority(path));
+        // A `#` stays: Go's `url.ParseRequestURI` keeps what follows it in
+        // the path and query the application reads (review round 15). Not
+        // a finding: crawlers send fragments.
+        let path = strip_authority(path);
         // Path: percent-decode until stable (double encoding), then normalise.
         tmp.clear();
         tmp.extend_from_slice(path);
@@ -337,7 +351,6 @@ impl Points {
         normalise_path(&tmp, &mut tmp2);
         self.push(limits, stats, Kind::Path, "path", b"", &tmp2);
 
-        let query = strip_fragment(query);
         self.urlencoded(
             limits,
             stats,
@@ -542,7 +555,13 @@ impl Points {
             || (mime.len() >= 5
                 && mime
                     .get(mime.len() - 5..)
-                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")));
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
+            // Go's `json.NewDecoder(r.Body)` and PHP's
+            // `json_decode(file_get_contents('php://input'))` read the body
+            // whatever its type says: a JSON document sent as text or with
+            // no type is split too (review round 15).
+            || ((mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain"))
+                && looks_like_json(body));
         if is_json {
             if let Ok(v) = Node::parse(body) {
                 if !self.graphql_json(limits, stats, &v) {
@@ -834,6 +853,7 @@ impl Points {
             let mut filename: Option<&[u8]> = None;
             let mut filename_star: Option<&[u8]> = None;
             let mut base64_cte = false;
+            let mut qp_cte = false;
             let mut dispositions = 0usize;
             let mut headers: Vec<(&[u8], &[u8])> = Vec::new();
             // `head` keeps its last line end, so every line but an empty
@@ -887,10 +907,12 @@ impl Points {
                             }
                         }
                     }
-                    if hname.eq_ignore_ascii_case(b"content-transfer-encoding")
-                        && hval.eq_ignore_ascii_case(b"base64")
-                    {
-                        base64_cte = true;
+                    if hname.eq_ignore_ascii_case(b"content-transfer-encoding") {
+                        if hval.eq_ignore_ascii_case(b"base64") {
+                            base64_cte = true;
+                        } else if hval.eq_ignore_ascii_case(b"quoted-printable") {
+                            qp_cte = true;
+                        }
                     }
                     headers.push((hname, hval));
                 }
@@ -964,6 +986,14 @@ impl Points {
                         &compact,
                     );
                 }
+                // Go's mime/multipart (`NextPart`, so `ParseMultipartForm`)
+                // decodes a quoted-printable part.
+                if qp_cte {
+                    let mut decoded = Vec::with_capacity(content.len());
+                    if quoted_printable(content, &mut decoded) {
+                        self.push_with(limits, stats, Kind::Body, "body:", name, ":qp", &decoded);
+                    }
+                }
             }
         }
         if line_ends.crlf && line_ends.lf {
@@ -1026,6 +1056,48 @@ impl MultipartFinding {
 struct LineEnds {
     crlf: bool,
     lf: bool,
+}
+
+/// Quoted-printable (RFC 2045 §6.7) as Go's `mime/quotedprintable` reads
+/// it: `=XX` is a byte, `=` before a line end is a soft line break (removed
+/// with the line end), anything else is copied. Returns whether anything
+/// was decoded.
+fn quoted_printable(input: &[u8], out: &mut Vec<u8>) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'=' {
+            let rest = input.get(i + 1..).unwrap_or_default();
+            // A soft line break: `=`, optional blanks, then CRLF or LF.
+            let blanks = rest
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count();
+            let after = rest.get(blanks..).unwrap_or_default();
+            if let Some(n) = [&b"\r\n"[..], b"\n"]
+                .iter()
+                .find(|e| after.starts_with(e))
+                .map(|e| e.len())
+            {
+                i += 1 + blanks + n;
+                changed = true;
+                continue;
+            }
+            if let (Some(h), Some(l)) = (
+                rest.first().copied().and_then(hex),
+                rest.get(1).copied().and_then(hex),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed
 }
 
 /// Charsets a form may declare (the CRS default
@@ -1139,11 +1211,11 @@ fn strip_authority(path: &[u8]) -> &[u8] {
     path
 }
 
-fn strip_fragment(s: &[u8]) -> &[u8] {
-    match memchr::memchr(b'#', s) {
-        Some(i) => s.get(..i).unwrap_or_default(),
-        None => s,
-    }
+/// A body that starts (after a byte order mark and whitespace) like a JSON
+/// object or array.
+fn looks_like_json(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
 }
 
 /// Append a name to a location: lossy UTF-8, at most `MAX_LOCATION_NAME`
@@ -1252,7 +1324,8 @@ mod tests {
         assert!(has(&ps, "cookie:t", "%27"));
         assert!(has(&ps, "cookie:_ga", "GA1.2.3"));
         assert!(has(&ps, "method", "GET"));
-        assert!(ps.iter().all(|(l, v)| l == "uri" || !v.contains("frag")));
+        // What follows a `#` is read as Go reads it (review round 15).
+        assert!(has(&ps, "query:<n>", "v#frag"), "{ps:?}");
     }
 
     #[test]

@@ -2848,3 +2848,199 @@ fn review15_an_empty_rules_file_or_folder_is_an_error() {
         "a rules folder without rule files loads as a rule set of zero rules"
     );
 }
+
+/// Review 15: request parts a framework decodes or splits that Specula
+/// does not read the same way, so an attack it acts on leaves no record.
+mod review15 {
+    use super::*;
+
+    fn has_class(r: &Request, class: AttackClass) -> bool {
+        hits_of(r).iter().any(|h| h.class == class)
+    }
+
+    fn show(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .into_iter()
+            .map(|h| format!("{}@{}", h.rule_id, h.location))
+            .collect()
+    }
+
+    /// Go's mime/multipart `Reader.NextPart` (used by `ReadForm`, so by
+    /// `Request.ParseMultipartForm` / `FormValue`) wraps a part sent with
+    /// `Content-Transfer-Encoding: quoted-printable` in
+    /// `quotedprintable.NewReader` and hands the decoded text to the
+    /// application; Werkzeug before 2.0 (`_supported_multipart_encodings =
+    /// {"base64", "quoted-printable"}`) did the same for Flask. Specula
+    /// decodes a base64 part (round 13) but reads a quoted-printable one
+    /// as sent: `=27` and a soft line break (`=\r\n`) hide the SQLi.
+    #[test]
+    fn review15_multipart_quoted_printable_part_is_decoded() {
+        let mp = |cte: &str, value: &str| {
+            req(
+                "POST",
+                "/upload",
+                &[("Content-Type", "multipart/form-data; boundary=b")],
+                format!(
+                    "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n{cte}\r\n{value}\r\n--b--\r\n"
+                )
+                .as_bytes(),
+            )
+        };
+        let plain = mp("", "1' UNION SELECT username, password FROM users--");
+        assert!(has_class(&plain, AttackClass::Sqli), "{:?}", show(&plain));
+        // What Go's quotedprintable reader turns into the line above.
+        let qp = mp(
+            "Content-Transfer-Encoding: quoted-printable\r\n",
+            "1=27 UNION SEL=\r\nECT username, password FROM users--",
+        );
+        assert!(
+            has_class(&qp, AttackClass::Sqli),
+            "quoted-printable part not decoded: {:?}",
+            show(&qp)
+        );
+    }
+
+    /// Go's net/http parses the request-target with `url.ParseRequestURI`,
+    /// which (unlike `url.Parse`) does not cut a `#fragment`: in
+    /// `/search?q=x#%27%20UNION...` the `#` and all after it stay in
+    /// `RawQuery`, and `r.URL.Query().Get("q")` / `r.FormValue("q")` is
+    /// `x#' UNION SELECT password FROM users--`. Specula drops everything
+    /// after `#` from the query and path points (only the raw `uri` point
+    /// keeps it, which no SQLi rule targets) and records nothing, not even
+    /// a protocol hit: browsers never send a `#`.
+    #[test]
+    fn review15_query_after_hash_is_inspected() {
+        let plain = req(
+            "GET",
+            "/search?q=x%27%20UNION%20SELECT%20password%20FROM%20users--",
+            &[],
+            b"",
+        );
+        assert!(has_class(&plain, AttackClass::Sqli), "{:?}", show(&plain));
+        let hashed = req(
+            "GET",
+            "/search?q=x#%27%20UNION%20SELECT%20password%20FROM%20users--",
+            &[],
+            b"",
+        );
+        let hits = hits_of(&hashed);
+        assert!(
+            !hits.is_empty(),
+            "a query Go reads past `#` left no record at all"
+        );
+        assert!(
+            has_class(&hashed, AttackClass::Sqli),
+            "query after `#` not inspected: {:?}",
+            show(&hashed)
+        );
+    }
+
+    /// The HTML tokenizer (WHATWG "decimal character reference state":
+    /// multiply by 10 and add, for every ASCII digit; only a value past
+    /// U+10FFFF becomes U+FFFD) reads any number of leading zeros, so
+    /// `<a href="javascript&#00000000000058;location=name">` runs script.
+    /// `decode_entity` gives up past 10 digits: with 10 the `javascript:`
+    /// URI is an XSS hit, with 13 nothing is.
+    #[test]
+    fn review15_numeric_entity_many_leading_zeros() {
+        let q = |p: &str| req("GET", &format!("/r?u={}", pct(p)), &[], b"");
+        let ten = q("javascript&#0000000058;location=name");
+        assert!(has_class(&ten, AttackClass::Xss), "{:?}", show(&ten));
+        let hex = q("javascript&#x00000000003a;location=name");
+        let dec = q("javascript&#0000000000058;location=name");
+        for (what, r) in [("hex, 12 digits", &hex), ("decimal, 13 digits", &dec)] {
+            assert!(
+                has_class(r, AttackClass::Xss),
+                "{what}: entity with leading zeros not decoded: {:?}",
+                show(r)
+            );
+        }
+    }
+
+    /// A value longer than `max_point_bytes` (16 KiB) is cut and only its
+    /// head inspected (counted in `point_bytes_truncated`, no hit). Every
+    /// framework hands the whole value on (PHP `$_POST`, Express, Django's
+    /// 2.5 MB `DATA_UPLOAD_MAX_MEMORY_SIZE`), and SQL and HTML ignore the
+    /// leading whitespace: 17 KB of spaces before a SQLi in one form field
+    /// hide it, with the body (17 KB) far under the 64 KiB kept.
+    #[test]
+    fn review15_long_value_tail_is_inspected() {
+        let form = |pad: usize| {
+            req(
+                "POST",
+                "/search",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                format!(
+                    "q={}1%27+UNION+SELECT+username%2C+password+FROM+users--",
+                    "+".repeat(pad)
+                )
+                .as_bytes(),
+            )
+        };
+        let short = form(100);
+        assert!(has_class(&short, AttackClass::Sqli), "{:?}", show(&short));
+        let long = form(17_000);
+        let mut stats = DetectStats::default();
+        let mut hits = Vec::new();
+        detector().inspect(&long, &mut stats, &mut hits);
+        assert_eq!(stats.point_bytes_truncated, 1);
+        assert!(
+            hits.iter().any(|h| h.class == AttackClass::Sqli),
+            "SQLi after 17 KB of padding in one value not seen: {hits:?}"
+        );
+    }
+
+    /// JSON is split into values only under a JSON media type and when
+    /// serde_json accepts it; otherwise the body is one raw point cut at 16
+    /// KiB. Back ends read such bodies as JSON anyway: Go handlers call
+    /// `json.NewDecoder(r.Body).Decode` and PHP ones
+    /// `json_decode(file_get_contents('php://input'))` whatever the
+    /// Content-Type; body-parser (iconv-lite strips the BOM), Jackson
+    /// (`ByteSourceJsonBootstrapper`), System.Text.Json and Django/Flask
+    /// (`json.loads` of bytes detects `utf-8-sig`) take a UTF-8 BOM; Node,
+    /// Python, Go and Jackson take a lone surrogate escape. With a 17 KB
+    /// member first, the SQLi member after it is never inspected.
+    #[test]
+    fn review15_json_body_outside_json_media_type_is_split() {
+        let doc = serde_json::json!({
+            "comment": "the quick brown fox. ".repeat(850),
+            "id": "1' UNION SELECT username, password FROM users--"
+        })
+        .to_string();
+        let json = ("Content-Type", "application/json");
+        let plain = req("POST", "/api", &[json], doc.as_bytes());
+        assert!(has_class(&plain, AttackClass::Sqli), "{:?}", show(&plain));
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(doc.as_bytes());
+        let surrogate = doc.replacen("\"id\"", "\"x\":\"\\ud800\",\"id\"", 1);
+        let cases = [
+            (
+                "text/plain",
+                req(
+                    "POST",
+                    "/api",
+                    &[("Content-Type", "text/plain")],
+                    doc.as_bytes(),
+                ),
+            ),
+            ("no Content-Type", req("POST", "/api", &[], doc.as_bytes())),
+            (
+                "application/json with a BOM",
+                req("POST", "/api", &[json], &bom),
+            ),
+            (
+                "application/json, lone surrogate",
+                req("POST", "/api", &[json], surrogate.as_bytes()),
+            ),
+        ];
+        let missed: Vec<&str> = cases
+            .iter()
+            .filter(|(_, r)| !has_class(r, AttackClass::Sqli))
+            .map(|(what, _)| *what)
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "JSON SQLi after a 17 KB member not seen: {missed:?}"
+        );
+    }
+}
