@@ -624,7 +624,10 @@ fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
         .get(line_start..)
         .and_then(|l| l.lines().next())
         .unwrap_or_default();
+    let mut at_key = String::new();
     if let Some((key, value)) = line.split_once('=') {
+        // The key is named (the quoted line named it before).
+        at_key = format!(" (`{}`)", key.trim());
         if looks_secret(key) {
             for word in value
                 .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
@@ -634,7 +637,7 @@ fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
             }
         }
     }
-    format!("TOML parse error at line {line_no}, column {column}: {message}")
+    format!("TOML parse error at line {line_no}, column {column}{at_key}: {message}")
 }
 
 /// A configuration key whose value must not be shown.
