@@ -274,18 +274,24 @@ impl Points {
             // middle of a value over twice the cap is not inspected.
             tail = value.get(value.len() - limits.max_point_bytes..);
         }
-        for v in std::iter::once(v).chain(tail) {
-            if self.points.len() + self.skipped >= limits.max_points {
-                break;
-            }
-            let vs = self.values.len();
-            self.values.extend_from_slice(v);
+        let vs = self.values.len();
+        self.values.extend_from_slice(v);
+        self.points.push(Point {
+            kind,
+            prefix,
+            name: name.clone(),
+            suffix: suffix.clone(),
+            value: vs..self.values.len(),
+        });
+        if let Some(t) = tail.filter(|_| self.points.len() + self.skipped < limits.max_points) {
+            let ts = self.values.len();
+            self.values.extend_from_slice(t);
             self.points.push(Point {
                 kind,
                 prefix,
-                name: name.clone(),
-                suffix: suffix.clone(),
-                value: vs..self.values.len(),
+                name,
+                suffix,
+                value: ts..self.values.len(),
             });
         }
     }

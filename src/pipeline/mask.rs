@@ -253,9 +253,12 @@ struct Secrets {
     /// Every `SWEEP_MIN_BYTES`-byte piece of the first
     /// `GRAM_BYTES_PER_SECRET` bytes of each secret: a `matched` quoting
     /// part of one is masked whole (review round 15: a rule on the raw
-    /// body or a `Referer` matched a fragment of a masked password).
-    grams: std::collections::HashSet<[u8; SWEEP_MIN_BYTES]>,
+    /// body or a `Referer` matched a fragment of a masked password). Made
+    /// at the first such question: most masked requests have no hit.
+    grams: std::cell::OnceCell<Grams>,
 }
+
+type Grams = std::collections::HashSet<[u8; SWEEP_MIN_BYTES], ahash::RandomState>;
 
 /// How much of each secret its pieces are taken from (so at most 64 ×
 /// 512 pieces per request).
@@ -270,20 +273,28 @@ impl Secrets {
             return;
         }
         self.items.push((clear.to_vec(), token.to_vec()));
-        let head = clear.get(..GRAM_BYTES_PER_SECRET).unwrap_or(clear);
-        for w in head.windows(SWEEP_MIN_BYTES) {
-            if let Ok(g) = <[u8; SWEEP_MIN_BYTES]>::try_from(w) {
-                self.grams.insert(g);
-            }
-        }
+        self.grams = std::cell::OnceCell::new();
     }
 
     /// Whether `text` holds a piece of a secret.
     fn quotes_part_of_one(&self, text: &[u8]) -> bool {
-        !self.grams.is_empty()
-            && text.windows(SWEEP_MIN_BYTES).any(|w| {
-                <[u8; SWEEP_MIN_BYTES]>::try_from(w).is_ok_and(|g| self.grams.contains(&g))
-            })
+        if self.items.is_empty() {
+            return false;
+        }
+        let grams = self.grams.get_or_init(|| {
+            let mut grams = Grams::default();
+            for (clear, _) in &self.items {
+                let head = clear.get(..GRAM_BYTES_PER_SECRET).unwrap_or(clear);
+                for w in head.windows(SWEEP_MIN_BYTES) {
+                    if let Ok(g) = <[u8; SWEEP_MIN_BYTES]>::try_from(w) {
+                        grams.insert(g);
+                    }
+                }
+            }
+            grams
+        });
+        text.windows(SWEEP_MIN_BYTES)
+            .any(|w| <[u8; SWEEP_MIN_BYTES]>::try_from(w).is_ok_and(|g| grams.contains(&g)))
     }
 
     /// The token already given to exactly `clear` (a masked value or its
