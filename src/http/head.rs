@@ -184,7 +184,7 @@ enum Phase {
     Spaces(usize),
     /// After an unknown method and its SP or HTAB: this much of a URI
     /// scheme.
-    Http(usize),
+    Scheme(usize),
 }
 
 impl LineJudge {
@@ -217,7 +217,7 @@ impl LineJudge {
                 self.phase = if known {
                     Phase::Spaces(0)
                 } else {
-                    Phase::Http(0)
+                    Phase::Scheme(0)
                 };
                 Plausible::More
             }
@@ -234,24 +234,24 @@ impl LineJudge {
             }
             Phase::Spaces(_) if b == b'\r' || b == b'\n' => Plausible::No,
             Phase::Spaces(_) => Plausible::Yes,
-            Phase::Http(0) if b == b'/' => Plausible::Yes,
+            Phase::Scheme(0) if b == b'/' => Plausible::Yes,
             // An absolute-form target of any scheme (RFC 3986 §3.1): Go
             // (`url.ParseRequestURI`), nginx (`sw_schema`) and Apache httpd
             // take `FOO x://a/path` (review round 15).
-            Phase::Http(0) if b.is_ascii_alphabetic() => {
-                self.phase = Phase::Http(1);
+            Phase::Scheme(0) if b.is_ascii_alphabetic() => {
+                self.phase = Phase::Scheme(1);
                 Plausible::More
             }
-            Phase::Http(n) if n > 0 && b == b':' => Plausible::Yes,
-            Phase::Http(n)
+            Phase::Scheme(n) if n > 0 && b == b':' => Plausible::Yes,
+            Phase::Scheme(n)
                 if n > 0
                     && n < MAX_SCHEME_LEN
                     && (b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') =>
             {
-                self.phase = Phase::Http(n + 1);
+                self.phase = Phase::Scheme(n + 1);
                 Plausible::More
             }
-            Phase::Http(_) => Plausible::No,
+            Phase::Scheme(_) => Plausible::No,
         }
     }
 }
@@ -372,7 +372,7 @@ impl HeadBuf {
     }
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
+pub(super) fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 

@@ -187,25 +187,23 @@ fn keep_tail(tail: &mut Vec<u8>, seg: &[u8]) {
     tail.drain(..cut);
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// A Transfer-Encoding line cut at `FRAMING_LINE_BYTES`: its last coding,
-/// read from the line's last bytes, ends the kept value.
-fn push_last_coding(v: &mut Vec<u8>, tail: &[u8]) {
-    let t = head::trim_ws(strip_cr(tail));
-    if let Some(i) = memchr::memrchr(b',', t) {
-        v.extend_from_slice(b", ");
-        v.extend_from_slice(head::trim_ws(t.get(i + 1..).unwrap_or_default()));
-    }
-}
-
 /// Longest Transfer-Encoding value kept from a skipped head: its end (the
 /// last coding) is what frames.
 const SKIPPED_TE_BYTES: usize = 2 * FRAMING_LINE_BYTES;
 
-fn bound_te(v: &mut Vec<u8>) {
+/// Add to a Transfer-Encoding value kept from a skipped head `piece`, the
+/// kept start of a line (`line_len` bytes before its cut at
+/// `FRAMING_LINE_BYTES`) whose last bytes are `tail`: a cut line's last
+/// coding, read from its tail, ends the value, whose end is kept.
+fn extend_te(v: &mut Vec<u8>, piece: &[u8], line_len: usize, tail: &[u8]) {
+    v.extend_from_slice(piece);
+    if line_len >= FRAMING_LINE_BYTES {
+        let t = head::trim_ws(head::strip_cr(tail));
+        if let Some(i) = memchr::memrchr(b',', t) {
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(head::trim_ws(t.get(i + 1..).unwrap_or_default()));
+        }
+    }
     let cut = v.len().saturating_sub(SKIPPED_TE_BYTES);
     v.drain(..cut);
 }
@@ -401,21 +399,15 @@ impl RequestSide {
                             if folded {
                                 if let Some(v) = te.as_mut().filter(|_| was_te) {
                                     v.push(b' ');
-                                    v.extend_from_slice(head::trim_ws(strip_cr(&line)));
-                                    if line.len() >= FRAMING_LINE_BYTES {
-                                        push_last_coding(v, &tail);
-                                    }
-                                    bound_te(v);
+                                    let piece = head::trim_ws(head::strip_cr(&line));
+                                    extend_te(v, piece, line.len(), &tail);
                                     after_te = true;
                                 }
                             } else if let Some((n, v)) = head::framing_line(&line) {
                                 if n.eq_ignore_ascii_case(b"transfer-encoding") {
-                                    let mut v = v.to_vec();
-                                    if line.len() >= FRAMING_LINE_BYTES {
-                                        push_last_coding(&mut v, &tail);
-                                    }
-                                    bound_te(&mut v);
-                                    te = Some(v);
+                                    let mut kept = Vec::new();
+                                    extend_te(&mut kept, v, line.len(), &tail);
+                                    te = Some(kept);
                                     after_te = true;
                                 } else {
                                     let kept = req
