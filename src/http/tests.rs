@@ -2541,27 +2541,32 @@ fn role_prefixes_and_tunnel_probes_are_judged_once_per_byte() {
     let lim = HttpLimits::default();
     let mut spaces = b"GET".to_vec();
     spaces.extend(std::iter::repeat_n(b' ', 8000));
+    // Feed `spaces` a byte per segment from the client: at most two bytes
+    // judged per byte.
+    let feed_one_byte_at_a_time = |s: &mut HttpSession, stats: &mut HttpStats, out: &mut Vec<_>| {
+        head::JUDGED.with(|c| c.set(0));
+        for (i, b) in spaces.iter().enumerate() {
+            s.on_data(
+                &lim,
+                stats,
+                Direction::ToServer,
+                at(i as u64),
+                std::slice::from_ref(b),
+                out,
+            );
+        }
+        let judged = head::JUDGED.with(|c| c.get());
+        assert!(
+            judged <= 2 * spaces.len() as u64,
+            "{judged} bytes judged for {}",
+            spaces.len()
+        );
+    };
     // Roles undecided: only the client's side has spoken.
     let mut s = HttpSession::default();
     let mut stats = HttpStats::default();
     let mut out = Vec::new();
-    head::JUDGED.with(|c| c.set(0));
-    for (i, b) in spaces.iter().enumerate() {
-        s.on_data(
-            &lim,
-            &mut stats,
-            Direction::ToServer,
-            at(i as u64),
-            std::slice::from_ref(b),
-            &mut out,
-        );
-    }
-    let judged = head::JUDGED.with(|c| c.get());
-    assert!(
-        judged <= 2 * spaces.len() as u64,
-        "{judged} bytes judged for {}",
-        spaces.len()
-    );
+    feed_one_byte_at_a_time(&mut s, &mut stats, &mut out);
     // A tunnel probe after a CONNECT's 2xx.
     let mut s = HttpSession::default();
     s.on_data(
@@ -2581,23 +2586,7 @@ fn role_prefixes_and_tunnel_probes_are_judged_once_per_byte() {
         &mut out,
     );
     assert!(s.probe.is_some());
-    head::JUDGED.with(|c| c.set(0));
-    for (i, b) in spaces.iter().enumerate() {
-        s.on_data(
-            &lim,
-            &mut stats,
-            Direction::ToServer,
-            at(i as u64),
-            std::slice::from_ref(b),
-            &mut out,
-        );
-    }
-    let judged = head::JUDGED.with(|c| c.get());
-    assert!(
-        judged <= 2 * spaces.len() as u64,
-        "{judged} bytes judged for {}",
-        spaces.len()
-    );
+    feed_one_byte_at_a_time(&mut s, &mut stats, &mut out);
 }
 
 /// An unknown method with an absolute-form target of any scheme is a
