@@ -7,7 +7,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use specula::detect::decode::{
-    backslash_escapes, html_entities, normalise_path, percent_decode, remove_nul,
+    backslash_escapes, html_entities, normalise_path, percent_decode, quoted_printable,
+    remove_nul,
 };
 
 const PREFIX: &[u8] = b"kept/";
@@ -36,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     check_decoder("percent", data, true, |o| percent_decode(data, false, o));
     check_decoder("html", data, true, |o| html_entities(data, o));
     check_decoder("backslash", data, true, |o| backslash_escapes(data, o));
+    check_decoder("quoted-printable", data, true, |o| quoted_printable(data, o));
 
     let (out, changed) = appended(|o| remove_nul(data, o));
     let expect: Vec<u8> = data.iter().copied().filter(|&b| b != 0).collect();

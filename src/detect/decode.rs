@@ -81,6 +81,47 @@ pub fn percent_decode(input: &[u8], plus: bool, out: &mut Vec<u8>) -> bool {
     changed
 }
 
+/// Quoted-printable (RFC 2045 §6.7) as Go's `mime/quotedprintable` reads
+/// it: `=XX` is a byte, `=` before a line end is a soft line break (removed
+/// with the line end), anything else is copied. Returns whether anything
+/// was decoded.
+pub fn quoted_printable(input: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'=' {
+            let rest = input.get(i + 1..).unwrap_or_default();
+            // A soft line break: `=`, optional blanks, then CRLF or LF.
+            let blanks = rest
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count();
+            let after = rest.get(blanks..).unwrap_or_default();
+            if let Some(n) = [&b"\r\n"[..], b"\n"]
+                .iter()
+                .find(|e| after.starts_with(e))
+                .map(|e| e.len())
+            {
+                i += 1 + blanks + n;
+                changed = true;
+                continue;
+            }
+            if let (Some(h), Some(l)) = (
+                rest.first().copied().and_then(hex_val),
+                rest.get(1).copied().and_then(hex_val),
+            ) {
+                out.push(h * 16 + l);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed
+}
+
 /// Common named entities (those used to smuggle markup and code).
 const NAMED: &[(&[u8], &[u8])] = &[
     (b"lt", b"<"),

@@ -274,26 +274,31 @@ impl Points {
             // middle of a value over twice the cap is not inspected.
             tail = value.get(value.len() - limits.max_point_bytes..);
         }
-        let vs = self.values.len();
-        self.values.extend_from_slice(v);
+        self.push_point(kind, prefix, name.clone(), suffix.clone(), v);
+        if let Some(t) = tail.filter(|_| self.points.len() + self.skipped < limits.max_points) {
+            self.push_point(kind, prefix, name, suffix, t);
+        }
+    }
+
+    /// Store `value` and a point at it.
+    #[inline]
+    fn push_point(
+        &mut self,
+        kind: Kind,
+        prefix: &'static str,
+        name: Range<usize>,
+        suffix: Range<usize>,
+        value: &[u8],
+    ) {
+        let start = self.values.len();
+        self.values.extend_from_slice(value);
         self.points.push(Point {
             kind,
             prefix,
-            name: name.clone(),
-            suffix: suffix.clone(),
-            value: vs..self.values.len(),
+            name,
+            suffix,
+            value: start..self.values.len(),
         });
-        if let Some(t) = tail.filter(|_| self.points.len() + self.skipped < limits.max_points) {
-            let ts = self.values.len();
-            self.values.extend_from_slice(t);
-            self.points.push(Point {
-                kind,
-                prefix,
-                name,
-                suffix,
-                value: ts..self.values.len(),
-            });
-        }
     }
 
     /// Fill with the points of `req`.
@@ -996,7 +1001,7 @@ impl Points {
                 // decodes a quoted-printable part.
                 if qp_cte {
                     let mut decoded = Vec::with_capacity(content.len());
-                    if quoted_printable(content, &mut decoded) {
+                    if super::decode::quoted_printable(content, &mut decoded) {
                         self.push_with(limits, stats, Kind::Body, "body:", name, ":qp", &decoded);
                     }
                 }
@@ -1062,48 +1067,6 @@ impl MultipartFinding {
 struct LineEnds {
     crlf: bool,
     lf: bool,
-}
-
-/// Quoted-printable (RFC 2045 §6.7) as Go's `mime/quotedprintable` reads
-/// it: `=XX` is a byte, `=` before a line end is a soft line break (removed
-/// with the line end), anything else is copied. Returns whether anything
-/// was decoded.
-fn quoted_printable(input: &[u8], out: &mut Vec<u8>) -> bool {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut changed = false;
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        if b == b'=' {
-            let rest = input.get(i + 1..).unwrap_or_default();
-            // A soft line break: `=`, optional blanks, then CRLF or LF.
-            let blanks = rest
-                .iter()
-                .take_while(|&&c| c == b' ' || c == b'\t')
-                .count();
-            let after = rest.get(blanks..).unwrap_or_default();
-            if let Some(n) = [&b"\r\n"[..], b"\n"]
-                .iter()
-                .find(|e| after.starts_with(e))
-                .map(|e| e.len())
-            {
-                i += 1 + blanks + n;
-                changed = true;
-                continue;
-            }
-            if let (Some(h), Some(l)) = (
-                rest.first().copied().and_then(hex),
-                rest.get(1).copied().and_then(hex),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                changed = true;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    changed
 }
 
 /// Charsets a form may declare (the CRS default
@@ -1220,8 +1183,10 @@ fn strip_authority(path: &[u8]) -> &[u8] {
 /// A body that starts (after a byte order mark and whitespace) like a JSON
 /// object or array.
 fn looks_like_json(body: &[u8]) -> bool {
-    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
+    matches!(
+        super::body::skip_bom(body).trim_ascii_start().first(),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Append a name to a location: lossy UTF-8, at most `MAX_LOCATION_NAME`

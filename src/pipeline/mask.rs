@@ -976,9 +976,7 @@ impl Masker {
         let mime = media_type(ct);
         // What the body starts with, past a UTF-8 byte order mark (which
         // JSON parsers skip: review round 15) and whitespace.
-        let first = body
-            .strip_prefix(b"\xef\xbb\xbf")
-            .unwrap_or(body)
+        let first = crate::detect::body::skip_bom(body)
             .trim_ascii_start()
             .first()
             .copied();

@@ -11,3 +11,10 @@ pub mod graphql;
 pub mod inflate;
 pub mod json;
 pub mod xml;
+
+/// `body` without a leading UTF-8 byte order mark, which JSON and XML
+/// parsers skip (body-parser, Jackson, System.Text.Json, Python's
+/// `utf-8-sig`).
+pub fn skip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body)
+}

@@ -30,10 +30,7 @@ const MAX_PATH_BYTES: usize = 512;
 /// True when `body` looks like an XML document whatever its Content-Type
 /// says: an XML declaration, a DOCTYPE, or a root element `<name` … `>`.
 pub fn sniff(body: &[u8]) -> bool {
-    let b = body
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(body)
-        .trim_ascii();
+    let b = super::skip_bom(body).trim_ascii();
     let starts = |p: &[u8]| b.get(..p.len()).is_some_and(|s| s.eq_ignore_ascii_case(p));
     if starts(b"<?xml") || starts(b"<!doctype") || starts(b"<!entity") {
         return true;
