@@ -574,7 +574,8 @@ impl Points {
             || ((mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain"))
                 && looks_like_json(body));
         if is_json {
-            if let Ok(v) = Node::parse(body) {
+            let mut scratch = Vec::new();
+            if let Ok(v) = Node::parse_lenient(body, &mut scratch) {
                 if !self.graphql_json(limits, stats, &v) {
                     let mut path = String::new();
                     self.json(limits, stats, &v, &mut path, 0);
@@ -651,10 +652,13 @@ impl Points {
                     ("query", Node::String(q)) => {
                         self.graphql(limits, stats, Kind::Body, "body:graphql:", q.as_bytes());
                     }
-                    ("variables", Node::String(vs)) => match Node::parse(vs.as_bytes()) {
-                        Ok(inner) => self.json(limits, stats, &inner, &mut path, 1),
-                        Err(_) => self.json(limits, stats, x, &mut path, 1),
-                    },
+                    ("variables", Node::String(vs)) => {
+                        let mut scratch = Vec::new();
+                        match Node::parse_lenient(vs.as_bytes(), &mut scratch) {
+                            Ok(inner) => self.json(limits, stats, &inner, &mut path, 1),
+                            Err(_) => self.json(limits, stats, x, &mut path, 1),
+                        }
+                    }
                     _ => self.json(limits, stats, x, &mut path, 1),
                 }
             }
@@ -1235,6 +1239,21 @@ mod tests {
 
     fn has(ps: &[(String, String)], loc: &str, val: &str) -> bool {
         ps.iter().any(|(l, v)| l == loc && v == val)
+    }
+
+    /// A lone surrogate escape (Node, Python and Jackson keep it, Go reads
+    /// U+FFFD) no longer keeps the whole document from being split.
+    #[test]
+    fn json_with_a_lone_surrogate_is_split() {
+        let body = br#"{"z":"\ud800","id":"1\u0027 UNION SELECT 1--"}"#;
+        let ps = points(&req(
+            "POST",
+            "/api",
+            &[("Content-Type", "application/json")],
+            body,
+        ));
+        assert!(has(&ps, "body:json:id", "1' UNION SELECT 1--"), "{ps:?}");
+        assert!(has(&ps, "body:json:z", "\u{fffd}"), "{ps:?}");
     }
 
     /// Found by the body_points fuzz target: a name of invalid UTF-8 (each

@@ -32,6 +32,27 @@ impl<'a> Node<'a> {
         serde_json::from_slice(super::skip_bom(body))
     }
 
+    /// [`Node::parse`], and when that fails on a lone surrogate escape
+    /// (`"\ud800"`), parse again with each one read as U+FFFD, as Go's
+    /// `encoding/json` does; Node's `JSON.parse`, Python and Jackson keep
+    /// them. serde_json refuses the whole document, so one such member
+    /// would hide every other from the split (review round 15). The copy
+    /// lives in `scratch`, and only documents that fail pay for it.
+    pub fn parse_lenient(
+        body: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Node<'a>, serde_json::Error> {
+        match Node::parse(body) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                if !replace_lone_surrogates(super::skip_bom(body), scratch) {
+                    return Err(e);
+                }
+                serde_json::from_slice(scratch)
+            }
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Node::String(s) => Some(s),
@@ -67,6 +88,57 @@ impl<'a> Node<'a> {
             std::collections::HashSet::with_capacity_and_hasher(m.len(), crate::table_hasher());
         m.iter().any(|(k, _)| !seen.insert(k.as_ref()))
     }
+}
+
+/// Copy `doc` into `out` with every `\\u` escape of a lone surrogate (a
+/// high one not followed by a low one, or a low one alone) written as
+/// `\\ufffd`; false, and `out` unspecified, when there is none. Escapes
+/// are only read inside strings, so `"\\\\ud800"` (a backslash, then
+/// text) is left alone. Same length: only the four hex digits change.
+fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
+    fn unit(esc: &[u8]) -> Option<u16> {
+        match esc {
+            [b'\\', b'u', h @ ..] if h.len() >= 4 && h[..4].iter().all(u8::is_ascii_hexdigit) => {
+                h[..4]
+                    .iter()
+                    .try_fold(0u16, |u, &d| Some(u << 4 | (d as char).to_digit(16)? as u16))
+            }
+            _ => None,
+        }
+    }
+    out.clear();
+    out.extend_from_slice(doc);
+    let mut changed = false;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < doc.len() {
+        match (in_string, doc[i]) {
+            (false, b'"') => in_string = true,
+            (true, b'"') => in_string = false,
+            (true, b'\\') => {
+                let Some(u) = unit(&doc[i..]) else {
+                    i += 2; // a one-character escape, or a broken one
+                    continue;
+                };
+                let paired = (0xD800..0xDC00).contains(&u)
+                    && unit(doc.get(i + 6..).unwrap_or_default())
+                        .is_some_and(|low| (0xDC00..0xE000).contains(&low));
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                if (0xD800..0xE000).contains(&u) {
+                    out[i + 2..i + 6].copy_from_slice(b"fffd");
+                    changed = true;
+                }
+                i += 6;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    changed
 }
 
 /// A string that borrows from the input when it has no escapes.
@@ -223,11 +295,59 @@ mod tests {
         assert!(Node::parse(deep.as_bytes()).is_err());
     }
 
+    #[test]
+    fn lone_surrogates_are_read_as_replacement_characters() {
+        let mut scratch = Vec::new();
+        let body = br#"{"x":"\ud800","q":"1' OR 1=1--","y":"a\udc00b\ud800\u0041"}"#;
+        assert!(Node::parse(body).is_err());
+        let n = Node::parse_lenient(body, &mut scratch).unwrap();
+        let q: Vec<_> = n.members("q").filter_map(Node::as_str).collect();
+        assert_eq!(q, ["1' OR 1=1--"]);
+        let y: Vec<_> = n.members("y").filter_map(Node::as_str).collect();
+        assert_eq!(y, ["a\u{fffd}b\u{fffd}A"]);
+        // A pair stays one character; an escaped backslash before `ud800`
+        // is text; a lone surrogate in a key is replaced too.
+        let body = br#"{"\ud83d\ude00":"\\ud800","k\udfff":1}"#;
+        let n = Node::parse_lenient(body, &mut scratch).unwrap();
+        assert_eq!(
+            n,
+            Node::Object(vec![
+                ("\u{1f600}".into(), s("\\ud800")),
+                ("k\u{fffd}".into(), Node::Other),
+            ])
+        );
+        // Other errors stay errors, and a document that parses is not copied.
+        assert!(Node::parse_lenient(br#"{"a":"\ud800""#, &mut scratch).is_err());
+        scratch.clear();
+        assert!(Node::parse_lenient(br#"{"a":"\ud800\udc00"}"#, &mut scratch).is_ok());
+        assert!(scratch.is_empty());
+        // A cut escape at the end never reads past the document.
+        for cut in [&br#"{"a":"\ud8"#[..], br#"{"a":"\"#, br#"{"a":"\ud800\u"#] {
+            assert!(Node::parse_lenient(cut, &mut scratch).is_err());
+        }
+    }
+
     proptest::proptest! {
         /// Wherever serde_json reads a document, so does `Node`, and it sees
         /// the same strings: every string of `Value` (which keeps the last
         /// of repeated keys) is one of `Node`'s, and without repeated keys
         /// the two hold the same strings.
+        /// Lone surrogates anywhere in keys and strings, beside pairs,
+        /// escaped backslashes and quotes: the lenient parse always reads
+        /// the document, and a text of pairs only is read by both parses.
+        #[test]
+        fn lenient_parse_reads_documents_with_lone_surrogates(parts in proptest::collection::vec(
+            proptest::sample::select(vec!["\\ud800", "\\udc00", "\\ud83d\\ude00", "\\\\", "a", "\\\"", "u"]), 0..8)) {
+            let text: String = parts.concat();
+            let doc = format!("{{\"k{text}\":[\"{text}\"]}}");
+            let mut scratch = Vec::new();
+            let n = Node::parse_lenient(doc.as_bytes(), &mut scratch);
+            proptest::prop_assert!(n.is_ok(), "{}", doc);
+            if !parts.iter().any(|p| *p == "\\ud800" || *p == "\\udc00") {
+                proptest::prop_assert!(Node::parse(doc.as_bytes()).is_ok(), "{}", doc);
+            }
+        }
+
         #[test]
         fn node_reads_what_serde_json_reads(body in proptest::collection::vec(
             proptest::sample::select(b"{}[]\",:0a\\u tnrfe1.-".to_vec()), 0..40)) {
@@ -255,6 +375,13 @@ mod tests {
             }
             let value = serde_json::from_slice::<serde_json::Value>(&body);
             let node = Node::parse(&body);
+            // The lenient parse reads at least what the strict one does,
+            // the same way.
+            let mut scratch = Vec::new();
+            let lenient = Node::parse_lenient(&body, &mut scratch);
+            if let Ok(n) = &node {
+                proptest::prop_assert_eq!(lenient.ok(), Some(n.clone()));
+            }
             proptest::prop_assert_eq!(value.is_ok(), node.is_ok());
             if let (Ok(v), Ok(n)) = (value, node) {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
