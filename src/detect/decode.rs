@@ -237,8 +237,12 @@ fn decode_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 }
 
 /// Backslash escapes as found in JavaScript, JSON, PHP and shell strings:
-/// `\xNN`, `\uXXXX`, `\u{X..}`. Other backslashes are kept. Returns true when
-/// anything was decoded.
+/// `\xNN`, `\uXXXX`, `\u{X..}`, and octal `\N`, `\NN`, `\NNN` (JavaScript's
+/// legacy escapes in sloppy-mode strings, PHP double quotes, bash `$'…'`,
+/// printf: `eval('\141lert(1)')`, `$'\143\141\164' /etc/passwd`), read as
+/// JavaScript does: three digits only when the first is 0–3, so the value
+/// is one byte. Other backslashes are kept. Returns true when anything was
+/// decoded.
 pub fn backslash_escapes(input: &[u8], out: &mut Vec<u8>) -> bool {
     if memchr::memchr(b'\\', input).is_none() {
         out.extend_from_slice(input);
@@ -280,6 +284,22 @@ pub fn backslash_escapes(input: &[u8], out: &mut Vec<u8>) -> bool {
                             }
                         }
                     }
+                }
+                Some(&d @ b'0'..=b'7') => {
+                    let most = if d <= b'3' { 3 } else { 2 };
+                    let digits = input
+                        .get(i + 1..)
+                        .unwrap_or_default()
+                        .iter()
+                        .take(most)
+                        .take_while(|b| matches!(b, b'0'..=b'7'))
+                        .fold((0u32, 0usize), |(v, n), &b| {
+                            (v * 8 + u32::from(b - b'0'), n + 1)
+                        });
+                    out.push(digits.0 as u8);
+                    i += 1 + digits.1;
+                    changed = true;
+                    continue;
                 }
                 _ => {}
             }
@@ -705,6 +725,19 @@ mod tests {
             (br"C:\windows\x".to_vec(), false)
         );
         assert_eq!(run(backslash_escapes, br"\u{"), (br"\u{".to_vec(), false));
+        // Octal, as JavaScript reads it: at most one byte's worth of digits.
+        assert_eq!(
+            run(backslash_escapes, br"eval('\141lert(1)')"),
+            (b"eval('alert(1)')".to_vec(), true)
+        );
+        assert_eq!(
+            run(backslash_escapes, br"$'\143\141\164' /etc/passwd"),
+            (b"$'cat' /etc/passwd".to_vec(), true)
+        );
+        assert_eq!(
+            run(backslash_escapes, br"\0\7\101\477\8"),
+            (b"\0\x07A'7\\8".to_vec(), true)
+        );
     }
 
     #[test]

@@ -3044,3 +3044,32 @@ mod review15 {
         );
     }
 }
+
+/// Round 16 leads, checked with a test each: a query piece after `;`
+/// (Rack 2, CGI.pm and Python before 3.9.2 split there) is inspected inside
+/// the value before it, so a MongoDB operator in its name is still found;
+/// octal escapes (bash `$'…'`, JavaScript, PHP) are decoded, so a command
+/// spelt only in them is found.
+#[test]
+fn semicolon_pieces_and_octal_escapes_are_inspected() {
+    let classes =
+        |r: &Request| -> Vec<AttackClass> { hits_of(r).iter().map(|h| h.class).collect() };
+    let nosql = req("GET", "/login?a=1;user[$ne]=x", &[], b"");
+    assert!(
+        classes(&nosql).contains(&AttackClass::Nosqli),
+        "{:?}",
+        hits_of(&nosql)
+    );
+    let octal = req(
+        "GET",
+        r"/ping?host=127.0.0.1;$'\143\141\164'%20$'\57\145\164\143\57\160\141\163\163\167\144'",
+        &[],
+        b"",
+    );
+    let plain = req("GET", "/ping?host=127.0.0.1;cat%20/etc/passwd", &[], b"");
+    assert!(!classes(&plain).is_empty());
+    assert!(
+        !classes(&octal).is_empty(),
+        "octal-escaped command not seen"
+    );
+}
