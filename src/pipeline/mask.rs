@@ -105,6 +105,13 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*apikey*",
     "*accesskey*",
     "*privatekey*",
+    // `?jwt=eyJ…` (bearer tokens in links and WebSocket URLs), `?key=`
+    // (Google's and many other APIs' keys), OAuth's and SAML's bearer
+    // `assertion`, and `SAMLResponse` (a signed login, replayable).
+    "*jwt*",
+    "key",
+    "assertion",
+    "samlresponse",
     "*credential*",
     "*signature*",
     "sig",
@@ -601,7 +608,10 @@ impl Masker {
     /// [`Self::location_masked`] of a location without a decoded layer.
     fn point_masked(&self, loc: &[u8]) -> bool {
         if let Some(name) = loc.strip_prefix(b"header:") {
-            self.header_masked(name)
+            // A header's name never holds `:` (the head parser splits there),
+            // so `User-Agent:jwt.payload` is only the decoded-layer reading,
+            // not a header named after a masked `jwt` pattern.
+            !name.contains(&b':') && self.header_masked(name)
         } else if let Some(name) = loc.strip_prefix(b"cookie:") {
             self.header_masked(b"cookie") && !self.kept(name)
         } else if let Some(path) = loc.strip_prefix(b"body:json:") {
@@ -2703,6 +2713,34 @@ mod tests {
         let all = format!("{} {}", s(&mr.uri), s(&mr.body_excerpt));
         for secret in ["W3sch00lsPass", "Sh0rtPwValue", "pSmLrL3tYbTk3x9Zq"] {
             assert!(!all.contains(secret), "{secret} in clear: {all}");
+        }
+    }
+
+    /// Bearer credentials under names no earlier pattern matched: a JWT in
+    /// a link or WebSocket URL (`?jwt=`, `access_jwt`), an API key as
+    /// `?key=` (Google Maps, YouTube Data and many others), a bearer
+    /// `assertion` (RFC 7521) and a `SAMLResponse`. A name that only
+    /// contains `key` (`monkey`, `keyword`) stays clear.
+    #[test]
+    fn bearer_parameter_names_are_masked() {
+        let m = masker();
+        let mr = m.mask_request(&req(
+            "/ws?jwt=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlQUJD&key=AIzaSyA1b2C3d4E5f6&keyword=shoes&monkey=bananas",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"grant_type=jwt-bearer&assertion=eyJhbGciOiJSUzI1NiJ9.QVNTRVJU.U0lH&access_jwt=QUNDRVNTSldU&SAMLResponse=PHNhbWxwOlJlc3BvbnNl",
+        ));
+        let all = format!("{} {}", s(&mr.uri), s(&mr.body_excerpt));
+        for secret in [
+            "c2lnbmF0dXJlQUJD",
+            "AIzaSyA1b2C3d4E5f6",
+            "QVNTRVJU",
+            "QUNDRVNTSldU",
+            "PHNhbWxwOlJlc3BvbnNl",
+        ] {
+            assert!(!all.contains(secret), "{secret} in clear: {all}");
+        }
+        for clear in ["keyword=shoes", "monkey=bananas", "grant_type=jwt-bearer"] {
+            assert!(all.contains(clear), "{clear} masked: {all}");
         }
     }
 }
