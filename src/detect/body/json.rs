@@ -99,9 +99,9 @@ fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
     fn unit(esc: &[u8]) -> Option<u16> {
         match esc {
             [b'\\', b'u', h @ ..] if h.len() >= 4 && h[..4].iter().all(u8::is_ascii_hexdigit) => {
-                h[..4]
-                    .iter()
-                    .try_fold(0u16, |u, &d| Some(u << 4 | (d as char).to_digit(16)? as u16))
+                h[..4].iter().try_fold(0u16, |u, &d| {
+                    Some(u << 4 | (d as char).to_digit(16)? as u16)
+                })
             }
             _ => None,
         }
