@@ -98,11 +98,9 @@ impl<'a> Node<'a> {
 fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
     fn unit(esc: &[u8]) -> Option<u16> {
         match esc {
-            [b'\\', b'u', h @ ..] if h.len() >= 4 && h[..4].iter().all(u8::is_ascii_hexdigit) => {
-                h[..4].iter().try_fold(0u16, |u, &d| {
-                    Some(u << 4 | (d as char).to_digit(16)? as u16)
-                })
-            }
+            [b'\\', b'u', a, b, c, d, ..] => [a, b, c, d].into_iter().try_fold(0u16, |u, &h| {
+                Some(u << 4 | (h as char).to_digit(16)? as u16)
+            }),
             _ => None,
         }
     }
@@ -111,25 +109,28 @@ fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
     let mut changed = false;
     let mut in_string = false;
     let mut i = 0;
-    while i < doc.len() {
-        match (in_string, doc[i]) {
+    while let Some(&b) = doc.get(i) {
+        match (in_string, b) {
             (false, b'"') => in_string = true,
             (true, b'"') => in_string = false,
             (true, b'\\') => {
-                let Some(u) = unit(&doc[i..]) else {
+                let rest = doc.get(i..).unwrap_or_default();
+                let Some(u) = unit(rest) else {
                     i += 2; // a one-character escape, or a broken one
                     continue;
                 };
                 let paired = (0xD800..0xDC00).contains(&u)
-                    && unit(doc.get(i + 6..).unwrap_or_default())
+                    && unit(rest.get(6..).unwrap_or_default())
                         .is_some_and(|low| (0xDC00..0xE000).contains(&low));
                 if paired {
                     i += 12;
                     continue;
                 }
                 if (0xD800..0xE000).contains(&u) {
-                    out[i + 2..i + 6].copy_from_slice(b"fffd");
-                    changed = true;
+                    if let Some(hex) = out.get_mut(i + 2..i + 6) {
+                        hex.copy_from_slice(b"fffd");
+                        changed = true;
+                    }
                 }
                 i += 6;
                 continue;
