@@ -132,6 +132,17 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             found("request-range");
         } else if name.eq_ignore_ascii_case(b"connection") {
             connection(value, found);
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            // Cleartext HTTP/2 (RFC 7540 §3.2): once the server switches,
+            // nothing more of the connection is read as HTTP/1 (review
+            // round 16; "h2c smuggling" past inspecting proxies). Browsers
+            // never send it.
+            if value
+                .split(|&b| b == b',')
+                .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"h2c"))
+            {
+                found("upgrade-h2c");
+            }
         } else if name.eq_ignore_ascii_case(b"content-type") {
             content_type(value, found);
         } else if name.eq_ignore_ascii_case(b"accept") {
@@ -836,6 +847,35 @@ mod tests {
         fn fullwidth_u_agrees_with_a_window_scan(raw in bytes()) {
             proptest::prop_assert_eq!(fullwidth_u(&raw), fullwidth_u_reference(&raw));
         }
+    }
+
+    /// Review round 16. Defect: a request asking to switch to cleartext
+    /// HTTP/2 (`Upgrade: h2c`) is not a finding, and once the server
+    /// answers `101` the HTTP layer treats the rest of the connection as an
+    /// opaque tunnel (`HttpSession` `tunnel`, counted only in
+    /// `non_http_bytes`), so every request the client then sends as HTTP/2
+    /// frames goes uninspected, with no record at all. Servers that take
+    /// the upgrade: Go with `x/net/http2/h2c`, Apache httpd with `Protocols
+    /// h2c http/1.1` (mod_http2), Tomcat with `UpgradeProtocol
+    /// Http2Protocol`, Envoy, nghttpx; "h2c smuggling" (Bishop Fox, 2020)
+    /// uses it to get past inspecting proxies. Browsers never send h2c.
+    /// Severity: Medium (a whole connection hidden, on h2c-capable back ends).
+    #[test]
+    fn review16_h2c_upgrade_is_a_finding() {
+        let r = crate::detect::tests::req(
+            "GET",
+            "/",
+            &[
+                ("Host", "a"),
+                ("Connection", "Upgrade, HTTP2-Settings"),
+                ("Upgrade", "h2c"),
+                ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"),
+            ],
+            b"",
+        );
+        let mut ids = Vec::new();
+        check(&r, &ProtocolPolicy::default(), &mut |id| ids.push(id));
+        assert!(ids.iter().any(|id| id.contains("h2c")), "{ids:?}");
     }
 
     #[test]

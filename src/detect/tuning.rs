@@ -144,7 +144,34 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) fn of(req: &Request) -> Scope {
-        let host = req.header("host").unwrap_or_default().trim_ascii();
+        // An absolute-form target names the host the server routes by; Host
+        // is then ignored (RFC 9112 §3.2.2; nginx, Apache httpd, Go).
+        let uri = req.uri.as_slice();
+        let authority = memchr::memmem::find(uri, b"://")
+            .filter(|&i| {
+                i > 0
+                    && uri
+                        .get(..i)
+                        .is_some_and(|s| s.iter().all(u8::is_ascii_alphanumeric))
+            })
+            .map(|i| {
+                let rest = uri.get(i + 3..).unwrap_or_default();
+                let end = rest
+                    .iter()
+                    .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                    .unwrap_or(rest.len());
+                let a = rest.get(..end).unwrap_or_default();
+                // Drop any userinfo.
+                match memchr::memrchr(b'@', a) {
+                    Some(j) => a.get(j + 1..).unwrap_or_default(),
+                    None => a,
+                }
+            })
+            .filter(|a| !a.is_empty());
+        let host = match authority {
+            Some(a) => a,
+            None => req.header("host").unwrap_or_default().trim_ascii(),
+        };
         // Drop the port (an IPv6 literal keeps its brackets).
         let host = match host.iter().rposition(|&b| b == b':') {
             Some(i) if !host.get(i..).unwrap_or_default().contains(&b']') => {
@@ -152,7 +179,6 @@ impl Scope {
             }
             _ => host,
         };
-        let uri = req.uri.as_slice();
         let raw = match memchr::memchr2(b'?', b'#', uri) {
             Some(i) => uri.get(..i).unwrap_or_default(),
             None => uri,
@@ -283,6 +309,43 @@ mod tests {
                 "{uri} {host}"
             );
         }
+    }
+
+    /// Review round 16. Defect: an exclusion's `host` is compared with the
+    /// Host header even when the request line carries an absolute-form
+    /// target, but servers route such a request by the target's authority
+    /// and ignore Host (RFC 9112 §3.2.2 "MUST ignore the received Host"):
+    /// nginx sets the virtual server from the request line's host
+    /// (`ngx_http_process_host` returns early once `headers_in.server` is
+    /// set), Apache httpd takes `r->hostname` from the absolute URI, Go sets
+    /// `req.Host = req.URL.Host`. An attacker who knows one excluded host
+    /// (a noisy internal wiki, a scanner's target) sends
+    /// `GET http://shop.example/...<attack> HTTP/1.1` with `Host:
+    /// wiki.example`: the shop is attacked, the hit is dropped as excluded.
+    /// (The path scope already reads the absolute target.) Severity: Medium
+    /// (needs a host-scoped exclusion, which is what the scope is for).
+    #[test]
+    fn review16_absolute_form_target_decides_the_host_scope() {
+        let e = [ex(r#"class = "sqli", host = "wiki.example""#)];
+        let h = hit("sqli-union-select", AttackClass::Sqli, "query:q");
+        let r = req(
+            "GET",
+            "http://shop.example/search?q=x",
+            &[("Host", "wiki.example")],
+            b"",
+        );
+        assert!(
+            !excluded(&e, &Scope::of(&r), &h),
+            "the request goes to shop.example, not the excluded host"
+        );
+        // And the other way round: the target's host is the excluded one.
+        let r = req(
+            "GET",
+            "http://wiki.example/search?q=x",
+            &[("Host", "shop.example")],
+            b"",
+        );
+        assert!(excluded(&e, &Scope::of(&r), &h));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! copy; every byte offset is delivered at most once, and in increasing order;
 //! the buffered chunks never overlap one another and all start after the next
 //! expected byte; a skipped hole is always reported as a gap of its exact
-//! length. Overlaps follow first-data-wins: bytes already delivered or
-//! buffered are never replaced.
+//! length. Overlaps follow Linux: bytes already delivered are never
+//! replaced; an in-order copy wins over buffered ones, and buffered
+//! copies give way to a later one that starts lower (see `insert`).
 
 use std::collections::BTreeMap;
 
@@ -180,6 +181,11 @@ impl Assembler {
     /// buffered, no FIN. Only then may its start still move.
     pub(crate) fn untouched(&self) -> bool {
         self.next == 0 && self.chunks.is_empty() && !self.fin_seen()
+    }
+
+    /// The SYN that fixed the start carried data, and it was read.
+    pub(crate) fn syn_data_read(&self) -> bool {
+        self.syn_len > 0 && self.next > 0
     }
 
     /// The start was fixed by a SYN carrying `len` payload bytes.
@@ -387,7 +393,7 @@ impl Assembler {
             self.emit(out, ts, new);
             return;
         }
-        let (overlap, different) = self.deliver_through_chunks(new, ts, out, acct);
+        let (overlap, different) = self.deliver_over_chunks(new, ts, out, acct);
         if overlap || old_part {
             acct.stats.overlap_segments += 1;
         }
@@ -396,54 +402,33 @@ impl Assembler {
         }
     }
 
-    /// Deliver `new` (whose first byte is at `next`) interleaved with the
-    /// buffered chunks; where a chunk covers the same offsets, the chunk
-    /// arrived first and wins. Returns (overlapped, overlapped with
-    /// different bytes).
-    fn deliver_through_chunks<D: Deliver>(
+    /// Deliver `new` (whose first byte is at `next`) whole: as in Linux,
+    /// the in-order copy wins over buffered chunks it covers
+    /// (`tcp_data_queue` queues it at `rcv_nxt`, then `tcp_ofo_queue` drops
+    /// the out-of-order data it covers), then what became contiguous.
+    /// Returns (overlapped, overlapped with different bytes).
+    fn deliver_over_chunks<D: Deliver>(
         &mut self,
         new: &[u8],
         ts: Timestamp,
         out: &mut D,
         acct: &mut Acct<'_>,
     ) -> (bool, bool) {
-        let mut rest = new;
+        let start = self.next;
+        let end = start.saturating_add(new.len() as u64);
         let mut overlap = false;
         let mut different = false;
-        while !rest.is_empty() {
-            let first = self.chunks.first_key_value().map(|(&k, _)| k);
-            match first {
-                Some(cs) if cs <= self.next => {
-                    let Some((cs, chunk)) = self.chunks.pop_first() else {
-                        break;
-                    };
-                    self.release(chunk.data.len(), acct);
-                    let skip = usize::try_from(self.next.saturating_sub(cs)).unwrap_or(usize::MAX);
-                    let held = chunk.data.get(skip..).unwrap_or_default();
-                    let n = held.len().min(rest.len());
-                    if n > 0 {
-                        overlap = true;
-                        if held.get(..n) != rest.get(..n) {
-                            different = true;
-                        }
-                    }
-                    self.emit(out, chunk.ts, held);
-                    rest = rest.get(n..).unwrap_or_default();
-                }
-                Some(cs) => {
-                    let room = usize::try_from(cs.saturating_sub(self.next)).unwrap_or(usize::MAX);
-                    let Some((now, later)) = rest.split_at_checked(room.min(rest.len())) else {
-                        break;
-                    };
-                    self.emit(out, ts, now);
-                    rest = later;
-                }
-                None => {
-                    self.emit(out, ts, rest);
-                    rest = &[];
+        for (&cs, chunk) in self.chunks.range(..end) {
+            let lo = cs.max(start);
+            let hi = chunk.end(cs).min(end);
+            if lo < hi {
+                overlap = true;
+                if slice(&chunk.data, lo - cs, hi - cs) != slice(new, lo - start, hi - start) {
+                    different = true;
                 }
             }
         }
+        self.emit(out, ts, new);
         self.drain(out, acct);
         (overlap, different)
     }
@@ -469,8 +454,9 @@ impl Assembler {
         *acct.total = acct.total.saturating_sub(n + CHUNK_OVERHEAD_BYTES);
     }
 
-    /// Buffer an out-of-order segment at stream offset `start` (> `next`),
-    /// keeping only the bytes no chunk holds yet (first data wins).
+    /// Buffer an out-of-order segment at stream offset `start` (> `next`);
+    /// where held chunks cover the same offsets, the copy Linux would read
+    /// wins (see below).
     fn insert(&mut self, start: u64, data: &[u8], ts: Timestamp, acct: &mut Acct<'_>) {
         let end = start.saturating_add(data.len() as u64);
         // A chunk starting before `start` may reach into the segment.
@@ -478,26 +464,54 @@ impl Assembler {
             Some((&k, c)) if c.end(k) > start => k,
             _ => start,
         };
-        let mut pieces: Vec<(u64, u64)> = Vec::new();
-        let mut cursor = start;
         let mut overlap = false;
         let mut different = false;
+        // Linux (`tcp_data_queue_ofo`): a held chunk that starts after the
+        // segment, or at the same place and ends before it, gives way
+        // (`merge_right`, "skb covers skb1"; where the segment only partly
+        // covers it, the lower one is read first); one that starts before
+        // it, or at the same place and reaches as far, keeps its bytes.
+        let mut replaced: Vec<u64> = Vec::new();
         for (&cs, chunk) in self.chunks.range(from..end) {
             let ce = chunk.end(cs);
-            if cs > cursor {
-                pieces.push((cursor, cs));
-            }
-            let lo = cs.max(cursor);
+            let lo = cs.max(start);
             let hi = ce.min(end);
             if lo < hi {
                 overlap = true;
-                let held = slice(&chunk.data, lo - cs, hi - cs);
-                let sent = slice(data, lo - start, hi - start);
-                if held != sent {
+                if slice(&chunk.data, lo - cs, hi - cs) != slice(data, lo - start, hi - start) {
                     different = true;
                 }
             }
-            cursor = cursor.max(ce);
+            if cs > start || (cs == start && ce < end) {
+                replaced.push(cs);
+            }
+        }
+        for cs in replaced {
+            let Some(chunk) = self.chunks.remove(&cs) else {
+                continue;
+            };
+            let ce = chunk.end(cs);
+            self.release(chunk.data.len(), acct);
+            if ce > end {
+                let tail = slice(&chunk.data, end - cs, ce - cs);
+                self.buffered = self.buffered.saturating_add(tail.len());
+                *acct.total = acct.total.saturating_add(tail.len() + CHUNK_OVERHEAD_BYTES);
+                self.chunks.insert(
+                    end,
+                    Chunk {
+                        ts: chunk.ts,
+                        data: tail.into(),
+                    },
+                );
+            }
+        }
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut cursor = start;
+        for (&cs, chunk) in self.chunks.range(from..end) {
+            if cs > cursor {
+                pieces.push((cursor, cs));
+            }
+            cursor = cursor.max(chunk.end(cs));
         }
         if cursor < end {
             pieces.push((cursor, end));
@@ -748,23 +762,23 @@ mod tests {
     }
 
     #[test]
-    fn buffered_data_wins_over_later_in_order_copy() {
+    fn later_in_order_copy_wins_over_buffered_data_as_on_linux() {
         let mut f = Fixture::new(0);
         f.seg(2, b"XY", 1);
         f.seg(0, b"abcdef", 2);
-        assert_eq!(f.rec.out, b"abXYef");
+        assert_eq!(f.rec.out, b"abcdef");
         assert_eq!(f.stats.overlap_segments, 1);
         assert_eq!(f.stats.overlap_different_data, 1);
     }
 
     #[test]
-    fn overlapping_out_of_order_keeps_first_bytes() {
+    fn overlapping_out_of_order_starting_lower_wins_as_on_linux() {
         let mut f = Fixture::new(0);
         f.seg(4, b"EF", 1);
         f.seg(2, b"cdXXgh", 2);
         assert_eq!(f.a.buffered(), 6);
         f.seg(0, b"ab", 3);
-        assert_eq!(f.rec.out, b"abcdEFgh");
+        assert_eq!(f.rec.out, b"abcdXXgh");
         assert_eq!(f.stats.overlap_different_data, 1);
     }
 

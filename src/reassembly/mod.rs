@@ -3,7 +3,7 @@
 //! Owns the [`FlowTable`] (symmetric [`FlowKey`], caps on flows and buffered
 //! bytes, idle timeouts driven by capture timestamps) and one assembler per
 //! direction (out-of-order buffering, retransmissions, overlaps with a
-//! first-data-wins policy, gaps, FIN/RST, sequence wrap-around).
+//! Linux's overlap policy, gaps, FIN/RST, sequence wrap-around).
 //! Knows only [`decode`](crate::decode). Hands on, through a
 //! [`StreamHandler`], in-order data, gaps and flow ends, together with a
 //! per-flow user state `S` that the table stores beside the flow.
@@ -56,7 +56,7 @@
 //!   afresh; the request/response pairing forgets what that side's
 //!   disowned bytes queued or answered; roles, tunnels and tunnel probes
 //!   they decided are decided again), the copies are read again in
-//!   arrival order (first data wins, as in any flow), then the ACK's
+//!   arrival order (overlaps read as in any flow), then the ACK's
 //!   segment. The flow, its id and the
 //!   other direction go on untouched, so correcting one side never cuts
 //!   what the other is sending, with one exception: when the disowned
@@ -153,7 +153,10 @@
 //!   the last word (forged packets come from the client's side; the
 //!   server's are taken as genuine). It agrees when it acknowledges the
 //!   client's start, or the start plus the data of the SYN that fixed it
-//!   (TCP Fast Open), unless two SYNs of that side made the reading
+//!   (TCP Fast Open); a SYN-ACK of the start alone after the SYN's data was
+//!   read refuses that data (Linux takes it only on a Fast Open server with
+//!   a valid cookie; review round 16: a benign request on the SYN hid the
+//!   attack sent after the handshake at the same numbers), unless two SYNs of that side made the reading
 //!   ambiguous (one's data ending where the other starts, or both ending
 //!   together: forged data crafted to read as Fast Open data of the real
 //!   connection). Otherwise the client's side restarts at the acknowledged
@@ -172,11 +175,23 @@
 //!   enable: the Fast Open data of a real SYN is not read when a forged SYN
 //!   with data came first, or when the capture shows the SYN-ACK before the
 //!   SYN; a forged SYN whose ISN follows the real Fast Open data splits the
-//!   request in two flows (`Superseded`).
+//!   request in two flows (`Superseded`). On a one-sided capture (no
+//!   server packet ever seen), a new connection reusing the 4-tuple after
+//!   the client's FIN is still read as the old one: its SYN waits for a
+//!   SYN-ACK the capture never shows, so its data is read only when its
+//!   ISN lies above the old stream (data numbered below it is old bytes).
+//!   Taking such a SYN as a new connection would let a FIN and SYN the
+//!   server never receives (checksums are not verified) end the real
+//!   stream's view, which the server goes on reading.
 //!
-//! # Overlaps: first data wins
-//! Bytes already delivered or already buffered are never replaced by a later
-//! copy. A segment whose bytes overlap buffered data with different content
+//! # Overlaps: as Linux reads them
+//! Bytes already delivered are never replaced by a later copy. A segment
+//! carrying the next expected byte is read whole, over buffered copies of
+//! its bytes (Linux's `tcp_data_queue` then drops them); among buffered
+//! copies, a later one that starts lower, or at the same place and reaches
+//! further, replaces the held bytes (`tcp_data_queue_ofo`), any other
+//! keeps them (review round 16: first data won, and a benign copy sent
+//! ahead hid the attack the server read). A segment whose bytes overlap buffered data with different content
 //! counts `overlap_different_data` (Suricata's check-overlap-different-data);
 //! overlaps count `overlap_segments`. A segment that is entirely old counts
 //! `retransmitted_segments` and is dropped; a partially new one delivers only

@@ -1369,7 +1369,11 @@ impl<S: Default> FlowTable<S> {
             }
             return false;
         }
-        if !client.started() || client.agrees_with_syn_ack(seg.ack) {
+        // A SYN-ACK of the SYN alone refuses the SYN's data (Linux takes it
+        // only for a Fast Open server and a valid cookie): the client sends
+        // its bytes again, and those are what the server reads.
+        let syn_data_refused = seg.ack == client.base() && client.syn_data_read();
+        if !client.started() || (client.agrees_with_syn_ack(seg.ack) && !syn_data_refused) {
             return false;
         }
         self.stats.isn_corrected += 1;

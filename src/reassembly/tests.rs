@@ -319,14 +319,14 @@ fn overlap_with_same_data() {
 }
 
 #[test]
-fn overlap_with_different_data_first_wins() {
+fn overlap_with_different_data_longer_copy_at_the_same_start_wins() {
     let mut t = T::new(ReassemblyConfig::default());
     t.handshake(1, CI, SI);
     t.feed(2, seg(C, SV, CI + 3, SI + 1, ACK, b"XX"));
     t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK, b"cdYY"));
     t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK, b"ab"));
-    // "cd" arrived after "XX" for the same offsets: "XX" wins.
-    assert_eq!(t.r.stream(1, ToServer), b"abXXYY");
+    // "cdYY" starts where "XX" did and covers it: Linux replaces "XX".
+    assert_eq!(t.r.stream(1, ToServer), b"abcdYY");
     let s = t.t.stats();
     assert_eq!(s.overlap_segments, 1);
     assert_eq!(s.overlap_different_data, 1);
@@ -3009,4 +3009,119 @@ fn review14_capture_loss_on_an_evicted_watched_side_is_a_gap_not_a_restart() {
         t.t.stats()
     );
     t.end_all();
+}
+
+/// The attack request's in-order segment, and a benign copy of some of its
+/// bytes (offsets 10..15, `cript`) sent ahead of it out of order.
+const REVIEW16_ATTACK: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+
+/// Review round 16. Defect: an in-order segment that covers bytes already
+/// buffered out of order is read with the buffered (first) copy spliced in,
+/// but Linux keeps the in-order copy: `tcp_data_queue` queues the segment
+/// at `rcv_nxt` whole, moves `rcv_nxt` past it, and `tcp_ofo_queue` then
+/// drops every out-of-order skb that ends at or before `rcv_nxt` (and reads
+/// a partly covered one from its offset past `rcv_nxt`). An attacker sends
+/// a benign copy of the payload's bytes ahead (one segment with a
+/// sequence number a few bytes on), then the real request in order: nginx,
+/// Apache or Go on Linux act on `<script>`, Specula inspects `<shello>` and
+/// only counts `overlap_different_data` (no record). IP fragments already
+/// follow the `linux` policy (`decode.defrag_ipv4_overlap`); TCP does not.
+/// Severity: High (a reliable two-packet evasion of every rule).
+#[test]
+fn review16_in_order_segment_over_buffered_bytes_is_read_as_linux_reads_it() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 11, SI + 1, ACK, b"hello"));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, REVIEW16_ATTACK));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        String::from_utf8_lossy(REVIEW16_ATTACK),
+        "Linux reads the in-order copy"
+    );
+    assert_eq!(t.t.stats().overlap_different_data, 1);
+    t.end_all();
+}
+
+/// Review round 16. Defect: among out-of-order segments, Specula keeps the
+/// bytes that arrived first, but Linux's `tcp_data_queue_ofo` replaces a
+/// queued skb by a later one that starts at the same sequence number and
+/// is longer (`rb_replace_node`, "skb covers skb1"), and drops the queued
+/// skbs a later segment starting before them covers (`merge_right`); where
+/// a later segment starting lower only partly covers one, the reader takes
+/// the lower one's bytes first. So an attacker who sends a benign segment
+/// out of order, then the real bytes at the same or a lower sequence
+/// number, then the hole's first bytes, has nginx/Apache/Go on Linux read
+/// the attack and Specula the benign copy (only `overlap_different_data`
+/// counts it). Severity: High.
+#[test]
+fn review16_out_of_order_copies_covering_buffered_ones_win_as_on_linux() {
+    // (where the benign copy sits, where the real copy starts)
+    for (benign_at, real_from) in [(10usize, 10usize), (10, 6), (12, 8)] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.handshake(1, CI, SI);
+        let off = |o: usize| CI + 1 + o as u32;
+        t.feed(2, seg(C, SV, off(benign_at), SI + 1, ACK, b"hello"));
+        t.feed(
+            3,
+            seg(
+                C,
+                SV,
+                off(real_from),
+                SI + 1,
+                ACK,
+                &REVIEW16_ATTACK[real_from..],
+            ),
+        );
+        t.feed(
+            4,
+            seg(
+                C,
+                SV,
+                off(0),
+                SI + 1,
+                ACK | PSH,
+                &REVIEW16_ATTACK[..real_from],
+            ),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            String::from_utf8_lossy(REVIEW16_ATTACK),
+            "benign copy at {benign_at}, real copy from {real_from}"
+        );
+        assert_eq!(t.t.stats().overlap_different_data, 1);
+        t.end_all();
+    }
+}
+
+/// Review round 16. Defect: data on a SYN is read as the stream's first
+/// bytes at once and kept when the server's SYN-ACK acknowledges only the
+/// SYN (`ack == ISN + 1`), i.e. when the server did not take the data.
+/// Linux takes SYN data only for a Fast Open server with a valid cookie
+/// (`tcp_try_fastopen`); by default (`net.ipv4.tcp_fastopen = 1`, client
+/// only) and without a cookie it discards the payload and acknowledges the
+/// SYN alone, and the client sends its bytes again after the handshake. An
+/// attacker puts a benign request in the SYN and the attack, at the same
+/// sequence numbers, after the handshake: nginx/Apache/Go read the attack,
+/// Specula the SYN's copy (the real bytes are dropped as retransmissions,
+/// counted only in `overlap_different_data`). Severity: High.
+#[test]
+fn review16_syn_data_the_syn_ack_does_not_take_is_not_read() {
+    let benign = b"GET /?q=hello_world_hello_world__ HTTP/1.1\r\nHost: a\r\n\r\n";
+    let attack = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(benign.len(), attack.len());
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, seg(C, SV, CI, 0, SYN, benign));
+    // The server acknowledges the SYN only: its data was not taken.
+    t.feed(2, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, attack));
+    t.feed(
+        4,
+        seg(SV, C, SI + 1, CI + 1 + attack.len() as u32, ACK, b""),
+    );
+    t.end_all();
+    let last = t.r.ends().last().map(|e| e.0).unwrap_or(0);
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(last, ToServer)),
+        String::from_utf8_lossy(attack),
+    );
 }
