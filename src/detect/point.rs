@@ -558,6 +558,7 @@ impl Points {
     ) {
         let ct = content_type.trim_ascii();
         let mime = media_type(ct);
+        let depth_hits = stats.decode_depth_hits;
         if mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
             self.urlencoded(limits, stats, Kind::Body, "body:", body, tmp, tmp2);
             return;
@@ -579,6 +580,12 @@ impl Points {
                 if !self.graphql_json(limits, stats, &v) {
                     let mut path = String::new();
                     self.json(limits, stats, &v, &mut path, 0);
+                }
+                // Members below the walk's depth limit were not handed on,
+                // but back ends read them (Node has no limit, PHP 512): the
+                // raw body at least, as XML does (review round 16).
+                if stats.decode_depth_hits != depth_hits {
+                    self.push(limits, stats, Kind::Body, "body", b"", body);
                 }
                 return;
             }
@@ -716,6 +723,22 @@ impl Points {
                         path.as_bytes(),
                         k.as_bytes(),
                     );
+                    // `{"constructor": {"prototype": …}}`: a deep merge in
+                    // Node writes `Object.prototype` through it, but each
+                    // name alone is harmless: hand on the pair as the rules
+                    // know it from a query (review round 16).
+                    if k == "prototype"
+                        && path.get(..base).is_some_and(|p| p.ends_with("constructor"))
+                    {
+                        self.push(
+                            limits,
+                            stats,
+                            Kind::Body,
+                            "body:json:",
+                            path.as_bytes(),
+                            b"constructor.prototype",
+                        );
+                    }
                     self.json(limits, stats, x, path, depth + 1);
                     path.truncate(base);
                 }
@@ -1013,6 +1036,14 @@ impl Points {
         }
         if line_ends.crlf && line_ends.lf {
             self.finding(MultipartFinding::MixedLineEnds.as_str());
+        }
+        // More delimiters than parts split: what follows the last one split
+        // is read by back ends (PHP up to 1000 fields, busboy without
+        // limit), so it is inspected raw (review round 16).
+        if !closed && starts.len() > MAX_MULTIPART_PARTS {
+            if let Some(rest) = starts.last().and_then(|&s| body.get(s..)) {
+                self.push(limits, stats, Kind::Body, "body", b"", rest);
+            }
         }
         true
     }

