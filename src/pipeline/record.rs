@@ -22,7 +22,10 @@ pub struct ClientIpPolicy {
 }
 
 impl ClientIpPolicy {
+    /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.2`, what a proxy on a
+    /// dual-stack socket writes) match IPv4 networks, as in nginx.
     fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.trusted_proxies.iter().any(|n| n.contains(&ip))
     }
 
@@ -107,11 +110,11 @@ fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
         .and_then(|r| r.split(']').next())
         .unwrap_or(s);
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(ip);
+        return Some(ip.to_canonical());
     }
     // "192.0.2.1:1234"
     let (host, _port) = s.rsplit_once(':')?;
-    host.parse::<IpAddr>().ok()
+    host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 fn version_str(v: Version) -> String {
@@ -447,5 +450,30 @@ mod tests {
             "the client's forged X-Real-IP was believed"
         );
         assert_eq!(client, ip("198.51.100.7"));
+    }
+
+    /// Review round 16. Defect: a trusted hop written as an IPv4-mapped IPv6
+    /// address (`::ffff:10.0.0.2`) is not recognised as trusted, so the walk
+    /// of `X-Forwarded-For` stops there and the inner proxy's own address
+    /// becomes `client_ip` (with `client_ip_from_header`), hiding the real
+    /// attacker one hop further left. A proxy on a dual-stack socket writes
+    /// its IPv4 peers that way: Node.js (`http-proxy`, Express, Next.js)
+    /// reports `req.socket.remoteAddress` as `::ffff:a.b.c.d` when it
+    /// listens on `::`, and appends that to `X-Forwarded-For`; so do Java
+    /// servers with `-Djava.net.preferIPv6Addresses=true`. nginx's realip
+    /// (`ngx_cidr_match`) and access modules match a mapped address against
+    /// IPv4 `set_real_ip_from` / `allow` entries; Go's `netip.Addr.Unmap`
+    /// is there for the same reason. The same attacker's rows also split
+    /// between `6.6.6.6` and `::ffff:6.6.6.6` in `client_ip` (a `String`
+    /// column: `top_client_ips` counts two clients). Severity: Low.
+    #[test]
+    fn review16_an_ipv4_mapped_trusted_hop_is_skipped() {
+        let p = policy(&["10.0.0.0/8"]);
+        let r = req(&[("X-Forwarded-For", "6.6.6.6, ::ffff:10.0.0.2")]);
+        assert_eq!(
+            p.resolve(ip("10.0.0.1"), &r),
+            (ip("6.6.6.6"), true),
+            "the inner proxy's mapped address was taken for the client"
+        );
     }
 }

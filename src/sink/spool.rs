@@ -195,6 +195,9 @@ impl Spool {
             LockError::Failed { path, source } => SpoolError::Io { path, source },
         })?;
         let dead = dir.join(DEAD_DIR);
+        // Root may open the spool before handing it over: its `dead` must
+        // not lead elsewhere (review round 16).
+        refuse_link(&dead)?;
         private_dir(&dead)?;
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
@@ -585,6 +588,23 @@ fn private_dir(dir: &Path) -> Result<(), SpoolError> {
         fs::set_permissions(dir, fs::Permissions::from_mode(mode & !0o007)).map_err(io_err(dir))?;
     }
     Ok(())
+}
+
+/// Fails when `path` exists and is a symlink: [`private_dir`] would change
+/// the mode of what it points at.
+fn refuse_link(path: &Path) -> Result<(), SpoolError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(SpoolError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a symlink; the spool's folders must be plain directories",
+            ),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
 }
 
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
@@ -1032,5 +1052,43 @@ mod tests {
                 mode & 0o777
             );
         }
+    }
+
+    /// Review round 16. Defect: `Spool::open` runs as root when `specula
+    /// live` is started as root with a service user (README: "`live` started
+    /// as root refuses a spool directory that is a symlink (the service user
+    /// owns the folder it sits in)"), and `cli` checks only the spool
+    /// directory itself for a symlink. Inside it, `dead` is created and its
+    /// mode tightened with `private_dir`, which follows a symlink
+    /// (`fs::metadata`, `fs::set_permissions`). The service user (what a
+    /// parser bug runs as) plants `spool/dead -> /` (or `/etc`, `/usr`); at
+    /// the next start root strips the "other" bits from that directory:
+    /// mode 0755 becomes 0750 and every non-root service and user of the
+    /// host loses access to it (logins, name lookups, daemons break).
+    /// systemd-tmpfiles refuses to adjust through such a link
+    /// (CVE-2017-18078, CVE-2018-6954 fixes: it opens with O_NOFOLLOW and
+    /// works through the descriptor), as `privilege::hand_over` already does
+    /// for the chown. Severity: Medium (root action on an arbitrary
+    /// directory chosen by the unprivileged service user; needs a start as
+    /// root outside the shipped unit).
+    #[test]
+    fn review16_open_does_not_chmod_through_a_symlinked_dead_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        // Stands for /etc: readable by everyone.
+        let etc = d.path().join("etc");
+        fs::create_dir(&etc).unwrap();
+        fs::set_permissions(&etc, fs::Permissions::from_mode(0o755)).unwrap();
+        // The service user's spool, its `dead` replaced by a link.
+        let dir = d.path().join("spool");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&etc, dir.join(DEAD_DIR)).unwrap();
+        // Refusing to open is fine; changing what the link points at is not.
+        let _ = Spool::open(&dir, 1 << 20, SpoolFull::DropOldest);
+        let mode = fs::metadata(&etc).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o755,
+            "the directory behind a symlinked dead/ was chmodded to {mode:o}"
+        );
     }
 }

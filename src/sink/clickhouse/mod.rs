@@ -803,11 +803,30 @@ impl Drop for ClickHouseSink {
     }
 }
 
+/// `fut`, or [`clickhouse::error::Error::TimedOut`] (retriable) after `limit`.
+async fn with_limit<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+) -> Result<T, clickhouse::error::Error> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or(Err(clickhouse::error::Error::TimedOut))
+}
+
 /// An insert failure, classified.
 #[derive(Debug, Clone)]
 struct Failure {
     kind: ErrorKind,
     message: String,
+}
+
+impl Failure {
+    fn retriable(self) -> Failure {
+        Failure {
+            kind: ErrorKind::Retriable,
+            ..self
+        }
+    }
 }
 
 impl From<clickhouse::error::Error> for Failure {
@@ -1120,6 +1139,13 @@ impl Inserter {
         }
     }
 
+    /// Time limit of the schema check and the retention queries: an
+    /// insert's (a server that accepts and never answers must not hold the
+    /// start or the inserter; review round 16).
+    fn admin_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.insert_timeout_ms.max(1))
+    }
+
     /// Capped exponential backoff with full jitter in [delay/2, delay].
     fn backoff(&mut self, attempt: u32) -> Duration {
         let base = self
@@ -1146,7 +1172,11 @@ impl Inserter {
 
     fn insert_once(&mut self, batch: &Batch) -> Result<(), Failure> {
         if self.version.is_none() {
-            self.ensure_schema()?;
+            // A table the rows do not fit (a column's type changed under
+            // the running sensor) is the server's fault, not the batch's:
+            // retried and spooled until it is repaired, never dead-lettered
+            // (review round 16). Only the start refuses it for good.
+            self.ensure_schema().map_err(Failure::retriable)?;
         }
         let timeout = Some(Duration::from_millis(self.cfg.insert_timeout_ms));
         let client = self.client.clone();
@@ -1203,6 +1233,10 @@ impl Inserter {
                     error = %f.message,
                     "clickhouse insert failed"
                 );
+                if f.kind == ErrorKind::Permanent && self.ensure_schema().is_err() {
+                    // Refused because the table changed, not because of the batch.
+                    return Err(f.retriable());
+                }
                 Err(f)
             }
         }
@@ -1214,7 +1248,8 @@ impl Inserter {
         let admin = self.admin.clone();
         let db = self.cfg.database.clone();
         let retention = self.cfg.retention_days;
-        let version = self.rt.block_on(async move {
+        let limit = self.admin_timeout();
+        let version = self.rt.block_on(with_limit(limit, async move {
             let v: String = admin.query("SELECT version()").fetch_one().await?;
             let version = ServerVersion::parse(&v).unwrap_or(ServerVersion::OLDEST);
             // Tables first; views only once the columns they name exist.
@@ -1249,7 +1284,7 @@ impl Inserter {
                 }
             }
             Ok::<_, clickhouse::error::Error>((version, problems))
-        });
+        }));
         match version {
             Ok((v, problems)) if problems.is_empty() => {
                 self.version = Some(v);
@@ -1473,7 +1508,8 @@ impl Inserter {
         let cutoff: u32 = cutoff.format("%Y%m%d").to_string().parse().unwrap_or(0);
         let admin = self.admin.clone();
         let db = self.cfg.database.clone();
-        let result = self.rt.block_on(async move {
+        let limit = self.admin_timeout();
+        let result = self.rt.block_on(with_limit(limit, async move {
             for table in [ATTACKS_TABLE, ROLLUP_TABLE] {
                 let parts: Vec<String> = admin
                     .query_raw(&schema::expired_partitions_query(&db, table))
@@ -1484,7 +1520,7 @@ impl Inserter {
                 }
             }
             Ok::<_, clickhouse::error::Error>(())
-        });
+        }));
         if let Err(e) = result {
             let error = redact(&tls::describe(&e), &self.cfg);
             tracing::warn!(%error, "clickhouse retention");
@@ -1949,6 +1985,102 @@ mod tests {
         ins.drain_spool(true);
         assert_eq!(ins.spool.as_ref().unwrap().len(), 1);
         assert!(ins.next_replay >= before + MAX_REPLAY_INTERVAL);
+    }
+
+    /// A server that accepts connections, reads what it is sent and never
+    /// answers (a hung ClickHouse, a load balancer whose back end died, a
+    /// firewall that drops after the handshake).
+    fn silent_server() -> String {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while conn.read(&mut buf).is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        url
+    }
+
+    /// Review round 16. Defect: the schema check (`SELECT version()`, the
+    /// `CREATE TABLE`s, `system.columns`) runs on the admin client with no
+    /// time limit; only inserts get `insert_timeout_ms`. A ClickHouse that
+    /// accepts the connection and never answers (hung server, HAProxy or an
+    /// AWS NLB in front of a dead back end keeps the TCP session open) makes
+    /// `ClickHouseSink::start` wait forever: `specula live` never starts
+    /// capturing, although a spool is configured and an unreachable server
+    /// is meant to be spooled for. The same check runs again inside the
+    /// inserter after any schema-suspect or permanent insert error
+    /// (`version = None`), where it then blocks the inserter for good: the
+    /// batcher's rendezvous stops, nothing is spooled, `flush` at shutdown
+    /// never returns and systemd's SIGKILL loses what was in memory. The
+    /// `clickhouse` crate's own default is no timeout on queries; every
+    /// HTTP client used against a server the sensor does not control needs
+    /// one (curl `--max-time`, Go `http.Client.Timeout`). Severity: Medium.
+    #[test]
+    fn review16_a_server_that_never_answers_does_not_hang_the_start() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: silent_server(),
+            spool_dir: Some(d.path().join("spool")),
+            insert_timeout_ms: 300,
+            retry_max_attempts: 1,
+            ..ClickHouseConfig::default()
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let started = ClickHouseSink::start(cfg)
+                .map(drop)
+                .map_err(|e| e.to_string());
+            let _ = tx.send(started);
+        });
+        // Well past the configured time limit of 300 ms.
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("start refused a spooled sink: {e}"),
+            Err(_) => panic!("ClickHouseSink::start still waits on a silent server after 15 s"),
+        }
+    }
+
+    /// Review round 16. Defect: on a server without table TTL (before
+    /// 19.6; the 18.16 the project tests against), `Inserter::retention`
+    /// runs hourly from the inserter's loop and lists and drops partitions
+    /// with admin queries that have no time limit. If ClickHouse stops
+    /// answering at that moment (hung, black-holed), the inserter waits
+    /// forever: no later batch is inserted or spooled, `flush` never
+    /// returns, and from then on `live` drops every row although the spool
+    /// has room; only a restart (losing what is in memory) ends it.
+    /// Severity: Medium (the same missing time limit as the start check).
+    #[test]
+    fn review16_retention_on_a_silent_server_does_not_stop_the_inserter() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: silent_server(),
+            insert_timeout_ms: 300,
+            retry_max_attempts: 1,
+            ..ClickHouseConfig::default()
+        };
+        assert!(cfg.retention_days > 0);
+        let dir = d.path().to_path_buf();
+        let (jobs_tx, jobs_rx) = bounded::<Job>(0);
+        std::thread::spawn(move || {
+            // Schema checked on an 18.16-like server: retention is due now.
+            let mut ins = inserter_with_spool(cfg, &dir, 0);
+            ins.run(jobs_rx);
+        });
+        for i in 0..3 {
+            // Each batch waits at most one insert timeout (300 ms) inline.
+            if jobs_tx
+                .send_timeout(Job::Batch(attack_batch(i + 1)), Duration::from_secs(20))
+                .is_err()
+            {
+                panic!("the inserter took no batch {i} for 20 s: stuck on a silent server");
+            }
+        }
     }
 
     /// A local port nothing listens on (bound, then released).
