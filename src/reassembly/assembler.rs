@@ -793,7 +793,7 @@ mod tests {
         );
         f.seg(0, b"GET /evil HTTP/1.1", 3);
         assert_eq!(f.stats.overlap_different_data, 1);
-        // First data wins: the evil copy is never delivered.
+        // Delivered bytes stay: the evil copy is never delivered.
         assert_eq!(f.rec.out, b"GET /good HTTP/1.1");
         // A copy that is old in part and new in part is compared too.
         f.seg(0, b"GET /evil HTTP/1.1 more", 4);

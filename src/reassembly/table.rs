@@ -63,7 +63,7 @@ struct Flow<S> {
 /// overlapping segments): when that run starts where the side started, the
 /// start is confirmed and the copies freed; when it starts elsewhere, the
 /// side starts again there, in place, and reads the copies again in arrival
-/// order (so first data wins as it would have; see
+/// order (so overlaps read as they would have; see
 /// [`FlowTable::restart_from_stash`]). An ACK that ends no run (bytes sent
 /// before the capture started, or lost to it) decides nothing. Bounded like
 /// one direction's out-of-order buffer and charged to the table's memcap.

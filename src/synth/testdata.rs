@@ -311,7 +311,8 @@ fn reorder_retrans() -> Result<Fixture, SynthError> {
 
 /// mss 32: each request line's first segment is `GET /q?s=` + 20 bytes +
 /// ` HT`. Request 1 is sent benign then re-sent carrying SQL injection;
-/// request 2 the other way round. First data wins.
+/// request 2 the other way round. Delivered bytes stay (first data wins
+/// over a copy of bytes already read, as in Linux).
 fn overlap_different() -> Result<Fixture, SynthError> {
     let (c, s) = addrs(false);
     let benign = "good_morning_friends";
