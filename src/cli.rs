@@ -309,6 +309,7 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
             .iter()
             .map(|v| parse_cidr("--trusted-proxy", v))
             .collect::<Result<_, _>>()?,
+        header: config.trust.client_ip_header,
     };
     let filter = config
         .capture

@@ -521,6 +521,24 @@ pub struct TrustSection {
     /// Packet sources (CIDR or address) whose X-Real-IP / X-Forwarded-For are believed.
     #[serde(deserialize_with = "cidr_list")]
     pub trusted_proxies: Vec<String>,
+    /// Which header of a trusted proxy names the client (default `auto`).
+    pub client_ip_header: ClientIpHeader,
+}
+
+/// The header a trusted proxy names the client in. A proxy that only
+/// appends to `X-Forwarded-For` (AWS ALB, HAProxy `option forwardfor`,
+/// Envoy) passes a client's own `X-Real-IP` on untouched, and some cannot
+/// remove it: behind those, `x-forwarded-for` keeps it from being believed.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// The last `X-Real-IP`, else `X-Forwarded-For`.
+    #[default]
+    Auto,
+    /// `X-Real-IP` only (the proxy overwrites it: NGINX's usual setup).
+    XRealIp,
+    /// `X-Forwarded-For` only, walked from the right.
+    XForwardedFor,
 }
 
 /// `[responses]`: on a SPAN/TAP capture that shows the server's side, the

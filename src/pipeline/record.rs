@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::EmitMode;
+use crate::config::{ClientIpHeader, EmitMode};
 use crate::detect::Hit;
 use crate::http::{Request, Version};
 use crate::reassembly::{Direction, Endpoint, FlowInfo};
@@ -19,6 +19,8 @@ use super::mask::{MaskedRequest, Masker};
 #[derive(Debug, Clone, Default)]
 pub struct ClientIpPolicy {
     pub trusted_proxies: Vec<IpNet>,
+    /// Which header names the client (`[trust] client_ip_header`).
+    pub header: ClientIpHeader,
 }
 
 impl ClientIpPolicy {
@@ -46,11 +48,15 @@ impl ClientIpPolicy {
             .headers
             .iter()
             .rev()
+            .filter(|_| self.header != ClientIpHeader::XForwardedFor)
             .find(|h| h.name.eq_ignore_ascii_case(b"x-real-ip"))
             .and_then(|h| h.value.rsplit(|b| *b == b',').next())
             .and_then(parse_ip);
         if let Some(ip) = real_ip {
             return (ip, true);
+        }
+        if self.header == ClientIpHeader::XRealIp {
+            return (src, false);
         }
         let mut last = None;
         for h in req
@@ -275,7 +281,29 @@ mod tests {
                 .iter()
                 .map(|n| crate::config::parse_cidr("t", n).unwrap())
                 .collect(),
+            header: ClientIpHeader::Auto,
         }
+    }
+
+    /// Behind a proxy that only appends to `X-Forwarded-For` (AWS ALB,
+    /// HAProxy `option forwardfor`), the client's own `X-Real-IP` arrives
+    /// untouched; `x-forwarded-for` believes only the chain. `x-real-ip`
+    /// ignores the chain.
+    #[test]
+    fn the_configured_header_alone_names_the_client() {
+        let r = req(&[
+            ("X-Real-IP", "6.6.6.6"),
+            ("X-Forwarded-For", "203.0.113.9, 10.0.0.3"),
+        ]);
+        let src = ip("10.0.0.2");
+        let mut p = policy(&["10.0.0.0/8"]);
+        assert_eq!(p.resolve(src, &r), (ip("6.6.6.6"), true));
+        p.header = ClientIpHeader::XForwardedFor;
+        assert_eq!(p.resolve(src, &r), (ip("203.0.113.9"), true));
+        p.header = ClientIpHeader::XRealIp;
+        assert_eq!(p.resolve(src, &r), (ip("6.6.6.6"), true));
+        let only_xff = req(&[("X-Forwarded-For", "203.0.113.9")]);
+        assert_eq!(p.resolve(src, &only_xff), (src, false));
     }
 
     fn ip(s: &str) -> IpAddr {
