@@ -673,6 +673,11 @@ impl Points {
         true
     }
 
+    /// One `body:json:PATH` point.
+    fn json_point(&mut self, limits: &DetectLimits, stats: &mut DetectStats, path: &str, v: &[u8]) {
+        self.push(limits, stats, Kind::Body, "body:json:", path.as_bytes(), v);
+    }
+
     /// JSON strings and member names as `body:json:PATH` points, every
     /// member in document order (repeated keys included, see [`Node`]).
     fn json(
@@ -689,16 +694,7 @@ impl Points {
         }
         let base = path.len();
         match v {
-            Node::String(s) => {
-                self.push(
-                    limits,
-                    stats,
-                    Kind::Body,
-                    "body:json:",
-                    path.as_bytes(),
-                    s.as_bytes(),
-                );
-            }
+            Node::String(s) => self.json_point(limits, stats, path, s.as_bytes()),
             Node::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
                     let _ = write!(path, "[{i}]");
@@ -715,14 +711,7 @@ impl Points {
                         path.push('.');
                     }
                     path.push_str(k);
-                    self.push(
-                        limits,
-                        stats,
-                        Kind::Body,
-                        "body:json:",
-                        path.as_bytes(),
-                        k.as_bytes(),
-                    );
+                    self.json_point(limits, stats, path, k.as_bytes());
                     // `{"constructor": {"prototype": …}}`: a deep merge in
                     // Node writes `Object.prototype` through it, but each
                     // name alone is harmless: hand on the pair as the rules
@@ -730,14 +719,7 @@ impl Points {
                     if k == "prototype"
                         && path.get(..base).is_some_and(|p| p.ends_with("constructor"))
                     {
-                        self.push(
-                            limits,
-                            stats,
-                            Kind::Body,
-                            "body:json:",
-                            path.as_bytes(),
-                            b"constructor.prototype",
-                        );
+                        self.json_point(limits, stats, path, b"constructor.prototype");
                     }
                     self.json(limits, stats, x, path, depth + 1);
                     path.truncate(base);
