@@ -197,7 +197,8 @@ impl Spool {
         let dead = dir.join(DEAD_DIR);
         // Root may open the spool before handing it over: its `dead` must
         // not lead elsewhere (review round 16).
-        refuse_link(&dead)?;
+        // `private_dir` would change the mode of what a link points at.
+        crate::privilege::refuse_symlink(&dead).map_err(io_err(&dead))?;
         private_dir(&dead)?;
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
@@ -588,23 +589,6 @@ fn private_dir(dir: &Path) -> Result<(), SpoolError> {
         fs::set_permissions(dir, fs::Permissions::from_mode(mode & !0o007)).map_err(io_err(dir))?;
     }
     Ok(())
-}
-
-/// Fails when `path` exists and is a symlink: [`private_dir`] would change
-/// the mode of what it points at.
-fn refuse_link(path: &Path) -> Result<(), SpoolError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(SpoolError::Io {
-            path: path.to_path_buf(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "is a symlink; the spool's folders must be plain directories",
-            ),
-        }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(path)(e)),
-    }
 }
 
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
