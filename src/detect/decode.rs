@@ -16,7 +16,7 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-fn hex_n(s: &[u8]) -> Option<u32> {
+pub(crate) fn hex_n(s: &[u8]) -> Option<u32> {
     if s.is_empty() {
         return None;
     }
@@ -106,11 +106,8 @@ pub fn quoted_printable(input: &[u8], out: &mut Vec<u8>) -> bool {
                 changed = true;
                 continue;
             }
-            if let (Some(h), Some(l)) = (
-                rest.first().copied().and_then(hex_val),
-                rest.get(1).copied().and_then(hex_val),
-            ) {
-                out.push(h * 16 + l);
+            if let Some(v) = rest.get(..2).and_then(hex_n) {
+                out.push(v as u8);
                 i += 3;
                 changed = true;
                 continue;

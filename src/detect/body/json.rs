@@ -13,6 +13,8 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::detect::decode::hex_n;
+
 /// One JSON value. Numbers, booleans and null carry no text to inspect and
 /// are kept only as [`Node::Other`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,13 +98,8 @@ impl<'a> Node<'a> {
 /// are only read inside strings, so `"\\\\ud800"` (a backslash, then
 /// text) is left alone. Same length: only the four hex digits change.
 fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
-    fn unit(esc: &[u8]) -> Option<u16> {
-        match esc {
-            [b'\\', b'u', a, b, c, d, ..] => [a, b, c, d].into_iter().try_fold(0u16, |u, &h| {
-                Some(u << 4 | (h as char).to_digit(16)? as u16)
-            }),
-            _ => None,
-        }
+    fn unit(esc: &[u8]) -> Option<u32> {
+        esc.strip_prefix(b"\\u")?.get(..4).and_then(hex_n)
     }
     out.clear();
     out.extend_from_slice(doc);
