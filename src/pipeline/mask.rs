@@ -1335,9 +1335,9 @@ impl Masker {
             masked: bool,
             want_key: bool,
             key_masked: bool,
-            /// A `"name"`/`"key"` member of this object names a secret: its
-            /// `"value"` member is masked (review round 16).
-            pair: bool,
+            /// Where the object opens: at a `"value"` key, its `"name"`/`"key"`
+            /// member is looked for from here (review round 16).
+            open: usize,
         }
         let mut stack: Vec<Level> = Vec::new();
         let mut overflow = 0usize;
@@ -1361,7 +1361,7 @@ impl Masker {
                             masked: value_masked,
                             want_key: b == b'{',
                             key_masked: false,
-                            pair: b == b'{' && !value_masked && self.pair_names_secret(body, i),
+                            open: i,
                         });
                     }
                     out.push(b);
@@ -1392,9 +1392,12 @@ impl Masker {
                     let close = end + usize::from(body.get(end) == Some(&b'"'));
                     let is_key = overflow == 0 && stack.last().is_some_and(|l| l.want_key);
                     if is_key {
-                        let pair = stack.last().is_some_and(|l| l.pair);
+                        // A masked object masks its values anyway.
                         let masked = self.param_masked(content)
-                            || (pair && content.eq_ignore_ascii_case(b"value"));
+                            || (content.eq_ignore_ascii_case(b"value")
+                                && stack.last().is_some_and(|l| {
+                                    !l.masked && self.pair_names_secret(body, l.open)
+                                }));
                         if let Some(l) = stack.last_mut() {
                             l.want_key = false;
                             l.key_masked = masked;
