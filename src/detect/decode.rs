@@ -319,6 +319,31 @@ pub fn remove_nul(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.len() - before != input.len()
 }
 
+/// An absolute-form request target (RFC 9112 §3.2.2: `scheme://authority`
+/// then the path; the caller has cut the query) as (authority, path), the
+/// path `/` when none follows; None for any other form. The scheme is
+/// spelt as RFC 3986 allows (a letter, then letters, digits, `+`, `-`,
+/// `.`), so `/a/x://b/c` stays an origin-form path.
+pub fn split_absolute_form(target: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = memchr::memmem::find(target, b"://")?;
+    let (first, scheme_rest) = target.get(..i)?.split_first()?;
+    if !first.is_ascii_alphabetic()
+        || !scheme_rest
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+    {
+        return None;
+    }
+    let after = target.get(i + 3..).unwrap_or_default();
+    Some(match memchr::memchr(b'/', after) {
+        Some(j) => (
+            after.get(..j).unwrap_or_default(),
+            after.get(j..).unwrap_or_default(),
+        ),
+        None => (after, b"/"),
+    })
+}
+
 /// `s` split at the first `sep`, which belongs to neither side (no `sep`:
 /// all of `s`, then nothing). A request-target at `?`, an argument at `=`.
 pub fn split_once(s: &[u8], sep: u8) -> (&[u8], &[u8]) {

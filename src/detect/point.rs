@@ -333,7 +333,7 @@ impl Points {
         // A `#` stays: Go's `url.ParseRequestURI` keeps what follows it in
         // the path and query the application reads (review round 15). Not
         // a finding: crawlers send fragments.
-        let path = strip_authority(path);
+        let path = super::decode::split_absolute_form(path).map_or(path, |(_, p)| p);
         // Path: percent-decode until stable (double encoding), then normalise.
         tmp.clear();
         tmp.extend_from_slice(path);
@@ -1178,23 +1178,6 @@ pub fn header_param<'a>(header: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         }
     }
     None
-}
-
-/// Remove `scheme://authority` of an absolute-form target (RFC 9112 §3.2.2).
-fn strip_authority(path: &[u8]) -> &[u8] {
-    if let Some(i) = memchr::memmem::find(path, b"://") {
-        if path
-            .get(..i)
-            .is_some_and(|s| !s.is_empty() && s.iter().all(|b| b.is_ascii_alphabetic()))
-        {
-            let rest = path.get(i + 3..).unwrap_or_default();
-            return match memchr::memchr(b'/', rest) {
-                Some(j) => rest.get(j..).unwrap_or_default(),
-                None => b"/",
-            };
-        }
-    }
-    path
 }
 
 /// A body that starts (after a byte order mark and whitespace) like a JSON

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::decode::{normalise_path, percent_decode};
+use super::decode::{normalise_path, percent_decode, split_absolute_form};
 use super::{AttackClass, Hit};
 use crate::http::Request;
 
@@ -144,28 +144,20 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) fn of(req: &Request) -> Scope {
-        // An absolute-form target names the host the server routes by; Host
-        // is then ignored (RFC 9112 §3.2.2; nginx, Apache httpd, Go).
         let uri = req.uri.as_slice();
-        let authority = memchr::memmem::find(uri, b"://")
-            .filter(|&i| {
-                i > 0
-                    && uri
-                        .get(..i)
-                        .is_some_and(|s| s.iter().all(u8::is_ascii_alphanumeric))
-            })
-            .map(|i| {
-                let rest = uri.get(i + 3..).unwrap_or_default();
-                let end = rest
-                    .iter()
-                    .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-                    .unwrap_or(rest.len());
-                let a = rest.get(..end).unwrap_or_default();
+        let raw = match memchr::memchr2(b'?', b'#', uri) {
+            Some(i) => uri.get(..i).unwrap_or_default(),
+            None => uri,
+        };
+        // An absolute-form target names the host the server routes by; Host
+        // is then ignored (RFC 9112 §3.2.2; nginx, Apache httpd, Go), and
+        // the path starts after the authority.
+        let absolute = split_absolute_form(raw);
+        let authority = absolute
+            .map(|(a, _)| match memchr::memrchr(b'@', a) {
                 // Drop any userinfo.
-                match memchr::memrchr(b'@', a) {
-                    Some(j) => a.get(j + 1..).unwrap_or_default(),
-                    None => a,
-                }
+                Some(j) => a.get(j + 1..).unwrap_or_default(),
+                None => a,
             })
             .filter(|a| !a.is_empty());
         let host = match authority {
@@ -179,20 +171,7 @@ impl Scope {
             }
             _ => host,
         };
-        let raw = match memchr::memchr2(b'?', b'#', uri) {
-            Some(i) => uri.get(..i).unwrap_or_default(),
-            None => uri,
-        };
-        // An absolute-form target (`http://h/p`): the path starts after the authority.
-        let raw = match memchr::memmem::find(raw, b"://") {
-            Some(i) => {
-                let rest = raw.get(i + 3..).unwrap_or_default();
-                memchr::memchr(b'/', rest)
-                    .and_then(|j| rest.get(j..))
-                    .unwrap_or(b"/")
-            }
-            None => raw,
-        };
+        let raw = absolute.map_or(raw, |(_, p)| p);
         let mut decoded = raw.to_vec();
         let mut next = Vec::new();
         for _ in 0..3 {
@@ -372,6 +351,8 @@ mod tests {
             "/upload/%2e%2e/admin",
             "/upload%2f..%2fadmin",
             "http://h/upload/../admin",
+            // Not an absolute-form target: `/admin/x:/upload/a` is served.
+            "/admin/x://h/upload/a",
         ] {
             let s = Scope::of(&req("GET", uri, &[], b""));
             assert!(!excluded(&e, &s, &h), "{uri}");
