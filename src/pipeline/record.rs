@@ -44,12 +44,14 @@ impl ClientIpPolicy {
         // nearest proxy wrote. A proxy that adds its own instead of
         // replacing it (HAProxy `add-header`) passes the client's forged one
         // on in front of it (review round 15).
-        let real_ip = req
-            .headers
-            .iter()
-            .rev()
-            .filter(|_| self.header != ClientIpHeader::XForwardedFor)
-            .find(|h| h.name.eq_ignore_ascii_case(b"x-real-ip"))
+        let real_ip = (self.header != ClientIpHeader::XForwardedFor)
+            .then(|| {
+                req.headers
+                    .iter()
+                    .rev()
+                    .find(|h| h.name.eq_ignore_ascii_case(b"x-real-ip"))
+            })
+            .flatten()
             .and_then(|h| h.value.rsplit(|b| *b == b',').next())
             .and_then(parse_ip);
         if let Some(ip) = real_ip {
