@@ -34,6 +34,10 @@ const KNOWN_METHODS: &[&[u8]] = &[
     b"UNLOCK",
     b"SEARCH",
     b"REPORT",
+    // The HTTP/2 connection preface (`PRI * HTTP/2.0`, RFC 9113 §3.4): its
+    // `*` is no scheme, so without it a prior-knowledge HTTP/2 connection
+    // was not HTTP at all and left no trace.
+    b"PRI",
 ];
 
 /// Answer of a prefix classifier.

@@ -406,6 +406,14 @@ impl Request {
             .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| h.value)
     }
+
+    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`, RFC 9113 §3.4): a
+    /// client that knows the server speaks cleartext HTTP/2 (nginx `listen
+    /// … http2` since 1.25.1, Go `h2c`, Envoy, Tomcat) starts with it and
+    /// sends binary frames after, which this parser does not read.
+    pub fn is_http2_preface(&self) -> bool {
+        self.method == b"PRI" && self.uri == b"*" && self.version == Version::Other(2, 0)
+    }
 }
 
 /// A parsed response head (body consumed and counted).

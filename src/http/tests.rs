@@ -2831,3 +2831,20 @@ fn http10_te_with_content_length_after_leading_zeros_frames_by_the_length() {
         );
     }
 }
+
+/// A prior-knowledge HTTP/2 connection (RFC 9113 §3.4): the preface is one
+/// request, so the detector can report it (`http2-prior-knowledge`); the
+/// frames after it are skipped, not read as requests. Before, `PRI *` was
+/// not a plausible request line and the connection left no trace.
+#[test]
+fn an_http2_preface_is_a_request_and_its_frames_are_skipped() {
+    let r = run(&[
+        C(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64\x00\x04\x40\x00\x00\x00\x00\x02\x00\x00\x00\x00"),
+        // HEADERS: GET / over HPACK.
+        C(b"\x00\x00\x0e\x01\x05\x00\x00\x00\x01\x82\x84\x86\x41\x8a\xa0\xe4\x1d\x13\x9d\x09\xb8\xf0\x1e\x07"),
+        S(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"),
+    ]);
+    assert_eq!(r.reqs.len(), 1, "{:?}", r.reqs);
+    assert!(r.reqs[0].is_http2_preface(), "{:?}", r.reqs[0]);
+    assert!(r.stats.resync_bytes_skipped > 0, "{:?}", r.stats);
+}
