@@ -32,7 +32,9 @@
 //!
 //! Evasion (RFC 1858, RFC 5722): a TCP fragment at offset 8 (it would
 //! rewrite the flags of the TCP header) and a first fragment too short to
-//! hold the TCP (20) or UDP (8) header are dropped (`dropped_tiny`).
+//! hold the TCP (20) or UDP (8) header are dropped (`dropped_tiny`), except
+//! IPv4 ones under the `linux` policy: Linux rebuilds those (a rewriting
+//! fragment overlaps and drops the datagram as any overlap does).
 //! Overlaps count `overlaps` (and `overlaps_different` when the bytes
 //! differ) and follow [`OverlapPolicy`], per IP version. Inconsistent
 //! fragments (two different ends, data past the end, an IPv6 non-last
@@ -350,7 +352,13 @@ impl Defrag {
         // RFC 1858 §3: a TCP fragment at offset 8 can rewrite the flags of
         // the header another fragment carried; a first fragment shorter
         // than the transport header hides the ports and flags from filters.
+        // Linux filters neither on IPv4 (`ip_frag_queue`): it rebuilds a
+        // datagram cut after 8 bytes and the server reads it (review round
+        // 17), and under its policy a rewriting fragment overlaps and
+        // drops the datagram anyway. IPv6 first fragments must hold the
+        // transport header (RFC 8200 §4.5, Linux's `ipv6_frag_thdr_truncated`).
         let tiny = match f.proto {
+            _ if !f.v6 && policy == OverlapPolicy::Linux => false,
             IPPROTO_TCP => start == 8 || (start == 0 && f.more && len < 20),
             IPPROTO_UDP => start == 0 && f.more && len < 8,
             _ => false,

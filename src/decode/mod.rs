@@ -38,7 +38,7 @@ mod wire;
 
 pub use decoder::{Decaps, DecodeOptions, Decoder};
 pub use defrag::{DefragOptions, DefragStats, OverlapPolicy};
-pub use wire::{MAX_ENCAP_DEPTH, MAX_IPV6_EXT_HEADERS, MAX_LINK_TAGS};
+pub use wire::{MAX_ENCAP_DEPTH, MAX_LINK_TAGS};
 
 use crate::capture::LinkType;
 

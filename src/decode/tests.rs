@@ -521,14 +521,8 @@ fn ipv6_impossible_lengths() {
         decode_frame(LinkType::RAW, &v[..45]),
         Err(SkipReason::Truncated)
     );
-    // Too many extension headers.
-    let many: Vec<(u8, Vec<u8>)> = (0..=MAX_IPV6_EXT_HEADERS).map(|_| (60, opts8())).collect();
-    assert_eq!(
-        decode_frame(LinkType::RAW, &ip6_with_ext(&many)),
-        Err(SkipReason::MalformedIp)
-    );
-    let max: Vec<(u8, Vec<u8>)> = (0..MAX_IPV6_EXT_HEADERS).map(|_| (60, opts8())).collect();
-    assert_v6(&decode_frame(LinkType::RAW, &ip6_with_ext(&max)).unwrap());
+    // Any number of extension headers is walked (as Linux does; review
+    // round 17): see review17_ipv6_many_extension_headers_are_walked.
     // No next header.
     let v = ip6_wrap(59, &[]);
     assert_eq!(decode_frame(LinkType::RAW, &v), Err(SkipReason::NotTcp));
@@ -1182,4 +1176,39 @@ fn decoder_times_out_datagrams_on_the_capture_clock() {
         .decode(Timestamp(31_000_000_000), LinkType::RAW, &b)
         .is_err());
     assert_eq!(d.stats().reassembled, 0);
+}
+
+// ---- review round 17 ----------------------------------------------------
+
+/// An IPv4 TCP segment in a first fragment of 8 bytes (ports and sequence
+/// number) and the rest at offset 8: nothing overlaps, and Linux (no RFC
+/// 1858 filter on the receive path, `ip_frag_queue`) rebuilds the datagram
+/// and hands the request to the server. A firewall that filters tiny
+/// fragments drops them before the server too, so dropping them here can
+/// only lose what the server reads.
+#[test]
+fn review17_ipv4_tiny_fragments_that_linux_rebuilds_are_read() {
+    let body = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    let tcp = ip4_tcp(body)[20..].to_vec();
+    let frames = vec![
+        frag4(6, 17, 0, true, &tcp[..8]),
+        frag4(6, 17, 8, false, &tcp[8..]),
+    ];
+    let mut d = Decoder::default();
+    let segs = feed(&mut d, LinkType::RAW, &frames);
+    assert_eq!(segs.len(), 1, "the request the server reads is read");
+    assert_eq!(segs[0].0.payload, &body[..]);
+}
+
+/// Linux walks any number of IPv6 extension headers
+/// (`ip6_protocol_deliver_rcu` resubmits per header, no count limit):
+/// nine Destination Options headers before TCP reach the server, so the
+/// segment must not be skipped.
+#[test]
+fn review17_ipv6_many_extension_headers_are_walked() {
+    let exts: Vec<(u8, Vec<u8>)> = (0..9).map(|_| (60, opts8())).collect();
+    let v = ip6_with_ext(&exts);
+    let seg = decode_frame(LinkType::RAW, &v);
+    assert!(seg.is_ok(), "segment skipped: {seg:?}");
+    assert_v6(&seg.unwrap());
 }

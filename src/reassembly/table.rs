@@ -1598,6 +1598,16 @@ impl<S: Default> FlowTable<S> {
                 // side's first data will.
                 acct.stats.ignored_segments += 1;
                 return None;
+            } else if me.starts_at(first) && peer.started() && (!seg.payload.is_empty() || flags.fin())
+            {
+                // The side's SYN again, once the peer answered: a real
+                // receiver answers it with a challenge ACK and discards it,
+                // data and all (Linux's `tcp_validate_incoming`, RFC 5961
+                // §4); only the SYN that fixed the start carries data read
+                // (Fast Open). Reading it let a benign copy on a SYN take
+                // the place of the attack sent after it (review round 17).
+                acct.stats.ignored_segments += 1;
+                return None;
             } else if !me.starts_at(first) {
                 me.note_other_syn(first, seg.payload.len());
                 if me.untouched() && !peer.started() {

@@ -752,10 +752,12 @@ fn tcp_fast_open_payload_is_data() {
     t.feed(1, seg(C, SV, CI, 0, SYN, b"GET /"));
     t.feed(2, seg(SV, C, SI, CI + 6, SYN | ACK, b""));
     t.feed(3, seg(C, SV, CI + 6, SI + 1, ACK, b" HTTP/1.1"));
-    // Retransmitted SYN with the same data is old.
+    // A retransmitted SYN once the server answered is discarded, as a
+    // real receiver does (review round 17), whatever its data.
+    let ignored = t.t.stats().ignored_segments;
     t.feed(4, seg(C, SV, CI, 0, SYN, b"GET /"));
     assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1");
-    assert_eq!(t.t.stats().retransmitted_segments, 1);
+    assert_eq!(t.t.stats().ignored_segments, ignored + 1);
 }
 
 #[test]
@@ -3124,4 +3126,34 @@ fn review16_syn_data_the_syn_ack_does_not_take_is_not_read() {
         String::from_utf8_lossy(&t.r.stream(last, ToServer)),
         String::from_utf8_lossy(attack),
     );
+}
+
+/// Review round 17. Defect: a segment with SYN set, carrying the side's own
+/// ISN (a "retransmitted" SYN) after the handshake, has its payload read as
+/// stream data at ISN + 1. Linux never reads it: on an established (or
+/// SYN-RECV) socket any SYN is answered with a challenge ACK and discarded
+/// (`tcp_validate_incoming`, RFC 5961 §4; a request socket answers a SYN
+/// retransmission with its SYN-ACK, `tcp_check_req`). No TTL or checksum
+/// trick is needed: the server really receives the benign SYN and drops
+/// its bytes, then reads the attack sent at the same numbers, which
+/// Specula takes for a retransmission (only `overlap_different_data`
+/// counts it). Severity: High.
+#[test]
+fn review17_data_on_a_syn_after_the_handshake_is_not_read() {
+    let benign: Vec<u8> = REVIEW16_ATTACK
+        .iter()
+        .map(|&b| if b.is_ascii_punctuation() { b'a' } else { b })
+        .collect();
+    for flags in [SYN, SYN | ACK, SYN | ACK | PSH] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.handshake(1, CI, SI);
+        t.feed(2, seg(C, SV, CI, SI + 1, flags, &benign));
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, REVIEW16_ATTACK));
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            String::from_utf8_lossy(REVIEW16_ATTACK),
+            "flags {flags:#x}: Linux discards a SYN's data on a live connection"
+        );
+        t.end_all();
+    }
 }
