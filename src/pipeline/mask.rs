@@ -85,6 +85,18 @@ const PLACEHOLDER_MAX_CODINGS: usize = 4;
 const PLACEHOLDER_MAX_NAME: usize = 32;
 /// How far into a JSON object its `"name"`/`"key"` member is looked for.
 const PAIR_LOOKAHEAD: usize = 1024;
+/// Members that say what an object's `"value"` is: `{"name":"DB_PASSWORD",
+/// "value":…}`, and Keycloak's credentials and form builders'
+/// `{"type":"password","value":…}`, `{"field":"password",…}` (review
+/// round 17).
+const PAIR_NAME_KEYS: &[&[u8]] = &[b"name", b"key", b"type", b"field"];
+/// `Sec-WebSocket-Protocol` entry prefix with which the Kubernetes API
+/// server takes a bearer token (browsers cannot set `Authorization` on a
+/// WebSocket).
+const K8S_BEARER_PROTOCOL: &[u8] = b"base64url.bearer.authorization.k8s.io.";
+/// Shortest JWT header part (`eyJhbGciOi…`, base64url of `{"alg":`) read
+/// as a token by the shape pass.
+const JWT_MIN_HEADER: usize = 10;
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
 
@@ -122,7 +134,9 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     // `assertion`, and `SAMLResponse` (a signed login, replayable).
     "*jwt*",
     "key",
-    "assertion",
+    // `client_assertion` too (RFC 7523 client authentication: a signed
+    // JWT; review round 17).
+    "*assertion",
     "samlresponse",
     "*credential*",
     "*signature*",
@@ -645,7 +659,7 @@ impl Masker {
         }
         let mut out = Vec::with_capacity(uri.len());
         self.uri_into(uri, &mut out, &mut Secrets::default());
-        self.cards(out)
+        self.shapes(out)
     }
 
     /// The masked view of a request: target, every header, body excerpt.
@@ -716,18 +730,18 @@ impl Masker {
             }
         }
         // Clear secrets met in one place, seen again elsewhere.
-        let uri = self.cards(self.sweep(&uri, &secrets));
+        let uri = self.shapes(self.sweep(&uri, &secrets));
         let headers = headers
             .into_iter()
             .map(|(n, v, masked)| {
                 if masked {
                     (n, v)
                 } else {
-                    (n, self.cards(self.sweep(&v, &secrets)))
+                    (n, self.shapes(self.sweep(&v, &secrets)))
                 }
             })
             .collect();
-        let mut body = self.cards(self.sweep(&body, &secrets));
+        let mut body = self.shapes(self.sweep(&body, &secrets));
         body.truncate(cut_excerpt(&body, limit));
         MaskedRequest {
             uri,
@@ -747,7 +761,7 @@ impl Masker {
         if masked {
             value
         } else {
-            self.cards(value)
+            self.shapes(value)
         }
     }
 
@@ -779,7 +793,7 @@ impl Masker {
                 self.token(matched)
             } else {
                 self.userinfo_into(&swept, &mut out, &mut Secrets::default());
-                self.cards(out)
+                self.shapes(out)
             }
         };
         out.truncate(cut_excerpt(&out, max));
@@ -798,6 +812,11 @@ impl Masker {
         if carries_target && !self.header_masked(name) {
             let mut out = Vec::with_capacity(value.len());
             self.uri_into(value, &mut out, secrets);
+            return (out, false);
+        }
+        if name.eq_ignore_ascii_case(b"sec-websocket-protocol") && !self.kept(name) {
+            let mut out = Vec::with_capacity(value.len());
+            self.subprotocols_into(value, &mut out, secrets);
             return (out, false);
         }
         if !self.header_masked(name) || value.is_empty() {
@@ -830,6 +849,47 @@ impl Masker {
             self.mask_value(value, value, &mut out, secrets);
         }
         (out, true)
+    }
+
+    /// `Sec-WebSocket-Protocol: a, b`: where browsers' WebSocket clients
+    /// put the bearer token they cannot send in `Authorization` (review
+    /// round 17). Kubernetes' `base64url.bearer.authorization.k8s.io.<token>`
+    /// keeps its prefix; an entry after one named like a secret
+    /// (`access_token, <token>`, `bearer, <token>`) is masked; protocol
+    /// names are kept.
+    fn subprotocols_into(&self, value: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let mut prev: &[u8] = b"";
+        for (k, item) in value.split(|&b| b == b',').enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            let lead = item.len() - item.trim_ascii_start().len();
+            out.extend_from_slice(item.get(..lead).unwrap_or_default());
+            let entry = item.trim_ascii();
+            let trail = item.get(lead + entry.len()..).unwrap_or_default();
+            let prefix = entry
+                .get(..K8S_BEARER_PROTOCOL.len())
+                .filter(|p| p.eq_ignore_ascii_case(K8S_BEARER_PROTOCOL));
+            match prefix {
+                Some(p) if entry.len() > p.len() => {
+                    out.extend_from_slice(p);
+                    let token = entry.get(p.len()..).unwrap_or_default();
+                    self.mask_value(token, token, out, secrets);
+                    // Its `authorization` segment names no next entry.
+                    prev = b"";
+                    out.extend_from_slice(trail);
+                    continue;
+                }
+                _ if !entry.is_empty()
+                    && (prev.eq_ignore_ascii_case(b"bearer") || self.param_masked(prev)) =>
+                {
+                    self.mask_value(entry, entry, out, secrets);
+                }
+                _ => out.extend_from_slice(entry),
+            }
+            out.extend_from_slice(trail);
+            prev = entry;
+        }
     }
 
     /// `Cookie: a=1; b=2` (RFC 6265 §4.2.1): names kept, values masked.
@@ -1444,8 +1504,9 @@ impl Masker {
         }
     }
 
-    /// Whether the JSON object opening at `open` has a `"name"` or `"key"`
-    /// member (any case) whose string value is a masked parameter name
+    /// Whether the JSON object opening at `open` has a `"name"`, `"key"`,
+    /// `"type"` or `"field"` member (any case) whose string value is a
+    /// masked parameter name
     /// (`{"name":"DB_PASSWORD","value":"…"}`), looked for in its first
     /// [`PAIR_LOOKAHEAD`] bytes, at its own level only.
     fn pair_names_secret(&self, body: &[u8], open: usize) -> bool {
@@ -1484,7 +1545,7 @@ impl Masker {
                             key = Some(content);
                             want_key = false;
                         } else if let Some(k) = key.take() {
-                            if (k.eq_ignore_ascii_case(b"name") || k.eq_ignore_ascii_case(b"key"))
+                            if PAIR_NAME_KEYS.iter().any(|n| k.eq_ignore_ascii_case(n))
                                 && self.param_masked(content)
                             {
                                 return true;
@@ -1529,6 +1590,54 @@ impl Masker {
             cur = next;
         }
         cur
+    }
+
+    /// `text` with what is a secret by its shape, whatever its name,
+    /// masked: JSON Web Tokens, and card-like numbers (when enabled).
+    fn shapes(&self, text: Vec<u8>) -> Vec<u8> {
+        self.cards(self.jwts(text))
+    }
+
+    /// `text` with every JSON Web Token (`eyJ…` `.` `…` `.` signature, in a
+    /// path, an unnamed header, a link in a body) masked: a bearer
+    /// credential whatever it is called (review round 17). Same mask as the
+    /// token masked under a name, so the two correlate.
+    fn jwts(&self, text: Vec<u8>) -> Vec<u8> {
+        let b64url = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+        if memmem::find(&text, b"eyJ").is_none() {
+            return text;
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut last = 0usize;
+        for p in memmem::find_iter(&text, b"eyJ") {
+            if p < last
+                || p.checked_sub(1)
+                    .and_then(|k| text.get(k))
+                    .is_some_and(b64url)
+            {
+                continue;
+            }
+            let rest = text.get(p..).unwrap_or_default();
+            let run = |from: usize| {
+                rest.get(from..)
+                    .map_or(0, |r| r.iter().take_while(|b| b64url(b)).count())
+            };
+            let header = run(0);
+            if header < JWT_MIN_HEADER || rest.get(header) != Some(&b'.') {
+                continue;
+            }
+            let payload = run(header + 1);
+            let sig_at = header + 1 + payload;
+            if payload == 0 || rest.get(sig_at) != Some(&b'.') {
+                continue;
+            }
+            let end = sig_at + 1 + run(sig_at + 1);
+            out.extend_from_slice(text.get(last..p).unwrap_or_default());
+            self.push_token(rest.get(..end).unwrap_or_default(), &mut out);
+            last = p + end;
+        }
+        out.extend_from_slice(text.get(last..).unwrap_or_default());
+        out
     }
 
     /// `text` with card-like numbers masked (when enabled).
@@ -2926,5 +3035,141 @@ mod tests {
             }
         }
         assert!(leaks.is_empty(), "secrets in clear: {leaks:#?}");
+    }
+
+    /// Review round 17. Defect: a browser cannot set `Authorization` on a
+    /// WebSocket, so clients put the bearer token in `Sec-WebSocket-Protocol`.
+    /// The Kubernetes API server reads `base64url.bearer.authorization.k8s.io.
+    /// <token>` there (the dashboard, Lens, Rancher's shell, `kubectl exec`
+    /// through a browser), and many apps take `access_token, <JWT>` (the
+    /// `new WebSocket(url, ["access_token", token])` idiom). The header is
+    /// stored as sent in every attack record of such a request.
+    /// Severity: High (a bearer credential in clear by default).
+    #[test]
+    fn review17_websocket_subprotocol_bearer_tokens_are_masked() {
+        let m = masker();
+        let k8s = "base64url.bearer.authorization.k8s.io.ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklrc3hJbjAuU0VDUkVU";
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.U2VjcmV0U2lnbmF0dXJlWFla";
+        for value in [
+            format!("{k8s}, v5.channel.k8s.io"),
+            format!("access_token, {jwt}"),
+        ] {
+            let r = req(
+                "/api/v1/namespaces/default/pods/p/exec?command=sh",
+                &[
+                    ("Upgrade", "websocket"),
+                    ("Sec-WebSocket-Protocol", value.as_str()),
+                ],
+                b"",
+            );
+            let got = header(&m.mask_request(&r), "Sec-WebSocket-Protocol");
+            assert!(
+                !got.contains("ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklrc3hJbjAuU0VDUkVU")
+                    && !got.contains("U2VjcmV0U2lnbmF0dXJlWFla"),
+                "bearer token in clear: {got}"
+            );
+            // The protocol names stay readable.
+            assert!(
+                got.contains("v5.channel.k8s.io") || got.contains("access_token"),
+                "{got}"
+            );
+        }
+    }
+
+    /// Review round 17. Defect: a JSON Web Token is masked only under a
+    /// masked name. One in the path (`/auth/magic-link/<JWT>`, `/verify-email/
+    /// <JWT>`, `/invite/<JWT>`: sign-in links that log the visitor in), in a
+    /// header no pattern names (AWS ALB's `X-Amzn-Oidc-Data`, the signed
+    /// claims its back ends authenticate users by) or in a body field with an
+    /// ordinary name (`"link": "https://…/login/<JWT>"`) is stored in clear,
+    /// in `uri`, `request_line`, `headers` and `body_excerpt`. A JWT is a
+    /// bearer credential whatever it is called, and its shape (`eyJ` base64url
+    /// `.` base64url `.` signature) is unmistakable. Severity: Medium.
+    #[test]
+    fn review17_a_jwt_is_masked_wherever_it_is() {
+        let m = masker();
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib2IiLCJleHAiOjE5MDAwMDAwMDB9.q2bX4tSekrEtSiGnAtUrEsIg_-0";
+        let sig = "q2bX4tSekrEtSiGnAtUrEsIg_-0";
+        let uri = format!("/auth/magic-link/{jwt}?next=/home");
+        let body = format!(r#"{{"link":"https://app.example/login/{jwt}","note":"x"}}"#);
+        let r = req(
+            &uri,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Amzn-Oidc-Data", jwt),
+            ],
+            body.as_bytes(),
+        );
+        let mr = m.mask_request(&r);
+        assert!(
+            !s(&mr.uri).contains(sig),
+            "JWT in the target: {}",
+            s(&mr.uri)
+        );
+        assert!(
+            !header(&mr, "X-Amzn-Oidc-Data").contains(sig),
+            "JWT in a header: {}",
+            header(&mr, "X-Amzn-Oidc-Data")
+        );
+        assert!(
+            !s(&mr.body_excerpt).contains(sig),
+            "JWT in the excerpt: {}",
+            s(&mr.body_excerpt)
+        );
+        assert!(
+            !s(&m.mask_uri(uri.as_bytes())).contains(sig),
+            "JWT in a request record's uri"
+        );
+    }
+
+    /// Review round 17. Defect: the name/value pair lookahead of round 16
+    /// knows `"name"` and `"key"` only. Keycloak's CredentialRepresentation,
+    /// what its admin API takes to set a password (`PUT /admin/realms/R/users/
+    /// ID/reset-password`, and in `credentials` of a new user), says which
+    /// secret it is in `"type"`: `{"type":"password","value":"…",
+    /// "temporary":false}`; form builders and settings APIs name it
+    /// `"field"`. The password is stored in clear in `body_excerpt`.
+    /// Severity: Medium.
+    #[test]
+    fn review17_type_and_field_named_pairs_are_masked() {
+        let m = masker();
+        let cases: [&[u8]; 2] = [
+            br#"{"type":"password","value":"KeycloakPassw0rd!","temporary":false}"#,
+            br#"{"fields":[{"field":"email","value":"a@b.c"},{"field":"password","value":"FormBuilderPw9"}]}"#,
+        ];
+        for body in cases {
+            let mr = m.mask_request(&req(
+                "/admin/realms/r/users/u/reset-password",
+                &[("Content-Type", "application/json")],
+                body,
+            ));
+            let e = s(&mr.body_excerpt);
+            assert!(
+                !e.contains("KeycloakPassw0rd") && !e.contains("FormBuilderPw9"),
+                "password in clear: {e}"
+            );
+        }
+    }
+
+    /// Review round 17. Defect: `assertion` is masked only as the whole
+    /// name, so OAuth's `client_assertion` (RFC 7523 `private_key_jwt`
+    /// client authentication at the token endpoint: Azure AD, Okta, Google
+    /// service accounts), a signed JWT that authenticates the client, is
+    /// stored in clear in the excerpt of a form body. Severity: Low (with
+    /// the JWT shape masked anywhere it is caught too).
+    #[test]
+    fn review17_client_assertion_is_masked() {
+        let m = masker();
+        assert!(m.param_masked(b"client_assertion"));
+        let mr = m.mask_request(&req(
+            "/oauth2/v2.0/token",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=ClientAssertionOpaque123",
+        ));
+        assert!(
+            !s(&mr.body_excerpt).contains("ClientAssertionOpaque123"),
+            "{}",
+            s(&mr.body_excerpt)
+        );
     }
 }
