@@ -65,6 +65,7 @@ fn seg(seq: u32, flags: u8, payload: &[u8], port: u16) -> TcpSegment<'_> {
         ack: 1,
         flags: TcpFlags(flags),
         window: 65535,
+        urgent: 0,
         payload,
         tunnel: 0,
     }

@@ -101,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
             ack: peer_isn.wrapping_add(ack_off as u32),
             flags: TcpFlags(rec[1] & 0x3f),
             window: 65535,
+            urgent: 0,
             payload,
             tunnel: 0,
         };

@@ -86,6 +86,9 @@ pub struct TcpSegment<'a> {
     pub ack: u32,
     pub flags: TcpFlags,
     pub window: u16,
+    /// The urgent pointer when URG is set (RFC 9293 §3.1: the offset from
+    /// `seq` just past the urgent byte, as Linux reads it), else 0.
+    pub urgent: u16,
     pub payload: &'a [u8],
     /// Identity of the tunnels the segment came through, part of the flow
     /// key: every level's VXLAN/Geneve VNI, GRE key and ERSPAN session id

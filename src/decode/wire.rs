@@ -444,6 +444,7 @@ fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool, tunnel: u64) -> Res<'_> 
         return Err(SkipReason::MalformedTcp);
     }
     let payload = p.get(doff..).ok_or(cut)?;
+    let flags = TcpFlags(byte(hdr, 13).ok_or(cut)?);
     Ok(TcpSegment {
         src,
         dst,
@@ -451,8 +452,13 @@ fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool, tunnel: u64) -> Res<'_> 
         dst_port: be16(hdr, 2).ok_or(cut)?,
         seq: be32(hdr, 4).ok_or(cut)?,
         ack: be32(hdr, 8).ok_or(cut)?,
-        flags: TcpFlags(byte(hdr, 13).ok_or(cut)?),
+        flags,
         window: be16(hdr, 14).ok_or(cut)?,
+        urgent: if flags.urg() {
+            be16(hdr, 18).ok_or(cut)?
+        } else {
+            0
+        },
         payload,
         tunnel,
     })

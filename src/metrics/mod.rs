@@ -289,6 +289,7 @@ impl PipelineReport {
             "specula_reassembly_overlap_different_data_total",
             overlap_different_data
         );
+        r!("specula_reassembly_urgent_pointers_total", urgent_pointers);
         r!("specula_reassembly_gaps_total", gaps);
         r!("specula_reassembly_gap_bytes_total", gap_bytes);
         r!(

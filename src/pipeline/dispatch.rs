@@ -174,6 +174,7 @@ mod tests {
             ack: 1,
             flags: TcpFlags(TcpFlags::ACK),
             window: 1024,
+            urgent: 0,
             payload,
             tunnel: 0,
         }

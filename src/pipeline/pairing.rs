@@ -539,6 +539,7 @@ mod tests {
             ack: 1,
             flags: TcpFlags(flags),
             window: 0,
+            urgent: 0,
             payload: b"",
             tunnel: 0,
         }

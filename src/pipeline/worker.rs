@@ -444,6 +444,7 @@ mod tests {
             ack,
             flags: crate::decode::TcpFlags(crate::decode::TcpFlags::ACK),
             window: 65535,
+            urgent: 0,
             payload,
             tunnel: 0,
         }
@@ -1164,6 +1165,33 @@ mod tests {
             t0,
             &ack_segment(true, ci + a, si + NOT_FOUND.len() as u32, b""),
         );
+        w.table.end_all(&mut w.ctx);
+        assert_xss_reported(&w);
+    }
+
+    /// Review round 17: TCP urgent data. A segment with URG whose urgent
+    /// pointer marks one byte of the request: Linux (tcp_stdurg = 0, no
+    /// SO_OOBINLINE, as nginx, Apache, Go and Node run) takes that byte out
+    /// of band (`tcp_check_urg`/`tcp_urg`; `tcp_recvmsg` skips it), so the
+    /// server reads `<script>` where the bytes on the wire say `<scrXipt>`.
+    /// The record must hold what the server read.
+    #[test]
+    fn review17_an_urgent_byte_is_not_read_into_the_request() {
+        let (mut w, _rx) = worker(65_536);
+        let wire: &[u8] =
+            b"GET /?q=<scrXipt>alert(document.cookie)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+        let x = wire.iter().position(|&b| b == b'X').unwrap();
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 65535)
+            .ack(5000)
+            .psh()
+            // RFC 793's pointer, as Linux reads it: one past the urgent byte.
+            .urg((x + 1) as u16);
+        let mut frame = Vec::new();
+        b.write(&mut frame, wire).unwrap();
+        let seg = crate::decode::decode_frame(LinkType::ETHERNET, &frame).unwrap();
+        w.segment(DEFAULT_START, &seg);
         w.table.end_all(&mut w.ctx);
         assert_xss_reported(&w);
     }

@@ -282,9 +282,9 @@
 //!   `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the slab entry (440 bytes on 64-bit, of which 96 are the
-//! fingerprints of recently delivered segments and 32 the last hole skipped
-//! in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
+//! Per flow: the slab entry (456 bytes on 64-bit, of which 96 are the
+//! fingerprints of recently delivered segments, 32 the last hole skipped
+//! and 16 the pending urgent byte in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
 //! counts payload bytes held plus 64 per chunk for its allocation and map
 //! slot, so a flood of 1-byte segments is charged what it costs; the
@@ -298,7 +298,11 @@
 //! skips the hole, making the real bytes of the hole look old (they are then
 //! dropped as retransmissions); the gap is reported, and the real bytes
 //! arriving after it count `late_data_in_gap`, so the loss is visible.
-//! Urgent data is treated as ordinary data.
+//! Urgent data follows Linux's default: the byte before the newest urgent
+//! pointer is taken out of the stream (`urgent_pointers`), as the server's
+//! `recv` skips it; which pointer is newest when the application reads is
+//! timing the capture cannot see, so a sender who sends several close
+//! together may make the server read one of them inline.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -628,6 +632,10 @@ pub struct ReassemblyStats {
     pub out_of_order_segments: u64,
     pub overlap_segments: u64,
     pub overlap_different_data: u64,
+    /// Urgent pointers taken: each takes one byte out of the stream, as
+    /// the server's `recv` does (see `Assembler::urgent`). HTTP clients
+    /// never send urgent data, so any is an evasion attempt.
+    pub urgent_pointers: u64,
     pub gaps: u64,
     pub gap_bytes: u64,
     pub per_flow_cap_hits: u64,

@@ -1268,6 +1268,7 @@ impl<S: Default> FlowTable<S> {
                 ack: 0,
                 flags: TcpFlags(flags),
                 window: 0,
+                urgent: 0,
                 payload: &c.data,
                 tunnel: seg.tunnel,
             };
@@ -1598,7 +1599,9 @@ impl<S: Default> FlowTable<S> {
                 // side's first data will.
                 acct.stats.ignored_segments += 1;
                 return None;
-            } else if me.starts_at(first) && peer.started() && (!seg.payload.is_empty() || flags.fin())
+            } else if me.starts_at(first)
+                && peer.started()
+                && (!seg.payload.is_empty() || flags.fin())
             {
                 // The side's SYN again, once the peer answered: a real
                 // receiver answers it with a challenge ACK and discards it,
@@ -1737,6 +1740,9 @@ impl<S: Default> FlowTable<S> {
                 handler: &mut *handler,
                 dir,
             };
+            if flags.urg() && me.urgent(seg.seq, seg.urgent) {
+                acct.stats.urgent_pointers += 1;
+            }
             me.segment(data_seq, seg.payload, ts, &mut out, &mut acct);
             me.enforce_caps(
                 self.config.max_buffered_bytes_per_flow,
@@ -2132,6 +2138,7 @@ mod tests {
                         ack,
                         flags: TcpFlags(flags),
                         window: 65535,
+                        urgent: 0,
                         payload: payload.get(..len).unwrap_or_default(),
                         tunnel: 0,
                     };
@@ -2188,6 +2195,7 @@ mod tests {
             ack,
             flags: TcpFlags(TcpFlags::ACK),
             window: 65535,
+            urgent: 0,
             payload,
             tunnel: 0,
         };
@@ -2234,7 +2242,8 @@ mod tests {
     #[test]
     fn entry_size_stays_small() {
         let size = std::mem::size_of::<Slot<()>>();
-        // 432 until the midstream stash pointer (8 bytes) came in.
-        assert!(size <= 440, "slot is {size} bytes");
+        // 432 until the midstream stash pointer (8 bytes) came in, 440
+        // until each direction's pending urgent byte (8 with padding).
+        assert!(size <= 456, "slot is {size} bytes");
     }
 }
