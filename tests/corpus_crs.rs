@@ -152,7 +152,11 @@ const FLOORS: &[(&str, f64, f64)] = &[
     // empty Accept / User-Agent, IP-literal Host, HTTP/1.0 without Host,
     // `_method` overrides, restricted extensions and headers, argument value
     // length, parameter pollution, `foo[1]a` names, LDAP filters (ldapi).
-    ("protocol", 59.4, 8.8),
+    // The clean bound went up from 8.8 in review round 17 by 920620-1: two
+    // Content-Type headers, clean only because httpd joins them; it is
+    // CRS 920620 itself (protocol-content-type-duplicate), and servers
+    // read the first while a filter may read the last.
+    ("protocol", 59.4, 9.2),
     // Unregistered methods (TEST, FOO); DELETE and SUBSCRIBE are policy.
     ("method-enforcement", 75.0, 0.0),
 ];

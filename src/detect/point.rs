@@ -372,7 +372,7 @@ impl Points {
             &mut tmp2,
         );
 
-        let mut content_type: &[u8] = b"";
+        let mut content_type: Option<&[u8]> = None;
         let mut content_encoding: &[u8] = b"";
         for (i, h) in req.headers.iter().enumerate() {
             let mut hash = None;
@@ -400,7 +400,12 @@ impl Points {
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, h.value);
             } else if h.name.eq_ignore_ascii_case(b"content-type") {
-                content_type = h.value;
+                // The first, as nginx (`$content_type`), Go, Node, Tomcat
+                // and PHP read it; a repeat is a protocol finding (review
+                // round 17).
+                if content_type.is_none() {
+                    content_type = Some(h.value);
+                }
             } else if h.name.eq_ignore_ascii_case(b"content-encoding") {
                 content_encoding = h.value;
             }
@@ -417,7 +422,8 @@ impl Points {
                 &mut inflated,
                 &mut inflated2,
             );
-            self.body(limits, stats, content_type, body, &mut tmp, &mut tmp2);
+            let ct = content_type.unwrap_or_default();
+            self.body(limits, stats, ct, body, &mut tmp, &mut tmp2);
             self.inflated = inflated;
             self.inflated2 = inflated2;
         }
@@ -543,6 +549,16 @@ impl Points {
             }
             if !value.is_empty() {
                 self.push_decoding(limits, stats, Kind::Cookie, "cookie:", name, value);
+                // PHP decodes `$_COOKIE` with `urldecode`, `+` as a space
+                // (the decoding layers leave `+`): that reading too
+                // (review round 17).
+                if memchr::memchr(b'+', value).is_some() {
+                    let mut plus = std::mem::take(&mut self.b64);
+                    plus.clear();
+                    plus.extend(value.iter().map(|&b| if b == b'+' { b' ' } else { b }));
+                    self.push(limits, stats, Kind::Cookie, "cookie:", name, &plus);
+                    self.b64 = plus;
+                }
             }
         }
     }
@@ -576,15 +592,17 @@ impl Points {
                 && looks_like_json(body));
         if is_json {
             let mut scratch = Vec::new();
-            if let Ok(v) = Node::parse_lenient(body, &mut scratch) {
+            if let Ok((v, relaxed)) = Node::parse_relaxed(body, &mut scratch) {
                 if !self.graphql_json(limits, stats, &v) {
                     let mut path = String::new();
                     self.json(limits, stats, &v, &mut path, 0);
                 }
                 // Members below the walk's depth limit were not handed on,
                 // but back ends read them (Node has no limit, PHP 512): the
-                // raw body at least, as XML does (review round 16).
-                if stats.decode_depth_hits != depth_hits {
+                // raw body at least, as XML does (review round 16). So is a
+                // body only read leniently: what follows the first value
+                // was not split (review round 17).
+                if stats.decode_depth_hits != depth_hits || relaxed {
                     self.push(limits, stats, Kind::Body, "body", b"", body);
                 }
                 return;
@@ -914,6 +932,12 @@ impl Points {
                     if super::protocol::disposition_param_injection(hval) {
                         self.part_finding(tail, MultipartFinding::ParamInjection);
                     }
+                    // `name="a"; name="b"`: PHP, Django and busboy take the
+                    // last, this location the first, Go refuses the part
+                    // (review round 17).
+                    if repeats_a_param(hval, b"name") || repeats_a_param(hval, b"filename") {
+                        self.part_finding(tail, MultipartFinding::MalformedDisposition);
+                    }
                     if dispositions == 1 {
                         name = header_param(hval, b"name").unwrap_or_default();
                         filename = header_param(hval, b"filename");
@@ -1046,7 +1070,8 @@ pub enum MultipartFinding {
     NoDisposition,
     /// A part with more than one `Content-Disposition`.
     DuplicateDisposition,
-    /// A `Content-Disposition` that is not `form-data` or has an unmatched quote.
+    /// A `Content-Disposition` that is not `form-data`, has an unmatched
+    /// quote, or names `name` or `filename` twice.
     MalformedDisposition,
     /// A part header line without a colon, with a non-token name, or folded.
     MalformedHeader,
@@ -1148,6 +1173,22 @@ fn quotes_balanced(v: &[u8]) -> bool {
         }
     }
     !open
+}
+
+/// Whether the header value names parameter `key` more than once (ASCII
+/// case-insensitively, quotes not considered: a `;` inside a quoted value
+/// is a `multipart-param-injection` finding anyway).
+fn repeats_a_param(header: &[u8], key: &[u8]) -> bool {
+    header
+        .split(|&b| b == b';')
+        .filter(|piece| {
+            let piece = piece.trim_ascii();
+            memchr::memchr(b'=', piece)
+                .and_then(|eq| piece.get(..eq))
+                .is_some_and(|k| k.trim_ascii().eq_ignore_ascii_case(key))
+        })
+        .nth(1)
+        .is_some()
 }
 
 /// The media type of a `Content-Type` value, without its parameters

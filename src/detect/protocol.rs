@@ -122,6 +122,7 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
     // Percent-encoded controls need a `%`: one scan of the whole head
     // instead of one per value, most heads having none.
     let any_percent = memchr::memchr(b'%', req.headers.all_bytes()).is_some();
+    let mut content_types = 0u32;
     for h in &req.headers {
         let (name, value) = (h.name, h.value);
         if name.eq_ignore_ascii_case(b"range") {
@@ -145,6 +146,12 @@ pub fn check(req: &Request, policy: &ProtocolPolicy, found: &mut dyn FnMut(&'sta
             }
         } else if name.eq_ignore_ascii_case(b"content-type") {
             content_type(value, found);
+            // Servers read the first; a filter reading the last sees
+            // another body type (review round 17).
+            content_types += 1;
+            if content_types == 2 {
+                found("content-type-duplicate");
+            }
         } else if name.eq_ignore_ascii_case(b"accept") {
             accept(value, found);
         } else if name.eq_ignore_ascii_case(b"host") {

@@ -3224,3 +3224,136 @@ fn review16_multipart_parts_past_the_cap_are_inspected() {
         "65th part not inspected: {hits:?}"
     );
 }
+
+mod review17 {
+    //! Review round 17: detection gaps found by the security review.
+    use super::*;
+
+    fn ids(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .iter()
+            .map(|h| format!("{}@{}", h.rule_id, h.location))
+            .collect()
+    }
+
+    fn has(r: &Request, rule: &str) -> bool {
+        hits_of(r).iter().any(|h| &*h.rule_id == rule)
+    }
+
+    /// `1e400` is Infinity to Node's `JSON.parse`, PHP and Python, and a
+    /// skipped member to Go; serde_json refuses it, so one such number sent
+    /// the whole document to raw inspection, where member-level rules
+    /// (anchored values, `constructor.prototype`) never match. Python also
+    /// reads `NaN` / `Infinity`.
+    #[test]
+    fn review17_json_number_out_of_range_keeps_the_split() {
+        let json = &[("Content-Type", "application/json")][..];
+        for body in [
+            &br#"{"n":1e400,"constructor":{"prototype":{"isAdmin":true}}}"#[..],
+            br#"{"n":-1E+999,"constructor":{"prototype":{"isAdmin":true}}}"#,
+        ] {
+            let r = req("POST", "/api", json, body);
+            assert!(has(&r, "rce-js-prototype-pollution"), "{:?}", ids(&r));
+        }
+        for body in [
+            &br#"{"n":1e400,"cmd":"whoami"}"#[..],
+            br#"{"n":NaN,"cmd":"whoami"}"#,
+            br#"[Infinity,{"cmd":"whoami"}]"#,
+        ] {
+            let r = req("POST", "/api", json, body);
+            assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+        }
+    }
+
+    /// Jackson (Spring's `FAIL_ON_TRAILING_TOKENS` is off) and Go's
+    /// `json.NewDecoder(r.Body).Decode` read the first JSON value and ignore
+    /// what follows: the members are still split, and the whole body is
+    /// inspected raw too.
+    #[test]
+    fn review17_json_trailing_data_keeps_the_split() {
+        let json = &[("Content-Type", "application/json")][..];
+        let r = req("POST", "/api", json, br#"{"cmd":"whoami"} {}"#);
+        assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+        let r = req(
+            "POST",
+            "/api",
+            json,
+            br#"{"a":"b"}<script>alert(1)</script>"#,
+        );
+        assert!(has(&r, "xss-script-tag"), "{:?}", ids(&r));
+    }
+
+    /// Two Content-Type headers: nginx (`$content_type`, so PHP-FPM), Go,
+    /// Node, Tomcat and PHP under Apache (which merges them, then cuts at
+    /// `,`) all take the first. The body is read as that type, and the
+    /// repeat is a protocol hit.
+    #[test]
+    fn review17_duplicate_content_type_first_wins() {
+        let r = req(
+            "POST",
+            "/x",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            b"a=1&cmd=whoami",
+        );
+        assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+        assert!(has(&r, "protocol-content-type-duplicate"), "{:?}", ids(&r));
+        // Go's multipart reader decodes a quoted-printable part.
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"c\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=3Cscript=3Ealert(1)=3C/script=3E\r\n--b--\r\n";
+        let r = req(
+            "POST",
+            "/x",
+            &[
+                ("Content-Type", "multipart/form-data; boundary=b"),
+                ("Content-Type", "text/plain"),
+            ],
+            body,
+        );
+        assert!(has(&r, "xss-script-tag"), "{:?}", ids(&r));
+    }
+
+    /// PHP decodes `$_COOKIE` values with `urldecode`: `+` is a space, as
+    /// in a query string.
+    #[test]
+    fn review17_cookie_plus_is_a_space_to_php() {
+        let r = req(
+            "GET",
+            "/",
+            &[("Cookie", "id=1'+union+all+select+password+from+users--")],
+            b"",
+        );
+        assert!(
+            hits_of(&r).iter().any(|h| h.class == AttackClass::Sqli),
+            "{:?}",
+            ids(&r)
+        );
+    }
+
+    /// `name="comment"; name="id"`: PHP, Django and busboy take the last
+    /// `name`, Specula's location the first (an exclusion on the first
+    /// field would drop hits in the second); Go refuses the part. A
+    /// parser differential like the others: a `protocol-multipart-*` hit.
+    #[test]
+    fn review17_multipart_repeated_name_parameter_is_reported() {
+        for cd in [
+            "form-data; name=\"comment\"; name=\"id\"",
+            "form-data; name=comment; filename=\"a.txt\"; NAME=id",
+            "form-data; name=\"f\"; filename=\"a.txt\"; filename=\"a.php\"",
+        ] {
+            let body = format!("--b\r\nContent-Disposition: {cd}\r\n\r\nx\r\n--b--\r\n");
+            let r = req(
+                "POST",
+                "/x",
+                &[("Content-Type", "multipart/form-data; boundary=b")],
+                body.as_bytes(),
+            );
+            assert!(
+                has(&r, "protocol-multipart-malformed-disposition"),
+                "{cd}: {:?}",
+                ids(&r)
+            );
+        }
+    }
+}

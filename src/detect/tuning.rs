@@ -198,6 +198,16 @@ fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
     let mut trailing = false;
     while let Some(seg) = segs.next() {
         let last = segs.peek().is_none();
+        // Tomcat and Jetty drop a segment's `;` parameters first, so
+        // `..;x` is `..` to them (review round 17).
+        let bare = match memchr::memchr(b';', seg) {
+            Some(i) => seg.get(..i).unwrap_or_default(),
+            None => seg,
+        };
+        let seg = match bare {
+            b"." | b".." => bare,
+            _ => seg,
+        };
         match seg {
             b"" if out.is_empty() => {}
             b"." | b".." => {
@@ -366,6 +376,27 @@ mod tests {
             let s = Scope::of(&req("GET", uri, &[], b""));
             assert!(excluded(&e, &s, &h), "{uri}");
         }
+    }
+
+    /// Tomcat and Jetty drop a segment's `;` parameters before resolving
+    /// dot segments: `/upload/..;/admin` is `/admin` to them, so it must
+    /// not be judged inside `/upload/`.
+    #[test]
+    fn review17_path_parameters_on_dot_segments_do_not_walk_into_a_prefix() {
+        let e = [ex(r#"class = "rce", path_prefix = "/upload/""#)];
+        let h = hit("rce-unix-command", AttackClass::Rce, "query:c");
+        for uri in [
+            "/upload/..;/admin?c=x",
+            "/upload/..;jsessionid=1/admin",
+            "/upload/a/.;x/..;/../admin",
+            "/upload/%2e%2e;/admin",
+        ] {
+            let s = Scope::of(&req("GET", uri, &[], b""));
+            assert!(!excluded(&e, &s, &h), "{uri}");
+        }
+        // A parameter elsewhere changes nothing.
+        let s = Scope::of(&req("GET", "/upload/a;v=1/b", &[], b""));
+        assert!(excluded(&e, &s, &h));
     }
 
     /// Paranoia levels decide which rules are compiled; exclusions drop

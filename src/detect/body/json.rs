@@ -34,25 +34,40 @@ impl<'a> Node<'a> {
         serde_json::from_slice(super::skip_bom(body))
     }
 
-    /// [`Node::parse`], and when that fails on a lone surrogate escape
-    /// (`"\ud800"`), parse again with each one read as U+FFFD, as Go's
-    /// `encoding/json` does; Node's `JSON.parse`, Python and Jackson keep
-    /// them. serde_json refuses the whole document, so one such member
-    /// would hide every other from the split (review round 15). The copy
-    /// lives in `scratch`, and only documents that fail pay for it.
+    /// [`Node::parse`], and when that fails, parse again as back ends
+    /// read it: see [`Node::parse_relaxed`].
     pub fn parse_lenient(
         body: &'a [u8],
         scratch: &'a mut Vec<u8>,
     ) -> Result<Node<'a>, serde_json::Error> {
-        match Node::parse(body) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                if !replace_lone_surrogates(super::skip_bom(body), scratch) {
-                    return Err(e);
-                }
-                serde_json::from_slice(scratch)
-            }
-        }
+        Node::parse_relaxed(body, scratch).map(|(n, _)| n)
+    }
+
+    /// [`Node::parse`], and when that fails, parse a copy in `scratch`
+    /// (only documents that fail pay for it) as back ends read it, with
+    /// true beside the tree: each lone surrogate escape (`"\ud800"`) as
+    /// U+FFFD, as Go's `encoding/json` does (Node's `JSON.parse`, Python and
+    /// Jackson keep them; review round 15); each number serde_json refuses
+    /// (`1e400`: Infinity to Node, PHP, Python and Jackson, a skipped member
+    /// to Go) and Python's `NaN` / `Infinity` as `0`; and what follows the
+    /// first value ignored, as Jackson (Spring leaves
+    /// `FAIL_ON_TRAILING_TOKENS` off) and Go's `json.Decoder` do. One such
+    /// member would otherwise hide every other from the split (review
+    /// round 17); numbers carry no text to inspect anyway.
+    pub fn parse_relaxed(
+        body: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<(Node<'a>, bool), serde_json::Error> {
+        let e = match Node::parse(body) {
+            Ok(n) => return Ok((n, false)),
+            Err(e) => e,
+        };
+        let doc = super::skip_bom(body);
+        let relaxed = relax(doc, scratch);
+        let scratch: &'a Vec<u8> = scratch;
+        let src: &'a [u8] = if relaxed { scratch } else { doc };
+        let mut de = serde_json::Deserializer::from_slice(src);
+        Node::deserialize(&mut de).map(|n| (n, true)).map_err(|_| e)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -94,10 +109,11 @@ impl<'a> Node<'a> {
 
 /// Copy `doc` into `out` with every `\\u` escape of a lone surrogate (a
 /// high one not followed by a low one, or a low one alone) written as
-/// `\\ufffd`; false, and `out` unspecified, when there is none. Escapes
-/// are only read inside strings, so `"\\\\ud800"` (a backslash, then
-/// text) is left alone. Same length: only the four hex digits change.
-fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
+/// `\\ufffd`, and every number or `NaN` / `Infinity` outside strings
+/// written as `0` padded with spaces; false, and `out` unspecified, when
+/// nothing changed. Escapes are only read inside strings, so `"\\\\ud800"`
+/// (a backslash, then text) is left alone. Same length.
+fn relax(doc: &[u8], out: &mut Vec<u8>) -> bool {
     fn unit(esc: &[u8]) -> Option<u32> {
         esc.strip_prefix(b"\\u")?.get(..4).and_then(hex_n)
     }
@@ -110,6 +126,31 @@ fn replace_lone_surrogates(doc: &[u8], out: &mut Vec<u8>) -> bool {
         match (in_string, b) {
             (false, b'"') => in_string = true,
             (true, b'"') => in_string = false,
+            (false, b'-' | b'0'..=b'9' | b'N' | b'I') => {
+                // A number token, or a word Python's `json` reads as one.
+                let rest = doc.get(i..).unwrap_or_default();
+                let n = rest
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+                    .count();
+                let word = rest.get(..n).unwrap_or_default();
+                let word = word.strip_prefix(b"-").unwrap_or(word);
+                let numeric = word.first().is_some_and(u8::is_ascii_digit)
+                    && word
+                        .iter()
+                        .all(|c| c.is_ascii_digit() || b"+-.eE".contains(c));
+                if numeric || word == b"NaN" || word == b"Infinity" {
+                    if let Some(tok) = out.get_mut(i..i + n) {
+                        tok.fill(b' ');
+                        if let Some(first) = tok.first_mut() {
+                            *first = b'0';
+                        }
+                        changed = true;
+                    }
+                }
+                i += n.max(1);
+                continue;
+            }
             (true, b'\\') => {
                 let rest = doc.get(i..).unwrap_or_default();
                 let Some(u) = unit(rest) else {
