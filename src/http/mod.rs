@@ -796,6 +796,14 @@ impl HttpSession {
             probe.extend_from_slice(data.get(..take).unwrap_or_default());
             let rest = data.get(take..).unwrap_or_default();
             match judged.judge(&probe) {
+                // After `Upgrade: h2c` and its 101 the client sends the
+                // HTTP/2 preface: the tunnel's start, not an HTTP/1 request
+                // (PRI is a known method only for prior-knowledge h2).
+                head::Plausible::Yes if probe.starts_with(b"PRI ") => {
+                    cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
+                    self.tunnel = true;
+                    self.req.enter_tunnel(&mut cx);
+                }
                 head::Plausible::Yes => {
                     self.resp.resume();
                     self.req.on_data(&mut cx, probe_at, &probe);

@@ -2848,3 +2848,18 @@ fn an_http2_preface_is_a_request_and_its_frames_are_skipped() {
     assert!(r.reqs[0].is_http2_preface(), "{:?}", r.reqs[0]);
     assert!(r.stats.resync_bytes_skipped > 0, "{:?}", r.stats);
 }
+
+/// After `Upgrade: h2c` and its 101 the client's HTTP/2 preface starts the
+/// tunnel (the upgrade is the finding there): no HTTP/1 request is read
+/// from it, as before PRI became a known method.
+#[test]
+fn the_http2_preface_after_an_h2c_upgrade_starts_the_tunnel() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+    ]);
+    assert_eq!(r.reqs.len(), 1, "{:?}", r.reqs);
+    assert_eq!(r.reqs[0].method, b"GET");
+    assert!(r.stats.non_http_bytes > 0, "{:?}", r.stats);
+}
