@@ -101,7 +101,8 @@ fuzz_target!(|data: &[u8]| {
             ack: peer_isn.wrapping_add(ack_off as u32),
             flags: TcpFlags(rec[1] & 0x3f),
             window: 65535,
-            urgent: 0,
+            // Read only with URG (0x20) set: a pointer near the payload.
+            urgent: u16::from(rec[7] ^ rec[2]),
             payload,
             tunnel: 0,
         };
