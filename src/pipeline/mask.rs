@@ -145,6 +145,8 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*sessid*",
     "sid",
     "auth",
+    // `auth_key`, `authkey`, `x-auth-key` (round 17's lead).
+    "*authkey*",
     "*authorization*",
     "*cardnumber*",
     "*cardno*",
@@ -806,9 +808,13 @@ impl Masker {
         // (`X-Original-URI`, `X-Original-URL`, `X-Rewrite-URL`,
         // `X-Forwarded-Uri`, `X-Envoy-Original-Path`: review round 16): a
         // URL or target whose query is masked like the request's own.
+        // Any other value that is a URL too (`Destination`,
+        // `X-Callback-Url`, `X-Forwarded-Url`: round 17's lead): its
+        // `?token=` is as secret as the target's.
         let carries_target = name.eq_ignore_ascii_case(b"referer")
             || value.trim_ascii_start().first() == Some(&b'/')
-            || TARGET_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h));
+            || TARGET_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
+            || crate::detect::decode::split_absolute_form(value.trim_ascii()).is_some();
         if carries_target && !self.header_masked(name) {
             let mut out = Vec::with_capacity(value.len());
             self.uri_into(value, &mut out, secrets);
@@ -3148,6 +3154,32 @@ mod tests {
                 !e.contains("KeycloakPassw0rd") && !e.contains("FormBuilderPw9"),
                 "password in clear: {e}"
             );
+        }
+    }
+
+    /// A URL in any header has its secret-named query parameters masked,
+    /// as `Referer` has (round 17's lead: `Destination`, callback URLs).
+    #[test]
+    fn a_url_in_any_header_has_its_query_masked() {
+        let m = masker();
+        for h in ["Destination", "X-Callback-Url", "X-Forwarded-Url"] {
+            let mr = m.mask_request(&req(
+                "/",
+                &[(h, "https://hooks.example/cb?id=7&token=CallbackSecret42")],
+                b"",
+            ));
+            let got = header(&mr, h);
+            assert!(!got.contains("CallbackSecret42"), "{h}: {got}");
+            assert!(got.contains("id=7"), "{h}: {got}");
+        }
+    }
+
+    /// `auth_key` and its spellings are secret names.
+    #[test]
+    fn auth_keys_are_masked_names() {
+        let m = masker();
+        for name in ["auth_key", "authkey", "X-Auth-Key", "user.authKey"] {
+            assert!(m.param_masked(name.as_bytes()), "{name}");
         }
     }
 
