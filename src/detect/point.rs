@@ -507,6 +507,30 @@ impl Points {
             if pair.is_empty() {
                 continue;
             }
+            self.urlencoded_pair(limits, stats, kind, prefix, pair, name_buf, value_buf);
+            // Rack 2 (Rails) and Python before 3.9.2 also split a query at
+            // `;`: each piece as a parameter too (review round 18).
+            if kind == Kind::Query && memchr::memchr(b';', pair).is_some() {
+                for piece in pair.split(|&b| b == b';').filter(|p| !p.is_empty()) {
+                    self.urlencoded_pair(limits, stats, kind, prefix, piece, name_buf, value_buf);
+                }
+            }
+        }
+    }
+
+    /// One `name=value` pair of [`Self::urlencoded`].
+    #[allow(clippy::too_many_arguments)]
+    fn urlencoded_pair(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &'static str,
+        pair: &[u8],
+        name_buf: &mut Vec<u8>,
+        value_buf: &mut Vec<u8>,
+    ) {
+        {
             let (name, value) = super::decode::split_arg(pair);
             name_buf.clear();
             percent_decode(name, true, name_buf);
@@ -590,9 +614,14 @@ impl Points {
             // no type is split too (review round 15).
             || ((mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain"))
                 && looks_like_json(body));
+        // Jackson (Spring, no charset given) reads UTF-16 and UTF-32 JSON,
+        // found from its first bytes (RFC 4627 §3): split it as text
+        // (review round 18).
+        let wide = if is_json { wide_json(body) } else { None };
         if is_json {
+            let json_body = wide.as_deref().unwrap_or(body);
             let mut scratch = Vec::new();
-            if let Ok((v, relaxed)) = Node::parse_relaxed(body, &mut scratch) {
+            if let Ok((v, relaxed)) = Node::parse_relaxed(json_body, &mut scratch) {
                 if !self.graphql_json(limits, stats, &v) {
                     let mut path = String::new();
                     self.json(limits, stats, &v, &mut path, 0);
@@ -603,7 +632,7 @@ impl Points {
                 // body only read leniently: what follows the first value
                 // was not split (review round 17).
                 if stats.decode_depth_hits != depth_hits || relaxed {
-                    self.push(limits, stats, Kind::Body, "body", b"", body);
+                    self.push(limits, stats, Kind::Body, "body", b"", json_body);
                 }
                 return;
             }
@@ -1189,6 +1218,53 @@ fn repeats_a_param(header: &[u8], key: &[u8]) -> bool {
         })
         .nth(1)
         .is_some()
+}
+
+/// A JSON body in UTF-16 or UTF-32 (a byte order mark, or the zero bytes
+/// of an ASCII first character, as Jackson's `ByteSourceJsonBootstrapper`
+/// detects them) as UTF-8; None for any other body or a broken one.
+fn wide_json(body: &[u8]) -> Option<Vec<u8>> {
+    let head: [u8; 4] = body.get(..4)?.try_into().ok()?;
+    let (unit, be, skip) = match head {
+        [0, 0, 0xFE, 0xFF] => (4, true, 4),
+        [0xFF, 0xFE, 0, 0] => (4, false, 4),
+        [0xFE, 0xFF, _, _] => (2, true, 2),
+        [0xFF, 0xFE, _, _] => (2, false, 2),
+        [0, 0, 0, x] if x != 0 => (4, true, 0),
+        [x, 0, 0, 0] if x != 0 => (4, false, 0),
+        [0, x, 0, _] if x != 0 => (2, true, 0),
+        [x, 0, _, 0] if x != 0 => (2, false, 0),
+        _ => return None,
+    };
+    let data = body.get(skip..)?;
+    if unit == 2 {
+        let units = data.chunks_exact(2).map(|c| {
+            let pair = [
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ];
+            if be {
+                u16::from_be_bytes(pair)
+            } else {
+                u16::from_le_bytes(pair)
+            }
+        });
+        let text: String = char::decode_utf16(units)
+            .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect();
+        return Some(text.into_bytes());
+    }
+    let mut text = String::with_capacity(data.len() / 4);
+    for c in data.chunks_exact(4) {
+        let q: [u8; 4] = c.try_into().ok()?;
+        let n = if be {
+            u32::from_be_bytes(q)
+        } else {
+            u32::from_le_bytes(q)
+        };
+        text.push(char::from_u32(n).unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+    Some(text.into_bytes())
 }
 
 /// The media type of a `Content-Type` value, without its parameters

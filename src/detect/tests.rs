@@ -3357,3 +3357,75 @@ mod review17 {
         }
     }
 }
+
+mod review18 {
+    //! Review round 18: detection gaps found by the security review.
+    use super::*;
+
+    fn ids(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .iter()
+            .map(|h| format!("{}@{}", h.rule_id, h.location))
+            .collect()
+    }
+
+    fn has(r: &Request, rule: &str) -> bool {
+        hits_of(r).iter().any(|h| &*h.rule_id == rule)
+    }
+
+    fn has_class(r: &Request, class: AttackClass) -> bool {
+        hits_of(r).iter().any(|h| h.class == class)
+    }
+
+    /// Go's `encoding/json` and Node (body-parser decodes the body as
+    /// UTF-8 first) read a string holding a byte that is not UTF-8 as
+    /// U+FFFD; serde_json refuses the document, so one such byte sent the
+    /// whole body to raw inspection, where member-level rules never match.
+    #[test]
+    fn review18_json_invalid_utf8_keeps_the_split() {
+        let json = &[("Content-Type", "application/json")][..];
+        for body in [
+            &b"{\"n\":\"\xff\",\"constructor\":{\"prototype\":{\"isAdmin\":true}}}"[..],
+            b"{\"n\":\"a\xc3(\",\"__proto__\":{\"isAdmin\":true}}",
+        ] {
+            let r = req("POST", "/api", json, body);
+            assert!(has(&r, "rce-js-prototype-pollution"), "{:?}", ids(&r));
+        }
+        let r = req(
+            "POST",
+            "/api",
+            json,
+            b"{\"n\":\"\xed\xa0\x80\",\"cmd\":\"whoami\"}",
+        );
+        assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+    }
+
+    /// Jackson (Spring's `MappingJackson2HttpMessageConverter` without a
+    /// charset) detects UTF-16 and UTF-32 JSON from its first bytes (RFC
+    /// 4627 §3), with or without a byte order mark.
+    #[test]
+    fn review18_json_utf16_is_split_as_jackson_reads_it() {
+        let doc = r#"{"q":"1' union all select password from users--","cmd":"whoami"}"#;
+        let le: Vec<u8> = doc.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = doc.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for body in [le, be] {
+            let r = req(
+                "POST",
+                "/api",
+                &[("Content-Type", "application/json")],
+                &body,
+            );
+            assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+            assert!(has_class(&r, AttackClass::Sqli), "{:?}", ids(&r));
+        }
+    }
+
+    /// Rack 2 (Rails) and Python before 3.9.2 split a query at `;` as at
+    /// `&` (Rack's form bodies only at `&`): `a=1;cmd=whoami` is a
+    /// parameter `cmd` to them.
+    #[test]
+    fn review18_semicolon_separated_query_parameters() {
+        let r = req("GET", "/x?a=1;cmd=whoami", &[], b"");
+        assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
+    }
+}

@@ -151,6 +151,32 @@ fn relax(doc: &[u8], out: &mut Vec<u8>) -> bool {
                 i += n.max(1);
                 continue;
             }
+            (true, 0x80..=0xFF) => {
+                // Go's `encoding/json` and Node (body-parser decodes UTF-8
+                // first) read a byte that is not UTF-8 as U+FFFD; one such
+                // byte must not hide the other members (review round 18).
+                // `?` keeps the length.
+                let rest = doc.get(i..).unwrap_or_default();
+                let width = match b {
+                    0xC2..=0xDF => 2,
+                    0xE0..=0xEF => 3,
+                    0xF0..=0xF4 => 4,
+                    _ => 0,
+                };
+                let valid = rest
+                    .get(..width)
+                    .is_some_and(|c| width > 0 && std::str::from_utf8(c).is_ok());
+                if valid {
+                    i += width;
+                } else {
+                    if let Some(c) = out.get_mut(i) {
+                        *c = b'?';
+                        changed = true;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
             (true, b'\\') => {
                 let rest = doc.get(i..).unwrap_or_default();
                 let Some(u) = unit(rest) else {
