@@ -453,6 +453,9 @@ pub struct HttpStats {
     pub buffered_bytes: u64,
 }
 
+/// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 /// Client bytes looked at after a CONNECT/upgrade to tell HTTP/1 from the rest.
 /// Long enough for the classifier to answer on any request line it accepts
 /// (a method of `MAX_METHOD_LEN`, SP, up to `MAX_EXTRA_SPACES`, `http`).
@@ -799,10 +802,17 @@ impl HttpSession {
                 // After `Upgrade: h2c` and its 101 the client sends the
                 // HTTP/2 preface: the tunnel's start, not an HTTP/1 request
                 // (PRI is a known method only for prior-knowledge h2).
-                head::Plausible::Yes if probe.starts_with(b"PRI ") => {
+                // Only the preface's own line: `PRI /admin HTTP/1.1` is an
+                // HTTP/1 request to Go, Node or Tomcat, and opening the
+                // tunnel on any `PRI ` hid it and all after (review round
+                // 18). A shorter probe that may still become it waits.
+                head::Plausible::Yes if probe.starts_with(H2_PREFACE_LINE) => {
                     cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
                     self.tunnel = true;
                     self.req.enter_tunnel(&mut cx);
+                }
+                head::Plausible::Yes if rest.is_empty() && H2_PREFACE_LINE.starts_with(&probe) => {
+                    self.probe = Some((probe_at, probe, judged));
                 }
                 head::Plausible::Yes => {
                     self.resp.resume();

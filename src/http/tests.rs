@@ -2863,3 +2863,35 @@ fn the_http2_preface_after_an_h2c_upgrade_starts_the_tunnel() {
     assert_eq!(r.reqs[0].method, b"GET");
     assert!(r.stats.non_http_bytes > 0, "{:?}", r.stats);
 }
+
+/// Review round 18: after a 101 any client bytes starting `PRI ` opened
+/// the tunnel, though only the HTTP/2 preface line `PRI * HTTP/2.0` is
+/// what an h2c server reads as its start. `PRI /admin?… HTTP/1.1` is an
+/// HTTP/1 request (PRI is a token method to Go, Node/llhttp, Tomcat) where
+/// the bytes after a 101 are still read as HTTP/1 (the case the probe is
+/// for), and it hid every request after it. Severity: Medium.
+#[test]
+fn review18_a_pri_request_line_that_is_no_preface_is_read_as_http() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(b"PRI /admin?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ]);
+    assert_eq!(r.reqs.len(), 2, "{:?}", r.reqs);
+    assert_eq!(r.reqs[1].uri, b"/admin?q=<script>alert(1)</script>");
+}
+
+/// The h2c preface split after `PRI ` still opens the tunnel once its line
+/// is complete (companion of the review round 18 fix).
+#[test]
+fn review18_a_split_preface_after_h2c_still_starts_the_tunnel() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(b"PRI "),
+        C(b"* HTT"),
+        C(b"P/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+    ]);
+    assert_eq!(r.reqs.len(), 1, "{:?}", r.reqs);
+    assert!(r.stats.non_http_bytes > 0, "{:?}", r.stats);
+}

@@ -110,6 +110,9 @@ pub(crate) struct Assembler {
     /// (see [`Assembler::urgent`]; a u32 and a flag keep the slot small).
     urgent_seq: u32,
     urgent_pending: bool,
+    /// The peer's newest acknowledgment of this direction (its receiver's
+    /// `rcv_wup`: the window edge it last announced); the start until one.
+    wup: u32,
     /// This direction sent a believed RST and the flow is held after it
     /// (kept by the flow table, see `Flow::reset` there).
     pub(crate) rst_held: bool,
@@ -160,6 +163,7 @@ impl Assembler {
     pub(crate) fn start(&mut self, seq: u32) {
         self.started = true;
         self.base = seq;
+        self.wup = seq;
         self.next = 0;
         self.syn_len = 0;
         self.provisional = false;
@@ -269,11 +273,22 @@ impl Assembler {
     /// is ignored, and the newest pointer wins: one further on replaces a
     /// pending one, whose byte is then read inline, as Linux reads it when
     /// the application had not read up to it yet. True if it was taken.
-    pub(crate) fn urgent(&mut self, seq: u32, ptr: u16) -> bool {
-        if ptr == 0 || !self.started {
+    ///
+    /// `len` is the segment's sequence length (payload, SYN and FIN). A
+    /// segment wholly before the receiver's last acknowledgment is dropped
+    /// by Linux before its pointer is looked at (`tcp_sequence`: end before
+    /// `rcv_wup`), so a stale segment cannot mark a byte still to come; and
+    /// a zero pointer marks the segment's first byte (`tcp_check_urg` takes
+    /// one only from a non-zero pointer) (review round 18).
+    pub(crate) fn urgent(&mut self, seq: u32, len: usize, ptr: u16) -> bool {
+        if !self.started {
             return false;
         }
-        let at = seq.wrapping_add(u32::from(ptr) - 1);
+        let wup = self.offset_of(self.wup).min(i128::from(self.next));
+        if self.offset_of(seq).saturating_add(len as i128) < wup {
+            return false;
+        }
+        let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         let Ok(byte) = u64::try_from(self.offset_of(at)) else {
             return false;
         };
@@ -636,6 +651,9 @@ impl Assembler {
     /// see. If we hold data, skip the holes up to the ACK (never beyond the
     /// end of what we hold: an ACK is attacker-controlled too).
     pub(crate) fn ack<D: Deliver>(&mut self, ack: u32, out: &mut D, acct: &mut Acct<'_>) {
+        if self.started && seq_diff(ack, self.wup) > 0 {
+            self.wup = ack;
+        }
         if !self.started || self.chunks.is_empty() {
             return;
         }

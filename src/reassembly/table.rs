@@ -1740,7 +1740,8 @@ impl<S: Default> FlowTable<S> {
                 handler: &mut *handler,
                 dir,
             };
-            if flags.urg() && me.urgent(seg.seq, seg.urgent) {
+            let seq_len = seg.payload.len() + usize::from(flags.syn()) + usize::from(flags.fin());
+            if flags.urg() && me.urgent(seg.seq, seq_len, seg.urgent) {
                 acct.stats.urgent_pointers += 1;
             }
             me.segment(data_seq, seg.payload, ts, &mut out, &mut acct);

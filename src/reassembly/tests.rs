@@ -965,7 +965,8 @@ proptest! {
             let (src, dst) = if *rev { (b, a) } else { (a, b) };
             // Jitter: timestamps mostly advance, sometimes go back.
             ts = ts.wrapping_add(*dt).saturating_sub(50);
-            t.feed(ts, seg(src, dst, *seq, *ack, *flags, payload));
+            // No URG: a zero pointer now takes a byte out (review round 18).
+            t.feed(ts, seg(src, dst, *seq, *ack, *flags & !TcpFlags::URG, payload));
             prop_assert!(t.t.buffered_bytes() <= cfg.memcap_bytes);
             prop_assert!(t.t.len() + t.t.lingering() <= cfg.max_flows);
         }
@@ -1015,8 +1016,9 @@ proptest! {
         let byte = |dir: bool, off: u32| (off % 251) as u8 ^ if dir { 0x55 } else { 0 };
         for (n, (to_client, off, len, flags, ack_off)) in segs.iter().enumerate() {
             let payload: Vec<u8> = (0..*len as u32).map(|i| byte(*to_client, off + i)).collect();
-            // No SYN: the handshake fixed both starts. RST rarely.
-            let mut flags = flags & !SYN;
+            // No SYN: the handshake fixed both starts. RST rarely. No URG:
+            // a zero pointer takes a byte out (review round 18).
+            let mut flags = flags & !SYN & !TcpFlags::URG;
             if n % 40 != 39 {
                 flags &= !RST;
             }
@@ -3234,5 +3236,73 @@ fn a_newer_urgent_pointer_replaces_a_pending_one() {
     t.feed(3, urgent_seg(base + 1, 4, b"b"));
     t.feed(4, seg(C, SV, base + 2, SI + 1, ACK, b"cdef"));
     assert_eq!(String::from_utf8_lossy(&t.r.stream(1, ToServer)), "abcdf");
+    t.end_all();
+}
+
+/// Review round 18: URG with an urgent pointer of 0. Linux's
+/// `tcp_check_urg` subtracts one only from a non-zero pointer
+/// (`if (ptr && !sysctl_tcp_stdurg) ptr--`), so a zero pointer marks the
+/// segment's own first byte urgent, and the server's `recv` skips it
+/// (`<scrXipt>` with X so marked is `<script>` to nginx/Apache/Go/Node).
+/// Specula ignored a zero pointer and read X inline. Severity: High.
+#[test]
+fn review18_a_zero_urgent_pointer_marks_the_first_byte() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.handshake(1, CI, SI);
+    let base = CI + 1;
+    let first = b"GET /?q=<scr";
+    t.feed(2, seg(C, SV, base, SI + 1, ACK | PSH, first));
+    t.feed(
+        3,
+        urgent_seg(base + first.len() as u32, 0, b"Xipt> HTTP/1.1\r\n\r\n"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        "the server reads the request without the byte a zero pointer marks"
+    );
+    assert_eq!(t.t.stats().urgent_pointers, 1);
+    t.end_all();
+}
+
+/// Review round 18: a wholly old segment (all its bytes read and
+/// acknowledged) carrying URG and a pointer into bytes still to come.
+/// Linux drops such a segment in `tcp_validate_incoming` (`tcp_sequence`:
+/// its end is before `rcv_wup`) with a duplicate ACK, before `tcp_urg`
+/// runs: its pointer is never taken and the server reads every later
+/// byte. Specula took the pointer and dropped the `s` of the `<script>`
+/// that follows, so it inspected `<cript>`. Severity: High.
+#[test]
+fn review18_an_urgent_pointer_on_an_old_segment_is_not_taken() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.handshake(1, CI, SI);
+    let base = CI + 1;
+    let first = b"GET /?q=aaaaaaaaaaaaaaaaaaaa";
+    let n = first.len() as u32;
+    t.feed(2, seg(C, SV, base, SI + 1, ACK | PSH, first));
+    t.feed(3, seg(SV, C, SI + 1, base + n, ACK, b""));
+    // One old byte (offset 0), pointer at offset n + 1: the `s` below.
+    t.feed(4, urgent_seg(base, (n + 2) as u16, b"G"));
+    t.feed(
+        5,
+        seg(
+            C,
+            SV,
+            base + n,
+            SI + 1,
+            ACK | PSH,
+            b"<script> HTTP/1.1\r\n\r\n",
+        ),
+    );
+    let mut want = first.to_vec();
+    want.extend_from_slice(b"<script> HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        String::from_utf8_lossy(&want),
+        "the server drops the old segment and its pointer"
+    );
+    assert_eq!(t.t.stats().urgent_pointers, 0);
     t.end_all();
 }
