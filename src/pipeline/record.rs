@@ -178,22 +178,6 @@ fn top_header(
     }
 }
 
-/// The host the server routes the request by: an absolute-form target's
-/// (RFC 9112 §3.2.2: the Host header is then ignored, and a client may send
-/// a different one to mislead whoever reads the logs), else the Host
-/// header. Userinfo in the target is never stored; the value is masked as
-/// the Host header would be.
-fn record_host(req: &Request, masked: Option<&MaskedRequest>, masker: &Masker) -> Option<String> {
-    let (target, _) = crate::detect::decode::split_once(&req.uri, b'?');
-    match crate::detect::decode::split_absolute_form(target) {
-        Some((authority, _)) => {
-            let host = authority.rsplit(|b| *b == b'@').next().unwrap_or_default();
-            Some(escape_bytes(&masker.mask_header(b"host", host)))
-        }
-        None => top_header(req, masked, masker, "host"),
-    }
-}
-
 /// Append the records of one request to `out`: one per hit with
 /// `EmitMode::Attacks`, exactly one with `EmitMode::Requests`, the request
 /// record then the hits with `EmitMode::Both`.
@@ -230,7 +214,7 @@ pub(crate) fn build_records(
         client_ip: client.to_string(),
         method: escape_bytes(&req.method),
         uri,
-        host: record_host(req, masked.as_ref(), masker),
+        host: top_header(req, masked.as_ref(), masker, "host"),
         user_agent: top_header(req, masked.as_ref(), masker, "user-agent"),
         request_id: top_header(req, masked.as_ref(), masker, "x-request-id"),
         body_len: req.body_len,
@@ -387,34 +371,6 @@ mod tests {
             p.untrusted_claim(ip("203.0.113.9"), &r).map(|c| c.len()),
             Some(MAX_CLAIM_BYTES)
         );
-    }
-
-    /// With an absolute-form target the server routes by the target's host
-    /// and ignores the Host header (RFC 9112 §3.2.2), so the record names
-    /// that host, never its userinfo; a decoy Host header stays in the
-    /// stored headers.
-    #[test]
-    fn the_host_of_an_absolute_form_target_is_the_one_recorded() {
-        let masker = Masker::with_key(
-            &Default::default(),
-            [3u8; 32],
-            super::super::mask::KeySource::Random,
-        );
-        let host = |target: &str| {
-            let r = crate::detect::tests::req("GET", target, &[("Host", "decoy.test")], b"");
-            record_host(&r, None, &masker)
-        };
-        assert_eq!(
-            host("http://user:pw@real.test:8080/admin?x=1").as_deref(),
-            Some("real.test:8080")
-        );
-        assert_eq!(
-            host("https://only.test?q=a/b").as_deref(),
-            Some("only.test")
-        );
-        // Not a scheme: an origin-form path.
-        assert_eq!(host("/x://a.test/b").as_deref(), Some("decoy.test"));
-        assert_eq!(host("/").as_deref(), Some("decoy.test"));
     }
 
     /// The top-level `host`, `user_agent` and `request_id` are
