@@ -2,9 +2,8 @@
 //! inserts them over the HTTP interface (RowBinary, LZ4), losing nothing.
 //!
 //! Owns: the schema ([`schema`]), the row types ([`row`]), their wire
-//! encoding ([`rowbinary`]) and order ([`order`]), a batcher thread, and an
-//! inserter and a replay thread, each running a current-thread tokio
-//! runtime ([`Inserter::serve`]).
+//! encoding ([`rowbinary`]) and order ([`order`]), a batcher thread and an
+//! inserter thread running a current-thread tokio runtime.
 //! [`ClickHouseSink`] (the [`RecordSink`] the pipeline's sink thread calls)
 //! converts records to rows, encodes attack rows with their sort keys, and
 //! hands them to the batcher over a bounded channel
@@ -30,10 +29,8 @@
 //! empty the spool into `dead/`. An unknown table or column is retried after
 //! the schema is checked (and what is missing created) again. While the spool
 //! holds batches, new batches are appended to it too, so replay keeps the
-//! original order; the replay thread retries the oldest batch every
-//! [`ClickHouseConfig::replay_interval_ms`], at start and at each flush. A
-//! batch that the spool drops as its oldest (`DropOldest`, full) while its
-//! replay is in flight is counted lost even if that replay succeeds.
+//! original order; the oldest batch is retried every
+//! [`ClickHouseConfig::replay_interval_ms`], and at start.
 //!
 //! **Delivery guarantee: at-least-once** for every row handed to
 //! [`RecordSink::write_batch`] before [`RecordSink::flush`] returns `Ok`, as
@@ -93,7 +90,7 @@ pub use tls::{client, TlsError};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -470,9 +467,6 @@ struct Counters {
     healthy: AtomicBool,
     /// Written only on failures; read under a short lock by snapshots.
     last_error: Mutex<Option<String>>,
-    /// The first loss since the last flush, by either delivery thread;
-    /// the flush reports it.
-    loss: Mutex<Option<String>>,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -515,15 +509,6 @@ impl Counters {
         self.healthy.store(false, Ordering::Relaxed);
         let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         *last = Some(message.to_string());
-    }
-
-    fn note_loss(&self, why: &str) {
-        let mut loss = self.loss.lock().unwrap_or_else(|p| p.into_inner());
-        loss.get_or_insert_with(|| why.to_string());
-    }
-
-    fn take_loss(&self) -> Option<String> {
-        self.loss.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     fn spool_gauges(&self, spool: Option<&Spool>) {
@@ -672,7 +657,8 @@ impl ClickHouseSink {
                     return;
                 }
                 ins.count_unknown_spool_rows();
-                ins.serve(jobs_rx);
+                ins.drain_spool(true);
+                ins.run(jobs_rx);
             })
             .map_err(ClickHouseError::Thread)?;
         let (started, fatal) = ready_rx.recv().unwrap_or_else(|_| {
@@ -1059,20 +1045,14 @@ struct Inserter {
     /// Without a database: it may not exist yet.
     admin: clickhouse::Client,
     client: clickhouse::Client,
-    /// Shared by the two delivery threads (see [`Inserter::serve`]); held
-    /// for file operations only, never across an insert.
-    spool: Option<Arc<Mutex<Spool>>>,
+    spool: Option<Spool>,
     counters: Arc<Counters>,
     version: Option<ServerVersion>,
     next_replay: Instant,
     next_retention: Instant,
+    /// The first loss since the last flush, reported by the flush.
+    loss: Option<String>,
     jitter: u64,
-}
-
-/// The spool, whatever a panicking holder left: its index is updated after
-/// each file operation, so it stays usable.
-fn lock(spool: &Mutex<Spool>) -> MutexGuard<'_, Spool> {
-    spool.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Inserter {
@@ -1086,7 +1066,6 @@ impl Inserter {
         let client = admin.clone().with_database(cfg.database.clone());
         let now = Instant::now();
         counters.spool_gauges(spool.as_ref());
-        let spool = spool.map(|s| Arc::new(Mutex::new(s)));
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
@@ -1100,95 +1079,21 @@ impl Inserter {
             version: None,
             next_replay: now,
             next_retention: now,
+            loss: None,
             jitter: seed | 1,
         }
     }
 
-    /// A second inserter over the same server, spool and counters, on a
-    /// runtime of its own: the replay thread.
-    fn replayer(&self) -> io::Result<Inserter> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Inserter {
-            cfg: self.cfg.clone(),
-            rt,
-            admin: self.admin.clone(),
-            client: self.client.clone(),
-            spool: self.spool.clone(),
-            counters: Arc::clone(&self.counters),
-            version: self.version,
-            next_replay: Instant::now(),
-            next_retention: self.next_retention,
-            jitter: self.jitter.rotate_left(17) | 1,
-        })
-    }
-
-    /// Delivers the batcher's batches on this thread, and replays the spool
-    /// and runs the retention on a second one, until the batcher is gone.
-    ///
-    /// Two threads because a replay against a server that accepts and never
-    /// answers waits for `insert_timeout_ms`: on the thread that takes new
-    /// batches, each try held them up that long, the queues behind filled
-    /// and `live` dropped rows although the spool had room (review round
-    /// 16). Now, while the spool holds batches, new ones are appended to it
-    /// at disk speed whatever the server does.
-    fn serve(mut self, rx: Receiver<Job>) {
-        let (replay_tx, replay_rx) = bounded::<Sender<()>>(0);
-        let replay = self.replayer().and_then(|mut replayer| {
-            std::thread::Builder::new()
-                .name("specula-clickhouse-replay".into())
-                .spawn(move || replayer.run_replay(replay_rx))
-        });
-        let replay = match replay {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                // Still delivering: new batches, and the spool at flushes.
-                tracing::error!(error = %e, "clickhouse: cannot start the replay thread; replaying at flushes only");
-                None
-            }
-        };
-        self.run(rx, replay.is_some().then_some(&replay_tx));
-        drop(replay_tx);
-        match replay {
-            // Its last replay, then it ends.
-            Some(handle) => {
-                let _ = handle.join();
-            }
-            None => self.drain_spool(true),
-        }
-    }
-
-    /// Delivers the batcher's batches in order. A flush has the replay
-    /// thread (`replay`; without one, this thread) try the spool first.
-    fn run(&mut self, rx: Receiver<Job>, replay: Option<&Sender<Sender<()>>>) {
-        for job in rx {
-            match job {
-                Job::Batch(batch) => self.deliver(batch),
-                Job::Flush(ack) => {
-                    let (done_tx, done_rx) = bounded(1);
-                    match replay {
-                        Some(replay) if replay.send(done_tx).is_ok() => {
-                            let _ = done_rx.recv();
-                        }
-                        _ => self.drain_spool(true),
-                    }
-                    let _ = ack.send(self.counters.take_loss().map_or(Ok(()), Err));
-                }
-            }
-        }
-    }
-
-    /// The replay thread: the spool at start, then every
-    /// `replay_interval_ms`, at each flush and once more at the end; the
-    /// hourly retention between.
-    fn run_replay(&mut self, rx: Receiver<Sender<()>>) {
-        self.drain_spool(true);
+    /// Delivers the batcher's batches in order; between them, replays the
+    /// spool every `replay_interval_ms`.
+    fn run(&mut self, rx: Receiver<Job>) {
+        let replay = self.replay_interval();
         loop {
-            match rx.recv_timeout(self.replay_interval()) {
-                Ok(done) => {
+            match rx.recv_timeout(replay) {
+                Ok(Job::Batch(batch)) => self.deliver(batch),
+                Ok(Job::Flush(ack)) => {
                     self.drain_spool(true);
-                    let _ = done.send(());
+                    let _ = ack.send(self.loss.take().map_or(Ok(()), Err));
                 }
                 Err(RecvTimeoutError::Timeout) => self.drain_spool(false),
                 Err(RecvTimeoutError::Disconnected) => {
@@ -1202,10 +1107,10 @@ impl Inserter {
 
     /// Inserts a new batch (with retries), or spools or dead-letters it.
     fn deliver(&mut self, batch: Batch) {
-        if self.spool.as_deref().is_some_and(|s| !lock(s).is_empty()) {
-            // Keep the order: behind what is already waiting, which the
-            // replay thread sends.
+        if self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+            // Keep the order: behind what is already waiting.
             self.spool_batch(&batch);
+            self.drain_spool(false);
             return;
         }
         match self.insert_with_retry(&batch) {
@@ -1408,13 +1313,10 @@ impl Inserter {
         if !force && Instant::now() < self.next_replay {
             return;
         }
-        let Some(shared) = self.spool.clone() else {
-            return;
-        };
         loop {
-            // The lock is let go before the insert: the delivery thread
-            // appends new batches meanwhile.
-            let mut spool = lock(&shared);
+            let Some(spool) = self.spool.as_mut() else {
+                return;
+            };
             let Some(entry) = spool.oldest() else { return };
             let payload = match spool.read(&entry) {
                 Ok(p) => p,
@@ -1422,8 +1324,7 @@ impl Inserter {
                     // Removed by hand: there is nothing to replay, and
                     // keeping it indexed would block every batch behind it.
                     spool.forget_missing(&entry);
-                    self.counters.spool_gauges(Some(&spool));
-                    drop(spool);
+                    self.counters.spool_gauges(Some(spool));
                     self.count_missing(&entry);
                     continue;
                 }
@@ -1437,12 +1338,13 @@ impl Inserter {
                     return;
                 }
             };
-            drop(spool);
             let outcome = match Batch::decode(&entry.kind, &payload) {
                 Ok(batch) => self.insert_once(&batch).map_err(|f| (f.kind, f.message)),
                 Err(msg) => Err((ErrorKind::Permanent, msg)),
             };
-            let mut spool = lock(&shared);
+            let Some(spool) = self.spool.as_mut() else {
+                return;
+            };
             let mut missing = false;
             let step = match outcome {
                 Ok(()) => {
@@ -1465,15 +1367,14 @@ impl Inserter {
                     return;
                 }
             };
-            self.counters.spool_gauges(Some(&spool));
-            drop(spool);
+            self.counters.spool_gauges(Some(spool));
             if missing {
                 self.count_missing(&entry);
             }
             if let Err(e) = step {
                 // Cannot even delete: stop replaying rather than loop on it.
                 tracing::error!(error = %e, "clickhouse spool");
-                self.counters.note_loss(&e.to_string());
+                self.loss.get_or_insert_with(|| e.to_string());
                 self.next_replay = self.replay_due();
                 return;
             }
@@ -1509,10 +1410,10 @@ impl Inserter {
     /// it now (one row per line of the payload, as [`Batch::encode`]
     /// writes), so dropping or missing one later counts its rows.
     fn count_unknown_spool_rows(&mut self) {
-        let Some(spool) = self.spool.as_deref() else {
+        let Some(spool) = self.spool.as_mut() else {
             return;
         };
-        let counted = lock(spool).count_unknown_rows(|_, payload| {
+        let counted = spool.count_unknown_rows(|_, payload| {
             payload
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
@@ -1539,10 +1440,9 @@ impl Inserter {
             Ok(p) => p,
             Err(e) => return self.lose(rows, e),
         };
-        let Some(shared) = self.spool.clone() else {
+        let Some(spool) = self.spool.as_mut() else {
             return;
         };
-        let mut spool = lock(&shared);
         let before = spool.stats().clone();
         let result = spool.push(batch.kind(), rows, &payload);
         let after = spool.stats();
@@ -1555,8 +1455,7 @@ impl Inserter {
             &self.counters.rows_lost,
             after.dropped_rows.saturating_sub(before.dropped_rows),
         );
-        self.counters.spool_gauges(Some(&spool));
-        drop(spool);
+        self.counters.spool_gauges(Some(spool));
         match result {
             Ok(PushOutcome::Stored { .. }) => bump(&self.counters.batches_spooled, 1),
             Ok(PushOutcome::Dropped) => {
@@ -1578,13 +1477,11 @@ impl Inserter {
             Ok(p) => p,
             Err(e) => return self.lose(rows, e),
         };
-        let dead = self
-            .spool
-            .as_deref()
-            .map(|spool| lock(spool).dead_letter_payload(batch.kind(), rows, &payload, reason));
-        match dead {
-            Some(Ok(_)) => bump(&self.counters.batches_dead_lettered, 1),
-            Some(Err(e)) => self.lose(rows, e.to_string()),
+        match self.spool.as_mut() {
+            Some(spool) => match spool.dead_letter_payload(batch.kind(), rows, &payload, reason) {
+                Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
+                Err(e) => self.lose(rows, e.to_string()),
+            },
             None => self.lose(rows, format!("rejected by clickhouse: {reason}")),
         }
     }
@@ -1594,7 +1491,7 @@ impl Inserter {
         bump(&self.counters.rows_lost, rows);
         self.counters.failed(&why);
         tracing::error!(rows, reason = %why, "clickhouse batch lost");
-        self.counters.note_loss(&why);
+        self.loss.get_or_insert(why);
     }
 
     /// Servers without table TTL: drop day partitions past the retention,
@@ -1989,9 +1886,9 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!((s.spool_batches, s.spool_bytes), (0, 0));
-        assert!(lock(ins.spool.as_ref().unwrap()).is_empty());
+        assert!(ins.spool.as_ref().unwrap().is_empty());
         assert_eq!(requests.load(Ordering::SeqCst), 1);
-        assert!(ins.counters.take_loss().is_none());
+        assert!(ins.loss.is_none());
     }
 
     /// An attack batch of `n` rows, as the batcher hands it over.
@@ -2040,10 +1937,7 @@ mod tests {
         let spool = Spool::open(d.path(), payload.len() as u64, SpoolFull::DropOldest).unwrap();
         let mut ins = inserter_over(unreachable(), spool);
         ins.count_unknown_spool_rows();
-        assert_eq!(
-            lock(ins.spool.as_ref().unwrap()).oldest().unwrap().rows,
-            Some(3)
-        );
+        assert_eq!(ins.spool.as_ref().unwrap().oldest().unwrap().rows, Some(3));
         ins.spool_batch(&attack_batch(1));
         let s = ins.counters.snapshot();
         assert_eq!((s.spool_dropped_batches, s.rows_lost), (1, 3), "{s:?}");
@@ -2089,7 +1983,7 @@ mod tests {
         let mut ins = inserter_with_spool(cfg, d.path(), 1);
         let before = Instant::now();
         ins.drain_spool(true);
-        assert_eq!(lock(ins.spool.as_ref().unwrap()).len(), 1);
+        assert_eq!(ins.spool.as_ref().unwrap().len(), 1);
         assert!(ins.next_replay >= before + MAX_REPLAY_INTERVAL);
     }
 
@@ -2175,8 +2069,8 @@ mod tests {
         let (jobs_tx, jobs_rx) = bounded::<Job>(0);
         std::thread::spawn(move || {
             // Schema checked on an 18.16-like server: retention is due now.
-            let ins = inserter_with_spool(cfg, &dir, 0);
-            ins.serve(jobs_rx);
+            let mut ins = inserter_with_spool(cfg, &dir, 0);
+            ins.run(jobs_rx);
         });
         for i in 0..3 {
             // Each batch waits at most one insert timeout (300 ms) inline.
@@ -2187,42 +2081,6 @@ mod tests {
                 panic!("the inserter took no batch {i} for 20 s: stuck on a silent server");
             }
         }
-    }
-
-    /// Round 16's open sink item: while the spool held batches, the oldest
-    /// was replayed on the thread that takes new batches. Against a server
-    /// that accepts and never answers, each try held new batches up for
-    /// `insert_timeout_ms`; the queues behind filled and `live` dropped rows
-    /// although the spool had room. The replay has its own thread now.
-    #[test]
-    fn a_replay_on_a_silent_server_does_not_hold_new_batches_up() {
-        let d = tempfile::tempdir().unwrap();
-        let cfg = ClickHouseConfig {
-            url: silent_server(),
-            insert_timeout_ms: 120_000,
-            retry_max_attempts: 1,
-            ..ClickHouseConfig::default()
-        };
-        let dir = d.path().to_path_buf();
-        let (jobs_tx, jobs_rx) = bounded::<Job>(0);
-        // One batch waits in the spool: its replay hangs from the start.
-        let ins = inserter_with_spool(cfg, &dir, 1);
-        let spool = Arc::clone(ins.spool.as_ref().unwrap());
-        std::thread::spawn(move || ins.serve(jobs_rx));
-        for i in 0..5 {
-            if jobs_tx
-                .send_timeout(Job::Batch(attack_batch(i + 1)), Duration::from_secs(20))
-                .is_err()
-            {
-                panic!("batch {i} not taken for 20 s: held up by the replay");
-            }
-        }
-        // All five appended behind the one in flight, without waiting for it.
-        let until = Instant::now() + Duration::from_secs(20);
-        while lock(&spool).len() < 6 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(lock(&spool).len(), 6);
     }
 
     /// A local port nothing listens on (bound, then released).
