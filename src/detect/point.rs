@@ -530,26 +530,24 @@ impl Points {
         name_buf: &mut Vec<u8>,
         value_buf: &mut Vec<u8>,
     ) {
-        {
-            let (name, value) = super::decode::split_arg(pair);
-            name_buf.clear();
-            percent_decode(name, true, name_buf);
-            value_buf.clear();
-            percent_decode(value, true, value_buf);
-            if !name_buf.is_empty() {
-                self.push(limits, stats, kind, prefix, name_buf, name_buf);
-            }
-            if !value_buf.is_empty() {
-                self.push_decoding(limits, stats, kind, prefix, name_buf, value_buf);
-                // GraphQL over GET (`?query={...}`) or a form field.
-                if name_buf.as_slice() == b"query" && graphql::looks_like_query(value_buf) {
-                    let gp = if kind == Kind::Query {
-                        "query:graphql:"
-                    } else {
-                        "body:graphql:"
-                    };
-                    self.graphql(limits, stats, kind, gp, value_buf);
-                }
+        let (name, value) = super::decode::split_arg(pair);
+        name_buf.clear();
+        percent_decode(name, true, name_buf);
+        value_buf.clear();
+        percent_decode(value, true, value_buf);
+        if !name_buf.is_empty() {
+            self.push(limits, stats, kind, prefix, name_buf, name_buf);
+        }
+        if !value_buf.is_empty() {
+            self.push_decoding(limits, stats, kind, prefix, name_buf, value_buf);
+            // GraphQL over GET (`?query={...}`) or a form field.
+            if name_buf.as_slice() == b"query" && graphql::looks_like_query(value_buf) {
+                let gp = if kind == Kind::Query {
+                    "query:graphql:"
+                } else {
+                    "body:graphql:"
+                };
+                self.graphql(limits, stats, kind, gp, value_buf);
             }
         }
     }

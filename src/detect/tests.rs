@@ -3229,14 +3229,14 @@ mod review17 {
     //! Review round 17: detection gaps found by the security review.
     use super::*;
 
-    fn ids(r: &Request) -> Vec<String> {
+    pub(super) fn ids(r: &Request) -> Vec<String> {
         hits_of(r)
             .iter()
             .map(|h| format!("{}@{}", h.rule_id, h.location))
             .collect()
     }
 
-    fn has(r: &Request, rule: &str) -> bool {
+    pub(super) fn has(r: &Request, rule: &str) -> bool {
         hits_of(r).iter().any(|h| &*h.rule_id == rule)
     }
 
@@ -3360,18 +3360,8 @@ mod review17 {
 
 mod review18 {
     //! Review round 18: detection gaps found by the security review.
+    use super::review17::{has, ids};
     use super::*;
-
-    fn ids(r: &Request) -> Vec<String> {
-        hits_of(r)
-            .iter()
-            .map(|h| format!("{}@{}", h.rule_id, h.location))
-            .collect()
-    }
-
-    fn has(r: &Request, rule: &str) -> bool {
-        hits_of(r).iter().any(|h| &*h.rule_id == rule)
-    }
 
     fn has_class(r: &Request, class: AttackClass) -> bool {
         hits_of(r).iter().any(|h| h.class == class)

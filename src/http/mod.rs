@@ -798,22 +798,21 @@ impl HttpSession {
                 .min(data.len());
             probe.extend_from_slice(data.get(..take).unwrap_or_default());
             let rest = data.get(take..).unwrap_or_default();
-            match judged.judge(&probe) {
-                // After `Upgrade: h2c` and its 101 the client sends the
-                // HTTP/2 preface: the tunnel's start, not an HTTP/1 request
-                // (PRI is a known method only for prior-knowledge h2).
-                // Only the preface's own line: `PRI /admin HTTP/1.1` is an
-                // HTTP/1 request to Go, Node or Tomcat, and opening the
-                // tunnel on any `PRI ` hid it and all after (review round
-                // 18). A shorter probe that may still become it waits.
-                head::Plausible::Yes if probe.starts_with(H2_PREFACE_LINE) => {
-                    cx.stats.non_http_bytes += (probe.len() + rest.len()) as u64;
-                    self.tunnel = true;
-                    self.req.enter_tunnel(&mut cx);
+            // After `Upgrade: h2c` and its 101 the client sends the HTTP/2
+            // preface: the tunnel's start, not an HTTP/1 request (PRI is a
+            // known method only for prior-knowledge h2). Only the preface's
+            // own line: `PRI /admin HTTP/1.1` is an HTTP/1 request to Go,
+            // Node or Tomcat, and opening the tunnel on any `PRI ` hid it
+            // and all after (review round 18). A shorter probe that may
+            // still become it waits.
+            let verdict = match judged.judge(&probe) {
+                head::Plausible::Yes if probe.starts_with(H2_PREFACE_LINE) => head::Plausible::No,
+                head::Plausible::Yes if H2_PREFACE_LINE.starts_with(&probe) => {
+                    head::Plausible::More
                 }
-                head::Plausible::Yes if rest.is_empty() && H2_PREFACE_LINE.starts_with(&probe) => {
-                    self.probe = Some((probe_at, probe, judged));
-                }
+                v => v,
+            };
+            match verdict {
                 head::Plausible::Yes => {
                     self.resp.resume();
                     self.req.on_data(&mut cx, probe_at, &probe);

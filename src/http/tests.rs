@@ -2849,14 +2849,19 @@ fn an_http2_preface_is_a_request_and_its_frames_are_skipped() {
     assert!(r.stats.resync_bytes_skipped > 0, "{:?}", r.stats);
 }
 
+/// A request asking for cleartext HTTP/2, and the server's yes.
+const H2C_UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+const H2C_SWITCHED: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+
 /// After `Upgrade: h2c` and its 101 the client's HTTP/2 preface starts the
 /// tunnel (the upgrade is the finding there): no HTTP/1 request is read
 /// from it, as before PRI became a known method.
 #[test]
 fn the_http2_preface_after_an_h2c_upgrade_starts_the_tunnel() {
     let r = run(&[
-        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
-        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(H2C_UPGRADE),
+        S(H2C_SWITCHED),
         C(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
     ]);
     assert_eq!(r.reqs.len(), 1, "{:?}", r.reqs);
@@ -2873,8 +2878,8 @@ fn the_http2_preface_after_an_h2c_upgrade_starts_the_tunnel() {
 #[test]
 fn review18_a_pri_request_line_that_is_no_preface_is_read_as_http() {
     let r = run(&[
-        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
-        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(H2C_UPGRADE),
+        S(H2C_SWITCHED),
         C(b"PRI /admin?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n"),
     ]);
     assert_eq!(r.reqs.len(), 2, "{:?}", r.reqs);
@@ -2886,8 +2891,8 @@ fn review18_a_pri_request_line_that_is_no_preface_is_read_as_http() {
 #[test]
 fn review18_a_split_preface_after_h2c_still_starts_the_tunnel() {
     let r = run(&[
-        C(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
-        S(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        C(H2C_UPGRADE),
+        S(H2C_SWITCHED),
         C(b"PRI "),
         C(b"* HTT"),
         C(b"P/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
