@@ -125,6 +125,9 @@ struct Copy {
     seq: u32,
     ts: Timestamp,
     fin: bool,
+    /// The segment's urgent pointer, if URG was set: read again, it must
+    /// take its byte out again (it sits in the padding after `fin`).
+    urgent: Option<u16>,
     data: Box<[u8]>,
 }
 
@@ -1254,11 +1257,14 @@ impl<S: Default> FlowTable<S> {
             }
         };
         for (c, sender, receiver) in copies.drain(..) {
-            let flags = if c.fin {
+            let mut flags = if c.fin {
                 TcpFlags::PSH | TcpFlags::FIN
             } else {
                 TcpFlags::PSH
             };
+            if c.urgent.is_some() {
+                flags |= TcpFlags::URG;
+            }
             let replay = TcpSegment {
                 src: sender.ip,
                 dst: receiver.ip,
@@ -1268,7 +1274,7 @@ impl<S: Default> FlowTable<S> {
                 ack: 0,
                 flags: TcpFlags(flags),
                 window: 0,
-                urgent: 0,
+                urgent: c.urgent.unwrap_or(0),
                 payload: &c.data,
                 tunnel: seg.tunnel,
             };
@@ -1712,6 +1718,7 @@ impl<S: Default> FlowTable<S> {
                     seq: data_seq,
                     ts,
                     fin: flags.fin(),
+                    urgent: flags.urg().then_some(seg.urgent),
                     data: seg.payload.into(),
                 });
                 copies.undecided = None;
@@ -1741,7 +1748,9 @@ impl<S: Default> FlowTable<S> {
                 dir,
             };
             let seq_len = seg.payload.len() + usize::from(flags.syn()) + usize::from(flags.fin());
-            if flags.urg() && me.urgent(seg.seq, seq_len, seg.urgent) {
+            // Not on a SYN: Linux queues a Fast Open SYN's data without
+            // looking at its pointer (`tcp_fastopen_add_skb`, no `tcp_urg`).
+            if flags.urg() && !flags.syn() && me.urgent(seg.seq, seq_len, seg.urgent) {
                 acct.stats.urgent_pointers += 1;
             }
             me.segment(data_seq, seg.payload, ts, &mut out, &mut acct);

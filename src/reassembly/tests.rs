@@ -3306,3 +3306,57 @@ fn review18_an_urgent_pointer_on_an_old_segment_is_not_taken() {
     assert_eq!(t.t.stats().urgent_pointers, 0);
     t.end_all();
 }
+
+/// Linux's listener queues a Fast Open SYN's data (`tcp_fastopen_add_skb`)
+/// without running `tcp_urg`: a pointer on the SYN takes nothing out, and
+/// the server reads every byte of it.
+#[test]
+fn an_urgent_pointer_on_a_fast_open_syn_is_not_taken() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(
+        1,
+        TcpSegment {
+            flags: TcpFlags(SYN | TcpFlags::URG),
+            urgent: 3,
+            ..seg(C, SV, CI, 0, 0, b"GET /")
+        },
+    );
+    t.feed(2, seg(SV, C, SI, CI + 6, SYN | ACK, b""));
+    t.feed(3, seg(C, SV, CI + 6, SI + 1, ACK, b" HTTP/1.1"));
+    assert_eq!(t.r.stream(1, ToServer), b"GET / HTTP/1.1");
+    assert_eq!(t.t.stats().urgent_pointers, 0);
+    t.end_all();
+}
+
+/// Copies of a provisional side read again after a midstream correction
+/// keep their urgent pointers: the server skipped the urgent byte when the
+/// segment came, so the corrected stream must not have it either.
+#[test]
+fn copies_read_again_after_a_midstream_correction_keep_their_urgent_pointer() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(C, SV, forged, SI, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    let wire = b"GET /?q=<scrXipt>";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    t.feed(
+        2,
+        TcpSegment {
+            flags: TcpFlags(ACK | PSH | TcpFlags::URG),
+            urgent: (x + 1) as u16,
+            ..seg(C, SV, CI, SI, 0, wire)
+        },
+    );
+    t.feed(3, seg(SV, C, SI, CI + wire.len() as u32, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script>"
+    );
+    assert_eq!(t.t.stats().urgent_pointers, 1);
+    t.end_all();
+}
