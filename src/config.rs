@@ -437,7 +437,7 @@ pub struct DetectSection {
     /// `[detect.protocol]`: thresholds of the request-level protocol checks.
     pub protocol: crate::detect::protocol::ProtocolPolicy,
     /// `[[detect.exclude]]`: hits dropped by rule id or class, scoped to a
-    /// host, a path prefix and a location prefix.
+    /// host, a path prefix and a location (its name and what lies under it).
     pub exclude: Vec<crate::detect::tuning::Exclusion>,
 }
 

@@ -46,8 +46,11 @@ pub struct Exclusion {
     pub host: Option<String>,
     /// Prefix of the decoded, normalised path.
     pub path_prefix: Option<String>,
-    /// Prefix of the hit's location (`query:q`, `cookie:`, `header:user-agent`,
-    /// `body:json:comment`), case-insensitive.
+    /// The hit's location (`query:q`, `header:user-agent`, `body:json:comment`),
+    /// case-insensitive, and what lies under it: `query:q` covers `query:q`
+    /// and `query:q:base64` but not `query:q2`; `body:json:a` covers
+    /// `body:json:a.b` and `body:json:a[0]`. A pattern ending in `:` (`cookie:`)
+    /// or `*` (`header:x-*`) is a plain prefix.
     pub location: Option<String>,
 }
 
@@ -105,9 +108,7 @@ impl Exclusion {
             return false;
         }
         if let Some(loc) = &self.location {
-            let l = hit.location.as_bytes();
-            let head = l.get(..loc.len()).unwrap_or_default();
-            if head.len() < loc.len() || !head.eq_ignore_ascii_case(loc.as_bytes()) {
+            if !location_covers(loc, &hit.location) {
                 return false;
             }
         }
@@ -133,6 +134,27 @@ impl Exclusion {
         }
         true
     }
+}
+
+/// Whether the exclusion pattern `pattern` covers the hit location
+/// `location`. A bare byte prefix would let `query:q` exclude `query:q2` too,
+/// so an attacker could move a payload into a parameter the operator never
+/// named and still be excluded; the prefix must end where a name ends.
+fn location_covers(pattern: &str, location: &str) -> bool {
+    let (pattern, glob) = match pattern.strip_suffix('*') {
+        Some(p) => (p, true),
+        None => (pattern, pattern.ends_with(':')),
+    };
+    let (p, l) = (pattern.as_bytes(), location.as_bytes());
+    let Some(head) = l.get(..p.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(p) {
+        return false;
+    }
+    // Name boundaries: `:` before a decoding suffix (`:base64`), `.` and `[`
+    // inside a JSON path.
+    glob || matches!(l.get(p.len()), None | Some(b':' | b'.' | b'['))
 }
 
 /// The request facts exclusions are scoped by, computed once per request
@@ -335,6 +357,33 @@ mod tests {
             b"",
         );
         assert!(excluded(&e, &Scope::of(&r), &h));
+    }
+
+    #[test]
+    fn a_location_covers_its_own_name_and_what_lies_under_it_only() {
+        for (pattern, location, covered) in [
+            ("query:q", "query:q", true),
+            ("query:q", "QUERY:Q", true),
+            ("query:q", "query:q:base64", true),
+            ("query:q", "query:q2", false),
+            ("query:q", "query:query", false),
+            ("query:q", "query:", false),
+            ("body:json:content", "body:json:content", true),
+            ("body:json:content", "body:json:content.html", true),
+            ("body:json:content", "body:json:content[3]", true),
+            ("body:json:content", "body:json:contents", false),
+            ("cookie:", "cookie:session", true),
+            ("cookie:", "cookies", false),
+            ("header:x-*", "header:x-debug", true),
+            ("header:x-*", "header:accept", false),
+            ("*", "path", true),
+        ] {
+            assert_eq!(
+                location_covers(pattern, location),
+                covered,
+                "{pattern} over {location}"
+            );
+        }
     }
 
     #[test]
