@@ -532,13 +532,15 @@ pub struct TrustSection {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientIpHeader {
-    /// The last `X-Real-IP`, else `X-Forwarded-For`.
+    /// The last `X-Real-IP`, else `X-Forwarded-For`, else `Forwarded`.
     #[default]
     Auto,
     /// `X-Real-IP` only (the proxy overwrites it: NGINX's usual setup).
     XRealIp,
     /// `X-Forwarded-For` only, walked from the right.
     XForwardedFor,
+    /// RFC 7239 `Forwarded` only, its `for=` walked from the right.
+    Forwarded,
 }
 
 /// `[responses]`: on a SPAN/TAP capture that shows the server's side, the

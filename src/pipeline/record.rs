@@ -57,28 +57,91 @@ impl ClientIpPolicy {
         if let Some(ip) = real_ip {
             return (ip, true);
         }
-        if self.header == ClientIpHeader::XRealIp {
-            return (src, false);
-        }
-        let mut last = None;
-        for h in req
-            .headers
-            .iter()
-            .rev()
-            .filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for"))
-        {
-            for part in h.value.rsplit(|b| *b == b',') {
-                let Some(ip) = parse_ip(part) else {
-                    return last.map_or((src, false), |ip| (ip, true));
-                };
-                if !self.is_trusted(ip) {
-                    return (ip, true);
-                }
-                last = Some(ip);
-            }
-        }
-        last.map_or((src, false), |ip| (ip, true))
+        let chain = match self.header {
+            ClientIpHeader::XRealIp => None,
+            ClientIpHeader::XForwardedFor => self.walk(xff_hops(req)),
+            ClientIpHeader::Forwarded => self.walk(forwarded_hops(req)),
+            // A proxy speaking RFC 7239 only (HAProxy `option forwarded`)
+            // writes no `X-Forwarded-For`.
+            ClientIpHeader::Auto => self
+                .walk(xff_hops(req))
+                .or_else(|| self.walk(forwarded_hops(req))),
+        };
+        chain.map_or((src, false), |ip| (ip, true))
     }
+
+    /// Walks a proxy chain from the right (the nearest hop first) to the
+    /// first address no trusted proxy wrote. A hop that is no address
+    /// (garbage, `unknown`, an obfuscated `_node`) ends the walk at the
+    /// last good one: whatever lies left of it was never vouched for.
+    fn walk(&self, hops: impl Iterator<Item = Option<IpAddr>>) -> Option<IpAddr> {
+        let mut last = None;
+        for hop in hops {
+            let Some(ip) = hop else {
+                return last;
+            };
+            if !self.is_trusted(ip) {
+                return Some(ip);
+            }
+            last = Some(ip);
+        }
+        last
+    }
+}
+
+/// `X-Forwarded-For` hops, nearest first (the last header's last address).
+fn xff_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    req.headers
+        .iter()
+        .rev()
+        .filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for"))
+        .flat_map(|h| h.value.rsplit(|b| *b == b','))
+        .map(parse_ip)
+}
+
+/// RFC 7239 `Forwarded` hops, nearest first: the `for=` of each element
+/// (`for=192.0.2.60;proto=http`, `for="[2001:db8::17]:4711"`). An element
+/// without one is no address.
+fn forwarded_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    req.headers
+        .iter()
+        .rev()
+        .filter(|h| h.name.eq_ignore_ascii_case(b"forwarded"))
+        .flat_map(|h| split_unquoted(&h.value, b',').into_iter().rev())
+        .map(|element| {
+            split_unquoted(element, b';').into_iter().find_map(|pair| {
+                let (name, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+                let value = value.get(1..)?.trim_ascii();
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                name.trim_ascii()
+                    .eq_ignore_ascii_case(b"for")
+                    .then(|| parse_ip(value))
+                    .flatten()
+            })
+        })
+}
+
+/// `value` cut at every `sep` outside a quoted string (RFC 9110 §5.6.4:
+/// a quoted `for="[::1]:80"` may hold anything but an unescaped quote).
+fn split_unquoted(value: &[u8], sep: u8) -> Vec<&[u8]> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, &b) in value.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == sep && !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 /// Most bytes of an untrusted claim kept in `client_ip_claimed`.
@@ -108,6 +171,7 @@ impl ClientIpPolicy {
         }
         req.header("x-real-ip")
             .or_else(|| req.header("x-forwarded-for"))
+            .or_else(|| req.header("forwarded"))
     }
 }
 
@@ -332,6 +396,60 @@ mod tests {
         let r = req(&[("X-Forwarded-For", "6.6.6.6, 198.51.100.7, 10.1.1.1")]);
         // 6.6.6.6 may be forged by the client; 198.51.100.7 is what our trusted proxy saw.
         assert_eq!(p.resolve(ip("10.0.0.1"), &r), (ip("198.51.100.7"), true));
+    }
+
+    /// RFC 7239: a proxy that writes only `Forwarded` (HAProxy `option
+    /// forwarded`) names the client in `for=`, walked from the right as
+    /// `X-Forwarded-For` is; quoted IPv6 with a port, mixed case and
+    /// several headers are read, and `unknown` or an obfuscated node ends
+    /// the walk at the last good hop.
+    #[test]
+    fn forwarded_names_the_client_when_no_other_header_does() {
+        let p = policy(&["10.0.0.0/8"]);
+        let src = ip("10.0.0.2");
+        for (value, want) in [
+            ("for=192.0.2.60;proto=http;by=10.0.0.2", "192.0.2.60"),
+            (
+                "For=6.6.6.6, for=198.51.100.7;proto=https, for=10.1.1.1",
+                "198.51.100.7",
+            ),
+            (r#"for="[2001:db8:cafe::17]:4711""#, "2001:db8:cafe::17"),
+            (
+                r#"proto=http;for="192.0.2.1:80", for=10.1.1.1"#,
+                "192.0.2.1",
+            ),
+            // Nothing untrusted before `unknown`: the last trusted hop.
+            ("for=6.6.6.6, for=unknown, for=10.1.1.1", "10.1.1.1"),
+            (r#"by=x;for="_hidden", for=10.1.1.1"#, "10.1.1.1"),
+        ] {
+            let r = req(&[("Forwarded", value)]);
+            assert_eq!(p.resolve(src, &r), (ip(want), true), "{value}");
+        }
+        // Two headers: the last one holds the nearest hops.
+        let r = req(&[
+            ("Forwarded", "for=203.0.113.5"),
+            ("Forwarded", "for=10.1.1.1"),
+        ]);
+        assert_eq!(p.resolve(src, &r), (ip("203.0.113.5"), true));
+        // Only read when the others name no one (auto) or when chosen.
+        let both = req(&[
+            ("X-Forwarded-For", "198.51.100.7"),
+            ("Forwarded", "for=203.0.113.5"),
+        ]);
+        assert_eq!(p.resolve(src, &both), (ip("198.51.100.7"), true));
+        let mut only = p.clone();
+        only.header = ClientIpHeader::Forwarded;
+        assert_eq!(only.resolve(src, &both), (ip("203.0.113.5"), true));
+        only.header = ClientIpHeader::XForwardedFor;
+        let r = req(&[("Forwarded", "for=203.0.113.5")]);
+        assert_eq!(only.resolve(src, &r), (src, false));
+        // From an untrusted source it is a visible claim, not believed.
+        let outside = ip("203.0.113.9");
+        assert_eq!(p.resolve(outside, &r), (outside, false));
+        assert_eq!(
+            p.untrusted_claim(outside, &r).as_deref(),
+            Some("for=203.0.113.5")
+        );
     }
 
     #[test]
