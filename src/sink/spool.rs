@@ -180,6 +180,8 @@ pub struct Spool {
     used_bytes: u64,
     entries: BTreeMap<u64, SpoolEntry>,
     stats: SpoolStats,
+    /// The batch being replayed (see [`Spool::replaying`]).
+    in_flight: Option<u64>,
 }
 
 impl Spool {
@@ -247,7 +249,24 @@ impl Spool {
             used_bytes,
             entries,
             stats: SpoolStats::default(),
+            in_flight: None,
         })
+    }
+
+    /// Marks the batch whose replay is in flight (or none). `DropOldest`
+    /// passes it over: dropped under a replay that then succeeds, its rows
+    /// would be counted lost although the server has them, and a replay
+    /// that fails for good would count them lost twice.
+    pub fn replaying(&mut self, seq: Option<u64>) {
+        self.in_flight = seq;
+    }
+
+    /// The oldest batch `DropOldest` may drop: not the one in flight.
+    fn oldest_droppable(&self) -> Option<SpoolEntry> {
+        self.entries
+            .values()
+            .find(|e| Some(e.seq) != self.in_flight)
+            .cloned()
     }
 
     pub fn dir(&self) -> &Path {
@@ -294,7 +313,11 @@ impl Spool {
                     return Ok(PushOutcome::Dropped);
                 }
                 SpoolFull::DropOldest => {
-                    let Some(oldest) = self.oldest() else { break };
+                    let Some(oldest) = self.oldest_droppable() else {
+                        // Only the batch in flight is left: this one goes.
+                        self.count_drop(size, Some(rows));
+                        return Ok(PushOutcome::Dropped);
+                    };
                     self.delete(&oldest)?;
                     self.count_drop(oldest.bytes, oldest.rows);
                     dropped_oldest += 1;
@@ -323,7 +346,7 @@ impl Spool {
                         "spool disk full: dropping a batch ({e})"
                     );
                     let oldest = match self.when_full {
-                        SpoolFull::DropOldest => self.oldest(),
+                        SpoolFull::DropOldest => self.oldest_droppable(),
                         SpoolFull::DropNewest => None,
                     };
                     let Some(oldest) = oldest else {
@@ -743,6 +766,39 @@ mod tests {
         let again = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
         assert_eq!(again.len(), 1);
         assert!(!in_progress.exists());
+    }
+
+    /// The batch whose replay is in flight is passed over by `DropOldest`:
+    /// the next oldest goes, and when only it is left, the new batch.
+    #[test]
+    fn drop_oldest_passes_over_the_batch_in_flight() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 20, SpoolFull::DropOldest);
+        s.push("a", 1, &[0; 10]).unwrap();
+        s.push("a", 1, &[1; 10]).unwrap();
+        s.replaying(Some(0));
+        assert_eq!(
+            s.push("a", 1, &[2; 10]).unwrap(),
+            PushOutcome::Stored {
+                seq: 2,
+                dropped_oldest: 1
+            }
+        );
+        let seqs: Vec<u64> = s.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 2]);
+        let mut alone = spool(&d.path().join("alone"), 15, SpoolFull::DropOldest);
+        alone.push("a", 1, &[0; 10]).unwrap();
+        alone.replaying(Some(0));
+        assert_eq!(alone.push("a", 1, &[1; 10]).unwrap(), PushOutcome::Dropped);
+        assert_eq!(alone.oldest().unwrap().seq, 0);
+        alone.replaying(None);
+        assert!(matches!(
+            alone.push("a", 1, &[1; 10]).unwrap(),
+            PushOutcome::Stored {
+                dropped_oldest: 1,
+                ..
+            }
+        ));
     }
 
     #[test]

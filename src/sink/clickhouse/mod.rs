@@ -29,7 +29,9 @@
 //! empty the spool into `dead/`. An unknown table or column is retried after
 //! the schema is checked (and what is missing created) again. While the spool
 //! holds batches, new batches are appended to it too, so replay keeps the
-//! original order; the oldest batch is retried every
+//! original order, also while a replay or another query is in flight (a
+//! server that never answers does not hold the batcher up:
+//! `Inserter::wait`); the oldest batch is retried every
 //! [`ClickHouseConfig::replay_interval_ms`], and at start.
 //!
 //! **Delivery guarantee: at-least-once** for every row handed to
@@ -657,6 +659,8 @@ impl ClickHouseSink {
                     return;
                 }
                 ins.count_unknown_spool_rows();
+                // New batches wait for no replay (see `Inserter::wait`).
+                ins.jobs = Some(jobs_rx.clone());
                 ins.drain_spool(true);
                 ins.run(jobs_rx);
             })
@@ -1053,7 +1057,19 @@ struct Inserter {
     /// The first loss since the last flush, reported by the flush.
     loss: Option<String>,
     jitter: u64,
+    /// The batcher's channel, once `run` has it: while the spool holds
+    /// batches, a query in flight does not hold the batcher up (see
+    /// [`Inserter::wait`]).
+    jobs: Option<Receiver<Job>>,
+    /// Flushes taken while a query was in flight, answered once it is over.
+    held_flushes: Vec<Sender<Result<(), String>>>,
+    /// The batcher hung up while a query was in flight.
+    jobs_closed: bool,
 }
+
+/// How often a query in flight lets the batcher's new batches through to
+/// the spool (see [`Inserter::wait`]).
+const ABSORB_EVERY: Duration = Duration::from_millis(20);
 
 impl Inserter {
     fn new(
@@ -1081,6 +1097,68 @@ impl Inserter {
             next_retention: now,
             loss: None,
             jitter: seed | 1,
+            jobs: None,
+            held_flushes: Vec::new(),
+            jobs_closed: false,
+        }
+    }
+
+    /// Runs a query (insert, schema check, retention) to its end. While the
+    /// spool holds batches, new ones go behind them anyway, so the
+    /// batcher's batches are appended to the spool meanwhile instead of
+    /// waiting: a server that accepts connections and never answers holds
+    /// a replay for up to `insert_timeout_ms`, and the sink queue would
+    /// fill behind it. Flushes and the batcher's end taken meanwhile are
+    /// handled by `run` once the query is over. With an empty spool the
+    /// batch in flight goes first, so nothing is taken (it may yet fail
+    /// and be spooled).
+    fn wait<F: std::future::Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            let absorbing = self.jobs.is_some()
+                && !self.jobs_closed
+                && self.spool.as_ref().is_some_and(|s| !s.is_empty());
+            if !absorbing {
+                return self.rt.block_on(fut);
+            }
+            let slice = self
+                .rt
+                .block_on(async { tokio::time::timeout(ABSORB_EVERY, fut.as_mut()).await });
+            if let Ok(out) = slice {
+                return out;
+            }
+            self.absorb_jobs();
+        }
+    }
+
+    /// Takes what the batcher offers without waiting: batches to the spool
+    /// (behind the ones it holds), flushes held for later.
+    fn absorb_jobs(&mut self) {
+        let Some(rx) = self.jobs.clone() else { return };
+        loop {
+            match rx.try_recv() {
+                Ok(Job::Batch(batch)) => {
+                    self.spool_batch(&batch);
+                }
+                Ok(Job::Flush(ack)) => self.held_flushes.push(ack),
+                Err(crossbeam_channel::TryRecvError::Empty) => return,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.jobs_closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers the flushes taken while a query was in flight: every batch
+    /// before each was spooled, so replay, then answer.
+    fn answer_held_flushes(&mut self) {
+        while !self.held_flushes.is_empty() {
+            let acks = std::mem::take(&mut self.held_flushes);
+            self.drain_spool(true);
+            for ack in acks {
+                let _ = ack.send(self.loss.take().map_or(Ok(()), Err));
+            }
         }
     }
 
@@ -1088,7 +1166,14 @@ impl Inserter {
     /// spool every `replay_interval_ms`.
     fn run(&mut self, rx: Receiver<Job>) {
         let replay = self.replay_interval();
+        self.jobs = Some(rx.clone());
         loop {
+            self.answer_held_flushes();
+            if self.jobs_closed {
+                self.drain_spool(true);
+                self.answer_held_flushes();
+                return;
+            }
             match rx.recv_timeout(replay) {
                 Ok(Job::Batch(batch)) => self.deliver(batch),
                 Ok(Job::Flush(ack)) => {
@@ -1180,7 +1265,7 @@ impl Inserter {
         }
         let timeout = Some(Duration::from_millis(self.cfg.insert_timeout_ms));
         let client = self.client.clone();
-        let result = self.rt.block_on(async move {
+        let result = self.wait(async move {
             match batch {
                 Batch::Attacks(chunks, _) => {
                     // Pre-encoded rows (see `rowbinary`); the crate
@@ -1249,7 +1334,7 @@ impl Inserter {
         let db = self.cfg.database.clone();
         let retention = self.cfg.retention_days;
         let limit = self.admin_timeout();
-        let version = self.rt.block_on(with_limit(limit, async move {
+        let version = self.wait(with_limit(limit, async move {
             let v: String = admin.query("SELECT version()").fetch_one().await?;
             let version = ServerVersion::parse(&v).unwrap_or(ServerVersion::OLDEST);
             // Tables first; views only once the columns they name exist.
@@ -1338,6 +1423,7 @@ impl Inserter {
                     return;
                 }
             };
+            spool.replaying(Some(entry.seq));
             let outcome = match Batch::decode(&entry.kind, &payload) {
                 Ok(batch) => self.insert_once(&batch).map_err(|f| (f.kind, f.message)),
                 Err(msg) => Err((ErrorKind::Permanent, msg)),
@@ -1345,6 +1431,7 @@ impl Inserter {
             let Some(spool) = self.spool.as_mut() else {
                 return;
             };
+            spool.replaying(None);
             let mut missing = false;
             let step = match outcome {
                 Ok(()) => {
@@ -1509,7 +1596,7 @@ impl Inserter {
         let admin = self.admin.clone();
         let db = self.cfg.database.clone();
         let limit = self.admin_timeout();
-        let result = self.rt.block_on(with_limit(limit, async move {
+        let result = self.wait(with_limit(limit, async move {
             for table in [ATTACKS_TABLE, ROLLUP_TABLE] {
                 let parts: Vec<String> = admin
                     .query_raw(&schema::expired_partitions_query(&db, table))
@@ -2081,6 +2168,57 @@ mod tests {
                 panic!("the inserter took no batch {i} for 20 s: stuck on a silent server");
             }
         }
+    }
+
+    /// A server that accepts connections and never answers, and a spool
+    /// holding a batch: each replay hangs for `insert_timeout_ms` (here a
+    /// minute). New batches must not wait behind it: they belong behind
+    /// the spooled one anyway, so they are appended to the spool while the
+    /// replay is in flight, and the batcher (and the sink queue behind
+    /// it) keeps moving. Before, each waited up to the whole timeout.
+    #[test]
+    fn new_batches_reach_the_spool_while_a_replay_hangs() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url: silent_server(),
+            insert_timeout_ms: 60_000,
+            retry_max_attempts: 1,
+            ..ClickHouseConfig::default()
+        };
+        let dir = d.path().to_path_buf();
+        let (jobs_tx, jobs_rx) = bounded::<Job>(0);
+        std::thread::spawn(move || {
+            let mut ins = inserter_with_spool(cfg, &dir, 1);
+            ins.run(jobs_rx);
+        });
+        let batches = |dir: &std::path::Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "batch"))
+                })
+                .count()
+        };
+        // The first goes behind the spooled one and starts its replay;
+        // the next ones arrive while it hangs.
+        for i in 0..4 {
+            if jobs_tx
+                .send_timeout(Job::Batch(attack_batch(i + 1)), Duration::from_secs(20))
+                .is_err()
+            {
+                panic!("batch {i} waited 20 s behind a replay that hangs for 60 s");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while batches(d.path()) < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            batches(d.path()),
+            5,
+            "every batch is in the spool, in order"
+        );
     }
 
     /// A local port nothing listens on (bound, then released).
