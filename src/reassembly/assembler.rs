@@ -167,6 +167,29 @@ impl Assembler {
         self.next = 0;
         self.syn_len = 0;
         self.provisional = false;
+        // A pointer taken before: relative to a start now disowned, or
+        // sent before the side's SYN (no socket took it then).
+        self.urgent_pending = false;
+    }
+
+    /// Fix the start from this side's first data (a midstream pickup). An
+    /// urgent pointer seen before it, on a pure ACK, stays: the server's
+    /// socket took it (`tcp_urg` looks at segments without payload too)
+    /// (review round 19).
+    pub(crate) fn start_midstream(&mut self, seq: u32) {
+        let pending = self.urgent_pending;
+        self.start(seq);
+        self.provisional = true;
+        self.midstream = true;
+        self.urgent_pending = pending;
+    }
+
+    /// Forget a pending urgent pointer: the peer's SYN-ACK came after it,
+    /// so the server's request socket dropped the segment that carried it
+    /// (`tcp_check_req`: no ACK, or an ACK of a SYN-ACK not yet sent)
+    /// (review round 19).
+    pub(crate) fn forget_urgent(&mut self) {
+        self.urgent_pending = false;
     }
 
     /// Sequence number of stream offset 0.
@@ -281,18 +304,25 @@ impl Assembler {
     /// a zero pointer marks the segment's first byte (`tcp_check_urg` takes
     /// one only from a non-zero pointer) (review round 18).
     pub(crate) fn urgent(&mut self, seq: u32, len: usize, ptr: u16) -> bool {
+        let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         if !self.started {
-            return false;
+            // A side picked up midstream, before its first data: kept for
+            // `start_midstream` (a pointer below that data is dropped in
+            // `emit`); a SYN's `start` forgets it.
+            self.urgent_seq = at;
+            self.urgent_pending = true;
+            return true;
         }
         let wup = self.offset_of(self.wup).min(i128::from(self.next));
         if self.offset_of(seq).saturating_add(len as i128) < wup {
             return false;
         }
-        let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         let Ok(byte) = u64::try_from(self.offset_of(at)) else {
             return false;
         };
-        if byte < self.next || (self.urgent_pending && byte <= self.pending_urgent_byte()) {
+        if byte < self.next
+            || (self.urgent_pending && i128::from(byte) <= self.pending_urgent_byte())
+        {
             return false;
         }
         self.urgent_seq = at;
@@ -300,9 +330,11 @@ impl Assembler {
         true
     }
 
-    /// Stream offset of the pending urgent byte (0 if before the stream).
-    fn pending_urgent_byte(&self) -> u64 {
-        u64::try_from(self.offset_of(self.urgent_seq)).unwrap_or(0)
+    /// Stream offset of the pending urgent byte (negative: before the
+    /// stream, never read; it once read as offset 0, skipping the first
+    /// byte).
+    fn pending_urgent_byte(&self) -> i128 {
+        self.offset_of(self.urgent_seq)
     }
 
     /// Hand `data` (at offset `next`) on, without the pending urgent byte
@@ -311,10 +343,10 @@ impl Assembler {
     fn emit<D: Deliver>(&mut self, out: &mut D, ts: Timestamp, data: &[u8]) {
         if self.urgent_pending {
             let byte = self.pending_urgent_byte();
-            if byte < self.next {
-                // Skipped in a gap.
+            if byte < i128::from(self.next) {
+                // Skipped in a gap, or before the stream.
                 self.urgent_pending = false;
-            } else if let Some(k) = usize::try_from(byte - self.next)
+            } else if let Some(k) = usize::try_from(byte - i128::from(self.next))
                 .ok()
                 .filter(|&k| k < data.len())
             {

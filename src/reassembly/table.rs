@@ -622,6 +622,15 @@ impl<S: Default> FlowTable<S> {
             self.expire(handler);
         }
         let flags = seg.flags;
+        if !flags.ack() && !flags.syn() && !flags.rst() {
+            // Every receiver discards it, data, FIN and urgent pointer
+            // (Linux: `tcp_rcv_established`, `tcp_rcv_state_process`,
+            // `tcp_check_req`; RFC 9293 §3.10.7.4): read, a benign copy
+            // without ACK took the place of the attack sent after it at
+            // the same numbers (review round 19).
+            self.stats.ignored_segments += 1;
+            return;
+        }
         let key = FlowKey::of_segment(seg);
         match self.map.get(&key).copied() {
             Some(idx) => {
@@ -657,7 +666,7 @@ impl<S: Default> FlowTable<S> {
                             self.stats.ignored_segments += 1;
                         }
                     }
-                    Some((true, _)) if !flags.rst() && !seg.payload.is_empty() => {
+                    Some((true, _)) if !flags.rst() && (!seg.payload.is_empty() || flags.urg()) => {
                         // Data after an RST: an RST the receiver dropped (bad
                         // checksum, out of window for its stack) is a classic
                         // way to blind a sensor. Pick the data up as a new
@@ -670,7 +679,9 @@ impl<S: Default> FlowTable<S> {
                 }
             }
             None => {
-                if !flags.rst() && (flags.syn() || !seg.payload.is_empty()) {
+                // An urgent pointer too: the data after it is read without
+                // its byte (see `Assembler::start_midstream`).
+                if !flags.rst() && (flags.syn() || !seg.payload.is_empty() || flags.urg()) {
                     self.create(key, ts, seg, handler);
                 } else {
                     // Pure ACKs, FINs and RSTs of flows we do not know.
@@ -1599,6 +1610,12 @@ impl<S: Default> FlowTable<S> {
             if !me.started() && in_place {
                 me.start(first);
                 me.set_syn_len(seg.payload.len());
+                if flags.ack() {
+                    // The server's SYN-ACK: an urgent pointer the client
+                    // sent before it went to a request socket, which
+                    // dropped it (review round 19).
+                    peer.forget_urgent();
+                }
             } else if !me.started() {
                 // Out of place (a SYN-ACK from the client, a SYN after the
                 // server's data): forged or stale, it fixes nothing; the
@@ -1644,9 +1661,7 @@ impl<S: Default> FlowTable<S> {
         if !me.started() && (!seg.payload.is_empty() || flags.fin()) {
             // Midstream: the first data (or FIN) fixes the start, until the
             // peer's ACK says otherwise (see `Stash`).
-            me.start(data_seq);
-            me.provisional = true;
-            me.midstream = true;
+            me.start_midstream(data_seq);
         }
         // A confirmed midstream side's bytes read as out of its range (below
         // its start, or far past what it read): the ACKs that confirmed it
@@ -1739,6 +1754,10 @@ impl<S: Default> FlowTable<S> {
                 dir: dir.reverse(),
             };
             peer.ack(seg.ack, &mut out, &mut acct);
+        }
+        if !me.started() && flags.urg() && !flags.syn() && me.urgent(seg.seq, 0, seg.urgent) {
+            // Before a midstream side's first data (see `start_midstream`).
+            acct.stats.urgent_pointers += 1;
         }
         if me.started() {
             let mut out = Out {

@@ -2495,8 +2495,9 @@ fn a_forged_fin_far_below_the_read_bytes_does_not_blind_the_hold() {
 /// Review round 11, FIN hold against a provisional side. A midstream flow
 /// (the attacker waited out an RST hold, or the sensor started late): the
 /// client's first data is forged 2^30 ahead of its real stream and carries
-/// a FIN, so the real request reads as old; a forged server FIN (no ACK:
-/// it decides nothing) finishes the server's side. Both sides finished:
+/// a FIN, so the real request reads as old; a forged server FIN (its ACK
+/// of the forged start decides nothing; without ACK it would be dropped,
+/// review round 19) finishes the server's side. Both sides finished:
 /// the flow is held, and the hold ignores every data segment that is not
 /// at or just past a FIN, so the real request, read as old behind the
 /// forged start, is neither read nor copied for the server's ACK to decide
@@ -2511,7 +2512,7 @@ fn a_fin_hold_on_forged_first_data_does_not_hide_the_real_request() {
     let forged = CI.wrapping_add(1 << 30);
     let head: &[u8] = b"GET /forged HTTP/1.1\r\n\r\n";
     t.feed(1, seg(C, SV, forged, SI, ACK | FIN, head));
-    t.feed(1, seg(SV, C, SI, 0, FIN, b""));
+    t.feed(1, seg(SV, C, SI, forged, ACK | FIN, b""));
     assert_eq!(t.t.closing(), 1, "held after both FINs");
     let attack: &[u8] = b"GET /?q=<script>alert(1)</script> HTTP/1.1\r\n\r\n";
     t.feed(2, seg(C, SV, CI, SI, ACK, attack));
@@ -3358,5 +3359,134 @@ fn copies_read_again_after_a_midstream_correction_keep_their_urgent_pointer() {
         "GET /?q=<script>"
     );
     assert_eq!(t.t.stats().urgent_pointers, 1);
+    t.end_all();
+}
+
+/// Review round 19. Defect: a segment without ACK (and without SYN or
+/// RST) has its data read. Linux discards it in every synchronized state
+/// before looking at its sequence number or text (`tcp_rcv_established`
+/// slow path and `tcp_rcv_state_process`: `if (!th->ack && !th->rst &&
+/// !th->syn) goto discard`, RFC 9293 §3.10.7.4 "if the ACK bit is off,
+/// drop the segment"), and a request socket drops it too (`tcp_check_req`).
+/// No TTL trick is needed: the server really receives the benign copy
+/// without ACK and drops it, then reads the attack sent at the same
+/// numbers, which Specula takes for a retransmission. Severity: High.
+#[test]
+fn review19a_data_without_ack_is_not_read() {
+    let benign: Vec<u8> = REVIEW16_ATTACK
+        .iter()
+        .map(|&b| if b.is_ascii_punctuation() { b'a' } else { b })
+        .collect();
+    for before_syn_ack in [false, true] {
+        let mut t = T::new(ReassemblyConfig::default());
+        if before_syn_ack {
+            t.feed(1, seg(C, SV, CI, 0, SYN, b""));
+            t.feed(1, seg(C, SV, CI + 1, 0, PSH, &benign));
+            t.feed(1, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+            t.feed(1, seg(C, SV, CI + 1, SI + 1, ACK, b""));
+        } else {
+            t.handshake(1, CI, SI);
+            t.feed(2, seg(C, SV, CI + 1, SI + 1, PSH, &benign));
+        }
+        t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, REVIEW16_ATTACK));
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            String::from_utf8_lossy(REVIEW16_ATTACK),
+            "before the SYN-ACK: {before_syn_ack}"
+        );
+        t.end_all();
+    }
+}
+
+/// A pure ACK of the client with URG set and urgent pointer `ptr`.
+fn urgent_ack(seq: u32, ack: u32, ptr: u16) -> TcpSegment<'static> {
+    TcpSegment {
+        flags: TcpFlags(ACK | TcpFlags::URG),
+        urgent: ptr,
+        ..seg(C, SV, seq, ack, 0, b"")
+    }
+}
+
+/// Review round 19. Defect: an urgent pointer taken while the client's
+/// side started at one ISN stays pending when the start moves to another
+/// (a later SYN before the server answered, or the server's SYN-ACK
+/// taking another ISN): its byte is then placed relative to the new start
+/// (a pointer below it even mapped to offset 0), and a byte of the real
+/// stream is skipped. The server never took that pointer: it came with a
+/// SYN it did not keep (low TTL), before its handshake was complete
+/// (`tcp_check_req` drops a segment with an unacceptable ACK). So the
+/// server reads `<script>` and Specula `<scipt>` (or `ET /`).
+/// Severity: High.
+#[test]
+fn review19a_an_urgent_pointer_of_a_disowned_isn_takes_no_byte() {
+    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let r = wire.iter().position(|&b| b == b'r').unwrap() as u32;
+    // The forged ISN's urgent byte lands on 'r', then below the real start.
+    for forged in [CI + r, CI - 100] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.r.urgent_skips = 3;
+        t.feed(1, seg(C, SV, forged, 0, SYN, b""));
+        t.feed(1, urgent_ack(forged + 1, 0, 1));
+        t.feed(1, seg(C, SV, CI, 0, SYN, b""));
+        t.feed(1, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+        t.feed(1, seg(C, SV, CI + 1, SI + 1, ACK, b""));
+        t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            String::from_utf8_lossy(wire),
+            "forged ISN {forged}"
+        );
+        t.end_all();
+    }
+}
+
+/// Review round 19. Defect: an urgent pointer the client sends before the
+/// server's SYN-ACK is taken. The server holds only a request socket then,
+/// which drops the segment (`tcp_check_req`: no ACK, or an ACK of a
+/// SYN-ACK not yet sent, which the client cannot know), so `tcp_urg` never
+/// sees it and the server reads every byte. Severity: High.
+#[test]
+fn review19a_an_urgent_pointer_before_the_syn_ack_is_not_taken() {
+    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let r = wire.iter().position(|&b| b == b'r').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(1, seg(C, SV, CI, 0, SYN, b""));
+    t.feed(1, urgent_ack(CI + 1, 12345, (r + 1) as u16));
+    t.feed(1, seg(SV, C, SI, CI + 1, SYN | ACK, b""));
+    t.feed(1, seg(C, SV, CI + 1, SI + 1, ACK, b""));
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        String::from_utf8_lossy(wire)
+    );
+    t.end_all();
+}
+
+/// Review round 19. Defect: on a flow picked up midstream (the sensor
+/// started late, the flow was evicted, or an RST hold ran out), an urgent
+/// pointer on a pure ACK before the side's first data is dropped (the
+/// side has no start yet), so the urgent byte is read inline. Linux's
+/// established socket runs `tcp_urg` on a segment without payload too, and
+/// `tcp_recvmsg` skips the byte: the server reads `<script>`, Specula
+/// `<scrXipt>`. Severity: Medium (needs a midstream pickup).
+#[test]
+fn review19a_an_urgent_pointer_before_a_midstream_sides_first_data_is_taken() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(1, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+    );
+    // One below the first data was not the server's next byte: ignored.
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed(1, urgent_ack(CI + 1, SI + 1, 3));
+    t.feed(2, seg(C, SV, CI + 10, SI + 1, ACK | PSH, wire));
+    assert_eq!(t.r.stream(1, ToServer), wire);
     t.end_all();
 }
