@@ -119,6 +119,9 @@ const TARGET_HEADERS: &[&[u8]] = &[
 pub const DEFAULT_PARAMS: &[&str] = &[
     "*passw*",
     "pass",
+    // WordPress's new-password fields (reset, user-new, profile).
+    "pass1",
+    "pass2",
     "pw",
     "psw",
     "*passphrase*",
@@ -153,8 +156,10 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*ccnum*",
     "cc",
     "pan",
-    "cvv*",
-    "cvc*",
+    // Anywhere in the name: `card_cvv`, `cc_cvv`, `cardCvc` (too short
+    // for the sweep or the card shape).
+    "*cvv*",
+    "*cvc*",
     "*securitycode*",
     "pin",
     "otp",
@@ -1364,13 +1369,16 @@ impl Masker {
         let head = part.get(..head_end).unwrap_or_default();
         let content = part.get(head_end..).unwrap_or_default();
         let mut name: &[u8] = b"";
+        let mut part_type: &[u8] = b"";
         for line in head.split(|&b| b == b'\n') {
             let line = line.trim_ascii();
             if let Some(colon) = memchr::memchr(b':', line) {
                 let hname = line.get(..colon).unwrap_or_default().trim_ascii();
+                let hval = line.get(colon + 1..).unwrap_or_default();
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
-                    name = header_param(line.get(colon + 1..).unwrap_or_default(), b"name")
-                        .unwrap_or_default();
+                    name = header_param(hval, b"name").unwrap_or_default();
+                } else if hname.eq_ignore_ascii_case(b"content-type") {
+                    part_type = media_type(hval.trim_ascii());
                 }
             }
         }
@@ -1383,8 +1391,18 @@ impl Masker {
             },
         };
         out.extend_from_slice(head);
+        // A JSON part (Spring's `@RequestPart`, an upload's metadata) is
+        // read as JSON by the application: masked by its keys too.
+        let json = part_type.eq_ignore_ascii_case(b"application/json")
+            || part_type
+                .len()
+                .checked_sub(5)
+                .and_then(|k| part_type.get(k..))
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"+json"));
         if !value.is_empty() && self.param_masked(name) {
             self.mask_value(value, value, out, secrets);
+        } else if json {
+            self.json_into(value, usize::MAX, out, secrets);
         } else {
             out.extend_from_slice(value);
         }
@@ -3203,5 +3221,70 @@ mod tests {
             "{}",
             s(&mr.body_excerpt)
         );
+    }
+
+    /// Review round 19. Defect: the default names miss common forms of a
+    /// password and of the card security code, so they are stored in clear
+    /// in `uri`, `body_excerpt` and `matched`. WordPress posts a new
+    /// password as `pass1` and `pass2` (wp-login.php `action=resetpass`,
+    /// wp-admin/user-new.php, profile.php): `pass` matches only exactly.
+    /// `cvv*` and `cvc*` are anchored at the start, so `card_cvv`, `cc_cvv`,
+    /// `cardCvc`, `payment_cvc` (normalised `cardcvv`, `cccvv`, `cardcvc`)
+    /// are clear: a CVV must never be stored (PCI DSS 3.3.1.2), and at 3-4
+    /// digits it is too short for the sweep or the card-number shape.
+    /// Severity: High (a secret stored in clear).
+    #[test]
+    fn review19c_wordpress_passwords_and_prefixed_cvv_are_masked() {
+        let m = masker();
+        for n in [
+            "pass1",
+            "pass2",
+            "card_cvv",
+            "cc_cvv",
+            "cardCvc",
+            "payment_cvc",
+            "cvv2",
+        ] {
+            assert!(m.param_masked(n.as_bytes()), "{n}");
+        }
+        let r = req(
+            "/wp-login.php?action=resetpass",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"pass1=Hunter2Secret&pass2=Hunter2Secret&card_cvv=737",
+        );
+        let body = s(&m.mask_request(&r).body_excerpt);
+        assert!(!body.contains("Hunter2Secret"), "{body}");
+        assert!(!body.contains("737"), "{body}");
+    }
+
+    /// Review round 19. Defect: a multipart part whose content is JSON
+    /// (`Content-Type: application/json`: Spring's `@RequestPart`, an
+    /// upload with its metadata, GraphQL multipart requests' `operations`)
+    /// is masked only by the part's own name; the members inside it are
+    /// copied as sent, so `{"password":"…"}` in a part named `data` reaches
+    /// `body_excerpt` in clear, and is not remembered for the sweep of
+    /// `matched`. The same JSON as the whole body is masked by key. Spring
+    /// (`RequestPartMethodArgumentResolver`) and Go/Node apps decode that
+    /// part as JSON. Severity: High (a secret stored in clear).
+    #[test]
+    fn review19c_json_inside_a_multipart_part_is_masked_by_key() {
+        let m = masker();
+        let r = req(
+            "/signup",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            b"--XX\r\nContent-Disposition: form-data; name=\"data\"\r\n\
+              Content-Type: application/json\r\n\r\n\
+              {\"user\":\"amy\",\"password\":\"Hunter2Secret\"}\r\n\
+              --XX\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n\r\n\
+              PNG\r\n--XX--\r\n",
+        );
+        let mr = m.mask_request(&r);
+        let body = s(&mr.body_excerpt);
+        assert!(!body.contains("Hunter2Secret"), "{body}");
+        assert!(body.contains(&t(&m, "Hunter2Secret")), "{body}");
+        assert!(body.contains("\"user\":\"amy\""), "{body}");
+        // Quoted by a hit elsewhere, it is masked too.
+        let matched = m.mask_matched(&mr, "body", b"Hunter2Secret", 256);
+        assert!(!s(&matched).contains("Hunter2Secret"));
     }
 }
