@@ -373,6 +373,7 @@ impl Engine {
                 class: AttackClass::Protocol,
                 severity,
                 location: "request".to_string(),
+                name_end: "request".len(),
                 matched: Vec::new(),
             });
             count += 1;
@@ -405,21 +406,21 @@ impl Engine {
                 stats.hit_limit_hits += 1;
                 return;
             }
-            hits.push(Hit {
-                rule_id: Arc::from(format!("protocol-{f}")),
-                class: AttackClass::Protocol,
-                severity: Severity::Medium,
-                // Multipart, JSON and inflation findings are about the body; the
-                // others (src/detect/protocol.rs) about the request as a whole.
-                location: if f.starts_with("multipart-")
-                    || f.starts_with("json-")
-                    || f == "compression-bomb"
+            // Multipart, JSON and inflation findings are about the body; the
+            // others (src/detect/protocol.rs) about the request as a whole.
+            let location =
+                if f.starts_with("multipart-") || f.starts_with("json-") || f == "compression-bomb"
                 {
                     "body"
                 } else {
                     "request"
-                }
-                .to_string(),
+                };
+            hits.push(Hit {
+                rule_id: Arc::from(format!("protocol-{f}")),
+                class: AttackClass::Protocol,
+                severity: Severity::Medium,
+                location: location.to_string(),
+                name_end: location.len(),
                 matched: Vec::new(),
             });
             count += 1;
@@ -766,13 +767,15 @@ impl Engine {
             },
         };
         bit_set(hit_here, ri);
-        let loc = points.loc(p);
+        let (loc, name_end) = points.loc_and_name_end(p);
         // One hit per (rule, location): repeated names share a location.
+        // `q` decoded (`query:q:base64`) and a parameter named `q:base64`
+        // share the string, not the name, and an exclusion may drop one.
         if hits
             .get(first_hit..)
             .unwrap_or_default()
             .iter()
-            .any(|h| h.rule_id == rule.id && h.location == loc)
+            .any(|h| h.rule_id == rule.id && h.location == loc && h.name_end == name_end)
         {
             return true;
         }
@@ -785,6 +788,7 @@ impl Engine {
             class: rule.class,
             severity: rule.severity,
             location: loc,
+            name_end,
             matched: mb.get(..MAX_MATCHED_BYTES).unwrap_or(mb).to_vec(),
         });
         *count += 1;

@@ -157,6 +157,11 @@ pub struct Hit {
     /// `path`, `query:NAME`, `header:NAME`, `cookie:NAME`, `body:NAME`,
     /// `body:json:a.b[2]` or `body`.
     pub location: String,
+    /// Bytes of `location` up to the end of the name the request chose;
+    /// what follows is a suffix Specula appended (`:base64`,
+    /// `:jwt.payload`, `:filename`). A name may hold `:` itself
+    /// (`?q:base64=`), so exclusions need to know where it ends.
+    pub name_end: usize,
     /// The matching text after decoding, at most 256 bytes.
     pub matched: Vec<u8>,
 }

@@ -128,15 +128,23 @@ impl Points {
     /// [`MAX_LOCATION_LEN`] bytes; when that bound bites the name is cut,
     /// not the suffix.
     pub fn loc(&self, p: &Point) -> String {
+        self.loc_and_name_end(p).0
+    }
+
+    /// [`Self::loc`] and the length of its part before the suffix (see
+    /// [`super::Hit::name_end`]).
+    pub fn loc_and_name_end(&self, p: &Point) -> (String, usize) {
         let suffix = self.names.get(p.suffix.clone()).unwrap_or_default();
         let suffix = String::from_utf8_lossy(suffix);
         let mut out = String::with_capacity(p.prefix.len() + p.name.len() + suffix.len());
         out.push_str(p.prefix);
         push_name(&mut out, self.name(p));
         truncate_at_char(&mut out, MAX_LOCATION_LEN.saturating_sub(suffix.len()));
+        let name_end = out.len();
         out.push_str(&suffix);
         truncate_at_char(&mut out, MAX_LOCATION_LEN);
-        out
+        let name_end = name_end.min(out.len());
+        (out, name_end)
     }
 
     /// The name as sent (a header's name for `Kind::Header`).

@@ -48,7 +48,8 @@ pub struct Exclusion {
     pub path_prefix: Option<String>,
     /// The hit's location (`query:q`, `header:user-agent`, `body:json:comment`),
     /// case-insensitive, and what lies under it: `query:q` covers `query:q`
-    /// and `query:q:base64` but not `query:q2`; `body:json:a` covers
+    /// and `query:q:base64` (q's value decoded) but not `query:q2` nor a
+    /// parameter named `q:x` or `q.x`; `body:json:a` covers
     /// `body:json:a.b` and `body:json:a[0]`. A pattern ending in `:` (`cookie:`)
     /// or `*` (`header:x-*`) is a plain prefix.
     pub location: Option<String>,
@@ -108,7 +109,7 @@ impl Exclusion {
             return false;
         }
         if let Some(loc) = &self.location {
-            if !location_covers(loc, &hit.location) {
+            if !location_covers(loc, &hit.location, hit.name_end) {
                 return false;
             }
         }
@@ -137,10 +138,11 @@ impl Exclusion {
 }
 
 /// Whether the exclusion pattern `pattern` covers the hit location
-/// `location`. A bare byte prefix would let `query:q` exclude `query:q2` too,
-/// so an attacker could move a payload into a parameter the operator never
-/// named and still be excluded; the prefix must end where a name ends.
-fn location_covers(pattern: &str, location: &str) -> bool {
+/// `location`, whose name ends at `name_end` (see [`Hit::name_end`]). A bare
+/// byte prefix would let `query:q` exclude `query:q2` too, so an attacker
+/// could move a payload into a parameter the operator never named and still
+/// be excluded; the prefix must end where a name ends.
+fn location_covers(pattern: &str, location: &str, name_end: usize) -> bool {
     let (pattern, glob) = match pattern.strip_suffix('*') {
         Some(p) => (p, true),
         None => (pattern, pattern.ends_with(':')),
@@ -152,9 +154,20 @@ fn location_covers(pattern: &str, location: &str) -> bool {
     if !head.eq_ignore_ascii_case(p) {
         return false;
     }
-    // Name boundaries: `:` before a decoding suffix (`:base64`), `.` and `[`
-    // inside a JSON path.
-    glob || matches!(l.get(p.len()), None | Some(b':' | b'.' | b'['))
+    if glob || p.len() >= name_end {
+        // The whole name, then a suffix Specula appended (`:base64`).
+        return true;
+    }
+    // Inside the name: only where Specula splits a structure, `[` before
+    // an index (a JSON array; `q[]` and `q[x]` are `q` to PHP, qs and
+    // Rack) and `.` between JSON members. A `:` or a `.` of a query,
+    // cookie or field name is the request's own (`q:base64`, `q.x`: `q_x`
+    // to PHP), not a layer under `q` (review round 19).
+    match l.get(p.len()) {
+        Some(b'[') => true,
+        Some(b'.') => location.starts_with("body:json:"),
+        _ => false,
+    }
 }
 
 /// The request facts exclusions are scoped by, computed once per request
@@ -275,6 +288,7 @@ mod tests {
             class,
             severity: Severity::High,
             location: loc.to_string(),
+            name_end: loc.len(),
             matched: Vec::new(),
         }
     }
@@ -361,29 +375,98 @@ mod tests {
 
     #[test]
     fn a_location_covers_its_own_name_and_what_lies_under_it_only() {
-        for (pattern, location, covered) in [
-            ("query:q", "query:q", true),
-            ("query:q", "QUERY:Q", true),
-            ("query:q", "query:q:base64", true),
-            ("query:q", "query:q2", false),
-            ("query:q", "query:query", false),
-            ("query:q", "query:", false),
-            ("body:json:content", "body:json:content", true),
-            ("body:json:content", "body:json:content.html", true),
-            ("body:json:content", "body:json:content[3]", true),
-            ("body:json:content", "body:json:contents", false),
-            ("cookie:", "cookie:session", true),
-            ("cookie:", "cookies", false),
-            ("header:x-*", "header:x-debug", true),
-            ("header:x-*", "header:accept", false),
-            ("*", "path", true),
+        // (pattern, location, where its name ends, covered)
+        for (pattern, location, name_end, covered) in [
+            ("query:q", "query:q", 7, true),
+            ("query:q", "QUERY:Q", 7, true),
+            ("query:q", "query:q:base64", 7, true),
+            ("query:q", "query:q:base64", 14, false),
+            ("query:q", "query:q.x", 9, false),
+            ("query:q", "query:q[0]", 10, true),
+            ("query:q", "query:q2", 8, false),
+            ("query:q", "query:query", 11, false),
+            ("query:q", "query:", 6, false),
+            ("body:json:content", "body:json:content", 17, true),
+            ("body:json:content", "body:json:content.html", 22, true),
+            ("body:json:content", "body:json:content[3]", 20, true),
+            ("body:json:content", "body:json:contents", 18, false),
+            ("body:multipart:f", "body:multipart:f:filename", 16, true),
+            ("body:multipart:f", "body:multipart:f:x:filename", 18, false),
+            ("cookie:", "cookie:session", 14, true),
+            ("cookie:", "cookies", 7, false),
+            ("header:x-*", "header:x-debug", 14, true),
+            ("header:x-*", "header:accept", 13, false),
+            ("*", "path", 4, true),
         ] {
             assert_eq!(
-                location_covers(pattern, location),
+                location_covers(pattern, location, name_end),
                 covered,
                 "{pattern} over {location}"
             );
         }
+    }
+
+    /// Review round 19 (b). Defect: a location pattern covers what follows
+    /// its name after `:` or `.`, but those bytes can be the request's own:
+    /// a parameter named `q:x`, `q:base64` or `q.x` (a different parameter
+    /// to PHP, which makes it `q_x`, to Node's `qs`, Go's `url.ParseQuery`,
+    /// Tomcat and Python alike) has the location `query:q:x`, `query:q:base64`
+    /// or `query:q.x`, read as "under `q`". An attacker who knows the noisy
+    /// search box is excluded (`location = "query:q"`) moves the payload to
+    /// such a parameter (an application that walks all parameters, logs them
+    /// or binds them reads it) and the hit is dropped, the very `q2` case
+    /// round 18's boundary was meant to stop; a cookie `s:x` likewise under
+    /// `cookie:s`. Only a suffix Specula appends after the name (`:base64`
+    /// of q's own value) lies under it. Severity: Medium (needs a
+    /// location-scoped exclusion, which is what the scope is for).
+    #[test]
+    fn review19b_a_name_the_request_chose_is_not_under_another_name() {
+        use crate::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+        use base64::Engine as _;
+        let t = Tuning {
+            paranoia: 1,
+            exclude: vec![
+                ex(r#"class = "sqli", location = "query:q""#),
+                ex(r#"class = "sqli", location = "cookie:s""#),
+            ],
+        };
+        let d = Detector::with_tuning(&RuleSet::builtin(), DetectLimits::default(), &t);
+        let sqli = "1' union all select password from users--";
+        let pct = "1%27%20union%20all%20select%20password%20from%20users--";
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sqli);
+        // Without exclusions, q's value hits as sent and base64-decoded.
+        let all = Detector::new(&RuleSet::builtin(), DetectLimits::default());
+        let mut hits = Vec::new();
+        let r = req("GET", &format!("/s?q={b64}"), &[], b"");
+        all.inspect(&r, &mut DetectStats::default(), &mut hits);
+        assert!(
+            hits.iter().any(|h| h.location == "query:q:base64"),
+            "{hits:?}"
+        );
+        let sqli_at = |r: &Request| -> Vec<String> {
+            let mut hits = Vec::new();
+            d.inspect(r, &mut DetectStats::default(), &mut hits);
+            hits.iter()
+                .filter(|h| h.class == AttackClass::Sqli)
+                .map(|h| h.location.clone())
+                .collect()
+        };
+        // The excluded parameter, as sent and base64-decoded: excluded.
+        for uri in [format!("/s?q={pct}"), format!("/s?q={b64}")] {
+            let r = req("GET", &uri, &[], b"");
+            assert_eq!(sqli_at(&r), Vec::<String>::new(), "{uri}");
+        }
+        // Other parameters whose names start with `q` and a separator.
+        for name in ["q:x", "q:base64", "q.x", "q:jwt.payload"] {
+            let r = req("GET", &format!("/s?{name}={pct}"), &[], b"");
+            assert!(!sqli_at(&r).is_empty(), "{name}");
+        }
+        let r = req("GET", "/s", &[("Cookie", &format!("s:x={pct}"))], b"");
+        assert!(!sqli_at(&r).is_empty(), "cookie s:x");
+        // The decoded `q` and a parameter named `q:base64` share a
+        // location string; the excluded one must not hide the other.
+        let r = req("GET", &format!("/s?q={b64}&q:base64={pct}"), &[], b"");
+        assert!(!sqli_at(&r).is_empty(), "q and q:base64");
     }
 
     #[test]

@@ -44,7 +44,10 @@ impl ClientIpPolicy {
         // nearest proxy wrote. A proxy that adds its own instead of
         // replacing it (HAProxy `add-header`) passes the client's forged one
         // on in front of it (review round 15).
-        let real_ip = (self.header != ClientIpHeader::XForwardedFor)
+        // Only `auto` and `x-real-ip` read it: behind a proxy that writes
+        // one of the chains alone, a client's own `X-Real-IP` passes through.
+        let reads_real_ip = matches!(self.header, ClientIpHeader::Auto | ClientIpHeader::XRealIp);
+        let real_ip = reads_real_ip
             .then(|| {
                 req.headers
                     .iter()
@@ -101,32 +104,40 @@ fn xff_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
 
 /// RFC 7239 `Forwarded` hops, nearest first: the `for=` of each element
 /// (`for=192.0.2.60;proto=http`, `for="[2001:db8::17]:4711"`). An element
-/// without one is no address.
+/// without one is no address, and so is a header whose quoting never
+/// closes: a proxy appending `, for=…` to the client's `for=6.6.6.6;x="`
+/// would otherwise have its element swallowed into the client's.
 fn forwarded_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
     req.headers
         .iter()
         .rev()
         .filter(|h| h.name.eq_ignore_ascii_case(b"forwarded"))
-        .flat_map(|h| split_unquoted(&h.value, b',').into_iter().rev())
-        .map(|element| {
-            split_unquoted(element, b';').into_iter().find_map(|pair| {
-                let (name, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
-                let value = value.get(1..)?.trim_ascii();
-                let value = value
-                    .strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(value);
-                name.trim_ascii()
-                    .eq_ignore_ascii_case(b"for")
-                    .then(|| parse_ip(value))
-                    .flatten()
-            })
+        .flat_map(|h| match split_unquoted(h.value, b',') {
+            Some(elements) => elements.into_iter().rev().map(forwarded_for).collect(),
+            None => vec![None],
         })
 }
 
+/// The `for=` address of one `Forwarded` element.
+fn forwarded_for(element: &[u8]) -> Option<IpAddr> {
+    split_unquoted(element, b';')?.into_iter().find_map(|pair| {
+        let (name, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+        let value = value.get(1..)?.trim_ascii();
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        name.trim_ascii()
+            .eq_ignore_ascii_case(b"for")
+            .then(|| parse_ip(value))
+            .flatten()
+    })
+}
+
 /// `value` cut at every `sep` outside a quoted string (RFC 9110 §5.6.4:
-/// a quoted `for="[::1]:80"` may hold anything but an unescaped quote).
-fn split_unquoted(value: &[u8], sep: u8) -> Vec<&[u8]> {
+/// a quoted `for="[::1]:80"` may hold anything but an unescaped quote);
+/// `None` when a quoted string never closes.
+fn split_unquoted(value: &[u8], sep: u8) -> Option<Vec<&[u8]>> {
     let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
     for (i, &b) in value.iter().enumerate() {
         match b {
@@ -140,8 +151,11 @@ fn split_unquoted(value: &[u8], sep: u8) -> Vec<&[u8]> {
             _ => {}
         }
     }
+    if quoted {
+        return None;
+    }
     parts.push(&value[start..]);
-    parts
+    Some(parts)
 }
 
 /// Most bytes of an untrusted claim kept in `client_ip_claimed`.
@@ -528,6 +542,7 @@ mod tests {
             class: AttackClass::Xss,
             severity: Severity::High,
             location: "path".into(),
+            name_end: 4,
             matched: b"x".to_vec(),
         };
         for emit in [EmitMode::Attacks, EmitMode::Requests, EmitMode::Both] {
@@ -623,5 +638,62 @@ mod tests {
             (ip("6.6.6.6"), true),
             "the inner proxy's mapped address was taken for the client"
         );
+    }
+
+    /// Review round 19. Defect: `[trust] client_ip_header = "forwarded"`
+    /// ("RFC 7239 `Forwarded` only", for a proxy that writes that alone,
+    /// such as HAProxy `option forwarded`) still believes `X-Real-IP` first:
+    /// `resolve` reads it for every mode but `x-forwarded-for`. HAProxy
+    /// `option forwarded` (`http_handle_7239_header`) neither writes nor
+    /// removes `X-Real-IP`, so the client's own `X-Real-IP: 6.6.6.6` passes
+    /// through the trusted proxy and becomes `client_ip` (with
+    /// `client_ip_from_header`), hiding the attacker behind any address he
+    /// likes. Severity: High (a forged client address is believed).
+    #[test]
+    fn review19c_forwarded_mode_ignores_a_client_x_real_ip() {
+        let mut p = policy(&["10.0.0.0/8"]);
+        p.header = ClientIpHeader::Forwarded;
+        let r = req(&[
+            ("X-Real-IP", "6.6.6.6"),
+            ("Forwarded", "for=198.51.100.7;proto=https"),
+        ]);
+        assert_eq!(p.resolve(ip("10.0.0.2"), &r), (ip("198.51.100.7"), true));
+        let no_chain = req(&[("X-Real-IP", "6.6.6.6")]);
+        assert_eq!(
+            p.resolve(ip("10.0.0.2"), &no_chain),
+            (ip("10.0.0.2"), false),
+            "X-Real-IP was believed with client_ip_header = forwarded"
+        );
+    }
+
+    /// Review round 19. Defect: a proxy that appends its element to the
+    /// client's `Forwarded` on the same line (nginx's documented
+    /// `proxy_set_header Forwarded "$http_forwarded, $proxy_forwarded_elem"`,
+    /// whose guide guards it with a syntax check for exactly this reason;
+    /// OpenShift's HAProxy router `set-forwarded-headers: append`; any
+    /// recipient that combines field lines, RFC 9110 §5.3) sends the server
+    /// `for=6.6.6.6;x=", for=198.51.100.7`. The client's unterminated
+    /// quoted string swallows the proxy's element: `split_unquoted` finds a
+    /// single element, its first `for=` is the forged `6.6.6.6`, and the
+    /// walk believes it as the nearest untrusted hop. A header value whose
+    /// quoting never closes cannot say which element the trusted proxy
+    /// wrote; nothing in it may be believed. Severity: High (a forged
+    /// client address is believed).
+    #[test]
+    fn review19c_an_unterminated_quote_cannot_swallow_the_proxys_element() {
+        let p = policy(&["10.0.0.0/8"]);
+        let src = ip("10.0.0.2");
+        for value in [
+            r#"for=6.6.6.6;x=", for=198.51.100.7"#,
+            r#"for=6.6.6.6;x="\", for=198.51.100.7"#,
+            r#"for=6.6.6.6;x=a"b, for=198.51.100.7"#,
+        ] {
+            let r = req(&[("Forwarded", value)]);
+            let (client, _) = p.resolve(src, &r);
+            assert_ne!(client, ip("6.6.6.6"), "forged for= believed: {value}");
+        }
+        // Balanced quoting still reads the proxy's element.
+        let r = req(&[("Forwarded", r#"for=6.6.6.6;x="a,b", for=198.51.100.7"#)]);
+        assert_eq!(p.resolve(src, &r), (ip("198.51.100.7"), true));
     }
 }
