@@ -269,6 +269,13 @@ impl Spool {
             .cloned()
     }
 
+    /// Bytes of the batch in flight, which `DropOldest` cannot free.
+    fn in_flight_bytes(&self) -> u64 {
+        self.in_flight
+            .and_then(|seq| self.entries.get(&seq))
+            .map_or(0, |e| e.bytes)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -313,6 +320,12 @@ impl Spool {
                     return Ok(PushOutcome::Dropped);
                 }
                 SpoolFull::DropOldest => {
+                    // The batch in flight stays: if the new one cannot fit
+                    // beside it, deleting the others would lose them too.
+                    if self.in_flight_bytes().saturating_add(size) > self.max_bytes {
+                        self.count_drop(size, Some(rows));
+                        return Ok(PushOutcome::Dropped);
+                    }
                     let Some(oldest) = self.oldest_droppable() else {
                         // Only the batch in flight is left: this one goes.
                         self.count_drop(size, Some(rows));
@@ -799,6 +812,37 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Review round 20. `DropOldest` while a replay is in flight: the
+    /// batch being replayed stays (it may be in ClickHouse a moment later),
+    /// so a new batch that cannot fit beside it cannot fit at all. `push`
+    /// deleted the other batches one by one first, found only the batch in
+    /// flight left, and then dropped the new one too: every batch between
+    /// them was lost for nothing (a spool whose cap is a few batches, or
+    /// one lowered below what is on disk, loses all it holds behind the
+    /// replay to one large batch). The policy's promise is to drop the
+    /// oldest *so that the new one fits*; when it cannot fit, only it goes,
+    /// as when it is larger than the whole cap. Severity: Low (rows lost
+    /// and counted, with the spool full).
+    #[test]
+    fn review20b_drop_oldest_deletes_nothing_for_a_batch_that_cannot_fit_beside_the_replay() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spool(d.path(), 20, SpoolFull::DropOldest);
+        s.push("a", 1, &[0; 10]).unwrap();
+        s.push("a", 2, &[1; 5]).unwrap();
+        s.replaying(Some(0));
+        // 10 bytes in flight + 15 new > 20, whatever else is deleted.
+        assert_eq!(s.push("a", 3, &[2; 15]).unwrap(), PushOutcome::Dropped);
+        let seqs: Vec<u64> = s.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            [0, 1],
+            "batch 1 was deleted for a batch that was dropped anyway"
+        );
+        assert_eq!(s.used_bytes(), 15);
+        assert_eq!(s.stats().dropped_batches, 1);
+        assert_eq!(s.stats().dropped_rows, 3);
     }
 
     #[test]
