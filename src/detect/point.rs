@@ -381,6 +381,7 @@ impl Points {
         );
 
         let mut content_type: Option<&[u8]> = None;
+        let mut last_content_type: &[u8] = b"";
         let mut content_encoding: &[u8] = b"";
         for (i, h) in req.headers.iter().enumerate() {
             let mut hash = None;
@@ -414,6 +415,7 @@ impl Points {
                 if content_type.is_none() {
                     content_type = Some(h.value);
                 }
+                last_content_type = h.value;
             } else if h.name.eq_ignore_ascii_case(b"content-encoding") {
                 content_encoding = h.value;
             }
@@ -432,6 +434,12 @@ impl Points {
             );
             let ct = content_type.unwrap_or_default();
             self.body(limits, stats, ct, body, &mut tmp, &mut tmp2);
+            // gunicorn (Django, Flask) keeps the last Content-Type: a
+            // repeat of another type splits the body its way too (review
+            // round 20).
+            if !media_type(last_content_type).eq_ignore_ascii_case(media_type(ct)) {
+                self.body(limits, stats, last_content_type, body, &mut tmp, &mut tmp2);
+            }
             self.inflated = inflated;
             self.inflated2 = inflated2;
         }
@@ -605,8 +613,21 @@ impl Points {
         let ct = content_type.trim_ascii();
         let mime = media_type(ct);
         let depth_hits = stats.decode_depth_hits;
-        if mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
+        const FORM: &[u8] = b"application/x-www-form-urlencoded";
+        // PHP ends the type at a `,` or a space as well as at `;`
+        // (`sapi_read_post_data`): `FORM, text/plain` fills `$_POST`. The
+        // other back ends refuse such a type and read the body raw, so it
+        // is inspected raw too (review round 20).
+        let php_form = !mime.eq_ignore_ascii_case(FORM)
+            && ct
+                .split(|&b| matches!(b, b';' | b',' | b' '))
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case(FORM));
+        if mime.eq_ignore_ascii_case(FORM) || php_form {
             self.urlencoded(limits, stats, Kind::Body, "body:", body, tmp, tmp2);
+            if php_form {
+                self.push(limits, stats, Kind::Body, "body", b"", body);
+            }
             return;
         }
         let is_json = mime.eq_ignore_ascii_case(b"application/json")

@@ -3419,3 +3419,77 @@ mod review18 {
         assert!(has(&r, "rce-command-value"), "{:?}", ids(&r));
     }
 }
+
+mod review20c {
+    //! Review round 20 (c): detection gaps found by the security review.
+    use super::*;
+
+    /// Review round 20 (c). Defect: the body is split by the media type
+    /// cut at `;` only, but PHP ends it at the first `;`, `,` or space
+    /// (`sapi_read_post_data` in main/SAPI.c, then a lookup of the
+    /// lowercased rest among its post handlers), so `Content-Type:
+    /// application/x-www-form-urlencoded, text/plain` (or `… x`) fills
+    /// `$_POST` as a form. Specula took it for an unknown type and read the
+    /// body raw, where `+` stays `+`: `q=1+union+select+password+from+users--`
+    /// gave no SQL injection hit at all, only the malformed-type finding.
+    /// (Go, Node's type-is, Tomcat and Python refuse the type and parse
+    /// nothing; their applications read the body raw, still inspected.)
+    /// Severity: High (an attack PHP receives is missed).
+    #[test]
+    fn review20c_php_reads_a_form_whose_type_runs_on_after_a_comma_or_space() {
+        for ct in [
+            "application/x-www-form-urlencoded, text/plain",
+            "application/x-www-form-urlencoded x",
+            "Application/X-WWW-Form-Urlencoded,",
+        ] {
+            let r = req(
+                "POST",
+                "/search.php",
+                &[("Content-Type", ct)],
+                b"q=1+union+select+password+from+users--",
+            );
+            let hits = hits_of(&r);
+            assert!(
+                hits.iter()
+                    .any(|h| h.class == AttackClass::Sqli && h.location == "body:q"),
+                "{ct}: {:?}",
+                hits.iter()
+                    .map(|h| (&*h.rule_id, &h.location))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    /// Review round 20 (c). Defect: of two Content-Type fields only the
+    /// first splits the body (nginx's `$content_type`, Go, Node, Tomcat
+    /// and PHP read it), but gunicorn, the usual server of Django and
+    /// Flask behind nginx (which passes both on), keeps the last:
+    /// `create()` in gunicorn/http/wsgi.py sets `environ['CONTENT_TYPE']`
+    /// anew for each field. With `Content-Type: application/json` then
+    /// `Content-Type: application/x-www-form-urlencoded`, Flask's
+    /// `request.form` reads `q=1 union select …` while Specula read the
+    /// body as broken JSON, raw, where `+` is no space: no SQL injection
+    /// hit, only the duplicate finding. Severity: High (an attack the
+    /// application receives is missed; the finding alone says nothing of it).
+    #[test]
+    fn review20c_gunicorn_reads_the_last_content_type() {
+        let r = req(
+            "POST",
+            "/search",
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            b"q=1+union+select+password+from+users--",
+        );
+        let hits = hits_of(&r);
+        assert!(
+            hits.iter()
+                .any(|h| h.class == AttackClass::Sqli && h.location == "body:q"),
+            "{:?}",
+            hits.iter()
+                .map(|h| (&*h.rule_id, &h.location))
+                .collect::<Vec<_>>()
+        );
+    }
+}

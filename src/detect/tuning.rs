@@ -162,9 +162,11 @@ fn location_covers(pattern: &str, location: &str, name_end: usize) -> bool {
     // an index (a JSON array; `q[]` and `q[x]` are `q` to PHP, qs and
     // Rack) and `.` between JSON members. A `:` or a `.` of a query,
     // cookie or field name is the request's own (`q:base64`, `q.x`: `q_x`
-    // to PHP), not a layer under `q` (review round 19).
-    match l.get(p.len()) {
-        Some(b'[') => true,
+    // to PHP), not a layer under `q` (review round 19). A `[` no `]` of
+    // the name closes is no index: PHP makes `q[x` `q_x` (review round 20).
+    let name = l.get(p.len()..name_end).unwrap_or_default();
+    match name.first() {
+        Some(b'[') => memchr::memchr(b']', name).is_some(),
         Some(b'.') => location.starts_with("body:json:"),
         _ => false,
     }
@@ -371,6 +373,43 @@ mod tests {
             b"",
         );
         assert!(excluded(&e, &Scope::of(&r), &h));
+    }
+
+    /// Review round 20 (c). Defect: a `[` after the pattern's name was
+    /// always taken for an index under it, but PHP reads a `[` with no `]`
+    /// after it as no index: `php_register_variable_ex` ("not an index;
+    /// un-terminate the var name") turns it into `_`, so `?search[type=…`
+    /// (or a cookie or form field so named) is `$_GET['search_type']`, a
+    /// parameter the operator never named. With `location = "query:search"`
+    /// excluded for the noisy search box, the payload moved to
+    /// `search[type` reached the `search_type` sink and its hit was
+    /// dropped. A `]` of a part header's name in the suffix
+    /// (`:header:x]`) closes nothing either. Severity: Medium (needs a
+    /// location exclusion and a PHP parameter named after it plus `_`).
+    #[test]
+    fn review20c_an_unclosed_bracket_is_no_index_under_the_name() {
+        // (pattern, location, where its name ends, covered)
+        for (pattern, location, name_end, covered) in [
+            ("query:search", "query:search[type", 17, false),
+            ("cookie:s", "cookie:s[x", 10, false),
+            ("body:q", "body:q[ x", 9, false),
+            (
+                "body:multipart:q",
+                "body:multipart:q[x:header:x]",
+                18,
+                false,
+            ),
+            ("query:search", "query:search[type]", 18, true),
+            ("query:search", "query:search[]", 14, true),
+            ("query:q", "query:q[a][b]", 13, true),
+            ("body:json:c", "body:json:c[2].d", 16, true),
+        ] {
+            assert_eq!(
+                location_covers(pattern, location, name_end),
+                covered,
+                "{pattern} over {location}"
+            );
+        }
     }
 
     #[test]
