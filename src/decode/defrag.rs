@@ -193,11 +193,20 @@ pub(super) const ENTRY_BYTES: usize =
 /// One held range.
 pub(super) const RANGE_BYTES: usize = std::mem::size_of::<(usize, usize)>();
 
+/// One seam between fragment runs (see `Datagram::seams`).
+const SEAM_BYTES: usize = std::mem::size_of::<usize>();
+
 #[derive(Debug)]
 struct Datagram {
     buf: Vec<u8>,
     /// Byte ranges held, sorted, disjoint and not adjacent.
     covered: Vec<(usize, usize)>,
+    /// Offsets inside a held range where two of Linux's fragment runs
+    /// meet (`inet_frag_queue_insert`: a run grows only by a fragment
+    /// appended at the tail; one placed lower is a run of its own). A
+    /// fragment across one is an overlap there, not a duplicate, and the
+    /// datagram is dropped (review round 20).
+    seams: Vec<usize>,
     /// Payload length, once the last fragment (M = 0) was seen.
     total: Option<usize>,
     /// Protocol of the payload (from the first fragment for IPv6).
@@ -211,7 +220,10 @@ struct Datagram {
 impl Datagram {
     /// Bytes counted against `max_bytes` (see the module doc).
     fn cost(&self) -> usize {
-        ENTRY_BYTES + self.buf.capacity() + self.covered.capacity() * RANGE_BYTES
+        ENTRY_BYTES
+            + self.buf.capacity()
+            + self.covered.capacity() * RANGE_BYTES
+            + self.seams.capacity() * SEAM_BYTES
     }
 }
 
@@ -386,6 +398,7 @@ impl Defrag {
                 Datagram {
                     buf: Vec::new(),
                     covered: Vec::new(),
+                    seams: Vec::new(),
                     total: None,
                     proto: f.proto,
                     fragments: 0,
@@ -399,9 +412,17 @@ impl Defrag {
             self.compact_order();
         }
 
-        // At most: the buffer up to `end`, and one more range.
-        let held = self.map.get(&key).map_or(0, |d| d.buf.len());
-        let grow = end.saturating_sub(held) + RANGE_BYTES;
+        // At most: the buffer up to `end`, one more range, and the seams
+        // it makes (`linux`).
+        let (held, seams) = self.map.get(&key).map_or((0, 0), |d| {
+            let seams = if policy == OverlapPolicy::Linux {
+                new_seams(d, start, end).iter().flatten().count()
+            } else {
+                0
+            };
+            (d.buf.len(), seams)
+        });
+        let grow = end.saturating_sub(held) + RANGE_BYTES + seams * SEAM_BYTES;
         while grow > 0 && self.bytes + grow > self.opts.max_bytes {
             let made_room = self.drop_oldest(Some(&key));
             self.stats.dropped_memcap += 1;
@@ -430,7 +451,10 @@ impl Defrag {
                 if different {
                     stats.overlaps_different += 1;
                 }
-                let duplicate = d.covered.iter().any(|&(s, e)| s <= start && end <= e);
+                // Within one range, and for Linux within one run.
+                let duplicate = d.covered.iter().any(|&(s, e)| s <= start && end <= e)
+                    && !(policy == OverlapPolicy::Linux
+                        && d.seams.iter().any(|&seam| start < seam && seam < end));
                 if policy == OverlapPolicy::Linux && duplicate {
                     // Ignored, the first bytes kept: nothing else changes.
                     return None;
@@ -483,6 +507,12 @@ impl Defrag {
             }
             if pos < end {
                 copy(&mut d.buf, start, data, pos, end);
+            }
+        }
+        if policy == OverlapPolicy::Linux {
+            for seam in new_seams(d, start, end).into_iter().flatten() {
+                d.seams.reserve_exact(1);
+                d.seams.push(seam);
             }
         }
         cover(&mut d.covered, start, end);
@@ -566,6 +596,20 @@ fn overlap(d: &Datagram, start: usize, data: &[u8]) -> (bool, bool) {
         }
     }
     (overlapped, different)
+}
+
+/// Where a fragment `start..end` that overlaps nothing held meets held
+/// bytes when Linux makes it a run of its own: placed below the tail (the
+/// highest bytes held) rather than appended to it (`inet_frag_queue_insert`).
+fn new_seams(d: &Datagram, start: usize, end: usize) -> [Option<usize>; 2] {
+    let below_tail = d
+        .covered
+        .last()
+        .is_some_and(|&(_, tail_end)| end <= tail_end);
+    let meets = |at: usize| {
+        (below_tail && d.covered.iter().any(|&(s, e)| s == at || e == at)).then_some(at)
+    };
+    [meets(start), meets(end)]
 }
 
 /// Copy `data` (which sits at `start`) bytes `from..to` into `buf`.

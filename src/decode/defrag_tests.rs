@@ -269,3 +269,34 @@ fn the_order_does_not_reallocate_in_steady_state() {
     }
     assert_eq!(changes, 0, "order capacity changed {changes} times");
 }
+
+/// Review round 20. Defect: under the `linux` policy a fragment within
+/// bytes already held is ignored as a duplicate even when it spans two
+/// fragments that arrived out of order. Linux keeps fragments in runs
+/// (`inet_frag_queue_insert`): a run grows only by in-order fragments
+/// appended at the tail, and a fragment is a duplicate (`IPFRAG_DUP`) only
+/// within one run; one across two runs is `IPFRAG_OVERLAP`, and
+/// `ip_frag_queue` drops the whole datagram (RFC 5722). Here [8,16)
+/// arrives before [0,8) (two runs), then [4,12): the server never gets the
+/// datagram, Specula read it (a benign copy it never received takes the
+/// place of the attack sent next at the same TCP numbers). Severity: High.
+#[test]
+fn review20a_a_fragment_across_two_out_of_order_runs_drops_the_datagram() {
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag(1, 8, true, &[2; 8])).is_none());
+    assert!(d.insert(T, &frag(1, 0, true, &[1; 8])).is_none());
+    assert!(d.insert(T, &frag(1, 4, true, &[1; 8])).is_none());
+    assert!(
+        d.insert(T, &frag(1, 16, false, &[3; 4])).is_none(),
+        "Linux dropped the datagram at the overlap"
+    );
+    assert_eq!(d.stats().dropped_overlap, 1);
+    // In order, [0,8) then [8,16) form one run: [4,12) is a duplicate.
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag(2, 0, true, &[1; 8])).is_none());
+    assert!(d.insert(T, &frag(2, 8, true, &[2; 8])).is_none());
+    assert!(d
+        .insert(T, &frag(2, 4, true, &[1, 1, 1, 1, 2, 2, 2, 2]))
+        .is_none());
+    assert!(d.insert(T, &frag(2, 16, false, &[3; 4])).is_some());
+}

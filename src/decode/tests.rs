@@ -1212,3 +1212,33 @@ fn review17_ipv6_many_extension_headers_are_walked() {
     assert!(seg.is_ok(), "segment skipped: {seg:?}");
     assert_v6(&seg.unwrap());
 }
+
+/// Review round 20. Defect: a Hop-by-Hop Options header anywhere but right
+/// after the IPv6 header, and a Mobility (135), HIP (139) or Shim6 (140)
+/// header, are walked to the TCP behind them. Linux parses Hop-by-Hop
+/// options only in `ip6_rcv_core` (first header, RFC 8200 §4.1); later in
+/// the chain, as for 135/139/140, `ip6_protocol_deliver_rcu` finds no
+/// `inet6_protos` handler and drops the packet with a parameter problem.
+/// The server never reads that segment: a benign copy sent that way takes
+/// the place, for Specula, of the attack sent next at the same sequence
+/// numbers (read as a retransmission). Severity: High (an insertion).
+#[test]
+fn review20a_ipv6_headers_linux_drops_hide_the_segment() {
+    let cases: [Vec<(u8, Vec<u8>)>; 5] = [
+        vec![(60, opts8()), (0, opts8())],
+        vec![(0, opts8()), (0, opts8())],
+        vec![(135, opts8())],
+        vec![(139, opts8())],
+        vec![(140, opts8())],
+    ];
+    for exts in cases {
+        let types: Vec<u8> = exts.iter().map(|e| e.0).collect();
+        let v = ip6_with_ext(&exts);
+        assert!(
+            decode_frame(LinkType::RAW, &v).is_err(),
+            "a segment behind {types:?} reaches no server"
+        );
+    }
+    // Hop-by-Hop first is read.
+    assert_v6(&decode_frame(LinkType::RAW, &ip6_with_ext(&[(0, opts8())])).unwrap());
+}

@@ -94,7 +94,7 @@ pub(super) fn resume<'a>(
     cx: &mut Ctx<'_, 'a>,
 ) -> Res<'a> {
     if v6 {
-        ipv6_chain(proto, src, dst, payload, false, cx)
+        ipv6_chain(proto, src, dst, payload, false, false, cx)
     } else {
         transport(proto, src, dst, payload, false, cx)
     }
@@ -356,17 +356,19 @@ fn ipv6<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let p = d.get(40..40 + plen.min(avail)).ok_or(cut)?;
     let nh = byte(hdr, 6).ok_or(cut)?;
     let (src, dst) = (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into());
-    ipv6_chain(nh, src, dst, p, inner_short, cx)
+    ipv6_chain(nh, src, dst, p, inner_short, true, cx)
 }
 
 /// The IPv6 extension header chain starting with next header `nh`, then
-/// the transport.
+/// the transport. `first`: `nh` is the IPv6 header's own (not what follows
+/// a fragment header).
 fn ipv6_chain<'a>(
     mut nh: u8,
     src: IpAddr,
     dst: IpAddr,
     mut p: &'a [u8],
     short: bool,
+    mut first: bool,
     cx: &mut Ctx<'_, 'a>,
 ) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedIp);
@@ -375,8 +377,18 @@ fn ipv6_chain<'a>(
     // Each header takes at least 8 bytes, so the walk ends with the bytes.
     loop {
         let len = match nh {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_MOBILITY
-            | IPPROTO_HIP | IPPROTO_SHIM6 => (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8,
+            // Linux reads Hop-by-Hop options only right after the IPv6
+            // header (`ip6_rcv_core`); anywhere else no protocol handles
+            // next header 0 and `ip6_protocol_deliver_rcu` drops the packet
+            // (RFC 8200 §4.1) (review round 20).
+            IPPROTO_HOPOPTS if !first => return Err(SkipReason::MalformedIp),
+            // No handler for these either (no `inet6_protos` entry): the
+            // packet is dropped as an unknown next header, the TCP behind
+            // them never read (review round 20).
+            IPPROTO_MOBILITY | IPPROTO_HIP | IPPROTO_SHIM6 => return Err(SkipReason::NotTcp),
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8
+            }
             IPPROTO_AH => (usize::from(byte(p, 1).ok_or(cut)?) + 2) * 4,
             IPPROTO_FRAGMENT => {
                 // RFC 8200 §4.5: next header, reserved, offset/flags, id.
@@ -405,6 +417,7 @@ fn ipv6_chain<'a>(
         };
         nh = byte(p, 0).ok_or(cut)?;
         p = p.get(len..).ok_or(cut)?;
+        first = false;
     }
 }
 

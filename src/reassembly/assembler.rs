@@ -36,6 +36,12 @@ pub(crate) const CHUNK_OVERHEAD_BYTES: usize = 64;
 /// the server may have kept the second). 16 bytes each.
 const RECENT_SEGMENTS: usize = 3;
 
+/// Most urgent pointers kept for a side before it starts (see
+/// `Assembler::early_urgent`), besides those another one makes moot (from
+/// a segment no lower, to a byte no lower), which are not kept. Real
+/// clients send none.
+const MAX_EARLY_URGENT: usize = 2;
+
 /// Offset, length and hash of a delivered segment.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fingerprint {
@@ -110,6 +116,16 @@ pub(crate) struct Assembler {
     /// (see [`Assembler::urgent`]; a u32 and a flag keep the slot small).
     urgent_seq: u32,
     urgent_pending: bool,
+    /// Urgent pointers taken before the side started (a midstream pickup:
+    /// on pure ACKs before its first data), as (sequence number of the
+    /// segment, pointer), the first `early_urgent_len`. Which of them the
+    /// server took depends on where its window was (`tcp_sequence` drops a
+    /// segment below `rcv_wup`, `tcp_check_urg` keeps the pending pointer
+    /// against one not after it), known only once the first data fixes the
+    /// start: they are read then, as on a started side, and again after a
+    /// restart (review round 20).
+    early_urgent: [(u32, u16); MAX_EARLY_URGENT],
+    early_urgent_len: u8,
     /// The peer's newest acknowledgment of this direction (its receiver's
     /// `rcv_wup`: the window edge it last announced); the start until one.
     wup: u32,
@@ -155,6 +171,12 @@ impl Assembler {
             ..Assembler::default()
         };
         fresh.start(seq);
+        // Pointers taken before the first start, read from the new one
+        // (forged first data that fixed the old start placed them before
+        // it, and they were dropped) (review round 20).
+        fresh.early_urgent = self.early_urgent;
+        fresh.early_urgent_len = self.early_urgent_len;
+        fresh.take_early_urgent();
         fresh
     }
 
@@ -170,18 +192,62 @@ impl Assembler {
         // A pointer taken before: relative to a start now disowned, or
         // sent before the side's SYN (no socket took it then).
         self.urgent_pending = false;
+        self.early_urgent_len = 0;
     }
 
     /// Fix the start from this side's first data (a midstream pickup). An
-    /// urgent pointer seen before it, on a pure ACK, stays: the server's
-    /// socket took it (`tcp_urg` looks at segments without payload too)
-    /// (review round 19).
+    /// urgent pointer seen before it, on a pure ACK, is read now: the
+    /// server's socket took it (`tcp_urg` looks at segments without payload
+    /// too) if its segment was in the window (review rounds 19, 20).
     pub(crate) fn start_midstream(&mut self, seq: u32) {
-        let pending = self.urgent_pending;
+        let early = (self.early_urgent, self.early_urgent_len);
         self.start(seq);
         self.provisional = true;
         self.midstream = true;
-        self.urgent_pending = pending;
+        (self.early_urgent, self.early_urgent_len) = early;
+        self.take_early_urgent();
+    }
+
+    /// Read the pointers kept before the start as a started side reads
+    /// them: one on a segment below the start (the server's `rcv_wup`: a
+    /// client sends its pure ACKs at its `snd_nxt`, where its next data
+    /// starts) was dropped with it, one not after the pending one is moot.
+    fn take_early_urgent(&mut self) {
+        let len = usize::from(self.early_urgent_len).min(MAX_EARLY_URGENT);
+        let early = self.early_urgent;
+        for &(seq, ptr) in early.get(..len).unwrap_or_default() {
+            self.urgent(seq, 0, ptr);
+        }
+    }
+
+    /// Keep a pointer seen before the side started (see `early_urgent`).
+    /// False if another one makes it moot.
+    fn keep_early_urgent(&mut self, seq: u32, ptr: u16) -> bool {
+        let byte = |(s, p): (u32, u16)| s.wrapping_add(u32::from(p).saturating_sub(1));
+        // `a` is taken wherever `b` is (its segment is no lower) and marks
+        // a byte no lower: `b` never decides.
+        let covers = |a: (u32, u16), b: (u32, u16)| {
+            seq_diff(a.0, b.0) >= 0 && seq_diff(byte(a), byte(b)) >= 0
+        };
+        let new = (seq, ptr);
+        let len = usize::from(self.early_urgent_len).min(MAX_EARLY_URGENT);
+        let mut kept: Vec<(u32, u16)> = self.early_urgent.get(..len).unwrap_or_default().to_vec();
+        if kept.iter().any(|&old| covers(old, new)) {
+            return false;
+        }
+        kept.retain(|&old| !covers(new, old));
+        if kept.len() >= MAX_EARLY_URGENT {
+            // Full: the one from the lowest segment goes, the likeliest
+            // to be below the window.
+            kept.sort_by_key(|&(s, _)| seq_diff(s, seq));
+            kept.remove(0);
+        }
+        kept.push(new);
+        for (slot, &p) in self.early_urgent.iter_mut().zip(&kept) {
+            *slot = p;
+        }
+        self.early_urgent_len = u8::try_from(kept.len()).unwrap_or(0);
+        true
     }
 
     /// Forget a pending urgent pointer: the peer's SYN-ACK came after it,
@@ -190,6 +256,7 @@ impl Assembler {
     /// (review round 19).
     pub(crate) fn forget_urgent(&mut self) {
         self.urgent_pending = false;
+        self.early_urgent_len = 0;
     }
 
     /// Sequence number of stream offset 0.
@@ -304,15 +371,12 @@ impl Assembler {
     /// a zero pointer marks the segment's first byte (`tcp_check_urg` takes
     /// one only from a non-zero pointer) (review round 18).
     pub(crate) fn urgent(&mut self, seq: u32, len: usize, ptr: u16) -> bool {
-        let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         if !self.started {
             // A side picked up midstream, before its first data: kept for
-            // `start_midstream` (a pointer below that data is dropped in
-            // `emit`); a SYN's `start` forgets it.
-            self.urgent_seq = at;
-            self.urgent_pending = true;
-            return true;
+            // `start_midstream`; a SYN's `start` forgets it.
+            return self.keep_early_urgent(seq, ptr);
         }
+        let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         let wup = self.offset_of(self.wup).min(i128::from(self.next));
         if self.offset_of(seq).saturating_add(len as i128) < wup {
             return false;

@@ -282,9 +282,9 @@
 //!   `Shutdown`.
 //!
 //! # Memory
-//! Per flow: the slab entry (456 bytes on 64-bit, of which 96 are the
+//! Per flow: the slab entry (488 bytes on 64-bit, of which 96 are the
 //! fingerprints of recently delivered segments, 32 the last hole skipped
-//! and 16 the pending urgent byte in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
+//! and 16 the pending urgent byte and 16 the urgent pointers seen before the start in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
 //! counts payload bytes held plus 64 per chunk for its allocation and map
 //! slot, so a flood of 1-byte segments is charged what it costs; the

@@ -3490,3 +3490,141 @@ fn review19a_an_urgent_pointer_before_a_midstream_sides_first_data_is_taken() {
     assert_eq!(t.r.stream(1, ToServer), wire);
     t.end_all();
 }
+
+/// Review round 20. Defect: after a believed RST (one forged with a TTL
+/// too low to reach the server), an urgent pointer on the RST sender's
+/// pure ACK is dropped as a stale segment of the held flow, and the data
+/// after it resumes the flow with the urgent byte read inline. The server
+/// never saw the RST: its established socket runs `tcp_urg` on the pure
+/// ACK (`tcp_rcv_established` slow path, `tcp_check_urg`) and its `recv`
+/// skips the byte, so it reads `<script>` while Specula read `<scrXipt>`.
+/// No midstream pickup is needed, only the RST. Severity: High.
+#[test]
+fn review20a_an_urgent_pointer_on_a_pure_ack_after_a_forged_rst_is_taken() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.handshake(1, CI, SI);
+    // Exactly at the next byte: believed, the flow is held.
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, RST | ACK, b""));
+    assert_eq!(t.t.resetting(), 1);
+    t.feed(3, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+    t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        "the server skips the urgent byte"
+    );
+    t.end_all();
+}
+
+/// Review round 20. Defect: on a side not started yet (a midstream
+/// pickup), every urgent pointer replaces the pending one, even one lower
+/// down. Linux keeps the pending pointer against a pointer that is not
+/// after it (`tcp_check_urg`: "Do we already have a newer (or duplicate)
+/// urgent pointer?" `if (tp->urg_data && !after(ptr, tp->urg_seq))
+/// return;`), as Specula does on a started side. Two pure ACKs, the first
+/// pointing at the X of `<scrXipt>`, the second at the `r` before it: the
+/// server skips X and reads `<script>`; Specula skipped `r` and read
+/// `<scXipt>`. Severity: Medium (needs a midstream pickup, which an
+/// attacker gets by waiting out an RST hold).
+///
+/// The second pure ACK may also sit one byte further on (in the server's
+/// window all the same): its pointer, to the `r`, is still not after the
+/// pending one.
+#[test]
+fn review20a_a_lower_urgent_pointer_before_the_first_data_is_ignored() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap() as u32;
+    for second_seq in [CI + 1, CI + 2] {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.r.urgent_skips = 3;
+        t.feed(1, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+        // Pointing at the `r` (offset x - 1).
+        t.feed(
+            1,
+            urgent_ack(second_seq, SI + 1, (CI + 1 + x - second_seq) as u16),
+        );
+        t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+        t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            "GET /?q=<script> HTTP/1.1\r\n\r\n",
+            "second pure ACK at {second_seq}"
+        );
+        t.end_all();
+    }
+}
+
+/// Review round 20. Defect: before a midstream side's first data, an
+/// urgent pointer is taken from a pure ACK whatever its sequence number.
+/// A pure ACK below the server's next expected byte (a stale or forged
+/// one, its end before `rcv_wup`) is dropped by Linux in
+/// `tcp_validate_incoming` (`tcp_sequence`) before `tcp_urg` runs, as on a
+/// started side (review round 18): its pointer is never taken. A client
+/// sends its pure ACKs at `snd_nxt`, so one below the first data that
+/// follows is such a segment. Specula took it and skipped the `r` of the
+/// `<script>` the server reads whole. Severity: Medium (needs a midstream
+/// pickup).
+#[test]
+fn review20a_an_urgent_pointer_on_a_stale_pure_ack_before_the_first_data_is_not_taken() {
+    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let r = wire.iter().position(|&b| b == b'r').unwrap() as u32;
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    // 1000 bytes below the next byte, pointing at the 'r'.
+    t.feed(1, urgent_ack(CI + 1 - 1000, SI + 1, (1000 + r + 1) as u16));
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        String::from_utf8_lossy(wire)
+    );
+    t.end_all();
+    // Nor does a stale pointer further on keep out a lower one the server
+    // takes: it skips the X of `<scrXipt>`, not the `p` after it.
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap() as u32;
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(1, urgent_ack(CI + 1 - 1000, SI + 1, (1000 + x + 2) as u16));
+    t.feed(1, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+    );
+    t.end_all();
+}
+
+/// Review round 20. Defect: an urgent pointer taken from a pure ACK before
+/// a midstream side's first data is lost when forged first data (a
+/// made-up sequence number, a TTL too low to reach the server) fixed the
+/// start and the peer's ACK then corrects it: the forged bytes are read
+/// first, the pointer reads as before them and is dropped, and the copies
+/// read again at the real start skip nothing. The server took the pointer
+/// and dropped the forged data (out of its window), so it reads `<script>`
+/// while Specula read `<scrXipt>`. Severity: Medium (needs a midstream
+/// pickup).
+#[test]
+fn review20a_an_urgent_pointer_before_forged_first_data_survives_the_correction() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(1, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(
+        2,
+        seg(C, SV, forged, SI + 1, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    t.feed(4, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+    );
+    t.end_all();
+}
