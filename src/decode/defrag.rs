@@ -24,8 +24,10 @@
 //!   dropped to make room (`dropped_max_datagrams`), so a flood of lone
 //!   fragments cannot freeze reassembly for a whole timeout;
 //! - fragments per datagram (`max_fragments_per_datagram`,
-//!   `dropped_max_fragments`) and payload size (65,535 bytes; larger, the
-//!   "ping of death" or a jumbogram, is `dropped_too_big`);
+//!   `dropped_max_fragments`) and payload size (65,535 bytes with the IPv4
+//!   header; larger, the "ping of death" or a jumbogram, is
+//!   `dropped_too_big`: an IPv6 fragment alone, an IPv4 datagram when
+//!   complete, as Linux);
 //! - time (`timeout_ns`, capture clock, from the first fragment seen, as
 //!   Linux's `ipfrag_time`): `timed_out`, checked on every fragment and on
 //!   [`Defrag::expire`].
@@ -211,6 +213,8 @@ struct Datagram {
     total: Option<usize>,
     /// Protocol of the payload (from the first fragment for IPv6).
     proto: u8,
+    /// IPv4 header length of the first fragment (see `Fragment`).
+    header_len: usize,
     fragments: usize,
     created: Timestamp,
     generation: u64,
@@ -342,10 +346,6 @@ impl Defrag {
             }
             len &= !7;
         }
-        if f.more && len == 0 {
-            self.stats.dropped_malformed += 1;
-            return None;
-        }
         let data = f.data.get(..len)?;
         let start = f.offset;
         let end = start + len;
@@ -356,9 +356,26 @@ impl Defrag {
             proto: if f.v6 { 0 } else { f.proto },
             tunnel: f.tunnel,
         };
-        if end > MAX_DATAGRAM_BYTES {
-            self.remove(&key);
+        // IPv6: Linux frees that fragment alone (`ip6_frag_queue`,
+        // `end > IPV6_MAXPLEN`), the queue goes on. IPv4: it holds it, and
+        // finds the datagram too big when complete (`ip_frag_reasm`) or
+        // drops it earlier as inconsistent; fragments meanwhile join it
+        // (review round 21). An offset takes 13 bits, so the buffer stays
+        // under twice the limit.
+        if f.v6 && end > MAX_DATAGRAM_BYTES {
             self.stats.dropped_too_big += 1;
+            return None;
+        }
+        if len == 0 {
+            // No data (an IPv4 one cut to none too): Linux drops the whole
+            // datagram (`end == offset`, `goto discard_qp` / `discard_fq`
+            // since 5.1), and later fragments start a new one; an IPv6
+            // first fragment is freed alone before that, as it lacks the
+            // transport header (`ipv6frag_thdr_truncated`) (review round 21).
+            if !(f.v6 && start == 0) {
+                self.remove(&key);
+            }
+            self.stats.dropped_malformed += 1;
             return None;
         }
         // RFC 1858 §3: a TCP fragment at offset 8 can rewrite the flags of
@@ -369,9 +386,12 @@ impl Defrag {
         // 17), and under its policy a rewriting fragment overlaps and
         // drops the datagram anyway. IPv6 first fragments must hold the
         // transport header (RFC 8200 §4.5, Linux's `ipv6_frag_thdr_truncated`).
+        // Linux has no offset-8 rule for IPv6 either: it holds such a
+        // fragment, and the first one then overlaps it (review round 21).
+        let linux = policy == OverlapPolicy::Linux;
         let tiny = match f.proto {
-            _ if !f.v6 && policy == OverlapPolicy::Linux => false,
-            IPPROTO_TCP => start == 8 || (start == 0 && f.more && len < 20),
+            _ if !f.v6 && linux => false,
+            IPPROTO_TCP => (start == 8 && !linux) || (start == 0 && f.more && len < 20),
             IPPROTO_UDP => start == 0 && f.more && len < 8,
             _ => false,
         };
@@ -401,6 +421,7 @@ impl Defrag {
                     seams: Vec::new(),
                     total: None,
                     proto: f.proto,
+                    header_len: f.header_len,
                     fragments: 0,
                     created: ts,
                     generation,
@@ -479,6 +500,7 @@ impl Defrag {
         }
         if start == 0 {
             d.proto = f.proto;
+            d.header_len = f.header_len;
         }
         let before = d.cost();
         if d.buf.len() < end {
@@ -524,6 +546,11 @@ impl Defrag {
         }
         let d = self.map.remove(&key)?;
         self.bytes -= d.cost();
+        if d.buf.len() + d.header_len > MAX_DATAGRAM_BYTES {
+            // The IP length field cannot say it: the ping of death.
+            self.stats.dropped_too_big += 1;
+            return None;
+        }
         self.out = d.buf;
         self.stats.reassembled += 1;
         Some(Completed {

@@ -15,6 +15,7 @@ fn frag(id: u32, offset: usize, more: bool, data: &[u8]) -> Fragment<'_> {
         more,
         data,
         tunnel: 0,
+        header_len: 20,
     }
 }
 
@@ -99,11 +100,18 @@ fn fragment_count_size_and_consistency_limits() {
     assert_eq!((d.stats().dropped_max_fragments, d.datagrams()), (1, 0));
 
     let mut d = Defrag::default();
-    // 65,528 + 16 > 65,535: ping of death.
+    // 65,528 + 16 > 65,535: ping of death, held as Linux holds it, never
+    // completed (review21a_an_ipv4_fragment_past_65535_dooms_the_datagram_as_linux_does).
     d.insert(T, &frag(1, 0, true, &[0; 8]));
     assert!(d.insert(T, &frag(1, 65_528, false, &[0; 16])).is_none());
+    assert_eq!(d.datagrams(), 1);
+    // IPv6: that fragment alone is dropped.
+    let mut d = Defrag::default();
+    let mut f6 = frag(1, 65_528, false, &[0; 16]);
+    f6.v6 = true;
+    assert!(d.insert(T, &f6).is_none());
     assert_eq!((d.stats().dropped_too_big, d.datagrams()), (1, 0));
-    // At the limit: 65,528 + 7 = 65,535 is fine (held, not complete).
+    // 65,528 + 7 = 65,535 is held, not complete.
     assert!(d.insert(T, &frag(2, 65_528, false, &[0; 7])).is_none());
     assert_eq!(d.datagrams(), 1);
     // Two different ends: inconsistent.
@@ -299,4 +307,116 @@ fn review20a_a_fragment_across_two_out_of_order_runs_drops_the_datagram() {
         .insert(T, &frag(2, 4, true, &[1, 1, 1, 1, 2, 2, 2, 2]))
         .is_none());
     assert!(d.insert(T, &frag(2, 16, false, &[3; 4])).is_some());
+}
+
+fn frag6(id: u32, offset: usize, more: bool, data: &[u8]) -> Fragment<'_> {
+    Fragment {
+        v6: true,
+        proto: 6,
+        ..frag(id, offset, more, data)
+    }
+}
+
+/// Review round 21. Defect: a fragment that carries no data (MF set and
+/// empty, an IPv4 one of under 8 bytes cut to none, or an empty last one)
+/// was ignored alone, or even completed the datagram. Linux since 5.1
+/// ("ip: fail fast on IP defrag errors"): `ip_frag_queue` and
+/// `ip6_frag_queue` find `end == offset` and `goto discard_qp` /
+/// `discard_fq`, `inet_frag_kill` drops the whole queue. The fragments
+/// sent after it then start a new datagram at the server: here the server
+/// reads the second copy of [0,8) (2s), Specula kept the first (1s) and
+/// took the empty one as the end. Severity: High.
+#[test]
+fn review21a_an_empty_fragment_drops_the_datagram() {
+    for v6 in [false, true] {
+        let f = |id, offset, more, data| Fragment {
+            v6,
+            ..frag(id, offset, more, data)
+        };
+        let mut d = Defrag::default();
+        assert!(d.insert(T, &f(1, 0, true, &[1; 8])).is_none());
+        assert!(d.insert(T, &f(1, 8, true, &[])).is_none());
+        assert!(d.insert(T, &f(1, 0, true, &[2; 8])).is_none());
+        assert!(d.insert(T, &f(1, 8, false, &[3; 4])).is_some());
+        assert_eq!(d.output(), [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3], "v6 {v6}");
+        // An empty last fragment does not complete anything.
+        assert!(d.insert(T, &f(2, 0, true, &[1; 8])).is_none());
+        assert!(d.insert(T, &f(2, 8, false, &[])).is_none(), "v6 {v6}");
+        assert_eq!(d.datagrams(), 0, "v6 {v6}");
+    }
+    // IPv4: a non-last fragment of under 8 bytes is cut to none.
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag(3, 0, true, &[1; 8])).is_none());
+    assert!(d.insert(T, &frag(3, 8, true, &[9; 4])).is_none());
+    assert_eq!(d.datagrams(), 0);
+}
+
+/// Review round 21. Defect: an IPv6 fragment reaching past 65,535 bytes
+/// dropped the datagram in progress. Linux's `ip6_frag_queue` returns
+/// before touching the queue (`end > IPV6_MAXPLEN`: a parameter problem,
+/// that fragment freed): the queue keeps its first [0,8) and ignores a
+/// later copy as a duplicate, so the server reads 1s where Specula, having
+/// started over, read the 2s of the copy. Severity: High.
+#[test]
+fn review21a_an_ipv6_fragment_past_65535_leaves_the_datagram() {
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag6(1, 0, true, &[1; 24])).is_none());
+    assert!(d.insert(T, &frag6(1, 65_528, true, &[0; 16])).is_none());
+    assert_eq!(d.stats().dropped_too_big, 1);
+    assert!(d.insert(T, &frag6(1, 0, true, &[2; 24])).is_none());
+    assert!(d.insert(T, &frag6(1, 24, false, &[3; 4])).is_some());
+    assert_eq!(&d.output()[..24], [1; 24]);
+}
+
+/// Review round 21. Defect: under the `linux` policy an IPv6 TCP fragment
+/// at offset 8 was dropped as an RFC 1858 header rewrite. Linux has no
+/// such rule for IPv6 (`ipv6_frag_rcv` checks only that a first fragment
+/// holds the TCP header): it queues [8,16), and the first fragment [0,24)
+/// then overlaps it and drops the whole datagram (`IPFRAG_OVERLAP`). The
+/// server never got this TCP segment; Specula rebuilt it, and takes the
+/// attack sent next at the same numbers for a retransmission. Severity:
+/// High.
+#[test]
+fn review21a_an_ipv6_tcp_fragment_at_offset_8_is_held_as_linux_does() {
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag6(1, 8, true, &[9; 8])).is_none());
+    assert!(d.insert(T, &frag6(1, 0, true, &[1; 24])).is_none());
+    assert!(
+        d.insert(T, &frag6(1, 24, false, &[3; 4])).is_none(),
+        "Linux dropped the datagram at the overlap"
+    );
+    assert_eq!(d.stats().dropped_overlap, 1);
+}
+
+/// Review round 21. Defect: an IPv4 fragment reaching past 65,535 bytes
+/// dropped the datagram at once, and the fragments after it started a new
+/// one. Linux's `ip_frag_queue` holds it (the queue's length becomes its
+/// end) and finds the oversize only when reassembling (`ip_frag_reasm`:
+/// header plus payload over 65,535, `inet_frag_kill`); meanwhile a copy of
+/// [0,8) is a duplicate and a last fragment ending lower is corruption
+/// (`end < qp->q.len`, `discard_qp`). The server never got this datagram;
+/// Specula rebuilt it from the copy and takes the attack sent next at the
+/// same TCP numbers for a retransmission. The limit counts the IPv4
+/// header too: 65,516 payload bytes behind a 20-byte header are too many.
+/// Severity: High.
+#[test]
+fn review21a_an_ipv4_fragment_past_65535_dooms_the_datagram_as_linux_does() {
+    let mut d = Defrag::default();
+    assert!(d.insert(T, &frag(1, 0, true, &[1; 8])).is_none());
+    assert!(d.insert(T, &frag(1, 65_528, true, &[0; 16])).is_none());
+    assert!(d.insert(T, &frag(1, 0, true, &[2; 8])).is_none());
+    assert!(
+        d.insert(T, &frag(1, 8, false, &[3; 4])).is_none(),
+        "Linux dropped the datagram: its last fragment ends below held bytes"
+    );
+    assert_eq!(d.datagrams(), 0);
+    // Payload plus the 20-byte header over 65,535: dropped when complete.
+    let mut d = Defrag::default();
+    let big = vec![7u8; 65_520];
+    assert!(d.insert(T, &frag(2, 0, true, &big[..65_512])).is_none());
+    assert!(d.insert(T, &frag(2, 65_512, false, &[8; 4])).is_none());
+    assert_eq!((d.stats().dropped_too_big, d.datagrams()), (1, 0));
+    // 65,515 is fine.
+    assert!(d.insert(T, &frag(3, 0, true, &big[..65_512])).is_none());
+    assert!(d.insert(T, &frag(3, 65_512, false, &[8; 3])).is_some());
 }

@@ -81,6 +81,9 @@ pub(super) struct Fragment<'d> {
     pub data: &'d [u8],
     /// The folded tunnel identity at this level ([`Ctx::key`]).
     pub tunnel: u64,
+    /// IPv4: the header length (Linux's limit on a reassembled datagram
+    /// counts it); IPv6: 0.
+    pub header_len: usize,
 }
 
 /// Decode the payload of a reassembled datagram (what followed the IPv4
@@ -328,6 +331,7 @@ fn ipv4<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
             more: frag & 0x2000 != 0,
             data: payload,
             tunnel: cx.key,
+            header_len: ihl,
         });
         return Err(SkipReason::IpFragment);
     }
@@ -408,6 +412,7 @@ fn ipv6_chain<'a>(
                         more: off_m & 0x0001 != 0,
                         data: p.get(8..).ok_or(cut)?,
                         tunnel: cx.key,
+                        header_len: 0,
                     });
                     return Err(SkipReason::IpFragment);
                 }
