@@ -97,6 +97,40 @@ const K8S_BEARER_PROTOCOL: &[u8] = b"base64url.bearer.authorization.k8s.io.";
 /// Shortest JWT header part (`eyJhbGciOi…`, base64url of `{"alg":`) read
 /// as a token by the shape pass.
 const JWT_MIN_HEADER: usize = 10;
+/// Fixed prefixes of providers' bearer tokens, masked by shape wherever
+/// they are (the prefixes secret scanners key on): GitHub, Slack, Stripe
+/// (secret, restricted and webhook keys), GitLab, npm, PyPI, Shopify,
+/// OpenAI, Anthropic, Google API keys.
+const PROVIDER_TOKEN_PREFIXES: &[&[u8]] = &[
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"xoxb-",
+    b"xoxp-",
+    b"xoxa-",
+    b"xoxr-",
+    b"xoxs-",
+    b"xoxe-",
+    b"xapp-",
+    b"sk_live_",
+    b"rk_live_",
+    b"sk_test_",
+    b"rk_test_",
+    b"whsec_",
+    b"glpat-",
+    b"npm_",
+    b"pypi-",
+    b"shpat_",
+    b"shpss_",
+    b"sk-proj-",
+    b"sk-ant-",
+    b"AIza",
+];
+/// Fewest token characters after such a prefix (real ones have 20 or more).
+const PROVIDER_TOKEN_MIN_BODY: usize = 16;
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
 
@@ -132,6 +166,9 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*apikey*",
     "*accesskey*",
     "*privatekey*",
+    // OAuth PKCE's `code_verifier` (RFC 7636), OAuth 1.0a's
+    // `oauth_verifier`: what redeems a code (review round 21).
+    "*verifier",
     // `?jwt=eyJ…` (bearer tokens in links and WebSocket URLs), `?key=`
     // (Google's and many other APIs' keys), OAuth's and SAML's bearer
     // `assertion`, and `SAMLResponse` (a signed login, replayable).
@@ -1055,12 +1092,54 @@ impl Masker {
                     let mut clear = Vec::with_capacity(raw.len());
                     percent_decode(raw, true, &mut clear);
                     self.mask_value(&clear, raw, out, secrets);
-                } else {
+                } else if !self.json_value_into(raw, out, secrets) {
                     out.extend_from_slice(raw);
                 }
             }
             None => out.extend_from_slice(pair),
         }
+    }
+
+    /// A form or query value that is JSON (`payload=` of Slack's
+    /// interactive actions with its `"token"`, a GraphQL GET's
+    /// `variables=`: review round 21): masked by key as a JSON body, then
+    /// percent-encoded again when it was sent encoded. False (nothing
+    /// written) when the value is not JSON or holds nothing masked.
+    fn json_value_into(&self, raw: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) -> bool {
+        let lead = raw
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'+' | b'\t'))
+            .unwrap_or(raw.len());
+        let head = raw.get(lead..).unwrap_or_default();
+        let opens = |p: &[u8]| {
+            head.get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p))
+        };
+        if !(opens(b"{") || opens(b"[") || opens(b"%7B") || opens(b"%5B")) {
+            return false;
+        }
+        let mut clear = Vec::with_capacity(raw.len());
+        percent_decode(raw, true, &mut clear);
+        let mut masked = Vec::with_capacity(clear.len());
+        self.json_into(&clear, usize::MAX, &mut masked, secrets);
+        if masked == clear {
+            return false;
+        }
+        if clear == raw {
+            out.extend_from_slice(&masked);
+            return true;
+        }
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in &masked {
+            if b.is_ascii_alphanumeric() || b"-._~:,[]{}".contains(&b) {
+                out.push(b);
+            } else {
+                out.push(b'%');
+                out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+                out.push(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'));
+            }
+        }
+        true
     }
 
     /// The body, masked by its type, up to about `limit` bytes of output.
@@ -1619,7 +1698,44 @@ impl Masker {
     /// `text` with what is a secret by its shape, whatever its name,
     /// masked: JSON Web Tokens, and card-like numbers (when enabled).
     fn shapes(&self, text: Vec<u8>) -> Vec<u8> {
-        self.cards(self.jwts(text))
+        self.cards(self.provider_tokens(self.jwts(text)))
+    }
+
+    /// `text` with every token of a provider that gives its tokens a fixed
+    /// prefix ([`PROVIDER_TOKEN_PREFIXES`]: GitHub, Slack, Stripe, GitLab,
+    /// ...) masked wherever it is: a JSON-RPC `params` array, a message
+    /// field, a webhook path (review round 21). The prefix must start a
+    /// word and be followed by at least [`PROVIDER_TOKEN_MIN_BODY`] token
+    /// characters, so the bare words are kept.
+    fn provider_tokens(&self, mut text: Vec<u8>) -> Vec<u8> {
+        let token_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+        for prefix in PROVIDER_TOKEN_PREFIXES {
+            if memmem::find(&text, prefix).is_none() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(text.len());
+            let mut last = 0usize;
+            for p in memmem::find_iter(&text, prefix) {
+                if p < last
+                    || p.checked_sub(1)
+                        .and_then(|k| text.get(k))
+                        .is_some_and(token_byte)
+                {
+                    continue;
+                }
+                let rest = text.get(p..).unwrap_or_default();
+                let len = rest.iter().take_while(|b| token_byte(b)).count();
+                if len < prefix.len() + PROVIDER_TOKEN_MIN_BODY {
+                    continue;
+                }
+                out.extend_from_slice(text.get(last..p).unwrap_or_default());
+                self.push_token(rest.get(..len).unwrap_or_default(), &mut out);
+                last = p + len;
+            }
+            out.extend_from_slice(text.get(last..).unwrap_or_default());
+            text = out;
+        }
+        text
     }
 
     /// `text` with every JSON Web Token (`eyJ…` `.` `…` `.` signature, in a
@@ -3286,5 +3402,112 @@ mod tests {
         // Quoted by a hit elsewhere, it is masked too.
         let matched = m.mask_matched(&mr, "body", b"Hunter2Secret", 256);
         assert!(!s(&matched).contains("Hunter2Secret"));
+    }
+
+    /// A form field whose value is JSON: Slack posts interactive actions as
+    /// `payload=<urlencoded JSON>` whose `"token"` is the app's verification
+    /// token, and a GraphQL GET carries `variables=<urlencoded JSON>` (Apollo
+    /// and graphql-express read both; the app `JSON.parse`s the field).
+    /// Specula masks a form or query value by its name only, so the secret
+    /// member inside is stored in clear in `uri` / `body_excerpt`.
+    /// Severity: High (a secret stored in clear).
+    #[test]
+    fn review21c_json_inside_a_form_field_is_masked_by_key() {
+        let m = masker();
+        let r = req(
+            "/slack/actions",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"payload=%7B%22type%22%3A%22block_actions%22%2C%22token%22%3A%22Xy7Kp9Qw2Zr4Tn6Vb8Mc%22%2C%22team%22%3A%7B%22id%22%3A%22T1%22%7D%7D",
+        );
+        let mr = m.mask_request(&r);
+        let body = s(&mr.body_excerpt);
+        assert!(!body.contains("Xy7Kp9Qw2Zr4Tn6Vb8Mc"), "{body}");
+        assert!(body.contains("block_actions"), "{body}");
+        // Quoted by a hit on the raw body, it is masked too.
+        let matched = m.mask_matched(&mr, "body", b"Xy7Kp9Qw2Zr4Tn6Vb8Mc", 256);
+        assert!(!s(&matched).contains("Xy7Kp9Qw2Zr4Tn6Vb8Mc"));
+
+        let uri =
+            "/graphql?query=mutation%28%24p%3AString%29%7Blogin%28password%3A%24p%29%7Bid%7D%7D\
+                   &variables=%7B%22password%22%3A%22Hunter2Secret%22%7D";
+        let mr = m.mask_request(&req(uri, &[], b""));
+        assert!(!s(&mr.uri).contains("Hunter2Secret"), "{}", s(&mr.uri));
+        assert!(!s(&m.mask_uri(uri.as_bytes())).contains("Hunter2Secret"));
+        // Unencoded JSON in a query (curl, many clients) too.
+        let mr = m.mask_request(&req(
+            "/graphql?variables={\"password\":\"Hunter2Secret\"}",
+            &[],
+            b"",
+        ));
+        assert!(!s(&mr.uri).contains("Hunter2Secret"), "{}", s(&mr.uri));
+    }
+
+    /// Tokens whose providers give them a fixed prefix (GitHub `ghp_`,
+    /// `github_pat_`; Slack `xoxb-`; Stripe `sk_live_`; GitLab `glpat-`) are
+    /// bearer credentials wherever they are: a JSON-RPC `params` array
+    /// (positional, no name), a chat message field, a webhook path. GitHub's
+    /// and GitLab's secret scanners key on exactly these prefixes. Specula
+    /// masks by name and by JWT/card shape only, so these stay in clear.
+    /// Severity: High (a secret stored in clear).
+    #[test]
+    fn review21c_provider_token_shapes_are_masked_anywhere() {
+        let m = masker();
+        let gh = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+        let slack = "xoxb-2634958402-2634958402-aBcDeFgHiJkLmNoPqRsTuVwX";
+        let stripe = "sk_live_51H8dKpLz0AbCdEfGhIjKlMn";
+        let glpat = "glpat-Ab3dEf6hIj9kLmN0pQrS";
+        let body = format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"connect\",\"params\":[\"octocat\",\"{gh}\"],\"id\":1}}"
+        );
+        let mr = m.mask_request(&req(
+            &format!("/hooks/{stripe}/run"),
+            &[("Content-Type", "application/json"), ("X-Note", glpat)],
+            body.as_bytes(),
+        ));
+        let body = s(&mr.body_excerpt);
+        assert!(!body.contains(gh), "{body}");
+        assert!(body.contains("octocat"), "{body}");
+        assert!(!s(&mr.uri).contains(stripe), "{}", s(&mr.uri));
+        assert!(!header(&mr, "x-note").contains(glpat));
+        let form = format!("channel=C1&text=use+{slack}+for+the+bot");
+        let mr = m.mask_request(&req(
+            "/chat",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        ));
+        assert!(
+            !s(&mr.body_excerpt).contains(slack),
+            "{}",
+            s(&mr.body_excerpt)
+        );
+        // A hit quoting one in `matched`.
+        let matched = m.mask_matched(&mr, "body:text", slack.as_bytes(), 256);
+        assert!(!s(&matched).contains(slack));
+        // Ordinary words with such letters are kept.
+        let mr = m.mask_request(&req("/a?q=sk_live&tag=xoxb", &[], b""));
+        assert_eq!(s(&mr.uri), "/a?q=sk_live&tag=xoxb");
+    }
+
+    /// OAuth PKCE (RFC 7636): the token request carries `code_verifier`,
+    /// the secret that, with the authorization code, redeems tokens (RFC
+    /// 7636 §1: it is what a stolen code lacks). Specula does not mask the
+    /// name. Severity: Medium (a short-lived secret stored in clear).
+    #[test]
+    fn review21c_pkce_code_verifier_is_masked() {
+        let m = masker();
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let form = format!(
+            "grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA&code_verifier={verifier}"
+        );
+        let mr = m.mask_request(&req(
+            "/oauth/token",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        ));
+        assert!(
+            !s(&mr.body_excerpt).contains(verifier),
+            "{}",
+            s(&mr.body_excerpt)
+        );
     }
 }

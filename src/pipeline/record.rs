@@ -167,9 +167,25 @@ impl ClientIpPolicy {
     /// attempt, or a proxy missing from `--trusted-proxy`), cut to
     /// [`MAX_CLAIM_BYTES`].
     pub fn untrusted_claim(&self, src: IpAddr, req: &Request) -> Option<String> {
-        let value = self.untrusted_claim_bytes(src, req)?;
+        let (_, value) = self.untrusted_claim_header(src, req)?;
         let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
         Some(escape_bytes(value.trim_ascii()))
+    }
+
+    /// [`untrusted_claim`](Self::untrusted_claim) masked as its header is
+    /// in `headers` (a header configured to be masked must not show in
+    /// clear at the top level: review round 21).
+    pub fn untrusted_claim_masked(
+        &self,
+        src: IpAddr,
+        req: &Request,
+        masker: &Masker,
+    ) -> Option<String> {
+        let (name, value) = self.untrusted_claim_header(src, req)?;
+        let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
+        Some(escape_bytes(
+            &masker.mask_header(name.as_bytes(), value.trim_ascii()),
+        ))
     }
 
     /// Whether `src`, not a trusted proxy, claims a client in `X-Real-IP` /
@@ -180,12 +196,21 @@ impl ClientIpPolicy {
     }
 
     fn untrusted_claim_bytes<'r>(&self, src: IpAddr, req: &'r Request) -> Option<&'r [u8]> {
+        self.untrusted_claim_header(src, req).map(|(_, v)| v)
+    }
+
+    /// The claiming header's name and value.
+    fn untrusted_claim_header<'r>(
+        &self,
+        src: IpAddr,
+        req: &'r Request,
+    ) -> Option<(&'static str, &'r [u8])> {
         if self.is_trusted(src) {
             return None;
         }
-        req.header("x-real-ip")
-            .or_else(|| req.header("x-forwarded-for"))
-            .or_else(|| req.header("forwarded"))
+        ["x-real-ip", "x-forwarded-for", "forwarded"]
+            .into_iter()
+            .find_map(|name| req.header(name).map(|v| (name, v)))
     }
 }
 
@@ -309,7 +334,7 @@ pub(crate) fn build_records(
             req.seq
         ),
         client_ip_from_header: from_header,
-        client_ip_claimed: policy.untrusted_claim(src.ip, req),
+        client_ip_claimed: policy.untrusted_claim_masked(src.ip, req, masker),
         response_status: 0,
         response_bytes: 0,
         response_time_ms: 0,
@@ -591,6 +616,49 @@ mod tests {
         let contexts: Vec<_> = out.iter().filter_map(|r| r.context.as_ref()).collect();
         assert_eq!(contexts.len(), 2);
         assert!(std::sync::Arc::ptr_eq(contexts[0], contexts[1]));
+    }
+
+    /// `client_ip_claimed` copies the `X-Real-IP` / `X-Forwarded-For` /
+    /// `Forwarded` value of an untrusted source to the record's top level;
+    /// with that header configured to be masked (`extra_headers`, as
+    /// deployments that treat client addresses as personal data do), the
+    /// `headers` copy is masked but this one was written in clear.
+    /// Severity: Low (a value configured secret stored in clear; not with
+    /// the default names).
+    #[test]
+    fn review21c_claimed_client_follows_header_masking() {
+        use crate::reassembly::{Endpoint, FlowKey};
+        let cfg = super::super::mask::MaskingSection {
+            extra_headers: vec!["x-forwarded-for".into(), "forwarded".into()],
+            ..Default::default()
+        };
+        let masker = Masker::with_key(&cfg, [3u8; 32], super::super::mask::KeySource::Random);
+        let client = Endpoint {
+            ip: ip("192.0.2.1"),
+            port: 40000,
+        };
+        let server = Endpoint {
+            ip: ip("192.0.2.2"),
+            port: 80,
+        };
+        let flow = FlowInfo {
+            id: 1,
+            key: FlowKey::new(client, server),
+            client,
+            server,
+            handshake_seen: true,
+            first_ts: crate::capture::Timestamp(0),
+        };
+        let r = req(&[("X-Forwarded-For", "198.51.100.77")]);
+        for emit in [EmitMode::Requests, EmitMode::Both] {
+            let mut out = Vec::new();
+            build_records(&flow, &r, &[], emit, &policy(&[]), &masker, &mut out);
+            assert!(!out.is_empty());
+            for rec in &out {
+                let claim = rec.client_ip_claimed.as_deref().unwrap_or_default();
+                assert!(!claim.contains("198.51.100.77"), "{emit:?}: {claim}");
+            }
+        }
     }
 
     /// Review round 15: with two `X-Real-IP` headers from a trusted proxy,
