@@ -494,6 +494,36 @@ fn base64_engine(url: bool) -> &'static base64::engine::GeneralPurpose {
     }
 }
 
+/// Decode the text of a part its headers declare base64 as Python's
+/// `base64.b64decode` does (Django's `MultiPartParser`; `validate=False`,
+/// CPython's non-strict `binascii.a2b_base64`): bytes outside the standard
+/// alphabet are skipped, a `=` is padding only after two symbols of a
+/// quantum and ends the data there. Unlike [`base64_text`] it sniffs
+/// nothing: the sender said it is base64, and short or binary-looking
+/// text reaches the application decoded all the same. A dangling symbol
+/// (which Python refuses) is dropped. Appends to `out`; true when
+/// anything was decoded.
+pub fn base64_declared(input: &[u8], out: &mut Vec<u8>) -> bool {
+    use base64::Engine as _;
+    let mut symbols = Vec::with_capacity(input.len());
+    for &b in input {
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+            symbols.push(b);
+        } else if b == b'=' && symbols.len() % 4 >= 2 {
+            break;
+        }
+    }
+    if symbols.len() % 4 == 1 {
+        symbols.pop();
+    }
+    let start = out.len();
+    if base64_engine(false).decode_vec(&symbols, out).is_err() {
+        out.truncate(start);
+        return false;
+    }
+    out.len() > start
+}
+
 /// The symbols of `input` without padding, and whether they are base64url,
 /// when `input` has the shape [`base64_text`] asks for.
 fn base64_shape(input: &[u8]) -> Option<(&[u8], bool)> {

@@ -437,7 +437,11 @@ impl Points {
             // gunicorn (Django, Flask) keeps the last Content-Type: a
             // repeat of another type splits the body its way too (review
             // round 20).
-            if !media_type(last_content_type).eq_ignore_ascii_case(media_type(ct)) {
+            // So does one of the same type with another boundary (review
+            // round 21).
+            if !media_type(last_content_type).eq_ignore_ascii_case(media_type(ct))
+                || header_param(last_content_type, b"boundary") != header_param(ct, b"boundary")
+            {
                 self.body(limits, stats, last_content_type, body, &mut tmp, &mut tmp2);
             }
             self.inflated = inflated;
@@ -944,6 +948,7 @@ impl Points {
                 },
             };
             let mut name: &[u8] = b"";
+            let mut name_star: Option<Vec<u8>> = None;
             let mut filename: Option<&[u8]> = None;
             let mut filename_star: Option<&[u8]> = None;
             let mut base64_cte = false;
@@ -996,6 +1001,22 @@ impl Points {
                     }
                     if dispositions == 1 {
                         name = header_param(hval, b"name").unwrap_or_default();
+                        // Django and Go take an RFC 2231 `name*` for the
+                        // name (`parse_header_parameters`,
+                        // `mime.ParseMediaType`), PHP the `name`: the part
+                        // is read under both. No browser sends one
+                        // (review round 21).
+                        // Go also joins continuations (`name*0`, `name*1`)
+                        // into the name: those are only a finding.
+                        name_star = header_param(hval, b"name*").map(rfc2231_value);
+                        let extended = hval.split(|&b| b == b';').any(|p| {
+                            p.trim_ascii_start()
+                                .get(..5)
+                                .is_some_and(|k| k.eq_ignore_ascii_case(b"name*"))
+                        });
+                        if extended {
+                            self.part_finding(tail, MultipartFinding::MalformedDisposition);
+                        }
                         filename = header_param(hval, b"filename");
                         filename_star = header_param(hval, b"filename*");
                     }
@@ -1008,9 +1029,13 @@ impl Points {
                         }
                     }
                     if hname.eq_ignore_ascii_case(b"content-transfer-encoding") {
-                        if hval.eq_ignore_ascii_case(b"base64") {
+                        // Django reads the value up to a `;` (its
+                        // `parse_header_parameters`): `base64; x=1` is
+                        // base64 (review round 21).
+                        let cte = media_type(hval);
+                        if cte.eq_ignore_ascii_case(b"base64") {
                             base64_cte = true;
-                        } else if hval.eq_ignore_ascii_case(b"quoted-printable") {
+                        } else if cte.eq_ignore_ascii_case(b"quoted-printable") {
                             qp_cte = true;
                         }
                     }
@@ -1068,30 +1093,26 @@ impl Points {
                 self.part_finding(tail, MultipartFinding::CharsetField);
             }
             if !content.is_empty() {
-                self.push(limits, stats, Kind::Body, "body:", name, content);
-                // Django decodes a `Content-Transfer-Encoding: base64` field.
-                if base64_cte {
-                    let compact: Vec<u8> = content
-                        .iter()
-                        .copied()
-                        .filter(|b| !b.is_ascii_whitespace())
-                        .collect();
-                    self.push_base64(
-                        limits,
-                        stats,
-                        Kind::Body,
-                        "body:",
-                        name,
-                        ":base64",
-                        &compact,
-                    );
+                // Django decodes a `Content-Transfer-Encoding: base64`
+                // field as `base64.b64decode` does, whatever it holds.
+                let mut b64 = Vec::new();
+                if base64_cte && super::decode::base64_declared(content, &mut b64) {
+                    stats.base64_decoded += 1;
                 }
                 // Go's mime/multipart (`NextPart`, so `ParseMultipartForm`)
                 // decodes a quoted-printable part.
-                if qp_cte {
-                    let mut decoded = Vec::with_capacity(content.len());
-                    if super::decode::quoted_printable(content, &mut decoded) {
-                        self.push_with(limits, stats, Kind::Body, "body:", name, ":qp", &decoded);
+                let mut qp = Vec::new();
+                if qp_cte && !super::decode::quoted_printable(content, &mut qp) {
+                    qp.clear();
+                }
+                let alias = name_star.as_deref().filter(|n| *n != name);
+                for n in std::iter::once(name).chain(alias) {
+                    self.push(limits, stats, Kind::Body, "body:", n, content);
+                    if !b64.is_empty() {
+                        self.push_with(limits, stats, Kind::Body, "body:", n, ":base64", &b64);
+                    }
+                    if !qp.is_empty() {
+                        self.push_with(limits, stats, Kind::Body, "body:", n, ":qp", &qp);
                     }
                 }
             }
@@ -1292,6 +1313,21 @@ fn wide_json(body: &[u8]) -> Option<Vec<u8>> {
         text.push(char::from_u32(n).unwrap_or(char::REPLACEMENT_CHARACTER));
     }
     Some(text.into_bytes())
+}
+
+/// An RFC 2231 extended parameter value as Django and Go read it:
+/// `UTF-8'en'%71` is `q` (charset and language dropped, percent-decoded,
+/// `+` kept); a value without exactly two `'` as sent (Django).
+fn rfc2231_value(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut pieces = v.splitn(3, |&b| b == b'\'');
+    match (pieces.next(), pieces.next(), pieces.next()) {
+        (Some(_), Some(_), Some(text)) if memchr::memchr(b'\'', text).is_none() => {
+            percent_decode(text, false, &mut out);
+        }
+        _ => out.extend_from_slice(v),
+    }
+    out
 }
 
 /// The media type of a `Content-Type` value, without its parameters

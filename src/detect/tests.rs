@@ -3493,3 +3493,153 @@ mod review20c {
         );
     }
 }
+
+mod review21b {
+    //! Review round 21 (b): detection gaps found by the security review.
+    use super::*;
+
+    fn mp(content_types: &[&str], body: &str) -> Request {
+        let headers: Vec<(&str, &str)> = content_types
+            .iter()
+            .map(|ct| ("Content-Type", *ct))
+            .collect();
+        req("POST", "/upload", &headers, body.as_bytes())
+    }
+
+    fn sqli_at(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .into_iter()
+            .filter(|h| h.class == AttackClass::Sqli)
+            .map(|h| h.location)
+            .collect()
+    }
+
+    fn all(r: &Request) -> Vec<String> {
+        hits_of(r)
+            .into_iter()
+            .map(|h| format!("{}@{}", h.rule_id, h.location))
+            .collect()
+    }
+
+    /// Review round 21 (b). Defect: a part is base64-decoded only when its
+    /// `Content-Transfer-Encoding` value is exactly `base64`, but Django's
+    /// `parse_boundary_stream` reads each part header with
+    /// `parse_header_parameters` (django/http/multipartparser.py,
+    /// django/utils/http.py), whose main value ends at the first `;`, is
+    /// lowercased and stripped: `base64; x=1` (or `BASE64 ;`) is `base64`
+    /// to `MultiPartParser.parse` (`base64.b64decode(raw_data)`, then
+    /// `request.POST`). Specula read the part as sent: no SQL injection
+    /// hit, and no finding. Severity: High (an attack Django receives is
+    /// missed).
+    #[test]
+    fn review21b_base64_part_with_parameters_is_decoded() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode("' UNION SELECT password FROM users--");
+        for cte in ["base64; x=1", "BASE64 ;", "base64;"] {
+            let r = mp(
+                &["multipart/form-data; boundary=b"],
+                &format!(
+                    "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\
+                     Content-Transfer-Encoding: {cte}\r\n\r\n{b64}\r\n--b--\r\n"
+                ),
+            );
+            assert!(!sqli_at(&r).is_empty(), "{cte}: {:?}", all(&r));
+        }
+    }
+
+    /// Review round 21 (b). Defect: a part sent with
+    /// `Content-Transfer-Encoding: base64` was decoded only when its text
+    /// passed the sniffing heuristics meant for values that merely look
+    /// like base64 (at least 16 symbols, one alphabet only, no other
+    /// byte). Django decodes such a field whatever it holds:
+    /// `base64.b64decode(raw_data)` in `MultiPartParser.parse` runs with
+    /// `validate=False`, which discards every byte outside the alphabet
+    /// (CPython `binascii.a2b_base64`, non-strict). So `JyBvciAxPTEtLQ==`
+    /// (`' or 1=1--`, 14 symbols) and the same with `*` sprinkled in are
+    /// `' or 1=1--` in `request.POST['q']`; Specula inspected only the
+    /// base64 text: no SQL injection hit. Severity: High (an attack Django
+    /// receives is missed).
+    #[test]
+    fn review21b_base64_part_is_decoded_as_django_decodes_it() {
+        // The plain text is caught.
+        let plain = mp(
+            &["multipart/form-data; boundary=b"],
+            "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n' or 1=1--\r\n--b--\r\n",
+        );
+        assert!(!sqli_at(&plain).is_empty(), "{:?}", all(&plain));
+        for b64 in ["JyBvciAxPTEtLQ==", "J*yBv*ciAx*PTEt*LQ=="] {
+            let r = mp(
+                &["multipart/form-data; boundary=b"],
+                &format!(
+                    "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\
+                     Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+                ),
+            );
+            assert!(!sqli_at(&r).is_empty(), "{b64}: {:?}", all(&r));
+        }
+    }
+
+    /// Review round 21 (b). Defect: a later Content-Type splits the body
+    /// again only when its media type differs from the first's, but
+    /// gunicorn keeps the whole last value (`environ['CONTENT_TYPE']`),
+    /// boundary included: with `multipart/form-data; boundary=a` then
+    /// `multipart/form-data; boundary=b` Django splits the body at `--b`.
+    /// Specula looked for `--a` only, found no part and read the body raw,
+    /// where a `Content-Transfer-Encoding: base64` part stays base64: no
+    /// SQL injection hit, only the duplicate Content-Type finding.
+    /// Severity: High (an attack the application receives is missed; the
+    /// finding alone says nothing of it).
+    #[test]
+    fn review21b_gunicorn_splits_at_the_last_boundary() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode("' UNION SELECT password FROM users--");
+        let r = mp(
+            &[
+                "multipart/form-data; boundary=a",
+                "multipart/form-data; boundary=b",
+            ],
+            &format!(
+                "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+            ),
+        );
+        assert!(!sqli_at(&r).is_empty(), "{:?}", all(&r));
+    }
+
+    /// Review round 21 (b). Defect: a part's field name is taken from the
+    /// first `name=` parameter only, but Django and Go read an RFC 2231
+    /// `name*` too, and it wins: Django's `parse_header_parameters` strips
+    /// the `*`, percent-decodes `UTF-8''…` and overwrites `pdict["name"]`
+    /// (last wins); Go's `mime.ParseMediaType` replaces `name` with the
+    /// decoded `name*` (`decode2231Enc`), so `Part.FormName()` is it. So
+    /// `form-data; name="comment"; name*=UTF-8''q` fills `POST['q']`, while
+    /// Specula located the hit at `body:comment`: an exclusion of the noisy
+    /// `body:comment` dropped an attack on `q`, with no finding (browsers
+    /// never send `name*`, RFC 7578 §4.2). Go also joins RFC 2231
+    /// continuations (`name*0=q`) into `name`. Severity: Medium (needs a
+    /// location exclusion).
+    #[test]
+    fn review21b_rfc2231_name_star_names_the_field() {
+        let r = mp(
+            &["multipart/form-data; boundary=b"],
+            "--b\r\nContent-Disposition: form-data; name=\"comment\"; name*=UTF-8''q\r\n\r\n\
+             ' UNION SELECT password FROM users--\r\n--b--\r\n",
+        );
+        let at = sqli_at(&r);
+        assert!(at.iter().any(|l| l == "body:q"), "{:?}", all(&r));
+        // Go joins `name*0`, `name*1`… into the name too (q here).
+        let continued = mp(
+            &["multipart/form-data; boundary=b"],
+            "--b\r\nContent-Disposition: form-data; name=\"comment\"; name*0=q\r\n\r\nx\r\n--b--\r\n",
+        );
+        for r in [&r, &continued] {
+            let ids = all(r);
+            assert!(
+                ids.iter().any(|h| h.starts_with("protocol-multipart")),
+                "no finding: {ids:?}"
+            );
+        }
+    }
+}
