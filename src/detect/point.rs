@@ -672,6 +672,14 @@ impl Points {
             self.graphql(limits, stats, Kind::Body, "body:graphql:", body);
             return;
         }
+        // PHP finds the boundary its own way (`php_boundary`): where it
+        // finds another one, the body is split at that one too.
+        if let Some(boundary) =
+            php_boundary(ct).filter(|b| Some(*b) != header_param(ct, b"boundary"))
+        {
+            self.finding(MultipartFinding::BadBoundary.as_str());
+            self.multipart_at(limits, stats, boundary, body);
+        }
         if mime.eq_ignore_ascii_case(b"multipart/form-data")
             && self.multipart(limits, stats, ct, body)
         {
@@ -843,6 +851,17 @@ impl Points {
         if !boundary_ok(content_type, boundary) {
             self.finding(MultipartFinding::BadBoundary.as_str());
         }
+        self.multipart_at(limits, stats, boundary, body)
+    }
+
+    /// [`Self::multipart`] at a boundary already found.
+    fn multipart_at(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        boundary: &[u8],
+        body: &[u8],
+    ) -> bool {
         if boundary.is_empty() {
             return false;
         }
@@ -1210,6 +1229,38 @@ fn charset_allowed(cs: &[u8]) -> bool {
 
 /// The boundary parameter is a valid RFC 2046 §5.1.1 boundary, given once,
 /// with matched quotes.
+/// The boundary PHP splits a body at (`rfc1867.c`), when its reading of the
+/// type (cut at `;`, `,` or a space, `sapi_read_post_data`) is
+/// multipart/form-data: the text after the first `=` following the first
+/// `boundary` anywhere in the header (case-sensitive, else any case), to
+/// the closing quote or to `,` or `;`. So `multipart/form-data,
+/// boundary=b` and `…; xboundary=a; boundary=b` (PHP splits at `a`) are
+/// split as PHP splits them.
+fn php_boundary(content_type: &[u8]) -> Option<&[u8]> {
+    let php_type = content_type
+        .split(|&b| matches!(b, b';' | b',' | b' '))
+        .next()?;
+    if !php_type.eq_ignore_ascii_case(b"multipart/form-data") {
+        return None;
+    }
+    let at = memchr::memmem::find(content_type, b"boundary").or_else(|| {
+        content_type
+            .windows(8)
+            .position(|w| w.eq_ignore_ascii_case(b"boundary"))
+    })?;
+    let rest = content_type.get(at..)?;
+    let value = rest.get(memchr::memchr(b'=', rest)? + 1..)?;
+    match value.strip_prefix(b"\"") {
+        Some(quoted) => quoted.get(..memchr::memchr(b'"', quoted)?),
+        None => Some(
+            value
+                .split(|&b| matches!(b, b',' | b';'))
+                .next()
+                .unwrap_or_default(),
+        ),
+    }
+}
+
 fn boundary_ok(content_type: &[u8], boundary: &[u8]) -> bool {
     let given = content_type
         .split(|&b| b == b';')

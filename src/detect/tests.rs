@@ -3642,4 +3642,47 @@ mod review21b {
             );
         }
     }
+
+    /// PHP (`rfc1867.c`) takes the type up to `;`, `,` or a space and the
+    /// boundary from the first `boundary` anywhere in the header, to `,`
+    /// or `;`: `multipart/form-data, boundary=b` fills `$_POST`, and with
+    /// `xboundary=a; boundary=b` PHP splits at `a`. Specula read the first
+    /// raw (the middle of a long body is not inspected) and split the
+    /// second at `b`: the fields PHP reads are now split out too, and the
+    /// disagreement is a finding.
+    #[test]
+    fn php_finds_the_boundary_anywhere_in_the_type() {
+        let pad = "x".repeat(40_000);
+        for (ct, b) in [
+            ("multipart/form-data, boundary=b", "b"),
+            ("multipart/form-data boundary=b", "b"),
+            ("multipart/form-data; xboundary=a; boundary=zz", "a"),
+        ] {
+            let body = format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"p1\"\r\n\r\n{pad}\r\n\
+                 --{b}\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n\
+                 1' union all select password from users--\r\n\
+                 --{b}\r\nContent-Disposition: form-data; name=\"p2\"\r\n\r\n{pad}\r\n--{b}--\r\n"
+            );
+            let r = mp(&[ct], &body);
+            assert!(
+                sqli_at(&r).iter().any(|l| l == "body:q"),
+                "{ct}: {:?}",
+                all(&r)
+            );
+            assert!(
+                all(&r)
+                    .iter()
+                    .any(|h| h.starts_with("protocol-multipart-bad-boundary")),
+                "{ct}: {:?}",
+                all(&r)
+            );
+        }
+        // A well-formed type: no second reading, no finding.
+        let r = mp(
+            &["multipart/form-data; boundary=b; charset=utf-8"],
+            "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nhello\r\n--b--\r\n",
+        );
+        assert_eq!(all(&r), Vec::<String>::new());
+    }
 }
