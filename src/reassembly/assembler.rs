@@ -42,6 +42,13 @@ const RECENT_SEGMENTS: usize = 3;
 /// clients send none.
 const MAX_EARLY_URGENT: usize = 2;
 
+/// Widest receive window a Linux server reaches by default (`tcp_rmem[2]`,
+/// 6 MiB, bounds the buffer its window is carved from). A segment starting
+/// further past the next expected byte is dropped before its urgent
+/// pointer is looked at (`tcp_sequence`); the real window, unknown here
+/// (the scale is in the handshake's options), may be narrower.
+const MAX_RECEIVE_WINDOW: i128 = 6 << 20;
+
 /// Offset, length and hash of a delivered segment.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fingerprint {
@@ -250,6 +257,13 @@ impl Assembler {
         true
     }
 
+    /// Keep a pointer from a pure ACK of a provisional side for a restart
+    /// (`restarted` reads it against the corrected start): forged first
+    /// data may have placed it before the start (review round 22).
+    pub(crate) fn keep_urgent_for_restart(&mut self, seq: u32, ptr: u16) {
+        self.keep_early_urgent(seq, ptr);
+    }
+
     /// Forget a pending urgent pointer: the peer's SYN-ACK came after it,
     /// so the server's request socket dropped the segment that carried it
     /// (`tcp_check_req`: no ACK, or an ACK of a SYN-ACK not yet sent)
@@ -367,7 +381,8 @@ impl Assembler {
     /// `len` is the segment's sequence length (payload, SYN and FIN). A
     /// segment wholly before the receiver's last acknowledgment is dropped
     /// by Linux before its pointer is looked at (`tcp_sequence`: end before
-    /// `rcv_wup`), so a stale segment cannot mark a byte still to come; and
+    /// `rcv_wup`), so a stale segment cannot mark a byte still to come, nor
+    /// one past the window (see `MAX_RECEIVE_WINDOW`) a byte far ahead; and
     /// a zero pointer marks the segment's first byte (`tcp_check_urg` takes
     /// one only from a non-zero pointer) (review round 18).
     pub(crate) fn urgent(&mut self, seq: u32, len: usize, ptr: u16) -> bool {
@@ -379,6 +394,11 @@ impl Assembler {
         let at = seq.wrapping_add(u32::from(ptr).saturating_sub(1));
         let wup = self.offset_of(self.wup).min(i128::from(self.next));
         if self.offset_of(seq).saturating_add(len as i128) < wup {
+            return false;
+        }
+        if self.offset_of(seq) > i128::from(self.next).saturating_add(MAX_RECEIVE_WINDOW) {
+            // Past the server's window: dropped, and kept pending it made a
+            // real lower pointer moot (review round 22).
             return false;
         }
         let Ok(byte) = u64::try_from(self.offset_of(at)) else {

@@ -1776,6 +1776,12 @@ impl<S: Default> FlowTable<S> {
             if flags.urg() && !flags.syn() && me.urgent(seg.seq, seq_len, seg.urgent) {
                 acct.stats.urgent_pointers += 1;
             }
+            if flags.urg() && !flags.syn() && me.provisional && seq_len == 0 {
+                // A pure ACK is not copied: its pointer is kept for a
+                // restart at the real start, which reads it as one seen
+                // before the start (review round 22).
+                me.keep_urgent_for_restart(seg.seq, seg.urgent);
+            }
             me.segment(data_seq, seg.payload, ts, &mut out, &mut acct);
             me.enforce_caps(
                 self.config.max_buffered_bytes_per_flow,

@@ -3628,3 +3628,85 @@ fn review20a_an_urgent_pointer_before_forged_first_data_survives_the_correction(
     );
     t.end_all();
 }
+
+/// Review round 22. Defect: an urgent pointer is taken from a segment
+/// however far past the next expected byte it starts. Linux drops a
+/// segment that starts past its receive window before `tcp_urg` runs
+/// (`tcp_validate_incoming`, `tcp_sequence`: `after(seq, rcv_nxt +
+/// tcp_receive_window(tp))`, a duplicate ACK answers it), so its pointer
+/// is never pending. Specula kept it pending, 512 MiB ahead (no Linux
+/// window is that wide: it is bounded by the receive buffer,
+/// `tcp_rmem[2]` 6 MiB by default), and as the newest pointer it made the
+/// real one, to the X of `<scrXipt>`, moot ("not after the pending one"):
+/// Specula read `<scrXipt>` where the server reads `<script>`. One forged
+/// pure ACK before the attack suffices, no midstream pickup. Severity:
+/// High.
+#[test]
+fn review22a_an_urgent_pointer_past_the_window_is_not_taken() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.handshake(1, CI, SI);
+    t.feed(2, urgent_ack(CI + 1 + (1 << 29), SI + 1, 1));
+    t.feed(3, urgent_seg(CI + 1, (x + 1) as u16, wire));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        "the server dropped the segment past its window"
+    );
+    t.end_all();
+}
+
+/// Review round 22. Defect: an urgent pointer on a pure ACK that comes
+/// after forged first data fixed a midstream side's start (a made-up
+/// sequence number, a TTL too low to reach the server) is read against
+/// that start, found before it and dropped; pure ACKs are not copied, so
+/// when the peer's ACK corrects the start the pointer is lost and the
+/// data read again skips nothing. The server dropped the forged data (out
+/// of its window) and took the pointer from the pure ACK (`tcp_urg` on a
+/// segment in its window), so it reads `<script>` while Specula read
+/// `<scrXipt>`. Severity: Medium (needs a midstream pickup, which an
+/// attacker gets by waiting out an RST hold).
+#[test]
+fn review22a_an_urgent_pointer_after_forged_first_data_survives_the_correction() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    let forged = CI.wrapping_add(1 << 30);
+    t.feed(
+        1,
+        seg(C, SV, forged, SI + 1, ACK, b"GET /forged HTTP/1.1\r\n\r\n"),
+    );
+    t.feed(2, urgent_ack(CI + 1, SI + 1, (x + 1) as u16));
+    t.feed(3, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
+    t.feed(4, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+    assert_eq!(t.t.stats().midstream_start_corrected, 1);
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+    );
+    t.end_all();
+}
+
+/// Review round 22. The same before a midstream side's first data: a
+/// pointer kept from a pure ACK 512 MiB past that data (dropped by the
+/// server, past its window: `tcp_sequence`) was read at the start as
+/// pending and made the real pointer, to the X of `<scrXipt>`, moot.
+/// Severity: Medium (needs a midstream pickup).
+#[test]
+fn review22a_an_urgent_pointer_past_the_window_before_the_first_data_is_not_taken() {
+    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let x = wire.iter().position(|&b| b == b'X').unwrap();
+    let mut t = T::new(ReassemblyConfig::default());
+    t.r.urgent_skips = 3;
+    t.feed(1, urgent_ack(CI + 1 + (1 << 29), SI + 1, 1));
+    t.feed(2, urgent_seg(CI + 1, (x + 1) as u16, wire));
+    t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
+    assert_eq!(
+        String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+    );
+    t.end_all();
+}
