@@ -622,11 +622,8 @@ impl Points {
         // (`sapi_read_post_data`): `FORM, text/plain` fills `$_POST`. The
         // other back ends refuse such a type and read the body raw, so it
         // is inspected raw too (review round 20).
-        let php_form = !mime.eq_ignore_ascii_case(FORM)
-            && ct
-                .split(|&b| matches!(b, b';' | b',' | b' '))
-                .next()
-                .is_some_and(|t| t.eq_ignore_ascii_case(FORM));
+        let php_form =
+            !mime.eq_ignore_ascii_case(FORM) && php_media_type(ct).eq_ignore_ascii_case(FORM);
         if mime.eq_ignore_ascii_case(FORM) || php_form {
             self.urlencoded(limits, stats, Kind::Body, "body:", body, tmp, tmp2);
             if php_form {
@@ -1229,6 +1226,15 @@ fn charset_allowed(cs: &[u8]) -> bool {
 
 /// The boundary parameter is a valid RFC 2046 §5.1.1 boundary, given once,
 /// with matched quotes.
+/// The media type as PHP reads it (`sapi_read_post_data`): cut at the
+/// first `;`, `,` or space.
+fn php_media_type(content_type: &[u8]) -> &[u8] {
+    content_type
+        .split(|&b| matches!(b, b';' | b',' | b' '))
+        .next()
+        .unwrap_or_default()
+}
+
 /// The boundary PHP splits a body at (`rfc1867.c`), when its reading of the
 /// type (cut at `;`, `,` or a space, `sapi_read_post_data`) is
 /// multipart/form-data: the text after the first `=` following the first
@@ -1237,10 +1243,7 @@ fn charset_allowed(cs: &[u8]) -> bool {
 /// boundary=b` and `…; xboundary=a; boundary=b` (PHP splits at `a`) are
 /// split as PHP splits them.
 fn php_boundary(content_type: &[u8]) -> Option<&[u8]> {
-    let php_type = content_type
-        .split(|&b| matches!(b, b';' | b',' | b' '))
-        .next()?;
-    if !php_type.eq_ignore_ascii_case(b"multipart/form-data") {
+    if !php_media_type(content_type).eq_ignore_ascii_case(b"multipart/form-data") {
         return None;
     }
     let at = memchr::memmem::find(content_type, b"boundary").or_else(|| {
