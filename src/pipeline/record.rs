@@ -530,17 +530,11 @@ mod tests {
         );
     }
 
-    /// The top-level `host`, `user_agent` and `request_id` are
-    /// masked when their header is, on attack and request records alike.
-    #[test]
-    fn top_level_header_copies_follow_header_masking() {
-        use crate::detect::{AttackClass, Hit, Severity};
+    /// A masker with `cfg` and a fixed key, and a flow from 192.0.2.1:40000
+    /// to 192.0.2.2:80 whose handshake was seen.
+    fn masker_and_flow(cfg: &super::super::mask::MaskingSection) -> (Masker, FlowInfo) {
         use crate::reassembly::{Endpoint, FlowKey};
-        let cfg = super::super::mask::MaskingSection {
-            extra_headers: vec!["x-request-id".into(), "user-agent".into()],
-            ..Default::default()
-        };
-        let masker = Masker::with_key(&cfg, [3u8; 32], super::super::mask::KeySource::Random);
+        let masker = Masker::with_key(cfg, [3u8; 32], super::super::mask::KeySource::Random);
         let client = Endpoint {
             ip: ip("192.0.2.1"),
             port: 40000,
@@ -557,6 +551,19 @@ mod tests {
             handshake_seen: true,
             first_ts: crate::capture::Timestamp(0),
         };
+        (masker, flow)
+    }
+
+    /// The top-level `host`, `user_agent` and `request_id` are
+    /// masked when their header is, on attack and request records alike.
+    #[test]
+    fn top_level_header_copies_follow_header_masking() {
+        use crate::detect::{AttackClass, Hit, Severity};
+        let cfg = super::super::mask::MaskingSection {
+            extra_headers: vec!["x-request-id".into(), "user-agent".into()],
+            ..Default::default()
+        };
+        let (masker, flow) = masker_and_flow(&cfg);
         let r = req(&[
             ("Host", "h.test"),
             ("User-Agent", "agent-secret-1"),
@@ -627,28 +634,11 @@ mod tests {
     /// the default names).
     #[test]
     fn review21c_claimed_client_follows_header_masking() {
-        use crate::reassembly::{Endpoint, FlowKey};
         let cfg = super::super::mask::MaskingSection {
             extra_headers: vec!["x-forwarded-for".into(), "forwarded".into()],
             ..Default::default()
         };
-        let masker = Masker::with_key(&cfg, [3u8; 32], super::super::mask::KeySource::Random);
-        let client = Endpoint {
-            ip: ip("192.0.2.1"),
-            port: 40000,
-        };
-        let server = Endpoint {
-            ip: ip("192.0.2.2"),
-            port: 80,
-        };
-        let flow = FlowInfo {
-            id: 1,
-            key: FlowKey::new(client, server),
-            client,
-            server,
-            handshake_seen: true,
-            first_ts: crate::capture::Timestamp(0),
-        };
+        let (masker, flow) = masker_and_flow(&cfg);
         let r = req(&[("X-Forwarded-For", "198.51.100.77")]);
         for emit in [EmitMode::Requests, EmitMode::Both] {
             let mut out = Vec::new();

@@ -3169,6 +3169,11 @@ fn review17_data_on_a_syn_after_the_handshake_is_not_read() {
     }
 }
 
+/// A request whose X, marked urgent, a Linux server skips: it reads
+/// [`SCRIPT_AS_READ`].
+const SCRXIPT_REQUEST: &[u8] = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+const SCRIPT_AS_READ: &str = "GET /?q=<script> HTTP/1.1\r\n\r\n";
+
 /// A data segment of the client with URG set and urgent pointer `ptr`.
 fn urgent_seg(seq: u32, ptr: u16, payload: &[u8]) -> TcpSegment<'_> {
     TcpSegment {
@@ -3186,12 +3191,12 @@ fn the_urgent_byte_is_not_in_the_stream() {
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
     t.handshake(1, CI, SI);
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     t.feed(2, urgent_seg(CI + 1, (x + 1) as u16, wire));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     assert_eq!(t.t.stats().urgent_pointers, 1);
     // A pointer to bytes already read is ignored, as Linux ignores it.
@@ -3260,7 +3265,7 @@ fn review18_a_zero_urgent_pointer_marks_the_first_byte() {
     );
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        SCRIPT_AS_READ,
         "the server reads the request without the byte a zero pointer marks"
     );
     assert_eq!(t.t.stats().urgent_pointers, 1);
@@ -3419,7 +3424,7 @@ fn urgent_ack(seq: u32, ack: u32, ptr: u16) -> TcpSegment<'static> {
 /// Severity: High.
 #[test]
 fn review19a_an_urgent_pointer_of_a_disowned_isn_takes_no_byte() {
-    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let wire = SCRIPT_AS_READ.as_bytes();
     let r = wire.iter().position(|&b| b == b'r').unwrap() as u32;
     // The forged ISN's urgent byte lands on 'r', then below the real start.
     for forged in [CI + r, CI - 100] {
@@ -3447,7 +3452,7 @@ fn review19a_an_urgent_pointer_of_a_disowned_isn_takes_no_byte() {
 /// sees it and the server reads every byte. Severity: High.
 #[test]
 fn review19a_an_urgent_pointer_before_the_syn_ack_is_not_taken() {
-    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let wire = SCRIPT_AS_READ.as_bytes();
     let r = wire.iter().position(|&b| b == b'r').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3472,7 +3477,7 @@ fn review19a_an_urgent_pointer_before_the_syn_ack_is_not_taken() {
 /// `<scrXipt>`. Severity: Medium (needs a midstream pickup).
 #[test]
 fn review19a_an_urgent_pointer_before_a_midstream_sides_first_data_is_taken() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3481,7 +3486,7 @@ fn review19a_an_urgent_pointer_before_a_midstream_sides_first_data_is_taken() {
     t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     // One below the first data was not the server's next byte: ignored.
     let mut t = T::new(ReassemblyConfig::default());
@@ -3501,7 +3506,7 @@ fn review19a_an_urgent_pointer_before_a_midstream_sides_first_data_is_taken() {
 /// No midstream pickup is needed, only the RST. Severity: High.
 #[test]
 fn review20a_an_urgent_pointer_on_a_pure_ack_after_a_forged_rst_is_taken() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3513,7 +3518,7 @@ fn review20a_an_urgent_pointer_on_a_pure_ack_after_a_forged_rst_is_taken() {
     t.feed(4, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        SCRIPT_AS_READ,
         "the server skips the urgent byte"
     );
     t.end_all();
@@ -3535,7 +3540,7 @@ fn review20a_an_urgent_pointer_on_a_pure_ack_after_a_forged_rst_is_taken() {
 /// pending one.
 #[test]
 fn review20a_a_lower_urgent_pointer_before_the_first_data_is_ignored() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap() as u32;
     for second_seq in [CI + 1, CI + 2] {
         let mut t = T::new(ReassemblyConfig::default());
@@ -3550,7 +3555,7 @@ fn review20a_a_lower_urgent_pointer_before_the_first_data_is_ignored() {
         t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
         assert_eq!(
             String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-            "GET /?q=<script> HTTP/1.1\r\n\r\n",
+            SCRIPT_AS_READ,
             "second pure ACK at {second_seq}"
         );
         t.end_all();
@@ -3569,7 +3574,7 @@ fn review20a_a_lower_urgent_pointer_before_the_first_data_is_ignored() {
 /// pickup).
 #[test]
 fn review20a_an_urgent_pointer_on_a_stale_pure_ack_before_the_first_data_is_not_taken() {
-    let wire = b"GET /?q=<script> HTTP/1.1\r\n\r\n";
+    let wire = SCRIPT_AS_READ.as_bytes();
     let r = wire.iter().position(|&b| b == b'r').unwrap() as u32;
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3584,7 +3589,7 @@ fn review20a_an_urgent_pointer_on_a_stale_pure_ack_before_the_first_data_is_not_
     t.end_all();
     // Nor does a stale pointer further on keep out a lower one the server
     // takes: it skips the X of `<scrXipt>`, not the `p` after it.
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap() as u32;
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3593,7 +3598,7 @@ fn review20a_an_urgent_pointer_on_a_stale_pure_ack_before_the_first_data_is_not_
     t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK | PSH, wire));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     t.end_all();
 }
@@ -3609,7 +3614,7 @@ fn review20a_an_urgent_pointer_on_a_stale_pure_ack_before_the_first_data_is_not_
 /// pickup).
 #[test]
 fn review20a_an_urgent_pointer_before_forged_first_data_survives_the_correction() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3624,7 +3629,7 @@ fn review20a_an_urgent_pointer_before_forged_first_data_survives_the_correction(
     assert_eq!(t.t.stats().midstream_start_corrected, 1);
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     t.end_all();
 }
@@ -3643,7 +3648,7 @@ fn review20a_an_urgent_pointer_before_forged_first_data_survives_the_correction(
 /// High.
 #[test]
 fn review22a_an_urgent_pointer_past_the_window_is_not_taken() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3652,7 +3657,7 @@ fn review22a_an_urgent_pointer_past_the_window_is_not_taken() {
     t.feed(3, urgent_seg(CI + 1, (x + 1) as u16, wire));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n",
+        SCRIPT_AS_READ,
         "the server dropped the segment past its window"
     );
     t.end_all();
@@ -3670,7 +3675,7 @@ fn review22a_an_urgent_pointer_past_the_window_is_not_taken() {
 /// attacker gets by waiting out an RST hold).
 #[test]
 fn review22a_an_urgent_pointer_after_forged_first_data_survives_the_correction() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3685,7 +3690,7 @@ fn review22a_an_urgent_pointer_after_forged_first_data_survives_the_correction()
     assert_eq!(t.t.stats().midstream_start_corrected, 1);
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     t.end_all();
 }
@@ -3697,7 +3702,7 @@ fn review22a_an_urgent_pointer_after_forged_first_data_survives_the_correction()
 /// Severity: Medium (needs a midstream pickup).
 #[test]
 fn review22a_an_urgent_pointer_past_the_window_before_the_first_data_is_not_taken() {
-    let wire = b"GET /?q=<scrXipt> HTTP/1.1\r\n\r\n";
+    let wire = SCRXIPT_REQUEST;
     let x = wire.iter().position(|&b| b == b'X').unwrap();
     let mut t = T::new(ReassemblyConfig::default());
     t.r.urgent_skips = 3;
@@ -3706,7 +3711,7 @@ fn review22a_an_urgent_pointer_past_the_window_before_the_first_data_is_not_take
     t.feed(3, seg(SV, C, SI + 1, CI + 1 + wire.len() as u32, ACK, b""));
     assert_eq!(
         String::from_utf8_lossy(&t.r.stream(1, ToServer)),
-        "GET /?q=<script> HTTP/1.1\r\n\r\n"
+        SCRIPT_AS_READ
     );
     t.end_all();
 }

@@ -1177,8 +1177,8 @@ impl Inserter {
             match rx.recv_timeout(replay) {
                 Ok(Job::Batch(batch)) => self.deliver(batch),
                 Ok(Job::Flush(ack)) => {
-                    self.drain_spool(true);
-                    let _ = ack.send(self.loss.take().map_or(Ok(()), Err));
+                    self.held_flushes.push(ack);
+                    self.answer_held_flushes();
                 }
                 Err(RecvTimeoutError::Timeout) => self.drain_spool(false),
                 Err(RecvTimeoutError::Disconnected) => {
