@@ -131,6 +131,33 @@ const PROVIDER_TOKEN_PREFIXES: &[&[u8]] = &[
 ];
 /// Fewest token characters after such a prefix (real ones have 20 or more).
 const PROVIDER_TOKEN_MIN_BODY: usize = 16;
+
+/// Start and length of each [`PROVIDER_TOKEN_PREFIXES`] prefix in `text`,
+/// leftmost first, not overlapping: one automaton pass instead of a search
+/// per prefix (masking runs over every header value of a masked request).
+fn provider_prefix_starts(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    static AC: OnceLock<Option<aho_corasick::AhoCorasick>> = OnceLock::new();
+    let ac = AC.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(PROVIDER_TOKEN_PREFIXES)
+            .ok()
+    });
+    // The fixed prefixes always build (a test says so); were the automaton
+    // missing, every position is tried rather than masking nothing.
+    let fallback = ac.is_none().then(|| {
+        (0..text.len()).filter_map(move |p| {
+            let rest = text.get(p..).unwrap_or_default();
+            PROVIDER_TOKEN_PREFIXES
+                .iter()
+                .find(|prefix| rest.starts_with(prefix))
+                .map(|prefix| (p, prefix.len()))
+        })
+    });
+    ac.iter()
+        .flat_map(move |ac| ac.find_iter(text).map(|m| (m.start(), m.len())))
+        .chain(fallback.into_iter().flatten())
+}
 /// Deepest JSON nesting tracked; deeper values are masked whatever their key.
 const JSON_MAX_DEPTH: usize = 128;
 
@@ -1707,35 +1734,35 @@ impl Masker {
     /// field, a webhook path (review round 21). The prefix must start a
     /// word and be followed by at least [`PROVIDER_TOKEN_MIN_BODY`] token
     /// characters, so the bare words are kept.
-    fn provider_tokens(&self, mut text: Vec<u8>) -> Vec<u8> {
+    fn provider_tokens(&self, text: Vec<u8>) -> Vec<u8> {
         let token_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
-        for prefix in PROVIDER_TOKEN_PREFIXES {
-            if memmem::find(&text, prefix).is_none() {
+        // One pass over the text for all prefixes. Every prefix byte is a
+        // token byte, so a prefix overlapping a rejected one cannot start a
+        // word either: non-overlapping matches lose nothing.
+        if provider_prefix_starts(&text).next().is_none() {
+            return text;
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut last = 0usize;
+        for (p, prefix_len) in provider_prefix_starts(&text) {
+            if p < last
+                || p.checked_sub(1)
+                    .and_then(|k| text.get(k))
+                    .is_some_and(token_byte)
+            {
                 continue;
             }
-            let mut out = Vec::with_capacity(text.len());
-            let mut last = 0usize;
-            for p in memmem::find_iter(&text, prefix) {
-                if p < last
-                    || p.checked_sub(1)
-                        .and_then(|k| text.get(k))
-                        .is_some_and(token_byte)
-                {
-                    continue;
-                }
-                let rest = text.get(p..).unwrap_or_default();
-                let len = rest.iter().take_while(|b| token_byte(b)).count();
-                if len < prefix.len() + PROVIDER_TOKEN_MIN_BODY {
-                    continue;
-                }
-                out.extend_from_slice(text.get(last..p).unwrap_or_default());
-                self.push_token(rest.get(..len).unwrap_or_default(), &mut out);
-                last = p + len;
+            let rest = text.get(p..).unwrap_or_default();
+            let len = rest.iter().take_while(|b| token_byte(b)).count();
+            if len < prefix_len + PROVIDER_TOKEN_MIN_BODY {
+                continue;
             }
-            out.extend_from_slice(text.get(last..).unwrap_or_default());
-            text = out;
+            out.extend_from_slice(text.get(last..p).unwrap_or_default());
+            self.push_token(rest.get(..len).unwrap_or_default(), &mut out);
+            last = p + len;
         }
-        text
+        out.extend_from_slice(text.get(last..).unwrap_or_default());
+        out
     }
 
     /// `text` with every JSON Web Token (`eyJ…` `.` `…` `.` signature, in a
@@ -3486,6 +3513,24 @@ mod tests {
         // Ordinary words with such letters are kept.
         let mr = m.mask_request(&req("/a?q=sk_live&tag=xoxb", &[], b""));
         assert_eq!(s(&mr.uri), "/a?q=sk_live&tag=xoxb");
+    }
+
+    /// Every prefix of the list is found by the one-pass search, two tokens
+    /// side by side are both masked, and a prefix inside a word is not one.
+    #[test]
+    fn every_provider_prefix_is_masked_in_one_pass() {
+        let m = masker();
+        let body16 = "Ab3dEf6hIj9kLmN0";
+        for prefix in PROVIDER_TOKEN_PREFIXES {
+            let token = format!("{}{body16}", s(prefix));
+            let text = format!("a {token},{token} b x{token}");
+            let out = s(&m.provider_tokens(text.clone().into_bytes()));
+            assert_eq!(out.matches(&token).count(), 1, "{text} -> {out}");
+            assert!(out.starts_with("a [masked:"), "{out}");
+            assert!(out.ends_with(&format!(" b x{token}")), "{out}");
+        }
+        let short = "ghp_Ab3dEf6hIj9kLmN";
+        assert_eq!(s(&m.provider_tokens(short.into())), short);
     }
 
     /// OAuth PKCE (RFC 7636): the token request carries `code_verifier`,
