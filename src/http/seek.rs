@@ -3,7 +3,8 @@
 //!
 //! Used at the start of a stream (midstream pickup), between messages and
 //! after a gap or broken framing. Keeps at most one candidate prefix
-//! (bounded by the classifier: it answers within `MAX_METHOD_LEN + 6` bytes).
+//! (bounded by the classifier: it answers within `MAX_METHOD_LEN`, `MAX_EXTRA_SPACES`
+//! and `MAX_SCHEME_LEN` bytes and a few more).
 
 use memchr::memchr;
 
