@@ -3686,3 +3686,39 @@ mod review21b {
         assert_eq!(all(&r), Vec::<String>::new());
     }
 }
+
+/// Attacks that only a rule with a written `prefilter` list would catch,
+/// spelt as the rule's own pattern allows but without any of the listed
+/// literals, so the engine never ran the rule: the userinfo before an IPv6
+/// literal (WHATWG and Go's `net/url` both take `http://x@[fd00::1]/` as
+/// host `fd00::1`), bash's `f ( ) { ... }` (a function definition whatever
+/// the blanks between the parentheses), PHP's `$<tab>{$b}(1)` (the lexer
+/// skips any whitespace between `$` and `{`), `javas<tab>cript:` (the
+/// WHATWG URL parser strips tabs and newlines, so the browser runs it),
+/// openSUSE's `ipv6-loopback` host name, an SQLite dot-command. Every
+/// rule of the set stayed silent on all but the XSS vector. Severity: High.
+#[test]
+fn review23b_prefilter_hides_hits_of_written_literal_lists() {
+    for (query, rule) in [
+        ("url=http://x@[fd00::1]/admin", "ssrf-ipv6-literal-host"),
+        ("url=ipv6-loopback:8080/", "ssrf-bare-local-host"),
+        ("url=imap:127.0.0.1", "ssrf-internal-address"),
+        (
+            "c=f%28%20%29%7B%20f%7Cf%26%20%7D%3Bf",
+            "rce-shell-fork-bomb",
+        ),
+        ("c=$%09%7B$b%7D(1)", "rce-php-variable-variable"),
+        ("c=$%09%7Bname%7D", "rce-php-superglobal-spaced"),
+        ("c=.shell%20whoami", "rce-shell-pipe-to-interpreter"),
+        ("x=javas%09cript:alert(1)", "xss-js-uri"),
+        ("x=!![%09]", "xss-js-obfuscation"),
+    ] {
+        let r = req("GET", &format!("/a?{query}"), &[("Host", "h")], b"");
+        let hits = hits_of(&r);
+        assert!(
+            hits.iter().any(|h| &*h.rule_id == rule),
+            "{query}: no {rule} in {:?}",
+            hits.iter().map(|h| &*h.rule_id).collect::<Vec<_>>()
+        );
+    }
+}
