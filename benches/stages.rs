@@ -57,6 +57,7 @@ impl StreamHandler<()> for Count {
 
 fn seg(seq: u32, flags: u8, payload: &[u8], port: u16) -> TcpSegment<'_> {
     TcpSegment {
+        timestamp: None,
         src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
         src_port: port,

@@ -93,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
         let (src, dst, src_port, dst_port) =
             if from_client { (client, server, port, 80) } else { (server, client, 80, port) };
         let seg = TcpSegment {
+            timestamp: None,
             src,
             dst,
             src_port,

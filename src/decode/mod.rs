@@ -90,6 +90,9 @@ pub struct TcpSegment<'a> {
     /// `seq` just past the urgent byte, as Linux reads it), else 0.
     pub urgent: u16,
     pub payload: &'a [u8],
+    /// The timestamp option (TSval, TSecr; RFC 7323 §3), when present: the
+    /// flow table drops what Linux's PAWS check drops.
+    pub timestamp: Option<(u32, u32)>,
     /// Identity of the tunnels the segment came through, part of the flow
     /// key: every level's VXLAN/Geneve VNI, GRE key and ERSPAN session id
     /// (and VLAN ids if `vlan_in_flow_key`) folded into one number, so that

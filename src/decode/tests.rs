@@ -1242,3 +1242,40 @@ fn review20a_ipv6_headers_linux_drops_hide_the_segment() {
     // Hop-by-Hop first is read.
     assert_v6(&decode_frame(LinkType::RAW, &ip6_with_ext(&[(0, opts8())])).unwrap());
 }
+
+/// The TCP timestamp option (the flow table's PAWS check) is read as
+/// Linux's `tcp_parse_options` reads it: after other options and NOPs,
+/// and not past an option whose length is too small.
+#[test]
+fn tcp_timestamp_option_is_read_as_linux_reads_it() {
+    use etherparse::TcpOptionElement::{MaximumSegmentSize, Noop, Timestamp};
+    let frame = |options: &[etherparse::TcpOptionElement]| {
+        let b = PacketBuilder::ethernet2([2; 6], [3; 6])
+            .ipv4(SRC4, DST4, 64)
+            .tcp(40000, 80, 1000, 512)
+            .options(options)
+            .unwrap()
+            .ack(2000);
+        let mut v = Vec::new();
+        b.write(&mut v, PAYLOAD).unwrap();
+        v
+    };
+    let ts = |f: &[u8]| decode_frame(LinkType::ETHERNET, f).unwrap().timestamp;
+    assert_eq!(ts(&frame(&[])), None);
+    let with_ts = frame(&[MaximumSegmentSize(1460), Noop, Noop, Timestamp(7, 9)]);
+    assert_eq!(ts(&with_ts), Some((7, 9)));
+    assert_eq!(
+        ts(&frame(&[Noop, Noop, Timestamp(u32::MAX, 1)])),
+        Some((u32::MAX, 1))
+    );
+    // An MSS whose length byte says 1: Linux stops there.
+    let mut broken = with_ts.clone();
+    assert_eq!(broken[14 + 20..][20..22], [2, 4]);
+    broken[14 + 20 + 21] = 1;
+    assert_eq!(ts(&broken), None);
+    // The payload is the same whatever the options.
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &with_ts).unwrap().payload,
+        PAYLOAD
+    );
+}

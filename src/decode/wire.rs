@@ -453,7 +453,35 @@ fn transport<'a>(
     }
 }
 
-/// TCP header (RFC 9293 §3.1); options skipped via the data offset.
+/// The timestamp option (RFC 7323 §3: kind 8, length 10) as Linux's
+/// `tcp_parse_options` reads it: options walked until an end-of-list or a
+/// length that is too small or runs past the header, the last well-formed
+/// one winning. (TSval, TSecr).
+fn tcp_timestamp(options: &[u8]) -> Option<(u32, u32)> {
+    let mut found = None;
+    let mut at = 0;
+    while let Some(kind) = byte(options, at) {
+        match kind {
+            0 => break,
+            1 => at += 1,
+            _ => {
+                let Some(len) = byte(options, at + 1).map(usize::from) else {
+                    break;
+                };
+                if len < 2 || at + len > options.len() {
+                    break;
+                }
+                if kind == 8 && len == 10 {
+                    found = Some((be32(options, at + 2)?, be32(options, at + 6)?));
+                }
+                at += len;
+            }
+        }
+    }
+    found
+}
+
+/// TCP header (RFC 9293 §3.1); of the options, only the timestamps are read.
 fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool, tunnel: u64) -> Res<'_> {
     let cut = ran_out(short, SkipReason::MalformedTcp);
     let hdr = p.get(..20).ok_or(cut)?;
@@ -478,6 +506,7 @@ fn tcp(src: IpAddr, dst: IpAddr, p: &[u8], short: bool, tunnel: u64) -> Res<'_> 
             0
         },
         payload,
+        timestamp: p.get(20..doff).and_then(tcp_timestamp),
         tunnel,
     })
 }

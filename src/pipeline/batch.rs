@@ -17,6 +17,7 @@ struct SegmentMeta {
     flags: TcpFlags,
     window: u16,
     urgent: u16,
+    timestamp: Option<(u32, u32)>,
     tunnel: u64,
     start: usize,
     len: usize,
@@ -55,6 +56,7 @@ impl SegmentBatch {
             flags: seg.flags,
             window: seg.window,
             urgent: seg.urgent,
+            timestamp: seg.timestamp,
             tunnel: seg.tunnel,
             start,
             len: seg.payload.len(),
@@ -82,6 +84,7 @@ impl SegmentBatch {
             (
                 m.ts,
                 TcpSegment {
+                    timestamp: m.timestamp,
                     src: m.src,
                     dst: m.dst,
                     src_port: m.src_port,

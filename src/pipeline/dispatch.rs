@@ -166,6 +166,7 @@ mod tests {
 
     fn segment(payload: &[u8]) -> TcpSegment<'_> {
         TcpSegment {
+            timestamp: None,
             src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
             dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             src_port: 40000,
@@ -242,6 +243,7 @@ mod tests {
             (1000u16..)
                 .find(|&p| {
                     let seg = TcpSegment {
+                        timestamp: None,
                         src_port: p,
                         ..segment(b"")
                     };
@@ -264,6 +266,7 @@ mod tests {
         for _ in 0..300 {
             for port in [slow_port, fast_port] {
                 let seg = TcpSegment {
+                    timestamp: None,
                     src_port: port,
                     ..segment(b"x")
                 };
@@ -283,6 +286,7 @@ mod tests {
             d.push(
                 ts,
                 &TcpSegment {
+                    timestamp: None,
                     src_port: slow_port,
                     ..segment(b"y")
                 },

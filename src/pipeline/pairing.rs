@@ -531,6 +531,7 @@ mod tests {
 
     fn synack(client_port: u16, flags: u8) -> TcpSegment<'static> {
         TcpSegment {
+            timestamp: None,
             src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
             dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             src_port: 80,

@@ -550,6 +550,7 @@ mod tests {
             server,
             handshake_seen: true,
             first_ts: crate::capture::Timestamp(0),
+            paws_floor: 0,
         };
         (masker, flow)
     }

@@ -436,6 +436,7 @@ mod tests {
         let (c, s) = (([10, 0, 0, 1], 40000u16), ([10, 0, 0, 2], 80u16));
         let (a, b) = if from_client { (c, s) } else { (s, c) };
         TcpSegment {
+            timestamp: None,
             src: std::net::IpAddr::from(a.0),
             dst: std::net::IpAddr::from(b.0),
             src_port: a.1,
@@ -1055,6 +1056,7 @@ mod tests {
     /// A segment between 10.0.0.1:40000 and 10.0.0.2:80 with any flags.
     fn flagged(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> TcpSegment<'_> {
         TcpSegment {
+            timestamp: None,
             flags: crate::decode::TcpFlags(flags),
             ..ack_segment(from_client, seq, ack, payload)
         }

@@ -140,6 +140,14 @@
 //!   bulk upload whose in-flight ACKs advance twice below the start is
 //!   restarted at the second one (only past 1,024 segments without an ACK
 //!   inside what was read).
+//! - PAWS (RFC 7323 §5): a client segment (not a SYN or RST) whose TSval
+//!   is more than 1 behind the newest TSecr the server sent is dropped
+//!   (`ignored_segments`), as the server's `tcp_validate_incoming` drops
+//!   it before reading its bytes: a forged copy with an old timestamp is
+//!   not read in place of the real one (review round 23). Only the
+//!   server's echoes count (forged packets come from the client's side),
+//!   and only the client's segments are checked; a server packet forged
+//!   with a TSecr far ahead would blind the sensor to the client.
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
 //! - A SYN starts its side only in its place in a handshake (a SYN before
@@ -464,6 +472,12 @@ pub struct FlowInfo {
     /// True when the flow started with a SYN from the client.
     pub handshake_seen: bool,
     pub first_ts: Timestamp,
+    /// The newest TSecr the server sent (0: none yet, or only 0, which
+    /// proves nothing): a floor of its `ts_recent`, the newest TSval of
+    /// the client it took, which only grows (`tcp_replace_ts_recent` takes
+    /// none behind it). The table's PAWS check; kept here, in what was
+    /// padding, so a flow's slot does not grow.
+    pub(crate) paws_floor: u32,
 }
 
 /// Why a flow ended.

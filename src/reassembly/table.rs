@@ -52,6 +52,14 @@ struct Flow<S> {
     stash: Option<Box<Stashes>>,
 }
 
+/// Whether the server's PAWS check (RFC 7323 §5) drops a client segment
+/// with `tsval`: Linux's `tcp_paws_check` lets through a TSval at most
+/// `TCP_PAWS_WINDOW` (1) behind `ts_recent`, which is at least the newest
+/// TSecr it sent (`floor`, 0 when unknown).
+fn paws_rejects(floor: u32, tsval: u32) -> bool {
+    floor != 0 && (floor.wrapping_sub(tsval) as i32) > 1
+}
+
 /// A side whose start was fixed by its own first data (a midstream pickup:
 /// the sensor started late, or an attacker waited out an RST hold) is
 /// provisional: that first data may be forged, with a made-up sequence
@@ -1078,6 +1086,7 @@ impl<S: Default> FlowTable<S> {
                 server,
                 handshake_seen: syn && !ack,
                 first_ts: ts,
+                paws_floor: 0,
             },
             state: S::default(),
             to_server: Assembler::default(),
@@ -1281,6 +1290,7 @@ impl<S: Default> FlowTable<S> {
                 flags |= TcpFlags::URG;
             }
             let replay = TcpSegment {
+                timestamp: None,
                 src: sender.ip,
                 dst: receiver.ip,
                 src_port: sender.port,
@@ -1438,11 +1448,30 @@ impl<S: Default> FlowTable<S> {
         } else {
             (Direction::ToClient, to_client, to_server)
         };
+        let flags = seg.flags;
+        if let Some((tsval, tsecr)) = seg.timestamp {
+            // PAWS (RFC 7323 §5): Linux's `tcp_validate_incoming` drops a
+            // segment whose TSval is behind the newest one it took before
+            // anything else reads it (an RST excepted), so a forged copy
+            // with an old TSval must not be read in place of the real one
+            // (review round 23). Only the server's echoes set the floor
+            // (forged packets come from the client), and only the client's
+            // segments are checked against it; SYNs are left to the
+            // handshake rules.
+            let floor = &mut info.paws_floor;
+            if !from_client && flags.ack() {
+                if *floor == 0 || (tsecr.wrapping_sub(*floor) as i32) > 0 {
+                    *floor = tsecr;
+                }
+            } else if from_client && !flags.rst() && !flags.syn() && paws_rejects(*floor, tsval) {
+                self.stats.ignored_segments += 1;
+                return None;
+            }
+        }
         let mut acct = Acct {
             stats: &mut self.stats,
             total: &mut self.buffered,
         };
-        let flags = seg.flags;
 
         if peer.midstream
             && !peer.provisional
@@ -2169,6 +2198,7 @@ mod tests {
                     let s = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80u16);
                     let (a, b) = if from_client { (c, s) } else { (s, c) };
                     let seg = TcpSegment {
+                        timestamp: None,
                         src: a.0,
                         dst: b.0,
                         src_port: a.1,
@@ -2226,6 +2256,7 @@ mod tests {
         let c = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let s = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let mk = |from_client: bool, seq: u32, ack: u32, payload: &'static [u8]| TcpSegment {
+            timestamp: None,
             src: if from_client { c } else { s },
             dst: if from_client { s } else { c },
             src_port: if from_client { 40000 } else { 80 },

@@ -40,6 +40,7 @@ fn seg(
     payload: &[u8],
 ) -> TcpSegment<'_> {
     TcpSegment {
+        timestamp: None,
         src: ip(src.0),
         dst: ip(dst.0),
         src_port: src.1,
@@ -3177,6 +3178,7 @@ const SCRIPT_AS_READ: &str = "GET /?q=<script> HTTP/1.1\r\n\r\n";
 /// A data segment of the client with URG set and urgent pointer `ptr`.
 fn urgent_seg(seq: u32, ptr: u16, payload: &[u8]) -> TcpSegment<'_> {
     TcpSegment {
+        timestamp: None,
         flags: TcpFlags(ACK | PSH | TcpFlags::URG),
         urgent: ptr,
         ..seg(C, SV, seq, SI + 1, 0, payload)
@@ -3323,6 +3325,7 @@ fn an_urgent_pointer_on_a_fast_open_syn_is_not_taken() {
     t.feed(
         1,
         TcpSegment {
+            timestamp: None,
             flags: TcpFlags(SYN | TcpFlags::URG),
             urgent: 3,
             ..seg(C, SV, CI, 0, 0, b"GET /")
@@ -3352,6 +3355,7 @@ fn copies_read_again_after_a_midstream_correction_keep_their_urgent_pointer() {
     t.feed(
         2,
         TcpSegment {
+            timestamp: None,
             flags: TcpFlags(ACK | PSH | TcpFlags::URG),
             urgent: (x + 1) as u16,
             ..seg(C, SV, CI, SI, 0, wire)
@@ -3406,6 +3410,7 @@ fn review19a_data_without_ack_is_not_read() {
 /// A pure ACK of the client with URG set and urgent pointer `ptr`.
 fn urgent_ack(seq: u32, ack: u32, ptr: u16) -> TcpSegment<'static> {
     TcpSegment {
+        timestamp: None,
         flags: TcpFlags(ACK | TcpFlags::URG),
         urgent: ptr,
         ..seg(C, SV, seq, ack, 0, b"")
@@ -3714,4 +3719,104 @@ fn review22a_an_urgent_pointer_past_the_window_before_the_first_data_is_not_take
         SCRIPT_AS_READ
     );
     t.end_all();
+}
+
+/// A raw IPv4 frame (link type RAW) of a TCP segment carrying the
+/// timestamp option (RFC 7323 §3: kind 8, TSval, TSecr), decoded by the
+/// real decoder, so the option is read where the pipeline reads it.
+fn raw_ts_frame(
+    src: (u8, u16),
+    dst: (u8, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    ts: (u32, u32),
+    payload: &[u8],
+) -> Vec<u8> {
+    let tcp_len = 32 + payload.len();
+    let mut f = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0];
+    f[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    f.extend_from_slice(&[10, 0, 0, src.0, 10, 0, 0, dst.0]);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    // Data offset 8 words: 20 bytes of header, NOP, NOP, timestamps.
+    f.extend_from_slice(&[0x80, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&[1, 1, 8, 10]);
+    f.extend_from_slice(&ts.0.to_be_bytes());
+    f.extend_from_slice(&ts.1.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+impl T {
+    fn feed_raw(&mut self, ts: u64, frame: &[u8]) {
+        let s = crate::decode::decode_frame(crate::capture::LinkType::RAW, frame)
+            .expect("test frame decodes");
+        self.feed(ts, s);
+    }
+}
+
+/// PAWS (RFC 7323 §5). The server: with timestamps negotiated (its SYN-ACK
+/// carries the option), Linux's `tcp_validate_incoming` checks every
+/// non-RST segment first (`tcp_paws_discard`: TSval more than 1 behind
+/// `ts_recent`, the newest TSval it took, which it echoes as TSecr) and
+/// drops a segment that fails, before `tcp_data_queue` sees its bytes
+/// (LINUX_MIB_PAWSESTABREJECTED, a dup ACK). Specula did not parse the
+/// option: it read a forged copy with an old TSval (which the server drops)
+/// as the request, and the real one at the same numbers (which the server
+/// reads) as a retransmission: the insertion hides the attack.
+/// Severity: High.
+#[test]
+fn review23c_a_segment_failing_paws_is_not_read() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed_raw(1, &raw_ts_frame(C, SV, CI, 0, SYN, (1000, 0), b""));
+    t.feed_raw(
+        1,
+        &raw_ts_frame(SV, C, SI, CI + 1, SYN | ACK, (70000, 1000), b""),
+    );
+    t.feed_raw(
+        1,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK, (1001, 70000), b""),
+    );
+    let benign = b"GET /?q=hello_world_fine HTTP/1.1\r\n";
+    let attack = b"GET /?q=<script>alert(1)</script HTTP/1.1\r\n";
+    let attack = &attack[..benign.len()];
+    // Forged: TSval far behind the server's ts_recent (1001 echoed as 1000
+    // at least): the server drops it.
+    t.feed_raw(
+        2,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (5, 70000), benign),
+    );
+    // Real: the server reads it.
+    t.feed_raw(
+        3,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (1002, 70000), attack),
+    );
+    assert_eq!(t.r.stream(1, ToServer), attack);
+}
+
+/// The reverse must hold: a segment without the option, or an RST (which
+/// PAWS does not drop), or one within the PAWS window (TSval one behind,
+/// `TCP_PAWS_WINDOW`), is read as Linux reads it.
+#[test]
+fn review23c_segments_paws_lets_through_are_read() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed_raw(1, &raw_ts_frame(C, SV, CI, 0, SYN, (1000, 0), b""));
+    t.feed_raw(
+        1,
+        &raw_ts_frame(SV, C, SI, CI + 1, SYN | ACK, (70000, 1000), b""),
+    );
+    t.feed_raw(
+        2,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (999, 70000), b"ab"),
+    );
+    t.feed(3, seg(C, SV, CI + 3, SI + 1, ACK | PSH, b"cd"));
+    assert_eq!(t.r.stream(1, ToServer), b"abcd");
+    t.feed_raw(
+        4,
+        &raw_ts_frame(C, SV, CI + 5, SI + 1, RST, (1, 70000), b""),
+    );
+    assert_eq!(t.t.resetting(), 1);
 }
