@@ -488,6 +488,38 @@ fn parse_rule(
             literals.push(lit.to_ascii_lowercase().into_bytes());
         }
     }
+    // A written list skips the regex on values without its literals: it
+    // must not skip one the regex matches (review round 23: 13 built-in
+    // rules did, and the attacks went unreported).
+    let clean_so_far = ctx.errors.len() == errors_before;
+    if let (true, Some(re), false, true) = (
+        prefilter_explicit,
+        &regex,
+        literals.is_empty(),
+        clean_so_far,
+    ) {
+        let span = value_span(table, "prefilter");
+        match prefilter_counterexample(re, &literals) {
+            PrefilterCheck::NoMissFound => {}
+            PrefilterCheck::Miss(value) => ctx.err(
+                span,
+                format!(
+                    "the pattern matches \"{}\", which holds none of the prefilter literals, \
+                     so the rule would never see it: add a literal such values hold, or \
+                     remove `prefilter` to derive one",
+                    value.escape_ascii()
+                ),
+            ),
+            PrefilterCheck::TooLarge => ctx.err(
+                span,
+                format!(
+                    "the pattern is too large to check that every match holds a prefilter \
+                     literal (over {PREFILTER_CHECK_STATES} states): remove `prefilter` to \
+                     derive one"
+                ),
+            ),
+        }
+    }
     if ctx.errors.len() != errors_before {
         return None;
     }
@@ -521,6 +553,154 @@ fn parse_rule(
             .collect(),
         paranoia,
     })
+}
+
+/// Most (pattern state, literal state) pairs [`prefilter_counterexample`]
+/// visits before it gives up; the largest built-in rule needs far fewer.
+pub const PREFILTER_CHECK_STATES: usize = 500_000;
+
+/// What [`prefilter_counterexample`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PrefilterCheck {
+    /// No value the pattern matches without a literal was found.
+    NoMissFound,
+    /// A value the pattern matches that holds none of the literals.
+    Miss(Vec<u8>),
+    /// The search went past [`PREFILTER_CHECK_STATES`].
+    TooLarge,
+}
+
+/// A value on which `re` matches while none of `prefilter` occurs (ASCII
+/// case-insensitively, as the engine's automaton finds them). A
+/// breadth-first search of the product of the pattern's Thompson NFA
+/// (compiled as the rules are: bytes, no Unicode; look-arounds assumed to
+/// hold) and the literal automaton, never entering a state where a literal
+/// ends. Bytes in no literal all move the automaton alike, so one of them
+/// stands for all. A witness is confirmed on the real regex and automaton,
+/// so the look-around assumption can only hide a miss, never invent one.
+pub(crate) fn prefilter_counterexample(re: &Regex, prefilter: &[Vec<u8>]) -> PrefilterCheck {
+    use aho_corasick::automaton::{Automaton, StateID as LiteralState};
+    use aho_corasick::{Anchored, MatchKind, StartKind};
+    use regex_automata::nfa::thompson::{Compiler, Config, State};
+    use regex_automata::util::primitives::StateID as NfaState;
+    use regex_automata::util::syntax;
+    use std::collections::hash_map::{Entry, HashMap};
+    use std::collections::VecDeque;
+    type Pair = (NfaState, LiteralState);
+
+    if prefilter.is_empty() {
+        return PrefilterCheck::NoMissFound;
+    }
+    let Ok(ac) = aho_corasick::dfa::Builder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .start_kind(StartKind::Unanchored)
+        .build(prefilter)
+    else {
+        return PrefilterCheck::TooLarge;
+    };
+    let Ok(nfa) = Compiler::new()
+        .syntax(syntax::Config::new().utf8(false).unicode(false))
+        .configure(Config::new().utf8(false).shrink(false))
+        .build(re.as_str())
+    else {
+        return PrefilterCheck::TooLarge;
+    };
+    let Ok(ac_start) = ac.start_state(Anchored::No) else {
+        return PrefilterCheck::TooLarge;
+    };
+    // The bytes of the literals, both cases, as a 256-bit set.
+    let mut literal_bytes = [0u128; 2];
+    let bit = |b: u8| (usize::from(b >> 7), 1u128 << (b & 127));
+    for &b in prefilter.iter().flatten() {
+        for b in [b.to_ascii_lowercase(), b.to_ascii_uppercase()] {
+            let (half, mask) = bit(b);
+            if let Some(h) = literal_bytes.get_mut(half) {
+                *h |= mask;
+            }
+        }
+    }
+    let in_literal = |b: u8| {
+        let (half, mask) = bit(b);
+        literal_bytes.get(half).is_some_and(|h| h & mask != 0)
+    };
+    let start: Pair = (nfa.start_anchored(), ac_start);
+    let mut came_from: HashMap<Pair, Option<(Pair, Option<u8>)>> = HashMap::new();
+    came_from.insert(start, None);
+    let mut todo = VecDeque::from([start]);
+    let mut matched = None;
+    let mut next: Vec<(Pair, Option<u8>)> = Vec::new();
+    while let Some(cur) = todo.pop_front() {
+        let (n, a) = cur;
+        next.clear();
+        let bytes = |lo: u8, hi: u8, to: NfaState, next: &mut Vec<(Pair, Option<u8>)>| {
+            let mut other = false;
+            for b in lo..=hi {
+                if !in_literal(b) && std::mem::replace(&mut other, true) {
+                    continue;
+                }
+                let sa = ac.next_state(Anchored::No, a, b);
+                if !ac.is_match(sa) {
+                    next.push(((to, sa), Some(b)));
+                }
+            }
+        };
+        match nfa.state(n) {
+            State::ByteRange { trans } => bytes(trans.start, trans.end, trans.next, &mut next),
+            State::Sparse(s) => {
+                for t in s.transitions.iter() {
+                    bytes(t.start, t.end, t.next, &mut next);
+                }
+            }
+            State::Dense(d) => {
+                for (b, &to) in (0..=u8::MAX).zip(d.transitions.iter()) {
+                    bytes(b, b, to, &mut next);
+                }
+            }
+            State::Look { next: to, .. } | State::Capture { next: to, .. } => {
+                next.push(((*to, a), None))
+            }
+            State::Union { alternates } => {
+                next.extend(alternates.iter().map(|&to| ((to, a), None)))
+            }
+            State::BinaryUnion { alt1, alt2 } => {
+                next.extend([((*alt1, a), None), ((*alt2, a), None)])
+            }
+            State::Fail => {}
+            State::Match { .. } => {
+                matched = Some(cur);
+                break;
+            }
+        }
+        for &(pair, b) in &next {
+            if let Entry::Vacant(e) = came_from.entry(pair) {
+                e.insert(Some((cur, b)));
+                todo.push_back(pair);
+            }
+        }
+        if came_from.len() > PREFILTER_CHECK_STATES {
+            return PrefilterCheck::TooLarge;
+        }
+    }
+    let Some(mut at) = matched else {
+        return PrefilterCheck::NoMissFound;
+    };
+    let mut witness = Vec::new();
+    while let Some(Some((prev, b))) = came_from.get(&at) {
+        witness.extend(b);
+        at = *prev;
+    }
+    witness.reverse();
+    let holds_literal = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(prefilter)
+        .map_or(true, |literals| literals.is_match(&witness));
+    if re.is_match(&witness) && !holds_literal {
+        PrefilterCheck::Miss(witness)
+    } else {
+        PrefilterCheck::NoMissFound
+    }
 }
 
 fn value_span(table: &Table, key: &str) -> Option<Range<usize>> {
@@ -745,6 +925,36 @@ description = "d"
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].0, e[0].1), (9, 20));
         assert_eq!(e[0].2, "empty prefilter literal");
+    }
+
+    /// A written prefilter that misses a spelling its pattern matches is an
+    /// error naming such a value, at the prefilter; one that covers every
+    /// match (here `union` is in every match) loads.
+    #[test]
+    fn prefilter_missing_a_spelling_of_the_pattern_is_an_error() {
+        let src = GOOD.replace(
+            r"pattern = '(?i)\bunion\b\s+select'",
+            "pattern = '(?i)union\\s+select|or\\s+1=1'\nprefilter = [\"union\"]",
+        );
+        let e = errs(&src);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 8);
+        assert!(
+            e[0].2.contains("none of the prefilter literals"),
+            "{}",
+            e[0].2
+        );
+        let witness = e[0].2.split('"').nth(1).unwrap_or_default().to_string();
+        // Escaped for the message: `OR\t1=1` or the like.
+        assert!(
+            witness.to_ascii_lowercase().starts_with("or") && witness.ends_with("1=1"),
+            "{witness}"
+        );
+        let covered = src.replace("[\"union\"]", "[\"union\", \"1=1\"]");
+        let mut seen = BTreeMap::new();
+        let (rules, e) = parse_source(&covered, Path::new("t.toml"), &mut seen);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(rules.len(), 1);
     }
 
     #[test]
