@@ -94,8 +94,9 @@ pub struct TcpSegment<'a> {
     /// flow table drops what Linux's PAWS check drops.
     pub timestamp: Option<(u32, u32)>,
     /// Identity of the tunnels the segment came through, part of the flow
-    /// key: every level's VXLAN/Geneve VNI, GRE key and ERSPAN session id
-    /// (and VLAN ids if `vlan_in_flow_key`) folded into one number, so that
+    /// key: every level's VXLAN/Geneve VNI, GRE key and ERSPAN session id,
+    /// a Teredo level (no id, but never the native flow), and VLAN ids if
+    /// `vlan_in_flow_key`, folded into one number, so that
     /// two mirrored networks reusing the same addresses stay apart. 0 when
     /// none (or `tunnel_in_flow_key = false`). Both directions of a flow are
     /// assumed to arrive in the same tunnel session (true of VPC Traffic

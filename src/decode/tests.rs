@@ -1279,3 +1279,90 @@ fn tcp_timestamp_option_is_read_as_linux_reads_it() {
         PAYLOAD
     );
 }
+
+/// Review round 24. Defect: a segment reached through Teredo folds nothing
+/// into the tunnel identity, so it lands in the same flow as the native
+/// IPv6 segment with the same 4-tuple. A Linux server has no Teredo in the
+/// kernel: a UDP datagram sent to it (on 3544 or, by the any-port
+/// heuristic, on any port) that holds a copy of the client's own segment is
+/// dropped by `udp_rcv` (no socket, or a socket that reads it as data),
+/// never decapsulated. The client sends such a copy with benign bytes first,
+/// then the attack over its real connection at the same sequence numbers:
+/// Specula keeps the copy and reads the attack as a retransmission, the
+/// server reads the attack. Both directions of a Teredo flow still come
+/// through Teredo (client to relay on 3544, relay to client from 3544), so
+/// one identity for all Teredo keeps them joined. Severity: High (an
+/// insertion that hides the attack).
+#[test]
+fn review24c_a_teredo_copy_is_not_the_native_flow() {
+    let ip6 = ip6_tcp(PAYLOAD);
+    let native = ok(LinkType::RAW, &ip6).0;
+    let to_relay = ok(LinkType::RAW, &ip4_wrap(17, &udp(50000, 3544, &ip6))).0;
+    let from_relay = ok(LinkType::RAW, &ip4_wrap(17, &udp(3544, 50000, &ip6))).0;
+    let any_port = ok(LinkType::RAW, &ip4_wrap(17, &udp(40000, 443, &ip6))).0;
+    assert_v6(&to_relay);
+    assert_ne!(to_relay.tunnel, native.tunnel);
+    assert_ne!(any_port.tunnel, native.tunnel);
+    assert_eq!(to_relay.tunnel, from_relay.tunnel);
+}
+
+/// Review round 24. Defect: MPLS is read as carrying IP only; an Ethernet
+/// pseudowire (EoMPLS, VPLS: RFC 4448, with the RFC 4385 control word whose
+/// first nibble is 0) after the bottom label is `MalformedIp`. The PE
+/// strips the labels and the control word and bridges the Ethernet frame
+/// to the server, which reads the request; Suricata (`DecodeMPLS`,
+/// `MPLS_PROTO_ETHERNET_PW`) decodes it. A SPAN of a provider core link
+/// carrying the customer's traffic shows Specula none of its HTTP.
+/// Severity: Medium (counted as malformed, not silent).
+#[test]
+fn review24c_mpls_ethernet_pseudowire_with_control_word_is_decoded() {
+    let pw = cat(&[
+        &[0, 0x01, 0x01, 64],
+        &[0, 0, 0, 0x2a],
+        &eth(0x0800, &ip4_tcp(PAYLOAD)),
+    ]);
+    let (s, info) = ok(LinkType::ETHERNET, &eth(0x8847, &pw));
+    assert_v4(&s);
+    assert_eq!(info.encap_depth, 1);
+    // VLAN-tagged customer frame inside.
+    let pw = cat(&[
+        &[0, 0x01, 0x01, 64],
+        &[0, 0, 0, 0],
+        &eth_tagged(&[(0x8100, 7)], 0x86dd, &ip6_tcp(PAYLOAD)),
+    ]);
+    assert_v6(&ok(LinkType::ETHERNET, &eth(0x8847, &pw)).0);
+}
+
+/// Review round 24. Defect: the PPPoE length field is ignored. Linux's
+/// `pppoe_rcv` trims the frame to it (`pskb_trim_rcsum`, and drops a frame
+/// shorter than it); an IPv4 packet longer than what the PPPoE length
+/// leaves is then dropped by `ip_rcv_core` (skb->len < tot_len), so a
+/// Linux access concentrator (accel-ppp, pppd) never forwards it to the
+/// server. Specula reads the whole IP packet: a subscriber's benign copy
+/// sent that way takes the place of the attack sent next at the same
+/// sequence numbers. Severity: High (an insertion, where the sensor sees
+/// the PPPoE access side).
+#[test]
+fn review24c_the_pppoe_length_bounds_the_packet_as_linux_trims_it() {
+    let ip = ip4_tcp(PAYLOAD);
+    let pppoe = |len: usize, tail: &[u8]| {
+        let f = cat(&[
+            &[0x11, 0, 0, 1],
+            &(len as u16).to_be_bytes(),
+            &[0, 0x21],
+            &ip,
+            tail,
+        ]);
+        eth(0x8864, &f)
+    };
+    // Declared 10 bytes short of the IP packet: Linux drops it.
+    assert_eq!(
+        decode_frame(LinkType::ETHERNET, &pppoe(ip.len() + 2 - 10, &[])),
+        Err(SkipReason::MalformedIp)
+    );
+    // Exact, and exact with Ethernet padding after: read.
+    assert_v4(&ok(LinkType::ETHERNET, &pppoe(ip.len() + 2, &[])).0);
+    assert_v4(&ok(LinkType::ETHERNET, &pppoe(ip.len() + 2, &[0; 6])).0);
+    // No room for the PPP protocol.
+    assert!(decode_frame(LinkType::ETHERNET, &pppoe(1, &[])).is_err());
+}

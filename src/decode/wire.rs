@@ -63,6 +63,7 @@ const KIND_GENEVE: u64 = 2;
 const KIND_GRE_KEY: u64 = 3;
 const KIND_ERSPAN: u64 = 4;
 const KIND_VLAN: u64 = 5;
+const KIND_TEREDO: u64 = 6;
 
 /// One IP fragment, as the defragmenter needs it.
 #[derive(Debug, Clone, Copy)]
@@ -250,8 +251,19 @@ fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>
             }
             ET_PPPOE_SESSION => {
                 // RFC 2516: ver/type, code, session, length, then PPP protocol.
-                let ppp = be16(d, 6).ok_or(cut)?;
-                let rest = d.get(8..).ok_or(cut)?;
+                // Linux's `pppoe_rcv` trims the frame to the length and drops
+                // one shorter than it: an IP packet longer than what the
+                // length leaves never reaches the server (review round 24).
+                let len = usize::from(be16(d, 4).ok_or(cut)?);
+                let ppp_frame = d.get(6..).ok_or(cut)?;
+                let (ppp_frame, short) = match ppp_frame.get(..len) {
+                    Some(exact) => (exact, false),
+                    None if short => (ppp_frame, true),
+                    None => return Err(SkipReason::MalformedLink),
+                };
+                let cut = ran_out(short, SkipReason::MalformedLink);
+                let ppp = be16(ppp_frame, 0).ok_or(cut)?;
+                let rest = ppp_frame.get(2..).ok_or(cut)?;
                 return match ppp {
                     0x0021 => ipv4(rest, short, cx),
                     0x0057 => ipv6(rest, short, cx),
@@ -263,10 +275,17 @@ fn ethertype<'a>(mut et: u16, mut d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>
                     return Err(SkipReason::DecapDisabled);
                 }
                 // Label stack (RFC 3032): the S bit marks the last label;
-                // IP follows (no control word), version nibble decides.
+                // the version nibble decides: IP, or 0 for the control word
+                // of an Ethernet pseudowire (RFC 4385, RFC 4448: EoMPLS,
+                // VPLS), whose frame the PE bridges to the server (review
+                // round 24). A tunnel level, so that nesting stays bounded.
                 let entry = be32(d, 0).ok_or(cut)?;
                 d = d.get(4..).ok_or(cut)?;
                 if entry & 0x100 != 0 {
+                    if byte(d, 0).map(|b| b >> 4) == Some(0) {
+                        enter_tunnel(cx)?;
+                        return ethernet(d.get(4..).ok_or(cut)?, short, cx);
+                    }
                     return ip_by_version(d, short, cx);
                 }
             }
@@ -611,6 +630,10 @@ fn teredo<'a>(mut p: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
         return Err(SkipReason::NotTcp);
     }
     enter_tunnel(cx)?;
+    // Teredo has no id, but its segments are a flow of their own: a Linux
+    // server never decapsulates a UDP datagram, so a copy of a native flow's
+    // segment sent inside one must not join that flow (review round 24).
+    cx.fold_tunnel(KIND_TEREDO, 0);
     ipv6(p, short, cx)
 }
 

@@ -551,6 +551,7 @@ mod tests {
             handshake_seen: true,
             first_ts: crate::capture::Timestamp(0),
             paws_floor: 0,
+            paws_syn_recv: false,
         };
         (masker, flow)
     }

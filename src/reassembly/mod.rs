@@ -147,7 +147,9 @@
 //!   not read in place of the real one (review round 23). Only the
 //!   server's echoes count (forged packets come from the client's side),
 //!   and only the client's segments are checked; a server packet forged
-//!   with a TSecr far ahead would blind the sensor to the client.
+//!   with a TSecr far ahead would blind the sensor to the client. Until
+//!   the client's ACK completes the handshake the window is 0, not 1 (the
+//!   server's request socket: `tcp_check_req`, `tcp_paws_reject`).
 //! - Segments without payload (pure ACK, FIN, RST) of an unknown flow create
 //!   nothing and are counted in `ignored_segments`; SYNs and data create flows.
 //! - A SYN starts its side only in its place in a handshake (a SYN before
@@ -478,6 +480,11 @@ pub struct FlowInfo {
     /// none behind it). The table's PAWS check; kept here, in what was
     /// padding, so a flow's slot does not grow.
     pub(crate) paws_floor: u32,
+    /// The floor came from the server's SYN-ACK and the client's ACK that
+    /// completes the handshake is not seen yet: the server's request socket
+    /// applies PAWS with a window of 0 (`tcp_check_req`, `tcp_paws_reject`),
+    /// not the established socket's 1.
+    pub(crate) paws_syn_recv: bool,
 }
 
 /// Why a flow ended.

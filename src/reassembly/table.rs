@@ -56,8 +56,8 @@ struct Flow<S> {
 /// with `tsval`: Linux's `tcp_paws_check` lets through a TSval at most
 /// `TCP_PAWS_WINDOW` (1) behind `ts_recent`, which is at least the newest
 /// TSecr it sent (`floor`, 0 when unknown).
-fn paws_rejects(floor: u32, tsval: u32) -> bool {
-    floor != 0 && (floor.wrapping_sub(tsval) as i32) > 1
+fn paws_rejects(floor: u32, tsval: u32, window: i32) -> bool {
+    floor != 0 && (floor.wrapping_sub(tsval) as i32) > window
 }
 
 /// A side whose start was fixed by its own first data (a midstream pickup:
@@ -1087,6 +1087,7 @@ impl<S: Default> FlowTable<S> {
                 handshake_seen: syn && !ack,
                 first_ts: ts,
                 paws_floor: 0,
+                paws_syn_recv: false,
             },
             state: S::default(),
             to_server: Assembler::default(),
@@ -1458,14 +1459,34 @@ impl<S: Default> FlowTable<S> {
             // (forged packets come from the client), and only the client's
             // segments are checked against it; SYNs are left to the
             // handshake rules.
+            // Until the client's ACK completes the handshake, the server's
+            // request socket allows no TSval behind the SYN's
+            // (`tcp_check_req`: `tcp_paws_reject`, window 0; review 24).
             let floor = &mut info.paws_floor;
             if !from_client && flags.ack() {
                 if *floor == 0 || (tsecr.wrapping_sub(*floor) as i32) > 0 {
                     *floor = tsecr;
                 }
-            } else if from_client && !flags.rst() && !flags.syn() && paws_rejects(*floor, tsval) {
-                self.stats.ignored_segments += 1;
-                return None;
+                if flags.syn() {
+                    info.paws_syn_recv = *floor != 0;
+                }
+            } else if from_client && !flags.rst() && !flags.syn() {
+                let window = if info.paws_syn_recv { 0 } else { 1 };
+                if paws_rejects(*floor, tsval, window) {
+                    self.stats.ignored_segments += 1;
+                    return None;
+                }
+                // The ACK that completes it: at the client's first byte,
+                // acknowledging the SYN-ACK (another one leaves the server
+                // in SYN-RECV: dropped, or answered with an RST).
+                if flags.ack()
+                    && me.started()
+                    && me.starts_at(seg.seq)
+                    && peer.started()
+                    && peer.starts_at(seg.ack)
+                {
+                    info.paws_syn_recv = false;
+                }
             }
         }
         let mut acct = Acct {

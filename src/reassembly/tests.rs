@@ -3808,6 +3808,13 @@ fn review23c_segments_paws_lets_through_are_read() {
         1,
         &raw_ts_frame(SV, C, SI, CI + 1, SYN | ACK, (70000, 1000), b""),
     );
+    // The ACK that completes the handshake: before it, the window is 0
+    // (see `review24a_paws_window_is_zero_before_the_handshake_completes`;
+    // review round 24 moved the data one behind after it).
+    t.feed_raw(
+        2,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK, (1000, 70000), b""),
+    );
     t.feed_raw(
         2,
         &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (999, 70000), b"ab"),
@@ -3819,4 +3826,61 @@ fn review23c_segments_paws_lets_through_are_read() {
         &raw_ts_frame(C, SV, CI + 5, SI + 1, RST, (1, 70000), b""),
     );
     assert_eq!(t.t.resetting(), 1);
+}
+
+/// PAWS during the handshake. The server: until the client's ACK completes
+/// the handshake, the segment meets the request socket, and Linux's
+/// `tcp_check_req` applies `tcp_paws_reject`, i.e. `tcp_paws_check` with a
+/// window of 0, not `TCP_PAWS_WINDOW` (1): an ACK whose TSval is one
+/// behind `req->ts_recent` (the SYN's TSval, echoed in the SYN-ACK) is
+/// dropped with its data ("Out of window: send ACK and drop",
+/// LINUX_MIB_PAWSESTABREJECTED); the real ACK with the SYN's TSval then
+/// creates the socket and its data is read. Specula applied the window of
+/// 1 from the SYN-ACK on: it read the forged copy (TSval one behind) as the
+/// request, and the real one at the same numbers as a retransmission: the
+/// insertion hides the attack. Severity: High.
+#[test]
+fn review24a_paws_window_is_zero_before_the_handshake_completes() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed_raw(1, &raw_ts_frame(C, SV, CI, 0, SYN, (1000, 0), b""));
+    t.feed_raw(
+        1,
+        &raw_ts_frame(SV, C, SI, CI + 1, SYN | ACK, (70000, 1000), b""),
+    );
+    let benign = b"GET /?q=hello_world_fine HTTP/1.1\r\n";
+    let attack = b"GET /?q=<script>alert(1)</script HTTP/1.1\r\n";
+    let attack = &attack[..benign.len()];
+    // Forged, on the handshake's ACK: TSval 999, one behind the request
+    // socket's ts_recent (1000): tcp_check_req drops it.
+    t.feed_raw(
+        2,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (999, 70000), benign),
+    );
+    // Real: completes the handshake, read by the server.
+    t.feed_raw(
+        3,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (1000, 70000), attack),
+    );
+    assert_eq!(t.r.stream(1, ToServer), attack);
+}
+
+/// Once the handshake is complete, the established socket's window of 1
+/// applies again (a TSval one behind is read, as Linux reads it).
+#[test]
+fn review24a_paws_window_is_one_after_the_handshake() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.feed_raw(1, &raw_ts_frame(C, SV, CI, 0, SYN, (1000, 0), b""));
+    t.feed_raw(
+        1,
+        &raw_ts_frame(SV, C, SI, CI + 1, SYN | ACK, (70000, 1000), b""),
+    );
+    t.feed_raw(
+        2,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK, (1000, 70000), b""),
+    );
+    t.feed_raw(
+        3,
+        &raw_ts_frame(C, SV, CI + 1, SI + 1, ACK | PSH, (999, 70000), b"ab"),
+    );
+    assert_eq!(t.r.stream(1, ToServer), b"ab");
 }
