@@ -780,6 +780,19 @@ impl Masker {
             if h.name.eq_ignore_ascii_case(b"content-encoding") {
                 encodings.push(h.value);
             }
+            // A line without `:` is kept whole as a name with no value
+            // (`Authorization Bearer <token>`): its words after the first
+            // are masked as that header's value (review round 24).
+            let blank = h.name.iter().position(u8::is_ascii_whitespace);
+            if let (true, Some(sp)) = (h.value.is_empty(), blank) {
+                let (first, rest) = h.name.split_at(sp);
+                let (value, masked) = self.header_value(first, rest.trim_ascii(), &mut secrets);
+                let mut name = first.to_vec();
+                name.push(b' ');
+                name.extend_from_slice(&value);
+                headers.push((name, Vec::new(), masked));
+                continue;
+            }
             let (value, masked) = self.header_value(h.name, h.value, &mut secrets);
             headers.push((h.name.to_vec(), value, masked));
         }
@@ -807,6 +820,9 @@ impl Masker {
             .map(|(n, v, masked)| {
                 if masked {
                     (n, v)
+                } else if n.iter().any(u8::is_ascii_whitespace) {
+                    // A whole line kept as a name: its words are values.
+                    (self.shapes(self.sweep(&n, &secrets)), v)
                 } else {
                     (n, self.shapes(self.sweep(&v, &secrets)))
                 }
@@ -856,6 +872,18 @@ impl Masker {
                 .token_of(matched)
                 .map_or_else(|| self.token(matched), <[u8]>::to_vec)
         } else {
+            // A quote at the cap was cut (detection keeps `max` bytes): its
+            // last word may be the head of a card number or token that no
+            // longer has its shape, so it is left out (review round 24).
+            let matched = if matched.len() >= max {
+                let kept = without_cut_word(matched);
+                if kept.is_empty() {
+                    return self.token(matched);
+                }
+                kept
+            } else {
+                matched
+            };
             // A URL password too short for the sweep may still be quoted.
             let mut out = Vec::with_capacity(matched.len());
             let swept = self.sweep(matched, &req.secrets);
@@ -1198,21 +1226,35 @@ impl Masker {
                 return;
             }
         }
-        if is_json {
-            self.json_into(body, limit, out, secrets);
-            return;
-        }
         let is_xml = mime.len() >= 3
             && mime
                 .get(mime.len() - 3..)
                 .is_some_and(|s| s.eq_ignore_ascii_case(b"xml"))
             || first == Some(b'<');
-        if is_xml {
-            self.xml_into(body, limit, out, secrets);
+        if is_json || is_xml {
+            let mut typed = Vec::new();
+            if is_json {
+                self.json_into(body, limit, &mut typed, secrets);
+            } else {
+                self.xml_into(body, limit, &mut typed, secrets);
+            }
+            if matches!(first, Some(b'{' | b'[' | b'<')) {
+                out.extend_from_slice(&typed);
+            } else {
+                // Declared JSON or XML that does not start like it: often a
+                // form under the wrong type (jQuery's `contentType:
+                // 'application/json'` with an object `data`; review round
+                // 24), which its pairs give away.
+                self.form_into(&typed, limit, out, secrets);
+            }
             return;
         }
-        // Form data, and anything else scanned as if it were (over-masking
-        // an odd body is safer than leaking a `password=` in it).
+        self.form_into(body, limit, out, secrets);
+    }
+
+    /// Form data, and anything else scanned as if it were (over-masking an
+    /// odd body is safer than leaking a `password=` in it).
+    fn form_into(&self, body: &[u8], limit: usize, out: &mut Vec<u8>, secrets: &mut Secrets) {
         let body = body.get(..limit.min(body.len())).unwrap_or_default();
         let mut first = true;
         for pair in body.split(|&b| b == b'&') {
@@ -1446,7 +1488,9 @@ impl Masker {
         let mut pos = match finder.find(body) {
             Some(p) => p,
             None => {
-                out.extend_from_slice(body.get(..limit.min(body.len())).unwrap_or_default());
+                // No part at all: not the multipart its type says (a form
+                // under the wrong type, review round 24).
+                self.form_into(body, limit, out, secrets);
                 return;
             }
         };
@@ -1854,6 +1898,27 @@ impl Masker {
         }
         out
     }
+}
+
+/// `text` without its last word (and, when that is digits, the
+/// space-separated digit groups before it: `4111 1111 1111 11`): what a
+/// cut at its end may have broken out of a secret's shape.
+fn without_cut_word(text: &[u8]) -> &[u8] {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"-_.+/=%".contains(b);
+    let word_start = |end: usize| {
+        text.get(..end)
+            .and_then(|t| t.iter().rposition(|b| !word(b)))
+            .map_or(0, |i| i + 1)
+    };
+    let mut start = word_start(text.len());
+    while start >= 2
+        && text.get(start).is_some_and(u8::is_ascii_digit)
+        && text.get(start - 1) == Some(&b' ')
+        && text.get(start - 2).is_some_and(u8::is_ascii_digit)
+    {
+        start = word_start(start - 1);
+    }
+    text.get(..start).unwrap_or_default()
 }
 
 /// Length of a separator between card digit groups at the start of `s`: a

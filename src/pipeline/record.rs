@@ -182,9 +182,16 @@ impl ClientIpPolicy {
         masker: &Masker,
     ) -> Option<String> {
         let (name, value) = self.untrusted_claim_header(src, req)?;
-        let value = value.get(..MAX_CLAIM_BYTES).unwrap_or(value);
+        // Masked before it is cut, never inside a mask: a cut token or card
+        // number would no longer have its shape (review round 24). A secret
+        // longer than the sweep's is a known limit anyway.
+        let value = value
+            .get(..MAX_CLAIM_BYTES + super::mask::SWEEP_MAX_BYTES)
+            .unwrap_or(value);
+        let masked = masker.mask_header(name.as_bytes(), value.trim_ascii());
+        let cut = super::mask::cut_excerpt(&masked, MAX_CLAIM_BYTES);
         Some(escape_bytes(
-            &masker.mask_header(name.as_bytes(), value.trim_ascii()),
+            masked.get(..cut).unwrap_or_default().trim_ascii(),
         ))
     }
 
@@ -755,5 +762,142 @@ mod tests {
         // Balanced quoting still reads the proxy's element.
         let r = req(&[("Forwarded", r#"for=6.6.6.6;x="a,b", for=198.51.100.7"#)]);
         assert_eq!(p.resolve(src, &r), (ip("198.51.100.7"), true));
+    }
+
+    /// Attack records of `r` with one hit at `location` quoting `matched`,
+    /// default masking, as JSON Lines text.
+    fn review24b_json_records(r: &Request, location: &str, matched: &[u8]) -> String {
+        use crate::detect::{AttackClass, Hit, Severity};
+        let (masker, flow) = masker_and_flow(&super::super::mask::MaskingSection::default());
+        let hit = Hit {
+            rule_id: "t".into(),
+            class: AttackClass::Sqli,
+            severity: Severity::High,
+            location: location.into(),
+            name_end: location.len(),
+            matched: matched.to_vec(),
+        };
+        let mut out = Vec::new();
+        build_records(
+            &flow,
+            r,
+            std::slice::from_ref(&hit),
+            EmitMode::Both,
+            &policy(&[]),
+            &masker,
+            &mut out,
+        );
+        assert!(!out.is_empty());
+        out.iter()
+            .map(|rec| serde_json::to_string(rec).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A form sent under a JSON, XML or multipart type (jQuery's
+    /// `$.ajax({contentType: 'application/json', data: {user, password}})`
+    /// serialises `data` as `user=…&password=…` whatever the type says; an
+    /// application that reads `php://input` with `parse_str`, or a body
+    /// parser configured with `type: '*/*'`, takes it as the form it is).
+    /// The masker chose the JSON / XML / multipart scanner by the declared
+    /// type alone; none of them finds `password=` pairs, and a multipart
+    /// body without its delimiter was copied as it is, so `body_excerpt`
+    /// and a hit on the raw body (`matched`: `or 1=1--&password=…`) stored
+    /// the password in clear, against "anything else scanned as if it were
+    /// a form". Severity: High (a password stored in clear by default).
+    #[test]
+    fn review24b_a_form_under_another_type_is_masked() {
+        let body = b"username=admin' or 1=1--&password=Hunter2Secret";
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/xml",
+            "application/soap+xml",
+            "multipart/form-data; boundary=zzz",
+        ] {
+            let r = crate::detect::tests::req("POST", "/login", &[("Content-Type", ct)], body);
+            let text = review24b_json_records(&r, "body", b"or 1=1--&password=Hunter2Secret");
+            assert!(!text.contains("Hunter2Secret"), "{ct}: {text}");
+        }
+        // Real JSON and XML bodies are still read by their type.
+        let r = crate::detect::tests::req(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/json")],
+            br#"{"q":"' or 1=1--","password":"Hunter2Secret"}"#,
+        );
+        assert!(!review24b_json_records(&r, "body:json:q", b"' or 1=1--").contains("Hunter2Secret"));
+    }
+
+    /// Detection keeps at most 256 bytes of a match (`MAX_MATCHED_BYTES`),
+    /// cut before masking: a match that runs on (the SQL lexer's `--`
+    /// comment takes the rest of the value) and is cut inside a card number
+    /// keeps 15 of its 16 digits, which fail Luhn and are no longer masked
+    /// as a card, while the 16th is the Luhn check digit and follows from
+    /// them: the whole number is in `matched`. A token cut below its
+    /// shape's length (`ghp_` + 36) shows in clear the same way.
+    /// Severity: Medium (a card number recoverable from a record by
+    /// default; needs a match running 256 bytes into a value holding one).
+    #[test]
+    fn review24b_a_card_cut_by_the_match_cap_is_not_stored() {
+        let card = "4111111111111111";
+        let pad = "a".repeat(231);
+        let value = format!("x' or 1=1-- {pad} {card}");
+        let full = format!("or 1=1-- {pad} {card}");
+        let matched = &full.as_bytes()[..256];
+        let body = format!("comment={value}");
+        let r = crate::detect::tests::req(
+            "POST",
+            "/order",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        );
+        let text = review24b_json_records(&r, "body:comment", matched);
+        assert!(!text.contains(&card[..15]), "{text}");
+        // Grouped as printed on the card.
+        let spaced = "4111 1111 1111 1111";
+        let full = format!("or 1=1-- {} {spaced}", "a".repeat(228));
+        let matched = &full.as_bytes()[..256];
+        let body = format!("comment=x' {full}");
+        let r = crate::detect::tests::req("POST", "/order", &[], body.as_bytes());
+        let text = review24b_json_records(&r, "body:comment", matched);
+        assert!(!text.contains("4111 1111 1111"), "{text}");
+        // A provider token cut short of its shape.
+        let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+        let full = format!("or 1=1-- {} {token}", "a".repeat(236));
+        let matched = &full.as_bytes()[..256];
+        let body = format!("comment=x' {full}");
+        let r = crate::detect::tests::req("POST", "/order", &[], body.as_bytes());
+        let text = review24b_json_records(&r, "body:comment", matched);
+        assert!(!text.contains("ghp_abcdefgh"), "{text}");
+    }
+
+    /// `client_ip_claimed` is cut to 128 bytes before it is masked: a
+    /// provider token, JWT or card number that the cut breaks no longer has
+    /// its shape and is written in clear (the `headers` copy of the same
+    /// value masks it whole). Severity: Low (a secret in a client-address
+    /// header).
+    #[test]
+    fn review24b_claimed_client_is_masked_before_it_is_cut() {
+        let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+        let xff = format!("{} {token}", "1".repeat(110));
+        let r = req(&[("X-Forwarded-For", &xff)]);
+        let text = review24b_json_records(&r, "query:q", b"x");
+        assert!(!text.contains("ghp_abcdefgh"), "{text}");
+    }
+
+    /// A header line without `:` is kept whole as the name of a header with
+    /// no value (so detection sees it), and names are written as they are:
+    /// `Authorization Bearer <token>` (a client that lost the colon) put
+    /// the bearer token in clear in `headers`. Severity: Low (the server
+    /// answers 400, but the credential was sent and is stored).
+    #[test]
+    fn review24b_a_header_line_without_colon_is_masked() {
+        let token = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let line = format!("Authorization Bearer {token}");
+        let r = req(&[(line.as_str(), "")]);
+        let text = review24b_json_records(&r, "query:q", b"x");
+        assert!(!text.contains(token), "{text}");
+        assert!(text.contains("Authorization Bearer [masked:"), "{text}");
     }
 }
