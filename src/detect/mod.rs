@@ -190,7 +190,7 @@ impl RuleSet {
         let mut seen = BTreeMap::new();
         let mut rules = Vec::new();
         for (name, source) in builtin::FILES {
-            let (mut r, errors) = rule::parse_source(source, Path::new(name), &mut seen);
+            let (mut r, errors) = rule::parse_builtin_source(source, Path::new(name), &mut seen);
             for e in errors {
                 tracing::error!("built-in rules: {e}");
             }
