@@ -627,13 +627,24 @@ fn private_dir(dir: &Path) -> Result<(), SpoolError> {
     Ok(())
 }
 
+/// Writes a new file at `path`, replacing what is there (the `.reason` of
+/// a dead letter cut short by a crash). Never through a symlink: the
+/// service user owns these folders, and the first replay may run as root
+/// before privileges are dropped (review round 25c). The name is unlinked
+/// first, then created with `O_EXCL`, which never follows a link planted
+/// in between either.
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
     use std::os::unix::fs::OpenOptionsExt;
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(path)(e)),
+    }
     let mut f = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(FILE_MODE)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(path)
         .map_err(io_err(path))?;
     f.write_all(payload).map_err(io_err(path))?;
@@ -1136,6 +1147,52 @@ mod tests {
                 mode & 0o777
             );
         }
+    }
+
+    /// Review round 25c. Defect: `ClickHouseSink::start` spawns the
+    /// inserter, which counts old batches and replays the spool at once,
+    /// while `cli` drops root only after `start` returns (`hand_over`, then
+    /// `drop_to`): with `specula live` started as root and a service user,
+    /// the first replay runs as root. A batch it cannot decode is
+    /// dead-lettered, and `dead_letter` writes `dead/<name>.reason` with
+    /// `open(O_CREAT|O_TRUNC)`, which follows a symlink. The service user
+    /// (what a parser bug runs as) owns `spool/` and `dead/`: it writes an
+    /// undecodable batch and plants its reason as `-> /etc/shadow`; at the
+    /// next start root truncates that file and writes the error message in
+    /// it (every password gone: logins fail). The kernel follows the link
+    /// unless asked not to (`O_NOFOLLOW`, or `O_CREAT|O_EXCL`, which never
+    /// follows one: namei `do_last`/`open_last_lookups`), as systemd-tmpfiles
+    /// does since CVE-2017-18078 and as `privilege::hand_over` does here.
+    /// Not the known `refuse_symlink`/`Spool::open` race: the link is
+    /// planted before the start and no timing is needed inside the spool.
+    /// Severity: Medium (root writes a file chosen by the unprivileged
+    /// service user; needs a start as root outside the shipped unit, like
+    /// review round 16).
+    #[test]
+    fn review25c_dead_letter_reason_is_not_written_through_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        // Stands for /etc/shadow.
+        let shadow = d.path().join("shadow");
+        fs::write(&shadow, b"root:$6$salt$hash:19000::::::\n").unwrap();
+        let dir = d.path().join("spool");
+        let mut s = spool(&dir, 1 << 20, SpoolFull::DropOldest);
+        s.push("attacks", 1, b"not a row\n").unwrap();
+        let e = s.oldest().unwrap();
+        let reason = dir
+            .join(DEAD_DIR)
+            .join(format!("{}.reason", file_name(e.seq, &e.kind, e.rows)));
+        std::os::unix::fs::symlink(&shadow, &reason).unwrap();
+        let moved = s.dead_letter(&e, "undecodable spool row");
+        assert_eq!(
+            fs::read(&shadow).unwrap(),
+            b"root:$6$salt$hash:19000::::::\n",
+            "the dead letter's reason was written through a planted symlink"
+        );
+        // The planted link blocks nothing: the batch leaves the spool.
+        assert_eq!(moved.unwrap(), DeadLetterOutcome::Moved);
+        assert!(s.is_empty());
+        assert!(!fs::symlink_metadata(&reason).unwrap().is_symlink());
+        assert_eq!(fs::read(&reason).unwrap(), b"undecodable spool row");
     }
 
     /// Review round 16. Defect: `Spool::open` runs as root when `specula
