@@ -3010,3 +3010,34 @@ fn review23a_gap_between_requests_resyncs_in_the_middle_of_a_line() {
     let got = r.reqs.last().map(|q| q.anomalies);
     assert_eq!(got, Some(Anomalies::default()), "{:?}", r.reqs);
 }
+
+// Review round 25 (reviewer a): finding where a request starts.
+
+/// A midstream pickup (or a gap) inside a body leaves Specula seeking the
+/// next request in `anywhere` mode. The body's last line may be `A` and
+/// spaces (any bytes of the body, which the client picks); the next
+/// request follows it directly, as nginx reads it after the body's
+/// Content-Length (`ngx_http_read_client_request_body`, then
+/// `ngx_http_parse_request_line` from the next byte). Specula judges the
+/// line `A  GET /?q=…` from its start: an unknown method, spaces (taken
+/// since review round 23), then `GET` as a URI scheme refused at its
+/// space; the refused candidate's bytes are dropped, the `GET ` in them
+/// with them, and the mid-line search goes on after it: the request is
+/// never inspected. Severity: Medium (a pickup or gap inside the body).
+#[test]
+fn review25a_request_after_a_body_line_of_a_token_and_spaces() {
+    // Picked up in the middle of the body.
+    let r = run(&[
+        C(b"a=1&b=2\nA  GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+    // A gap between two requests took the head of the one with the body
+    // (`POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\na=1`).
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        GapC(51),
+        C(b"&b=2\nA  GET /?q=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ]);
+    assert_xss_complete(&r);
+}
