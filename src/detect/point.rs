@@ -529,8 +529,10 @@ impl Points {
             }
             self.urlencoded_pair(limits, stats, kind, prefix, pair, name_buf, value_buf);
             // Rack 2 (Rails) and Python before 3.9.2 also split a query at
-            // `;`: each piece as a parameter too (review round 18).
-            if kind == Kind::Query && memchr::memchr(b';', pair).is_some() {
+            // `;`: each piece as a parameter too (review round 18); so do
+            // Tornado (Python before 3.9.2) and Bottle a form body (review
+            // round 25).
+            if memchr::memchr(b';', pair).is_some() {
                 for piece in pair.split(|&b| b == b';').filter(|p| !p.is_empty()) {
                     self.urlencoded_pair(limits, stats, kind, prefix, piece, name_buf, value_buf);
                 }
@@ -631,17 +633,30 @@ impl Points {
             }
             return;
         }
-        let is_json = mime.eq_ignore_ascii_case(b"application/json")
+        let declared_json = mime.eq_ignore_ascii_case(b"application/json")
+            // ASP.NET Core's JSON input formatters read `text/json` too
+            // (review round 25).
+            || mime.eq_ignore_ascii_case(b"text/json")
             || (mime.len() >= 5
                 && mime
                     .get(mime.len() - 5..)
-                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
-            // Go's `json.NewDecoder(r.Body)` and PHP's
-            // `json_decode(file_get_contents('php://input'))` read the body
-            // whatever its type says: a JSON document sent as text or with
-            // no type is split too (review round 15).
-            || ((mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain"))
-                && looks_like_json(body));
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")));
+        // Go's `json.NewDecoder(r.Body)` and PHP's
+        // `json_decode(file_get_contents('php://input'))` read the body
+        // whatever its type says: a JSON document sent as text or with
+        // no type is split too (review round 15), and so is one of any
+        // other type no parser here owns, its raw body kept as well
+        // (review round 25).
+        let sniffed_plain =
+            (mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain")) && looks_like_json(body);
+        let sniffed_other = !declared_json
+            && !sniffed_plain
+            && !mime.eq_ignore_ascii_case(b"application/graphql")
+            && !mime.eq_ignore_ascii_case(b"multipart/form-data")
+            && php_boundary(ct).is_none()
+            && !xml::is_xml_media_type(mime)
+            && looks_like_json(body);
+        let is_json = declared_json || sniffed_plain || sniffed_other;
         // Jackson (Spring, no charset given) reads UTF-16 and UTF-32 JSON,
         // found from its first bytes (RFC 4627 §3): split it as text
         // (review round 18).
@@ -659,7 +674,7 @@ impl Points {
                 // raw body at least, as XML does (review round 16). So is a
                 // body only read leniently: what follows the first value
                 // was not split (review round 17).
-                if stats.decode_depth_hits != depth_hits || relaxed {
+                if stats.decode_depth_hits != depth_hits || relaxed || sniffed_other {
                     self.push(limits, stats, Kind::Body, "body", b"", json_body);
                 }
                 return;
@@ -1988,5 +2003,84 @@ mod tests {
         let mut st = DetectStats::default();
         p.extract(&r, &DetectLimits::default(), &mut st);
         assert_eq!(st.decode_depth_hits, 1);
+    }
+
+    /// A JSON body with one branch nested deeper than serde_json's
+    /// recursion limit (128): Node's `JSON.parse` has no limit, PHP's
+    /// `json_decode` allows 512, Jackson 1000 (`StreamReadConstraints`),
+    /// Python's `json` about 1000 and Go's `encoding/json` 10000, so the
+    /// application reads `q` with its attack. Specula's parse failed and the
+    /// body was kept only as one raw point: `body:json:q` was never made
+    /// (and a raw body over 32 KiB loses its middle, see
+    /// `review25b_deep_json_branch_hides_padded_member` in tests.rs).
+    /// Severity: High.
+    #[test]
+    fn review25b_json_nested_past_serde_limit_is_still_split() {
+        let body = format!(
+            "{{\"q\":\"1' UNION SELECT pass FROM users--\",\"d\":{}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        let ps = points(&r);
+        assert!(
+            has(&ps, "body:json:q", "1' UNION SELECT pass FROM users--"),
+            "{:?}",
+            ps.iter().map(|(l, _)| l).collect::<Vec<_>>()
+        );
+        assert!(ps.iter().any(|(l, _)| l == "body"), "raw body kept too");
+    }
+
+    /// Tornado's forms (`parse_body_arguments` → `urllib.parse.parse_qs`)
+    /// on Python before 3.9.2, and Bottle's `_parse_qsl`, split a form body
+    /// at `;` as well as `&`: `a=x;q=…` gives the application a field `q`.
+    /// Specula split only a query that way, so the form's attack showed only
+    /// inside `body:a` (a scoped exclusion or tuning of `body:a` silences
+    /// it; `specula-sqli-lex` missed `1 OR 1=1` there). Severity: Medium.
+    #[test]
+    fn review25b_form_body_split_at_semicolons() {
+        let r = req(
+            "POST",
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"a=x;q=1%20OR%201=1&b=2",
+        );
+        let ps = points(&r);
+        assert!(has(&ps, "body:q", "1 OR 1=1"), "{ps:?}");
+        assert!(has(&ps, "body:a", "x;q=1 OR 1=1"), "{ps:?}");
+        assert!(has(&ps, "body:b", "2"), "{ps:?}");
+    }
+
+    /// ASP.NET Core's `SystemTextJsonInputFormatter` reads `text/json` as
+    /// JSON (its supported media types are `application/json`, `text/json`
+    /// and `application/*+json`); Go's `json.NewDecoder(r.Body)` and PHP's
+    /// `json_decode(file_get_contents('php://input'))` read any type. Specula
+    /// split JSON only for `application/json`, `+json`, `text/plain` or no
+    /// type: a `text/json` body was one raw point. Severity: Medium (High
+    /// with a body over 32 KiB, see tests.rs).
+    #[test]
+    fn review25b_text_json_body_is_split() {
+        for ct in [
+            "text/json",
+            "text/json; charset=utf-8",
+            "application/octet-stream",
+        ] {
+            let r = req(
+                "POST",
+                "/",
+                &[("Content-Type", ct)],
+                br#"{"q":"<script>alert(1)</script>"}"#,
+            );
+            let ps = points(&r);
+            assert!(
+                has(&ps, "body:json:q", "<script>alert(1)</script>"),
+                "{ct}: {ps:?}"
+            );
+        }
     }
 }

@@ -3722,3 +3722,91 @@ fn review23b_prefilter_hides_hits_of_written_literal_lists() {
         );
     }
 }
+
+/// A JSON body whose one branch is nested deeper than serde_json's limit
+/// (128), which Node (no limit), PHP (512), Jackson (1000), Python and Go
+/// read: the application gets `q`, the SQL injection between two 20,000-byte
+/// members. Specula could not parse the document and inspected it as one
+/// raw `body` point of 40 KiB, whose middle is not inspected (head and tail
+/// 16 KiB only): no hit at all. Severity: High.
+#[test]
+fn review25b_deep_json_branch_hides_padded_member() {
+    let pad = "a".repeat(20_000);
+    let body = format!(
+        "{{\"p\":\"{pad}\",\"q\":\"1' UNION SELECT password FROM users--\",\"r\":\"{pad}\",\"d\":{}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let r = req(
+        "POST",
+        "/api",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    let hits = hits_of(&r);
+    assert!(
+        hits.iter()
+            .any(|h| h.class == AttackClass::Sqli && h.location == "body:json:q"),
+        "{:?}",
+        hits.iter()
+            .map(|h| (&*h.rule_id, &h.location))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The same padding with a `text/json` body, which ASP.NET Core reads as
+/// JSON (`SystemTextJsonInputFormatter`): inspected raw, its middle unseen.
+/// Severity: High.
+#[test]
+fn review25b_text_json_padded_member_is_inspected() {
+    let pad = "a".repeat(20_000);
+    let body = format!(
+        "{{\"p\":\"{pad}\",\"q\":\"1' UNION SELECT password FROM users--\",\"r\":\"{pad}\"}}"
+    );
+    let r = req(
+        "POST",
+        "/api",
+        &[("Content-Type", "text/json")],
+        body.as_bytes(),
+    );
+    let hits = hits_of(&r);
+    assert!(
+        hits.iter()
+            .any(|h| h.class == AttackClass::Sqli && h.location == "body:json:q"),
+        "{:?}",
+        hits.iter()
+            .map(|h| (&*h.rule_id, &h.location))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A 70,000-byte JSON body (Express's default limit is 100 kB, Spring and
+/// PHP have none below megabytes): Specula keeps its first 64 KiB, which
+/// hold the SQL injection in `q` at offset 30,000. The cut document does not
+/// parse, so it was inspected as one raw `body` point of 64 KiB whose middle
+/// is never inspected: no hit, though the application reads `q` and the
+/// sensor holds its bytes. Severity: High.
+#[test]
+fn review25b_cut_json_body_members_are_inspected() {
+    let doc = format!(
+        "{{\"p\":\"{}\",\"q\":\"1' UNION SELECT password FROM users--\",\"r\":\"{}\"}}",
+        "a".repeat(30_000),
+        "b".repeat(40_000)
+    );
+    let mut r = req(
+        "POST",
+        "/api",
+        &[("Content-Type", "application/json")],
+        &doc.as_bytes()[..64 * 1024],
+    );
+    r.body_len = doc.len() as u64;
+    let hits = hits_of(&r);
+    assert!(
+        hits.iter()
+            .any(|h| h.class == AttackClass::Sqli && h.location == "body:json:q"),
+        "{:?}",
+        hits.iter()
+            .map(|h| (&*h.rule_id, &h.location))
+            .collect::<Vec<_>>()
+    );
+}

@@ -63,7 +63,15 @@ impl<'a> Node<'a> {
             Err(e) => e,
         };
         let doc = super::skip_bom(body);
-        let relaxed = relax(doc, scratch);
+        let mut relaxed = relax(doc, scratch);
+        if !relaxed {
+            scratch.clear();
+            scratch.extend_from_slice(doc);
+        }
+        // A document cut short (the sensor keeps the first bytes of a
+        // body, and of an inflated one): closed after its last complete
+        // member, so the members it holds are split (review round 25).
+        relaxed |= close_cut(scratch);
         let scratch: &'a Vec<u8> = scratch;
         let src: &'a [u8] = if relaxed { scratch } else { doc };
         let mut de = serde_json::Deserializer::from_slice(src);
@@ -109,8 +117,9 @@ impl<'a> Node<'a> {
 
 /// Copy `doc` into `out` with every `\\u` escape of a lone surrogate (a
 /// high one not followed by a low one, or a low one alone) written as
-/// `\\ufffd`, and every number or `NaN` / `Infinity` outside strings
-/// written as `0` padded with spaces; false, and `out` unspecified, when
+/// `\\ufffd`, and every number or `NaN` / `Infinity` outside strings, and
+/// every array or object nested [`RELAX_MAX_DEPTH`] deep, written as `0`
+/// padded with spaces; false, and `out` unspecified, when
 /// nothing changed. Escapes are only read inside strings, so `"\\\\ud800"`
 /// (a backslash, then text) is left alone. Same length.
 fn relax(doc: &[u8], out: &mut Vec<u8>) -> bool {
@@ -121,11 +130,31 @@ fn relax(doc: &[u8], out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(doc);
     let mut changed = false;
     let mut in_string = false;
+    let mut depth = 0usize;
     let mut i = 0;
     while let Some(&b) = doc.get(i) {
         match (in_string, b) {
             (false, b'"') => in_string = true,
             (true, b'"') => in_string = false,
+            (false, b'[' | b'{') if depth >= RELAX_MAX_DEPTH => {
+                // Deeper than serde_json's recursion limit allows, which
+                // Node (no limit), PHP (512), Jackson (1000) and Go read:
+                // the container as `0`, so one deep branch does not hide
+                // every other member (review round 25).
+                if let Some(end) = container_end(doc, i) {
+                    if let Some(tok) = out.get_mut(i..end) {
+                        tok.fill(b' ');
+                        if let Some(first) = tok.first_mut() {
+                            *first = b'0';
+                        }
+                        changed = true;
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+            (false, b'[' | b'{') => depth += 1,
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
             (false, b'-' | b'0'..=b'9' | b'N' | b'I') => {
                 // A number token, or a word Python's `json` reads as one.
                 let rest = doc.get(i..).unwrap_or_default();
@@ -204,6 +233,80 @@ fn relax(doc: &[u8], out: &mut Vec<u8>) -> bool {
         i += 1;
     }
     changed
+}
+
+/// The open arrays and objects at the end of `doc` (their closing
+/// brackets, innermost last), whether it ends inside a string, and the
+/// position of its last `,` outside strings.
+fn open_containers(doc: &[u8]) -> (Vec<u8>, bool, Option<usize>) {
+    let mut closers = Vec::new();
+    let mut in_string = false;
+    let mut last_comma = None;
+    let mut i = 0;
+    while let Some(&b) = doc.get(i) {
+        match (in_string, b) {
+            (true, b'\\') => i += 1,
+            (true, b'"') => in_string = false,
+            (false, b'"') => in_string = true,
+            (false, b'[') => closers.push(b']'),
+            (false, b'{') => closers.push(b'}'),
+            (false, b']' | b'}') => {
+                closers.pop();
+            }
+            (false, b',') => last_comma = Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    (closers, in_string, last_comma)
+}
+
+/// Close a document that ends inside an array or object: cut it at its
+/// last `,` outside strings (after a complete member or element) and
+/// append the brackets still open there. False, `doc` unchanged, when it
+/// is not cut short or has no such `,`.
+fn close_cut(doc: &mut Vec<u8>) -> bool {
+    let (closers, in_string, last_comma) = open_containers(doc);
+    if closers.is_empty() && !in_string {
+        return false;
+    }
+    let Some(cut) = last_comma else {
+        return false;
+    };
+    let (closers, _, _) = open_containers(doc.get(..cut).unwrap_or_default());
+    doc.truncate(cut);
+    doc.extend(closers.iter().rev());
+    true
+}
+
+/// Nesting level from which [`relax`] writes a container as `0`: below
+/// serde_json's recursion limit (128), above the walk's depth limit
+/// (`point::MAX_JSON_DEPTH`).
+const RELAX_MAX_DEPTH: usize = 64;
+
+/// The end (exclusive) of the array or object opening at `doc[start]`,
+/// strings and their escapes skipped; None when it is not closed.
+fn container_end(doc: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = start;
+    while let Some(&b) = doc.get(i) {
+        match (in_string, b) {
+            (true, b'\\') => i += 1,
+            (true, b'"') => in_string = false,
+            (false, b'"') => in_string = true,
+            (false, b'[' | b'{') => depth += 1,
+            (false, b']' | b'}') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A string that borrows from the input when it has no escapes.
@@ -390,6 +493,50 @@ mod tests {
         for cut in [&br#"{"a":"\ud8"#[..], br#"{"a":"\"#, br#"{"a":"\ud800\u"#] {
             assert!(Node::parse_lenient(cut, &mut scratch).is_err());
         }
+    }
+
+    /// One branch nested past serde_json's recursion limit (Node, PHP,
+    /// Jackson and Go read it) no longer hides the other members; brackets
+    /// and escaped quotes inside the deep strings do not end it early.
+    /// Severity: High (see `point.rs`).
+    #[test]
+    fn review25b_deep_branch_does_not_hide_other_members() {
+        let mut scratch = Vec::new();
+        let body = format!(
+            r#"{{"a":{}"]\"}}[{{",1{},"q":"1' OR 1=1--"}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        assert!(Node::parse(body.as_bytes()).is_err());
+        let n = Node::parse_lenient(body.as_bytes(), &mut scratch).unwrap();
+        let q: Vec<_> = n.members("q").filter_map(Node::as_str).collect();
+        assert_eq!(q, ["1' OR 1=1--"]);
+        // Unclosed and deep: closed after `q`, never a read past the end.
+        let cut = format!(r#"{{"q":"x","a":{}"#, "[".repeat(300));
+        let n = Node::parse_lenient(cut.as_bytes(), &mut scratch).unwrap();
+        assert_eq!(n, Node::Object(vec![("q".into(), s("x"))]));
+    }
+
+    /// A body cut short (the sensor keeps its first 64 KiB) is closed after
+    /// its last complete member; a `,` inside a string is not a cut point.
+    /// Severity: High (see `tests.rs`).
+    #[test]
+    fn review25b_cut_document_is_closed_after_its_last_member() {
+        let mut scratch = Vec::new();
+        let body = br#"{"a":["x",{"q":"1' OR 1=1--","b":"y,\",z"#;
+        let n = Node::parse_lenient(body, &mut scratch).unwrap();
+        assert_eq!(
+            n,
+            Node::Object(vec![(
+                "a".into(),
+                Node::Array(vec![
+                    s("x"),
+                    Node::Object(vec![("q".into(), s("1' OR 1=1--"))])
+                ])
+            )])
+        );
+        // Without a complete member there is nothing to close.
+        assert!(Node::parse_lenient(br#"{"a":"xy"#, &mut scratch).is_err());
     }
 
     proptest::proptest! {
