@@ -1220,7 +1220,13 @@ impl Masker {
                     .get(mime.len() - 5..)
                     .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
             || matches!(first, Some(b'{' | b'['));
-        if mime.eq_ignore_ascii_case(b"multipart/form-data") {
+        // Every multipart type is split into parts, not only form-data: a
+        // SOAP request sent as MTOM (`multipart/related`) carries its
+        // envelope in a part (review round 26).
+        let multipart = mime
+            .get(..10)
+            .is_some_and(|m| m.eq_ignore_ascii_case(b"multipart/"));
+        if multipart {
             if let Some(b) = header_param(ct, b"boundary").filter(|b| !b.is_empty()) {
                 self.multipart_into(b, body, limit, out, secrets);
                 return;
@@ -1233,7 +1239,10 @@ impl Masker {
             || first == Some(b'<');
         if is_json || is_xml {
             let mut typed = Vec::new();
-            if is_json {
+            // What the body starts with wins over the declared type: XML
+            // sent as `application/json` is read as XML by the endpoints
+            // that ignore the type (review round 26).
+            if is_json && first != Some(b'<') {
                 self.json_into(body, limit, &mut typed, secrets);
             } else {
                 self.xml_into(body, limit, &mut typed, secrets);
@@ -1549,10 +1558,19 @@ impl Masker {
                 .checked_sub(5)
                 .and_then(|k| part_type.get(k..))
                 .is_some_and(|s| s.eq_ignore_ascii_case(b"+json"));
+        // An XML part: the SOAP envelope of an MTOM request
+        // (`application/xop+xml`), an XML upload's metadata.
+        let xml = part_type
+            .len()
+            .checked_sub(3)
+            .and_then(|k| part_type.get(k..))
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"xml"));
         if !value.is_empty() && self.param_masked(name) {
             self.mask_value(value, value, out, secrets);
         } else if json {
             self.json_into(value, usize::MAX, out, secrets);
+        } else if xml {
+            self.xml_into(value, usize::MAX, out, secrets);
         } else {
             out.extend_from_slice(value);
         }

@@ -900,4 +900,61 @@ mod tests {
         assert!(!text.contains(token), "{text}");
         assert!(text.contains("Authorization Bearer [masked:"), "{text}");
     }
+
+    /// A SOAP request sent as MTOM/XOP (`multipart/related; type=
+    /// "application/xop+xml"`: Apache CXF and Axis2 with MTOM enabled, WCF
+    /// `messageEncoding="Mtom"`, JAX-WS `@MTOM`) carries its envelope in the
+    /// root part; the server's multipart/related reader (CXF
+    /// `AttachmentDeserializer`, Axis2 `MIMEMessage`) hands that part to its
+    /// XML parser, WS-Security `<wsse:Password>` included. The masker only
+    /// splits `multipart/form-data` into parts: any other multipart type
+    /// falls through to the form scanner, which finds no `password=` pair
+    /// and copies the envelope as it is, so `body_excerpt` stores the
+    /// password in clear. Severity: High (a password stored in clear by
+    /// default).
+    #[test]
+    fn review26b_an_xml_part_of_multipart_related_is_masked() {
+        let body = "--uuid:abc\r\n\
+            Content-Type: application/xop+xml; charset=UTF-8; type=\"text/xml\"\r\n\
+            Content-ID: <root.message@cxf.apache.org>\r\n\r\n\
+            <soap:Envelope><soap:Header><wsse:Security><wsse:UsernameToken>\
+            <wsse:Username>admin' or 1=1--</wsse:Username>\
+            <wsse:Password>Hunter2Secret</wsse:Password>\
+            </wsse:UsernameToken></wsse:Security></soap:Header><soap:Body/></soap:Envelope>\r\n\
+            --uuid:abc--\r\n";
+        for ct in [
+            r#"multipart/related; type="application/xop+xml"; boundary="uuid:abc"; start="<root.message@cxf.apache.org>"; start-info="text/xml""#,
+            "multipart/mixed; boundary=uuid:abc",
+        ] {
+            let r =
+                crate::detect::tests::req("POST", "/ws", &[("Content-Type", ct)], body.as_bytes());
+            let text = review24b_json_records(&r, "body", b"admin' or 1=1--");
+            assert!(!text.contains("Hunter2Secret"), "{ct}: {text}");
+        }
+    }
+
+    /// A body declared JSON that starts with `<` (a SOAP or XML-RPC client
+    /// that sets `application/json` by mistake; PHP endpoints that read
+    /// `php://input` with `simplexml_load_string`, and XML-RPC servers,
+    /// ignore the type) is scanned only by the JSON scanner, which finds no
+    /// member in it; the round 24 fallback to the form scanner only runs
+    /// when the body does not start with `{`, `[` or `<`, so the XML scanner
+    /// never sees it and `<password>` is stored in clear. Severity: High (a
+    /// password stored in clear by default).
+    #[test]
+    fn review26b_xml_under_a_json_type_is_masked() {
+        let body = b"<methodCall><methodName>login</methodName><params>\
+            <param><value><struct>\
+            <member><name>user</name><value><string>admin' or 1=1--</string></value></member>\
+            <member><name>password</name><value><string>Hunter2Secret</string></value></member>\
+            </struct></value></param></params></methodCall>";
+        let r = crate::detect::tests::req(
+            "POST",
+            "/xmlrpc.php",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        let text = review24b_json_records(&r, "body", b"admin' or 1=1--");
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+    }
 }
