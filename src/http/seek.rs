@@ -333,11 +333,19 @@ impl Seek {
                     // `GET`) may start a request that follows an unknown
                     // body's last line directly (review round 25). It is
                     // judged again, once: after a known method only CR or
-                    // LF refuses, and neither is a token's.
-                    let inside = match self.cand.get(1..) {
+                    // LF refuses, and neither is a token's. Only after the
+                    // candidate's method: a token inside it (`XGET  GET `)
+                    // is followed by what was judged already, and the judge
+                    // takes more after a known method (review round 26).
+                    let method_end = self
+                        .cand
+                        .iter()
+                        .position(|&c| c == b' ' || c == b'\t')
+                        .map_or(self.cand.len(), |k| k + 1);
+                    let inside = match self.cand.get(method_end..) {
                         Some(after) if self.anywhere && b != b'\n' => method_starts()
                             .and_then(|ac| ac.find(after))
-                            .map(|m| m.start() + 1),
+                            .map(|m| m.start() + method_end),
                         _ => None,
                     };
                     let n = inside.unwrap_or(self.cand.len());
