@@ -378,7 +378,7 @@ mod tests {
     use super::*;
 
     /// Feed `pieces` one call each; the prefix found, the bytes skipped.
-    fn seek(pieces: &[&[u8]]) -> (Option<Vec<u8>>, u64) {
+    pub(super) fn seek(pieces: &[&[u8]]) -> (Option<Vec<u8>>, u64) {
         let mut s = Seek::anywhere();
         let mut counter = 0;
         for p in pieces {
@@ -412,6 +412,7 @@ mod tests {
 
 #[cfg(test)]
 mod review25a {
+    use super::tests::seek;
     use super::*;
 
     /// Review round 25 (reviewer a). In `anywhere` mode (every flow's
@@ -498,16 +499,5 @@ mod review25a {
                 String::from_utf8_lossy(tail)
             );
         }
-    }
-
-    fn seek(pieces: &[&[u8]]) -> (Option<Vec<u8>>, u64) {
-        let mut s = Seek::anywhere();
-        let mut counter = 0;
-        for p in pieces {
-            if let Some(f) = s.feed(p, Timestamp(0), LineKind::Request, &mut counter) {
-                return (Some(f.prefix), counter);
-            }
-        }
-        (None, counter + s.pending() as u64)
     }
 }
