@@ -188,11 +188,10 @@ enum Phase {
     /// In the method token (its length is the candidate's).
     #[default]
     Token,
-    /// After a known method and its SP or HTAB: this many more of them.
-    Spaces(usize),
-    /// After an unknown method and its SP or HTAB: this many more of
-    /// them, before a `/` or a scheme.
-    UnknownSpaces(usize),
+    /// After the method and its SP or HTAB: `extra` more of them. Any
+    /// target may follow a `known` method; an unknown one needs a `/` or
+    /// a scheme.
+    Spaces { known: bool, extra: usize },
     /// After an unknown method and its whitespace: this much (at least
     /// one byte) of a URI scheme.
     Scheme(usize),
@@ -225,46 +224,36 @@ impl LineJudge {
             Phase::Token if is_ws(b) && !before.is_empty() => {
                 judged(before.len());
                 let known = KNOWN_METHODS.iter().any(|m| m.eq_ignore_ascii_case(before));
-                self.phase = if known {
-                    Phase::Spaces(0)
-                } else {
-                    Phase::UnknownSpaces(0)
-                };
+                self.phase = Phase::Spaces { known, extra: 0 };
                 Plausible::More
             }
             Phase::Token => Plausible::No,
             // RFC 9112 §3: recipients MAY parse on whitespace-delimited word
-            // boundaries; servers do, so `GET  /` is a request.
-            Phase::Spaces(extra) if is_ws(b) => {
+            // boundaries; servers do, so `GET  /` is a request. nginx
+            // (`sw_spaces_before_uri`) and Tomcat skip the run whatever the
+            // method, and nginx forwards an unknown one (review round 23).
+            Phase::Spaces { known, extra } if is_ws(b) => {
                 if extra + 1 > MAX_EXTRA_SPACES {
                     Plausible::No
                 } else {
-                    self.phase = Phase::Spaces(extra + 1);
+                    self.phase = Phase::Spaces {
+                        known,
+                        extra: extra + 1,
+                    };
                     Plausible::More
                 }
             }
-            Phase::Spaces(_) if b == b'\r' || b == b'\n' => Plausible::No,
-            Phase::Spaces(_) => Plausible::Yes,
-            // nginx (`sw_spaces_before_uri`) and Tomcat skip a run of
-            // whitespace before the target whatever the method, and nginx
-            // forwards an unknown one (review round 23).
-            Phase::UnknownSpaces(extra) if is_ws(b) => {
-                if extra + 1 > MAX_EXTRA_SPACES {
-                    Plausible::No
-                } else {
-                    self.phase = Phase::UnknownSpaces(extra + 1);
-                    Plausible::More
-                }
-            }
-            Phase::UnknownSpaces(_) if b == b'/' => Plausible::Yes,
+            Phase::Spaces { known: true, .. } if b == b'\r' || b == b'\n' => Plausible::No,
+            Phase::Spaces { known: true, .. } => Plausible::Yes,
+            Phase::Spaces { known: false, .. } if b == b'/' => Plausible::Yes,
             // An absolute-form target of any scheme (RFC 3986 §3.1): Go
             // (`url.ParseRequestURI`), nginx (`sw_schema`) and Apache httpd
             // take `FOO x://a/path` (review round 15).
-            Phase::UnknownSpaces(_) if b.is_ascii_alphabetic() => {
+            Phase::Spaces { known: false, .. } if b.is_ascii_alphabetic() => {
                 self.phase = Phase::Scheme(1);
                 Plausible::More
             }
-            Phase::UnknownSpaces(_) => Plausible::No,
+            Phase::Spaces { known: false, .. } => Plausible::No,
             Phase::Scheme(n) if n > 0 && b == b':' => Plausible::Yes,
             Phase::Scheme(n)
                 if n > 0

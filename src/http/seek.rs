@@ -141,9 +141,7 @@ impl Seek {
     /// byte as a line start: after a gap we cannot know better, and the
     /// classifier guards against false starts.
     pub fn restart(&mut self, counter: &mut u64) {
-        let n = (self.cand.len() + self.held.len()) as u64;
-        self.skipped += n;
-        *counter += n;
+        self.skip(self.pending(), counter);
         self.drop_cand();
         self.judge = LineJudge::default();
         self.held.clear();
@@ -153,6 +151,12 @@ impl Seek {
     /// Bytes held as an undecided candidate.
     pub fn pending(&self) -> usize {
         self.cand.len() + self.held.len()
+    }
+
+    /// Count `n` bytes as skipped, here and in the caller's counter.
+    fn skip(&mut self, n: usize, counter: &mut u64) {
+        self.skipped += n as u64;
+        *counter += n as u64;
     }
 
     /// `anywhere` mode, in the middle of a line, with `held` bytes from the
@@ -185,12 +189,10 @@ impl Seek {
                     self.held.extend_from_slice(&joined);
                 }
             }
-            self.skipped += skip as u64;
-            *counter += skip as u64;
+            self.skip(skip, counter);
             return self.held.is_empty();
         }
-        self.skipped += held.len() as u64;
-        *counter += held.len() as u64;
+        self.skip(held.len(), counter);
         true
     }
 
@@ -299,8 +301,7 @@ impl Seek {
                     }
                     (None, None) => rest.len(),
                 };
-                self.skipped += skip as u64;
-                *counter += skip as u64;
+                self.skip(skip, counter);
                 if !self.held.is_empty() {
                     return None;
                 }
@@ -348,18 +349,13 @@ impl Seek {
                             .map(|m| m.start() + method_end),
                         _ => None,
                     };
-                    let n = inside.unwrap_or(self.cand.len());
-                    self.skipped += n as u64;
-                    *counter += n as u64;
+                    self.skip(inside.unwrap_or(self.cand.len()), counter);
                     if let Some(i) = inside {
                         match self.judge_again(kind, i, pos) {
                             Again::Found(found) => return Some(found),
                             Again::More => continue,
                             // Refused again: skipped too.
-                            Again::Refused => {
-                                self.skipped += self.cand.len() as u64;
-                                *counter += self.cand.len() as u64;
-                            }
+                            Again::Refused => self.skip(self.cand.len(), counter),
                         }
                     }
                     // The classifier says No at the first bad byte, so an LF
