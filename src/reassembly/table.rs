@@ -57,7 +57,8 @@ struct Flow<S> {
 /// `TCP_PAWS_WINDOW` (1) behind `ts_recent`, which is at least the newest
 /// TSecr it sent (`floor`, 0 when unknown).
 fn paws_rejects(floor: u32, tsval: u32, window: i32) -> bool {
-    floor != 0 && (floor.wrapping_sub(tsval) as i32) > window
+    // Timestamps compare modulo 2^32 as sequence numbers do (RFC 7323 §5.2).
+    floor != 0 && seq_diff(floor, tsval) > window
 }
 
 /// A side whose start was fixed by its own first data (a midstream pickup:
@@ -1464,7 +1465,7 @@ impl<S: Default> FlowTable<S> {
             // (`tcp_check_req`: `tcp_paws_reject`, window 0; review 24).
             let floor = &mut info.paws_floor;
             if !from_client && flags.ack() {
-                if *floor == 0 || (tsecr.wrapping_sub(*floor) as i32) > 0 {
+                if *floor == 0 || seq_diff(tsecr, *floor) > 0 {
                     *floor = tsecr;
                 }
                 if flags.syn() {
