@@ -647,16 +647,18 @@ impl Points {
         // no type is split too (review round 15), and so is one of any
         // other type no parser here owns, its raw body kept as well
         // (review round 25).
-        let sniffed_plain =
-            (mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain")) && looks_like_json(body);
-        let sniffed_other = !declared_json
-            && !sniffed_plain
+        let boundary_for_php = php_boundary(ct);
+        let unclaimed = !declared_json
             && !mime.eq_ignore_ascii_case(b"application/graphql")
             && !mime.eq_ignore_ascii_case(b"multipart/form-data")
-            && php_boundary(ct).is_none()
-            && !xml::is_xml_media_type(mime)
-            && looks_like_json(body);
-        let is_json = declared_json || sniffed_plain || sniffed_other;
+            && boundary_for_php.is_none()
+            && !xml::is_xml_media_type(mime);
+        let sniffed = unclaimed && looks_like_json(body);
+        // Text or no type is how clients send JSON by mistake; under any
+        // other type the raw body is kept too.
+        let sniffed_other =
+            sniffed && !(mime.is_empty() || mime.eq_ignore_ascii_case(b"text/plain"));
+        let is_json = declared_json || sniffed;
         // Jackson (Spring, no charset given) reads UTF-16 and UTF-32 JSON,
         // found from its first bytes (RFC 4627 §3): split it as text
         // (review round 18).
@@ -687,7 +689,7 @@ impl Points {
         // PHP finds the boundary its own way (`php_boundary`): where it
         // finds another one, the body is split at that one too.
         if let Some(boundary) =
-            php_boundary(ct).filter(|b| Some(*b) != header_param(ct, b"boundary"))
+            boundary_for_php.filter(|b| Some(*b) != header_param(ct, b"boundary"))
         {
             self.finding(MultipartFinding::BadBoundary.as_str());
             self.multipart_at(limits, stats, boundary, body);
