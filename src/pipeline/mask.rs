@@ -143,8 +143,8 @@ fn provider_prefix_starts(text: &[u8]) -> impl Iterator<Item = (usize, usize)> +
             .build(PROVIDER_TOKEN_PREFIXES)
             .ok()
     });
-    // The fixed prefixes always build (a test says so); were the automaton
-    // missing, every position is tried rather than masking nothing.
+    // The fixed prefixes always build; were the automaton missing, every
+    // position is tried rather than masking nothing.
     let fallback = ac.is_none().then(|| {
         (0..text.len()).filter_map(move |p| {
             let rest = text.get(p..).unwrap_or_default();
@@ -1214,12 +1214,7 @@ impl Masker {
             .trim_ascii_start()
             .first()
             .copied();
-        let is_json = mime.eq_ignore_ascii_case(b"application/json")
-            || (mime.len() >= 5
-                && mime
-                    .get(mime.len() - 5..)
-                    .is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
-            || matches!(first, Some(b'{' | b'['));
+        let is_json = json_media_type(mime) || matches!(first, Some(b'{' | b'['));
         // Every multipart type is split into parts, not only form-data: a
         // SOAP request sent as MTOM (`multipart/related`) carries its
         // envelope in a part (review round 26).
@@ -1232,11 +1227,7 @@ impl Masker {
                 return;
             }
         }
-        let is_xml = mime.len() >= 3
-            && mime
-                .get(mime.len() - 3..)
-                .is_some_and(|s| s.eq_ignore_ascii_case(b"xml"))
-            || first == Some(b'<');
+        let is_xml = xml_media_type(mime) || first == Some(b'<');
         if is_json || is_xml {
             let mut typed = Vec::new();
             // What the body starts with wins over the declared type: XML
@@ -1552,19 +1543,10 @@ impl Masker {
         out.extend_from_slice(head);
         // A JSON part (Spring's `@RequestPart`, an upload's metadata) is
         // read as JSON by the application: masked by its keys too.
-        let json = part_type.eq_ignore_ascii_case(b"application/json")
-            || part_type
-                .len()
-                .checked_sub(5)
-                .and_then(|k| part_type.get(k..))
-                .is_some_and(|s| s.eq_ignore_ascii_case(b"+json"));
+        let json = json_media_type(part_type);
         // An XML part: the SOAP envelope of an MTOM request
         // (`application/xop+xml`), an XML upload's metadata.
-        let xml = part_type
-            .len()
-            .checked_sub(3)
-            .and_then(|k| part_type.get(k..))
-            .is_some_and(|s| s.eq_ignore_ascii_case(b"xml"));
+        let xml = xml_media_type(part_type);
         if !value.is_empty() && self.param_masked(name) {
             self.mask_value(value, value, out, secrets);
         } else if json {
@@ -1916,6 +1898,25 @@ impl Masker {
         }
         out
     }
+}
+
+/// Whether `mime` ends with `suffix`, ASCII case-insensitively.
+fn media_type_ends_with(mime: &[u8], suffix: &[u8]) -> bool {
+    mime.len()
+        .checked_sub(suffix.len())
+        .and_then(|k| mime.get(k..))
+        .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+}
+
+/// A JSON media type: `application/json` or any `+json`.
+fn json_media_type(mime: &[u8]) -> bool {
+    mime.eq_ignore_ascii_case(b"application/json") || media_type_ends_with(mime, b"+json")
+}
+
+/// An XML media type for masking: any type ending in `xml` (`text/xml`,
+/// `+xml`, `application/xop+xml`), broader than detection's on purpose.
+fn xml_media_type(mime: &[u8]) -> bool {
+    media_type_ends_with(mime, b"xml")
 }
 
 /// `text` without its last word (and, when that is digits, the
