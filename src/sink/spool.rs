@@ -534,13 +534,8 @@ impl Spool {
     }
 
     fn delete(&mut self, entry: &SpoolEntry) -> Result<(), SpoolError> {
-        let path = self.path_of(entry);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            // Already gone (removed by hand): the index must follow.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
-        }
+        // Already gone (removed by hand): the index must follow.
+        remove_if_present(&self.path_of(entry))?;
         sync_dir(&self.dir)?;
         self.forget(entry);
         Ok(())
@@ -635,11 +630,7 @@ fn private_dir(dir: &Path) -> Result<(), SpoolError> {
 /// in between either.
 fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
     use std::os::unix::fs::OpenOptionsExt;
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(path)(e)),
-    }
+    remove_if_present(path)?;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -649,6 +640,15 @@ fn write_synced(path: &Path, payload: &[u8]) -> Result<(), SpoolError> {
         .map_err(io_err(path))?;
     f.write_all(payload).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
+}
+
+/// Unlinks `path`; a name already gone is not an error.
+fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
 }
 
 /// Makes a rename or unlink in `dir` durable (the directory entry itself).
