@@ -242,6 +242,11 @@ pub const DEFAULT_HEADERS: &[&str] = &[
     "*secret",
     "*apikey",
     "*key",
+    // `X-Auth`, Sentry's `X-Sentry-Auth: Sentry sentry_key=…,
+    // sentry_secret=…`, and `Authentication`/`X-Authentication`, which some
+    // APIs take in place of `Authorization`.
+    "*auth",
+    "*authentication",
 ];
 
 /// `[masking]`: request context on attack records and the masking of
@@ -2295,6 +2300,10 @@ mod tests {
                 ("X-CSRF-Token", "k3"),
                 ("X-Client-Secret", "k4"),
                 ("X-Tenant", "acme"),
+                ("X-Auth", "k5"),
+                ("X-Sentry-Auth", "Sentry sentry_key=k6, sentry_secret=k7"),
+                ("Authentication", "Token k8"),
+                ("X-Authentication", "k9"),
                 ("User-Agent", "curl/8"),
                 ("Accept", "*/*"),
             ],
@@ -2307,6 +2316,10 @@ mod tests {
             ("x-csrf-token", "k3"),
             ("x-client-secret", "k4"),
             ("x-tenant", "acme"),
+            ("x-auth", "k5"),
+            ("x-sentry-auth", "Sentry sentry_key=k6, sentry_secret=k7"),
+            ("authentication", "Token k8"),
+            ("x-authentication", "k9"),
         ] {
             assert_eq!(header(&mr, n), t(&m, v), "{n}");
         }
