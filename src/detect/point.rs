@@ -984,6 +984,7 @@ impl Points {
             let mut name_star: Option<Vec<u8>> = None;
             let mut filename: Option<&[u8]> = None;
             let mut filename_star: Option<&[u8]> = None;
+            let mut filename_continued: Option<Vec<u8>> = None;
             let mut base64_cte = false;
             let mut qp_cte = false;
             let mut dispositions = 0usize;
@@ -1047,11 +1048,15 @@ impl Points {
                                 .get(..5)
                                 .is_some_and(|k| k.eq_ignore_ascii_case(b"name*"))
                         });
-                        if extended {
-                            self.part_finding(tail, MultipartFinding::MalformedDisposition);
-                        }
                         filename = header_param(hval, b"filename");
                         filename_star = header_param(hval, b"filename*");
+                        // Go (and Python's email package) read a file name
+                        // sent in continuations as the joined pieces: an
+                        // attack split across them is in no single piece.
+                        filename_continued = rfc2231_continued(hval, b"filename");
+                        if extended || filename_continued.is_some() {
+                            self.part_finding(tail, MultipartFinding::MalformedDisposition);
+                        }
                     }
                 } else {
                     if hname.eq_ignore_ascii_case(b"content-type") {
@@ -1095,7 +1100,12 @@ impl Points {
                     hval,
                 );
             }
-            for (suffix, f) in [(":filename", filename), (":filename*", filename_star)] {
+            let joined = filename_continued.as_deref();
+            for (suffix, f) in [
+                (":filename", filename),
+                (":filename*", filename_star),
+                (":filename*", joined),
+            ] {
                 if let Some(f) = f {
                     self.push_with(
                         limits,
@@ -1401,6 +1411,70 @@ fn rfc2231_value(v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An RFC 2231 parameter sent in continuations (`filename*0="a";
+/// filename*1*=%62`), joined as Go's `mime.ParseMediaType` joins them:
+/// pieces 0, 1, … while each is present, a piece whose name ends in `*`
+/// percent-decoded (piece 0 also loses its charset and language). None when
+/// there is no piece 0.
+fn rfc2231_continued(header: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+    // (index, encoded, value); one pass, so many pieces cost linear time.
+    let mut pieces: Vec<(usize, bool, &[u8])> = Vec::new();
+    for piece in header.split(|&b| b == b';') {
+        let piece = piece.trim_ascii();
+        let Some(eq) = memchr::memchr(b'=', piece) else {
+            continue;
+        };
+        let k = piece.get(..eq).unwrap_or_default().trim_ascii();
+        let Some(rest) = k
+            .get(..key.len())
+            .filter(|head| head.eq_ignore_ascii_case(key))
+            .and_then(|_| k.get(key.len()..))
+            .and_then(|rest| rest.strip_prefix(b"*"))
+        else {
+            continue;
+        };
+        let (digits, encoded) = match rest.strip_suffix(b"*") {
+            Some(d) => (d, true),
+            None => (rest, false),
+        };
+        // Go looks the pieces up as `key*0`, `key*1`…: `key*01` is none.
+        let Some(index) = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse::<usize>().ok())
+            .filter(|n| n.to_string().as_bytes() == digits)
+        else {
+            continue;
+        };
+        let v = piece.get(eq + 1..).unwrap_or_default().trim_ascii();
+        let v = v
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(v);
+        pieces.push((index, encoded, v));
+    }
+    pieces.sort_by_key(|&(index, encoded, _)| (index, encoded));
+    let mut out = Vec::new();
+    let mut next = 0;
+    for (index, encoded, v) in pieces {
+        // A plain and an encoded piece of one index: Go takes the plain.
+        if index + 1 == next {
+            continue;
+        }
+        if index != next {
+            break;
+        }
+        match (encoded, index) {
+            (false, _) => out.extend_from_slice(v),
+            (true, 0) => out.extend_from_slice(&rfc2231_value(v)),
+            (true, _) => {
+                percent_decode(v, false, &mut out);
+            }
+        }
+        next += 1;
+    }
+    (next > 0).then_some(out)
+}
+
 /// The media type of a `Content-Type` value, without its parameters
 /// (RFC 9110 §8.3.1): `multipart/form-data; boundary=x` → `multipart/form-data`.
 pub fn media_type(content_type: &[u8]) -> &[u8] {
@@ -1486,6 +1560,42 @@ mod tests {
 
     fn has(ps: &[(String, String)], loc: &str, val: &str) -> bool {
         ps.iter().any(|(l, v)| l == loc && v == val)
+    }
+
+    #[test]
+    fn rfc2231_continuations_join_as_go_joins_them() {
+        let join = |h: &str| {
+            rfc2231_continued(h.as_bytes(), b"filename")
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        assert_eq!(join(r#"form-data; name="f"; filename="a.txt""#), None);
+        assert_eq!(
+            join(r#"form-data; FILENAME*1="b"; filename*0="a""#).as_deref(),
+            Some("ab")
+        );
+        // Piece 0 encoded loses its charset and language; later encoded
+        // pieces are only percent-decoded.
+        assert_eq!(
+            join("x; filename*0*=UTF-8'en'%61; filename*1*=%62%20; filename*2=%63").as_deref(),
+            Some("ab %63")
+        );
+        // Pieces stop at the first missing index; `*01` is not piece 1.
+        assert_eq!(
+            join(r#"x; filename*0="a"; filename*2="c""#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            join(r#"x; filename*0="a"; filename*01="b""#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(join(r#"x; filename*1="b""#), None);
+        // A plain and an encoded piece of one index: the plain one.
+        assert_eq!(
+            join(r#"x; filename*0*=%41; filename*0="a"; filename*1="b""#).as_deref(),
+            Some("ab")
+        );
+        // `filename*` alone is not a continuation; `name*0` is not `filename`.
+        assert_eq!(join("x; filename*=UTF-8''a; name*0=b"), None);
     }
 
     /// A lone surrogate escape (Node, Python and Jackson keep it, Go reads

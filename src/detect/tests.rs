@@ -2780,6 +2780,34 @@ mod review13 {
         );
     }
 
+    /// Go's `mime.ParseMediaType` (behind `Part.FileName`) and Python's
+    /// email package join RFC 2231 continuations: `filename*0="<svg on";
+    /// filename*1="load=alert(1)>.png"` is one file name to them. Each piece
+    /// alone is harmless, so the joined name is inspected (at
+    /// `:filename*`), and continuations are a malformed disposition (no
+    /// browser sends them).
+    #[test]
+    fn multipart_filename_continuations_are_joined() {
+        let split = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; \
+             filename*0=\"<svg on\"; filename*1=\"load=alert(1)>.png\"\r\n\r\nx\r\n--b--\r\n",
+        );
+        let got = classes(&split);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Xss),
+            "joined filename not inspected: {got:?}"
+        );
+        let encoded = multipart(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; \
+             filename*1*=..%2F..%2Fetc%2Fpasswd; filename*0*=UTF-8''..%2F..%2F\r\n\r\nx\r\n--b--\r\n",
+        );
+        let got = classes(&encoded);
+        assert!(
+            got.iter().any(|(c, _)| *c == AttackClass::Ptrav),
+            "joined encoded filename not inspected: {got:?}"
+        );
+    }
+
     /// `Content-Encoding: br` request bodies are decompressed by ASP.NET
     /// Core's RequestDecompression middleware (.NET 7+) and by body-parser 2
     /// (Express 5). The same JSON SQLi is caught plain and gzip-encoded;
