@@ -796,10 +796,16 @@ impl Points {
         match v {
             Node::String(s) => self.json_point(limits, stats, path, s.as_bytes()),
             Node::Array(a) => {
-                for (i, x) in a.iter().enumerate() {
+                let mut i = 0usize;
+                for x in a {
+                    if let Node::Skipped(run) = x {
+                        i = i.saturating_add(*run as usize);
+                        continue;
+                    }
                     let _ = write!(path, "[{i}]");
                     self.json(limits, stats, x, path, depth + 1);
                     path.truncate(base);
+                    i += 1;
                 }
             }
             Node::Object(o) => {
@@ -826,7 +832,7 @@ impl Points {
                 }
             }
             // Numbers, booleans and null carry no attack text.
-            Node::Other => {}
+            Node::Other | Node::Skipped(_) => {}
         }
     }
 
@@ -1596,6 +1602,21 @@ mod tests {
         );
         // `filename*` alone is not a continuation; `name*0` is not `filename`.
         assert_eq!(join("x; filename*=UTF-8''a; name*0=b"), None);
+    }
+
+    /// Runs of items with nothing to inspect are kept as counts: the
+    /// strings after them keep their document index.
+    #[test]
+    fn json_indexes_count_skipped_items() {
+        let body = br#"{"a":[0,null,[],{},[[1]],"x",2,"y"]}"#;
+        let ps = points(&req(
+            "POST",
+            "/api",
+            &[("Content-Type", "application/json")],
+            body,
+        ));
+        assert!(has(&ps, "body:json:a[5]", "x"), "{ps:?}");
+        assert!(has(&ps, "body:json:a[7]", "y"), "{ps:?}");
     }
 
     /// A lone surrogate escape (Node, Python and Jackson keep it, Go reads

@@ -16,14 +16,22 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::detect::decode::hex_n;
 
 /// One JSON value. Numbers, booleans and null carry no text to inspect and
-/// are kept only as [`Node::Other`].
+/// are kept only as [`Node::Other`], and so is a container with no string
+/// or key in it (`[]`, `{}`, `[[0,null]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node<'a> {
     String(Cow<'a, str>),
+    /// Items in order; a run of items with nothing to inspect is one
+    /// [`Node::Skipped`].
     Array(Vec<Node<'a>>),
     /// Members in document order, repeated keys included.
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
     Other,
+    /// In an array, this many consecutive items that were [`Node::Other`]:
+    /// `[0,0,…]` would otherwise cost a 32-byte node per two bytes of body
+    /// (review round 27), and the indexes of the items after the run stay
+    /// those of the document.
+    Skipped(u32),
 }
 
 impl<'a> Node<'a> {
@@ -363,7 +371,14 @@ impl<'de> Deserialize<'de> for Node<'de> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
                 let mut items = Vec::new();
                 while let Some(x) = seq.next_element()? {
-                    items.push(x);
+                    match (x, items.last_mut()) {
+                        (Node::Other, Some(Node::Skipped(run))) => *run = run.saturating_add(1),
+                        (Node::Other, _) => items.push(Node::Skipped(1)),
+                        (x, _) => items.push(x),
+                    }
+                }
+                if items.iter().all(|x| matches!(x, Node::Skipped(_))) {
+                    return Ok(Node::Other);
                 }
                 Ok(Node::Array(items))
             }
@@ -371,6 +386,9 @@ impl<'de> Deserialize<'de> for Node<'de> {
                 let mut members = Vec::new();
                 while let Some((Text(k), v)) = map.next_entry::<Text<'de>, Node<'de>>()? {
                     members.push((k, v));
+                }
+                if members.is_empty() {
+                    return Ok(Node::Other);
                 }
                 Ok(Node::Object(members))
             }
@@ -387,6 +405,24 @@ mod tests {
         Node::String(Cow::Borrowed(x))
     }
 
+    /// Items with nothing to inspect, containers of them included, are
+    /// counted in runs; a container of nothing else is itself `Other`.
+    #[test]
+    fn items_without_text_are_runs() {
+        let n = Node::parse(br#"[0,null,[],{},[[1,true]],"x",-1.5,{"k":[]}]"#).unwrap();
+        assert_eq!(
+            n,
+            Node::Array(vec![
+                Node::Skipped(5),
+                s("x"),
+                Node::Skipped(1),
+                Node::Object(vec![("k".into(), Node::Other)]),
+            ])
+        );
+        assert_eq!(Node::parse(b"[[0],{},[]]").unwrap(), Node::Other);
+        assert_eq!(Node::parse(b"{}").unwrap(), Node::Other);
+    }
+
     #[test]
     fn members_in_document_order_with_duplicates() {
         let body = br#"{"z":"1","a":["x",2,{"k":null}],"z":"2"}"#;
@@ -399,7 +435,7 @@ mod tests {
                     "a".into(),
                     Node::Array(vec![
                         s("x"),
-                        Node::Other,
+                        Node::Skipped(1),
                         Node::Object(vec![("k".into(), Node::Other)])
                     ])
                 ),
@@ -576,7 +612,7 @@ mod tests {
                         out.push(k.to_string());
                         node_strings(x, out)
                     }),
-                    Node::Other => {}
+                    Node::Other | Node::Skipped(_) => {}
                 }
             }
             let value = serde_json::from_slice::<serde_json::Value>(&body);
@@ -630,5 +666,44 @@ mod review26a {
         let (n, _) = Node::parse_relaxed(doc.as_bytes(), &mut scratch).unwrap();
         let q: Vec<_> = n.members("q").filter_map(Node::as_str).collect();
         assert_eq!(q, ["x"]);
+    }
+
+    /// Heap bytes a tree holds (its vectors' capacities; borrowed strings
+    /// cost nothing).
+    fn tree_bytes(n: &Node) -> usize {
+        match n {
+            Node::String(Cow::Owned(s)) => s.capacity(),
+            Node::String(Cow::Borrowed(_)) | Node::Other | Node::Skipped(_) => 0,
+            Node::Array(a) => {
+                a.capacity() * std::mem::size_of::<Node>() + a.iter().map(tree_bytes).sum::<usize>()
+            }
+            Node::Object(o) => {
+                o.capacity() * std::mem::size_of::<(Cow<str>, Node)>()
+                    + o.iter().map(|(_, v)| tree_bytes(v)).sum::<usize>()
+            }
+        }
+    }
+
+    /// Specula caps the body it parses (`max_body_inspect_bytes`, 64 KiB,
+    /// or `max_inflated_body_bytes`, 256 KiB, inflated), but built the whole
+    /// [`Node`] tree before `max_points` applied: every number, `null` or
+    /// empty container was a 32-byte node (64 with the vector's doubling)
+    /// for 2 bytes of body, 16-32 times the cap, per request per worker and
+    /// counted nowhere. Runs of them are now one [`Node::Skipped`].
+    /// Severity: Medium (bounded, transient amplification past the cap).
+    #[test]
+    fn review27c_json_tree_is_bounded_by_a_small_multiple_of_the_body() {
+        let mut body = String::from("[0");
+        while body.len() < 64 * 1024 - 1 {
+            body.push_str(",0");
+        }
+        body.push(']');
+        let n = Node::parse(body.as_bytes()).unwrap();
+        let held = tree_bytes(&n);
+        assert!(
+            held <= 4 * body.len(),
+            "a {} byte body holds a {held} byte tree",
+            body.len()
+        );
     }
 }
