@@ -102,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
         uri: uri.to_vec(),
         version: Version::Http11,
         headers,
+        trailers_from: None,
         body: body.to_vec(),
         body_len: body.len() as u64,
         anomalies: Anomalies::default(),

@@ -406,8 +406,12 @@ impl Points {
                     complete: !self.limit_hit,
                 });
             }
+            // Trailer fields are points like any header, but no server
+            // takes a body's type or coding from them.
+            let in_head = req.trailers_from.is_none_or(|t| i < t);
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, h.value);
+            } else if !in_head {
             } else if h.name.eq_ignore_ascii_case(b"content-type") {
                 // The first, as nginx (`$content_type`), Go, Node, Tomcat
                 // and PHP read it; a repeat is a protocol finding (review
@@ -1602,6 +1606,32 @@ mod tests {
         );
         // `filename*` alone is not a continuation; `name*0` is not `filename`.
         assert_eq!(join("x; filename*=UTF-8''a; name*0=b"), None);
+    }
+
+    /// A chunked body's trailer fields are points, but no server decodes
+    /// or types the body by them (review round 27).
+    #[test]
+    fn trailer_fields_do_not_type_or_decode_the_body() {
+        let mut r = req(
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Content-Encoding", "gzip"),
+                ("X-Note", "<svg onload=alert(1)>"),
+            ],
+            b"a=1%27+or+1%3D1--",
+        );
+        r.trailers_from = Some(1);
+        let ps = points(&r);
+        assert!(has(&ps, "body:a", "1' or 1=1--"), "{ps:?}");
+        assert!(has(&ps, "header:X-Note", "<svg onload=alert(1)>"), "{ps:?}");
+        assert_eq!(stats_of(&r).body_inflate_errors, 0);
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(
+            r.header("content-type"),
+            Some(&b"application/x-www-form-urlencoded"[..])
+        );
     }
 
     /// Runs of items with nothing to inspect are kept as counts: the

@@ -23,6 +23,7 @@ pub(crate) fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]
         uri: uri.as_bytes().to_vec(),
         version: Version::Http11,
         headers: headers.iter().copied().collect(),
+        trailers_from: None,
         body: body.to_vec(),
         body_len: body.len() as u64,
         anomalies: Anomalies::default(),

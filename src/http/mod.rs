@@ -390,6 +390,9 @@ pub struct Request {
     pub version: Version,
     /// Header fields as sent, then the trailer fields of a chunked body.
     pub headers: Headers,
+    /// Index in `headers` of the first trailer field, if any: fields from
+    /// there are the client's own, after anything a proxy wrote in the head.
+    pub trailers_from: Option<usize>,
     /// Body after de-chunking, at most `max_body_inspect_bytes`.
     pub body: Vec<u8>,
     /// Total body bytes after de-chunking (including those not kept).
@@ -399,12 +402,20 @@ pub struct Request {
 }
 
 impl Request {
-    /// First header with this name (ASCII case-insensitive).
+    /// First header with this name (ASCII case-insensitive), from the head
+    /// (trailer fields are not read: see [`Request::head_fields`]).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
+        self.head_fields()
             .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| h.value)
+    }
+
+    /// The fields of the head, without the trailer fields (what proxies
+    /// and servers take addresses and routing from).
+    pub fn head_fields(&self) -> impl DoubleEndedIterator<Item = Header<'_>> {
+        self.headers
+            .iter()
+            .take(self.trailers_from.unwrap_or(usize::MAX))
     }
 
     /// The HTTP/2 connection preface (`PRI * HTTP/2.0`, RFC 9113 §3.4): a

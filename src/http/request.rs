@@ -264,6 +264,7 @@ impl BodyTarget for ReqBody<'_> {
     }
     fn trailer(&mut self, name: &[u8], value: &[u8]) {
         if self.req.headers.len() < self.limits.max_headers {
+            self.req.trailers_from.get_or_insert(self.req.headers.len());
             self.req.headers.push(name, value);
         } else if !self.req.anomalies.has(Anomaly::TooManyHeaders) {
             self.req.anomalies.set(Anomaly::TooManyHeaders);
@@ -562,6 +563,7 @@ impl RequestSide {
             uri: h.uri,
             version: h.version.unwrap_or(Version::Http09),
             headers: h.headers,
+            trailers_from: None,
             body: Vec::new(),
             body_len: 0,
             anomalies,

@@ -49,8 +49,7 @@ impl ClientIpPolicy {
         let reads_real_ip = matches!(self.header, ClientIpHeader::Auto | ClientIpHeader::XRealIp);
         let real_ip = reads_real_ip
             .then(|| {
-                req.headers
-                    .iter()
+                req.head_fields()
                     .rev()
                     .find(|h| h.name.eq_ignore_ascii_case(b"x-real-ip"))
             })
@@ -93,9 +92,10 @@ impl ClientIpPolicy {
 }
 
 /// `X-Forwarded-For` hops, nearest first (the last header's last address).
+/// Trailer fields are the client's own, written after the head a proxy
+/// appended to (review round 27): no server reads an address there.
 fn xff_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
-    req.headers
-        .iter()
+    req.head_fields()
         .rev()
         .filter(|h| h.name.eq_ignore_ascii_case(b"x-forwarded-for"))
         .flat_map(|h| h.value.rsplit(|b| *b == b','))
@@ -108,8 +108,7 @@ fn xff_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
 /// closes: a proxy appending `, for=…` to the client's `for=6.6.6.6;x="`
 /// would otherwise have its element swallowed into the client's.
 fn forwarded_hops(req: &Request) -> impl Iterator<Item = Option<IpAddr>> + '_ {
-    req.headers
-        .iter()
+    req.head_fields()
         .rev()
         .filter(|h| h.name.eq_ignore_ascii_case(b"forwarded"))
         .flat_map(|h| match split_unquoted(h.value, b',') {
@@ -420,6 +419,71 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// The request a server reads from `wire` (one request, from the client).
+    fn parsed(wire: &[u8]) -> Request {
+        use crate::http::{HttpEvent, HttpLimits, HttpSession, HttpStats};
+        use crate::reassembly::Stamp;
+        let (limits, mut stats, mut out) =
+            (HttpLimits::default(), HttpStats::default(), Vec::new());
+        let mut s = HttpSession::default();
+        let at = Stamp {
+            ts: crate::capture::Timestamp(0),
+            seq: 0,
+        };
+        s.on_data(&limits, &mut stats, Direction::ToServer, at, wire, &mut out);
+        s.on_end(&limits, &mut stats, &mut out);
+        out.into_iter()
+            .find_map(|e| match e {
+                HttpEvent::Request(r) => Some(r),
+                HttpEvent::Response(_) => None,
+            })
+            .unwrap()
+    }
+
+    /// review27b: the trailer section of a chunked request is the client's
+    /// own, after the head a trusted proxy wrote. No proxy or server takes a
+    /// client address from it: nginx's realip and Apache's mod_remoteip read
+    /// the head before the body (post_read_request), Go keeps trailers in
+    /// `Request.Trailer` and Node in `req.trailers`, while HAProxy (HTX)
+    /// forwards a client's request trailers untouched after the
+    /// `X-Forwarded-For` it appended to the head. Specula appended trailer
+    /// fields to `headers` and took the last `X-Real-IP` and the rightmost
+    /// `X-Forwarded-For` / `Forwarded` hop from them: an attacker behind a
+    /// trusted proxy chose the recorded `client_ip`.
+    /// Severity: High (an attacker-controlled recorded client address).
+    #[test]
+    fn review27b_trailer_fields_never_name_the_client() {
+        let src = ip("10.0.0.2");
+        let mut p = policy(&["10.0.0.0/8"]);
+        for trailer in [
+            "X-Real-IP: 6.6.6.6",
+            "X-Forwarded-For: 6.6.6.6",
+            "Forwarded: for=6.6.6.6",
+        ] {
+            let wire = format!(
+                "POST /login HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 203.0.113.9\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n{trailer}\r\n\r\n"
+            );
+            let r = parsed(wire.as_bytes());
+            assert!(r.complete, "{trailer}");
+            for header in [
+                ClientIpHeader::Auto,
+                ClientIpHeader::XForwardedFor,
+                ClientIpHeader::Forwarded,
+                ClientIpHeader::XRealIp,
+            ] {
+                p.header = header;
+                let want = match header {
+                    ClientIpHeader::Auto | ClientIpHeader::XForwardedFor => {
+                        (ip("203.0.113.9"), true)
+                    }
+                    _ => (src, false),
+                };
+                assert_eq!(p.resolve(src, &r), want, "{trailer} {header:?}");
+            }
+        }
     }
 
     #[test]
