@@ -408,7 +408,7 @@ impl Points {
             }
             // Trailer fields are points like any header, but no server
             // takes a body's type or coding from them.
-            let in_head = req.trailers_from.is_none_or(|t| i < t);
+            let in_head = !req.trailers_from.is_some_and(|t| i >= t);
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, h.value);
             } else if !in_head {

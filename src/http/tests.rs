@@ -230,7 +230,7 @@ fn chunked_with_extensions_and_trailers() {
     // Trailer fields follow the head's fields, marked as such: `header`
     // reads the head only.
     assert_eq!(r.reqs[0].trailers_from, Some(2));
-    let last = r.reqs[0].headers.iter().last().unwrap();
+    let last = r.reqs[0].headers.iter().next_back().unwrap();
     assert_eq!((last.name, last.value), (&b"X-Trailer"[..], &b"yes"[..]));
     assert_eq!(r.reqs[0].header("x-trailer"), None);
     check(&r.reqs[1], "GET", "/n", Version::Http11, b"", &[], true);
