@@ -100,6 +100,13 @@ impl CleanCache {
     /// the value is too long to be remembered (then `contains` and `insert`
     /// must not be called for it).
     pub fn prepare(&mut self, applicable: &[u64], value: &[u8]) -> bool {
+        self.prepare_read(applicable, false, value)
+    }
+
+    /// [`Self::prepare`] for a value whose decoding layers read `+` as a
+    /// space (form-encoded points) when `plus` is set: the same bytes read
+    /// that way can have another verdict, so they have another key.
+    pub fn prepare_read(&mut self, applicable: &[u64], plus: bool, value: &[u8]) -> bool {
         if self.cap_bytes == 0 || value.len() > MAX_CACHED_VALUE {
             return false;
         }
@@ -107,6 +114,7 @@ impl CleanCache {
         for w in applicable {
             self.key.extend_from_slice(&w.to_le_bytes());
         }
+        self.key.push(u8::from(plus));
         self.key.extend_from_slice(value);
         self.hash = self.hasher.hash_one(self.key.as_slice());
         true

@@ -430,8 +430,9 @@ pub fn fold_overlong_utf8(input: &[u8], out: &mut Vec<u8>) -> bool {
     changed
 }
 
-/// Full-width ASCII (U+FF01..U+FF5E, `＜ｓｃｒｉｐｔ＞`, `＇ ｏｒ １＝１`) and the
-/// ideographic space (U+3000) folded to ASCII, as NFKC normalisation,
+/// Full-width ASCII (U+FF01..U+FF5E, `＜ｓｃｒｉｐｔ＞`, `＇ ｏｒ １＝１`), the
+/// small form variants (U+FE50..U+FE6B, `﹤script﹥`) and the ideographic
+/// space (U+3000) folded to ASCII, as NFKC normalisation,
 /// Windows best-fit conversion and some database collations do on the way
 /// to the application. Returns true when anything was folded.
 pub fn fold_fullwidth(input: &[u8], out: &mut Vec<u8>) -> bool {
@@ -447,6 +448,10 @@ pub fn fold_fullwidth(input: &[u8], out: &mut Vec<u8>) -> bool {
             (0xef, Some(0xbc), Some(&c)) if (0x81..=0xbf).contains(&c) => Some(c - 0x60),
             (0xef, Some(0xbd), Some(&c)) if (0x80..=0x9e).contains(&c) => Some(c - 0x20),
             (0xe3, Some(0x80), Some(0x80)) => Some(b' '),
+            // Small Form Variants U+FE50..U+FE6B (EF B9 90..AB), which NFKC
+            // maps to ASCII too (`﹤` is `<`, `﹨` is `\`); the few that
+            // map to other characters are left alone.
+            (0xef, Some(0xb9), Some(&c)) => small_form(c),
             _ => None,
         };
         match folded {
@@ -462,6 +467,14 @@ pub fn fold_fullwidth(input: &[u8], out: &mut Vec<u8>) -> bool {
         }
     }
     changed
+}
+
+/// The ASCII character NFKC makes of the Small Form Variant whose UTF-8
+/// is EF B9 `last`, if any.
+fn small_form(last: u8) -> Option<u8> {
+    const ASCII: &[u8; 28] = b",\0.\0;:?!\0(){}\0\0#&*+-<>=\0\\$%@";
+    let i = usize::from(last.checked_sub(0x90)?);
+    ASCII.get(i).copied().filter(|&a| a != 0)
 }
 
 /// False only when none of the engine's decoding layers ([`percent_decode`]

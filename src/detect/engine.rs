@@ -454,7 +454,12 @@ impl Engine {
                     continue;
                 }
             }
-            let cacheable = clean.prepare(applicable, value);
+            // Query, form and cookie values are form-encoded: an application
+            // that decodes one once more (`urldecode($_GET['q'])`, Java's
+            // `URLDecoder`, `unquote_plus`) reads a `+` (sent as `%2B`) as a
+            // space, so the decoding layers do too (review round 27).
+            let plus = matches!(p.kind, Kind::Query | Kind::Body | Kind::Cookie);
+            let cacheable = clean.prepare_read(applicable, plus, value);
             if cacheable && clean.contains() {
                 stats.clean_cache_hits += 1;
                 set_clean(point_clean, pi);
@@ -476,14 +481,15 @@ impl Engine {
             let depth = self.limits.max_decode_depth;
             let mut round = 0;
             // Most values hold no byte any decoding layer rewrites.
-            let mut still_changing = layers_may_change(cur);
+            let mut still_changing =
+                layers_may_change(cur) || plus && memchr::memchr(b'+', cur).is_some();
             while still_changing && round < depth {
                 still_changing = false;
                 round += 1;
                 for step in 0..5u8 {
                     next.clear();
                     let changed = match step {
-                        0 => percent_decode(cur, false, next),
+                        0 => percent_decode(cur, plus, next),
                         1 => html_entities(cur, next),
                         2 => backslash_escapes(cur, next),
                         3 => fold_overlong_utf8(cur, next),
@@ -504,7 +510,7 @@ impl Engine {
             if still_changing && round >= depth {
                 next.clear();
                 spare.clear();
-                if percent_decode(cur, false, next) || html_entities(cur, spare) {
+                if percent_decode(cur, plus, next) || html_entities(cur, spare) {
                     stats.decode_depth_hits += 1;
                 }
             }

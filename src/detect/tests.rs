@@ -3839,3 +3839,77 @@ fn review25b_cut_json_body_members_are_inspected() {
             .collect::<Vec<_>>()
     );
 }
+
+/// An attack urlencoded twice the ordinary way (PHP `urlencode`, Java
+/// `URLEncoder`, a browser form: space as `+`) reaches an application that
+/// decodes its parameter once more (`urldecode($_GET['id'])`, Java
+/// `URLDecoder.decode(req.getParameter("id"))`, Python `unquote_plus`):
+/// `1%2Bunion%2Bselect…` is `1+union+select…` in `$_GET` and `1 union
+/// select…` after the second decoding, whose `+` is a space. Specula decodes
+/// the value a second time in its layers, but with `+` kept, so it reads
+/// `1+union+select+password+from+users` and no rule matches, while the
+/// same value encoded twice with `%2520` is seen.
+/// Severity: Medium (an attack the application receives is missed, given
+/// the double decoding the layers exist for).
+#[test]
+fn review27a_double_form_encoding_plus_is_a_space() {
+    let classes = |uri: &str| -> Vec<AttackClass> {
+        hits_of(&req("GET", uri, &[], b""))
+            .iter()
+            .map(|h| h.class)
+            .collect()
+    };
+    // The plain form and the `%20` double encoding are seen.
+    let plain = "/?id=1+union+select+password+from+users";
+    assert!(classes(plain).contains(&AttackClass::Sqli), "{plain}");
+    let pct20 = "/?id=1%2520union%2520select%2520password%2520from%2520users";
+    assert!(classes(pct20).contains(&AttackClass::Sqli), "{pct20}");
+    // urlencode(urlencode("1 union select password from users")).
+    for uri in [
+        "/?id=1%2Bunion%2Bselect%2Bpassword%2Bfrom%2Busers",
+        "/?id=%27%2Bunion%2Bselect%2Bpassword%2Bfrom%2Busers%2B--%2B",
+    ] {
+        assert!(classes(uri).contains(&AttackClass::Sqli), "{uri}");
+    }
+    // The same in a form body and a cookie (PHP `$_COOKIE` is urldecoded).
+    let body = req(
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"id=1%2Bunion%2Bselect%2Bpassword%2Bfrom%2Busers",
+    );
+    assert!(hits_of(&body).iter().any(|h| h.class == AttackClass::Sqli));
+}
+
+/// NFKC, which the full-width fold stands for (`decode::fold_fullwidth`:
+/// "as NFKC normalisation, Windows best-fit conversion … do"), also maps
+/// the Small Form Variants U+FE50..U+FE6B to ASCII: `﹤` U+FE64 is `<`,
+/// `﹥` U+FE65 is `>`, `﹙﹚` are `()`, `﹨` is `\`, `﹒` is `.`
+/// (Python `unicodedata.normalize("NFKC", …)`, Java `Normalizer` NFKC,
+/// ICU). An application that normalises input so reads
+/// `﹤script src=//evil.example/x.js﹥` as a script tag; Specula folds only
+/// U+FF01..U+FF5E and U+3000 and reports nothing, while the full-width
+/// `＜script …＞` and the plain form are reported.
+/// Severity: Medium (an attack the application receives is missed).
+#[test]
+fn review27a_nfkc_small_forms_fold_to_ascii() {
+    let xss = |v: &str| {
+        hits_of(&req("GET", &format!("/?x={}", pct(v)), &[], b""))
+            .iter()
+            .any(|h| h.class == AttackClass::Xss)
+    };
+    assert!(xss("<script src=//evil.example/x.js></script>"));
+    assert!(xss("＜script src=//evil.example/x.js＞＜/script＞"));
+    assert!(xss("﹤script src=//evil.example/x.js﹥﹤/script﹥"));
+    assert!(xss("﹤svg onload=prompt﹙1﹚﹥"), "small parentheses");
+    let ptrav = |v: &str| {
+        hits_of(&req("GET", &format!("/?f={}", pct(v)), &[], b""))
+            .iter()
+            .any(|h| h.class == AttackClass::Ptrav)
+    };
+    assert!(ptrav("..\\..\\..\\windows\\win.ini"));
+    assert!(
+        ptrav("..﹨..﹨..﹨windows﹨win.ini"),
+        "small reverse solidus"
+    );
+}
