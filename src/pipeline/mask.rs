@@ -1103,7 +1103,7 @@ impl Masker {
             out.extend_from_slice(parts.next().unwrap_or_default());
             for p in parts {
                 out.push(b';');
-                self.pairs_into(p, b';', out, secrets);
+                self.pairs_into(p, b';', false, out, secrets);
             }
         }
         if let Some(q) = query {
@@ -1115,13 +1115,14 @@ impl Masker {
             };
             // `;` separates arguments too for Rack 2, Rails' QueryParser
             // (7.x), CGI.pm and Python before 3.9.2.
+            let code = oauth_code_context(q);
             let mut first = true;
             for piece in q.split(|&b| b == b'&') {
                 if !first {
                     out.push(b'&');
                 }
                 first = false;
-                self.pairs_into(piece, b';', out, secrets);
+                self.pairs_into(piece, b';', code, out, secrets);
             }
             out.extend_from_slice(frag.unwrap_or_default());
         }
@@ -1129,26 +1130,38 @@ impl Masker {
 
     /// `a=1&b=2` data: values of masked names replaced, everything else
     /// (separators, empty values, odd pieces) copied. Multiple `=` belong to
-    /// the value.
-    fn pairs_into(&self, data: &[u8], sep: u8, out: &mut Vec<u8>, secrets: &mut Secrets) {
+    /// the value. `code` masks a parameter named `code` too (see
+    /// [`oauth_code_context`]).
+    fn pairs_into(
+        &self,
+        data: &[u8],
+        sep: u8,
+        code: bool,
+        out: &mut Vec<u8>,
+        secrets: &mut Secrets,
+    ) {
         let mut first = true;
         for pair in data.split(|&b| b == sep) {
             if !first {
                 out.push(sep);
             }
             first = false;
-            self.pair_into(pair, out, secrets);
+            self.pair_into(pair, code, out, secrets);
         }
     }
 
-    fn pair_into(&self, pair: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+    fn pair_into(&self, pair: &[u8], code: bool, out: &mut Vec<u8>, secrets: &mut Secrets) {
         match memchr::memchr(b'=', pair) {
             Some(i) => {
                 let name = pair.get(..i).unwrap_or_default();
                 let raw = pair.get(i + 1..).unwrap_or_default();
                 out.extend_from_slice(name);
                 out.push(b'=');
-                if !raw.is_empty() && self.param_masked(name) {
+                let oauth_code = code
+                    && self.enabled
+                    && decode_name(name).eq_ignore_ascii_case(b"code")
+                    && !self.kept(name);
+                if !raw.is_empty() && (oauth_code || self.param_masked(name)) {
                     let mut clear = Vec::with_capacity(raw.len());
                     percent_decode(raw, true, &mut clear);
                     self.mask_value(&clear, raw, out, secrets);
@@ -1261,13 +1274,14 @@ impl Masker {
     /// odd body is safer than leaking a `password=` in it).
     fn form_into(&self, body: &[u8], limit: usize, out: &mut Vec<u8>, secrets: &mut Secrets) {
         let body = body.get(..limit.min(body.len())).unwrap_or_default();
+        let code = oauth_code_context(body);
         let mut first = true;
         for pair in body.split(|&b| b == b'&') {
             if !first {
                 out.push(b'&');
             }
             first = false;
-            self.pair_into(pair, out, secrets);
+            self.pair_into(pair, code, out, secrets);
             if out.len() >= limit {
                 break;
             }
@@ -1906,6 +1920,34 @@ impl Masker {
 }
 
 /// Whether `mime` ends with `suffix`, ASCII case-insensitively.
+/// Whether the query or form `data` is an OAuth 2.0 authorization response
+/// (`?code=…&state=…`, RFC 6749 §4.1.2) or an authorization-code token
+/// request (`grant_type=authorization_code&code=…&redirect_uri=…`, §4.1.3):
+/// its `code` is then a credential (redeemable once, by whoever holds it
+/// first), while elsewhere `code` is too common a name (a country, a coupon,
+/// a snippet) to mask. The names that say so are the protocol's own.
+fn oauth_code_context(data: &[u8]) -> bool {
+    let (mut code, mut oauth) = (false, false);
+    for pair in data.split(|&b| b == b'&' || b == b';') {
+        let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        // The names looked for are short, even percent-encoded.
+        if name.len() > 48 {
+            continue;
+        }
+        let name = decode_name(name);
+        code |= name.eq_ignore_ascii_case(b"code");
+        oauth |= [
+            &b"state"[..],
+            b"session_state",
+            b"grant_type",
+            b"redirect_uri",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n));
+    }
+    code && oauth
+}
+
 fn media_type_ends_with(mime: &[u8], suffix: &[u8]) -> bool {
     mime.len()
         .checked_sub(suffix.len())
@@ -3650,6 +3692,47 @@ mod tests {
             !s(&mr.body_excerpt).contains(verifier),
             "{}",
             s(&mr.body_excerpt)
+        );
+    }
+
+    /// An OAuth 2.0 authorization code is a credential where the protocol's
+    /// own names say it is one: in the redirect (`?code=…&state=…`) and the
+    /// token request (`grant_type=authorization_code&code=…`). Elsewhere
+    /// `code` (a country, a coupon, a snippet) stays visible.
+    #[test]
+    fn oauth_authorization_codes_are_masked() {
+        let m = masker();
+        let code = "SplxlOBeZQQYbYS6WxSbIA";
+        let u = s(&m.mask_uri(format!("/cb?code={code}&state=xyz").as_bytes()));
+        assert_eq!(u, format!("/cb?code={}&state=xyz", t(&m, code)));
+        let u = s(&m.mask_uri(format!("/cb?state=xyz;%63ode={code}").as_bytes()));
+        assert_eq!(u, format!("/cb?state=xyz;%63ode={}", t(&m, code)));
+        let form =
+            format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fc");
+        let mr = m.mask_request(&req(
+            "/oauth/token",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        ));
+        assert!(
+            !s(&mr.body_excerpt).contains(code),
+            "{}",
+            s(&mr.body_excerpt)
+        );
+        // A hit quoting the code elsewhere is masked by the sweep.
+        let r = req(&format!("/cb?code={code}&state=xyz"), &[], b"");
+        let mr = m.mask_request(&r);
+        let matched = m.mask_matched(&mr, "uri", format!("/cb?code={code}").as_bytes(), 256);
+        assert!(!s(&matched).contains(code), "{}", s(&matched));
+        // Not an OAuth exchange: kept.
+        assert_eq!(
+            s(&m.mask_uri(b"/shop?code=SUMMER24&q=1")),
+            "/shop?code=SUMMER24&q=1"
+        );
+        let keep = masker_with(|c| c.keep = vec!["code".into()]);
+        assert_eq!(
+            s(&keep.mask_uri(b"/cb?code=abc&state=x")),
+            "/cb?code=abc&state=x"
         );
     }
 }
