@@ -21,7 +21,8 @@
 //! length), the captured bytes are handed on. Running out of captured bytes
 //! inside a header is [`SkipReason::Truncated`]; lengths that contradict each
 //! other (a header longer than the IP length that holds it, IHL < 5, TCP
-//! data offset < 5) are `Malformed*`. Checksums are not verified: offloading
+//! data offset < 5) are `Malformed*`, and so are IPv4 options Linux refuses
+//! (malformed ones, source routes: `ip_rcv_options`). Checksums are not verified: offloading
 //! makes bad ones common in captures.
 
 #![forbid(unsafe_code)]

@@ -1366,3 +1366,61 @@ fn review24c_the_pppoe_length_bounds_the_packet_as_linux_trims_it() {
     // No room for the PPP protocol.
     assert!(decode_frame(LinkType::ETHERNET, &pppoe(1, &[])).is_err());
 }
+
+/// IPv4 options Linux refuses. `ip_rcv_finish_core` calls `ip_rcv_options`
+/// for every packet (and every fragment, before `ip_defrag`) with IHL > 5:
+/// `ip_options_compile` fails an option whose length is under 2 or runs past
+/// the header, a second record route or timestamp, a pointer that is too
+/// small or leaves no room, a full timestamp whose overflow counter is 15;
+/// and any loose or strict source route is dropped unless
+/// `accept_source_route` is set for `all` and the interface
+/// (`IN_DEV_SOURCE_ROUTE` is an AND; `all` is 0 by default, devinet.c). The
+/// server never reads such a packet; Specula skipped the options by IHL and
+/// read its segment, so a client could send benign bytes in one (an
+/// insertion: the sensor takes them as the stream's) and the attack in a
+/// clean copy with the same sequence numbers, which the sensor then drops
+/// as a retransmission while the server reads it.
+/// Severity: High (an attack the server receives is read differently).
+#[test]
+fn review28a_ipv4_options_linux_drops_hide_the_segment() {
+    let dropped: [(&str, &[u8]); 10] = [
+        ("LSRR", &[0x83, 7, 4, 10, 0, 0, 2, 0]),
+        ("SSRR", &[0x89, 7, 4, 10, 0, 0, 2, 0]),
+        ("LSRR, route used up", &[0x83, 7, 8, 10, 0, 0, 2, 0]),
+        ("length past the header", &[0x94, 12, 0, 0, 1, 1, 1, 0]),
+        ("length 1", &[0x01, 0x07, 1, 0]),
+        ("RR pointer 3", &[7, 7, 3, 0, 0, 0, 0, 0]),
+        ("RR twice", &[7, 3, 4, 7, 3, 4, 0, 0]),
+        ("TS pointer leaves no room", &[0x44, 8, 7, 0, 0, 0, 0, 0]),
+        ("TS overflow full", &[0x44, 4, 5, 0xf0]),
+        ("router alert length 3", &[0x94, 3, 0, 0]),
+    ];
+    for (what, opts) in dropped {
+        let v = ip4_with_options(opts);
+        assert_eq!(
+            decode_frame(LinkType::RAW, &v),
+            Err(SkipReason::MalformedIp),
+            "{what}"
+        );
+    }
+    // Linux checks each fragment's options before reassembly.
+    let mut v = ip4_with_options(&[0x83, 7, 4, 10, 0, 0, 2, 0]);
+    v[6..8].copy_from_slice(&[0x20, 0x00]);
+    assert_eq!(
+        decode_frame(LinkType::RAW, &v),
+        Err(SkipReason::MalformedIp)
+    );
+    // What Linux accepts is still read: a record route with room or full,
+    // a timestamp, router alert, unknown options, padding after the end.
+    let accepted: [&[u8]; 5] = [
+        &[7, 7, 4, 0, 0, 0, 0, 0],
+        &[7, 7, 8, 10, 0, 0, 1, 0],
+        &[0x44, 8, 5, 0, 0, 0, 0, 0],
+        &[0x94, 4, 0, 0, 0x1e, 2, 0, 0],
+        &[0, 0x83, 7, 4],
+    ];
+    for opts in accepted {
+        let v = ip4_with_options(opts);
+        assert_v4(&decode_frame(LinkType::RAW, &v).unwrap());
+    }
+}

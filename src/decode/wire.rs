@@ -315,6 +315,9 @@ fn ipv4<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
         return Err(SkipReason::MalformedIp);
     }
     let hdr = d.get(..ihl).ok_or(cut)?;
+    if ipv4_options_dropped(hdr.get(20..).unwrap_or_default()) {
+        return Err(SkipReason::MalformedIp);
+    }
     let mut total = usize::from(be16(hdr, 2).ok_or(cut)?);
     if total == 0 {
         // Segmentation offload captures carry total length 0: use what
@@ -355,6 +358,75 @@ fn ipv4<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
         return Err(SkipReason::IpFragment);
     }
     transport(proto, src.into(), dst.into(), payload, inner_short, cx)
+}
+
+/// Whether Linux drops an IPv4 packet (or fragment) for its options
+/// (`ip_rcv_finish_core` → `ip_rcv_options`, before any reassembly):
+/// `ip_options_compile` refuses an option whose length is under 2 or runs
+/// past the header, a record route or timestamp seen twice or whose pointer
+/// is impossible, a timestamp whose overflow counter is full; and a loose or
+/// strict source route is dropped unless `accept_source_route` is on for
+/// `all` and the interface (`IN_DEV_SOURCE_ROUTE`; `all` is 0 by default).
+/// A sensor that read such a packet would take bytes the server never
+/// received as the stream's (review round 28).
+fn ipv4_options_dropped(opts: &[u8]) -> bool {
+    const IPOPT_END: u8 = 0;
+    const IPOPT_NOOP: u8 = 1;
+    const IPOPT_RR: u8 = 7;
+    const IPOPT_TIMESTAMP: u8 = 68;
+    const IPOPT_LSRR: u8 = 131;
+    const IPOPT_SSRR: u8 = 137;
+    const IPOPT_RA: u8 = 148;
+    let (mut rr_seen, mut ts_seen) = (false, false);
+    let mut at = 0;
+    while let Some(kind) = byte(opts, at) {
+        match kind {
+            // The rest is padding.
+            IPOPT_END => return false,
+            IPOPT_NOOP => {
+                at += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(len) = byte(opts, at + 1).map(usize::from) else {
+            return true;
+        };
+        let Some(opt) = opts.get(at..at + len).filter(|_| len >= 2) else {
+            return true;
+        };
+        // The pointer (RFC 791 §3.1), 0 when the option is too short for one.
+        let pointer = byte(opt, 2).map_or(0, usize::from);
+        let bad = match kind {
+            IPOPT_LSRR | IPOPT_SSRR => true,
+            IPOPT_RR => {
+                let bad = rr_seen || pointer < 4 || (pointer <= len && pointer + 3 > len);
+                rr_seen = true;
+                bad
+            }
+            IPOPT_TIMESTAMP => {
+                // Flags 1 (with addresses) and 3 (prespecified) need room
+                // for an address too; a full option counts overflows.
+                let flags = byte(opt, 3).unwrap_or(0);
+                let room = if matches!(flags & 0x0f, 1 | 3) { 7 } else { 3 };
+                let bad = ts_seen
+                    || len < 4
+                    || pointer < 5
+                    || (pointer <= len && pointer + room > len)
+                    || (pointer > len && flags & 0x0f != 3 && flags >> 4 == 15);
+                ts_seen = true;
+                bad
+            }
+            // Router alert carries a 16-bit value.
+            IPOPT_RA => len < 4,
+            _ => false,
+        };
+        if bad {
+            return true;
+        }
+        at += len;
+    }
+    false
 }
 
 /// IPv6 (RFC 8200) with extension headers.
