@@ -385,7 +385,9 @@ impl Secrets {
         self.grams = std::cell::OnceCell::new();
     }
 
-    /// Whether `text` holds a piece of a secret.
+    /// Whether `text` holds a piece of a secret, in any ASCII case: the
+    /// layer detection matched on may have lowercased it (SQL
+    /// normalisation: review round 28).
     fn quotes_part_of_one(&self, text: &[u8]) -> bool {
         if self.items.is_empty() {
             return false;
@@ -396,14 +398,16 @@ impl Secrets {
                 let head = clear.get(..GRAM_BYTES_PER_SECRET).unwrap_or(clear);
                 for w in head.windows(SWEEP_MIN_BYTES) {
                     if let Ok(g) = <[u8; SWEEP_MIN_BYTES]>::try_from(w) {
-                        grams.insert(g);
+                        grams.insert(g.map(|b| b.to_ascii_lowercase()));
                     }
                 }
             }
             grams
         });
-        text.windows(SWEEP_MIN_BYTES)
-            .any(|w| <[u8; SWEEP_MIN_BYTES]>::try_from(w).is_ok_and(|g| grams.contains(&g)))
+        text.windows(SWEEP_MIN_BYTES).any(|w| {
+            <[u8; SWEEP_MIN_BYTES]>::try_from(w)
+                .is_ok_and(|g| grams.contains(&g.map(|b| b.to_ascii_lowercase())))
+        })
     }
 
     /// The token already given to exactly `clear` (a masked value or its

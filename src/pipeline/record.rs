@@ -997,6 +997,53 @@ mod tests {
         }
     }
 
+    /// Rules that ask for SQL normalisation (`normalize = ["sql"]`:
+    /// `sqli-select-from`, `sqli-union-select`, ...) match on the value
+    /// lowercased (`detect/normalize.rs` `sql`), and their `matched` quotes
+    /// that layer: `union select null,null&password=hu5ter2secret9` for a
+    /// raw body or a `Referer` holding `…union*/ select null,null&password=
+    /// Hu5TeR2SeCReT9` (the lazy `[\s\S]{0,200}?` runs to the end of the
+    /// value). The masker finds a secret elsewhere only as its exact bytes
+    /// (the sweep) or by a case-sensitive 6-byte piece, so a mixed-case
+    /// password with no all-lowercase 6-byte run is written lowercased in
+    /// `matched`: all but its case, in clear. Severity: High (a password
+    /// stored nearly in clear by default).
+    #[test]
+    fn review28c_a_secret_quoted_by_a_lowercasing_layer_is_masked() {
+        use crate::detect::{DetectLimits, DetectStats, Detector, RuleSet};
+        let secret = "Hu5TeR2SeCReT9";
+        let detector = Detector::new(&RuleSet::builtin(), DetectLimits::default());
+        let body = format!("username=admin'/*!50000union*/  select null,null&password={secret}");
+        let referer = format!(
+            "https://shop.example.com/login?u=1'/*!50000union*/  select null&password={secret}"
+        );
+        for r in [
+            crate::detect::tests::req(
+                "POST",
+                "/login",
+                &[("Content-Type", "text/plain")],
+                body.as_bytes(),
+            ),
+            req(&[("Referer", &referer)]),
+        ] {
+            let mut hits = Vec::new();
+            detector.inspect(&r, &mut DetectStats::default(), &mut hits);
+            let lowered = hits
+                .iter()
+                .find(|h| {
+                    String::from_utf8_lossy(&h.matched).contains(&secret.to_ascii_lowercase())
+                })
+                .expect("a hit quotes the lowercased secret");
+            let text = review24b_json_records(&r, &lowered.location, &lowered.matched);
+            assert!(
+                !text
+                    .to_ascii_lowercase()
+                    .contains(&secret.to_ascii_lowercase()),
+                "{text}"
+            );
+        }
+    }
+
     /// A body declared JSON that starts with `<` (a SOAP or XML-RPC client
     /// that sets `application/json` by mistake; PHP endpoints that read
     /// `php://input` with `simplexml_load_string`, and XML-RPC servers,
