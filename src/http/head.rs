@@ -388,6 +388,16 @@ pub(super) fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// A field line without the run of CRs before its LF: nginx ends a field
+/// line at `CR+ LF` (`ngx_http_parse_header_line`, `sw_almost_done` loops
+/// on CR), so `Content-Length: 27\r\r\n` frames a body of 27 (review 28b).
+pub(super) fn strip_crs(mut line: &[u8]) -> &[u8] {
+    while let Some(rest) = line.strip_suffix(b"\r") {
+        line = rest;
+    }
+    line
+}
+
 pub(super) fn trim_ws(mut s: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = s {
         if is_ws(*first) {
@@ -518,6 +528,13 @@ fn parse_header_lines<'a>(
         if !terminated || line.is_empty() {
             break;
         }
+        let line = strip_crs(line);
+        if line.is_empty() {
+            // CRs alone: no field, and not the head's end either.
+            a.set(Anomaly::InvalidHeader);
+            last_kept = false;
+            continue;
+        }
         if line.first().is_some_and(|b| is_ws(*b)) {
             // obs-fold (RFC 9112 §5.2): join with one space.
             a.set(Anomaly::HeaderWhitespace);
@@ -566,7 +583,7 @@ pub(super) fn is_framing_name(name: &[u8]) -> bool {
 /// A framing field line (`Content-Length:` / `Transfer-Encoding:`) seen
 /// while the rest of an over-long head is skipped: (name, value).
 pub(super) fn framing_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let line = strip_cr(line);
+    let line = strip_crs(line);
     let i = memchr::memchr(b':', line)?;
     let name = trim_ws(line.get(..i).unwrap_or_default());
     is_framing_name(name).then(|| (name, trim_ws(line.get(i + 1..).unwrap_or_default())))
@@ -729,11 +746,14 @@ pub(super) fn te_cl(headers: &Headers, a: &mut Anomalies) -> (Option<bool>, Opti
     let mut cl_seen = 0usize;
     for h in headers {
         if h.name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Empty list elements are skipped (RFC 9110 §5.6.1.2; Tomcat's
+            // `TokenList.parseTokenList` reads `chunked,` as chunked: review
+            // 28b).
             let last = h
                 .value
                 .rsplit(|b| *b == b',')
-                .next()
                 .map(trim_ws)
+                .find(|coding| !coding.is_empty())
                 .unwrap_or_default();
             let chunked = last.eq_ignore_ascii_case(b"chunked");
             let only = trim_ws(h.value).eq_ignore_ascii_case(b"chunked");

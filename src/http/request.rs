@@ -198,7 +198,11 @@ const SKIPPED_TE_BYTES: usize = 2 * FRAMING_LINE_BYTES;
 fn extend_te(v: &mut Vec<u8>, piece: &[u8], line_len: usize, tail: &[u8]) {
     v.extend_from_slice(piece);
     if line_len >= FRAMING_LINE_BYTES {
-        let t = head::trim_ws(head::strip_cr(tail));
+        let mut t = head::trim_ws(head::strip_crs(tail));
+        // Empty list elements at the end are skipped, as `te_cl` does.
+        while let Some(rest) = t.strip_suffix(b",") {
+            t = head::trim_ws(rest);
+        }
         if let Some(i) = memchr::memrchr(b',', t) {
             v.extend_from_slice(b", ");
             v.extend_from_slice(head::trim_ws(t.get(i + 1..).unwrap_or_default()));
@@ -400,7 +404,7 @@ impl RequestSide {
                             if folded {
                                 if let Some(v) = te.as_mut().filter(|_| was_te) {
                                     v.push(b' ');
-                                    let piece = head::trim_ws(head::strip_cr(&line));
+                                    let piece = head::trim_ws(head::strip_crs(&line));
                                     extend_te(v, piece, line.len(), &tail);
                                     after_te = true;
                                 }

@@ -3071,3 +3071,80 @@ fn review26a_rejudged_candidate_starts_at_the_token_in_the_method() {
         assert_xss_complete(&r);
     }
 }
+
+// Review round 28 (reviewer b): HTTP/1.x framing fields.
+
+/// The bodies of the requests of a run, with whether each is complete.
+fn review28b_bodies(r: &Run) -> Vec<(String, bool)> {
+    r.reqs
+        .iter()
+        .map(|q| (String::from_utf8_lossy(&q.body).into_owned(), q.complete))
+        .collect()
+}
+
+/// nginx ends a header line at a run of CRs before its LF
+/// (`ngx_http_parse_header_line`, 1.22 and later alike: `sw_value` stops the
+/// value at the first CR, `sw_almost_done` loops on further CRs until the
+/// LF), so `Content-Length: 27\r\r\n` is a Content-Length of 27 and
+/// `Transfer-Encoding: chunked\r\r\n` is chunked: nginx reads the body and
+/// hands it to the application. Specula strips one CR per line: the value
+/// is `27\r` (`InvalidCl`) or `chunked\r` (not chunked), the request is
+/// taken to have no body and the body, the attack, is skipped as garbage,
+/// never inspected. Severity: High (a body the server receives is missed).
+#[test]
+fn review28b_framing_field_line_ended_by_several_crs() {
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nContent-Length: 27\r\r\n\r\nq=<script>alert(1)</script>"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        review28b_bodies(&r),
+        vec![("q=<script>alert(1)</script>".to_string(), true)]
+    );
+    assert!(r.reqs[0].anomalies.has(Anomaly::BareCr));
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\r\r\n\r\n1b\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        review28b_bodies(&r),
+        vec![("q=<script>alert(1)</script>".to_string(), true)]
+    );
+    // The same in the skipped part of an over-long head (nginx with larger
+    // `large_client_header_buffers`).
+    review15_chunked_after_a_long_head(b"Transfer-Encoding: chunked\r\r\n");
+}
+
+/// Tomcat (8.5 to 11, `TokenList.parseTokenList` since 2021: "Could be
+/// empty element (which is OK for 1#token - see RFC 7230 section 7)")
+/// skips empty list elements, so `Transfer-Encoding: chunked,` (or
+/// `chunked, ,`) is the one coding `chunked`: `Http11Processor` adds the
+/// chunked input filter and reads the chunked body (RFC 9110 §5.6.1.2: a
+/// recipient MUST parse and ignore a reasonable number of empty list
+/// elements). Specula takes the text after the last comma, the empty
+/// element, as the final coding: not chunked, no body, and the chunked
+/// body (the attack) is skipped as garbage, never inspected. Severity:
+/// High (a body the server receives is missed).
+#[test]
+fn review28b_transfer_encoding_with_a_trailing_empty_list_element() {
+    for te in [&b"chunked,"[..], b"chunked, ", b"chunked , ,", b"chunked,\t"] {
+        let mut c = b"POST /search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ".to_vec();
+        c.extend_from_slice(te);
+        c.extend_from_slice(b"\r\n\r\n1b\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n");
+        let c: &'static [u8] = Box::leak(c.into_boxed_slice());
+        let r = run(&[C(c), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+        assert_eq!(
+            review28b_bodies(&r),
+            vec![("q=<script>alert(1)</script>".to_string(), true)],
+            "{}",
+            String::from_utf8_lossy(te)
+        );
+        assert!(r.reqs[0].anomalies.has(Anomaly::InvalidTe));
+    }
+    // The same in the skipped part of an over-long head (Tomcat with a
+    // larger `maxHttpHeaderSize`), the line cut or not.
+    review15_chunked_after_a_long_head(b"Transfer-Encoding: chunked,\r\n");
+    review15_chunked_after_a_long_head(
+        b"Transfer-Encoding: , , , , , , , , , , , , , , , , , , , , , , , , chunked, \r\n",
+    );
+}
