@@ -3913,3 +3913,141 @@ fn review27a_nfkc_small_forms_fold_to_ascii() {
         "small reverse solidus"
     );
 }
+
+
+/// Rules among `hits` for `payload` sent as `?q=` (percent-encoded).
+fn review29b_query_rules(payload: &str) -> Vec<String> {
+    let r = req(
+        "GET",
+        &format!("/search?q={}", pct(payload)),
+        BROWSER_HEADERS,
+        b"",
+    );
+    hits_of(&r).iter().map(|h| h.rule_id.to_string()).collect()
+}
+
+/// The time-based blind command injection probe `;sleep 5` (Burp's active
+/// scan, commix, PayloadsAllTheThings "Time based data exfiltration"):
+/// `system("ping -c 1 " . $ip)` with `ip=;sleep 5` makes `/bin/sh -c` run
+/// `sleep 5`, and the response delay confirms the injection. Specula's
+/// `rce-unix-command-chain` takes `sleep` only at the end of the value or
+/// before an operator, an option or `${IFS}`: a separator, `sleep`, a space
+/// and a number (the one argument sleep takes) gave no hit at all, while
+/// `;sleep${IFS}5` and `$(sleep 5)` are reported. A sentence that goes on
+/// after the number ("; sleep 8 hours") stays clean. Severity: High.
+#[test]
+fn review29b_blind_sleep_command_injection_is_reported() {
+    let mut missed = Vec::new();
+    for payload in [
+        ";sleep 5",
+        ";sleep 5;",
+        "|sleep 5",
+        "& sleep 5 &",
+        "&& sleep 10",
+        "|| sleep 10 ||",
+        "127.0.0.1\nsleep 5",
+        "x;sleep 5#",
+        ";timeout 5",
+    ] {
+        let rules = review29b_query_rules(payload);
+        if !rules.iter().any(|r| r == "rce-unix-command-chain") {
+            missed.push((payload, rules));
+        }
+    }
+    assert!(missed.is_empty(), "not reported: {missed:?}");
+    for benign in ["Get some rest; sleep 8 hours a night", "sleep 5 hours"] {
+        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+    }
+}
+
+/// Loopback written with the short IPv4 forms every resolver accepts:
+/// `inet_aton` (glibc `getaddrinfo`, curl, Python `socket`, Go's
+/// `net.ParseIP` fallback through the C resolver) reads `127.1` as
+/// 127.0.0.1, `127.0.1` as 127.0.0.1 and `0` as 0.0.0.0, which Linux
+/// routes to the local host (`inet_addr_type`: INADDR_ANY is local).
+/// PayloadsAllTheThings' SSRF "Bypass using a decimal IP location" list and
+/// every SSRF filter-bypass cheat sheet open with `http://127.1/` and
+/// `http://0/`. Specula reports `http://127.0.0.1/`, `http://0.0.0.0/` and
+/// `http://0:80/`, but these gave no hit at all. A host that only starts
+/// with those digits (`0.gravatar.com`, `127.example`) stays clean.
+/// Severity: High.
+#[test]
+fn review29b_short_loopback_ssrf_is_reported() {
+    let mut missed = Vec::new();
+    for payload in [
+        "http://127.1/",
+        "http://127.1:8080/admin",
+        "http://127.0.1/",
+        "http://0/",
+        "http://0/admin",
+        "gopher://127.1:6379/_INFO",
+        "http://127.1",
+    ] {
+        let rules = review29b_query_rules(payload);
+        if !rules.iter().any(|r| r.starts_with("ssrf-")) {
+            missed.push((payload, rules));
+        }
+    }
+    assert!(missed.is_empty(), "not reported: {missed:?}");
+    for benign in [
+        "https://0.gravatar.com/avatar/abc",
+        "https://127.example.org/x",
+        "http://01.org/",
+    ] {
+        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+    }
+}
+
+/// Template-injection probes and payloads from PayloadsAllTheThings'
+/// SSTI page and the Tplmap / SSTImap detection set: `{{7*'7'}}` (the
+/// Jinja2-versus-Twig probe: `7777777` or `49`), Thymeleaf's selection
+/// expression `*{7*7}`, Razor's `@(7*7)`, Twig's `filter` and `reduce`
+/// filters calling `system` (`{{['id']|filter('system')}}`, the Twig 3
+/// RCE), and EL's `${class.getClassLoader()}`. The siblings `{{'7'*7}}`,
+/// `@{7*7}`, `*{T(...)}`, `{{['id']|map('system')}}` and `${x.getClass()}`
+/// are reported; these gave no hit at all. Prose with arithmetic in
+/// parentheses or braces stays clean. Severity: Medium.
+#[test]
+fn review29b_template_probes_are_reported() {
+    let mut missed = Vec::new();
+    for payload in [
+        "{{7*'7'}}",
+        "{{ 7 * \"7\" }}",
+        "*{7*7}",
+        "@(7*7)",
+        "{{['id']|filter('system')}}",
+        "{{[0]|reduce('system','id')}}",
+        "${class.getClassLoader()}",
+    ] {
+        let rules = review29b_query_rules(payload);
+        if !rules.iter().any(|r| r.starts_with("ssti-")) {
+            missed.push((payload, rules));
+        }
+    }
+    assert!(missed.is_empty(), "not reported: {missed:?}");
+    for benign in ["area (7*7) m2", "{7*7} grid", "3 * '7' inch"] {
+        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+    }
+}
+
+/// A .NET BinaryFormatter stream in base64 (ysoserial.net `-f
+/// BinaryFormatter -o base64`, the gadget chains of CVE-2019-0604
+/// SharePoint, CVE-2020-25258, Telerik and DNN cookie exploits): every one
+/// starts with the SerializationHeaderRecord `00 01 00 00 00 FF FF FF FF`,
+/// `AAEAAAD/////` in base64. `BinaryFormatter.Deserialize` runs the gadget.
+/// Specula reports the Java stream magic `rO0AB` but this gave no hit at
+/// all. Severity: Medium.
+#[test]
+fn review29b_dotnet_binaryformatter_is_reported() {
+    for payload in [
+        "AAEAAAD/////AQAAAAAAAAAMAgAAAF5NaWNyb3NvZnQuUG93ZXJTaGVsbC5FZGl0b3I",
+        "AAEAAAD/////AQAAAAAAAAAEAQAAACJTeXN0ZW0uRGVsZWdhdGVTZXJpYWxpemF0aW9uSG9sZGVy",
+    ] {
+        let rules = review29b_query_rules(payload);
+        assert!(
+            rules.iter().any(|r| r == "rce-java-serialized"),
+            "{payload}: {rules:?}"
+        );
+    }
+    assert_eq!(review29b_query_rules("AAEAAADAAAAA"), Vec::<String>::new());
+}
