@@ -346,7 +346,7 @@ pub struct ReassemblySection {
     pub flow_memcap_bytes: usize,
     /// Most out-of-order bytes buffered per flow direction; beyond, the hole is skipped.
     pub max_buffered_bytes_per_flow: usize,
-    /// Most out-of-order bytes buffered in total, each chunk charged 64 bytes
+    /// Most out-of-order bytes buffered in total, each chunk charged 80 bytes
     /// of overhead besides its payload; beyond, holes are skipped.
     pub memcap_bytes: usize,
     /// Idle time (capture clock) after which a flow ends.

@@ -23,12 +23,12 @@ use crate::capture::Timestamp;
 pub(crate) const MAX_CHUNKS_PER_DIRECTION: usize = 1024;
 
 /// What one buffered chunk costs beyond its payload, charged with it to the
-/// table's memcap: its map slot (offset, timestamp, boxed slice: 32 bytes in
-/// leaves about half full) and the allocator's rounding of a small box.
+/// table's memcap: its map slot (offset, timestamp, segment bounds, boxed
+/// slice: 40 bytes in leaves about half full) and the allocator's rounding of a small box.
 /// Without it a flood of 1-byte segments over many flows would hold ~60
 /// times what the memcap counts. (The per-direction cap counts payload: one
 /// direction's overhead is bounded by `MAX_CHUNKS_PER_DIRECTION`.)
-pub(crate) const CHUNK_OVERHEAD_BYTES: usize = 64;
+pub(crate) const CHUNK_OVERHEAD_BYTES: usize = 80;
 
 /// How many recently delivered segments are fingerprinted per direction to
 /// notice a retransmission that carries *different* bytes at offsets already
@@ -88,6 +88,13 @@ pub(crate) struct Acct<'a> {
 struct Chunk {
     /// Capture time of the segment that carried these bytes.
     ts: Timestamp,
+    /// How far the segment that carried these bytes started before them,
+    /// and ended after them: Linux queues whole segments and decides
+    /// overlaps on where they start and end (`tcp_data_queue_ofo`), so the
+    /// part of one past a held neighbour is judged as that whole segment
+    /// (review round 29).
+    head: u32,
+    tail: u32,
     data: Box<[u8]>,
 }
 
@@ -95,6 +102,20 @@ impl Chunk {
     fn end(&self, start: u64) -> u64 {
         start.saturating_add(self.data.len() as u64)
     }
+
+    /// Stream offsets where the segment that carried these bytes started
+    /// and ended, for a chunk at `start`.
+    fn segment(&self, start: u64) -> (u64, u64) {
+        (
+            start.saturating_sub(u64::from(self.head)),
+            self.end(start).saturating_add(u64::from(self.tail)),
+        )
+    }
+}
+
+/// A distance within one segment, as a chunk keeps it.
+fn within(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Per-direction reassembly state.
@@ -654,13 +675,16 @@ impl Assembler {
         };
         let mut overlap = false;
         let mut different = false;
-        // Linux (`tcp_data_queue_ofo`): a held chunk that starts after the
-        // segment, or at the same place and ends before it, gives way
-        // (`merge_right`, "skb covers skb1"; where the segment only partly
-        // covers it, the lower one is read first); one that starts before
-        // it, or at the same place and reaches as far, keeps its bytes.
+        // Linux (`tcp_data_queue_ofo`): a held chunk whose segment starts
+        // after the segment, or at the same place and ends before it, gives
+        // way (`merge_right`, "skb covers skb1"; where the segment only
+        // partly covers it, the lower one is read first); one whose segment
+        // starts before it, or at the same place and reaches as far, keeps
+        // its bytes (the piece of a segment past a held neighbour starts
+        // where that segment did, not where the piece does).
         let mut replaced: Vec<u64> = Vec::new();
         for (&cs, chunk) in self.chunks.range(from..end) {
+            let (seg_start, seg_end) = chunk.segment(cs);
             let ce = chunk.end(cs);
             let lo = cs.max(start);
             let hi = ce.min(end);
@@ -670,7 +694,7 @@ impl Assembler {
                     different = true;
                 }
             }
-            if cs > start || (cs == start && ce < end) {
+            if seg_start > start || (seg_start == start && seg_end < end) {
                 replaced.push(cs);
             }
         }
@@ -688,6 +712,8 @@ impl Assembler {
                     end,
                     Chunk {
                         ts: chunk.ts,
+                        head: chunk.head.saturating_add(within(end - cs)),
+                        tail: chunk.tail,
                         data: tail.into(),
                     },
                 );
@@ -717,6 +743,8 @@ impl Assembler {
                 lo,
                 Chunk {
                     ts,
+                    head: within(lo - start),
+                    tail: within(end - hi),
                     data: bytes.into(),
                 },
             );

@@ -199,7 +199,9 @@
 //! carrying the next expected byte is read whole, over buffered copies of
 //! its bytes (Linux's `tcp_data_queue` then drops them); among buffered
 //! copies, a later one that starts lower, or at the same place and reaches
-//! further, replaces the held bytes (`tcp_data_queue_ofo`), any other
+//! further, replaces the held bytes (`tcp_data_queue_ofo`; judged on where
+//! each held copy's whole segment started and ended, not the part of it
+//! kept, review round 29), any other
 //! keeps them (review round 16: first data won, and a benign copy sent
 //! ahead hid the attack the server read). A segment whose bytes overlap buffered data with different content
 //! counts `overlap_different_data` (Suricata's check-overlap-different-data);
@@ -296,7 +298,7 @@
 //! fingerprints of recently delivered segments, 32 the last hole skipped
 //! and 16 the pending urgent byte and 16 the urgent pointers seen before the start in each direction; checked by a test) and its map entry (about 50 bytes) plus `S` plus its buffered
 //! out-of-order chunks. `buffered_bytes()` (what `memcap_bytes` bounds)
-//! counts payload bytes held plus 64 per chunk for its allocation and map
+//! counts payload bytes held plus 80 per chunk for its allocation and map
 //! slot, so a flood of 1-byte segments is charged what it costs; the
 //! per-direction cap counts payload and 1024 chunks. Idle expiry and eviction take O(1) per flow
 //! affected (least-recently-seen lists); nothing scans the table.

@@ -3884,3 +3884,67 @@ fn review24a_paws_window_is_one_after_the_handshake() {
     );
     assert_eq!(t.r.stream(1, ToServer), b"ab");
 }
+
+/// Review round 29a. Defect: an out-of-order segment that only partly
+/// overlaps a held one is kept as the piece past it, and that piece forgets
+/// where its segment started; a later copy starting where the segment
+/// really started then reads as "starting lower" and replaces the piece.
+/// Linux keeps whole skbs in its out-of-order queue (`tcp_data_queue_ofo`):
+/// A = [4,8), then B = [6,54) (partial overlap: queued as is), then C =
+/// [6,54): the walk meets B, which holds all of C's bits ("All the bits
+/// are present. Drop."), so C is dropped and, once the hole [0,4) is
+/// filled, `tcp_ofo_queue` reads A and then B from byte 8 (no coalescing
+/// can intervene: no segment starts where another ends). nginx, Apache or
+/// Go read B's `<script>`; Specula read C's benign bytes, counting only
+/// `overlap_different_data`. The same for a copy starting anywhere inside
+/// B before A's end, or shorter than B. Severity: High (a four-segment
+/// evasion of every rule, no TTL trick needed: the server gets all four).
+#[test]
+fn review29a_a_copy_at_a_partly_overlapping_segments_start_does_not_replace_it() {
+    let benign: Vec<u8> = REVIEW16_ATTACK
+        .iter()
+        .map(|&b| if b.is_ascii_punctuation() { b'a' } else { b })
+        .collect();
+    let n = REVIEW16_ATTACK.len();
+    // (where the real tail B starts, where the benign copy C starts and ends)
+    for (real_from, copy_from, copy_to) in [(6usize, 6usize, n), (6, 7, n), (6, 6, 40), (5, 7, 30)]
+    {
+        let mut t = T::new(ReassemblyConfig::default());
+        t.handshake(1, CI, SI);
+        let off = |o: usize| CI + 1 + o as u32;
+        t.feed(2, seg(C, SV, off(4), SI + 1, ACK, &REVIEW16_ATTACK[4..8]));
+        t.feed(
+            3,
+            seg(
+                C,
+                SV,
+                off(real_from),
+                SI + 1,
+                ACK,
+                &REVIEW16_ATTACK[real_from..],
+            ),
+        );
+        t.feed(
+            4,
+            seg(
+                C,
+                SV,
+                off(copy_from),
+                SI + 1,
+                ACK,
+                &benign[copy_from..copy_to],
+            ),
+        );
+        t.feed(
+            5,
+            seg(C, SV, off(0), SI + 1, ACK | PSH, &REVIEW16_ATTACK[..4]),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&t.r.stream(1, ToServer)),
+            String::from_utf8_lossy(REVIEW16_ATTACK),
+            "real tail from {real_from}, benign copy {copy_from}..{copy_to}"
+        );
+        assert_eq!(t.t.stats().overlap_different_data, 1);
+        t.end_all();
+    }
+}
