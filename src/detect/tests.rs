@@ -3914,7 +3914,6 @@ fn review27a_nfkc_small_forms_fold_to_ascii() {
     );
 }
 
-
 /// Rules among `hits` for `payload` sent as `?q=` (percent-encoded).
 fn review29b_query_rules(payload: &str) -> Vec<String> {
     let r = req(
@@ -3956,7 +3955,11 @@ fn review29b_blind_sleep_command_injection_is_reported() {
     }
     assert!(missed.is_empty(), "not reported: {missed:?}");
     for benign in ["Get some rest; sleep 8 hours a night", "sleep 5 hours"] {
-        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+        assert_eq!(
+            review29b_query_rules(benign),
+            Vec::<String>::new(),
+            "{benign}"
+        );
     }
 }
 
@@ -3994,7 +3997,11 @@ fn review29b_short_loopback_ssrf_is_reported() {
         "https://127.example.org/x",
         "http://01.org/",
     ] {
-        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+        assert_eq!(
+            review29b_query_rules(benign),
+            Vec::<String>::new(),
+            "{benign}"
+        );
     }
 }
 
@@ -4026,7 +4033,11 @@ fn review29b_template_probes_are_reported() {
     }
     assert!(missed.is_empty(), "not reported: {missed:?}");
     for benign in ["area (7*7) m2", "{7*7} grid", "3 * '7' inch"] {
-        assert_eq!(review29b_query_rules(benign), Vec::<String>::new(), "{benign}");
+        assert_eq!(
+            review29b_query_rules(benign),
+            Vec::<String>::new(),
+            "{benign}"
+        );
     }
 }
 

@@ -3127,7 +3127,12 @@ fn review28b_framing_field_line_ended_by_several_crs() {
 /// High (a body the server receives is missed).
 #[test]
 fn review28b_transfer_encoding_with_a_trailing_empty_list_element() {
-    for te in [&b"chunked,"[..], b"chunked, ", b"chunked , ,", b"chunked,\t"] {
+    for te in [
+        &b"chunked,"[..],
+        b"chunked, ",
+        b"chunked , ,",
+        b"chunked,\t",
+    ] {
         let mut c = b"POST /search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ".to_vec();
         c.extend_from_slice(te);
         c.extend_from_slice(b"\r\n\r\n1b\r\nq=<script>alert(1)</script>\r\n0\r\n\r\n");

@@ -1903,10 +1903,50 @@ mod tests {
         thread.join().unwrap();
     }
 
+    /// Read one HTTP request (head, then a Content-Length or chunked body)
+    /// from `r`; false at the end of the connection or on a broken request.
+    fn read_request(r: &mut impl std::io::BufRead) -> bool {
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return false;
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            chunked |= l == "transfer-encoding: chunked";
+        }
+        if !chunked {
+            let mut data = vec![0; length];
+            return r.read_exact(&mut data).is_ok();
+        }
+        loop {
+            let mut size = String::new();
+            if r.read_line(&mut size).unwrap_or(0) == 0 {
+                return false;
+            }
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                return false;
+            };
+            let mut data = vec![0; n + 2];
+            if r.read_exact(&mut data).is_err() {
+                return false;
+            }
+            if n == 0 {
+                return true;
+            }
+        }
+    }
+
     /// A stand-in server that answers 200 to every request and counts the
     /// requests; enough for inserts once the schema check is skipped.
     fn accepting_server() -> (String, Arc<AtomicU64>) {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::{BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicU64::new(0));
@@ -1918,37 +1958,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut out = conn.try_clone().unwrap();
                     let mut r = BufReader::new(conn);
-                    loop {
-                        let (mut length, mut chunked) = (0usize, false);
-                        loop {
-                            let mut line = String::new();
-                            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let l = line.trim_end().to_ascii_lowercase();
-                            if l.is_empty() {
-                                break;
-                            }
-                            if let Some(v) = l.strip_prefix("content-length:") {
-                                length = v.trim().parse().unwrap();
-                            }
-                            chunked |= l == "transfer-encoding: chunked";
-                        }
-                        if chunked {
-                            loop {
-                                let mut size = String::new();
-                                r.read_line(&mut size).unwrap();
-                                let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                                let mut data = vec![0; n + 2];
-                                r.read_exact(&mut data).unwrap();
-                                if n == 0 {
-                                    break;
-                                }
-                            }
-                        } else {
-                            let mut data = vec![0; length];
-                            r.read_exact(&mut data).unwrap();
-                        }
+                    while read_request(&mut r) {
                         seen.fetch_add(1, Ordering::SeqCst);
                         out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                             .unwrap();
@@ -2360,7 +2370,7 @@ mod tests {
     /// A server that answers every request with `response` once it has
     /// read it.
     fn answering_server(response: &'static [u8]) -> String {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::{BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         std::thread::spawn(move || {
@@ -2368,39 +2378,9 @@ mod tests {
                 let Ok(conn) = conn else { return };
                 std::thread::spawn(move || {
                     let mut out = conn.try_clone().unwrap();
-                    let mut r = BufReader::new(conn);
-                    let (mut length, mut chunked) = (0usize, false);
-                    loop {
-                        let mut line = String::new();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end().to_ascii_lowercase();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        chunked |= l == "transfer-encoding: chunked";
+                    if read_request(&mut BufReader::new(conn)) {
+                        let _ = out.write_all(response);
                     }
-                    if chunked {
-                        loop {
-                            let mut size = String::new();
-                            if r.read_line(&mut size).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                            let mut data = vec![0; n + 2];
-                            if r.read_exact(&mut data).is_err() || n == 0 {
-                                break;
-                            }
-                        }
-                    } else {
-                        let mut data = vec![0; length];
-                        let _ = r.read_exact(&mut data);
-                    }
-                    let _ = out.write_all(response);
                 });
             }
         });
