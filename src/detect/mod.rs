@@ -292,7 +292,8 @@ impl RuleSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectLimits {
     /// Most inspection points per request (default 512); later points are
-    /// not inspected (`point_limit_hits`).
+    /// not made (`point_limit_hits`), but the query, each later header and
+    /// `Cookie` header and the body are inspected whole, one point each.
     pub max_points: usize,
     /// Most bytes inspected per point (default 16 KiB); the rest is not
     /// inspected (`point_bytes_truncated`).

@@ -11,7 +11,9 @@
 //! nothing once they have grown; a point's location string is assembled
 //! only when asked for ([`Points::loc`], in practice for a hit). Bounded by
 //! [`DetectLimits`]: at most `max_points` points (the rest are dropped and
-//! counted in `point_limit_hits`), at most `max_point_bytes` bytes per value
+//! counted in `point_limit_hits`; the query, each later header and `Cookie`
+//! header and the body are then inspected whole, one point each past the
+//! budget), at most `max_point_bytes` bytes per value
 //! (cut and counted in `point_bytes_truncated`).
 
 use std::fmt::Write as _;
@@ -266,6 +268,45 @@ impl Points {
             }
             return;
         }
+        self.push_capped(limits, stats, kind, prefix, name, suffix, value, true);
+    }
+
+    /// Add the whole text of a source (the query, a header, a `Cookie`
+    /// header, the body) whose points the spent budget dropped: else padding (520 cookies, a JSON array of short
+    /// strings, base64 form values) hides whatever follows it from every
+    /// rule (review round 30). Bounded by the request, not by `max_points`:
+    /// at most one for the query, one per header line, one per `Cookie`
+    /// header and one for the body,
+    /// each cut to head and tail as any point.
+    #[allow(clippy::too_many_arguments)]
+    fn push_over_budget(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &'static str,
+        name: &[u8],
+        value: &[u8],
+    ) {
+        if !value.is_empty() {
+            self.push_capped(limits, stats, kind, prefix, name, "", value, false);
+        }
+    }
+
+    /// Store a point, its value cut to `max_point_bytes` with the tail as a
+    /// second point (that one within the budget when `budgeted`).
+    #[allow(clippy::too_many_arguments)]
+    fn push_capped(
+        &mut self,
+        limits: &DetectLimits,
+        stats: &mut DetectStats,
+        kind: Kind,
+        prefix: &'static str,
+        name: &[u8],
+        suffix: &str,
+        value: &[u8],
+        budgeted: bool,
+    ) {
         let name_start = self.names.len();
         self.names.extend_from_slice(name);
         let name = name_start..self.names.len();
@@ -283,7 +324,9 @@ impl Points {
             tail = value.get(value.len() - limits.max_point_bytes..);
         }
         self.push_point(kind, prefix, name.clone(), suffix.clone(), v);
-        if let Some(t) = tail.filter(|_| self.points.len() + self.skipped < limits.max_points) {
+        if let Some(t) =
+            tail.filter(|_| !budgeted || self.points.len() + self.skipped < limits.max_points)
+        {
             self.push_point(kind, prefix, name, suffix, t);
         }
     }
@@ -379,6 +422,9 @@ impl Points {
             &mut tmp,
             &mut tmp2,
         );
+        if self.limit_hit {
+            self.push_over_budget(limits, stats, Kind::Query, "query:", b"", query);
+        }
 
         let mut content_type: Option<&[u8]> = None;
         let mut last_content_type: &[u8] = b"";
@@ -409,8 +455,14 @@ impl Points {
             // Trailer fields are points like any header, but no server
             // takes a body's type or coding from them.
             let in_head = !req.trailers_from.is_some_and(|t| i >= t);
+            if self.limit_hit {
+                self.push_over_budget(limits, stats, Kind::Header, "header:", h.name, h.value);
+            }
             if h.name.eq_ignore_ascii_case(b"cookie") {
                 self.cookies(limits, stats, h.value);
+                if self.limit_hit {
+                    self.push_over_budget(limits, stats, Kind::Cookie, "cookie:", b"", h.value);
+                }
             } else if !in_head {
             } else if h.name.eq_ignore_ascii_case(b"content-type") {
                 // The first, as nginx (`$content_type`), Go, Node, Tomcat
@@ -447,6 +499,9 @@ impl Points {
                 || header_param(last_content_type, b"boundary") != header_param(ct, b"boundary")
             {
                 self.body(limits, stats, last_content_type, body, &mut tmp, &mut tmp2);
+            }
+            if self.limit_hit {
+                self.push_over_budget(limits, stats, Kind::Body, "body", b"", body);
             }
             self.inflated = inflated;
             self.inflated2 = inflated2;
@@ -2145,12 +2200,29 @@ mod tests {
         let mut p = Points::default();
         let mut st = DetectStats::default();
         p.extract(&r, &limits, &mut st);
-        assert_eq!(p.points.len(), 4);
+        // Four points, then the whole query past the budget (its head and
+        // tail: it is cut to 3 bytes too).
+        assert_eq!(p.points.len(), 6);
         assert_eq!(st.point_limit_hits, 1);
-        // "/?a=1&b=2&c=3&d=4" is cut to 3 bytes as the `uri` point.
-        assert_eq!(st.point_bytes_truncated, 1);
+        // "/?a=1&b=2&c=3&d=4" is cut to 3 bytes as the `uri` point, and so
+        // is the whole query.
+        assert_eq!(st.point_bytes_truncated, 2);
         let uri = p.points.iter().find(|x| x.kind == Kind::Uri);
         assert_eq!(uri.map(|x| p.value(x)), Some(&b"/?a"[..]));
+        let whole: Vec<_> = p
+            .points
+            .get(4..)
+            .unwrap_or_default()
+            .iter()
+            .map(|x| (p.loc(x).to_string(), p.value(x).to_vec()))
+            .collect();
+        assert_eq!(
+            whole,
+            [
+                ("query:".to_string(), b"a=1".to_vec()),
+                ("query:".to_string(), b"d=4".to_vec())
+            ]
+        );
     }
 
     #[test]

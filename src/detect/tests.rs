@@ -4062,3 +4062,102 @@ fn review29b_dotnet_binaryformatter_is_reported() {
     }
     assert_eq!(review29b_query_rules("AAEAAADAAAAA"), Vec::<String>::new());
 }
+
+/// Review round 30a. Defect: points past `max_points` (512) are dropped
+/// and only counted (`point_limit_hits`, no hit), and the body is split
+/// after the headers. A `Cookie` header of ~520 short cookies (3 KB, well
+/// inside nginx's 8 KB `large_client_header_buffers` and Apache's 8 KB
+/// `LimitRequestFieldSize`) spends the whole budget, so the form body that
+/// PHP (`php_default_treat_data`, `$_POST`), Go (`ParseForm`) and Node
+/// (`qs`) read in full is not inspected at all, and nothing says so
+/// (cookies are not counted by `args-many`). Severity: High (every body
+/// attack hidden by one padded header).
+#[test]
+fn review30a_cookie_flood_does_not_hide_the_body() {
+    let cookies = vec!["a=1"; 520].join("; ");
+    let r = req(
+        "POST",
+        "/login",
+        &[
+            ("Cookie", cookies.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"user=1%27%20union%20select%20password%20from%20users--",
+    );
+    let hits = hits_of(&r);
+    assert!(
+        hits.iter().any(|h| h.class == AttackClass::Sqli),
+        "body behind a cookie flood not inspected: {hits:?}"
+    );
+}
+
+/// Review round 30a. Defect: a JSON body of ~520 short strings spends the
+/// 512-point budget; members after them are not inspected, the raw body is
+/// not handed on (it is only when the depth limit or a lenient reading
+/// bit) and no hit records it. Back ends read every member (`JSON.parse`,
+/// `json_decode`, Jackson, `encoding/json` have no member limit); JSON has
+/// no `args-many` count. Severity: High (any JSON API attack hidden behind
+/// a 3 KB array).
+#[test]
+fn review30a_json_member_past_the_point_budget_is_inspected() {
+    let pad = vec!["\"x\""; 520].join(",");
+    let body = format!("{{\"tags\":[{pad}],\"id\":\"1' union select password from users--\"}}");
+    let r = req(
+        "POST",
+        "/api/items",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    let hits = hits_of(&r);
+    assert!(
+        hits.iter().any(|h| h.class == AttackClass::Sqli),
+        "member past the point budget not inspected: {hits:?}"
+    );
+}
+
+/// Review round 30a. Defect: a form value of base64 shape costs three
+/// points (name, value, decoded value), so 180 arguments (under the
+/// `args-many` threshold of 255, so no hit) spend the 512-point budget and
+/// the 181st argument, which PHP (`max_input_vars` 1000), Go and Node read,
+/// is not inspected. Severity: High.
+#[test]
+fn review30a_form_argument_past_the_point_budget_is_inspected() {
+    let mut body = String::new();
+    for k in 0..180 {
+        body.push_str(&format!("f{k}=aGVsbG8gd29ybGQh&"));
+    }
+    body.push_str("q=1%27%20union%20select%20password%20from%20users--");
+    let r = req(
+        "POST",
+        "/form",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    let hits = hits_of(&r);
+    assert!(
+        !hits.iter().any(|h| &*h.rule_id == "protocol-args-many"),
+        "under the argument count threshold"
+    );
+    assert!(
+        hits.iter().any(|h| h.class == AttackClass::Sqli),
+        "argument past the point budget not inspected: {hits:?}"
+    );
+}
+
+/// As `review30a_form_argument_past_the_point_budget_is_inspected`, in the
+/// query (a URL of ~5 KB, under nginx's 8 KB line limit): once the point
+/// budget is spent, the query is inspected whole.
+#[test]
+fn query_argument_past_the_point_budget_is_inspected() {
+    let mut uri = String::from("/search?");
+    for k in 0..180 {
+        uri.push_str(&format!("f{k}=aGVsbG8gd29ybGQh&"));
+    }
+    uri.push_str("q=1%27%20union%20select%20password%20from%20users--");
+    let hits = hits_of(&req("GET", &uri, &[], b""));
+    assert!(
+        hits.iter()
+            .any(|h| h.class == AttackClass::Sqli && h.location.starts_with("query")),
+        "argument past the point budget not inspected: {hits:?}"
+    );
+}
