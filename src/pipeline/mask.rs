@@ -179,7 +179,9 @@ const TARGET_HEADERS: &[&[u8]] = &[
 /// form: lowercase, without `-`, `_`, `.` and spaces.
 pub const DEFAULT_PARAMS: &[&str] = &[
     "*passw*",
-    "pass",
+    // `pass` and what ends in it: `new_pass`, `old_pass`, `user_pass`,
+    // `db_pass`, `confirm_pass` (review 30b; `bypass` is masked too).
+    "*pass",
     // WordPress's new-password fields (reset, user-new, profile).
     "pass1",
     "pass2",
@@ -1126,7 +1128,7 @@ impl Masker {
                     out.push(b'&');
                 }
                 first = false;
-                self.pairs_into(piece, b';', code, out, secrets);
+                self.amp_pair_into(piece, code, out, secrets);
             }
             out.extend_from_slice(frag.unwrap_or_default());
         }
@@ -1151,6 +1153,27 @@ impl Masker {
             }
             first = false;
             self.pair_into(pair, code, out, secrets);
+        }
+    }
+
+    /// One `&`-separated piece of a query or form, read both ways a server
+    /// may: PHP, Node, Go and Java take `;` as part of the value (a masked
+    /// name masks it whole, `;` included), while Rack 2, CGI.pm and Python
+    /// before 3.9.2 split there too (`user=x;password=…`: each `;` piece is
+    /// masked by its own name).
+    fn amp_pair_into(&self, piece: &[u8], code: bool, out: &mut Vec<u8>, secrets: &mut Secrets) {
+        let name = memchr::memchr(b'=', piece).and_then(|i| piece.get(..i));
+        let whole = name.is_some_and(|n| {
+            self.param_masked(n)
+                || (code
+                    && self.enabled
+                    && decode_name(n).eq_ignore_ascii_case(b"code")
+                    && !self.kept(n))
+        });
+        if whole {
+            self.pair_into(piece, code, out, secrets);
+        } else {
+            self.pairs_into(piece, b';', code, out, secrets);
         }
     }
 
@@ -1249,6 +1272,17 @@ impl Masker {
                 return;
             }
         }
+        // A GraphQL document sent as the body itself (`application/graphql`,
+        // read by express-graphql, graphql-go's handler, GraphQL Yoga): its
+        // inline arguments, as in a JSON `"query"` (review 30b).
+        if mime.eq_ignore_ascii_case(b"application/graphql") {
+            // Then as a form, for a form under that type.
+            let body = body.get(..limit.min(body.len())).unwrap_or_default();
+            let mut document = Vec::with_capacity(body.len());
+            self.graphql_arguments_into(body, false, &mut document, secrets);
+            self.form_into(&document, limit, out, secrets);
+            return;
+        }
         let is_xml = xml_media_type(mime) || first == Some(b'<');
         if is_json || is_xml {
             let mut typed = Vec::new();
@@ -1285,7 +1319,7 @@ impl Masker {
                 out.push(b'&');
             }
             first = false;
-            self.pair_into(pair, code, out, secrets);
+            self.amp_pair_into(pair, code, out, secrets);
             if out.len() >= limit {
                 break;
             }
@@ -1336,7 +1370,7 @@ impl Masker {
                 i = end + 3;
                 continue;
             }
-            let gt = memchr::memchr(b'>', tail).map_or(body.len(), |o| lt + o + 1);
+            let gt = lt + xml_tag_len(tail);
             let tag = body.get(lt..gt).unwrap_or_default();
             i = gt;
             if tag.starts_with(b"</") {
@@ -1427,8 +1461,17 @@ impl Masker {
     /// document: the values of arguments and input fields whose names are
     /// masked (`password: \"x\"`, `pin: 1234`) become masks, everything
     /// else is copied. Variables (`$pw`) are left: their values are masked
-    /// under `variables` by key.
-    fn graphql_arguments_into(&self, text: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
+    /// under `variables` by key. `in_json`: the document is the text of a
+    /// JSON string (its quotes and backslashes escaped), else a raw
+    /// `application/graphql` body.
+    fn graphql_arguments_into(
+        &self,
+        text: &[u8],
+        in_json: bool,
+        out: &mut Vec<u8>,
+        secrets: &mut Secrets,
+    ) {
+        let quote: &[u8] = if in_json { b"\\\"" } else { b"\"" };
         let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
         let mut i = 0;
         while i < text.len() {
@@ -1462,19 +1505,29 @@ impl Masker {
             out.extend_from_slice(text.get(i..j).unwrap_or_default());
             i = j;
             let rest = text.get(i..).unwrap_or_default();
-            if rest.starts_with(b"\\\"") {
-                // A GraphQL string, its quotes escaped by JSON.
-                let inner = i + 2;
-                let end = text
-                    .get(inner..)
-                    .and_then(|t| memmem::find(t, b"\\\""))
-                    .map_or(text.len(), |p| inner + p);
+            if rest.starts_with(quote) {
+                // A GraphQL string (its quotes escaped by JSON when in JSON),
+                // or a block string (`"""…"""`, GraphQL §2.9.4), whose
+                // content runs to the closing quote not escaped by a
+                // GraphQL backslash: a password may hold `"` (review 30b).
+                let block = quote.repeat(3);
+                let opening = if rest.starts_with(&block) {
+                    block.as_slice()
+                } else {
+                    quote
+                };
+                let inner = i + opening.len();
+                let end = graphql_string_end(text, inner, opening, in_json);
                 let value = text.get(inner..end).unwrap_or_default();
-                out.extend_from_slice(b"\\\"");
+                out.extend_from_slice(opening);
                 if !value.is_empty() {
                     self.mask_value(value, value, out, secrets);
                 }
-                i = end;
+                out.extend_from_slice(
+                    text.get(end..(end + opening.len()).min(text.len()))
+                        .unwrap_or_default(),
+                );
+                i = end + opening.len();
             } else if rest
                 .first()
                 .is_some_and(|&c| c != b'$' && c != b'{' && c != b'[')
@@ -1541,7 +1594,7 @@ impl Masker {
         };
         let head = part.get(..head_end).unwrap_or_default();
         let content = part.get(head_end..).unwrap_or_default();
-        let mut name: &[u8] = b"";
+        let mut names: Vec<Vec<u8>> = Vec::new();
         let mut part_type: &[u8] = b"";
         for line in head.split(|&b| b == b'\n') {
             let line = line.trim_ascii();
@@ -1549,7 +1602,7 @@ impl Masker {
                 let hname = line.get(..colon).unwrap_or_default().trim_ascii();
                 let hval = line.get(colon + 1..).unwrap_or_default();
                 if hname.eq_ignore_ascii_case(b"content-disposition") {
-                    name = header_param(hval, b"name").unwrap_or_default();
+                    names = disposition_names(hval);
                 } else if hname.eq_ignore_ascii_case(b"content-type") {
                     part_type = media_type(hval.trim_ascii());
                 }
@@ -1570,7 +1623,7 @@ impl Masker {
         // An XML part: the SOAP envelope of an MTOM request
         // (`application/xop+xml`), an XML upload's metadata.
         let xml = xml_media_type(part_type);
-        if !value.is_empty() && self.param_masked(name) {
+        if !value.is_empty() && names.iter().any(|n| self.param_masked(n)) {
             self.mask_value(value, value, out, secrets);
         } else if json {
             self.json_into(value, usize::MAX, out, secrets);
@@ -1668,7 +1721,7 @@ impl Masker {
                         // Perhaps a GraphQL document (`"query": "mutation {
                         // login(password: \"…\") }"`): its inline arguments.
                         out.push(b'"');
-                        self.graphql_arguments_into(content, out, secrets);
+                        self.graphql_arguments_into(content, true, out, secrets);
                         out.extend_from_slice(body.get(end..close).unwrap_or_default());
                     } else {
                         out.extend_from_slice(body.get(i..close).unwrap_or_default());
@@ -2064,6 +2117,169 @@ fn coding_label(names: &[&[u8]]) -> String {
         }
     }
     label
+}
+
+/// Where the GraphQL string whose content starts at `from` closes: the
+/// next `close` (`"`, `"""`, or those escaped by JSON when `in_json`) not
+/// escaped by a GraphQL backslash (written `\\` in JSON), or the end.
+fn graphql_string_end(text: &[u8], from: usize, close: &[u8], in_json: bool) -> usize {
+    // A GraphQL backslash as it appears in the text.
+    let backslash: &[u8] = if in_json { b"\\\\" } else { b"\\" };
+    let mut j = from;
+    while j < text.len() {
+        let rest = text.get(j..).unwrap_or_default();
+        if rest.starts_with(close) {
+            return j;
+        }
+        if rest.starts_with(backslash) {
+            // The escaped character follows: skip it as written (one JSON
+            // escape, `\"`, or one byte).
+            j += backslash.len();
+            let next = text.get(j..).unwrap_or_default();
+            j += if in_json && next.first() == Some(&b'\\') {
+                2
+            } else {
+                1
+            };
+        } else if in_json && rest.first() == Some(&b'\\') {
+            // Another JSON escape (`\n`, `\u0041`): not a quote.
+            j += 2;
+        } else {
+            j += 1;
+        }
+    }
+    text.len()
+}
+
+/// The names a multipart part's `Content-Disposition` value may give it,
+/// as servers parse its parameters: quoted strings may hold `;` and `=`
+/// (`filename="a; name=b"; name="password"`, RFC 7578 §4.2 with RFC 2183),
+/// and Go's `mime.ParseMediaType` and busboy decode the RFC 2231 forms
+/// `name*=UTF-8''password` and `name*0=pass; name*1=word` (review 30b).
+/// Every reading is returned; a part is masked when any is a masked name.
+fn disposition_names(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut names = Vec::new();
+    // RFC 2231 continuations (`name*0`, `name*1*`), by section number.
+    let mut sections: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut i = 0;
+    while i < value.len() {
+        // One `key=value` parameter up to an unquoted `;`.
+        let start = i;
+        let mut quoted = false;
+        let mut escaped = false;
+        while let Some(&b) = value.get(i) {
+            if escaped {
+                escaped = false;
+            } else if quoted && b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = !quoted;
+            } else if b == b';' && !quoted {
+                break;
+            }
+            i += 1;
+        }
+        let piece = value.get(start..i).unwrap_or_default().trim_ascii();
+        i += 1;
+        let Some(eq) = memchr::memchr(b'=', piece) else {
+            continue;
+        };
+        let key = piece.get(..eq).unwrap_or_default().trim_ascii();
+        let raw = piece.get(eq + 1..).unwrap_or_default().trim_ascii();
+        let Some(after) = key
+            .get(..4)
+            .filter(|k| k.eq_ignore_ascii_case(b"name"))
+            .and_then(|_| key.get(4..))
+        else {
+            continue;
+        };
+        let unquoted = match raw.strip_prefix(b"\"") {
+            Some(r) => {
+                let r = r.strip_suffix(b"\"").unwrap_or(r);
+                let mut v = Vec::with_capacity(r.len());
+                let mut esc = false;
+                for &b in r {
+                    if b == b'\\' && !esc {
+                        esc = true;
+                        continue;
+                    }
+                    esc = false;
+                    v.push(b);
+                }
+                v
+            }
+            None => raw.to_vec(),
+        };
+        // `name`, `name*` (extended), `name*N` or `name*N*` (sections).
+        let Some(section) = (match after {
+            b"" => Some(None),
+            _ => after.strip_prefix(b"*").map(Some),
+        }) else {
+            continue;
+        };
+        let extended = after.ends_with(b"*");
+        let section = section.map(|n| n.strip_suffix(b"*").unwrap_or(n));
+        let number = section.filter(|n| !n.is_empty()).map(|n| {
+            std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+        });
+        // An extended value is percent-encoded, the first one after
+        // `charset'language'`.
+        let decoded = if extended {
+            let first = matches!(number, None | Some(Some(0)));
+            let mut quotes = memchr::memchr_iter(b'\'', &unquoted);
+            let text = match (first, quotes.next(), quotes.next()) {
+                (true, Some(_), Some(q)) => unquoted.get(q + 1..).unwrap_or_default(),
+                _ => unquoted.as_slice(),
+            };
+            let mut v = Vec::with_capacity(text.len());
+            percent_decode(text, false, &mut v);
+            v
+        } else {
+            unquoted.clone()
+        };
+        match number {
+            None => names.push(decoded),
+            Some(Some(k)) if sections.len() < 64 => sections.push((k, decoded)),
+            Some(_) => {}
+        }
+        // Both readings of an extended value: decoded, and as sent.
+        if extended {
+            names.push(unquoted);
+        }
+    }
+    if !sections.is_empty() {
+        sections.sort_by_key(|(k, _)| *k);
+        names.push(sections.into_iter().flat_map(|(_, v)| v).collect());
+    }
+    names
+}
+
+/// Length of the tag that `tail` starts with, to its `>` (or all of
+/// `tail`). In a start tag a quoted attribute value may hold `>` and `/>`
+/// (XML 1.0 §3.1 AttValue excludes only `<` and `&`), so quotes are skipped
+/// there; an unclosed quote falls back to the first `>`. Other markup
+/// (`</…>`, `<!…>`, `<?…>`) ends at its first `>`.
+fn xml_tag_len(tail: &[u8]) -> usize {
+    let plain = memchr::memchr(b'>', tail).map_or(tail.len(), |o| o + 1);
+    if matches!(tail.get(1), Some(b'/' | b'!' | b'?')) {
+        return plain;
+    }
+    let mut i = 1;
+    while let Some(&b) = tail.get(i) {
+        match b {
+            b'>' => return i + 1,
+            b'"' | b'\'' => match tail.get(i + 1..).and_then(|r| memchr::memchr(b, r)) {
+                Some(o) => i += o + 2,
+                None => return plain,
+            },
+            // A new tag before this one closed: not a tag after all.
+            b'<' => return plain,
+            _ => i += 1,
+        }
+    }
+    plain
 }
 
 /// An XML element or attribute name without its namespace prefix

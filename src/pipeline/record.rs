@@ -1068,4 +1068,135 @@ mod tests {
         let text = review24b_json_records(&r, "body", b"admin' or 1=1--");
         assert!(!text.contains("Hunter2Secret"), "{text}");
     }
+
+    /// Attack records of a POST to `uri` with `Content-Type: ct` and `body`,
+    /// one hit on the body, default masking, as JSON Lines text.
+    fn review30b_records(uri: &str, ct: &str, body: &[u8]) -> String {
+        let r = crate::detect::tests::req("POST", uri, &[("Content-Type", ct)], body);
+        review24b_json_records(&r, "body", b"admin' or 1=1--")
+    }
+
+    /// A form body with `;` between pairs: CGI.pm (`parse_params` splits
+    /// POST data on `[&;]`), Python's `parse_qsl` before 3.9.2 and Rack 1
+    /// read `user=…;password=…` as two fields, as Specula already reads a
+    /// query. The form scanner split a body on `&` only, so `password=` was
+    /// the value of `user` and stored in clear. The other way round, a
+    /// query `password=Hunter2;Secret99` (one value for PHP, Node, Go and
+    /// Java) was masked up to its `;` only and `Secret99` stored in clear.
+    /// Severity: High (a password stored in clear by default).
+    #[test]
+    fn review30b_semicolon_separated_pairs_are_masked_both_ways() {
+        let text = review30b_records(
+            "/login",
+            "application/x-www-form-urlencoded",
+            b"user=admin' or 1=1--;password=Hunter2Secret",
+        );
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+        let text = review30b_records(
+            "/login?user=bob&password=Hunter2;Secret99",
+            "application/x-www-form-urlencoded",
+            b"user=admin' or 1=1--&pwd=Hunter2;Secret99",
+        );
+        assert!(!text.contains("Secret99"), "{text}");
+    }
+
+    /// XML 1.0 §3.1 allows `>` in a quoted attribute value (only `<` and
+    /// `&` are excluded), so every XML parser reads `password="x>…"` as one
+    /// value and `<password a="/>">…</password>` as an element with text.
+    /// The XML scanner ended a tag at its first `>`: the rest of the
+    /// password was copied as text, and an attribute holding `/>` made the
+    /// `<password>` element look self-closing, so its text was copied.
+    /// Severity: High (a password stored in clear by default).
+    #[test]
+    fn review30b_xml_attribute_values_holding_gt_are_masked() {
+        for body in [
+            &b"<login user=\"admin' or 1=1--\" password=\"x>Hunter2Secret\"/>"[..],
+            b"<login><user>admin' or 1=1--</user><password a=\"/>\">Hunter2Secret</password></login>",
+            b"<login><user>admin' or 1=1--</user><password a='x>'>Hunter2Secret</password></login>",
+        ] {
+            let text = review30b_records("/login", "text/xml", body);
+            assert!(!text.contains("Hunter2Secret"), "{text}");
+        }
+    }
+
+    /// graphql-js reads a block string (`"""…"""`, GraphQL spec §2.9.4) and
+    /// an escaped quote inside a string (`"Hunter2\"Secret99"`) as one
+    /// argument value. The GraphQL argument scanner took the first `\"` as
+    /// the end: a block string masked as empty and its content copied, and a
+    /// password holding `"` copied from that quote on. Severity: High (a
+    /// password stored in clear by default).
+    #[test]
+    fn review30b_graphql_block_strings_and_escaped_quotes_are_masked() {
+        let text = review30b_records(
+            "/graphql",
+            "application/json",
+            br#"{"query":"mutation { login(user: \"admin' or 1=1--\", password: \"\"\"Hunter2Secret\"\"\") { ok } }"}"#,
+        );
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+        let text = review30b_records(
+            "/graphql",
+            "application/json",
+            br#"{"query":"mutation { login(user: \"admin' or 1=1--\", password: \"Hunter2\\\"Secret99\") { ok } }"}"#,
+        );
+        assert!(!text.contains("Secret99"), "{text}");
+    }
+
+    /// A GraphQL document sent as the body itself with `Content-Type:
+    /// application/graphql`, which express-graphql (`parseBody`),
+    /// graphql-go's handler and GraphQL Yoga read as the query. The masker
+    /// read it as a form (or, opening with `{`, as JSON) and found no
+    /// argument in it. Severity: High (a password stored in clear by
+    /// default).
+    #[test]
+    fn review30b_an_application_graphql_body_is_masked() {
+        for body in [
+            &b"mutation { login(user: \"admin' or 1=1--\", password: \"Hunter2Secret\") { ok } }"[..],
+            b"{ login(user: \"admin' or 1=1--\", password: \"Hunter2Secret\") { ok } }",
+        ] {
+            let text = review30b_records("/graphql", "application/graphql", body);
+            assert!(!text.contains("Hunter2Secret"), "{text}");
+        }
+    }
+
+    /// A multipart part's name as servers parse `Content-Disposition`: PHP
+    /// (rfc1867), Go (`mime.ParseMediaType`) and busboy honour quoted
+    /// strings, so `filename="a; name=b"; name="password"` names the part
+    /// `password`; Go and busboy decode RFC 2231 `name*=UTF-8''password`
+    /// and Go joins `name*0=pass; name*1=word`. The masker split the value
+    /// on every `;` and took the first `name=` (`b"`), and knew no `name*`.
+    /// Severity: High (a password stored in clear by default).
+    #[test]
+    fn review30b_multipart_names_are_read_as_servers_parse_them() {
+        for disposition in [
+            "form-data; filename=\"a; name=b\"; name=\"password\"",
+            "form-data; name*=UTF-8''password",
+            "form-data; name*0=pass; name*1=word",
+        ] {
+            let body = format!(
+                "--zz\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nadmin' or 1=1--\r\n\
+                 --zz\r\nContent-Disposition: {disposition}\r\n\r\nHunter2Secret\r\n--zz--\r\n"
+            );
+            let text = review30b_records(
+                "/login",
+                "multipart/form-data; boundary=zz",
+                body.as_bytes(),
+            );
+            assert!(!text.contains("Hunter2Secret"), "{disposition}: {text}");
+        }
+    }
+
+    /// Password fields named `new_pass`, `old_pass`, `user_pass`,
+    /// `db_pass`, `confirm_pass` (PHP applications and installers) matched
+    /// no default pattern (`pass` only whole, `*passw*` needs the `w`).
+    /// Severity: High (a password stored in clear by default).
+    #[test]
+    fn review30b_names_ending_in_pass_are_masked() {
+        let text = review30b_records(
+            "/account",
+            "application/x-www-form-urlencoded",
+            b"user=admin' or 1=1--&old_pass=Hunter2Secret&new_pass=Hunter3Secret&confirmPass=Hunter3Secret",
+        );
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+        assert!(!text.contains("Hunter3Secret"), "{text}");
+    }
 }
