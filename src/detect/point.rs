@@ -13,8 +13,8 @@
 //! [`DetectLimits`]: at most `max_points` points (the rest are dropped and
 //! counted in `point_limit_hits`; the query, each later header and `Cookie`
 //! header and the body are then inspected whole, one point each past the
-//! budget), at most `max_point_bytes` bytes per value
-//! (cut and counted in `point_bytes_truncated`).
+//! budget), at most `max_point_bytes` bytes per value (cut and counted in
+//! `point_bytes_truncated`).
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -272,12 +272,12 @@ impl Points {
     }
 
     /// Add the whole text of a source (the query, a header, a `Cookie`
-    /// header, the body) whose points the spent budget dropped: else padding (520 cookies, a JSON array of short
-    /// strings, base64 form values) hides whatever follows it from every
-    /// rule (review round 30). Bounded by the request, not by `max_points`:
-    /// at most one for the query, one per header line, one per `Cookie`
-    /// header and one for the body,
-    /// each cut to head and tail as any point.
+    /// header, the body) whose points the spent budget dropped: else
+    /// padding (520 cookies, a JSON array of short strings, base64 form
+    /// values) hides whatever follows it from every rule (review round 30).
+    /// Bounded by the request, not by `max_points`: at most one for the
+    /// query, one per header line, one per `Cookie` header and one for the
+    /// body, each cut to head and tail as any point.
     #[allow(clippy::too_many_arguments)]
     fn push_over_budget(
         &mut self,
