@@ -179,6 +179,11 @@ pub struct LiveArgs {
     /// with another are counted and dropped. Default: `[capture] vnis` (all).
     #[arg(long = "vni", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=0xFF_FFFF))]
     pub vnis: Vec<u32>,
+    /// Accept UDP tunnel datagrams only from this outer source (CIDR or
+    /// address; repeatable): the mirror sources, the GWLB. Others are counted
+    /// and dropped. Default: `[capture] tunnel_sources` (any).
+    #[arg(long = "tunnel-source", value_name = "CIDR")]
+    pub tunnel_sources: Vec<String>,
     /// Kernel receive buffer per UDP listener in bytes (default 32 MiB).
     #[arg(long, value_name = "BYTES")]
     pub udp_buffer_bytes: Option<u32>,
@@ -386,12 +391,25 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     let udp_buffer_bytes = args
         .udp_buffer_bytes
         .unwrap_or(cfg.capture.udp_buffer_bytes);
+    let tunnel_sources: Vec<_> = if args.tunnel_sources.is_empty() {
+        cfg.capture
+            .tunnel_sources
+            .iter()
+            .map(|v| parse_cidr("tunnel_sources", v))
+            .collect::<Result<_, _>>()?
+    } else {
+        args.tunnel_sources
+            .iter()
+            .map(|v| parse_cidr("--tunnel-source", v))
+            .collect::<Result<_, _>>()?
+    };
     for (kind, addrs) in [(TunnelKind::Vxlan, vxlan), (TunnelKind::Geneve, geneve)] {
         for listen in addrs {
             tunnels.push(UdpTunnelOptions {
                 kind,
                 listen,
                 recv_buffer_bytes: usize::try_from(udp_buffer_bytes).unwrap_or(usize::MAX),
+                sources: tunnel_sources.clone(),
             });
         }
     }

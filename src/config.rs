@@ -95,6 +95,16 @@ pub struct CaptureConfig {
     /// Default: empty, every VNI. `--vni` replaces the list.
     #[serde(deserialize_with = "vni_list")]
     pub vnis: Vec<u32>,
+    /// Outer source addresses (CIDR or address) the UDP listeners accept
+    /// datagrams from: the mirror sources' ENIs (AWS Traffic Mirroring), the
+    /// GWLB's subnet, the tapped VMs' network (Azure). Datagrams from other
+    /// hosts are dropped before any state and counted
+    /// (`specula_capture_source_filtered_packets_total`): whoever reaches the
+    /// port could otherwise forge mirrored packets, of fake flows or of real
+    /// ones. Default: empty, any source (rely on the security group).
+    /// `--tunnel-source` replaces the list.
+    #[serde(deserialize_with = "tunnel_source_list")]
+    pub tunnel_sources: Vec<String>,
     /// Kernel receive buffer (SO_RCVBUF) of each UDP listener, in bytes;
     /// it absorbs bursts. Root forces it past `net.core.rmem_max`, otherwise
     /// the kernel caps it there. When full the kernel drops datagrams,
@@ -116,6 +126,7 @@ impl Default for CaptureConfig {
             listen_vxlan: Vec::new(),
             listen_geneve: Vec::new(),
             vnis: Vec::new(),
+            tunnel_sources: Vec::new(),
             udp_buffer_bytes: 32 << 20,
         }
     }
@@ -808,6 +819,15 @@ fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
     let list = Vec::<String>::deserialize(d)?;
     for v in &list {
         parse_cidr("trusted_proxies", v).map_err(serde::de::Error::custom)?;
+    }
+    Ok(list)
+}
+
+/// Checked while parsing, so the error names the key and line.
+fn tunnel_source_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    for v in &list {
+        parse_cidr("tunnel_sources", v).map_err(serde::de::Error::custom)?;
     }
     Ok(list)
 }

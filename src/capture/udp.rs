@@ -10,7 +10,11 @@
 //! payload cannot be larger, so nothing is ever cut), the kernel's
 //! timestamp of each datagram (`SO_TIMESTAMPNS`) and the count of
 //! datagrams the kernel dropped because the buffer was full
-//! (`SO_RXQ_OVFL`). It also owns the VNI filter ([`VniFilter`]).
+//! (`SO_RXQ_OVFL`). It also owns the VNI filter ([`VniFilter`]) and the
+//! allow-list of outer sources (`UdpTunnelOptions::sources`): anyone who
+//! reaches the port could otherwise send forged "mirrored" packets, fake
+//! flows or segments of real ones that the reassembler would take as the
+//! stream.
 //!
 //! Hands on [`Datagram`]s: the UDP payload (starting with the VXLAN or
 //! Geneve header, i.e. [`LinkType::VXLAN_PAYLOAD`] / `GENEVE_PAYLOAD`),
@@ -22,8 +26,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use nix::errno::Errno;
-use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use nix::sys::time::TimeVal;
 
 use crate::capture::{CaptureError, LinkType, Timestamp};
@@ -151,6 +156,10 @@ pub struct UdpTunnelOptions {
     /// [`MAX_RECV_BUFFER_BYTES`]: what absorbs bursts while the thread is
     /// busy. Beyond it the kernel drops (counted).
     pub recv_buffer_bytes: usize,
+    /// Outer source addresses datagrams are accepted from (the mirror
+    /// sources' ENIs, the GWLB's subnet); empty = any. Others are marked
+    /// (`source_allowed` false) and dropped before any state.
+    pub sources: Vec<IpNet>,
 }
 
 /// One received datagram, borrowed from the socket until the next receive.
@@ -163,6 +172,10 @@ pub struct Datagram<'a> {
     /// The kernel cut the datagram to fit the buffer (cannot happen for UDP
     /// with [`MAX_DATAGRAM_BYTES`]; checked all the same).
     pub truncated: bool,
+    /// The outer (UDP) source, when the kernel gave it.
+    pub from: Option<SocketAddr>,
+    /// `from` is in the listener's `sources` (always true without a list).
+    pub source_allowed: bool,
 }
 
 /// A bound listener; see the module doc.
@@ -175,6 +188,7 @@ pub struct UdpTunnelSocket {
     cmsg: Vec<u8>,
     kernel_dropped: u64,
     recv_buffer_bytes: usize,
+    sources: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for UdpTunnelSocket {
@@ -228,6 +242,7 @@ impl UdpTunnelSocket {
             cmsg: nix::cmsg_space!(u32, nix::sys::time::TimeSpec),
             kernel_dropped: 0,
             recv_buffer_bytes,
+            sources: opts.sources.clone(),
         })
     }
 
@@ -264,8 +279,12 @@ impl UdpTunnelSocket {
     pub fn recv(&mut self) -> Result<Option<Datagram<'_>>, CaptureError> {
         let fd = self.socket.as_raw_fd();
         let mut iov = [IoSliceMut::new(&mut self.buf)];
-        let msg = match socket::recvmsg::<()>(fd, &mut iov, Some(&mut self.cmsg), MsgFlags::empty())
-        {
+        let msg = match socket::recvmsg::<SockaddrStorage>(
+            fd,
+            &mut iov,
+            Some(&mut self.cmsg),
+            MsgFlags::empty(),
+        ) {
             Ok(m) => m,
             // Timeout, signal, or what an unconnected UDP socket can report
             // for an earlier ICMP error or memory pressure: try again.
@@ -280,6 +299,13 @@ impl UdpTunnelSocket {
             }
         };
         let len = msg.bytes;
+        let from = msg.address.as_ref().and_then(sockaddr_to_std);
+        let source_allowed = self.sources.is_empty()
+            || from.is_some_and(|a| {
+                // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d.
+                let ip = a.ip().to_canonical();
+                self.sources.iter().any(|n| n.contains(&ip))
+            });
         let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
         let mut ts = None;
         if let Ok(cmsgs) = msg.cmsgs() {
@@ -300,8 +326,18 @@ impl UdpTunnelSocket {
             ts: ts.unwrap_or_else(wall_clock),
             payload,
             truncated,
+            from,
+            source_allowed,
         }))
     }
+}
+
+fn sockaddr_to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    let v6 = a.as_sockaddr_in6()?;
+    Some(SocketAddr::from((v6.ip(), v6.port())))
 }
 
 /// Now, as a capture timestamp.
@@ -321,6 +357,7 @@ mod tests {
             kind,
             listen: listen.parse().unwrap(),
             recv_buffer_bytes: 1 << 20,
+            sources: Vec::new(),
         }
     }
 
@@ -429,6 +466,55 @@ mod tests {
         assert_eq!(s.kernel_dropped(), 201 - got);
     }
 
+    /// Review 31c: any host that reaches the listener's port could send
+    /// forged "mirrored" datagrams, fake flows or segments of real ones
+    /// (an insertion attack: the reassembler keeps the first copy of a byte,
+    /// as Linux's tcp_data_queue does). AWS Traffic Mirroring sends from the
+    /// source ENI's address, a GWLB from its own: the listener takes a list of
+    /// the outer sources it accepts and marks the others, which the pipeline
+    /// drops before any state. Without it nothing but the security group
+    /// stood between a forged datagram and the rows. Severity: High.
+    #[test]
+    fn review31c_datagrams_from_outside_the_tunnel_sources_are_marked() {
+        let mut o = opts(TunnelKind::Vxlan, "127.0.0.1:0");
+        o.sources = vec!["192.0.2.0/24".parse().unwrap()];
+        let mut s = UdpTunnelSocket::bind(&o).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(&vxlan(7, b"forged"), s.local_addr()).unwrap();
+        let d = loop {
+            if let Some(d) = s.recv().unwrap() {
+                break d;
+            }
+        };
+        assert_eq!(d.from, Some(tx.local_addr().unwrap()));
+        assert!(!d.source_allowed);
+        // A listed source (a whole address as a /32) passes.
+        let mut o = opts(TunnelKind::Vxlan, "127.0.0.1:0");
+        o.sources = vec!["127.0.0.1/32".parse().unwrap()];
+        let mut s = UdpTunnelSocket::bind(&o).unwrap();
+        tx.send_to(&vxlan(7, b"real"), s.local_addr()).unwrap();
+        let d = loop {
+            if let Some(d) = s.recv().unwrap() {
+                break d;
+            }
+        };
+        assert!(d.source_allowed);
+        // An IPv4 sender seen by a dual-stack socket (::ffff:127.0.0.1).
+        if let Ok(mut s6) = UdpTunnelSocket::bind(&UdpTunnelOptions {
+            listen: "[::]:0".parse().unwrap(),
+            ..o.clone()
+        }) {
+            let port = s6.local_addr().port();
+            tx.send_to(&vxlan(7, b"v4"), ("127.0.0.1", port)).unwrap();
+            let d = loop {
+                if let Some(d) = s6.recv().unwrap() {
+                    break d;
+                }
+            };
+            assert!(d.source_allowed, "{:?}", d.from);
+        }
+    }
+
     #[test]
     fn bind_errors_name_the_address() {
         let first = UdpTunnelSocket::bind(&opts(TunnelKind::Vxlan, "127.0.0.1:0")).unwrap();
@@ -437,6 +523,7 @@ mod tests {
             kind: TunnelKind::Geneve,
             listen: taken,
             recv_buffer_bytes: 1 << 20,
+            sources: Vec::new(),
         })
         .unwrap_err()
         .to_string();

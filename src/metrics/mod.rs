@@ -46,6 +46,9 @@ pub struct CaptureCounters {
     /// UDP tunnel listeners: datagrams dropped because their VNI is not in
     /// the configured VNI filter.
     pub vni_filtered: u64,
+    /// UDP tunnel listeners: datagrams dropped because their outer source
+    /// is not in the listener's allow-list (`[capture] tunnel_sources`).
+    pub source_filtered: u64,
     /// Frames that gave no TCP segment, by [`SkipReason`] (index = position in `SkipReason::ALL`).
     pub skipped: [u64; SkipReason::ALL.len()],
     /// IP defragmentation (the capture thread's `Decoder`).
@@ -67,6 +70,7 @@ impl CaptureCounters {
         self.interface_dropped += o.interface_dropped;
         self.tcp_segments += o.tcp_segments;
         self.vni_filtered += o.vni_filtered;
+        self.source_filtered += o.source_filtered;
         for (a, b) in self.skipped.iter_mut().zip(o.skipped.iter()) {
             *a += b;
         }
@@ -199,6 +203,11 @@ impl PipelineReport {
                 "specula_capture_vni_filtered_packets_total",
                 None,
                 c.vni_filtered,
+            ),
+            (
+                "specula_capture_source_filtered_packets_total",
+                None,
+                c.source_filtered,
             ),
         ];
         for (i, r) in SkipReason::ALL.iter().enumerate() {

@@ -83,7 +83,10 @@ pub fn receive_until(
         if let Some(d) = sock.recv()? {
             counters.frames += 1;
             counters.bytes += d.payload.len() as u64;
-            if d.truncated {
+            if !d.source_allowed {
+                // Not from a mirror source: forged, whatever it carries.
+                counters.source_filtered += 1;
+            } else if d.truncated {
                 counters.skip(SkipReason::Truncated);
             } else {
                 match vnis.check(kind, d.payload) {
@@ -189,6 +192,7 @@ mod tests {
             kind: TunnelKind::Vxlan,
             listen: "127.0.0.1:0".parse().unwrap(),
             recv_buffer_bytes: 1 << 20,
+            sources: Vec::new(),
         })
         .unwrap();
         let addr = sock.local_addr();
@@ -234,5 +238,66 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert!(text.contains("\"request_id\":\"vni7\""), "{text}");
         assert!(!text.contains("vni8"), "{text}");
+    }
+
+    /// Review 31c: a datagram from a host outside `[capture] tunnel_sources`
+    /// carries a well-formed attack request in the right VNI; it is counted
+    /// in `source_filtered` and never reaches the decoder, so no row is
+    /// written. Before, any host that could reach the UDP port could inject
+    /// fake flows or forged segments of real ones. Severity: High.
+    #[test]
+    fn review31c_forged_datagram_from_an_unlisted_source_records_nothing() {
+        let out = Shared::default();
+        let mut opts = PipelineOptions::new(Arc::new(Detector::new(
+            &RuleSet::builtin(),
+            DetectLimits::default(),
+        )));
+        opts.workers = 1;
+        opts.emit = EmitMode::Requests;
+        opts.when_full = WhenFull::DropNewest;
+        let pipeline = Pipeline::start(
+            opts,
+            Box::new(JsonLinesWriter::new(Box::new(out.clone()), "test")),
+        )
+        .unwrap();
+        let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
+            kind: TunnelKind::Vxlan,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            recv_buffer_bytes: 1 << 20,
+            // The mirror source: not this test's sender.
+            sources: vec!["192.0.2.10/32".parse().unwrap()],
+        })
+        .unwrap();
+        let addr = sock.local_addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let view = pipeline.view();
+        let handle = spawn_listener(
+            sock,
+            VniFilter::new(&[7]),
+            pipeline.new_dispatcher(),
+            Decoder::new(DecodeOptions::default()),
+            Arc::clone(&view),
+            Arc::clone(&stop),
+        )
+        .unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let forged =
+            b"GET /?q=1%27%20OR%201=1-- HTTP/1.1\r\nHost: a\r\nX-Request-ID: forged\r\n\r\n";
+        tx.send_to(&vxlan_tcp(7, forged), addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while view.snapshot().capture.frames < 1 {
+            assert!(Instant::now() < deadline, "datagram not received");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let outcome = handle.join().unwrap();
+        let c = &outcome.capture;
+        assert_eq!(c.frames, 1);
+        assert_eq!(c.source_filtered, 1);
+        assert_eq!(c.tcp_segments, 0);
+        let (_, sink) = pipeline.finish();
+        sink.unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("forged"), "{text}");
     }
 }
