@@ -119,6 +119,17 @@ fn classify(upper: &[u8]) -> (u8, Word) {
         | b"HAVING" | b"LIMIT" | b"OFFSET" | b"PROCEDURE" | b"CASE" | b"WHEN" | b"THEN"
         | b"ELSE" | b"END" | b"AS" | b"DISTINCT" | b"TOP" | b"JOIN" | b"ON" | b"DELAY"
         | b"OUTFILE" | b"DUMPFILE" | b"INFILE" | b"SET" | b"USING" | b"LOAD_FILE" => b'k',
+        // MySQL's SELECT modifiers, which stand between SELECT and its
+        // projection (`UNION SELECT SQL_NO_CACHE 1,2`).
+        b"DISTINCTROW"
+        | b"HIGH_PRIORITY"
+        | b"STRAIGHT_JOIN"
+        | b"SQL_SMALL_RESULT"
+        | b"SQL_BIG_RESULT"
+        | b"SQL_BUFFER_RESULT"
+        | b"SQL_NO_CACHE"
+        | b"SQL_CACHE"
+        | b"SQL_CALC_FOUND_ROWS" => b'k',
         _ => b'n',
     };
     (k, Word::Other)
@@ -347,6 +358,8 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
         }
     }
     let mut upper = [0u8; 32];
+    // ODBC escapes opened (`{fn `) whose `}` is still to come.
+    let mut odbc_open = 0usize;
     while let Some(&b) = s.get(i) {
         let start = i;
         let mut word = Word::Other;
@@ -396,6 +409,43 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
                     .get(start..i)
                     .is_some_and(|t| t.iter().any(|&c| is_space(c)));
                 kind = if open && spaced { b't' } else { b's' };
+            }
+            // An ODBC escape, `{fn user()}`, `{d '2020-01-01'}`: MySQL reads
+            // `{ identifier expr }` as the expression (sql_yacc.yy), so the
+            // brace and the identifier are whitespace.
+            b'{' if odbc_escape_len(s, i).is_some() => {
+                i += odbc_escape_len(s, i).unwrap_or(1);
+                odbc_open += 1;
+                continue;
+            }
+            b'}' if odbc_open > 0 => {
+                odbc_open -= 1;
+                i += 1;
+                continue;
+            }
+            // An SQL Server bracketed name, `[users]`, `[dbo].[users]`, where
+            // SQL takes a name: after a keyword, an operator, `,` or `(`
+            // (`SELECT [name],2 FROM [users]`). Elsewhere, as at the start
+            // of a value, brackets are a list or an array index.
+            b'[' if matches!(
+                out.last_kind(0),
+                b'E' | b'k' | b'B' | b'o' | b'&' | b',' | b'('
+            ) && bracket_name_len(s, i).is_some() =>
+            {
+                i += bracket_name_len(s, i).unwrap_or(1);
+                while s.get(i) == Some(&b'.') {
+                    match bracket_name_len(s, i + 1) {
+                        Some(n) => i += 1 + n,
+                        None => {
+                            i += 1;
+                            while s.get(i).is_some_and(|&c| is_word_byte(c)) {
+                                i += 1;
+                            }
+                            break;
+                        }
+                    }
+                }
+                kind = b'n';
             }
             b'`' => {
                 // `a`.`b` and `a`.b are one qualified name.
@@ -519,6 +569,35 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
         }
     }
     out
+}
+
+/// Length of the opening of an ODBC escape at `i`: `{`, optional spaces,
+/// a word of letters and a space or quote after it (`{fn `, `{d '`,
+/// `{oj `). A JSON object (`{"a"`, `{a:1}`) is not one.
+fn odbc_escape_len(s: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while s.get(j).is_some_and(|&c| is_space(c)) {
+        j += 1;
+    }
+    let word = j;
+    while s.get(j).is_some_and(u8::is_ascii_alphabetic) {
+        j += 1;
+    }
+    let after = *s.get(j)?;
+    (j > word && (is_space(after) || after == b'\'')).then_some(j - i)
+}
+
+/// Length of a bracketed SQL Server name at `i`: `[`, one or more word
+/// bytes or spaces, `]`. Lists and JSON arrays (`[1,2]`, `["a"]`) are not.
+fn bracket_name_len(s: &[u8], i: usize) -> Option<usize> {
+    if s.get(i) != Some(&b'[') {
+        return None;
+    }
+    let mut j = i + 1;
+    while s.get(j).is_some_and(|&c| is_word_byte(c) || c == b' ') {
+        j += 1;
+    }
+    (j > i + 1 && s.get(j) == Some(&b']')).then_some(j + 1 - i)
 }
 
 /// Whether the next significant byte after `i` is `(` (a function call;

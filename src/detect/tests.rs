@@ -4161,3 +4161,83 @@ fn query_argument_past_the_point_budget_is_inspected() {
         "argument past the point budget not inspected: {hits:?}"
     );
 }
+
+/// Whether some SQL injection rule reports `payload` sent as `?q=`.
+fn review31b_sqli_reported(payload: &str) -> bool {
+    review29b_query_rules(payload)
+        .iter()
+        .any(|id| id.starts_with("sqli-") || id == "specula-sqli-lex")
+}
+
+/// MySQL's SELECT takes modifiers between the keyword and the projection
+/// (`SELECT [ALL | DISTINCT | DISTINCTROW] [HIGH_PRIORITY] [STRAIGHT_JOIN]
+/// [SQL_SMALL_RESULT] [SQL_BIG_RESULT] [SQL_BUFFER_RESULT] [SQL_NO_CACHE]
+/// [SQL_CALC_FOUND_ROWS]`, `select_option` in sql_yacc.yy), so
+/// `1 UNION SELECT SQL_NO_CACHE 1,2` runs the same UNION as
+/// `1 UNION SELECT 1,2` (sqlmap and filter-evasion lists use them). Specula
+/// read the modifier as a column name followed by a number (`UEn1`, no
+/// shape) and `sqli-union-select` knew only ALL/DISTINCT/TOP: no SQL hit at
+/// all, while `UNION SELECT DISTINCT 1,2` is reported. Severity: High.
+#[test]
+fn review31b_mysql_select_modifiers_are_read() {
+    assert!(review31b_sqli_reported("1 union select distinct 1,2"));
+    let missed: Vec<&str> = [
+        "1 union select distinctrow 1,2",
+        "1 union select sql_no_cache 1,2",
+        "1 union select high_priority 1,2",
+        "-1 union select sql_calc_found_rows 1,2",
+        "1 union select straight_join 1,2",
+    ]
+    .into_iter()
+    .filter(|p| !review31b_sqli_reported(p))
+    .collect();
+    assert!(missed.is_empty(), "missed: {missed:?}");
+}
+
+/// SQL Server (and Access/Sybase) quote identifiers with brackets:
+/// `1 UNION SELECT [name],2 FROM [users]` is the same query as the unquoted
+/// one, and tools bracket names to get past filters that look for a bare
+/// word after SELECT. Specula's tokenizer read `[` and `]` as unknown bytes
+/// (`UE?n?,1k?n?`, no shape) and `sqli-union-select` wanted a word, quote,
+/// backtick or digit after SELECT: no SQL hit, while the unbracketed query
+/// is reported. Severity: High.
+#[test]
+fn review31b_mssql_bracket_identifiers_are_names() {
+    assert!(review31b_sqli_reported("1 union select name,2 from users"));
+    assert!(review31b_sqli_reported(
+        "' union select name,2 from users--"
+    ));
+    let missed: Vec<&str> = [
+        "1 union select [name],2 from [users]",
+        "' union select [name],2 from [users]--",
+        "1 union select [password] from [dbo].[users]",
+    ]
+    .into_iter()
+    .filter(|p| !review31b_sqli_reported(p))
+    .collect();
+    assert!(missed.is_empty(), "missed: {missed:?}");
+}
+
+/// MySQL accepts the ODBC escape `{ identifier expr }` anywhere an
+/// expression goes and ignores the identifier (`simple_expr: '{' ident expr
+/// '}'` in sql_yacc.yy: `{fn user()}` is `user()`, `{d '2020-01-01'}` a
+/// date); SQL Server's ODBC layer reads `{fn ...}` likewise. So
+/// `1 AND {fn user()}=1` is the boolean-blind probe `1 AND user()=1`.
+/// Specula read `{` and `}` as unknown bytes and `fn` as a name (`1&?nf()`),
+/// no shape and no rule: not reported, while the plain probe is.
+/// Severity: High.
+#[test]
+fn review31b_odbc_escapes_are_read_as_their_expression() {
+    assert!(review31b_sqli_reported("1 and user()=1"));
+    assert!(review31b_sqli_reported("1 and version()=1"));
+    assert!(review31b_sqli_reported("1 or ascii(user())>64"));
+    let missed: Vec<&str> = [
+        "1 and {fn user()}=1",
+        "1 and {fn version()}=1",
+        "1 or {fn ascii(user())}>64",
+    ]
+    .into_iter()
+    .filter(|p| !review31b_sqli_reported(p))
+    .collect();
+    assert!(missed.is_empty(), "missed: {missed:?}");
+}
