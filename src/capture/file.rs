@@ -1,15 +1,20 @@
 //! Offline captures: pcap, pcapng, and gzip of either, from a file or stdin.
 //!
 //! The format is recognised from the first bytes, never from the name. Records
-//! are parsed by `pcap-file`'s slice parsers ([`PcapParser`],
-//! [`PcapNgParser`]) over our own buffer, so frames are handed out borrowed
-//! from that buffer: no per-frame allocation, and memory stays bounded by
+//! are parsed in place in our own buffer, so frames are handed out borrowed
+//! from it: no per-frame allocation, and memory stays bounded by
 //! [`MAX_RECORD_BYTES`] however big the file is (a 10 GB file streams).
 //!
 //! pcapng: every section and every interface is honoured (link type and
 //! `if_tsresol`/`if_tsoffset` per interface); Enhanced, Simple and the
 //! obsolete Packet blocks yield frames; every other block is skipped and
-//! counted ([`FileReader::skipped_blocks`]).
+//! counted ([`FileReader::skipped_blocks`]). Like libpcap, only the options
+//! that change how packets are read are looked at: a comment or name that
+//! is not UTF-8 never makes a file unreadable (review 31a).
+//!
+//! pcap: both byte orders, micro- and nanosecond magics, Kuznetzov's
+//! modified format (24-byte record headers), and the FCS bits of the
+//! link-type field (libpcap's `LT_LINKTYPE`).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -18,10 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
-use pcap_file::pcap::PcapParser;
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-use pcap_file::pcapng::PcapNgParser;
-use pcap_file::{Endianness, PcapError, TsResolution};
 
 use super::{CaptureError, Frame, LinkType, Timestamp};
 
@@ -33,7 +34,14 @@ pub const INITIAL_BUFFER_BYTES: usize = 1 << 20;
 /// is reported as damage (real snap lengths are at most 256 KiB).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
+const PCAP_FILE_HEADER: usize = 24;
 const PCAP_RECORD_HEADER: usize = 16;
+/// Kuznetzov's records add ifindex, protocol, packet type and a pad byte.
+const PCAP_MODIFIED_RECORD_HEADER: usize = 24;
+/// The link type proper; the bits above say whether frames end in an FCS
+/// (libpcap pcap-common.h `LT_LINKTYPE`).
+const PCAP_LINKTYPE_MASK: u32 = 0x03FF_FFFF;
+const SHB_MAGIC: u32 = 0x1A2B_3C4D;
 const BLOCK_SHB: u32 = 0x0A0D_0D0A;
 const BLOCK_IDB: u32 = 0x0000_0001;
 const BLOCK_PB: u32 = 0x0000_0002;
@@ -97,7 +105,8 @@ impl TsUnit {
 struct Interface {
     linktype: LinkType,
     unit: TsUnit,
-    offset_ns: u64,
+    /// `if_tsoffset` is signed seconds (pcapng draft, libpcap's int64).
+    offset_ns: i64,
     snaplen: u32,
 }
 
@@ -105,13 +114,14 @@ enum Format {
     /// Only while `open` reads the file header.
     Pending,
     Pcap {
-        parser: PcapParser,
         linktype: LinkType,
         nanos: bool,
         big_endian: bool,
+        record_header: usize,
     },
     PcapNg {
-        parser: Box<PcapNgParser>,
+        /// Byte order of the current section.
+        big_endian: bool,
         interfaces: Vec<Interface>,
         last_ts: Timestamp,
     },
@@ -312,60 +322,67 @@ impl FileReader {
         }
         let magic = rd_u32(head, 0, true);
         match magic {
-            Some(0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1) => loop {
-                let avail = r.buf.get(r.pos..r.len).unwrap_or_default();
-                match PcapParser::new(avail) {
-                    Ok((rest, parser)) => {
-                        let h = parser.header();
-                        r.pos += avail.len() - rest.len();
-                        r.format = Format::Pcap {
-                            linktype: LinkType(u32::from(h.datalink)),
-                            nanos: h.ts_resolution == TsResolution::NanoSecond,
-                            big_endian: h.endianness == Endianness::Big,
-                            parser,
-                        };
-                        return Ok(r);
-                    }
-                    Err(PcapError::IncompleteBuffer) if !r.eof => {
-                        r.fill().map_err(|e| r.open_error(e))?;
-                    }
-                    Err(PcapError::IncompleteBuffer) => {
-                        return Err(r.not_capture(format!(
-                            "{gz}the pcap file header is cut short ({} of 24 bytes)",
-                            avail.len()
-                        )))
-                    }
-                    Err(e) => return Err(r.not_capture(format!("{gz}bad pcap file header: {e}"))),
+            Some(
+                magic @ (0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 | 0xA1B2_CD34
+                | 0x34CD_B2A1),
+            ) => {
+                while r.len < PCAP_FILE_HEADER && !r.eof {
+                    r.fill().map_err(|e| r.open_error(e))?;
                 }
-            },
-            Some(0x0A0D_0D0A) => loop {
+                let head = r.buf.get(..r.len).unwrap_or_default();
+                let big_endian = matches!(magic, 0xA1B2_C3D4 | 0xA1B2_3C4D | 0xA1B2_CD34);
+                let Some(linktype) = rd_u32(head, 20, big_endian) else {
+                    return Err(r.not_capture(format!(
+                        "{gz}the pcap file header is cut short ({} of 24 bytes)",
+                        head.len()
+                    )));
+                };
+                let modified = matches!(magic, 0xA1B2_CD34 | 0x34CD_B2A1);
+                r.pos = PCAP_FILE_HEADER;
+                r.format = Format::Pcap {
+                    linktype: LinkType(linktype & PCAP_LINKTYPE_MASK),
+                    nanos: matches!(magic, 0xA1B2_3C4D | 0x4D3C_B2A1),
+                    big_endian,
+                    record_header: if modified {
+                        PCAP_MODIFIED_RECORD_HEADER
+                    } else {
+                        PCAP_RECORD_HEADER
+                    },
+                };
+                Ok(r)
+            }
+            Some(BLOCK_SHB) => loop {
                 let avail = r.buf.get(r.pos..r.len).unwrap_or_default();
-                match PcapNgParser::new(avail) {
-                    Ok((rest, parser)) => {
-                        r.pos += avail.len() - rest.len();
+                match split_block(avail, true) {
+                    Split::Block {
+                        consumed,
+                        big_endian,
+                        ..
+                    } => {
+                        r.pos += consumed;
                         r.format = Format::PcapNg {
-                            parser: Box::new(parser),
+                            big_endian,
                             interfaces: Vec::new(),
                             last_ts: Timestamp(0),
                         };
                         return Ok(r);
                     }
-                    Err(PcapError::IncompleteBuffer) if !r.eof && r.len < r.buf.len() => {
+                    Split::Incomplete { .. } if !r.eof && r.len < r.buf.len() => {
                         r.fill().map_err(|e| r.open_error(e))?;
                     }
-                    Err(PcapError::IncompleteBuffer) => {
+                    Split::Incomplete { .. } => {
                         return Err(r.not_capture(format!(
                             "{gz}the pcapng section header block is cut short"
                         )))
                     }
-                    Err(e) => {
+                    Split::Bad(e) => {
                         return Err(r.not_capture(format!("{gz}bad pcapng section header: {e}")))
                     }
                 }
             },
             _ => Err(r.not_capture(format!(
                 "{gz}the content starts with {}; expected a pcap magic \
-                 (a1b2c3d4, d4c3b2a1, a1b23c4d, 4d3cb2a1), pcapng (0a0d0d0a) or gzip (1f8b)",
+                 (a1b2c3d4, d4c3b2a1, a1b23c4d, 4d3cb2a1, a1b2cd34), pcapng (0a0d0d0a) or gzip (1f8b)",
                 hex_prefix(head)
             ))),
         }
@@ -458,16 +475,16 @@ impl FileReader {
             let avail = self.buf.get(self.pos..self.len).unwrap_or_default();
             let step = match &mut self.format {
                 Format::Pcap {
-                    parser,
                     linktype,
                     nanos,
                     big_endian,
-                } => pcap_step(parser, avail, *linktype, *nanos, *big_endian),
+                    record_header,
+                } => pcap_step(avail, *linktype, *nanos, *big_endian, *record_header),
                 Format::PcapNg {
-                    parser,
+                    big_endian,
                     interfaces,
                     last_ts,
-                } => pcapng_step(parser, interfaces, last_ts, avail),
+                } => pcapng_step(big_endian, interfaces, last_ts, avail),
                 Format::Pending => Step::Damaged("no file header was read".into()),
             };
             match step {
@@ -543,165 +560,242 @@ impl FileReader {
 }
 
 fn pcap_step(
-    parser: &PcapParser,
     avail: &[u8],
     linktype: LinkType,
     nanos: bool,
     big: bool,
+    record_header: usize,
 ) -> Step {
-    match parser.next_raw_packet(avail) {
-        Ok((rest, pkt)) => {
-            let frac = u64::from(pkt.ts_frac);
-            let frac_ns = if nanos {
-                frac
-            } else {
-                frac.saturating_mul(1_000)
-            };
-            let ts = Timestamp(
-                u64::from(pkt.ts_sec)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(frac_ns),
-            );
-            Step::Frame {
-                consumed: avail.len() - rest.len(),
-                start: PCAP_RECORD_HEADER,
-                len: pkt.data.len(),
-                ts,
-                linktype,
-                orig_len: pkt.orig_len,
-            }
-        }
-        Err(PcapError::IncompleteBuffer) => Step::Incomplete {
-            needed: rd_u32(avail, 8, big)
-                .map(|incl| (incl as usize).saturating_add(PCAP_RECORD_HEADER)),
-        },
-        Err(e) => Step::Damaged(format!("bad packet record: {e}")),
+    let fields = (
+        rd_u32(avail, 0, big),
+        rd_u32(avail, 4, big),
+        rd_u32(avail, 8, big),
+        rd_u32(avail, 12, big),
+    );
+    let (Some(ts_sec), Some(ts_frac), Some(incl_len), Some(orig_len)) = fields else {
+        return Step::Incomplete { needed: None };
+    };
+    let total = (incl_len as usize).saturating_add(record_header);
+    if avail.len() < total {
+        return Step::Incomplete {
+            needed: Some(total),
+        };
+    }
+    let frac = u64::from(ts_frac);
+    let frac_ns = if nanos {
+        frac
+    } else {
+        frac.saturating_mul(1_000)
+    };
+    let ts = Timestamp(
+        u64::from(ts_sec)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac_ns),
+    );
+    Step::Frame {
+        consumed: total,
+        start: record_header,
+        len: incl_len as usize,
+        ts,
+        linktype,
+        orig_len,
     }
 }
 
-fn interface_of(
-    idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock<'_>,
-) -> Interface {
+/// One pcapng block cut from the buffer, not yet interpreted.
+enum Split<'a> {
+    Block {
+        consumed: usize,
+        type_: u32,
+        /// The block's byte order: a section header brings its own.
+        big_endian: bool,
+        body: &'a [u8],
+    },
+    Incomplete {
+        needed: Option<usize>,
+    },
+    Bad(String),
+}
+
+/// Cut the next block: type, total length, body, trailing length.
+fn split_block(avail: &[u8], big: bool) -> Split<'_> {
+    let Some(type_) = rd_u32(avail, 0, big) else {
+        return Split::Incomplete { needed: None };
+    };
+    // A section header's length is in its own byte order, given by the
+    // magic after it (the block type reads the same both ways).
+    let big = if type_ == BLOCK_SHB {
+        match rd_u32(avail, 8, true) {
+            None => return Split::Incomplete { needed: None },
+            Some(SHB_MAGIC) => true,
+            Some(m) if m == SHB_MAGIC.swap_bytes() => false,
+            Some(m) => return Split::Bad(format!("section header with byte-order magic {m:08x}")),
+        }
+    } else {
+        big
+    };
+    let Some(len) = rd_u32(avail, 4, big) else {
+        return Split::Incomplete { needed: None };
+    };
+    let len = len as usize;
+    if len < 12 || len % 4 != 0 || (type_ == BLOCK_SHB && len < 28) {
+        return Split::Bad(format!("block of type {type_:#x} with length {len}"));
+    }
+    let Some(block) = avail.get(..len) else {
+        return Split::Incomplete { needed: Some(len) };
+    };
+    if rd_u32(block, len - 4, big) != Some(len as u32) {
+        return Split::Bad("block's trailing length differs from its leading length".into());
+    }
+    Split::Block {
+        consumed: len,
+        type_,
+        big_endian: big,
+        body: block.get(8..len - 4).unwrap_or_default(),
+    }
+}
+
+/// An Interface Description Block's body. As libpcap does
+/// (`process_idb_options`), only `if_tsresol` and `if_tsoffset` are read;
+/// any other option, well-formed or not, is passed over.
+fn interface_of(body: &[u8], big: bool) -> Option<Interface> {
+    let linktype = rd_u16(body, 0, big)?;
+    let snaplen = rd_u32(body, 4, big)?;
     let mut unit = TsUnit::Decimal(6);
-    let mut offset_ns = 0u64;
-    for opt in &idb.options {
-        match opt {
-            InterfaceDescriptionOption::IfTsResol(v) => unit = TsUnit::from_tsresol(*v),
-            InterfaceDescriptionOption::IfTsOffset(s) => {
-                offset_ns = s.saturating_mul(1_000_000_000);
+    let mut offset_ns = 0i64;
+    let mut at = 8usize;
+    while let (Some(code), Some(len)) = (rd_u16(body, at, big), rd_u16(body, at + 2, big)) {
+        let len = usize::from(len);
+        let Some(value) = body.get(at + 4..at + 4 + len) else {
+            break;
+        };
+        match (code, value) {
+            (0, _) => break,
+            (9, &[v]) => unit = TsUnit::from_tsresol(v),
+            (14, v) => {
+                if let Ok(b) = <[u8; 8]>::try_from(v) {
+                    let secs = if big {
+                        i64::from_be_bytes(b)
+                    } else {
+                        i64::from_le_bytes(b)
+                    };
+                    offset_ns = secs.saturating_mul(1_000_000_000);
+                }
             }
             _ => {}
         }
+        at += 4 + ((len + 3) & !3);
     }
-    Interface {
-        linktype: LinkType(u32::from(idb.linktype)),
+    Some(Interface {
+        linktype: LinkType(u32::from(linktype)),
         unit,
         offset_ns,
-        snaplen: idb.snaplen,
-    }
+        snaplen,
+    })
 }
 
 fn pcapng_step(
-    parser: &mut PcapNgParser,
+    section_big: &mut bool,
     interfaces: &mut Vec<Interface>,
     last_ts: &mut Timestamp,
     avail: &[u8],
 ) -> Step {
-    let big = parser.section().endianness == Endianness::Big;
-    match parser.next_raw_block(avail) {
-        Ok((rest, block)) => {
-            let consumed = avail.len() - rest.len();
-            let body: &[u8] = &block.body;
-            match block.type_ {
-                BLOCK_SHB => {
-                    interfaces.clear();
-                    Step::Skip { consumed }
-                }
-                BLOCK_IDB => {
-                    if let Some(idb) = parser.interfaces().last() {
-                        interfaces.push(interface_of(idb));
-                    }
-                    Step::Skip { consumed }
-                }
-                BLOCK_EPB | BLOCK_PB => {
-                    // EPB: if_id u32; PB: if_id u16 + drops u16. Then
-                    // ts high, ts low, captured len, original len, data.
-                    let if_id = if block.type_ == BLOCK_EPB {
-                        rd_u32(body, 0, big)
-                    } else {
-                        rd_u16(body, 0, big).map(u32::from)
-                    };
-                    let fields = (
-                        if_id,
-                        rd_u32(body, 4, big),
-                        rd_u32(body, 8, big),
-                        rd_u32(body, 12, big),
-                        rd_u32(body, 16, big),
-                    );
-                    let (Some(if_id), Some(hi), Some(lo), Some(caplen), Some(orig_len)) = fields
-                    else {
-                        return Step::Damaged("packet block shorter than its header".into());
-                    };
-                    let Some(iface) = interfaces.get(if_id as usize) else {
-                        return Step::Damaged(format!(
-                            "packet block names interface {if_id}, but the section describes {}",
-                            interfaces.len()
-                        ));
-                    };
-                    let caplen = caplen as usize;
-                    if caplen > body.len().saturating_sub(20) {
-                        return Step::Damaged(format!(
-                            "packet block claims {caplen} captured bytes in a {}-byte block",
-                            body.len()
-                        ));
-                    }
-                    let ticks = (u64::from(hi) << 32) | u64::from(lo);
-                    let ts = Timestamp(iface.unit.to_nanos(ticks).saturating_add(iface.offset_ns));
-                    *last_ts = ts;
-                    Step::Frame {
-                        consumed,
-                        start: 8 + 20,
-                        len: caplen,
-                        ts,
-                        linktype: iface.linktype,
-                        orig_len,
-                    }
-                }
-                BLOCK_SPB => {
-                    // Simple packet block: original length, then data
-                    // captured up to the first interface's snap length.
-                    let Some(orig_len) = rd_u32(body, 0, big) else {
-                        return Step::Damaged("simple packet block shorter than its header".into());
-                    };
-                    let Some(iface) = interfaces.first() else {
-                        return Step::Damaged(
-                            "simple packet block before any interface description".into(),
-                        );
-                    };
-                    let mut caplen = (orig_len as usize).min(body.len().saturating_sub(4));
-                    if iface.snaplen != 0 {
-                        caplen = caplen.min(iface.snaplen as usize);
-                    }
-                    Step::Frame {
-                        consumed,
-                        start: 8 + 4,
-                        len: caplen,
-                        ts: *last_ts,
-                        linktype: iface.linktype,
-                        orig_len,
-                    }
-                }
-                _ => Step::Skip { consumed },
+    let (consumed, type_, big, body) = match split_block(avail, *section_big) {
+        Split::Block {
+            consumed,
+            type_,
+            big_endian,
+            body,
+        } => (consumed, type_, big_endian, body),
+        Split::Incomplete { needed } => return Step::Incomplete { needed },
+        Split::Bad(reason) => return Step::Damaged(format!("bad pcapng block: {reason}")),
+    };
+    match type_ {
+        BLOCK_SHB => {
+            *section_big = big;
+            interfaces.clear();
+            Step::Skip { consumed }
+        }
+        BLOCK_IDB => {
+            let Some(iface) = interface_of(body, big) else {
+                return Step::Damaged("interface description block shorter than its header".into());
+            };
+            interfaces.push(iface);
+            Step::Skip { consumed }
+        }
+        BLOCK_EPB | BLOCK_PB => {
+            // EPB: if_id u32; PB: if_id u16 + drops u16. Then
+            // ts high, ts low, captured len, original len, data.
+            let if_id = if type_ == BLOCK_EPB {
+                rd_u32(body, 0, big)
+            } else {
+                rd_u16(body, 0, big).map(u32::from)
+            };
+            let fields = (
+                if_id,
+                rd_u32(body, 4, big),
+                rd_u32(body, 8, big),
+                rd_u32(body, 12, big),
+                rd_u32(body, 16, big),
+            );
+            let (Some(if_id), Some(hi), Some(lo), Some(caplen), Some(orig_len)) = fields else {
+                return Step::Damaged("packet block shorter than its header".into());
+            };
+            let Some(iface) = interfaces.get(if_id as usize) else {
+                return Step::Damaged(format!(
+                    "packet block names interface {if_id}, but the section describes {}",
+                    interfaces.len()
+                ));
+            };
+            let caplen = caplen as usize;
+            if caplen > body.len().saturating_sub(20) {
+                return Step::Damaged(format!(
+                    "packet block claims {caplen} captured bytes in a {}-byte block",
+                    body.len()
+                ));
+            }
+            let ticks = (u64::from(hi) << 32) | u64::from(lo);
+            let ts = Timestamp(
+                iface
+                    .unit
+                    .to_nanos(ticks)
+                    .saturating_add_signed(iface.offset_ns),
+            );
+            *last_ts = ts;
+            Step::Frame {
+                consumed,
+                start: 8 + 20,
+                len: caplen,
+                ts,
+                linktype: iface.linktype,
+                orig_len,
             }
         }
-        Err(PcapError::IncompleteBuffer) => Step::Incomplete {
-            // A section header's length is in its own byte order: unknown.
-            needed: match rd_u32(avail, 0, big) {
-                Some(BLOCK_SHB) => None,
-                _ => rd_u32(avail, 4, big).map(|n| n as usize),
-            },
-        },
-        Err(e) => Step::Damaged(format!("bad pcapng block: {e}")),
+        BLOCK_SPB => {
+            // Simple packet block: original length, then data
+            // captured up to the first interface's snap length.
+            let Some(orig_len) = rd_u32(body, 0, big) else {
+                return Step::Damaged("simple packet block shorter than its header".into());
+            };
+            let Some(iface) = interfaces.first() else {
+                return Step::Damaged(
+                    "simple packet block before any interface description".into(),
+                );
+            };
+            let mut caplen = (orig_len as usize).min(body.len().saturating_sub(4));
+            if iface.snaplen != 0 {
+                caplen = caplen.min(iface.snaplen as usize);
+            }
+            Step::Frame {
+                consumed,
+                start: 8 + 4,
+                len: caplen,
+                ts: *last_ts,
+                linktype: iface.linktype,
+                orig_len,
+            }
+        }
+        _ => Step::Skip { consumed },
     }
 }
 

@@ -609,3 +609,257 @@ fn reader_and_filter_can_move_to_a_capture_thread() {
     assert_send::<FileReader>();
     assert_send::<FrameFilter>();
 }
+
+/// One pcapng block written by hand in the given byte order (the body is
+/// padded to 32 bits).
+fn ng_block(type_: u32, body: &[u8], big: bool) -> Vec<u8> {
+    let u32b = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut body = body.to_vec();
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let len = 12 + body.len() as u32;
+    let mut out = u32b(type_).to_vec();
+    out.extend_from_slice(&u32b(len));
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&u32b(len));
+    out
+}
+
+/// A pcapng option: code, length, value, padding.
+fn ng_opt(code: u16, value: &[u8], big: bool) -> Vec<u8> {
+    let u16b = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut out = u16b(code).to_vec();
+    out.extend_from_slice(&u16b(value.len() as u16));
+    out.extend_from_slice(value);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out
+}
+
+fn ng_shb(big: bool, options: &[u8]) -> Vec<u8> {
+    let mut body = if big {
+        let mut b = 0x1A2B_3C4Du32.to_be_bytes().to_vec();
+        b.extend_from_slice(&1u16.to_be_bytes());
+        b.extend_from_slice(&0u16.to_be_bytes());
+        b
+    } else {
+        let mut b = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b
+    };
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    body.extend_from_slice(options);
+    ng_block(0x0A0D_0D0A, &body, big)
+}
+
+fn ng_idb(linktype: u16, options: &[u8], big: bool) -> Vec<u8> {
+    let mut body = if big {
+        let mut b = linktype.to_be_bytes().to_vec();
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&0xffffu32.to_be_bytes());
+        b
+    } else {
+        let mut b = linktype.to_le_bytes().to_vec();
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&0xffffu32.to_le_bytes());
+        b
+    };
+    body.extend_from_slice(options);
+    ng_block(1, &body, big)
+}
+
+fn ng_epb(if_id: u32, ticks: u64, data: &[u8], big: bool) -> Vec<u8> {
+    let u32b = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut body = u32b(if_id).to_vec();
+    body.extend_from_slice(&u32b((ticks >> 32) as u32));
+    body.extend_from_slice(&u32b(ticks as u32));
+    body.extend_from_slice(&u32b(data.len() as u32));
+    body.extend_from_slice(&u32b(data.len() as u32));
+    body.extend_from_slice(data);
+    ng_block(6, &body, big)
+}
+
+/// libpcap reads only `if_tsresol` and `if_tsoffset` from an Interface
+/// Description Block and ignores every other option whatever it holds
+/// (sf-pcapng.c `process_idb_options`), and it never looks inside the
+/// section header's options nor at the IDB's reserved field; Wireshark
+/// likewise skips options it cannot use. So `tcpdump -r` / `tshark -r` read
+/// every packet of a capture whose IDB carries an `if_tzone` (4 bytes, as
+/// the pcapng draft defines it), an `if_description` that is not UTF-8 (a
+/// Windows adapter name in a legacy code page), an empty `if_filter`, or a
+/// section header whose `shb_hardware` is not UTF-8. Specula handed the
+/// blocks to pcap-file, which parses every option strictly: the first such
+/// IDB ended the file as "damaged" (every packet after it lost, attacks in
+/// them never seen), and such a section header refused the whole file.
+/// Severity: Medium (a capture tshark reads is lost from the damage on).
+#[test]
+fn review31a_pcapng_options_libpcap_ignores_do_not_lose_packets() {
+    for big in [false, true] {
+        let mut idb_opts = ng_opt(10, &[0, 0, 0, 0], big); // if_tzone, 4 bytes
+        idb_opts.extend(ng_opt(3, b"Realtek \xc4thernet", big)); // Latin-1
+        idb_opts.extend(ng_opt(11, b"", big)); // empty if_filter
+        idb_opts.extend(ng_opt(9, &[9], big)); // nanoseconds
+        idb_opts.extend(ng_opt(0, b"", big));
+        let mut bytes = ng_shb(big, &[]);
+        bytes.extend(ng_idb(1, &[], big));
+        bytes.extend(ng_epb(0, 1_000_000, &[1; 20], big));
+        bytes.extend(ng_idb(101, &idb_opts, big));
+        bytes.extend(ng_epb(1, 2_000_000_005, &[2; 20], big));
+        bytes.extend(ng_epb(0, 3_000_000, &[3; 20], big));
+        // A second section whose header holds a non-UTF-8 shb_hardware.
+        let mut shb_opts = ng_opt(2, b"Intel \xaeXeon", big);
+        shb_opts.extend(ng_opt(0, b"", big));
+        bytes.extend(ng_shb(!big, &shb_opts));
+        bytes.extend(ng_idb(113, &[], !big));
+        bytes.extend(ng_epb(0, 4_000_000, &[4; 20], !big));
+        let (_f, mut r) = open_bytes(&bytes);
+        let (frames, err) = read_all(&mut r);
+        assert!(err.is_none(), "big={big}: {err:?}");
+        let summary: Vec<(u64, u32, u8)> = frames
+            .iter()
+            .map(|f| (f.ts.0, f.linktype.0, f.data[0]))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1_000_000_000, 1, 1),
+                (2_000_000_005, 101, 2),
+                (3_000_000_000, 1, 3),
+                (4_000_000_000, 113, 4),
+            ],
+            "big={big}"
+        );
+        // The same header as the file's first section.
+        let mut first = ng_shb(big, &shb_opts);
+        first.extend(ng_idb(1, &[], big));
+        first.extend(ng_epb(0, 1_000_000, &[1; 20], big));
+        let (_g, mut r) = open_bytes(&first);
+        let (frames, err) = read_all(&mut r);
+        assert!(err.is_none(), "big={big}: {err:?}");
+        assert_eq!(frames.len(), 1);
+    }
+}
+
+/// `if_tsoffset` is a signed number of seconds (pcapng draft §4.2; libpcap
+/// and Wireshark keep it in an int64), added to every timestamp of the
+/// interface. Specula read it as unsigned: an offset of -10 s became
+/// 2^64 - 10 seconds and every timestamp of the interface saturated to the
+/// same instant at the end of time, so reassembly and PAWS timing (which
+/// run on capture time) saw no time pass at all.
+/// Severity: Low (writers of negative offsets are rare).
+#[test]
+fn review31a_pcapng_negative_tsoffset_is_subtracted() {
+    let mut opts = ng_opt(14, &(-10i64).to_le_bytes(), false);
+    opts.extend(ng_opt(0, b"", false));
+    let mut bytes = ng_shb(false, &[]);
+    bytes.extend(ng_idb(1, &opts, false));
+    bytes.extend(ng_epb(0, 100_000_000, &[1; 20], false)); // 100 s
+    bytes.extend(ng_epb(0, 101_500_000, &[2; 20], false));
+    let (_f, mut r) = open_bytes(&bytes);
+    let (frames, err) = read_all(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    let ts: Vec<u64> = frames.iter().map(|f| f.ts.0).collect();
+    assert_eq!(ts, vec![90_000_000_000, 91_500_000_000]);
+}
+
+/// The pcap file header's link-type field carries the link type in its low
+/// 26 bits only; bits 26-31 say whether the frames end in an FCS and how
+/// long it is (libpcap `LT_LINKTYPE()` / `LT_FCS_LENGTH_PRESENT()`,
+/// pcap-common.h; Wireshark's libpcap.c does the same). tcpdump and tshark
+/// read a header of 0x24000001 as Ethernet with a 4-byte FCS. Specula took
+/// the whole 32-bit field as the link type: every frame of the file was an
+/// unknown link type and skipped, no request of the capture was analysed.
+/// Severity: Medium (a whole capture silently unread).
+#[test]
+fn review31a_pcap_linktype_fcs_bits_are_not_the_link_type() {
+    let mut bytes = pcap_bytes(
+        Endianness::Little,
+        TsResolution::MicroSecond,
+        DataLink::ETHERNET,
+    );
+    bytes[20..24].copy_from_slice(&0x2400_0001u32.to_le_bytes());
+    let (_f, mut r) = open_bytes(&bytes);
+    let (frames, err) = read_all(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(|f| f.linktype == LinkType::ETHERNET));
+}
+
+/// Alexey Kuznetzov's modified pcap (magic a1b2cd34, written by the patched
+/// tcpdump of Red Hat 6-9 and SuSE) has 24-byte record headers: the usual
+/// 16 bytes, then ifindex (4), protocol (2), packet type (1) and a pad byte.
+/// libpcap (sf-pcap.c `KUZNETZOV_TCPDUMP_MAGIC`, `PASS_THROUGH` → skips the
+/// extra 8 bytes) and Wireshark read such files. Specula refused them as
+/// "not a pcap or pcapng capture".
+/// Severity: Low (old format; the error is clear).
+#[test]
+fn review31a_pcap_kuznetzov_magic_is_read() {
+    for big in [false, true] {
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u16b = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut bytes = u32b(0xA1B2_CD34).to_vec();
+        bytes.extend_from_slice(&u16b(2));
+        bytes.extend_from_slice(&u16b(4));
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&u32b(65535));
+        bytes.extend_from_slice(&u32b(1));
+        for (i, len) in [(1u8, 60u32), (2, 1514)] {
+            bytes.extend_from_slice(&u32b(1_700_000_000 + u32::from(i)));
+            bytes.extend_from_slice(&u32b(250_000));
+            bytes.extend_from_slice(&u32b(len));
+            bytes.extend_from_slice(&u32b(len));
+            bytes.extend_from_slice(&u32b(2)); // ifindex
+            bytes.extend_from_slice(&u16b(0x0800)); // protocol
+            bytes.extend_from_slice(&[0, 0]); // packet type, pad
+            bytes.extend(std::iter::repeat(i).take(len as usize));
+        }
+        let (_f, mut r) = open_bytes(&bytes);
+        let (frames, err) = read_all(&mut r);
+        assert!(err.is_none(), "big={big}: {err:?}");
+        let summary: Vec<(u64, usize, u8)> = frames
+            .iter()
+            .map(|f| (f.ts.0, f.data.len(), f.data[0]))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1_700_000_001_250_000_000, 60, 1),
+                (1_700_000_002_250_000_000, 1514, 2)
+            ],
+            "big={big}"
+        );
+    }
+}
