@@ -1163,18 +1163,23 @@ impl Masker {
     /// masked by its own name).
     fn amp_pair_into(&self, piece: &[u8], code: bool, out: &mut Vec<u8>, secrets: &mut Secrets) {
         let name = memchr::memchr(b'=', piece).and_then(|i| piece.get(..i));
-        let whole = name.is_some_and(|n| {
-            self.param_masked(n)
-                || (code
-                    && self.enabled
-                    && decode_name(n).eq_ignore_ascii_case(b"code")
-                    && !self.kept(n))
-        });
+        let whole = name.is_some_and(|n| self.pair_masked(n, code));
         if whole {
             self.pair_into(piece, code, out, secrets);
         } else {
             self.pairs_into(piece, b';', code, out, secrets);
         }
+    }
+
+    /// Is the value of the query or form parameter `name` masked: a masked
+    /// name, or `code` in an OAuth exchange (`code`, see
+    /// [`oauth_code_context`])?
+    fn pair_masked(&self, name: &[u8], code: bool) -> bool {
+        self.param_masked(name)
+            || (code
+                && self.enabled
+                && decode_name(name).eq_ignore_ascii_case(b"code")
+                && !self.kept(name))
     }
 
     fn pair_into(&self, pair: &[u8], code: bool, out: &mut Vec<u8>, secrets: &mut Secrets) {
@@ -1184,11 +1189,7 @@ impl Masker {
                 let raw = pair.get(i + 1..).unwrap_or_default();
                 out.extend_from_slice(name);
                 out.push(b'=');
-                let oauth_code = code
-                    && self.enabled
-                    && decode_name(name).eq_ignore_ascii_case(b"code")
-                    && !self.kept(name);
-                if !raw.is_empty() && (oauth_code || self.param_masked(name)) {
+                if !raw.is_empty() && self.pair_masked(name, code) {
                     let mut clear = Vec::with_capacity(raw.len());
                     percent_decode(raw, true, &mut clear);
                     self.mask_value(&clear, raw, out, secrets);
