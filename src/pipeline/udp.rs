@@ -173,9 +173,8 @@ mod tests {
         d
     }
 
-    #[test]
-    fn listener_filters_by_vni_counts_garbage_and_stops_on_the_flag() {
-        let out = Shared::default();
+    /// One worker with the built-in rules writing every request to `out`.
+    fn requests_pipeline(out: &Shared) -> Pipeline {
         let mut opts = PipelineOptions::new(Arc::new(Detector::new(
             &RuleSet::builtin(),
             DetectLimits::default(),
@@ -183,11 +182,17 @@ mod tests {
         opts.workers = 1;
         opts.emit = EmitMode::Requests;
         opts.when_full = WhenFull::DropNewest;
-        let pipeline = Pipeline::start(
+        Pipeline::start(
             opts,
             Box::new(JsonLinesWriter::new(Box::new(out.clone()), "test")),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn listener_filters_by_vni_counts_garbage_and_stops_on_the_flag() {
+        let out = Shared::default();
+        let pipeline = requests_pipeline(&out);
         let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
             kind: TunnelKind::Vxlan,
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -248,18 +253,7 @@ mod tests {
     #[test]
     fn review31c_forged_datagram_from_an_unlisted_source_records_nothing() {
         let out = Shared::default();
-        let mut opts = PipelineOptions::new(Arc::new(Detector::new(
-            &RuleSet::builtin(),
-            DetectLimits::default(),
-        )));
-        opts.workers = 1;
-        opts.emit = EmitMode::Requests;
-        opts.when_full = WhenFull::DropNewest;
-        let pipeline = Pipeline::start(
-            opts,
-            Box::new(JsonLinesWriter::new(Box::new(out.clone()), "test")),
-        )
-        .unwrap();
+        let pipeline = requests_pipeline(&out);
         let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
             kind: TunnelKind::Vxlan,
             listen: "127.0.0.1:0".parse().unwrap(),
