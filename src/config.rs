@@ -816,18 +816,22 @@ impl Config {
 
 /// Checked while parsing, so the error names the key and line.
 fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let list = Vec::<String>::deserialize(d)?;
-    for v in &list {
-        parse_cidr("trusted_proxies", v).map_err(serde::de::Error::custom)?;
-    }
-    Ok(list)
+    checked_cidrs(d, "trusted_proxies")
 }
 
 /// Checked while parsing, so the error names the key and line.
 fn tunnel_source_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    checked_cidrs(d, "tunnel_sources")
+}
+
+/// A list of CIDRs or addresses under `key`, each checked by `parse_cidr`.
+fn checked_cidrs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    key: &str,
+) -> Result<Vec<String>, D::Error> {
     let list = Vec::<String>::deserialize(d)?;
     for v in &list {
-        parse_cidr("tunnel_sources", v).map_err(serde::de::Error::custom)?;
+        parse_cidr(key, v).map_err(serde::de::Error::custom)?;
     }
     Ok(list)
 }
