@@ -391,18 +391,15 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     let udp_buffer_bytes = args
         .udp_buffer_bytes
         .unwrap_or(cfg.capture.udp_buffer_bytes);
-    let tunnel_sources: Vec<_> = if args.tunnel_sources.is_empty() {
-        cfg.capture
-            .tunnel_sources
-            .iter()
-            .map(|v| parse_cidr("tunnel_sources", v))
-            .collect::<Result<_, _>>()?
+    let (key, sources) = if args.tunnel_sources.is_empty() {
+        ("tunnel_sources", &cfg.capture.tunnel_sources)
     } else {
-        args.tunnel_sources
-            .iter()
-            .map(|v| parse_cidr("--tunnel-source", v))
-            .collect::<Result<_, _>>()?
+        ("--tunnel-source", &args.tunnel_sources)
     };
+    let tunnel_sources: Vec<_> = sources
+        .iter()
+        .map(|v| parse_cidr(key, v))
+        .collect::<Result<_, _>>()?;
     for (kind, addrs) in [(TunnelKind::Vxlan, vxlan), (TunnelKind::Geneve, geneve)] {
         for listen in addrs {
             tunnels.push(UdpTunnelOptions {
