@@ -330,8 +330,18 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
     })
 }
 
-fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOptions> {
-    Ok(PipelineOptions {
+fn masker(eff: &Effective) -> Result<Arc<crate::pipeline::Masker>> {
+    Ok(Arc::new(crate::pipeline::Masker::from_config(
+        &eff.config.masking,
+    )?))
+}
+
+fn pipeline_options(
+    eff: &Effective,
+    when_full: WhenFull,
+    masker: Arc<crate::pipeline::Masker>,
+) -> PipelineOptions {
+    PipelineOptions {
         workers: eff.workers,
         queue_batches: eff.config.pipeline.queue_batches,
         batch_segments: eff.config.pipeline.batch_segments,
@@ -346,13 +356,13 @@ fn pipeline_options(eff: &Effective, when_full: WhenFull) -> Result<PipelineOpti
         emit: eff.config.output.emit,
         client_ip: eff.trusted.clone(),
         when_full,
-        masker: Arc::new(crate::pipeline::Masker::from_config(&eff.config.masking)?),
+        masker,
         pairing: eff
             .config
             .responses
             .pairing_options(&eff.config.reassembly_config(eff.workers)),
         stop_after: None,
-    })
+    }
 }
 
 fn run_live(mut args: LiveArgs) -> Result<Outcome> {
@@ -496,6 +506,19 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         }
         listeners.push(sock);
     }
+    if !privilege::is_root() {
+        // Started unprivileged with CAP_NET_RAW (systemd): the captures are
+        // open, nothing later needs a capability, and no other thread exists
+        // yet, so every thread from here on starts without any.
+        // A seccomp filter denying capset (an older copy of the unit) must
+        // not stop the sensor: it then keeps what it was started with.
+        if let Err(e) = privilege::drop_capabilities() {
+            tracing::warn!(
+                "{e:#}: the sensor keeps the capabilities it was started with \
+                 (systemd/specula.service must allow the capset system call)"
+            );
+        }
+    }
     let sources: Vec<String> = interfaces
         .iter()
         .map(|i| match threads_per_interface {
@@ -541,6 +564,8 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     }
     let (sink, emit) = open_sink(&args.common, &eff, OutputOpen::Append)?;
     eff.config.output.emit = emit;
+    // Before the drop too: the key file may be readable by root only.
+    let masker = masker(&eff)?;
     if let Some(t) = &target {
         if let Some(dir) = &spool_dir {
             privilege::hand_over(dir, t)
@@ -571,7 +596,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         0 => WhenFull::DropNewest,
         ms => WhenFull::WaitThenDrop(Duration::from_millis(ms)),
     };
-    let pipeline = Pipeline::start(pipeline_options(&eff, when_full)?, sink)?;
+    let pipeline = Pipeline::start(pipeline_options(&eff, when_full, masker), sink)?;
     let view = pipeline.view();
     let _ = view_slot.set(Arc::clone(&view));
     let rules = pipeline.rules();
@@ -947,7 +972,7 @@ fn run_read(args: ReadArgs) -> Result<Outcome> {
     }
     let (sink, emit) = open_sink(&args.common, &eff, OutputOpen::Replace)?;
     eff.config.output.emit = emit;
-    let mut opts = pipeline_options(&eff, WhenFull::Block)?;
+    let mut opts = pipeline_options(&eff, WhenFull::Block, masker(&eff)?);
     opts.stop_after = args.stop_after;
     let started = Instant::now();
     let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {

@@ -1,7 +1,13 @@
-//! Dropping root: `live` opens its captures and listeners as root, then
-//! becomes an unprivileged user before it parses a single packet, so a bug in
-//! a parser never runs with root's rights. (Under systemd the unit starts it
-//! unprivileged with `CAP_NET_RAW` instead, and nothing here happens.)
+//! Dropping privileges: `live` opens its captures and listeners with the
+//! rights it was given, then gives them up before it parses a single packet,
+//! so a bug in a parser never runs with them.
+//!
+//! - Started as root: it becomes an unprivileged user ([`drop_to`]); leaving
+//!   uid 0 clears every capability of every thread.
+//! - Started unprivileged with capabilities (systemd's
+//!   `AmbientCapabilities=CAP_NET_RAW`): once the captures are open it clears
+//!   its capability sets ([`drop_capabilities`]), so a parser bug cannot open
+//!   a raw socket to forge or inject packets.
 
 use std::path::Path;
 
@@ -31,6 +37,12 @@ pub enum PrivilegeError {
     },
     #[error("still root after switching to '{0}'")]
     StillRoot(String),
+    #[error("clearing the {set} capability set: {source}")]
+    Capabilities {
+        set: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
 }
 
 /// Who the process will run as after [`drop_to`].
@@ -194,9 +206,66 @@ pub fn drop_to(target: &Target) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
+/// Clear the calling thread's capability sets: ambient, inheritable,
+/// effective, permitted (in that order: ambient must stay within the
+/// others). Capabilities belong to threads, and a new thread copies its
+/// creator's, so this runs on the main thread before any other is spawned.
+/// The bounding set stays (lowering it needs CAP_SETPCAP); with an empty
+/// permitted set and no-new-privileges it grants nothing.
+///
+/// Not for a process still running as root: it would lose the rights
+/// [`hand_over`] and [`drop_to`] need, and `setuid` in the other threads.
+pub fn drop_capabilities() -> Result<(), PrivilegeError> {
+    use caps::CapSet;
+    for (set, name) in [
+        (CapSet::Ambient, "ambient"),
+        (CapSet::Inheritable, "inheritable"),
+        (CapSet::Effective, "effective"),
+        (CapSet::Permitted, "permitted"),
+    ] {
+        caps::clear(None, set)
+            .map_err(|source| PrivilegeError::Capabilities { set: name, source })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The calling thread ends with no capability in any set. Run on a
+    /// thread of its own: the sets are per thread, so the test runner's
+    /// other threads keep theirs.
+    #[test]
+    fn dropping_capabilities_empties_every_set() {
+        use caps::CapSet;
+        let sets = [
+            CapSet::Ambient,
+            CapSet::Inheritable,
+            CapSet::Effective,
+            CapSet::Permitted,
+        ];
+        let before_and_after = std::thread::spawn(move || {
+            let before = caps::read(None, CapSet::Permitted).unwrap();
+            drop_capabilities().unwrap();
+            let after: Vec<_> = sets.iter().map(|s| caps::read(None, *s).unwrap()).collect();
+            // A thread spawned now copies the emptied sets.
+            let child = std::thread::spawn(move || caps::read(None, CapSet::Effective).unwrap())
+                .join()
+                .unwrap();
+            (before, after, child)
+        })
+        .join()
+        .unwrap();
+        let (before, after, child) = before_and_after;
+        if is_root() {
+            assert!(!before.is_empty(), "root starts with capabilities");
+        }
+        for (set, held) in sets.iter().zip(&after) {
+            assert!(held.is_empty(), "{set:?} still holds {held:?}");
+        }
+        assert!(child.is_empty(), "a new thread inherits {child:?}");
+    }
     use std::os::unix::fs::MetadataExt;
 
     /// Handing a directory over never follows a symlink in it: one the

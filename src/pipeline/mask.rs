@@ -357,8 +357,10 @@ pub struct MaskedRequest {
 }
 
 /// Clear secrets met while masking a request, with their masks, to find
-/// them again in other text of the same request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// them again in other text of the same request. Its `Debug` shows how many
+/// there are, never what they are: a `{:?}` of a record in a log or a panic
+/// message must not print them.
+#[derive(Clone, Default, PartialEq, Eq)]
 struct Secrets {
     items: Vec<(Vec<u8>, Vec<u8>)>,
     /// Every `SWEEP_MIN_BYTES`-byte piece of the first
@@ -374,6 +376,14 @@ type Grams = std::collections::HashSet<[u8; SWEEP_MIN_BYTES], ahash::RandomState
 /// How much of each secret its pieces are taken from (so at most 64 ×
 /// 512 pieces per request).
 const GRAM_BYTES_PER_SECRET: usize = 512;
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("count", &self.items.len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Secrets {
     fn add(&mut self, clear: &[u8], token: &[u8]) {
@@ -2467,6 +2477,26 @@ mod tests {
         assert_ne!(a, t(&m, "hunter3"));
         let other = Masker::with_key(&MaskingSection::default(), [8u8; 32], KeySource::Random);
         assert_ne!(a, t(&other, "hunter2"), "another key, another mask");
+    }
+
+    /// A masked request printed with `{:?}` (a log line, a panic message)
+    /// shows no secret: it keeps the clear values it met, to find them again
+    /// in `matched`, and printed them before.
+    #[test]
+    fn debug_of_a_masked_request_shows_no_secret() {
+        let m = masker();
+        let r = req(
+            "/login?password=hu5ter2secret9",
+            &[("Authorization", "Bearer tok3nvalue77")],
+            b"",
+        );
+        let mr = m.mask_request(&r);
+        assert_eq!(mr.secrets.items.len(), 2, "both secrets were kept");
+        let shown = format!("{mr:?}");
+        for clear in ["hu5ter2secret9", "tok3nvalue77"] {
+            assert!(!shown.contains(clear), "{clear} in {shown}");
+        }
+        assert!(shown.contains("count: 2"), "{shown}");
     }
 
     #[test]
