@@ -54,6 +54,10 @@ impl StreamHandler<HttpSession> for Sink {
         self.drain();
         reread
     }
+    fn on_fin(&mut self, _f: &FlowInfo, s: &mut HttpSession, dir: Direction) {
+        s.on_fin(&self.limits, &mut self.stats, dir, &mut self.events);
+        self.drain();
+    }
     fn on_end(&mut self, _f: &FlowInfo, s: &mut HttpSession, _r: EndReason) {
         s.on_end(&self.limits, &mut self.stats, &mut self.events);
         self.drain();

@@ -935,6 +935,34 @@ impl HttpSession {
         }
     }
 
+    /// `dir` was closed by its sender (its FIN was reached, see
+    /// `StreamHandler::on_fin`). On the response side this ends a body
+    /// delimited by the close: the answer to an HTTP/1.0 request without
+    /// Content-Length is paired now, not when the flow ends (review round
+    /// 32c: after the pairing timeout, as "no response").
+    pub fn on_fin(
+        &mut self,
+        limits: &HttpLimits,
+        stats: &mut HttpStats,
+        dir: Direction,
+        out: &mut Vec<HttpEvent>,
+    ) {
+        if self.tunnel || matches!(self.roles, Roles::Undecided(_)) || dir == self.req_dir() {
+            return;
+        }
+        self.accounted(stats, |s, stats| {
+            let mut cx = Cx {
+                limits,
+                stats,
+                out,
+                txq: &mut s.txq,
+                answered: &mut s.answered,
+                tx_overflowed: &mut s.tx_overflowed,
+            };
+            s.resp.on_close(&mut cx);
+        });
+    }
+
     /// `dir` starts again at another point of its stream: what was read of
     /// it was not the connection (a midstream start disowned by the peer's
     /// ACK, see `StreamHandler::on_restart`). Its side emits what it had

@@ -296,6 +296,24 @@ impl ResponseSide {
         };
     }
 
+    /// The server closed its side: a body read until the close is
+    /// complete (as is one whose oversized head left its framing unknown).
+    /// Anything else waits for more bytes or the flow's end as before.
+    pub fn on_close(&mut self, cx: &mut Cx<'_>) {
+        let state = std::mem::replace(&mut self.state, State::Tunnel);
+        self.state = match state {
+            State::Body {
+                resp,
+                body: Body::UntilClose,
+            }
+            | State::SkipHead { resp, .. } => {
+                emit(cx, resp);
+                self.resync()
+            }
+            other => other,
+        };
+    }
+
     fn resync(&mut self) -> State {
         self.at_start = false;
         State::Seek(Seek::default())

@@ -347,6 +347,22 @@ impl StreamHandler<FlowState> for Ctx {
         reread
     }
 
+    fn on_fin(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction) {
+        if !self.parses_http() {
+            return;
+        }
+        self.pairing.touch(flow, &mut state.pairing);
+        state.http.on_fin(
+            &self.http_limits,
+            &mut self.http_stats,
+            dir,
+            &mut self.events,
+        );
+        if !self.events.is_empty() {
+            self.handle_events(flow, &mut state.pairing);
+        }
+    }
+
     fn over_memcap(&self) -> bool {
         self.http_stats.buffered_bytes > self.http_limits.max_buffered_bytes as u64
     }
@@ -1196,5 +1212,36 @@ mod tests {
         w.segment(DEFAULT_START, &seg);
         w.table.end_all(&mut w.ctx);
         assert_xss_reported(&w);
+    }
+
+    /// Review round 32c: a response without Content-Length nor chunked
+    /// framing (what nginx and Apache send a dynamic page to an HTTP/1.0
+    /// client: `ngx_http_chunked_header_filter` only chunks for HTTP/1.1,
+    /// and the server closes the connection to end the body) is complete at
+    /// the server's FIN. Specula only learns that at the flow's end, after
+    /// both FINs and `closed_linger` (5 s), as long as the pairing timeout
+    /// (5 s after the request): the record goes out unpaired first
+    /// (`response_status` 0), for every request the client chose to send as
+    /// HTTP/1.0, though its answer's status line was seen within 1 ms.
+    /// Severity: Medium (an attacker erases the response fields of its
+    /// attacks: a 200 reads as "no response").
+    #[test]
+    fn review32c_a_close_delimited_response_is_paired() {
+        let (mut w, _rx) = worker(65_536);
+        let request = b"GET /r1 HTTP/1.0\r\nHost: a\r\nX-Request-ID: r1\r\n\r\n".to_vec();
+        let page = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>ok</html>".to_vec();
+        let c = conv(80)
+            .client(request)
+            .server(page)
+            .teardown(Teardown::Fin);
+        feed(&mut w, &c);
+        // Other flows keep the worker busy: a batch every millisecond.
+        for ms in 1..=10_000u64 {
+            w.advance(Timestamp(DEFAULT_START.0 + ms * 1_000_000));
+        }
+        assert_eq!(w.ctx.out.len(), 1, "{:?}", w.ctx.out);
+        let r = &w.ctx.out[0];
+        assert_eq!((r.response_status, r.response_bytes), (200, 15), "{r:?}");
+        assert_eq!(w.ctx.pairing.stats().paired, 1);
     }
 }

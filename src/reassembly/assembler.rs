@@ -118,6 +118,9 @@ fn within(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// The bit of `Assembler::fin_plus_one` saying the FIN was told.
+const FIN_TOLD: u64 = 1 << 63;
+
 /// Per-direction reassembly state.
 #[derive(Debug, Default)]
 pub(crate) struct Assembler {
@@ -129,7 +132,9 @@ pub(crate) struct Assembler {
     /// delivered or reported as a gap).
     next: u64,
     /// Stream offset just after the data of the first FIN seen, plus one;
-    /// 0 when no FIN was seen (a plain u64 keeps the flow slot small).
+    /// 0 when no FIN was seen. Its top bit ([`FIN_TOLD`]) records that the
+    /// handler was told the side reached it (a plain u64 keeps the flow
+    /// slot small; a stream offset never reaches 2^63).
     fin_plus_one: u64,
     /// Bytes held in `chunks`.
     buffered: usize,
@@ -508,11 +513,26 @@ impl Assembler {
     /// Whether a FIN was seen and every byte before it was delivered (or
     /// skipped as a gap).
     pub(crate) fn finished(&self) -> bool {
-        self.fin_seen() && self.next >= self.fin_plus_one - 1
+        self.fin_seen() && self.next >= self.fin_plus_one() - 1
+    }
+
+    fn fin_plus_one(&self) -> u64 {
+        self.fin_plus_one & !FIN_TOLD
+    }
+
+    /// Whether the handler still has to be told this side reached its FIN
+    /// (`StreamHandler::on_fin`); true once per FIN, then false until data
+    /// past it disproves it and another one is reached.
+    pub(crate) fn take_fin_to_tell(&mut self) -> bool {
+        let tell = self.finished() && self.fin_plus_one & FIN_TOLD == 0;
+        if tell {
+            self.fin_plus_one |= FIN_TOLD;
+        }
+        tell
     }
 
     pub(crate) fn fin_seen(&self) -> bool {
-        self.fin_plus_one != 0
+        self.fin_plus_one() != 0
     }
 
     /// Whether a segment at `seq` with `len` payload bytes carries bytes at
@@ -522,7 +542,7 @@ impl Assembler {
     /// no continuation (another connection's, or forged).
     pub(crate) fn past_fin(&self, seq: u32, len: usize, horizon: usize) -> bool {
         // Bytes past what was read disprove it as well (review round 11).
-        let fin = (i128::from(self.fin_plus_one) - 1).max(i128::from(self.next));
+        let fin = (i128::from(self.fin_plus_one()) - 1).max(i128::from(self.next));
         let start = self.offset_of(seq);
         let end = start + len as i128;
         self.fin_seen() && len > 0 && end > fin && start - fin <= horizon as i128
@@ -541,7 +561,7 @@ impl Assembler {
     pub(crate) fn set_fin(&mut self, seq: u32, len: usize) {
         let end = self.rel(seq).saturating_add(len as i64);
         if !self.fin_seen() && end >= 0 {
-            self.fin_plus_one = self.abs(end).saturating_add(1);
+            self.fin_plus_one = self.abs(end).saturating_add(1) & !FIN_TOLD;
         }
     }
 

@@ -573,6 +573,11 @@ pub trait StreamHandler<S> {
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut S, dir: Direction, len: u64);
     /// The flow is gone; its state is dropped after this call.
     fn on_end(&mut self, flow: &FlowInfo, state: &mut S, reason: EndReason);
+    /// `dir` reached its FIN: every byte before it was delivered (or
+    /// reported as a gap), so its sender closed that side. Told once per
+    /// FIN, long before the flow ends (the peer may keep its side open, and
+    /// a closed flow lingers). Data past the FIN may still disprove it.
+    fn on_fin(&mut self, _flow: &FlowInfo, _state: &mut S, _dir: Direction) {}
     /// What was delivered of `dir` so far was not the connection: a
     /// midstream start the peer's ACK disowned (forged first data). The
     /// direction starts again at another point of the stream: its consumer

@@ -1852,6 +1852,9 @@ impl<S: Default> FlowTable<S> {
             if flags.fin() && !before_start {
                 me.set_fin(data_seq, seg.payload.len());
             }
+            if me.take_fin_to_tell() {
+                handler.on_fin(info, &mut *state, dir);
+            }
         }
         if me.finished() && peer.finished() {
             self.close_flow(idx, handler);

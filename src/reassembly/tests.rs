@@ -95,9 +95,15 @@ struct Rec {
     /// Urgent bytes the data may skip (each keeps the bytes after it at
     /// their own sequence numbers, one past where the last data ended).
     urgent_skips: usize,
+    /// `on_fin` calls, with the bytes of that direction delivered by then.
+    fins: Vec<(u64, Direction, Vec<u8>)>,
 }
 
 impl StreamHandler<usize> for Rec {
+    fn on_fin(&mut self, flow: &FlowInfo, _state: &mut usize, dir: Direction) {
+        let read = self.stream(flow.id, dir);
+        self.fins.push((flow.id, dir, read));
+    }
     fn on_data(
         &mut self,
         flow: &FlowInfo,
@@ -462,6 +468,31 @@ fn fin_with_missing_data_waits_then_completes() {
     assert_eq!(t.t.closing(), 1);
     t.end_all();
     assert_eq!(t.r.ends(), vec![(1, EndReason::Fin)]);
+}
+
+/// Each side's close is told when its FIN is reached in order, once, with
+/// every byte before it delivered: not when the FIN arrives ahead of a
+/// hole, and not only at the flow's end (a response delimited by the
+/// server's close is complete then).
+#[test]
+fn a_side_reaching_its_fin_is_told_once() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(C, SV, CI + 1, SI + 1, ACK, b"GET / HTTP/1.0\r\n\r\n"),
+    );
+    // The server's FIN comes before the bytes it follows.
+    t.feed(3, seg(SV, C, SI + 4, CI + 19, ACK | FIN, b"def"));
+    assert!(t.r.fins.is_empty(), "{:?}", t.r.fins);
+    t.feed(4, seg(SV, C, SI + 1, CI + 19, ACK, b"abc"));
+    assert_eq!(t.r.fins, vec![(1, ToClient, b"abcdef".to_vec())]);
+    // A retransmitted FIN is not a second close; the client's own is.
+    t.feed(5, seg(SV, C, SI + 4, CI + 19, ACK | FIN, b"def"));
+    t.feed(6, seg(C, SV, CI + 19, SI + 8, ACK | FIN, b""));
+    assert_eq!(t.r.fins.len(), 2, "{:?}", t.r.fins);
+    assert_eq!(t.r.fins[1].1, ToServer);
+    assert!(t.r.ends().is_empty(), "the flow lingers after both FINs");
 }
 
 #[test]
