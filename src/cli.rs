@@ -1072,6 +1072,11 @@ mod servers {
             header_timeout: Duration::from_secs(cfg.header_timeout_secs),
             idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
             max_head_bytes: cfg.max_head_bytes,
+            allowed_peers: cfg
+                .allowed_peers
+                .iter()
+                .map(|v| crate::config::parse_cidr("allowed_peers", v))
+                .collect::<Result<_, _>>()?,
         };
         let target = MirrorTarget::start(opts).with_context(|| format!("--sink {addr}"))?;
         Ok(Arc::new(target))
@@ -1260,5 +1265,84 @@ mod tests {
         assert_eq!(lines(OutputOpen::Append), 2);
         assert_eq!(lines(OutputOpen::Append), 3);
         assert_eq!(lines(OutputOpen::Replace), 1);
+    }
+
+    /// The mirror target served anybody who reached its port: one peer
+    /// holding `max_connections` connections (an empty connection every
+    /// header timeout, a GET every idle timeout, or a body trickled a byte
+    /// at a time) kept NGINX's mirror connections out, and there was no
+    /// way to say whose connections to serve (the UDP tunnel listeners have
+    /// `tunnel_sources` for the same reason). `[sink] allowed_peers` now
+    /// lists them; others are closed at accept, before they count against
+    /// the cap, and counted; empty (the default) serves anybody. An IPv4
+    /// peer of a dual-stack socket (`::ffff:127.0.0.1`) matches its IPv4 net.
+    /// Severity: Medium (denial of service of the mirror target).
+    #[test]
+    fn review32a_mirror_target_closes_peers_outside_allowed_peers() {
+        use std::io::{Read, Write};
+        use std::time::Duration;
+        let start = |listen: &str, peers: &str| {
+            let text = format!("[sink]\nmax_connections = 1\nallowed_peers = [{peers}]\n");
+            let cfg = Config::parse(&text, std::path::Path::new("s.toml")).unwrap();
+            servers::start_mirror_target(&listen.parse().unwrap(), &cfg.sink)
+        };
+        let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let answer = |addr: std::net::SocketAddr| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // The request may or may not be written before a close.
+            let _ = s.write_all(get);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got.extend_from_slice(&buf[..k]),
+                }
+            }
+            (s, String::from_utf8_lossy(&got).into_owned())
+        };
+        let outside = start("127.0.0.1:0", "\"192.0.2.0/24\"").unwrap();
+        let (_kept, text) = answer(outside.local_addr());
+        assert_eq!(text, "");
+        // The refused peer did not take the one slot.
+        let (_kept, text) = answer(outside.local_addr());
+        assert_eq!(text, "");
+        let st = outside.stats().prometheus();
+        assert!(
+            st.contains("specula_mirror_connections_denied_total 2\n"),
+            "{st}"
+        );
+        assert!(
+            st.contains("specula_mirror_connections_refused_total 0\n"),
+            "{st}"
+        );
+        assert!(
+            st.contains("specula_mirror_connections_accepted_total 0\n"),
+            "{st}"
+        );
+        if let Ok(t) = std::sync::Arc::try_unwrap(outside) {
+            t.shutdown();
+        }
+        for listen in ["127.0.0.1:0", "[::]:0"] {
+            // Dual-stack sockets may be unavailable (no IPv6): skip those.
+            let Ok(inside) = start(listen, "\"192.0.2.0/24\", \"127.0.0.1\"") else {
+                continue;
+            };
+            let port = inside.local_addr().port();
+            let (_kept, text) = answer(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+            assert!(text.starts_with("HTTP/1.1 204"), "{listen}: {text:?}");
+            if let Ok(t) = std::sync::Arc::try_unwrap(inside) {
+                t.shutdown();
+            }
+        }
+        // A bad entry names the key and line.
+        let e = Config::parse(
+            "[sink]\nallowed_peers = [\"nope\"]\n",
+            std::path::Path::new("s"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2"), "{e}");
     }
 }

@@ -146,6 +146,11 @@ pub struct SinkSection {
     pub idle_timeout_secs: u64,
     /// Largest request head accepted.
     pub max_head_bytes: usize,
+    /// Peers (CIDR or address) whose connections are served; empty = any.
+    /// Others are closed at accept (`specula_mirror_connections_denied_total`):
+    /// whoever reaches the port could otherwise hold every connection.
+    #[serde(deserialize_with = "sink_peer_list")]
+    pub allowed_peers: Vec<String>,
 }
 
 impl Default for SinkSection {
@@ -156,6 +161,7 @@ impl Default for SinkSection {
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_head_bytes: 64 * 1024,
+            allowed_peers: Vec::new(),
         }
     }
 }
@@ -822,6 +828,11 @@ fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
 /// Checked while parsing, so the error names the key and line.
 fn tunnel_source_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     checked_cidrs(d, "tunnel_sources")
+}
+
+/// Checked while parsing, so the error names the key and line.
+fn sink_peer_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    checked_cidrs(d, "allowed_peers")
 }
 
 /// A list of CIDRs or addresses under `key`, each checked by `parse_cidr`.

@@ -14,9 +14,10 @@
 //!
 //! | bound | option | default | at the limit |
 //! | --- | --- | --- | --- |
+//! | peers served | `allowed_peers` | empty = any | accepted and closed at once, `connections_denied` |
 //! | concurrent connections | `max_connections` | 1024 | accepted and closed at once, `connections_refused` |
 //! | time to send a request head | `header_timeout` | 10 s | connection closed, `connection_errors` |
-//! | time without a byte either way | `idle_timeout` | 60 s | connection closed (normal keep-alive end, not an error) |
+//! | time without a byte either way | `idle_timeout` | 60 s | connection closed (normal keep-alive end, not an error; mid-request, `connection_errors`) |
 //! | request head size | `max_head_bytes` | 64 KiB | hyper answers 431 and closes, `connection_errors` |
 //! | request body | — | unbounded length | drained frame by frame, never buffered, `body_bytes_discarded` |
 //!
@@ -24,9 +25,16 @@
 //! request) or at the first byte read after the previous response was handed
 //! over (later requests); it stops when the head is parsed. A later request
 //! whose partial head was already read with the previous body is covered by
-//! the idle timeout only. Malformed requests are answered (400/431) and the
+//! the idle timeout only. Both timeouts are at most [`MAX_TIMEOUT`] (a
+//! deadline past what an `Instant` holds would panic). Malformed requests are answered (400/431) and the
 //! connection closed by hyper; they count in `connection_errors`, as do I/O
-//! errors and connections cut mid-request.
+//! errors, connections cut mid-request and connections idle mid-request
+//! (head started or parsed, response not ready).
+//!
+//! Anybody who reaches the port can hold connections (up to
+//! `max_connections`) and keep NGINX's mirrored requests out: `allowed_peers`
+//! (CIDRs; an IPv4 peer of a dual-stack socket is matched as IPv4) closes
+//! other peers' connections at accept, before they count against the cap.
 //!
 //! Shutdown stops accepting, asks every connection to finish its request in
 //! flight and close (hyper's graceful shutdown), waits at most
@@ -59,6 +67,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -76,6 +85,11 @@ const HYPER_MIN_BUF_BYTES: usize = 8192;
 /// Pause after a failed `accept` (e.g. out of file descriptors), so that a
 /// persistent failure neither spins nor floods the log.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Longest header or idle timeout: a connection's deadline is an `Instant`
+/// plus the timeout, and an `Instant` past its range panics (a
+/// `u64::MAX`-second "never" from the configuration did, per connection).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Options of the mirror target; every field is a bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +109,9 @@ pub struct MirrorTargetOptions {
     /// 64 KiB; a larger head is answered 431 and the connection closed
     /// (`connection_errors`).
     pub max_head_bytes: usize,
+    /// Peers (CIDRs) whose connections are served; empty = any. Others are
+    /// accepted and closed at once (`connections_denied`).
+    pub allowed_peers: Vec<IpNet>,
 }
 
 impl Default for MirrorTargetOptions {
@@ -105,6 +122,7 @@ impl Default for MirrorTargetOptions {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_head_bytes: 64 * 1024,
+            allowed_peers: Vec::new(),
         }
     }
 }
@@ -117,6 +135,9 @@ pub struct MirrorTargetStats {
     /// Connections accepted and closed at once because `max_connections`
     /// were being served.
     pub connections_refused: u64,
+    /// Connections accepted and closed at once because the peer is outside
+    /// `allowed_peers`.
+    pub connections_denied: u64,
     /// Gauge: connections being served now.
     pub connections_active: u64,
     /// Responses handed to hyper (one per request read in full).
@@ -124,7 +145,8 @@ pub struct MirrorTargetStats {
     /// Request body bytes read and thrown away.
     pub body_bytes_discarded: u64,
     /// Connections ended by a malformed or oversized request, a header
-    /// timeout, an I/O error or a cut mid-request; also failed `accept`s.
+    /// timeout, an I/O error, a cut or an idle timeout mid-request; also
+    /// failed `accept`s.
     pub connection_errors: u64,
 }
 
@@ -140,6 +162,10 @@ impl MirrorTargetStats {
             (
                 "specula_mirror_connections_refused_total",
                 self.connections_refused,
+            ),
+            (
+                "specula_mirror_connections_denied_total",
+                self.connections_denied,
             ),
             (
                 "specula_mirror_requests_answered_total",
@@ -200,9 +226,13 @@ impl MirrorTarget {
             idle_timeout: opts.idle_timeout,
             max_head_bytes: opts.max_head_bytes,
         };
-        let server = Server::start("specula-mirror", opts.listen, limits, |counters| {
-            move |req: Request<Incoming>| discard(req, Arc::clone(&counters))
-        })?;
+        let server = Server::start(
+            "specula-mirror",
+            opts.listen,
+            limits,
+            opts.allowed_peers,
+            |counters| move |req: Request<Incoming>| discard(req, Arc::clone(&counters)),
+        )?;
         Ok(MirrorTarget { server })
     }
 
@@ -264,8 +294,14 @@ impl Limits {
         if self.header_timeout.is_zero() {
             return bad("header_timeout", "must be more than 0");
         }
+        if self.header_timeout > MAX_TIMEOUT {
+            return bad("header_timeout", "must be at most a year");
+        }
         if self.idle_timeout.is_zero() {
             return bad("idle_timeout", "must be more than 0");
+        }
+        if self.idle_timeout > MAX_TIMEOUT {
+            return bad("idle_timeout", "must be at most a year");
         }
         if self.max_head_bytes < 64 {
             return bad("max_head_bytes", "must be at least 64");
@@ -279,6 +315,7 @@ impl Limits {
 pub(crate) struct Counters {
     pub connections_accepted: AtomicU64,
     pub connections_refused: AtomicU64,
+    pub connections_denied: AtomicU64,
     pub connections_active: AtomicU64,
     pub requests_answered: AtomicU64,
     pub body_bytes_discarded: AtomicU64,
@@ -291,6 +328,7 @@ impl Counters {
         MirrorTargetStats {
             connections_accepted: get(&self.connections_accepted),
             connections_refused: get(&self.connections_refused),
+            connections_denied: get(&self.connections_denied),
             connections_active: get(&self.connections_active),
             requests_answered: get(&self.requests_answered),
             body_bytes_discarded: get(&self.body_bytes_discarded),
@@ -314,6 +352,7 @@ impl Server {
         name: &str,
         listen: SocketAddr,
         limits: Limits,
+        allowed_peers: Vec<IpNet>,
         make_handler: M,
     ) -> Result<Server, ServeError>
     where
@@ -361,7 +400,14 @@ impl Server {
             .spawn({
                 let counters = Arc::clone(&counters);
                 move || {
-                    runtime.block_on(accept_loop(listener, limits, counters, handler, stop_rx));
+                    runtime.block_on(accept_loop(
+                        listener,
+                        limits,
+                        allowed_peers,
+                        counters,
+                        handler,
+                        stop_rx,
+                    ));
                     // Dropping the runtime closes the connections still open.
                 }
             })
@@ -395,6 +441,7 @@ impl Server {
 async fn accept_loop<H, Fut, B, E>(
     listener: TcpListener,
     limits: Limits,
+    allowed_peers: Vec<IpNet>,
     counters: Arc<Counters>,
     handler: Arc<H>,
     mut stop: watch::Receiver<bool>,
@@ -418,6 +465,16 @@ async fn accept_loop<H, Fut, B, E>(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+                    let peer_ip = peer.ip().to_canonical();
+                    if !allowed_peers.is_empty()
+                        && !allowed_peers.iter().any(|n| n.contains(&peer_ip))
+                    {
+                        counters.connections_denied.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, "connection denied: not in allowed_peers");
+                        drop(stream);
+                        continue;
+                    }
                     let active = counters.connections_active.load(Ordering::Relaxed);
                     if active >= limits.max_connections as u64 {
                         counters.connections_refused.fetch_add(1, Ordering::Relaxed);
@@ -443,6 +500,10 @@ async fn accept_loop<H, Fut, B, E>(
                             Outcome::Closed | Outcome::Idle => {}
                             Outcome::HeaderTimeout => {
                                 tracing::debug!(%peer, "request head timeout");
+                                counters.connection_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Outcome::Stalled => {
+                                tracing::debug!(%peer, "idle timeout mid-request");
                                 counters.connection_errors.fetch_add(1, Ordering::Relaxed);
                             }
                             Outcome::Failed(e) => {
@@ -492,8 +553,11 @@ enum Outcome {
     /// The client closed, or hyper closed after a `Connection: close` or a
     /// graceful shutdown.
     Closed,
-    /// No byte either way for `idle_timeout`.
+    /// No byte either way for `idle_timeout`, between requests.
     Idle,
+    /// No byte either way for `idle_timeout` with a request begun (head
+    /// started or parsed) and its response not ready: a lost request.
+    Stalled,
     HeaderTimeout,
     Failed(hyper::Error),
 }
@@ -627,8 +691,10 @@ impl ConnClock {
     fn deadline(&self, limits: Limits) -> (Instant, Outcome) {
         self.with(|st| {
             let idle = st.last_activity + limits.idle_timeout;
+            let mid_request = !st.awaiting_head || st.head_started.is_some();
             match st.head_started.map(|t| t + limits.header_timeout) {
                 Some(head) if head <= idle => (head, Outcome::HeaderTimeout),
+                _ if mid_request => (idle, Outcome::Stalled),
                 _ => (idle, Outcome::Idle),
             }
         })
@@ -1040,5 +1106,94 @@ mod tests {
         assert!(text.contains("specula_mirror_connections_refused_total 3\n"));
         assert!(text.contains("# TYPE specula_mirror_connections_active gauge\n"));
         assert!(text.contains("specula_mirror_connections_active 2\n"));
+    }
+
+    /// A "never" timeout from the configuration (`idle_timeout_secs =
+    /// 18446744073709551615`) passed the start checks, then every
+    /// connection's task panicked on `Instant + Duration` overflow in
+    /// `ConnClock::deadline` ("overflow when adding duration to instant"):
+    /// the mirror target closed every connection without an answer, so NGINX
+    /// logged every mirror subrequest as failed, and nothing was counted.
+    /// Now such a timeout is refused at start (an error naming the option).
+    /// Severity: Medium (a panic per connection; configuration only).
+    #[test]
+    fn review32a_huge_timeouts_do_not_panic_every_connection() {
+        for (header, idle, option) in [
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(u64::MAX),
+                "idle_timeout",
+            ),
+            (
+                Duration::from_secs(u64::MAX),
+                Duration::from_secs(60),
+                "header_timeout",
+            ),
+        ] {
+            let started = MirrorTarget::start(MirrorTargetOptions {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                header_timeout: header,
+                idle_timeout: idle,
+                ..Default::default()
+            });
+            match started {
+                Err(ServeError::InvalidOption { option: o, .. }) => assert_eq!(o, option),
+                Err(e) => panic!("{option}: {e}"),
+                // Started: it must then answer.
+                Ok(t) => {
+                    let mut s = connect(t.local_addr());
+                    s.write_all(GET).unwrap();
+                    read_responses(&mut s, "HTTP/1.1 204", 1);
+                    t.shutdown();
+                }
+            }
+        }
+    }
+
+    /// A request whose head was parsed and whose body stops coming (NGINX's
+    /// mirror connection stalled, a peer holding a slot) ends at the idle
+    /// timeout as if it were a normal keep-alive end: `connection_errors`
+    /// stayed 0 and `requests_answered` too, so the lost request showed in no
+    /// counter, although the module doc counts "connections cut
+    /// mid-request". Same for a head that stalls when `header_timeout` is
+    /// longer than `idle_timeout`. A keep-alive connection idle between
+    /// requests is still no error.
+    /// Severity: Low (a counter misses a lost request).
+    #[test]
+    fn review32a_request_stalled_mid_request_counts_as_an_error() {
+        let t = local(MirrorTargetOptions {
+            header_timeout: Duration::from_millis(150),
+            idle_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let mut s = connect(t.local_addr());
+        s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
+            .unwrap();
+        let (text, took) = read_to_close(&mut s);
+        assert_eq!(text, "");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        wait_for(&t, "closed", |st| st.connections_active == 0);
+        assert_eq!(t.stats().connection_errors, 1, "{:?}", t.stats());
+        t.shutdown();
+
+        // Header timeout longer than the idle one: the idle one cuts the head.
+        let t = local(MirrorTargetOptions {
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let mut s = connect(t.local_addr());
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+        read_to_close(&mut s);
+        wait_for(&t, "closed", |st| st.connections_active == 0);
+        assert_eq!(t.stats().connection_errors, 1, "{:?}", t.stats());
+        // Idle after a full answer: not an error.
+        let mut s = connect(t.local_addr());
+        s.write_all(GET).unwrap();
+        read_responses(&mut s, "HTTP/1.1 204", 1);
+        read_to_close(&mut s);
+        wait_for(&t, "closed", |st| st.connections_active == 0);
+        assert_eq!(t.stats().connection_errors, 1, "{:?}", t.stats());
+        t.shutdown();
     }
 }

@@ -78,9 +78,16 @@ impl MetricsServer {
         render: RenderMetrics,
         health: CheckHealth,
     ) -> Result<MetricsServer, ServeError> {
-        let server = Server::start("specula-metrics", listen, LIMITS, move |_counters| {
-            move |req: Request<Incoming>| route(req, Arc::clone(&render), Arc::clone(&health))
-        })?;
+        // No peer list: `/metrics` is meant for any scraper that reaches it.
+        let server = Server::start(
+            "specula-metrics",
+            listen,
+            LIMITS,
+            Vec::new(),
+            move |_counters| {
+                move |req: Request<Incoming>| route(req, Arc::clone(&render), Arc::clone(&health))
+            },
+        )?;
         Ok(MetricsServer { server })
     }
 
