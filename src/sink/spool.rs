@@ -105,6 +105,10 @@ pub enum SpoolError {
     /// Another process has the spool directory open.
     #[error("spool: {0}")]
     InUse(#[from] InUse),
+    /// A batch file at the last sequence number (put there by hand): a
+    /// new batch would take a number in use and replace its file.
+    #[error("spool {0}: sequence numbers exhausted (a batch file numbered {max}); renumber or move the batches", max = u64::MAX)]
+    SeqExhausted(PathBuf),
 }
 
 impl SpoolError {
@@ -114,7 +118,7 @@ impl SpoolError {
             SpoolError::Io { source, .. } => {
                 matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
             }
-            SpoolError::BadKind(_) | SpoolError::InUse(_) => false,
+            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
         }
     }
 
@@ -122,7 +126,7 @@ impl SpoolError {
     pub fn is_not_found(&self) -> bool {
         match self {
             SpoolError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
-            SpoolError::BadKind(_) | SpoolError::InUse(_) => false,
+            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
         }
     }
 }
@@ -176,7 +180,9 @@ pub struct Spool {
     _lock: LockedFile,
     max_bytes: u64,
     when_full: SpoolFull,
-    next_seq: u64,
+    /// `None` once the last number is taken: `saturating_add` would hand
+    /// it out again and a push would replace that batch (review round 32b).
+    next_seq: Option<u64>,
     used_bytes: u64,
     entries: BTreeMap<u64, SpoolEntry>,
     stats: SpoolStats,
@@ -205,6 +211,7 @@ impl Spool {
         let mut entries = BTreeMap::new();
         let mut used_bytes = 0u64;
         let mut max_seq = None::<u64>;
+        let mut renumber = Vec::new();
         for item in fs::read_dir(dir).map_err(io_err(dir))? {
             let item = item.map_err(io_err(dir))?;
             let path = item.path();
@@ -220,18 +227,33 @@ impl Spool {
             let Some((seq, kind, rows)) = parse_name(&path) else {
                 continue;
             };
-            let bytes = item.metadata().map_err(io_err(&path))?.len();
-            used_bytes = used_bytes.saturating_add(bytes);
+            // Its number stays taken whatever it is, so no push renames
+            // over it.
             max_seq = Some(max_seq.map_or(seq, |m: u64| m.max(seq)));
-            entries.insert(
+            // The spool writes regular files only: a symlink (to
+            // /dev/zero, to a root-only file), a FIFO or a directory at a
+            // batch name is not a batch, and reading it would never end,
+            // block, or fail for ever (review round 32b). `file_type` does
+            // not follow a link.
+            if !item.file_type().map_err(io_err(&path))?.is_file() {
+                tracing::warn!(path = %path.display(), "spool: not a regular file; not replayed");
+                continue;
+            }
+            let bytes = item.metadata().map_err(io_err(&path))?.len();
+            let entry = SpoolEntry {
                 seq,
-                SpoolEntry {
-                    seq,
-                    kind,
-                    bytes,
-                    rows,
-                },
-            );
+                kind,
+                bytes,
+                rows,
+            };
+            if entries.contains_key(&seq) {
+                // Two files, one number (a spool copied into another by
+                // hand): renumbered below, after every number on disk.
+                renumber.push(entry);
+                continue;
+            }
+            used_bytes = used_bytes.saturating_add(bytes);
+            entries.insert(seq, entry);
         }
         // Dead letters also reserve their numbers so names never collide.
         for item in fs::read_dir(&dead).map_err(io_err(&dead))? {
@@ -240,12 +262,38 @@ impl Spool {
                 max_seq = Some(max_seq.map_or(seq, |m: u64| m.max(seq)));
             }
         }
+        let mut next_seq = max_seq.map_or(Some(0), |m| m.checked_add(1));
+        if !renumber.is_empty() {
+            for old in renumber {
+                let from = dir.join(format!(
+                    "{}.{BATCH_EXT}",
+                    file_name(old.seq, &old.kind, old.rows)
+                ));
+                let Some(seq) = next_seq else {
+                    tracing::warn!(path = %from.display(), "spool: a second batch with one number, and no number left; not replayed");
+                    continue;
+                };
+                let new = SpoolEntry { seq, ..old };
+                let to = dir.join(format!(
+                    "{}.{BATCH_EXT}",
+                    file_name(new.seq, &new.kind, new.rows)
+                ));
+                if let Err(e) = fs::rename(&from, &to) {
+                    tracing::warn!(path = %from.display(), error = %e, "spool: cannot renumber a second batch with one number; not replayed");
+                    continue;
+                }
+                next_seq = seq.checked_add(1);
+                used_bytes = used_bytes.saturating_add(new.bytes);
+                entries.insert(seq, new);
+            }
+            sync_dir(dir)?;
+        }
         Ok(Spool {
             dir: dir.to_path_buf(),
             _lock: lock,
             max_bytes,
             when_full,
-            next_seq: max_seq.map_or(0, |m| m.saturating_add(1)),
+            next_seq,
             used_bytes,
             entries,
             stats: SpoolStats::default(),
@@ -337,8 +385,7 @@ impl Spool {
                 }
             }
         }
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.saturating_add(1);
+        let seq = self.take_seq()?;
         let name = file_name(seq, kind, Some(rows));
         let tmp = self.dir.join(format!("{name}.{TMP_EXT}"));
         let fin = self.dir.join(format!("{name}.{BATCH_EXT}"));
@@ -415,8 +462,36 @@ impl Spool {
 
     /// The payload of a batch.
     pub fn read(&self, entry: &SpoolEntry) -> Result<Vec<u8>, SpoolError> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.path_of(entry);
-        fs::read(&path).map_err(io_err(&path))
+        // Not through a link, not blocking on a FIFO, not to the end of
+        // /dev/zero: a name swapped after `open` indexed it (review round 32b).
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+            .open(&path)
+            .map_err(io_err(&path))?;
+        if !f.metadata().map_err(io_err(&path))?.is_file() {
+            return Err(io_err(&path)(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a regular file",
+            )));
+        }
+        // A batch is at most `max_bytes` (larger ones are refused by
+        // `push`); the indexed size may be more after the cap was lowered.
+        let limit = self.max_bytes.max(entry.bytes);
+        let mut payload = Vec::new();
+        f.take(limit.saturating_add(1))
+            .read_to_end(&mut payload)
+            .map_err(io_err(&path))?;
+        if payload.len() as u64 > limit {
+            return Err(io_err(&path)(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "batch file grew past the spool's cap",
+            )));
+        }
+        Ok(payload)
     }
 
     /// Deletes a delivered batch.
@@ -477,8 +552,7 @@ impl Spool {
         reason: &str,
     ) -> Result<u64, SpoolError> {
         check_kind(kind)?;
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.saturating_add(1);
+        let seq = self.take_seq()?;
         let name = file_name(seq, kind, Some(rows));
         let dead = self.dir.join(DEAD_DIR);
         write_synced(&dead.join(format!("{name}.reason")), reason.as_bytes())?;
@@ -524,6 +598,15 @@ impl Spool {
             }
         }
         counted
+    }
+
+    /// The next sequence number, never one handed out before.
+    fn take_seq(&mut self) -> Result<u64, SpoolError> {
+        let seq = self
+            .next_seq
+            .ok_or_else(|| SpoolError::SeqExhausted(self.dir.clone()))?;
+        self.next_seq = seq.checked_add(1);
+        Ok(seq)
     }
 
     fn path_of(&self, entry: &SpoolEntry) -> PathBuf {
@@ -1231,5 +1314,138 @@ mod tests {
             mode, 0o755,
             "the directory behind a symlinked dead/ was chmodded to {mode:o}"
         );
+    }
+
+    /// Review round 32b. Defect: the sequence continues after the highest
+    /// number on disk with `saturating_add(1)`, so a file at the last number
+    /// (`18446744073709551615-…`, from a hand edit or a copy of another
+    /// spool; 20 digits parse as a u64) makes every later push take that
+    /// same number: the index entry of the batch already there is replaced
+    /// (its bytes stay counted, never freed) and, with the same row count,
+    /// `rename` replaces its file. Every push after it overwrites the one
+    /// before: all but the last batch are lost, none counted. A kernel
+    /// `rename(2)` onto an existing name replaces it silently; the spool
+    /// must never hand out a number it already holds. Severity: Medium
+    /// (silent, uncounted loss of every spooled batch; needs a file in the
+    /// spool directory).
+    #[test]
+    fn review32b_the_last_sequence_number_is_never_handed_out_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let last = d.path().join(format!(
+            "{}.{BATCH_EXT}",
+            file_name(u64::MAX, "attacks", Some(1))
+        ));
+        fs::write(&last, b"kept\n").unwrap();
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        // Refusing (an error the sink counts as a loss) is fine; taking a
+        // number already in use is not.
+        for payload in [b"one\n", b"two\n"] {
+            if let Ok(PushOutcome::Stored { seq, .. }) = s.push("attacks", 1, payload) {
+                assert_ne!(seq, u64::MAX, "a sequence number handed out twice");
+            }
+        }
+        assert_eq!(
+            fs::read(&last).unwrap(),
+            b"kept\n",
+            "the spooled batch was overwritten"
+        );
+        let live: u64 = s.entries().iter().map(|e| e.bytes).sum();
+        assert_eq!(
+            s.used_bytes(),
+            live,
+            "bytes counted for a batch no longer indexed"
+        );
+        // Nor do dead letters overwrite each other at the last number.
+        let a = s.dead_letter_payload("attacks", 1, b"x", "why").ok();
+        let b = s.dead_letter_payload("attacks", 1, b"y", "why").ok();
+        assert!(a != Some(u64::MAX) && b != Some(u64::MAX), "{a:?} {b:?}");
+    }
+
+    /// Review round 32b. Defect: `Spool::open` indexes any `.batch` name
+    /// (`DirEntry::metadata` is an `lstat`), and `read` and the start's
+    /// `count_unknown_rows` open it with `fs::read`, which follows a symlink
+    /// and reads to EOF. A `.batch` that is a symlink to `/dev/zero` (or a
+    /// FIFO) makes the first replay read without end (the inserter grows
+    /// until the OOM killer ends the sensor, at every start, or blocks
+    /// forever on the FIFO); one to a root-only file is read by root (the
+    /// first replay runs before the privilege drop, review round 25c); a
+    /// directory (EISDIR) is "retried later" for ever and holds every batch
+    /// behind it. The kernel opens a link's target unless told
+    /// `O_NOFOLLOW`, and `open` of a FIFO blocks without `O_NONBLOCK`.
+    /// The spool only writes regular files: anything else at a batch name
+    /// is not a batch. Severity: Medium (a crash loop or a replay that never
+    /// drains; needs a file planted in the spool directory).
+    #[test]
+    fn review32b_only_regular_files_are_replayed() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("shadow");
+        fs::write(&secret, b"root:$6$salt$hash\n").unwrap();
+        let dir = d.path().join("spool");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(
+            &secret,
+            dir.join(format!("{}.{BATCH_EXT}", file_name(0, "attacks", Some(1)))),
+        )
+        .unwrap();
+        // Stands for `-> /dev/zero`, which the start would read to the end
+        // (old naming: `count_unknown_rows` reads it at once).
+        std::os::unix::fs::symlink(
+            &secret,
+            dir.join(format!("{}.{BATCH_EXT}", file_name(1, "attacks", None))),
+        )
+        .unwrap();
+        fs::create_dir(dir.join(format!("{}.{BATCH_EXT}", file_name(2, "attacks", Some(1)))))
+            .unwrap();
+        let mut s = spool(&dir, 1 << 20, SpoolFull::DropOldest);
+        // What the start does: must not read through the link.
+        assert_eq!(s.count_unknown_rows(|_, p| p.len() as u64), 0);
+        for e in s.entries() {
+            if let Ok(p) = s.read(&e) {
+                assert_ne!(p, b"root:$6$salt$hash\n", "read through a symlink");
+            }
+        }
+        // A real batch pushed now is the next one replayed, and its number
+        // does not collide with the names already taken.
+        let PushOutcome::Stored { seq, .. } = s.push("attacks", 1, b"real\n").unwrap() else {
+            panic!("not stored")
+        };
+        assert!(seq > 2);
+        assert_eq!(s.oldest().map(|e| e.seq), Some(seq), "{:?}", s.entries());
+        assert_eq!(s.read(&s.oldest().unwrap()).unwrap(), b"real\n");
+    }
+
+    /// Review round 32b. Defect: two batch files with one sequence number
+    /// (a spool copied or restored into another by hand; the old and the
+    /// new naming of one batch) are both counted in `used_bytes` at open,
+    /// but the index keeps only the last one read: the other is never
+    /// replayed, never counted lost, and its bytes stay counted against
+    /// the cap for ever (the spool, once drained, still "holds" them).
+    /// Severity: Low (hand-made state; silent loss of one batch).
+    #[test]
+    fn review32b_two_files_with_one_sequence_number_are_both_replayed() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(
+            d.path()
+                .join(format!("{}.{BATCH_EXT}", file_name(5, "attacks", Some(1)))),
+            b"a\n",
+        )
+        .unwrap();
+        fs::write(
+            d.path().join(format!(
+                "{}.{BATCH_EXT}",
+                file_name(5, "requests_1m", Some(2))
+            )),
+            b"bb\nbb\n",
+        )
+        .unwrap();
+        let mut s = spool(d.path(), 1 << 20, SpoolFull::DropOldest);
+        let mut replayed = Vec::new();
+        while let Some(e) = s.oldest() {
+            replayed.push(s.read(&e).unwrap());
+            s.remove(&e).unwrap();
+        }
+        replayed.sort();
+        assert_eq!(replayed, [b"a\n".to_vec(), b"bb\nbb\n".to_vec()]);
+        assert_eq!(s.used_bytes(), 0, "bytes of a batch never indexed");
     }
 }
