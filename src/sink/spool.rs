@@ -129,6 +129,20 @@ impl SpoolError {
             SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
         }
     }
+
+    /// What sits at a batch's name is not a batch the spool wrote: a
+    /// symlink (`O_NOFOLLOW` fails with ELOOP), a FIFO or a directory put
+    /// there after `open`, or a file grown past the cap. Reading it again
+    /// will not help; see [`Spool::read`].
+    pub fn is_not_a_batch(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => {
+                source.kind() == io::ErrorKind::InvalidData
+                    || source.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32)
+            }
+            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {

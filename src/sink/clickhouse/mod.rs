@@ -509,8 +509,12 @@ struct Counters {
     last_error: Mutex<Option<String>>,
 }
 
+/// Adds `n`, saturating: a row count comes from a spool file's name,
+/// which may say anything (a wrapped `rows_lost` would read as none lost).
 fn bump(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_add(n))
+    });
 }
 
 impl Counters {
@@ -1457,9 +1461,14 @@ impl Inserter {
             let Some(entry) = spool.oldest() else { return };
             let payload = match spool.read(&entry) {
                 Ok(p) => p,
-                Err(e) if e.is_not_found() => {
-                    // Removed by hand: there is nothing to replay, and
-                    // keeping it indexed would block every batch behind it.
+                Err(e) if e.is_not_found() || e.is_not_a_batch() => {
+                    // Removed by hand, or replaced by something that is
+                    // not a batch (a link, a FIFO: left where it is):
+                    // there is nothing to replay, and retrying it would
+                    // block every batch behind it.
+                    if !e.is_not_found() {
+                        tracing::error!(error = %e, "clickhouse spool: not a batch file; skipped");
+                    }
                     spool.forget_missing(&entry);
                     self.counters.spool_gauges(Some(spool));
                     self.count_missing(&entry);
@@ -2109,6 +2118,45 @@ mod tests {
         assert!(ins.spool.as_ref().unwrap().is_empty());
         assert_eq!(requests.load(Ordering::SeqCst), 1);
         assert!(ins.loss.is_none());
+    }
+
+    /// A batch file replaced after the start by something that is not a
+    /// batch (a symlink to a root-only file or to /dev/zero, a directory)
+    /// is skipped and counted lost like a missing one, left in place, and
+    /// the batches behind it are replayed: it was retried for ever and
+    /// held them all (review round 32b's suspicion). A row count read from
+    /// a file name saturates `rows_lost` instead of wrapping it.
+    #[test]
+    fn a_spooled_batch_replaced_by_a_link_or_directory_does_not_block_replay() {
+        let (url, requests) = accepting_server();
+        let d = tempfile::tempdir().unwrap();
+        let cfg = ClickHouseConfig {
+            url,
+            compression: false,
+            ..ClickHouseConfig::default()
+        };
+        let mut ins = inserter_with_spool(cfg, d.path(), 3);
+        let secret = d.path().join("secret");
+        std::fs::write(&secret, b"not a batch\n").unwrap();
+        let first = spool_path(d.path(), 0);
+        std::fs::remove_file(&first).unwrap();
+        std::os::unix::fs::symlink(&secret, &first).unwrap();
+        let second = spool_path(d.path(), 1);
+        std::fs::remove_file(&second).unwrap();
+        std::fs::create_dir(&second).unwrap();
+        ins.drain_spool(true);
+        let s = ins.counters.snapshot();
+        assert_eq!(s.batches_replayed, 1, "{s:?}");
+        assert_eq!(
+            (s.spool_missing_batches, s.batches_lost, s.rows_lost),
+            (2, 2, 2)
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert!(ins.spool.as_ref().unwrap().is_empty());
+        assert!(first.is_symlink() && second.is_dir(), "left where they are");
+
+        bump(&ins.counters.rows_lost, u64::MAX);
+        assert_eq!(ins.counters.snapshot().rows_lost, u64::MAX);
     }
 
     /// An attack batch of `n` rows, as the batcher hands it over.
