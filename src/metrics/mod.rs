@@ -485,6 +485,11 @@ impl PipelineReport {
                 None,
                 k.spool_missing_batches,
             ),
+            (
+                "specula_sink_dead_letters_pruned_total",
+                None,
+                k.dead_letters_pruned,
+            ),
             ("specula_sink_lost_batches_total", None, k.batches_lost),
             ("specula_sink_lost_rows_total", None, k.rows_lost),
         ]);
@@ -498,6 +503,7 @@ impl PipelineReport {
         vec![
             ("specula_sink_spool_batches", None, k.spool_batches),
             ("specula_sink_spool_bytes", None, k.spool_bytes),
+            ("specula_sink_dead_letter_bytes", None, k.dead_letter_bytes),
             ("specula_sink_healthy", None, u64::from(k.healthy)),
         ]
     }

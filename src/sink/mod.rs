@@ -61,6 +61,11 @@ pub struct SinkStats {
     pub spool_batches: u64,
     /// Gauge: bytes of those batches on disk now.
     pub spool_bytes: u64,
+    /// Gauge: bytes of rejected batches kept in the spool's `dead/` (within
+    /// the spool's cap, the oldest deleted first).
+    pub dead_letter_bytes: u64,
+    /// Dead letters deleted to keep `dead/` within the cap.
+    pub dead_letters_pruned: u64,
     /// False while the destination is failing (inserts fail, batches go to
     /// the spool or are lost); true again after the next successful write.
     pub healthy: bool,
@@ -87,6 +92,8 @@ impl Default for SinkStats {
             rows_lost: 0,
             spool_batches: 0,
             spool_bytes: 0,
+            dead_letter_bytes: 0,
+            dead_letters_pruned: 0,
             healthy: true,
             last_error: None,
         }

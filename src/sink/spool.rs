@@ -89,6 +89,9 @@ pub struct SpoolStats {
     pub missing_batches: u64,
     /// Rows of those batches (as for `dropped_rows`).
     pub missing_rows: u64,
+    /// Dead letters deleted, oldest first, to keep `dead/` within
+    /// `max_bytes` (see [`Spool::dead_bytes`]).
+    pub dead_pruned_batches: u64,
 }
 
 /// A spool operation failed.
@@ -199,9 +202,19 @@ pub struct Spool {
     next_seq: Option<u64>,
     used_bytes: u64,
     entries: BTreeMap<u64, SpoolEntry>,
+    /// Dead letters by number: their file stem and the bytes of their
+    /// `.batch` and `.reason` files. `dead/` is bounded like the spool
+    /// itself: a server that rejects every batch (a schema gone wrong)
+    /// would otherwise fill the disk with them.
+    dead: BTreeMap<u64, (String, u64)>,
+    dead_bytes: u64,
     stats: SpoolStats,
     /// The batch being replayed (see [`Spool::replaying`]).
     in_flight: Option<u64>,
+    /// Tests: the error every `read` fails with (an EIO cannot be made
+    /// on demand, and root reads whatever the permissions say).
+    #[cfg(test)]
+    pub(crate) read_fault: Option<io::ErrorKind>,
 }
 
 impl Spool {
@@ -270,10 +283,22 @@ impl Spool {
             entries.insert(seq, entry);
         }
         // Dead letters also reserve their numbers so names never collide.
+        let mut dead_letters = BTreeMap::new();
+        let mut dead_bytes = 0u64;
         for item in fs::read_dir(&dead).map_err(io_err(&dead))? {
             let item = item.map_err(io_err(&dead))?;
-            if let Some((seq, ..)) = parse_name(&item.path()) {
+            let path = item.path();
+            if let Some((seq, ..)) = parse_name(&path) {
                 max_seq = Some(max_seq.map_or(seq, |m: u64| m.max(seq)));
+                let stem = path.file_stem().and_then(|s| s.to_str());
+                if let (Some(stem), true) = (stem, item.file_type().is_ok_and(|t| t.is_file())) {
+                    let bytes = item.metadata().map_or(0, |m| m.len());
+                    let slot = dead_letters
+                        .entry(seq)
+                        .or_insert_with(|| (stem.to_string(), 0u64));
+                    slot.1 = slot.1.saturating_add(bytes);
+                    dead_bytes = dead_bytes.saturating_add(bytes);
+                }
             }
         }
         let mut next_seq = max_seq.map_or(Some(0), |m| m.checked_add(1));
@@ -310,8 +335,12 @@ impl Spool {
             next_seq,
             used_bytes,
             entries,
+            dead: dead_letters,
+            dead_bytes,
             stats: SpoolStats::default(),
             in_flight: None,
+            #[cfg(test)]
+            read_fault: None,
         })
     }
 
@@ -358,6 +387,36 @@ impl Spool {
 
     pub fn stats(&self) -> &SpoolStats {
         &self.stats
+    }
+
+    /// Bytes in `dead/` (batches and reasons), at most `max_bytes` after
+    /// each dead letter: the oldest are deleted first, and counted in
+    /// [`SpoolStats::dead_pruned_batches`]. The newest always stays.
+    pub fn dead_bytes(&self) -> u64 {
+        self.dead_bytes
+    }
+
+    /// Indexes a dead letter just written, then deletes the oldest while
+    /// `dead/` is over the cap.
+    fn add_dead(&mut self, seq: u64, stem: String, bytes: u64) {
+        self.dead_bytes = self.dead_bytes.saturating_add(bytes);
+        self.dead.insert(seq, (stem, bytes));
+        let dead_dir = self.dir.join(DEAD_DIR);
+        while self.dead_bytes > self.max_bytes && self.dead.len() > 1 {
+            let Some((_, (stem, bytes))) = self.dead.pop_first() else {
+                break;
+            };
+            for ext in [BATCH_EXT, "reason"] {
+                let path = dead_dir.join(format!("{stem}.{ext}"));
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        tracing::warn!(path = %path.display(), error = %e, "spool: cannot delete an old dead letter");
+                    }
+                }
+            }
+            self.dead_bytes = self.dead_bytes.saturating_sub(bytes);
+            self.stats.dead_pruned_batches += 1;
+        }
     }
 
     /// Stores a batch of `rows` rows durably (see the module doc for the
@@ -479,6 +538,10 @@ impl Spool {
         use std::io::Read;
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.path_of(entry);
+        #[cfg(test)]
+        if let Some(kind) = self.read_fault {
+            return Err(io_err(&path)(io::Error::from(kind)));
+        }
         // Not through a link, not blocking on a FIFO, not to the end of
         // /dev/zero: a name swapped after `open` indexed it (review round 32b).
         let f = OpenOptions::new()
@@ -540,8 +603,10 @@ impl Spool {
         }
         sync_dir(&dead)?;
         sync_dir(&self.dir)?;
+        let bytes = entry.bytes.saturating_add(reason.len() as u64);
         self.forget(entry);
         self.stats.dead_lettered_batches += 1;
+        self.add_dead(entry.seq, name, bytes);
         Ok(DeadLetterOutcome::Moved)
     }
 
@@ -573,6 +638,8 @@ impl Spool {
         write_synced(&dead.join(format!("{name}.{BATCH_EXT}")), payload)?;
         sync_dir(&dead)?;
         self.stats.dead_lettered_batches += 1;
+        let bytes = (payload.len() as u64).saturating_add(reason.len() as u64);
+        self.add_dead(seq, name, bytes);
         Ok(seq)
     }
 
@@ -1328,6 +1395,44 @@ mod tests {
             mode, 0o755,
             "the directory behind a symlinked dead/ was chmodded to {mode:o}"
         );
+    }
+
+    /// `dead/` stays within the spool's cap: a server that rejects every
+    /// batch for good (a schema gone wrong) filled the disk with dead
+    /// letters, and a full disk then made pushes drop live batches (review
+    /// round 32b's suspicion). The oldest go first, counted; the newest
+    /// always stays; the bytes found at open count too.
+    #[test]
+    fn dead_letters_are_pruned_oldest_first_within_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        let reason = "Code: 27. Cannot parse input";
+        let one = 100 + reason.len() as u64;
+        {
+            let mut s = spool(d.path(), 3 * one, SpoolFull::DropOldest);
+            for i in 0..5u8 {
+                s.dead_letter_payload("attacks", 1, &[b'a' + i; 100], reason)
+                    .unwrap();
+                assert!(s.dead_bytes() <= 3 * one, "{}", s.dead_bytes());
+            }
+            assert_eq!(s.stats().dead_pruned_batches, 2);
+            assert_eq!(s.dead_bytes(), 3 * one);
+        }
+        let dead = d.path().join(DEAD_DIR);
+        let mut names: Vec<String> = fs::read_dir(&dead)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 6, "{names:?}");
+        assert!(names[0].starts_with(&format!("{:020}-", 2)), "{names:?}");
+        // Reopened with a smaller cap: what is on disk counts, the next
+        // dead letter prunes down to it.
+        let mut s = spool(d.path(), one, SpoolFull::DropOldest);
+        assert_eq!(s.dead_bytes(), 3 * one);
+        s.dead_letter_payload("attacks", 1, &[b'z'; 100], reason)
+            .unwrap();
+        assert_eq!((s.dead_bytes(), s.stats().dead_pruned_batches), (one, 3));
+        assert_eq!(fs::read_dir(&dead).unwrap().count(), 2);
     }
 
     /// Review round 32b. Defect: the sequence continues after the highest

@@ -478,6 +478,11 @@ pub struct ClickHouseStats {
     pub spool_batches: u64,
     /// Gauge: their bytes on disk.
     pub spool_bytes: u64,
+    /// Gauge: bytes of dead letters in the spool's `dead/` (at most the
+    /// spool's cap: the oldest are deleted first).
+    pub dead_letter_bytes: u64,
+    /// Dead letters deleted to keep `dead/` within the cap.
+    pub dead_letters_pruned: u64,
     /// False from a failed insert (or schema check, or loss) until the next
     /// successful one.
     pub healthy: bool,
@@ -504,6 +509,8 @@ struct Counters {
     rows_lost: AtomicU64,
     spool_batches: AtomicU64,
     spool_bytes: AtomicU64,
+    dead_letter_bytes: AtomicU64,
+    dead_letters_pruned: AtomicU64,
     healthy: AtomicBool,
     /// Written only on failures; read under a short lock by snapshots.
     last_error: Mutex<Option<String>>,
@@ -536,6 +543,8 @@ impl Counters {
             rows_lost: g(&self.rows_lost),
             spool_batches: g(&self.spool_batches),
             spool_bytes: g(&self.spool_bytes),
+            dead_letter_bytes: g(&self.dead_letter_bytes),
+            dead_letters_pruned: g(&self.dead_letters_pruned),
             healthy: self.healthy.load(Ordering::Relaxed),
             last_error: self
                 .last_error
@@ -559,6 +568,12 @@ impl Counters {
         let (n, bytes) = spool.map_or((0, 0), |s| (s.len() as u64, s.used_bytes()));
         self.spool_batches.store(n, Ordering::Relaxed);
         self.spool_bytes.store(bytes, Ordering::Relaxed);
+        if let Some(s) = spool {
+            self.dead_letter_bytes
+                .store(s.dead_bytes(), Ordering::Relaxed);
+            self.dead_letters_pruned
+                .store(s.stats().dead_pruned_batches, Ordering::Relaxed);
+        }
     }
 }
 
@@ -834,6 +849,8 @@ fn sink_stats(s: ClickHouseStats) -> SinkStats {
         rows_lost: s.rows_lost,
         spool_batches: s.spool_batches,
         spool_bytes: s.spool_bytes,
+        dead_letter_bytes: s.dead_letter_bytes,
+        dead_letters_pruned: s.dead_letters_pruned,
         healthy: s.healthy,
         last_error: s.last_error,
     }
@@ -1644,7 +1661,10 @@ impl Inserter {
         };
         match self.spool.as_mut() {
             Some(spool) => match spool.dead_letter_payload(batch.kind(), rows, &payload, reason) {
-                Ok(_) => bump(&self.counters.batches_dead_lettered, 1),
+                Ok(_) => {
+                    bump(&self.counters.batches_dead_lettered, 1);
+                    self.counters.spool_gauges(Some(spool));
+                }
                 Err(e) => self.lose(rows, e.to_string()),
             },
             None => self.lose(rows, format!("rejected by clickhouse: {reason}")),
@@ -2257,16 +2277,15 @@ mod tests {
         assert!(ins.spool.as_ref().unwrap().is_empty());
     }
 
-    /// A read error other than a missing file (here EISDIR,
-    /// standing for EIO or EMFILE) leaves the batch in the spool for a
-    /// later replay instead of dead-lettering it.
+    /// A read error other than a missing file or something that is not a
+    /// batch (here an injected EIO; a directory stood for it before it was
+    /// taken for "not a batch") leaves the batch in the spool for a later
+    /// replay instead of dead-lettering it.
     #[test]
     fn an_unreadable_spooled_batch_is_retried_not_dead_lettered() {
         let d = tempfile::tempdir().unwrap();
         let mut ins = inserter_with_spool(unreachable(), d.path(), 1);
-        let batch = spool_path(d.path(), 0);
-        std::fs::remove_file(&batch).unwrap();
-        std::fs::create_dir(&batch).unwrap();
+        ins.spool.as_mut().unwrap().read_fault = Some(std::io::ErrorKind::Other);
         let before = Instant::now();
         ins.drain_spool(true);
         let s = ins.counters.snapshot();
