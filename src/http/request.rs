@@ -139,6 +139,9 @@ enum State {
         /// last field (Apache httpd merges them and reads the last coding).
         te: Option<Vec<u8>>,
         after_te: bool,
+        /// The line before was a kept Content-Length with an empty value:
+        /// an obs-fold line gives its value (Apache httpd joins the lines).
+        after_empty_cl: bool,
     },
     Body {
         req: Box<Request>,
@@ -164,8 +167,14 @@ fn keep_framing_prefix(line: &mut Vec<u8>, seg: &[u8]) {
         if line.len() >= FRAMING_LINE_BYTES {
             return;
         }
-        if let Some(colon) = memchr::memchr(b':', line) {
-            let value = line.get(colon + 1..).unwrap_or_default();
+        // The value starts after the colon, or after the first byte of an
+        // obs-fold line (the value of a field folded onto it).
+        let value_from = match line.first() {
+            Some(b' ' | b'\t') => Some(1),
+            _ => memchr::memchr(b':', line).map(|colon| colon + 1),
+        };
+        if let Some(from) = value_from {
+            let value = line.get(from..).unwrap_or_default();
             if value.is_empty() && (b == b' ' || b == b'\t') {
                 continue;
             }
@@ -377,6 +386,7 @@ impl RequestSide {
                             line,
                             te: None,
                             after_te: false,
+                            after_empty_cl: false,
                         }
                     }
                 },
@@ -388,6 +398,7 @@ impl RequestSide {
                     mut line,
                     mut te,
                     mut after_te,
+                    mut after_empty_cl,
                 } => {
                     let (seg, eol) = match memchr::memchr(b'\n', rest) {
                         Some(i) => (rest.get(..i).unwrap_or_default(), true),
@@ -401,12 +412,24 @@ impl RequestSide {
                         if eol {
                             let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
                             let was_te = std::mem::take(&mut after_te);
+                            let was_empty_cl = std::mem::take(&mut after_empty_cl);
                             if folded {
+                                let piece = head::trim_ws(head::strip_crs(&line));
                                 if let Some(v) = te.as_mut().filter(|_| was_te) {
                                     v.push(b' ');
-                                    let piece = head::trim_ws(head::strip_crs(&line));
                                     extend_te(v, piece, line.len(), &tail);
                                     after_te = true;
+                                } else if was_empty_cl {
+                                    // `Content-Length:` folded onto ` 27` is 27 to
+                                    // Apache httpd. The kept field is the last one
+                                    // (skipped lines push framing fields only; the
+                                    // Transfer-Encoding waits for the head's end),
+                                    // and the value, a kept line's, is bounded.
+                                    if piece.is_empty() {
+                                        after_empty_cl = true;
+                                    } else {
+                                        req.headers.extend_last_value(piece);
+                                    }
                                 }
                             } else if let Some((n, v)) = head::framing_line(&line) {
                                 if n.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -421,7 +444,7 @@ impl RequestSide {
                                         .filter(|h| head::is_framing_name(h.name))
                                         .count();
                                     if kept < SKIPPED_FRAMING_FIELDS {
-                                        req.headers.push(n, v);
+                                        after_empty_cl = req.headers.push(n, v) && v.is_empty();
                                     }
                                 }
                             }
@@ -446,6 +469,7 @@ impl RequestSide {
                             line,
                             te,
                             after_te,
+                            after_empty_cl,
                         }
                     } else if in_first_line {
                         req.version = head::version_from_tail(&tail);
@@ -466,6 +490,7 @@ impl RequestSide {
                                 line: Vec::new(),
                                 te: None,
                                 after_te: false,
+                                after_empty_cl: false,
                             }
                         }
                     } else if !line_has_content {
@@ -482,6 +507,7 @@ impl RequestSide {
                             line,
                             te,
                             after_te,
+                            after_empty_cl,
                         }
                     }
                 }

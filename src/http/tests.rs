@@ -3153,3 +3153,41 @@ fn review28b_transfer_encoding_with_a_trailing_empty_list_element() {
         b"Transfer-Encoding: , , , , , , , , , , , , , , , , , , , , , , , , chunked, \r\n",
     );
 }
+
+/// Apache httpd joins an obs-fold line to its field
+/// (`ap_get_mime_headers_core`: the continuation is appended to the
+/// field set aside, "Replace obs-fold w/ SP" in 2.4.25 and later), then
+/// skips the whitespace before the value: `Content-Length:` folded onto
+/// ` 27` is `Content-Length: 27`, and the 27-byte body is read and handed
+/// to the application. Apache reads heads over 64 KiB by default
+/// (`LimitRequestFields` 100 × `LimitRequestFieldSize` 8190). In a short
+/// head Specula's lenient parser joins the lines too; in the skipped part
+/// of an over-long head only a folded Transfer-Encoding is joined (review
+/// round 15), so the Content-Length is read as empty (`InvalidCl`), the
+/// request has no body and its body, the attack, is skipped as garbage,
+/// never inspected. Severity: High (a body the server receives is missed).
+#[test]
+fn review33a_skipped_head_folded_content_length() {
+    for framing in [
+        &b"Content-Length:\r\n 27\r\n"[..],
+        b"Content-Length: \r\n\t27\r\n",
+    ] {
+        let req = review15_long_head(framing, b"q=<script>alert(1)</script>");
+        let r = run(&[C(req), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+        assert_eq!(
+            review15_bodies(&r),
+            vec!["q=<script>alert(1)</script>".to_string()],
+            "{}",
+            String::from_utf8_lossy(framing)
+        );
+    }
+    // The same field in a short head: read already.
+    let r = run(&[
+        C(b"POST /search HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n 27\r\n\r\nq=<script>alert(1)</script>"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        review15_bodies(&r),
+        vec!["q=<script>alert(1)</script>".to_string()]
+    );
+}
