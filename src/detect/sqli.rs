@@ -485,6 +485,12 @@ fn tokenize_with(s: &[u8], ctx: QuoteContext, backslash: bool) -> Tokens {
                 i += number_len(rest);
                 kind = b'1';
             }
+            // MySQL's `\N` is NULL (sql_lex.cc), and a keyword may follow
+            // it unspaced: `\Nunion select` (review round 33).
+            b'\\' if s.get(i + 1) == Some(&b'N') => {
+                i += 2;
+                kind = b'1';
+            }
             b'.' if s.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let rest = s.get(i..).unwrap_or_default();
                 i += number_len(rest);

@@ -4241,3 +4241,31 @@ fn review31b_odbc_escapes_are_read_as_their_expression() {
     .collect();
     assert!(missed.is_empty(), "missed: {missed:?}");
 }
+
+/// MySQL's lexer reads `\N` as NULL (`sql_lex.cc`, `MY_LEX_ESCAPE`: "Allow
+/// \N as shortcut for NULL"; MariaDB keeps it), and a keyword may follow it
+/// with no space: `WHERE id=\Nunion select pass from users` is `NULL UNION
+/// SELECT ...`, a known WAF evasion. Specula's `\bunion` needs a word
+/// boundary, which `N` denies, and its SQL tokenizer reads `\N` as an
+/// unknown byte and a name `Nunion`: no rule fired.
+/// Severity: High.
+#[test]
+fn review33b_mysql_backslash_n_null_before_union() {
+    for payload in [
+        "\\Nunion select pass from users",
+        "\\Nunion select 1,2",
+        "\\Nunion(select pass from users)",
+    ] {
+        let r = req(
+            "GET",
+            &format!("/item?id={}", pct(payload)),
+            BROWSER_HEADERS,
+            b"",
+        );
+        let hits = hits_of(&r);
+        assert!(
+            hits.iter().any(|h| h.class == AttackClass::Sqli),
+            "{payload}: {hits:?}"
+        );
+    }
+}
