@@ -1334,7 +1334,7 @@ fn php_media_type(content_type: &[u8]) -> &[u8] {
 /// the closing quote or to `,` or `;`. So `multipart/form-data,
 /// boundary=b` and `…; xboundary=a; boundary=b` (PHP splits at `a`) are
 /// split as PHP splits them.
-fn php_boundary(content_type: &[u8]) -> Option<&[u8]> {
+pub(crate) fn php_boundary(content_type: &[u8]) -> Option<&[u8]> {
     if !php_media_type(content_type).eq_ignore_ascii_case(b"multipart/form-data") {
         return None;
     }

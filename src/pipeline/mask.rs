@@ -55,7 +55,7 @@ use serde::Deserialize;
 
 use crate::detect::body::inflate::{self, Coding, Inflated};
 use crate::detect::decode::{base64_text, jwt_parts, percent_decode};
-use crate::detect::point::{header_param, media_type};
+use crate::detect::point::{header_param, media_type, php_boundary};
 use crate::http::Request;
 
 /// Environment variable holding the key material (never a command-line
@@ -1278,9 +1278,24 @@ impl Masker {
             .get(..10)
             .is_some_and(|m| m.eq_ignore_ascii_case(b"multipart/"));
         if multipart {
-            if let Some(b) = header_param(ct, b"boundary").filter(|b| !b.is_empty()) {
-                self.multipart_into(b, body, limit, out, secrets);
-                return;
+            // PHP finds its boundary its own way: RFC 1867's own example
+            // writes `multipart/form-data, boundary=AaB03x` (no `;`
+            // parameter), and `xboundary=` hides another one (review 33c).
+            // Where the two readings differ, the parts of both are masked.
+            let declared = header_param(ct, b"boundary").filter(|b| !b.is_empty());
+            let php = php_boundary(ct).filter(|b| !b.is_empty() && Some(*b) != declared);
+            match (declared, php) {
+                (Some(a), Some(b)) => {
+                    let mut first = Vec::with_capacity(body.len());
+                    self.multipart_into(a, body, limit, &mut first, secrets);
+                    self.multipart_into(b, &first, limit, out, secrets);
+                    return;
+                }
+                (Some(b), None) | (None, Some(b)) => {
+                    self.multipart_into(b, body, limit, out, secrets);
+                    return;
+                }
+                (None, None) => {}
             }
         }
         // A GraphQL document sent as the body itself (`application/graphql`,
@@ -1728,6 +1743,9 @@ impl Masker {
                         out.push(b'"');
                         self.mask_value(content, content, out, secrets);
                         out.push(b'"');
+                    } else if self.json_string_json_into(content, out, secrets) {
+                        // A JSON document inside the string (GraphQL
+                        // `"variables":"{\"password\":…}"`): masked by key.
                     } else if memchr::memchr(b'(', content).is_some() {
                         // Perhaps a GraphQL document (`"query": "mutation {
                         // login(password: \"…\") }"`): its inline arguments.
@@ -1763,6 +1781,44 @@ impl Masker {
                 }
             }
         }
+    }
+
+    /// A JSON string value (its content as sent, still escaped) that holds
+    /// a JSON document: express-graphql and graphql-java's servlets
+    /// `JSON.parse` a `variables` sent as a string, and APIs wrap a
+    /// stringified payload (review 33c). Written as the string, quotes
+    /// included, with that document masked by key; false (nothing written)
+    /// when it is no such document or holds nothing masked.
+    fn json_string_json_into(
+        &self,
+        content: &[u8],
+        out: &mut Vec<u8>,
+        secrets: &mut Secrets,
+    ) -> bool {
+        if !matches!(content.trim_ascii_start().first(), Some(b'{' | b'[')) {
+            return false;
+        }
+        let mut quoted = Vec::with_capacity(content.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(content);
+        quoted.push(b'"');
+        let Ok(inner) = serde_json::from_slice::<String>(&quoted) else {
+            return false;
+        };
+        let mut masked = Vec::with_capacity(inner.len());
+        self.json_into(inner.as_bytes(), usize::MAX, &mut masked, secrets);
+        if masked == inner.as_bytes() {
+            return false;
+        }
+        // Masks are ASCII and the rest is copied whole: still UTF-8.
+        let Ok(text) = String::from_utf8(masked) else {
+            return false;
+        };
+        let Ok(escaped) = serde_json::to_string(&text) else {
+            return false;
+        };
+        out.extend_from_slice(escaped.as_bytes());
+        true
     }
 
     /// Whether the JSON object opening at `open` has a `"name"`, `"key"`,
@@ -1957,15 +2013,23 @@ impl Masker {
                 i += 1;
                 continue;
             }
-            // A run of digits with single separators between them.
+            // A run of digits with single separators between them, and
+            // where each group of digits starts and ends in `text`.
             let mut digits = Vec::with_capacity(19);
+            let mut groups: Vec<(usize, usize)> = Vec::new();
             let mut j = i;
             let mut end = i;
             while let Some(&c) = text.get(j) {
                 if c.is_ascii_digit() {
+                    if end != j || groups.is_empty() {
+                        groups.push((j, j));
+                    }
                     digits.push(c);
                     j += 1;
                     end = j;
+                    if let Some(g) = groups.last_mut() {
+                        g.1 = j;
+                    }
                 } else if let Some(n) = card_separator(text.get(j..).unwrap_or_default())
                     .filter(|&n| text.get(j + n).is_some_and(u8::is_ascii_digit))
                 {
@@ -1978,6 +2042,14 @@ impl Masker {
             let run = text.get(i..end).unwrap_or_default();
             if boundary_after && card_brand_length(&digits) && luhn(&digits) {
                 self.push_token(&digits, &mut out);
+            } else if let Some((from, to, card)) = card_in_groups(&text, &groups) {
+                // A card beside another number (`qty 2 4111 1111 1111
+                // 1111`, `… 1111 123` with its CVV: review 33c); what
+                // follows it is read again as a run of its own.
+                out.extend_from_slice(text.get(i..from).unwrap_or_default());
+                self.push_token(&card, &mut out);
+                i = to;
+                continue;
             } else {
                 out.extend_from_slice(run);
             }
@@ -2053,6 +2125,35 @@ fn without_cut_word(text: &[u8]) -> &[u8] {
         start = word_start(start - 1);
     }
     text.get(..start).unwrap_or_default()
+}
+
+/// The first card number made of whole consecutive groups of a digit run
+/// that is not one as a whole (`groups`: where each group of digits is in
+/// `text`), longest first from each group: its start and end in `text` and
+/// its digits. Groups but the last have at least 4 digits, as cards are
+/// written (4-4-4-4, 4-6-5), so a list of small numbers is not read as one.
+fn card_in_groups(text: &[u8], groups: &[(usize, usize)]) -> Option<(usize, usize, Vec<u8>)> {
+    for (a, &(from, _)) in groups.iter().enumerate() {
+        let mut best = None;
+        let mut digits = Vec::with_capacity(19);
+        for &(start, end) in groups.get(a..).unwrap_or_default() {
+            digits.extend(text.get(start..end).unwrap_or_default());
+            if digits.len() > 19 {
+                break;
+            }
+            if card_brand_length(&digits) && luhn(&digits) {
+                best = Some((from, end, digits.clone()));
+            }
+            if end - start < 4 {
+                // Only a last group may be shorter.
+                break;
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
 }
 
 /// Length of a separator between card digit groups at the start of `s`: a
@@ -3985,5 +4086,85 @@ mod tests {
             s(&keep.mask_uri(b"/cb?code=abc&state=x")),
             "/cb?code=abc&state=x"
         );
+    }
+
+    /// A login form posted as RFC 1867 writes its type (RFC 1867 §6's
+    /// own example): `multipart/form-data, boundary=AaB03x`, with a comma.
+    /// PHP reads it (`sapi_read_post_data` ends the type at `,`;
+    /// `rfc1867.c` finds the first `boundary`), so `$_POST['password']` is
+    /// the part's content, and detection splits it there too
+    /// (`php_boundary`). Masking found no `; boundary=` parameter and
+    /// scanned the body as a form: the password part was stored in clear
+    /// in `body_excerpt`. Severity: High (a secret stored in clear).
+    #[test]
+    fn review33c_rfc1867_comma_boundary_is_masked() {
+        let m = masker();
+        let body = b"--AaB03x\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n--AaB03x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2secret\r\n--AaB03x--\r\n";
+        for ct in [
+            "multipart/form-data, boundary=AaB03x",
+            "multipart/form-data,boundary=AaB03x",
+        ] {
+            let mr = m.mask_request(&req("/login.php", &[("Content-Type", ct)], body));
+            assert!(
+                !s(&mr.body_excerpt).contains("hunter2secret"),
+                "{ct}: {}",
+                s(&mr.body_excerpt)
+            );
+        }
+    }
+
+    /// A card number next to another number with one space between (an
+    /// order note `qty 2 4111 1111 1111 1111`, a chat message `card 4111
+    /// 1111 1111 1111 123` with the CVV after it): the digit run with its
+    /// single separators was read as one number of 17 or more digits, which
+    /// has no card's length or prefix, so the card inside it was stored in
+    /// clear wherever masking by shape is the only defence (a field not
+    /// named like a card). Severity: High (a card number stored in clear).
+    #[test]
+    fn review33c_a_card_beside_another_number_is_masked() {
+        let m = masker();
+        for text in [
+            "note=card 4111 1111 1111 1111 123 thanks",
+            "note=qty 2 4111 1111 1111 1111",
+            "note=4111-1111-1111-1111-12-25",
+            "note=1 5500+0000+0000+0004+999",
+        ] {
+            let mr = m.mask_request(&req(
+                "/order",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                text.as_bytes(),
+            ));
+            let out = s(&mr.body_excerpt);
+            let digits: String = out.chars().filter(char::is_ascii_digit).collect();
+            assert!(
+                !digits.contains("4111111111111111") && !digits.contains("5500000000000004"),
+                "{text}: {out}"
+            );
+        }
+        // Lone numbers are not cut into cards.
+        let mr = m.mask_request(&req("/", &[], b"id 1316355691345 ok 12 34"));
+        assert_eq!(s(&mr.body_excerpt), "id 1316355691345 ok 12 34");
+    }
+
+    /// A GraphQL request whose `variables` is a JSON string holding the
+    /// object (`"variables":"{\"password\":\"…\"}"`): express-graphql
+    /// (`getGraphQLParams`: `if (typeof variables === 'string') variables =
+    /// JSON.parse(variables)`) and graphql-java-kickstart's servlet read it
+    /// as the object, so the mutation's password is that member. Masking
+    /// saw one string under an unmasked key and kept it: the password was
+    /// stored in clear in `body_excerpt`. Severity: High (a secret stored
+    /// in clear).
+    #[test]
+    fn review33c_json_inside_a_json_string_is_masked_by_key() {
+        let m = masker();
+        let body = br#"{"query":"mutation L($u: String!, $p: String!) { login(user: $u, password: $p) { token } }","variables":"{\"u\":\"bob\",\"password\":\"hunter2secret\"}"}"#;
+        let mr = m.mask_request(&req(
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            body,
+        ));
+        let out = s(&mr.body_excerpt);
+        assert!(!out.contains("hunter2secret"), "{out}");
+        assert!(out.contains(r#"\"u\":\"bob\""#), "the rest kept: {out}");
     }
 }
