@@ -286,6 +286,28 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// One call into a flow's HTTP session, then the events it made.
+    fn drive_http<R>(
+        &mut self,
+        flow: &FlowInfo,
+        state: &mut FlowState,
+        call: impl FnOnce(&mut HttpSession, &HttpLimits, &mut HttpStats, &mut Vec<HttpEvent>) -> R,
+    ) -> R {
+        self.pairing.touch(flow, &mut state.pairing);
+        let r = call(
+            &mut state.http,
+            &self.http_limits,
+            &mut self.http_stats,
+            &mut self.events,
+        );
+        if !self.events.is_empty() {
+            self.handle_events(flow, &mut state.pairing);
+        }
+        r
+    }
+}
+
 impl StreamHandler<FlowState> for Ctx {
     fn on_data(
         &mut self,
@@ -314,19 +336,8 @@ impl StreamHandler<FlowState> for Ctx {
     }
 
     fn on_gap(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction, len: u64) {
-        if !self.parses_http() {
-            return;
-        }
-        self.pairing.touch(flow, &mut state.pairing);
-        state.http.on_gap(
-            &self.http_limits,
-            &mut self.http_stats,
-            dir,
-            len,
-            &mut self.events,
-        );
-        if !self.events.is_empty() {
-            self.handle_events(flow, &mut state.pairing);
+        if self.parses_http() {
+            self.drive_http(flow, state, |s, l, st, ev| s.on_gap(l, st, dir, len, ev));
         }
     }
 
@@ -334,32 +345,12 @@ impl StreamHandler<FlowState> for Ctx {
         if !self.parses_http() {
             return Reread::Restarted;
         }
-        self.pairing.touch(flow, &mut state.pairing);
-        let reread = state.http.on_restart(
-            &self.http_limits,
-            &mut self.http_stats,
-            dir,
-            &mut self.events,
-        );
-        if !self.events.is_empty() {
-            self.handle_events(flow, &mut state.pairing);
-        }
-        reread
+        self.drive_http(flow, state, |s, l, st, ev| s.on_restart(l, st, dir, ev))
     }
 
     fn on_fin(&mut self, flow: &FlowInfo, state: &mut FlowState, dir: Direction) {
-        if !self.parses_http() {
-            return;
-        }
-        self.pairing.touch(flow, &mut state.pairing);
-        state.http.on_fin(
-            &self.http_limits,
-            &mut self.http_stats,
-            dir,
-            &mut self.events,
-        );
-        if !self.events.is_empty() {
-            self.handle_events(flow, &mut state.pairing);
+        if self.parses_http() {
+            self.drive_http(flow, state, |s, l, st, ev| s.on_fin(l, st, dir, ev));
         }
     }
 

@@ -2110,16 +2110,22 @@ mod tests {
 
     /// A batch file removed by hand is skipped and counted; the
     /// batches behind it are still replayed.
-    #[test]
-    fn a_spooled_batch_removed_by_hand_does_not_block_replay() {
+    /// An inserter whose server accepts every insert (counted in the
+    /// second value), with `n` one-row batches already spooled in `dir`.
+    fn accepted_with_spool(dir: &std::path::Path, n: u8) -> (Inserter, Arc<AtomicU64>) {
         let (url, requests) = accepting_server();
-        let d = tempfile::tempdir().unwrap();
         let cfg = ClickHouseConfig {
             url,
             compression: false,
             ..ClickHouseConfig::default()
         };
-        let mut ins = inserter_with_spool(cfg, d.path(), 2);
+        (inserter_with_spool(cfg, dir, n), requests)
+    }
+
+    #[test]
+    fn a_spooled_batch_removed_by_hand_does_not_block_replay() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut ins, requests) = accepted_with_spool(d.path(), 2);
         std::fs::remove_file(spool_path(d.path(), 0)).unwrap();
         ins.drain_spool(true);
         let s = ins.counters.snapshot();
@@ -2148,14 +2154,8 @@ mod tests {
     /// a file name saturates `rows_lost` instead of wrapping it.
     #[test]
     fn a_spooled_batch_replaced_by_a_link_or_directory_does_not_block_replay() {
-        let (url, requests) = accepting_server();
         let d = tempfile::tempdir().unwrap();
-        let cfg = ClickHouseConfig {
-            url,
-            compression: false,
-            ..ClickHouseConfig::default()
-        };
-        let mut ins = inserter_with_spool(cfg, d.path(), 3);
+        let (mut ins, requests) = accepted_with_spool(d.path(), 3);
         let secret = d.path().join("secret");
         std::fs::write(&secret, b"not a batch\n").unwrap();
         let first = spool_path(d.path(), 0);
