@@ -451,6 +451,14 @@ impl Assembler {
     /// if it is among them (skipped as the server skips it: its offset is
     /// passed, not delivered).
     fn emit<D: Deliver>(&mut self, out: &mut D, ts: Timestamp, data: &[u8]) {
+        let fin = self.fin_plus_one().wrapping_sub(1);
+        if self.fin_seen() && self.next < fin && fin < self.next.saturating_add(data.len() as u64) {
+            // Bytes crossing a FIN not reached yet: Linux drops an
+            // out-of-order FIN that in-order data went past
+            // (`tcp_ofo_queue`: its `end_seq` is not after `rcv_nxt`), and
+            // a later FIN may then close the side (review round 34).
+            self.unfin();
+        }
         if self.urgent_pending {
             let byte = self.pending_urgent_byte();
             if byte < i128::from(self.next) {

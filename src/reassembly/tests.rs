@@ -3979,3 +3979,42 @@ fn review29a_a_copy_at_a_partly_overlapping_segments_start_does_not_replace_it()
         t.end_all();
     }
 }
+
+/// A FIN that arrives ahead of the stream and is then overtaken by an
+/// in-order segment carrying bytes past it never closes the side on Linux:
+/// `tcp_ofo_queue` drops an out-of-order skb whose `end_seq` (the FIN's
+/// own number included) is not after `rcv_nxt` ("ofo packet was already
+/// received"), so `tcp_fin` never runs and the application reads on.
+/// Specula kept the first FIN it saw and, once the in-order bytes passed
+/// it, told `on_fin` (ending a close-delimited response early: the rest is
+/// parsed as a new message) and counted the side finished; the server's
+/// real FIN further on was ignored ("the first FIN wins"). A forged FIN
+/// just ahead of `rcv_nxt` truncated the response. Bytes crossing the FIN
+/// disprove it, as data past a held FIN does. Severity: Medium.
+#[test]
+fn review34a_a_fin_overtaken_by_in_order_bytes_is_not_a_close() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(C, SV, CI + 1, SI + 1, ACK, b"GET / HTTP/1.0\r\n\r\n"),
+    );
+    // Forged: a FIN five bytes into the response, before any of it.
+    t.feed(3, seg(SV, C, SI + 6, CI + 19, ACK | FIN, b""));
+    // The real response crosses that point in one segment, then ends
+    // with the server's real FIN.
+    t.feed(
+        4,
+        seg(SV, C, SI + 1, CI + 19, ACK, b"HTTP/1.0 200 OK\r\n\r\nbody"),
+    );
+    assert!(
+        t.r.fins.is_empty(),
+        "told a close Linux never took: {:?}",
+        t.r.fins
+    );
+    t.feed(5, seg(SV, C, SI + 24, CI + 19, ACK | FIN, b" more"));
+    assert_eq!(
+        t.r.fins,
+        vec![(1, ToClient, b"HTTP/1.0 200 OK\r\n\r\nbody more".to_vec())]
+    );
+}
