@@ -31,10 +31,11 @@ const NIL: u32 = u32::MAX;
 /// in-window RST with a challenge ACK; believing such an RST would let a
 /// sender end our view of a connection that goes on, and the rest of a
 /// request sent after it would be lost to inspection. One more byte is
-/// allowed after a FIN, which takes a sequence number of its own. A sender
+/// allowed after a FIN the receiver reached, which takes a sequence number
+/// of its own (not after one still out of order ahead). A sender
 /// we never saw data from is believed (a refused connection's RST).
-fn rst_believed(started: bool, rel: i64, fin_seen: bool) -> bool {
-    !started || rel == 0 || (fin_seen && rel == 1)
+fn rst_believed(started: bool, rel: i64, fin_reached: bool) -> bool {
+    !started || rel == 0 || (fin_reached && rel == 1)
 }
 
 /// Whether `seg` was sent by `end`.
@@ -1638,7 +1639,10 @@ impl<S: Default> FlowTable<S> {
         }
 
         if flags.rst() {
-            let believed = rst_believed(me.started(), me.rel(seg.seq), me.fin_seen());
+            // The FIN's own number counts once the receiver took it, i.e.
+            // once every byte before it arrived: a FIN still waiting ahead
+            // of the stream left `rcv_nxt` where it was.
+            let believed = rst_believed(me.started(), me.rel(seg.seq), me.finished());
             if !believed {
                 acct.stats.ignored_segments += 1;
             } else if self.config.rst_hold_ns > 0 {

@@ -3991,6 +3991,36 @@ fn review29a_a_copy_at_a_partly_overlapping_segments_start_does_not_replace_it()
 /// real FIN further on was ignored ("the first FIN wins"). A forged FIN
 /// just ahead of `rcv_nxt` truncated the response. Bytes crossing the FIN
 /// disprove it, as data past a held FIN does. Severity: Medium.
+/// An RST one past the sender's next byte is believed only after its FIN
+/// was reached: with the FIN still out of order ahead, Linux's `rcv_nxt`
+/// has not moved past it, so the RST is not an exact match and gets a
+/// challenge ACK (RFC 5961 §3); the connection goes on (review round 34a's
+/// suspicion: the flow went into the RST hold).
+#[test]
+fn an_rst_one_past_a_fin_not_reached_is_not_believed() {
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(2, seg(C, SV, CI + 1, SI + 1, ACK, b"GET / HTTP/1.1\r\n"));
+    // A FIN far ahead of the client's next byte, then an RST one past it.
+    t.feed(3, seg(C, SV, CI + 500, SI + 1, ACK | FIN, b""));
+    t.feed(4, seg(C, SV, CI + 18, SI + 1, RST, b""));
+    assert_eq!(t.t.resetting(), 0, "believed an RST Linux challenges");
+    t.feed(5, seg(C, SV, CI + 17, SI + 1, ACK, b"Host: a\r\n\r\n"));
+    assert_eq!(
+        t.r.stream(1, ToServer),
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    );
+    // Once a FIN is reached, the RST one past it is the exact match.
+    let mut t = T::new(ReassemblyConfig::default());
+    t.handshake(1, CI, SI);
+    t.feed(
+        2,
+        seg(C, SV, CI + 1, SI + 1, ACK | FIN, b"GET / HTTP/1.1\r\n"),
+    );
+    t.feed(3, seg(C, SV, CI + 18, SI + 1, RST, b""));
+    assert_eq!(t.t.resetting(), 1);
+}
+
 #[test]
 fn review34a_a_fin_overtaken_by_in_order_bytes_is_not_a_close() {
     let mut t = T::new(ReassemblyConfig::default());
