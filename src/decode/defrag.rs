@@ -388,9 +388,12 @@ impl Defrag {
         // transport header (RFC 8200 §4.5, Linux's `ipv6_frag_thdr_truncated`).
         // Linux has no offset-8 rule for IPv6 either: it holds such a
         // fragment, and the first one then overlaps it (review round 21).
+        // The IPv6 check walks the extension headers that follow the
+        // fragment header too (review round 34).
         let linux = policy == OverlapPolicy::Linux;
         let tiny = match f.proto {
             _ if !f.v6 && linux => false,
+            _ if f.v6 && start == 0 && f.more => ipv6_upper_header_cut(f.proto, data),
             IPPROTO_TCP => (start == 8 && !linux) || (start == 0 && f.more && len < 20),
             IPPROTO_UDP => start == 0 && f.more && len < 8,
             _ => false,
@@ -595,6 +598,55 @@ impl Defrag {
                 .retain(|(k, g)| map.get(k).is_some_and(|d| d.generation == *g));
         }
     }
+}
+
+/// Whether an IPv6 first fragment (`data`, after the fragment header whose
+/// next header is `nh`) lacks part of the headers through the upper-layer
+/// one, as Linux's `ipv6frag_thdr_truncated` finds it: the extension
+/// headers walked as `ipv6_skip_exthdr` walks them (a header it cannot
+/// read, or No Next Header, ends the check with "not cut"), then the TCP
+/// (20), UDP (8) or ICMPv6 (8) header, or one byte of any other.
+fn ipv6_upper_header_cut(mut nh: u8, data: &[u8]) -> bool {
+    const HOPOPTS: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AH: u8 = 51;
+    const ICMPV6: u8 = 58;
+    const NONE: u8 = 59;
+    const DSTOPTS: u8 = 60;
+    let mut at: usize = 0;
+    loop {
+        let Some(&[next, len_field]) = data.get(at..at.saturating_add(2)) else {
+            if matches!(nh, HOPOPTS | ROUTING | FRAGMENT | AH | NONE | DSTOPTS) {
+                return false;
+            }
+            break;
+        };
+        let len = match nh {
+            NONE => return false,
+            HOPOPTS | ROUTING | DSTOPTS => (usize::from(len_field) + 1) * 8,
+            AH => (usize::from(len_field) + 2) * 4,
+            FRAGMENT => {
+                let Some(&[hi, lo]) = data.get(at.saturating_add(2)..at.saturating_add(4)) else {
+                    return false;
+                };
+                if u16::from_be_bytes([hi, lo]) & 0xfff8 != 0 {
+                    // Not a first fragment: not checked.
+                    return false;
+                }
+                8
+            }
+            _ => break,
+        };
+        nh = next;
+        at = at.saturating_add(len);
+    }
+    let upper = match nh {
+        IPPROTO_TCP => 20,
+        IPPROTO_UDP | ICMPV6 => 8,
+        _ => 1,
+    };
+    at.saturating_add(upper) > data.len()
 }
 
 /// A fragment that contradicts what the datagram already knows.

@@ -1424,3 +1424,201 @@ fn review28a_ipv4_options_linux_drops_hide_the_segment() {
         assert_v4(&decode_frame(LinkType::RAW, &v).unwrap());
     }
 }
+
+// ---- review round 34 ----------------------------------------------------
+
+/// Review round 34b. Defect: an IPv6 fragment header after an atomic
+/// fragment header, or any fragment header inside a datagram rebuilt from
+/// fragments, was walked past (an atomic one) to the TCP behind it. Linux's
+/// `ipv6_frag_rcv` marks the packet `IP6SKB_FRAGMENTED` when it passes an
+/// atomic fragment header and when `ip6_frag_reasm` rebuilds a datagram,
+/// and a second fragment header on such a packet is `goto fail_hdr` (a
+/// parameter problem, the packet dropped). The server never reads that
+/// segment; Specula did, and takes the attack sent next at the same
+/// sequence numbers for a retransmission. Severity: High (an insertion).
+#[test]
+fn review34b_a_second_ipv6_fragment_header_drops_the_packet() {
+    let atomic = vec![0, 0, 0, 0, 0, 0, 0, 42];
+    let v = ip6_with_ext(&[(44, atomic.clone()), (44, atomic.clone())]);
+    assert!(
+        decode_frame(LinkType::RAW, &v).is_err(),
+        "two fragment headers: Linux drops the packet"
+    );
+    let v = ip6_with_ext(&[(44, atomic.clone()), (60, opts8()), (44, atomic.clone())]);
+    assert!(decode_frame(LinkType::RAW, &v).is_err());
+    // One atomic fragment header is still read.
+    assert_v6(&decode_frame(LinkType::RAW, &ip6_with_ext(&[(44, atomic.clone())])).unwrap());
+
+    // A reassembled datagram whose payload starts with an atomic fragment
+    // header.
+    let mut inner = atomic.clone();
+    inner[0] = 6;
+    inner.extend_from_slice(&ip6_tcp(PAYLOAD)[40..]);
+    let frames = vec![
+        frag6(44, 9, 0, true, &inner[..32]),
+        frag6(44, 9, 32, false, &inner[32..]),
+    ];
+    let mut d = Decoder::default();
+    assert!(
+        feed(&mut d, LinkType::RAW, &frames).is_empty(),
+        "a fragment header inside a rebuilt datagram: Linux drops it"
+    );
+    assert_eq!(d.stats().reassembled, 1);
+}
+
+/// Review round 34b. Defect: an IPv6 first fragment whose TCP header is
+/// cut behind extension headers that follow the fragment header (here a
+/// Destination Options header, then 8 of the 20 TCP header bytes) was
+/// held, and the datagram rebuilt. Linux's `ipv6_frag_rcv` checks every
+/// first fragment with `ipv6frag_thdr_truncated` (RFC 8200 §4.5: the
+/// headers through the upper-layer header must all be in it): it walks the
+/// extension headers (`ipv6_skip_exthdr`) and drops the fragment when the
+/// TCP (20), UDP (8) or ICMPv6 (8) header, or one byte of another, does
+/// not fit. Specula checked only a TCP header right after the fragment
+/// header. The server never rebuilds this datagram; Specula read its
+/// segment and takes the real one sent next at the same sequence numbers
+/// for a retransmission. Severity: High (an insertion).
+#[test]
+fn review34b_an_ipv6_first_fragment_cut_behind_extension_headers_is_dropped() {
+    let tcp = ip6_tcp(PAYLOAD)[40..].to_vec();
+    let mut dst_opts = opts8();
+    dst_opts[0] = 6;
+    let payload = cat(&[&dst_opts, &tcp]);
+    let frames = vec![
+        frag6(60, 11, 0, true, &payload[..16]),
+        frag6(60, 11, 16, false, &payload[16..]),
+    ];
+    let mut d = Decoder::default();
+    assert!(
+        feed(&mut d, LinkType::RAW, &frames).is_empty(),
+        "Linux drops the first fragment: the datagram never completes"
+    );
+    assert_eq!(d.stats().dropped_tiny, 1);
+    // With the whole TCP header in the first fragment, it is read.
+    let frames = vec![
+        frag6(60, 12, 0, true, &payload[..32]),
+        frag6(60, 12, 32, false, &payload[32..]),
+    ];
+    let mut d = Decoder::default();
+    let segs = feed(&mut d, LinkType::RAW, &frames);
+    assert_eq!(segs.len(), 1);
+    assert_v6(&segs[0].0);
+}
+
+/// Review round 34b. Defect: the 65,535-byte limit on a rebuilt IPv6
+/// datagram did not count the extension headers before the fragment
+/// header. Linux's `ip6_frag_reasm` computes the new payload length as
+/// those headers plus the reassembled part and drops the datagram
+/// (`out_oversize`) when it is over `IPV6_MAXPLEN`: here an 8-byte
+/// Destination Options header and a 65,532-byte TCP segment. Specula
+/// rebuilt the segment the server never receives (an insertion within a
+/// large receive window). Severity: Medium.
+#[test]
+fn review34b_ipv6_reassembly_limit_counts_the_unfragmentable_headers() {
+    let body = vec![b'a'; 65_512];
+    let b = PacketBuilder::ipv6(SRC6, DST6, 64)
+        .tcp(40000, 80, 1000, 512)
+        .ack(2000);
+    let mut whole = Vec::new();
+    b.write(&mut whole, &body).unwrap();
+    let tcp = &whole[40..];
+    assert_eq!(tcp.len(), 65_532);
+    let frag_with_dst_opts = |off: usize, more: bool, data: &[u8]| {
+        let om = (off as u16) | u16::from(more);
+        let mut dst_opts = opts8();
+        dst_opts[0] = 44;
+        let body = cat(&[
+            &dst_opts,
+            &[6, 0],
+            &om.to_be_bytes(),
+            &13u32.to_be_bytes(),
+            data,
+        ]);
+        ip6_wrap(60, &body)
+    };
+    let frames: Vec<Vec<u8>> = (0..tcp.len())
+        .step_by(8192)
+        .map(|off| {
+            let end = (off + 8192).min(tcp.len());
+            frag_with_dst_opts(off, end != tcp.len(), &tcp[off..end])
+        })
+        .collect();
+    let mut d = Decoder::default();
+    assert!(
+        feed(&mut d, LinkType::RAW, &frames).is_empty(),
+        "8 + 65,532 bytes of payload: Linux drops the datagram"
+    );
+    assert_eq!(d.stats().dropped_too_big, 1);
+    // Without the Destination Options header it fits.
+    let frames: Vec<Vec<u8>> = (0..tcp.len())
+        .step_by(8192)
+        .map(|off| {
+            let end = (off + 8192).min(tcp.len());
+            frag6(6, 14, off, end != tcp.len(), &tcp[off..end])
+        })
+        .collect();
+    let mut d = Decoder::default();
+    assert_eq!(feed(&mut d, LinkType::RAW, &frames).len(), 1);
+}
+
+/// Review round 34b. Defect: Hop-by-Hop and Destination Options headers
+/// were skipped by their length, their options never read. Linux's
+/// `ip6_parse_tlv` drops the packet when a run of padding (Pad1, PadN) is
+/// longer than 7 bytes, when a PadN carries a byte other than zero (RFC
+/// 4942 §2.1.9.5), when an option runs past the header, and when there are
+/// more than 8 other options (`max_dst_opts_number`,
+/// `max_hbh_opts_number`). Such a packet never reaches the server; Specula
+/// read its segment and takes the attack sent next at the same sequence
+/// numbers for a retransmission. Severity: High (an insertion).
+#[test]
+fn review34b_ipv6_options_linux_refuses_drop_the_packet() {
+    // Options after the 2-byte header start, each header a multiple of 8.
+    let header = |opts: &[u8]| {
+        assert_eq!((opts.len() + 2) % 8, 0);
+        cat(&[&[0, ((opts.len() + 2) / 8 - 1) as u8], opts])
+    };
+    let padn14 = header(&[1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let pad1x14 = header(&[0; 14]);
+    let padn_nonzero = header(&[1, 4, 0, 0, 0, 1]);
+    let overrun = header(&[0x1e, 5, 0, 0, 0, 0]);
+    let unknown = [0x1e, 0]; // action 00: skipped
+    let nine = header(
+        &[&unknown[..]; 9]
+            .concat()
+            .iter()
+            .chain(&[1, 2, 0, 0])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    for (name, h) in [
+        ("PadN of 14", &padn14),
+        ("14 Pad1", &pad1x14),
+        ("PadN not zero", &padn_nonzero),
+        ("option past the header", &overrun),
+        ("9 options", &nine),
+    ] {
+        for kind in [0, 60] {
+            let v = ip6_with_ext(&[(kind, h.clone())]);
+            assert!(
+                decode_frame(LinkType::RAW, &v).is_err(),
+                "{name} in header {kind}: Linux drops the packet"
+            );
+        }
+    }
+    // What Linux accepts: 8 options, padding of 7 between options.
+    let eight = header(
+        &[&unknown[..]; 8]
+            .concat()
+            .iter()
+            .chain(&[1, 4, 0, 0, 0, 0])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let padded = header(&[1, 5, 0, 0, 0, 0, 0, 0x1e, 0, 1, 3, 0, 0, 0]);
+    for h in [&eight, &padded] {
+        for kind in [0, 60] {
+            let v = ip6_with_ext(&[(kind, h.clone())]);
+            assert_v6(&decode_frame(LinkType::RAW, &v).unwrap());
+        }
+    }
+}

@@ -82,8 +82,9 @@ pub(super) struct Fragment<'d> {
     pub data: &'d [u8],
     /// The folded tunnel identity at this level ([`Ctx::key`]).
     pub tunnel: u64,
-    /// IPv4: the header length (Linux's limit on a reassembled datagram
-    /// counts it); IPv6: 0.
+    /// What Linux's limit on a reassembled datagram counts besides the
+    /// payload: IPv4, the header length; IPv6, the extension headers before
+    /// the fragment header (`ip6_frag_reasm`'s payload length).
     pub header_len: usize,
 }
 
@@ -98,7 +99,7 @@ pub(super) fn resume<'a>(
     cx: &mut Ctx<'_, 'a>,
 ) -> Res<'a> {
     if v6 {
-        ipv6_chain(proto, src, dst, payload, false, false, cx)
+        ipv6_chain(proto, src, dst, payload, false, Chain::Reassembled, cx)
     } else {
         transport(proto, src, dst, payload, false, cx)
     }
@@ -451,22 +452,36 @@ fn ipv6<'a>(d: &'a [u8], short: bool, cx: &mut Ctx<'_, 'a>) -> Res<'a> {
     let p = d.get(40..40 + plen.min(avail)).ok_or(cut)?;
     let nh = byte(hdr, 6).ok_or(cut)?;
     let (src, dst) = (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into());
-    ipv6_chain(nh, src, dst, p, inner_short, true, cx)
+    ipv6_chain(nh, src, dst, p, inner_short, Chain::First, cx)
+}
+
+/// Where an IPv6 extension header chain walk stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// At the IPv6 header's own next header.
+    First,
+    /// Past at least one extension header, no fragment header yet.
+    Later,
+    /// Past an atomic fragment header, or in a reassembled datagram:
+    /// Linux's `IP6SKB_FRAGMENTED`.
+    Reassembled,
 }
 
 /// The IPv6 extension header chain starting with next header `nh`, then
-/// the transport. `first`: `nh` is the IPv6 header's own (not what follows
-/// a fragment header).
+/// the transport.
 fn ipv6_chain<'a>(
     mut nh: u8,
     src: IpAddr,
     dst: IpAddr,
     mut p: &'a [u8],
     short: bool,
-    mut first: bool,
+    mut at: Chain,
     cx: &mut Ctx<'_, 'a>,
 ) -> Res<'a> {
     let cut = ran_out(short, SkipReason::MalformedIp);
+    // Bytes of extension headers walked (before a fragment header, what
+    // Linux counts in a reassembled datagram's length).
+    let mut walked = 0;
     // No count limit: Linux walks any number of extension headers, so a
     // segment behind nine of them reaches the server (review round 17).
     // Each header takes at least 8 bytes, so the walk ends with the bytes.
@@ -476,15 +491,24 @@ fn ipv6_chain<'a>(
             // header (`ip6_rcv_core`); anywhere else no protocol handles
             // next header 0 and `ip6_protocol_deliver_rcu` drops the packet
             // (RFC 8200 §4.1) (review round 20).
-            IPPROTO_HOPOPTS if !first => return Err(SkipReason::MalformedIp),
+            IPPROTO_HOPOPTS if at != Chain::First => return Err(SkipReason::MalformedIp),
             // No handler for these either (no `inet6_protos` entry): the
             // packet is dropped as an unknown next header, the TCP behind
             // them never read (review round 20).
             IPPROTO_MOBILITY | IPPROTO_HIP | IPPROTO_SHIM6 => return Err(SkipReason::NotTcp),
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
-                (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8
+            IPPROTO_HOPOPTS | IPPROTO_DSTOPTS => {
+                let len = (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8;
+                let options = p.get(2..len).ok_or(cut)?;
+                if ipv6_options_dropped(options) {
+                    return Err(SkipReason::MalformedIp);
+                }
+                len
             }
+            IPPROTO_ROUTING => (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8,
             IPPROTO_AH => (usize::from(byte(p, 1).ok_or(cut)?) + 2) * 4,
+            // A second fragment header: `ipv6_frag_rcv` drops the packet
+            // (`IP6SKB_FRAGMENTED`, `fail_hdr`) (review round 34).
+            IPPROTO_FRAGMENT if at == Chain::Reassembled => return Err(SkipReason::MalformedIp),
             IPPROTO_FRAGMENT => {
                 // RFC 8200 §4.5: next header, reserved, offset/flags, id.
                 let off_m = be16(p, 2).ok_or(cut)?;
@@ -503,18 +527,67 @@ fn ipv6_chain<'a>(
                         more: off_m & 0x0001 != 0,
                         data: p.get(8..).ok_or(cut)?,
                         tunnel: cx.key,
-                        header_len: 0,
+                        header_len: walked,
                     });
                     return Err(SkipReason::IpFragment);
                 }
+                at = Chain::Reassembled;
                 8
             }
             _ => return transport(nh, src, dst, p, short, cx),
         };
         nh = byte(p, 0).ok_or(cut)?;
         p = p.get(len..).ok_or(cut)?;
-        first = false;
+        walked += len;
+        if at == Chain::First {
+            at = Chain::Later;
+        }
     }
+}
+
+/// Whether Linux drops an IPv6 packet for the options of a Hop-by-Hop or
+/// Destination Options header (`ip6_parse_tlv`; `options` follows the
+/// header's 2 first bytes): a run of padding (Pad1, PadN) over 7 bytes, a
+/// PadN holding anything but zeros (RFC 4942 §2.1.9.5), an option running
+/// past the header, more than 8 other options (`max_hbh_opts_number`,
+/// `max_dst_opts_number`). Unknown option types are read as "skip"
+/// (review round 34).
+fn ipv6_options_dropped(options: &[u8]) -> bool {
+    const PAD1: u8 = 0;
+    const PADN: u8 = 1;
+    const MAX_PADDING: usize = 7;
+    const MAX_OPTIONS: usize = 8;
+    let (mut padding, mut count, mut at) = (0, 0, 0);
+    while let Some(kind) = byte(options, at) {
+        if kind == PAD1 {
+            padding += 1;
+            if padding > MAX_PADDING {
+                return true;
+            }
+            at += 1;
+            continue;
+        }
+        let Some(len) = byte(options, at + 1).map(|l| usize::from(l) + 2) else {
+            return true;
+        };
+        let Some(option) = options.get(at..at + len) else {
+            return true;
+        };
+        if kind == PADN {
+            padding += len;
+            if padding > MAX_PADDING || option.iter().skip(2).any(|&b| b != 0) {
+                return true;
+            }
+        } else {
+            count += 1;
+            if count > MAX_OPTIONS {
+                return true;
+            }
+            padding = 0;
+        }
+        at += len;
+    }
+    false
 }
 
 /// What the IP header says comes next.
