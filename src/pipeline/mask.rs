@@ -213,6 +213,14 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*session*",
     "*sessid*",
     "sid",
+    // Session cookies that `session-fixation-*` rules name in a URL:
+    // Koa's and Express's `koa.sess` / `express:sess` (by segment),
+    // ColdFusion's, CakePHP's and Symfony's (review round 34c).
+    "sess",
+    "cfid",
+    "cfsid",
+    "cakephp",
+    "symfony",
     "auth",
     // `auth_key`, `authkey`, `x-auth-key` (round 17's lead).
     "*authkey*",
@@ -956,13 +964,18 @@ impl Masker {
             || name.eq_ignore_ascii_case(b"proxy-authorization")
         {
             // `Bearer abc`: keep the scheme (RFC 9110 §11.4), mask the credentials.
+            // The scheme ends at any white space, as Apache's
+            // `ap_getword_white` reads it (mod_auth_gssapi, mod_auth_digest:
+            // `Negotiate<TAB><token>`; review round 34c).
+            let white = |b: &u8| matches!(b, b' ' | b'\t' | 0x0b | 0x0c);
             let v = value.trim_ascii();
-            match memchr::memchr(b' ', v) {
+            match v.iter().position(white) {
                 Some(i) => {
-                    let scheme = v.get(..i).unwrap_or_default();
-                    let cred = v.get(i + 1..).unwrap_or_default().trim_ascii();
+                    let scheme = v.get(..=i).unwrap_or_default();
+                    let cred = v.get(i + 1..).unwrap_or_default();
+                    let lead = cred.iter().take_while(|b| white(b)).count();
+                    let cred = cred.get(lead..).unwrap_or_default().trim_ascii();
                     out.extend_from_slice(scheme);
-                    out.push(b' ');
                     if !cred.is_empty() {
                         self.mask_value(cred, cred, &mut out, secrets);
                     }
@@ -4166,5 +4179,84 @@ mod tests {
         let out = s(&mr.body_excerpt);
         assert!(!out.contains("hunter2secret"), "{out}");
         assert!(out.contains(r#"\"u\":\"bob\""#), "the rest kept: {out}");
+    }
+
+    /// Specula's own rules `session-fixation-framework-id` (target `uri`)
+    /// and `session-fixation-id-in-parameter` name `CAKEPHP`, `symfony`,
+    /// `koa.sess` / `koa:sess`, `express:sess`, `CFID` and `CFSID` as the
+    /// session cookies of CakePHP, Symfony, Koa, Express and ColdFusion
+    /// sent as URL parameters: the frameworks read the session id from
+    /// there (a fixation link plants it, and the victim then logs in with
+    /// it). None of these names matched a masked pattern, so the id was
+    /// stored in clear in `uri`, `request_line` and in the rule's own
+    /// `matched` (`?CAKEPHP=<id>` at location `uri`), the very hit that says
+    /// it is a session id. Severity: High (a secret stored in clear).
+    #[test]
+    fn review34c_framework_session_ids_named_by_the_rules_are_masked() {
+        let m = masker();
+        for (name, id) in [
+            ("CAKEPHP", "a1b2c3d4e5f6g7h8i9"),
+            ("symfony", "q9r8s7t6u5v4w3x2"),
+            ("koa.sess", "eyJhYmMiOjF9xyz"),
+            ("koa:sess", "eyJhYmMiOjF9xyz"),
+            ("koa%3Asess", "eyJhYmMiOjF9xyz"),
+            ("express:sess", "eyJwYXNzcG9ydCI6e319"),
+            ("CFSID", "cf5e55i0nabc123"),
+            ("CFID", "12345678"),
+        ] {
+            let target = format!("/cart?x=1&{name}={id}");
+            let uri = s(&m.mask_uri(target.as_bytes()));
+            assert!(!uri.contains(id), "{name}: {uri}");
+            let mr = m.mask_request(&req(&target, &[], b""));
+            assert!(!s(&mr.uri).contains(id), "{name}: {}", s(&mr.uri));
+            let quote = format!("&{name}={id}");
+            let matched = s(&m.mask_matched(&mr, "uri", quote.as_bytes(), 256));
+            assert!(!matched.contains(id), "{name}: {matched}");
+        }
+        // Words that merely hold those letters stay visible.
+        assert_eq!(m.mask_uri(b"/?process=1&access=2"), b"/?process=1&access=2");
+    }
+
+    /// Apache modules read the auth scheme as the first word ending at any
+    /// white space: mod_auth_gssapi and mod_auth_kerb take it with
+    /// `ap_getword_white` (`apr_isspace`: space, tab, VT, FF), then the
+    /// credential with `ap_getword_white` again (so `Negotiate<TAB><token>
+    /// x` authenticates with `<token>`; GssapiBasicAuth decodes `Basic<TAB>
+    /// <base64>` alike), and mod_auth_digest's `get_digest_rec` reads
+    /// `Digest<TAB>response="…", username=…` in any order. Specula kept as
+    /// "the scheme" everything before the first space: the Kerberos token,
+    /// the Basic credentials or the Digest `response=` stayed in clear in
+    /// `headers`. Severity: High (a credential stored in clear).
+    #[test]
+    fn review34c_auth_scheme_ends_at_any_white_space() {
+        let m = masker();
+        for (value, secret) in [
+            (
+                "Negotiate\tYIIGhgYGKwYBBQUCoIIGejCCBnag x",
+                "YIIGhgYGKwYBBQUCoIIGejCCBnag",
+            ),
+            ("Basic\tdXNlcjpodW50ZXIy x", "dXNlcjpodW50ZXIy"),
+            ("Basic\x0bdXNlcjpodW50ZXIy x", "dXNlcjpodW50ZXIy"),
+            ("Basic\x0cdXNlcjpodW50ZXIy x", "dXNlcjpodW50ZXIy"),
+            (
+                "Digest\tresponse=\"6629fae49393a05397450978507c4ef1\", username=\"bob\"",
+                "6629fae49393a05397450978507c4ef1",
+            ),
+        ] {
+            for name in ["Authorization", "Proxy-Authorization"] {
+                let out = s(&m.mask_header(name.as_bytes(), value.as_bytes()));
+                assert!(!out.contains(secret), "{name}: {value:?} -> {out:?}");
+                let mr = m.mask_request(&req("/", &[(name, value)], b""));
+                let out = header(&mr, name);
+                assert!(!out.contains(secret), "{name}: {value:?} -> {out:?}");
+            }
+        }
+        // The scheme is still kept when it is one.
+        let out = s(&m.mask_header(b"Authorization", b"Negotiate\tYIIGhgYGKwYBBQUC"));
+        assert!(out.starts_with("Negotiate\t[masked:"), "{out:?}");
+        assert_eq!(
+            s(&m.mask_header(b"Authorization", b"Bearer abc.def")),
+            format!("Bearer {}", t(&m, "abc.def"))
+        );
     }
 }
