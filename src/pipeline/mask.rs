@@ -1064,16 +1064,19 @@ impl Masker {
         }
     }
 
-    /// A target (or a URL in a header): parameters masked by name, then the
-    /// password of a `scheme://user:password@host`.
+    /// A target (or a URL in a header): the password of a
+    /// `scheme://user:password@host`, then parameters masked by name. In
+    /// that order: a password holding `;` and `=` (RFC 3986 allows both in
+    /// userinfo) read as path parameters first lost its `@`, and the rest
+    /// of it stayed in clear.
     fn uri_into(&self, uri: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) {
         if memmem::find(uri, b"://").is_none() {
             self.target_into(uri, out, secrets);
             return;
         }
         let mut tmp = Vec::with_capacity(uri.len());
-        self.target_into(uri, &mut tmp, secrets);
-        self.userinfo_into(&tmp, out, secrets);
+        self.userinfo_into(uri, &mut tmp, secrets);
+        self.target_into(&tmp, out, secrets);
     }
 
     /// `text` with the password of every `scheme://user:password@host`
@@ -1138,10 +1141,10 @@ impl Masker {
         if let Some(q) = query {
             let q = q.get(1..).unwrap_or_default();
             out.push(b'?');
-            let (q, frag) = match memchr::memchr(b'#', q) {
-                Some(i) => (q.get(..i).unwrap_or_default(), q.get(i..)),
-                None => (q, None),
-            };
+            // A `#` is no fragment in a request target: Go's
+            // `ParseRequestURI` and PHP behind nginx keep it in the query,
+            // so `?a=1#&password=x` has a password parameter (so does
+            // detection since round 15).
             // `;` separates arguments too for Rack 2, Rails' QueryParser
             // (7.x), CGI.pm and Python before 3.9.2.
             let code = oauth_code_context(q);
@@ -1153,7 +1156,6 @@ impl Masker {
                 first = false;
                 self.amp_pair_into(piece, code, out, secrets);
             }
-            out.extend_from_slice(frag.unwrap_or_default());
         }
     }
 
@@ -4227,6 +4229,27 @@ mod tests {
     /// "the scheme" everything before the first space: the Kerberos token,
     /// the Basic credentials or the Digest `response=` stayed in clear in
     /// `headers`. Severity: High (a credential stored in clear).
+    /// A `#` in a request target hides nothing: the server reads what
+    /// follows as query parameters (`?a=1#&password=…`). A password with
+    /// `;` and `=` in an absolute-form target's userinfo is masked whole
+    /// (round 34c's two suspicions).
+    #[test]
+    fn a_hash_in_the_target_and_a_userinfo_with_semicolons_are_masked() {
+        let m = masker();
+        for target in [
+            "/login?a=1#&password=hunter2secret",
+            "/login?a=1&x=#&password=hunter2secret",
+            "http://bob:hunter2secret;token=x@shop.example/",
+            "http://bob:hunter2;secret=x@shop.example/?q=1",
+        ] {
+            let mr = m.mask_request(&req(target, &[], b""));
+            let uri = s(&mr.uri);
+            assert!(!uri.contains("hunter2"), "{target}: {uri}");
+            assert!(!uri.contains("secret"), "{target}: {uri}");
+        }
+        assert_eq!(s(&m.mask_uri(b"/a?b=1#c")), "/a?b=1#c");
+    }
+
     #[test]
     fn review34c_auth_scheme_ends_at_any_white_space() {
         let m = masker();
