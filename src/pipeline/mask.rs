@@ -1132,7 +1132,10 @@ impl Masker {
                 out.push(b'/');
             }
             let mut parts = seg.split(|&b| b == b';');
-            out.extend_from_slice(parts.next().unwrap_or_default());
+            let first = parts.next().unwrap_or_default();
+            if !self.cookieless_into(first, out, secrets) {
+                out.extend_from_slice(first);
+            }
             for p in parts {
                 out.push(b';');
                 self.pairs_into(p, b';', false, out, secrets);
@@ -1157,6 +1160,43 @@ impl Masker {
                 self.amp_pair_into(piece, code, out, secrets);
             }
         }
+    }
+
+    /// ASP.NET's cookieless session state and forms tickets ride in a path
+    /// segment, `(S(<session id>))`, `(A(<anonymous id>)F(<ticket>))`:
+    /// each value masked. False (nothing written) for any other segment.
+    fn cookieless_into(&self, seg: &[u8], out: &mut Vec<u8>, secrets: &mut Secrets) -> bool {
+        let Some(inner) = seg.strip_prefix(b"(").and_then(|s| s.strip_suffix(b")")) else {
+            return false;
+        };
+        // Letter, `(`, value without parentheses, `)`; again and again.
+        let mut items = Vec::new();
+        let mut rest = inner;
+        while !rest.is_empty() {
+            let (Some(&letter), Some(b'(')) = (rest.first(), rest.get(1)) else {
+                return false;
+            };
+            let Some(close) = memchr::memchr(b')', rest) else {
+                return false;
+            };
+            let value = rest.get(2..close).unwrap_or_default();
+            if !letter.is_ascii_uppercase() || value.is_empty() || value.contains(&b'(') {
+                return false;
+            }
+            items.push((letter, value));
+            rest = rest.get(close + 1..).unwrap_or_default();
+        }
+        if items.is_empty() {
+            return false;
+        }
+        out.push(b'(');
+        for (letter, value) in items {
+            out.extend_from_slice(&[letter, b'(']);
+            self.mask_value(value, value, out, secrets);
+            out.push(b')');
+        }
+        out.push(b')');
+        true
     }
 
     /// `a=1&b=2` data: values of masked names replaced, everything else
@@ -4248,6 +4288,35 @@ mod tests {
             assert!(!uri.contains("secret"), "{target}: {uri}");
         }
         assert_eq!(s(&m.mask_uri(b"/a?b=1#c")), "/a?b=1#c");
+    }
+
+    /// ASP.NET's cookieless session ids and forms tickets in the path are
+    /// masked (round 34c's suspicion); other parenthesised segments stay.
+    #[test]
+    fn aspnet_cookieless_ids_in_the_path_are_masked() {
+        let m = masker();
+        for (target, ids) in [
+            (
+                "/(S(lit3py55t21z5v55vlm25s55))/default.aspx",
+                &["lit3py55t21z5v55vlm25s55"][..],
+            ),
+            (
+                "/app/(A(anon4711xyzw)S(sess0815abcd)F(tick3tAAAA9))/page.aspx?x=1",
+                &["anon4711xyzw", "sess0815abcd", "tick3tAAAA9"][..],
+            ),
+        ] {
+            let uri = s(&m.mask_uri(target.as_bytes()));
+            for id in ids {
+                assert!(!uri.contains(id), "{target}: {uri}");
+            }
+            assert!(
+                uri.contains("(S([masked:") || uri.contains("(A([masked:"),
+                "{uri}"
+            );
+        }
+        for keep in ["/wiki/Foo_(bar)", "/(x)/", "/(S())/", "/a/(S(b)c)/"] {
+            assert_eq!(s(&m.mask_uri(keep.as_bytes())), keep);
+        }
     }
 
     #[test]
