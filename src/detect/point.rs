@@ -428,7 +428,9 @@ impl Points {
 
         let mut content_type: Option<&[u8]> = None;
         let mut last_content_type: &[u8] = b"";
-        let mut content_encoding: &[u8] = b"";
+        // Every line, joined as one list: Apache merges repeated lines
+        // before mod_deflate reads the last coding, Go reads the first.
+        let mut content_encodings: Vec<&[u8]> = Vec::new();
         for (i, h) in req.headers.iter().enumerate() {
             let mut hash = None;
             let known = known_clean.as_deref_mut().and_then(|c| {
@@ -473,7 +475,7 @@ impl Points {
                 }
                 last_content_type = h.value;
             } else if h.name.eq_ignore_ascii_case(b"content-encoding") {
-                content_encoding = h.value;
+                content_encodings.push(h.value);
             }
         }
 
@@ -483,7 +485,7 @@ impl Points {
             let body = self.decode_body(
                 limits,
                 stats,
-                content_encoding,
+                &content_encodings,
                 &req.body,
                 &mut inflated,
                 &mut inflated2,
@@ -519,15 +521,15 @@ impl Points {
         &mut self,
         limits: &DetectLimits,
         stats: &mut DetectStats,
-        content_encoding: &[u8],
+        content_encodings: &[&[u8]],
         body: &'a [u8],
         a: &'a mut Vec<u8>,
         b: &'a mut Vec<u8>,
     ) -> &'a [u8] {
-        if content_encoding.trim_ascii().is_empty() {
+        if content_encodings.iter().all(|v| v.trim_ascii().is_empty()) {
             return body;
         }
-        let Ok(codings) = inflate::codings([content_encoding]) else {
+        let Ok(codings) = inflate::codings(content_encodings.iter().copied()) else {
             stats.body_inflate_errors += 1;
             // A coding the application may undo (zstd, compress) and no
             // rule reads through: at least a record.
@@ -557,10 +559,9 @@ impl Points {
                     cur = if cur == 1 { 2 } else { 1 };
                     break;
                 }
-                Inflated::Invalid => {
-                    stats.body_inflate_errors += 1;
-                    break;
-                }
+                // Nothing came out: the bytes stay as they were for the
+                // next coding (a Go handler undoes only the first line's).
+                Inflated::Invalid => stats.body_inflate_errors += 1,
             }
         }
         match cur {
@@ -2164,6 +2165,69 @@ mod tests {
             .find(|x| p.loc(x) == "body")
             .map(|x| p.value(x).len());
         assert_eq!(body, Some(DetectLimits::default().max_point_bytes));
+    }
+
+    /// Apache httpd joins repeated field lines into one list (ap_get_mime_headers
+    /// then apr_table_compress with APR_OVERLAP_TABLES_MERGE: `gzip, identity`);
+    /// mod_deflate's check_gzip (SetInputFilter DEFLATE) strips the trailing
+    /// `identity` and gunzips the body. Go's `Header.Get` reads the first line
+    /// (`gzip`), so a Go handler that undoes `gzip` does too. Specula took the
+    /// last line only (`identity`) and inspected the compressed bytes: the
+    /// attack inside was missed (masking already joined all lines).
+    /// Severity: High.
+    #[test]
+    fn review35a_repeated_content_encoding_lines_join() {
+        for last in ["identity", ""] {
+            let r = req(
+                "POST",
+                "/",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Content-Encoding", "gzip"),
+                    ("Content-Encoding", last),
+                ],
+                &gzip(b"q=1%27+union+select+password+from+users--"),
+            );
+            assert!(
+                has(
+                    &points(&r),
+                    "body:q",
+                    "1' union select password from users--"
+                ),
+                "second line {last:?}: {:?}",
+                points(&r)
+            );
+        }
+    }
+
+    /// A Go handler that undoes the coding `r.Header.Get("Content-Encoding")`
+    /// names reads the first line (`gzip`) and ignores a second (`br`).
+    /// Specula undid the codings from the last, `br` failed on the gzip
+    /// bytes and it stopped there, inspecting the compressed bytes. A coding
+    /// whose data is not valid now leaves the bytes as they are for the next.
+    /// Severity: Medium (depends on the application undoing the coding).
+    #[test]
+    fn review35a_invalid_outer_coding_does_not_hide_inner() {
+        let r = req(
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Encoding", "br"),
+            ],
+            &gzip(b"q=1%27+union+select+password+from+users--"),
+        );
+        assert!(
+            has(
+                &points(&r),
+                "body:q",
+                "1' union select password from users--"
+            ),
+            "{:?}",
+            points(&r)
+        );
+        assert_eq!(stats_of(&r).body_inflate_errors, 1);
     }
 
     #[test]

@@ -101,7 +101,24 @@ pub fn inflate(
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     let res = match coding {
         Coding::Gzip => MultiGzDecoder::new(input).take(limit).read_to_end(out),
-        Coding::Deflate if is_zlib(input) => ZlibDecoder::new(input).take(limit).read_to_end(out),
+        Coding::Deflate if is_zlib(input) => {
+            let zlib = ZlibDecoder::new(input).take(limit).read_to_end(out);
+            if zlib.is_ok() || out.len() > cap {
+                zlib
+            } else {
+                // A raw stream may begin with a stored block whose first two
+                // bytes pass the zlib header check: ASP.NET Core
+                // (`DeflateStream`) and Go's `flate.NewReader` read it raw.
+                let mut raw = Vec::new();
+                let res = DeflateDecoder::new(input).take(limit).read_to_end(&mut raw);
+                if res.is_ok() || raw.len() > out.len() {
+                    *out = raw;
+                    res
+                } else {
+                    zlib
+                }
+            }
+        }
         Coding::Deflate => DeflateDecoder::new(input).take(limit).read_to_end(out),
         Coding::Brotli => brotli_decompressor::Decompressor::new(input, BROTLI_BUFFER_BYTES)
             .take(limit)
@@ -282,6 +299,34 @@ mod tests {
             inflate(Coding::Gzip, &gz(&[b'a'; 4000]), 1 << 20, 2, &mut out),
             Inflated::Complete
         );
+    }
+
+    /// ASP.NET Core's request decompression undoes `deflate` with
+    /// `DeflateStream` (raw RFC 1951), as a Go handler with `flate.NewReader`
+    /// does. A raw stream may begin with a non-final stored block whose first
+    /// two bytes (0x08, LEN low byte 0x1d) pass the RFC 1950 header check;
+    /// the attack is in a compressed block after it. Specula read such a body
+    /// as zlib only, failed, and inspected the raw (compressed) bytes.
+    /// Severity: High.
+    #[test]
+    fn review35a_raw_deflate_that_looks_like_zlib() {
+        let pad = b"x=aaaaaaaaaaaaaaaaaaaaaaaaaa&";
+        assert_eq!(pad.len(), 0x1d);
+        // BFINAL 0, BTYPE 00 (stored), LEN 29, NLEN !29, the padding...
+        let mut body = vec![0x08, 0x1d, 0x00, 0xe2, 0xff];
+        body.extend_from_slice(pad);
+        // ...then a final compressed block starting on a byte boundary.
+        let attack = b"q=1%27+union+select+password+from+users--";
+        let mut d = DeflateEncoder::new(Vec::new(), Compression::default());
+        d.write_all(attack).unwrap();
+        body.extend(d.finish().unwrap());
+        assert!(is_zlib(&body));
+        let mut out = Vec::new();
+        assert_eq!(
+            inflate(Coding::Deflate, &body, 1 << 20, 100, &mut out),
+            Inflated::Complete
+        );
+        assert_eq!(out, [&pad[..], &attack[..]].concat());
     }
 
     #[test]
