@@ -46,7 +46,33 @@ fn dlt_of(linktype: LinkType) -> Result<i32, String> {
 
 fn compile(expr: &str, linktype: LinkType) -> Result<BpfProgram, String> {
     let cap = Capture::dead(Linktype(dlt_of(linktype)?)).map_err(|e| e.to_string())?;
-    cap.compile(expr, true).map_err(|e| e.to_string())
+    cap.compile(&with_unfilterable(expr), true)
+        .map_err(|e| e.to_string())
+}
+
+/// `expr` as compiled, for files and live captures alike: it also passes the
+/// IP packets whose transport header a BPF program cannot find, which the
+/// server's kernel still reassembles into a request. libpcap's port and
+/// protocol tests drop every IPv4 fragment but the first (`gen_portop`
+/// checks the fragment offset) and every IPv6 packet whose first next
+/// header is an extension header (`gen_proto` reads `ip6[6]` only), so
+/// `tcp port 80` alone would hide a request sent in fragments, or with one
+/// empty Destination Options header, from the decoder that handles them
+/// (review round 35). Such packets are rare, so those of other ports that
+/// now pass too (analysed: the decoder cannot apply `expr` to a reassembled
+/// datagram) cost little; the defragmenter's caps bound the fragments. The
+/// additions come first: a `vlan` in `expr` shifts the offsets of whatever
+/// follows it. Empty stays empty (everything passes already).
+pub fn with_unfilterable(expr: &str) -> String {
+    if expr.trim().is_empty() {
+        return String::new();
+    }
+    // IPv4 past offset 0; IPv6 starting with hop-by-hop, routing, fragment,
+    // AH or destination options.
+    format!(
+        "(ip[6:2] & 0x1fff != 0) or (ip6 and (ip6[6] == 0 or ip6[6] == 43 \
+         or ip6[6] == 44 or ip6[6] == 51 or ip6[6] == 60)) or ({expr})"
+    )
 }
 
 impl FrameFilter {

@@ -160,7 +160,7 @@ impl LiveCapture {
             }
             f.group = u16::try_from(id).ok();
         }
-        cap.filter(&opts.filter, true)
+        cap.filter(&super::filter::with_unfilterable(&opts.filter), true)
             .map_err(|e| CaptureError::Filter {
                 expr: opts.filter.clone(),
                 message: e.to_string(),

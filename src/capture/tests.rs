@@ -863,3 +863,85 @@ fn review31a_pcap_kuznetzov_magic_is_read() {
         );
     }
 }
+
+/// A port filter (`tcp port 80`, what docs/DEPLOYMENT.md advises on a SPAN
+/// port; `tcp port 8445` is `live`'s default) must not hide packets the
+/// server's kernel reassembles into a request. libpcap compiles `tcp port
+/// 80` to "IPv4, offset 0, port at ip[hl]" and "IPv6 whose *first* next
+/// header is TCP" (gencode.c `gen_port`/`gen_portop` add `gen_ipfrag`, and
+/// `gen_proto` for IPv6 reads `ip6[6]` only): so it drops every IPv4
+/// fragment but the first, every IPv6 fragment and every IPv6 segment with
+/// a Destination Options header. Linux accepts all three (`ip_defrag`,
+/// `ipv6_frag_rcv`, `ip6_parse_tlv` with PadN) and nginx reads the request;
+/// Specula's decoder handles them (`[decode] defrag`), but never gets them:
+/// an attacker who fragments, or adds one empty option header, is not seen.
+/// Severity: High.
+#[test]
+fn review35c_port_filter_passes_fragments_and_ipv6_extension_headers() {
+    fn frame(data: &[u8]) -> Frame<'_> {
+        Frame {
+            ts: Timestamp(0),
+            linktype: LinkType::ETHERNET,
+            data,
+            orig_len: 0,
+        }
+    }
+    let eth = |ethertype: [u8; 2], ip: &[u8]| {
+        let mut f = vec![2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3];
+        f.extend_from_slice(&ethertype);
+        f.extend_from_slice(ip);
+        f
+    };
+    // TCP header to port 80 (PSH|ACK).
+    let tcp: [u8; 20] = [
+        0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 4, 0, 0, 0, 0, 0,
+    ];
+    // An IPv4 fragment at offset 24 bytes: the middle of the request.
+    let mut v4 = vec![
+        0x45, 0, 0, 28, 0, 7, 0, 3, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    v4.extend_from_slice(b"/?q=<scr");
+    let v6_header = |next: u8, payload: usize| {
+        let mut h = vec![0x60, 0, 0, 0];
+        h.extend_from_slice(&u16::try_from(payload).unwrap().to_be_bytes());
+        h.extend_from_slice(&[next, 64]);
+        h.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        h.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        h
+    };
+    // IPv6, Destination Options (one PadN), then TCP.
+    let mut v6_opts = v6_header(60, 8 + tcp.len());
+    v6_opts.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+    v6_opts.extend_from_slice(&tcp);
+    // IPv6 first fragment (offset 0, more fragments), then TCP.
+    let mut v6_frag = v6_header(44, 8 + tcp.len());
+    v6_frag.extend_from_slice(&[6, 0, 0, 1, 0, 0, 0, 9]);
+    v6_frag.extend_from_slice(&tcp);
+    for expr in ["tcp port 80", "port 80", "tcp dst port 80"] {
+        let mut filt = FrameFilter::new(expr).unwrap();
+        for (what, data) in [
+            ("IPv4 later fragment", eth([8, 0], &v4)),
+            ("IPv6 destination options", eth([0x86, 0xdd], &v6_opts)),
+            ("IPv6 fragment", eth([0x86, 0xdd], &v6_frag)),
+        ] {
+            assert!(
+                filt.matches(&frame(&data)).unwrap(),
+                "{expr}: {what} filtered out"
+            );
+        }
+    }
+    // What the filter is for still goes: other TCP, UDP.
+    let mut filt = FrameFilter::new("tcp port 80").unwrap();
+    let b = etherparse::PacketBuilder::ethernet2([2; 6], [3; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 22, 1, 1024);
+    let mut ssh = Vec::new();
+    b.write(&mut ssh, b"x").unwrap();
+    assert!(!filt.matches(&frame(&ssh)).unwrap());
+    let b = etherparse::PacketBuilder::ethernet2([2; 6], [3; 6])
+        .ipv6([1; 16], [2; 16], 64)
+        .udp(53, 53);
+    let mut dns = Vec::new();
+    b.write(&mut dns, b"x").unwrap();
+    assert!(!filt.matches(&frame(&dns)).unwrap());
+}
