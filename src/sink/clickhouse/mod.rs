@@ -583,18 +583,39 @@ impl Counters {
 /// client passes the URL's query on; review round 15).
 pub fn url_secrets(url: &str) -> Vec<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let tail = rest.get(authority_end..).unwrap_or_default();
     let mut out = Vec::new();
     // The user-info runs to the last `@` before the query, not to the first
     // `/`: a password with an unescaped `/` (base64 has them) makes the URL
     // unparsable, and is then shown wherever the URL is (review round 30).
+    // Likewise one with an unescaped `?` or `#`: then it runs to the last
+    // `@` before the first `/`, unless what precedes the `?` or `#` is a
+    // host and port (`ch:8123?user=a@b` holds no password; review round 35).
     let before_query = rest.split(['?', '#']).next().unwrap_or_default();
-    if let Some((userinfo, _)) = before_query.rsplit_once('@') {
-        if let Some((_, pass)) = userinfo.split_once(':').filter(|(_, p)| !p.is_empty()) {
-            out.push(pass);
-        }
+    let before_path = rest.split('/').next().unwrap_or_default();
+    let userinfo = match before_query.rsplit_once('@') {
+        Some((userinfo, _)) => Some(userinfo),
+        None => before_path
+            .rsplit_once('@')
+            .map(|(userinfo, _)| userinfo)
+            .filter(|_| {
+                let port = before_query.rsplit_once(':').map_or("", |(_, p)| p);
+                port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit())
+            }),
+    };
+    if let Some((_, pass)) = userinfo
+        .and_then(|u| u.split_once(':'))
+        .filter(|(_, p)| !p.is_empty())
+    {
+        out.push(pass);
     }
+    // The query is looked for after the user-info, which may hold a `?`.
+    let after_userinfo = rest
+        .get(userinfo.map_or(0, |u| u.len() + 1)..)
+        .unwrap_or_default();
+    let authority_end = after_userinfo
+        .find(['/', '?', '#'])
+        .unwrap_or(after_userinfo.len());
+    let tail = after_userinfo.get(authority_end..).unwrap_or_default();
     if let Some((_, query)) = tail.split_once('?') {
         let query = query.split('#').next().unwrap_or_default();
         for pair in query.split('&') {
