@@ -962,6 +962,14 @@ fn log_every_counter(report: &PipelineReport) {
 fn run_read(args: ReadArgs) -> Result<Outcome> {
     let mut eff = effective(&args.common, None)?;
     init_logging(&args.common, &eff.config);
+    if !privilege::is_root() {
+        // `read` needs no capability: one the binary was given for `live`
+        // (`setcap cap_net_raw=ep`, docs/INSTALL.md) must not stay with
+        // the parsers of an untrusted capture file. No thread exists yet.
+        if let Err(e) = privilege::drop_capabilities() {
+            tracing::warn!("{e:#}: reading with the capabilities the binary was given");
+        }
+    }
     let mut filter = match &eff.filter {
         Some(expr) => Some(FrameFilter::new(expr).with_context(|| format!("--filter '{expr}'"))?),
         None => None,
