@@ -237,6 +237,26 @@ pub const DEFAULT_PARAMS: &[&str] = &[
     "*securitycode*",
     "pin",
     "otp",
+    // One-time and second-factor codes: `otp_code`, `totp`, `mfa_token`,
+    // `two_factor_code`, `verification_code` (not `*otp*`: `footprint`).
+    "otp*",
+    "*totp*",
+    "mfa*",
+    "*twofactor*",
+    "*verificationcode*",
+    // API keys named `…-key` / `…_key` by their service: Azure API
+    // Management's `subscription-key`, Datadog's `application_key`, and
+    // the like (not `*key`: `sortkey`, `primarykey`, `monkey`).
+    "*subscriptionkey*",
+    "*applicationkey*",
+    "*appkey*",
+    "*clientkey*",
+    "*licensekey*",
+    "*masterkey*",
+    "*signingkey*",
+    "*sharedkey*",
+    // CAS service tickets (`?ticket=ST-…`): single use, but a login.
+    "ticket",
 ];
 
 /// Default header-name patterns, besides the parameter patterns (which
@@ -2653,6 +2673,41 @@ mod tests {
             assert!(!shown.contains(clear), "{clear} in {shown}");
         }
         assert!(shown.contains("count: 2"), "{shown}");
+    }
+
+    /// Names of one-time codes and service API keys that were known limits.
+    #[test]
+    fn otp_codes_service_keys_and_cas_tickets_are_masked() {
+        let m = masker();
+        for n in [
+            "otp_code",
+            "otpCode",
+            "totp",
+            "mfa_token",
+            "two_factor_code",
+            "verification_code",
+            "subscription-key",
+            "Ocp-Apim-Subscription-Key",
+            "application_key",
+            "appKey",
+            "client_key",
+            "license_key",
+            "ticket",
+        ] {
+            assert!(m.param_masked(n.as_bytes()), "{n}");
+        }
+        for n in [
+            "footprint",
+            "sortkey",
+            "primary_key",
+            "monkey",
+            "tickets",
+            "mfg",
+        ] {
+            assert!(!m.param_masked(n.as_bytes()), "{n}");
+        }
+        let uri = s(&m.mask_uri(b"/cas/validate?service=https%3A%2F%2Fa&ticket=ST-1-abcDEF123"));
+        assert!(!uri.contains("abcDEF123"), "{uri}");
     }
 
     #[test]
