@@ -771,7 +771,16 @@ impl Points {
         let body = wide.as_deref().unwrap_or(body);
         // EBCDIC (`<?xm` in IBM037), which the JDK's Xerces decodes by the
         // declaration: no byte of it is text to a rule.
-        if body.starts_with(&[0x4C, 0x6F, 0xA7, 0x94]) {
+        if body.starts_with(&[0x4C, 0x6F, 0xA7, 0x94])
+            || xml_declared_encoding(body).is_some_and(|e| {
+                // Wide text was decoded above; any other charset a rule
+                // cannot read (UTF-7, ISO-2022, EBCDIC by name), which
+                // libxml2 with iconv and .NET decode by the declaration.
+                !super::protocol::charset_known(e)
+                    && !e.to_ascii_lowercase().starts_with(b"utf-16")
+                    && !e.to_ascii_lowercase().starts_with(b"utf-32")
+            })
+        {
             self.finding("charset-evasion");
         }
         // XML is walked as well as inspected raw: markup across elements
@@ -1474,6 +1483,22 @@ fn wide_json(body: &[u8]) -> Option<Vec<u8>> {
         text.push(char::from_u32(n).unwrap_or(char::REPLACEMENT_CHARACTER));
     }
     Some(text.into_bytes())
+}
+
+/// The `encoding` of an XML declaration at the start of `body`
+/// (`<?xml version="1.0" encoding="UTF-7"?>`), if there is one.
+fn xml_declared_encoding(body: &[u8]) -> Option<&[u8]> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let decl = body.strip_prefix(b"<?xml")?;
+    let decl = decl.get(..memchr::memmem::find(decl.get(..256).unwrap_or(decl), b"?>")?)?;
+    let at = memchr::memmem::find(decl, b"encoding")?;
+    let rest = decl.get(at + b"encoding".len()..)?.trim_ascii_start();
+    let rest = rest.strip_prefix(b"=")?.trim_ascii_start();
+    let (&quote, value) = rest.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    value.get(..memchr::memchr(quote, value)?)
 }
 
 /// An XML body in UTF-16 or UTF-32 (see [`wide_json`]) as UTF-8, when its

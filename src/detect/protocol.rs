@@ -340,7 +340,7 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn charset_known(cs: &[u8]) -> bool {
+pub(crate) fn charset_known(cs: &[u8]) -> bool {
     let cs = unquote(cs);
     CHARSETS.iter().any(|c| cs.eq_ignore_ascii_case(c))
 }

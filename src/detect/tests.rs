@@ -4371,3 +4371,37 @@ fn review35b_ebcdic_xml_body_is_a_charset_evasion() {
     );
     assert!(hits_of(&r).is_empty(), "{:?}", hits_of(&r));
 }
+
+/// An XML declaration naming a charset no rule can read (UTF-7, ISO-2022,
+/// an EBCDIC code page by name), which libxml2 built with iconv and .NET
+/// decode by the declaration, is a charset evasion (round 35b's
+/// suspicion); the charsets rules read, or wide ones decoded, are not.
+#[test]
+fn an_xml_declaration_of_an_unreadable_charset_is_a_charset_evasion() {
+    let xml = |decl: &str| {
+        let body = format!("<?xml version=\"1.0\" {decl}?><q>+ADw-script+AD4-</q>");
+        hits_of(&req(
+            "POST",
+            "/ws",
+            &[("Content-Type", "application/xml")],
+            body.as_bytes(),
+        ))
+    };
+    let evasion = |h: &[Hit]| h.iter().any(|h| &*h.rule_id == "protocol-charset-evasion");
+    for decl in [
+        "encoding=\"UTF-7\"",
+        "encoding='utf-7'",
+        "encoding = \"ISO-2022-JP\"",
+        "encoding=\"IBM037\"",
+    ] {
+        assert!(evasion(&xml(decl)), "{decl}: {:?}", xml(decl));
+    }
+    for decl in [
+        "encoding=\"UTF-8\"",
+        "encoding=\"ISO-8859-1\"",
+        "standalone=\"yes\"",
+        "",
+    ] {
+        assert!(!evasion(&xml(decl)), "{decl}: {:?}", xml(decl));
+    }
+}
