@@ -1622,3 +1622,39 @@ fn review34b_ipv6_options_linux_refuses_drop_the_packet() {
         }
     }
 }
+
+/// An option Linux does not know whose type's two top bits say "discard"
+/// (01, 10, 11: `ip6_tlvopt_unknown`) drops the packet, as does a Router
+/// Alert whose data is not 2 bytes (`ipv6_hop_ra`); type 00 is skipped and
+/// the options Linux checks itself (Jumbo, Home Address) are kept.
+#[test]
+fn ipv6_options_of_a_discarding_type_drop_the_packet() {
+    let header = |opts: &[u8]| {
+        assert_eq!((opts.len() + 2) % 8, 0);
+        cat(&[&[0, ((opts.len() + 2) / 8 - 1) as u8], opts])
+    };
+    for (kind, opt) in [
+        (0, [0x5e, 4, 0, 0, 0, 0]),
+        (60, [0x9e, 4, 0, 0, 0, 0]),
+        (60, [0xde, 4, 0, 0, 0, 0]),
+        (0, [0x05, 4, 0, 0, 0, 0]),
+    ] {
+        let v = ip6_with_ext(&[(kind, header(&opt))]);
+        assert!(
+            decode_frame(LinkType::RAW, &v).is_err(),
+            "option {opt:02x?} in header {kind}: Linux drops the packet"
+        );
+    }
+    for (kind, opt) in [
+        (0, [0x1e, 4, 0, 0, 0, 0]),
+        (60, [0x1e, 4, 0, 0, 0, 0]),
+        (0, [0x05, 2, 0, 0, 0, 0]),
+        (0, [0xc2, 4, 0, 0, 0, 0]),
+        // A Router Alert's type in Destination Options is an unknown one
+        // of type 00: skipped.
+        (60, [0x05, 4, 0, 0, 0, 0]),
+    ] {
+        let v = ip6_with_ext(&[(kind, header(&opt))]);
+        assert_v6(&decode_frame(LinkType::RAW, &v).unwrap());
+    }
+}

@@ -499,7 +499,7 @@ fn ipv6_chain<'a>(
             IPPROTO_HOPOPTS | IPPROTO_DSTOPTS => {
                 let len = (usize::from(byte(p, 1).ok_or(cut)?) + 1) * 8;
                 let options = p.get(2..len).ok_or(cut)?;
-                if ipv6_options_dropped(options) {
+                if ipv6_options_dropped(options, nh == IPPROTO_HOPOPTS) {
                     return Err(SkipReason::MalformedIp);
                 }
                 len
@@ -550,9 +550,11 @@ fn ipv6_chain<'a>(
 /// header's 2 first bytes): a run of padding (Pad1, PadN) over 7 bytes, a
 /// PadN holding anything but zeros (RFC 4942 §2.1.9.5), an option running
 /// past the header, more than 8 other options (`max_hbh_opts_number`,
-/// `max_dst_opts_number`). Unknown option types are read as "skip"
-/// (review round 34).
-fn ipv6_options_dropped(options: &[u8]) -> bool {
+/// `max_dst_opts_number`) (review round 34); an option Linux does not
+/// know whose type says "discard" (its two top bits not 00, RFC 8200
+/// §4.2: `ip6_tlvopt_unknown` drops the packet for 01, 10 and 11 alike),
+/// and a Router Alert whose data is not 2 bytes (`ipv6_hop_ra`).
+fn ipv6_options_dropped(options: &[u8], hop_by_hop: bool) -> bool {
     const PAD1: u8 = 0;
     const PADN: u8 = 1;
     const MAX_PADDING: usize = 7;
@@ -580,7 +582,7 @@ fn ipv6_options_dropped(options: &[u8]) -> bool {
             }
         } else {
             count += 1;
-            if count > MAX_OPTIONS {
+            if count > MAX_OPTIONS || ipv6_option_dropped(kind, len, hop_by_hop) {
                 return true;
             }
             padding = 0;
@@ -588,6 +590,24 @@ fn ipv6_options_dropped(options: &[u8]) -> bool {
         at += len;
     }
     false
+}
+
+/// One option (type `kind`, `len` bytes with its type and length) that
+/// Linux drops the packet for. The options Linux handles itself are kept
+/// but for the Router Alert's length: CALIPSO, IOAM and Jumbo Payload
+/// (Hop-by-Hop), the Mobile IPv6 Home Address (Destination Options) have
+/// checks of their own not modelled here.
+fn ipv6_option_dropped(kind: u8, len: usize, hop_by_hop: bool) -> bool {
+    const ROUTER_ALERT: u8 = 0x05;
+    const CALIPSO: u8 = 0x07;
+    const IOAM: u8 = 0x31;
+    const JUMBO: u8 = 0xC2;
+    const HOME_ADDRESS: u8 = 0xC9;
+    match (hop_by_hop, kind) {
+        (true, ROUTER_ALERT) => len != 4,
+        (true, CALIPSO | IOAM | JUMBO) | (false, HOME_ADDRESS) => false,
+        _ => kind & 0xC0 != 0,
+    }
 }
 
 /// What the IP header says comes next.
