@@ -825,7 +825,7 @@ impl HttpSession {
             };
             match verdict {
                 head::Plausible::Yes => {
-                    self.resp.resume();
+                    self.resp.resume(false);
                     self.req.on_data(&mut cx, probe_at, &probe);
                     let rest_at = Stamp {
                         ts: at.ts,
@@ -860,7 +860,7 @@ impl HttpSession {
                 // judge it. Opening the tunnel here hid a request split
                 // after its method, or the one after a pipelined body. The
                 // rest of this chunk is read as responses again.
-                self.resp.resume();
+                self.resp.resume(true);
                 match outcome.tunnel_at {
                     Some(at) if at > 0 && at < data.len() => {
                         let rest = data.get(at..).unwrap_or_default();

@@ -7,7 +7,7 @@
 //! Upgrade, or a 2xx answering CONNECT (RFC 9112 §6.3 items 1-2).
 
 use super::body::{Body, BodyTarget, Progress};
-use super::head::{self, HeadBuf, Scan};
+use super::head::{self, Framing, HeadBuf, Scan};
 use super::request::{Cx, TxInfo};
 use super::seek::Seek;
 use super::{Anomaly, Headers, HttpEvent, Response};
@@ -29,6 +29,9 @@ enum State {
         resp: Response,
         body: Body,
     },
+    /// The body of a CONNECT's 2xx, already emitted, skipped once the
+    /// tunnel turned out to carry HTTP (see `ResponseSide::tunnel_body`).
+    SkipBody(Body),
     Tunnel,
 }
 
@@ -36,6 +39,17 @@ enum State {
 pub(super) struct ResponseSide {
     state: State,
     at_start: bool,
+    /// The framing of the 2xx that answered a CONNECT and opened the
+    /// tunnel, when it announced a body (Content-Length or chunked), and
+    /// that body as the tunnel's bytes went by. A server that is no proxy
+    /// (Go's net/http hands `CONNECT /path` to the handler) answers with a
+    /// framed body and reads the next request as HTTP: when the tunnel
+    /// turns out to carry HTTP, the body is skipped, not searched for a
+    /// status line (review round 36b: a reflected `HTTP/1.1 403` in it was
+    /// paired with the next request). A tunnelling proxy frames no body
+    /// (RFC 9110 §9.3.6).
+    tunnel_framing: Option<Framing>,
+    tunnel_body: Option<Body>,
 }
 
 impl Default for ResponseSide {
@@ -43,7 +57,29 @@ impl Default for ResponseSide {
         ResponseSide {
             state: State::Seek(Seek::default()),
             at_start: true,
+            tunnel_framing: None,
+            tunnel_body: None,
         }
+    }
+}
+
+/// A body of this framing, from its start.
+fn framed_body(framing: Framing) -> Option<Body> {
+    match framing {
+        Framing::Length(n) if n > 0 => Some(Body::length(n)),
+        Framing::Chunked => Some(Body::chunked()),
+        _ => None,
+    }
+}
+
+/// Follow the framing of `body` through tunnel bytes; None once it ended
+/// or broke (what follows is read as responses again).
+fn track_body(body: Option<Body>, data: &[u8], max_trailer_bytes: usize) -> Option<Body> {
+    let mut body = body?;
+    let mut skipped = 0u64;
+    match body.feed(data, max_trailer_bytes, &mut Count(&mut skipped)) {
+        Progress::More => Some(body),
+        Progress::Done(_) | Progress::Invalid { .. } => None,
     }
 }
 
@@ -89,8 +125,23 @@ impl ResponseSide {
             self.state = match state {
                 State::Tunnel => {
                     cx.stats.non_http_bytes += rest.len() as u64;
+                    self.tunnel_body =
+                        track_body(self.tunnel_body.take(), rest, cx.limits.max_header_bytes);
                     pos = data.len();
                     State::Tunnel
+                }
+                State::SkipBody(mut body) => {
+                    let mut skipped = 0u64;
+                    match body.feed(rest, cx.limits.max_header_bytes, &mut Count(&mut skipped)) {
+                        Progress::More => {
+                            pos = data.len();
+                            State::SkipBody(body)
+                        }
+                        Progress::Done(n) | Progress::Invalid { consumed: n, .. } => {
+                            pos += n;
+                            State::Seek(Seek::default())
+                        }
+                    }
                 }
                 State::Seek(mut seek) => {
                     let counter = self.counter(cx);
@@ -185,7 +236,13 @@ impl ResponseSide {
             if outcome.tunnel {
                 self.state = State::Tunnel;
                 outcome.tunnel_at = Some(pos);
-                cx.stats.non_http_bytes += data.len().saturating_sub(pos) as u64;
+                let rest = data.get(pos..).unwrap_or_default();
+                cx.stats.non_http_bytes += rest.len() as u64;
+                self.tunnel_body = track_body(
+                    self.tunnel_framing.and_then(framed_body),
+                    rest,
+                    cx.limits.max_header_bytes,
+                );
                 break;
             }
         }
@@ -193,10 +250,23 @@ impl ResponseSide {
     }
 
     /// The announced tunnel turned out to carry HTTP/1 (a proxy tunnel to a
-    /// plain-HTTP origin): parse responses again.
-    pub fn resume(&mut self) {
+    /// plain-HTTP origin, or a server that is no proxy): parse responses
+    /// again, after the rest of the switching 2xx's own body. `at_switch`:
+    /// the bytes from the switch on are read again (else those seen in
+    /// the tunnel were its body's).
+    pub fn resume(&mut self, at_switch: bool) {
+        let framing = self.tunnel_framing.take();
+        let seen = self.tunnel_body.take();
         if matches!(self.state, State::Tunnel) {
-            self.state = State::Seek(Seek::default());
+            let body = if at_switch {
+                framing.and_then(framed_body)
+            } else {
+                seen
+            };
+            self.state = match body {
+                Some(body) => State::SkipBody(body),
+                None => State::Seek(Seek::default()),
+            };
         }
     }
 
@@ -222,6 +292,7 @@ impl ResponseSide {
             if status == 101 && front.is_some_and(|t| t.upgrade) {
                 cx.take_tx();
                 outcome.tunnel = true;
+                self.tunnel_framing = None;
             }
             emit(cx, resp);
             return State::Seek(Seek::default());
@@ -230,6 +301,13 @@ impl ResponseSide {
         let tx = front;
         if tx.is_some_and(|t| t.connect) && (200..300).contains(&status) {
             outcome.tunnel = true;
+            // Only an explicit framing: without one a proxy's tunnel
+            // starts right after the head.
+            self.tunnel_framing = match head::te_cl(headers, &mut super::Anomalies::default()) {
+                (Some(true), _, _) => Some(Framing::Chunked),
+                (None, Some(n), _) => Some(Framing::Length(n)),
+                _ => None,
+            };
             emit(cx, resp);
             return State::Seek(Seek::default());
         }
@@ -258,8 +336,9 @@ impl ResponseSide {
         match &self.state {
             State::Seek(seek) => seek.pending(),
             State::Head { head, .. } => head.buf.len(),
-            State::Body { body, .. } => body.held(),
-            State::SkipHead { .. } | State::Tunnel => 0,
+            State::Body { body, .. } | State::SkipBody(body) => body.held(),
+            State::Tunnel => self.tunnel_body.as_ref().map_or(0, Body::held),
+            State::SkipHead { .. } => 0,
         }
     }
 
@@ -268,7 +347,21 @@ impl ResponseSide {
         self.state = match state {
             State::Tunnel => {
                 cx.stats.non_http_bytes = cx.stats.non_http_bytes.saturating_add(len);
+                // A gap inside the body keeps its framing; one past it
+                // loses it (responses are sought again at the resume).
+                let mut skipped = 0u64;
+                self.tunnel_body = self.tunnel_body.take().and_then(|mut body| {
+                    (body.gap(len, &mut Count(&mut skipped)) && !body.is_done()).then_some(body)
+                });
                 State::Tunnel
+            }
+            State::SkipBody(mut body) => {
+                let mut skipped = 0u64;
+                if body.gap(len, &mut Count(&mut skipped)) && !body.is_done() {
+                    State::SkipBody(body)
+                } else {
+                    self.resync()
+                }
             }
             State::Body { mut resp, mut body } => {
                 if body.gap(len, &mut Count(&mut resp.body_len)) {
@@ -330,6 +423,7 @@ impl ResponseSide {
         let state = std::mem::replace(&mut self.state, State::Tunnel);
         match state {
             State::Body { resp, .. } | State::SkipHead { resp, .. } => emit(cx, resp),
+            State::SkipBody(_) => {}
             State::Head { head, ts } => {
                 let h = head::parse_response(&head, false, cx.limits.max_headers);
                 let request_index = cx.take_tx().map(|t| t.index);

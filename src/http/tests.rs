@@ -3191,3 +3191,68 @@ fn review33a_skipped_head_folded_content_length() {
         vec!["q=<script>alert(1)</script>".to_string()]
     );
 }
+
+/// Review round 36b. A server that is no proxy answers a CONNECT like any
+/// other request: Go's net/http passes `CONNECT /path HTTP/1.1` to the
+/// handler (`readRequest` only treats a target without `/` as an
+/// authority), and a catch-all handler answers `200 OK` with a body framed
+/// by its Content-Length, then reads the next request on the connection as
+/// HTTP (no Hijack, no tunnel). Specula opens its tunnel at the 2xx; the
+/// client's next bytes are HTTP, so it resumes, but the response side then
+/// seeks a status line from the 2xx's head on, through that response's own
+/// body. Reflected text in it (`HTTP/1.1 403 Forbidden…`) is taken for the
+/// answer to the next request: an attack that succeeded (`200`) is stored
+/// as answered by 403, `blocked = true`, and every later pairing is shifted.
+/// Expected: the 2xx's body, framed by its Content-Length or chunked coding
+/// (RFC 9112 §6.3; a tunnelling proxy sends neither), is skipped whole.
+/// Severity: Medium (the outcome of an attack is forged; requests are
+/// still seen).
+#[test]
+fn review36b_a_connect_2xx_body_is_not_read_as_the_next_response() {
+    let connect: &'static [u8] = b"CONNECT /echo HTTP/1.1\r\nHost: h\r\n\r\n";
+    let attack: &'static [u8] = b"GET /?id=1'or'1'='1 HTTP/1.1\r\nHost: h\r\n\r\n";
+    let fake: &'static [u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    let head_cl: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\n";
+    assert_eq!(fake.len(), 45);
+    let real: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let pairs = |r: &Run| -> Vec<(u16, Option<u32>)> {
+        r.resps
+            .iter()
+            .map(|p| (p.status, p.request_index))
+            .collect()
+    };
+    // The client's next request comes after the 2xx's head (the tunnel
+    // probe decides), the body after it.
+    let r = run(&[C(connect), S(head_cl), C(attack), S(fake), S(real)]);
+    assert_eq!(r.reqs.len(), 2);
+    assert_eq!(pairs(&r), vec![(200, Some(0)), (200, Some(1))]);
+    // The client's next request already begun when the 2xx comes: the rest
+    // of its segment is read again from the 2xx's head on.
+    let both: &'static [u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    let r = run(&[
+        C(connect),
+        C(b"GET /?id=1'or'1'='1 HTTP"),
+        S(both),
+        C(b"/1.1\r\nHost: h\r\n\r\n"),
+        S(real),
+    ]);
+    assert_eq!(r.reqs.len(), 2);
+    assert_eq!(pairs(&r), vec![(200, Some(0)), (200, Some(1))]);
+    // Chunked, the same.
+    let r = run(&[
+        C(connect),
+        S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        C(attack),
+        S(b"2d\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n\r\n0\r\n\r\n"),
+        S(real),
+    ]);
+    assert_eq!(pairs(&r), vec![(200, Some(0)), (200, Some(1))]);
+    // A proxy's 2xx without framing still carries the tunnel's HTTP at once.
+    let r = run(&[
+        C(connect),
+        S(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        C(attack),
+        S(real),
+    ]);
+    assert_eq!(pairs(&r), vec![(200, Some(0)), (200, Some(1))]);
+}
