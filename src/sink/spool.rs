@@ -115,22 +115,25 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
+    /// The I/O error behind this one, if it is one.
+    fn io(&self) -> Option<&io::Error> {
+        match self {
+            SpoolError::Io { source, .. } => Some(source),
+            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => None,
+        }
+    }
+
     /// The file system is full (or the user's quota is).
     pub fn is_disk_full(&self) -> bool {
-        match self {
-            SpoolError::Io { source, .. } => {
-                matches!(source.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
-            }
-            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
-        }
+        // ENOSPC, EDQUOT
+        self.io()
+            .is_some_and(|e| matches!(e.raw_os_error(), Some(28 | 122)))
     }
 
     /// The file is not there (removed by hand): retrying cannot help.
     pub fn is_not_found(&self) -> bool {
-        match self {
-            SpoolError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
-            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
-        }
+        self.io()
+            .is_some_and(|e| e.kind() == io::ErrorKind::NotFound)
     }
 
     /// What sits at a batch's name is not a batch the spool wrote: a
@@ -138,13 +141,10 @@ impl SpoolError {
     /// there after `open`, or a file grown past the cap. Reading it again
     /// will not help; see [`Spool::read`].
     pub fn is_not_a_batch(&self) -> bool {
-        match self {
-            SpoolError::Io { source, .. } => {
-                source.kind() == io::ErrorKind::InvalidData
-                    || source.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32)
-            }
-            SpoolError::BadKind(_) | SpoolError::InUse(_) | SpoolError::SeqExhausted(_) => false,
-        }
+        self.io().is_some_and(|e| {
+            e.kind() == io::ErrorKind::InvalidData
+                || e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32)
+        })
     }
 }
 
@@ -304,19 +304,13 @@ impl Spool {
         let mut next_seq = max_seq.map_or(Some(0), |m| m.checked_add(1));
         if !renumber.is_empty() {
             for old in renumber {
-                let from = dir.join(format!(
-                    "{}.{BATCH_EXT}",
-                    file_name(old.seq, &old.kind, old.rows)
-                ));
+                let from = batch_path(dir, &old);
                 let Some(seq) = next_seq else {
                     tracing::warn!(path = %from.display(), "spool: a second batch with one number, and no number left; not replayed");
                     continue;
                 };
                 let new = SpoolEntry { seq, ..old };
-                let to = dir.join(format!(
-                    "{}.{BATCH_EXT}",
-                    file_name(new.seq, &new.kind, new.rows)
-                ));
+                let to = batch_path(dir, &new);
                 if let Err(e) = fs::rename(&from, &to) {
                     tracing::warn!(path = %from.display(), error = %e, "spool: cannot renumber a second batch with one number; not replayed");
                     continue;
@@ -691,10 +685,7 @@ impl Spool {
     }
 
     fn path_of(&self, entry: &SpoolEntry) -> PathBuf {
-        self.dir.join(format!(
-            "{}.{BATCH_EXT}",
-            file_name(entry.seq, &entry.kind, entry.rows)
-        ))
+        batch_path(&self.dir, entry)
     }
 
     fn delete(&mut self, entry: &SpoolEntry) -> Result<(), SpoolError> {
@@ -742,6 +733,14 @@ fn file_name(seq: u64, kind: &str, rows: Option<u64>) -> String {
 
 /// `(seq, kind, rows)` of `<seq>-<rows>-<kind>.*`, or of the old
 /// `<seq>-<kind>.*` with rows `None` (a kind never holds a `-`).
+/// Where the file of `entry` sits in the spool directory `dir`.
+fn batch_path(dir: &Path, entry: &SpoolEntry) -> PathBuf {
+    dir.join(format!(
+        "{}.{BATCH_EXT}",
+        file_name(entry.seq, &entry.kind, entry.rows)
+    ))
+}
+
 fn parse_name(path: &Path) -> Option<(u64, String, Option<u64>)> {
     let stem = path.file_stem()?.to_str()?;
     let (seq, rest) = stem.split_once('-')?;
