@@ -19,7 +19,7 @@ use crate::capture::{
     Fanout, FrameFilter, LiveCapture, LiveOptions, TunnelKind, UdpTunnelOptions, UdpTunnelSocket,
     VniFilter,
 };
-use crate::config::{parse_cidr, Config, EmitMode, LogFormat};
+use crate::config::{parse_cidrs, Config, EmitMode, LogFormat};
 use crate::decode::{DecodeOptions, Decoder};
 use crate::detect::{Detector, RuleSet};
 use crate::metrics::PipelineReport;
@@ -308,12 +308,7 @@ fn effective(common: &CommonArgs, default_filter: Option<&str>) -> Result<Effect
         })?,
     };
     let trusted = ClientIpPolicy {
-        trusted_proxies: config
-            .trust
-            .trusted_proxies
-            .iter()
-            .map(|v| parse_cidr("--trusted-proxy", v))
-            .collect::<Result<_, _>>()?,
+        trusted_proxies: parse_cidrs("--trusted-proxy", &config.trust.trusted_proxies)?,
         header: config.trust.client_ip_header,
     };
     let filter = config
@@ -406,10 +401,7 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     } else {
         ("--tunnel-source", &args.tunnel_sources)
     };
-    let tunnel_sources: Vec<_> = sources
-        .iter()
-        .map(|v| parse_cidr(key, v))
-        .collect::<Result<_, _>>()?;
+    let tunnel_sources = parse_cidrs(key, sources)?;
     for (kind, addrs) in [(TunnelKind::Vxlan, vxlan), (TunnelKind::Geneve, geneve)] {
         for listen in addrs {
             tunnels.push(UdpTunnelOptions {
@@ -506,19 +498,13 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
         }
         listeners.push(sock);
     }
-    if !privilege::is_root() {
-        // Started unprivileged with CAP_NET_RAW (systemd): the captures are
-        // open, nothing later needs a capability, and no other thread exists
-        // yet, so every thread from here on starts without any.
-        // A seccomp filter denying capset (an older copy of the unit) must
-        // not stop the sensor: it then keeps what it was started with.
-        if let Err(e) = privilege::drop_capabilities() {
-            tracing::warn!(
-                "{e:#}: the sensor keeps the capabilities it was started with \
-                 (systemd/specula.service must allow the capset system call)"
-            );
-        }
-    }
+    // Started unprivileged with CAP_NET_RAW (systemd): the captures are
+    // open, nothing later needs a capability, and no other thread exists
+    // yet, so every thread from here on starts without any.
+    drop_capabilities_unless_root(
+        "the sensor keeps the capabilities it was started with \
+         (systemd/specula.service must allow the capset system call)",
+    );
     let sources: Vec<String> = interfaces
         .iter()
         .map(|i| match threads_per_interface {
@@ -706,6 +692,19 @@ fn run_live(mut args: LiveArgs) -> Result<Outcome> {
     match sink_result {
         Ok(_) | Err(SinkError::Closed) => Ok(Outcome::Success),
         Err(e) => Err(e).context("output failed"),
+    }
+}
+
+/// When not root, clear this thread's capability sets (see
+/// [`privilege::drop_capabilities`]; root drops them by switching user).
+/// A seccomp filter denying capset (an older copy of the unit) must not
+/// stop the sensor: it warns that it `keeps` them and goes on.
+fn drop_capabilities_unless_root(keeps: &str) {
+    if privilege::is_root() {
+        return;
+    }
+    if let Err(e) = privilege::drop_capabilities() {
+        tracing::warn!("{e:#}: {keeps}");
     }
 }
 
@@ -962,14 +961,10 @@ fn log_every_counter(report: &PipelineReport) {
 fn run_read(args: ReadArgs) -> Result<Outcome> {
     let mut eff = effective(&args.common, None)?;
     init_logging(&args.common, &eff.config);
-    if !privilege::is_root() {
-        // `read` needs no capability: one the binary was given for `live`
-        // (`setcap cap_net_raw=ep`, docs/INSTALL.md) must not stay with
-        // the parsers of an untrusted capture file. No thread exists yet.
-        if let Err(e) = privilege::drop_capabilities() {
-            tracing::warn!("{e:#}: reading with the capabilities the binary was given");
-        }
-    }
+    // `read` needs no capability: one the binary was given for `live`
+    // (`setcap cap_net_raw=ep`, docs/INSTALL.md) must not stay with the
+    // parsers of an untrusted capture file. No thread exists yet.
+    drop_capabilities_unless_root("reading with the capabilities the binary was given");
     let mut filter = match &eff.filter {
         Some(expr) => Some(FrameFilter::new(expr).with_context(|| format!("--filter '{expr}'"))?),
         None => None,
@@ -1080,11 +1075,7 @@ mod servers {
             header_timeout: Duration::from_secs(cfg.header_timeout_secs),
             idle_timeout: Duration::from_secs(cfg.idle_timeout_secs),
             max_head_bytes: cfg.max_head_bytes,
-            allowed_peers: cfg
-                .allowed_peers
-                .iter()
-                .map(|v| crate::config::parse_cidr("allowed_peers", v))
-                .collect::<Result<_, _>>()?,
+            allowed_peers: crate::config::parse_cidrs("allowed_peers", &cfg.allowed_peers)?,
         };
         let target = MirrorTarget::start(opts).with_context(|| format!("--sink {addr}"))?;
         Ok(Arc::new(target))

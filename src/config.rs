@@ -929,6 +929,11 @@ pub fn parse_cidr(what: &str, value: &str) -> Result<IpNet, ConfigError> {
     })
 }
 
+/// Every entry of a list of CIDRs or addresses, by [`parse_cidr`].
+pub fn parse_cidrs(what: &str, values: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    values.iter().map(|v| parse_cidr(what, v)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
