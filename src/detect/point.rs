@@ -776,9 +776,10 @@ impl Points {
                 // Wide text was decoded above; any other charset a rule
                 // cannot read (UTF-7, ISO-2022, EBCDIC by name), which
                 // libxml2 with iconv and .NET decode by the declaration.
-                !super::protocol::charset_known(e)
-                    && !e.to_ascii_lowercase().starts_with(b"utf-16")
-                    && !e.to_ascii_lowercase().starts_with(b"utf-32")
+                let wide = e.get(..6).is_some_and(|p| {
+                    p.eq_ignore_ascii_case(b"utf-16") || p.eq_ignore_ascii_case(b"utf-32")
+                });
+                !wide && !super::protocol::charset_known(e)
             })
         {
             self.finding("charset-evasion");
