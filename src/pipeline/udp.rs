@@ -189,15 +189,23 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn listener_filters_by_vni_counts_garbage_and_stops_on_the_flag() {
-        let out = Shared::default();
-        let pipeline = requests_pipeline(&out);
+    /// A VXLAN listener on loopback for VNI 7 taking datagrams from
+    /// `sources` (empty: any), feeding `pipeline`: its address, the view,
+    /// the stop flag and the thread.
+    fn vni7_listener(
+        pipeline: &Pipeline,
+        sources: Vec<ipnet::IpNet>,
+    ) -> (
+        std::net::SocketAddr,
+        Arc<PipelineView>,
+        Arc<AtomicBool>,
+        JoinHandle<SourceOutcome>,
+    ) {
         let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
             kind: TunnelKind::Vxlan,
             listen: "127.0.0.1:0".parse().unwrap(),
             recv_buffer_bytes: 1 << 20,
-            sources: Vec::new(),
+            sources,
         })
         .unwrap();
         let addr = sock.local_addr();
@@ -212,6 +220,14 @@ mod tests {
             Arc::clone(&stop),
         )
         .unwrap();
+        (addr, view, stop, handle)
+    }
+
+    #[test]
+    fn listener_filters_by_vni_counts_garbage_and_stops_on_the_flag() {
+        let out = Shared::default();
+        let pipeline = requests_pipeline(&out);
+        let (addr, view, stop, handle) = vni7_listener(&pipeline, Vec::new());
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let req = b"GET /via-vni-7 HTTP/1.1\r\nHost: a\r\nX-Request-ID: vni7\r\n\r\n";
         tx.send_to(&vxlan_tcp(7, req), addr).unwrap();
@@ -254,26 +270,9 @@ mod tests {
     fn review31c_forged_datagram_from_an_unlisted_source_records_nothing() {
         let out = Shared::default();
         let pipeline = requests_pipeline(&out);
-        let sock = UdpTunnelSocket::bind(&UdpTunnelOptions {
-            kind: TunnelKind::Vxlan,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            recv_buffer_bytes: 1 << 20,
-            // The mirror source: not this test's sender.
-            sources: vec!["192.0.2.10/32".parse().unwrap()],
-        })
-        .unwrap();
-        let addr = sock.local_addr();
-        let stop = Arc::new(AtomicBool::new(false));
-        let view = pipeline.view();
-        let handle = spawn_listener(
-            sock,
-            VniFilter::new(&[7]),
-            pipeline.new_dispatcher(),
-            Decoder::new(DecodeOptions::default()),
-            Arc::clone(&view),
-            Arc::clone(&stop),
-        )
-        .unwrap();
+        // The mirror source: not this test's sender.
+        let sources = vec!["192.0.2.10/32".parse().unwrap()];
+        let (addr, view, stop, handle) = vni7_listener(&pipeline, sources);
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let forged =
             b"GET /?q=1%27%20OR%201=1-- HTTP/1.1\r\nHost: a\r\nX-Request-ID: forged\r\n\r\n";
