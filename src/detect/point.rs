@@ -2204,26 +2204,30 @@ mod tests {
     #[test]
     fn review35a_repeated_content_encoding_lines_join() {
         for last in ["identity", ""] {
-            let r = req(
-                "POST",
-                "/",
-                &[
-                    ("Content-Type", "application/x-www-form-urlencoded"),
-                    ("Content-Encoding", "gzip"),
-                    ("Content-Encoding", last),
-                ],
-                &gzip(b"q=1%27+union+select+password+from+users--"),
-            );
+            let r = gzipped_injection_form(last);
             assert!(
-                has(
-                    &points(&r),
-                    "body:q",
-                    "1' union select password from users--"
-                ),
+                has(&points(&r), "body:q", INJECTION),
                 "second line {last:?}: {:?}",
                 points(&r)
             );
         }
+    }
+
+    const INJECTION: &str = "1' union select password from users--";
+
+    /// A form posting `INJECTION` gzipped, with the lines
+    /// `Content-Encoding: gzip` and `Content-Encoding: second`.
+    fn gzipped_injection_form(second: &str) -> Request {
+        req(
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Encoding", second),
+            ],
+            &gzip(b"q=1%27+union+select+password+from+users--"),
+        )
     }
 
     /// A Go handler that undoes the coding `r.Header.Get("Content-Encoding")`
@@ -2234,25 +2238,8 @@ mod tests {
     /// Severity: Medium (depends on the application undoing the coding).
     #[test]
     fn review35a_invalid_outer_coding_does_not_hide_inner() {
-        let r = req(
-            "POST",
-            "/",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Content-Encoding", "gzip"),
-                ("Content-Encoding", "br"),
-            ],
-            &gzip(b"q=1%27+union+select+password+from+users--"),
-        );
-        assert!(
-            has(
-                &points(&r),
-                "body:q",
-                "1' union select password from users--"
-            ),
-            "{:?}",
-            points(&r)
-        );
+        let r = gzipped_injection_form("br");
+        assert!(has(&points(&r), "body:q", INJECTION), "{:?}", points(&r));
         assert_eq!(stats_of(&r).body_inflate_errors, 1);
     }
 
